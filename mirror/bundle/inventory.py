@@ -1,0 +1,159 @@
+"""The inventory: what a bundle carries (artifacts) and the exact files that carry it (paths, sha256, sizes).
+
+It is written as `inventory.json` at the top of the bundle. It lists every other file of the bundle; a later
+signature covers the inventory's own sha256, and so every file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mirror.errors import BundleFormatError
+from mirror.oci.digest import is_digest
+from mirror.oci.document import strict_json
+
+INVENTORY_PATH = "inventory.json"
+API_VERSION = "mirror/v1"
+KIND = "Inventory"
+_HEX = re.compile(r"[a-f0-9]{64}")
+_BLOB_PATH = re.compile(r"blobs/sha256/([a-f0-9]{64})")
+_LAYOUT_FILES = {"oci-layout", "index.json"}
+
+
+def is_layout_path(path: str) -> bool:
+    return path in _LAYOUT_FILES or _BLOB_PATH.fullmatch(path) is not None
+
+
+def blob_path(digest: str) -> str:
+    return "blobs/sha256/" + digest.removeprefix("sha256:")
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    sha256: str  # lowercase hex, no prefix
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    kind: str
+    source: str
+    digest: str
+    media_type: str
+    size: int
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific facts: platforms, sourceDigest
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "digest": self.digest,
+            "mediaType": self.media_type,
+            "size": self.size,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class Inventory:
+    bundle_id: str
+    created: str
+    tool: str
+    artifacts: tuple[ArtifactRecord, ...]
+    files: tuple[FileRecord, ...]
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "bundleId": self.bundle_id,
+            "created": self.created,
+            "tool": self.tool,
+            "artifacts": [a.to_json() for a in self.artifacts],
+            "files": [f.to_json() for f in sorted(self.files, key=lambda f: f.path)],
+        }
+        return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def file(self, path: str) -> FileRecord | None:
+        return next((f for f in self.files if f.path == path), None)
+
+
+def _fail(problem: str) -> BundleFormatError:
+    return BundleFormatError(f"{INVENTORY_PATH}: {problem}", hint="the bundle may have been modified; do not import it")
+
+
+def _int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _fail(f"{where}: expected a non-negative integer")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(f"{where}: expected a non-empty string")
+    return value
+
+
+def parse_inventory(raw: bytes) -> Inventory:
+    """Parse and validate inventory bytes; every path must be a layout path, named by its own digest."""
+    body = strict_json(raw, INVENTORY_PATH)
+    if not isinstance(body, dict):
+        raise _fail("expected a JSON object")
+    if body.get("apiVersion") != API_VERSION or body.get("kind") != KIND:
+        raise _fail(f"expected apiVersion {API_VERSION!r} and kind {KIND!r}")
+    files: list[FileRecord] = []
+    seen: set[str] = set()
+    for i, item in enumerate(body.get("files") or []):
+        where = f"files[{i}]"
+        if not isinstance(item, dict) or set(item) != {"path", "sha256", "size"}:
+            raise _fail(f"{where}: expected exactly path, sha256 and size")
+        path = _str(item["path"], f"{where}.path")
+        sha = _str(item["sha256"], f"{where}.sha256")
+        if not is_layout_path(path):
+            raise _fail(f"{where}.path: {path!r} is not a file of an OCI layout")
+        if not _HEX.fullmatch(sha):
+            raise _fail(f"{where}.sha256: not 64 lowercase hex digits")
+        match = _BLOB_PATH.fullmatch(path)
+        if match and match.group(1) != sha:
+            raise _fail(f"{where}: blob {path} is listed with another digest")
+        if path in seen:
+            raise _fail(f"{where}.path: {path} is listed twice")
+        seen.add(path)
+        files.append(FileRecord(path, sha, _int(item["size"], f"{where}.size")))
+    artifacts = []
+    for i, item in enumerate(body.get("artifacts") or []):
+        where = f"artifacts[{i}]"
+        if not isinstance(item, dict):
+            raise _fail(f"{where}: expected an object")
+        digest = item.get("digest")
+        if not is_digest(digest):
+            raise _fail(f"{where}.digest: not a sha256 digest")
+        extra = {k: v for k, v in item.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
+        artifacts.append(
+            ArtifactRecord(
+                kind=_str(item.get("kind"), f"{where}.kind"),
+                source=_str(item.get("source"), f"{where}.source"),
+                digest=digest,
+                media_type=_str(item.get("mediaType"), f"{where}.mediaType"),
+                size=_int(item.get("size"), f"{where}.size"),
+                extra=extra,
+            )
+        )
+    return Inventory(
+        bundle_id=_str(body.get("bundleId"), "bundleId"),
+        created=_str(body.get("created"), "created"),
+        tool=_str(body.get("tool"), "tool"),
+        artifacts=tuple(artifacts),
+        files=tuple(files),
+    )

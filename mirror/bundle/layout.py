@@ -1,0 +1,76 @@
+"""Writing an OCI image layout: blobs named by their digest, written under temporary names, renamed when whole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from mirror.bundle.inventory import INVENTORY_PATH, FileRecord, Inventory, blob_path
+from mirror.oci import mediatypes as mt
+from mirror.oci.digest import hex_of, sha256_digest
+
+OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}\n'
+
+
+class LayoutWriter:
+    """Fills a fresh directory with an OCI layout. Thread-safe; each blob is stored once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "blobs" / "sha256").mkdir(parents=True)
+        self._lock = threading.Lock()
+        self._records: dict[str, FileRecord] = {}
+        self._write_file("oci-layout", OCI_LAYOUT)
+
+    def _write_file(self, path: str, data: bytes) -> None:
+        target = self.root / path
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+        if path != INVENTORY_PATH:
+            with self._lock:
+                self._records[path] = FileRecord(path, hashlib.sha256(data).hexdigest(), len(data))
+
+    def has(self, digest: str) -> bool:
+        with self._lock:
+            return blob_path(digest) in self._records
+
+    def put_bytes(self, digest: str, data: bytes) -> None:
+        if sha256_digest(data) != digest:
+            raise ValueError(f"bytes do not hash to {digest}")  # a caller bug, never input
+        if not self.has(digest):
+            self._write_file(blob_path(digest), data)
+
+    @contextmanager
+    def blob_file(self, digest: str, size: int) -> Iterator[BinaryIO]:
+        """A temporary file for a blob's bytes; it becomes the blob only if the block ends without error.
+
+        The caller must have checked the bytes against `digest` and `size` while writing them.
+        """
+        final = self.root / blob_path(digest)
+        temporary = final.with_name(f".{hex_of(digest)}.{uuid.uuid4().hex}.partial")
+        try:
+            with open(temporary, "xb") as handle:
+                yield handle
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+        with self._lock:
+            self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
+
+    def finish(self, index_entries: list[dict[str, Any]], inventory_fields: dict[str, Any]) -> Inventory:
+        """Write index.json, then the inventory listing every file; returns the inventory."""
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index_entries}
+        self._write_file("index.json", json.dumps(index, indent=1).encode() + b"\n")
+        with self._lock:
+            files = tuple(self._records.values())
+        inventory = Inventory(files=files, **inventory_fields)
+        self._write_file(INVENTORY_PATH, inventory.to_bytes())
+        return inventory

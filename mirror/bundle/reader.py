@@ -1,0 +1,148 @@
+"""Reading bundles without trusting them: a directory or a .tar, each exposing the same few operations.
+
+A reader lists regular files by their bundle path and opens them for bounded reads. It never follows links,
+never extracts, and never lets a name from the bundle choose a path outside it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from mirror.bundle import ustar
+from mirror.errors import BundleFormatError, UsageError
+from mirror.limits import DEFAULT_LIMITS, Limits
+
+
+class BundleReader(Protocol):
+    location: str
+
+    def files(self) -> dict[str, int]:
+        """Every regular file, by bundle path, with its size."""
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """A reader of exactly the file's bytes; the caller closes it."""
+        ...
+
+
+class _Window(io.RawIOBase):
+    """A read-only view of `size` bytes at `offset` of a file, so a member can never read past its end."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self._handle = open(path, "rb")
+        self._offset = offset
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, min(self._size, base + position))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        self._handle.seek(self._offset + self._position)
+        count = self._handle.readinto(memoryview(buffer)[:wanted])
+        self._position += count or 0
+        return count or 0
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+class TarBundle:
+    def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.location = str(path)
+        self._path = path
+        with open(path, "rb") as handle:
+            members = ustar.scan(handle, max_members=limits.max_bundle_members)
+        self._members = {m.name: m for m in members if not m.is_dir}
+
+    def files(self) -> dict[str, int]:
+        return {name: m.size for name, m in self._members.items()}
+
+    def open(self, path: str) -> BinaryIO:
+        member = self._members.get(path)
+        if member is None:
+            raise BundleFormatError(f"{self.location}: no member {path!r}")
+        return io.BufferedReader(_Window(self._path, member.offset, member.size), buffer_size=1024 * 1024)
+
+
+class DirectoryBundle:
+    def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.location = str(path)
+        self._root = path
+        self._files: dict[str, int] = {}
+        self._scan(path, "", limits.max_bundle_members)
+
+    def _scan(self, directory: Path, prefix: str, limit: int) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = f"{prefix}{entry.name}"
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    self._scan(Path(entry.path), f"{name}/", limit)
+                elif stat.S_ISREG(info.st_mode):
+                    self._files[name] = info.st_size
+                    if len(self._files) > limit:
+                        raise BundleFormatError(f"{self.location}: more than {limit} files")
+                else:
+                    raise BundleFormatError(
+                        f"{self.location}: {name} is not a regular file or directory (links are not allowed)"
+                    )
+
+    def files(self) -> dict[str, int]:
+        return dict(self._files)
+
+    def open(self, path: str) -> BinaryIO:
+        if path not in self._files:
+            raise BundleFormatError(f"{self.location}: no file {path!r}")
+        # Names come from our own scan; O_NOFOLLOW still refuses a link swapped in after it.
+        descriptor = os.open(self._root / path, os.O_RDONLY | os.O_NOFOLLOW)
+        return os.fdopen(descriptor, "rb", buffering=1024 * 1024)
+
+
+def open_bundle(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> BundleReader:
+    location = Path(path)
+    if location.is_dir():
+        return DirectoryBundle(location, limits)
+    if location.is_file():
+        return TarBundle(location, limits)
+    raise UsageError(f"{location}: no bundle here", hint="give a bundle directory or a .tar file")
+
+
+@contextmanager
+def opened(reader: BundleReader, path: str) -> Iterator[BinaryIO]:
+    handle = reader.open(path)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def read_small(reader: BundleReader, path: str, limit: int) -> bytes:
+    size = reader.files().get(path)
+    if size is None:
+        raise BundleFormatError(f"{reader.location}: {path} is missing")
+    if size > limit:
+        raise BundleFormatError(f"{reader.location}: {path} is {size} bytes, more than the limit of {limit}")
+    with opened(reader, path) as handle:
+        return handle.read(limit + 1)[:limit]

@@ -1,0 +1,104 @@
+"""A strict reader of plain POSIX ustar headers, written by hand on purpose.
+
+tarfile silently applies PAX size and path overrides, GNU long names and sparse maps, so what it reports can
+differ from what another tar reader sees. Bundles only ever hold regular files and directories with short
+names, so this reader accepts exactly that and refuses every extension. It reads headers and skips data; it
+never extracts anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from mirror.errors import BundleFormatError
+
+BLOCK = 512
+_REGULAR = (b"0", b"\x00")
+_DIRECTORY = b"5"
+_TYPE_NAMES = {
+    b"1": "hard link", b"2": "symbolic link", b"3": "character device", b"4": "block device", b"6": "FIFO",
+    b"7": "contiguous file", b"x": "PAX extended header", b"g": "PAX global header", b"L": "GNU long name",
+    b"K": "GNU long link", b"S": "GNU sparse file",
+}
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    offset: int  # of the data, in the tar file
+    size: int
+    is_dir: bool
+
+
+def _octal(field: bytes, what: str, where: str) -> int:
+    if field and field[0] & 0x80:
+        raise BundleFormatError(f"{where}: {what} uses base-256 encoding, which plain ustar does not allow")
+    text = field.rstrip(b"\x00 ").lstrip(b" ")
+    if not text or any(ch not in b"01234567" for ch in text):
+        raise BundleFormatError(f"{where}: {what} field {field!r} is not octal")
+    return int(text, 8)
+
+
+def _text(field: bytes, what: str, where: str) -> str:
+    value = field.split(b"\x00", 1)[0]
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BundleFormatError(f"{where}: {what} is not ASCII") from exc
+
+
+def _check_name(name: str, is_dir: bool, where: str) -> str:
+    stripped = name[:-1] if is_dir and name.endswith("/") else name
+    parts = stripped.split("/")
+    if not stripped or stripped.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise BundleFormatError(f"{where}: unsafe member name {name!r}")
+    return stripped
+
+
+def parse_header(block: bytes, offset: int) -> Member:
+    where = f"tar header at byte {offset}"
+    stored = _octal(block[148:156], "checksum", where)
+    if sum(block[:148]) + 32 * 8 + sum(block[156:]) != stored:
+        raise BundleFormatError(f"{where}: checksum mismatch")
+    if block[257:263] != b"ustar\x00" or block[263:265] != b"00":
+        raise BundleFormatError(f"{where}: not a POSIX ustar header")
+    typeflag = block[156:157]
+    if typeflag not in _REGULAR and typeflag != _DIRECTORY:
+        kind = _TYPE_NAMES.get(typeflag, f"type {typeflag!r}")
+        raise BundleFormatError(f"{where}: {kind} members are not allowed; only regular files and directories")
+    name = _text(block[0:100], "name", where)
+    prefix = _text(block[345:500], "prefix", where)
+    full = f"{prefix}/{name}" if prefix else name
+    is_dir = typeflag == _DIRECTORY
+    size = _octal(block[124:136], "size", where)
+    if is_dir and size:
+        raise BundleFormatError(f"{where}: directory {full!r} claims {size} bytes of data")
+    return Member(_check_name(full, is_dir, where), offset + BLOCK, size, is_dir)
+
+
+def scan(handle: BinaryIO, *, max_members: int) -> list[Member]:
+    """List the members of a tar file by reading headers only, seeking over the data."""
+    total = os.fstat(handle.fileno()).st_size
+    members: list[Member] = []
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        handle.seek(offset)
+        block = handle.read(BLOCK)
+        if len(block) < BLOCK:
+            raise BundleFormatError(f"tar ends at byte {offset} without an end-of-archive marker")
+        if block == b"\x00" * BLOCK:
+            return members
+        member = parse_header(block, offset)
+        if member.name in seen:
+            raise BundleFormatError(f"tar member {member.name!r} appears twice")
+        seen.add(member.name)
+        if len(members) >= max_members:
+            raise BundleFormatError(f"tar has more than {max_members} members")
+        end = member.offset + member.size
+        if end > total:
+            raise BundleFormatError(f"tar member {member.name!r} is truncated: needs {end} bytes, file has {total}")
+        members.append(member)
+        offset = member.offset + -(-member.size // BLOCK) * BLOCK

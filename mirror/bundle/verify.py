@@ -1,0 +1,173 @@
+"""Checking a bundle before anything is written anywhere: every file against the inventory, then the OCI graph.
+
+Every problem is collected and reported together. Manifests are kept as the exact bytes that were verified,
+so what is later pushed is what was checked, not a second read of the medium.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, FileRecord, Inventory, blob_path, parse_inventory
+from mirror.bundle.reader import BundleReader, opened, read_small
+from mirror.errors import IntegrityError, InvalidDocumentError, MirrorError
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.oci.document import Descriptor, ManifestDocument, parse_descriptor, parse_manifest, strict_json
+from mirror.parallel import run_parallel
+
+OnBytes = Callable[[int], None]
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+@dataclass
+class VerifiedImage:
+    artifact: ArtifactRecord
+    manifests: list[ManifestDocument]  # children before parents: the order they must be pushed in
+    blobs: dict[str, int]  # digest → size of every config and layer
+
+    @property
+    def top(self) -> ManifestDocument:
+        return self.manifests[-1]
+
+
+@dataclass
+class VerifiedBundle:
+    reader: BundleReader
+    inventory: Inventory
+    images: list[VerifiedImage] = field(default_factory=list)
+
+
+def _hash_file(reader: BundleReader, path: str, chunk: int, on_bytes: OnBytes) -> str:
+    digest = hashlib.sha256()
+    with opened(reader, path) as handle:
+        while data := handle.read(chunk):
+            digest.update(data)
+            on_bytes(len(data))
+    return digest.hexdigest()
+
+
+def check_files(
+    reader: BundleReader, inventory: Inventory, *, jobs: int, limits: Limits, on_bytes: OnBytes
+) -> list[str]:
+    """Sizes first, then sha256 of every listed file; files missing from either side are problems too."""
+    present = reader.files()
+    present.pop(INVENTORY_PATH, None)
+    listed = {f.path: f for f in inventory.files}
+    problems = [f"{path}: listed in the inventory but missing" for path in sorted(set(listed) - set(present))]
+    problems += [f"{path}: present but not listed in the inventory" for path in sorted(set(present) - set(listed))]
+    to_hash = []
+    for path, record in sorted(listed.items()):
+        if path not in present:
+            continue
+        if present[path] != record.size:
+            problems.append(f"{path}: {present[path]} bytes, the inventory says {record.size}")
+        else:
+            to_hash.append(record)
+
+    def check(record: FileRecord) -> str | None:
+        actual = _hash_file(reader, record.path, limits.copy_chunk_bytes, on_bytes)
+        if actual != record.sha256:
+            return f"{record.path}: sha256 {actual}, the inventory says {record.sha256}"
+        return None
+
+    problems += [p for p in run_parallel(to_hash, check, jobs) if p]
+    return problems
+
+
+def _read_index(reader: BundleReader, limits: Limits) -> list[Descriptor]:
+    body = strict_json(read_small(reader, "index.json", limits.max_index_json_bytes), "index.json")
+    if not isinstance(body, dict) or body.get("schemaVersion") != 2 or not isinstance(body.get("manifests"), list):
+        raise InvalidDocumentError("index.json: not an OCI image index")
+    return [parse_descriptor(d, f"index.json manifests[{i}]") for i, d in enumerate(body["manifests"])]
+
+
+class _GraphWalker:
+    def __init__(self, reader: BundleReader, inventory: Inventory, limits: Limits) -> None:
+        self.reader = reader
+        self.sizes = {f.path: f.size for f in inventory.files}
+        self.limits = limits
+
+    def manifest(self, descriptor: Descriptor, where: str) -> ManifestDocument:
+        path = blob_path(descriptor.digest)
+        if path not in self.sizes:
+            raise InvalidDocumentError(f"{where}: manifest {descriptor.digest} is not in the bundle")
+        if self.sizes[path] != descriptor.size:
+            raise InvalidDocumentError(
+                f"{where}: manifest {descriptor.digest} is {self.sizes[path]} bytes, its descriptor says {descriptor.size}"
+            )
+        raw = read_small(self.reader, path, self.limits.max_manifest_bytes)
+        if "sha256:" + hashlib.sha256(raw).hexdigest() != descriptor.digest:
+            raise IntegrityError(f"{where}: manifest {descriptor.digest} changed since it was verified")
+        return parse_manifest(raw, declared_type=descriptor.media_type, where=f"{where} {descriptor.digest}")
+
+    def walk(self, descriptor: Descriptor, where: str, image: VerifiedImage, depth: int = 0) -> None:
+        if depth > self.limits.max_graph_depth:
+            raise InvalidDocumentError(f"{where}: indexes nested deeper than {self.limits.max_graph_depth}")
+        if not descriptor.is_manifest:
+            raise InvalidDocumentError(f"{where}: {descriptor.digest} has unsupported media type {descriptor.media_type}")
+        document = self.manifest(descriptor, where)
+        for child in document.manifests:
+            self.walk(child, where, image, depth + 1)
+        for blob in document.blobs:
+            size = self.sizes.get(blob_path(blob.digest))
+            if size is None:
+                raise InvalidDocumentError(f"{where}: blob {blob.digest} is not in the bundle")
+            if size != blob.size:
+                raise InvalidDocumentError(
+                    f"{where}: blob {blob.digest} is {size} bytes, its descriptor says {blob.size}"
+                )
+            image.blobs[blob.digest] = blob.size
+        if all(m.digest != document.digest for m in image.manifests):
+            image.manifests.append(document)
+
+
+def check_graph(reader: BundleReader, inventory: Inventory, limits: Limits) -> tuple[list[VerifiedImage], list[str]]:
+    """Walk every image from index.json: each manifest present and parseable, each blob present with its size."""
+    problems: list[str] = []
+    entries = {d.digest: d for d in _read_index(reader, limits)}
+    walker = _GraphWalker(reader, inventory, limits)
+    images = []
+    for artifact in inventory.artifacts:
+        where = f"artifact {artifact.source}"
+        if artifact.kind != "image":
+            problems.append(f"{where}: kind {artifact.kind!r} is not supported by this version")
+            continue
+        entry = entries.get(artifact.digest)
+        if entry is None:
+            problems.append(f"{where}: {artifact.digest} is not in index.json")
+            continue
+        if (entry.media_type, entry.size) != (artifact.media_type, artifact.size):
+            problems.append(f"{where}: index.json and the inventory disagree on media type or size")
+            continue
+        image = VerifiedImage(artifact, [], {})
+        try:
+            walker.walk(entry, where, image)
+        except MirrorError as exc:
+            problems.append(str(exc))
+            continue
+        images.append(image)
+    return images, problems
+
+
+def verify_bundle(
+    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, on_bytes: OnBytes = lambda _: None
+) -> VerifiedBundle:
+    """Verify every file and the image graph; raise IntegrityError listing every problem found."""
+    inventory = parse_inventory(read_small(reader, INVENTORY_PATH, limits.max_inventory_bytes))
+    problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=on_bytes)
+    if problems:
+        raise IntegrityError(
+            f"{reader.location}: {len(problems)} file(s) do not match the inventory",
+            problems=problems,
+            hint="the bundle was damaged or altered in transit; nothing was imported",
+        )
+    images, problems = check_graph(reader, inventory, limits)
+    if problems:
+        raise IntegrityError(
+            f"{reader.location}: the image graph is incomplete or inconsistent",
+            problems=problems,
+            hint="the bundle was damaged or altered in transit; nothing was imported",
+        )
+    return VerifiedBundle(reader, inventory, images)

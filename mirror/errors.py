@@ -1,0 +1,107 @@
+"""The one exception hierarchy of mirror; each class carries the exit code of the contract.
+
+    MirrorError                     exit 1  unexpected internal error
+    ├── UsageError                  exit 2  bad input or usage: names the file, field and what was expected
+    │   ├── ManifestError                   a MirrorSet that does not parse or validate
+    │   ├── ReferenceError_                 an image reference that does not parse
+    │   └── SourceNotFoundError             the manifest names something the upstream does not have
+    ├── VerificationError           exit 3  a bundle or document that cannot be proven intact; nothing written
+    │   ├── IntegrityError                  file sizes and digests disagree with the inventory
+    │   ├── BundleFormatError               a bundle, tar member or inventory that is malformed or unsafe
+    │   └── InvalidDocumentError            a manifest or index that is ambiguous, malformed or unsupported
+    └── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
+        ├── UnreachableError                the host could not be reached
+        ├── RegistryHTTPError               the registry answered with an error status
+        └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
+
+The library raises; only cli.py turns these into exit codes. Messages name the file, field or reference,
+and `hint` says what the user can do next.
+"""
+
+from __future__ import annotations
+
+
+class MirrorError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MirrorError):
+    exit_code = 2
+
+
+class ManifestError(UsageError):
+    """A manifest that does not validate, located by file and field path (e.g. `spec.images[2].ref`)."""
+
+    def __init__(self, path: str, field: str, problem: str, *, hint: str | None = None) -> None:
+        location = f"{path}: {field}" if field else path
+        super().__init__(f"{location}: {problem}", hint=hint)
+        self.path = path
+        self.field = field
+        self.problem = problem
+
+
+class ReferenceError_(UsageError):
+    """An image reference that does not follow the distribution grammar."""
+
+
+class SourceNotFoundError(UsageError):
+    """The upstream answered that the named image, tag or digest does not exist."""
+
+
+class VerificationError(MirrorError):
+    exit_code = 3
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class IntegrityError(VerificationError):
+    pass
+
+
+class BundleFormatError(VerificationError):
+    pass
+
+
+class InvalidDocumentError(VerificationError):
+    pass
+
+
+class TransferError(MirrorError):
+    exit_code = 4
+
+
+class UnreachableError(TransferError):
+    pass
+
+
+class RegistryHTTPError(TransferError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        codes: tuple[str, ...] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.codes = codes
+
+
+class DigestMismatchError(TransferError):
+    pass

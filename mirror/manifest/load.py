@@ -1,0 +1,184 @@
+"""Reading MirrorSet files: every field checked, unknown fields refused, each error naming file and field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mirror.errors import ManifestError, ReferenceError_, UsageError
+from mirror.manifest.model import ImageSource, MirrorSet
+from mirror.oci.platform import Platform, parse_platform
+from mirror.oci.reference import parse_reference
+from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
+from mirror.yamlio import load_yaml_documents
+
+API_VERSION = "mirror/v1"
+KIND = "MirrorSet"
+
+_TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
+_METADATA_FIELDS = {"name", "labels", "annotations"}
+_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux"}
+_NOT_YET = {"charts": "Helm charts", "git": "Git sources", "flux": "Flux sources"}
+_REGISTRY_FIELDS = {"plainHTTP", "endpoint", "caFile"}
+_IMAGE_FIELDS = {"ref", "platforms"}
+
+
+class _Checker:
+    """Validation helpers bound to one file, so every error names it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, field: str, problem: str, hint: str | None = None) -> ManifestError:
+        return ManifestError(str(self.path), field, problem, hint=hint)
+
+    def mapping(self, value: Any, field: str, allowed: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(field, f"expected a mapping, got {type(value).__name__}")
+        unknown = sorted(str(k) for k in value if k not in allowed)
+        if unknown:
+            raise self.fail(
+                f"{field}.{unknown[0]}" if field else unknown[0],
+                "unknown field",
+                hint=f"allowed fields here: {', '.join(sorted(allowed))}",
+            )
+        return value
+
+    def string(self, value: Any, field: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(field, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def platforms(self, value: Any, field: str) -> tuple[Platform, ...] | None:
+        if value is None or value == "all":
+            return None
+        if not isinstance(value, list) or not value:
+            raise self.fail(field, "expected 'all' or a non-empty list of os/architecture[/variant]")
+        result = []
+        for i, item in enumerate(value):
+            try:
+                result.append(parse_platform(item))
+            except UsageError as exc:
+                raise self.fail(f"{field}[{i}]", str(exc)) from exc
+        return tuple(dict.fromkeys(result))
+
+
+def _registries(check: _Checker, value: Any) -> dict[str, RegistrySettings]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise check.fail("spec.registries", "expected a mapping of registry host to settings")
+    result = {}
+    for host, settings in value.items():
+        field = f"spec.registries[{host!r}]"
+        try:
+            parse_reference(f"{host}/probe")
+        except ReferenceError_ as exc:
+            raise check.fail(field, f"{host!r} is not a registry host[:port]") from exc
+        settings = check.mapping(settings or {}, field, _REGISTRY_FIELDS)
+        plain_http = settings.get("plainHTTP", False)
+        if not isinstance(plain_http, bool):
+            raise check.fail(f"{field}.plainHTTP", f"expected true or false, got {plain_http!r}")
+        endpoint = settings.get("endpoint")
+        if endpoint is not None:
+            try:
+                parse_endpoint_url(check.string(endpoint, f"{field}.endpoint"), f"{field}.endpoint")
+            except UsageError as exc:
+                raise check.fail(f"{field}.endpoint", exc.message, hint=exc.hint) from exc
+            if plain_http:
+                raise check.fail(field, "plainHTTP and endpoint both set", hint="give the scheme in the endpoint URL")
+        ca_file = settings.get("caFile")
+        if ca_file is not None:
+            ca_path = check.path.parent / check.string(ca_file, f"{field}.caFile")
+            if not ca_path.is_file():
+                raise check.fail(f"{field}.caFile", f"{ca_path} is not a file")
+            ca_file = str(ca_path)
+        result[host] = RegistrySettings(plain_http=plain_http, endpoint=endpoint, ca_file=ca_file)
+    return result
+
+
+def _images(check: _Checker, value: Any, default_platforms: tuple[Platform, ...] | None) -> tuple[ImageSource, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.images", "expected a list of references or {ref, platforms} entries")
+    result = []
+    for i, item in enumerate(value):
+        field = f"spec.images[{i}]"
+        platforms = default_platforms
+        if isinstance(item, dict):
+            item = check.mapping(item, field, _IMAGE_FIELDS)
+            if "ref" not in item:
+                raise check.fail(f"{field}.ref", "missing; expected an image reference")
+            if "platforms" in item:
+                platforms = check.platforms(item["platforms"], f"{field}.platforms")
+            text, ref_field = item["ref"], f"{field}.ref"
+        else:
+            text, ref_field = item, field
+        try:
+            reference = parse_reference(check.string(text, ref_field))
+        except ReferenceError_ as exc:
+            raise check.fail(ref_field, exc.message, hint=exc.hint) from exc
+        result.append(ImageSource(reference, platforms, f"{check.path}: {ref_field}"))
+    return tuple(result)
+
+
+def _load_document(check: _Checker, doc: Any) -> MirrorSet:
+    doc = check.mapping(doc, "", _TOP_FIELDS)
+    if doc.get("apiVersion") != API_VERSION:
+        raise check.fail("apiVersion", f"expected {API_VERSION!r}, got {doc.get('apiVersion')!r}")
+    if doc.get("kind") != KIND:
+        raise check.fail("kind", f"expected {KIND!r}, got {doc.get('kind')!r}")
+    metadata = check.mapping(doc.get("metadata"), "metadata", _METADATA_FIELDS)
+    name = check.string(metadata.get("name"), "metadata.name")
+    spec = check.mapping(doc.get("spec"), "spec", _SPEC_FIELDS)
+    for key, what in _NOT_YET.items():
+        if spec.get(key):
+            raise check.fail(
+                f"spec.{key}", f"{what} are not supported by this version of mirror",
+                hint="remove the entry, or collect it with a release that supports it",
+            )
+    platforms = check.platforms(spec.get("platforms"), "spec.platforms")
+    return MirrorSet(
+        name=name,
+        path=str(check.path),
+        platforms=platforms,
+        registries=_registries(check, spec.get("registries")),
+        images=_images(check, spec.get("images"), platforms),
+    )
+
+
+def load_mirrorset_file(path: Path) -> list[MirrorSet]:
+    check = _Checker(path)
+    documents = load_yaml_documents(path)
+    if not documents:
+        raise check.fail("", "no MirrorSet document in the file")
+    return [_load_document(check, doc) for doc in documents]
+
+
+def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
+    """Load every MirrorSet, refusing registry settings and images that two files define differently."""
+    sets: list[MirrorSet] = []
+    for path in paths:
+        sets.extend(load_mirrorset_file(Path(path)))
+    if not sets:
+        raise UsageError("no manifest given", hint="pass one or more MirrorSet files")
+    registries: dict[str, tuple[RegistrySettings, str]] = {}
+    images: dict[str, ImageSource] = {}
+    for mirrorset in sets:
+        for host, settings in mirrorset.registries.items():
+            earlier = registries.setdefault(host, (settings, mirrorset.path))
+            if earlier[0] != settings:
+                raise ManifestError(
+                    mirrorset.path, f"spec.registries[{host!r}]", f"differs from the settings in {earlier[1]}"
+                )
+        for image in mirrorset.images:
+            earlier_image = images.setdefault(str(image.reference), image)
+            if earlier_image.platforms != image.platforms:
+                raise UsageError(
+                    f"{image.origin}: {image.reference} is also listed at {earlier_image.origin} "
+                    "with other platforms",
+                    hint="list each image once, or give both entries the same platforms",
+                )
+    return sets

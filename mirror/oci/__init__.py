@@ -1,0 +1,1 @@
+"""The OCI data model: digests, references, media types, platforms and manifest documents."""

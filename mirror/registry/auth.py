@@ -1,0 +1,150 @@
+"""Registry authentication: the WWW-Authenticate challenge, Basic, and Bearer tokens cached per scope."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from mirror.errors import RegistryHTTPError, UnreachableError
+from mirror.limits import Limits
+from mirror.registry.credentials import Credentials
+from mirror.registry.endpoint import Endpoint
+
+_PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+# Tokens are renewed this long before they expire, so a long upload does not start with a dying token.
+_EXPIRY_MARGIN_S = 10.0
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str
+    params: dict[str, str]
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    scheme, _, rest = header.strip().partition(" ")
+    if not scheme:
+        return None
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _PARAM.finditer(rest)}
+    params = {k: re.sub(r"\\(.)", r"\1", v) for k, v in params.items()}
+    return Challenge(scheme.lower(), params)
+
+
+def basic_header(credentials: Credentials) -> str:
+    raw = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+Scope = tuple[str, ...]
+
+
+class Authenticator:
+    """Answers challenges for one endpoint. Thread-safe; tokens are reused until shortly before expiry."""
+
+    def __init__(self, endpoint: Endpoint, credentials: Credentials | None, http: httpx.Client, limits: Limits) -> None:
+        self._endpoint = endpoint
+        self._credentials = credentials
+        self._http = http
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._basic: str | None = None
+        self._tokens: dict[Scope, tuple[str, float]] = {}
+        self.token_requests = 0
+
+    def cached_header(self, scope: Scope) -> str | None:
+        with self._lock:
+            if self._basic:
+                return self._basic
+            cached = self._tokens.get(scope)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+            return None
+
+    def answer(self, response: httpx.Response, scope: Scope, sent: str | None) -> str:
+        """Return the Authorization header that answers this 401, fetching a token when needed.
+
+        `sent` is the header the refused request carried: Basic credentials refused once are refused for good.
+        """
+        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+        if challenge is None or challenge.scheme not in ("basic", "bearer"):
+            raise self._denied(response, "an authentication scheme mirror does not support")
+        if challenge.scheme == "basic":
+            if self._credentials is None:
+                raise self._denied(response, "credentials, and none are configured")
+            header = basic_header(self._credentials)
+            if sent == header:
+                raise self._denied(response, "valid credentials; the configured ones were refused")
+            with self._lock:
+                self._basic = header
+            return header
+        return self._fetch_token(challenge, scope, response)
+
+    def forget(self, scope: Scope) -> None:
+        with self._lock:
+            self._tokens.pop(scope, None)
+
+    def _may_send_credentials_to(self, realm: str) -> bool:
+        parts = urlsplit(realm)
+        if parts.scheme == "https":
+            return True
+        # Plain-HTTP realms get credentials only on the registry's own host, or when the operator chose plain HTTP.
+        return parts.netloc == self._endpoint.netloc or self._endpoint.scheme == "http"
+
+    def _fetch_token(self, challenge: Challenge, scope: Scope, response: httpx.Response) -> str:
+        realm = challenge.params.get("realm", "")
+        if urlsplit(realm).scheme not in ("http", "https"):
+            raise self._denied(response, f"a token from realm {realm!r}, which is not an http(s) URL")
+        params: list[tuple[str, str]] = []
+        if challenge.params.get("service"):
+            params.append(("service", challenge.params["service"]))
+        for item in scope:
+            params.append(("scope", item))
+        headers = {}
+        if self._credentials is not None and self._may_send_credentials_to(realm):
+            headers["Authorization"] = basic_header(self._credentials)
+        try:
+            with self._http.stream("GET", realm, params=params, headers=headers) as token_response:
+                body = b""
+                for chunk in token_response.iter_bytes():
+                    body += chunk
+                    if len(body) > self._limits.max_token_response_bytes:
+                        raise self._denied(response, "a token, and the token service sent an oversized answer")
+        except httpx.TransportError as exc:
+            host = urlsplit(realm).netloc
+            raise UnreachableError(f"cannot reach the token service {host} for {self._endpoint.host}: {exc}") from exc
+        with self._lock:
+            self.token_requests += 1
+        if token_response.status_code in (401, 403):
+            raise self._denied(token_response, "valid credentials; the token service refused them")
+        if token_response.status_code != 200:
+            raise RegistryHTTPError(
+                f"token service {urlsplit(realm).netloc} answered {token_response.status_code}",
+                status=token_response.status_code,
+            )
+        try:
+            data = httpx.Response(200, content=body).json()
+            token = data.get("token") or data.get("access_token")
+            expires_in = float(data.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise RegistryHTTPError("the token service sent an unreadable answer", status=200) from exc
+        if not isinstance(token, str) or not token:
+            raise RegistryHTTPError("the token service sent no token", status=200)
+        header = f"Bearer {token}"
+        with self._lock:
+            self._tokens[scope] = (header, time.monotonic() + max(0.0, expires_in - _EXPIRY_MARGIN_S))
+        return header
+
+    def _denied(self, response: httpx.Response, needed: str) -> RegistryHTTPError:
+        return RegistryHTTPError(
+            f"{self._endpoint.host}: access denied ({response.status_code}); the registry requires {needed}",
+            status=response.status_code,
+            codes=("UNAUTHORIZED",),
+            hint="set credentials in the containers auth file (REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or "
+            "~/.docker/config.json), or MIRROR_REGISTRY_USERNAME/MIRROR_REGISTRY_PASSWORD for the import target",
+        )

@@ -1,0 +1,480 @@
+"""The distribution API client: one instance per registry endpoint, shared by worker threads.
+
+Every response body that becomes data is checked while it streams, size first and then digest. Nothing is
+held whole in memory except manifests, which are capped. httpx's own redirect following is off: redirects are
+followed here so that Authorization never leaves the registry's origin, and the environment (proxies, CA
+bundles, .netrc) is ignored unless the caller asks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, closing
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import httpx
+
+from mirror.errors import (
+    DigestMismatchError,
+    IntegrityError,
+    RegistryHTTPError,
+    TransferError,
+    UnreachableError,
+    UsageError,
+)
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.oci import mediatypes as mt
+from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
+from mirror.registry.auth import Authenticator, Scope
+from mirror.registry.credentials import Credentials
+from mirror.registry.endpoint import Endpoint
+from mirror.registry.retry import Retryable, parse_retry_after, with_retries
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+OnBytes = Callable[[int], None]
+OpenSource = Callable[[], AbstractContextManager[BinaryIO]]
+Body = Callable[[], bytes | Iterator[bytes]]
+
+
+def _no_progress(_: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class FetchedManifest:
+    raw: bytes
+    media_type: str | None
+    digest: str
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
+    if not ca_file:
+        return True
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"{ca_file}: cannot load CA certificates: {exc}") from exc
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        credentials: Credentials | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        max_connections: int = 16,
+        trust_env: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint = endpoint
+        self._limits = limits
+        self._sleep = sleep
+        self._http = httpx.Client(
+            verify=tls_context(endpoint.ca_file),
+            trust_env=trust_env,
+            follow_redirects=False,
+            timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+        self._auth = Authenticator(endpoint, credentials, self._http, limits)
+        self._origin = _origin(httpx.URL(endpoint.base_url))
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def token_requests(self) -> int:
+        return self._auth.token_requests
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+
+    def _url(self, repository: str, kind: str, reference: str = "") -> str:
+        return f"{self.endpoint.base_url}/v2/{self.endpoint.repository(repository)}/{kind}/{reference}"
+
+    def _scope(self, repository: str, actions: str) -> str:
+        return f"repository:{self.endpoint.repository(repository)}:{actions}"
+
+    def _send(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        scope: Scope,
+        *,
+        headers: dict[str, str] | None = None,
+        body: Body | None = None,
+    ) -> httpx.Response:
+        """Send one request, answering auth challenges and following redirects; returns a streaming response.
+
+        Raises Retryable for statuses and transport failures worth another attempt.
+        """
+        target = httpx.URL(url)
+        authorization = self._auth.cached_header(scope)
+        auth_answered = False
+        for _ in range(self._limits.max_redirects + 1):
+            request_headers = dict(headers or {})
+            same_origin = _origin(target) == self._origin
+            if authorization and same_origin:
+                request_headers["Authorization"] = authorization
+            request = self._http.build_request(
+                method, target, headers=request_headers, content=body() if body is not None else None
+            )
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                raise Retryable(UnreachableError(
+                    f"cannot reach registry {target.netloc.decode()}: {exc}",
+                    hint="check the host, port and scheme (plainHTTP), and that the registry is running",
+                )) from exc
+            except httpx.TimeoutException as exc:
+                raise Retryable(UnreachableError(f"registry {target.netloc.decode()} timed out: {exc!r}")) from exc
+            except httpx.TransportError as exc:
+                raise Retryable(TransferError(f"transfer from {target.netloc.decode()} failed: {exc!r}")) from exc
+
+            if response.status_code == 401 and same_origin and not auth_answered:
+                response.read()
+                response.close()
+                authorization = self._auth.answer(response, scope, request_headers.get("Authorization"))
+                auth_answered = True
+                continue
+            if response.status_code in _REDIRECTS and "location" in response.headers:
+                response.close()
+                target = target.join(response.headers["location"])
+                if response.status_code == 303:
+                    method, body = "GET", None
+                continue
+            if response.status_code in _RETRY_STATUSES:
+                error = self._error(response, f"{method} {target.path}")
+                raise Retryable(error, parse_retry_after(response.headers.get("retry-after")))
+            return response
+        raise TransferError(f"too many redirects from {self.endpoint.host}")
+
+    def _retrying(self, attempt: Callable[[], object]) -> object:
+        return with_retries(attempt, self._limits, sleep=self._sleep)
+
+    def _error(self, response: httpx.Response, what: str) -> RegistryHTTPError:
+        """Build the error for a failed response, reading a bounded part of its body."""
+        body = b""
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self._limits.max_error_body_bytes:
+                    break
+        except httpx.HTTPError:
+            pass
+        finally:
+            response.close()
+        codes: tuple[str, ...] = ()
+        detail = ""
+        try:
+            errors = httpx.Response(200, content=body).json().get("errors") or []
+            codes = tuple(str(e.get("code", "")) for e in errors if isinstance(e, dict))
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+        except (ValueError, AttributeError):
+            pass
+        text = f"{self.endpoint.host}: {what} answered {response.status_code}"
+        if detail:
+            text += f" ({detail})"
+        return RegistryHTTPError(text, status=response.status_code, codes=codes)
+
+    # -- manifests -----------------------------------------------------------------------------------------
+
+    def get_manifest(self, repository: str, reference: str) -> FetchedManifest:
+        """Fetch a manifest's exact bytes, checked against the digest asked for or the one the registry states."""
+        url = self._url(repository, "manifests", reference)
+        scope = (self._scope(repository, "pull"),)
+        where = f"{self.endpoint.host}/{repository}:{reference}" if not is_digest(reference) else (
+            f"{self.endpoint.host}/{repository}@{reference}"
+        )
+
+        def attempt() -> FetchedManifest:
+            response = self._send("GET", url, scope, headers={"Accept": mt.ACCEPT})
+            if response.status_code != 200:
+                raise self._error(response, f"manifest {where}")
+            with closing(response):
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > self._limits.max_manifest_bytes:
+                    raise DigestMismatchError(f"{where}: manifest of {declared} bytes exceeds the limit")
+                raw = bytearray()
+                try:
+                    for chunk in response.iter_bytes():
+                        raw += chunk
+                        if len(raw) > self._limits.max_manifest_bytes:
+                            raise DigestMismatchError(
+                                f"{where}: manifest larger than {self._limits.max_manifest_bytes} bytes"
+                            )
+                except httpx.TransportError as exc:
+                    raise Retryable(TransferError(f"{where}: manifest transfer failed: {exc!r}")) from exc
+            data = bytes(raw)
+            actual = sha256_digest(data)
+            stated = response.headers.get("docker-content-digest")
+            expected = reference if is_digest(reference) else stated
+            if expected is not None and expected != actual:
+                raise DigestMismatchError(
+                    f"{where}: manifest hashes to {actual}, but the registry "
+                    f"{'was asked for' if is_digest(reference) else 'states'} {expected}"
+                )
+            content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
+            return FetchedManifest(data, content_type, actual)
+
+        return self._retrying(attempt)  # type: ignore[return-value]
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag or digest currently names on the registry, or None when it does not exist."""
+        url = self._url(repository, "manifests", reference)
+        scope = (self._scope(repository, "pull"),)
+
+        def attempt() -> str | None:
+            response = self._send("HEAD", url, scope, headers={"Accept": mt.ACCEPT})
+            response.close()
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise self._error(response, f"HEAD manifest {repository}:{reference}")
+            stated = response.headers.get("docker-content-digest")
+            if stated is None:
+                return self.get_manifest(repository, reference).digest
+            return check_digest(stated, f"{self.endpoint.host} Docker-Content-Digest")
+
+        return self._retrying(attempt)  # type: ignore[return-value]
+
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> None:
+        url = self._url(repository, "manifests", reference)
+        scope = (self._scope(repository, "pull,push"),)
+        expected = sha256_digest(raw)
+
+        def attempt() -> None:
+            response = self._send(
+                "PUT", url, scope, headers={"Content-Type": media_type}, body=lambda: raw
+            )
+            if response.status_code not in (200, 201):
+                raise self._error(response, f"PUT manifest {repository}:{reference}")
+            response.close()
+            stated = response.headers.get("docker-content-digest")
+            if stated is not None and stated != expected:
+                raise DigestMismatchError(
+                    f"{self.endpoint.host}/{repository}: stored manifest as {stated}, but its bytes hash to {expected}"
+                )
+
+        self._retrying(attempt)
+
+    # -- blobs ---------------------------------------------------------------------------------------------
+
+    def blob_size(self, repository: str, digest: str) -> int | None:
+        """The size of a blob the repository holds, or None when it does not hold it."""
+        url = self._url(repository, "blobs", check_digest(digest, "blob digest"))
+        scope = (self._scope(repository, "pull"),)
+
+        def attempt() -> int | None:
+            response = self._send("HEAD", url, scope)
+            response.close()
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:
+                raise self._error(response, f"HEAD blob {repository}@{digest}")
+            length = response.headers.get("content-length", "")
+            return int(length) if length.isdigit() else None
+
+        return self._retrying(attempt)  # type: ignore[return-value]
+
+    def download_blob(
+        self, repository: str, digest: str, size: int, dest: BinaryIO, on_bytes: OnBytes = _no_progress
+    ) -> None:
+        """Stream a blob into `dest` (an empty, seekable file), resuming with Range after a broken transfer."""
+        url = self._url(repository, "blobs", check_digest(digest, "blob digest"))
+        scope = (self._scope(repository, "pull"),)
+        counter = DigestingCounter(digest, size, f"{self.endpoint.host}/{repository}@{digest}")
+
+        def attempt() -> None:
+            headers = {"Range": f"bytes={counter.size}-"} if 0 < counter.size < size else {}
+            response = self._send("GET", url, scope, headers=headers)
+            if response.status_code not in (200, 206):
+                raise self._error(response, f"blob {repository}@{digest}")
+            with closing(response):
+                if response.status_code == 200 and counter.size:
+                    dest.seek(0)
+                    dest.truncate()
+                    on_bytes(-counter.size)
+                    counter.reset()
+                elif response.status_code == 206 and not response.headers.get(
+                    "content-range", ""
+                ).startswith(f"bytes {counter.size}-"):
+                    raise DigestMismatchError(f"{counter.what}: the registry resumed at the wrong offset")
+                length = response.headers.get("content-length", "")
+                if length.isdigit() and int(length) != size - counter.size:
+                    raise DigestMismatchError(
+                        f"{counter.what}: the registry announces {int(length) + counter.size} bytes, "
+                        f"the descriptor says {size}"
+                    )
+                try:
+                    for chunk in response.iter_bytes(self._limits.copy_chunk_bytes):
+                        counter.update(chunk)
+                        dest.write(chunk)
+                        on_bytes(len(chunk))
+                except httpx.TransportError as exc:
+                    raise Retryable(TransferError(f"{counter.what}: transfer broke off: {exc!r}")) from exc
+            if counter.size < size:
+                raise Retryable(TransferError(f"{counter.what}: transfer ended after {counter.size} of {size} bytes"))
+
+        self._retrying(attempt)
+        counter.verify()
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Ask the registry to link a blob from another of its repositories; False when it declines."""
+        url = self._url(repository, "blobs", "uploads/")
+        scope = (self._scope(repository, "pull,push"), self._scope(from_repository, "pull"))
+        params = {"mount": check_digest(digest, "blob digest"), "from": self.endpoint.repository(from_repository)}
+
+        def attempt() -> bool:
+            response = self._send("POST", httpx.URL(url, params=params), scope)
+            if response.status_code == 201:
+                response.close()
+                return True
+            if response.status_code == 202:
+                # The registry opened an upload session instead; leave it to expire.
+                response.close()
+                return False
+            raise self._error(response, f"mount {digest} into {repository}")
+
+        return self._retrying(attempt)  # type: ignore[return-value]
+
+    def upload_blob(
+        self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes = _no_progress
+    ) -> None:
+        """Upload a blob, hashing it on the way out; chunked, and resumable per chunk, above a size threshold."""
+        check_digest(digest, "blob digest")
+        if size > self._limits.monolithic_upload_max_bytes:
+            self._upload_chunked(repository, digest, size, open_source, on_bytes)
+        else:
+            self._retrying(lambda: self._upload_monolithic(repository, digest, size, open_source, on_bytes))
+
+    def _start_upload(self, repository: str) -> httpx.URL:
+        url = self._url(repository, "blobs", "uploads/")
+        response = self._send("POST", url, (self._scope(repository, "pull,push"),))
+        if response.status_code != 202 or "location" not in response.headers:
+            raise self._error(response, f"start upload to {repository}")
+        response.close()
+        return httpx.URL(url).join(response.headers["location"])
+
+    def _finish_upload(self, repository: str, location: httpx.URL, digest: str, body: Body | None, size: int) -> None:
+        # Merge, never replace, the query: distribution keeps its upload state (_state) there.
+        url = location.copy_merge_params({"digest": digest})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size if body else 0)}
+        response = self._send("PUT", url, (self._scope(repository, "pull,push"),), headers=headers, body=body)
+        if response.status_code != 201:
+            raise self._error(response, f"finish upload of {digest} to {repository}")
+        response.close()
+        stated = response.headers.get("docker-content-digest")
+        if stated is not None and stated != digest:
+            raise DigestMismatchError(f"{self.endpoint.host}/{repository}: stored blob as {stated}, expected {digest}")
+
+    def _upload_monolithic(
+        self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
+    ) -> None:
+        location = self._start_upload(repository)
+        sent = 0
+
+        def body() -> Iterator[bytes]:
+            nonlocal sent
+            on_bytes(-sent)
+            sent = 0
+            counter = DigestingCounter(digest, size, f"local content of {digest}", IntegrityError)
+            with open_source() as source:
+                while chunk := source.read(min(self._limits.copy_chunk_bytes, size - counter.size + 1)):
+                    counter.update(chunk)
+                    sent += len(chunk)
+                    on_bytes(len(chunk))
+                    yield chunk
+            counter.verify()
+
+        self._finish_upload(repository, location, digest, body, size)
+
+    def _upload_chunked(
+        self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
+    ) -> None:
+        location: httpx.URL = self._retrying(lambda: self._start_upload(repository))  # type: ignore[assignment]
+        scope = (self._scope(repository, "pull,push"),)
+        hasher = hashlib.sha256()
+        hashed = 0  # bytes of the source hashed so far; a resent range is not hashed twice
+        offset = 0
+        with open_source() as source:
+
+            def body(start: int, end: int) -> Iterator[bytes]:
+                nonlocal hashed
+                source.seek(start)
+                position = start
+                while position < end:
+                    piece = source.read(min(self._limits.copy_chunk_bytes, end - position))
+                    if not piece:
+                        raise IntegrityError(f"local content of {digest} is shorter than {size} bytes")
+                    if position + len(piece) > hashed:
+                        hasher.update(piece[max(0, hashed - position) :])
+                        hashed = position + len(piece)
+                    position += len(piece)
+                    yield piece
+
+            def send_chunk() -> None:
+                nonlocal location, offset
+                start, end = offset, min(offset + self._limits.upload_chunk_bytes, size)
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(end - start),
+                    "Content-Range": f"{start}-{end - 1}",
+                }
+                try:
+                    response = self._send("PATCH", location, scope, headers=headers, body=lambda: body(start, end))
+                except Retryable:
+                    location, offset = self._upload_status(location, scope, start)
+                    raise
+                if response.status_code == 416:
+                    response.close()
+                    location, offset = self._upload_status(location, scope, start)
+                    raise Retryable(TransferError(f"registry refused the chunk range of {digest}"))
+                if response.status_code != 202 or "location" not in response.headers:
+                    raise self._error(response, f"upload chunk of {digest} to {repository}")
+                response.close()
+                location = location.join(response.headers["location"])
+                offset = end
+                on_bytes(end - start)
+
+            while offset < size:
+                self._retrying(send_chunk)
+            source.seek(size)
+            if source.read(1):
+                raise IntegrityError(f"local content of {digest} is longer than {size} bytes")
+        if "sha256:" + hasher.hexdigest() != digest:
+            raise IntegrityError(f"local content of {digest} hashes to sha256:{hasher.hexdigest()}")
+        self._retrying(lambda: self._finish_upload(repository, location, digest, None, 0))
+
+    def _upload_status(self, location: httpx.URL, scope: Scope, fallback: int) -> tuple[httpx.URL, int]:
+        """Ask how much of an interrupted upload the registry kept, so the next chunk starts exactly there."""
+        try:
+            response = self._send("GET", location, scope)
+        except Retryable:
+            return location, fallback
+        response.close()
+        if response.status_code != 204:
+            return location, fallback
+        new_location = location.join(response.headers.get("location", str(location)))
+        _, _, end = response.headers.get("range", "").partition("-")
+        return new_location, int(end) + 1 if end.isdigit() else 0

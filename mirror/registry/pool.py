@@ -1,0 +1,67 @@
+"""One RegistryClient per registry host, created on first use and shared by worker threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.registry.client import RegistryClient
+from mirror.registry.credentials import Credentials, credentials_from_auth_file
+from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
+
+
+def _auth_file_lookup(endpoint: Endpoint) -> Credentials | None:
+    # Credentials belong to the host that is contacted: a proxy endpoint gets the proxy's, never the origin's.
+    contacted = endpoint.netloc
+    if endpoint.host == "docker.io" and contacted == "registry-1.docker.io":
+        contacted = "docker.io"  # docker login stores Hub credentials under its index names
+    return credentials_from_auth_file(contacted)
+
+
+class ClientPool:
+    def __init__(
+        self,
+        settings: Mapping[str, RegistrySettings] | None = None,
+        *,
+        ca_file: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        max_connections: int = 16,
+        credentials: Callable[[Endpoint], Credentials | None] = _auth_file_lookup,
+        trust_env: bool = False,
+    ) -> None:
+        self._settings = dict(settings or {})
+        self._ca_file = ca_file
+        self._limits = limits
+        self._max_connections = max_connections
+        self._credentials = credentials
+        self._trust_env = trust_env
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def for_host(self, host: str) -> RegistryClient:
+        with self._lock:
+            client = self._clients.get(host)
+            if client is None:
+                endpoint = endpoint_for(host, self._settings.get(host), self._ca_file)
+                client = RegistryClient(
+                    endpoint,
+                    self._credentials(endpoint),
+                    self._limits,
+                    max_connections=self._max_connections,
+                    trust_env=self._trust_env,
+                )
+                self._clients[host] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def __enter__(self) -> ClientPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Resolvers turn manifest entries into immutable references; one module per source kind."""

@@ -1,0 +1,1 @@
+"""Targets on the high side: where verified content is loaded."""

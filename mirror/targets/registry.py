@@ -1,0 +1,197 @@
+"""Loading verified images into the internal registry: blobs, then manifests by digest, then tags.
+
+An image `SRC-HOST/PATH:TAG` lands at `HOST/PREFIX/PATH:TAG` with the same digest. Work already on the
+target is skipped with one HEAD, so a second run of the same bundle uploads nothing. A blob already pushed to
+another repository in this run is mounted rather than sent again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mirror.bundle.inventory import blob_path
+from mirror.bundle.reader import BundleReader, opened
+from mirror.bundle.verify import VerifiedBundle, VerifiedImage
+from mirror.errors import UsageError
+from mirror.oci.reference import parse_reference
+from mirror.parallel import run_parallel
+from mirror.progress import Progress
+from mirror.registry.client import RegistryClient
+from mirror.registry.credentials import Credentials, credentials_from_auth_file
+from mirror.registry.endpoint import Endpoint, parse_endpoint_url
+
+
+def parse_target(url: str, ca_file: str | None) -> Endpoint:
+    scheme, netloc, prefix = parse_endpoint_url(url, "--registry")
+    return Endpoint(netloc, scheme, netloc, prefix, ca_file)
+
+
+def target_credentials(endpoint: Endpoint, env: dict[str, str] | None = None) -> Credentials | None:
+    env = os.environ if env is None else env
+    user, password = env.get("MIRROR_REGISTRY_USERNAME"), env.get("MIRROR_REGISTRY_PASSWORD")
+    if user or password:
+        if not (user and password):
+            raise UsageError("set both MIRROR_REGISTRY_USERNAME and MIRROR_REGISTRY_PASSWORD, or neither")
+        return Credentials(user, password)
+    return credentials_from_auth_file(endpoint.netloc, env)
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    image: VerifiedImage
+    repository: str  # the source path; the client adds the target's prefix
+    tag: str | None
+
+    @property
+    def source(self) -> str:
+        return self.image.artifact.source
+
+
+def plan_images(verified: VerifiedBundle) -> list[ImagePlan]:
+    """Map each image to its target repository, refusing two sources that would land on one repository."""
+    plans, owners = [], defaultdict(set)
+    for image in verified.images:
+        reference = parse_reference(image.artifact.source)
+        owners[reference.repository].add(reference.name)
+        plans.append(ImagePlan(image, reference.repository, reference.tag))
+    clashes = {repo: sorted(names) for repo, names in owners.items() if len(names) > 1}
+    if clashes:
+        raise UsageError(
+            "sources from different registries would land on the same repository: "
+            + "; ".join(f"{repo} ← {', '.join(names)}" for repo, names in sorted(clashes.items())),
+            hint="import them into different registries or prefixes (--registry https://HOST/PREFIX)",
+        )
+    return plans
+
+
+@dataclass
+class ImportCounts:
+    blobs_uploaded: int = 0
+    blobs_mounted: int = 0
+    blobs_present: int = 0
+    bytes_uploaded: int = 0
+    manifests_pushed: int = 0
+    manifests_present: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **amounts: int) -> None:
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "blobsUploaded": self.blobs_uploaded,
+            "blobsMounted": self.blobs_mounted,
+            "blobsPresent": self.blobs_present,
+            "bytesUploaded": self.bytes_uploaded,
+            "manifestsPushed": self.manifests_pushed,
+            "manifestsPresent": self.manifests_present,
+        }
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    source: str
+    target: str
+    digest: str
+    status: str  # pushed | unchanged | would-push
+    previous_tag_digest: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        result: dict[str, object] = {
+            "source": self.source, "target": self.target, "digest": self.digest, "status": self.status,
+        }
+        if self.previous_tag_digest:
+            result["tagMovedFrom"] = self.previous_tag_digest
+        return result
+
+
+class RegistryImporter:
+    def __init__(
+        self, client: RegistryClient, reader: BundleReader, *, jobs: int, progress: Progress, dry_run: bool
+    ) -> None:
+        self.client = client
+        self.reader = reader
+        self.jobs = jobs
+        self.progress = progress
+        self.dry_run = dry_run
+        self.counts = ImportCounts()
+
+    def target_name(self, plan: ImagePlan) -> str:
+        endpoint = self.client.endpoint
+        name = f"{endpoint.netloc}/{endpoint.repository(plan.repository)}"
+        return f"{name}:{plan.tag}" if plan.tag else name
+
+    def run(self, plans: list[ImagePlan]) -> list[ImageOutcome]:
+        present = run_parallel(
+            plans, lambda p: self.client.manifest_digest(p.repository, p.image.top.digest) is not None, self.jobs
+        )
+        missing = [plan for plan, here in zip(plans, present, strict=True) if not here]
+        self._push_blobs(missing)
+        return run_parallel(plans, lambda p: self._finish_image(p, p not in missing), self.jobs)
+
+    def _push_blobs(self, plans: list[ImagePlan]) -> None:
+        needs: dict[str, list[str]] = defaultdict(list)
+        sizes: dict[str, int] = {}
+        for plan in plans:
+            for digest, size in plan.image.blobs.items():
+                if plan.repository not in needs[digest]:
+                    needs[digest].append(plan.repository)
+                sizes[digest] = size
+        self.progress.start("upload", sum(sizes[d] * len(repos) for d, repos in needs.items()))
+        run_parallel(sorted(needs), lambda d: self._push_blob(d, sizes[d], needs[d]), self.jobs)
+        self.progress.finish()
+
+    def _push_blob(self, digest: str, size: int, repositories: list[str]) -> None:
+        holder: str | None = None
+        for repository in repositories:
+            if self.client.blob_size(repository, digest) is not None:
+                holder = holder or repository
+                self.counts.add(blobs_present=1)
+                self.progress.advance(size)
+                continue
+            if self.dry_run:
+                self.progress.advance(size)
+                continue
+            if holder is not None and self.client.mount_blob(repository, digest, holder):
+                self.counts.add(blobs_mounted=1)
+                self.progress.advance(size)
+                continue
+            self.client.upload_blob(repository, digest, size, self._opener(digest), self.progress.advance)
+            self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
+            holder = repository
+
+    def _opener(self, digest: str) -> Callable[[], object]:
+        return lambda: opened(self.reader, blob_path(digest))
+
+    def _finish_image(self, plan: ImagePlan, top_present: bool) -> ImageOutcome:
+        top = plan.image.top
+        pushed = False
+        if top_present:
+            # The registry refuses an index or manifest whose children are missing, so they are all there.
+            self.counts.add(manifests_present=len(plan.image.manifests))
+        for document in [] if top_present else plan.image.manifests:
+            if document is not top and self.client.manifest_digest(plan.repository, document.digest):
+                self.counts.add(manifests_present=1)
+                continue
+            if not self.dry_run:
+                self.client.put_manifest(plan.repository, document.digest, document.raw, document.media_type)
+            self.counts.add(manifests_pushed=1)
+            pushed = True
+        previous = None
+        if plan.tag:
+            current = self.client.manifest_digest(plan.repository, plan.tag)
+            if current != top.digest:
+                previous = current
+                pushed = True
+                if not self.dry_run:
+                    self.client.put_manifest(plan.repository, plan.tag, top.raw, top.media_type)
+        status = "unchanged" if not pushed else ("would-push" if self.dry_run else "pushed")
+        if previous and not self.dry_run:
+            self.progress.warn(f"{self.target_name(plan)} moved from {previous} to {top.digest}")
+        return ImageOutcome(plan.source, self.target_name(plan), top.digest, status, previous)

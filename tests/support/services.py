@@ -1,0 +1,130 @@
+"""Access to the local registries started by ``scripts/services``.
+
+``ensure_services()`` runs ``scripts/services start`` (a no-op when everything
+already runs) and then ``scripts/services env``, and returns the parsed
+settings. ``token_requests()`` reads the token server's request log, one dict
+per token request (``user`` is None for anonymous requests; ``scopes`` lists
+the requested scope strings; ``status`` is the HTTP status answered).
+
+No pytest here: fixtures wrap these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = REPO_ROOT / "scripts" / "services"
+
+_FIELDS = {
+    "MIRROR_TEST_UPSTREAM": "upstream",
+    "MIRROR_TEST_INTERNAL": "internal",
+    "MIRROR_TEST_CA": "ca_file",
+    "MIRROR_TEST_CERT_DIR": "cert_dir",
+    "MIRROR_TEST_INTERNAL_USER": "internal_user",
+    "MIRROR_TEST_INTERNAL_PASSWORD": "internal_password",
+    "MIRROR_TEST_TOKEN_REGISTRY": "token_registry",
+    "MIRROR_TEST_TOKEN_USER": "token_user",
+    "MIRROR_TEST_TOKEN_PASSWORD": "token_password",
+    "MIRROR_TEST_TOKEN_LOG": "token_log",
+    "MIRROR_SERVICES_DIR": "services_dir",
+}
+_PATHS = {"ca_file", "cert_dir", "token_log", "services_dir"}
+
+
+class ServicesError(RuntimeError):
+    """scripts/services failed; the message carries its output (and the log tail)."""
+
+
+@dataclass(frozen=True)
+class Services:
+    upstream: str  # host:port, plain HTTP, anonymous
+    internal: str  # host:port, HTTPS (ca_file), basic auth internal_user/internal_password
+    ca_file: Path  # PEM CA that signed the internal registry's certificate
+    cert_dir: Path  # skopeo --cert-dir / --dest-cert-dir (contains ca.crt)
+    internal_user: str
+    internal_password: str
+    token_registry: str  # host:port, plain HTTP, bearer tokens (anonymous: pull only)
+    token_user: str  # pull+push on every repository
+    token_password: str
+    token_log: Path  # JSON lines, one per token request
+    services_dir: Path
+
+    def token_requests(self) -> list[dict[str, Any]]:
+        return token_requests(self.token_log)
+
+
+def _run(command: str, timeout: float) -> str:
+    try:
+        proc = subprocess.run(
+            [str(SCRIPT), command],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ServicesError(f"scripts/services {command} timed out after {timeout}s") from exc
+    if proc.returncode != 0:
+        raise ServicesError(
+            f"scripts/services {command} exited with {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout}--- stderr ---\n{proc.stderr}"
+        )
+    return proc.stdout
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """Parse the ``export NAME='value'`` lines printed by ``scripts/services env``."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            name, _, value = words[1].partition("=")
+            values[name] = value
+    return values
+
+
+def ensure_services(timeout: float = 120.0) -> Services:
+    """Start the services if needed and return their settings."""
+    _run("start", timeout)
+    values = parse_env(_run("env", timeout))
+    missing = sorted(set(_FIELDS) - set(values))
+    if missing:
+        raise ServicesError(f"scripts/services env did not print {', '.join(missing)}")
+    kwargs: dict[str, Any] = {}
+    for env_name, field in _FIELDS.items():
+        kwargs[field] = Path(values[env_name]) if field in _PATHS else values[env_name]
+    return Services(**kwargs)
+
+
+def default_token_log() -> Path:
+    if os.environ.get("MIRROR_TEST_TOKEN_LOG"):
+        return Path(os.environ["MIRROR_TEST_TOKEN_LOG"])
+    services_dir = Path(os.environ.get("MIRROR_SERVICES_DIR") or REPO_ROOT / ".services")
+    return services_dir / "token" / "requests.log"
+
+
+def token_requests(log: Path | Services | None = None) -> list[dict[str, Any]]:
+    """Every token request logged so far, oldest first.
+
+    Count the difference before and after an operation to see how many tokens it
+    fetched: ``before = len(token_requests()); ...; len(token_requests()) - before``.
+    """
+    if isinstance(log, Services):
+        path = log.token_log
+    elif log is None:
+        path = default_token_log()
+    else:
+        path = Path(log)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
