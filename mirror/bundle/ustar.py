@@ -78,6 +78,18 @@ def parse_header(block: bytes, offset: int) -> Member:
     return Member(_check_name(full, is_dir, where), offset + BLOCK, size, is_dir)
 
 
+def _check_zero_tail(handle: BinaryIO, offset: int) -> None:
+    """Everything after the end-of-archive marker must be zero padding.
+
+    GNU tar's --ignore-zeros reads members past the marker; data there would be seen by one reader and not
+    by another.
+    """
+    handle.seek(offset)
+    while chunk := handle.read(1024 * 1024):
+        if chunk.count(0) != len(chunk):
+            raise BundleFormatError(f"tar has data after its end-of-archive marker at byte {offset - BLOCK}")
+
+
 def scan(handle: BinaryIO, *, max_members: int) -> list[Member]:
     """List the members of a tar file by reading headers only, seeking over the data."""
     total = os.fstat(handle.fileno()).st_size
@@ -90,6 +102,7 @@ def scan(handle: BinaryIO, *, max_members: int) -> list[Member]:
         if len(block) < BLOCK:
             raise BundleFormatError(f"tar ends at byte {offset} without an end-of-archive marker")
         if block == b"\x00" * BLOCK:
+            _check_zero_tail(handle, offset + BLOCK)
             return members
         member = parse_header(block, offset)
         if member.name in seen:

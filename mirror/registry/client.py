@@ -180,8 +180,8 @@ class RegistryClient:
                 body += chunk
                 if len(body) > self._limits.max_error_body_bytes:
                     break
-        except httpx.HTTPError:
-            pass
+        except (httpx.HTTPError, httpx.StreamError):
+            pass  # a HEAD response, or one already closed: the status alone says enough
         finally:
             response.close()
         codes: tuple[str, ...] = ()

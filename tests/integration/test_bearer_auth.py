@@ -1,0 +1,70 @@
+"""Bearer-token auth against a real distribution configured with `auth.token` and a real token service."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+
+from tests.support.services import token_requests
+
+
+@pytest.fixture(scope="session")
+def token_image(services, upstream_images) -> dict:
+    """fixtures/app:1.0 copied into the token-auth registry by skopeo, as alice."""
+    app = upstream_images["app_1"]
+    target = f"{services.token_registry}/secured/app:1.0"
+    subprocess.run(
+        ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests", "--src-tls-verify=false",
+         "--dest-tls-verify=false", "--dest-creds", f"{services.token_user}:{services.token_password}",
+         f"docker://{app['ref']}", f"docker://{target}"],
+        capture_output=True, check=True, timeout=120,
+    )
+    return {"ref": target, "digest": app["digest"]}
+
+
+def _auth_file(tmp_path, host: str, user: str, password: str) -> str:
+    path = tmp_path / "auth.json"
+    secret = base64.b64encode(f"{user}:{password}".encode()).decode()
+    path.write_text(json.dumps({"auths": {host: {"auth": secret}}}))
+    return str(path)
+
+
+def _settings(services) -> dict:
+    return {services.token_registry: {"plainHTTP": True}}
+
+
+def test_anonymous_pull_fetches_one_token_and_reuses_it(tmp_path, services, mirror_cli, write_mirrorset, token_image):
+    before = len(token_requests(services))
+    result = mirror_cli("collect", write_mirrorset([token_image["ref"]], registries=_settings(services)),
+                        "-o", tmp_path / "b", "--json", "-q", "--jobs", "1")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["artifacts"][0]["digest"] == token_image["digest"]
+    made = token_requests(services)[before:]
+    # Manifest, config and two layers share one scope: one token serves them all.
+    assert [r["scopes"] for r in made] == [["repository:secured/app:pull"]]
+    assert made[0]["user"] is None
+
+
+def test_credentials_from_the_auth_file_are_sent_to_the_token_service(
+    tmp_path, services, mirror_cli, write_mirrorset, token_image
+):
+    auth_file = _auth_file(tmp_path, services.token_registry, services.token_user, services.token_password)
+    before = len(token_requests(services))
+    result = mirror_cli("resolve", write_mirrorset([token_image["ref"]], registries=_settings(services)),
+                        env={"REGISTRY_AUTH_FILE": auth_file})
+    assert result.exit_code == 0, result.stderr
+    assert [r["user"] for r in token_requests(services)[before:]] == [services.token_user]
+
+
+def test_refused_credentials_exit_4_without_printing_the_password(
+    tmp_path, services, mirror_process, write_mirrorset, token_image
+):
+    auth_file = _auth_file(tmp_path, services.token_registry, services.token_user, "not-the-password-1234")
+    result = mirror_process("resolve", write_mirrorset([token_image["ref"]], registries=_settings(services)),
+                            env={"REGISTRY_AUTH_FILE": auth_file})
+    assert result.exit_code == 4
+    assert "not-the-password-1234" not in result.stderr + result.stdout
+    assert "credentials" in result.stderr

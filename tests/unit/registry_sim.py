@@ -1,0 +1,497 @@
+"""An in-process registry for unit tests, served through ``httpx.MockTransport``.
+
+It speaks enough of the distribution API for the registry client (manifests, blobs with Range, uploads,
+mounts, Basic and Bearer auth) and can be switched into the hostile or broken behaviours a real registry
+rarely shows on demand: injected 429/503/connection failures, lying ``Docker-Content-Digest`` headers,
+cross-host redirects, transfers that break after K bytes, oversized or endless bodies.
+
+Every request that reaches any simulated host is appended to ``sim.requests``; token requests also go to
+``sim.token_requests``. Requests for hosts the simulator does not serve fail like an unknown host.
+
+Upload state is kept the way distribution 2.8 keeps it: the Location carries an opaque ``_state`` query
+parameter, which may rotate on every PATCH; a request whose ``_state`` is missing or stale gets
+404 BLOB_UPLOAD_INVALID. The upload status (GET on the Location) answers ``Range: 0-<size-1>``, and, like
+distribution, ``0-0`` for an empty upload.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+
+from mirror.oci import mediatypes as mt
+from mirror.oci.digest import sha256_digest
+
+_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?P<kind>manifests|blobs)/(?P<rest>.*)$")
+_RANGE = re.compile(r"^bytes=(\d+)-$")
+_UPLOAD = "uploads/"
+
+
+class SimStream(httpx.SyncByteStream):
+    """A response body yielded in pieces; optionally breaks (ReadError) after `break_after` bytes, or never ends."""
+
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        piece: int = 4096,
+        break_after: int | None = None,
+        endless: bool = False,
+    ) -> None:
+        self.data = data
+        self.piece = piece
+        self.break_after = break_after
+        self.endless = endless
+        self.yielded = 0
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        position = 0
+        while True:
+            if self.endless and position >= len(self.data):
+                chunk = b"\0" * self.piece
+            else:
+                chunk = self.data[position : position + self.piece]
+                if not chunk:
+                    return
+            if self.break_after is not None and self.yielded + len(chunk) >= self.break_after:
+                chunk = chunk[: self.break_after - self.yielded]
+                if chunk:
+                    self.yielded += len(chunk)
+                    yield chunk
+                raise httpx.ReadError("connection reset by peer (simulated)")
+            position += len(chunk)
+            self.yielded += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Fault:
+    """Fail the next `remaining` matching registry requests with a status or a transport error."""
+
+    remaining: int
+    status: int = 503
+    headers: dict[str, str] = field(default_factory=dict)
+    error: type[httpx.TransportError] | None = None
+    match: Callable[[httpx.Request], bool] | None = None
+
+
+@dataclass
+class Upload:
+    repository: str
+    data: bytearray = field(default_factory=bytearray)
+    state: str = ""
+
+
+def _error(status: int, code: str, message: str = "", headers: dict[str, str] | None = None) -> httpx.Response:
+    body = json.dumps({"errors": [{"code": code, "message": message or code.lower(), "detail": None}]})
+    return httpx.Response(status, headers={"Content-Type": "application/json", **(headers or {})}, content=body)
+
+
+class RegistrySim:
+    """One registry host (plus an optional token service and redirect target), all in memory."""
+
+    def __init__(
+        self,
+        host: str = "reg.test",
+        *,
+        scheme: str = "https",
+        token_host: str = "auth.test",
+        redirect_host: str = "cdn.test",
+    ) -> None:
+        self.host = host
+        self.scheme = scheme
+        self.token_host = token_host
+        self.redirect_host = redirect_host
+        self.blobs: dict[str, dict[str, bytes]] = defaultdict(dict)
+        self.manifests: dict[str, dict[str, tuple[bytes, str]]] = defaultdict(dict)
+        self.uploads: dict[str, Upload] = {}
+        self.requests: list[httpx.Request] = []
+        self.token_requests: list[httpx.Request] = []
+        self.streams: list[SimStream] = []
+        self._ids = itertools.count(1)
+
+        # -- auth ------------------------------------------------------------------------------------------
+        self.auth: str | None = None  # None, "basic" or "bearer"
+        self.users: dict[str, str] = {}
+        self.anonymous_pull = True
+        self.token_scheme = "https"
+        self.token_key = "token"  # or "access_token"
+        self.token_expires_in: float | None = 300
+        self.token_body: bytes | None = None  # when set, the token service answers exactly this
+        self.tokens: dict[str, set[tuple[str, str]]] = {}  # token -> granted (repository, action)
+
+        # -- faults and lies -------------------------------------------------------------------------------
+        self.faults: list[Fault] = []
+        self.manifest_digest_header: str | None = None  # a lying Docker-Content-Digest on manifest answers
+        self.manifest_send_digest = True  # False: no Docker-Content-Digest header at all
+        self.manifest_chunked = False  # serve manifests as a stream without Content-Length
+        self.manifest_piece = 4096
+        # Blob GETs answered with (status, Location template); the template may use {name} and {digest}.
+        # Paths /same-origin/{name}/{digest} on the registry, and /blobs/{digest} on `redirect_host`, serve blobs.
+        self.redirect_blobs: tuple[int, str] | None = None
+        self.redirect_uploads: tuple[int, str] | None = None  # the same for the PUT that finishes an upload
+        self.break_blob_after: list[int] = []  # each blob GET breaks after the next K bytes in this list
+        self.ignore_range = False  # answer 200 with the whole blob to a Range request
+        self.wrong_content_range = False  # answer 206 starting at another offset than asked
+        self.blob_extra = b""  # bytes appended to every blob body
+        self.blob_content_length: int | None = None  # announce this Content-Length instead of the real one
+        self.blob_chunked = False  # serve blobs without Content-Length
+        self.blob_endless = False  # blob bodies never end
+        self.blob_piece = 4096
+        self.rotate_state = True  # a fresh _state on every step of an upload; stale ones are refused
+        self.absolute_location = False
+        self.check_content_range = False  # distribution 2.8 does not check it; OCI registries may (416)
+        self.break_patch: dict[int, int] = {}  # PATCH number n (from 1) keeps only K bytes, then the connection drops
+        self.patches = 0
+        self.mount_allowed = True
+        self.put_blob_digest_header: str | None = None  # a lying Docker-Content-Digest on blob PUT
+        self.put_manifest_digest_header: str | None = None
+        self.on_request: Callable[[httpx.Request], None] | None = None  # called first for every request
+
+    # -- wiring ------------------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    @property
+    def realm(self) -> str:
+        return f"{self.token_scheme}://{self.token_host}/token"
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    # -- content -----------------------------------------------------------------------------------------------
+
+    def add_blob(self, repository: str, data: bytes) -> str:
+        digest = sha256_digest(data)
+        self.blobs[repository][digest] = data
+        return digest
+
+    def add_manifest(
+        self, repository: str, raw: bytes, media_type: str = mt.OCI_MANIFEST, tag: str | None = None
+    ) -> str:
+        digest = sha256_digest(raw)
+        self.manifests[repository][digest] = (raw, media_type)
+        if tag:
+            self.manifests[repository][tag] = (raw, media_type)
+        return digest
+
+    # -- switches ----------------------------------------------------------------------------------------------
+
+    def fail(
+        self,
+        count: int,
+        status: int = 503,
+        *,
+        retry_after: str | None = None,
+        error: type[httpx.TransportError] | None = None,
+        match: Callable[[httpx.Request], bool] | None = None,
+    ) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.faults.append(Fault(count, status, headers, error, match))
+
+    def revoke_tokens(self) -> None:
+        self.tokens.clear()
+
+    # -- inspection --------------------------------------------------------------------------------------------
+
+    def to_host(self, host: str) -> list[httpx.Request]:
+        return [r for r in self.requests if r.url.host == host]
+
+    def registry_requests(self, method: str | None = None, kind: str | None = None) -> list[httpx.Request]:
+        found = [r for r in self.requests if r.url.netloc.decode() == self.host]
+        if method:
+            found = [r for r in found if r.method == method]
+        if kind:
+            found = [r for r in found if f"/{kind}/" in r.url.path]
+        return found
+
+    # -- dispatch ----------------------------------------------------------------------------------------------
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.on_request is not None:
+            self.on_request(request)
+        netloc = request.url.netloc.decode()
+        if request.url.host == self.token_host:
+            return self._token(request)
+        if request.url.host == self.redirect_host:
+            return self._redirected_blob(request)
+        if netloc != self.host:
+            raise httpx.ConnectError(f"[Errno -2] Name or service not known: {netloc}", request=request)
+        for fault in self.faults:
+            if fault.remaining > 0 and (fault.match is None or fault.match(request)):
+                fault.remaining -= 1
+                if fault.error is not None:
+                    raise fault.error("[Errno 111] Connection refused (simulated)", request=request)
+                return _error(
+                    fault.status, "TOOMANYREQUESTS" if fault.status == 429 else "UNAVAILABLE", headers=fault.headers
+                )
+        path = request.url.path
+        if path == "/v2/":
+            denied = self._authorize(request, None, ())
+            return denied or httpx.Response(200, json={})
+        if path.startswith("/same-origin/"):
+            return self._serve_blob(request, path.rsplit("/", 1)[-1], None)
+        m = _PATH.match(path)
+        if not m:
+            return _error(404, "NOT_FOUND", path)
+        name, kind, rest = m["name"], m["kind"], m["rest"]
+        if kind == "manifests":
+            return self._manifests(request, name, rest)
+        if rest.startswith(_UPLOAD):
+            return self._uploads(request, name, rest[len(_UPLOAD) :])
+        return self._blobs(request, name, rest)
+
+    # -- auth --------------------------------------------------------------------------------------------------
+
+    def _authorize(
+        self,
+        request: httpx.Request,
+        name: str | None,
+        actions: tuple[str, ...],
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> httpx.Response | None:
+        if self.auth is None:
+            return None
+        header = request.headers.get("authorization", "")
+        if self.auth == "basic":
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "basic":
+                user, _, password = base64.b64decode(value).decode().partition(":")
+                if self.users.get(user) == password and user in self.users:
+                    return None
+            return _error(
+                401,
+                "UNAUTHORIZED",
+                "authentication required",
+                headers={"WWW-Authenticate": 'Basic realm="sim registry"'},
+            )
+        needed = {(name, a) for a in actions} if name else set()
+        needed |= set(extra)
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token in self.tokens and needed <= self.tokens[token]:
+            return None
+        challenge = f'Bearer realm="{self.realm}",service="{self.host}"'
+        if name:
+            challenge += f',scope="repository:{name}:{",".join(actions)}"'
+        return _error(401, "UNAUTHORIZED", "authentication required", headers={"WWW-Authenticate": challenge})
+
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        self.token_requests.append(request)
+        if request.url.path != "/token":
+            return httpx.Response(404)
+        allowed: tuple[str, ...] = ()
+        header = request.headers.get("authorization", "")
+        if header:
+            scheme, _, value = header.partition(" ")
+            user, _, password = base64.b64decode(value).decode().partition(":") if scheme == "Basic" else ("", "", "")
+            if user not in self.users or self.users[user] != password:
+                return _error(401, "UNAUTHORIZED", "bad credentials")
+            allowed = ("pull", "push")
+        elif self.anonymous_pull:
+            allowed = ("pull",)
+        if self.token_body is not None:
+            return httpx.Response(200, content=self.token_body)
+        granted: set[tuple[str, str]] = set()
+        for scope in request.url.params.get_list("scope"):
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if kind == "repository":
+                granted |= {(name, a) for a in actions.split(",") if a in allowed}
+        token = f"tok{next(self._ids)}"
+        self.tokens[token] = granted
+        answer: dict[str, object] = {self.token_key: token}
+        if self.token_expires_in is not None:
+            answer["expires_in"] = self.token_expires_in
+        return httpx.Response(200, json=answer)
+
+    # -- manifests ---------------------------------------------------------------------------------------------
+
+    def _manifests(self, request: httpx.Request, name: str, reference: str) -> httpx.Response:
+        if request.method in ("GET", "HEAD"):
+            denied = self._authorize(request, name, ("pull",))
+            if denied:
+                return denied
+            stored = self.manifests[name].get(reference)
+            accept = request.headers.get("accept", "")
+            if stored is None or stored[1] not in accept:
+                return _error(404, "MANIFEST_UNKNOWN", f"{name}:{reference}")
+            raw, media_type = stored
+            headers = {"Content-Type": media_type}
+            if self.manifest_send_digest:
+                headers["Docker-Content-Digest"] = self.manifest_digest_header or sha256_digest(raw)
+            if request.method == "HEAD":
+                headers["Content-Length"] = str(len(raw))
+                return httpx.Response(200, headers=headers)
+            if not self.manifest_chunked:
+                headers["Content-Length"] = str(len(raw))
+            stream = SimStream(raw, piece=self.manifest_piece)
+            self.streams.append(stream)
+            return httpx.Response(200, headers=headers, stream=stream)
+        if request.method == "PUT":
+            denied = self._authorize(request, name, ("pull", "push"))
+            if denied:
+                return denied
+            media_type = request.headers.get("content-type", "")
+            if media_type not in mt.ALL_MANIFESTS:
+                return _error(400, "MANIFEST_INVALID", f"unregistered Content-Type {media_type!r}")
+            raw = request.content
+            digest = self.add_manifest(name, raw, media_type)
+            self.manifests[name][reference] = (raw, media_type)
+            headers = {
+                "Location": f"/v2/{name}/manifests/{digest}",
+                "Docker-Content-Digest": self.put_manifest_digest_header or digest,
+            }
+            return httpx.Response(201, headers=headers)
+        return _error(405, "UNSUPPORTED")
+
+    # -- blobs -------------------------------------------------------------------------------------------------
+
+    def _blobs(self, request: httpx.Request, name: str, digest: str) -> httpx.Response:
+        if request.method not in ("GET", "HEAD"):
+            return _error(405, "UNSUPPORTED")
+        denied = self._authorize(request, name, ("pull",))
+        if denied:
+            return denied
+        if digest not in self.blobs[name]:
+            return _error(404, "BLOB_UNKNOWN", digest)
+        if request.method == "HEAD":
+            size = len(self.blobs[name][digest])
+            return httpx.Response(200, headers={"Content-Length": str(size), "Docker-Content-Digest": digest})
+        if self.redirect_blobs is not None:
+            status, template = self.redirect_blobs
+            return httpx.Response(status, headers={"Location": template.format(name=name, digest=digest)})
+        return self._serve_blob(request, digest, name)
+
+    def _redirected_blob(self, request: httpx.Request) -> httpx.Response:
+        """The redirect target: serves blob GETs, and accepts (without storing) redirected upload PUTs."""
+        if request.method == "PUT":
+            digest = request.url.params.get("digest", "")
+            return httpx.Response(201, headers={"Docker-Content-Digest": digest})
+        digest = request.url.path.rsplit("/", 1)[-1]
+        return self._serve_blob(request, digest, None)
+
+    def _serve_blob(self, request: httpx.Request, digest: str, name: str | None) -> httpx.Response:
+        repositories = [name] if name else list(self.blobs)
+        data = next((self.blobs[r][digest] for r in repositories if digest in self.blobs[r]), None)
+        if data is None:
+            return _error(404, "BLOB_UNKNOWN", digest)
+        data += self.blob_extra
+        status, start = 200, 0
+        headers = {"Docker-Content-Digest": digest, "Content-Type": "application/octet-stream"}
+        wanted = _RANGE.match(request.headers.get("range", ""))
+        if wanted and not self.ignore_range:
+            start = int(wanted[1])
+            if start >= len(data):
+                return httpx.Response(416, headers={"Content-Range": f"bytes */{len(data)}"})
+            status = 206
+            shown = start + 1 if self.wrong_content_range else start
+            headers["Content-Range"] = f"bytes {shown}-{len(data) - 1}/{len(data)}"
+        body = data[start:]
+        if self.blob_content_length is not None:
+            headers["Content-Length"] = str(self.blob_content_length)
+        elif not (self.blob_chunked or self.blob_endless):
+            headers["Content-Length"] = str(len(body))
+        break_after = self.break_blob_after.pop(0) if self.break_blob_after else None
+        stream = SimStream(body, piece=self.blob_piece, break_after=break_after, endless=self.blob_endless)
+        self.streams.append(stream)
+        return httpx.Response(status, headers=headers, stream=stream)
+
+    # -- uploads -----------------------------------------------------------------------------------------------
+
+    def _location(self, name: str, uuid: str, upload: Upload) -> str:
+        path = f"/v2/{name}/blobs/uploads/{uuid}?_state={upload.state}"
+        return f"{self.base_url}{path}" if self.absolute_location else path
+
+    def _new_state(self, upload: Upload) -> None:
+        if self.rotate_state or not upload.state:
+            upload.state = f"state{next(self._ids)}"
+
+    def _upload_headers(self, name: str, uuid: str, upload: Upload) -> dict[str, str]:
+        # distribution answers 0-0 for an empty upload as well as for a one-byte one.
+        return {
+            "Location": self._location(name, uuid, upload),
+            "Range": f"0-{max(len(upload.data) - 1, 0)}",
+            "Docker-Upload-UUID": uuid,
+            "Content-Length": "0",
+        }
+
+    def _uploads(self, request: httpx.Request, name: str, uuid: str) -> httpx.Response:
+        params = request.url.params
+        if request.method == "POST" and not uuid:
+            mount, source = params.get("mount"), params.get("from")
+            extra = ((source, "pull"),) if mount and source else ()
+            denied = self._authorize(request, name, ("pull", "push"))
+            if denied:
+                return denied
+            if mount and source:
+                pull_ok = self.auth != "bearer" or self._authorize(request, name, ("pull", "push"), extra) is None
+                if pull_ok and self.mount_allowed and mount in self.blobs[source]:
+                    self.blobs[name][mount] = self.blobs[source][mount]
+                    return httpx.Response(
+                        201, headers={"Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount}
+                    )
+            uuid = f"u{next(self._ids)}"
+            upload = Upload(name)
+            self._new_state(upload)
+            self.uploads[uuid] = upload
+            return httpx.Response(202, headers=self._upload_headers(name, uuid, upload))
+
+        denied = self._authorize(request, name, ("pull", "push"))
+        if denied:
+            return denied
+        upload = self.uploads.get(uuid)
+        if upload is None or upload.repository != name or params.get("_state") != upload.state:
+            return _error(404, "BLOB_UPLOAD_INVALID", "blob upload invalid (missing or stale _state)")
+        if request.method == "GET":
+            return httpx.Response(204, headers=self._upload_headers(name, uuid, upload))
+        if request.method == "PATCH":
+            self.patches += 1
+            content_range = request.headers.get("content-range", "")
+            if self.check_content_range:
+                start, _, _ = content_range.partition("-")
+                if not start.isdigit() or int(start) != len(upload.data):
+                    return httpx.Response(416, headers=self._upload_headers(name, uuid, upload))
+            body = request.content
+            if self.patches in self.break_patch:
+                keep = self.break_patch[self.patches]
+                upload.data += body[:keep]
+                raise httpx.WriteError("connection reset during the request body (simulated)", request=request)
+            upload.data += body
+            self._new_state(upload)
+            return httpx.Response(202, headers=self._upload_headers(name, uuid, upload))
+        if request.method == "PUT":
+            if self.redirect_uploads is not None:
+                status, template = self.redirect_uploads
+                location = template.format(name=name, digest=params.get("digest", ""))
+                return httpx.Response(status, headers={"Location": location})
+            digest = params.get("digest")
+            upload.data += request.content
+            data = bytes(upload.data)
+            if digest != sha256_digest(data):
+                del self.uploads[uuid]
+                return _error(400, "DIGEST_INVALID", f"content hashes to {sha256_digest(data)}, not {digest}")
+            del self.uploads[uuid]
+            self.blobs[name][digest] = data
+            headers = {
+                "Location": f"/v2/{name}/blobs/{digest}",
+                "Docker-Content-Digest": self.put_blob_digest_header or digest,
+            }
+            return httpx.Response(201, headers=headers)
+        if request.method == "DELETE":
+            del self.uploads[uuid]
+            return httpx.Response(204)
+        return _error(405, "UNSUPPORTED")

@@ -1,0 +1,180 @@
+"""The bundle inventory: what to_bytes writes parses back, and an inventory naming unsafe files is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from mirror.bundle.inventory import (
+    ArtifactRecord,
+    FileRecord,
+    Inventory,
+    blob_path,
+    is_layout_path,
+    parse_inventory,
+)
+from mirror.errors import BundleFormatError, VerificationError
+from mirror.oci import mediatypes as mt
+
+BLOB = b"layer bytes"
+BLOB_HEX = hashlib.sha256(BLOB).hexdigest()
+OTHER_HEX = "e" * 64
+
+
+def sample() -> Inventory:
+    files = (
+        FileRecord(f"blobs/sha256/{BLOB_HEX}", BLOB_HEX, len(BLOB)),
+        FileRecord("index.json", "a" * 64, 300),
+        FileRecord("oci-layout", "b" * 64, 31),
+    )
+    artifacts = (
+        ArtifactRecord(
+            kind="image",
+            source="ghcr.io/org/app:1.2",
+            digest="sha256:" + "d" * 64,
+            media_type=mt.OCI_INDEX,
+            size=1234,
+            extra={"platforms": ["linux/amd64"]},
+        ),
+    )
+    return Inventory(
+        bundle_id="b-1", created="2025-01-01T00:00:00Z", tool="mirror 0.1.0", artifacts=artifacts, files=files
+    )
+
+
+def body_with_files(*files: dict[str, Any]) -> bytes:
+    body = json.loads(sample().to_bytes())
+    body["files"] = list(files)
+    return json.dumps(body).encode()
+
+
+def record(path: str, sha256: str, size: int = 1, **extra: Any) -> dict[str, Any]:
+    return {"path": path, "sha256": sha256, "size": size, **extra}
+
+
+def refuse(raw: bytes) -> BundleFormatError:
+    with pytest.raises(BundleFormatError) as caught:
+        parse_inventory(raw)
+    assert caught.value.exit_code == 3
+    return caught.value
+
+
+def test_inventory_round_trips_through_bytes():
+    assert parse_inventory(sample().to_bytes()) == sample()
+
+
+def test_inventory_bytes_are_deterministic_whatever_the_file_order():
+    shuffled = Inventory(**{**sample().__dict__, "files": tuple(reversed(sample().files))})
+    assert shuffled.to_bytes() == sample().to_bytes()
+
+
+def test_inventory_total_size_sums_files():
+    assert sample().total_size == len(BLOB) + 300 + 31
+
+
+def test_inventory_finds_a_file_by_path():
+    assert sample().file("index.json") == FileRecord("index.json", "a" * 64, 300)
+
+
+def test_blob_path_strips_the_algorithm():
+    assert blob_path(f"sha256:{BLOB_HEX}") == f"blobs/sha256/{BLOB_HEX}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("../x", id="parent-directory"),
+        pytest.param("/index.json", id="absolute"),
+        pytest.param("./index.json", id="dot-prefix"),
+        pytest.param(f"blobs/sha256/{BLOB_HEX.upper()}", id="uppercase-hex-blob-name"),
+        pytest.param(f"blobs/sha256/{BLOB_HEX}/../../../etc/passwd", id="traversal-after-blob-name"),
+        pytest.param(f"blobs/sha256/../{BLOB_HEX}", id="traversal-inside-blobs"),
+        pytest.param(f"blobs/sha512/{BLOB_HEX}", id="other-algorithm-directory"),
+        pytest.param("blobs/sha256/abc", id="short-blob-name"),
+        pytest.param("inventory.json", id="the-inventory-itself"),
+        pytest.param("extra.txt", id="file-outside-the-layout"),
+    ],
+)
+def test_path_outside_the_layout_is_refused(path):
+    assert "not a file of an OCI layout" in str(refuse(body_with_files(record(path, BLOB_HEX))))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["oci-layout", "index.json", f"blobs/sha256/{BLOB_HEX}"],
+)
+def test_layout_paths_are_recognised(path):
+    assert is_layout_path(path)
+
+
+def test_blob_listed_under_another_digest_is_refused():
+    error = refuse(body_with_files(record(f"blobs/sha256/{BLOB_HEX}", OTHER_HEX)))
+    assert "another digest" in str(error)
+
+
+def test_duplicate_path_is_refused():
+    error = refuse(body_with_files(record("index.json", OTHER_HEX), record("index.json", OTHER_HEX)))
+    assert "listed twice" in str(error)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        pytest.param(record("index.json", OTHER_HEX, mode=0o755), id="extra-key"),
+        pytest.param({"path": "index.json", "sha256": OTHER_HEX}, id="missing-size"),
+        pytest.param("index.json", id="not-an-object"),
+    ],
+)
+def test_file_record_with_other_keys_is_refused(item):
+    assert "exactly path, sha256 and size" in str(refuse(body_with_files(item)))
+
+
+@pytest.mark.parametrize(
+    "sha256",
+    [
+        pytest.param(OTHER_HEX.upper(), id="uppercase"),
+        pytest.param(OTHER_HEX[:-1], id="63-hex"),
+        pytest.param(f"sha256:{OTHER_HEX}", id="with-algorithm-prefix"),
+        pytest.param("z" * 64, id="not-hex"),
+    ],
+)
+def test_bad_sha256_is_refused(sha256):
+    assert "files[0].sha256" in str(refuse(body_with_files(record("index.json", sha256))))
+
+
+@pytest.mark.parametrize(
+    "size",
+    [pytest.param(-1, id="negative"), pytest.param(True, id="bool"), pytest.param("1", id="string")],
+)
+def test_bad_file_size_is_refused(size):
+    assert "files[0].size" in str(refuse(body_with_files(record("index.json", OTHER_HEX, size))))
+
+
+def test_artifact_with_bad_digest_is_refused():
+    body = json.loads(sample().to_bytes())
+    body["artifacts"][0]["digest"] = "sha256:../../x"
+    assert "artifacts[0].digest" in str(refuse(json.dumps(body).encode()))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [pytest.param("apiVersion", "mirror/v2", id="api-version"), pytest.param("kind", "Bundle", id="kind")],
+)
+def test_wrong_api_version_or_kind_is_refused(key, value):
+    body = json.loads(sample().to_bytes())
+    body[key] = value
+    refuse(json.dumps(body).encode())
+
+
+def test_inventory_that_is_not_an_object_is_refused():
+    refuse(b"[]")
+
+
+def test_duplicate_json_key_in_inventory_is_refused():
+    raw = sample().to_bytes().replace(b'"bundleId": "b-1"', b'"bundleId": "b-1", "bundleId": "b-2"')
+    with pytest.raises(VerificationError) as caught:
+        parse_inventory(raw)
+    assert caught.value.exit_code == 3
