@@ -21,6 +21,7 @@ KIND = "Inventory"
 _HEX = re.compile(r"[a-f0-9]{64}")
 _BLOB_PATH = re.compile(r"blobs/sha256/([a-f0-9]{64})")
 _LAYOUT_FILES = {"oci-layout", "index.json"}
+_TOP_FIELDS = {"apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files"}
 
 
 def is_layout_path(path: str) -> bool:
@@ -112,9 +113,15 @@ def parse_inventory(raw: bytes) -> Inventory:
         raise _fail("expected a JSON object")
     if body.get("apiVersion") != API_VERSION or body.get("kind") != KIND:
         raise _fail(f"expected apiVersion {API_VERSION!r} and kind {KIND!r}")
+    unknown = sorted(set(body) - _TOP_FIELDS)
+    if unknown:
+        raise _fail(f"unknown field {unknown[0]!r}")
+    for name in ("files", "artifacts"):
+        if not isinstance(body.get(name), list):
+            raise _fail(f"{name}: expected a list")
     files: list[FileRecord] = []
     seen: set[str] = set()
-    for i, item in enumerate(body.get("files") or []):
+    for i, item in enumerate(body["files"]):
         where = f"files[{i}]"
         if not isinstance(item, dict) or set(item) != {"path", "sha256", "size"}:
             raise _fail(f"{where}: expected exactly path, sha256 and size")
@@ -132,7 +139,7 @@ def parse_inventory(raw: bytes) -> Inventory:
         seen.add(path)
         files.append(FileRecord(path, sha, _int(item["size"], f"{where}.size")))
     artifacts = []
-    for i, item in enumerate(body.get("artifacts") or []):
+    for i, item in enumerate(body["artifacts"]):
         where = f"artifacts[{i}]"
         if not isinstance(item, dict):
             raise _fail(f"{where}: expected an object")

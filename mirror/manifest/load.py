@@ -73,9 +73,13 @@ def _registries(check: _Checker, value: Any) -> dict[str, RegistrySettings]:
     for host, settings in value.items():
         field = f"spec.registries[{host!r}]"
         try:
-            parse_reference(f"{host}/probe")
+            if not isinstance(host, str) or "/" in host:
+                raise ReferenceError_(f"{host!r} has a path")
+            host = parse_reference(f"{host}/probe").registry  # index.docker.io and docker.io are one registry
         except ReferenceError_ as exc:
             raise check.fail(field, f"{host!r} is not a registry host[:port]") from exc
+        if host in result:
+            raise check.fail(field, f"settings for {host} are given twice")
         settings = check.mapping(settings or {}, field, _REGISTRY_FIELDS)
         plain_http = settings.get("plainHTTP", False)
         if not isinstance(plain_http, bool):
@@ -83,9 +87,9 @@ def _registries(check: _Checker, value: Any) -> dict[str, RegistrySettings]:
         endpoint = settings.get("endpoint")
         if endpoint is not None:
             try:
-                parse_endpoint_url(check.string(endpoint, f"{field}.endpoint"), f"{field}.endpoint")
+                parse_endpoint_url(check.string(endpoint, f"{field}.endpoint"), "endpoint")
             except UsageError as exc:
-                raise check.fail(f"{field}.endpoint", exc.message, hint=exc.hint) from exc
+                raise check.fail(f"{field}.endpoint", exc.message.removeprefix("endpoint: "), hint=exc.hint) from exc
             if plain_http:
                 raise check.fail(field, "plainHTTP and endpoint both set", hint="give the scheme in the endpoint URL")
         ca_file = settings.get("caFile")
@@ -151,7 +155,10 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
 
 def load_mirrorset_file(path: Path) -> list[MirrorSet]:
     check = _Checker(path)
-    documents = load_yaml_documents(path)
+    try:
+        documents = load_yaml_documents(path)
+    except UsageError as exc:
+        raise check.fail("", exc.message.removeprefix(f"{path}: "), hint=exc.hint) from exc
     if not documents:
         raise check.fail("", "no MirrorSet document in the file")
     return [_load_document(check, doc) for doc in documents]
@@ -176,9 +183,10 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
         for image in mirrorset.images:
             earlier_image = images.setdefault(str(image.reference), image)
             if earlier_image.platforms != image.platforms:
-                raise UsageError(
-                    f"{image.origin}: {image.reference} is also listed at {earlier_image.origin} "
-                    "with other platforms",
+                raise ManifestError(
+                    mirrorset.path,
+                    image.origin.removeprefix(f"{mirrorset.path}: "),
+                    f"{image.reference} is also listed at {earlier_image.origin} with other platforms",
                     hint="list each image once, or give both entries the same platforms",
                 )
     return sets

@@ -30,7 +30,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def strict_json(raw: bytes, where: str) -> Any:
     """Parse JSON, refusing duplicate keys, which different parsers resolve differently."""
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicate_keys)
+        # UTF-8 only, as Go's readers: json.loads would also guess UTF-16/32 and skip a BOM.
+        text = raw.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise ValueError("byte order mark")
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidDocumentError(f"{where}: not valid JSON: {exc}") from exc
 
@@ -136,7 +140,7 @@ def parse_manifest(raw: bytes, *, declared_type: str | None, where: str, digest:
     body = strict_json(raw, where)
     if not isinstance(body, dict):
         raise InvalidDocumentError(f"{where}: a manifest must be a JSON object")
-    if body.get("schemaVersion") != 2:
+    if type(body.get("schemaVersion")) is not int or body.get("schemaVersion") != 2:
         raise InvalidDocumentError(f"{where}.schemaVersion: expected 2, got {body.get('schemaVersion')!r}")
     has_manifests = "manifests" in body
     has_image_fields = "layers" in body or "config" in body

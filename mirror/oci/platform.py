@@ -9,7 +9,7 @@ from mirror.errors import UsageError
 
 _PART = re.compile(r"[a-z0-9_.-]+")
 # Variants that registries leave out because they are the architecture's default.
-_DEFAULT_VARIANT = {"arm64": "v8"}
+_DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 
 
 @dataclass(frozen=True, order=True)

@@ -42,14 +42,19 @@ class Endpoint:
 
 def parse_endpoint_url(url: str, where: str) -> tuple[str, str, str]:
     """Split `scheme://host[:port][/prefix]` into its parts, refusing credentials, queries and fragments."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{where}: {url!r} must be an http:// or https:// URL with a host")
-    if parts.username or parts.password:
+    try:
+        parts = urlsplit(url)
+        has_credentials = bool(parts.username or parts.password)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket; the message does not echo the URL
+        raise UsageError(f"{where}: not a valid URL: {exc}") from exc
+    # Checked first: the messages below echo the URL, which must never carry a secret.
+    if has_credentials:
         raise UsageError(
             f"{where}: the URL must not carry credentials",
             hint="use the containers auth file or the MIRROR_REGISTRY_* variables instead",
         )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{where}: {url!r} must be an http:// or https:// URL with a host")
     if parts.query or parts.fragment:
         raise UsageError(f"{where}: {url!r} must not have a query or fragment")
     prefix = parts.path.strip("/")

@@ -325,3 +325,20 @@ def test_not_json_is_refused(raw):
 )
 def test_json_that_is_not_an_object_is_refused(raw):
     assert "object" in str(refuse(raw, mt.OCI_MANIFEST))
+
+
+def test_schema_version_as_a_float_is_refused():
+    raw = json.dumps(oci_manifest(schemaVersion=2.0)).encode()
+    with pytest.raises(InvalidDocumentError, match="schemaVersion"):
+        parse_manifest(raw, declared_type=mt.OCI_MANIFEST, where="m")
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [lambda text: b"\xef\xbb\xbf" + text.encode(), lambda text: text.encode("utf-16")],
+    ids=["utf-8-with-bom", "utf-16"],
+)
+def test_json_that_is_not_plain_utf8_is_refused(encode):
+    # Go's readers take UTF-8 only; a document that another reader decodes differently is refused.
+    with pytest.raises(InvalidDocumentError):
+        parse_manifest(encode(json.dumps(oci_manifest())), declared_type=mt.OCI_MANIFEST, where="m")

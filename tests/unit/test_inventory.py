@@ -178,3 +178,16 @@ def test_duplicate_json_key_in_inventory_is_refused():
     with pytest.raises(VerificationError) as caught:
         parse_inventory(raw)
     assert caught.value.exit_code == 3
+
+
+def test_unknown_top_level_field_is_refused():
+    body = json.loads(sample().to_bytes())
+    body["signedBy"] = "someone"
+    assert "signedBy" in str(refuse(json.dumps(body).encode()))
+
+
+@pytest.mark.parametrize("name", ["files", "artifacts"])
+def test_missing_file_or_artifact_list_is_refused(name):
+    body = json.loads(sample().to_bytes())
+    del body[name]
+    assert name in str(refuse(json.dumps(body).encode()))

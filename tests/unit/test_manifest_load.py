@@ -262,3 +262,23 @@ def test_same_image_twice_with_different_platforms_is_refused(tmp_path):
     with pytest.raises(ManifestError) as caught:
         load_mirrorsets([first, second])
     assert_names(caught.value, second, "spec.images[0]", str(first), "platforms")
+
+
+def test_registry_settings_under_a_hub_alias_apply_to_docker_io(tmp_path):
+    path = write(tmp_path, "m.yaml", with_spec("""\
+        registries:
+          index.docker.io: {endpoint: "https://proxy.example/hub"}
+        images: [nginx]
+        """))
+    [mirrorset] = load_mirrorsets([path])
+    assert set(mirrorset.registries) == {"docker.io"}
+
+
+def test_the_same_registry_twice_under_two_spellings_is_refused(tmp_path):
+    path = write(tmp_path, "m.yaml", with_spec("""\
+        registries:
+          docker.io: {}
+          index.docker.io: {plainHTTP: false}
+        images: [nginx]
+        """))
+    assert_names(refusal(path), path, "spec.registries['index.docker.io']", "twice")

@@ -105,3 +105,8 @@ def test_descriptor_platform_empty_variant_is_none():
 )
 def test_descriptor_without_usable_platform_gives_none(value):
     assert platform_of_descriptor(value) is None
+
+
+def test_arm_filter_with_variant_matches_an_entry_without_one():
+    # A bare "arm" in an index means v7, as containerd reads it.
+    assert parse_platform("linux/arm/v7").matches(Platform("linux", "arm"))

@@ -217,6 +217,13 @@ def test_missing_end_of_archive_is_refused(tmp_path):
     refuse(tmp_path, raw[: BLOCK + len(BLOB)], "end-of-archive")
 
 
+def test_member_hidden_after_the_end_of_archive_marker_is_refused(tmp_path):
+    # tar readers stop at the first zero block, but GNU tar --ignore-zeros would go on and see "hidden".
+    visible = tar_bytes([regular("index.json", b"{}")])
+    hidden = tar_bytes([regular("hidden", b"smuggled")])
+    refuse(tmp_path, visible[: 2 * BLOCK] + b"\x00" * BLOCK + hidden, "after its end-of-archive marker")
+
+
 def test_base256_size_field_is_refused(tmp_path):
     raw = bytearray(tar_bytes([regular("index.json", b"{}")]))
     header = bytearray(raw[:BLOCK])
