@@ -191,5 +191,7 @@ def collect(
             staging_tar.unlink(missing_ok=True)
             raise
     downloaded = sum(size for size, _ in download.blobs.values())
-    progress.log(f"wrote {out}: {len(images)} image(s), {len(inventory.files)} files, {human_size(inventory.total_size)}")
+    progress.log(
+        f"wrote {out}: {len(images)} image(s), {len(inventory.files)} files, {human_size(inventory.total_size)}"
+    )
     return CollectResult(out, inventory, images, downloaded)

@@ -75,6 +75,4 @@ def import_bundle(
         importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
         outcomes = importer.run(plans)
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
-    return ImportReport(
-        str(bundle), display, dry_run, verified.inventory.bundle_id, outcomes, importer.counts
-    )
+    return ImportReport(str(bundle), display, dry_run, verified.inventory.bundle_id, outcomes, importer.counts)

@@ -50,8 +50,13 @@ class Progress:
             self._label, self._total, self._done, self._started = label, total_bytes, 0, time.monotonic()
             if self._bars and not self._quiet and total_bytes:
                 self._bar = tqdm(
-                    total=total_bytes, desc=label, unit="B", unit_scale=True, unit_divisor=1000,
-                    file=self._stream, leave=False,
+                    total=total_bytes,
+                    desc=label,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1000,
+                    file=self._stream,
+                    leave=False,
                 )
         if not self._bars:
             self.log(f"{label}: {human_size(total_bytes)} to go")

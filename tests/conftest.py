@@ -24,9 +24,22 @@ MIRROR = REPO_ROOT / ".venv" / "bin" / "mirror"
 
 # Variables that would let the environment steer TLS, proxies or credentials (threat 29).
 _ENVIRONMENT_HIJACK = (
-    "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "all_proxy", "no_proxy",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "REGISTRY_AUTH_FILE",
-    "MIRROR_REGISTRY_USERNAME", "MIRROR_REGISTRY_PASSWORD", "MIRROR_DEBUG",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "REGISTRY_AUTH_FILE",
+    "MIRROR_REGISTRY_USERNAME",
+    "MIRROR_REGISTRY_PASSWORD",
+    "MIRROR_DEBUG",
 )
 
 
@@ -88,8 +101,9 @@ def mirror_process() -> Run:
 def write_mirrorset(tmp_path: Path) -> Callable[..., Path]:
     """Write a MirrorSet listing `images`, with the upstream registry as plain HTTP."""
 
-    def write(images: list[Any], *, registries: dict[str, Any] | None = None, platforms: Any = None,
-              name: str = "test") -> Path:
+    def write(
+        images: list[Any], *, registries: dict[str, Any] | None = None, platforms: Any = None, name: str = "test"
+    ) -> Path:
         spec: dict[str, Any] = {"images": images}
         if registries is not None:
             spec["registries"] = registries
@@ -129,9 +143,18 @@ def internal_repositories(services: Services, prefix: str) -> list[str]:
     The catalogue is sorted, so asking for the entries after `prefix` finds them all within one page.
     """
     done = subprocess.run(
-        ["curl", "-sf", "--cacert", str(services.ca_file), "-u", f"{services.internal_user}:{services.internal_password}",
-         f"https://{services.internal}/v2/_catalog?n=1000&last={prefix}"],
-        capture_output=True, text=True, check=True,
+        [
+            "curl",
+            "-sf",
+            "--cacert",
+            str(services.ca_file),
+            "-u",
+            f"{services.internal_user}:{services.internal_password}",
+            f"https://{services.internal}/v2/_catalog?n=1000&last={prefix}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return [r for r in json.loads(done.stdout).get("repositories") or [] if r.startswith(f"{prefix}/")]
 
@@ -148,7 +171,11 @@ def skopeo_internal(services: Services) -> Callable[..., subprocess.CompletedPro
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["skopeo", "--insecure-policy", *args], capture_output=True, text=True, check=True, timeout=300,
+            ["skopeo", "--insecure-policy", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
         )
 
     return run

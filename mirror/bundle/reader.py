@@ -35,7 +35,7 @@ class _Window(io.RawIOBase):
     """A read-only view of `size` bytes at `offset` of a file, so a member can never read past its end."""
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
-        self._handle = open(path, "rb")
+        self._handle = open(path, "rb")  # noqa: SIM115 - owned by this object, closed in close()
         self._offset = offset
         self._size = size
         self._position = 0

@@ -18,9 +18,17 @@ BLOCK = 512
 _REGULAR = (b"0", b"\x00")
 _DIRECTORY = b"5"
 _TYPE_NAMES = {
-    b"1": "hard link", b"2": "symbolic link", b"3": "character device", b"4": "block device", b"6": "FIFO",
-    b"7": "contiguous file", b"x": "PAX extended header", b"g": "PAX global header", b"L": "GNU long name",
-    b"K": "GNU long link", b"S": "GNU sparse file",
+    b"1": "hard link",
+    b"2": "symbolic link",
+    b"3": "character device",
+    b"4": "block device",
+    b"6": "FIFO",
+    b"7": "contiguous file",
+    b"x": "PAX extended header",
+    b"g": "PAX global header",
+    b"L": "GNU long name",
+    b"K": "GNU long link",
+    b"S": "GNU sparse file",
 }
 
 

@@ -95,7 +95,8 @@ class _GraphWalker:
             raise InvalidDocumentError(f"{where}: manifest {descriptor.digest} is not in the bundle")
         if self.sizes[path] != descriptor.size:
             raise InvalidDocumentError(
-                f"{where}: manifest {descriptor.digest} is {self.sizes[path]} bytes, its descriptor says {descriptor.size}"
+                f"{where}: manifest {descriptor.digest} is {self.sizes[path]} bytes, "
+                f"its descriptor says {descriptor.size}"
             )
         raw = read_small(self.reader, path, self.limits.max_manifest_bytes)
         if "sha256:" + hashlib.sha256(raw).hexdigest() != descriptor.digest:
@@ -106,7 +107,9 @@ class _GraphWalker:
         if depth > self.limits.max_graph_depth:
             raise InvalidDocumentError(f"{where}: indexes nested deeper than {self.limits.max_graph_depth}")
         if not descriptor.is_manifest:
-            raise InvalidDocumentError(f"{where}: {descriptor.digest} has unsupported media type {descriptor.media_type}")
+            raise InvalidDocumentError(
+                f"{where}: {descriptor.digest} has unsupported media type {descriptor.media_type}"
+            )
         document = self.manifest(descriptor, where)
         for child in document.manifests:
             self.walk(child, where, image, depth + 1)

@@ -140,7 +140,8 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     for key, what in _NOT_YET.items():
         if spec.get(key):
             raise check.fail(
-                f"spec.{key}", f"{what} are not supported by this version of mirror",
+                f"spec.{key}",
+                f"{what} are not supported by this version of mirror",
                 hint="remove the entry, or collect it with a release that supports it",
             )
     platforms = check.platforms(spec.get("platforms"), "spec.platforms")

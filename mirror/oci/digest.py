@@ -17,9 +17,7 @@ def is_digest(value: object) -> bool:
 def check_digest(value: object, where: str) -> str:
     """Return `value` if it is a lowercase sha256 digest; anything else (other algorithms included) is refused."""
     if not is_digest(value):
-        raise InvalidDocumentError(
-            f"{where}: {value!r} is not a digest of the form sha256:<64 lowercase hex>"
-        )
+        raise InvalidDocumentError(f"{where}: {value!r} is not a digest of the form sha256:<64 lowercase hex>")
     return value  # type: ignore[return-value]
 
 
@@ -48,9 +46,7 @@ class DigestingCounter:
         self.size += len(chunk)
         if self.size > self.expected_size:
             # Stop at the first byte past the declared size, before the excess is written anywhere.
-            raise self.error(
-                f"{self.what}: more than the declared {self.expected_size} bytes"
-            )
+            raise self.error(f"{self.what}: more than the declared {self.expected_size} bytes")
         self._hash.update(chunk)
 
     def reset(self) -> None:
@@ -62,9 +58,7 @@ class DigestingCounter:
 
     def verify(self) -> None:
         if self.size != self.expected_size:
-            raise self.error(
-                f"{self.what}: got {self.size} bytes, expected {self.expected_size}"
-            )
+            raise self.error(f"{self.what}: got {self.size} bytes, expected {self.expected_size}")
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self.expected_digest:
             raise self.error(f"{self.what}: content hashes to {actual}, expected {self.expected_digest}")

@@ -142,10 +142,12 @@ class RegistryClient:
             try:
                 response = self._http.send(request, stream=True)
             except httpx.ConnectError as exc:
-                raise Retryable(UnreachableError(
-                    f"cannot reach registry {target.netloc.decode()}: {exc}",
-                    hint="check the host, port and scheme (plainHTTP), and that the registry is running",
-                )) from exc
+                raise Retryable(
+                    UnreachableError(
+                        f"cannot reach registry {target.netloc.decode()}: {exc}",
+                        hint="check the host, port and scheme (plainHTTP), and that the registry is running",
+                    )
+                ) from exc
             except httpx.TimeoutException as exc:
                 raise Retryable(UnreachableError(f"registry {target.netloc.decode()} timed out: {exc!r}")) from exc
             except httpx.TransportError as exc:
@@ -203,8 +205,10 @@ class RegistryClient:
         """Fetch a manifest's exact bytes, checked against the digest asked for or the one the registry states."""
         url = self._url(repository, "manifests", reference)
         scope = (self._scope(repository, "pull"),)
-        where = f"{self.endpoint.host}/{repository}:{reference}" if not is_digest(reference) else (
-            f"{self.endpoint.host}/{repository}@{reference}"
+        where = (
+            f"{self.endpoint.host}/{repository}:{reference}"
+            if not is_digest(reference)
+            else (f"{self.endpoint.host}/{repository}@{reference}")
         )
 
         def attempt() -> FetchedManifest:
@@ -264,9 +268,7 @@ class RegistryClient:
         expected = sha256_digest(raw)
 
         def attempt() -> None:
-            response = self._send(
-                "PUT", url, scope, headers={"Content-Type": media_type}, body=lambda: raw
-            )
+            response = self._send("PUT", url, scope, headers={"Content-Type": media_type}, body=lambda: raw)
             if response.status_code not in (200, 201):
                 raise self._error(response, f"PUT manifest {repository}:{reference}")
             response.close()
@@ -316,9 +318,9 @@ class RegistryClient:
                     dest.truncate()
                     on_bytes(-counter.size)
                     counter.reset()
-                elif response.status_code == 206 and not response.headers.get(
-                    "content-range", ""
-                ).startswith(f"bytes {counter.size}-"):
+                elif response.status_code == 206 and not response.headers.get("content-range", "").startswith(
+                    f"bytes {counter.size}-"
+                ):
                     raise DigestMismatchError(f"{counter.what}: the registry resumed at the wrong offset")
                 length = response.headers.get("content-length", "")
                 if length.isdigit() and int(length) != size - counter.size:

@@ -59,12 +59,8 @@ def _decode_auth(value: str, path: Path, key: str) -> Credentials:
 def _from_helper(helper: str, host: str, path: Path) -> Credentials | None:
     program = shutil.which(f"docker-credential-{helper}")
     if program is None:
-        raise UsageError(
-            f"{path}: credential helper docker-credential-{helper} for {host} is not on PATH"
-        )
-    result = subprocess.run(
-        [program, "get"], input=host.encode(), capture_output=True, timeout=30, check=False
-    )
+        raise UsageError(f"{path}: credential helper docker-credential-{helper} for {host} is not on PATH")
+    result = subprocess.run([program, "get"], input=host.encode(), capture_output=True, timeout=30, check=False)
     if result.returncode != 0:
         return None  # helpers exit non-zero for "no credentials for this host"
     try:

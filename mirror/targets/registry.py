@@ -104,7 +104,10 @@ class ImageOutcome:
 
     def to_json(self) -> dict[str, object]:
         result: dict[str, object] = {
-            "source": self.source, "target": self.target, "digest": self.digest, "status": self.status,
+            "source": self.source,
+            "target": self.target,
+            "digest": self.digest,
+            "status": self.status,
         }
         if self.previous_tag_digest:
             result["tagMovedFrom"] = self.previous_tag_digest

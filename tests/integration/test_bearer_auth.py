@@ -17,10 +17,22 @@ def token_image(services, upstream_images) -> dict:
     app = upstream_images["app_1"]
     target = f"{services.token_registry}/secured/app:1.0"
     subprocess.run(
-        ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests", "--src-tls-verify=false",
-         "--dest-tls-verify=false", "--dest-creds", f"{services.token_user}:{services.token_password}",
-         f"docker://{app['ref']}", f"docker://{target}"],
-        capture_output=True, check=True, timeout=120,
+        [
+            "skopeo",
+            "--insecure-policy",
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            f"{services.token_user}:{services.token_password}",
+            f"docker://{app['ref']}",
+            f"docker://{target}",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
     )
     return {"ref": target, "digest": app["digest"]}
 
@@ -38,8 +50,16 @@ def _settings(services) -> dict:
 
 def test_anonymous_pull_fetches_one_token_and_reuses_it(tmp_path, services, mirror_cli, write_mirrorset, token_image):
     before = len(token_requests(services))
-    result = mirror_cli("collect", write_mirrorset([token_image["ref"]], registries=_settings(services)),
-                        "-o", tmp_path / "b", "--json", "-q", "--jobs", "1")
+    result = mirror_cli(
+        "collect",
+        write_mirrorset([token_image["ref"]], registries=_settings(services)),
+        "-o",
+        tmp_path / "b",
+        "--json",
+        "-q",
+        "--jobs",
+        "1",
+    )
     assert result.exit_code == 0, result.stderr
     assert result.json()["artifacts"][0]["digest"] == token_image["digest"]
     made = token_requests(services)[before:]
@@ -53,8 +73,11 @@ def test_credentials_from_the_auth_file_are_sent_to_the_token_service(
 ):
     auth_file = _auth_file(tmp_path, services.token_registry, services.token_user, services.token_password)
     before = len(token_requests(services))
-    result = mirror_cli("resolve", write_mirrorset([token_image["ref"]], registries=_settings(services)),
-                        env={"REGISTRY_AUTH_FILE": auth_file})
+    result = mirror_cli(
+        "resolve",
+        write_mirrorset([token_image["ref"]], registries=_settings(services)),
+        env={"REGISTRY_AUTH_FILE": auth_file},
+    )
     assert result.exit_code == 0, result.stderr
     assert [r["user"] for r in token_requests(services)[before:]] == [services.token_user]
 
@@ -63,8 +86,11 @@ def test_refused_credentials_exit_4_without_printing_the_password(
     tmp_path, services, mirror_process, write_mirrorset, token_image
 ):
     auth_file = _auth_file(tmp_path, services.token_registry, services.token_user, "not-the-password-1234")
-    result = mirror_process("resolve", write_mirrorset([token_image["ref"]], registries=_settings(services)),
-                            env={"REGISTRY_AUTH_FILE": auth_file})
+    result = mirror_process(
+        "resolve",
+        write_mirrorset([token_image["ref"]], registries=_settings(services)),
+        env={"REGISTRY_AUTH_FILE": auth_file},
+    )
     assert result.exit_code == 4
     assert "not-the-password-1234" not in result.stderr + result.stdout
     assert "credentials" in result.stderr

@@ -176,9 +176,17 @@ def test_skopeo_and_umoci_read_the_bundle_layout(tmp_path, mirror_cli, write_mir
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == multi["digest"]
     copied = tmp_path / "copy"
     subprocess.run(
-        ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests",
-         f"oci:{bundle}:{app['ref']}", f"oci:{copied}:x"],
-        capture_output=True, check=True,
+        [
+            "skopeo",
+            "--insecure-policy",
+            "copy",
+            "--all",
+            "--preserve-digests",
+            f"oci:{bundle}:{app['ref']}",
+            f"oci:{copied}:x",
+        ],
+        capture_output=True,
+        check=True,
     )
     listing = subprocess.run(["umoci", "ls", "--layout", str(bundle)], capture_output=True, text=True, check=True)
     assert set(listing.stdout.split()) == {multi["ref"], app["ref"]}
@@ -199,11 +207,16 @@ def test_resolve_prints_the_lock_without_writing_a_bundle(tmp_path, mirror_cli, 
     result = mirror_cli("resolve", write_mirrorset([multi["ref"]], registries=UPSTREAM_SETTINGS), "--json")
     assert result.exit_code == 0, result.stderr
     lock = result.json()
-    assert lock["artifacts"] == [{
-        "kind": "image", "source": multi["ref"], "digest": multi["digest"],
-        "mediaType": "application/vnd.oci.image.index.v1+json", "size": multi["size"],
-        "platforms": list(multi["platforms"]),
-    }]
+    assert lock["artifacts"] == [
+        {
+            "kind": "image",
+            "source": multi["ref"],
+            "digest": multi["digest"],
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "size": multi["size"],
+            "platforms": list(multi["platforms"]),
+        }
+    ]
     assert [p.suffix for p in tmp_path.iterdir()] == [".yaml"]
 
 

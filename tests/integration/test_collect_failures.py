@@ -46,7 +46,9 @@ def test_failed_collect_leaves_nothing_at_out_or_beside_it(
 
 def test_unreachable_registry_exits_4_naming_the_host(tmp_path, mirror_process, write_mirrorset):
     port = _closed_port()
-    manifest = write_mirrorset([f"127.0.0.1:{port}/team/app:1.0"], registries={f"127.0.0.1:{port}": {"plainHTTP": True}})
+    manifest = write_mirrorset(
+        [f"127.0.0.1:{port}/team/app:1.0"], registries={f"127.0.0.1:{port}": {"plainHTTP": True}}
+    )
     result = mirror_process("collect", manifest, "-o", tmp_path / "b")
     assert result.exit_code == 4
     assert f"127.0.0.1:{port}" in result.stderr
@@ -71,7 +73,9 @@ def test_tls_to_a_plain_http_registry_fails_as_transfer_error(tmp_path, mirror_c
     ],
     ids=["unknown-field", "uppercase-repository", "missing-ref"],
 )
-def test_bad_manifest_fields_exit_2_naming_file_and_field(tmp_path, mirror_process, write_mirrorset, spec_images, field):
+def test_bad_manifest_fields_exit_2_naming_file_and_field(
+    tmp_path, mirror_process, write_mirrorset, spec_images, field
+):
     manifest = write_mirrorset(spec_images, registries=UPSTREAM_SETTINGS)
     result = mirror_process("collect", manifest, "-o", tmp_path / "b")
     assert result.exit_code == 2
@@ -81,7 +85,11 @@ def test_bad_manifest_fields_exit_2_naming_file_and_field(tmp_path, mirror_proce
 
 def test_existing_output_is_refused(tmp_path, mirror_cli, write_mirrorset, upstream_images):
     (tmp_path / "b").mkdir()
-    result = mirror_cli("collect", write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS),
-                        "-o", tmp_path / "b")
+    result = mirror_cli(
+        "collect",
+        write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS),
+        "-o",
+        tmp_path / "b",
+    )
     assert result.exit_code == 2
     assert "already exists" in result.stderr

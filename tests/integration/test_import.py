@@ -25,10 +25,16 @@ def bundle_dir(tmp_path_factory, upstream_images) -> Path:
 
     work = tmp_path_factory.mktemp("bundles")
     manifest = work / "all.yaml"
-    manifest.write_text(json.dumps({
-        "apiVersion": "mirror/v1", "kind": "MirrorSet", "metadata": {"name": "all"},
-        "spec": {"registries": UPSTREAM_SETTINGS, "images": [upstream_images[k]["ref"] for k in ALL_IMAGES]},
-    }))
+    manifest.write_text(
+        json.dumps(
+            {
+                "apiVersion": "mirror/v1",
+                "kind": "MirrorSet",
+                "metadata": {"name": "all"},
+                "spec": {"registries": UPSTREAM_SETTINGS, "images": [upstream_images[k]["ref"] for k in ALL_IMAGES]},
+            }
+        )
+    )
     return collect([manifest], work / "bundle").out
 
 
@@ -40,16 +46,35 @@ def bundle_copy(bundle_dir, tmp_path) -> Path:
 
 def _import(mirror_cli, bundle, url, services, env, *extra) -> CliResult:
     return mirror_cli(
-        "import", bundle, "--registry", url, "--allow-unsigned", "--ca-file", services.ca_file, "--json", "-q",
-        *extra, env=env,
+        "import",
+        bundle,
+        "--registry",
+        url,
+        "--allow-unsigned",
+        "--ca-file",
+        services.ca_file,
+        "--json",
+        "-q",
+        *extra,
+        env=env,
     )
 
 
 def _skopeo_raw(services, reference: str) -> bytes:
     return subprocess.run(
-        ["skopeo", "inspect", "--raw", "--cert-dir", str(services.cert_dir),
-         "--creds", f"{services.internal_user}:{services.internal_password}", f"docker://{reference}"],
-        capture_output=True, check=True, timeout=60,
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--cert-dir",
+            str(services.cert_dir),
+            "--creds",
+            f"{services.internal_user}:{services.internal_password}",
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
     ).stdout
 
 
@@ -72,9 +97,7 @@ def test_images_land_under_the_prefix_with_identical_digests(
     assert {i["status"] for i in result.json()["images"]} == {"pushed"}
 
 
-def test_second_import_of_the_same_bundle_uploads_nothing(
-    mirror_cli, bundle_dir, services, internal_env, internal_url
-):
+def test_second_import_of_the_same_bundle_uploads_nothing(mirror_cli, bundle_dir, services, internal_env, internal_url):
     assert _import(mirror_cli, bundle_dir, internal_url, services, internal_env).exit_code == 0
     again = _import(mirror_cli, bundle_dir, internal_url, services, internal_env)
     assert again.exit_code == 0, again.stderr
@@ -87,8 +110,9 @@ def test_shared_blob_is_mounted_into_the_second_repository(
     mirror_cli, tmp_path, write_mirrorset, services, internal_env, internal_url, upstream_images
 ):
     bundle = tmp_path / "shared"
-    manifest = write_mirrorset([upstream_images["shared_a"]["ref"], upstream_images["shared_b"]["ref"]],
-                               registries=UPSTREAM_SETTINGS)
+    manifest = write_mirrorset(
+        [upstream_images["shared_a"]["ref"], upstream_images["shared_b"]["ref"]], registries=UPSTREAM_SETTINGS
+    )
     assert mirror_cli("collect", manifest, "-o", bundle, "-q").exit_code == 0
     report = _import(mirror_cli, bundle, internal_url, services, internal_env, "--jobs", "1").json()
     assert report["blobsMounted"] == 1
@@ -99,7 +123,9 @@ def test_tar_bundle_imports_like_a_directory(
 ):
     multi = upstream_images["multi"]
     out = tmp_path / "bundle.tar"
-    assert mirror_cli("collect", write_mirrorset([multi["ref"]], registries=UPSTREAM_SETTINGS), "-o", out).exit_code == 0
+    assert (
+        mirror_cli("collect", write_mirrorset([multi["ref"]], registries=UPSTREAM_SETTINGS), "-o", out).exit_code == 0
+    )
     result = _import(mirror_cli, out, internal_url, services, internal_env)
     assert result.exit_code == 0, result.stderr
     target = f"{services.internal}/{target_prefix}/{multi['repository']}:{multi['tag']}"
@@ -115,11 +141,22 @@ def test_skopeo_re_pulls_every_imported_image_and_platform(
         pulled = tmp_path / f"pulled-{key}"
         # dir: keeps every manifest as stored, Docker types included; an OCI layout would need conversion.
         subprocess.run(
-            ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests", "--src-cert-dir",
-             str(services.cert_dir), "--src-creds", f"{services.internal_user}:{services.internal_password}",
-             f"docker://{services.internal}/{target_prefix}/{image['repository']}:{image['tag']}",
-             f"dir:{pulled}"],
-            capture_output=True, check=True, timeout=120,
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--all",
+                "--preserve-digests",
+                "--src-cert-dir",
+                str(services.cert_dir),
+                "--src-creds",
+                f"{services.internal_user}:{services.internal_password}",
+                f"docker://{services.internal}/{target_prefix}/{image['repository']}:{image['tag']}",
+                f"dir:{pulled}",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
         assert _digest((pulled / "manifest.json").read_bytes()) == image["digest"], key
 
@@ -151,8 +188,9 @@ def test_chunked_uploads_into_distribution_keep_digests(
     report = import_bundle(bundle_dir, internal_url, allow_unsigned=True, ca_file=str(services.ca_file), limits=limits)
     assert report.counts.blobs_uploaded > 0
     multi = upstream_images["multi"]
-    assert _digest(_skopeo_raw(services, f"{services.internal}/{target_prefix}/{multi['repository']}:1.0")) == (
-        multi["digest"]
+    assert (
+        _digest(_skopeo_raw(services, f"{services.internal}/{target_prefix}/{multi['repository']}:1.0"))
+        == (multi["digest"])
     )
 
 
@@ -165,9 +203,7 @@ def test_dry_run_reports_and_writes_nothing(
     assert written_repositories() == []
 
 
-def test_report_file_holds_the_json_report(
-    mirror_cli, bundle_dir, tmp_path, services, internal_env, internal_url
-):
+def test_report_file_holds_the_json_report(mirror_cli, bundle_dir, tmp_path, services, internal_env, internal_url):
     report = tmp_path / "report.json"
     result = _import(mirror_cli, bundle_dir, internal_url, services, internal_env, "--report", report)
     assert json.loads(report.read_text()) == result.json()
@@ -181,16 +217,28 @@ def test_moved_tag_is_reported_with_its_previous_digest(
 
     def point_tag_at(source: str) -> None:
         subprocess.run(
-            ["skopeo", "--insecure-policy", "copy", "--preserve-digests", "--src-tls-verify=false",
-             "--dest-tls-verify=false", f"docker://{source}", f"docker://{moving}"],
-            capture_output=True, check=True, timeout=60,
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                f"docker://{source}",
+                f"docker://{moving}",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
         )
 
     reports = []
     for source, name in ((one["ref"], "first"), (two["ref"], "second")):
         point_tag_at(source)
         bundle = tmp_path / name
-        assert mirror_cli("collect", write_mirrorset([moving], registries=UPSTREAM_SETTINGS), "-o", bundle).exit_code == 0
+        assert (
+            mirror_cli("collect", write_mirrorset([moving], registries=UPSTREAM_SETTINGS), "-o", bundle).exit_code == 0
+        )
         reports.append(_import(mirror_cli, bundle, internal_url, services, internal_env).json())
     [image] = reports[1]["images"]
     assert image["digest"] == two["digest"]

@@ -19,11 +19,19 @@ def pristine_bundle(tmp_path_factory, upstream_images) -> Path:
 
     work = tmp_path_factory.mktemp("pristine")
     manifest = work / "m.yaml"
-    manifest.write_text(json.dumps({
-        "apiVersion": "mirror/v1", "kind": "MirrorSet", "metadata": {"name": "p"},
-        "spec": {"registries": UPSTREAM_SETTINGS,
-                 "images": [upstream_images["multi"]["ref"], upstream_images["app_1"]["ref"]]},
-    }))
+    manifest.write_text(
+        json.dumps(
+            {
+                "apiVersion": "mirror/v1",
+                "kind": "MirrorSet",
+                "metadata": {"name": "p"},
+                "spec": {
+                    "registries": UPSTREAM_SETTINGS,
+                    "images": [upstream_images["multi"]["ref"], upstream_images["app_1"]["ref"]],
+                },
+            }
+        )
+    )
     return collect([manifest], work / "bundle").out
 
 
@@ -43,8 +51,9 @@ def _flip_byte(path: Path, offset: int = 100) -> None:
 
 
 def _import(mirror_process, bundle, url, services, env, *extra):
-    return mirror_process("import", bundle, "--registry", url, "--allow-unsigned", "--ca-file", services.ca_file,
-                          *extra, env=env)
+    return mirror_process(
+        "import", bundle, "--registry", url, "--allow-unsigned", "--ca-file", services.ca_file, *extra, env=env
+    )
 
 
 def test_flipped_bit_in_a_layer_exits_3_and_writes_nothing(
@@ -60,12 +69,23 @@ def test_flipped_bit_in_a_layer_exits_3_and_writes_nothing(
 
 
 def test_flipped_bit_in_a_tar_bundle_exits_3_and_writes_nothing(
-    mirror_cli, mirror_process, tmp_path, write_mirrorset, upstream_images, services, internal_env, internal_url,
+    mirror_cli,
+    mirror_process,
+    tmp_path,
+    write_mirrorset,
+    upstream_images,
+    services,
+    internal_env,
+    internal_url,
     written_repositories,
 ):
     out = tmp_path / "b.tar"
-    assert mirror_cli("collect", write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS),
-                      "-o", out).exit_code == 0
+    assert (
+        mirror_cli(
+            "collect", write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS), "-o", out
+        ).exit_code
+        == 0
+    )
     with tarfile.open(out) as tar:  # only to find where the largest member's data starts
         largest = max(tar.getmembers(), key=lambda m: m.size)
     data = bytearray(out.read_bytes())
@@ -78,12 +98,23 @@ def test_flipped_bit_in_a_tar_bundle_exits_3_and_writes_nothing(
 
 
 def test_data_hidden_after_the_tar_end_marker_exits_3(
-    mirror_cli, mirror_process, tmp_path, write_mirrorset, upstream_images, services, internal_env, internal_url,
+    mirror_cli,
+    mirror_process,
+    tmp_path,
+    write_mirrorset,
+    upstream_images,
+    services,
+    internal_env,
+    internal_url,
     written_repositories,
 ):
     out = tmp_path / "b.tar"
-    assert mirror_cli("collect", write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS),
-                      "-o", out).exit_code == 0
+    assert (
+        mirror_cli(
+            "collect", write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS), "-o", out
+        ).exit_code
+        == 0
+    )
     data = bytearray(out.read_bytes())
     data[-100] = ord("x")  # in the zero padding after the end-of-archive marker
     out.write_bytes(bytes(data))
@@ -93,8 +124,9 @@ def test_data_hidden_after_the_tar_end_marker_exits_3(
     assert written_repositories() == []
 
 
-def test_missing_blob_exits_3_naming_it(mirror_process, bundle, services, internal_env, internal_url,
-                                        written_repositories):
+def test_missing_blob_exits_3_naming_it(
+    mirror_process, bundle, services, internal_env, internal_url, written_repositories
+):
     layer = _largest_layer(bundle)
     layer.unlink()
     result = _import(mirror_process, bundle, internal_url, services, internal_env)
@@ -103,8 +135,9 @@ def test_missing_blob_exits_3_naming_it(mirror_process, bundle, services, intern
     assert written_repositories() == []
 
 
-def test_unlisted_extra_file_exits_3(mirror_process, bundle, services, internal_env, internal_url,
-                                     written_repositories):
+def test_unlisted_extra_file_exits_3(
+    mirror_process, bundle, services, internal_env, internal_url, written_repositories
+):
     (bundle / "blobs" / "sha256" / ("0" * 64)).write_bytes(b"smuggled")
     result = _import(mirror_process, bundle, internal_url, services, internal_env)
     assert result.exit_code == 3
@@ -121,8 +154,9 @@ def test_every_problem_is_reported_not_just_the_first(mirror_process, bundle, se
     assert blobs[-1].name in result.stderr and blobs[-2].name in result.stderr
 
 
-def test_edited_inventory_digest_exits_3(mirror_process, bundle, services, internal_env, internal_url,
-                                         written_repositories):
+def test_edited_inventory_digest_exits_3(
+    mirror_process, bundle, services, internal_env, internal_url, written_repositories
+):
     inventory = json.loads((bundle / "inventory.json").read_text())
     record = next(f for f in inventory["files"] if f["path"] == "index.json")
     record["sha256"] = "f" * 64
@@ -132,10 +166,12 @@ def test_edited_inventory_digest_exits_3(mirror_process, bundle, services, inter
     assert written_repositories() == []
 
 
-def test_import_without_a_trust_decision_exits_2(mirror_process, bundle, services, internal_env, internal_url,
-                                                 written_repositories):
-    result = mirror_process("import", bundle, "--registry", internal_url, "--ca-file", services.ca_file,
-                            env=internal_env)
+def test_import_without_a_trust_decision_exits_2(
+    mirror_process, bundle, services, internal_env, internal_url, written_repositories
+):
+    result = mirror_process(
+        "import", bundle, "--registry", internal_url, "--ca-file", services.ca_file, env=internal_env
+    )
     assert result.exit_code == 2
     assert "--allow-unsigned" in result.stderr
     assert written_repositories() == []
@@ -157,8 +193,16 @@ def test_two_sources_landing_on_one_repository_are_refused(
         registries={**UPSTREAM_SETTINGS, "mirror.example": {"endpoint": "http://127.0.0.1:15000"}},
     )
     assert mirror_cli("collect", manifest, "-o", tmp_path / "b").exit_code == 0
-    result = mirror_cli("import", tmp_path / "b", "--registry", internal_url, "--allow-unsigned",
-                        "--ca-file", services.ca_file, env=internal_env)
+    result = mirror_cli(
+        "import",
+        tmp_path / "b",
+        "--registry",
+        internal_url,
+        "--allow-unsigned",
+        "--ca-file",
+        services.ca_file,
+        env=internal_env,
+    )
     assert result.exit_code == 2
     assert "fixtures/app" in result.stderr and "mirror.example/fixtures/app" in result.stderr
     assert written_repositories() == []

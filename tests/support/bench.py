@@ -73,24 +73,71 @@ def run(layer_bytes: int, keep: bool) -> list[Measure]:
     try:
         reference = _ensure_corpus(services, layer_bytes, work)
         manifest = work / "bench.yaml"
-        manifest.write_text(json.dumps({
-            "apiVersion": "mirror/v1", "kind": "MirrorSet", "metadata": {"name": "bench"},
-            "spec": {"registries": {services.upstream: {"plainHTTP": True}}, "images": [reference]},
-        }))
+        manifest.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "mirror/v1",
+                    "kind": "MirrorSet",
+                    "metadata": {"name": "bench"},
+                    "spec": {"registries": {services.upstream: {"plainHTTP": True}}, "images": [reference]},
+                }
+            )
+        )
         creds = f"{services.internal_user}:{services.internal_password}"
-        env = {"MIRROR_REGISTRY_USERNAME": services.internal_user, "MIRROR_REGISTRY_PASSWORD": services.internal_password}
+        env = {
+            "MIRROR_REGISTRY_USERNAME": services.internal_user,
+            "MIRROR_REGISTRY_PASSWORD": services.internal_password,
+        }
         run_id = uuid.uuid4().hex[:8]
         measures = [
             _timed("collect", "mirror", [str(MIRROR), "collect", str(manifest), "-o", str(work / "b.tar"), "-q"]),
-            _timed("collect", "skopeo", ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests",
-                                         "--src-tls-verify=false", f"docker://{reference}", f"oci:{work / 'sk'}:big"]),
-            _timed("import", "mirror", [str(MIRROR), "import", str(work / "b.tar"), "--registry",
-                                        f"https://{services.internal}/bench-{run_id}", "--allow-unsigned",
-                                        "--ca-file", str(services.ca_file), "-q"], env),
-            _timed("import", "skopeo", ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests",
-                                        "--dest-cert-dir", str(services.cert_dir), "--dest-creds", creds,
-                                        f"oci:{work / 'sk'}:big",
-                                        f"docker://{services.internal}/bench-skopeo-{run_id}/big:1"]),
+            _timed(
+                "collect",
+                "skopeo",
+                [
+                    "skopeo",
+                    "--insecure-policy",
+                    "copy",
+                    "--all",
+                    "--preserve-digests",
+                    "--src-tls-verify=false",
+                    f"docker://{reference}",
+                    f"oci:{work / 'sk'}:big",
+                ],
+            ),
+            _timed(
+                "import",
+                "mirror",
+                [
+                    str(MIRROR),
+                    "import",
+                    str(work / "b.tar"),
+                    "--registry",
+                    f"https://{services.internal}/bench-{run_id}",
+                    "--allow-unsigned",
+                    "--ca-file",
+                    str(services.ca_file),
+                    "-q",
+                ],
+                env,
+            ),
+            _timed(
+                "import",
+                "skopeo",
+                [
+                    "skopeo",
+                    "--insecure-policy",
+                    "copy",
+                    "--all",
+                    "--preserve-digests",
+                    "--dest-cert-dir",
+                    str(services.cert_dir),
+                    "--dest-creds",
+                    creds,
+                    f"oci:{work / 'sk'}:big",
+                    f"docker://{services.internal}/bench-skopeo-{run_id}/big:1",
+                ],
+            ),
         ]
         return measures
     finally:
@@ -117,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     for step in ("collect", "import"):
         ours, theirs = (next(m for m in measures if (m.step, m.tool) == (step, t)) for t in ("mirror", "skopeo"))
         verdict = "meets" if ours.peak_rss_mb < MEMORY_TARGET_MB else "MISSES"
-        print(f"{step}: mirror/skopeo wall time {ours.seconds / max(theirs.seconds, 1e-9):.2f}x; "
-              f"peak RSS {ours.peak_rss_mb:.0f} MB {verdict} the {MEMORY_TARGET_MB} MB target")
+        print(
+            f"{step}: mirror/skopeo wall time {ours.seconds / max(theirs.seconds, 1e-9):.2f}x; "
+            f"peak RSS {ours.peak_rss_mb:.0f} MB {verdict} the {MEMORY_TARGET_MB} MB target"
+        )
     return 0
 
 

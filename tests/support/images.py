@@ -141,9 +141,7 @@ class Layer:
     def from_seed(cls, seed: str, files: int = 3, file_size: int = 2048) -> Layer:
         """A gzip layer holding ``files`` files of ``file_size`` bytes under ``layers/<seed>/``."""
         slug = _slug(seed)
-        contents = {
-            f"layers/{slug}/file-{i}.bin": _seeded_bytes(f"{seed}/{i}", file_size) for i in range(files)
-        }
+        contents = {f"layers/{slug}/file-{i}.bin": _seeded_bytes(f"{seed}/{i}", file_size) for i in range(files)}
         return cls.from_files(contents)
 
     def descriptor(self) -> dict[str, Any]:
@@ -191,8 +189,7 @@ class Image:
         }
         config["rootfs"] = {"type": "layers", "diff_ids": [layer.diff_id for layer in self.layers]}
         config["history"] = [
-            {"created": FIXED_CREATED, "created_by": f"tests.support.images layer {i}"}
-            for i in range(len(self.layers))
+            {"created": FIXED_CREATED, "created_by": f"tests.support.images layer {i}"} for i in range(len(self.layers))
         ]
         self.config = Blob(OCI_CONFIG, canonical_json(config))
         manifest: dict[str, Any] = {
@@ -306,9 +303,7 @@ class Layout:
         """Point ``ref_name`` at ``descriptor`` in index.json (replacing any entry with that name)."""
         index = json.loads((self.path / "index.json").read_bytes())
         manifests = [
-            m
-            for m in index.get("manifests", [])
-            if m.get("annotations", {}).get(REF_NAME_ANNOTATION) != ref_name
+            m for m in index.get("manifests", []) if m.get("annotations", {}).get(REF_NAME_ANNOTATION) != ref_name
         ]
         entry = dict(descriptor)
         entry["annotations"] = {**entry.get("annotations", {}), REF_NAME_ANNOTATION: ref_name}
@@ -391,8 +386,7 @@ def _run_skopeo(args: Sequence[str], *, timeout: float) -> bytes:
     proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise SkopeoError(
-            f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n"
-            + proc.stderr.decode(errors="replace").strip()
+            f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n" + proc.stderr.decode(errors="replace").strip()
         )
     return proc.stdout
 

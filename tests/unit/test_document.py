@@ -42,7 +42,9 @@ def oci_index(**overrides: Any) -> dict[str, Any]:
         "manifests": [
             descriptor(mt.OCI_MANIFEST, CHILD_DIGEST, 500, platform={"os": "linux", "architecture": "amd64"}),
             descriptor(
-                mt.OCI_MANIFEST, "sha256:" + "b" * 64, 501,
+                mt.OCI_MANIFEST,
+                "sha256:" + "b" * 64,
+                501,
                 platform={"os": "linux", "architecture": "arm64", "variant": "v8"},
             ),
         ],
@@ -95,7 +97,9 @@ def refuse(raw: bytes, declared: str | None = None) -> InvalidDocumentError:
 def test_oci_manifest_gives_config_and_layers():
     document = parse(encode(oci_manifest()), mt.OCI_MANIFEST)
     assert (document.media_type, document.config.digest, [d.digest for d in document.layers]) == (
-        mt.OCI_MANIFEST, CONFIG_DIGEST, [LAYER_DIGEST],
+        mt.OCI_MANIFEST,
+        CONFIG_DIGEST,
+        [LAYER_DIGEST],
     )
 
 
@@ -103,7 +107,9 @@ def test_manifest_digest_and_size_are_of_the_exact_bytes():
     raw = encode(oci_manifest())
     document = parse(raw, mt.OCI_MANIFEST)
     assert (document.digest, document.size, document.raw) == (
-        "sha256:" + hashlib.sha256(raw).hexdigest(), len(raw), raw,
+        "sha256:" + hashlib.sha256(raw).hexdigest(),
+        len(raw),
+        raw,
     )
 
 
@@ -140,7 +146,9 @@ def test_docker_manifest_is_recognised_from_its_field():
 def test_docker_list_is_recognised_from_its_field():
     document = parse(encode(docker_list()), mt.DOCKER_LIST)
     assert (document.media_type, document.is_index, document.manifests[0].digest) == (
-        mt.DOCKER_LIST, True, CHILD_DIGEST,
+        mt.DOCKER_LIST,
+        True,
+        CHILD_DIGEST,
     )
 
 
@@ -148,7 +156,8 @@ def test_descriptor_annotations_and_artifact_type_are_kept():
     layer = descriptor(OCI_LAYER, LAYER_DIGEST, annotations={"a": "b"}, artifactType="application/x.test")
     document = parse(encode(oci_manifest(layers=[layer])), mt.OCI_MANIFEST)
     assert (dict(document.layers[0].annotations), document.layers[0].artifact_type) == (
-        {"a": "b"}, "application/x.test",
+        {"a": "b"},
+        "application/x.test",
     )
 
 
@@ -214,9 +223,7 @@ def test_document_with_no_media_type_anywhere_is_refused():
     refuse(encode(body), None)
 
 
-@pytest.mark.parametrize(
-    "declared", [mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED], ids=["schema1", "schema1-signed"]
-)
+@pytest.mark.parametrize("declared", [mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED], ids=["schema1", "schema1-signed"])
 def test_schema1_media_type_is_refused(declared):
     body = docker_manifest()
     del body["mediaType"]

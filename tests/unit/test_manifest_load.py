@@ -143,61 +143,137 @@ def test_same_image_in_two_files_with_same_platforms_is_accepted(tmp_path):
     [
         pytest.param(
             HEADER + "spec: {images: [nginx]}\nextra: 1\n",
-            "extra", ["unknown field"], id="unknown-top-level-field",
+            "extra",
+            ["unknown field"],
+            id="unknown-top-level-field",
         ),
-        pytest.param(with_spec("images: [nginx]\nimagez: [redis]\n"), "spec.imagez", ["unknown field"],
-                     id="unknown-spec-field"),
-        pytest.param(with_spec("images:\n  - {ref: nginx, tag: '1'}\n"), "spec.images[0].tag", ["unknown field"],
-                     id="unknown-image-field"),
-        pytest.param(with_spec("registries:\n  h.example.com: {insecure: true}\n"),
-                     "spec.registries['h.example.com'].insecure", ["unknown field"], id="unknown-registry-field"),
-        pytest.param(HEADER.replace("mirror/v1", "mirror/v2") + "spec: {}\n", "apiVersion", ["'mirror/v1'"],
-                     id="wrong-api-version"),
-        pytest.param(HEADER.replace("MirrorSet", "ImageSet") + "spec: {}\n", "kind", ["'MirrorSet'"],
-                     id="wrong-kind"),
-        pytest.param("apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {labels: {a: b}}\nspec: {}\n",
-                     "metadata.name", ["non-empty string"], id="missing-metadata-name"),
-        pytest.param("apiVersion: mirror/v1\nkind: MirrorSet\nspec: {}\n", "metadata", ["mapping"],
-                     id="missing-metadata"),
+        pytest.param(
+            with_spec("images: [nginx]\nimagez: [redis]\n"), "spec.imagez", ["unknown field"], id="unknown-spec-field"
+        ),
+        pytest.param(
+            with_spec("images:\n  - {ref: nginx, tag: '1'}\n"),
+            "spec.images[0].tag",
+            ["unknown field"],
+            id="unknown-image-field",
+        ),
+        pytest.param(
+            with_spec("registries:\n  h.example.com: {insecure: true}\n"),
+            "spec.registries['h.example.com'].insecure",
+            ["unknown field"],
+            id="unknown-registry-field",
+        ),
+        pytest.param(
+            HEADER.replace("mirror/v1", "mirror/v2") + "spec: {}\n",
+            "apiVersion",
+            ["'mirror/v1'"],
+            id="wrong-api-version",
+        ),
+        pytest.param(HEADER.replace("MirrorSet", "ImageSet") + "spec: {}\n", "kind", ["'MirrorSet'"], id="wrong-kind"),
+        pytest.param(
+            "apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {labels: {a: b}}\nspec: {}\n",
+            "metadata.name",
+            ["non-empty string"],
+            id="missing-metadata-name",
+        ),
+        pytest.param(
+            "apiVersion: mirror/v1\nkind: MirrorSet\nspec: {}\n", "metadata", ["mapping"], id="missing-metadata"
+        ),
         pytest.param(HEADER, "spec", ["mapping"], id="missing-spec"),
-        pytest.param(with_spec("registries:\n  h: {plainHTTP: 'true'}\n"), "spec.registries['h'].plainHTTP",
-                     ["true or false"], id="plain-http-quoted-string"),
-        pytest.param(with_spec("registries:\n  h: {plainHTTP: 1}\n"), "spec.registries['h'].plainHTTP",
-                     ["true or false"], id="plain-http-integer"),
-        pytest.param(with_spec("registries:\n  h: {endpoint: 'https://user:pw@proxy.example.com'}\n"),
-                     "spec.registries['h'].endpoint", ["credentials"], id="endpoint-with-credentials"),
-        pytest.param(with_spec("registries:\n  h: {endpoint: 'ftp://proxy.example.com'}\n"),
-                     "spec.registries['h'].endpoint", ["http://", "https://"], id="endpoint-not-http"),
-        pytest.param(with_spec("registries:\n  h: {endpoint: 'https://[::1'}\n"),
-                     "spec.registries['h'].endpoint", ["URL"], id="endpoint-malformed-url"),
-        pytest.param(with_spec("registries:\n  h: {endpoint: 'https://proxy.example.com', plainHTTP: true}\n"),
-                     "spec.registries['h']", ["plainHTTP and endpoint"], id="endpoint-and-plain-http"),
-        pytest.param(with_spec("registries:\n  h: {caFile: missing.pem}\n"), "spec.registries['h'].caFile",
-                     ["not a file"], id="ca-file-missing"),
-        pytest.param(with_spec("registries:\n  'https://h.example.com': {}\n"),
-                     "spec.registries['https://h.example.com']", ["host[:port]"], id="registry-key-with-scheme"),
-        pytest.param(with_spec("registries:\n  ghcr.io/org: {}\n"),
-                     "spec.registries['ghcr.io/org']", ["host[:port]"], id="registry-key-with-path"),
-        pytest.param(with_spec("platforms: [linux]\n"), "spec.platforms[0]", ["os/architecture"],
-                     id="bad-spec-platform"),
-        pytest.param(with_spec("platforms: []\n"), "spec.platforms", ["'all' or a non-empty list"],
-                     id="empty-platform-list"),
-        pytest.param(with_spec("images:\n  - nginx\n  - {ref: redis, platforms: [linux/amd64, amd64]}\n"),
-                     "spec.images[1].platforms[1]", ["os/architecture"], id="bad-image-platform"),
-        pytest.param(with_spec("images:\n  - nginx\n  - {ref: Bad/Ref}\n"), "spec.images[1].ref", ["lowercase"],
-                     id="bad-reference-in-mapping"),
-        pytest.param(with_spec("images:\n  - nginx\n  - 'redis:bad+tag'\n"), "spec.images[1]", ["tag"],
-                     id="bad-reference-shorthand"),
-        pytest.param(with_spec("images:\n  - {platforms: all}\n"), "spec.images[0].ref", ["missing"],
-                     id="image-without-ref"),
+        pytest.param(
+            with_spec("registries:\n  h: {plainHTTP: 'true'}\n"),
+            "spec.registries['h'].plainHTTP",
+            ["true or false"],
+            id="plain-http-quoted-string",
+        ),
+        pytest.param(
+            with_spec("registries:\n  h: {plainHTTP: 1}\n"),
+            "spec.registries['h'].plainHTTP",
+            ["true or false"],
+            id="plain-http-integer",
+        ),
+        pytest.param(
+            with_spec("registries:\n  h: {endpoint: 'https://user:pw@proxy.example.com'}\n"),
+            "spec.registries['h'].endpoint",
+            ["credentials"],
+            id="endpoint-with-credentials",
+        ),
+        pytest.param(
+            with_spec("registries:\n  h: {endpoint: 'ftp://proxy.example.com'}\n"),
+            "spec.registries['h'].endpoint",
+            ["http://", "https://"],
+            id="endpoint-not-http",
+        ),
+        pytest.param(
+            with_spec("registries:\n  h: {endpoint: 'https://[::1'}\n"),
+            "spec.registries['h'].endpoint",
+            ["URL"],
+            id="endpoint-malformed-url",
+        ),
+        pytest.param(
+            with_spec("registries:\n  h: {endpoint: 'https://proxy.example.com', plainHTTP: true}\n"),
+            "spec.registries['h']",
+            ["plainHTTP and endpoint"],
+            id="endpoint-and-plain-http",
+        ),
+        pytest.param(
+            with_spec("registries:\n  h: {caFile: missing.pem}\n"),
+            "spec.registries['h'].caFile",
+            ["not a file"],
+            id="ca-file-missing",
+        ),
+        pytest.param(
+            with_spec("registries:\n  'https://h.example.com': {}\n"),
+            "spec.registries['https://h.example.com']",
+            ["host[:port]"],
+            id="registry-key-with-scheme",
+        ),
+        pytest.param(
+            with_spec("registries:\n  ghcr.io/org: {}\n"),
+            "spec.registries['ghcr.io/org']",
+            ["host[:port]"],
+            id="registry-key-with-path",
+        ),
+        pytest.param(
+            with_spec("platforms: [linux]\n"), "spec.platforms[0]", ["os/architecture"], id="bad-spec-platform"
+        ),
+        pytest.param(
+            with_spec("platforms: []\n"), "spec.platforms", ["'all' or a non-empty list"], id="empty-platform-list"
+        ),
+        pytest.param(
+            with_spec("images:\n  - nginx\n  - {ref: redis, platforms: [linux/amd64, amd64]}\n"),
+            "spec.images[1].platforms[1]",
+            ["os/architecture"],
+            id="bad-image-platform",
+        ),
+        pytest.param(
+            with_spec("images:\n  - nginx\n  - {ref: Bad/Ref}\n"),
+            "spec.images[1].ref",
+            ["lowercase"],
+            id="bad-reference-in-mapping",
+        ),
+        pytest.param(
+            with_spec("images:\n  - nginx\n  - 'redis:bad+tag'\n"),
+            "spec.images[1]",
+            ["tag"],
+            id="bad-reference-shorthand",
+        ),
+        pytest.param(
+            with_spec("images:\n  - {platforms: all}\n"), "spec.images[0].ref", ["missing"], id="image-without-ref"
+        ),
         pytest.param(with_spec("images:\n  - ''\n"), "spec.images[0]", ["non-empty string"], id="empty-reference"),
         pytest.param(with_spec("images: nginx\n"), "spec.images", ["list"], id="images-not-a-list"),
-        pytest.param(with_spec("charts:\n  - {name: podinfo}\n"), "spec.charts", ["not supported"],
-                     id="charts-not-supported-yet"),
-        pytest.param(with_spec("git:\n  - {url: 'https://example.com/r.git'}\n"), "spec.git", ["not supported"],
-                     id="git-not-supported-yet"),
-        pytest.param(with_spec("flux:\n  - {name: cluster}\n"), "spec.flux", ["not supported"],
-                     id="flux-not-supported-yet"),
+        pytest.param(
+            with_spec("charts:\n  - {name: podinfo}\n"), "spec.charts", ["not supported"], id="charts-not-supported-yet"
+        ),
+        pytest.param(
+            with_spec("git:\n  - {url: 'https://example.com/r.git'}\n"),
+            "spec.git",
+            ["not supported"],
+            id="git-not-supported-yet",
+        ),
+        pytest.param(
+            with_spec("flux:\n  - {name: cluster}\n"), "spec.flux", ["not supported"], id="flux-not-supported-yet"
+        ),
     ],
 )
 def test_invalid_manifest_is_refused_naming_file_field_and_expectation(tmp_path, text, field, expected):
@@ -265,20 +341,28 @@ def test_same_image_twice_with_different_platforms_is_refused(tmp_path):
 
 
 def test_registry_settings_under_a_hub_alias_apply_to_docker_io(tmp_path):
-    path = write(tmp_path, "m.yaml", with_spec("""\
+    path = write(
+        tmp_path,
+        "m.yaml",
+        with_spec("""\
         registries:
           index.docker.io: {endpoint: "https://proxy.example/hub"}
         images: [nginx]
-        """))
+        """),
+    )
     [mirrorset] = load_mirrorsets([path])
     assert set(mirrorset.registries) == {"docker.io"}
 
 
 def test_the_same_registry_twice_under_two_spellings_is_refused(tmp_path):
-    path = write(tmp_path, "m.yaml", with_spec("""\
+    path = write(
+        tmp_path,
+        "m.yaml",
+        with_spec("""\
         registries:
           docker.io: {}
           index.docker.io: {plainHTTP: false}
         images: [nginx]
-        """))
+        """),
+    )
     assert_names(refusal(path), path, "spec.registries['index.docker.io']", "twice")

@@ -88,9 +88,7 @@ def test_descriptor_platform_is_read():
 
 
 def test_descriptor_platform_empty_variant_is_none():
-    assert platform_of_descriptor({"os": "linux", "architecture": "arm64", "variant": ""}) == Platform(
-        "linux", "arm64"
-    )
+    assert platform_of_descriptor({"os": "linux", "architecture": "arm64", "variant": ""}) == Platform("linux", "arm64")
 
 
 @pytest.mark.parametrize(
