@@ -85,6 +85,10 @@ class Authenticator:
             return header
         return self._fetch_token(challenge, scope, response)
 
+    def refused(self, response: httpx.Response) -> RegistryHTTPError:
+        """The error for a 401 that persists after the challenge was answered: credentials wrong or insufficient."""
+        return self._denied(response, "credentials with access to this repository; the ones sent were refused")
+
     def forget(self, scope: Scope) -> None:
         with self._lock:
             self._tokens.pop(scope, None)
@@ -130,7 +134,7 @@ class Authenticator:
         try:
             data = httpx.Response(200, content=body).json()
             token = data.get("token") or data.get("access_token")
-            expires_in = float(data.get("expires_in") or 60)
+            expires_in = float(data["expires_in"]) if data.get("expires_in") is not None else 60.0
         except (ValueError, AttributeError, TypeError) as exc:
             raise RegistryHTTPError("the token service sent an unreadable answer", status=200) from exc
         if not isinstance(token, str) or not token:

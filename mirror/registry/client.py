@@ -153,9 +153,11 @@ class RegistryClient:
             except httpx.TransportError as exc:
                 raise Retryable(TransferError(f"transfer from {target.netloc.decode()} failed: {exc!r}")) from exc
 
-            if response.status_code == 401 and same_origin and not auth_answered:
+            if response.status_code == 401 and same_origin:
                 response.read()
                 response.close()
+                if auth_answered:
+                    raise self._auth.refused(response)
                 authorization = self._auth.answer(response, scope, request_headers.get("Authorization"))
                 auth_answered = True
                 continue
@@ -212,7 +214,7 @@ class RegistryClient:
         )
 
         def attempt() -> FetchedManifest:
-            response = self._send("GET", url, scope, headers={"Accept": mt.ACCEPT})
+            response = self._send("GET", url, scope, headers={"Accept": mt.ACCEPT, "Accept-Encoding": "identity"})
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
             with closing(response):
@@ -221,7 +223,7 @@ class RegistryClient:
                     raise DigestMismatchError(f"{where}: manifest of {declared} bytes exceeds the limit")
                 raw = bytearray()
                 try:
-                    for chunk in response.iter_bytes():
+                    for chunk in response.iter_raw():
                         raw += chunk
                         if len(raw) > self._limits.max_manifest_bytes:
                             raise DigestMismatchError(
@@ -258,7 +260,11 @@ class RegistryClient:
             stated = response.headers.get("docker-content-digest")
             if stated is None:
                 return self.get_manifest(repository, reference).digest
-            return check_digest(stated, f"{self.endpoint.host} Docker-Content-Digest")
+            if not is_digest(stated) or (is_digest(reference) and stated != reference):
+                raise DigestMismatchError(
+                    f"{self.endpoint.host}/{repository}:{reference}: the registry states digest {stated!r}"
+                )
+            return stated
 
         return self._retrying(attempt)  # type: ignore[return-value]
 
@@ -308,7 +314,10 @@ class RegistryClient:
         counter = DigestingCounter(digest, size, f"{self.endpoint.host}/{repository}@{digest}")
 
         def attempt() -> None:
-            headers = {"Range": f"bytes={counter.size}-"} if 0 < counter.size < size else {}
+            # identity: a CDN's Content-Encoding must not be undone before the digest is checked.
+            headers = {"Accept-Encoding": "identity"}
+            if 0 < counter.size < size:
+                headers["Range"] = f"bytes={counter.size}-"
             response = self._send("GET", url, scope, headers=headers)
             if response.status_code not in (200, 206):
                 raise self._error(response, f"blob {repository}@{digest}")
@@ -329,7 +338,7 @@ class RegistryClient:
                         f"the descriptor says {size}"
                     )
                 try:
-                    for chunk in response.iter_bytes(self._limits.copy_chunk_bytes):
+                    for chunk in response.iter_raw(self._limits.copy_chunk_bytes):
                         counter.update(chunk)
                         dest.write(chunk)
                         on_bytes(len(chunk))
@@ -368,7 +377,19 @@ class RegistryClient:
         if size > self._limits.monolithic_upload_max_bytes:
             self._upload_chunked(repository, digest, size, open_source, on_bytes)
         else:
-            self._retrying(lambda: self._upload_monolithic(repository, digest, size, open_source, on_bytes))
+            sent = 0
+
+            def counted(n: int) -> None:
+                nonlocal sent
+                sent += n
+                on_bytes(n)
+
+            def attempt() -> None:
+                # A retried upload starts again from byte 0: take back what the failed attempt reported.
+                counted(-sent)
+                self._upload_monolithic(repository, digest, size, open_source, counted)
+
+            self._retrying(attempt)
 
     def _start_upload(self, repository: str) -> httpx.URL:
         url = self._url(repository, "blobs", "uploads/")
@@ -447,10 +468,12 @@ class RegistryClient:
                     response = self._send("PATCH", location, scope, headers=headers, body=lambda: body(start, end))
                 except Retryable:
                     location, offset = self._upload_status(location, scope, start)
+                    on_bytes(offset - start)  # the part of the broken chunk the registry kept
                     raise
                 if response.status_code == 416:
                     response.close()
                     location, offset = self._upload_status(location, scope, start)
+                    on_bytes(offset - start)
                     raise Retryable(TransferError(f"registry refused the chunk range of {digest}"))
                 if response.status_code != 202 or "location" not in response.headers:
                     raise self._error(response, f"upload chunk of {digest} to {repository}")
@@ -479,4 +502,6 @@ class RegistryClient:
             return location, fallback
         new_location = location.join(response.headers.get("location", str(location)))
         _, _, end = response.headers.get("range", "").partition("-")
-        return new_location, int(end) + 1 if end.isdigit() else 0
+        # distribution answers "0-0" for an empty upload as well as for a one-byte one: resume from 0 then.
+        # (Had it kept one byte, the final PUT is refused with DIGEST_INVALID; a wrong blob is never committed.)
+        return new_location, int(end) + 1 if end.isdigit() and int(end) > 0 else 0

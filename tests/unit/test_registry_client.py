@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import gzip
+import hashlib
 import io
 import json
 import os
@@ -1101,3 +1103,31 @@ def test_retry_after_date_in_the_past_is_zero():
 @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5e9"])
 def test_retry_after_unusable_values(value):
     assert parse_retry_after(value) is None
+
+
+def test_blob_served_with_content_encoding_is_kept_as_stored(tmp_path):
+    # A CDN may label a stored .tar.gz layer "Content-Encoding: gzip"; the digest is of the stored bytes.
+
+    stored = gzip.compress(b"layer content" * 100)
+    digest = "sha256:" + hashlib.sha256(stored).hexdigest()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["accept-encoding"] == "identity"
+        return httpx.Response(200, content=iter([stored]), headers={"Content-Encoding": "gzip"})
+
+    client = RegistryClient(Endpoint("reg.test", "https", "reg.test"), transport=httpx.MockTransport(handler))
+    with client, open(tmp_path / "blob", "wb+") as dest:
+        client.download_blob(REPO, digest, len(stored), dest)
+    assert (tmp_path / "blob").read_bytes() == stored
+
+
+def test_head_answering_another_digest_than_asked_is_refused_as_a_lie():
+    asked, stated = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Docker-Content-Digest": stated})
+
+    client = RegistryClient(Endpoint("reg.test", "https", "reg.test"), transport=httpx.MockTransport(handler))
+    with client, pytest.raises(DigestMismatchError) as caught:
+        client.manifest_digest(REPO, asked)
+    assert caught.value.exit_code == 4
