@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirror.bundle.inventory import INVENTORY_PATH
 from mirror.bundle.reader import open_bundle
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
 from mirror.errors import UsageError
@@ -43,7 +44,9 @@ class ImportReport:
 
 def verify_checksums(bundle: str | Path, *, jobs: int, progress: Progress, limits: Limits) -> VerifiedBundle:
     reader = open_bundle(bundle, limits)
-    progress.start("verify", sum(reader.files().values()))
+    sizes = reader.files()
+    sizes.pop(INVENTORY_PATH, None)  # read whole and parsed, not streamed through the hash check
+    progress.start("verify", sum(sizes.values()))
     verified = verify_bundle(reader, jobs=jobs, limits=limits, on_bytes=progress.advance)
     progress.finish()
     return verified
