@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from mirror.cli import app
+from tests.support.mirrorsets import write_mirrorset as write_mirrorset_file
 from tests.support.seed import seed_upstream
 from tests.support.services import Services, ensure_services
 
@@ -101,18 +101,9 @@ def mirror_process() -> Run:
 def write_mirrorset(tmp_path: Path) -> Callable[..., Path]:
     """Write a MirrorSet listing `images`, with the upstream registry as plain HTTP."""
 
-    def write(
-        images: list[Any], *, registries: dict[str, Any] | None = None, platforms: Any = None, name: str = "test"
-    ) -> Path:
-        spec: dict[str, Any] = {"images": images}
-        if registries is not None:
-            spec["registries"] = registries
-        if platforms is not None:
-            spec["platforms"] = platforms
-        document = {"apiVersion": "mirror/v1", "kind": "MirrorSet", "metadata": {"name": name}, "spec": spec}
-        path = tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-        return path
+    def write(images: list[Any], **options: Any) -> Path:
+        name = f"{options.get('name', 'test')}-{uuid.uuid4().hex[:6]}.yaml"
+        return write_mirrorset_file(tmp_path / name, images, **options)
 
     return write
 

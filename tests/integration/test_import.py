@@ -13,6 +13,8 @@ import pytest
 from mirror.importer import import_bundle
 from mirror.limits import Limits
 from tests.conftest import CliResult
+from tests.support.images import inspect_raw
+from tests.support.mirrorsets import write_mirrorset
 
 UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
 ALL_IMAGES = ("multi", "docker", "dockerlist", "shared_a", "shared_b", "app_1")
@@ -24,17 +26,8 @@ def bundle_dir(tmp_path_factory, upstream_images) -> Path:
     from mirror.collect import collect
 
     work = tmp_path_factory.mktemp("bundles")
-    manifest = work / "all.yaml"
-    manifest.write_text(
-        json.dumps(
-            {
-                "apiVersion": "mirror/v1",
-                "kind": "MirrorSet",
-                "metadata": {"name": "all"},
-                "spec": {"registries": UPSTREAM_SETTINGS, "images": [upstream_images[k]["ref"] for k in ALL_IMAGES]},
-            }
-        )
-    )
+    images = [upstream_images[k]["ref"] for k in ALL_IMAGES]
+    manifest = write_mirrorset(work / "all.yaml", images, registries=UPSTREAM_SETTINGS)
     return collect([manifest], work / "bundle").out
 
 
@@ -61,21 +54,8 @@ def _import(mirror_cli, bundle, url, services, env, *extra) -> CliResult:
 
 
 def _skopeo_raw(services, reference: str) -> bytes:
-    return subprocess.run(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--cert-dir",
-            str(services.cert_dir),
-            "--creds",
-            f"{services.internal_user}:{services.internal_password}",
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    creds = (services.internal_user, services.internal_password)
+    return inspect_raw(reference, tls_verify=True, creds=creds, cert_dir=services.cert_dir)
 
 
 def _digest(raw: bytes) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mirrorsets import write_mirrorset
+
 UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
 
 
@@ -18,20 +20,8 @@ def pristine_bundle(tmp_path_factory, upstream_images) -> Path:
     from mirror.collect import collect
 
     work = tmp_path_factory.mktemp("pristine")
-    manifest = work / "m.yaml"
-    manifest.write_text(
-        json.dumps(
-            {
-                "apiVersion": "mirror/v1",
-                "kind": "MirrorSet",
-                "metadata": {"name": "p"},
-                "spec": {
-                    "registries": UPSTREAM_SETTINGS,
-                    "images": [upstream_images["multi"]["ref"], upstream_images["app_1"]["ref"]],
-                },
-            }
-        )
-    )
+    images = [upstream_images["multi"]["ref"], upstream_images["app_1"]["ref"]]
+    manifest = write_mirrorset(work / "m.yaml", images, registries=UPSTREAM_SETTINGS)
     return collect([manifest], work / "bundle").out
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.images import digest_of, push, write_big_image_layout
+from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,17 +73,8 @@ def run(layer_bytes: int, keep: bool) -> list[Measure]:
     work = Path(tempfile.mkdtemp(prefix="mirror-bench-", dir=REPO_ROOT / ".bench" if keep else None))
     try:
         reference = _ensure_corpus(services, layer_bytes, work)
-        manifest = work / "bench.yaml"
-        manifest.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "mirror/v1",
-                    "kind": "MirrorSet",
-                    "metadata": {"name": "bench"},
-                    "spec": {"registries": {services.upstream: {"plainHTTP": True}}, "images": [reference]},
-                }
-            )
-        )
+        registries = {services.upstream: {"plainHTTP": True}}
+        manifest = write_mirrorset(work / "bench.yaml", [reference], registries=registries, name="bench")
         creds = f"{services.internal_user}:{services.internal_password}"
         env = {
             "MIRROR_REGISTRY_USERNAME": services.internal_user,
