@@ -97,11 +97,7 @@ class _Download:
                 raise InvalidDocumentError(
                     f"{where}: index entry {child.digest} has unsupported media type {child.media_type}"
                 )
-            fetched = client.get_manifest(source.repository, child.digest)
-            if len(fetched.raw) != child.size:
-                raise InvalidDocumentError(
-                    f"{where}: manifest {child.digest} is {len(fetched.raw)} bytes, the index says {child.size}"
-                )
+            fetched = client.get_manifest(source.repository, child.digest, child.size)
             parsed = parse_manifest(
                 fetched.raw, declared_type=child.media_type, where=f"{where} {child.digest}", digest=child.digest
             )
@@ -160,7 +156,8 @@ def collect(
     token = uuid.uuid4().hex[:12]
     staging = out.parent / f".{out.name}.{token}.partial"
     staging_tar = out.parent / f".{out.name}.{token}.partial.tar"
-    with ClientPool(_registry_settings(sets), ca_file=ca_file, limits=limits, max_connections=jobs * 2) as pool:
+    settings = _registry_settings(sets)
+    with ClientPool(settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn) as pool:
         images = _resolve_sets(sets, pool, jobs)
         progress.log(f"resolved {len(images)} image(s)")
         try:

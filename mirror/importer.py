@@ -74,7 +74,8 @@ def import_bundle(
     verified = verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits)
     plans = plan_images(verified)
     progress.log(f"verified {len(verified.inventory.files)} files of {len(plans)} image(s)")
-    with RegistryClient(endpoint, target_credentials(endpoint), limits, max_connections=jobs * 2) as client:
+    credentials = target_credentials(endpoint)
+    with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
         importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
         outcomes = importer.run(plans)
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")

@@ -77,8 +77,10 @@ class RegistryClient:
         trust_env: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._log = log
         self._limits = limits
         self._sleep = sleep
         self._http = httpx.Client(
@@ -174,7 +176,11 @@ class RegistryClient:
         raise TransferError(f"too many redirects from {self.endpoint.host}")
 
     def _retrying(self, attempt: Callable[[], object]) -> object:
-        return with_retries(attempt, self._limits, sleep=self._sleep)
+        return with_retries(attempt, self._limits, sleep=self._sleep, on_retry=self._report_retry)
+
+    def _report_retry(self, failure: Retryable, delay: float) -> None:
+        if self._log is not None:
+            self._log(f"{failure.final.message}; retrying in {delay:.1f} s")
 
     def _error(self, response: httpx.Response, what: str) -> RegistryHTTPError:
         """Build the error for a failed response, reading a bounded part of its body."""
@@ -203,8 +209,12 @@ class RegistryClient:
 
     # -- manifests -----------------------------------------------------------------------------------------
 
-    def get_manifest(self, repository: str, reference: str) -> FetchedManifest:
-        """Fetch a manifest's exact bytes, checked against the digest asked for or the one the registry states."""
+    def get_manifest(self, repository: str, reference: str, size: int | None = None) -> FetchedManifest:
+        """Fetch a manifest's exact bytes, checked against the digest asked for or the one the registry states.
+
+        With `size` (from the referring descriptor), the size is checked first, while the bytes stream.
+        """
+        limit = self._limits.max_manifest_bytes if size is None else min(size, self._limits.max_manifest_bytes)
         url = self._url(repository, "manifests", reference)
         scope = (self._scope(repository, "pull"),)
         where = (
@@ -219,19 +229,19 @@ class RegistryClient:
                 raise self._error(response, f"manifest {where}")
             with closing(response):
                 declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self._limits.max_manifest_bytes:
-                    raise DigestMismatchError(f"{where}: manifest of {declared} bytes exceeds the limit")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise DigestMismatchError(f"{where}: manifest of {declared} bytes, more than {limit}")
                 raw = bytearray()
                 try:
                     for chunk in response.iter_raw():
                         raw += chunk
-                        if len(raw) > self._limits.max_manifest_bytes:
-                            raise DigestMismatchError(
-                                f"{where}: manifest larger than {self._limits.max_manifest_bytes} bytes"
-                            )
+                        if len(raw) > limit:
+                            raise DigestMismatchError(f"{where}: manifest larger than {limit} bytes")
                 except httpx.TransportError as exc:
                     raise Retryable(TransferError(f"{where}: manifest transfer failed: {exc!r}")) from exc
             data = bytes(raw)
+            if size is not None and len(data) != size:
+                raise DigestMismatchError(f"{where}: manifest of {len(data)} bytes, its descriptor says {size}")
             actual = sha256_digest(data)
             stated = response.headers.get("docker-content-digest")
             expected = reference if is_digest(reference) else stated

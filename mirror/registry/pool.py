@@ -29,7 +29,9 @@ class ClientPool:
         max_connections: int = 16,
         credentials: Callable[[Endpoint], Credentials | None] = _auth_file_lookup,
         trust_env: bool = False,
+        log: Callable[[str], None] | None = None,
     ) -> None:
+        self._log = log
         self._settings = dict(settings or {})
         self._ca_file = ca_file
         self._limits = limits
@@ -50,6 +52,7 @@ class ClientPool:
                     self._limits,
                     max_connections=self._max_connections,
                     trust_env=self._trust_env,
+                    log=self._log,
                 )
                 self._clients[host] = client
             return client

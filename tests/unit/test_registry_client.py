@@ -522,7 +522,7 @@ def test_manifest_by_tag_without_digest_header_gets_the_computed_digest(sim, con
 
 def test_oversized_manifest_is_refused_from_content_length_without_reading(sim, connect):
     sim.add_manifest(REPO, b"{" + b" " * 10_000 + b"}", tag="big")
-    with pytest.raises(DigestMismatchError, match="exceeds"):
+    with pytest.raises(DigestMismatchError, match="more than 1024"):
         connect(sim, limits=Limits(max_manifest_bytes=1024)).get_manifest(REPO, "big")
     assert sim.streams[0].yielded == 0
     assert len(sim.requests) == 1
@@ -1131,3 +1131,24 @@ def test_head_answering_another_digest_than_asked_is_refused_as_a_lie():
     with client, pytest.raises(DigestMismatchError) as caught:
         client.manifest_digest(REPO, asked)
     assert caught.value.exit_code == 4
+
+
+def test_each_retry_is_reported_with_its_cause_and_delay():
+    answers = iter([httpx.Response(503), httpx.Response(200, headers={"Docker-Content-Digest": "sha256:" + "a" * 64})])
+    lines: list[str] = []
+    client = RegistryClient(
+        Endpoint("reg.test", "https", "reg.test"),
+        transport=httpx.MockTransport(lambda request: next(answers)),
+        sleep=lambda _: None,
+        log=lines.append,
+    )
+    with client:
+        client.manifest_digest(REPO, "1.0")
+    [line] = lines
+    assert "reg.test" in line and "503" in line and "retrying in" in line
+
+
+def test_manifest_longer_than_its_descriptor_is_refused_before_hashing(sim, connect):
+    digest = sim.add_manifest(REPO, MANIFEST, tag="1.0")
+    with pytest.raises(DigestMismatchError, match=f"more than {len(MANIFEST) - 1}"):
+        connect(sim).get_manifest(REPO, digest, size=len(MANIFEST) - 1)
