@@ -156,8 +156,7 @@ class RegistryClient:
                 raise Retryable(TransferError(f"transfer from {target.netloc.decode()} failed: {exc!r}")) from exc
 
             if response.status_code == 401 and same_origin:
-                response.read()
-                response.close()
+                response.close()  # only the challenge header matters; the body is never read
                 if auth_answered:
                     raise self._auth.refused(response)
                 authorization = self._auth.answer(response, scope, request_headers.get("Authorization"))
