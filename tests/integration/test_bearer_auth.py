@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 
 import pytest
 
+from tests.support.images import skopeo_copy
 from tests.support.services import token_requests
 
 
@@ -16,23 +16,12 @@ def token_image(services, upstream_images) -> dict:
     """fixtures/app:1.0 copied into the token-auth registry by skopeo, as alice."""
     app = upstream_images["app_1"]
     target = f"{services.token_registry}/secured/app:1.0"
-    subprocess.run(
-        [
-            "skopeo",
-            "--insecure-policy",
-            "copy",
-            "--all",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            f"{services.token_user}:{services.token_password}",
-            f"docker://{app['ref']}",
-            f"docker://{target}",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=120,
+    skopeo_copy(
+        f"docker://{app['ref']}",
+        f"docker://{target}",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        f"--dest-creds={services.token_user}:{services.token_password}",
     )
     return {"ref": target, "digest": app["digest"]}
 

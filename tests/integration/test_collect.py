@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 from mirror.bundle.inventory import parse_inventory
+from tests.support.images import skopeo_copy
 
 UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
 
@@ -174,20 +175,7 @@ def test_skopeo_and_umoci_read_the_bundle_layout(tmp_path, mirror_cli, write_mir
         ["skopeo", "inspect", "--raw", f"oci:{bundle}:{multi['ref']}"], capture_output=True, check=True
     ).stdout
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == multi["digest"]
-    copied = tmp_path / "copy"
-    subprocess.run(
-        [
-            "skopeo",
-            "--insecure-policy",
-            "copy",
-            "--all",
-            "--preserve-digests",
-            f"oci:{bundle}:{app['ref']}",
-            f"oci:{copied}:x",
-        ],
-        capture_output=True,
-        check=True,
-    )
+    skopeo_copy(f"oci:{bundle}:{app['ref']}", f"oci:{tmp_path / 'copy'}:x")
     listing = subprocess.run(["umoci", "ls", "--layout", str(bundle)], capture_output=True, text=True, check=True)
     assert set(listing.stdout.split()) == {multi["ref"], app["ref"]}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from mirror.importer import import_bundle
 from mirror.limits import Limits
 from tests.conftest import CliResult
-from tests.support.images import inspect_raw
+from tests.support.images import inspect_raw, skopeo_copy
 from tests.support.mirrorsets import write_mirrorset
 
 UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
@@ -120,23 +119,11 @@ def test_skopeo_re_pulls_every_imported_image_and_platform(
         image = upstream_images[key]
         pulled = tmp_path / f"pulled-{key}"
         # dir: keeps every manifest as stored, Docker types included; an OCI layout would need conversion.
-        subprocess.run(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--all",
-                "--preserve-digests",
-                "--src-cert-dir",
-                str(services.cert_dir),
-                "--src-creds",
-                f"{services.internal_user}:{services.internal_password}",
-                f"docker://{services.internal}/{target_prefix}/{image['repository']}:{image['tag']}",
-                f"dir:{pulled}",
-            ],
-            capture_output=True,
-            check=True,
-            timeout=120,
+        skopeo_copy(
+            f"docker://{services.internal}/{target_prefix}/{image['repository']}:{image['tag']}",
+            f"dir:{pulled}",
+            f"--src-cert-dir={services.cert_dir}",
+            f"--src-creds={services.internal_user}:{services.internal_password}",
         )
         assert _digest((pulled / "manifest.json").read_bytes()) == image["digest"], key
 
@@ -196,21 +183,7 @@ def test_moved_tag_is_reported_with_its_previous_digest(
     moving = f"127.0.0.1:15000/moving/{target_prefix}:stable"
 
     def point_tag_at(source: str) -> None:
-        subprocess.run(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--preserve-digests",
-                "--src-tls-verify=false",
-                "--dest-tls-verify=false",
-                f"docker://{source}",
-                f"docker://{moving}",
-            ],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
+        skopeo_copy(f"docker://{source}", f"docker://{moving}", "--src-tls-verify=false", "--dest-tls-verify=false")
 
     reports = []
     for source, name in ((one["ref"], "first"), (two["ref"], "second")):

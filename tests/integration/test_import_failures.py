@@ -58,24 +58,18 @@ def test_flipped_bit_in_a_layer_exits_3_and_writes_nothing(
     assert written_repositories() == []
 
 
-def test_flipped_bit_in_a_tar_bundle_exits_3_and_writes_nothing(
-    mirror_cli,
-    mirror_process,
-    tmp_path,
-    write_mirrorset,
-    upstream_images,
-    services,
-    internal_env,
-    internal_url,
-    written_repositories,
-):
+@pytest.fixture
+def tar_bundle(mirror_cli, tmp_path, write_mirrorset, upstream_images) -> Path:
     out = tmp_path / "b.tar"
-    assert (
-        mirror_cli(
-            "collect", write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS), "-o", out
-        ).exit_code
-        == 0
-    )
+    manifest = write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS)
+    assert mirror_cli("collect", manifest, "-o", out).exit_code == 0
+    return out
+
+
+def test_flipped_bit_in_a_tar_bundle_exits_3_and_writes_nothing(
+    tar_bundle, mirror_process, services, internal_env, internal_url, written_repositories
+):
+    out = tar_bundle
     with tarfile.open(out) as tar:  # only to find where the largest member's data starts
         largest = max(tar.getmembers(), key=lambda m: m.size)
     data = bytearray(out.read_bytes())
@@ -88,23 +82,9 @@ def test_flipped_bit_in_a_tar_bundle_exits_3_and_writes_nothing(
 
 
 def test_data_hidden_after_the_tar_end_marker_exits_3(
-    mirror_cli,
-    mirror_process,
-    tmp_path,
-    write_mirrorset,
-    upstream_images,
-    services,
-    internal_env,
-    internal_url,
-    written_repositories,
+    tar_bundle, mirror_process, services, internal_env, internal_url, written_repositories
 ):
-    out = tmp_path / "b.tar"
-    assert (
-        mirror_cli(
-            "collect", write_mirrorset([upstream_images["app_1"]["ref"]], registries=UPSTREAM_SETTINGS), "-o", out
-        ).exit_code
-        == 0
-    )
+    out = tar_bundle
     data = bytearray(out.read_bytes())
     data[-100] = ord("x")  # in the zero padding after the end-of-archive marker
     out.write_bytes(bytes(data))

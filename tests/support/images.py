@@ -459,3 +459,8 @@ def digest_of(
 ) -> str:
     """``sha256:<hex>`` of the raw manifest stored for ``ref``."""
     return sha256_digest(inspect_raw(ref, tls_verify=tls_verify, creds=creds, cert_dir=cert_dir))
+
+
+def skopeo_copy(source: str, dest: str, *flags: str, timeout: float = 300) -> None:
+    """``skopeo copy --all --preserve-digests`` between any two transports, with extra flags for either side."""
+    _run_skopeo(["copy", "--all", "--preserve-digests", "--retry-times=2", *flags, source, dest], timeout=timeout)
