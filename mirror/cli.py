@@ -54,6 +54,8 @@ def handled(command: F) -> F:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
+        except typer.Exit:
+            raise
         except Exception as error:  # the last resort: report, never show a traceback unless asked
             if os.environ.get("MIRROR_DEBUG"):
                 traceback.print_exc()
@@ -104,21 +106,44 @@ def resolve(
 def collect(
     manifests: Annotated[list[Path], typer.Argument(help="MirrorSet files.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle to write: a directory, or a file ending .tar.")],
+    key: Annotated[
+        Path | None, typer.Option("--key", exists=True, dir_okay=False, help="Sign the bundle as collector.")
+    ] = None,
+    sequence: Annotated[
+        int | None, typer.Option("--sequence", min=1, help="Sequence number; default: one past the key's last.")
+    ] = None,
+    valid_for: Annotated[str, typer.Option("--valid-for", help="How long the signature stays valid.")] = "30d",
+    collector: Annotated[
+        str | None, typer.Option("--collector", help="Collector name in the signature; default: the key's name.")
+    ] = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
-    """Resolve, download and write a bundle at OUT."""
+    """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
+    from mirror.collect import CollectorSigning
     from mirror.collect import collect as collect_bundle
+    from mirror.trust.keys import load_signer
+    from mirror.trust.policy import parse_duration
+    from mirror.trust.sign import reserve_sequence
 
-    result = collect_bundle(manifests, out, jobs=jobs, ca_file=_ca(ca_file), progress=Progress(quiet=quiet))
+    signing = None
+    if key is not None:
+        signer = load_signer(key)
+        validity = parse_duration(valid_for, "--valid-for")
+        signing = CollectorSigning(signer, collector or key.stem, reserve_sequence(key, sequence), validity)
+    result = collect_bundle(
+        manifests, out, jobs=jobs, ca_file=_ca(ca_file), progress=Progress(quiet=quiet), signing=signing
+    )
     if as_json:
         _print_json(result.summary())
         return
     for image in result.images:
         print(f"{image.source}  {image.digest}")
     print(f"bundle {out}: {len(result.images)} image(s), {human_size(result.inventory.total_size)}")
+    if signing:
+        print(f"signed by collector key {signing.signer.public.key_id}, sequence {signing.sequence}")
 
 
 @app.command("import")
@@ -126,6 +151,9 @@ def collect(
 def import_(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
     registry: Annotated[str, typer.Option("--registry", help="Target: https://HOST[:PORT][/PREFIX].")],
+    trust: Annotated[
+        Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy to verify against.")
+    ] = None,
     allow_unsigned: Annotated[
         bool, typer.Option("--allow-unsigned", help="Import on checksums alone, for labs; warns.")
     ] = False,
@@ -142,6 +170,7 @@ def import_(
     result = import_bundle(
         bundle,
         registry,
+        trust=trust,
         allow_unsigned=allow_unsigned,
         jobs=jobs,
         dry_run=dry_run,
@@ -162,6 +191,90 @@ def import_(
         f"{counts.blobs_uploaded} blob(s) uploaded ({human_size(counts.bytes_uploaded)}), "
         f"{counts.blobs_mounted} mounted, {counts.blobs_present} already present"
     )
+
+
+@app.command()
+@handled
+def keygen(
+    name: Annotated[str, typer.Argument(help="Writes NAME.key and NAME.pub.")],
+    algorithm: Annotated[str, typer.Option("--algorithm", help="ecdsa-p256 or ed25519.")] = "ecdsa-p256",
+) -> None:
+    """Write a signing key pair; the private key is encrypted when MIRROR_KEY_PASSWORD is set."""
+    from mirror.trust.keys import generate
+
+    key_path, pub_path, key_id = generate(name, algorithm)
+    print(f"{key_id}")
+    print(f"wrote {key_path} (private, keep it secret) and {pub_path} (public)", file=sys.stderr)
+
+
+@app.command()
+@handled
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    trust: Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")],
+    jobs: Jobs = 4,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+) -> None:
+    """Check every checksum, signature, threshold, age and sequence rule; changes nothing."""
+    from mirror.trust.check import check_trust
+
+    report = check_trust(bundle, trust, jobs=jobs, progress=Progress(quiet=quiet or as_json))
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        _print_trust_report(report)
+    if not report.ok:
+        raise typer.Exit(3)
+
+
+def _print_trust_report(report: Any) -> None:
+    inventory = report.checked.inventory
+    print(f"bundle {report.checked.reader.location}")
+    print(f"  id {inventory.bundle_id}, inventory sha256 {report.checked.inventory_sha256}")
+    print(f"  {len(inventory.artifacts)} artifact(s), {len(inventory.files)} files, {human_size(inventory.total_size)}")
+    for signature in report.verdict.signatures:
+        who = f"{signature.role or 'unknown'} {signature.key_id or ''}".strip()
+        detail = f": {signature.detail}" if signature.detail else ""
+        print(f"  signature {signature.file}: {signature.status} ({who}){detail}")
+    if report.ok:
+        print("verified: every file, signature and policy rule holds")
+        return
+    print(f"REFUSED: {len(report.problems)} problem(s)")
+    for problem in report.problems:
+        print(f"  - {problem}")
+
+
+@app.command()
+@handled
+def approve(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    key: Annotated[Path, typer.Option("--key", exists=True, dir_okay=False, help="The approver's private key.")],
+    trust: Annotated[
+        Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="Check the collector by this policy.")
+    ] = None,
+    collector_key: Annotated[
+        list[Path] | None,
+        typer.Option("--collector-key", exists=True, dir_okay=False, help="Or check it against this public key."),
+    ] = None,
+    comment: Annotated[str, typer.Option("--comment", help="Recorded in the approval.")] = "",
+    jobs: Jobs = 4,
+    as_json: AsJson = False,
+) -> None:
+    """Check the bundle and its collector signature, then add this key's approval to it in place."""
+    from mirror.trust.approve import approve_bundle
+    from mirror.trust.keys import load_public_key, load_signer
+
+    signer = load_signer(key)
+    collectors = [load_public_key(path) for path in collector_key or []]
+    result = approve_bundle(bundle, signer, comment=comment, trust=trust, collector_keys=collectors, jobs=jobs)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    verb = "was already approved" if result.already_approved else "approved"
+    print(f"{bundle} {verb} by {result.key_id}")
+    print(f"  bundle {result.bundle_id}, inventory sha256 {result.inventory_sha256}")
+    print(f"  collector signature(s) checked: {', '.join(result.collectors)}")
 
 
 def _version(value: bool) -> None:

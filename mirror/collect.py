@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirror import __version__
-from mirror.bundle.inventory import ArtifactRecord, Inventory
+from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
+from mirror.bundle.signatures import add_envelope
 from mirror.bundle.tarball import write_tar
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -29,8 +30,21 @@ from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.images import ResolvedImage, resolve_image
+from mirror.trust.keys import Signer
+from mirror.trust.sign import sign_collection
+from mirror.trust.statement import format_time
 
 REF_NAME = "org.opencontainers.image.ref.name"
+
+
+@dataclass(frozen=True)
+class CollectorSigning:
+    """How collect signs: the collector's key, its name in the predicate, the sequence and the validity."""
+
+    signer: Signer
+    collector: str
+    sequence: int
+    valid_for: dt.timedelta
 
 
 @dataclass(frozen=True)
@@ -39,12 +53,17 @@ class CollectResult:
     inventory: Inventory
     images: list[ResolvedImage]
     downloaded_bytes: int
+    signing: CollectorSigning | None = None
 
     def summary(self) -> dict[str, object]:
+        signed = None
+        if self.signing:
+            signed = {"keyId": self.signing.signer.public.key_id, "sequence": self.signing.sequence}
         return {
             "bundle": str(self.out),
             "bundleId": self.inventory.bundle_id,
             "created": self.inventory.created,
+            "signedBy": signed,
             "artifacts": [a.to_json() for a in self.inventory.artifacts],
             "files": len(self.inventory.files),
             "bytes": self.inventory.total_size,
@@ -149,6 +168,7 @@ def collect(
     ca_file: str | None = None,
     progress: Progress | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    signing: CollectorSigning | None = None,
 ) -> CollectResult:
     progress = progress or Progress(quiet=True)
     _check_out(out)
@@ -168,17 +188,19 @@ def collect(
             progress.start("download", sum(download.blobs[d][0] for d in digests))
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()
+            created = dt.datetime.now(dt.UTC).replace(microsecond=0)
             inventory = writer.finish(
                 [_index_entry(i) for i in images],
                 {
                     "bundle_id": str(uuid.uuid4()),
-                    "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "created": format_time(created),
                     "tool": f"mirror {__version__}",
                     "artifacts": tuple(_artifact(i) for i in images),
                 },
             )
+            signatures = [_sign(staging, inventory, created, signing)] if signing else []
             if out.suffix == ".tar":
-                write_tar(staging, inventory, staging_tar)
+                write_tar(staging, inventory, staging_tar, signatures)
                 staging_tar.rename(out)
                 shutil.rmtree(staging)
             else:
@@ -191,4 +213,17 @@ def collect(
     progress.log(
         f"wrote {out}: {len(images)} image(s), {len(inventory.files)} files, {human_size(inventory.total_size)}"
     )
-    return CollectResult(out, inventory, images, downloaded)
+    return CollectResult(out, inventory, images, downloaded, signing)
+
+
+def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:
+    envelope = sign_collection(
+        signing.signer,
+        (staging / INVENTORY_PATH).read_bytes(),
+        bundle_id=inventory.bundle_id,
+        collector=signing.collector,
+        sequence=signing.sequence,
+        created=created,
+        valid_for=signing.valid_for,
+    )
+    return add_envelope(staging, envelope)

@@ -20,6 +20,8 @@ and `hint` says what the user can do next.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class MirrorError(Exception):
     exit_code = 1
@@ -56,10 +58,24 @@ class SourceNotFoundError(UsageError):
     """The upstream answered that the named image, tag or digest does not exist."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One failed check: a stable code for scripts, and a message naming the file, key or reference."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
 class VerificationError(MirrorError):
     exit_code = 3
 
-    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, problems: list[Problem] | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.problems = problems or []
 

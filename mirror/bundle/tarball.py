@@ -6,6 +6,7 @@ The staging directory and the tar are never both whole on disk: peak extra space
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from mirror.bundle.inventory import INVENTORY_PATH, Inventory
@@ -29,17 +30,19 @@ def _info(name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
     return info
 
 
-def member_order(inventory: Inventory) -> list[str]:
-    """The inventory first, so a reader can learn what to expect before any blob."""
+def member_order(inventory: Inventory, signatures: Sequence[str] = ()) -> list[str]:
+    """The inventory and its signatures first, so a reader can learn what to expect before any blob."""
     rest = sorted(f.path for f in inventory.files)
     first = [p for p in ("oci-layout", "index.json") if p in rest]
-    return [INVENTORY_PATH, *first, *[p for p in rest if p not in first]]
+    return [INVENTORY_PATH, *sorted(signatures), *first, *[p for p in rest if p not in first]]
 
 
-def write_tar(staging: Path, inventory: Inventory, out: Path) -> None:
+def write_tar(staging: Path, inventory: Inventory, out: Path, signatures: Sequence[str] = ()) -> None:
     with tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as tar:
         directories_written = False
-        for path in member_order(inventory):
+        if signatures:
+            tar.addfile(_info("signatures", directory=True))
+        for path in member_order(inventory, signatures):
             if path.startswith("blobs/") and not directories_written:
                 tar.addfile(_info("blobs", directory=True))
                 tar.addfile(_info("blobs/sha256", directory=True))

@@ -1,7 +1,7 @@
 """Checking a bundle before anything is written anywhere: every file against the inventory, then the OCI graph.
 
-Every problem is collected and reported together. Manifests are kept as the exact bytes that were verified,
-so what is later pushed is what was checked, not a second read of the medium.
+Every problem is collected, with a stable code, and reported together. Manifests are kept as the exact bytes
+that were verified, so what is later pushed is what was checked, not a second read of the medium.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, FileRecord, Inventory, blob_path, parse_inventory
 from mirror.bundle.reader import BundleReader, opened, read_small
-from mirror.errors import IntegrityError, InvalidDocumentError, MirrorError
+from mirror.bundle.signatures import is_signature_path, read_envelopes
+from mirror.errors import IntegrityError, InvalidDocumentError, MirrorError, Problem
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.document import Descriptor, ManifestDocument, parse_descriptor, parse_manifest, strict_json
 from mirror.parallel import run_parallel
+from mirror.progress import Progress
 
 OnBytes = Callable[[int], None]
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -34,9 +36,18 @@ class VerifiedImage:
 
 @dataclass
 class VerifiedBundle:
+    """A bundle as checked: its inventory (and that file's sha256), images, envelopes and every problem."""
+
     reader: BundleReader
     inventory: Inventory
+    inventory_sha256: str
     images: list[VerifiedImage] = field(default_factory=list)
+    envelopes: dict[str, bytes] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def raise_problems(self, what: str, hint: str) -> None:
+        if self.problems:
+            raise IntegrityError(f"{self.reader.location}: {what}", problems=self.problems, hint=hint)
 
 
 def _hash_file(reader: BundleReader, path: str, chunk: int, on_bytes: OnBytes) -> str:
@@ -50,26 +61,34 @@ def _hash_file(reader: BundleReader, path: str, chunk: int, on_bytes: OnBytes) -
 
 def check_files(
     reader: BundleReader, inventory: Inventory, *, jobs: int, limits: Limits, on_bytes: OnBytes
-) -> list[str]:
-    """Sizes first, then sha256 of every listed file; files missing from either side are problems too."""
-    present = reader.files()
-    present.pop(INVENTORY_PATH, None)
+) -> list[Problem]:
+    """Sizes first, then sha256 of every listed file; files missing from either side are problems too.
+
+    Envelopes under signatures/ are the one exception to "every file is listed": they sign the inventory.
+    """
+    present = {p: size for p, size in reader.files().items() if p != INVENTORY_PATH and not is_signature_path(p)}
     listed = {f.path: f for f in inventory.files}
-    problems = [f"{path}: listed in the inventory but missing" for path in sorted(set(listed) - set(present))]
-    problems += [f"{path}: present but not listed in the inventory" for path in sorted(set(present) - set(listed))]
+    problems = [
+        Problem("FILE_MISSING", f"{path}: listed in the inventory but missing")
+        for path in sorted(set(listed) - set(present))
+    ]
+    problems += [
+        Problem("FILE_UNLISTED", f"{path}: present but not listed in the inventory")
+        for path in sorted(set(present) - set(listed))
+    ]
     to_hash = []
     for path, record in sorted(listed.items()):
         if path not in present:
             continue
         if present[path] != record.size:
-            problems.append(f"{path}: {present[path]} bytes, the inventory says {record.size}")
+            problems.append(Problem("FILE_SIZE", f"{path}: {present[path]} bytes, the inventory says {record.size}"))
         else:
             to_hash.append(record)
 
-    def check(record: FileRecord) -> str | None:
+    def check(record: FileRecord) -> Problem | None:
         actual = _hash_file(reader, record.path, limits.copy_chunk_bytes, on_bytes)
         if actual != record.sha256:
-            return f"{record.path}: sha256 {actual}, the inventory says {record.sha256}"
+            return Problem("FILE_DIGEST", f"{record.path}: sha256 {actual}, the inventory says {record.sha256}")
         return None
 
     problems += [p for p in run_parallel(to_hash, check, jobs) if p]
@@ -126,51 +145,65 @@ class _GraphWalker:
             image.manifests.append(document)
 
 
-def check_graph(reader: BundleReader, inventory: Inventory, limits: Limits) -> tuple[list[VerifiedImage], list[str]]:
+def check_graph(
+    reader: BundleReader, inventory: Inventory, limits: Limits
+) -> tuple[list[VerifiedImage], list[Problem]]:
     """Walk every image from index.json: each manifest present and parseable, each blob present with its size."""
-    problems: list[str] = []
-    entries = {d.digest: d for d in _read_index(reader, limits)}
+    problems: list[Problem] = []
+    try:
+        entries = {d.digest: d for d in _read_index(reader, limits)}
+    except MirrorError as exc:
+        return [], [Problem("GRAPH_INVALID", str(exc))]
     walker = _GraphWalker(reader, inventory, limits)
     images = []
     for artifact in inventory.artifacts:
         where = f"artifact {artifact.source}"
         if artifact.kind != "image":
-            problems.append(f"{where}: kind {artifact.kind!r} is not supported by this version")
+            problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))
             continue
         entry = entries.get(artifact.digest)
         if entry is None:
-            problems.append(f"{where}: {artifact.digest} is not in index.json")
+            problems.append(Problem("GRAPH_INVALID", f"{where}: {artifact.digest} is not in index.json"))
             continue
         if (entry.media_type, entry.size) != (artifact.media_type, artifact.size):
-            problems.append(f"{where}: index.json and the inventory disagree on media type or size")
+            problems.append(Problem("GRAPH_INVALID", f"{where}: index.json and the inventory disagree"))
             continue
         image = VerifiedImage(artifact, [], {})
         try:
             walker.walk(entry, where, image)
         except MirrorError as exc:
-            problems.append(str(exc))
+            problems.append(Problem("GRAPH_INVALID", str(exc)))
             continue
         images.append(image)
     return images, problems
 
 
-def verify_bundle(
-    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, on_bytes: OnBytes = lambda _: None
+def check_bundle(
+    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
 ) -> VerifiedBundle:
-    """Verify every file and the image graph; raise IntegrityError listing every problem found."""
-    inventory = parse_inventory(read_small(reader, INVENTORY_PATH, limits.max_inventory_bytes))
-    problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=on_bytes)
-    if problems:
-        raise IntegrityError(
-            f"{reader.location}: {len(problems)} file(s) do not match the inventory",
-            problems=problems,
-            hint="the bundle was damaged or altered in transit; nothing was imported",
-        )
-    images, problems = check_graph(reader, inventory, limits)
-    if problems:
-        raise IntegrityError(
-            f"{reader.location}: the image graph is incomplete or inconsistent",
-            problems=problems,
-            hint="the bundle was damaged or altered in transit; nothing was imported",
-        )
-    return VerifiedBundle(reader, inventory, images)
+    """Check every file, then the image graph, collecting every problem; raises only for an unusable inventory."""
+    progress = progress or Progress(quiet=True)
+    raw = read_small(reader, INVENTORY_PATH, limits.max_inventory_bytes)
+    inventory = parse_inventory(raw)
+    checked = VerifiedBundle(reader, inventory, hashlib.sha256(raw).hexdigest())
+    checked.envelopes, envelope_problems = read_envelopes(reader, limits)
+    progress.start("verify", inventory.total_size)
+    checked.problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=progress.advance)
+    progress.finish()
+    if not checked.problems:
+        # The graph is read from files just proven intact; on a damaged bundle it would only add noise.
+        checked.images, checked.problems = check_graph(reader, inventory, limits)
+    checked.problems += envelope_problems
+    return checked
+
+
+def verify_bundle(
+    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
+) -> VerifiedBundle:
+    """Check the bundle and raise IntegrityError listing every problem found."""
+    checked = check_bundle(reader, jobs=jobs, limits=limits, progress=progress)
+    checked.raise_problems(
+        "the bundle does not match its inventory",
+        "the bundle was damaged or altered in transit; nothing was imported",
+    )
+    return checked

@@ -1,0 +1,85 @@
+"""Where signatures live in a bundle: `signatures/<sha256 of the envelope>.json`, beside the layout.
+
+The inventory does not list them (they sign it), so they follow a rule of their own: each file is named by the
+hash of its own bytes. Any other file under signatures/ is unlisted and refused, and the same envelope cannot
+be smuggled in twice. Approvals are added to a directory bundle as new files and to a tar by appending a
+member after the last one; blob data is never rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tarfile
+from pathlib import Path
+
+from mirror.bundle import ustar
+from mirror.bundle.reader import BundleReader, read_small
+from mirror.errors import BundleFormatError, Problem, UsageError
+from mirror.limits import DEFAULT_LIMITS, Limits
+
+SIGNATURE_DIR = "signatures"
+_NAME = re.compile(r"signatures/([a-f0-9]{64})\.json")
+MAX_ENVELOPE_BYTES = 64 * 1024
+
+
+def is_signature_path(path: str) -> bool:
+    return _NAME.fullmatch(path) is not None
+
+
+def signature_path(raw: bytes) -> str:
+    return f"{SIGNATURE_DIR}/{hashlib.sha256(raw).hexdigest()}.json"
+
+
+def read_envelopes(reader: BundleReader, limits: Limits = DEFAULT_LIMITS) -> tuple[dict[str, bytes], list[Problem]]:
+    envelopes: dict[str, bytes] = {}
+    problems: list[Problem] = []
+    for path in sorted(p for p in reader.files() if is_signature_path(p)):
+        try:
+            raw = read_small(reader, path, MAX_ENVELOPE_BYTES)
+        except BundleFormatError as exc:
+            problems.append(Problem("ENVELOPE_INVALID", exc.message))
+            continue
+        if signature_path(raw) != path:
+            problems.append(Problem("ENVELOPE_INVALID", f"{path}: content does not hash to its name"))
+            continue
+        envelopes[path] = raw
+    return envelopes, problems
+
+
+def _append_to_tar(bundle: Path, name: str, raw: bytes, limits: Limits) -> None:
+    with open(bundle, "r+b") as handle:
+        members = ustar.scan(handle, max_members=limits.max_bundle_members)
+        end = max((m.offset + -(-m.size // ustar.BLOCK) * ustar.BLOCK for m in members), default=0)
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(raw), 0o644, 0
+        header = info.tobuf(format=tarfile.USTAR_FORMAT)
+        padding = b"\0" * (-len(raw) % ustar.BLOCK)
+        handle.seek(end)
+        # Header, data and a fresh end-of-archive marker, written over the old marker.
+        handle.write(header + raw + padding + b"\0" * (2 * ustar.BLOCK))
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def add_envelope(bundle: Path, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Store an envelope in a bundle (directory or tar) and return its path there; storing it twice is a no-op."""
+    name = signature_path(raw)
+    if bundle.is_dir():
+        directory = bundle / SIGNATURE_DIR
+        directory.mkdir(exist_ok=True)
+        target = bundle / name
+        if not target.exists():
+            temporary = directory / f".{target.name}.partial"
+            temporary.write_bytes(raw)
+            os.replace(temporary, target)
+    elif bundle.is_file():
+        with open(bundle, "rb") as handle:
+            present = {m.name for m in ustar.scan(handle, max_members=limits.max_bundle_members)}
+        if name not in present:
+            _append_to_tar(bundle, name, raw, limits)
+    else:
+        raise UsageError(f"{bundle}: no bundle here")
+    return name

@@ -1,0 +1,127 @@
+"""An officer's approval: check the bundle and its collector signature, then add the officer's own envelope."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirror.bundle.reader import open_bundle
+from mirror.bundle.signatures import add_envelope
+from mirror.bundle.verify import check_bundle
+from mirror.errors import MirrorError, UsageError, VerificationError
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.trust.dsse import parse_envelope
+from mirror.trust.keys import PublicKey, Signer
+from mirror.trust.policy import Role, TrustPolicy, load_policy
+from mirror.trust.sign import sign_approval
+from mirror.trust.state import TrustState
+from mirror.trust.statement import APPROVAL, parse_statement
+from mirror.trust.verdict import evaluate
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    bundle: str
+    bundle_id: str
+    inventory_sha256: str
+    key_id: str
+    collectors: list[str]
+    envelope: str
+    already_approved: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "bundle": self.bundle,
+            "bundleId": self.bundle_id,
+            "inventorySha256": self.inventory_sha256,
+            "approvedBy": self.key_id,
+            "collectors": self.collectors,
+            "envelope": self.envelope,
+            "alreadyApproved": self.already_approved,
+        }
+
+
+def _collector_policy(trust: Path | None, collector_keys: list[PublicKey]) -> TrustPolicy:
+    """What the approver checks the collector against: the trust policy, or collector keys given by hand."""
+    if trust is not None:
+        policy = load_policy(trust)
+        return TrustPolicy(
+            path=policy.path,
+            collectors=policy.collectors,
+            approvers=Role(policy.approvers.keys, 0),
+            max_age=policy.max_age,
+            allowed_sources=policy.allowed_sources,
+            state_file=policy.state_file,
+            max_sequence_gap=policy.max_sequence_gap,
+        )
+    if not collector_keys:
+        raise UsageError(
+            "approve needs the collector's public key to check the bundle's signature",
+            hint="pass --trust POLICY, or --collector-key collector.pub",
+        )
+    return TrustPolicy(Path("."), Role(tuple(collector_keys), 1), Role((), 0), None, None, Path("."), 1)
+
+
+def approve_bundle(
+    bundle: Path,
+    signer: Signer,
+    *,
+    comment: str = "",
+    trust: Path | None = None,
+    collector_keys: list[PublicKey] | None = None,
+    jobs: int = 4,
+    limits: Limits = DEFAULT_LIMITS,
+    clock: dt.datetime | None = None,
+) -> ApprovalResult:
+    policy = _collector_policy(trust, collector_keys or [])
+    if signer.public in policy.collectors.keys:
+        raise UsageError(f"{signer.public.source}: this is a collector key; a collector cannot approve its own bundle")
+    checked = check_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits)
+    now = clock or dt.datetime.now(dt.UTC)
+    verdict = evaluate(
+        inventory_sha256=checked.inventory_sha256,
+        bundle_id=checked.inventory.bundle_id,
+        envelopes=checked.envelopes,
+        sources=[a.source for a in checked.inventory.artifacts],
+        policy=policy,
+        state=TrustState(),
+        clock=now,
+    )
+    problems = [*checked.problems, *verdict.problems]
+    if problems:
+        raise VerificationError(
+            f"{bundle}: not approved, {len(problems)} problem(s)",
+            problems=problems,
+            hint="an approval is only added to an intact bundle with a valid collector signature",
+        )
+    existing = next(
+        (name for name, raw in checked.envelopes.items() if _approved_by(raw, signer, checked.inventory_sha256)),
+        None,
+    )
+    if existing is None:
+        envelope = sign_approval(
+            signer, checked.inventory_sha256, bundle_id=checked.inventory.bundle_id, comment=comment, now=now
+        )
+        existing = add_envelope(bundle, envelope, limits)
+    return ApprovalResult(
+        str(bundle),
+        checked.inventory.bundle_id,
+        checked.inventory_sha256,
+        signer.public.key_id,
+        [key.key_id for key in verdict.collections],
+        existing,
+        already_approved=existing in checked.envelopes,
+    )
+
+
+def _approved_by(raw: bytes, signer: Signer, inventory_sha256: str) -> bool:
+    """Whether this envelope is already this key's approval of this inventory, so approving twice adds nothing."""
+    try:
+        envelope = parse_envelope(raw, "envelope")
+        if not envelope.signed_by([signer.public]):
+            return False
+        statement = parse_statement(envelope.payload, "envelope")
+    except MirrorError:
+        return False
+    return statement.predicate_type == APPROVAL and statement.inventory_sha256 == inventory_sha256

@@ -1,0 +1,94 @@
+"""Trust around IO: read the policy, the state and the bundle, ask the verdict, and record a successful import."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirror.bundle.reader import open_bundle
+from mirror.bundle.verify import VerifiedBundle, check_bundle
+from mirror.errors import VerificationError
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.progress import Progress
+from mirror.trust.policy import TrustPolicy, load_policy
+from mirror.trust.state import CollectorRecord, TrustState, load_state, save_state
+from mirror.trust.verdict import Verdict, evaluate
+
+
+@dataclass
+class TrustReport:
+    checked: VerifiedBundle
+    verdict: Verdict
+    policy: TrustPolicy
+    state: TrustState
+
+    @property
+    def problems(self) -> list:
+        return [*self.checked.problems, *self.verdict.problems]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, object]:
+        inventory = self.checked.inventory
+        collections = self.verdict.collections.values()
+        return {
+            "bundle": self.checked.reader.location,
+            "bundleId": inventory.bundle_id,
+            "inventorySha256": self.checked.inventory_sha256,
+            "ok": self.ok,
+            "files": len(inventory.files),
+            "artifacts": len(inventory.artifacts),
+            "sequence": max((c.sequence for c in collections), default=None),
+            "signatures": [s.to_json() for s in self.verdict.signatures],
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+    def require(self) -> None:
+        if not self.ok:
+            raise VerificationError(
+                f"{self.checked.reader.location}: refused, {len(self.problems)} problem(s)",
+                problems=self.problems,
+                hint="nothing was written; the bundle, its signatures or the policy must change before import",
+            )
+
+
+def check_trust(
+    bundle: str | Path,
+    policy_path: Path,
+    *,
+    jobs: int = 4,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+    clock: dt.datetime | None = None,
+) -> TrustReport:
+    """Check every file, the image graph and every signature against the policy; collects, never raises, problems.
+
+    The policy is read first, so a bad policy is reported (exit 2) before anything about the bundle.
+    """
+    policy = load_policy(policy_path)
+    state = load_state(policy.state_file)
+    checked = check_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits, progress=progress)
+    verdict = evaluate(
+        inventory_sha256=checked.inventory_sha256,
+        bundle_id=checked.inventory.bundle_id,
+        envelopes=checked.envelopes,
+        sources=[a.source for a in checked.inventory.artifacts],
+        policy=policy,
+        state=state,
+        clock=clock or dt.datetime.now(dt.UTC),
+    )
+    return TrustReport(checked, verdict, policy, state)
+
+
+def record_import(report: TrustReport) -> None:
+    """After a successful import only: raise the collectors' high-water marks and the newest accepted time."""
+    state = report.state
+    for key, collection in report.verdict.collections.items():
+        state.collectors[key.key_id] = CollectorRecord(collection.sequence, report.checked.inventory_sha256)
+    newest = report.verdict.newest_created
+    if newest and (state.latest_created is None or newest > state.latest_created):
+        state.latest_created = newest
+    save_state(report.policy.state_file, state)

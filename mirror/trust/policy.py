@@ -1,0 +1,125 @@
+"""The trust policy of the high side, loaded strictly: any doubt about it is a usage error (exit 2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mirror.errors import ManifestError, UsageError
+from mirror.trust.keys import PublicKey, load_public_key
+from mirror.yamlio import load_yaml_documents
+
+API_VERSION = "mirror/v1"
+KIND = "TrustPolicy"
+_FIELDS = {"apiVersion", "kind", "collectors", "approvers", "maxAge", "allowedSources", "stateFile", "maxSequenceGap"}
+_ROLE_FIELDS = {"keys", "threshold"}
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DEFAULT_MAX_SEQUENCE_GAP = 1000
+
+
+@dataclass(frozen=True)
+class Role:
+    keys: tuple[PublicKey, ...]
+    threshold: int
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    path: Path
+    collectors: Role
+    approvers: Role
+    max_age: dt.timedelta | None
+    allowed_sources: tuple[str, ...] | None
+    state_file: Path
+    max_sequence_gap: int
+
+
+def parse_duration(text: object, where: str) -> dt.timedelta:
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise UsageError(f"{where}: expected a duration such as 14d, 12h or 30m, got {text!r}")
+    return dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _role(path: Path, value: Any, name: str, *, required: bool) -> Role:
+    def fail(field: str, problem: str) -> ManifestError:
+        return ManifestError(str(path), f"{name}.{field}" if field else name, problem)
+
+    if value is None and not required:
+        return Role((), 0)
+    if not isinstance(value, dict):
+        raise fail("", "expected a mapping with keys and threshold")
+    unknown = sorted(set(value) - _ROLE_FIELDS)
+    if unknown:
+        raise fail(unknown[0], "unknown field")
+    files = value.get("keys")
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        raise fail("keys", "expected a list of public key files")
+    threshold = value.get("threshold")
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < (1 if required else 0):
+        raise fail("threshold", f"expected an integer of at least {1 if required else 0}")
+    keys: list[PublicKey] = []
+    for i, file in enumerate(files):
+        try:
+            key = load_public_key(path.parent / file)
+        except UsageError as exc:
+            raise fail(f"keys[{i}]", exc.message) from exc
+        if key in keys:
+            raise fail(f"keys[{i}]", f"{file} is the same key as keys[{keys.index(key)}]; a key counts once")
+        keys.append(key)
+    if threshold > len(keys):
+        raise fail("threshold", f"{threshold} is more than the {len(keys)} key(s) listed")
+    return Role(tuple(keys), threshold)
+
+
+def load_policy(path: Path) -> TrustPolicy:
+    documents = load_yaml_documents(path)
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ManifestError(str(path), "", "expected one TrustPolicy document")
+    body = documents[0]
+
+    def fail(field: str, problem: str, hint: str | None = None) -> ManifestError:
+        return ManifestError(str(path), field, problem, hint=hint)
+
+    unknown = sorted(str(k) for k in set(body) - _FIELDS)
+    if unknown:
+        raise fail(unknown[0], "unknown field", hint=f"allowed fields: {', '.join(sorted(_FIELDS))}")
+    if body.get("apiVersion") != API_VERSION or body.get("kind") != KIND:
+        raise fail("kind", f"expected apiVersion {API_VERSION} and kind {KIND}")
+    collectors = _role(path, body.get("collectors"), "collectors", required=True)
+    approvers = _role(path, body.get("approvers"), "approvers", required=False)
+    overlap = set(collectors.keys) & set(approvers.keys)
+    if overlap:
+        raise fail(
+            "approvers.keys",
+            f"key {sorted(k.key_id for k in overlap)[0]} is both a collector and an approver",
+            hint="collector and approver keys must be different keys, so no one approves their own bundle",
+        )
+    max_age = None
+    if body.get("maxAge") is not None:
+        try:
+            max_age = parse_duration(body["maxAge"], "maxAge")
+        except UsageError as exc:
+            raise fail("maxAge", exc.message.removeprefix("maxAge: ")) from exc
+    sources = body.get("allowedSources")
+    if sources is not None and (not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources)):
+        raise fail("allowedSources", "expected a list of glob patterns such as registry.example/*")
+    state = body.get("stateFile")
+    if not isinstance(state, str) or not state:
+        raise fail("stateFile", "required: the file that records the last imported sequence (anti-rollback)")
+    gap = body.get("maxSequenceGap", DEFAULT_MAX_SEQUENCE_GAP)
+    if not isinstance(gap, int) or isinstance(gap, bool) or gap < 1:
+        raise fail("maxSequenceGap", "expected a positive integer")
+    return TrustPolicy(
+        path=path,
+        collectors=collectors,
+        approvers=approvers,
+        max_age=max_age,
+        allowed_sources=tuple(sources) if sources is not None else None,
+        state_file=path.parent / state,
+        max_sequence_gap=gap,
+    )
