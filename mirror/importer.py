@@ -31,6 +31,7 @@ class ImportReport:
     bundle_id: str
     images: list[ImageOutcome]
     counts: ImportCounts
+    trust: dict[str, object] | None = None  # what was verified: signatures counted, sequence; None if unsigned
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -38,6 +39,7 @@ class ImportReport:
             "bundleId": self.bundle_id,
             "registry": self.registry,
             "dryRun": self.dry_run,
+            "trust": self.trust,
             "images": [i.to_json() for i in self.images],
             **self.counts.to_json(),
         }
@@ -86,7 +88,11 @@ def import_bundle(
     if report is not None and not dry_run:
         record_import(report)
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
-    return ImportReport(str(bundle), display, dry_run, verified.inventory.bundle_id, outcomes, importer.counts)
+    trusted = None
+    if report is not None:
+        summary = report.to_json()
+        trusted = {k: summary[k] for k in ("inventorySha256", "sequence", "signatures")}
+    return ImportReport(str(bundle), display, dry_run, verified.inventory.bundle_id, outcomes, importer.counts, trusted)
 
 
 def verify_with_policy(
