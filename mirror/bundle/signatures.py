@@ -69,6 +69,8 @@ def add_envelope(bundle: Path, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> s
     name = signature_path(raw)
     if bundle.is_dir():
         directory = bundle / SIGNATURE_DIR
+        if directory.is_symlink():
+            raise BundleFormatError(f"{directory}: is a symbolic link; refusing to write through it")
         directory.mkdir(exist_ok=True)
         target = bundle / name
         if not target.exists():

@@ -9,6 +9,7 @@ bundles, .netrc) is ignored unless the caller asks for it.
 from __future__ import annotations
 
 import hashlib
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,12 @@ class FetchedManifest:
     raw: bytes
     media_type: str | None
     digest: str
+
+
+def _header_int(response: httpx.Response, name: str) -> int | None:
+    """A header's non-negative integer value, or None; ASCII digits only, since str.isdigit() also takes "²"."""
+    value = response.headers.get(name, "").strip()
+    return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -227,8 +234,8 @@ class RegistryClient:
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
             with closing(response):
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > limit:
+                declared = _header_int(response, "content-length")
+                if declared is not None and declared > limit:
                     raise DigestMismatchError(f"{where}: manifest of {declared} bytes, more than {limit}")
                 raw = bytearray()
                 try:
@@ -309,8 +316,7 @@ class RegistryClient:
                 return None
             if response.status_code != 200:
                 raise self._error(response, f"HEAD blob {repository}@{digest}")
-            length = response.headers.get("content-length", "")
-            return int(length) if length.isdigit() else None
+            return _header_int(response, "content-length")
 
         return self._retrying(attempt)  # type: ignore[return-value]
 
@@ -340,10 +346,10 @@ class RegistryClient:
                     f"bytes {counter.size}-"
                 ):
                     raise DigestMismatchError(f"{counter.what}: the registry resumed at the wrong offset")
-                length = response.headers.get("content-length", "")
-                if length.isdigit() and int(length) != size - counter.size:
+                length = _header_int(response, "content-length")
+                if length is not None and length != size - counter.size:
                     raise DigestMismatchError(
-                        f"{counter.what}: the registry announces {int(length) + counter.size} bytes, "
+                        f"{counter.what}: the registry announces {length + counter.size} bytes, "
                         f"the descriptor says {size}"
                     )
                 try:
@@ -511,6 +517,7 @@ class RegistryClient:
             return location, fallback
         new_location = location.join(response.headers.get("location", str(location)))
         _, _, end = response.headers.get("range", "").partition("-")
+        end = end if re.fullmatch(r"[0-9]{1,18}", end) else ""
         # distribution answers "0-0" for an empty upload as well as for a one-byte one: resume from 0 then.
         # (Had it kept one byte, the final PUT is refused with DIGEST_INVALID; a wrong blob is never committed.)
-        return new_location, int(end) + 1 if end.isdigit() and int(end) > 0 else 0
+        return new_location, int(end) + 1 if end and int(end) > 0 else 0

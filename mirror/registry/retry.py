@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -27,7 +28,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):  # ASCII only: str.isdigit() would also take "²"
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

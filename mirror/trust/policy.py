@@ -16,7 +16,7 @@ API_VERSION = "mirror/v1"
 KIND = "TrustPolicy"
 _FIELDS = {"apiVersion", "kind", "collectors", "approvers", "maxAge", "allowedSources", "stateFile", "maxSequenceGap"}
 _ROLE_FIELDS = {"keys", "threshold"}
-_DURATION = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"([0-9]+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_MAX_SEQUENCE_GAP = 1000
 

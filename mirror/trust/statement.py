@@ -20,7 +20,7 @@ COLLECTION = "urn:mirror:predicate:collection:v1"
 APPROVAL = "urn:mirror:predicate:approval:v1"
 SUBJECT_NAME = "inventory.json"
 _HEX = re.compile(r"[a-f0-9]{64}")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _MAX_SEQUENCE = 2**53 - 1
 
 

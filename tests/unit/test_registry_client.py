@@ -1152,3 +1152,8 @@ def test_manifest_longer_than_its_descriptor_is_refused_before_hashing(sim, conn
     digest = sim.add_manifest(REPO, MANIFEST, tag="1.0")
     with pytest.raises(DigestMismatchError, match=f"more than {len(MANIFEST) - 1}"):
         connect(sim).get_manifest(REPO, digest, size=len(MANIFEST) - 1)
+
+
+def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash():
+    assert parse_retry_after("²") is None
+
