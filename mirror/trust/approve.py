@@ -77,6 +77,11 @@ def approve_bundle(
     policy = _collector_policy(trust, collector_keys or [])
     if signer.public in policy.collectors.keys:
         raise UsageError(f"{signer.public.source}: this is a collector key; a collector cannot approve its own bundle")
+    if trust is not None and signer.public not in policy.approvers.keys:
+        raise UsageError(
+            f"{signer.public.source}: key {signer.public.key_id} is not an approver in {trust}",
+            hint="an approval by a key the policy does not list would not count at import",
+        )
     checked = check_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits)
     now = clock or dt.datetime.now(dt.UTC)
     verdict = evaluate(

@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mirror.errors import UsageError
+from mirror.errors import BundleFormatError, UsageError
 from mirror.trust.statement import format_time, parse_time
+
+_HEX = re.compile(r"[a-f0-9]{64}")
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,20 @@ def load_state(path: Path) -> TrustState:
         return TrustState()
     try:
         body = json.loads(path.read_bytes())
-        collectors = {
-            str(k): CollectorRecord(int(v["sequence"]), str(v["inventory"])) for k, v in body["collectors"].items()
-        }
+        collectors = {}
+        for key_id, record in body["collectors"].items():
+            sequence, inventory = record["sequence"], record["inventory"]
+            if (
+                type(sequence) is not int
+                or sequence < 1
+                or not isinstance(inventory, str)
+                or not _HEX.fullmatch(inventory)
+            ):
+                raise ValueError(f"collector {key_id}: malformed record")
+            collectors[str(key_id)] = CollectorRecord(sequence, inventory)
         latest = body.get("latestCreated")
         return TrustState(collectors, parse_time(latest, str(path)) if latest else None)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, BundleFormatError) as exc:
         raise UsageError(
             f"{path}: the trust state file is unreadable",
             hint="restore it from backup; deleting it disables rollback protection for the next import",

@@ -1156,4 +1156,3 @@ def test_manifest_longer_than_its_descriptor_is_refused_before_hashing(sim, conn
 
 def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash():
     assert parse_retry_after("²") is None
-
