@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mirror.bundle.reader import open_bundle
@@ -45,22 +45,23 @@ class ApprovalResult:
 def _collector_policy(trust: Path | None, collector_keys: list[PublicKey]) -> TrustPolicy:
     """What the approver checks the collector against: the trust policy, or collector keys given by hand."""
     if trust is not None:
+        # Approvals are what is being added, so none are required yet; every other rule applies.
         policy = load_policy(trust)
-        return TrustPolicy(
-            path=policy.path,
-            collectors=policy.collectors,
-            approvers=Role(policy.approvers.keys, 0),
-            max_age=policy.max_age,
-            allowed_sources=policy.allowed_sources,
-            state_file=policy.state_file,
-            max_sequence_gap=policy.max_sequence_gap,
-        )
+        return replace(policy, approvers=Role(policy.approvers.keys, 0))
     if not collector_keys:
         raise UsageError(
             "approve needs the collector's public key to check the bundle's signature",
             hint="pass --trust POLICY, or --collector-key collector.pub",
         )
-    return TrustPolicy(Path("."), Role(tuple(collector_keys), 1), Role((), 0), None, None, Path("."), 1)
+    return TrustPolicy(
+        path=Path("."),
+        collectors=Role(tuple(collector_keys), 1),
+        approvers=Role((), 0),
+        max_age=None,
+        allowed_sources=None,
+        state_file=Path("."),
+        max_sequence_gap=1,
+    )
 
 
 def approve_bundle(

@@ -81,15 +81,19 @@ def _check_envelope(
     except MirrorError as exc:
         refuse("ENVELOPE_INVALID", exc.message)
         return
-    keys = envelope.signed_by([*policy.collectors.keys, *policy.approvers.keys])
+    policy_keys = [*policy.collectors.keys, *policy.approvers.keys]
+    keys = envelope.signed_by(policy_keys)
     if not keys:
-        hints = ", ".join(s.keyid or "none" for s in envelope.signatures)
         # Not a failure by itself: a signature nobody asked for is reported and not counted.
-        verdict.signatures.append(
-            SignatureReport(
-                name, "untrusted", detail=f"no signature verifies with a policy key (key id hints: {hints})"
+        claimed = [k for k in policy_keys if any(s.keyid == k.key_id for s in envelope.signatures)]
+        if claimed:
+            detail = (
+                f"claims {_role_of(claimed[0], policy)} key {claimed[0].key_id}, but does not verify with it: "
+                "altered or forged"
             )
-        )
+        else:
+            detail = "signed by a key the policy does not list"
+        verdict.signatures.append(SignatureReport(name, "untrusted", detail=detail))
         return
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE:
         refuse("PAYLOAD_TYPE", f"payloadType {envelope.payload_type!r} is not {IN_TOTO_PAYLOAD_TYPE}", keys[0])
