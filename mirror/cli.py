@@ -91,14 +91,18 @@ def resolve(
     """Resolve every source to immutable references and print the lock; touches no bundle."""
     from mirror.collect import resolve as resolve_sources
 
-    images = resolve_sources(manifests, jobs=jobs, ca_file=_ca(ca_file))
-    lock = {"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": [i.lock_entry() for i in images]}
+    artifacts = resolve_sources(manifests, jobs=jobs, ca_file=_ca(ca_file), progress=Progress(quiet=True))
     if as_json:
-        _print_json(lock)
+        _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
         return
-    for image in images:
-        platforms = f"  [{', '.join(image.platforms)}]" if image.platforms else ""
-        print(f"{image.source}  {image.digest}{platforms}")
+    for artifact in artifacts:
+        platforms = artifact.get("platforms")
+        suffix = f"  [{', '.join(platforms)}]" if isinstance(platforms, list) else ""
+        print(f"{artifact['kind']:<6} {artifact['source']}  {artifact['digest']}{suffix}")
+        for reason in artifact.get("foundBy") or []:
+            print(f"         used by {reason}")
+        if artifact.get("requiredBy"):
+            print(f"         dependency of {artifact['requiredBy']}")
 
 
 @app.command()
@@ -139,9 +143,12 @@ def collect(
     if as_json:
         _print_json(result.summary())
         return
-    for image in result.images:
-        print(f"{image.source}  {image.digest}")
-    print(f"bundle {out}: {len(result.images)} image(s), {human_size(result.inventory.total_size)}")
+    for artifact in result.inventory.artifacts:
+        print(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
+    print(
+        f"bundle {out}: {len(result.charts)} chart(s), {len(result.images)} image(s), "
+        f"{human_size(result.inventory.total_size)}"
+    )
     if signing:
         print(f"signed by collector key {signing.signer.public.key_id}, sequence {signing.sequence}")
 

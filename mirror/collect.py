@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
+import tempfile
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mirror import __version__
+from mirror.bundle.download import GraphDownloader
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
 from mirror.bundle.signatures import add_envelope
 from mirror.bundle.tarball import write_tar
-from mirror.errors import InvalidDocumentError, UsageError
+from mirror.chartset import ChartCollector, CollectedChart, chart_sources
+from mirror.errors import SourceNotFoundError, UsageError
+from mirror.httpfetch import HttpFetcher
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
-from mirror.oci.document import ManifestDocument, parse_manifest
-from mirror.oci.reference import ImageReference
+from mirror.manifest.model import ImageSource
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings
@@ -54,6 +56,7 @@ class CollectResult:
     images: list[ResolvedImage]
     downloaded_bytes: int
     signing: CollectorSigning | None = None
+    charts: list[CollectedChart] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -78,9 +81,60 @@ def _registry_settings(sets: Sequence[MirrorSet]) -> dict[str, RegistrySettings]
     return merged
 
 
-def _resolve_sets(sets: Sequence[MirrorSet], pool: ClientPool, jobs: int) -> list[ResolvedImage]:
-    sources = {str(i.reference): i for s in sets for i in s.images}
-    return run_parallel(sources.values(), lambda image: resolve_image(pool, image), jobs)
+def _image_sources(sets: Sequence[MirrorSet], charts: list[CollectedChart]) -> list[ImageSource]:
+    """Listed images first, then those the charts use; each reference once, remembering every chart using it."""
+    merged: dict[str, ImageSource] = {}
+    for mirrorset in sets:
+        for image in mirrorset.images:
+            merged.setdefault(str(image.reference), image)
+    for chart in charts:
+        for image in chart.images:
+            key = str(image.reference)
+            known = merged.get(key)
+            if known is None:
+                merged[key] = replace(image, found_by=(image.origin,))
+            else:
+                # Listed, or found with evidence elsewhere: only a guess everywhere stays optional.
+                optional = known.optional and image.optional
+                merged[key] = replace(known, found_by=(*known.found_by, image.origin), optional=optional)
+    return list(merged.values())
+
+
+@dataclass
+class _Gathered:
+    charts: list[CollectedChart]
+    images: list[ResolvedImage]
+
+
+def _gather(
+    sets: Sequence[MirrorSet],
+    pool: ClientPool,
+    fetcher: HttpFetcher,
+    writer: LayoutWriter,
+    graphs: GraphDownloader,
+    *,
+    jobs: int,
+    limits: Limits,
+    progress: Progress,
+) -> _Gathered:
+    """Charts (downloaded, for their dependencies and images), then every image resolved to its digest."""
+    charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(chart_sources(list(sets)), jobs)
+    sources = _image_sources(sets, charts)
+
+    def resolve_one(image: ImageSource) -> ResolvedImage | None:
+        try:
+            return resolve_image(pool, image)
+        except SourceNotFoundError:
+            if not image.optional:
+                raise
+            progress.warn(
+                f"{image.reference}: not found upstream; {image.origin} only guessed its tag, so it is left out"
+            )
+            return None
+
+    images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
+    progress.log(f"resolved {len(charts)} chart(s) and {len(images)} image(s)")
+    return _Gathered(charts, images)
 
 
 def resolve(
@@ -89,68 +143,49 @@ def resolve(
     jobs: int = 4,
     ca_file: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
-) -> list[ResolvedImage]:
-    """Resolve every image of the manifests to exact digests; touches no bundle."""
+    progress: Progress | None = None,
+) -> list[dict[str, object]]:
+    """Resolve every chart and image to exact digests and return the lock; touches no bundle.
+
+    Charts are downloaded to a temporary directory to read their dependencies and images, then discarded.
+    """
+    progress = progress or Progress(quiet=True)
     sets = load_mirrorsets(manifest_paths)
-    with ClientPool(_registry_settings(sets), ca_file=ca_file, limits=limits, max_connections=jobs * 2) as pool:
-        return _resolve_sets(sets, pool, jobs)
+    settings = _registry_settings(sets)
+    with (
+        ClientPool(settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn) as pool,
+        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn) as fetcher,
+        tempfile.TemporaryDirectory(prefix="mirror-resolve-") as scratch,
+    ):
+        writer = LayoutWriter(Path(scratch) / "layout")
+        gathered = _gather(
+            sets,
+            pool,
+            fetcher,
+            writer,
+            GraphDownloader(pool, writer, limits),
+            jobs=jobs,
+            limits=limits,
+            progress=progress,
+        )
+    return [*(_chart_artifact(c).to_json() for c in gathered.charts), *(i.lock_entry() for i in gathered.images)]
 
 
-class _Download:
-    """The manifests and blobs an image graph needs, gathered before any blob is fetched."""
-
-    def __init__(self, pool: ClientPool, writer: LayoutWriter, limits: Limits) -> None:
-        self.pool = pool
-        self.writer = writer
-        self.limits = limits
-        self.lock = threading.Lock()
-        self.blobs: dict[str, tuple[int, ImageReference]] = {}  # digest → (size, a repository holding it)
-
-    def walk(self, source: ImageReference, document: ManifestDocument, depth: int = 0) -> None:
-        where = str(source)
-        if depth > self.limits.max_graph_depth:
-            raise InvalidDocumentError(f"{where}: indexes nested deeper than {self.limits.max_graph_depth}")
-        client = self.pool.for_host(source.registry)
-        for child in document.manifests:
-            if not child.is_manifest:
-                raise InvalidDocumentError(
-                    f"{where}: index entry {child.digest} has unsupported media type {child.media_type}"
-                )
-            fetched = client.get_manifest(source.repository, child.digest, child.size)
-            parsed = parse_manifest(
-                fetched.raw, declared_type=child.media_type, where=f"{where} {child.digest}", digest=child.digest
-            )
-            self.walk(source, parsed, depth + 1)
-        for blob in document.blobs:
-            with self.lock:
-                known = self.blobs.setdefault(blob.digest, (blob.size, source))
-            if known[0] != blob.size:
-                raise InvalidDocumentError(
-                    f"{where}: blob {blob.digest} is described as {blob.size} and as {known[0]} bytes"
-                )
-        self.writer.put_bytes(document.digest, document.raw)
-
-    def fetch(self, digest: str, progress: Progress) -> int:
-        size, source = self.blobs[digest]
-        client = self.pool.for_host(source.registry)
-        with self.writer.blob_file(digest, size) as handle:
-            client.download_blob(source.repository, digest, size, handle, progress.advance)
-        return size
+def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[str, object]:
+    return {"mediaType": media_type, "digest": digest, "size": size, "annotations": {REF_NAME: source}}
 
 
-def _index_entry(image: ResolvedImage) -> dict[str, object]:
-    return {
-        "mediaType": image.media_type,
-        "digest": image.digest,
-        "size": image.size,
-        "annotations": {REF_NAME: str(image.source)},
-    }
-
-
-def _artifact(image: ResolvedImage) -> ArtifactRecord:
+def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     entry = image.lock_entry()
     extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
+
+
+def _chart_artifact(chart: CollectedChart) -> ArtifactRecord:
+    document = chart.document
+    return ArtifactRecord(
+        "chart", chart.resolved.source_ref, document.digest, document.media_type, document.size, chart.artifact_extra()
+    )
 
 
 def _check_out(out: Path) -> None:
@@ -177,25 +212,29 @@ def collect(
     staging = out.parent / f".{out.name}.{token}.partial"
     staging_tar = out.parent / f".{out.name}.{token}.partial.tar"
     settings = _registry_settings(sets)
-    with ClientPool(settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn) as pool:
-        images = _resolve_sets(sets, pool, jobs)
-        progress.log(f"resolved {len(images)} image(s)")
+    with (
+        ClientPool(settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn) as pool,
+        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn) as fetcher,
+    ):
         try:
             writer = LayoutWriter(staging)
-            download = _Download(pool, writer, limits)
+            download = GraphDownloader(pool, writer, limits)
+            gathered = _gather(sets, pool, fetcher, writer, download, jobs=jobs, limits=limits, progress=progress)
+            images = gathered.images
             run_parallel(images, lambda image: download.walk(image.source, image.document), jobs)
-            digests = sorted(download.blobs)
+            digests = sorted(d for d in download.blobs if not writer.has(d))
             progress.start("download", sum(download.blobs[d][0] for d in digests))
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()
+            artifacts = [*(_chart_artifact(c) for c in gathered.charts), *(_image_artifact(i) for i in images)]
             created = dt.datetime.now(dt.UTC).replace(microsecond=0)
             inventory = writer.finish(
-                [_index_entry(i) for i in images],
+                [_index_entry(a.source, a.digest, a.media_type, a.size) for a in artifacts],
                 {
                     "bundle_id": str(uuid.uuid4()),
                     "created": format_time(created),
                     "tool": f"mirror {__version__}",
-                    "artifacts": tuple(_artifact(i) for i in images),
+                    "artifacts": tuple(artifacts),
                 },
             )
             signatures = [_sign(staging, inventory, created, signing)] if signing else []
@@ -211,9 +250,10 @@ def collect(
             raise
     downloaded = sum(size for size, _ in download.blobs.values())
     progress.log(
-        f"wrote {out}: {len(images)} image(s), {len(inventory.files)} files, {human_size(inventory.total_size)}"
+        f"wrote {out}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
+        f"{human_size(inventory.total_size)}"
     )
-    return CollectResult(out, inventory, images, downloaded, signing)
+    return CollectResult(out, inventory, images, downloaded, signing, gathered.charts)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:

@@ -28,6 +28,10 @@ class Limits:
     backoff_max_s: float = 8.0
     retry_after_max_s: float = 60.0
     max_redirects: int = 5
+    max_tag_pages: int = 100
+    # Helm repositories and charts.
+    max_index_yaml_bytes: int = 64 * MiB
+    max_chart_bytes: int = 100 * MiB
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4

@@ -65,6 +65,27 @@ class LayoutWriter:
         with self._lock:
             self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
 
+    @contextmanager
+    def scratch_file(self) -> Iterator[tuple[Path, BinaryIO]]:
+        """A temporary file inside the bundle's staging area, for content whose digest is learnt while writing."""
+        path = self.root / "blobs" / "sha256" / f".scratch.{uuid.uuid4().hex}.partial"
+        try:
+            with open(path, "xb+") as handle:
+                yield path, handle
+        finally:
+            path.unlink(missing_ok=True)
+
+    def adopt(self, path: Path, digest: str, size: int) -> None:
+        """Make a scratch file the blob `digest`; the caller hashed it while writing it."""
+        if self.has(digest):
+            return
+        os.replace(path, self.root / blob_path(digest))
+        with self._lock:
+            self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
+
+    def blob_location(self, digest: str) -> Path:
+        return self.root / blob_path(digest)
+
     def finish(self, index_entries: list[dict[str, Any]], inventory_fields: dict[str, Any]) -> Inventory:
         """Write index.json, then the inventory listing every file; returns the inventory."""
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index_entries}

@@ -158,7 +158,7 @@ def check_graph(
     images = []
     for artifact in inventory.artifacts:
         where = f"artifact {artifact.source}"
-        if artifact.kind != "image":
+        if artifact.kind not in ("image", "chart"):
             problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))
             continue
         entry = entries.get(artifact.digest)

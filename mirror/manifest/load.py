@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mirror.errors import ManifestError, ReferenceError_, UsageError
-from mirror.manifest.model import ImageSource, MirrorSet
+from mirror.helm.semver import Constraint, Version
+from mirror.manifest.model import ChartImages, ChartSource, ImageSource, MirrorSet
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
@@ -19,7 +22,10 @@ KIND = "MirrorSet"
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux"}
-_NOT_YET = {"charts": "Helm charts", "git": "Git sources", "flux": "Flux sources"}
+_NOT_YET = {"git": "Git sources", "flux": "Flux sources"}
+_CHART_FIELDS = {"name", "repo", "version", "images", "dependencies"}
+_CHART_IMAGE_FIELDS = {"discover", "include", "exclude"}
+_CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _REGISTRY_FIELDS = {"plainHTTP", "endpoint", "caFile"}
 _IMAGE_FIELDS = {"ref", "platforms"}
 
@@ -128,6 +134,94 @@ def _images(check: _Checker, value: Any, default_platforms: tuple[Platform, ...]
     return tuple(result)
 
 
+def _chart_repo(check: _Checker, value: Any, field: str) -> str:
+    text = check.string(value, field)
+    if text.startswith("oci://"):
+        try:
+            reference = parse_reference(text.removeprefix("oci://").rstrip("/") + "/probe")
+        except ReferenceError_ as exc:
+            raise check.fail(field, f"{text!r} is not oci://host/path", hint=exc.hint) from exc
+        return f"oci://{reference.name.removesuffix('/probe')}"
+    try:
+        parts = urlsplit(text)
+        credentials = bool(parts.username or parts.password)
+    except ValueError as exc:
+        raise check.fail(field, "not a valid URL") from exc
+    if credentials:
+        raise check.fail(field, "the URL must not carry credentials")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise check.fail(field, f"{text!r} must be an https:// chart repository URL or oci://host/path")
+    return text.rstrip("/")
+
+
+def _chart_images(check: _Checker, value: Any, field: str) -> ChartImages:
+    if value is None or isinstance(value, bool):
+        return ChartImages(discover=bool(value))
+    if isinstance(value, list):  # an explicit list replaces discovery
+        value = {"discover": False, "include": value}
+    value = check.mapping(value, field, _CHART_IMAGE_FIELDS)
+    discover = value.get("discover", True)
+    if not isinstance(discover, bool):
+        raise check.fail(f"{field}.discover", "expected true or false")
+    include = []
+    for i, item in enumerate(value.get("include") or []):
+        try:
+            include.append(parse_reference(check.string(item, f"{field}.include[{i}]")))
+        except ReferenceError_ as exc:
+            raise check.fail(f"{field}.include[{i}]", exc.message, hint=exc.hint) from exc
+    exclude = value.get("exclude") or []
+    if not isinstance(exclude, list) or not all(isinstance(e, str) and e for e in exclude):
+        raise check.fail(f"{field}.exclude", "expected a list of reference globs")
+    return ChartImages(discover, tuple(include), tuple(exclude))
+
+
+def _chart_version(check: _Checker, value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        raise check.fail(field, f"{value!r} was read as a number", hint="quote versions, e.g. version: \"1.10\"")
+    text = check.string(str(value) if isinstance(value, int) and not isinstance(value, bool) else value, field)
+    try:
+        Constraint.parse(text)
+    except UsageError as exc:
+        try:
+            Version.parse(text)
+        except ValueError:
+            raise check.fail(
+                field, f"{text!r} is neither a version nor a Helm version constraint: {exc.message}"
+            ) from exc
+    return text
+
+
+def _charts(check: _Checker, value: Any, platforms: tuple[Platform, ...] | None) -> tuple[ChartSource, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.charts", "expected a list of {name, repo, version, images} entries")
+    result = []
+    for i, item in enumerate(value):
+        field = f"spec.charts[{i}]"
+        item = check.mapping(item, field, _CHART_FIELDS)
+        name = check.string(item.get("name"), f"{field}.name")
+        if not _CHART_NAME.fullmatch(name):
+            raise check.fail(f"{field}.name", f"{name!r} is not a chart name")
+        dependencies = item.get("dependencies", True)
+        if not isinstance(dependencies, bool):
+            raise check.fail(f"{field}.dependencies", "expected true or false")
+        result.append(
+            ChartSource(
+                name=name,
+                repo=_chart_repo(check, item.get("repo"), f"{field}.repo"),
+                version=_chart_version(check, item.get("version"), f"{field}.version"),
+                images=_chart_images(check, item.get("images"), f"{field}.images"),
+                dependencies=dependencies,
+                platforms=platforms,
+                origin=f"{check.path}: {field}",
+            )
+        )
+    return tuple(result)
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -151,6 +245,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         platforms=platforms,
         registries=_registries(check, spec.get("registries")),
         images=_images(check, spec.get("images"), platforms),
+        charts=_charts(check, spec.get("charts"), platforms),
     )
 
 

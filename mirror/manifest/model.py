@@ -15,6 +15,32 @@ class ImageSource:
     reference: ImageReference
     platforms: tuple[Platform, ...] | None  # None keeps every platform of a multi-arch image
     origin: str  # file and field it came from, for messages
+    found_by: tuple[str, ...] = ()  # the charts that use it, and how each was found to
+    optional: bool = False  # only inferred (a tag guessed from appVersion): skipped with a warning if absent
+
+
+@dataclass(frozen=True)
+class ChartImages:
+    """Which images of a chart to carry: discovered ones (minus `exclude` globs) plus `include`."""
+
+    discover: bool = False
+    include: tuple[ImageReference, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    name: str
+    repo: str  # https://host/path (an index.yaml repository) or oci://host/path
+    version: str | None  # a Helm version constraint or an exact version; None takes the newest stable
+    images: ChartImages
+    dependencies: bool  # also collect the charts it depends on from other repositories
+    platforms: tuple[Platform, ...] | None  # for the images it uses
+    origin: str
+
+    @property
+    def is_oci(self) -> bool:
+        return self.repo.startswith("oci://")
 
 
 @dataclass(frozen=True)
@@ -24,3 +50,4 @@ class MirrorSet:
     platforms: tuple[Platform, ...] | None
     registries: Mapping[str, RegistrySettings] = field(default_factory=dict)
     images: tuple[ImageSource, ...] = ()
+    charts: tuple[ChartSource, ...] = ()

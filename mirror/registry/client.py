@@ -9,6 +9,7 @@ bundles, .netrc) is ignored unless the caller asks for it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import ssl
 import time
@@ -301,6 +302,40 @@ class RegistryClient:
                 )
 
         self._retrying(attempt)
+
+    def list_tags(self, repository: str) -> list[str]:
+        """Every tag of a repository, following `Link: <…>; rel="next"` pages; bounded in pages and bytes."""
+        url: str | None = self._url(repository, "tags", "list")
+        scope = (self._scope(repository, "pull"),)
+        tags: list[str] = []
+        for _ in range(self._limits.max_tag_pages):
+            if url is None:
+                return tags
+
+            def attempt(page: str = url) -> tuple[list[str], str | None]:
+                response = self._send("GET", page, scope, headers={"Accept": "application/json"})
+                if response.status_code != 200:
+                    raise self._error(response, f"tags of {repository}")
+                with closing(response):
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > self._limits.max_manifest_bytes:
+                            raise DigestMismatchError(f"{self.endpoint.host}/{repository}: tag list page too large")
+                try:
+                    names = json.loads(body).get("tags") or []
+                except (ValueError, AttributeError) as exc:
+                    raise RegistryHTTPError(
+                        f"{self.endpoint.host}/{repository}: unreadable tag list", status=200
+                    ) from exc
+                following = response.links.get("next", {}).get("url")
+                return [t for t in names if isinstance(t, str)], (
+                    str(httpx.URL(page).join(following)) if following else None
+                )
+
+            page_tags, url = self._retrying(attempt)  # type: ignore[misc]
+            tags.extend(page_tags)
+        raise TransferError(f"{self.endpoint.host}/{repository}: more than {self._limits.max_tag_pages} pages of tags")
 
     # -- blobs ---------------------------------------------------------------------------------------------
 

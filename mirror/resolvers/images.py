@@ -27,6 +27,7 @@ class ResolvedImage:
     platforms: tuple[str, ...]  # platforms an index carries; empty for a single manifest
     origin: str
     filtered: bool = False
+    found_by: tuple[str, ...] = ()
 
     @property
     def digest(self) -> str:
@@ -52,6 +53,8 @@ class ResolvedImage:
             entry["platforms"] = list(self.platforms)
         if self.filtered:
             entry["sourceDigest"] = self.source_digest
+        if self.found_by:
+            entry["foundBy"] = list(self.found_by)
         return entry
 
 
@@ -86,9 +89,11 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
     where = f"{image.origin}: {reference}"
     document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=where, digest=fetched.digest)
     if not document.is_index:
-        return ResolvedImage(reference, document, document.digest, (), image.origin)
+        return ResolvedImage(reference, document, document.digest, (), image.origin, found_by=image.found_by)
     landed = document
     if image.platforms is not None:
         landed = _narrow_index(document, image.platforms, where)
     platforms = tuple(str(d.platform) for d in landed.manifests if d.platform)
-    return ResolvedImage(reference, landed, document.digest, platforms, image.origin, landed is not document)
+    return ResolvedImage(
+        reference, landed, document.digest, platforms, image.origin, landed is not document, image.found_by
+    )

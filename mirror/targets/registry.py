@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mirror.bundle.inventory import blob_path
+from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened
 from mirror.bundle.verify import VerifiedBundle, VerifiedImage
 from mirror.errors import UsageError
-from mirror.oci.reference import parse_reference
+from mirror.oci.reference import check_repository_path, parse_reference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
@@ -51,13 +51,32 @@ class ImagePlan:
         return self.image.artifact.source
 
 
+def _landing(artifact: ArtifactRecord) -> tuple[str, str | None, str]:
+    """Target repository path (before the prefix), tag, and the source identity that owns that repository.
+
+    Images and OCI charts keep their path without the source host. Charts from HTTP repositories land at
+    charts/NAME, tagged with the version (`+` written as `_`, as Helm does for OCI tags).
+    """
+    if artifact.kind == "chart" and not artifact.source.startswith(("http://", "https://")):
+        reference = parse_reference(artifact.source)
+        return reference.repository, reference.tag, reference.name
+    if artifact.kind == "chart":
+        name, version, repo = artifact.extra.get("chart"), artifact.extra.get("version"), artifact.extra.get("repo")
+        if not (isinstance(name, str) and isinstance(version, str) and isinstance(repo, str)):
+            raise UsageError(f"inventory artifact {artifact.source}: chart without name, version and repo")
+        path = check_repository_path(f"charts/{name.lower()}", f"chart {name}")
+        return path, version.replace("+", "_"), f"{repo}/{name}"
+    reference = parse_reference(artifact.source)
+    return reference.repository, reference.tag, reference.name
+
+
 def plan_images(verified: VerifiedBundle) -> list[ImagePlan]:
-    """Map each image to its target repository, refusing two sources that would land on one repository."""
+    """Map each image and chart to its target repository, refusing two sources that would land on one."""
     plans, owners = [], defaultdict(set)
     for image in verified.images:
-        reference = parse_reference(image.artifact.source)
-        owners[reference.repository].add(reference.name)
-        plans.append(ImagePlan(image, reference.repository, reference.tag))
+        repository, tag, owner = _landing(image.artifact)
+        owners[repository].add(owner)
+        plans.append(ImagePlan(image, repository, tag))
     clashes = {repo: sorted(names) for repo, names in owners.items() if len(names) > 1}
     if clashes:
         raise UsageError(

@@ -369,6 +369,39 @@ def write_big_image_layout(
     return BigImage(image.digest, digest, size)
 
 
+def write_artifact(
+    layout: Layout | str | os.PathLike[str],
+    ref_name: str,
+    config_media_type: str,
+    config_bytes: bytes,
+    layers: Sequence[tuple[str, bytes]] = (),
+    annotations: Mapping[str, str] | None = None,
+    *,
+    artifact_type: str | None = None,
+) -> str:
+    """Write a generic OCI artifact (an OCI image manifest over any config and layer media types, e.g.
+    a Helm chart) into ``layout`` and tag it ``ref_name``. Returns the manifest digest.
+
+    ``layers`` are ``(media_type, blob bytes)`` pairs, stored unchanged. The manifest is canonical JSON
+    with ``mediaType``, so the same arguments always give the same digest."""
+    if not isinstance(layout, Layout):
+        layout = Layout(layout)
+    config = {"mediaType": config_media_type, "digest": layout.write_blob(config_bytes), "size": len(config_bytes)}
+    manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_MANIFEST}
+    if artifact_type:
+        manifest["artifactType"] = artifact_type
+    manifest["config"] = config
+    manifest["layers"] = [
+        {"mediaType": media_type, "digest": layout.write_blob(data), "size": len(data)} for media_type, data in layers
+    ]
+    if annotations:
+        manifest["annotations"] = dict(annotations)
+    blob = Blob(OCI_MANIFEST, canonical_json(manifest))
+    layout.write_blob(blob.data)
+    layout.tag(ref_name, blob.descriptor())
+    return blob.digest
+
+
 # --------------------------------------------------------------------------------------------------
 # skopeo helpers
 

@@ -2,7 +2,8 @@
 
 ``ensure_services()`` runs ``scripts/services start`` (a no-op when everything
 already runs) and then ``scripts/services env``, and returns the parsed
-settings. ``token_requests()`` reads the token server's request log, one dict
+settings (registries, and the nginx that serves Helm chart repositories from
+``charts_dir``). ``token_requests()`` reads the token server's request log, one dict
 per token request (``user`` is None for anonymous requests; ``scopes`` lists
 the requested scope strings; ``status`` is the HTTP status answered).
 
@@ -33,9 +34,12 @@ _FIELDS = {
     "MIRROR_TEST_TOKEN_USER": "token_user",
     "MIRROR_TEST_TOKEN_PASSWORD": "token_password",
     "MIRROR_TEST_TOKEN_LOG": "token_log",
+    "MIRROR_TEST_CHARTS_URL": "charts_url",
+    "MIRROR_TEST_CHARTS_URL2": "charts_url2",
+    "MIRROR_TEST_CHARTS_DIR": "charts_dir",
     "MIRROR_SERVICES_DIR": "services_dir",
 }
-_PATHS = {"ca_file", "cert_dir", "token_log", "services_dir"}
+_PATHS = {"ca_file", "cert_dir", "token_log", "services_dir", "charts_dir"}
 
 
 class ServicesError(RuntimeError):
@@ -55,6 +59,9 @@ class Services:
     token_password: str
     token_log: Path  # JSON lines, one per token request
     services_dir: Path
+    charts_url: str  # http://127.0.0.1:15080, nginx serving charts_dir as static files (no trailing slash)
+    charts_url2: str  # http://127.0.0.2:15080, the same files under a second host name
+    charts_dir: Path  # document root of charts_url/charts_url2; put chart repositories in subdirectories
 
     def token_requests(self) -> list[dict[str, Any]]:
         return token_requests(self.token_log)

@@ -263,7 +263,43 @@ def test_same_image_in_two_files_with_same_platforms_is_accepted(tmp_path):
         pytest.param(with_spec("images:\n  - ''\n"), "spec.images[0]", ["non-empty string"], id="empty-reference"),
         pytest.param(with_spec("images: nginx\n"), "spec.images", ["list"], id="images-not-a-list"),
         pytest.param(
-            with_spec("charts:\n  - {name: podinfo}\n"), "spec.charts", ["not supported"], id="charts-not-supported-yet"
+            with_spec("charts:\n  - {name: podinfo}\n"), "spec.charts[0].repo", ["non-empty string"], id="chart-no-repo"
+        ),
+        pytest.param(
+            with_spec("charts:\n  - {name: podinfo, repo: 'ftp://charts.example'}\n"),
+            "spec.charts[0].repo",
+            ["oci://"],
+            id="chart-repo-scheme",
+        ),
+        pytest.param(
+            with_spec("charts:\n  - {name: podinfo, repo: 'https://u:pw@charts.example'}\n"),
+            "spec.charts[0].repo",
+            ["credentials"],
+            id="chart-repo-credentials",
+        ),
+        pytest.param(
+            with_spec("charts:\n  - {name: podinfo, repo: 'https://charts.example', version: '>>1'}\n"),
+            "spec.charts[0].version",
+            ["constraint"],
+            id="chart-bad-constraint",
+        ),
+        pytest.param(
+            with_spec("charts:\n  - {name: podinfo, repo: 'https://charts.example', imagez: true}\n"),
+            "spec.charts[0].imagez",
+            ["unknown field"],
+            id="chart-unknown-field",
+        ),
+        pytest.param(
+            with_spec("charts:\n  - {name: 'Pod info', repo: 'https://charts.example'}\n"),
+            "spec.charts[0].name",
+            ["chart name"],
+            id="chart-bad-name",
+        ),
+        pytest.param(
+            with_spec("charts:\n  - {name: podinfo, repo: 'https://charts.example', images: {include: ['A:b']}}\n"),
+            "spec.charts[0].images.include[0]",
+            ["invalid image reference"],
+            id="chart-bad-included-image",
         ),
         pytest.param(
             with_spec("git:\n  - {url: 'https://example.com/r.git'}\n"),
@@ -366,3 +402,35 @@ def test_the_same_registry_twice_under_two_spellings_is_refused(tmp_path):
         """),
     )
     assert_names(refusal(path), path, "spec.registries['index.docker.io']", "twice")
+
+
+def test_chart_entries_load_with_their_image_choices(tmp_path):
+    path = write(
+        tmp_path,
+        "m.yaml",
+        with_spec("""\
+        platforms: [linux/amd64]
+        charts:
+          - {name: podinfo, repo: "https://charts.example/podinfo/", version: ">=6.5.0 <7.0.0", images: true}
+          - name: app
+            repo: oci://registry-1.docker.io/bitnamicharts
+            version: 1.2.3
+            images: [ghcr.io/org/app:1.0]
+          - name: other
+            repo: https://charts.example
+            images: {exclude: ["docker.io/*"], include: [busybox]}
+            dependencies: false
+        """),
+    )
+    [mirrorset] = load_mirrorsets([path])
+    podinfo, app, other = mirrorset.charts
+    assert (podinfo.repo, podinfo.version, podinfo.images.discover) == (
+        "https://charts.example/podinfo",
+        ">=6.5.0 <7.0.0",
+        True,
+    )
+    assert (app.repo, app.is_oci, app.images.discover) == ("oci://docker.io/bitnamicharts", True, False)
+    assert [str(r) for r in app.images.include] == ["ghcr.io/org/app:1.0"]
+    assert other.images.discover and other.images.exclude == ("docker.io/*",) and not other.dependencies
+    assert [str(r) for r in other.images.include] == ["docker.io/library/busybox:latest"]
+    assert str(podinfo.platforms[0]) == "linux/amd64"

@@ -1,0 +1,57 @@
+"""Downloading OCI graphs into a bundle: manifests walked and stored first, then each distinct blob once."""
+
+from __future__ import annotations
+
+import threading
+
+from mirror.bundle.layout import LayoutWriter
+from mirror.errors import InvalidDocumentError
+from mirror.limits import Limits
+from mirror.oci.document import ManifestDocument, parse_manifest
+from mirror.oci.reference import ImageReference
+from mirror.progress import Progress
+from mirror.registry.pool import ClientPool
+
+
+class GraphDownloader:
+    """The manifests and blobs an image graph needs, gathered before any blob is fetched."""
+
+    def __init__(self, pool: ClientPool, writer: LayoutWriter, limits: Limits) -> None:
+        self.pool = pool
+        self.writer = writer
+        self.limits = limits
+        self.lock = threading.Lock()
+        self.blobs: dict[str, tuple[int, ImageReference]] = {}  # digest → (size, a repository holding it)
+
+    def walk(self, source: ImageReference, document: ManifestDocument, depth: int = 0) -> None:
+        where = str(source)
+        if depth > self.limits.max_graph_depth:
+            raise InvalidDocumentError(f"{where}: indexes nested deeper than {self.limits.max_graph_depth}")
+        client = self.pool.for_host(source.registry)
+        for child in document.manifests:
+            if not child.is_manifest:
+                raise InvalidDocumentError(
+                    f"{where}: index entry {child.digest} has unsupported media type {child.media_type}"
+                )
+            fetched = client.get_manifest(source.repository, child.digest, child.size)
+            parsed = parse_manifest(
+                fetched.raw, declared_type=child.media_type, where=f"{where} {child.digest}", digest=child.digest
+            )
+            self.walk(source, parsed, depth + 1)
+        for blob in document.blobs:
+            with self.lock:
+                known = self.blobs.setdefault(blob.digest, (blob.size, source))
+            if known[0] != blob.size:
+                raise InvalidDocumentError(
+                    f"{where}: blob {blob.digest} is described as {blob.size} and as {known[0]} bytes"
+                )
+        self.writer.put_bytes(document.digest, document.raw)
+
+    def fetch(self, digest: str, progress: Progress) -> int:
+        size, source = self.blobs[digest]
+        if self.writer.has(digest):
+            return 0
+        client = self.pool.for_host(source.registry)
+        with self.writer.blob_file(digest, size) as handle:
+            client.download_blob(source.repository, digest, size, handle, progress.advance)
+        return size

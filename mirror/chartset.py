@@ -1,0 +1,206 @@
+"""Collecting the charts of MirrorSets: resolve, download, follow dependencies, and find the images they use.
+
+HTTP charts are downloaded (checked against the index digest while they stream) and stored as OCI Helm charts;
+OCI charts are copied as they are. Each archive is then read, bounded and in memory, for its dependencies and
+images. Dependencies on other repositories become charts of their own, followed breadth-first, each once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import threading
+from dataclasses import dataclass, field
+
+from mirror.bundle.download import GraphDownloader
+from mirror.bundle.layout import LayoutWriter
+from mirror.errors import InvalidDocumentError
+from mirror.helm.archive import Chart, read_chart
+from mirror.helm.discover import discover_images
+from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
+from mirror.httpfetch import HttpFetcher
+from mirror.limits import Limits
+from mirror.manifest.model import ChartSource, ImageSource, MirrorSet
+from mirror.oci.document import ManifestDocument, parse_manifest
+from mirror.oci.reference import parse_reference
+from mirror.parallel import run_parallel
+from mirror.progress import Progress
+from mirror.registry.pool import ClientPool
+from mirror.resolvers.charts import IndexCache, ResolvedChart, resolve_chart
+
+
+@dataclass
+class CollectedChart:
+    resolved: ResolvedChart
+    chart: Chart
+    document: ManifestDocument  # the OCI manifest the bundle holds for it
+    required_by: str | None  # "name@version" of the chart that depends on it, or None when listed
+    images: list[ImageSource] = field(default_factory=list)
+
+    def artifact_extra(self) -> dict[str, object]:
+        extra: dict[str, object] = {
+            "chart": self.resolved.name,
+            "version": self.resolved.version,
+            "repo": self.resolved.source.repo,
+        }
+        if self.resolved.index_sha256:
+            extra["archiveSha256"] = self.resolved.index_sha256
+        if self.required_by:
+            extra["requiredBy"] = self.required_by
+        return extra
+
+
+class ChartCollector:
+    def __init__(
+        self,
+        pool: ClientPool,
+        fetcher: HttpFetcher,
+        writer: LayoutWriter,
+        graphs: GraphDownloader,
+        limits: Limits,
+        progress: Progress,
+        helm: str | None = None,
+    ) -> None:
+        self.pool = pool
+        self.fetcher = fetcher
+        self.indexes = IndexCache(fetcher, limits)
+        self.writer = writer
+        self.graphs = graphs
+        self.limits = limits
+        self.progress = progress
+        self.helm = helm if helm is not None else shutil.which("helm")
+        self._lock = threading.Lock()
+
+    def collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
+        """Every listed chart and every chart they depend on, breadth-first, each exact version once."""
+        collected: dict[tuple[str, str, str], CollectedChart] = {}
+        wave: list[tuple[ChartSource, str | None]] = [(s, None) for s in sources]
+        asked: set[tuple[str, str, str | None]] = set()
+        while wave:
+            wave = [(s, by) for s, by in wave if (s.repo, s.name, s.version) not in asked]
+            asked.update((s.repo, s.name, s.version) for s, _ in wave)
+            resolved = run_parallel(wave, lambda item: (resolve_chart(item[0], self.indexes, self.pool), item[1]), jobs)
+            fresh = {r.key: (r, by) for r, by in resolved if r.key not in collected}
+            charts = run_parallel(list(fresh.values()), lambda item: self._collect_one(*item), jobs)
+            wave = []
+            for chart in charts:
+                collected[chart.resolved.key] = chart
+                self.progress.log(f"chart {chart.resolved.display} from {chart.resolved.source.repo}")
+                if chart.resolved.source.dependencies:
+                    wave.extend((dependency, chart.resolved.display) for dependency in self._dependencies(chart))
+        return list(collected.values())
+
+    def _read(self, archive_digest: str, resolved: ResolvedChart) -> Chart:
+        with open(self.writer.blob_location(archive_digest), "rb") as handle:
+            return read_chart(handle, where=f"chart {resolved.display}")
+
+    def _collect_one(self, resolved: ResolvedChart, required_by: str | None) -> CollectedChart:
+        if resolved.is_oci:
+            document, archive_digest = self._copy_oci(resolved)
+            chart = self._read(archive_digest, resolved)
+        else:
+            document, archive_digest, chart = self._download_http(resolved)
+        where = f"chart {resolved.display}"
+        if (chart.name, chart.version) != (resolved.name, resolved.version):
+            raise InvalidDocumentError(f"{where}: the archive holds {chart.name} {chart.version}")
+        collected = CollectedChart(resolved, chart, document, required_by)
+        collected.images = self._images(collected, archive_digest)
+        return collected
+
+    def _download_http(self, resolved: ResolvedChart) -> tuple[ManifestDocument, str, Chart]:
+        assert resolved.url is not None
+        with self.writer.scratch_file() as (path, handle):
+            sha, size = self.fetcher.download(
+                resolved.url,
+                handle,
+                expected_sha256=resolved.index_sha256,
+                max_bytes=self.limits.max_chart_bytes,
+                on_bytes=lambda _: None,
+            )
+            handle.close()
+            if resolved.index_sha256 is None:
+                self.progress.warn(f"{resolved.url}: the index gives no digest; the archive is taken as served")
+            self.writer.adopt(path, f"sha256:{sha}", size)
+        chart = self._read(f"sha256:{sha}", resolved)
+        config = chart_config(chart.metadata)
+        manifest = chart_manifest(config, f"sha256:{sha}", size, resolved.name, resolved.version)
+        document = parse_manifest(manifest, declared_type=None, where=f"chart {resolved.display}")
+        self.writer.put_bytes(document.config.digest, config)  # type: ignore[union-attr]
+        self.writer.put_bytes(document.digest, manifest)
+        return document, f"sha256:{sha}", chart
+
+    def _copy_oci(self, resolved: ResolvedChart) -> tuple[ManifestDocument, str]:
+        assert resolved.reference is not None and resolved.document is not None
+        document = resolved.document
+        self.graphs.walk(resolved.reference, document)
+        layers = [layer for layer in document.layers if layer.media_type == HELM_CHART_LAYER]
+        if len(layers) != 1:
+            raise InvalidDocumentError(f"{resolved.reference}: a Helm chart has exactly one chart content layer")
+        for blob in document.blobs:
+            self.graphs.fetch(blob.digest, self.progress)
+        return document, layers[0].digest
+
+    def _dependencies(self, collected: CollectedChart) -> list[ChartSource]:
+        parent = collected.resolved
+        result = []
+        for dependency in collected.chart.dependencies:
+            repository = (dependency.repository or "").rstrip("/")
+            if repository.startswith(("https://", "http://", "oci://")):
+                result.append(
+                    ChartSource(
+                        name=dependency.name,
+                        repo=repository,
+                        version=dependency.version or None,
+                        images=parent.source.images,
+                        dependencies=True,
+                        platforms=parent.source.platforms,
+                        origin=f"dependency of {parent.display}",
+                    )
+                )
+            elif repository.startswith(("@", "alias:")):
+                self.progress.warn(
+                    f"chart {parent.display}: dependency {dependency.name} names repository {repository}, "
+                    "an alias of a local Helm configuration; list that chart in the manifest to carry it"
+                )
+            # file:// and empty repositories are vendored in the archive's charts/ directory.
+        return result
+
+    def _images(self, collected: CollectedChart, archive_digest: str) -> list[ImageSource]:
+        spec = collected.resolved.source.images
+        origin = f"chart {collected.resolved.display}"
+        found: list[ImageSource] = []
+        if spec.discover:
+            archive: bytes | None = None
+            if self.helm:
+                archive = self.writer.blob_location(archive_digest).read_bytes()
+            notes: list[str] = []
+            for image in discover_images(collected.chart, helm=self.helm, archive=archive, warnings=notes):
+                if any(fnmatch.fnmatchcase(image.reference, pattern) for pattern in spec.exclude):
+                    continue
+                reference = parse_reference(image.reference)
+                found.append(
+                    ImageSource(
+                        reference,
+                        collected.resolved.source.platforms,
+                        f"{origin}: {image.how}",
+                        optional=image.guessed,
+                    )
+                )
+            followed = collected.resolved.source.dependencies
+            for note in notes:
+                # Dependencies from repositories are collected as charts of their own, images included.
+                if followed and "is not vendored" in note and (" from http" in note or " from oci://" in note):
+                    continue
+                self.progress.warn(f"{origin}: {note}")
+        for reference in spec.include:
+            found.append(ImageSource(reference, collected.resolved.source.platforms, f"{origin}: listed"))
+        return found
+
+
+def chart_sources(sets: list[MirrorSet]) -> list[ChartSource]:
+    """Every chart entry of the MirrorSets, in order, the same entry once."""
+    seen: dict[tuple[str, str, str | None], ChartSource] = {}
+    for mirrorset in sets:
+        for chart in mirrorset.charts:
+            seen.setdefault((chart.repo, chart.name, chart.version), chart)
+    return list(seen.values())

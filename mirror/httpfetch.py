@@ -1,0 +1,140 @@
+"""Plain HTTP(S) downloads (chart repositories): streamed, capped, retried, and checked while they stream.
+
+No credentials are ever sent, so redirects may be followed, to any host. The environment (proxies, CA
+bundles, .netrc) is ignored, as for registries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import httpx
+
+from mirror.errors import DigestMismatchError, RegistryHTTPError, TransferError, UnreachableError
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.registry.client import tls_context
+from mirror.registry.retry import Retryable, parse_retry_after, with_retries
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+class HttpFetcher:
+    def __init__(
+        self,
+        *,
+        ca_file: str | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        log: Callable[[str], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._limits = limits
+        self._log = log
+        self._sleep = sleep
+        self._http = httpx.Client(
+            verify=tls_context(ca_file),
+            trust_env=False,
+            follow_redirects=True,
+            max_redirects=limits.max_redirects,
+            timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpFetcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _stream(self, url: str, sink: Callable[[bytes], None], reset: Callable[[], None]) -> None:
+        def attempt() -> None:
+            reset()
+            try:
+                with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
+                    if response.status_code in _RETRY_STATUSES:
+                        raise Retryable(
+                            RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code),
+                            parse_retry_after(response.headers.get("retry-after")),
+                        )
+                    if response.status_code == 404:
+                        raise RegistryHTTPError(f"{url}: not found (404)", status=404)
+                    if response.status_code != 200:
+                        raise RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code)
+                    for chunk in response.iter_raw(self._limits.copy_chunk_bytes):
+                        sink(chunk)
+            except httpx.ConnectError as exc:
+                raise Retryable(UnreachableError(f"cannot reach {_host(url)}: {exc}")) from exc
+            except httpx.TimeoutException as exc:
+                raise Retryable(UnreachableError(f"{_host(url)} timed out: {exc!r}")) from exc
+            except httpx.TooManyRedirects as exc:
+                raise TransferError(f"{url}: too many redirects") from exc
+            except httpx.TransportError as exc:
+                raise Retryable(TransferError(f"transfer from {_host(url)} failed: {exc!r}")) from exc
+
+        def report(failure: Retryable, delay: float) -> None:
+            if self._log:
+                self._log(f"{failure.final.message}; retrying in {delay:.1f} s")
+
+        with_retries(attempt, self._limits, sleep=self._sleep, on_retry=report)
+
+    def get_bytes(self, url: str, limit: int) -> bytes:
+        """A small document (an index.yaml), refused as soon as it grows past `limit`."""
+        body = bytearray()
+
+        def sink(chunk: bytes) -> None:
+            body.extend(chunk)
+            if len(body) > limit:
+                raise DigestMismatchError(f"{url}: larger than the limit of {limit} bytes")
+
+        self._stream(url, sink, body.clear)
+        return bytes(body)
+
+    def download(
+        self, url: str, dest: BinaryIO, *, expected_sha256: str | None, max_bytes: int, on_bytes: Callable[[int], None]
+    ) -> tuple[str, int]:
+        """Stream `url` into `dest`, hashing on the way; returns (sha256 hex, size). A digest mismatch is refused."""
+        digest, size = hashlib.sha256(), 0
+
+        def reset() -> None:
+            nonlocal digest, size
+            on_bytes(-size)
+            dest.seek(0)
+            dest.truncate()
+            digest, size = hashlib.sha256(), 0
+
+        def sink(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > max_bytes:
+                raise DigestMismatchError(f"{url}: larger than the limit of {max_bytes} bytes")
+            digest.update(chunk)
+            dest.write(chunk)
+            on_bytes(len(chunk))
+
+        self._stream(url, sink, reset)
+        actual = digest.hexdigest()
+        if expected_sha256 is not None and actual != expected_sha256:
+            raise DigestMismatchError(
+                f"{url}: sha256 {actual}, but the repository index says {expected_sha256}",
+                hint="the chart repository serves an archive other than the one its index describes",
+            )
+        return actual, size
+
+
+_SHA256_HEX = re.compile(r"[a-f0-9]{64}")
+
+
+def is_sha256_hex(value: object) -> bool:
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
