@@ -23,9 +23,11 @@ Constraints (`Constraint.parse`, Masterminds' NewConstraint):
   - a prerelease version is excluded, unless some comparison in the same alternative carries a prerelease
     (`>=1.0.0-0`); then prereleases are considered by plain precedence for that whole alternative;
   - the empty string is not a constraint (Helm itself maps an empty version to `*`).
-Masterminds' odd corners are kept on purpose, because Helm has them: `^*` matches only 0.0.x releases
-(`^0.0.0` likewise), `<=*` only 0.0.x, `~0.0.0` everything, and an added AND comparison that carries a
-prerelease can widen an alternative instead of narrowing it.
+Masterminds' odd corners are kept on purpose, because Helm has them: `^*` and `^0.0.0` match only 0.0.0,
+`<=*` only 0.0.x, `~0.0.0` everything; an added AND comparison that carries a prerelease can widen an
+alternative instead of narrowing it; once prereleases are in, `<2.0.0` admits `2.0.0-rc.1`; a hyphen range
+after a space-separated comparison swallows that space (`>1 2 - 3` is invalid, `>1, 2 - 3` is fine); and
+`|` counts as a version character, so `1.0||2 - 3` reads as `>=1.0 || 2 <=3`.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ __all__ = ["Constraint", "InvalidConstraint", "InvalidVersion", "Version", "sele
 _UINT64_MAX = (1 << 64) - 1
 _CACHE_SIZE = 1 << 16
 
-# The patterns below describe the same languages as Masterminds' (Go, RE2) expressions. Go matches in linear
-# time; Python backtracks, so runs use possessive quantifiers (`*+`, `++`: no token here can end inside a
-# run of its own characters), and the two unanchored searches refuse start positions that Go's leftmost
-# match can never use (inside a run of spaces or of version digits), so long inputs stay linear too.
+# The patterns below accept the same texts, and pick the same matches, as Masterminds' Go expressions. Runs
+# use possessive quantifiers (`*+`, `++`), which change nothing here (no token can end inside a run of its
+# own characters) but spare Python's backtracking engine; constraint length is capped (_MAX_CONSTRAINT), as
+# the unanchored searches can still take time quadratic in the length of one run, where Go's RE2 is linear.
 # Go's `\s` is ASCII-only; Python's would also accept e.g. NBSP and vertical tab, which Helm rejects.
 _WS = "[ \\t\\n\\f\\r]"
 _IDENT = "[0-9A-Za-z-]++"
@@ -64,24 +66,20 @@ _STRICT_VERSION = re.compile(
 
 # The version operand of a comparison. A part may hold digits, a wildcard, or (as Masterminds' grammar
 # allows) `|`; anything but digits or a lone wildcard is rejected later when the bound is built.
-_PART_CHARS = "[0-9xX*|]"
-_PART = f"{_PART_CHARS}++"
+_PART = "[0-9xX*|]++"
 _OPERAND = f"v?{_PART}(?:\\.{_PART}){{0,2}}(?:-{_IDENTS})?(?:\\+{_IDENTS})?"
 _OPERAND_PARTS = re.compile(
-    f"v?(?P<major>{_PART})(?:\\.(?P<minor>{_PART}))?(?:\\.(?P<patch>{_PART}))?(?:-(?P<pre>{_IDENTS}))?"
-    f"(?:\\+{_IDENTS})?"
+    f"v?(?P<major>{_PART})(?:\\.(?P<minor>{_PART}))?(?:\\.(?P<patch>{_PART}))?(?:-(?P<pre>{_IDENTS}))?(?:\\+{_IDENTS})?"
 )
 _OPERATOR = "(?:!=|>=|=>|<=|=<|~>|[=<>~^])"
 _COMPARISON = f"(?:{_OPERATOR}{_WS}*+)?{_OPERAND}"
 # One `||` alternative: comparisons separated by whitespace or a comma, optionally padded.
 _ALTERNATIVE = re.compile(f"{_WS}*+{_COMPARISON}(?:(?:{_WS}*+,{_WS}*+|{_WS}++){_COMPARISON})*+{_WS}*+")
 # The comparisons of a valid alternative, one by one (leading spaces included, as Go's FindAllString has them).
-_FIND_COMPARISON = re.compile(f"(?:(?P<op>{_OPERATOR})|(?<!{_WS})){_WS}*+(?P<operand>{_OPERAND})")
-# `A - B`, with the spaces around it (a leading space goes too: Go rewrites `>1 2 - 3` into `>1>= 2, <= 3 `).
-_HYPHEN_RANGE = re.compile(
-    f"(?<!{_WS}){_WS}*+(?P<low>(?:v|(?<!{_PART_CHARS})){_PART}(?:\\.{_PART}){{0,2}}(?:-{_IDENTS})?(?:\\+{_IDENTS})?)"
-    f"{_WS}++-{_WS}++(?P<high>{_OPERAND}){_WS}*+"
-)
+_FIND_COMPARISON = re.compile(f"(?P<op>{_OPERATOR})?{_WS}*+(?P<operand>{_OPERAND})")
+# `A - B` with the spaces around it; a space before it goes too (Go rewrites `>1 2 - 3` as `>1>= 2, <= 3 `).
+_HYPHEN_RANGE = re.compile(f"{_WS}*+(?P<low>{_OPERAND}){_WS}++-{_WS}++(?P<high>{_OPERAND}){_WS}*+")
+_MAX_CONSTRAINT = 1024
 
 _WILDCARDS = frozenset({"x", "X", "*"})
 # Operator as written -> the comparison it performs (aliases: none/`=`, `=>`, `=<`, `~>`).
@@ -332,6 +330,10 @@ def _comparison(constraint: str, spelled: str, operand: str) -> _Comparison:
 def _parse_constraint(text: str) -> Constraint:
     if not text.strip():
         raise InvalidConstraint(text, "it is empty")
+    if len(text) > _MAX_CONSTRAINT:
+        raise InvalidConstraint(
+            text[:60] + "…", f"it is longer than {_MAX_CONSTRAINT} characters (a limit of mirror, not of Helm)"
+        )
     rewritten = _HYPHEN_RANGE.sub(lambda m: f">= {m['low']}, <= {m['high']} ", text)
     alternatives = []
     for segment in rewritten.split("||"):
@@ -356,8 +358,9 @@ def select_version(versions: Iterable[str], constraint: str, *, strict: bool = F
     As Helm's index lookup: an empty constraint means `*`; an invalid constraint raises InvalidConstraint;
     a version string equal to the constraint wins outright; otherwise the newest version that satisfies the
     constraint. Strings that do not parse are skipped (Helm drops them when it loads the index). Among
-    versions of equal precedence (`1.2.3+a`, `1.2.3+b`, duplicates) the first listed wins. Returns the
-    string as listed, or None. With strict, versions are read as Helm reads OCI tags (StrictNewVersion).
+    versions of equal precedence (`1.2.3+a`, `1.2.3+b`, `v1.2.3`) the first listed wins, as in Helm for up to
+    12 entries; beyond that Helm's pick among them follows Go's unstable sort. Returns the string as listed,
+    or None. With strict, versions are read as Helm reads OCI tags (StrictNewVersion).
     """
     wanted = _parse_constraint(constraint or "*")
     parse = _parse_strict if strict else _parse_loose

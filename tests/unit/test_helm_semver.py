@@ -340,6 +340,9 @@ CONSTRAINT_CASES = [
     ("1.1-3", "4.3.2", False, "no spaces: 1.1 with prerelease 3, not a range"),
     ("1.1-3", "1.1.5-alpha", True, "no spaces: a prerelease comparator on 1.1"),
     ("1.0.0 - 2.0.0 || 3.0.0 - 3.1.0", "3.0.5", True, "two hyphen ranges"),
+    ("2 - 3 4.0.0 - 5.1", "4.5.0", False, "two hyphen ranges side by side are ANDed, not ORed"),
+    ("1.0||2 - 3", "1.5.0", True, "without spaces `1.0||2` is the range's low end: >=1.0 || 2 <=3 (Masterminds)"),
+    ("1.0 || 2 - 3", "1.5.0", False, "with spaces it is 1.0 || >=2 <=3"),
     # AND and OR
     (">1.1, <2", "1.2.1", True, "comma AND"),
     (">1.1, <2", "1.1.1", False, "comma AND, first fails"),
@@ -411,6 +414,10 @@ def test_invalid_constraint(text: str) -> None:
         pytest.param("> 1 , <=1.2.3", ">1 <=1.2.3", id="comma-becomes-space"),
         pytest.param("2.x,   >=1.2.3 || >4.5.6, < 5.7", "2.x >=1.2.3 || >4.5.6 <5.7", id="or-groups"),
         pytest.param("1.2 - 1.4.5", ">=1.2 <=1.4.5", id="hyphen-range-rewritten"),
+        pytest.param("2 - 3 4.0.0 - 5.1", ">=2 <=3 >=4.0.0 <=5.1", id="two-hyphen-ranges"),
+        pytest.param("2 - 3, 2 - 3", ">=2 <=3 >=2 <=3", id="two-hyphen-ranges-comma"),
+        pytest.param(">=1.0, 1.2 - 1.4", ">=1.0 >=1.2 <=1.4", id="hyphen-range-after-comma"),
+        pytest.param("1.0||2 - 3", ">=1.0 || 2 <=3", id="bar-is-a-version-character-in-ranges"),
         pytest.param("~>v1.2", "~>v1.2", id="aliases-and-v-kept"),
     ],
 )
@@ -579,6 +586,13 @@ def test_select_version_strict_reads_like_oci_tags() -> None:
 def test_select_version_invalid_constraint_raises_even_with_versions() -> None:
     with pytest.raises(InvalidConstraint, match=r'"1\.0\.0_beta"'):
         select_version(["1.0.0_beta"], "1.0.0_beta")
+
+
+def test_overlong_constraint_is_refused() -> None:
+    text = ", ".join([">=1.0.0"] * 200)
+    with pytest.raises(InvalidConstraint, match="longer than"):
+        Constraint.parse(text)
+    assert Constraint.parse(", ".join([">=1.0.0"] * 100)).allows(Version.parse("1.0.0"))  # 898 characters
 
 
 def test_select_version_many_versions() -> None:
