@@ -35,6 +35,7 @@ class CollectedChart:
     chart: Chart
     document: ManifestDocument  # the OCI manifest the bundle holds for it
     required_by: str | None  # "name@version" of the chart that depends on it, or None when listed
+    archive_sha256: str  # the chart archive, as carried (the layer of its OCI manifest)
     images: list[ImageSource] = field(default_factory=list)
 
     def artifact_extra(self) -> dict[str, object]:
@@ -43,8 +44,8 @@ class CollectedChart:
             "version": self.resolved.version,
             "repo": self.resolved.source.repo,
         }
-        if self.resolved.index_sha256:
-            extra["archiveSha256"] = self.resolved.index_sha256
+        if self.archive_sha256:
+            extra["archiveSha256"] = self.archive_sha256
         if self.required_by:
             extra["requiredBy"] = self.required_by
         return extra
@@ -103,7 +104,7 @@ class ChartCollector:
         where = f"chart {resolved.display}"
         if (chart.name, chart.version) != (resolved.name, resolved.version):
             raise InvalidDocumentError(f"{where}: the archive holds {chart.name} {chart.version}")
-        collected = CollectedChart(resolved, chart, document, required_by)
+        collected = CollectedChart(resolved, chart, document, required_by, archive_digest.removeprefix("sha256:"))
         collected.images = self._images(collected, archive_digest)
         return collected
 
@@ -118,7 +119,7 @@ class ChartCollector:
                 on_bytes=lambda _: None,
             )
             handle.close()
-            if resolved.index_sha256 is None:
+            if not resolved.index_sha256:
                 self.progress.warn(f"{resolved.url}: the index gives no digest; the archive is taken as served")
             self.writer.adopt(path, f"sha256:{sha}", size)
         chart = self._read(f"sha256:{sha}", resolved)

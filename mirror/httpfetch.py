@@ -102,9 +102,18 @@ class HttpFetcher:
         return bytes(body)
 
     def download(
-        self, url: str, dest: BinaryIO, *, expected_sha256: str | None, max_bytes: int, on_bytes: Callable[[int], None]
+        self,
+        url: str,
+        dest: BinaryIO,
+        *,
+        expected_sha256: tuple[str, ...],
+        max_bytes: int,
+        on_bytes: Callable[[int], None],
     ) -> tuple[str, int]:
-        """Stream `url` into `dest`, hashing on the way; returns (sha256 hex, size). A digest mismatch is refused."""
+        """Stream `url` into `dest`, hashing on the way; returns (sha256 hex, size).
+
+        With `expected_sha256`, the content must hash to one of them, or it is refused.
+        """
         digest, size = hashlib.sha256(), 0
 
         def reset() -> None:
@@ -125,9 +134,9 @@ class HttpFetcher:
 
         self._stream(url, sink, reset)
         actual = digest.hexdigest()
-        if expected_sha256 is not None and actual != expected_sha256:
+        if expected_sha256 and actual not in expected_sha256:
             raise DigestMismatchError(
-                f"{url}: sha256 {actual}, but the repository index says {expected_sha256}",
+                f"{url}: sha256 {actual}, but the repository index says {' or '.join(expected_sha256)}",
                 hint="the chart repository serves an archive other than the one its index describes",
             )
         return actual, size

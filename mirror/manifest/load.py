@@ -179,7 +179,7 @@ def _chart_version(check: _Checker, value: Any, field: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, float):
-        raise check.fail(field, f"{value!r} was read as a number", hint="quote versions, e.g. version: \"1.10\"")
+        raise check.fail(field, f"{value!r} was read as a number", hint='quote versions, e.g. version: "1.10"')
     text = check.string(str(value) if isinstance(value, int) and not isinstance(value, bool) else value, field)
     try:
         Constraint.parse(text)

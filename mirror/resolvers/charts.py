@@ -16,7 +16,7 @@ import yaml
 
 from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError
 from mirror.helm.package import HELM_CONFIG
-from mirror.helm.semver import select_version
+from mirror.helm.semver import Version, select_version
 from mirror.httpfetch import HttpFetcher, is_sha256_hex
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import ChartSource
@@ -33,7 +33,7 @@ class ResolvedChart:
     name: str
     version: str
     url: str | None = None  # HTTP: the archive's absolute URL
-    index_sha256: str | None = None  # HTTP: the digest the index states (Helm never checks it; mirror does)
+    index_sha256: tuple[str, ...] = ()  # HTTP: the digests the index states for this version (Helm never checks)
     reference: ImageReference | None = None  # OCI: repository and tag
     document: ManifestDocument | None = None  # OCI: the chart's manifest, exact bytes
 
@@ -102,49 +102,71 @@ def _select_http(source: ChartSource, indexes: IndexCache) -> ResolvedChart:
     versions = indexes.entries(source.repo).get(source.name)
     if not isinstance(versions, list) or not versions:
         raise SourceNotFoundError(f"{where}: the repository has no chart of that name")
-    by_version: dict[str, dict[str, Any]] = {}
+    by_version: dict[str, list[dict[str, Any]]] = {}
     for entry in versions:
+        # Unquoted versions that YAML read as numbers are skipped: their text (1.10 read as 1.1) is lost.
         if isinstance(entry, dict) and isinstance(entry.get("version"), str):
-            by_version.setdefault(entry["version"], entry)  # the first of duplicates, as Helm's sorted list gives
+            by_version.setdefault(entry["version"], []).append(entry)
     chosen = select_version(list(by_version), source.version or "*")
     if chosen is None:
         raise SourceNotFoundError(
             f"{where}: no version satisfies {source.version or '*'!r}",
             hint=f"newest listed: {', '.join(list(by_version)[:5])}",
         )
-    entry = by_version[chosen]
-    urls = entry.get("urls")
+    entries = by_version[chosen]
+    urls = entries[0].get("urls")
     if not isinstance(urls, list) or not urls or not isinstance(urls[0], str):
         raise InvalidDocumentError(f"{where} {chosen}: the index entry has no urls")
     url = urljoin(source.repo + "/", urls[0])
     if urlsplit(url).scheme not in ("http", "https"):
         raise InvalidDocumentError(f"{where} {chosen}: archive URL {url!r} is not http(s)")
-    digest = entry.get("digest")
-    if digest is not None and not is_sha256_hex(digest):
-        raise InvalidDocumentError(f"{where} {chosen}: index digest {digest!r} is not sha256 hex")
-    return ResolvedChart(source, source.name, chosen, url=url, index_sha256=digest)
+    # Real indexes list some versions twice with different digests (a re-release under the same URL);
+    # the archive must match one of them.
+    digests = tuple(dict.fromkeys(e["digest"] for e in entries if e.get("digest") is not None))
+    for digest in digests:
+        if not is_sha256_hex(digest):
+            raise InvalidDocumentError(f"{where} {chosen}: index digest {digest!r} is not sha256 hex")
+    return ResolvedChart(source, source.name, chosen, url=url, index_sha256=digests)
 
 
 def _select_oci(source: ChartSource, pool: ClientPool) -> ResolvedChart:
     repository = parse_reference(f"{source.repo.removeprefix('oci://')}/{source.name}")
     where = f"{source.origin}: chart {repository.name}"
     client = pool.for_host(repository.registry)
+    if source.version and _is_version(source.version):
+        # As Helm does: a version (not a range) is the tag itself, with no listing.
+        chosen, tag = source.version, oci_tag(source.version)
+    else:
+        try:
+            tags = client.list_tags(repository.repository)
+        except RegistryHTTPError as exc:
+            if exc.status == 404:
+                raise SourceNotFoundError(f"{where}: not found upstream") from exc
+            raise
+        versions = {t.replace("_", "+"): t for t in tags}
+        found = select_version(list(versions), source.version or "*", strict=True)
+        if found is None:
+            raise SourceNotFoundError(f"{where}: no tag satisfies {source.version or '*'!r}")
+        chosen, tag = found, versions[found]
+    reference = ImageReference(repository.registry, repository.repository, tag)
     try:
-        tags = client.list_tags(repository.repository)
+        fetched = client.get_manifest(reference.repository, tag)
     except RegistryHTTPError as exc:
         if exc.status == 404:
-            raise SourceNotFoundError(f"{where}: not found upstream") from exc
+            raise SourceNotFoundError(f"{where}:{tag} not found upstream") from exc
         raise
-    versions = {tag.replace("_", "+"): tag for tag in tags}
-    chosen = select_version(list(versions), source.version or "*")
-    if chosen is None:
-        raise SourceNotFoundError(f"{where}: no tag satisfies {source.version or '*'!r}")
-    reference = ImageReference(repository.registry, repository.repository, versions[chosen])
-    fetched = client.get_manifest(reference.repository, versions[chosen])
     document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=where, digest=fetched.digest)
     if document.is_index or document.config is None or document.config.media_type != HELM_CONFIG:
-        raise InvalidDocumentError(f"{where}:{versions[chosen]} is not a Helm chart (config {HELM_CONFIG} expected)")
+        raise InvalidDocumentError(f"{where}:{tag} is not a Helm chart (config {HELM_CONFIG} expected)")
     return ResolvedChart(source, source.name, chosen, reference=reference, document=document)
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_chart(source: ChartSource, indexes: IndexCache, pool: ClientPool) -> ResolvedChart:

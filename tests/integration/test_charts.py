@@ -265,3 +265,16 @@ def test_constraint_matching_no_version_exits_2(tmp_path, mirror_cli, repo_url):
     )
     assert result.exit_code == 2
     assert ">=9.0.0" in result.stderr
+
+
+def test_a_version_listed_twice_is_accepted_when_the_archive_matches_either_digest(tmp_path, mirror_cli, services):
+    # Real indexes re-release a version under one URL and list both entries (ingress-nginx 4.12.0-beta.0 ×9).
+    name = f"dup-{uuid.uuid4().hex[:8]}"
+    repo = ChartRepo(services.charts_dir / name, f"{services.charts_url}/{name}")
+    archive = build_chart("twice", "1.0.0")
+    entry = repo.add(archive)
+    repo.entries["twice"].insert(0, {**entry, "digest": "1" * 64})
+    repo.write_index(sort=False)
+    summary = _collect(mirror_cli, _manifest(tmp_path, [_chart("twice", repo.base_url)]), tmp_path / "b")
+    [chart] = _charts_by_name(summary).values()
+    assert chart["archiveSha256"] == hashlib.sha256(archive).hexdigest()
