@@ -194,7 +194,7 @@ def import_(
         print(f"{image.target}@{image.digest}  {image.status}")
     counts = result.counts
     print(
-        f"{'would import' if dry_run else 'imported'} {len(result.images)} image(s) into {result.registry}: "
+        f"{'would import' if dry_run else 'imported'} {len(result.images)} artifact(s) into {result.registry}: "
         f"{counts.blobs_uploaded} blob(s) uploaded ({human_size(counts.bytes_uploaded)}), "
         f"{counts.blobs_mounted} mounted, {counts.blobs_present} already present"
     )
