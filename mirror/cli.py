@@ -145,8 +145,9 @@ def collect(
         return
     for artifact in result.inventory.artifacts:
         print(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
+    git_count = sum(1 for a in result.inventory.artifacts if a.kind == "git")
     print(
-        f"bundle {out}: {len(result.charts)} chart(s), {len(result.images)} image(s), "
+        f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
         f"{human_size(result.inventory.total_size)}"
     )
     if signing:
@@ -164,6 +165,10 @@ def import_(
     allow_unsigned: Annotated[
         bool, typer.Option("--allow-unsigned", help="Import on checksums alone, for labs; warns.")
     ] = False,
+    git: Annotated[str | None, typer.Option("--git", help="Git server for Git sources: https://HOST/BASE.")] = None,
+    force_git: Annotated[
+        bool, typer.Option("--force-git", help="Allow non-fast-forward updates of internal branches and tags.")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report to this file.")] = None,
     jobs: Jobs = 4,
@@ -179,6 +184,8 @@ def import_(
         registry,
         trust=trust,
         allow_unsigned=allow_unsigned,
+        git_url=git,
+        force_git=force_git,
         jobs=jobs,
         dry_run=dry_run,
         ca_file=_ca(ca_file),
@@ -192,6 +199,10 @@ def import_(
         return
     for image in result.images:
         print(f"{image.target}@{image.digest}  {image.status}")
+    for repository in result.git:
+        refs = repository["refs"]
+        changes = ", ".join(f"{ref} {r['outcome']}" for ref, r in refs.items()) if isinstance(refs, dict) else ""
+        print(f"{repository['target']}  {changes or 'staged (dry run)'}")
     counts = result.counts
     print(
         f"{'would import' if dry_run else 'imported'} {len(result.images)} artifact(s) into {result.registry}: "

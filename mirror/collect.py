@@ -23,6 +23,7 @@ from mirror.bundle.signatures import add_envelope
 from mirror.bundle.tarball import write_tar
 from mirror.chartset import ChartCollector, CollectedChart, chart_sources
 from mirror.errors import SourceNotFoundError, UsageError
+from mirror.git.runner import Transport
 from mirror.httpfetch import HttpFetcher
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
@@ -31,6 +32,7 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings
 from mirror.registry.pool import ClientPool
+from mirror.resolvers.git import GIT_BUNDLE_MEDIA_TYPE, CollectedGit, collect_git, git_credentials
 from mirror.resolvers.images import ResolvedImage, resolve_image
 from mirror.trust.keys import Signer
 from mirror.trust.sign import sign_collection
@@ -104,6 +106,7 @@ def _image_sources(sets: Sequence[MirrorSet], charts: list[CollectedChart]) -> l
 class _Gathered:
     charts: list[CollectedChart]
     images: list[ResolvedImage]
+    git: list[CollectedGit]
 
 
 def _gather(
@@ -118,6 +121,14 @@ def _gather(
     progress: Progress,
 ) -> _Gathered:
     """Charts (downloaded, for their dependencies and images), then every image resolved to its digest."""
+    transport = Transport(ca_file=fetcher.ca_file)
+    credentials = git_credentials()
+    git_sources = [g for s in sets for g in s.git]
+    git = run_parallel(
+        git_sources, lambda g: collect_git(g, writer, credentials=credentials, transport=transport), jobs
+    )
+    for collected in git:
+        progress.log(f"git {collected.source.url} {collected.resolved.name or ''} at {collected.resolved.commit}")
     charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(chart_sources(list(sets)), jobs)
     sources = _image_sources(sets, charts)
 
@@ -133,8 +144,8 @@ def _gather(
             return None
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
-    progress.log(f"resolved {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images)
+    progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
+    return _Gathered(charts, images, git)
 
 
 def resolve(
@@ -168,7 +179,11 @@ def resolve(
             limits=limits,
             progress=progress,
         )
-    return [*(_chart_artifact(c).to_json() for c in gathered.charts), *(i.lock_entry() for i in gathered.images)]
+    return [
+        *(_git_artifact(g).to_json() for g in gathered.git),
+        *(_chart_artifact(c).to_json() for c in gathered.charts),
+        *(i.lock_entry() for i in gathered.images),
+    ]
 
 
 def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[str, object]:
@@ -179,6 +194,12 @@ def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     entry = image.lock_entry()
     extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
+
+
+def _git_artifact(git: CollectedGit) -> ArtifactRecord:
+    return ArtifactRecord(
+        "git", git.source.url, git.digest, GIT_BUNDLE_MEDIA_TYPE, git.bundle.size, git.artifact_extra()
+    )
 
 
 def _chart_artifact(chart: CollectedChart) -> ArtifactRecord:
@@ -206,6 +227,7 @@ def collect(
     signing: CollectorSigning | None = None,
 ) -> CollectResult:
     progress = progress or Progress(quiet=True)
+    out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_out(out)
     sets = load_mirrorsets(manifest_paths)
     token = uuid.uuid4().hex[:12]
@@ -226,10 +248,15 @@ def collect(
             progress.start("download", sum(download.blobs[d][0] for d in digests))
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()
-            artifacts = [*(_chart_artifact(c) for c in gathered.charts), *(_image_artifact(i) for i in images)]
+            artifacts = [
+                *(_git_artifact(g) for g in gathered.git),
+                *(_chart_artifact(c) for c in gathered.charts),
+                *(_image_artifact(i) for i in images),
+            ]
             created = dt.datetime.now(dt.UTC).replace(microsecond=0)
             inventory = writer.finish(
-                [_index_entry(a.source, a.digest, a.media_type, a.size) for a in artifacts],
+                # Git bundles are blobs of the layout, listed in the inventory; index.json is for OCI content.
+                [_index_entry(a.source, a.digest, a.media_type, a.size) for a in artifacts if a.kind != "git"],
                 {
                     "bundle_id": str(uuid.uuid4()),
                     "created": format_time(created),

@@ -37,6 +37,7 @@ class HttpFetcher:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.ca_file = ca_file
         self._limits = limits
         self._log = log
         self._sleep = sleep

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirror.bundle.reader import open_bundle
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
 from mirror.errors import UsageError
+from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
+from mirror.resolvers.git import git_credentials
+from mirror.targets.git import parse_git_target, push_git, stage_git
 from mirror.targets.registry import (
     ImageOutcome,
     ImportCounts,
@@ -32,6 +36,7 @@ class ImportReport:
     images: list[ImageOutcome]
     counts: ImportCounts
     trust: dict[str, object] | None = None  # what was verified: signatures counted, sequence; None if unsigned
+    git: list[dict[str, object]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -40,6 +45,7 @@ class ImportReport:
             "registry": self.registry,
             "dryRun": self.dry_run,
             "trust": self.trust,
+            "git": self.git,
             "images": [i.to_json() for i in self.images],
             **self.counts.to_json(),
         }
@@ -61,8 +67,10 @@ def import_bundle(
     progress: Progress | None = None,
     limits: Limits = DEFAULT_LIMITS,
     clock: dt.datetime | None = None,
+    git_url: str | None = None,
+    force_git: bool = False,
 ) -> ImportReport:
-    """Verify everything first (files, graph, signatures, policy), and only then write to the registry."""
+    """Verify everything first (files, graph, signatures, policy, git bundles), and only then write."""
     progress = progress or Progress(quiet=True)
     if trust is not None and allow_unsigned:
         raise UsageError("give --trust POLICY or --allow-unsigned, not both")
@@ -80,11 +88,45 @@ def import_bundle(
         progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
         verified = verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits)
     plans = plan_images(verified)
-    progress.log(f"verified {len(verified.inventory.files)} files of {len(plans)} image(s)")
+    if verified.git and git_url is None:
+        raise UsageError(
+            f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
+        )
+    git_base = parse_git_target(git_url) if git_url else None
     credentials = target_credentials(endpoint)
-    with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
-        importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
-        outcomes = importer.run(plans)
+    git_transport = Transport(ca_file=ca_file)
+    with tempfile.TemporaryDirectory(prefix="mirror-git-") as scratch:
+        staged = (
+            stage_git(
+                verified.reader,
+                verified.git,
+                git_base,
+                Path(scratch),
+                credentials=git_credentials(),
+                transport=git_transport,
+            )
+            if git_base and verified.git
+            else []
+        )
+        progress.log(
+            f"verified {len(verified.inventory.files)} files: {len(plans)} image(s) and chart(s), "
+            f"{len(staged)} git source(s)"
+        )
+        try:
+            with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
+                importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
+                outcomes = importer.run(plans)
+            pushed = (
+                []
+                if dry_run
+                else push_git(staged, credentials=git_credentials(), force=force_git, transport=git_transport)
+            )
+        finally:
+            for plan in staged:
+                plan.staged.discard()
+    for _, result in pushed:
+        for note in result.notes:
+            progress.warn(f"{result.target}: {note}")
     if report is not None and not dry_run:
         record_import(report)
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
@@ -92,7 +134,19 @@ def import_bundle(
     if report is not None:
         summary = report.to_json()
         trusted = {k: summary[k] for k in ("inventorySha256", "sequence", "signatures")}
-    return ImportReport(str(bundle), display, dry_run, verified.inventory.bundle_id, outcomes, importer.counts, trusted)
+    git_report: list[dict[str, object]] = [
+        {
+            "source": plan.artifact.source,
+            "target": result.target,
+            "refs": {ref: {"outcome": o.outcome, "old": o.old, "new": o.new} for ref, o in result.refs.items()},
+        }
+        for plan, result in pushed
+    ]
+    if dry_run:
+        git_report = [{"source": p.artifact.source, "target": p.target, "refs": None} for p in staged]
+    return ImportReport(
+        str(bundle), display, dry_run, verified.inventory.bundle_id, outcomes, importer.counts, trusted, git_report
+    )
 
 
 def verify_with_policy(

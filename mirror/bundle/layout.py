@@ -75,6 +75,15 @@ class LayoutWriter:
         finally:
             path.unlink(missing_ok=True)
 
+    @contextmanager
+    def scratch_path(self) -> Iterator[Path]:
+        """A path inside the staging area for a tool that writes the file itself (git bundle create)."""
+        path = self.root / "blobs" / "sha256" / f".scratch.{uuid.uuid4().hex}.partial"
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
     def adopt(self, path: Path, digest: str, size: int) -> None:
         """Make a scratch file the blob `digest`; the caller hashed it while writing it."""
         if self.has(digest):

@@ -42,6 +42,7 @@ class VerifiedBundle:
     inventory: Inventory
     inventory_sha256: str
     images: list[VerifiedImage] = field(default_factory=list)
+    git: list[ArtifactRecord] = field(default_factory=list)  # git bundle blobs; their refs are checked at import
     envelopes: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -145,6 +146,20 @@ class _GraphWalker:
             image.manifests.append(document)
 
 
+def _check_git(artifact: ArtifactRecord, sizes: dict[str, int]) -> list[Problem]:
+    where = f"git source {artifact.source}"
+    heads = artifact.extra.get("heads")
+    if (
+        not isinstance(heads, dict)
+        or not heads
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in heads.items())
+    ):
+        return [Problem("GRAPH_INVALID", f"{where}: the inventory lists no refs for it")]
+    if sizes.get(blob_path(artifact.digest)) != artifact.size:
+        return [Problem("GRAPH_INVALID", f"{where}: its bundle {artifact.digest} is missing or of another size")]
+    return []
+
+
 def check_graph(
     reader: BundleReader, inventory: Inventory, limits: Limits
 ) -> tuple[list[VerifiedImage], list[Problem]]:
@@ -158,6 +173,9 @@ def check_graph(
     images = []
     for artifact in inventory.artifacts:
         where = f"artifact {artifact.source}"
+        if artifact.kind == "git":
+            problems += _check_git(artifact, walker.sizes)
+            continue
         if artifact.kind not in ("image", "chart"):
             problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))
             continue
@@ -193,6 +211,7 @@ def check_bundle(
     if not checked.problems:
         # The graph is read from files just proven intact; on a damaged bundle it would only add noise.
         checked.images, checked.problems = check_graph(reader, inventory, limits)
+        checked.git = [a for a in inventory.artifacts if a.kind == "git"]
     checked.problems += envelope_problems
     return checked
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from mirror.errors import ManifestError, ReferenceError_, UsageError
 from mirror.helm.semver import Constraint, Version
-from mirror.manifest.model import ChartImages, ChartSource, ImageSource, MirrorSet
+from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource, MirrorSet
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
@@ -22,7 +22,11 @@ KIND = "MirrorSet"
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux"}
-_NOT_YET = {"git": "Git sources", "flux": "Flux sources"}
+_NOT_YET = {"flux": "Flux sources"}
+_GIT_FIELDS = {"name", "url", "ref"}
+_GIT_REF_FIELDS = {"branch", "tag", "semver", "commit", "name"}
+_GIT_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 _CHART_FIELDS = {"name", "repo", "version", "images", "dependencies"}
 _CHART_IMAGE_FIELDS = {"discover", "include", "exclude"}
 _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
@@ -222,6 +226,62 @@ def _charts(check: _Checker, value: Any, platforms: tuple[Platform, ...] | None)
     return tuple(result)
 
 
+def _git_url(check: _Checker, value: Any, field: str) -> str:
+    text = check.string(value, field)
+    try:
+        parts = urlsplit(text)
+        credentials = bool(parts.password or (parts.username and parts.scheme != "ssh"))
+    except ValueError as exc:
+        raise check.fail(field, "not a valid URL") from exc
+    if credentials:
+        raise check.fail(
+            field, "the URL must not carry credentials", hint="use git credential helpers or MIRROR_GIT_* variables"
+        )
+    if parts.scheme not in ("https", "http", "ssh") or not parts.hostname or parts.query or parts.fragment:
+        raise check.fail(field, f"{text!r} must be an https://, http:// or ssh:// repository URL")
+    path = parts.path.strip("/")
+    if not path or any(part in ("", ".", "..") for part in path.split("/")):
+        raise check.fail(field, f"{text!r} has no repository path")
+    return text.rstrip("/")
+
+
+def _git_ref(check: _Checker, value: Any, field: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    ref = check.mapping(value, field, _GIT_REF_FIELDS)
+    if len(ref) != 1:
+        raise check.fail(field, "give exactly one of branch, tag, semver, commit or name")
+    [(kind, text)] = ref.items()
+    text = check.string(text, f"{field}.{kind}")
+    if kind == "commit" and not _COMMIT.fullmatch(text):
+        raise check.fail(f"{field}.commit", "expected a full 40-character lowercase commit id")
+    if kind == "semver":
+        try:
+            Constraint.parse(text)
+        except UsageError as exc:
+            raise check.fail(f"{field}.semver", exc.message) from exc
+    return {kind: text}
+
+
+def _git(check: _Checker, value: Any) -> tuple[GitSource, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.git", "expected a list of {name, url, ref} entries")
+    result: list[GitSource] = []
+    for i, item in enumerate(value):
+        field = f"spec.git[{i}]"
+        item = check.mapping(item, field, _GIT_FIELDS)
+        name = check.string(item.get("name"), f"{field}.name")
+        if not _GIT_NAME.fullmatch(name):
+            raise check.fail(f"{field}.name", f"{name!r} must be lowercase letters, digits, '.', '_' or '-'")
+        if any(g.name == name for g in result):
+            raise check.fail(f"{field}.name", f"{name!r} is used twice")
+        url = _git_url(check, item.get("url"), f"{field}.url")
+        result.append(GitSource(name, url, _git_ref(check, item.get("ref"), f"{field}.ref"), f"{check.path}: {field}"))
+    return tuple(result)
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -246,6 +306,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         registries=_registries(check, spec.get("registries")),
         images=_images(check, spec.get("images"), platforms),
         charts=_charts(check, spec.get("charts"), platforms),
+        git=_git(check, spec.get("git")),
     )
 
 

@@ -44,6 +44,14 @@ class ChartSource:
 
 
 @dataclass(frozen=True)
+class GitSource:
+    name: str  # how flux entries refer to it
+    url: str  # https://, http:// or ssh:// without credentials
+    ref: Mapping[str, str]  # exactly one of branch, tag, semver, commit, name; empty: the remote's HEAD
+    origin: str
+
+
+@dataclass(frozen=True)
 class MirrorSet:
     name: str
     path: str
@@ -51,3 +59,4 @@ class MirrorSet:
     registries: Mapping[str, RegistrySettings] = field(default_factory=dict)
     images: tuple[ImageSource, ...] = ()
     charts: tuple[ChartSource, ...] = ()
+    git: tuple[GitSource, ...] = ()

@@ -2,10 +2,15 @@
 
 ``ensure_services()`` runs ``scripts/services start`` (a no-op when everything
 already runs) and then ``scripts/services env``, and returns the parsed
-settings (registries, and the nginx that serves Helm chart repositories from
-``charts_dir``). ``token_requests()`` reads the token server's request log, one dict
-per token request (``user`` is None for anonymous requests; ``scopes`` lists
-the requested scope strings; ``status`` is the HTTP status answered).
+settings (registries, the nginx that serves Helm chart repositories from
+``charts_dir``, and the two smart-HTTP git servers: ``git_upstream``, anonymous and
+read-only, serving the bare repositories under ``git_upstream_dir``, and
+``git_internal``, basic auth ``git_user``/``git_password``, push allowed, serving
+``git_internal_dir``, where a push to a missing ``<path>.git`` creates it).
+``tests.support.gitrepos`` builds repositories for them. ``token_requests()``
+reads the token server's request log, one dict per token request (``user`` is
+None for anonymous requests; ``scopes`` lists the requested scope strings;
+``status`` is the HTTP status answered).
 
 No pytest here: fixtures wrap these functions.
 """
@@ -37,9 +42,15 @@ _FIELDS = {
     "MIRROR_TEST_CHARTS_URL": "charts_url",
     "MIRROR_TEST_CHARTS_URL2": "charts_url2",
     "MIRROR_TEST_CHARTS_DIR": "charts_dir",
+    "MIRROR_TEST_GIT_UPSTREAM": "git_upstream",
+    "MIRROR_TEST_GIT_INTERNAL": "git_internal",
+    "MIRROR_TEST_GIT_USER": "git_user",
+    "MIRROR_TEST_GIT_PASSWORD": "git_password",
+    "MIRROR_TEST_GIT_UPSTREAM_DIR": "git_upstream_dir",
+    "MIRROR_TEST_GIT_INTERNAL_DIR": "git_internal_dir",
     "MIRROR_SERVICES_DIR": "services_dir",
 }
-_PATHS = {"ca_file", "cert_dir", "token_log", "services_dir", "charts_dir"}
+_PATHS = {"ca_file", "cert_dir", "token_log", "services_dir", "charts_dir", "git_upstream_dir", "git_internal_dir"}
 
 
 class ServicesError(RuntimeError):
@@ -62,6 +73,12 @@ class Services:
     charts_url: str  # http://127.0.0.1:15080, nginx serving charts_dir as static files (no trailing slash)
     charts_url2: str  # http://127.0.0.2:15080, the same files under a second host name
     charts_dir: Path  # document root of charts_url/charts_url2; put chart repositories in subdirectories
+    git_upstream: str  # http://127.0.0.1:15090, smart HTTP git, anonymous, read-only (no trailing slash)
+    git_internal: str  # http://127.0.0.1:15091, smart HTTP git, basic auth git_user/git_password, push allowed
+    git_user: str
+    git_password: str
+    git_upstream_dir: Path  # bare repositories served by git_upstream: <dir>/<name>.git is <git_upstream>/<name>.git
+    git_internal_dir: Path  # bare repositories served by git_internal (a push creates a missing <name>.git)
 
     def token_requests(self) -> list[dict[str, Any]]:
         return token_requests(self.token_log)

@@ -303,9 +303,41 @@ def test_same_image_in_two_files_with_same_platforms_is_accepted(tmp_path):
         ),
         pytest.param(
             with_spec("git:\n  - {url: 'https://example.com/r.git'}\n"),
-            "spec.git",
-            ["not supported"],
-            id="git-not-supported-yet",
+            "spec.git[0].name",
+            ["non-empty string"],
+            id="git-without-name",
+        ),
+        pytest.param(
+            with_spec("git:\n  - {name: fleet, url: 'https://user:tok@example.com/r.git'}\n"),
+            "spec.git[0].url",
+            ["credentials"],
+            id="git-url-credentials",
+        ),
+        pytest.param(
+            with_spec("git:\n  - {name: fleet, url: 'ftp://example.com/r.git'}\n"),
+            "spec.git[0].url",
+            ["ssh://"],
+            id="git-url-scheme",
+        ),
+        pytest.param(
+            with_spec("git:\n  - {name: fleet, url: 'https://example.com/r.git', ref: {branch: a, tag: b}}\n"),
+            "spec.git[0].ref",
+            ["exactly one"],
+            id="git-two-refs",
+        ),
+        pytest.param(
+            with_spec("git:\n  - {name: fleet, url: 'https://example.com/r.git', ref: {commit: abc}}\n"),
+            "spec.git[0].ref.commit",
+            ["40-character"],
+            id="git-short-commit",
+        ),
+        pytest.param(
+            with_spec(
+                "git:\n  - {name: fleet, url: 'https://e.com/r.git'}\n  - {name: fleet, url: 'https://e.com/s.git'}\n"
+            ),
+            "spec.git[1].name",
+            ["twice"],
+            id="git-name-twice",
         ),
         pytest.param(
             with_spec("flux:\n  - {name: cluster}\n"), "spec.flux", ["not supported"], id="flux-not-supported-yet"
@@ -434,3 +466,26 @@ def test_chart_entries_load_with_their_image_choices(tmp_path):
     assert other.images.discover and other.images.exclude == ("docker.io/*",) and not other.dependencies
     assert [str(r) for r in other.images.include] == ["docker.io/library/busybox:latest"]
     assert str(podinfo.platforms[0]) == "linux/amd64"
+
+
+def test_git_entries_load_with_their_refs(tmp_path):
+    path = write(
+        tmp_path,
+        "m.yaml",
+        with_spec(
+            """\
+        git:
+          - {name: fleet, url: "https://git.example.com/fleet/infra.git/", ref: {branch: main}}
+          - {name: apps, url: "ssh://git@git.example.com/apps.git", ref: {semver: ">=1.0.0"}}
+          - {name: pinned, url: "https://git.example.com/p.git", ref: {commit: "%s"}}
+          - {name: head, url: "https://git.example.com/h.git"}
+        """
+            % ("a" * 40)
+        ),
+    )
+    [mirrorset] = load_mirrorsets([path])
+    fleet, apps, pinned, head = mirrorset.git
+    assert (fleet.url, dict(fleet.ref)) == ("https://git.example.com/fleet/infra.git", {"branch": "main"})
+    assert apps.url.startswith("ssh://git@") and dict(apps.ref) == {"semver": ">=1.0.0"}
+    assert dict(pinned.ref) == {"commit": "a" * 40}
+    assert dict(head.ref) == {}

@@ -1,0 +1,427 @@
+"""Run the git command line in a clean, closed environment, and turn its failures into mirror's errors.
+
+Every `git` that mirror starts goes through `run_git`, which:
+  - passes no environment but PATH and what is set here: no proxies, no GIT_* variables of the caller, no
+    system or global configuration (GIT_CONFIG_NOSYSTEM, GIT_CONFIG_GLOBAL=/dev/null), HOME and
+    XDG_CONFIG_HOME in an empty temporary directory (no ~/.netrc, ~/.ssh, ~/.gitconfig), C locale (stable
+    messages), GIT_TERMINAL_PROMPT=0 (never waits for a password), GIT_NO_REPLACE_OBJECTS (no replace refs
+    can alter what an object id means);
+  - switches hooks off (`-c core.hooksPath=/dev/null`) and credential helpers off (`-c credential.helper=`);
+  - allows only the protocols asked for: https and http always, ssh and file only when the Transport says
+    so (GIT_ALLOW_PROTOCOL, which overrides any `protocol.*` configuration, plus the same as `-c` options);
+  - gives credentials to git through GIT_ASKPASS: a two-line shell script in the temporary HOME that prints
+    MIRROR_GIT_USERNAME or MIRROR_GIT_PASSWORD, two variables set in the child's environment only. They are
+    never in argv, never in a URL, never in a file. A URL that carries userinfo is refused before use;
+  - passes everything git prints through `redact()` before it reaches an error message;
+  - runs git in its own process group and kills that group when the timeout expires.
+
+Failures are classified from git's messages:
+  - the host could not be reached, the connection broke, TLS failed, HTTP 5xx, timeout → UnreachableError or
+    TransferError (exit 4: a re-run may succeed);
+  - authentication failed, or the server asked for credentials that were not given (401/403) →
+    TransferError (exit 4), as a refused registry login is (RegistryHTTPError): the hint says which
+    credentials to set;
+  - "Repository not found", HTTP 404, "does not appear to be a git repository" → SourceNotFoundError (exit 2).
+    Hosts such as GitHub also answer "not found" for a private repository when no credentials were sent,
+    so the hint mentions credentials;
+  - anything else → the class the caller names (`failure=`): VerificationError for bundle and fsck work,
+    MirrorError by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from mirror.errors import (
+    MirrorError,
+    SourceNotFoundError,
+    TransferError,
+    UnreachableError,
+    UsageError,
+)
+from mirror.registry.credentials import Credentials
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "LS_REMOTE_TIMEOUT_S",
+    "Transport",
+    "check_url",
+    "redact",
+    "run_git",
+]
+
+# A clone of a very large repository over a slow link can take long; a stalled transfer is cut much sooner
+# by http.lowSpeedLimit/lowSpeedTime below.
+DEFAULT_TIMEOUT_S = 3600.0
+LS_REMOTE_TIMEOUT_S = 300.0
+_LOW_SPEED_BYTES_PER_S = 1000
+_LOW_SPEED_TIME_S = 60
+# How much of git's output goes into an error message (the end of it, where git puts the reason).
+_MESSAGE_CHARS = 4000
+
+_ENV_USERNAME = "MIRROR_GIT_USERNAME"
+_ENV_PASSWORD = "MIRROR_GIT_PASSWORD"
+# git asks "Username for 'https://host': " and then "Password for 'https://user@host': ".
+_ASKPASS_SCRIPT = f"""#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "${_ENV_USERNAME}" ;;
+  *) printf '%s\\n' "${_ENV_PASSWORD}" ;;
+esac
+"""
+
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Which protocols git may use, and how it checks servers.
+
+    allow_file: file:// URLs and local bundle files (tests; and import, for the bundle itself).
+    allow_ssh: ssh:// URLs; the host key must be in known_hosts_file (HOME is empty, so there is no
+      ~/.ssh), and identity_file is the key. BatchMode: ssh never prompts.
+    ca_file: a PEM bundle that replaces the system CAs for https (http.sslCAInfo).
+    """
+
+    allow_file: bool = False
+    allow_ssh: bool = False
+    ca_file: Path | str | None = None
+    identity_file: Path | str | None = None
+    known_hosts_file: Path | str | None = None
+
+    def protocols(self) -> list[str]:
+        allowed = ["https", "http"]
+        if self.allow_ssh:
+            allowed.append("ssh")
+        if self.allow_file:
+            allowed.append("file")
+        return allowed
+
+
+DEFAULT_TRANSPORT = Transport()
+
+_SCHEME_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^/\s@'\"]*@)")
+
+
+def _secret_forms(credentials: Credentials | None) -> list[str]:
+    if credentials is None or not credentials.password:
+        return []
+    pair = f"{credentials.username}:{credentials.password}".encode()
+    forms = {
+        credentials.password,
+        quote(credentials.password, safe=""),
+        base64.b64encode(pair).decode("ascii"),
+        base64.b64encode(credentials.password.encode()).decode("ascii"),
+    }
+    # Longest first, so that a form containing another is replaced whole.
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str] | Credentials | None = ()) -> str:
+    """`text` without URL userinfo (`https://user:token@host` → `https://host`) and without the secrets.
+
+    `secrets` is a list of strings or a Credentials (its password, URL-encoded password and the base64
+    forms a Basic header would carry).
+    """
+    if isinstance(secrets, Credentials):
+        forms = _secret_forms(secrets)
+    else:
+        forms = sorted((s for s in (secrets or ()) if s), key=len, reverse=True)
+    text = _SCHEME_URL.sub(lambda m: m.group(1), text)
+    for secret in forms:
+        text = text.replace(secret, "***")
+    return text
+
+
+def check_url(url: str, transport: Transport = DEFAULT_TRANSPORT, *, where: str = "url") -> str:
+    """Return `url` if git may use it; UsageError otherwise. Credentials in it are refused before anything else.
+
+    Accepted: https:// and http:// with a host; ssh://[user@]host/path when ssh is allowed (a user name
+    only: never a password); file:///path when file is allowed. Refused: userinfo in http(s) URLs,
+    scp-like `host:path`, local paths, `ext::` and other transports, whitespace and control characters.
+    """
+    if not isinstance(url, str) or not url:
+        raise UsageError(f"{where}: a git URL is required")
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        hostname = parts.hostname
+    except ValueError as exc:  # the message does not echo the URL: it may carry a secret
+        raise UsageError(f"{where}: not a valid URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    # Checked first: every later message echoes the URL.
+    userinfo = "@" in parts.netloc
+    if password is not None or (userinfo and scheme != "ssh"):
+        raise UsageError(
+            f"{where}: the URL must not carry credentials",
+            hint="give the user name and password (or token) through mirror's credential settings, never in a URL",
+        )
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise UsageError(f"{where}: {url!r} contains whitespace or control characters")
+    allowed = transport.protocols()
+    if scheme not in ("http", "https", "ssh", "file") or "://" not in url:
+        raise UsageError(
+            f"{where}: {url!r} is not a URL git may use here",
+            hint="write https://host/path (ssh://[user@]host/path when ssh is allowed)",
+        )
+    if scheme not in allowed:
+        raise UsageError(f"{where}: {scheme}:// URLs are not allowed here (allowed: {', '.join(allowed)})")
+    if scheme in ("http", "https", "ssh") and not hostname:
+        raise UsageError(f"{where}: {url!r} has no host")
+    if scheme == "file" and (parts.netloc or not parts.path.startswith("/")):
+        raise UsageError(f"{where}: {url!r} must be file:///absolute/path")
+    if parts.fragment:
+        raise UsageError(f"{where}: {url!r} must not have a fragment")
+    return url
+
+
+def _refuse_credentials_in_args(args: Sequence[str]) -> None:
+    for arg in args:
+        if "://" not in arg:
+            continue
+        match = re.search(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/]*)", arg)
+        if match is None:
+            continue
+        scheme, netloc = match.group(1).lower(), match.group(2)
+        if "@" in netloc and (scheme != "ssh" or ":" in netloc.rsplit("@", 1)[0]):
+            raise UsageError(
+                "a git URL must not carry credentials",
+                hint="give the user name and password (or token) through mirror's credential settings",
+            )
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    regex: re.Pattern[str]
+    kind: str  # "unreachable", "transfer", "auth", "notfound", "tls"
+
+
+def _p(pattern: str, kind: str) -> _Pattern:
+    return _Pattern(re.compile(pattern, re.IGNORECASE), kind)
+
+
+# Order matters: the first match decides.
+_PATTERNS = (
+    _p(r"could not read (Username|Password)|terminal prompts disabled", "auth"),
+    _p(r"Authentication failed|Invalid username or password|returned error: 40[13]\b", "auth"),
+    _p(r"Permission denied \(publickey|Host key verification failed", "auth"),
+    _p(r"Repository not found|returned error: 404\b|repository '[^']*' not found", "notfound"),
+    _p(r"does not appear to be a git repository", "notfound"),
+    _p(r"SSL certificate problem|server certificate verification failed|certificate verify failed", "tls"),
+    _p(r"Could not resolve host|Could not resolve hostname|Name or service not known", "unreachable"),
+    _p(r"Connection refused|Failed to connect|Couldn't connect to server|Network is unreachable", "unreachable"),
+    _p(r"No route to host|Connection timed out|Operation timed out|Connection reset", "unreachable"),
+    _p(r"returned error: 5\d\d\b|RPC failed|early EOF|remote end hung up unexpectedly", "transfer"),
+    _p(r"unexpected disconnect|Operation too slow|transfer closed|SSL_ERROR|GnuTLS|gnutls_handshake", "transfer"),
+)
+
+
+def classify(output: str) -> str | None:
+    """Which kind of failure git's output describes (see _PATTERNS), or None."""
+    for pattern in _PATTERNS:
+        if pattern.regex.search(output):
+            return pattern.kind
+    return None
+
+
+def _tail(text: str) -> str:
+    text = text.strip()
+    if len(text) > _MESSAGE_CHARS:
+        text = "…" + text[-_MESSAGE_CHARS:]
+    return text
+
+
+def git_error(
+    what: str,
+    output: str,
+    *,
+    failure: type[MirrorError] = MirrorError,
+    credentials: Credentials | None = None,
+    network: bool = True,
+) -> MirrorError:
+    """The error for a failed git command: `what` was being done; `output` is git's (unredacted) stderr.
+
+    network=False for work on local files (bundles, fsck): their output can quote text from the bundle
+    (commit subjects), which must not steer the classification, so `failure` is always the class.
+    """
+    shown = redact(_tail(output), credentials)
+    message = f"{what}: {shown}" if shown else what
+    kind = classify(output) if network else None
+    if kind == "unreachable":
+        return UnreachableError(message, hint="check the URL, DNS and the network path; a re-run resumes")
+    if kind == "transfer":
+        return TransferError(message, hint="the transfer broke off; a re-run starts it again")
+    if kind == "tls":
+        return TransferError(message, hint="give the CA that signed the server's certificate (ca_file)")
+    if kind == "auth":
+        hint = (
+            "the credentials given were refused, or lack access to this repository"
+            if credentials is not None
+            else "the server asks for credentials: configure a user name and password (or token) for it"
+        )
+        return TransferError(message, hint=hint)
+    if kind == "notfound":
+        return SourceNotFoundError(
+            message, hint="check the URL; a private repository may also answer 'not found' without credentials"
+        )
+    return failure(message)
+
+
+def _git_env(home: Path, transport: Transport, credentials: Credentials | None, askpass: Path | None) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH") or _DEFAULT_PATH,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "LC_ALL": "C",
+        "LANG": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_ALLOW_PROTOCOL": ":".join(transport.protocols()),
+        "GIT_PROTOCOL_FROM_USER": "0",
+        # Repository discovery never climbs above the temporary HOME (only used when no git dir is given).
+        "GIT_CEILING_DIRECTORIES": str(home.parent),
+    }
+    if transport.allow_ssh:
+        ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+        known_hosts = transport.known_hosts_file or "/dev/null"
+        ssh += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null"]
+        if transport.identity_file:
+            ssh += ["-o", "IdentitiesOnly=yes", "-i", str(transport.identity_file)]
+        env["GIT_SSH_COMMAND"] = " ".join(_shell_quote(a) for a in ssh)
+        env["GIT_SSH_VARIANT"] = "ssh"
+    if credentials is not None and askpass is not None:
+        env["GIT_ASKPASS"] = str(askpass)
+        env[_ENV_USERNAME] = credentials.username
+        env[_ENV_PASSWORD] = credentials.password
+    return env
+
+
+def _shell_quote(arg: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_./=:@%+-]+", arg):
+        return arg
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+def _config_args(transport: Transport) -> list[str]:
+    args = [
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "credential.helper=",
+        "-c",
+        "core.askPass=",
+        "-c",
+        "core.fsmonitor=false",
+        "-c",
+        "protocol.allow=never",
+        "-c",
+        "transfer.credentialsInUrl=die",
+        "-c",
+        "gc.auto=0",
+        "-c",
+        "maintenance.auto=false",
+        "-c",
+        "init.defaultBranch=main",
+        "-c",
+        "advice.detachedHead=false",
+        "-c",
+        f"http.lowSpeedLimit={_LOW_SPEED_BYTES_PER_S}",
+        "-c",
+        f"http.lowSpeedTime={_LOW_SPEED_TIME_S}",
+    ]
+    for protocol in transport.protocols():
+        args += ["-c", f"protocol.{protocol}.allow=always"]
+    if transport.ca_file:
+        args += ["-c", f"http.sslCAInfo={transport.ca_file}", "-c", "http.sslVerify=true"]
+    return args
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: Path | str | None = None,
+    git_dir: Path | str | None = None,
+    credentials: Credentials | None = None,
+    input: str | bytes | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    transport: Transport = DEFAULT_TRANSPORT,
+    check: bool = True,
+    what: str | None = None,
+    failure: type[MirrorError] = MirrorError,
+    network: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run `git <args>` in the clean environment described above; stdout and stderr are captured as text.
+
+    git_dir: the repository to work in (`git --git-dir=...`); otherwise cwd (default: an empty temporary
+    directory, outside any repository). With check (the default) a non-zero exit raises the classified
+    error for `what` (default: the git subcommand), with the output redacted; without check the caller
+    reads returncode and must pass anything it shows through redact(). input: text or bytes for stdin.
+    network: classify failures as network, authentication or not-found problems (see git_error).
+    """
+    args = [str(a) for a in args]
+    _refuse_credentials_in_args(args)
+    home = Path(tempfile.mkdtemp(prefix="mirror-git-home-"))
+    try:
+        askpass: Path | None = None
+        if credentials is not None:
+            askpass = home / "askpass.sh"
+            askpass.write_text(_ASKPASS_SCRIPT)
+            askpass.chmod(stat.S_IRWXU)
+        env = _git_env(home, transport, credentials, askpass)
+        command = ["git", *_config_args(transport)]
+        if git_dir is not None:
+            command.append(f"--git-dir={git_dir}")
+        command += args
+        data = input.encode() if isinstance(input, str) else input
+        with subprocess.Popen(
+            command,
+            cwd=str(cwd) if cwd is not None else str(home),
+            env=env,
+            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        ) as process:
+            try:
+                out, err = process.communicate(data, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                out, err = process.communicate()
+                label = what or f"git {args[0] if args else ''}".strip()
+                raise TransferError(
+                    f"{label}: git did not finish within {timeout:.0f} s and was stopped",
+                    hint="a re-run starts it again",
+                ) from None
+        done = subprocess.CompletedProcess(
+            command,
+            process.returncode,
+            out.decode("utf-8", errors="replace"),
+            err.decode("utf-8", errors="replace"),
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if check and done.returncode != 0:
+        label = what or f"git {args[0] if args else ''}".strip()
+        raise git_error(label, done.stderr or done.stdout, failure=failure, credentials=credentials, network=network)
+    return done
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop git and the helpers it started (remote-https, index-pack): the process group created for it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()

@@ -1,0 +1,110 @@
+"""Loading verified git bundles into the internal Git server.
+
+Each bundle is first copied out of the bundle (hashed again on the way), checked and fetched into a quarantine
+repository, and fsck'ed there; all of that happens before anything is written to any target. Pushing comes
+after the registry: explicit refspecs, never deleting, refusing non-fast-forward updates unless forced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mirror.bundle.inventory import ArtifactRecord, blob_path
+from mirror.bundle.reader import BundleReader, opened
+from mirror.errors import IntegrityError, Problem, UsageError, VerificationError
+from mirror.git.bundles import PushResult, StagedRepo, check_and_stage, push_staged
+from mirror.git.runner import Transport
+from mirror.registry.credentials import Credentials
+from mirror.registry.endpoint import parse_endpoint_url
+
+
+def parse_git_target(url: str) -> str:
+    scheme, netloc, prefix = parse_endpoint_url(url, "--git")
+    return f"{scheme}://{netloc}" + (f"/{prefix}" if prefix else "")
+
+
+def git_target_url(base: str, source_url: str) -> str:
+    """`https://SRC/PATH.git` lands at `BASE/PATH.git`."""
+    path = urlsplit(source_url).path.strip("/")
+    return f"{base}/{path if path.endswith('.git') else path + '.git'}"
+
+
+@dataclass
+class GitPlan:
+    artifact: ArtifactRecord
+    target: str
+    staged: StagedRepo
+
+
+def _copy_out(reader: BundleReader, artifact: ArtifactRecord, dest: Path) -> None:
+    """The bundle blob as a file for git, hashed again while copied: what git reads is what was verified."""
+    digest = hashlib.sha256()
+    with opened(reader, blob_path(artifact.digest)) as source, open(dest, "xb") as out:
+        while chunk := source.read(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
+    if f"sha256:{digest.hexdigest()}" != artifact.digest:
+        raise IntegrityError(f"{blob_path(artifact.digest)}: changed since it was verified")
+
+
+def stage_git(
+    reader: BundleReader,
+    artifacts: list[ArtifactRecord],
+    base: str,
+    scratch: Path,
+    *,
+    credentials: Credentials | None,
+    transport: Transport,
+) -> list[GitPlan]:
+    """Check and quarantine every git bundle; raises VerificationError listing every bundle that fails."""
+    targets: dict[str, str] = {}
+    for artifact in artifacts:
+        target = git_target_url(base, artifact.source)
+        if targets.setdefault(target, artifact.source) != artifact.source:
+            raise UsageError(f"{artifact.source} and {targets[target]} would land on the same repository {target}")
+    plans, problems = [], []
+    for number, artifact in enumerate(artifacts):
+        target = git_target_url(base, artifact.source)
+        bundle_file = scratch / f"{number}.bundle"
+        try:
+            _copy_out(reader, artifact, bundle_file)
+            staged = check_and_stage(
+                bundle_file,
+                artifact.extra["heads"],  # type: ignore[arg-type]
+                quarantine_dir=scratch / f"{number}.git",
+                existing_repo_url=target if artifact.extra.get("prerequisites") else None,
+                credentials=credentials,
+                transport=transport,
+            )
+        except VerificationError as exc:
+            problems += [Problem("GIT_INVALID", f"{artifact.source}: {p}") for p in exc.problems] or [
+                Problem("GIT_INVALID", f"{artifact.source}: {exc.message}")
+            ]
+            continue
+        finally:
+            bundle_file.unlink(missing_ok=True)
+        plans.append(GitPlan(artifact, target, staged))
+    if problems:
+        for plan in plans:
+            plan.staged.discard()
+        raise VerificationError(
+            f"{reader.location}: {len(problems)} git problem(s)", problems=problems, hint="nothing was written"
+        )
+    return plans
+
+
+def push_git(
+    plans: list[GitPlan], *, credentials: Credentials | None, force: bool, transport: Transport
+) -> list[tuple[GitPlan, PushResult]]:
+    results = []
+    for plan in plans:
+        try:
+            results.append(
+                (plan, push_staged(plan.staged, plan.target, credentials=credentials, force=force, transport=transport))
+            )
+        finally:
+            plan.staged.discard()
+    return results
