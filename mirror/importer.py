@@ -10,12 +10,13 @@ from pathlib import Path
 from mirror.bundle.reader import open_bundle
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
 from mirror.errors import UsageError
+from mirror.git.bundles import PushResult
 from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
 from mirror.resolvers.git import git_credentials
-from mirror.targets.git import parse_git_target, push_git, stage_git
+from mirror.targets.git import GitPlan, parse_git_target, push_git, stage_git
 from mirror.targets.registry import (
     ImageOutcome,
     ImportCounts,
@@ -94,6 +95,7 @@ def import_bundle(
         )
     git_base = parse_git_target(git_url) if git_url else None
     credentials = target_credentials(endpoint)
+    git_creds = git_credentials()
     git_transport = Transport(ca_file=ca_file)
     with tempfile.TemporaryDirectory(prefix="mirror-git-") as scratch:
         staged = (
@@ -102,7 +104,7 @@ def import_bundle(
                 verified.git,
                 git_base,
                 Path(scratch),
-                credentials=git_credentials(),
+                credentials=git_creds,
                 transport=git_transport,
             )
             if git_base and verified.git
@@ -117,9 +119,7 @@ def import_bundle(
                 importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
                 outcomes = importer.run(plans)
             pushed = (
-                []
-                if dry_run
-                else push_git(staged, credentials=git_credentials(), force=force_git, transport=git_transport)
+                [] if dry_run else push_git(staged, credentials=git_creds, force=force_git, transport=git_transport)
             )
         finally:
             for plan in staged:
@@ -134,7 +134,24 @@ def import_bundle(
     if report is not None:
         summary = report.to_json()
         trusted = {k: summary[k] for k in ("inventorySha256", "sequence", "signatures")}
-    git_report: list[dict[str, object]] = [
+    return ImportReport(
+        str(bundle),
+        display,
+        dry_run,
+        verified.inventory.bundle_id,
+        outcomes,
+        importer.counts,
+        trusted,
+        _git_report(staged, pushed, dry_run),
+    )
+
+
+def _git_report(
+    staged: list[GitPlan], pushed: list[tuple[GitPlan, PushResult]], dry_run: bool
+) -> list[dict[str, object]]:
+    if dry_run:
+        return [{"source": plan.artifact.source, "target": plan.target, "refs": None} for plan in staged]
+    return [
         {
             "source": plan.artifact.source,
             "target": result.target,
@@ -142,11 +159,6 @@ def import_bundle(
         }
         for plan, result in pushed
     ]
-    if dry_run:
-        git_report = [{"source": p.artifact.source, "target": p.target, "refs": None} for p in staged]
-    return ImportReport(
-        str(bundle), display, dry_run, verified.inventory.bundle_id, outcomes, importer.counts, trusted, git_report
-    )
 
 
 def verify_with_policy(

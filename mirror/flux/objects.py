@@ -1,0 +1,891 @@
+"""Reading the Kubernetes objects of a Flux path into FluxObject records.
+
+Two readers:
+
+- `read_yaml_files(directory)`: every document of every .yaml/.yml file under a directory, as is.
+- `read_tree(root, path)`: what kustomize-controller builds from `path` inside a source whose files are under
+  `root`: the kustomization.yaml there when there is one; otherwise every manifest under `path`, a
+  sub-directory holding a kustomization.yaml being built as such (Flux's generated kustomization).
+
+`read_tree` imitates the parts of kustomize that decide which Flux objects and images a build yields:
+`resources` (also the old `bases`, and `components`) that are local files or directories, `namespace`,
+`patches` (strategic merge or JSON 6902, by target or by the patch's own kind and name),
+`patchesStrategicMerge`, `patchesJson6902` and `images`. Everything else (generators, `replacements`,
+`namePrefix`, `helmCharts`, remote resources, ...) is not imitated: the ones that can change what is
+collected are named in a warning. Nothing outside `root` is read, as kustomize-controller's secure file system
+refuses it too.
+
+Only the objects that matter to mirror are kept: Flux kinds (API groups under fluxcd.io, and flux-operator's
+fluxcd.controlplane.io), workloads (their images), and ConfigMaps and Secrets (postBuild.substituteFrom).
+Documents without apiVersion and kind (values files, Chart.yaml, CI workflows) are skipped quietly; a file
+PyYAML cannot parse (a duplicate anchor, Go templates) is skipped with a warning naming it, as is a file with
+a duplicate key (kustomize refuses those).
+
+YAML is read as kustomize does (YAML 1.2): only true/false are booleans, and dates stay strings.
+Problems never raise here except a path outside the root: they are appended to the `warnings` list.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from mirror.errors import UsageError
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+YAML_SUFFIXES = (".yaml", ".yml")
+KUSTOMIZE_GROUP = "kustomize.config.k8s.io"
+
+# Pod specs inside workloads, as kustomize's image transformer and discover.py know them.
+WORKLOAD_POD_SPECS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+_WORKLOAD_GROUPS = {
+    "": {"Pod", "ReplicationController"},
+    "apps": {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"},
+}
+_WORKLOAD_GROUPS["batch"] = {"Job", "CronJob"}
+_KEPT_CORE = {"ConfigMap", "Secret"}
+# Kinds a patch target may name that mirror keeps (a patch of anything else selecting nothing is no news).
+KEPT_KINDS = (
+    set(WORKLOAD_POD_SPECS)
+    | _KEPT_CORE
+    | {"GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket", "HelmRelease", "Kustomization"}
+)
+_MAX_DEPTH = 64  # nested kustomizations, and patch recursion
+
+
+# --- YAML as kustomize reads it -------------------------------------------------------------------------------
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """YAML 1.2 scalars (true/false only, no timestamps) and no duplicate keys, as kyaml reads manifests."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _bool(loader: _Loader, node: yaml.ScalarNode) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    # Keys written twice in the mapping itself are refused; keys that override a `<<:` merge are not duplicates.
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    loader.flatten_mapping(node)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:bool", _bool)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+
+
+def parse_yaml_documents(text: str) -> list[Any]:
+    """Every non-empty document of `text`; raises yaml.YAMLError."""
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+
+
+def load_documents(path: Path, warnings: list[str], display: str | None = None) -> list[Any]:
+    """The documents of one file, or [] with a warning naming it when it cannot be read or parsed."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        warnings.append(f"{name}: skipped, cannot be read: {exc}")
+        return []
+    try:
+        return parse_yaml_documents(text)
+    except yaml.YAMLError as exc:
+        warnings.append(f"{name}: skipped, not YAML that PyYAML can parse: {' '.join(str(exc).split())}")
+        return []
+
+
+# --- Records --------------------------------------------------------------------------------------------------
+
+
+def api_group(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def is_flux_group(group: str) -> bool:
+    return group == "fluxcd.io" or group.endswith(".fluxcd.io") or group == "fluxcd.controlplane.io"
+
+
+def default_keep(api_version: str, kind: str) -> bool:
+    """Flux kinds, workloads, and the ConfigMaps and Secrets postBuild.substituteFrom may read."""
+    group = api_group(api_version)
+    if is_flux_group(group):
+        return True
+    if group == "" and kind in _KEPT_CORE:
+        return True
+    return kind in _WORKLOAD_GROUPS.get(group, set())
+
+
+@dataclass(frozen=True)
+class FluxObject:
+    """One Kubernetes object of a fleet. `body` is the whole document; treat it as read-only (transformations
+    return new records). `file` is where it was read (relative to the tree's root for read_tree), `index` its
+    document number in that file."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    body: dict[str, Any]
+    file: str
+    index: int = 0
+
+    @property
+    def group(self) -> str:
+        return api_group(self.api_version)
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    @property
+    def is_flux(self) -> bool:
+        return is_flux_group(self.group)
+
+    @property
+    def display(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name or "(no name)"
+        return f"{self.kind} {where}"
+
+    @property
+    def where(self) -> str:
+        """`file: Kind namespace/name`, for messages."""
+        return f"{self.file}: {self.display}"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.body.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        return _meta_map(self.body, "labels")
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        return _meta_map(self.body, "annotations")
+
+    def with_body(self, body: dict[str, Any]) -> FluxObject:
+        """The same record with a new body; kind, name and namespace are read again from it."""
+        made = object_from_document(body, self.file, self.index)
+        if made is None:
+            return replace(self, body=body)
+        return made
+
+    @classmethod
+    def from_document(cls, doc: Any, file: str, index: int = 0) -> FluxObject | None:
+        return object_from_document(doc, file, index)
+
+
+def _meta_map(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    metadata = body.get("metadata")
+    value = metadata.get(key) if isinstance(metadata, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def object_from_document(doc: Any, file: str, index: int = 0) -> FluxObject | None:
+    """A record for a Kubernetes document (one with string apiVersion and kind), else None."""
+    if not isinstance(doc, dict):
+        return None
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
+        return None
+    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    name = metadata.get("name")
+    namespace = metadata.get("namespace")
+    return FluxObject(
+        api_version=api_version,
+        kind=kind,
+        name=str(name) if isinstance(name, str | int) and not isinstance(name, bool) else "",
+        namespace=str(namespace) if isinstance(namespace, str) and namespace else None,
+        body=doc,
+        file=file,
+        index=index,
+    )
+
+
+def objects_from_documents(
+    docs: Iterable[Any], file: str, *, keep: Callable[[str, str], bool] = default_keep
+) -> list[FluxObject]:
+    """Records for the kept Kubernetes documents; `kind: List` documents are expanded."""
+    result: list[FluxObject] = []
+    for index, doc in enumerate(docs):
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            items = doc["items"]
+        else:
+            items = [doc]
+        for item in items:
+            made = object_from_document(item, file, index)
+            if made is not None and keep(made.api_version, made.kind):
+                result.append(made)
+    return result
+
+
+# --- The simple reader ----------------------------------------------------------------------------------------
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    """Every .yaml/.yml file under `directory`, sorted, hidden files and directories (.git, .github) left out."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory).parts
+        if any(part.startswith(".") for part in relative):
+            continue
+        if path.suffix in YAML_SUFFIXES and path.is_file():
+            found.append(path)
+    return found
+
+
+def read_yaml_files(
+    directory: Path,
+    *,
+    warnings: list[str] | None = None,
+    keep: Callable[[str, str], bool] = default_keep,
+) -> list[FluxObject]:
+    """Every kept object of every YAML file under `directory` (or in the one file it names), no kustomize."""
+    notes = warnings if warnings is not None else []
+    directory = Path(directory)
+    files = [directory] if directory.is_file() else _yaml_files(directory)
+    base = directory.parent if directory.is_file() else directory
+    result: list[FluxObject] = []
+    for path in files:
+        display = path.relative_to(base).as_posix()
+        result += objects_from_documents(load_documents(path, notes, display), display, keep=keep)
+    return result
+
+
+# --- The kustomize-aware reader -------------------------------------------------------------------------------
+
+
+def _is_remote(entry: str) -> bool:
+    return (
+        "://" in entry or entry.startswith(("github.com/", "gitlab.com/", "git@", "bitbucket.org/")) or "?ref=" in entry
+    )
+
+
+def _find_kustomization(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _TreeReader:
+    def __init__(self, root: Path, warnings: list[str], keep: Callable[[str, str], bool]) -> None:
+        self.root = root.resolve()
+        self.warnings = warnings
+        self.keep = keep
+        self.building: list[Path] = []
+
+    def display(self, path: Path) -> str:
+        try:
+            text = path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+        return text if text != "." else "."
+
+    def inside(self, path: Path) -> Path | None:
+        resolved = path.resolve()
+        if resolved == self.root or self.root in resolved.parents:
+            return resolved
+        return None
+
+    def build(self, directory: Path) -> list[FluxObject]:
+        if directory in self.building:
+            self.warnings.append(f"{self.display(directory)}: kustomization cycle; not read again")
+            return []
+        if len(self.building) >= _MAX_DEPTH:
+            self.warnings.append(f"{self.display(directory)}: kustomizations nested too deeply; not read")
+            return []
+        self.building.append(directory)
+        try:
+            kfile = _find_kustomization(directory)
+            return self.kustomization(directory, kfile) if kfile else self.generated(directory)
+        finally:
+            self.building.pop()
+
+    def generated(self, directory: Path) -> list[FluxObject]:
+        """Flux's generated kustomization: every manifest; a directory with a kustomization is built as one."""
+        result: list[FluxObject] = []
+        for entry in sorted(directory.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            inside = self.inside(entry)
+            if inside is None:
+                self.warnings.append(f"{self.display(entry)}: points outside the source root; not read")
+                continue
+            if inside.is_dir():
+                result += self.build(inside) if _find_kustomization(inside) else self.generated(inside)
+            elif entry.suffix in YAML_SUFFIXES and inside.is_file():
+                result += self.file(inside)
+        return result
+
+    def file(self, path: Path) -> list[FluxObject]:
+        display = self.display(path)
+        return objects_from_documents(load_documents(path, self.warnings, display), display, keep=self.keep)
+
+    def kustomization(self, directory: Path, kfile: Path) -> list[FluxObject]:
+        where = self.display(kfile)
+        docs = load_documents(kfile, self.warnings, where)
+        spec = docs[0] if len(docs) == 1 and isinstance(docs[0], dict) else None
+        if spec is None:
+            self.warnings.append(f"{where}: not a kustomization (expected one mapping); directory read as manifests")
+            return self.generated_without(directory, kfile)
+        if api_group(str(spec.get("apiVersion", ""))).endswith("fluxcd.io"):
+            # A Flux Kustomization saved under that name: kustomize would refuse it; treat it as a manifest.
+            self.warnings.append(f"{where}: a Flux object named like a kustomization file; read as a manifest")
+            return self.generated_without(directory, None)
+        result: list[FluxObject] = []
+        for key in ("resources", "bases", "components"):
+            entries = spec.get(key) or []
+            if not isinstance(entries, list):
+                self.warnings.append(f"{where}: {key} is not a list; ignored")
+                continue
+            for entry in entries:
+                result += self.resource(directory, entry, f"{where}: {key}")
+        for key in ("namePrefix", "nameSuffix", "helmCharts", "replacements", "vars"):
+            if spec.get(key):
+                self.warnings.append(f"{where}: {key} is not imitated; the objects are read without it")
+        context = PatchContext(self.root, directory, self.warnings, where)
+        result = apply_patch_entries(result, _patch_entries(spec), context)
+        namespace = spec.get("namespace")
+        if isinstance(namespace, str) and namespace:
+            result = set_namespace(result, namespace)
+        images = spec.get("images")
+        if images:
+            result = apply_images(result, images, self.warnings, where)
+        return result
+
+    def generated_without(self, directory: Path, skip: Path | None) -> list[FluxObject]:
+        result = []
+        for entry in sorted(directory.iterdir()):
+            if entry == skip or entry.name.startswith("."):
+                continue
+            inside = self.inside(entry)
+            if inside is not None and inside.is_file() and entry.suffix in YAML_SUFFIXES:
+                result += self.file(inside)
+            elif inside is not None and inside.is_dir():
+                result += self.build(inside)
+        return result
+
+    def resource(self, directory: Path, entry: Any, where: str) -> list[FluxObject]:
+        if not isinstance(entry, str) or not entry:
+            self.warnings.append(f"{where}: entry {entry!r} is not a path; ignored")
+            return []
+        if _is_remote(entry):
+            self.warnings.append(f"{where}: remote resource {entry} is not read (its objects and images are missed)")
+            return []
+        path = self.inside(directory / entry)
+        if path is None:
+            self.warnings.append(f"{where}: {entry} is outside the source root; not read")
+            return []
+        if path.is_dir():
+            if _find_kustomization(path) is None:
+                self.warnings.append(
+                    f"{where}: {entry} has no kustomization file (kustomize refuses it); read as manifests"
+                )
+            return self.build(path)
+        if path.is_file():
+            return self.file(path)
+        self.warnings.append(f"{where}: {entry} does not exist")
+        return []
+
+
+def read_tree(
+    root: Path,
+    path: str = ".",
+    *,
+    warnings: list[str] | None = None,
+    keep: Callable[[str, str], bool] = default_keep,
+) -> list[FluxObject]:
+    """The kept objects kustomize-controller would build from `path` (a Flux `spec.path`) inside `root`.
+
+    Raises UsageError when `path` leaves `root` or does not exist; everything else is a warning.
+    """
+    notes = warnings if warnings is not None else []
+    reader = _TreeReader(Path(root), notes, keep)
+    relative = normalise_path(path)
+    target = reader.inside(reader.root / relative)
+    if target is None:
+        raise UsageError(f"{path}: the path leaves the source root {root}")
+    if not target.exists():
+        raise UsageError(f"{root}: path {path} does not exist")
+    if target.is_file():
+        return reader.file(target)
+    return reader.build(target)
+
+
+def normalise_path(path: str) -> str:
+    """A Flux `spec.path` as a relative POSIX path: `./a/b/`, `/a/b` and `a/b` are all `a/b`; empty is `.`."""
+    text = str(PurePosixPath("/" + (path or "").strip()))  # absolute, so `..` cannot climb above the root
+    parts = []
+    for part in text.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts) or "."
+
+
+# --- Transformations ------------------------------------------------------------------------------------------
+
+
+def set_namespace(objects: Sequence[FluxObject], namespace: str) -> list[FluxObject]:
+    """kustomize's `namespace:` (and Flux's targetNamespace): set on every kept object, all namespaced."""
+    result = []
+    for obj in objects:
+        if obj.namespace == namespace:
+            result.append(obj)
+            continue
+        body = copy.deepcopy(obj.body)
+        metadata = body.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = body["metadata"] = {}
+        metadata["namespace"] = namespace
+        result.append(obj.with_body(body))
+    return result
+
+
+@dataclass
+class PatchContext:
+    """Where patch files are read from, and where problems go."""
+
+    root: Path | None
+    directory: Path | None
+    warnings: list[str]
+    where: str
+
+
+def _patch_entries(spec: Mapping[str, Any]) -> list[tuple[Any, Any, str]]:
+    """(content-or-path, target, label) for patches, patchesStrategicMerge and patchesJson6902, in kustomize's
+    order: strategic merge patches first, then patches, then JSON 6902 patches."""
+    entries: list[tuple[Any, Any, str]] = []
+    for i, item in enumerate(spec.get("patchesStrategicMerge") or []):
+        entries.append(
+            (
+                {"path": item} if isinstance(item, str) and "\n" not in item else {"patch": item},
+                None,
+                f"patchesStrategicMerge[{i}]",
+            )
+        )
+    for i, item in enumerate(spec.get("patches") or []):
+        entries.append((item, item.get("target") if isinstance(item, dict) else None, f"patches[{i}]"))
+    for i, item in enumerate(spec.get("patchesJson6902") or []):
+        entries.append((item, item.get("target") if isinstance(item, dict) else None, f"patchesJson6902[{i}]"))
+    return entries
+
+
+def apply_patch_entries(
+    objects: list[FluxObject], entries: Sequence[tuple[Any, Any, str]], context: PatchContext
+) -> list[FluxObject]:
+    for item, target, label in entries:
+        where = f"{context.where}: {label}"
+        content = _patch_content(item, context, where)
+        if content is None:
+            continue
+        for patch in content:
+            objects = apply_patch(objects, patch, target, context.warnings, where)
+    return objects
+
+
+def _patch_content(item: Any, context: PatchContext, where: str) -> list[Any] | None:
+    """The patch documents of a patch entry: inline (`patch:`, a string, or an object) or read from `path:`."""
+    if isinstance(item, dict) and "path" in item and "patch" not in item:
+        relative = item.get("path")
+        if not isinstance(relative, str) or context.directory is None or context.root is None:
+            context.warnings.append(f"{where}: patch path {relative!r} cannot be read here; ignored")
+            return None
+        path = (context.directory / relative).resolve()
+        root = context.root.resolve()
+        if path != root and root not in path.parents:
+            context.warnings.append(f"{where}: patch {relative} is outside the source root; ignored")
+            return None
+        docs = load_documents(path, context.warnings, relative)
+        return [docs[0]] if len(docs) == 1 and isinstance(docs[0], list) else docs
+    patch = item.get("patch") if isinstance(item, dict) and "patch" in item else item
+    if isinstance(patch, str):
+        try:
+            docs = parse_yaml_documents(patch)
+        except yaml.YAMLError as exc:
+            context.warnings.append(f"{where}: inline patch is not YAML: {' '.join(str(exc).split())}; ignored")
+            return None
+        return [docs[0]] if len(docs) == 1 and isinstance(docs[0], list) else docs
+    if isinstance(patch, dict | list):
+        return [patch]
+    context.warnings.append(f"{where}: not a patch; ignored")
+    return None
+
+
+def selects(obj: FluxObject, target: Mapping[str, Any]) -> bool:
+    """Whether a kustomize/Flux patch target selects `obj`: group, version, kind exactly; name and namespace as
+    anchored regular expressions; labelSelector and annotationSelector as equality-based selectors."""
+    for key, actual in (("group", obj.group), ("version", obj.version), ("kind", obj.kind)):
+        wanted = target.get(key)
+        if wanted and wanted != actual:
+            return False
+    for key, actual in (("name", obj.name), ("namespace", obj.namespace or "")):
+        wanted = target.get(key)
+        if wanted:
+            try:
+                if re.fullmatch(str(wanted), actual) is None:
+                    return False
+            except re.error:
+                if wanted != actual:
+                    return False
+    for key, values in (("labelSelector", obj.labels), ("annotationSelector", obj.annotations)):
+        selector = target.get(key)
+        if selector and not _selector_matches(str(selector), values):
+            return False
+    return True
+
+
+def _selector_matches(selector: str, values: Mapping[str, Any]) -> bool:
+    for term in (t.strip() for t in selector.split(",")):
+        if not term:
+            continue
+        if "!=" in term:
+            key, _, value = term.partition("!=")
+            if str(values.get(key.strip(), "")) == value.strip() and key.strip() in values:
+                return False
+        elif "=" in term:
+            key, _, value = term.replace("==", "=").partition("=")
+            if key.strip() not in values or str(values[key.strip()]) != value.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in values:
+                return False
+        elif term not in values:
+            return False
+    return True
+
+
+def apply_patch(
+    objects: list[FluxObject], patch: Any, target: Any, warnings: list[str], where: str
+) -> list[FluxObject]:
+    """One patch document: a list is a JSON 6902 patch (needs a target); a mapping a strategic merge patch,
+    applied to the target's objects, or without a target to the object of its own kind and name."""
+    if isinstance(patch, list):
+        if not isinstance(target, dict):
+            warnings.append(f"{where}: a JSON 6902 patch without a target; ignored")
+            return objects
+        chosen = [selects(obj, target) for obj in objects]
+    elif isinstance(patch, dict):
+        if isinstance(target, dict):
+            chosen = [selects(obj, target) for obj in objects]
+        else:
+            own = object_from_document(patch, where)
+            if own is None:
+                warnings.append(f"{where}: a strategic merge patch without apiVersion and kind; ignored")
+                return objects
+            wanted = {"group": own.group, "kind": own.kind, "name": re.escape(own.name)}
+            if own.namespace:
+                wanted["namespace"] = re.escape(own.namespace)
+            chosen = [selects(obj, wanted) for obj in objects]
+    else:
+        warnings.append(f"{where}: not a patch; ignored")
+        return objects
+    if not any(chosen):
+        kind = (target if isinstance(target, dict) else patch if isinstance(patch, dict) else {}).get("kind")
+        if kind in KEPT_KINDS or (not kind and isinstance(target, dict)):
+            selector = f"{target}" if target else "its own kind and name"
+            warnings.append(f"{where}: the patch selects none of the objects read ({selector})")
+        return objects
+    result = []
+    for obj, take in zip(objects, chosen, strict=True):
+        if not take:
+            result.append(obj)
+            continue
+        body = copy.deepcopy(obj.body)
+        if isinstance(patch, list):
+            try:
+                body = json_patch(body, patch)
+            except ValueError as exc:
+                warnings.append(f"{where}: does not apply to {obj.where}: {exc}")
+                result.append(obj)
+                continue
+        else:
+            patch_body = copy.deepcopy(patch)
+            # The patch's identity selected the object (or is a placeholder such as `name: _` when targeted).
+            _drop_identity(patch_body)
+            body = strategic_merge(body, patch_body, merge_lists_by_name=not obj.is_flux)
+        result.append(obj.with_body(body))
+    return result
+
+
+def _drop_identity(patch: dict[str, Any]) -> None:
+    patch.pop("apiVersion", None)
+    patch.pop("kind", None)
+    metadata = patch.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("name", None)
+        metadata.pop("namespace", None)
+        if not metadata:
+            patch.pop("metadata")
+
+
+def strategic_merge(base: Any, patch: Any, *, merge_lists_by_name: bool, depth: int = 0) -> Any:
+    """A strategic merge patch, simplified: maps merge (null deletes, `$patch: replace|delete`); lists are
+    replaced, except lists of named maps in built-in kinds (containers, env, volumes), merged by name."""
+    if depth > _MAX_DEPTH:
+        return patch
+    if isinstance(patch, dict):
+        directive = patch.get("$patch")
+        if directive == "delete":
+            return None
+        clean = {k: v for k, v in patch.items() if k != "$patch"}
+        if directive == "replace" or not isinstance(base, dict):
+            return {k: v for k, v in clean.items() if v is not None}
+        merged = dict(base)
+        for key, value in clean.items():
+            if value is None:
+                merged.pop(key, None)
+                continue
+            result = strategic_merge(merged.get(key), value, merge_lists_by_name=merge_lists_by_name, depth=depth + 1)
+            if result is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = result
+        return merged
+    if isinstance(patch, list) and isinstance(base, list) and merge_lists_by_name and _named(base) and _named(patch):
+        merged_list = list(base)
+        for item in patch:
+            index = next((i for i, old in enumerate(merged_list) if old.get("name") == item.get("name")), None)
+            if item.get("$patch") == "delete":
+                if index is not None:
+                    merged_list.pop(index)
+            elif index is None:
+                merged_list.append({k: v for k, v in item.items() if k != "$patch"})
+            else:
+                merged_list[index] = strategic_merge(
+                    merged_list[index], item, merge_lists_by_name=True, depth=depth + 1
+                )
+        return merged_list
+    return patch
+
+
+def _named(items: list[Any]) -> bool:
+    return bool(items) and all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def _pointer(path: Any) -> list[str]:
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        raise ValueError(f"{path!r} is not a JSON pointer")
+    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]] if path else []
+
+
+def _walk(doc: Any, parts: list[str], path: str) -> Any:
+    node = doc
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise ValueError(f"path {path} does not exist")
+    return node
+
+
+def _add(doc: Any, parts: list[str], value: Any, path: str, *, replace_only: bool = False) -> Any:
+    if not parts:
+        return value
+    parent = _walk(doc, parts[:-1], path)
+    last = parts[-1]
+    if isinstance(parent, dict):
+        if replace_only and last not in parent:
+            raise ValueError(f"path {path} does not exist")
+        parent[last] = value
+    elif isinstance(parent, list):
+        if last == "-" and not replace_only:
+            parent.append(value)
+        elif last.isdigit() and int(last) <= len(parent) - (1 if replace_only else 0):
+            if replace_only:
+                parent[int(last)] = value
+            else:
+                parent.insert(int(last), value)
+        else:
+            raise ValueError(f"index in {path} is out of range")
+    else:
+        raise ValueError(f"path {path} does not exist")
+    return doc
+
+
+def _remove(doc: Any, parts: list[str], path: str) -> Any:
+    if not parts:
+        raise ValueError("cannot remove the whole document")
+    parent = _walk(doc, parts[:-1], path)
+    last = parts[-1]
+    if isinstance(parent, dict) and last in parent:
+        return parent.pop(last)
+    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+        return parent.pop(int(last))
+    raise ValueError(f"path {path} does not exist")
+
+
+def json_patch(doc: Any, operations: Sequence[Any]) -> Any:
+    """RFC 6902 on a copy's worth of data (the caller copies); raises ValueError naming the failing operation."""
+    for number, op in enumerate(operations):
+        if not isinstance(op, dict) or not isinstance(op.get("op"), str):
+            raise ValueError(f"operation {number} is not an {{op, path}} mapping")
+        kind, path = op["op"], op.get("path")
+        parts = _pointer(path)
+        if kind == "add":
+            doc = _add(doc, parts, copy.deepcopy(op.get("value")), path)
+        elif kind == "replace":
+            doc = _add(doc, parts, copy.deepcopy(op.get("value")), path, replace_only=True)
+        elif kind == "remove":
+            _remove(doc, parts, path)
+        elif kind in ("move", "copy"):
+            source = _pointer(op.get("from"))
+            value = (
+                _remove(doc, source, op.get("from"))
+                if kind == "move"
+                else copy.deepcopy(_walk(doc, source, op.get("from")))
+            )
+            doc = _add(doc, parts, value, path)
+        elif kind == "test":
+            if _walk(doc, parts, path) != op.get("value"):
+                raise ValueError(f"test at {path} failed")
+        else:
+            raise ValueError(f"unknown operation {kind!r}")
+    return doc
+
+
+# --- Images ---------------------------------------------------------------------------------------------------
+
+
+def pod_spec(obj: FluxObject) -> dict[str, Any] | None:
+    path = WORKLOAD_POD_SPECS.get(obj.kind)
+    if path is None or obj.kind not in _WORKLOAD_GROUPS.get(obj.group, set()):
+        return None
+    node: Any = obj.body
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def workload_images(obj: FluxObject) -> list[tuple[str, Any]]:
+    """(field path, value) of every container image of a workload, in document order."""
+    spec = pod_spec(obj)
+    if spec is None:
+        return []
+    prefix = ".".join(WORKLOAD_POD_SPECS[obj.kind])
+    found = []
+    for key in CONTAINER_LISTS:
+        containers = spec.get(key)
+        if not isinstance(containers, list):
+            continue
+        for i, container in enumerate(containers):
+            if isinstance(container, dict) and "image" in container:
+                found.append((f"{prefix}.{key}[{i}].image", container["image"]))
+    return found
+
+
+def split_image(text: str) -> tuple[str, str | None, str | None]:
+    """`name[:tag][@digest]` → (name, tag, digest), as kustomize splits an image."""
+    name, digest = text, None
+    if "@" in name:
+        name, digest = name.split("@", 1)
+    tag = None
+    colon, slash = name.rfind(":"), name.rfind("/")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+    return name, tag, digest
+
+
+def apply_images(objects: Sequence[FluxObject], images: Any, warnings: list[str], where: str) -> list[FluxObject]:
+    """kustomize's (and Flux's spec.images) image transformer on workload containers: an entry's `name`
+    matches an image whose name (without tag or digest) is exactly it; `newName`, `newTag` and `digest`
+    replace the parts (a digest drops the tag, a new tag drops the digest)."""
+    if not isinstance(images, list):
+        warnings.append(f"{where}: images is not a list; ignored")
+        return list(objects)
+    rules = [i for i in images if isinstance(i, dict) and isinstance(i.get("name"), str)]
+    if len(rules) != len(images):
+        warnings.append(f"{where}: images entries without a name are ignored")
+    result = []
+    for obj in objects:
+        if not workload_images(obj):
+            result.append(obj)
+            continue
+        body = copy.deepcopy(obj.body)
+        changed = False
+        spec: Any = body
+        for key in WORKLOAD_POD_SPECS[obj.kind]:
+            spec = spec.get(key) if isinstance(spec, dict) else None
+        for key in CONTAINER_LISTS:
+            containers = spec.get(key) if isinstance(spec, dict) else None
+            for container in containers if isinstance(containers, list) else []:
+                if not isinstance(container, dict) or not isinstance(container.get("image"), str):
+                    continue
+                new = _transform_image(container["image"], rules)
+                if new != container["image"]:
+                    container["image"] = new
+                    changed = True
+        result.append(obj.with_body(body) if changed else obj)
+    return result
+
+
+def _transform_image(image: str, rules: Sequence[Mapping[str, Any]]) -> str:
+    name, tag, digest = split_image(image)
+    for rule in rules:
+        if rule["name"] != name:
+            continue
+        new_name = str(rule.get("newName") or name)
+        new_tag = rule.get("newTag")
+        new_digest = rule.get("digest")
+        if new_digest:
+            return f"{new_name}@{new_digest}"
+        if new_tag is not None and new_tag != "":
+            return f"{new_name}:{new_tag}"
+        text = new_name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+        return text
+    return image
+
+
+def dump_json(value: Any) -> str:
+    """A stable text for comparing bodies and keying visits."""
+    return json.dumps(value, sort_keys=True, default=str)
