@@ -372,3 +372,12 @@ def select_version(versions: Iterable[str], constraint: str, *, strict: bool = F
         if (best is None or parsed > best[0]) and wanted.allows(parsed):
             best = (parsed, text)
     return best[1] if best else None
+
+
+def is_version(text: str) -> bool:
+    """Whether `text` reads as a version (Masterminds' loose parse), as opposed to a range."""
+    try:
+        Version.parse(text)
+    except InvalidVersion:
+        return False
+    return True

@@ -32,6 +32,19 @@ class Credentials:
         return f"Credentials(username={self.username!r}, password=<redacted>)"
 
 
+def credentials_from_env(
+    user_variable: str, password_variable: str, env: dict[str, str] | None = None
+) -> Credentials | None:
+    """A user and password from two environment variables: both set, or neither."""
+    env = os.environ if env is None else env
+    user, password = env.get(user_variable), env.get(password_variable)
+    if not (user or password):
+        return None
+    if not (user and password):
+        raise UsageError(f"set both {user_variable} and {password_variable}, or neither")
+    return Credentials(user, password)
+
+
 def auth_file_path(env: dict[str, str] | None = None) -> Path | None:
     env = os.environ if env is None else env
     if env.get("REGISTRY_AUTH_FILE"):

@@ -16,7 +16,7 @@ import yaml
 
 from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError
 from mirror.helm.package import HELM_CONFIG
-from mirror.helm.semver import Version, select_version
+from mirror.helm.semver import is_version, select_version
 from mirror.httpfetch import HttpFetcher, is_sha256_hex
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import ChartSource
@@ -133,7 +133,7 @@ def _select_oci(source: ChartSource, pool: ClientPool) -> ResolvedChart:
     repository = parse_reference(f"{source.repo.removeprefix('oci://')}/{source.name}")
     where = f"{source.origin}: chart {repository.name}"
     client = pool.for_host(repository.registry)
-    if source.version and _is_version(source.version):
+    if source.version and is_version(source.version):
         # As Helm does: a version (not a range) is the tag itself, with no listing.
         chosen, tag = source.version, oci_tag(source.version)
     else:
@@ -159,14 +159,6 @@ def _select_oci(source: ChartSource, pool: ClientPool) -> ResolvedChart:
     if document.is_index or document.config is None or document.config.media_type != HELM_CONFIG:
         raise InvalidDocumentError(f"{where}:{tag} is not a Helm chart (config {HELM_CONFIG} expected)")
     return ResolvedChart(source, source.name, chosen, reference=reference, document=document)
-
-
-def _is_version(text: str) -> bool:
-    try:
-        Version.parse(text)
-    except ValueError:
-        return False
-    return True
 
 
 def resolve_chart(source: ChartSource, indexes: IndexCache, pool: ClientPool) -> ResolvedChart:

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from mirror.bundle.layout import LayoutWriter
-from mirror.errors import UsageError
 from mirror.git.bundles import BundleInfo, create_bundle
 from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
 from mirror.git.runner import Transport
 from mirror.manifest.model import GitSource
-from mirror.registry.credentials import Credentials
+from mirror.registry.credentials import Credentials, credentials_from_env
 
 GIT_BUNDLE_MEDIA_TYPE = "application/vnd.mirror.git.bundle"
 
 
 def git_credentials(env: dict[str, str] | None = None) -> Credentials | None:
-    env = os.environ if env is None else env
-    user, password = env.get("MIRROR_GIT_USERNAME"), env.get("MIRROR_GIT_PASSWORD")
-    if user or password:
-        if not (user and password):
-            raise UsageError("set both MIRROR_GIT_USERNAME and MIRROR_GIT_PASSWORD, or neither")
-        return Credentials(user, password)
-    return None
+    return credentials_from_env("MIRROR_GIT_USERNAME", "MIRROR_GIT_PASSWORD", env)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ another repository in this run is mounted rather than sent again.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from mirror.oci.reference import check_repository_path, parse_reference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials, credentials_from_auth_file
+from mirror.registry.credentials import Credentials, credentials_from_auth_file, credentials_from_env
 from mirror.registry.endpoint import Endpoint, parse_endpoint_url
 
 
@@ -31,13 +30,8 @@ def parse_target(url: str, ca_file: str | None) -> Endpoint:
 
 
 def target_credentials(endpoint: Endpoint, env: dict[str, str] | None = None) -> Credentials | None:
-    env = os.environ if env is None else env
-    user, password = env.get("MIRROR_REGISTRY_USERNAME"), env.get("MIRROR_REGISTRY_PASSWORD")
-    if user or password:
-        if not (user and password):
-            raise UsageError("set both MIRROR_REGISTRY_USERNAME and MIRROR_REGISTRY_PASSWORD, or neither")
-        return Credentials(user, password)
-    return credentials_from_auth_file(endpoint.netloc, env)
+    given = credentials_from_env("MIRROR_REGISTRY_USERNAME", "MIRROR_REGISTRY_PASSWORD", env)
+    return given or credentials_from_auth_file(endpoint.netloc, env)
 
 
 @dataclass(frozen=True)
