@@ -10,7 +10,8 @@ Two readers:
 `read_tree` imitates the parts of kustomize that decide which Flux objects and images a build yields:
 `resources` (also the old `bases`, and `components`) that are local files or directories, `namespace`,
 `patches` (strategic merge or JSON 6902, by target or by the patch's own kind and name),
-`patchesStrategicMerge`, `patchesJson6902` and `images`. Everything else (generators, `replacements`,
+`patchesStrategicMerge`, `patchesJson6902`, `images`, and `configMapGenerator` (without the hash suffix, so that
+HelmRelease valuesFrom and postBuild.substituteFrom find what they name). Everything else (`replacements`,
 `namePrefix`, `helmCharts`, remote resources, ...) is not imitated: the ones that can change what is
 collected are named in a warning. Nothing outside `root` is read, as kustomize-controller's secure file system
 refuses it too.
@@ -384,6 +385,7 @@ class _TreeReader:
                 continue
             for entry in entries:
                 result += self.resource(directory, entry, f"{where}: {key}")
+        result += self.config_maps(directory, spec.get("configMapGenerator"), where)
         for key in ("namePrefix", "nameSuffix", "helmCharts", "replacements", "vars"):
             if spec.get(key):
                 self.warnings.append(f"{where}: {key} is not imitated; the objects are read without it")
@@ -396,6 +398,54 @@ class _TreeReader:
         if images:
             result = apply_images(result, images, self.warnings, where)
         return result
+
+    def config_maps(self, directory: Path, generators: Any, where: str) -> list[FluxObject]:
+        """configMapGenerator's ConfigMaps (files, literals, envs), named without kustomize's hash suffix: they
+        are read for HelmRelease valuesFrom and postBuild.substituteFrom, which name them without it too."""
+        if not generators or not self.keep("v1", "ConfigMap"):
+            return []
+        result = []
+        for i, generator in enumerate(generators if isinstance(generators, list) else []):
+            label = f"{where}: configMapGenerator[{i}]"
+            if not isinstance(generator, dict) or not isinstance(generator.get("name"), str):
+                self.warnings.append(f"{label}: no name; ignored")
+                continue
+            data: dict[str, str] = {}
+            for item in generator.get("literals") or []:
+                key, sep, value = str(item).partition("=")
+                if sep:
+                    data[key] = value
+            for item in [*(generator.get("envs") or []), *([generator["env"]] if generator.get("env") else [])]:
+                text = self.generator_file(directory, str(item), label)
+                for line in (text or "").splitlines():
+                    key, sep, value = line.partition("=")
+                    if sep and not line.lstrip().startswith("#"):
+                        data[key.strip()] = value
+            for item in generator.get("files") or []:
+                key, sep, relative = str(item).partition("=")
+                relative = relative if sep else key
+                text = self.generator_file(directory, relative, label)
+                if text is not None:
+                    data[key if sep else PurePosixPath(relative).name] = text
+            body: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]}}
+            if isinstance(generator.get("namespace"), str):
+                body["metadata"]["namespace"] = generator["namespace"]
+            body["data"] = data
+            made = object_from_document(body, label)
+            if made is not None:
+                result.append(made)
+        return result
+
+    def generator_file(self, directory: Path, relative: str, where: str) -> str | None:
+        path = self.inside(directory / relative)
+        if path is None or not path.is_file():
+            self.warnings.append(f"{where}: {relative} is not a file inside the source root; ignored")
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.warnings.append(f"{where}: {relative} cannot be read: {exc}")
+            return None
 
     def generated_without(self, directory: Path, skip: Path | None) -> list[FluxObject]:
         result = []

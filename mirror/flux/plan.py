@@ -25,6 +25,13 @@ collected is resolved into a FluxPlan:
 - Workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) → ImageSource; Flux's own
   controllers are Deployments like any other, so a gotk-components.yaml in the tree brings their images.
 
+The root: `walk(objects, source=KEY, path=P)` says which source and path the root objects were read from. A
+Kustomization that applies exactly that source and path (the bootstrap's flux-system) is followed first, and its
+build replaces the root objects (with its substitutions and patches): they are what Flux really applies. A
+Kustomization whose sourceRef is an ExternalArtifact is mapped through the ArtifactGenerator that makes it
+(`copy: [{from: "@alias/dir/**", to: "@artifact/dest/"}]`) back to the source and path it copies: an
+approximation that holds when the artifact keeps the source's relative layout, as the copy rules fleets use do.
+
 postBuild substitution follows kustomize-controller: it happens for the objects a Kustomization applies when
 it has a postBuild with at least one variable (or `substituteStrategy: Always`); `substitute` wins over
 `substituteFrom` (ConfigMaps and Secrets found among the collected objects), which wins over the `variables`
@@ -66,7 +73,7 @@ from mirror.flux.objects import (
     workload_images,
 )
 from mirror.helm.discover import _Found, _ValuesWalker
-from mirror.helm.semver import Constraint, Version
+from mirror.helm.semver import Constraint, is_version
 from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference, parse_reference
@@ -405,6 +412,8 @@ def _substitute_at(
         keys: Iterable[Any] = range(len(node)) if isinstance(node, list) else list(node)
     elif isinstance(node, dict) and head in node:
         keys = [head]
+    elif isinstance(node, list) and head.isdigit() and int(head) < len(node):
+        keys = [int(head)]
     else:
         return
     for key in keys:
@@ -596,11 +605,27 @@ class FluxWalker:
         for obj in objects:
             new = self._register(obj, variables, from_root=build.objects is not None, replacing=replacing)
             if new and obj.group == KUSTOMIZE_GROUP and obj.kind == "Kustomization":
-                queue.append(_Build(None, via=obj, depth=build.depth + 1))
+                follow = _Build(None, via=obj, depth=build.depth + 1)
+                # The Kustomization that applies the root itself goes first: its build replaces the root objects
+                # (with its substitutions) before any of them is followed.
+                if build.objects is not None and self._applies_root(obj):
+                    queue.appendleft(follow)
+                else:
+                    queue.append(follow)
+
+    def _applies_root(self, obj: FluxObject) -> bool:
+        ref = obj.spec.get("sourceRef")
+        if self._root is None or not isinstance(ref, dict):
+            return False
+        key = SourceKey(str(ref.get("kind")), str(ref.get("namespace") or _ns(obj)), str(ref.get("name")))
+        return (key, normalise_path(str(obj.spec.get("path") or "./"))) == self._root
 
     def _read(self, build: _Build) -> tuple[list[FluxObject], dict[str, str] | None, bool] | None:
         kustomization = build.via
         assert kustomization is not None
+        held = self._held.get((kustomization.group, kustomization.kind, _ns(kustomization), kustomization.name))
+        if held is None or held.obj is not kustomization:
+            return None  # replaced by the build that applies the root; the replacement is followed instead
         key = _key_of(kustomization)
         resolved = self._resolve_kustomization(kustomization)
         if resolved is None:
@@ -1129,10 +1154,12 @@ class FluxWalker:
             self._plan.problems.append(f"{obj.where}: {label}: {value!r} was read as a number; quote the version")
             return False, None
         text = _scalar_text(value)
+        if "${" in text:
+            return False, None  # named already, by the substitution or as a literal variable
         try:
             Constraint.parse(text)
         except UsageError:
-            if not _is_version(text):
+            if not is_version(text):
                 self._plan.problems.append(f"{obj.where}: {label}: {text!r} is neither a version nor a constraint")
                 return False, None
         return True, text
@@ -1149,7 +1176,7 @@ class FluxWalker:
                     f"{artifact.origin}: semverFilter {artifact.semver_filter!r} is not applied when the chart's "
                     "version is chosen for image discovery"
                 )
-        elif artifact.reference.tag and artifact.reference.tag != "latest" and _is_version(artifact.reference.tag):
+        elif artifact.reference.tag and artifact.reference.tag != "latest" and is_version(artifact.reference.tag):
             version = artifact.reference.tag
         else:
             version = None
@@ -1278,14 +1305,6 @@ def _scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _is_version(text: str) -> bool:
-    try:
-        Version.parse(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _git_name(obj: FluxObject) -> str:
