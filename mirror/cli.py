@@ -33,6 +33,10 @@ CaFile = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log lines.")]
+FluxVars = Annotated[
+    list[str] | None,
+    typer.Option("--flux-var", help="KEY=VALUE for Flux postBuild variables the cluster would supply; repeatable."),
+]
 
 
 def _fail(error: MirrorError) -> None:
@@ -84,14 +88,22 @@ def _write_report(path: Path, data: object) -> None:
 @handled
 def resolve(
     manifests: Annotated[list[Path], typer.Argument(help="MirrorSet files.", exists=True, dir_okay=False)],
+    flux_var: FluxVars = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
 ) -> None:
     """Resolve every source to immutable references and print the lock; touches no bundle."""
     from mirror.collect import resolve as resolve_sources
+    from mirror.flux.plan import parse_flux_vars
 
-    artifacts = resolve_sources(manifests, jobs=jobs, ca_file=_ca(ca_file), progress=Progress(quiet=True))
+    artifacts = resolve_sources(
+        manifests,
+        jobs=jobs,
+        ca_file=_ca(ca_file),
+        progress=Progress(quiet=True),
+        flux_vars=parse_flux_vars(flux_var or []),
+    )
     if as_json:
         _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
         return
@@ -120,6 +132,7 @@ def collect(
     collector: Annotated[
         str | None, typer.Option("--collector", help="Collector name in the signature; default: the key's name.")
     ] = None,
+    flux_var: FluxVars = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
@@ -137,8 +150,16 @@ def collect(
         signer = load_signer(key)
         validity = parse_duration(valid_for, "--valid-for")
         signing = CollectorSigning(signer, collector or key.stem, reserve_sequence(key, sequence), validity)
+    from mirror.flux.plan import parse_flux_vars
+
     result = collect_bundle(
-        manifests, out, jobs=jobs, ca_file=_ca(ca_file), progress=Progress(quiet=quiet), signing=signing
+        manifests,
+        out,
+        jobs=jobs,
+        ca_file=_ca(ca_file),
+        progress=Progress(quiet=quiet),
+        signing=signing,
+        flux_vars=parse_flux_vars(flux_var or []),
     )
     if as_json:
         _print_json(result.summary())
@@ -169,6 +190,9 @@ def import_(
     force_git: Annotated[
         bool, typer.Option("--force-git", help="Allow non-fast-forward updates of internal branches and tags.")
     ] = False,
+    flux_out: Annotated[
+        Path | None, typer.Option("--flux-out", file_okay=False, help="Write the Flux objects, rewritten, here.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report to this file.")] = None,
     jobs: Jobs = 4,
@@ -186,6 +210,7 @@ def import_(
         allow_unsigned=allow_unsigned,
         git_url=git,
         force_git=force_git,
+        flux_out=flux_out,
         jobs=jobs,
         dry_run=dry_run,
         ca_file=_ca(ca_file),

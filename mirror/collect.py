@@ -23,11 +23,12 @@ from mirror.bundle.signatures import add_envelope
 from mirror.bundle.tarball import write_tar
 from mirror.chartset import ChartCollector, CollectedChart, chart_sources
 from mirror.errors import SourceNotFoundError, UsageError
+from mirror.fluxset import FLUX_OBJECTS_MEDIA_TYPE, CollectedFlux, FluxCollector, oci_sources
 from mirror.git.runner import Transport
 from mirror.httpfetch import HttpFetcher
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
-from mirror.manifest.model import ImageSource
+from mirror.manifest.model import ChartSource, GitSource, ImageSource
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings
@@ -83,12 +84,16 @@ def _registry_settings(sets: Sequence[MirrorSet]) -> dict[str, RegistrySettings]
     return merged
 
 
-def _image_sources(sets: Sequence[MirrorSet], charts: list[CollectedChart]) -> list[ImageSource]:
-    """Listed images first, then those the charts use; each reference once, remembering every chart using it."""
+def _image_sources(
+    sets: Sequence[MirrorSet], charts: list[CollectedChart], flux: list[ImageSource]
+) -> list[ImageSource]:
+    """Listed images first, then Flux's, then those the charts use; each reference once, with every chart using it."""
     merged: dict[str, ImageSource] = {}
     for mirrorset in sets:
         for image in mirrorset.images:
             merged.setdefault(str(image.reference), image)
+    for image in flux:
+        merged.setdefault(str(image.reference), image)
     for chart in charts:
         for image in chart.images:
             key = str(image.reference)
@@ -107,6 +112,7 @@ class _Gathered:
     charts: list[CollectedChart]
     images: list[ResolvedImage]
     git: list[CollectedGit]
+    flux: list[CollectedFlux]
 
 
 def _gather(
@@ -119,18 +125,38 @@ def _gather(
     jobs: int,
     limits: Limits,
     progress: Progress,
+    flux_vars: dict[str, str],
 ) -> _Gathered:
-    """Charts (downloaded, for their dependencies and images), then every image resolved to its digest."""
+    """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image."""
     transport = Transport(ca_file=fetcher.ca_file)
     credentials = git_credentials()
-    git_sources = [g for s in sets for g in s.git]
-    git = run_parallel(
-        git_sources, lambda g: collect_git(g, writer, credentials=credentials, transport=transport), jobs
+
+    def collect_one_git(source: GitSource) -> CollectedGit:
+        collected = collect_git(source, writer, credentials=credentials, transport=transport)
+        progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}")
+        return collected
+
+    manifest_git = run_parallel([g for s in sets for g in s.git], collect_one_git, jobs)
+    by_name = {g.source.name: g for g in manifest_git}
+    fleets: list[CollectedFlux] = []
+    flux_charts: list[ChartSource] = []
+    flux_images: list[ImageSource] = []
+    with tempfile.TemporaryDirectory(prefix="mirror-flux-") as scratch:
+        flux = FluxCollector(writer, collect_one_git, by_name, Path(scratch), variables=flux_vars, progress=progress)
+        for mirrorset in sets:
+            for entry in mirrorset.flux:
+                fleet = flux.collect(entry, mirrorset.platforms)
+                fleets.append(fleet)
+                flux_charts += fleet.plan.charts
+                flux_images += [*fleet.plan.images, *oci_sources(pool, fleet.plan.oci)]
+                progress.log(f"flux {fleet.source}: {len(fleet.plan.objects)} object(s)")
+        git = flux.git
+    for fleet in fleets:
+        writer.put_bytes(fleet.digest, fleet.blob)
+    charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(
+        [*chart_sources(list(sets)), *flux_charts], jobs
     )
-    for collected in git:
-        progress.log(f"git {collected.source.url} {collected.resolved.name or ''} at {collected.resolved.commit}")
-    charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(chart_sources(list(sets)), jobs)
-    sources = _image_sources(sets, charts)
+    sources = _image_sources(sets, charts, flux_images)
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
@@ -145,7 +171,7 @@ def _gather(
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images, git)
+    return _Gathered(charts, images, git, fleets)
 
 
 def resolve(
@@ -155,6 +181,7 @@ def resolve(
     ca_file: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
+    flux_vars: dict[str, str] | None = None,
 ) -> list[dict[str, object]]:
     """Resolve every chart and image to exact digests and return the lock; touches no bundle.
 
@@ -178,8 +205,10 @@ def resolve(
             jobs=jobs,
             limits=limits,
             progress=progress,
+            flux_vars=flux_vars or {},
         )
     return [
+        *(_flux_artifact(f).to_json() for f in gathered.flux),
         *(_git_artifact(g).to_json() for g in gathered.git),
         *(_chart_artifact(c).to_json() for c in gathered.charts),
         *(i.lock_entry() for i in gathered.images),
@@ -194,6 +223,12 @@ def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     entry = image.lock_entry()
     extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
+
+
+def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
+    return ArtifactRecord(
+        "flux", fleet.source, fleet.digest, FLUX_OBJECTS_MEDIA_TYPE, len(fleet.blob), fleet.artifact_extra()
+    )
 
 
 def _git_artifact(git: CollectedGit) -> ArtifactRecord:
@@ -225,6 +260,7 @@ def collect(
     progress: Progress | None = None,
     limits: Limits = DEFAULT_LIMITS,
     signing: CollectorSigning | None = None,
+    flux_vars: dict[str, str] | None = None,
 ) -> CollectResult:
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
@@ -241,7 +277,17 @@ def collect(
         try:
             writer = LayoutWriter(staging)
             download = GraphDownloader(pool, writer, limits)
-            gathered = _gather(sets, pool, fetcher, writer, download, jobs=jobs, limits=limits, progress=progress)
+            gathered = _gather(
+                sets,
+                pool,
+                fetcher,
+                writer,
+                download,
+                jobs=jobs,
+                limits=limits,
+                progress=progress,
+                flux_vars=flux_vars or {},
+            )
             images = gathered.images
             run_parallel(images, lambda image: download.walk(image.source, image.document), jobs)
             digests = sorted(d for d in download.blobs if not writer.has(d))
@@ -249,6 +295,7 @@ def collect(
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()
             artifacts = [
+                *(_flux_artifact(f) for f in gathered.flux),
                 *(_git_artifact(g) for g in gathered.git),
                 *(_chart_artifact(c) for c in gathered.charts),
                 *(_image_artifact(i) for i in images),
@@ -256,7 +303,11 @@ def collect(
             created = dt.datetime.now(dt.UTC).replace(microsecond=0)
             inventory = writer.finish(
                 # Git bundles are blobs of the layout, listed in the inventory; index.json is for OCI content.
-                [_index_entry(a.source, a.digest, a.media_type, a.size) for a in artifacts if a.kind != "git"],
+                [
+                    _index_entry(a.source, a.digest, a.media_type, a.size)
+                    for a in artifacts
+                    if a.kind not in ("git", "flux")
+                ],
                 {
                     "bundle_id": str(uuid.uuid4()),
                     "created": format_time(created),

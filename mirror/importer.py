@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mirror.bundle.reader import open_bundle
+from mirror.bundle.inventory import blob_path
+from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
 from mirror.errors import UsageError
+from mirror.flux.rewrite import InternalEndpoints, mirror_configs, rewrite_objects, write_mirror_configs, write_objects
+from mirror.fluxset import MAX_FLUX_OBJECTS_BYTES, parse_objects_blob
 from mirror.git.bundles import PushResult
 from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.oci.reference import parse_reference
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
 from mirror.resolvers.git import git_credentials
@@ -70,6 +75,7 @@ def import_bundle(
     clock: dt.datetime | None = None,
     git_url: str | None = None,
     force_git: bool = False,
+    flux_out: Path | None = None,
 ) -> ImportReport:
     """Verify everything first (files, graph, signatures, policy, git bundles), and only then write."""
     progress = progress or Progress(quiet=True)
@@ -127,6 +133,11 @@ def import_bundle(
     for _, result in pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
+    if flux_out is not None and not dry_run:
+        written = write_flux_out(
+            verified, flux_out, registry_url, git_base, ca_file=ca_file, limits=limits, warn=progress.warn
+        )
+        progress.log(f"wrote {written} file(s) of Flux objects and registry mirror configuration to {flux_out}")
     if report is not None and not dry_run:
         record_import(report)
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
@@ -144,6 +155,34 @@ def import_bundle(
         trusted,
         _git_report(staged, pushed, dry_run),
     )
+
+
+def write_flux_out(
+    verified: VerifiedBundle,
+    directory: Path,
+    registry_url: str,
+    git_base: str | None,
+    *,
+    ca_file: str | None,
+    limits: Limits,
+    warn: Callable[[str], None],
+) -> int:
+    """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files."""
+    if not verified.flux:
+        raise UsageError(f"--flux-out {directory}: the bundle carries no Flux objects")
+    endpoints = InternalEndpoints(registry_url, git_base)
+    notes: list[str] = []
+    objects = []
+    for artifact in verified.flux:
+        raw = read_small(verified.reader, blob_path(artifact.digest), MAX_FLUX_OBJECTS_BYTES)
+        objects += parse_objects_blob(raw, artifact.source)
+    written = write_objects(rewrite_objects(objects, endpoints, warnings=notes), directory)
+    sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})
+    registry = registry_url.split("://", 1)[-1]
+    written += write_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file), directory)
+    for note in notes:
+        warn(note)
+    return len(written)
 
 
 def _git_report(

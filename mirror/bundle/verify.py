@@ -43,6 +43,7 @@ class VerifiedBundle:
     inventory_sha256: str
     images: list[VerifiedImage] = field(default_factory=list)
     git: list[ArtifactRecord] = field(default_factory=list)  # git bundle blobs; their refs are checked at import
+    flux: list[ArtifactRecord] = field(default_factory=list)  # Flux objects, written rewritten by --flux-out
     envelopes: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -176,6 +177,10 @@ def check_graph(
         if artifact.kind == "git":
             problems += _check_git(artifact, walker.sizes)
             continue
+        if artifact.kind == "flux":
+            if walker.sizes.get(blob_path(artifact.digest)) != artifact.size:
+                problems.append(Problem("GRAPH_INVALID", f"Flux objects {artifact.source}: blob missing or resized"))
+            continue
         if artifact.kind not in ("image", "chart"):
             problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))
             continue
@@ -212,6 +217,7 @@ def check_bundle(
         # The graph is read from files just proven intact; on a damaged bundle it would only add noise.
         checked.images, checked.problems = check_graph(reader, inventory, limits)
         checked.git = [a for a in inventory.artifacts if a.kind == "git"]
+        checked.flux = [a for a in inventory.artifacts if a.kind == "flux"]
     checked.problems += envelope_problems
     return checked
 

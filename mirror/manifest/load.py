@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from mirror.errors import ManifestError, ReferenceError_, UsageError
 from mirror.helm.semver import Constraint, Version
-from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource, MirrorSet
+from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource, ImageSource, MirrorSet
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
@@ -22,7 +22,7 @@ KIND = "MirrorSet"
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux"}
-_NOT_YET = {"flux": "Flux sources"}
+_FLUX_FIELDS = {"git", "path"}
 _GIT_FIELDS = {"name", "url", "ref"}
 _GIT_REF_FIELDS = {"branch", "tag", "semver", "commit", "name"}
 _GIT_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
@@ -282,6 +282,31 @@ def _git(check: _Checker, value: Any) -> tuple[GitSource, ...]:
     return tuple(result)
 
 
+def _flux(check: _Checker, value: Any, git: tuple[GitSource, ...]) -> tuple[FluxEntry, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.flux", "expected a list of {git, path} entries")
+    result = []
+    for i, item in enumerate(value):
+        field = f"spec.flux[{i}]"
+        item = check.mapping(item, field, _FLUX_FIELDS)
+        path = check.string(item.get("path", "."), f"{field}.path")
+        if path.startswith("/") or ".." in path.split("/"):
+            raise check.fail(f"{field}.path", "expected a relative path that stays inside its source")
+        name = item.get("git")
+        if name is None:
+            directory = check.path.parent / path
+            if not directory.is_dir():
+                raise check.fail(f"{field}.path", f"{directory} is not a directory")
+            result.append(FluxEntry(None, path, f"{check.path}: {field}", directory))
+            continue
+        if not any(g.name == check.string(name, f"{field}.git") for g in git):
+            raise check.fail(f"{field}.git", f"no git source named {name!r} in spec.git")
+        result.append(FluxEntry(name, path, f"{check.path}: {field}"))
+    return tuple(result)
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -291,13 +316,6 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     metadata = check.mapping(doc.get("metadata"), "metadata", _METADATA_FIELDS)
     name = check.string(metadata.get("name"), "metadata.name")
     spec = check.mapping(doc.get("spec"), "spec", _SPEC_FIELDS)
-    for key, what in _NOT_YET.items():
-        if spec.get(key):
-            raise check.fail(
-                f"spec.{key}",
-                f"{what} are not supported by this version of mirror",
-                hint="remove the entry, or collect it with a release that supports it",
-            )
     platforms = check.platforms(spec.get("platforms"), "spec.platforms")
     return MirrorSet(
         name=name,
@@ -306,7 +324,8 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         registries=_registries(check, spec.get("registries")),
         images=_images(check, spec.get("images"), platforms),
         charts=_charts(check, spec.get("charts"), platforms),
-        git=_git(check, spec.get("git")),
+        git=(git := _git(check, spec.get("git"))),
+        flux=_flux(check, spec.get("flux"), git),
     )
 
 

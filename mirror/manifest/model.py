@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
@@ -52,6 +53,14 @@ class GitSource:
 
 
 @dataclass(frozen=True)
+class FluxEntry:
+    git: str | None  # a git source of the same MirrorSet whose path is read, or None for a local directory
+    path: str  # inside the Git source, or (local) the directory, resolved against the manifest file
+    origin: str
+    directory: Path | None = None  # the local directory, when git is None
+
+
+@dataclass(frozen=True)
 class MirrorSet:
     name: str
     path: str
@@ -60,3 +69,4 @@ class MirrorSet:
     images: tuple[ImageSource, ...] = ()
     charts: tuple[ChartSource, ...] = ()
     git: tuple[GitSource, ...] = ()
+    flux: tuple[FluxEntry, ...] = ()

@@ -340,7 +340,25 @@ def test_same_image_in_two_files_with_same_platforms_is_accepted(tmp_path):
             id="git-name-twice",
         ),
         pytest.param(
-            with_spec("flux:\n  - {name: cluster}\n"), "spec.flux", ["not supported"], id="flux-not-supported-yet"
+            with_spec("flux:\n  - {name: cluster}\n"), "spec.flux[0].name", ["unknown field"], id="flux-unknown-field"
+        ),
+        pytest.param(
+            with_spec("flux:\n  - {git: nope, path: clusters}\n"),
+            "spec.flux[0].git",
+            ["no git source named"],
+            id="flux-unknown-git-source",
+        ),
+        pytest.param(
+            with_spec("git:\n  - {name: fleet, url: 'https://e.com/f.git'}\nflux:\n  - {git: fleet, path: ../x}\n"),
+            "spec.flux[0].path",
+            ["relative path"],
+            id="flux-path-escapes",
+        ),
+        pytest.param(
+            with_spec("flux:\n  - {path: does-not-exist}\n"),
+            "spec.flux[0].path",
+            ["not a directory"],
+            id="flux-local-directory-missing",
         ),
     ],
 )

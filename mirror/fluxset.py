@@ -1,0 +1,170 @@
+"""Collecting Flux fleets: the objects under a path, every source they use, and the objects themselves.
+
+The root path is read from a carried Git source (checked out of its own git bundle, so what is read is what
+travels) or from a local directory. Kustomizations are followed into the Git sources they name, which are
+collected on the way. The objects read are stored in the bundle as one JSON blob, so the importer can write
+them rewritten for the internal side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirror.bundle.layout import LayoutWriter
+from mirror.errors import UsageError
+from mirror.flux.objects import FluxObject, object_from_document, read_tree
+from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
+from mirror.git.runner import Transport, run_git
+from mirror.helm.semver import select_version
+from mirror.manifest.model import FluxEntry, GitSource, ImageSource
+from mirror.oci.reference import ImageReference
+from mirror.progress import Progress
+from mirror.registry.pool import ClientPool
+from mirror.resolvers.git import CollectedGit
+
+FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
+MAX_FLUX_OBJECTS_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CollectedFlux:
+    entry: FluxEntry
+    source: str  # where the root path was read: "<git url>:<path>" or the directory
+    plan: FluxPlan
+    blob: bytes
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.blob).hexdigest()
+
+    def artifact_extra(self) -> dict[str, object]:
+        return {"path": self.entry.path, "git": self.entry.git, "objects": len(self.plan.objects)}
+
+
+def objects_blob(objects: Sequence[FluxObject]) -> bytes:
+    listed = sorted(objects, key=lambda o: (o.namespace or "", o.kind, o.name, o.file))
+    body = {
+        "apiVersion": "mirror/v1",
+        "kind": "FluxObjects",
+        "objects": [{"file": o.file, "index": o.index, "object": o.body} for o in listed],
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_objects_blob(raw: bytes, where: str) -> list[FluxObject]:
+    body = json.loads(raw)
+    if not isinstance(body, dict) or body.get("kind") != "FluxObjects" or not isinstance(body.get("objects"), list):
+        raise UsageError(f"{where}: not a mirror FluxObjects document")
+    result = []
+    for item in body["objects"]:
+        obj = object_from_document(item.get("object"), str(item.get("file", where)), int(item.get("index", 0)))
+        if obj is not None:
+            result.append(obj)
+    return result
+
+
+class FluxCollector:
+    def __init__(
+        self,
+        writer: LayoutWriter,
+        collect_git: Callable[[GitSource], CollectedGit],
+        manifest_git: dict[str, CollectedGit],
+        scratch: Path,
+        *,
+        variables: dict[str, str],
+        progress: Progress,
+    ) -> None:
+        self.writer = writer
+        self._collect_git = collect_git
+        self._by_name = manifest_git
+        self._scratch = scratch
+        self._variables = variables
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._git: dict[tuple[str, tuple[tuple[str, str], ...]], CollectedGit] = {
+            (g.source.url, tuple(sorted(g.source.ref.items()))): g for g in manifest_git.values()
+        }
+        self._checkouts: dict[str, Path] = {}
+
+    @property
+    def git(self) -> list[CollectedGit]:
+        return list(self._git.values())
+
+    def git_source(self, source: GitSource) -> CollectedGit:
+        key = (source.url, tuple(sorted(source.ref.items())))
+        with self._lock:
+            known = self._git.get(key)
+        if known is None:
+            known = self._collect_git(source)
+            with self._lock:
+                known = self._git.setdefault(key, known)
+        return known
+
+    def _checkout(self, collected: CollectedGit) -> Path:
+        """A work tree of the carried commit, cloned from the carried bundle itself."""
+        with self._lock:
+            if collected.digest in self._checkouts:
+                return self._checkouts[collected.digest]
+        target = self._scratch / collected.digest.removeprefix("sha256:")
+        bundle = self.writer.blob_location(collected.digest)
+        local = Transport(allow_file=True)
+        run_git(["clone", "--quiet", "--no-checkout", str(bundle), str(target)], transport=local, network=False)
+        run_git(
+            ["checkout", "--quiet", "--detach", collected.resolved.commit], cwd=target, transport=local, network=False
+        )
+        with self._lock:
+            self._checkouts[collected.digest] = target
+        return target
+
+    def collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
+        notes: list[str] = []
+        if entry.git is not None:
+            collected = self._by_name[entry.git]
+            root = self._checkout(collected)
+            source = f"{collected.source.url}:{entry.path}"
+            objects = read_tree(root, entry.path, warnings=notes)
+        else:
+            assert entry.directory is not None
+            source = str(entry.directory)
+            objects = read_tree(entry.directory, ".", warnings=notes)
+        walker: FluxWalker
+
+        def read(key: SourceKey, path: str) -> list[FluxObject] | None:
+            designated = walker.source(key)
+            if not isinstance(designated, GitSource):
+                return None  # Kustomizations from OCI artifacts or buckets are not followed
+            return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
+
+        walker = FluxWalker(read, variables=self._variables, platforms=platforms)
+        plan = walker.walk(objects, strict=True)
+        for note in [*notes, *plan.warnings]:
+            self._progress.warn(f"{entry.origin}: {note}")
+        for git in plan.git:
+            self.git_source(git)
+        for chart in plan.git_charts:
+            self._progress.warn(f"{chart.origin}: a chart from a Git repository travels in that repository only")
+        return CollectedFlux(entry, source, plan, objects_blob(plan.objects))
+
+
+def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[ImageSource]:
+    """OCIRepository artifacts as images to copy: a semver ref is resolved over the upstream tags here."""
+    result = []
+    for artifact in artifacts:
+        reference = artifact.reference
+        if artifact.semver is not None:
+            tags = pool.for_host(reference.registry).list_tags(reference.repository)
+            if artifact.semver_filter:
+                pattern = re.compile(artifact.semver_filter)
+                tags = [t for t in tags if pattern.search(t)]
+            chosen = select_version(tags, artifact.semver)
+            if chosen is None:
+                raise UsageError(f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}")
+            reference = ImageReference(reference.registry, reference.repository, chosen)
+        result.append(ImageSource(reference, None, artifact.origin))
+    return result

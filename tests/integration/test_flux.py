@@ -1,0 +1,225 @@
+"""A Flux fleet in a real Git repository: resolved natively, carried, imported, and written for the high side."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mirror.bundle.inventory import parse_inventory
+from tests.support.charts import seed_charts
+from tests.support.gitrepos import ls_remote, make_upstream_repo
+from tests.support.mirrorsets import mirrorset
+
+
+def _fleet_files(services, apps_url: str, charts_url: str) -> dict[str, str | None]:
+    """A cluster path naming a second Git repository, a Helm repository with a release, an OCI artifact and a
+    workload image; the Kustomization to the second repository substitutes a variable."""
+    return {
+        # Without a kustomization.yaml, Flux applies every manifest under the path.
+        "clusters/production/kustomization.yaml": None,
+        "clusters/production/sources.yaml": f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: apps, namespace: flux-system}}
+spec:
+  interval: 5m
+  url: {apps_url}
+  ref: {{branch: main}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {{name: seed, namespace: flux-system}}
+spec:
+  interval: 1h
+  url: {charts_url}
+---
+apiVersion: source.toolkit.fluxcd.io/v1beta2
+kind: OCIRepository
+metadata: {{name: manifests, namespace: flux-system}}
+spec:
+  interval: 10m
+  url: oci://{services.upstream}/charts/ocichart
+  ref: {{tag: "0.1.0"}}
+""",
+        "clusters/production/release.yaml": """\
+apiVersion: helm.toolkit.fluxcd.io/v2beta2
+kind: HelmRelease
+metadata: {name: app, namespace: apps}
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: app
+      version: ">=1.0.0 <2.0.0"
+      sourceRef: {kind: HelmRepository, name: seed, namespace: flux-system}
+""",
+        "clusters/production/workload.yaml": f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: apps}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: web
+          image: {services.upstream}/fixtures/shared-a:1.0
+""",
+        "clusters/production/apps.yaml": """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 10m
+  path: ./deploy
+  prune: true
+  sourceRef: {kind: GitRepository, name: apps}
+  postBuild:
+    substitute: {TAG: "1.0"}
+""",
+    }
+
+
+def _apps_files(services) -> dict[str, str]:
+    return {
+        "deploy/api.yaml": f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: api, namespace: apps}}
+spec:
+  selector: {{matchLabels: {{app: api}}}}
+  template:
+    metadata: {{labels: {{app: api}}}}
+    spec:
+      containers:
+        - name: api
+          image: {services.upstream}/fixtures/shared-b:${{TAG}}
+""",
+    }
+
+
+@pytest.fixture
+def fleet(services, upstream_images) -> dict:
+    charts = seed_charts(services)
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    apps = make_upstream_repo(services, f"{prefix}/apps", files=_apps_files(services))
+    fleet = make_upstream_repo(
+        services, f"{prefix}/fleet", files=_fleet_files(services, apps["url"], charts["repo"]["url"])
+    )
+    return {"fleet": fleet, "apps": apps, "charts": charts}
+
+
+def _manifest(tmp_path: Path, fleet_url: str) -> Path:
+    document = mirrorset([], registries={"127.0.0.1:15000": {"plainHTTP": True}})
+    document["spec"]["git"] = [{"name": "fleet", "url": fleet_url, "ref": {"branch": "main"}}]
+    document["spec"]["flux"] = [{"git": "fleet", "path": "clusters/production"}]
+    path = tmp_path / "fleet.yaml"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_fleet_is_resolved_to_git_sources_charts_artifacts_and_images(
+    tmp_path, mirror_cli, services, fleet, upstream_images
+):
+    bundle = tmp_path / "b"
+    result = mirror_cli("collect", _manifest(tmp_path, fleet["fleet"]["url"]), "-o", bundle, "-q")
+    assert result.exit_code == 0, result.stderr
+    artifacts = parse_inventory((bundle / "inventory.json").read_bytes()).artifacts
+    by_kind: dict[str, set[str]] = {}
+    for artifact in artifacts:
+        by_kind.setdefault(artifact.kind, set()).add(artifact.source)
+    assert by_kind["git"] == {fleet["fleet"]["url"], fleet["apps"]["url"]}
+    assert any(source.endswith("/app-1.1.0.tgz") for source in by_kind["chart"])
+    assert {upstream_images["shared_a"]["ref"], upstream_images["shared_b"]["ref"]} <= by_kind["image"]
+    assert f"{services.upstream}/charts/ocichart:0.1.0" in by_kind["image"]
+    assert len(by_kind["flux"]) == 1
+
+
+def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    bundle = tmp_path / "b.tar"
+    assert mirror_cli("collect", _manifest(tmp_path, fleet["fleet"]["url"]), "-o", bundle, "-q").exit_code == 0
+    out = tmp_path / "flux-out"
+    env = {**internal_env, "MIRROR_GIT_USERNAME": services.git_user, "MIRROR_GIT_PASSWORD": services.git_password}
+    git_base = f"{services.git_internal}/{target_prefix}"
+    result = mirror_cli(
+        "import",
+        bundle,
+        "--registry",
+        internal_url,
+        "--git",
+        git_base,
+        "--flux-out",
+        out,
+        "--allow-unsigned",
+        "--ca-file",
+        services.ca_file,
+        "-q",
+        env=env,
+    )
+    assert result.exit_code == 0, result.stderr
+
+    written = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.is_file()}
+    # The mirror configurations name the upstream registries on purpose (they map them); the objects must not.
+    flux_files = {name: text for name, text in written.items() if not name.startswith("_registries/")}
+    everything = "\n".join(flux_files.values())
+    for upstream in (services.upstream, services.charts_url, services.git_upstream):
+        assert upstream.removeprefix("http://") not in everything, upstream
+    objects = {
+        (doc["kind"], doc["metadata"]["name"]): doc
+        for text in written.values()
+        if text.startswith(("apiVersion", "---"))
+        for doc in yaml.safe_load_all(text)
+        if isinstance(doc, dict) and "metadata" in doc
+    }
+    apps = objects[("GitRepository", "apps")]
+    assert apps["apiVersion"] == "source.toolkit.fluxcd.io/v1"
+    assert apps["spec"]["url"] == f"{git_base}/{fleet['apps']['name']}.git"
+    assert apps["spec"]["ref"] == {"branch": "main"}
+    seed = objects[("HelmRepository", "seed")]
+    assert seed["spec"]["type"] == "oci"
+    assert seed["spec"]["url"] == f"oci://{services.internal}/{target_prefix}/charts"
+    release = objects[("HelmRelease", "app")]
+    assert release["apiVersion"] == "helm.toolkit.fluxcd.io/v2"
+    assert release["spec"]["chart"]["spec"]["version"] == ">=1.0.0 <2.0.0"
+    assert objects[("OCIRepository", "manifests")]["spec"]["url"] == (
+        f"oci://{services.internal}/{target_prefix}/charts/ocichart"
+    )
+    assert any("hosts.toml" in name for name in written) and any("registries.yaml" in name for name in written)
+
+    landed = ls_remote(f"{git_base}/{fleet['apps']['name']}.git", services, auth=True)
+    assert landed["refs/heads/main"] == fleet["apps"]["heads"]["main"]
+
+
+def test_an_unresolvable_reference_is_named_and_nothing_is_collected(tmp_path, mirror_cli, services):
+    broken = make_upstream_repo(
+        services,
+        f"t{uuid.uuid4().hex[:8]}/broken",
+        files={
+            "clusters/production/kustomization.yaml": None,
+            "clusters/x/release.yaml": """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: orphan, namespace: apps}
+spec:
+  chart:
+    spec:
+      chart: app
+      sourceRef: {kind: HelmRepository, name: missing, namespace: flux-system}
+""",
+        },
+    )
+    manifest = _manifest(tmp_path, broken["url"])
+    document = json.loads(manifest.read_text())
+    document["spec"]["flux"] = [{"git": "fleet", "path": "clusters/x"}]
+    manifest.write_text(json.dumps(document))
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "b")
+    assert result.exit_code == 2
+    assert "missing" in result.stderr and "orphan" in result.stderr
+    assert not (tmp_path / "b").exists()
