@@ -141,8 +141,14 @@ class FluxCollector:
                 return None  # Kustomizations from OCI artifacts or buckets are not followed
             return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
 
-        walker = FluxWalker(read, variables=self._variables, platforms=platforms)
-        plan = walker.walk(objects, strict=True)
+        external: dict[SourceKey, GitSource] = {}
+        root_key = None
+        if entry.git is not None and entry.git_repository is not None:
+            # The bootstrap's own repository: its GitRepository often lives only in the cluster (gotk-sync).
+            root_key = SourceKey("GitRepository", *entry.git_repository)
+            external[root_key] = self._by_name[entry.git].source
+        walker = FluxWalker(read, variables=self._variables, platforms=platforms, external=external)
+        plan = walker.walk(objects, source=root_key, path=entry.path, strict=True)
         for note in [*notes, *plan.warnings]:
             self._progress.warn(f"{entry.origin}: {note}")
         for git in plan.git:

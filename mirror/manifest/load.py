@@ -22,7 +22,8 @@ KIND = "MirrorSet"
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux"}
-_FLUX_FIELDS = {"git", "path"}
+_FLUX_FIELDS = {"git", "path", "gitRepository"}
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _GIT_FIELDS = {"name", "url", "ref"}
 _GIT_REF_FIELDS = {"branch", "tag", "semver", "commit", "name"}
 _GIT_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
@@ -296,6 +297,8 @@ def _flux(check: _Checker, value: Any, git: tuple[GitSource, ...]) -> tuple[Flux
             raise check.fail(f"{field}.path", "expected a relative path that stays inside its source")
         name = item.get("git")
         if name is None:
+            if item.get("gitRepository") is not None:
+                raise check.fail(f"{field}.gitRepository", "only for a path inside a git source")
             directory = check.path.parent / path
             if not directory.is_dir():
                 raise check.fail(f"{field}.path", f"{directory} is not a directory")
@@ -303,7 +306,14 @@ def _flux(check: _Checker, value: Any, git: tuple[GitSource, ...]) -> tuple[Flux
             continue
         if not any(g.name == check.string(name, f"{field}.git") for g in git):
             raise check.fail(f"{field}.git", f"no git source named {name!r} in spec.git")
-        result.append(FluxEntry(name, path, f"{check.path}: {field}"))
+        known_as = None
+        if item.get("gitRepository") is not None:
+            text = check.string(item["gitRepository"], f"{field}.gitRepository")
+            namespace, _, object_name = text.rpartition("/")
+            if not (_OBJECT_NAME.fullmatch(namespace or "") and _OBJECT_NAME.fullmatch(object_name)):
+                raise check.fail(f"{field}.gitRepository", "expected NAMESPACE/NAME, e.g. flux-system/flux-system")
+            known_as = (namespace, object_name)
+        result.append(FluxEntry(name, path, f"{check.path}: {field}", git_repository=known_as))
     return tuple(result)
 
 

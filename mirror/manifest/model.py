@@ -58,6 +58,7 @@ class FluxEntry:
     path: str  # inside the Git source, or (local) the directory, resolved against the manifest file
     origin: str
     directory: Path | None = None  # the local directory, when git is None
+    git_repository: tuple[str, str] | None = None  # (namespace, name) of the GitRepository Flux knows it as
 
 
 @dataclass(frozen=True)

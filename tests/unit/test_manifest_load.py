@@ -507,3 +507,37 @@ def test_git_entries_load_with_their_refs(tmp_path):
     assert apps.url.startswith("ssh://git@") and dict(apps.ref) == {"semver": ">=1.0.0"}
     assert dict(pinned.ref) == {"commit": "a" * 40}
     assert dict(head.ref) == {}
+
+
+def test_flux_entry_may_name_the_git_repository_flux_knows_its_source_as(tmp_path):
+    path = write(
+        tmp_path,
+        "m.yaml",
+        with_spec("""\
+        git:
+          - {name: fleet, url: "https://git.example.com/fleet.git"}
+        flux:
+          - {git: fleet, path: clusters/production, gitRepository: flux-system/flux-system}
+        """),
+    )
+    [mirrorset] = load_mirrorsets([path])
+    [entry] = mirrorset.flux
+    assert (entry.git, entry.path, entry.git_repository) == (
+        "fleet",
+        "clusters/production",
+        ("flux-system", "flux-system"),
+    )
+
+
+def test_flux_git_repository_must_be_namespace_and_name(tmp_path):
+    path = write(
+        tmp_path,
+        "m.yaml",
+        with_spec("""\
+        git:
+          - {name: fleet, url: "https://git.example.com/fleet.git"}
+        flux:
+          - {git: fleet, path: clusters, gitRepository: Flux_System}
+        """),
+    )
+    assert_names(refusal(path), path, "spec.flux[0].gitRepository", "NAMESPACE/NAME")
