@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.images import digest_of, push, write_big_image_layout
+from tests.support.images import push, write_big_image_layout
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 
@@ -54,13 +54,10 @@ def _timed(step: str, tool: str, command: list[str], env: dict[str, str] | None 
     return Measure(step, tool, seconds, rss / 1024)
 
 
-def _ensure_corpus(services: Services, layer_bytes: int, work: Path) -> str:
-    reference = f"{services.upstream}/bench/big-{layer_bytes}:1"
-    try:
-        digest_of(reference)
-        return reference
-    except Exception:  # not there yet: build and push it once; later runs reuse it
-        pass
+def _make_corpus(services: Services, layer_bytes: int, work: Path, run_id: str) -> str:
+    """A fresh image with one random layer for every run: no tool can reuse a blob it saw in an earlier run
+    (skopeo's blob-info cache would otherwise mount it instead of copying, and win by not working)."""
+    reference = f"{services.upstream}/bench/big-{layer_bytes}:{run_id}"
     layout = work / "corpus"
     write_big_image_layout(layout, "big", layer_bytes)
     push(layout, "big", reference)
@@ -72,7 +69,8 @@ def run(layer_bytes: int, keep: bool) -> list[Measure]:
     services = ensure_services()
     work = Path(tempfile.mkdtemp(prefix="mirror-bench-", dir=REPO_ROOT / ".bench" if keep else None))
     try:
-        reference = _ensure_corpus(services, layer_bytes, work)
+        run_id = uuid.uuid4().hex[:8]
+        reference = _make_corpus(services, layer_bytes, work, run_id)
         registries = {services.upstream: {"plainHTTP": True}}
         manifest = write_mirrorset(work / "bench.yaml", [reference], registries=registries, name="bench")
         creds = f"{services.internal_user}:{services.internal_password}"
@@ -80,7 +78,6 @@ def run(layer_bytes: int, keep: bool) -> list[Measure]:
             "MIRROR_REGISTRY_USERNAME": services.internal_user,
             "MIRROR_REGISTRY_PASSWORD": services.internal_password,
         }
-        run_id = uuid.uuid4().hex[:8]
         measures = [
             _timed("collect", "mirror", [str(MIRROR), "collect", str(manifest), "-o", str(work / "b.tar"), "-q"]),
             _timed(
