@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
-import threading
 from dataclasses import dataclass, field
 
 from mirror.bundle.download import GraphDownloader
@@ -70,7 +69,6 @@ class ChartCollector:
         self.limits = limits
         self.progress = progress
         self.helm = helm if helm is not None else shutil.which("helm")
-        self._lock = threading.Lock()
 
     def collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
         """Every listed chart and every chart they depend on, breadth-first, each exact version once."""

@@ -39,23 +39,12 @@ from typing import Any
 import yaml
 
 from mirror.errors import UsageError
+from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
 KUSTOMIZE_GROUP = "kustomize.config.k8s.io"
 
-# Pod specs inside workloads, as kustomize's image transformer and discover.py know them.
-WORKLOAD_POD_SPECS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _WORKLOAD_GROUPS = {
     "": {"Pod", "ReplicationController"},
     "apps": {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"},

@@ -48,6 +48,7 @@ import yaml
 
 from mirror.errors import ReferenceError_
 from mirror.helm.archive import Chart
+from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 from mirror.oci.reference import parse_reference
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -59,17 +60,6 @@ MAX_VALUES_NODES = 500_000  # values nodes visited per chart (aliases can make a
 MAX_VALUES_DEPTH = 64
 MAX_CHART_WALKS = 1_000  # charts walked, counting a sub-chart once per alias it is used under
 _HEX64 = re.compile(r"[a-f0-9]{64}")
-_WORKLOADS = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 
 @dataclass(frozen=True)
@@ -501,11 +491,11 @@ def _document_images(document: Any, source: str, top: str, found: _Found, notes:
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     hook = annotations.get("helm.sh/hook") if isinstance(annotations, dict) else None
     note = f" (helm.sh/hook {hook})" if isinstance(hook, str) and hook else ""
-    if isinstance(kind, str) and kind in _WORKLOADS:
+    if isinstance(kind, str) and kind in WORKLOAD_POD_SPECS:
         spec: Any = document
-        for key in _WORKLOADS[kind]:
+        for key in WORKLOAD_POD_SPECS[kind]:
             spec = spec.get(key) if isinstance(spec, dict) else None
-        for list_key in _CONTAINER_LISTS:
+        for list_key in CONTAINER_LISTS:
             containers = spec.get(list_key) if isinstance(spec, dict) else None
             for container in containers if isinstance(containers, list) else ():
                 if not isinstance(container, dict):

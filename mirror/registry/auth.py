@@ -89,10 +89,6 @@ class Authenticator:
         """The error for a 401 that persists after the challenge was answered: credentials wrong or insufficient."""
         return self._denied(response, "credentials with access to this repository; the ones sent were refused")
 
-    def forget(self, scope: Scope) -> None:
-        with self._lock:
-            self._tokens.pop(scope, None)
-
     def _may_send_credentials_to(self, realm: str) -> bool:
         parts = urlsplit(realm)
         if parts.scheme == "https":

@@ -11,13 +11,13 @@ from mirror.bundle.signatures import add_envelope
 from mirror.bundle.verify import check_bundle
 from mirror.errors import MirrorError, UsageError, VerificationError
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.trust.check import judge
 from mirror.trust.dsse import parse_envelope
 from mirror.trust.keys import PublicKey, Signer
 from mirror.trust.policy import Role, TrustPolicy, load_policy
 from mirror.trust.sign import sign_approval
 from mirror.trust.state import TrustState
 from mirror.trust.statement import APPROVAL, parse_statement
-from mirror.trust.verdict import evaluate
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,7 @@ def approve_bundle(
         )
     checked = check_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits)
     now = clock or dt.datetime.now(dt.UTC)
-    verdict = evaluate(
-        inventory_sha256=checked.inventory_sha256,
-        bundle_id=checked.inventory.bundle_id,
-        envelopes=checked.envelopes,
-        sources=[a.source for a in checked.inventory.artifacts],
-        policy=policy,
-        state=TrustState(),
-        clock=now,
-    )
+    verdict = judge(checked, policy, TrustState(), now)
     problems = [*checked.problems, *verdict.problems]
     if problems:
         raise VerificationError(

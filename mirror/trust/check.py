@@ -55,6 +55,19 @@ class TrustReport:
             )
 
 
+def judge(checked: VerifiedBundle, policy: TrustPolicy, state: TrustState, clock: dt.datetime) -> Verdict:
+    """The verdict on a checked bundle's envelopes and sources."""
+    return evaluate(
+        inventory_sha256=checked.inventory_sha256,
+        bundle_id=checked.inventory.bundle_id,
+        envelopes=checked.envelopes,
+        sources=[a.source for a in checked.inventory.artifacts],
+        policy=policy,
+        state=state,
+        clock=clock,
+    )
+
+
 def check_trust(
     bundle: str | Path,
     policy_path: Path,
@@ -71,15 +84,7 @@ def check_trust(
     policy = load_policy(policy_path)
     state = load_state(policy.state_file)
     checked = check_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits, progress=progress)
-    verdict = evaluate(
-        inventory_sha256=checked.inventory_sha256,
-        bundle_id=checked.inventory.bundle_id,
-        envelopes=checked.envelopes,
-        sources=[a.source for a in checked.inventory.artifacts],
-        policy=policy,
-        state=state,
-        clock=clock or dt.datetime.now(dt.UTC),
-    )
+    verdict = judge(checked, policy, state, clock or dt.datetime.now(dt.UTC))
     return TrustReport(checked, verdict, policy, state)
 
 
