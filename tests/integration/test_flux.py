@@ -12,6 +12,7 @@ import yaml
 from mirror.bundle.inventory import parse_inventory
 from tests.support.charts import seed_charts
 from tests.support.gitrepos import ls_remote, make_upstream_repo
+from tests.support.kubeschemas import invalid
 from tests.support.mirrorsets import mirrorset
 
 
@@ -140,14 +141,12 @@ def test_fleet_is_resolved_to_git_sources_charts_artifacts_and_images(
     assert len(by_kind["flux"]) == 1
 
 
-def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
-    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
-):
+def _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base) -> Path:
+    """Collects the fleet and imports it with --git and --flux-out; returns the --flux-out directory."""
     bundle = tmp_path / "b.tar"
     assert mirror_cli("collect", _manifest(tmp_path, fleet["fleet"]["url"]), "-o", bundle, "-q").exit_code == 0
     out = tmp_path / "flux-out"
     env = {**internal_env, "MIRROR_GIT_USERNAME": services.git_user, "MIRROR_GIT_PASSWORD": services.git_password}
-    git_base = f"{services.git_internal}/{target_prefix}"
     result = mirror_cli(
         "import",
         bundle,
@@ -164,6 +163,14 @@ def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
         env=env,
     )
     assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
 
     written = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.is_file()}
     # The mirror configurations name the upstream registries on purpose (they map them); the objects must not.
@@ -195,6 +202,23 @@ def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
 
     landed = ls_remote(f"{git_base}/{fleet['apps']['name']}.git", services, auth=True)
     assert landed["refs/heads/main"] == fleet["apps"]["heads"]["main"]
+
+
+def test_written_flux_objects_are_valid_against_fluxs_crd_schemas(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+
+    documents = [
+        doc
+        for path in sorted(out.rglob("*.yaml"))
+        if not path.relative_to(out).as_posix().startswith("_registries/") and path.name != "kustomization.yaml"
+        for doc in yaml.safe_load_all(path.read_text())
+        if isinstance(doc, dict)
+    ]
+    assert {doc["kind"] for doc in documents} >= {"GitRepository", "HelmRepository", "HelmRelease", "OCIRepository"}
+    assert invalid(documents) == {}
 
 
 def test_an_unresolvable_reference_is_named_and_nothing_is_collected(tmp_path, mirror_cli, services):
