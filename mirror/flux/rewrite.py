@@ -11,8 +11,9 @@ points the sources at the internal endpoints:
 
 Names, namespaces, versions, refs, digests, intervals and everything else stay as they were. A cloud `provider`
 (aws, azure, gcp, github) cannot authenticate to the internal endpoints, so it is removed with a warning; with a
-plain-HTTP registry, OCI sources get `insecure: true`. `write_objects` writes them under a directory as
-`<namespace>/<kind>/<name>.yaml`, with a kustomization.yaml listing them all (`kubectl apply -k DIR`).
+plain-HTTP registry, OCI sources get `insecure: true`, and with a TLS one an upstream's `insecure` is dropped.
+`write_objects` writes them under a directory as `<namespace>/<kind>/<name>.yaml`, with a kustomization.yaml
+listing them all (`kubectl apply -k DIR`).
 
 Workload image names stay as they are: nodes pull them through the mirror configurations `mirror_configs` makes
 (containerd hosts.toml per source registry, and a k3s/RKE2 registries.yaml).
@@ -274,17 +275,23 @@ def _point(obj: FluxObject, body: dict[str, Any], urls: UrlMapper, plain_http: b
             spec["type"] = "oci"
             spec.pop("passCredentials", None)  # an index.yaml setting: nothing to pass credentials to
         _drop_provider(obj, spec, notes, keep=("generic",))
-        if plain_http:
-            spec["insecure"] = True
+        _set_insecure(spec, plain_http)
     elif obj.kind == "OCIRepository":
         if not isinstance(url, str):
             raise UsageError(f"{obj.where}: spec.url is missing")
         spec["url"] = urls.oci_url(url)
         _drop_provider(obj, spec, notes, keep=("generic",))
-        if plain_http:
-            spec["insecure"] = True
+        _set_insecure(spec, plain_http)
     elif obj.kind == "Bucket":
         notes.append(f"{obj.where}: Bucket sources are not carried; written with their upstream endpoint")
+
+
+def _set_insecure(spec: dict[str, Any], plain_http: bool) -> None:
+    # Flux's `insecure` means plain HTTP: it says how the internal registry is reached, whatever upstream needed.
+    if plain_http:
+        spec["insecure"] = True
+    else:
+        spec.pop("insecure", None)
 
 
 def _drop_provider(obj: FluxObject, spec: dict[str, Any], notes: list[str], *, keep: tuple[str, ...]) -> None:

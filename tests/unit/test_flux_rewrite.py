@@ -4,7 +4,6 @@ CRD schemas, and the registry mirror configurations for the nodes."""
 from __future__ import annotations
 
 import textwrap
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -182,7 +181,6 @@ spec: {{template: {{spec: {{containers: [{{name: app, image: nginx}}]}}}}}}
 """
 
 
-@cache
 class TestRewrite:
     def rewrite(
         self, text: str = FLEET, urls: InternalEndpoints = INTERNAL
@@ -275,6 +273,22 @@ class TestRewrite:
             rewritten["apps/gitrepository/tenant.yaml"].body["spec"]["url"] == "http://10.0.0.5:3000/example/tenant.git"
         )
         assert "insecure" not in rewritten["apps/gitrepository/tenant.yaml"].body["spec"]
+
+    def test_an_upstream_insecure_flag_is_dropped_for_a_tls_registry(self) -> None:
+        fleet = """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: OCIRepository
+        metadata: {name: plain, namespace: flux-system}
+        spec: {url: "oci://10.1.1.1:5000/manifests", insecure: true, ref: {tag: "1.0"}}
+        ---
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: HelmRepository
+        metadata: {name: plain, namespace: flux-system}
+        spec: {type: oci, url: "oci://10.1.1.1:5000/charts", insecure: true}
+        """
+        rewritten, _ = self.rewrite(fleet)
+        assert "insecure" not in rewritten["flux-system/ocirepository/plain.yaml"].body["spec"]
+        assert "insecure" not in rewritten["flux-system/helmrepository/plain.yaml"].body["spec"]
 
     def test_old_fields_are_converted(self) -> None:
         rewritten, _ = self.rewrite()
