@@ -132,6 +132,12 @@ def collect(
     collector: Annotated[
         str | None, typer.Option("--collector", help="Collector name in the signature; default: the key's name.")
     ] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-file", dir_okay=False, help="The collector's sequence record; default: KEY's NAME.state.json."
+        ),
+    ] = None,
     flux_var: FluxVars = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
@@ -149,7 +155,7 @@ def collect(
     if key is not None:
         signer = load_signer(key)
         validity = parse_duration(valid_for, "--valid-for")
-        signing = CollectorSigning(signer, collector or key.stem, reserve_sequence(key, sequence), validity)
+        signing = CollectorSigning(signer, collector or key.stem, reserve_sequence(key, sequence, state_file), validity)
     from mirror.flux.plan import parse_flux_vars
 
     result = collect_bundle(

@@ -20,13 +20,22 @@ def sequence_file(key_path: Path) -> Path:
     return key_path.with_name(key_path.stem + ".state.json")
 
 
-def reserve_sequence(key_path: Path, explicit: int | None = None) -> int:
+def reserve_sequence(key_path: Path, explicit: int | None = None, state_file: Path | None = None) -> int:
     """The next sequence for this collector key, recorded before use so two collects never share one.
 
-    A collect that fails afterwards leaves a gap, which the high side accepts (within maxSequenceGap).
+    The record lives in `state_file`, by default beside the key (a key mounted read-only, as from a Kubernetes
+    Secret, needs it elsewhere). A collect that fails afterwards leaves a gap, which the high side accepts (within
+    maxSequenceGap).
     """
-    path = sequence_file(key_path)
-    with open(path, "a+") as handle:
+    path = state_file if state_file is not None else sequence_file(key_path)
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: cannot write the collector's sequence record: {exc.strerror}",
+            hint="pass --state-file PATH on a writable volume",
+        ) from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         text = handle.read()
