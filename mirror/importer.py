@@ -135,9 +135,9 @@ def import_bundle(
         )
         try:
             with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
-                if not dry_run:
-                    mount_expected(client, expected)
                 importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
+                if not dry_run:
+                    importer.counts.add(blobs_mounted=mount_expected(client, expected))
                 outcomes = importer.run(plans)
             pushed = (
                 [] if dry_run else push_git(staged, credentials=git_creds, force=force_git, transport=git_transport)

@@ -133,14 +133,15 @@ def _check_git_heads(
     ]
 
 
-def mount_expected(client: RegistryClient, found: ExpectedOnTarget) -> None:
-    """Link the expected blobs a repository lacks from the repository that holds them."""
+def mount_expected(client: RegistryClient, found: ExpectedOnTarget) -> int:
+    """Link the expected blobs a repository lacks from the repository that holds them; returns how many."""
     for (repository, digest), holder in sorted(found.mounts.items()):
         if not client.mount_blob(repository, digest, holder):
             raise VerificationError(
                 f"{client.endpoint.netloc}: the registry declined to mount {digest} from {holder} into {repository}",
                 hint="import a full bundle (collect without --since) into this registry",
             )
+    return len(found.mounts)
 
 
 def refused_git(base: BaseRecord | None, error: VerificationError) -> VerificationError:
