@@ -181,7 +181,7 @@ def test_three_nights_import_in_order_with_the_same_digests(
 def test_incremental_bundle_into_an_empty_registry_is_refused_naming_its_base(
     three_nights, mirror_cli, services, internal_env, internal_url, written_repositories
 ):
-    n1, _, n3 = three_nights["bundles"]
+    n3 = three_nights["bundles"][2]
     result = import_(mirror_cli, n3, services, internal_url, internal_env)
     assert result.exit_code == 3
     assert "[EXPECTED_BLOB_MISSING]" in result.stderr and "[EXPECTED_MANIFEST_MISSING]" in result.stderr
@@ -196,11 +196,40 @@ def test_dry_run_reports_the_missing_base_too(three_nights, mirror_cli, services
     assert inventory_of(n2).base.bundle_id in result.stderr
 
 
-def test_incremental_bundle_verifies_on_its_own(three_nights, mirror_cli):
-    n3 = three_nights["bundles"][2]
-    result = mirror_cli("import", n3, "--registry", "https://127.0.0.1:1/x", "--allow-unsigned", "--dry-run")
-    # Checksums and the graph pass; only the target check (here unreachable) could refuse it.
-    assert "does not match its inventory" not in result.stderr
+def test_signed_incremental_bundle_is_approved_and_verified_on_its_own(
+    tmp_path, mirror_cli, upstream, services, internal_env, internal_url
+):
+    for name in ("collector", "officer"):
+        assert mirror_cli("keygen", tmp_path / name).exit_code == 0
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        json.dumps(
+            {
+                "apiVersion": "mirror/v1",
+                "kind": "TrustPolicy",
+                "collectors": {"keys": [str(tmp_path / "collector.pub")], "threshold": 1},
+                "approvers": {"keys": [str(tmp_path / "officer.pub")], "threshold": 1},
+                "maxAge": "14d",
+                "stateFile": "state.json",
+            }
+        )
+    )
+    upstream.publish("app:1", upstream.image("app", "app-1"))
+    manifest = write_set(tmp_path, [upstream.ref("app:1")])
+    key = ("--key", tmp_path / "collector.key")
+    collect(mirror_cli, manifest, tmp_path / "n1.tar", *key)
+    collect(mirror_cli, manifest, tmp_path / "n2.tar", *key, "--since", tmp_path / "n1.tar")
+    for night in ("n1.tar", "n2.tar"):
+        approved = mirror_cli("approve", tmp_path / night, "--key", tmp_path / "officer.key", "--trust", policy)
+        assert approved.exit_code == 0, approved.stderr
+        verified = mirror_cli("verify", tmp_path / night, "--trust", policy)
+        assert verified.exit_code == 0, verified.stderr
+        imported = mirror_cli(
+            "import", tmp_path / night, "--registry", internal_url, "--trust", policy, "--ca-file", services.ca_file,
+            "-q", env=internal_env,
+        )  # fmt: skip
+        assert imported.exit_code == 0, imported.stderr
+    assert carried_blobs(tmp_path / "n2.tar") == {}
 
 
 def test_new_repository_sharing_a_layer_mounts_it_from_the_repository_that_has_it(
