@@ -139,6 +139,15 @@ def collect(
         ),
     ] = None,
     flux_var: FluxVars = None,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            "--since",
+            exists=True,
+            help="Incremental to PREV: a bundle, or the OUT.inventory.json collect wrote beside it. "
+            "Carries only what PREV's chain does not have.",
+        ),
+    ] = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
@@ -166,6 +175,7 @@ def collect(
         progress=Progress(quiet=quiet),
         signing=signing,
         flux_vars=parse_flux_vars(flux_var or []),
+        since=since,
     )
     if as_json:
         _print_json(result.summary())

@@ -26,6 +26,7 @@ from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fluxset import FLUX_OBJECTS_MEDIA_TYPE, CollectedFlux, FluxCollector, oci_sources
 from mirror.git.runner import Transport
 from mirror.httpfetch import HttpFetcher
+from mirror.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
@@ -60,6 +61,7 @@ class CollectResult:
     downloaded_bytes: int
     signing: CollectorSigning | None = None
     charts: list[CollectedChart] = field(default_factory=list)
+    moved: list[MovedTag] = field(default_factory=list)  # upstream references on another digest than in the base
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -74,6 +76,9 @@ class CollectResult:
             "files": len(self.inventory.files),
             "bytes": self.inventory.total_size,
             "downloadedBytes": self.downloaded_bytes,
+            "base": self.inventory.base.to_json() if self.inventory.base else None,
+            "expected": len(self.inventory.expected),
+            "movedTags": [m.to_json() for m in self.moved],
         }
 
 
@@ -126,23 +131,40 @@ def _gather(
     limits: Limits,
     progress: Progress,
     flux_vars: dict[str, str],
+    chain: BaseChain | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image."""
     transport = Transport(ca_file=fetcher.ca_file)
     credentials = git_credentials()
+    # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
+    flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
 
-    def collect_one_git(source: GitSource) -> CollectedGit:
-        collected = collect_git(source, writer, credentials=credentials, transport=transport)
-        progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}")
+    def collect_one_git(source: GitSource, *, whole: bool = False) -> CollectedGit:
+        base = chain.git_record(source.url, source.name) if chain and not whole else None
+        commits = chain.git_commits(source.url) if chain and base else []
+        collected = collect_git(
+            source, writer, credentials=credentials, transport=transport, base_commits=commits, base=base
+        )
+        news = "" if collected.carried else " (nothing new since the base)"
+        progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")
         return collected
 
-    manifest_git = run_parallel([g for s in sets for g in s.git], collect_one_git, jobs)
+    manifest_git = run_parallel(
+        [g for s in sets for g in s.git], lambda g: collect_one_git(g, whole=g.name in flux_git), jobs
+    )
     by_name = {g.source.name: g for g in manifest_git}
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
     flux_images: list[ImageSource] = []
     with tempfile.TemporaryDirectory(prefix="mirror-flux-") as scratch:
-        flux = FluxCollector(writer, collect_one_git, by_name, Path(scratch), variables=flux_vars, progress=progress)
+        flux = FluxCollector(
+            writer,
+            lambda g: collect_one_git(g, whole=True),
+            by_name,
+            Path(scratch),
+            variables=flux_vars,
+            progress=progress,
+        )
         for mirrorset in sets:
             for entry in mirrorset.flux:
                 fleet = flux.collect(entry, mirrorset.platforms)
@@ -232,9 +254,7 @@ def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
 
 
 def _git_artifact(git: CollectedGit) -> ArtifactRecord:
-    return ArtifactRecord(
-        "git", git.source.url, git.digest, GIT_BUNDLE_MEDIA_TYPE, git.bundle.size, git.artifact_extra()
-    )
+    return ArtifactRecord("git", git.source.url, git.digest, GIT_BUNDLE_MEDIA_TYPE, git.size, git.artifact_extra())
 
 
 def _chart_artifact(chart: CollectedChart) -> ArtifactRecord:
@@ -261,11 +281,15 @@ def collect(
     limits: Limits = DEFAULT_LIMITS,
     signing: CollectorSigning | None = None,
     flux_vars: dict[str, str] | None = None,
+    since: Path | None = None,
 ) -> CollectResult:
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_out(out)
+    if beside_path(out).exists():
+        raise UsageError(f"{beside_path(out)}: already exists", hint="it is the inventory copy of another bundle")
     sets = load_mirrorsets(manifest_paths)
+    chain = load_base(since, limits) if since is not None else None
     token = uuid.uuid4().hex[:12]
     staging = out.parent / f".{out.name}.{token}.partial"
     staging_tar = out.parent / f".{out.name}.{token}.partial.tar"
@@ -287,10 +311,12 @@ def collect(
                 limits=limits,
                 progress=progress,
                 flux_vars=flux_vars or {},
+                chain=chain,
             )
             images = gathered.images
             run_parallel(images, lambda image: download.walk(image.source, image.document), jobs)
-            digests = sorted(d for d in download.blobs if not writer.has(d))
+            have = chain.have if chain else {}
+            digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
             progress.start("download", sum(download.blobs[d][0] for d in digests))
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()
@@ -300,21 +326,35 @@ def collect(
                 *(_chart_artifact(c) for c in gathered.charts),
                 *(_image_artifact(i) for i in images),
             ]
+            incremental, moved = {}, []
+            if chain is not None:
+                needed = {d: size for d, (size, _) in download.blobs.items()}
+                needed.update({g.digest: g.size for g in gathered.git if not g.carried})
+                graphs = [(_image_artifact(i), i.document) for i in images]
+                graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
+                keep = [*(f.digest for f in gathered.flux), *chain.changed_manifests(graphs)]
+                expected = leave_to_base(chain, writer, needed, keep=keep)
+                incremental = {"base": chain.record, "expected": expected}
+                moved = chain.moved(artifacts)
+                for change in moved:
+                    progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}")
             created = dt.datetime.now(dt.UTC).replace(microsecond=0)
             inventory = writer.finish(
                 # Git bundles are blobs of the layout, listed in the inventory; index.json is for OCI content.
                 [
                     _index_entry(a.source, a.digest, a.media_type, a.size)
                     for a in artifacts
-                    if a.kind not in ("git", "flux")
+                    if a.kind not in ("git", "flux") and writer.has(a.digest)  # the base chain has the others
                 ],
                 {
                     "bundle_id": str(uuid.uuid4()),
                     "created": format_time(created),
                     "tool": f"mirror {__version__}",
                     "artifacts": tuple(artifacts),
+                    **incremental,
                 },
             )
+            inventory_raw = (staging / INVENTORY_PATH).read_bytes()
             signatures = [_sign(staging, inventory, created, signing)] if signing else []
             if out.suffix == ".tar":
                 write_tar(staging, inventory, staging_tar, signatures)
@@ -326,12 +366,13 @@ def collect(
             shutil.rmtree(staging, ignore_errors=True)
             staging_tar.unlink(missing_ok=True)
             raise
-    downloaded = sum(size for size, _ in download.blobs.values())
+    write_beside(beside_path(out), inventory_raw)
+    downloaded = sum(size for d, (size, _) in download.blobs.items() if d not in have)
     progress.log(
         f"wrote {out}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
         f"{human_size(inventory.total_size)}"
     )
-    return CollectResult(out, inventory, images, downloaded, signing, gathered.charts)
+    return CollectResult(out, inventory, images, downloaded, signing, gathered.charts, moved)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:

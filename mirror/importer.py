@@ -11,7 +11,7 @@ from pathlib import Path
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
-from mirror.errors import UsageError
+from mirror.errors import UsageError, VerificationError
 from mirror.flux.rewrite import InternalEndpoints, mirror_configs, rewrite_objects, write_mirror_configs, write_objects
 from mirror.fluxset import MAX_FLUX_OBJECTS_BYTES, parse_objects_blob
 from mirror.git.bundles import PushResult
@@ -21,6 +21,7 @@ from mirror.oci.reference import parse_reference
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
 from mirror.resolvers.git import git_credentials
+from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.targets.git import GitPlan, parse_git_target, push_git, stage_git
 from mirror.targets.registry import (
     ImageOutcome,
@@ -43,6 +44,7 @@ class ImportReport:
     counts: ImportCounts
     trust: dict[str, object] | None = None  # what was verified: signatures counted, sequence; None if unsigned
     git: list[dict[str, object]] = field(default_factory=list)
+    base: dict[str, object] | None = None  # of an incremental bundle: its base, and what was found on the targets
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -52,6 +54,7 @@ class ImportReport:
             "dryRun": self.dry_run,
             "trust": self.trust,
             "git": self.git,
+            "base": self.base,
             "images": [i.to_json() for i in self.images],
             **self.counts.to_json(),
         }
@@ -103,19 +106,29 @@ def import_bundle(
     credentials = target_credentials(endpoint)
     git_creds = git_credentials()
     git_transport = Transport(ca_file=ca_file)
-    with tempfile.TemporaryDirectory(prefix="mirror-git-") as scratch:
-        staged = (
-            stage_git(
-                verified.reader,
-                verified.git,
-                git_base,
-                Path(scratch),
-                credentials=git_creds,
-                transport=git_transport,
+    expected = ExpectedOnTarget()
+    if verified.inventory.base is not None:
+        with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
+            expected = check_expected(
+                verified, plans, client, git_base, jobs=jobs, git_credentials=git_creds, transport=git_transport
             )
-            if git_base and verified.git
-            else []
-        )
+    carried_git = [a for a in verified.git if a not in expected_git(verified)]
+    with tempfile.TemporaryDirectory(prefix="mirror-git-") as scratch:
+        try:
+            staged = (
+                stage_git(
+                    verified.reader,
+                    carried_git,
+                    git_base,
+                    Path(scratch),
+                    credentials=git_creds,
+                    transport=git_transport,
+                )
+                if git_base and carried_git
+                else []
+            )
+        except VerificationError as exc:
+            raise refused_git(verified.inventory.base, exc) from exc
         progress.log(
             f"verified {len(verified.inventory.files)} files: {len(plans)} image(s) and chart(s), "
             f"{len(staged)} git source(s)"
@@ -123,6 +136,8 @@ def import_bundle(
         try:
             with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
                 importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
+                if not dry_run:
+                    importer.counts.add(blobs_mounted=mount_expected(client, expected))
                 outcomes = importer.run(plans)
             pushed = (
                 [] if dry_run else push_git(staged, credentials=git_creds, force=force_git, transport=git_transport)
@@ -154,6 +169,7 @@ def import_bundle(
         importer.counts,
         trusted,
         _git_report(staged, pushed, dry_run),
+        None if verified.inventory.base is None else {**verified.inventory.base.to_json(), **expected.to_json()},
     )
 
 

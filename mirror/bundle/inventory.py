@@ -21,7 +21,7 @@ KIND = "Inventory"
 _HEX = re.compile(r"[a-f0-9]{64}")
 _BLOB_PATH = re.compile(r"blobs/sha256/([a-f0-9]{64})")
 _LAYOUT_FILES = {"oci-layout", "index.json"}
-_TOP_FIELDS = {"apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files"}
+_TOP_FIELDS = {"apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files", "base", "expected"}
 
 
 def is_layout_path(path: str) -> bool:
@@ -63,12 +63,40 @@ class ArtifactRecord:
 
 
 @dataclass(frozen=True)
+class BaseRecord:
+    """The bundle an incremental bundle builds on: its inventory's digest, bundleId and creation time."""
+
+    inventory: str  # sha256:<hex of the base's inventory.json bytes>
+    bundle_id: str
+    created: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"inventory": self.inventory, "bundleId": self.bundle_id, "created": self.created}
+
+    def describe(self) -> str:
+        return f"bundle {self.bundle_id} (inventory {self.inventory}, created {self.created})"
+
+
+@dataclass(frozen=True)
+class ExpectedBlob:
+    """A blob the artifacts need that this bundle does not carry: the base chain carried it."""
+
+    digest: str
+    size: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"digest": self.digest, "size": self.size}
+
+
+@dataclass(frozen=True)
 class Inventory:
     bundle_id: str
     created: str
     tool: str
     artifacts: tuple[ArtifactRecord, ...]
     files: tuple[FileRecord, ...]
+    base: BaseRecord | None = None
+    expected: tuple[ExpectedBlob, ...] = ()
 
     def to_bytes(self) -> bytes:
         body = {
@@ -80,6 +108,9 @@ class Inventory:
             "artifacts": [a.to_json() for a in self.artifacts],
             "files": [f.to_json() for f in sorted(self.files, key=lambda f: f.path)],
         }
+        if self.base is not None:
+            body["base"] = self.base.to_json()
+            body["expected"] = [e.to_json() for e in sorted(self.expected, key=lambda e: e.digest)]
         return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
 
     @property
@@ -88,6 +119,10 @@ class Inventory:
 
     def file(self, path: str) -> FileRecord | None:
         return next((f for f in self.files if f.path == path), None)
+
+    @property
+    def expected_sizes(self) -> dict[str, int]:
+        return {e.digest: e.size for e in self.expected}
 
 
 def _fail(problem: str) -> BundleFormatError:
@@ -157,10 +192,42 @@ def parse_inventory(raw: bytes) -> Inventory:
                 extra=extra,
             )
         )
+    base, expected = _parse_base(body, seen)
     return Inventory(
         bundle_id=_str(body.get("bundleId"), "bundleId"),
         created=_str(body.get("created"), "created"),
         tool=_str(body.get("tool"), "tool"),
         artifacts=tuple(artifacts),
         files=tuple(files),
+        base=base,
+        expected=expected,
     )
+
+
+def _parse_base(body: dict[str, Any], paths: set[str]) -> tuple[BaseRecord | None, tuple[ExpectedBlob, ...]]:
+    """`base` and `expected` come together: an incremental bundle names its base and what it leaves to it."""
+    if "base" not in body and "expected" not in body:
+        return None, ()
+    if "base" not in body or "expected" not in body:
+        raise _fail("base and expected: an incremental bundle lists both, a full bundle neither")
+    raw = body["base"]
+    if not isinstance(raw, dict) or set(raw) != {"inventory", "bundleId", "created"}:
+        raise _fail("base: expected exactly inventory, bundleId and created")
+    if not is_digest(raw["inventory"]):
+        raise _fail("base.inventory: not a sha256 digest")
+    base = BaseRecord(raw["inventory"], _str(raw["bundleId"], "base.bundleId"), _str(raw["created"], "base.created"))
+    if not isinstance(body["expected"], list):
+        raise _fail("expected: expected a list")
+    expected: list[ExpectedBlob] = []
+    for i, item in enumerate(body["expected"]):
+        where = f"expected[{i}]"
+        if not isinstance(item, dict) or set(item) != {"digest", "size"}:
+            raise _fail(f"{where}: expected exactly digest and size")
+        if not is_digest(item["digest"]):
+            raise _fail(f"{where}.digest: not a sha256 digest")
+        if expected and item["digest"] <= expected[-1].digest:
+            raise _fail(f"{where}.digest: the list is not sorted by digest, or lists {item['digest']} twice")
+        if blob_path(item["digest"]) in paths:
+            raise _fail(f"{where}: {item['digest']} is carried in files and expected too")
+        expected.append(ExpectedBlob(item["digest"], _int(item["size"], f"{where}.size")))
+    return base, tuple(expected)

@@ -92,6 +92,17 @@ class LayoutWriter:
         with self._lock:
             self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
 
+    def drop(self, digest: str) -> None:
+        """Leave a blob out of the bundle after all (an incremental bundle's base chain carried it)."""
+        with self._lock:
+            self._records.pop(blob_path(digest), None)
+        (self.root / blob_path(digest)).unlink(missing_ok=True)
+
+    def blob_sizes(self) -> dict[str, int]:
+        """Every blob written so far: digest → size."""
+        with self._lock:
+            return {f"sha256:{r.sha256}": r.size for p, r in self._records.items() if p.startswith("blobs/")}
+
     def blob_location(self, digest: str) -> Path:
         return self.root / blob_path(digest)
 

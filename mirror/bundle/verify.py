@@ -28,10 +28,18 @@ class VerifiedImage:
     artifact: ArtifactRecord
     manifests: list[ManifestDocument]  # children before parents: the order they must be pushed in
     blobs: dict[str, int]  # digest → size of every config and layer
+    # Of an incremental bundle: manifests and blobs the base chain carried; they must be on the target already.
+    expected_manifests: dict[str, int] = field(default_factory=dict)
+    expected_blobs: dict[str, int] = field(default_factory=dict)
 
     @property
     def top(self) -> ManifestDocument:
         return self.manifests[-1]
+
+    @property
+    def carried(self) -> bool:
+        """False when the image's top manifest is expected: nothing of it is in this bundle."""
+        return bool(self.manifests) and self.manifests[-1].digest == self.artifact.digest
 
 
 @dataclass
@@ -108,6 +116,7 @@ class _GraphWalker:
     def __init__(self, reader: BundleReader, inventory: Inventory, limits: Limits) -> None:
         self.reader = reader
         self.sizes = {f.path: f.size for f in inventory.files}
+        self.expected = inventory.expected_sizes
         self.limits = limits
 
     def manifest(self, descriptor: Descriptor, where: str) -> ManifestDocument:
@@ -131,11 +140,23 @@ class _GraphWalker:
             raise InvalidDocumentError(
                 f"{where}: {descriptor.digest} has unsupported media type {descriptor.media_type}"
             )
+        if blob_path(descriptor.digest) not in self.sizes and descriptor.digest in self.expected:
+            if self.expected[descriptor.digest] != descriptor.size:
+                raise InvalidDocumentError(
+                    f"{where}: expected manifest {descriptor.digest} is listed with another size than its descriptor's"
+                )
+            image.expected_manifests[descriptor.digest] = descriptor.size  # the base chain has its whole graph
+            return
         document = self.manifest(descriptor, where)
         for child in document.manifests:
             self.walk(child, where, image, depth + 1)
         for blob in document.blobs:
             size = self.sizes.get(blob_path(blob.digest))
+            if size is None and blob.digest in self.expected:
+                if self.expected[blob.digest] != blob.size:
+                    raise InvalidDocumentError(f"{where}: expected blob {blob.digest} is listed with another size")
+                image.expected_blobs[blob.digest] = blob.size
+                continue
             if size is None:
                 raise InvalidDocumentError(f"{where}: blob {blob.digest} is not in the bundle")
             if size != blob.size:
@@ -147,7 +168,7 @@ class _GraphWalker:
             image.manifests.append(document)
 
 
-def _check_git(artifact: ArtifactRecord, sizes: dict[str, int]) -> list[Problem]:
+def _check_git(artifact: ArtifactRecord, sizes: dict[str, int], expected: dict[str, int]) -> list[Problem]:
     where = f"git source {artifact.source}"
     heads = artifact.extra.get("heads")
     if (
@@ -156,6 +177,8 @@ def _check_git(artifact: ArtifactRecord, sizes: dict[str, int]) -> list[Problem]
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in heads.items())
     ):
         return [Problem("GRAPH_INVALID", f"{where}: the inventory lists no refs for it")]
+    if expected.get(artifact.digest) == artifact.size and blob_path(artifact.digest) not in sizes:
+        return []  # nothing new since the base chain: the target must hold these refs already
     if sizes.get(blob_path(artifact.digest)) != artifact.size:
         return [Problem("GRAPH_INVALID", f"{where}: its bundle {artifact.digest} is missing or of another size")]
     return []
@@ -175,7 +198,7 @@ def check_graph(
     for artifact in inventory.artifacts:
         where = f"artifact {artifact.source}"
         if artifact.kind == "git":
-            problems += _check_git(artifact, walker.sizes)
+            problems += _check_git(artifact, walker.sizes, walker.expected)
             continue
         if artifact.kind == "flux":
             if walker.sizes.get(blob_path(artifact.digest)) != artifact.size:
@@ -185,6 +208,8 @@ def check_graph(
             problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))
             continue
         entry = entries.get(artifact.digest)
+        if entry is None and artifact.digest in walker.expected:
+            entry = Descriptor(artifact.media_type, artifact.digest, artifact.size)  # left to the base chain
         if entry is None:
             problems.append(Problem("GRAPH_INVALID", f"{where}: {artifact.digest} is not in index.json"))
             continue

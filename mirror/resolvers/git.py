@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
 from mirror.git.bundles import BundleInfo, create_bundle
 from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
@@ -23,29 +25,69 @@ class CollectedGit:
     source: GitSource
     resolved: ResolvedRef
     bundle: BundleInfo
+    # When nothing moved since an incremental collect's base: the base's record, whose bundle the chain carried.
+    base: ArtifactRecord | None = None
+
+    @property
+    def carried(self) -> bool:
+        return self.bundle.written
 
     @property
     def digest(self) -> str:
+        if not self.carried and self.base is not None:
+            return self.base.digest
         return f"sha256:{self.bundle.sha256}"
 
+    @property
+    def size(self) -> int:
+        if not self.carried and self.base is not None:
+            return self.base.size
+        return self.bundle.size
+
     def artifact_extra(self) -> dict[str, object]:
-        return {
+        extra: dict[str, object] = {
             "name": self.source.name,
             "ref": dict(self.source.ref),
             "refName": self.resolved.name,
             "commit": self.resolved.commit,
-            "heads": dict(self.bundle.heads),
+            # Nothing carried: the refs as they are, which the target must already hold.
+            "heads": dict(self.bundle.heads if self.carried else self.bundle.unchanged),
             "prerequisites": list(self.bundle.prerequisites),
         }
+        if self.carried and self.bundle.unchanged:
+            # Refs left out of an incremental git bundle because the base has them; the next night's base too.
+            extra["unchanged"] = dict(self.bundle.unchanged)
+        return extra
 
 
 def collect_git(
-    source: GitSource, writer: LayoutWriter, *, credentials: Credentials | None, transport: Transport
+    source: GitSource,
+    writer: LayoutWriter,
+    *,
+    credentials: Credentials | None,
+    transport: Transport,
+    base_commits: Iterable[str] = (),
+    base: ArtifactRecord | None = None,
 ) -> CollectedGit:
-    """Resolve the source's ref and store its history as a git bundle blob in the layout."""
+    """Resolve the source's ref and store its history as a git bundle blob in the layout.
+
+    base_commits: what the target already has (an incremental collect's base); that history is left out, and
+    when nothing is new no blob is written and the artifact stands on `base`, the base's record.
+    """
     refs = remote_refs(source.url, credentials, transport=transport)
     resolved = resolve_ref(refs, source.ref, where=source.origin, url=source.url)
     with writer.scratch_path() as path:
-        info = create_bundle(source.url, resolved, path, credentials=credentials, refs=refs, transport=transport)
-        writer.adopt(path, f"sha256:{info.sha256}", info.size)
-    return CollectedGit(source, resolved, info)
+        info = create_bundle(
+            source.url,
+            resolved,
+            path,
+            credentials=credentials,
+            refs=refs,
+            transport=transport,
+            base_commits=base_commits,
+        )
+        if info.written:
+            writer.adopt(path, f"sha256:{info.sha256}", info.size)
+    if not info.written and base is None:
+        raise ValueError(f"{source.url}: nothing new, but no base record to stand on")  # a caller bug
+    return CollectedGit(source, resolved, info, None if info.written else base)

@@ -145,7 +145,7 @@ class RegistryImporter:
 
     def run(self, plans: list[ImagePlan]) -> list[ImageOutcome]:
         present = run_parallel(
-            plans, lambda p: self.client.manifest_digest(p.repository, p.image.top.digest) is not None, self.jobs
+            plans, lambda p: self.client.manifest_digest(p.repository, p.image.artifact.digest) is not None, self.jobs
         )
         missing = [plan for plan, here in zip(plans, present, strict=True) if not here]
         self._push_blobs(missing)
@@ -185,7 +185,24 @@ class RegistryImporter:
     def _opener(self, digest: str) -> Callable[[], object]:
         return lambda: opened(self.reader, blob_path(digest))
 
+    def _retag(self, plan: ImagePlan) -> ImageOutcome:
+        """An image an incremental bundle left to its base: on the target already, perhaps under another tag."""
+        digest = plan.image.artifact.digest
+        self.counts.add(manifests_present=1)
+        current = self.client.manifest_digest(plan.repository, plan.tag) if plan.tag else digest
+        if current == digest:
+            return ImageOutcome(plan.source, self.target_name(plan), digest, "unchanged")
+        if not self.dry_run:
+            fetched = self.client.get_manifest(plan.repository, digest, plan.image.artifact.size)
+            self.client.put_manifest(plan.repository, plan.tag or digest, fetched.raw, plan.image.artifact.media_type)
+            if current:
+                self.progress.warn(f"{self.target_name(plan)} moved from {current} to {digest}")
+        status = "would-push" if self.dry_run else "pushed"
+        return ImageOutcome(plan.source, self.target_name(plan), digest, status, current)
+
     def _finish_image(self, plan: ImagePlan, top_present: bool) -> ImageOutcome:
+        if not plan.image.carried:
+            return self._retag(plan)
         top = plan.image.top
         pushed = False
         if top_present:

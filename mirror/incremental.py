@@ -1,0 +1,165 @@
+"""Incremental bundles on the connected side: what a base chain already carried, and what to leave to it.
+
+`collect --since PREV` reads PREV's inventory only (from a bundle, or the copy collect writes beside every
+bundle). The base chain has what PREV carried as files plus what PREV itself expected from its own base; a
+new bundle carries everything else and lists the rest as `expected`, so the high side can check it is there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirror.bundle.inventory import (
+    INVENTORY_PATH,
+    ArtifactRecord,
+    BaseRecord,
+    ExpectedBlob,
+    Inventory,
+    parse_inventory,
+)
+from mirror.bundle.layout import LayoutWriter
+from mirror.bundle.reader import open_bundle, read_small
+from mirror.errors import MirrorError, UsageError
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.oci.document import ManifestDocument
+
+BESIDE_SUFFIX = ".inventory.json"
+
+
+def beside_path(out: Path) -> Path:
+    """Where collect writes the copy of a bundle's inventory: OUT without `.tar`, plus `.inventory.json`."""
+    name = out.name.removesuffix(".tar")
+    return out.with_name(name + BESIDE_SUFFIX)
+
+
+def read_base_inventory(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The inventory bytes of PREV: an inventory file, or a bundle in any form open_bundle reads."""
+    if path.is_file() and path.name.endswith(".json"):
+        with open(path, "rb") as handle:
+            raw = handle.read(limits.max_inventory_bytes + 1)
+        if len(raw) > limits.max_inventory_bytes:
+            raise UsageError(f"--since {path}: more than {limits.max_inventory_bytes} bytes; not an inventory")
+        return raw
+    return read_small(open_bundle(path, limits), INVENTORY_PATH, limits.max_inventory_bytes)
+
+
+@dataclass(frozen=True)
+class MovedTag:
+    """An upstream reference whose digest changed since the base: a tag re-pushed, or a chart re-published."""
+
+    kind: str
+    source: str
+    old: str
+    new: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "source": self.source, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class BaseChain:
+    """PREV as an incremental collect sees it."""
+
+    record: BaseRecord
+    inventory: Inventory
+    have: dict[str, int]  # digest → size of every blob the chain up to PREV carried
+
+    def git_record(self, url: str, name: str) -> ArtifactRecord | None:
+        """PREV's record of this git source: same URL, preferably the same name."""
+        records = [a for a in self.inventory.artifacts if a.kind == "git" and a.source == url]
+        return next((a for a in records if a.extra.get("name") == name), records[0] if records else None)
+
+    def git_commits(self, url: str) -> list[str]:
+        """Every commit and tag object PREV's chain brought to the target repository of `url`."""
+        found: set[str] = set()
+        for record in self.inventory.artifacts:
+            if record.kind != "git" or record.source != url:
+                continue
+            for key in ("heads", "unchanged"):
+                refs = record.extra.get(key)
+                if isinstance(refs, dict):
+                    found.update(v for v in refs.values() if isinstance(v, str))
+        return sorted(found)
+
+    def unchanged(self, artifact: ArtifactRecord) -> bool:
+        """The same source on the same digest as in PREV: its target repository has the whole graph."""
+        return any(
+            (a.kind, a.source, a.digest) == (artifact.kind, artifact.source, artifact.digest)
+            for a in self.inventory.artifacts
+        )
+
+    def changed_manifests(self, graphs: Iterable[tuple[ArtifactRecord, ManifestDocument]]) -> set[str]:
+        """The manifests to carry even if the chain has them: those of every artifact not unchanged.
+
+        Registries keep manifests per repository, and a manifest cannot be mounted; so only an unchanged
+        artifact (same source, same digest, hence the same target repository) leaves its manifests to the base.
+        """
+        carried: set[str] = set()
+        for artifact, document in graphs:
+            if not self.unchanged(artifact):
+                carried.add(document.digest)
+                carried.update(child.digest for child in document.manifests)
+        return carried
+
+    def moved(self, artifacts: Iterable[ArtifactRecord]) -> list[MovedTag]:
+        """Images and charts whose source reference now resolves to another digest than in PREV."""
+        before = {(a.kind, a.source): a.digest for a in self.inventory.artifacts if a.kind in ("image", "chart")}
+        moved = []
+        for artifact in artifacts:
+            old = before.get((artifact.kind, artifact.source))
+            if old is not None and old != artifact.digest:
+                moved.append(MovedTag(artifact.kind, artifact.source, old, artifact.digest))
+        return moved
+
+
+def chain_from_inventory(raw: bytes, where: str) -> BaseChain:
+    """The have-set of a base: the blobs it carried as files, and the blobs it expected from its own base."""
+    try:
+        inventory = parse_inventory(raw)
+    except MirrorError as exc:
+        raise UsageError(
+            f"--since {where}: {exc.message}", hint="give a bundle or inventory that collect wrote"
+        ) from exc
+    have = {f"sha256:{f.sha256}": f.size for f in inventory.files if f.path.startswith("blobs/")}
+    have.update({e.digest: e.size for e in inventory.expected})
+    record = BaseRecord("sha256:" + hashlib.sha256(raw).hexdigest(), inventory.bundle_id, inventory.created)
+    return BaseChain(record, inventory, have)
+
+
+def load_base(path: Path, limits: Limits = DEFAULT_LIMITS) -> BaseChain:
+    if not path.exists():
+        raise UsageError(f"--since {path}: no such bundle or inventory file")
+    return chain_from_inventory(read_base_inventory(path, limits), str(path))
+
+
+def leave_to_base(
+    chain: BaseChain, writer: LayoutWriter, needed: dict[str, int], keep: Iterable[str] = ()
+) -> tuple[ExpectedBlob, ...]:
+    """Drop from the layout every blob the chain has, and return what the artifacts now expect from it.
+
+    needed: blobs the artifacts use that may never have been written (image blobs not downloaded, the git
+    bundles of sources that did not move). keep: blobs carried regardless (Flux objects, read at import).
+    """
+    kept = set(keep)
+    expected: dict[str, int] = {}
+    for digest, size in writer.blob_sizes().items():
+        if digest in chain.have and digest not in kept:
+            writer.drop(digest)
+            expected[digest] = size
+    for digest, size in needed.items():
+        if not writer.has(digest):
+            if digest not in chain.have:
+                raise ValueError(f"{digest} is neither carried nor in the base chain")  # a caller bug
+            expected[digest] = size
+    return tuple(ExpectedBlob(d, expected[d]) for d in sorted(expected))
+
+
+def write_beside(path: Path, raw: bytes) -> None:
+    """The inventory copy beside a bundle, written whole or not at all."""
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(raw)
+    os.replace(temporary, path)
