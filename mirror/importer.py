@@ -43,6 +43,7 @@ class ImportReport:
     counts: ImportCounts
     trust: dict[str, object] | None = None  # what was verified: signatures counted, sequence; None if unsigned
     git: list[dict[str, object]] = field(default_factory=list)
+    present_blobs: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) skipped, for --report
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -154,6 +155,7 @@ def import_bundle(
         importer.counts,
         trusted,
         _git_report(staged, pushed, dry_run),
+        importer.present_blobs,
     )
 
 
