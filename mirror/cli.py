@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -384,5 +385,12 @@ def _root(
     """mirror: verified bundles of images for air-gapped networks."""
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # systemd and Kubernetes stop a job with SIGTERM: unwind like Ctrl-C, so that collect removes its staging
+    # area and --report is still written. Only SIGKILL leaves a staging area behind (never a bundle at OUT).
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     app()
