@@ -269,3 +269,18 @@ def test_a_damaged_cache_entry_is_downloaded_again_and_never_reaches_the_bundle(
     assert written["transfer"]["downloaded"] == image.layer_size
     assert image.layer_digest not in {s["digest"] for s in written["skipped"]}
     verify_checksums(tmp_path / "two.tar", jobs=2, progress=Progress(quiet=True), limits=DEFAULT_LIMITS)
+
+
+def test_a_collect_stopped_with_sigterm_cleans_up_and_reports_the_interruption(corpus, tmp_path):
+    out, cache, report = tmp_path / "night.tar", tmp_path / "cache", tmp_path / "report.json"
+    args = ["collect", corpus.manifest, "-o", out, "--cache-dir", cache, "--report", report, "-q"]
+    process = subprocess.Popen([str(MIRROR), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while process.poll() is None and not _cached(cache):
+        time.sleep(0.01)
+    assert process.poll() is None, "the collect ended before it cached a blob"
+    process.terminate()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "report.json"]  # no bundle, no staging area
+    written = json.loads(report.read_text())
+    assert (written["ok"], written["exitCode"], written["failed"][0]["message"]) == (False, 130, "interrupted")
