@@ -216,10 +216,12 @@ def _kill_then_complete_collect(corpus: Corpus, work: Path, full: dict, until: C
     work.mkdir()
     out, cache, report = work / "night.tar", work / "cache", work / "report.json"
     args = ["collect", corpus.manifest, "-o", out, "--cache-dir", cache, "-q"]
-    if not _killed(args, None, until or (lambda: bool(_cached(cache)))):
-        assert until is not None, "the collect ended before it cached a blob"
-        out.unlink()  # it ended before the kill point: start again from its cache
-    assert not out.exists(), "a killed collect left a file at OUT"
+    killed = _killed(args, None, until or (lambda: bool(_cached(cache))))
+    assert killed or until is not None, "the collect ended before it cached a blob"
+    if out.exists():
+        # Killed after the rename (or it ended first): what is at OUT is whole. Start again from the cache.
+        verify_checksums(out, jobs=2, progress=Progress(quiet=True), limits=DEFAULT_LIMITS)
+        out.unlink()
     cached = _cached(cache)
     done = _run([*args, "--report", report])
     assert done.returncode == 0, done.stderr
