@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,6 +17,7 @@ import typer
 
 from mirror import __version__
 from mirror.errors import MirrorError
+from mirror.logs import format_line
 from mirror.progress import Progress, human_size
 
 app = typer.Typer(
@@ -33,13 +36,41 @@ CaFile = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log lines.")]
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        envvar="MIRROR_LOG_FORMAT",
+        help="Log lines on stderr: text, or json (one object per line, no progress bars).",
+    ),
+]
+ReportFile = Annotated[
+    Path | None,
+    typer.Option("--report", dir_okay=False, help="Write a JSON summary of the run here, also when it fails."),
+]
 FluxVars = Annotated[
     list[str] | None,
     typer.Option("--flux-var", help="KEY=VALUE for Flux postBuild variables the cluster would supply; repeatable."),
 ]
 
 
-def _fail(error: MirrorError) -> None:
+def _fail(error: MirrorError, log_format: str = "text") -> None:
+    if log_format == "json":
+        fields: dict[str, object] = {"exitCode": error.exit_code, "error": type(error).__name__}
+        if error.hint:
+            fields["hint"] = error.hint
+        problems = getattr(error, "problems", None)
+        if problems:
+            fields["problems"] = [p.to_json() for p in problems]
+        print(format_line("json", "error", "error", error.message, fields), file=sys.stderr)
+        return
     print(f"error: {error}", file=sys.stderr)
     if error.hint:
         print(f"hint: {error.hint}", file=sys.stderr)
@@ -53,7 +84,8 @@ def handled(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except MirrorError as error:
-            _fail(error)
+            log_format = kwargs.get("log_format")
+            _fail(error, log_format.value if isinstance(log_format, LogFormat) else "text")
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -76,12 +108,6 @@ def _ca(ca_file: Path | None) -> str | None:
 
 def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2))
-
-
-def _write_report(path: Path, data: object) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    temporary.replace(path)
 
 
 @app.command()
@@ -148,35 +174,58 @@ def collect(
             "Carries only what PREV's chain does not have.",
         ),
     ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            file_okay=False,
+            help="Downloaded blobs, reused by the next collect; default: $MIRROR_CACHE_DIR, "
+            "else $XDG_CACHE_HOME/mirror, else ~/.cache/mirror.",
+        ),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
     quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
+    from mirror.cache import BlobCache, default_cache_dir
     from mirror.collect import CollectorSigning
     from mirror.collect import collect as collect_bundle
+    from mirror.report import collect_fields, reporting
     from mirror.trust.keys import load_signer
     from mirror.trust.policy import parse_duration
     from mirror.trust.sign import reserve_sequence
 
-    signing = None
-    if key is not None:
-        signer = load_signer(key)
-        validity = parse_duration(valid_for, "--valid-for")
-        signing = CollectorSigning(signer, collector or key.stem, reserve_sequence(key, sequence, state_file), validity)
-    from mirror.flux.plan import parse_flux_vars
+    progress = Progress(quiet=quiet, log_format=log_format.value)
+    with reporting(report, "collect", progress, {"out": str(out)}) as run:
+        signing = None
+        if key is not None:
+            signer = load_signer(key)
+            validity = parse_duration(valid_for, "--valid-for")
+            signing = CollectorSigning(
+                signer, collector or key.stem, reserve_sequence(key, sequence, state_file), validity
+            )
+        from mirror.flux.plan import parse_flux_vars
 
-    result = collect_bundle(
-        manifests,
-        out,
-        jobs=jobs,
-        ca_file=_ca(ca_file),
-        progress=Progress(quiet=quiet),
-        signing=signing,
-        flux_vars=parse_flux_vars(flux_var or []),
-        since=since,
-    )
+        cache = None if no_cache else BlobCache(cache_dir or default_cache_dir())
+        result = collect_bundle(
+            manifests,
+            out,
+            jobs=jobs,
+            ca_file=_ca(ca_file),
+            progress=progress,
+            signing=signing,
+            flux_vars=parse_flux_vars(flux_var or []),
+            cache=cache,
+            since=since,
+        )
+        if cache is not None:
+            cache.prune()
+        collect_fields(run, result, cache.use if cache else None)
     if as_json:
         _print_json(result.summary())
         return
@@ -210,33 +259,36 @@ def import_(
         Path | None, typer.Option("--flux-out", file_okay=False, help="Write the Flux objects, rewritten, here.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report to this file.")] = None,
+    report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
     quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Verify the bundle completely, then load its images into the registry."""
     from mirror.importer import import_bundle
+    from mirror.report import import_fields, redact_url, reporting
 
-    result = import_bundle(
-        bundle,
-        registry,
-        trust=trust,
-        allow_unsigned=allow_unsigned,
-        git_url=git,
-        force_git=force_git,
-        flux_out=flux_out,
-        jobs=jobs,
-        dry_run=dry_run,
-        ca_file=_ca(ca_file),
-        progress=Progress(quiet=quiet),
-    )
-    data = result.to_json()
-    if report:
-        _write_report(report, data)
+    progress = Progress(quiet=quiet, log_format=log_format.value)
+    context: dict[str, object] = {"bundle": str(bundle), "registry": redact_url(registry), "dryRun": dry_run}
+    with reporting(report, "import", progress, context) as run:
+        result = import_bundle(
+            bundle,
+            registry,
+            trust=trust,
+            allow_unsigned=allow_unsigned,
+            git_url=git,
+            force_git=force_git,
+            flux_out=flux_out,
+            jobs=jobs,
+            dry_run=dry_run,
+            ca_file=_ca(ca_file),
+            progress=progress,
+        )
+        import_fields(run, result)
     if as_json:
-        _print_json(data)
+        _print_json(result.to_json())
         return
     for image in result.images:
         print(f"{image.target}@{image.digest}  {image.status}")
@@ -351,5 +403,12 @@ def _root(
     """mirror: verified bundles of images for air-gapped networks."""
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # systemd and Kubernetes stop a job with SIGTERM: unwind like Ctrl-C, so that collect removes its staging
+    # area and --report is still written. Only SIGKILL leaves a staging area behind (never a bundle at OUT).
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
     app()

@@ -21,6 +21,7 @@ from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
 from mirror.bundle.signatures import add_envelope
 from mirror.bundle.tarball import write_tar
+from mirror.cache import BlobCache
 from mirror.chartset import ChartCollector, CollectedChart, chart_sources
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fluxset import FLUX_OBJECTS_MEDIA_TYPE, CollectedFlux, FluxCollector, oci_sources
@@ -282,6 +283,7 @@ def collect(
     signing: CollectorSigning | None = None,
     flux_vars: dict[str, str] | None = None,
     since: Path | None = None,
+    cache: BlobCache | None = None,
 ) -> CollectResult:
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
@@ -300,7 +302,8 @@ def collect(
     ):
         try:
             writer = LayoutWriter(staging)
-            download = GraphDownloader(pool, writer, limits)
+            download = GraphDownloader(pool, writer, limits, cache)
+            progress.mark("resolve")
             gathered = _gather(
                 sets,
                 pool,
@@ -320,6 +323,7 @@ def collect(
             progress.start("download", sum(download.blobs[d][0] for d in digests))
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()
+            progress.mark("write")
             artifacts = [
                 *(_flux_artifact(f) for f in gathered.flux),
                 *(_git_artifact(g) for g in gathered.git),
@@ -367,7 +371,7 @@ def collect(
             staging_tar.unlink(missing_ok=True)
             raise
     write_beside(beside_path(out), inventory_raw)
-    downloaded = sum(size for d, (size, _) in download.blobs.items() if d not in have)
+    downloaded = sum(download.fetched.values())
     progress.log(
         f"wrote {out}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
         f"{human_size(inventory.total_size)}"

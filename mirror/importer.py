@@ -45,6 +45,7 @@ class ImportReport:
     trust: dict[str, object] | None = None  # what was verified: signatures counted, sequence; None if unsigned
     git: list[dict[str, object]] = field(default_factory=list)
     base: dict[str, object] | None = None  # of an incremental bundle: its base, and what was found on the targets
+    present_blobs: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) skipped, for --report
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -170,6 +171,7 @@ def import_bundle(
         trusted,
         _git_report(staged, pushed, dry_run),
         None if verified.inventory.base is None else {**verified.inventory.base.to_json(), **expected.to_json()},
+        importer.present_blobs,
     )
 
 

@@ -40,6 +40,7 @@ _ENVIRONMENT_HIJACK = (
     "MIRROR_REGISTRY_USERNAME",
     "MIRROR_REGISTRY_PASSWORD",
     "MIRROR_DEBUG",
+    "MIRROR_LOG_FORMAT",
 )
 
 
@@ -49,6 +50,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
         monkeypatch.delenv(name, raising=False)
     # Never read the developer's own registry credentials.
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("docker-config")))
+    # Each test starts with an empty blob cache, never the developer's own.
+    monkeypatch.setenv("MIRROR_CACHE_DIR", str(tmp_path_factory.mktemp("blob-cache")))
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from mirror.bundle.layout import LayoutWriter
+from mirror.cache import BlobCache
 from mirror.errors import InvalidDocumentError
 from mirror.limits import Limits
 from mirror.oci.document import ManifestDocument, parse_manifest
@@ -16,10 +17,12 @@ from mirror.registry.pool import ClientPool
 class GraphDownloader:
     """The manifests and blobs an image graph needs, gathered before any blob is fetched."""
 
-    def __init__(self, pool: ClientPool, writer: LayoutWriter, limits: Limits) -> None:
+    def __init__(self, pool: ClientPool, writer: LayoutWriter, limits: Limits, cache: BlobCache | None = None) -> None:
         self.pool = pool
         self.writer = writer
         self.limits = limits
+        self.cache = cache
+        self.fetched: dict[str, int] = {}  # digest → size, for the blobs that came over the network
         self.lock = threading.Lock()
         self.blobs: dict[str, tuple[int, ImageReference]] = {}  # digest → (size, a repository holding it)
 
@@ -51,7 +54,27 @@ class GraphDownloader:
         size, source = self.blobs[digest]
         if self.writer.has(digest):
             return 0
+        if self.cache is not None and self._from_cache(digest, size, verify=True):
+            progress.advance(size)
+            return 0
         client = self.pool.for_host(source.registry)
-        with self.writer.blob_file(digest, size) as handle:
-            client.download_blob(source.repository, digest, size, handle, progress.advance)
+        if self.cache is None:
+            with self.writer.blob_file(digest, size) as handle:
+                client.download_blob(source.repository, digest, size, handle, progress.advance)
+        else:
+            # Into the cache first, so that a run killed after this blob does not fetch it again.
+            with self.cache.storing(digest, size) as handle:
+                client.download_blob(source.repository, digest, size, handle, progress.advance)
+            if not self._from_cache(digest, size, verify=False):
+                raise RuntimeError(f"cache entry {digest} vanished while being placed")
+        with self.lock:
+            self.fetched[digest] = size
         return size
+
+    def _from_cache(self, digest: str, size: int, *, verify: bool) -> bool:
+        assert self.cache is not None
+        with self.writer.scratch_path() as scratch:
+            placed = self.cache.reuse(digest, size, scratch) if verify else self.cache.place(digest, size, scratch)
+            if placed:
+                self.writer.adopt(scratch, digest, size)
+            return placed

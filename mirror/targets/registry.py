@@ -137,6 +137,7 @@ class RegistryImporter:
         self.progress = progress
         self.dry_run = dry_run
         self.counts = ImportCounts()
+        self.present_blobs: list[tuple[str, str]] = []  # (repository, digest) found on the target, for --report
 
     def target_name(self, plan: ImagePlan) -> str:
         endpoint = self.client.endpoint
@@ -169,6 +170,8 @@ class RegistryImporter:
             if self.client.blob_size(repository, digest) is not None:
                 holder = holder or repository
                 self.counts.add(blobs_present=1)
+                with self.counts.lock:
+                    self.present_blobs.append((self.client.endpoint.repository(repository), digest))
                 self.progress.advance(size)
                 continue
             if self.dry_run:

@@ -170,10 +170,15 @@ def test_dry_run_reports_and_writes_nothing(
     assert written_repositories() == []
 
 
-def test_report_file_holds_the_json_report(mirror_cli, bundle_dir, tmp_path, services, internal_env, internal_url):
+def test_report_file_holds_the_json_result_and_the_run(
+    mirror_cli, bundle_dir, tmp_path, services, internal_env, internal_url
+):
     report = tmp_path / "report.json"
     result = _import(mirror_cli, bundle_dir, internal_url, services, internal_env, "--report", report)
-    assert json.loads(report.read_text()) == result.json()
+    written = json.loads(report.read_text())
+    assert {k: written[k] for k in result.json()} == result.json()
+    assert (written["kind"], written["command"], written["ok"], written["exitCode"]) == ("RunReport", "import", True, 0)
+    assert sorted(written["changes"]["added"]) == sorted(i["target"] for i in result.json()["images"])
 
 
 def test_moved_tag_is_reported_with_its_previous_digest(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 from typer.testing import CliRunner
 
@@ -91,3 +92,29 @@ def test_quiet_progress_prints_nothing_but_warnings():
 
 def test_human_sizes_use_decimal_units():
     assert [human_size(n) for n in (999, 1000, 1_500_000, 2_000_000_000)] == ["999 B", "1.0 KB", "1.5 MB", "2.0 GB"]
+
+
+def test_a_failed_import_writes_its_report_with_the_exit_code_and_no_credential(tmp_path):
+    report = tmp_path / "run.json"
+    url = "https://user:hunter2@r.example"
+    result = invoke("import", str(tmp_path), "--registry", url, "--allow-unsigned", "--report", str(report))
+    assert result.exit_code == 2
+    written = json.loads(report.read_text())
+    assert (written["ok"], written["exitCode"], written["command"]) == (False, 2, "import")
+    assert "--registry" in written["failed"][0]["message"]
+    assert "hunter2" not in report.read_text()
+
+
+def test_with_json_logs_an_error_is_one_json_line_on_stderr(tmp_path):
+    url = "https://user:hunter2@r.example"
+    result = invoke("import", str(tmp_path), "--registry", url, "--allow-unsigned", "--log-format", "json")
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    record = json.loads(line)
+    assert (record["level"], record["event"], record["exitCode"]) == ("error", "error", 2)
+    assert "hunter2" not in result.stderr
+
+
+def test_an_unknown_log_format_exits_2():
+    result = invoke("collect", "m.yaml", "-o", "out", "--log-format", "xml")
+    assert result.exit_code == 2

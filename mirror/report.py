@@ -1,0 +1,218 @@
+"""`--report FILE`: one JSON summary of a collect or import run, written whether the run succeeded or not.
+
+A nightly job alerts from it without parsing logs. The report is the command's `--json` output (present when
+the run succeeded) plus the run's own fields:
+
+    apiVersion, kind ("RunReport"), command, ok, exitCode, started, finished,
+    durations {phase: seconds, ..., total}, transfer {name: bytes}, changes, skipped [...], failed [...],
+    warnings [...]
+
+Nothing in it comes from a credential: URLs lose any user information before they are recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from mirror.errors import MirrorError, UsageError, VerificationError
+from mirror.progress import Progress
+
+API_VERSION = "mirror/v1"
+KIND = "RunReport"
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@, which never belongs in a report."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def exit_code_of(error: BaseException) -> int:
+    if isinstance(error, MirrorError):
+        return error.exit_code
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    code = getattr(error, "exit_code", None)  # typer.Exit / click.exceptions.Exit
+    return code if isinstance(code, int) else 1
+
+
+def failure_entry(error: BaseException) -> dict[str, object]:
+    """What failed, as the user saw it on stderr: message, hint, exit code and, for refusals, every problem."""
+    entry: dict[str, object] = {"exitCode": exit_code_of(error)}
+    if isinstance(error, MirrorError):
+        entry["error"] = type(error).__name__
+        entry["message"] = error.message
+        if error.hint:
+            entry["hint"] = error.hint
+        if isinstance(error, VerificationError) and error.problems:
+            entry["problems"] = [p.to_json() for p in error.problems]
+    elif isinstance(error, KeyboardInterrupt):
+        entry["error"] = "Interrupted"
+        entry["message"] = "interrupted"
+    else:
+        entry["error"] = "InternalError"
+        entry["message"] = f"{type(error).__name__}: {error}"
+    return entry
+
+
+def _time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_report(
+    command: str,
+    *,
+    started: dt.datetime,
+    finished: dt.datetime,
+    durations: Mapping[str, float],
+    transfer: Mapping[str, int],
+    context: Mapping[str, object] | None = None,
+    result: Mapping[str, object] | None = None,
+    changes: Mapping[str, object] | None = None,
+    skipped: list[dict[str, object]] | None = None,
+    failed: list[dict[str, object]] | None = None,
+    warnings: list[str] | None = None,
+) -> dict[str, object]:
+    """The report document. `result` (the command's --json output) comes first so run fields win a clash."""
+    failures = failed or []
+    exit_code = max((int(f.get("exitCode", 1)) for f in failures), default=0)  # type: ignore[call-overload]
+    total = round((finished - started).total_seconds(), 3)
+    return {
+        **(context or {}),
+        **(result or {}),
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "command": command,
+        "ok": not failures,
+        "exitCode": exit_code,
+        "started": _time(started),
+        "finished": _time(finished),
+        "durations": {**durations, "total": total},
+        "transfer": dict(transfer),
+        "changes": dict(changes) if changes is not None else None,
+        "skipped": skipped or [],
+        "failed": failures,
+        "warnings": warnings or [],
+    }
+
+
+def write_json_atomically(path: Path, data: object) -> None:
+    """Readers never see half a report: write beside it, then rename over it."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        temporary.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def check_report_path(path: Path) -> None:
+    """Refuse before any work a report that could not be written afterwards."""
+    if path.is_dir():
+        raise UsageError(f"--report {path}: is a directory", hint="give a file name, e.g. --report run.json")
+    if not path.absolute().parent.is_dir():
+        raise UsageError(f"--report {path}: directory {path.absolute().parent} does not exist")
+
+
+@dataclass
+class RunReport:
+    """Filled while a command runs; `reporting` writes it when the command ends, however it ends."""
+
+    command: str
+    progress: Progress
+    context: dict[str, object] = field(default_factory=dict)
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    result: dict[str, object] | None = None
+    transfer: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, object] | None = None
+    skipped: list[dict[str, object]] = field(default_factory=list)
+    failed: list[dict[str, object]] = field(default_factory=list)
+
+    def to_json(self, finished: dt.datetime | None = None) -> dict[str, object]:
+        return build_report(
+            self.command,
+            started=self.started,
+            finished=finished or dt.datetime.now(dt.UTC),
+            durations=self.progress.durations(),
+            transfer=self.transfer,
+            context=self.context,
+            result=self.result,
+            changes=self.changes,
+            skipped=self.skipped,
+            failed=self.failed,
+            warnings=list(self.progress.warnings),
+        )
+
+
+@contextmanager
+def reporting(
+    path: Path | None, command: str, progress: Progress, context: dict[str, object] | None = None
+) -> Iterator[RunReport]:
+    """Run the block, then write the report to `path` (if given), also when the block raises."""
+    if path is not None:
+        check_report_path(path)
+    run = RunReport(command, progress, context or {})
+    try:
+        yield run
+    except BaseException as error:
+        if exit_code_of(error) != 0:
+            run.failed.append(failure_entry(error))
+        if path is not None:
+            write_json_atomically(path, run.to_json())
+        raise
+    if path is not None:
+        write_json_atomically(path, run.to_json())
+
+
+def collect_fields(run: RunReport, result: Any, cache_use: Any | None) -> None:
+    """Fill a collect report from its CollectResult and the cache's use."""
+    run.result = result.summary()
+    run.transfer = {
+        "downloaded": result.downloaded_bytes,
+        "reusedFromCache": cache_use.reused_bytes if cache_use else 0,
+        "written": result.inventory.total_size,
+    }
+    if cache_use:
+        run.skipped += [
+            {"kind": "blob", "digest": digest, "size": size, "reason": "cached"}
+            for digest, size in sorted(cache_use.reused_blobs.items())
+        ]
+
+
+def import_fields(run: RunReport, result: Any) -> None:
+    """Fill an import report from its ImportReport: what it changed on the target, and what it found there."""
+    run.result = result.to_json()
+    run.transfer = {
+        "verified": run.progress.phase_bytes.get("verify", 0),
+        "uploaded": result.counts.bytes_uploaded,
+    }
+    added = [i.target for i in result.images if i.status in ("pushed", "would-push") and not i.previous_tag_digest]
+    moved = [
+        {"target": i.target, "from": i.previous_tag_digest, "to": i.digest}
+        for i in result.images
+        if i.status in ("pushed", "would-push") and i.previous_tag_digest
+    ]
+    run.changes = {"added": added, "changed": moved, "removed": []}
+    run.skipped += [
+        {"kind": "image", "target": i.target, "digest": i.digest, "reason": "unchanged"}
+        for i in result.images
+        if i.status == "unchanged"
+    ]
+    run.skipped += [
+        {"kind": "blob", "repository": repository, "digest": digest, "reason": "present"}
+        for repository, digest in sorted(result.present_blobs)
+    ]

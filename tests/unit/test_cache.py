@@ -1,0 +1,139 @@
+"""The blob cache: an entry is reused only when its bytes still hash to its name."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from mirror import cache as cache_module
+from mirror.cache import BlobCache, default_cache_dir
+
+DATA = b"layer bytes " * 1000
+DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
+
+
+def _stored(tmp_path: Path) -> BlobCache:
+    cache = BlobCache(tmp_path / "cache")
+    with cache.storing(DIGEST, len(DATA)) as handle:
+        handle.write(DATA)
+    return cache
+
+
+def test_a_stored_blob_is_placed_with_its_bytes_and_counted_as_reused(tmp_path):
+    cache = _stored(tmp_path)
+    target = tmp_path / "bundle-blob"
+    assert cache.reuse(DIGEST, len(DATA), target)
+    assert target.read_bytes() == DATA
+    assert (cache.use.reused, cache.use.reused_bytes, cache.use.reused_blobs) == (1, len(DATA), {DIGEST: len(DATA)})
+
+
+def test_on_one_file_system_the_placed_blob_is_a_hard_link_not_a_copy(tmp_path):
+    cache = _stored(tmp_path)
+    target = tmp_path / "bundle-blob"
+    cache.place(DIGEST, len(DATA), target)
+    assert target.stat().st_ino == cache.entry(DIGEST).stat().st_ino
+
+
+def test_a_corrupted_entry_is_refused_and_deleted(tmp_path):
+    cache = _stored(tmp_path)
+    damaged = bytearray(DATA)
+    damaged[5] ^= 1
+    cache.entry(DIGEST).write_bytes(bytes(damaged))
+    target = tmp_path / "bundle-blob"
+    assert not cache.reuse(DIGEST, len(DATA), target)
+    assert not target.exists()
+    assert not cache.entry(DIGEST).exists()
+    assert (cache.use.discarded, cache.use.reused) == (1, 0)
+
+
+def test_an_entry_of_the_wrong_size_is_refused_and_deleted(tmp_path):
+    cache = _stored(tmp_path)
+    assert not cache.place(DIGEST, len(DATA) + 1, tmp_path / "bundle-blob")
+    assert not cache.entry(DIGEST).exists()
+
+
+def test_a_missing_entry_is_a_miss(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    assert not cache.place(DIGEST, len(DATA), tmp_path / "bundle-blob")
+    assert cache.use.discarded == 0
+
+
+def test_across_file_systems_the_blob_is_copied_and_checked(tmp_path, monkeypatch):
+    cache = _stored(tmp_path)
+
+    def cross_device(source: object, target: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(cache_module.os, "link", cross_device)
+    target = tmp_path / "bundle-blob"
+    assert cache.reuse(DIGEST, len(DATA), target)
+    assert target.read_bytes() == DATA
+    assert target.stat().st_ino != cache.entry(DIGEST).stat().st_ino
+
+
+def test_a_corrupted_entry_copied_across_file_systems_is_refused(tmp_path, monkeypatch):
+    cache = _stored(tmp_path)
+    cache.entry(DIGEST).write_bytes(DATA[:-1] + b"!")
+    monkeypatch.setattr(cache_module.os, "link", lambda *_: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
+    target = tmp_path / "bundle-blob"
+    assert not cache.reuse(DIGEST, len(DATA), target)
+    assert not target.exists() and not cache.entry(DIGEST).exists()
+
+
+def test_a_download_that_fails_leaves_no_entry_and_no_temporary_file(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    with pytest.raises(RuntimeError), cache.storing(DIGEST, len(DATA)) as handle:
+        handle.write(DATA[:10])
+        raise RuntimeError("connection reset")
+    assert list(cache.blobs.iterdir()) == []
+
+
+def test_prune_deletes_entries_unused_for_the_max_age_and_keeps_recent_ones(tmp_path):
+    cache = _stored(tmp_path)
+    old = cache.blobs / ("0" * 64)
+    old.write_bytes(b"old")
+    month_ago = time.time() - 30 * 86400
+    os.utime(old, (month_ago, month_ago))
+    assert cache.prune() == 1
+    assert sorted(p.name for p in cache.blobs.iterdir()) == [DIGEST.removeprefix("sha256:")]
+
+
+def test_reuse_refreshes_an_entry_so_prune_keeps_it(tmp_path):
+    cache = _stored(tmp_path)
+    month_ago = time.time() - 30 * 86400
+    os.utime(cache.entry(DIGEST), (month_ago, month_ago))
+    assert cache.reuse(DIGEST, len(DATA), tmp_path / "bundle-blob")
+    assert cache.prune() == 0
+
+
+def test_prune_deletes_temporary_files_left_by_a_killed_run(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    left = cache.blobs / f".{'a' * 64}.0123.partial"
+    left.write_bytes(b"half")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(left, (two_days_ago, two_days_ago))
+    assert cache.prune() == 1 and not left.exists()
+
+
+def test_a_recent_temporary_file_may_belong_to_a_running_collect_and_is_kept(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    (cache.blobs / f".{'a' * 64}.0123.partial").write_bytes(b"half")
+    assert cache.prune() == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"MIRROR_CACHE_DIR": "/srv/cache", "XDG_CACHE_HOME": "/x"}, Path("/srv/cache")),
+        ({"XDG_CACHE_HOME": "/var/cache/user"}, Path("/var/cache/user/mirror")),
+        ({"XDG_CACHE_HOME": "relative/is/ignored"}, Path.home() / ".cache" / "mirror"),
+        ({}, Path.home() / ".cache" / "mirror"),
+    ],
+)
+def test_default_cache_directory(env, expected):
+    assert default_cache_dir(env) == expected
