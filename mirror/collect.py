@@ -272,6 +272,18 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"{out.parent}: output directory does not exist")
 
 
+def _check_beside(out: Path) -> None:
+    # `-o night` and `-o night.tar` share night.inventory.json: refuse while the other bundle exists. A copy
+    # whose bundle is gone (deleted, or a run killed between the two renames) is stale and is replaced.
+    stem = out.with_name(out.name.removesuffix(".tar"))
+    for other in (stem, stem.with_name(stem.name + ".tar"), stem.with_name(stem.name + ".tar.000")):
+        if other != out and (other.exists() or other.is_symlink()):
+            raise UsageError(
+                f"{beside_path(out)}: would replace the inventory copy of {other}",
+                hint="choose an output name no other bundle uses",
+            )
+
+
 def collect(
     manifest_paths: Sequence[str | Path],
     out: Path,
@@ -288,8 +300,7 @@ def collect(
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_out(out)
-    if beside_path(out).exists():
-        raise UsageError(f"{beside_path(out)}: already exists", hint="it is the inventory copy of another bundle")
+    _check_beside(out)
     sets = load_mirrorsets(manifest_paths)
     chain = load_base(since, limits) if since is not None else None
     token = uuid.uuid4().hex[:12]
