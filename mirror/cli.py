@@ -132,6 +132,10 @@ def collect(
     collector: Annotated[
         str | None, typer.Option("--collector", help="Collector name in the signature; default: the key's name.")
     ] = None,
+    split_size: Annotated[
+        str | None,
+        typer.Option("--split-size", help="Cut a .tar bundle into volumes OUT.000 (head), OUT.001... of at most SIZE."),
+    ] = None,
     flux_var: FluxVars = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
@@ -139,6 +143,10 @@ def collect(
     quiet: Quiet = False,
 ) -> None:
     """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
+    from mirror.bundle.volumes import MIN_VOLUME_SIZE
+    from mirror.units import parse_size
+
+    volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE) if split_size else None
     from mirror.collect import CollectorSigning
     from mirror.collect import collect as collect_bundle
     from mirror.trust.keys import load_signer
@@ -160,6 +168,7 @@ def collect(
         progress=Progress(quiet=quiet),
         signing=signing,
         flux_vars=parse_flux_vars(flux_var or []),
+        split_size=volume_size,
     )
     if as_json:
         _print_json(result.summary())
@@ -171,6 +180,8 @@ def collect(
         f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
         f"{human_size(result.inventory.total_size)}"
     )
+    if result.inventory.volumes:
+        print(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
     if signing:
         print(f"signed by collector key {signing.signer.public.key_id}, sequence {signing.sequence}")
 
@@ -178,7 +189,7 @@ def collect(
 @app.command("import")
 @handled
 def import_(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, .tar file or head volume .tar.000.", exists=True)],
     registry: Annotated[str, typer.Option("--registry", help="Target: https://HOST[:PORT][/PREFIX].")],
     trust: Annotated[
         Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy to verify against.")
@@ -253,7 +264,7 @@ def keygen(
 @app.command()
 @handled
 def verify(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, .tar file or head volume .tar.000.", exists=True)],
     trust: Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")],
     jobs: Jobs = 4,
     as_json: AsJson = False,
@@ -291,7 +302,7 @@ def _print_trust_report(report: Any) -> None:
 @app.command()
 @handled
 def approve(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, .tar file or head volume .tar.000.", exists=True)],
     key: Annotated[Path, typer.Option("--key", exists=True, dir_okay=False, help="The approver's private key.")],
     trust: Annotated[
         Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="Check the collector by this policy.")
