@@ -127,9 +127,7 @@ def open_bundle(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> BundleRead
     if location.is_file():
         from mirror.bundle import volumes  # volumes builds on this module
 
-        if volumes.is_head_volume(location):
-            return volumes.open_split(location, limits)
-        return TarBundle(location, limits)
+        return volumes.open_if_split(location, limits) or TarBundle(location, limits)
     raise UsageError(
         f"{location}: no bundle here", hint="give a bundle directory, a .tar file or the head volume NAME.tar.000"
     )

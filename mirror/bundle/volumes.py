@@ -23,7 +23,7 @@ from typing import BinaryIO
 from mirror.bundle import ustar
 from mirror.bundle.inventory import INVENTORY_PATH, Inventory, VolumeRecord, parse_inventory
 from mirror.bundle.reader import BundleReader, TarBundle, read_small
-from mirror.errors import BundleFormatError, MirrorError, Problem
+from mirror.errors import BundleFormatError, MirrorError, Problem, UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
 
 HEAD_SUFFIX = ".000"
@@ -421,5 +421,12 @@ def streamed_sha256(reader: BundleReader, path: str) -> str | None:
     return reader.streamed_sha256(path) if isinstance(reader, SplitBundle) else None
 
 
-def open_split(path: Path, limits: Limits = DEFAULT_LIMITS) -> SplitBundle:
-    return SplitBundle(path, limits)
+def open_if_split(path: Path, limits: Limits = DEFAULT_LIMITS) -> SplitBundle | None:
+    """The split bundle whose head volume is `path`; None for a plain tar; a usage error for a data volume."""
+    if is_head_volume(path):
+        return SplitBundle(path, limits)
+    match = re.fullmatch(r"(.+)\.([0-9]{3,})", path.name)
+    if match and path.with_name(f"{match.group(1)}{HEAD_SUFFIX}").is_file():
+        head = path.with_name(f"{match.group(1)}{HEAD_SUFFIX}")
+        raise UsageError(f"{path}: a data volume of a split bundle", hint=f"give its head volume: {head}")
+    return None

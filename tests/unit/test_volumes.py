@@ -279,3 +279,9 @@ def test_reading_a_blob_of_an_unchecked_damaged_set_names_the_member(split: Path
     reader = open_bundle(split)
     with pytest.raises(BundleFormatError, match="no member"):
         reader.open("blobs/sha256/" + "0" * 64)
+
+
+def test_a_data_volume_given_as_the_bundle_is_a_usage_error_naming_the_head(split: Path) -> None:
+    with pytest.raises(UsageError, match=r"a data volume of a split bundle") as caught:
+        open_bundle(volume_path(split.with_name("night.tar"), 2))
+    assert caught.value.hint == f"give its head volume: {split}"
