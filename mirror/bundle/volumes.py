@@ -314,6 +314,9 @@ class SplitBundle:
             problems += self._explain(present, strays, listed, on_bytes)
             self._data, self._digests = {}, {}
             return problems
+        if not listed:  # a head alone: nothing to stream
+            self._volumes, self._data, self._digests = [], {}, {}
+            return problems
         stream = _VolumeStream(paths, on_bytes)
         parse_error: MirrorError | None = None
         try:

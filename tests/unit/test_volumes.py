@@ -15,6 +15,7 @@ from mirror.bundle.layout import LayoutWriter
 from mirror.bundle.reader import open_bundle, opened
 from mirror.bundle.signatures import add_envelope, read_envelopes
 from mirror.bundle.splitting import VolumeSink, check_split_out, write_split
+from mirror.bundle.tarball import write_tar
 from mirror.bundle.verify import check_bundle
 from mirror.bundle.volumes import SplitBundle, volume_path
 from mirror.errors import BundleFormatError, UsageError
@@ -285,3 +286,19 @@ def test_a_data_volume_given_as_the_bundle_is_a_usage_error_naming_the_head(spli
     with pytest.raises(UsageError, match=r"a data volume of a split bundle") as caught:
         open_bundle(volume_path(split.with_name("night.tar"), 2))
     assert caught.value.hint == f"give its head volume: {split}"
+
+
+def test_a_volume_set_renamed_as_a_whole_still_verifies(split: Path) -> None:
+    for volume in sorted(split.parent.glob("night.tar.*")):
+        volume.rename(volume.with_name(volume.name.replace("night", "friday")))
+    assert problems_of(split.with_name("friday.tar.000")) == []
+
+
+def test_a_plain_tar_named_like_a_head_volume_reads_as_a_plain_tar(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    writer = LayoutWriter(staging)
+    blob = make_blobs([3000])[0]
+    writer.put_bytes(sha256_digest(blob), blob)
+    inventory = writer.finish([], {"bundle_id": "b", "created": "2025-01-01T00:00:00Z", "tool": "t", "artifacts": ()})
+    write_tar(staging, inventory, tmp_path / "plain.tar.000")
+    assert problems_of(tmp_path / "plain.tar.000") == []
