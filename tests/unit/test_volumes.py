@@ -302,3 +302,18 @@ def test_a_plain_tar_named_like_a_head_volume_reads_as_a_plain_tar(tmp_path: Pat
     inventory = writer.finish([], {"bundle_id": "b", "created": "2025-01-01T00:00:00Z", "tool": "t", "artifacts": ()})
     write_tar(staging, inventory, tmp_path / "plain.tar.000")
     assert problems_of(tmp_path / "plain.tar.000") == []
+
+
+def test_a_failure_before_the_set_is_complete_leaves_no_volume_and_no_temporary_file(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    writer = LayoutWriter(staging)
+    for blob in make_blobs([3000, 2000]):
+        writer.put_bytes(sha256_digest(blob), blob)
+    inventory = writer.finish([], {"bundle_id": "b", "created": "2025-01-01T00:00:00Z", "tool": "t", "artifacts": ()})
+
+    def sign(_inventory):
+        raise RuntimeError("the signing key went away")
+
+    with pytest.raises(RuntimeError):
+        write_split(staging, inventory, tmp_path / "night.tar", 1024, sign)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["staging"]
