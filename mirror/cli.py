@@ -144,15 +144,14 @@ def collect(
 ) -> None:
     """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
     from mirror.bundle.volumes import MIN_VOLUME_SIZE
-    from mirror.units import parse_size
-
-    volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE) if split_size else None
     from mirror.collect import CollectorSigning
     from mirror.collect import collect as collect_bundle
     from mirror.trust.keys import load_signer
     from mirror.trust.policy import parse_duration
     from mirror.trust.sign import reserve_sequence
+    from mirror.units import parse_size
 
+    volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE) if split_size else None
     signing = None
     if key is not None:
         signer = load_signer(key)
