@@ -164,6 +164,10 @@ def collect(
             "--state-file", dir_okay=False, help="The collector's sequence record; default: KEY's NAME.state.json."
         ),
     ] = None,
+    split_size: Annotated[
+        str | None,
+        typer.Option("--split-size", help="Cut a .tar bundle into volumes OUT.000 (head), OUT.001... of at most SIZE."),
+    ] = None,
     flux_var: FluxVars = None,
     since: Annotated[
         Path | None,
@@ -192,6 +196,7 @@ def collect(
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
+    from mirror.bundle.volumes import MIN_VOLUME_SIZE
     from mirror.cache import BlobCache, default_cache_dir
     from mirror.collect import CollectorSigning
     from mirror.collect import collect as collect_bundle
@@ -199,7 +204,9 @@ def collect(
     from mirror.trust.keys import load_signer
     from mirror.trust.policy import parse_duration
     from mirror.trust.sign import reserve_sequence
+    from mirror.units import parse_size
 
+    volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE) if split_size else None
     progress = Progress(quiet=quiet, log_format=log_format.value)
     with reporting(report, "collect", progress, {"out": str(out)}) as run:
         signing = None
@@ -222,6 +229,7 @@ def collect(
             flux_vars=parse_flux_vars(flux_var or []),
             cache=cache,
             since=since,
+            split_size=volume_size,
         )
         if cache is not None:
             cache.prune()
@@ -236,6 +244,8 @@ def collect(
         f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
         f"{human_size(result.inventory.total_size)}"
     )
+    if result.inventory.volumes:
+        print(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
     if signing:
         print(f"signed by collector key {signing.signer.public.key_id}, sequence {signing.sequence}")
 
@@ -243,7 +253,7 @@ def collect(
 @app.command("import")
 @handled
 def import_(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, .tar file or head volume .tar.000.", exists=True)],
     registry: Annotated[str, typer.Option("--registry", help="Target: https://HOST[:PORT][/PREFIX].")],
     trust: Annotated[
         Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy to verify against.")
@@ -321,7 +331,7 @@ def keygen(
 @app.command()
 @handled
 def verify(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, .tar file or head volume .tar.000.", exists=True)],
     trust: Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")],
     jobs: Jobs = 4,
     as_json: AsJson = False,
@@ -359,7 +369,7 @@ def _print_trust_report(report: Any) -> None:
 @app.command()
 @handled
 def approve(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory or .tar file.", exists=True)],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory, .tar file or head volume .tar.000.", exists=True)],
     key: Annotated[Path, typer.Option("--key", exists=True, dir_okay=False, help="The approver's private key.")],
     trust: Annotated[
         Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="Check the collector by this policy.")

@@ -20,6 +20,7 @@ from mirror.bundle.download import GraphDownloader
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
 from mirror.bundle.signatures import add_envelope
+from mirror.bundle.splitting import check_split_out, write_split
 from mirror.bundle.tarball import write_tar
 from mirror.cache import BlobCache
 from mirror.chartset import ChartCollector, CollectedChart, chart_sources
@@ -296,11 +297,15 @@ def collect(
     flux_vars: dict[str, str] | None = None,
     since: Path | None = None,
     cache: BlobCache | None = None,
+    split_size: int | None = None,
 ) -> CollectResult:
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_out(out)
     _check_beside(out)
+    volumes: list[Path] = []
+    if split_size is not None:
+        check_split_out(out)
     sets = load_mirrorsets(manifest_paths)
     chain = load_base(since, limits) if since is not None else None
     token = uuid.uuid4().hex[:12]
@@ -369,9 +374,12 @@ def collect(
                     **incremental,
                 },
             )
-            inventory_raw = (staging / INVENTORY_PATH).read_bytes()
-            signatures = [_sign(staging, inventory, created, signing)] if signing else []
-            if out.suffix == ".tar":
+            signatures = [_sign(staging, inventory, created, signing)] if signing and split_size is None else []
+            if split_size is not None:  # signed inside, once the inventory lists the volumes
+                sign = (lambda i: [_sign(staging, i, created, signing)]) if signing else (lambda i: [])
+                inventory, volumes = write_split(staging, inventory, out, split_size, sign)
+                shutil.rmtree(staging)
+            elif out.suffix == ".tar":
                 write_tar(staging, inventory, staging_tar, signatures)
                 staging_tar.rename(out)
                 shutil.rmtree(staging)
@@ -381,13 +389,15 @@ def collect(
             shutil.rmtree(staging, ignore_errors=True)
             staging_tar.unlink(missing_ok=True)
             raise
+    inventory_raw = inventory.to_bytes()  # as written inside, volumes listed
     write_beside(beside_path(out), inventory_raw)
     downloaded = sum(download.fetched.values())
+    written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
     progress.log(
-        f"wrote {out}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
+        f"wrote {written}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
         f"{human_size(inventory.total_size)}"
     )
-    return CollectResult(out, inventory, images, downloaded, signing, gathered.charts, moved)
+    return CollectResult(written, inventory, images, downloaded, signing, gathered.charts, moved)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:

@@ -21,7 +21,7 @@ KIND = "Inventory"
 _HEX = re.compile(r"[a-f0-9]{64}")
 _BLOB_PATH = re.compile(r"blobs/sha256/([a-f0-9]{64})")
 _LAYOUT_FILES = {"oci-layout", "index.json"}
-_TOP_FIELDS = {"apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files", "base", "expected"}
+_TOP_FIELDS = {"apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files", "base", "expected", "volumes"}
 
 
 def is_layout_path(path: str) -> bool:
@@ -89,6 +89,18 @@ class ExpectedBlob:
 
 
 @dataclass(frozen=True)
+class VolumeRecord:
+    """A data volume of a split bundle: its file name (`night.tar.001`), sha256 (lowercase hex) and size."""
+
+    name: str
+    sha256: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True)
 class Inventory:
     bundle_id: str
     created: str
@@ -97,6 +109,7 @@ class Inventory:
     files: tuple[FileRecord, ...]
     base: BaseRecord | None = None
     expected: tuple[ExpectedBlob, ...] = ()
+    volumes: tuple[VolumeRecord, ...] = ()  # empty unless the bundle is split; see mirror/bundle/volumes.py
 
     def to_bytes(self) -> bytes:
         body = {
@@ -111,6 +124,8 @@ class Inventory:
         if self.base is not None:
             body["base"] = self.base.to_json()
             body["expected"] = [e.to_json() for e in sorted(self.expected, key=lambda e: e.digest)]
+        if self.volumes:
+            body["volumes"] = [v.to_json() for v in self.volumes]
         return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
 
     @property
@@ -201,6 +216,7 @@ def parse_inventory(raw: bytes) -> Inventory:
         files=tuple(files),
         base=base,
         expected=expected,
+        volumes=_volumes(body.get("volumes", [])),
     )
 
 
@@ -231,3 +247,30 @@ def _parse_base(body: dict[str, Any], paths: set[str]) -> tuple[BaseRecord | Non
             raise _fail(f"{where}: {item['digest']} is carried in files and expected too")
         expected.append(ExpectedBlob(item["digest"], _int(item["size"], f"{where}.size")))
     return base, tuple(expected)
+
+
+_VOLUME_NAME = re.compile(r"([A-Za-z0-9_+=-][A-Za-z0-9._+=-]*)\.([0-9]{3,})")
+
+
+def _volumes(value: Any) -> tuple[VolumeRecord, ...]:
+    """Data volumes are plain file names of one stem, numbered from .001 in order, so position is checkable."""
+    if not isinstance(value, list):
+        raise _fail("volumes: expected a list")
+    volumes = []
+    stems = set()
+    for i, item in enumerate(value):
+        where = f"volumes[{i}]"
+        if not isinstance(item, dict) or set(item) != {"name", "sha256", "size"}:
+            raise _fail(f"{where}: expected exactly name, sha256 and size")
+        name = _str(item["name"], f"{where}.name")
+        match = _VOLUME_NAME.fullmatch(name)
+        if match is None or int(match.group(2)) != i + 1:
+            raise _fail(f"{where}.name: {name!r} is not a file name ending in .{i + 1:03d}")
+        stems.add(match.group(1))
+        sha = _str(item["sha256"], f"{where}.sha256")
+        if not _HEX.fullmatch(sha):
+            raise _fail(f"{where}.sha256: not 64 lowercase hex digits")
+        volumes.append(VolumeRecord(name, sha, _int(item["size"], f"{where}.size")))
+    if len(stems) > 1:
+        raise _fail("volumes: the names do not share one stem")
+    return tuple(volumes)

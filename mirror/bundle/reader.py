@@ -125,8 +125,12 @@ def open_bundle(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> BundleRead
     if location.is_dir():
         return DirectoryBundle(location, limits)
     if location.is_file():
-        return TarBundle(location, limits)
-    raise UsageError(f"{location}: no bundle here", hint="give a bundle directory or a .tar file")
+        from mirror.bundle import volumes  # volumes builds on this module
+
+        return volumes.open_if_split(location, limits) or TarBundle(location, limits)
+    raise UsageError(
+        f"{location}: no bundle here", hint="give a bundle directory, a .tar file or the head volume NAME.tar.000"
+    )
 
 
 @contextmanager

@@ -100,7 +100,7 @@ def _check_zero_tail(handle: BinaryIO, offset: int) -> None:
 
 def scan(handle: BinaryIO, *, max_members: int) -> list[Member]:
     """List the members of a tar file by reading headers only, seeking over the data."""
-    total = os.fstat(handle.fileno()).st_size
+    total = handle.seek(0, os.SEEK_END)  # not fstat: the handle may span the volumes of a split bundle
     members: list[Member] = []
     seen: set[str] = set()
     offset = 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, FileRecord, Inventory, blob_path, parse_inventory
 from mirror.bundle.reader import BundleReader, opened, read_small
 from mirror.bundle.signatures import is_signature_path, read_envelopes
+from mirror.bundle.volumes import check_volumes, streamed_sha256
 from mirror.errors import IntegrityError, InvalidDocumentError, MirrorError, Problem
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.document import Descriptor, ManifestDocument, parse_descriptor, parse_manifest, strict_json
@@ -61,6 +62,9 @@ class VerifiedBundle:
 
 
 def _hash_file(reader: BundleReader, path: str, chunk: int, on_bytes: OnBytes) -> str:
+    known = streamed_sha256(reader, path)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with opened(reader, path) as handle:
         while data := handle.read(chunk):
@@ -236,7 +240,9 @@ def check_bundle(
     checked = VerifiedBundle(reader, inventory, hashlib.sha256(raw).hexdigest())
     checked.envelopes, envelope_problems = read_envelopes(reader, limits)
     progress.start("verify", inventory.total_size)
-    checked.problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=progress.advance)
+    checked.problems = check_volumes(reader, inventory, progress.advance)
+    if not checked.problems:  # files are indexed from volumes proven intact; a wrong volume would only add noise
+        checked.problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=progress.advance)
     progress.finish()
     if not checked.problems:
         # The graph is read from files just proven intact; on a damaged bundle it would only add noise.
