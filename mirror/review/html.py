@@ -52,6 +52,15 @@ def _signature_tone(status: str) -> str:
     return {"counted": "ok", "duplicate": "ok", "unverified": "warn", "untrusted": "warn"}.get(status, "bad")
 
 
+def _base(review: Review) -> str:
+    base = review.source.base
+    if base is not None:
+        return f"<code>{_e(base.inventory)}</code> (bundle {_e(base.bundle_id)}, created {_e(base.created)})"
+    if review.since_base is not None:
+        return f"none in the inventory (a full bundle); compared with <code>{_e(review.since_base.old)}</code>"
+    return "none (a full bundle)"
+
+
 def _summary(review: Review) -> str:
     source = review.source
     inventory = source.inventory
@@ -67,12 +76,7 @@ def _summary(review: Review) -> str:
         ("Created", _e(inventory.created) + f' <span class="muted">by {_e(inventory.tool)}</span>'),
         ("Expires", _e(collection.expires if collection else "no collector signature") + _e(claim)),
         ("Sequence", _e(collection.sequence if collection else "-") + _e(claim)),
-        (
-            "Base",
-            f"<code>{_e(source.base.inventory)}</code> (bundle {_e(source.base.bundle_id)})"
-            if source.base
-            else "none (a full bundle)",
-        ),
+        ("Base", _base(review)),
         ("Artifacts", f"{len(review.entries)}: {_e(counts)}"),
         ("Carried", f"{len(inventory.files)} files, {_e(human_size(review.carried_bytes))}"),
         ("Signatures", _status(verdict.verdict, tone)),
