@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mirror import __version__
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, UsageError
 from mirror.progress import Progress, human_size
 
 app = typer.Typer(
@@ -342,6 +342,8 @@ def inspect(
     from mirror.review.model import build_review
     from mirror.review.text import review_text
 
+    if html is not None and not html.parent.is_dir():
+        raise UsageError(f"{html.parent}: no such directory", hint="--html names the report file to write")
     review = build_review(bundle, trust=trust, base=base)
     if html is not None:
         temporary = html.with_name(f".{html.name}.partial")
