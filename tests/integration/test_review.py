@@ -343,3 +343,25 @@ def test_html_report_renders_in_headless_chromium_with_the_key_facts(mirror_cli,
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("MIRROR_REVIEW_SCREENSHOT"):  # refreshes docs/review-report.png for the README
         shutil.copyfile(screenshot, os.environ["MIRROR_REVIEW_SCREENSHOT"])
+
+
+def test_diff_warns_when_a_branch_was_rewritten_and_counts_the_commits_it_lost(mirror_cli, services, tmp_path):
+    from tests.support.gitrepos import rewrite_branch
+
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/rewritten")
+    document = mirrorset([])
+    document["spec"]["git"] = [{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}]
+    manifest = tmp_path / "git.yaml"
+    manifest.write_text(json.dumps(document))
+    _run(mirror_cli, "collect", manifest, "-o", tmp_path / "before", "-q")
+    rewritten = rewrite_branch(services, repo["name"], "main", drop=2, message="review: history rewritten\n")
+    _run(mirror_cli, "collect", manifest, "-o", tmp_path / "after", "-q")
+
+    result = mirror_cli("diff", tmp_path / "before", tmp_path / "after", "--json")
+    assert result.exit_code == 0, result.stderr
+    [ref] = [r for r in result.json()["movedRefs"] if r["ref"] == "refs/heads/main"]
+    assert (ref["old"], ref["new"]) == (rewritten["old"], rewritten["new"])
+    assert ref["droppedCount"] == 2
+    assert [c["subject"] for c in ref["commits"]] == ["review: history rewritten"]
+    text = mirror_cli("diff", tmp_path / "before", tmp_path / "after").stdout
+    assert "not a fast-forward: 2 commit(s) of the old state are gone" in text
