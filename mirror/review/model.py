@@ -70,8 +70,9 @@ class Review:
 
     @property
     def collection(self) -> SignatureView | None:
-        """The first collection statement: verified with --trust, otherwise as claimed."""
-        return next((s for s in self.signatures.signatures if s.kind == "collection"), None)
+        """The collection statement to show: a verified one first, otherwise the first as claimed."""
+        collections = [s for s in self.signatures.signatures if s.kind == "collection"]
+        return next((s for s in collections if s.verified), collections[0] if collections else None)
 
     @property
     def carried_bytes(self) -> int:
