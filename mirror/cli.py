@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mirror import __version__
-from mirror.errors import MirrorError, UsageError
+from mirror.errors import MirrorError
 from mirror.progress import Progress, human_size
 
 app = typer.Typer(
@@ -337,6 +337,7 @@ def inspect(
     as_json: AsJson = False,
 ) -> None:
     """What is inside, who signed it, and what changed since its base; reads no layer."""
+    from mirror.errors import UsageError
     from mirror.review.html import review_html
     from mirror.review.jsonout import review_json
     from mirror.review.model import build_review
