@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from mirror.bundle.inventory import ArtifactRecord
+from mirror.bundle.reader import BundleReader
 from mirror.review.diff import Diff, diff_sources, version_of
 from mirror.review.facts import ArtifactFacts, artifact_facts
 from mirror.review.signatures import SignatureReview, SignatureView, review_signatures
@@ -83,6 +85,24 @@ class Review:
         return sum(size for _, size in self.source.expected)
 
 
+class _Overlay:
+    """A bundle seen through its base: files of the bundle first, then the base's (reads only, for facts)."""
+
+    def __init__(self, primary: BundleReader, fallback: BundleReader) -> None:
+        self.location = primary.location
+        self._readers = (primary, fallback)
+        self._files = {**fallback.files(), **primary.files()}
+
+    def files(self) -> dict[str, int]:
+        return self._files
+
+    def open(self, path: str) -> BinaryIO:
+        for reader in self._readers:
+            if path in reader.files():
+                return reader.open(path)
+        return self._readers[0].open(path)  # raises, naming the bundle
+
+
 def build_review(
     bundle: str | Path,
     *,
@@ -99,18 +119,21 @@ def build_review(
         trust,
         clock,
     )
+    previous = open_source(base) if base is not None else None
+    reader = source.reader
+    if reader is not None and previous is not None and previous.reader is not None:
+        reader = _Overlay(reader, previous.reader)  # an incremental bundle's unchanged documents are in its base
     carried = source.blob_sizes
     entries = []
     for artifact in source.inventory.artifacts:
         in_bundle = artifact.digest in carried
-        if in_bundle or source.reader is None:
-            facts = artifact_facts(source.reader, artifact)
+        if in_bundle or reader is not source.reader or reader is None:
+            facts = artifact_facts(reader, artifact)
         else:
-            facts = ArtifactFacts(notes=["carried by the base chain, not by this bundle"])
+            facts = ArtifactFacts(notes=["carried by the base chain, not by this bundle (give --base to read it)"])
         entries.append(Entry(artifact, found_of(artifact), facts, in_bundle))
     review = Review(source, entries, signatures)
-    if base is not None:
-        previous = open_source(base)
+    if previous is not None:
         review.since_base = diff_sources(previous, source)
         if source.base is None:
             review.notes.append(f"the inventory names no base; compared with {previous.location} as asked")

@@ -198,3 +198,17 @@ def test_an_inventory_file_is_reviewed_without_signatures_or_blob_facts(tmp_path
     data = review_json(build_review(beside))
     assert data["bundle"]["form"] == "inventory" and data["totals"]["artifacts"] == 3
     assert data["signing"]["signatures"] == [] and data["artifacts"][0]["platforms"] == []
+
+
+def test_documents_a_bundle_leaves_to_its_base_are_read_from_the_base_when_given(tmp_path):
+    old = _Bundle(tmp_path / "old")
+    old.image("registry.example/app:1", "from the base", "layer")
+    old.finish()
+    new = _Bundle(tmp_path / "new")
+    new.artifacts = list(old.artifacts)  # the same image, its blobs not carried again
+    new.finish()
+
+    alone = review_json(build_review(tmp_path / "new"))["artifacts"][0]
+    assert alone["inBundle"] is False and alone["platforms"] == [] and "base" in alone["notes"][0]
+    with_base = review_json(build_review(tmp_path / "new", base=tmp_path / "old"))["artifacts"][0]
+    assert with_base["platforms"][0]["labels"] == {"note": "from the base"} and with_base["notes"] == []
