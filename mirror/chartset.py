@@ -42,6 +42,7 @@ class CollectedChart:
             "chart": self.resolved.name,
             "version": self.resolved.version,
             "repo": self.resolved.source.repo,
+            "via": "dependency" if self.required_by else self.resolved.source.via,
         }
         if self.archive_sha256:
             extra["archiveSha256"] = self.archive_sha256

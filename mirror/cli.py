@@ -398,6 +398,64 @@ def approve(
     print(f"  collector signature(s) checked: {', '.join(result.collectors)}")
 
 
+@app.command()
+@handled
+def inspect(
+    bundle: Annotated[
+        Path, typer.Argument(help="Bundle directory, .tar, first volume, or an inventory file.", exists=True)
+    ],
+    trust: Annotated[
+        Path | None,
+        typer.Option("--trust", exists=True, dir_okay=False, help="Verify the signatures against this policy."),
+    ] = None,
+    base: Annotated[
+        Path | None, typer.Option("--base", exists=True, help="The base bundle or its inventory: list the changes.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option("--html", dir_okay=False, help="Write a self-contained report.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """What is inside, who signed it, and what changed since its base; reads no layer."""
+    from mirror.errors import UsageError
+    from mirror.review.html import review_html
+    from mirror.review.jsonout import review_json
+    from mirror.review.model import build_review
+    from mirror.review.text import review_text
+
+    if html is not None and not html.parent.is_dir():
+        raise UsageError(f"{html.parent}: no such directory", hint="--html names the report file to write")
+    review = build_review(bundle, trust=trust, base=base)
+    if html is not None:
+        temporary = html.with_name(f".{html.name}.partial")
+        temporary.write_text(review_html(review), encoding="utf-8")
+        temporary.replace(html)
+    if as_json:
+        _print_json(review_json(review))
+    elif html is None:
+        print(review_text(review), end="")
+    else:
+        print(f"wrote {html}", file=sys.stderr)
+
+
+@app.command()
+@handled
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier bundle or inventory file.", exists=True)],
+    new: Annotated[Path, typer.Argument(help="The later bundle or inventory file.", exists=True)],
+    as_json: AsJson = False,
+) -> None:
+    """Artifacts added, removed and changed between two bundles or inventories; moved tags and Git refs."""
+    from mirror.review.diff import diff_sources
+    from mirror.review.jsonout import diff_json
+    from mirror.review.source import open_source
+    from mirror.review.text import diff_text
+
+    result = diff_sources(open_source(old), open_source(new))
+    if as_json:
+        _print_json(diff_json(result))
+    else:
+        print(diff_text(result), end="")
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"mirror {__version__}")

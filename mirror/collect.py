@@ -100,13 +100,13 @@ def _image_sources(
         for image in mirrorset.images:
             merged.setdefault(str(image.reference), image)
     for image in flux:
-        merged.setdefault(str(image.reference), image)
+        merged.setdefault(str(image.reference), replace(image, via="flux"))
     for chart in charts:
         for image in chart.images:
             key = str(image.reference)
             known = merged.get(key)
             if known is None:
-                merged[key] = replace(image, found_by=(image.origin,))
+                merged[key] = replace(image, found_by=(image.origin,), via="chart")
             else:
                 # Listed, or found with evidence elsewhere: only a guess everywhere stays optional.
                 optional = known.optional and image.optional
@@ -178,7 +178,7 @@ def _gather(
     for fleet in fleets:
         writer.put_bytes(fleet.digest, fleet.blob)
     charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(
-        [*chart_sources(list(sets)), *flux_charts], jobs
+        [*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs
     )
     sources = _image_sources(sets, charts, flux_images)
 

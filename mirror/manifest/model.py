@@ -18,6 +18,7 @@ class ImageSource:
     origin: str  # file and field it came from, for messages
     found_by: tuple[str, ...] = ()  # the charts that use it, and how each was found to
     optional: bool = False  # only inferred (a tag guessed from appVersion): skipped with a warning if absent
+    via: str = "listed"  # how it was found: listed, chart (discovery) or flux (a Flux object); kept in the inventory
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ChartSource:
     dependencies: bool  # also collect the charts it depends on from other repositories
     platforms: tuple[Platform, ...] | None  # for the images it uses
     origin: str
+    via: str = "listed"  # listed, or flux (a Flux object); dependencies are marked by requiredBy
 
     @property
     def is_oci(self) -> bool:

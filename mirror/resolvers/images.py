@@ -28,6 +28,7 @@ class ResolvedImage:
     origin: str
     filtered: bool = False
     found_by: tuple[str, ...] = ()
+    via: str = "listed"
 
     @property
     def digest(self) -> str:
@@ -55,6 +56,7 @@ class ResolvedImage:
             entry["sourceDigest"] = self.source_digest
         if self.found_by:
             entry["foundBy"] = list(self.found_by)
+        entry["via"] = self.via
         return entry
 
 
@@ -89,11 +91,13 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
     where = f"{image.origin}: {reference}"
     document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=where, digest=fetched.digest)
     if not document.is_index:
-        return ResolvedImage(reference, document, document.digest, (), image.origin, found_by=image.found_by)
+        return ResolvedImage(
+            reference, document, document.digest, (), image.origin, found_by=image.found_by, via=image.via
+        )
     landed = document
     if image.platforms is not None:
         landed = _narrow_index(document, image.platforms, where)
     platforms = tuple(str(d.platform) for d in landed.manifests if d.platform)
     return ResolvedImage(
-        reference, landed, document.digest, platforms, image.origin, landed is not document, image.found_by
+        reference, landed, document.digest, platforms, image.origin, landed is not document, image.found_by, image.via
     )

@@ -203,6 +203,7 @@ def test_resolve_prints_the_lock_without_writing_a_bundle(tmp_path, mirror_cli, 
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "size": multi["size"],
             "platforms": list(multi["platforms"]),
+            "via": "listed",
         }
     ]
     assert [p.suffix for p in tmp_path.iterdir()] == [".yaml"]

@@ -247,3 +247,20 @@ spec:
     assert result.exit_code == 2
     assert "missing" in result.stderr and "orphan" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_inspect_names_what_the_flux_objects_brought_and_what_chart_discovery_found(
+    tmp_path, mirror_cli, services, fleet, upstream_images
+):
+    bundle = tmp_path / "b"
+    result = mirror_cli("collect", _manifest(tmp_path, fleet["fleet"]["url"]), "-o", bundle, "-q")
+    assert result.exit_code == 0, result.stderr
+    review = mirror_cli("inspect", bundle, "--json")
+    assert review.exit_code == 0, review.stderr
+    found = {(a["kind"], a["source"]): a["found"] for a in review.json()["artifacts"]}
+    assert found[("image", upstream_images["shared_b"]["ref"])] == "flux"
+    [chart] = [source for kind, source in found if kind == "chart" and source.endswith("/app-1.1.0.tgz")]
+    assert found[("chart", chart)] == "flux"
+    assert "chart" in {how for (kind, _), how in found.items() if kind == "image"}
+    text = mirror_cli("inspect", bundle).stdout
+    assert "Flux artifacts (1)" in text and "found: Flux object" in text

@@ -1,0 +1,290 @@
+"""What changed between two bundles (or their inventory files): artifacts added, removed and changed, tags
+that moved, chart versions bumped, Git refs that moved with the commits between them, and the new blobs.
+
+Artifacts are matched by identity, not digest: an image by its source reference (so a tag that now names
+another digest is a move), a chart by repository, name and version and then by repository and name (a
+version bump), a Git source by URL and name, a Flux fleet by source and path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from mirror.bundle.inventory import ArtifactRecord
+from mirror.errors import MirrorError
+from mirror.review.gitlog import Commit, GitHistory, git_history, history_error
+from mirror.review.source import Source
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    source: str
+    what: str  # tag moved | version bump | republished | ref moved | changed
+    old_digest: str
+    new_digest: str
+    old_version: str | None = None
+    new_version: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "change": self.what,
+            "oldDigest": self.old_digest,
+            "newDigest": self.new_digest,
+            "oldVersion": self.old_version,
+            "newVersion": self.new_version,
+        }
+
+
+@dataclass
+class RefMove:
+    source: str
+    ref: str
+    old: str | None  # None: a ref the old state did not have
+    new: str | None  # None: a ref the new state no longer has
+    commits: list[Commit] = field(default_factory=list)
+    total: int = 0
+    dropped: int = 0
+    note: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "ref": self.ref,
+            "old": self.old,
+            "new": self.new,
+            "commitCount": self.total,
+            "commits": [{"id": c.id, "subject": c.subject} for c in self.commits],
+            "droppedCount": self.dropped,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Diff:
+    old: str  # location
+    old_bundle_id: str
+    old_inventory: str  # sha256:<hex>
+    new: str
+    new_bundle_id: str
+    added: list[ArtifactRecord] = field(default_factory=list)
+    removed: list[ArtifactRecord] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    refs: list[RefMove] = field(default_factory=list)
+    new_blobs: list[tuple[str, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def new_blob_bytes(self) -> int:
+        return sum(size for _, size in self.new_blobs)
+
+    @property
+    def moved_tags(self) -> list[Change]:
+        return [c for c in self.changed if c.what == "tag moved"]
+
+    @property
+    def version_bumps(self) -> list[Change]:
+        return [c for c in self.changed if c.what == "version bump"]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "old": {"location": self.old, "bundleId": self.old_bundle_id, "inventory": self.old_inventory},
+            "new": {"location": self.new, "bundleId": self.new_bundle_id},
+            "added": [artifact_json(a) for a in self.added],
+            "removed": [artifact_json(a) for a in self.removed],
+            "changed": [c.to_json() for c in self.changed],
+            "unchanged": self.unchanged,
+            "movedRefs": [r.to_json() for r in self.refs],
+            "newBlobs": {"count": len(self.new_blobs), "bytes": self.new_blob_bytes},
+            "notes": list(self.notes),
+        }
+
+
+def artifact_json(artifact: ArtifactRecord) -> dict[str, object]:
+    return {
+        "kind": artifact.kind,
+        "source": artifact.source,
+        "version": version_of(artifact),
+        "digest": artifact.digest,
+    }
+
+
+def version_of(artifact: ArtifactRecord) -> str | None:
+    """The human version: an image's tag, a chart's version, a Git source's ref, a fleet's path."""
+    extra = artifact.extra
+    if artifact.kind == "image":
+        name = artifact.source.rsplit("/", 1)[-1]
+        return name.split("@", 1)[0].split(":", 1)[1] if ":" in name.split("@", 1)[0] else None
+    key = {"chart": "version", "git": "refName", "flux": "path"}.get(artifact.kind)
+    value = extra.get(key) if key else None
+    return value if isinstance(value, str) else None
+
+
+def _key(artifact: ArtifactRecord) -> tuple[str, ...]:
+    extra = artifact.extra
+    if artifact.kind == "chart":
+        return ("chart", artifact.source, str(extra.get("version")))
+    if artifact.kind == "git":
+        return ("git", artifact.source, str(extra.get("name")))
+    if artifact.kind == "flux":
+        return ("flux", artifact.source, str(extra.get("path")))
+    return (artifact.kind, artifact.source)
+
+
+def _chart_family(artifact: ArtifactRecord) -> tuple[str, str]:
+    # The source of an HTTP chart names its version; repo + chart name is the chart across versions.
+    return (str(artifact.extra.get("repo")), str(artifact.extra.get("chart")))
+
+
+def _heads(artifact: ArtifactRecord) -> dict[str, str]:
+    heads = artifact.extra.get("heads")
+    if not isinstance(heads, dict):
+        return {}
+    return {str(k): str(v) for k, v in heads.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, ArtifactRecord]]:
+    """Pair artifacts by identity; fill added, removed, unchanged and the simple changes. Returns moved gits."""
+    before: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in old.inventory.artifacts}
+    after: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in new.inventory.artifacts}
+    gits = []
+    for key, artifact in after.items():
+        previous = before.get(key)
+        if previous is None:
+            continue
+        if previous.digest == artifact.digest:
+            diff.unchanged += 1
+            continue
+        what = {"image": "tag moved", "chart": "republished", "git": "ref moved"}.get(artifact.kind, "changed")
+        if artifact.kind == "image" and version_of(artifact) is None:
+            what = "changed"
+        diff.changed.append(
+            Change(
+                artifact.kind,
+                artifact.source,
+                what,
+                previous.digest,
+                artifact.digest,
+                version_of(previous),
+                version_of(artifact),
+            )
+        )
+        if artifact.kind == "git":
+            gits.append((previous, artifact))
+    gone = [a for k, a in before.items() if k not in after]
+    fresh = [a for k, a in after.items() if k not in before]
+    # A chart family with exactly one version leaving and one arriving is a version bump.
+    leaving: dict[tuple[str, str], list[ArtifactRecord]] = defaultdict(list)
+    arriving: dict[tuple[str, str], list[ArtifactRecord]] = defaultdict(list)
+    for artifact in gone:
+        if artifact.kind == "chart":
+            leaving[_chart_family(artifact)].append(artifact)
+    for artifact in fresh:
+        if artifact.kind == "chart":
+            arriving[_chart_family(artifact)].append(artifact)
+    bumped: set[int] = set()
+    for family, olds in leaving.items():
+        news = arriving.get(family, [])
+        if len(olds) == 1 and len(news) == 1:
+            previous, artifact = olds[0], news[0]
+            bumped |= {id(previous), id(artifact)}
+            diff.changed.append(
+                Change(
+                    "chart",
+                    f"{family[0]} {family[1]}",
+                    "version bump",
+                    previous.digest,
+                    artifact.digest,
+                    version_of(previous),
+                    version_of(artifact),
+                )
+            )
+    diff.removed = [a for a in gone if id(a) not in bumped]
+    diff.added = [a for a in fresh if id(a) not in bumped]
+    return gits
+
+
+def _ref_moves(old: ArtifactRecord, new: ArtifactRecord) -> list[RefMove]:
+    before, after = _heads(old), _heads(new)
+    moves = []
+    for ref in sorted(set(before) | set(after)):
+        if before.get(ref) != after.get(ref):
+            moves.append(RefMove(new.source, ref, before.get(ref), after.get(ref)))
+    return moves
+
+
+def _read_history(history: GitHistory, source: Source, artifact: ArtifactRecord, namespace: str) -> str | None:
+    if source.reader is None:
+        return "an inventory file carries no git objects"
+    if f"blobs/sha256/{artifact.digest.removeprefix('sha256:')}" not in source.reader.files():
+        return f"the git bundle {artifact.digest} is not in {source.location}"
+    try:
+        history.add(source.reader, artifact.digest, _heads(artifact), namespace)
+    except MirrorError as exc:
+        return history_error(exc)
+    return None
+
+
+def _commits(old: Source, new: Source, pairs: list[tuple[ArtifactRecord, ArtifactRecord]], diff: Diff) -> None:
+    if not pairs:
+        return
+    with git_history() as history:
+        for index, (previous, artifact) in enumerate(pairs):
+            moves = _ref_moves(previous, artifact)
+            diff.refs += moves
+            if not any(m.old and m.new for m in moves):
+                continue
+            problem = _read_history(history, old, previous, f"old{index}") or _read_history(
+                history, new, artifact, f"new{index}"
+            )
+            for move in moves:
+                if not (move.old and move.new):
+                    continue
+                if problem:
+                    move.note = problem
+                    continue
+                log = history.log(move.old, move.new)
+                move.commits, move.total, move.dropped, move.note = log.commits, log.total, log.dropped, log.note
+
+
+def _needed(source: Source) -> dict[str, int]:
+    """Every blob the bundle's artifacts need: carried, or expected from its base chain."""
+    return {**dict(source.expected), **source.blob_sizes}
+
+
+def diff_sources(old: Source, new: Source) -> Diff:
+    diff = Diff(
+        old.location,
+        old.inventory.bundle_id,
+        "sha256:" + old.inventory_sha256,
+        new.location,
+        new.inventory.bundle_id,
+    )
+    pairs = _match(old, new, diff)
+    _commits(old, new, pairs, diff)
+    before = _needed(old)
+    diff.new_blobs = sorted((d, s) for d, s in _needed(new).items() if d not in before)
+    if new.base is not None and new.base.inventory != diff.old_inventory:
+        diff.notes.append(
+            f"{new.location} names base {new.base.inventory} (bundle {new.base.bundle_id}), "
+            f"not {old.location} ({diff.old_inventory})"
+        )
+    return diff
+
+
+def summary_counts(diff: Diff) -> dict[str, Any]:
+    return {
+        "added": len(diff.added),
+        "removed": len(diff.removed),
+        "changed": len(diff.changed),
+        "movedTags": len(diff.moved_tags),
+        "versionBumps": len(diff.version_bumps),
+        "movedRefs": len(diff.refs),
+        "newBlobs": len(diff.new_blobs),
+        "newBlobBytes": diff.new_blob_bytes,
+    }

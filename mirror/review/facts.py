@@ -1,0 +1,158 @@
+"""Facts a reviewer wants beyond the inventory, read from the bundle's small blobs only.
+
+Images: each manifest and its config (OS, architecture, labels), and the layer sizes as their descriptors
+state them; a layer blob is never opened. Charts: Chart.yaml from the chart archive, read by the bounded
+streaming chart reader. Everything here comes from an unchecked bundle: documents are parsed strictly,
+sizes are capped, and a blob that is absent or unreadable becomes a note, never a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mirror.bundle.inventory import ArtifactRecord, blob_path
+from mirror.bundle.reader import BundleReader, opened, read_small
+from mirror.errors import MirrorError
+from mirror.helm.archive import ChartLimits, read_chart
+from mirror.helm.package import HELM_CHART_LAYER
+from mirror.limits import MiB
+from mirror.oci.document import ManifestDocument, parse_manifest, strict_json
+
+MAX_DOCUMENT_BYTES = 4 * MiB  # manifests and image configs, as the registry client caps them
+MAX_CHART_ARCHIVE_BYTES = 20 * MiB  # a chart larger than this is listed without its Chart.yaml facts
+MAX_PLATFORMS = 64  # children of one index whose configs are read
+MAX_LABELS = 100
+MAX_TEXT = 2000  # characters kept of one label value or description
+_CHART_LIMITS = ChartLimits(max_archive_bytes=MAX_CHART_ARCHIVE_BYTES, max_chart_bytes=50 * MiB)
+
+
+@dataclass(frozen=True)
+class PlatformFacts:
+    manifest: str  # digest of the platform's image manifest
+    os: str
+    architecture: str
+    variant: str
+    labels: dict[str, str]
+    layers: int
+    size: int  # manifest + config + layers, as the descriptors state them
+
+
+@dataclass(frozen=True)
+class ChartFacts:
+    name: str
+    version: str
+    app_version: str
+    description: str
+    dependencies: tuple[str, ...]  # "name version (repository)"
+
+
+@dataclass
+class ArtifactFacts:
+    platforms: list[PlatformFacts] = field(default_factory=list)
+    chart: ChartFacts | None = None
+    content_size: int | None = None  # every blob the artifact needs, as stated by its documents
+    notes: list[str] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    return value[:MAX_TEXT] if isinstance(value, str) else ""
+
+
+def _document(reader: BundleReader, digest: str, declared: str | None) -> ManifestDocument:
+    raw = read_small(reader, blob_path(digest), MAX_DOCUMENT_BYTES)
+    return parse_manifest(raw, declared_type=declared, where=f"{reader.location}: {digest}", digest=digest)
+
+
+def _platform(reader: BundleReader, document: ManifestDocument) -> PlatformFacts:
+    config: dict[str, Any] = {}
+    if document.config is not None:
+        body = strict_json(read_small(reader, blob_path(document.config.digest), MAX_DOCUMENT_BYTES), "config")
+        config = body if isinstance(body, dict) else {}
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    labels_raw = inner.get("Labels") if isinstance(inner, dict) else None
+    labels = {}
+    if isinstance(labels_raw, dict):
+        for key, value in list(labels_raw.items())[:MAX_LABELS]:
+            labels[_text(key)] = _text(value)
+    size = document.size + sum(d.size for d in document.blobs)
+    return PlatformFacts(
+        document.digest,
+        _text(config.get("os")),
+        _text(config.get("architecture")),
+        _text(config.get("variant")),
+        labels,
+        len(document.layers),
+        size,
+    )
+
+
+def image_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts:
+    facts = ArtifactFacts()
+    try:
+        top = _document(reader, artifact.digest, artifact.media_type)
+        if not top.is_index:
+            facts.platforms.append(_platform(reader, top))
+            facts.content_size = facts.platforms[0].size
+            return facts
+        total = top.size
+        for child in top.manifests[:MAX_PLATFORMS]:
+            if not child.is_manifest:
+                total += child.size  # an attached artifact; its blobs are not followed here
+                continue
+            document = _document(reader, child.digest, child.media_type)
+            if document.is_index:
+                facts.notes.append(f"{child.digest}: a nested index; not read")
+                continue
+            facts.platforms.append(_platform(reader, document))
+            total += facts.platforms[-1].size
+        if len(top.manifests) > MAX_PLATFORMS:
+            facts.notes.append(f"{len(top.manifests)} manifests; the first {MAX_PLATFORMS} are shown")
+        facts.content_size = total
+    except MirrorError as exc:
+        facts.notes.append(f"image config not read: {exc.message}")
+    return facts
+
+
+def chart_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts:
+    facts = ArtifactFacts()
+    try:
+        manifest = _document(reader, artifact.digest, artifact.media_type)
+        layers = [d for d in manifest.layers if d.media_type == HELM_CHART_LAYER]
+        if len(layers) != 1:
+            facts.notes.append("no single Helm chart layer; Chart.yaml not read")
+            return facts
+        facts.content_size = manifest.size + sum(d.size for d in manifest.blobs)
+        path = blob_path(layers[0].digest)
+        size = reader.files().get(path)
+        if size is None:
+            facts.notes.append("the chart archive is not in this bundle (carried by its base)")
+            return facts
+        if size > MAX_CHART_ARCHIVE_BYTES:
+            facts.notes.append(f"the chart archive is {size} bytes; Chart.yaml not read")
+            return facts
+        with opened(reader, path) as handle:
+            chart = read_chart(handle, where=f"{reader.location}: {path}", limits=_CHART_LIMITS)
+        facts.chart = ChartFacts(
+            _text(chart.name),
+            _text(chart.version),
+            _text(chart.app_version),
+            _text(chart.metadata.get("description")),
+            tuple(
+                _text(f"{d.name} {d.version or '(any)'}" + (f" ({d.repository})" if d.repository else ""))
+                for d in chart.dependencies
+            ),
+        )
+    except MirrorError as exc:
+        facts.notes.append(f"Chart.yaml not read: {exc.message}")
+    return facts
+
+
+def artifact_facts(reader: BundleReader | None, artifact: ArtifactRecord) -> ArtifactFacts:
+    if reader is None:
+        return ArtifactFacts()
+    if artifact.kind == "image":
+        return image_facts(reader, artifact)
+    if artifact.kind == "chart":
+        return chart_facts(reader, artifact)
+    return ArtifactFacts(content_size=artifact.size)

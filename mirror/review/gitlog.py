@@ -1,0 +1,100 @@
+"""The commits between two states of a Git source, read from the git bundles two mirror bundles carry.
+
+Both git bundles are copied out of their mirror bundles (streamed) and fetched into one temporary bare
+repository, through run_git: no hooks, no global or system configuration, file access only for the bundle
+files themselves. Then `git log OLD..NEW` lists the commits, bounded. Subjects are text from upstream, shown
+as they are (every output escapes them).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mirror.bundle.inventory import blob_path
+from mirror.bundle.reader import BundleReader, opened
+from mirror.errors import MirrorError
+from mirror.git.runner import Transport, run_git
+
+MAX_COMMITS = 50  # listed per moved ref; the count beyond is still given
+_TIMEOUT_S = 300.0
+_TRANSPORT = Transport(allow_file=True)
+
+
+@dataclass(frozen=True)
+class Commit:
+    id: str
+    subject: str
+
+
+@dataclass
+class RefLog:
+    commits: list[Commit] = field(default_factory=list)
+    total: int = 0  # commits in OLD..NEW, all of them
+    dropped: int = 0  # commits in NEW..OLD: history the new state no longer has (a rewrite)
+    note: str = ""
+
+
+class GitHistory:
+    """A scratch repository holding the fetched refs of old and new git bundles, under two namespaces."""
+
+    def __init__(self, directory: Path) -> None:
+        self.repo = directory / "review.git"
+        self._scratch = directory
+        run_git(["init", "--bare", "--quiet", "--template=", str(self.repo)], network=False)
+
+    def add(self, reader: BundleReader, digest: str, heads: dict[str, str], namespace: str) -> None:
+        """Fetch a git bundle's heads into refs/<namespace>/...; raises MirrorError when it cannot."""
+        copy = self._scratch / f"{namespace}-{digest.removeprefix('sha256:')}.bundle"
+        with opened(reader, blob_path(digest)) as source, open(copy, "wb") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
+        refspecs = [f"+{ref}:refs/{namespace}/{ref.removeprefix('refs/')}" for ref in sorted(heads)]
+        try:
+            run_git(
+                ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--stdin", "--", str(copy)],
+                git_dir=self.repo,
+                input="\n".join(refspecs) + "\n",
+                transport=_TRANSPORT,
+                network=False,
+                timeout=_TIMEOUT_S,
+                what=f"read the git bundle {digest}",
+            )
+        finally:
+            copy.unlink(missing_ok=True)
+
+    def log(self, old: str, new: str) -> RefLog:
+        result = RefLog()
+        count = run_git(["rev-list", "--count", f"{old}..{new}"], git_dir=self.repo, check=False, network=False)
+        if count.returncode != 0:
+            result.note = "the commits are not both in the bundles (an incremental chain without its base?)"
+            return result
+        result.total = int(count.stdout.strip() or 0)
+        dropped = run_git(["rev-list", "--count", f"{new}..{old}"], git_dir=self.repo, check=False, network=False)
+        result.dropped = int(dropped.stdout.strip() or 0) if dropped.returncode == 0 else 0
+        done = run_git(
+            ["log", f"--max-count={MAX_COMMITS}", "--format=%H%x09%s", f"{old}..{new}", "--"],
+            git_dir=self.repo,
+            check=False,
+            network=False,
+        )
+        for line in done.stdout.splitlines():
+            commit, _, subject = line.partition("\t")
+            result.commits.append(Commit(commit, subject))
+        return result
+
+
+@contextmanager
+def git_history() -> Iterator[GitHistory]:
+    scratch = Path(tempfile.mkdtemp(prefix="mirror-review-git-"))
+    try:
+        yield GitHistory(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def history_error(exc: MirrorError) -> str:
+    return f"commits not read: {exc.message.splitlines()[0]}"

@@ -1,0 +1,248 @@
+"""The review as one self-contained HTML file: inline CSS, no scripts, no external fetches, printable.
+
+Order: the summary and the signature verdict, the changes since the base, then the full listing. Every value
+is escaped (html.escape with quotes): the inventory, labels, Chart.yaml and commit subjects are untrusted.
+A Content-Security-Policy forbids scripts and every fetch, should anything slip through.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from mirror.progress import human_size
+from mirror.review.diff import Diff
+from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+
+_CSS = """
+:root { --ink:#1b1f24; --muted:#5b6470; --line:#d5dae1; --ok:#1a7f37; --bad:#b42318; --warn:#9a6700; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); margin: 2rem auto;
+  max-width: 1100px; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; } h2 { font-size: 1.15rem; margin: 1.8rem 0 .5rem;
+  border-bottom: 2px solid var(--line); padding-bottom: .2rem; } h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; word-break: break-all; }
+table { border-collapse: collapse; width: 100%; margin: .3rem 0 1rem; }
+th, td { text-align: left; vertical-align: top; padding: .3rem .45rem; border-bottom: 1px solid var(--line); }
+th { background: #f3f5f8; font-weight: 600; }
+.summary td:first-child { width: 13rem; color: var(--muted); }
+.status { display: inline-block; padding: .1rem .5rem; border-radius: 3px; font-weight: 600; }
+.ok { background: #dafbe1; color: var(--ok); } .bad { background: #ffebe9; color: var(--bad); }
+.warn { background: #fff8c5; color: var(--warn); }
+.muted { color: var(--muted); } .small { font-size: 12px; }
+ul.plain { margin: .2rem 0; padding-left: 1.1rem; }
+.labels td { border: 0; padding: 0 .4rem 0 0; font-size: 12px; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10pt; }
+  h2 { break-after: avoid; } tr, .entry { break-inside: avoid; }
+  th { background: none; } .status { border: 1px solid currentColor; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def _e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _status(text: str, tone: str) -> str:
+    return f'<span class="status {tone}">{_e(text)}</span>'
+
+
+def _signature_tone(status: str) -> str:
+    return {"counted": "ok", "duplicate": "ok", "unverified": "warn", "untrusted": "warn"}.get(status, "bad")
+
+
+def _base(review: Review) -> str:
+    base = review.source.base
+    if base is not None:
+        return f"<code>{_e(base.inventory)}</code> (bundle {_e(base.bundle_id)}, created {_e(base.created)})"
+    if review.since_base is not None:
+        return f"none in the inventory (a full bundle); compared with <code>{_e(review.since_base.old)}</code>"
+    return "none (a full bundle)"
+
+
+def _summary(review: Review) -> str:
+    source = review.source
+    inventory = source.inventory
+    collection = review.collection
+    verdict = review.signatures
+    tone = "warn" if verdict.policy is None else ("ok" if not verdict.problems else "bad")
+    claim = "" if collection is None or collection.verified else " (claimed, not verified)"
+    counts = ", ".join(f"{len(review.group(k))} {KIND_TITLES[k].lower()}" for k in KINDS)
+    rows = [
+        ("Bundle", f"<code>{_e(source.location)}</code>"),
+        ("Bundle id", f"<code>{_e(inventory.bundle_id)}</code>"),
+        ("Inventory sha256", f"<code>{_e(source.inventory_sha256)}</code>"),
+        ("Created", _e(inventory.created) + f' <span class="muted">by {_e(inventory.tool)}</span>'),
+        ("Expires", _e(collection.expires if collection else "no collector signature") + _e(claim)),
+        ("Sequence", _e(collection.sequence if collection else "-") + _e(claim)),
+        ("Base", _base(review)),
+        ("Artifacts", f"{len(review.entries)}: {_e(counts)}"),
+        ("Carried", f"{len(inventory.files)} files, {_e(human_size(review.carried_bytes))}"),
+        ("Signatures", _status(verdict.verdict, tone)),
+    ]
+    if source.expected:
+        rows.insert(
+            7, ("Expected from base", f"{len(source.expected)} blob(s), {_e(human_size(review.expected_bytes))}")
+        )
+    body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="summary">{body}</table>'
+
+
+def _diff(diff: Diff) -> str:
+    parts = [
+        f"<p>Compared with <code>{_e(diff.old)}</code> (bundle {_e(diff.old_bundle_id)}): "
+        f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, "
+        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {_e(human_size(diff.new_blob_bytes))}.</p>"
+    ]
+    if diff.changed:
+        rows = "".join(
+            f"<tr><td>{_e(c.what)}</td><td>{_e(c.kind)}</td><td><code>{_e(c.source)}</code></td>"
+            f"<td>{_e(c.old_version or '')} <code>{_e(c.old_digest)}</code></td>"
+            f"<td>{_e(c.new_version or '')} <code>{_e(c.new_digest)}</code></td></tr>"
+            for c in diff.changed
+        )
+        parts.append(
+            "<h3>Changed</h3><table><tr><th>Change</th><th>Kind</th><th>Source</th><th>Before</th><th>Now</th></tr>"
+            f"{rows}</table>"
+        )
+    for title, artifacts in (("Added", diff.added), ("Removed", diff.removed)):
+        if artifacts:
+            rows = "".join(
+                f"<tr><td>{_e(a.kind)}</td><td><code>{_e(a.source)}</code></td><td><code>{_e(a.digest)}</code></td></tr>"
+                for a in artifacts
+            )
+            parts.append(f"<h3>{title}</h3><table><tr><th>Kind</th><th>Source</th><th>Digest</th></tr>{rows}</table>")
+    for move in diff.refs:
+        commits = "".join(f"<li><code>{_e(c.id[:12])}</code> {_e(c.subject)}</li>" for c in move.commits)
+        more = move.total - len(move.commits)
+        extra = f"<li class='muted'>and {more} more commit(s)</li>" if more > 0 else ""
+        dropped = (
+            f"<p class='bad status'>not a fast-forward: {move.dropped} commit(s) of the old state are gone</p>"
+            if move.dropped
+            else ""
+        )
+        note = f"<p class='muted'>{_e(move.note)}</p>" if move.note else ""
+        parts.append(
+            f"<h3>Git ref moved: <code>{_e(move.source)}</code> {_e(move.ref)}</h3>"
+            f"<p><code>{_e(move.old or 'absent')}</code> &rarr; <code>{_e(move.new or 'absent')}</code></p>"
+            f"{note}{dropped}<ul class='plain'>{commits}{extra}</ul>"
+        )
+    parts += [f"<p class='warn'>{_e(n)}</p>" for n in diff.notes]
+    return "".join(parts)
+
+
+def _since_base(review: Review) -> str:
+    source = review.source
+    if review.since_base is not None:
+        return _diff(review.since_base)
+    if source.base is not None:
+        return (
+            f"<p>Incremental to <code>{_e(source.base.inventory)}</code> (bundle {_e(source.base.bundle_id)}, "
+            f"created {_e(source.base.created)}); {len(source.expected)} blob(s), "
+            f"{_e(human_size(review.expected_bytes))}, are expected on the high side from the base chain. "
+            "The base was not given (<code>--base PREV</code>), so the changes are not listed.</p>"
+        )
+    return "<p>None: a full bundle, and no base was given to compare with.</p>"
+
+
+def _signatures(review: Review) -> str:
+    verdict = review.signatures
+    rows = "".join(
+        f"<tr><td><code>{_e(s.file)}</code></td><td>{_status(s.status, _signature_tone(s.status))}</td>"
+        f"<td>{_e(s.role or s.kind)}</td><td><code>{_e(', '.join(s.key_ids))}</code></td>"
+        f"<td>{_e(s.collector or s.comment or '')} {_e(s.detail)}</td></tr>"
+        for s in verdict.signatures
+    )
+    table = (
+        "<table><tr><th>File</th><th>Status</th><th>Role</th><th>Key id</th><th>Detail</th></tr>" + rows + "</table>"
+        if rows
+        else "<p>No signatures.</p>"
+    )
+    problems = "".join(f"<li>{_e(p)}</li>" for p in verdict.problems)
+    policy = f"<p>Policy: <code>{_e(verdict.policy)}</code></p>" if verdict.policy else ""
+    return policy + table + (f"<ul class='plain bad'>{problems}</ul>" if problems else "")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return "<span class='muted'>no labels</span>"
+    rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td>{_e(v)}</td></tr>" for k, v in sorted(labels.items()))
+    return f"<table class='labels'>{rows}</table>"
+
+
+def _facts(entry: Entry) -> str:
+    parts = []
+    for platform in entry.facts.platforms:
+        arch = "/".join(x for x in (platform.os, platform.architecture, platform.variant) if x) or "unknown"
+        parts.append(
+            f"<div><b>{_e(arch)}</b> <span class='muted small'>{platform.layers} layer(s), "
+            f"{_e(human_size(platform.size))}</span>{_labels(platform.labels)}</div>"
+        )
+    chart = entry.facts.chart
+    if chart:
+        deps = "".join(f"<li>{_e(d)}</li>" for d in chart.dependencies)
+        parts.append(
+            f"<div>Chart.yaml: <b>{_e(chart.name)}</b> {_e(chart.version)}, appVersion {_e(chart.app_version)}"
+            f"<br><span class='muted'>{_e(chart.description)}</span>"
+            + (f"<br>dependencies:<ul class='plain'>{deps}</ul>" if deps else "")
+            + "</div>"
+        )
+    extra = entry.artifact.extra
+    if entry.artifact.kind == "git":
+        heads = extra.get("heads") if isinstance(extra.get("heads"), dict) else {}
+        parts.append(
+            f"<div>commit <code>{_e(extra.get('commit'))}</code>; refs: "
+            + ", ".join(_e(r) for r in sorted(heads))
+            + "</div>"
+        )
+    if entry.artifact.kind == "flux":
+        parts.append(
+            f"<div>{_e(extra.get('objects'))} Flux object(s) from {_e(extra.get('git') or 'a local path')}</div>"
+        )
+    for reason in extra.get("foundBy") or []:
+        parts.append(f"<div class='small muted'>used by {_e(reason)}</div>")
+    if extra.get("requiredBy"):
+        parts.append(f"<div class='small muted'>dependency of {_e(extra['requiredBy'])}</div>")
+    parts += [f"<div class='small warn'>{_e(n)}</div>" for n in entry.facts.notes]
+    return "".join(parts)
+
+
+def _listing(review: Review) -> str:
+    parts = []
+    for kind in (*KINDS, *review.other_kinds):
+        group = review.group(kind)
+        if not group:
+            continue
+        rows = "".join(
+            f"<tr class='entry'><td><code>{_e(e.artifact.source)}</code></td><td>{_e(e.version or '')}</td>"
+            f"<td><code>{_e(e.artifact.digest)}</code></td>"
+            f"<td>{_e(human_size(e.facts.content_size if e.facts.content_size is not None else e.artifact.size))}</td>"
+            f"<td>{_e(FOUND_TITLES.get(e.found, e.found))}{'' if e.in_bundle else ' (in base)'}</td>"
+            f"<td>{_facts(e)}</td></tr>"
+            for e in group
+        )
+        parts.append(
+            f"<h3>{_e(KIND_TITLES.get(kind, kind))} ({len(group)})</h3><table><tr><th>Source</th><th>Version</th>"
+            f"<th>Digest</th><th>Size</th><th>Found by</th><th>Facts</th></tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
+def review_html(review: Review) -> str:
+    title = f"Bundle review {review.source.inventory.bundle_id}"
+    notes = "".join(f"<p class='warn'>{_e(n)}</p>" for n in review.notes)
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{_e(title)}</h1>"
+        "<p class='muted small'>Written by mirror inspect. Signatures are checked against the inventory; file "
+        "contents are checked by <code>mirror verify</code>.</p>"
+        f"<h2>Summary</h2>{_summary(review)}"
+        f"<h2>Changes since base</h2>{_since_base(review)}"
+        f"<h2>Signatures</h2>{_signatures(review)}"
+        f"<h2>Contents</h2>{_listing(review)}{notes}"
+        "</body></html>\n"
+    )

@@ -1,0 +1,111 @@
+"""The JSON forms of a review and a diff: stable schemas, documented in the README.
+
+`schemaVersion` changes only when a field changes meaning or disappears; new fields may be added within a
+version. Every field is always present (null or empty when unknown), so scripts need no existence checks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from mirror.review.diff import Diff, summary_counts
+from mirror.review.facts import ArtifactFacts
+from mirror.review.model import Entry, Review
+
+SCHEMA_VERSION = 1
+_CORE = {"kind", "source", "digest", "mediaType", "size", "via"}
+
+
+def _facts(facts: ArtifactFacts) -> dict[str, Any]:
+    chart = facts.chart
+    return {
+        "contentSize": facts.content_size,
+        "platforms": [
+            {
+                "manifest": p.manifest,
+                "os": p.os,
+                "architecture": p.architecture,
+                "variant": p.variant,
+                "labels": p.labels,
+                "layers": p.layers,
+                "size": p.size,
+            }
+            for p in facts.platforms
+        ],
+        "chart": None
+        if chart is None
+        else {
+            "name": chart.name,
+            "version": chart.version,
+            "appVersion": chart.app_version,
+            "description": chart.description,
+            "dependencies": list(chart.dependencies),
+        },
+        "notes": list(facts.notes),
+    }
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    artifact = entry.artifact
+    return {
+        "kind": artifact.kind,
+        "source": artifact.source,
+        "version": entry.version,
+        "digest": artifact.digest,
+        "mediaType": artifact.media_type,
+        "size": artifact.size,
+        "found": entry.found,
+        "inBundle": entry.in_bundle,
+        "details": {k: v for k, v in artifact.extra.items() if k not in _CORE},
+        **_facts(entry.facts),
+    }
+
+
+def diff_json(diff: Diff) -> dict[str, Any]:
+    return {"schemaVersion": SCHEMA_VERSION, "kind": "BundleDiff", "summary": summary_counts(diff), **diff.to_json()}
+
+
+def review_json(review: Review) -> dict[str, Any]:
+    source = review.source
+    inventory = source.inventory
+    collection = review.collection
+    kinds = Counter(e.artifact.kind for e in review.entries)
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "kind": "BundleReview",
+        "bundle": {
+            "location": source.location,
+            "form": "bundle" if source.reader is not None else "inventory",
+            "bundleId": inventory.bundle_id,
+            "inventorySha256": source.inventory_sha256,
+            "created": inventory.created,
+            "tool": inventory.tool,
+        },
+        "totals": {
+            "artifacts": len(review.entries),
+            "byKind": {kind: kinds.get(kind, 0) for kind in sorted({"image", "chart", "git", "flux", *kinds})},
+            "files": len(inventory.files),
+            "bytes": review.carried_bytes,
+            "expectedBlobs": len(source.expected),
+            "expectedBytes": review.expected_bytes,
+        },
+        "signing": {
+            "policy": review.signatures.policy,
+            "verdict": review.signatures.verdict,
+            "problems": list(review.signatures.problems),
+            "collector": collection.collector if collection else None,
+            "sequence": collection.sequence if collection else None,
+            "created": collection.created if collection else None,
+            "expires": collection.expires if collection else None,
+            "verified": bool(collection and collection.verified),
+            "signatures": [s.to_json() for s in review.signatures.signatures],
+        },
+        "base": None
+        if source.base is None
+        else {"inventory": source.base.inventory, "bundleId": source.base.bundle_id, "created": source.base.created},
+        "sinceBase": None if review.since_base is None else diff_json(review.since_base),
+        "volumes": list(source.volumes),
+        "artifacts": [entry_json(e) for e in review.entries],
+        "notes": list(review.notes),
+    }

@@ -1,0 +1,140 @@
+"""The review model: everything `mirror inspect` shows, built once and rendered as text, JSON or HTML.
+
+It reads the inventory, the signatures, and for images and charts their small documents (facts.py); never a
+layer. "Since base" is the inventory's own account (base, expected blobs) and, when the base itself is at
+hand (`--base PREV`), the full diff against it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from mirror.bundle.inventory import ArtifactRecord
+from mirror.bundle.reader import BundleReader
+from mirror.review.diff import Diff, diff_sources, version_of
+from mirror.review.facts import ArtifactFacts, artifact_facts
+from mirror.review.signatures import SignatureReview, SignatureView, review_signatures
+from mirror.review.source import Source, open_source
+
+KINDS = ("image", "chart", "git", "flux")
+KIND_TITLES = {"image": "Images", "chart": "Charts", "git": "Git sources", "flux": "Flux artifacts"}
+FOUND_TITLES = {
+    "listed": "listed",
+    "chart": "chart discovery",
+    "flux": "Flux object",
+    "dependency": "chart dependency",
+}
+
+
+def found_of(artifact: ArtifactRecord) -> str:
+    """How the collector found it; bundles from before `via` was recorded are judged by what they do record."""
+    via = artifact.extra.get("via")
+    if isinstance(via, str) and via in FOUND_TITLES:
+        return via
+    if artifact.kind == "chart" and artifact.extra.get("requiredBy"):
+        return "dependency"
+    if artifact.kind == "image" and artifact.extra.get("foundBy"):
+        return "chart"
+    if artifact.kind in ("git", "flux"):
+        return "listed"
+    return "unrecorded"
+
+
+@dataclass
+class Entry:
+    artifact: ArtifactRecord
+    found: str
+    facts: ArtifactFacts
+    in_bundle: bool  # its own document (manifest, git bundle, objects) is carried, not expected from the base
+
+    @property
+    def version(self) -> str | None:
+        return version_of(self.artifact)
+
+
+@dataclass
+class Review:
+    source: Source
+    entries: list[Entry]
+    signatures: SignatureReview
+    since_base: Diff | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def group(self, kind: str) -> list[Entry]:
+        return [e for e in self.entries if e.artifact.kind == kind]
+
+    @property
+    def other_kinds(self) -> list[str]:
+        return sorted({e.artifact.kind for e in self.entries} - set(KINDS))
+
+    @property
+    def collection(self) -> SignatureView | None:
+        """The collection statement to show: a verified one first, otherwise the first as claimed."""
+        collections = [s for s in self.signatures.signatures if s.kind == "collection"]
+        return next((s for s in collections if s.verified), collections[0] if collections else None)
+
+    @property
+    def carried_bytes(self) -> int:
+        return self.source.inventory.total_size
+
+    @property
+    def expected_bytes(self) -> int:
+        return sum(size for _, size in self.source.expected)
+
+
+class _Overlay:
+    """A bundle seen through its base: files of the bundle first, then the base's (reads only, for facts)."""
+
+    def __init__(self, primary: BundleReader, fallback: BundleReader) -> None:
+        self.location = primary.location
+        self._readers = (primary, fallback)
+        self._files = {**fallback.files(), **primary.files()}
+
+    def files(self) -> dict[str, int]:
+        return self._files
+
+    def open(self, path: str) -> BinaryIO:
+        for reader in self._readers:
+            if path in reader.files():
+                return reader.open(path)
+        return self._readers[0].open(path)  # raises, naming the bundle
+
+
+def build_review(
+    bundle: str | Path,
+    *,
+    trust: Path | None = None,
+    base: str | Path | None = None,
+    clock: dt.datetime | None = None,
+) -> Review:
+    source = open_source(bundle)
+    signatures = review_signatures(
+        source.reader,
+        source.inventory_sha256,
+        source.inventory.bundle_id,
+        [a.source for a in source.inventory.artifacts],
+        trust,
+        clock,
+    )
+    previous = open_source(base) if base is not None else None
+    reader = source.reader
+    if reader is not None and previous is not None and previous.reader is not None:
+        reader = _Overlay(reader, previous.reader)  # an incremental bundle's unchanged documents are in its base
+    carried = source.blob_sizes
+    entries = []
+    for artifact in source.inventory.artifacts:
+        in_bundle = artifact.digest in carried
+        if in_bundle or reader is not source.reader or reader is None:
+            facts = artifact_facts(reader, artifact)
+        else:
+            facts = ArtifactFacts(notes=["carried by the base chain, not by this bundle (give --base to read it)"])
+        entries.append(Entry(artifact, found_of(artifact), facts, in_bundle))
+    review = Review(source, entries, signatures)
+    if previous is not None:
+        review.since_base = diff_sources(previous, source)
+        if source.base is None:
+            review.notes.append(f"the inventory names no base; compared with {previous.location} as asked")
+    return review

@@ -1,0 +1,153 @@
+"""The review and the diff as plain text for a terminal. Text from the bundle is untrusted: control
+characters (escape sequences that could repaint the terminal) are shown as \\x.. escapes."""
+
+from __future__ import annotations
+
+import re
+
+from mirror.progress import human_size
+from mirror.review.diff import Diff, artifact_json
+from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(value: object) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+def _short(digest: str | None) -> str:
+    return (digest or "-").removeprefix("sha256:")[:12]
+
+
+def diff_lines(diff: Diff, indent: str = "") -> list[str]:
+    lines = [
+        f"{indent}from {clean(diff.old)} (bundle {clean(diff.old_bundle_id)}) to {clean(diff.new)}",
+        f"{indent}{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, "
+        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {human_size(diff.new_blob_bytes)}",
+    ]
+    for change in diff.changed:
+        if change.what == "version bump":
+            lines.append(
+                f"{indent}  chart bumped   {clean(change.source)}  {clean(change.old_version)} -> "
+                f"{clean(change.new_version)}"
+            )
+        else:
+            lines.append(
+                f"{indent}  {change.what:<14} {clean(change.source)}  {_short(change.old_digest)} -> "
+                f"{_short(change.new_digest)}"
+            )
+    for artifact in diff.added:
+        item = artifact_json(artifact)
+        lines.append(f"{indent}  added          {artifact.kind:<5} {clean(artifact.source)}  {item['digest']}")
+    for artifact in diff.removed:
+        lines.append(f"{indent}  removed        {artifact.kind:<5} {clean(artifact.source)}  {artifact.digest}")
+    for move in diff.refs:
+        lines.append(
+            f"{indent}  ref moved      {clean(move.source)} {clean(move.ref)}  {_short(move.old)} -> {_short(move.new)}"
+        )
+        if move.note:
+            lines.append(f"{indent}    ({clean(move.note)})")
+        for commit in move.commits:
+            lines.append(f"{indent}    {commit.id[:12]} {clean(commit.subject)}")
+        if move.total > len(move.commits):
+            lines.append(f"{indent}    ... and {move.total - len(move.commits)} more commit(s)")
+        if move.dropped:
+            lines.append(f"{indent}    not a fast-forward: {move.dropped} commit(s) of the old state are gone")
+    for note in diff.notes:
+        lines.append(f"{indent}  note: {clean(note)}")
+    return lines
+
+
+def _entry_lines(entry: Entry) -> list[str]:
+    artifact = entry.artifact
+    size = entry.facts.content_size if entry.facts.content_size is not None else artifact.size
+    lines = [
+        f"  {clean(artifact.source)}",
+        f"      {clean(entry.version or '-')}  {artifact.digest}  {human_size(size)}  "
+        f"found: {FOUND_TITLES.get(entry.found, entry.found)}" + ("" if entry.in_bundle else "  (in base)"),
+    ]
+    for platform in entry.facts.platforms:
+        arch = "/".join(x for x in (platform.os, platform.architecture, platform.variant) if x) or "unknown platform"
+        lines.append(f"      {clean(arch)}  {platform.layers} layer(s)  {len(platform.labels)} label(s)")
+    chart = entry.facts.chart
+    if chart:
+        lines.append(
+            f"      Chart.yaml: {clean(chart.name)} {clean(chart.version)}, appVersion {clean(chart.app_version)}"
+        )
+    extra = artifact.extra
+    if artifact.kind == "git":
+        lines.append(f"      commit {clean(extra.get('commit', '-'))}, {len(extra.get('heads') or {})} ref(s)")
+    if artifact.kind == "chart" and extra.get("requiredBy"):
+        lines.append(f"      dependency of {clean(extra['requiredBy'])}")
+    for reason in extra.get("foundBy") or []:
+        lines.append(f"      used by {clean(reason)}")
+    for note in entry.facts.notes:
+        lines.append(f"      note: {clean(note)}")
+    return lines
+
+
+def review_text(review: Review) -> str:
+    source = review.source
+    inventory = source.inventory
+    collection = review.collection
+    lines = [
+        f"bundle {clean(source.location)}",
+        f"  id {clean(inventory.bundle_id)}, inventory sha256 {source.inventory_sha256}",
+        f"  created {clean(inventory.created)} by {clean(inventory.tool)}",
+    ]
+    if collection:
+        claim = "" if collection.verified else " (claimed by the collector signature, not verified)"
+        lines.append(
+            f"  sequence {collection.sequence}, expires {clean(collection.expires)}, collector "
+            f"{clean(collection.collector)}{claim}"
+        )
+    else:
+        lines.append("  no collector signature: no sequence or expiry")
+    counts = ", ".join(f"{len(review.group(k))} {KIND_TITLES[k].lower()}" for k in KINDS)
+    lines.append(
+        f"  {len(review.entries)} artifact(s): {counts}; {len(inventory.files)} files, "
+        f"{human_size(review.carried_bytes)} carried"
+    )
+    lines += ["", "since base"]
+    if source.base:
+        lines.append(
+            f"  base {clean(source.base.inventory)} (bundle {clean(source.base.bundle_id)}, "
+            f"created {clean(source.base.created)})"
+        )
+        lines.append(
+            f"  {len(source.expected)} blob(s), {human_size(review.expected_bytes)}, expected from the base chain"
+        )
+    elif review.since_base is None:
+        lines.append("  none: a full bundle")
+    if review.since_base is not None:
+        lines += diff_lines(review.since_base, "  ")
+    elif source.base:
+        lines.append("  (give --base PREV to list what changed)")
+    if source.volumes:
+        lines.append(f"  {len(source.volumes)} data volume(s)")
+    lines += ["", f"signatures: {review.signatures.verdict}"]
+    for signature in review.signatures.signatures:
+        who = signature.role or (signature.kind if signature.kind != "unknown" else "")
+        keys = ", ".join(signature.key_ids) or "no key id"
+        lines.append(f"  {signature.file}: {signature.status} {who}  key {clean(keys)}")
+        if signature.detail:
+            lines.append(f"      {clean(signature.detail)}")
+    if not review.signatures.signatures:
+        lines.append("  none")
+    for problem in review.signatures.problems:
+        lines.append(f"  - {clean(problem)}")
+    for kind in (*KINDS, *review.other_kinds):
+        group = review.group(kind)
+        if not group:
+            continue
+        lines += ["", f"{KIND_TITLES.get(kind, kind)} ({len(group)})"]
+        for entry in group:
+            lines += _entry_lines(entry)
+    for note in review.notes:
+        lines.append(f"note: {clean(note)}")
+    return "\n".join(lines) + "\n"
+
+
+def diff_text(diff: Diff) -> str:
+    return "\n".join(diff_lines(diff)) + "\n"
