@@ -230,19 +230,22 @@ def _read_history(history: GitHistory, source: Source, artifact: ArtifactRecord,
     return None
 
 
-def _commits(old: Source, new: Source, pairs: list[tuple[ArtifactRecord, ArtifactRecord]], diff: Diff) -> None:
-    if not pairs:
+def _commits(
+    old: Source, new: Source, pairs: list[tuple[ArtifactRecord, ArtifactRecord]], diff: Diff, read: bool
+) -> None:
+    moves = [_ref_moves(previous, artifact) for previous, artifact in pairs]
+    for found in moves:
+        diff.refs += found
+    if not read or not any(m.old and m.new for found in moves for m in found):
         return
     with git_history() as history:
-        for index, (previous, artifact) in enumerate(pairs):
-            moves = _ref_moves(previous, artifact)
-            diff.refs += moves
-            if not any(m.old and m.new for m in moves):
+        for index, ((previous, artifact), found) in enumerate(zip(pairs, moves, strict=True)):
+            if not any(m.old and m.new for m in found):
                 continue
             problem = _read_history(history, old, previous, f"old{index}") or _read_history(
                 history, new, artifact, f"new{index}"
             )
-            for move in moves:
+            for move in found:
                 if not (move.old and move.new):
                     continue
                 if problem:
@@ -257,7 +260,9 @@ def _needed(source: Source) -> dict[str, int]:
     return {**dict(source.expected), **source.blob_sizes}
 
 
-def diff_sources(old: Source, new: Source) -> Diff:
+def diff_sources(old: Source, new: Source, *, commits: bool = True) -> Diff:
+    """What changed from old to new. commits=False compares the inventories only: moved refs without their
+    commits, so no git bundle is read (cheap enough for every collect's report)."""
     diff = Diff(
         old.location,
         old.inventory.bundle_id,
@@ -266,7 +271,7 @@ def diff_sources(old: Source, new: Source) -> Diff:
         new.inventory.bundle_id,
     )
     pairs = _match(old, new, diff)
-    _commits(old, new, pairs, diff)
+    _commits(old, new, pairs, diff, commits)
     before = _needed(old)
     diff.new_blobs = sorted((d, s) for d, s in _needed(new).items() if d not in before)
     if new.base is not None and new.base.inventory != diff.old_inventory:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mirror.cli import app
 from tests.support.charts import ChartRepo, build_chart
@@ -41,7 +41,7 @@ class Chain:
         return self.work / f"night{night}.inventory.json"
 
 
-def cli(*args: object) -> CliRunner:
+def cli(*args: object) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
@@ -245,3 +245,60 @@ def test_inspect_of_night_three_without_its_base_names_the_base_and_what_it_expe
     assert review["sinceBase"] is None
     assert f"(bundle {night2['bundle']['bundleId']}," in text
     assert f"{review['totals']['expectedBlobs']} blob(s)" in text and "expected from the base chain" in text
+
+
+# --- the collect report's changes since the base ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reports(services, tmp_path_factory) -> dict:
+    """Three nights with --report: full; nothing changed; web:1 moved and extra:1 added."""
+    work = tmp_path_factory.mktemp("reports")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    web, extra = f"{services.upstream}/{prefix}/web:1", f"{services.upstream}/{prefix}/extra:1"
+    found = {}
+    with tempfile.TemporaryDirectory() as layouts:
+        old = _push(Path(layouts), web, Image([Layer.from_seed(f"{prefix}-web-1")]), "web1")
+        first = work / "first.yaml"
+        first.write_text(json.dumps(mirrorset([web], registries=UPSTREAM)))
+        must("collect", first, "-o", work / "r1", "-q", "--report", work / "r1.json")
+        must("collect", first, "-o", work / "r2", "-q", "--since", work / "r1", "--report", work / "r2.json")
+        new = _push(Path(layouts), web, Image([Layer.from_seed(f"{prefix}-web-2")]), "web2")
+        added = _push(Path(layouts), extra, Image([Layer.from_seed(f"{prefix}-extra")]), "extra")
+        third = work / "third.yaml"
+        third.write_text(json.dumps(mirrorset([web, extra], registries=UPSTREAM)))
+        must("collect", third, "-o", work / "r3", "-q", "--since", work / "r2", "--report", work / "r3.json")
+    for night in (1, 2, 3):
+        found[night] = json.loads((work / f"r{night}.json").read_text())
+    return {"reports": found, "web": web, "extra": extra, "old": old, "new": new, "added": added}
+
+
+def test_the_report_of_a_full_collect_has_no_changes(reports):
+    assert reports["reports"][1]["changes"] is None
+
+
+def test_the_report_of_a_nothing_changed_night_says_nothing_changed(reports):
+    changes = reports["reports"][2]["changes"]
+    assert changes["base"]["bundleId"] == reports["reports"][1]["bundleId"]
+    assert changes["summary"] == {
+        "added": 0, "removed": 0, "changed": 0, "movedTags": 0, "versionBumps": 0, "movedRefs": 0,
+        "newBlobs": 0, "newBlobBytes": 0,
+    }  # fmt: skip
+    assert changes["added"] == changes["removed"] == changes["changed"] == changes["movedTags"] == []
+    assert changes["unchanged"] == 1
+
+
+def test_the_report_of_the_next_night_lists_the_added_image_and_the_moved_tag(reports):
+    changes = reports["reports"][3]["changes"]
+    assert changes["base"]["bundleId"] == reports["reports"][2]["bundleId"]
+    assert [(a["kind"], a["source"], a["digest"]) for a in changes["added"]] == [
+        ("image", reports["extra"], reports["added"])
+    ]
+    assert [(c["change"], c["source"], c["oldDigest"], c["newDigest"]) for c in changes["changed"]] == [
+        ("tag moved", reports["web"], reports["old"], reports["new"])
+    ]
+    assert changes["movedTags"] == [
+        {"kind": "image", "source": reports["web"], "old": reports["old"], "new": reports["new"]}
+    ]
+    assert changes["summary"]["newBlobs"] == changes["newBlobs"]["count"] > 0
+    assert changes["newBlobs"]["bytes"] > 0 and changes["unchanged"] == 0
