@@ -141,11 +141,17 @@ def _chart_family(artifact: ArtifactRecord) -> tuple[str, str]:
     return (str(artifact.extra.get("repo")), str(artifact.extra.get("chart")))
 
 
-def _heads(artifact: ArtifactRecord) -> dict[str, str]:
-    heads = artifact.extra.get("heads")
+def _heads(artifact: ArtifactRecord, key: str = "heads") -> dict[str, str]:
+    """The refs the artifact's git bundle carries (`heads`), or those an incremental record left to its base."""
+    heads = artifact.extra.get(key)
     if not isinstance(heads, dict):
         return {}
     return {str(k): str(v) for k, v in heads.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _refs(artifact: ArtifactRecord) -> dict[str, str]:
+    """Every ref of the source at collect time: an incremental git bundle carries only the refs that moved."""
+    return {**_heads(artifact, "unchanged"), **_heads(artifact)}
 
 
 def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, ArtifactRecord]]:
@@ -210,7 +216,7 @@ def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, A
 
 
 def _ref_moves(old: ArtifactRecord, new: ArtifactRecord) -> list[RefMove]:
-    before, after = _heads(old), _heads(new)
+    before, after = _refs(old), _refs(new)
     moves = []
     for ref in sorted(set(before) | set(after)):
         if before.get(ref) != after.get(ref):
@@ -226,6 +232,12 @@ def _read_history(history: GitHistory, source: Source, artifact: ArtifactRecord,
     try:
         history.add(source.reader, artifact.digest, _heads(artifact), namespace)
     except MirrorError as exc:
+        prerequisites = artifact.extra.get("prerequisites")
+        if isinstance(prerequisites, list) and prerequisites:
+            return (
+                f"commits not read: the git bundle {artifact.digest} in {source.location} is incremental; "
+                f"its {len(prerequisites)} prerequisite commit(s) are in its own base chain, which was not given"
+            )
         return history_error(exc)
     return None
 

@@ -182,6 +182,8 @@ def test_diff_of_night_one_and_two_names_the_moved_tag_the_chart_bump_and_the_co
     # night 2's git bundle holds only the two new commits; night 1's holds the rest
     assert [c["subject"] for c in ref["commits"]] == list(reversed(chain.subjects[:2]))
     assert ref["commitCount"] == 2 and ref["note"] == ""
+    # night 2's record lists the tags that did not move as unchanged: they did not move, nor vanish
+    assert [r["ref"] for r in diff["movedRefs"]] == ["refs/heads/main"]
     assert diff["added"] == [] and diff["removed"] == [] and diff["notes"] == []
 
 
@@ -191,7 +193,10 @@ def test_diff_of_night_two_and_three_names_the_added_image_and_the_moved_branch(
     assert [c["change"] for c in diff["changed"]] == ["ref moved"]
     ref = _moved_ref(diff)
     assert (ref["old"], ref["new"]) == tuple(chain.tips[1:])
+    assert [r["ref"] for r in diff["movedRefs"]] == ["refs/heads/main"]
     assert diff["newBlobs"]["bytes"] > BIG_LAYER_BYTES and diff["notes"] == []
+    # both git bundles are incremental; night 2's needs night 1's commits, which this diff was not given
+    assert ref["commits"] == [] and "is incremental" in ref["note"] and "night2.tar" in ref["note"]
 
 
 def test_diff_of_night_one_and_three_spans_the_chain(chain):
