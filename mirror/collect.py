@@ -64,6 +64,7 @@ class CollectResult:
     signing: CollectorSigning | None = None
     charts: list[CollectedChart] = field(default_factory=list)
     moved: list[MovedTag] = field(default_factory=list)  # upstream references on another digest than in the base
+    base: BaseChain | None = None  # the --since base, for the report's changes
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -397,7 +398,7 @@ def collect(
         f"wrote {written}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
         f"{human_size(inventory.total_size)}"
     )
-    return CollectResult(written, inventory, images, downloaded, signing, gathered.charts, moved)
+    return CollectResult(written, inventory, images, downloaded, signing, gathered.charts, moved, chain)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:

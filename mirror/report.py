@@ -13,6 +13,7 @@ Nothing in it comes from a credential: URLs lose any user information before the
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import uuid
@@ -186,11 +187,32 @@ def collect_fields(run: RunReport, result: Any, cache_use: Any | None) -> None:
         "reusedFromCache": cache_use.reused_bytes if cache_use else 0,
         "written": result.inventory.total_size,
     }
+    if result.base is not None:
+        run.changes = collect_changes(result)
     if cache_use:
         run.skipped += [
             {"kind": "blob", "digest": digest, "size": size, "reason": "cached"}
             for digest, size in sorted(cache_use.reused_blobs.items())
         ]
+
+
+def collect_changes(result: Any) -> dict[str, object]:
+    """What changed since the --since base, from the two inventories alone (the review's diff, without commits)."""
+    from mirror.review.diff import diff_sources, summary_counts
+    from mirror.review.source import Source
+
+    chain = result.base
+    old = Source("base", chain.inventory, chain.record.inventory.removeprefix("sha256:"), None)
+    new_sha256 = hashlib.sha256(result.inventory.to_bytes()).hexdigest()
+    diff = diff_sources(old, Source(str(result.out), result.inventory, new_sha256, None), commits=False)
+    body = diff.to_json()
+    return {
+        "base": chain.record.to_json(),
+        "summary": summary_counts(diff),
+        **{key: body[key] for key in ("added", "removed", "changed", "unchanged", "newBlobs")},
+        "movedTags": [m.to_json() for m in result.moved],
+        "movedRefs": [{"source": r.source, "ref": r.ref, "old": r.old, "new": r.new} for r in diff.refs],
+    }
 
 
 def import_fields(run: RunReport, result: Any) -> None:

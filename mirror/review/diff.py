@@ -141,11 +141,17 @@ def _chart_family(artifact: ArtifactRecord) -> tuple[str, str]:
     return (str(artifact.extra.get("repo")), str(artifact.extra.get("chart")))
 
 
-def _heads(artifact: ArtifactRecord) -> dict[str, str]:
-    heads = artifact.extra.get("heads")
+def _heads(artifact: ArtifactRecord, key: str = "heads") -> dict[str, str]:
+    """The refs the artifact's git bundle carries (`heads`), or those an incremental record left to its base."""
+    heads = artifact.extra.get(key)
     if not isinstance(heads, dict):
         return {}
     return {str(k): str(v) for k, v in heads.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _refs(artifact: ArtifactRecord) -> dict[str, str]:
+    """Every ref of the source at collect time: an incremental git bundle carries only the refs that moved."""
+    return {**_heads(artifact, "unchanged"), **_heads(artifact)}
 
 
 def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, ArtifactRecord]]:
@@ -210,7 +216,7 @@ def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, A
 
 
 def _ref_moves(old: ArtifactRecord, new: ArtifactRecord) -> list[RefMove]:
-    before, after = _heads(old), _heads(new)
+    before, after = _refs(old), _refs(new)
     moves = []
     for ref in sorted(set(before) | set(after)):
         if before.get(ref) != after.get(ref):
@@ -226,23 +232,32 @@ def _read_history(history: GitHistory, source: Source, artifact: ArtifactRecord,
     try:
         history.add(source.reader, artifact.digest, _heads(artifact), namespace)
     except MirrorError as exc:
+        prerequisites = artifact.extra.get("prerequisites")
+        if isinstance(prerequisites, list) and prerequisites:
+            return (
+                f"commits not read: the git bundle {artifact.digest} in {source.location} is incremental; "
+                f"its {len(prerequisites)} prerequisite commit(s) are in its own base chain, which was not given"
+            )
         return history_error(exc)
     return None
 
 
-def _commits(old: Source, new: Source, pairs: list[tuple[ArtifactRecord, ArtifactRecord]], diff: Diff) -> None:
-    if not pairs:
+def _commits(
+    old: Source, new: Source, pairs: list[tuple[ArtifactRecord, ArtifactRecord]], diff: Diff, read: bool
+) -> None:
+    moves = [_ref_moves(previous, artifact) for previous, artifact in pairs]
+    for found in moves:
+        diff.refs += found
+    if not read or not any(m.old and m.new for found in moves for m in found):
         return
     with git_history() as history:
-        for index, (previous, artifact) in enumerate(pairs):
-            moves = _ref_moves(previous, artifact)
-            diff.refs += moves
-            if not any(m.old and m.new for m in moves):
+        for index, ((previous, artifact), found) in enumerate(zip(pairs, moves, strict=True)):
+            if not any(m.old and m.new for m in found):
                 continue
             problem = _read_history(history, old, previous, f"old{index}") or _read_history(
                 history, new, artifact, f"new{index}"
             )
-            for move in moves:
+            for move in found:
                 if not (move.old and move.new):
                     continue
                 if problem:
@@ -257,7 +272,9 @@ def _needed(source: Source) -> dict[str, int]:
     return {**dict(source.expected), **source.blob_sizes}
 
 
-def diff_sources(old: Source, new: Source) -> Diff:
+def diff_sources(old: Source, new: Source, *, commits: bool = True) -> Diff:
+    """What changed from old to new. commits=False compares the inventories only: moved refs without their
+    commits, so no git bundle is read (cheap enough for every collect's report)."""
     diff = Diff(
         old.location,
         old.inventory.bundle_id,
@@ -266,7 +283,7 @@ def diff_sources(old: Source, new: Source) -> Diff:
         new.inventory.bundle_id,
     )
     pairs = _match(old, new, diff)
-    _commits(old, new, pairs, diff)
+    _commits(old, new, pairs, diff, commits)
     before = _needed(old)
     diff.new_blobs = sorted((d, s) for d, s in _needed(new).items() if d not in before)
     if new.base is not None and new.base.inventory != diff.old_inventory:

@@ -105,7 +105,7 @@ def review_json(review: Review) -> dict[str, Any]:
         if source.base is None
         else {"inventory": source.base.inventory, "bundleId": source.base.bundle_id, "created": source.base.created},
         "sinceBase": None if review.since_base is None else diff_json(review.since_base),
-        "volumes": list(source.volumes),
+        "volumes": [v.to_json() for v in source.volumes],
         "artifacts": [entry_json(e) for e in review.entries],
         "notes": list(review.notes),
     }

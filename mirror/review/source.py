@@ -7,25 +7,13 @@ is reviewable. An inventory file gives the artifact listing only: no signatures,
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from mirror.bundle.inventory import INVENTORY_PATH, Inventory, parse_inventory
+from mirror.bundle.inventory import INVENTORY_PATH, BaseRecord, Inventory, VolumeRecord, parse_inventory
 from mirror.bundle.reader import BundleReader, open_bundle, read_small
-from mirror.errors import BundleFormatError, UsageError
+from mirror.errors import UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.oci.digest import is_digest
-from mirror.oci.document import strict_json
-
-
-@dataclass(frozen=True)
-class BaseRef:
-    """The bundle an incremental bundle builds on, as its inventory names it."""
-
-    inventory: str  # sha256:<hex> of the base's inventory.json
-    bundle_id: str
-    created: str
 
 
 @dataclass(frozen=True)
@@ -34,9 +22,20 @@ class Source:
     inventory: Inventory
     inventory_sha256: str  # hex of inventory.json's bytes: what signatures sign and what a `base` names
     reader: BundleReader | None  # None when only an inventory file was given
-    base: BaseRef | None = None
-    expected: tuple[tuple[str, int], ...] = ()  # (digest, size) of blobs the base chain carried
-    volumes: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def base(self) -> BaseRecord | None:
+        """The bundle this one is incremental to, as its inventory names it."""
+        return self.inventory.base
+
+    @property
+    def expected(self) -> tuple[tuple[str, int], ...]:
+        """(digest, size) of the blobs the base chain carried, which this bundle leaves to it."""
+        return tuple((e.digest, e.size) for e in self.inventory.expected)
+
+    @property
+    def volumes(self) -> tuple[VolumeRecord, ...]:
+        return self.inventory.volumes
 
     @property
     def blob_sizes(self) -> dict[str, int]:
@@ -44,42 +43,8 @@ class Source:
         return {"sha256:" + f.sha256: f.size for f in self.inventory.files if f.path.startswith("blobs/sha256/")}
 
 
-def _fail(location: str, problem: str) -> BundleFormatError:
-    return BundleFormatError(f"{location}: {INVENTORY_PATH}: {problem}", hint="the inventory may have been modified")
-
-
-def _size(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def optional_fields(raw: bytes, location: str) -> tuple[BaseRef | None, tuple[tuple[str, int], ...], tuple]:
-    """The incremental and volume fields (`base`, `expected`, `volumes`), checked strictly when present."""
-    body = strict_json(raw, f"{location}: {INVENTORY_PATH}")
-    base = None
-    value = body.get("base") if isinstance(body, dict) else None
-    if value is not None:
-        if (
-            not isinstance(value, dict)
-            or not is_digest(value.get("inventory"))
-            or not all(isinstance(value.get(k), str) for k in ("bundleId", "created"))
-        ):
-            raise _fail(location, "base: expected inventory (a sha256 digest), bundleId and created")
-        base = BaseRef(value["inventory"], value["bundleId"], value["created"])
-    expected: list[tuple[str, int]] = []
-    for i, item in enumerate(body.get("expected") or [] if isinstance(body, dict) else []):
-        if not isinstance(item, dict) or not is_digest(item.get("digest")) or not _size(item.get("size")):
-            raise _fail(location, f"expected[{i}]: expected a digest and a size")
-        expected.append((item["digest"], item["size"]))
-    volumes = body.get("volumes") or [] if isinstance(body, dict) else []
-    if not isinstance(volumes, list) or not all(isinstance(v, dict) for v in volumes):
-        raise _fail(location, "volumes: expected a list of objects")
-    return base, tuple(expected), tuple(volumes)
-
-
 def _from_bytes(raw: bytes, location: str, reader: BundleReader | None) -> Source:
-    inventory = parse_inventory(raw)
-    base, expected, volumes = optional_fields(raw, location)
-    return Source(location, inventory, hashlib.sha256(raw).hexdigest(), reader, base, expected, volumes)
+    return Source(location, parse_inventory(raw), hashlib.sha256(raw).hexdigest(), reader)
 
 
 def open_source(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Source:

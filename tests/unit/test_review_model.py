@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from mirror.bundle import reader as bundle_reader
-from mirror.bundle.inventory import ArtifactRecord, FileRecord, Inventory, blob_path
+from mirror.bundle.inventory import (
+    ArtifactRecord,
+    BaseRecord,
+    ExpectedBlob,
+    FileRecord,
+    Inventory,
+    VolumeRecord,
+    blob_path,
+)
 from mirror.errors import BundleFormatError
 from mirror.helm.package import HELM_CHART_LAYER, HELM_CONFIG
 from mirror.oci import mediatypes as mt
@@ -21,7 +29,7 @@ from mirror.review.diff import diff_sources
 from mirror.review.html import review_html
 from mirror.review.jsonout import review_json
 from mirror.review.model import build_review
-from mirror.review.source import open_source, optional_fields
+from mirror.review.source import open_source
 from mirror.review.text import clean, review_text
 
 CHART_YAML = b"apiVersion: v2\nname: {name}\nversion: {version}\nappVersion: '1'\ndescription: generated\n"
@@ -179,16 +187,31 @@ def test_a_chart_family_with_one_version_out_and_one_in_is_a_bump_and_a_second_n
     assert diff.changed == [] and len(diff.added) == 2 and len(diff.removed) == 1
 
 
-def test_incremental_fields_are_read_strictly():
-    base = {"inventory": "sha256:" + "a" * 64, "bundleId": "prev", "created": "2026-01-01T00:00:00Z"}
-    raw = json.dumps({"base": base, "expected": [{"digest": "sha256:" + "b" * 64, "size": 7}]}).encode()
-    parsed, expected, volumes = optional_fields(raw, "x")
-    assert parsed is not None and parsed.bundle_id == "prev" and expected == (("sha256:" + "b" * 64, 7),)
-    assert volumes == ()
+def test_incremental_and_volume_fields_come_from_the_parsed_inventory(tmp_path):
+    base = BaseRecord("sha256:" + "a" * 64, "prev", "2026-01-01T00:00:00Z")
+    volume = VolumeRecord("night.tar.001", "c" * 64, 9)
+    inventory = Inventory(
+        "b", "2026-01-02T00:00:00Z", "mirror", (), (), base, (ExpectedBlob("sha256:" + "b" * 64, 7),), (volume,)
+    )
+    path = tmp_path / "b.inventory.json"
+    path.write_bytes(inventory.to_bytes())
+    source = open_source(path)
+    assert source.base == base and source.expected == (("sha256:" + "b" * 64, 7),) and source.volumes == (volume,)
+    assert review_json(build_review(path))["volumes"] == [volume.to_json()]
+
+
+def test_incremental_fields_are_read_strictly(tmp_path):
+    body = json.loads(Inventory("b", "2026-01-02T00:00:00Z", "mirror", (), ()).to_bytes())
+    path = tmp_path / "b.inventory.json"
+    path.write_text(
+        json.dumps({**body, "base": {"inventory": "nope", "bundleId": "p", "created": "t"}, "expected": []})
+    )
+    with pytest.raises(BundleFormatError, match=r"base\.inventory"):
+        open_source(path)
+    base = {"inventory": "sha256:" + "a" * 64, "bundleId": "p", "created": "t"}
+    path.write_text(json.dumps({**body, "base": base, "expected": [{"digest": "md5:1", "size": 1}]}))
     with pytest.raises(BundleFormatError, match="expected\\[0\\]"):
-        optional_fields(json.dumps({"expected": [{"digest": "md5:1", "size": 1}]}).encode(), "x")
-    with pytest.raises(BundleFormatError, match="base"):
-        optional_fields(json.dumps({"base": {"inventory": "nope"}}).encode(), "x")
+        open_source(path)
 
 
 def test_an_inventory_file_is_reviewed_without_signatures_or_blob_facts(tmp_path):
