@@ -31,14 +31,11 @@ class BundleReader(Protocol):
         ...
 
 
-class _Window(io.RawIOBase):
-    """A read-only view of `size` bytes at `offset` of a file, so a member can never read past its end."""
+class SeekableView(io.RawIOBase):
+    """Read-only bytes of a known `_size` with a clamped position; subclasses supply `readinto`."""
 
-    def __init__(self, path: Path, offset: int, size: int) -> None:
-        self._handle = open(path, "rb")  # noqa: SIM115 - owned by this object, closed in close()
-        self._offset = offset
-        self._size = size
-        self._position = 0
+    _size = 0
+    _position = 0
 
     def readable(self) -> bool:
         return True
@@ -53,6 +50,16 @@ class _Window(io.RawIOBase):
 
     def tell(self) -> int:
         return self._position
+
+
+class _Window(SeekableView):
+    """A read-only view of `size` bytes at `offset` of a file, so a member can never read past its end."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self._handle = open(path, "rb")  # noqa: SIM115 - owned by this object, closed in close()
+        self._offset = offset
+        self._size = size
+        self._position = 0
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         wanted = min(len(buffer), self._size - self._position)

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from mirror.bundle import ustar
 from mirror.bundle.inventory import INVENTORY_PATH, Inventory, VolumeRecord, parse_inventory
-from mirror.bundle.reader import BundleReader, TarBundle, read_small
+from mirror.bundle.reader import BundleReader, SeekableView, TarBundle, read_small
 from mirror.errors import BundleFormatError, MirrorError, Problem, UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
 
@@ -50,7 +50,7 @@ def _stem(head: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-class _Segments(io.RawIOBase):
+class _Segments(SeekableView):
     """Read-only, seekable bytes made of (file, offset, length) pieces in order: a member across volumes."""
 
     def __init__(self, pieces: Sequence[tuple[Path, int, int]]) -> None:
@@ -63,20 +63,6 @@ class _Segments(io.RawIOBase):
         self._size = total
         self._position = 0
         self._open: tuple[int, BinaryIO] | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, min(self._size, base + position))
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
 
     def _handle(self, index: int) -> BinaryIO:
         if self._open is None or self._open[0] != index:
