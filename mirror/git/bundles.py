@@ -42,6 +42,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from mirror.errors import (
     BundleFormatError,
@@ -75,6 +76,7 @@ __all__ = [
     "check_and_stage",
     "create_bundle",
     "inspect_bundle",
+    "parse_header",
     "push_staged",
 ]
 
@@ -393,64 +395,73 @@ def _fetch_reachable_tags(
 # --- inspect -------------------------------------------------------------------------------------------------
 
 
-def _format_error(path: Path, problem: str) -> BundleFormatError:
+def _format_error(path: Path | str, problem: str) -> BundleFormatError:
     return BundleFormatError(f"{path}: {problem}", hint="the bundle is damaged or was not written by mirror")
 
 
 def _parse_header(path: Path) -> BundleHeads:
+    try:
+        with open(path, "rb") as f:
+            return parse_header(f, str(path))
+    except OSError as exc:
+        raise BundleFormatError(f"{path}: cannot read the bundle: {exc.strerror or exc}") from exc
+
+
+def parse_header(stream: BinaryIO, name: str) -> BundleHeads:
+    """The header of the git bundle read from `stream` (at its start), strictly: v2 or v3, SHA-1 only, no filter,
+    ids of 40 hex digits, valid ref names, bounded lines and size, and pack data right after it. `name` is the
+    file named in messages. BundleFormatError when anything is off; pack_offset is where the pack begins."""
     heads: dict[str, str] = {}
     prerequisites: dict[str, str] = {}
     capabilities: dict[str, str] = {}
-    try:
-        with open(path, "rb") as f:
-            first = f.readline(64)
-            version = _SIGNATURES.get(first)
-            if version is None:
-                raise _format_error(path, "not a git bundle (v2 or v3)")
-            offset = len(first)
-            while True:
-                line = f.readline(_MAX_HEADER_LINE + 1)
-                offset += len(line)
-                if not line.endswith(b"\n"):
-                    raise _format_error(path, "the header ends early or has an overlong line")
-                if offset > _MAX_HEADER_BYTES:
-                    raise _format_error(path, f"the header is larger than {_MAX_HEADER_BYTES} bytes")
-                if line == b"\n":
-                    break
-                try:
-                    text = line[:-1].decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _format_error(path, "a header line is not UTF-8") from None
-                if text.startswith("@"):
-                    if version < 3 or heads or prerequisites:
-                        raise _format_error(path, f"capability {text!r} out of place")
-                    key, _, value = text[1:].partition("=")
-                    if not _CAPABILITY.fullmatch(key):
-                        raise _format_error(path, f"malformed capability {text[:80]!r}")
-                    capabilities[key] = value
-                elif text.startswith("-"):
-                    oid, _, comment = text[1:].partition(" ")
-                    if heads or not is_object_id(oid):
-                        raise _format_error(path, f"malformed prerequisite line {text[:80]!r}")
-                    prerequisites[oid] = comment
-                else:
-                    oid, _, ref = text.partition(" ")
-                    if not is_object_id(oid) or not is_valid_ref_name(ref):
-                        raise _format_error(path, f"malformed ref line {text[:200]!r}")
-                    if ref in heads:
-                        raise _format_error(path, f"ref {ref} is listed twice")
-                    heads[ref] = oid
-            if f.read(4) != b"PACK":
-                raise _format_error(path, "no pack data after the header")
-    except OSError as exc:
-        raise BundleFormatError(f"{path}: cannot read the bundle: {exc.strerror or exc}") from exc
+    first = stream.readline(64)
+    version = _SIGNATURES.get(first)
+    if version is None:
+        raise _format_error(name, "not a git bundle (v2 or v3)")
+    offset = len(first)
+    while True:
+        line = stream.readline(_MAX_HEADER_LINE + 1)
+        offset += len(line)
+        if not line.endswith(b"\n"):
+            raise _format_error(name, "the header ends early or has an overlong line")
+        if offset > _MAX_HEADER_BYTES:
+            raise _format_error(name, f"the header is larger than {_MAX_HEADER_BYTES} bytes")
+        if line == b"\n":
+            break
+        try:
+            text = line[:-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise _format_error(name, "a header line is not UTF-8") from None
+        if text.startswith("@"):
+            if version < 3 or heads or prerequisites:
+                raise _format_error(name, f"capability {text!r} out of place")
+            key, _, value = text[1:].partition("=")
+            if not _CAPABILITY.fullmatch(key):
+                raise _format_error(name, f"malformed capability {text[:80]!r}")
+            capabilities[key] = value
+        elif text.startswith("-"):
+            oid, _, comment = text[1:].partition(" ")
+            if heads or not is_object_id(oid):
+                raise _format_error(name, f"malformed prerequisite line {text[:80]!r}")
+            prerequisites[oid] = comment
+        else:
+            oid, _, ref = text.partition(" ")
+            if not is_object_id(oid) or not is_valid_ref_name(ref):
+                raise _format_error(name, f"malformed ref line {text[:200]!r}")
+            if ref in heads:
+                raise _format_error(name, f"ref {ref} is listed twice")
+            heads[ref] = oid
+    if stream.read(4) != b"PACK":
+        raise _format_error(name, "no pack data after the header")
     fmt = capabilities.pop("object-format", "sha1")
     if fmt != "sha1":
-        raise _format_error(path, f"object format {fmt!r}; mirror carries SHA-1 repositories only")
+        raise _format_error(name, f"object format {fmt!r}; mirror carries SHA-1 repositories only")
     if "filter" in capabilities:
-        raise _format_error(path, f"a partial bundle (filter {capabilities['filter']!r}) lacks objects")
+        raise _format_error(name, f"a partial bundle (filter {capabilities['filter']!r}) lacks objects")
     if capabilities:
-        raise _format_error(path, f"unknown capabilities {sorted(capabilities)}")
+        raise _format_error(name, f"unknown capabilities {sorted(capabilities)}")
+    if not heads:
+        raise _format_error(name, "the header lists no refs")
     return BundleHeads(version, heads, prerequisites, {"object-format": fmt}, offset)
 
 

@@ -41,6 +41,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote, urlsplit
 
 from mirror.errors import (
@@ -356,6 +357,7 @@ def run_git(
     git_dir: Path | str | None = None,
     credentials: Credentials | None = None,
     input: str | bytes | None = None,
+    stdin: BinaryIO | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
     transport: Transport = DEFAULT_TRANSPORT,
     check: bool = True,
@@ -368,11 +370,14 @@ def run_git(
     git_dir: the repository to work in (`git --git-dir=...`); otherwise cwd (default: an empty temporary
     directory, outside any repository). With check (the default) a non-zero exit raises the classified
     error for `what` (default: the git subcommand), with the output redacted; without check the caller
-    reads returncode and must pass anything it shows through redact(). input: text or bytes for stdin.
+    reads returncode and must pass anything it shows through redact(). input: text or bytes for stdin; or
+    stdin: an open file git reads from its current position on (streamed, never loaded here).
     network: classify failures as network, authentication or not-found problems (see git_error).
     """
     args = [str(a) for a in args]
     _refuse_credentials_in_args(args)
+    if input is not None and stdin is not None:
+        raise ValueError("run_git takes input or stdin, not both")
     home = Path(tempfile.mkdtemp(prefix="mirror-git-home-"))
     try:
         askpass: Path | None = None
@@ -390,7 +395,7 @@ def run_git(
             command,
             cwd=str(cwd) if cwd is not None else str(home),
             env=env,
-            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if data is not None else (stdin if stdin is not None else subprocess.DEVNULL),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,

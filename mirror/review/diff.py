@@ -12,10 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from mirror.bundle.inventory import ArtifactRecord
+from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.errors import MirrorError
 from mirror.review.gitlog import Commit, GitHistory, git_history, history_error
 from mirror.review.source import Source
+from mirror.review.thinlog import CarriedCommits
 
 
 @dataclass(frozen=True)
@@ -227,19 +228,46 @@ def _ref_moves(old: ArtifactRecord, new: ArtifactRecord) -> list[RefMove]:
 def _read_history(history: GitHistory, source: Source, artifact: ArtifactRecord, namespace: str) -> str | None:
     if source.reader is None:
         return "an inventory file carries no git objects"
-    if f"blobs/sha256/{artifact.digest.removeprefix('sha256:')}" not in source.reader.files():
+    if not _carries(source, artifact):
         return f"the git bundle {artifact.digest} is not in {source.location}"
     try:
         history.add(source.reader, artifact.digest, _heads(artifact), namespace)
     except MirrorError as exc:
-        prerequisites = artifact.extra.get("prerequisites")
-        if isinstance(prerequisites, list) and prerequisites:
+        if _incremental(artifact):
             return (
                 f"commits not read: the git bundle {artifact.digest} in {source.location} is incremental; "
-                f"its {len(prerequisites)} prerequisite commit(s) are in its own base chain, which was not given"
+                f"its {len(artifact.extra['prerequisites'])} prerequisite commit(s) are in its own base chain, "
+                "which was not given"
             )
         return history_error(exc)
     return None
+
+
+def _carries(source: Source, artifact: ArtifactRecord) -> bool:
+    return source.reader is not None and blob_path(artifact.digest) in source.reader.files()
+
+
+def _incremental(artifact: ArtifactRecord) -> bool:
+    prerequisites = artifact.extra.get("prerequisites")
+    return isinstance(prerequisites, list) and bool(prerequisites)
+
+
+def _carried(history: GitHistory, new: Source, artifact: ArtifactRecord, moves: list[RefMove]) -> None:
+    """The commits of each move read from NEW's incremental git bundle alone (its thin pack's whole commits)."""
+    assert new.reader is not None
+    try:
+        carried = CarriedCommits(history.scratch, new.reader, artifact.digest)
+    except MirrorError as exc:
+        for move in moves:
+            move.note = history_error(exc)
+        return
+    before = f" (its base: bundle {new.base.bundle_id})" if new.base is not None else ""
+    for move in moves:
+        assert move.old and move.new
+        log = carried.log(move.old, move.new)
+        move.commits, move.total, move.dropped, move.note = log.commits, log.total, log.dropped, log.note
+        if log.note.startswith("only the"):
+            move.note += before
 
 
 def _commits(
@@ -252,19 +280,25 @@ def _commits(
         return
     with git_history() as history:
         for index, ((previous, artifact), found) in enumerate(zip(pairs, moves, strict=True)):
-            if not any(m.old and m.new for m in found):
+            moved = [m for m in found if m.old and m.new]
+            if not moved:
                 continue
-            problem = _read_history(history, old, previous, f"old{index}") or _read_history(
-                history, new, artifact, f"new{index}"
-            )
-            for move in found:
-                if not (move.old and move.new):
-                    continue
-                if problem:
-                    move.note = problem
-                    continue
-                log = history.log(move.old, move.new)
-                move.commits, move.total, move.dropped, move.note = log.commits, log.total, log.dropped, log.note
+            # OLD's git bundle first, so that NEW's incremental one finds its prerequisites; NEW's is tried
+            # even when OLD's cannot be read (a whole NEW may hold the old commits itself).
+            old_problem = _read_history(history, old, previous, f"old{index}")
+            new_problem = _read_history(history, new, artifact, f"new{index}")
+            if new_problem is None:
+                for move in moved:
+                    assert move.old and move.new
+                    log = history.log(move.old, move.new)
+                    move.commits, move.total, move.dropped, move.note = log.commits, log.total, log.dropped, log.note
+                    if log.note and old_problem:
+                        move.note = old_problem
+            elif _incremental(artifact) and _carries(new, artifact):
+                _carried(history, new, artifact, moved)
+            else:
+                for move in moved:
+                    move.note = old_problem or new_problem
 
 
 def _needed(source: Source) -> dict[str, int]:

@@ -8,6 +8,7 @@ as they are (every output escapes them).
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,11 +18,12 @@ from pathlib import Path
 
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import BundleReader, opened
-from mirror.errors import MirrorError
+from mirror.errors import BundleFormatError, MirrorError
 from mirror.git.runner import Transport, run_git
 
 MAX_COMMITS = 50  # listed per moved ref; the count beyond is still given
 _TIMEOUT_S = 300.0
+_CHUNK = 1024 * 1024
 _TRANSPORT = Transport(allow_file=True)
 
 
@@ -44,14 +46,13 @@ class GitHistory:
 
     def __init__(self, directory: Path) -> None:
         self.repo = directory / "review.git"
-        self._scratch = directory
+        self.scratch = directory
         run_git(["init", "--bare", "--quiet", "--template=", str(self.repo)], network=False)
 
     def add(self, reader: BundleReader, digest: str, heads: dict[str, str], namespace: str) -> None:
         """Fetch a git bundle's heads into refs/<namespace>/...; raises MirrorError when it cannot."""
-        copy = self._scratch / f"{namespace}-{digest.removeprefix('sha256:')}.bundle"
-        with opened(reader, blob_path(digest)) as source, open(copy, "wb") as target:
-            shutil.copyfileobj(source, target, 1024 * 1024)
+        copy = self.scratch / f"{namespace}-{digest.removeprefix('sha256:')}.bundle"
+        copy_blob(reader, digest, copy)
         refspecs = [f"+{ref}:refs/{namespace}/{ref.removeprefix('refs/')}" for ref in sorted(heads)]
         try:
             run_git(
@@ -85,6 +86,21 @@ class GitHistory:
             commit, _, subject = line.partition("\t")
             result.commits.append(Commit(commit, subject))
         return result
+
+
+def copy_blob(reader: BundleReader, digest: str, target: Path) -> None:
+    """Copy a blob out of a bundle, hashing while copying; BundleFormatError when it is not what its digest says."""
+    hasher = hashlib.sha256()
+    with opened(reader, blob_path(digest)) as source, open(target, "wb") as sink:
+        while chunk := source.read(_CHUNK):
+            hasher.update(chunk)
+            sink.write(chunk)
+    if "sha256:" + hasher.hexdigest() != digest:
+        target.unlink(missing_ok=True)
+        raise BundleFormatError(
+            f"{reader.location}: {blob_path(digest)} does not match its digest",
+            hint="the bundle is damaged or altered; mirror verify names every file that is",
+        )
 
 
 @contextmanager

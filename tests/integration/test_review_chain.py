@@ -195,8 +195,16 @@ def test_diff_of_night_two_and_three_names_the_added_image_and_the_moved_branch(
     assert (ref["old"], ref["new"]) == tuple(chain.tips[1:])
     assert [r["ref"] for r in diff["movedRefs"]] == ["refs/heads/main"]
     assert diff["newBlobs"]["bytes"] > BIG_LAYER_BYTES and diff["notes"] == []
-    # both git bundles are incremental; night 2's needs night 1's commits, which this diff was not given
-    assert ref["commits"] == [] and "is incremental" in ref["note"] and "night2.tar" in ref["note"]
+    # both git bundles are incremental and night 2's cannot be fetched without night 1's commits; night 3's
+    # carries exactly the range (its prerequisite is night 2's tip), so its commits are read from it alone
+    assert [c["subject"] for c in ref["commits"]] == [chain.subjects[2]]
+    assert ref["commits"][0]["id"] == chain.tips[2]
+    assert ref["commitCount"] == 1 and ref["droppedCount"] == 0 and ref["note"] == ""
+
+
+def test_diff_of_night_two_and_three_in_text_lists_the_commit_of_night_three(chain):
+    text = must("diff", chain.bundles[1], chain.bundles[2])
+    assert f"{chain.tips[2][:12]}" in text and chain.subjects[2] in text
 
 
 def test_diff_of_night_one_and_three_spans_the_chain(chain):
@@ -207,6 +215,16 @@ def test_diff_of_night_one_and_three_spans_the_chain(chain):
     assert (_moved_ref(diff)["old"], _moved_ref(diff)["new"]) == (chain.tips[0], chain.tips[2])
     # night 3 names night 2 as its base, not night 1: said, not hidden
     assert len(diff["notes"]) == 1 and "names base" in diff["notes"][0]
+
+
+def test_diff_of_night_one_and_three_lists_what_night_three_carries_and_says_the_rest_is_in_night_two(chain):
+    night2 = must_json("inspect", chain.bundles[1])
+    ref = _moved_ref(must_json("diff", chain.bundles[0], chain.bundles[2]))
+    # night 1's git bundle is whole, but night 3's needs night 2's tip: only night 3's own commit is readable
+    assert [c["subject"] for c in ref["commits"]] == [chain.subjects[2]] and ref["commitCount"] == 1
+    assert "only the 1 commit(s)" in ref["note"]
+    assert f"stopped at 1 prerequisite commit(s) (first {chain.tips[1]})" in ref["note"]
+    assert f"bundle {night2['bundle']['bundleId']}" in ref["note"]
 
 
 @pytest.mark.parametrize("pair", [(0, 1), (1, 2), (0, 2)], ids=["1-2", "2-3", "1-3"])
@@ -238,6 +256,9 @@ def test_inspect_of_night_three_with_its_base_names_the_added_image_the_commits_
     assert [a["source"] for a in since["added"]] == [chain.big]
     assert since["summary"]["newBlobBytes"] > BIG_LAYER_BYTES and since["notes"] == []
     assert review["notes"] == []
+    [ref] = since["movedRefs"]
+    assert [(c["id"], c["subject"]) for c in ref["commits"]] == [(chain.tips[2], chain.subjects[2])]
+    assert ref["note"] == ""
 
 
 def test_inspect_of_night_three_without_its_base_names_the_base_and_what_it_expects_from_it(chain):
