@@ -65,6 +65,25 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
+def release(response: httpx.Response, limit: int) -> None:
+    """Close a response whose body does not matter, reading what little is left of it first.
+
+    httpcore hands a connection back to the pool only once the response has been read to its end; closing one
+    unread (even a HEAD or an empty 201) drops the connection, and the next request pays a new TCP and TLS
+    handshake. A body larger than `limit` is not worth reading: that connection is dropped.
+    """
+    try:
+        read = 0
+        for chunk in response.iter_raw():
+            read += len(chunk)
+            if read > limit:
+                break
+    except (httpx.HTTPError, httpx.StreamError):
+        pass  # already closed, or broken: closing is all that is left
+    finally:
+        response.close()
+
+
 def tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
     if not ca_file:
         return True
@@ -164,14 +183,14 @@ class RegistryClient:
                 raise Retryable(TransferError(f"transfer from {target.netloc.decode()} failed: {exc!r}")) from exc
 
             if response.status_code == 401 and same_origin:
-                response.close()  # only the challenge header matters; the body is never read
+                self._release(response)  # only the challenge header matters
                 if auth_answered:
                     raise self._auth.refused(response)
                 authorization = self._auth.answer(response, scope, request_headers.get("Authorization"))
                 auth_answered = True
                 continue
             if response.status_code in _REDIRECTS and "location" in response.headers:
-                response.close()
+                self._release(response)
                 target = target.join(response.headers["location"])
                 if response.status_code == 303:
                     method, body = "GET", None
@@ -181,6 +200,9 @@ class RegistryClient:
                 raise Retryable(error, parse_retry_after(response.headers.get("retry-after")))
             return response
         raise TransferError(f"too many redirects from {self.endpoint.host}")
+
+    def _release(self, response: httpx.Response) -> None:
+        release(response, self._limits.max_error_body_bytes)
 
     def _retrying(self, attempt: Callable[[], object]) -> object:
         return with_retries(attempt, self._limits, sleep=self._sleep, on_retry=self._report_retry)
@@ -269,7 +291,7 @@ class RegistryClient:
 
         def attempt() -> str | None:
             response = self._send("HEAD", url, scope, headers={"Accept": mt.ACCEPT})
-            response.close()
+            self._release(response)
             if response.status_code == 404:
                 return None
             if response.status_code != 200:
@@ -294,7 +316,7 @@ class RegistryClient:
             response = self._send("PUT", url, scope, headers={"Content-Type": media_type}, body=lambda: raw)
             if response.status_code not in (200, 201):
                 raise self._error(response, f"PUT manifest {repository}:{reference}")
-            response.close()
+            self._release(response)
             stated = response.headers.get("docker-content-digest")
             if stated is not None and stated != expected:
                 raise DigestMismatchError(
@@ -346,7 +368,7 @@ class RegistryClient:
 
         def attempt() -> int | None:
             response = self._send("HEAD", url, scope)
-            response.close()
+            self._release(response)
             if response.status_code == 404:
                 return None
             if response.status_code != 200:
@@ -409,11 +431,11 @@ class RegistryClient:
         def attempt() -> bool:
             response = self._send("POST", httpx.URL(url, params=params), scope)
             if response.status_code == 201:
-                response.close()
+                self._release(response)
                 return True
             if response.status_code == 202:
                 # The registry opened an upload session instead; leave it to expire.
-                response.close()
+                self._release(response)
                 return False
             raise self._error(response, f"mount {digest} into {repository}")
 
@@ -446,7 +468,7 @@ class RegistryClient:
         response = self._send("POST", url, (self._scope(repository, "pull,push"),))
         if response.status_code != 202 or "location" not in response.headers:
             raise self._error(response, f"start upload to {repository}")
-        response.close()
+        self._release(response)
         return httpx.URL(url).join(response.headers["location"])
 
     def _finish_upload(self, repository: str, location: httpx.URL, digest: str, body: Body | None, size: int) -> None:
@@ -456,7 +478,7 @@ class RegistryClient:
         response = self._send("PUT", url, (self._scope(repository, "pull,push"),), headers=headers, body=body)
         if response.status_code != 201:
             raise self._error(response, f"finish upload of {digest} to {repository}")
-        response.close()
+        self._release(response)
         stated = response.headers.get("docker-content-digest")
         if stated is not None and stated != digest:
             raise DigestMismatchError(f"{self.endpoint.host}/{repository}: stored blob as {stated}, expected {digest}")
@@ -521,13 +543,13 @@ class RegistryClient:
                     on_bytes(offset - start)  # the part of the broken chunk the registry kept
                     raise
                 if response.status_code == 416:
-                    response.close()
+                    self._release(response)
                     location, offset = self._upload_status(location, scope, start)
                     on_bytes(offset - start)
                     raise Retryable(TransferError(f"registry refused the chunk range of {digest}"))
                 if response.status_code != 202 or "location" not in response.headers:
                     raise self._error(response, f"upload chunk of {digest} to {repository}")
-                response.close()
+                self._release(response)
                 location = location.join(response.headers["location"])
                 offset = end
                 on_bytes(end - start)
@@ -547,7 +569,7 @@ class RegistryClient:
             response = self._send("GET", location, scope)
         except Retryable:
             return location, fallback
-        response.close()
+        self._release(response)
         if response.status_code != 204:
             return location, fallback
         new_location = location.join(response.headers.get("location", str(location)))
