@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing
@@ -84,13 +85,27 @@ def release(response: httpx.Response, limit: int) -> None:
         response.close()
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext | bool:
-    if not ca_file:
-        return True
-    try:
-        return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"{ca_file}: cannot load CA certificates: {exc}") from exc
+_tls_contexts: dict[str | None, ssl.SSLContext] = {}
+_tls_lock = threading.Lock()
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The process's one TLS context for `ca_file` (None: the roots httpx itself would load).
+
+    Loading CA certificates takes tens of milliseconds; every client of a run shares the context instead.
+    """
+    with _tls_lock:
+        context = _tls_contexts.get(ca_file or None)
+        if context is None:
+            try:
+                if ca_file:
+                    context = ssl.create_default_context(cafile=ca_file)
+                else:
+                    context = httpx.create_ssl_context(trust_env=False)
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"{ca_file}: cannot load CA certificates: {exc}") from exc
+            _tls_contexts[ca_file or None] = context
+        return context
 
 
 class RegistryClient:
