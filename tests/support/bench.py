@@ -297,10 +297,11 @@ class Bench:
         row.note = f"bundle {max(sizes) / 1e3:.0f} kB"
         return [full, row]
 
-    def run(self) -> list[Row]:
-        rows = self.copy_steps()
-        rows.insert(2, self.verify_step())
-        return rows[:3] + self.night_step() + rows[3:]
+    def run(self, steps: set[str]) -> list[Row]:
+        copy = self.copy_steps() if "copy" in steps else []
+        verify = [self.verify_step()] if "verify" in steps else []
+        night = self.night_step() if "night" in steps else []
+        return copy[:2] + verify + night + copy[2:]
 
 
 def _cell(value: float | None, unit: str) -> str:
@@ -343,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each step; medians are reported (3)")
     parser.add_argument("--verify-size", type=_parse_size, default=1 << 30, help="size of the verify bundle (1G)")
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
+    parser.add_argument(
+        "--steps", default="copy,verify,night", help="which to run: copy (collect, import, RSS), verify, night"
+    )
     parser.add_argument("--small", action="store_true", help="a tiny corpus for tests: checks the bench runs")
     parser.add_argument("--keep", action="store_true", help="keep the work directory under .bench/")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -366,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         args.keep,
     )
     try:
-        rows = bench.run()
+        rows = bench.run(set(args.steps.split(",")))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
