@@ -425,7 +425,9 @@ class RegistryClient:
                         f"the descriptor says {size}"
                     )
                 try:
-                    for chunk in response.iter_raw(self._limits.copy_chunk_bytes):
+                    # Pieces as they arrive (up to 64 KiB): asking httpx for 1 MiB chunks makes it copy every
+                    # byte twice more to re-cut them, a fifth of collect's CPU.
+                    for chunk in response.iter_raw():
                         counter.update(chunk)
                         dest.write(chunk)
                         on_bytes(len(chunk))
