@@ -39,7 +39,7 @@ from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MIRROR = str(REPO_ROOT / ".venv" / "bin" / "mirror")
+MIRROR = str(REPO_ROOT / ".venv" / "bin" / "mirror")  # --mirror benches another build
 MiB = 1 << 20
 VERIFY_LAYER_BYTES = 128 * MiB  # the verify corpus is cut into layers of this size, made one at a time
 
@@ -149,6 +149,7 @@ class Bench:
     verify_bytes: int
     night_images: int
     keep: bool
+    mirror: str = MIRROR
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     log: Callable[[str], None] = lambda message: print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -191,7 +192,7 @@ class Bench:
 
             def mirror_collect(bundle: Path = bundle, manifest: Path = manifest) -> None:
                 collect.mirror.append(
-                    _timed("mirror collect", [MIRROR, "collect", str(manifest), "-o", str(bundle), "-q"])
+                    _timed("mirror collect", [self.mirror, "collect", str(manifest), "-o", str(bundle), "-q"])
                 )
 
             def skopeo_collect(layout: Path = layout, tags: list[tuple[str, str]] = tags) -> None:
@@ -203,7 +204,13 @@ class Bench:
             _in_turns(r, mirror_collect, skopeo_collect)
 
             def mirror_import(bundle: Path = bundle, prefix: str = prefix) -> None:
-                command = [MIRROR, "import", str(bundle), "--registry", f"https://{self.services.internal}/{prefix}-m"]
+                command = [
+                    self.mirror,
+                    "import",
+                    str(bundle),
+                    "--registry",
+                    f"https://{self.services.internal}/{prefix}-m",
+                ]
                 command += ["--allow-unsigned", "--ca-file", str(self.services.ca_file), "-q"]
                 imported.mirror.append(_timed("mirror import", command, self.internal_env))
 
@@ -239,11 +246,11 @@ class Bench:
         self.log(f"verify corpus pushed: {pushed.size / 1e6:.0f} MB in {layers} layer(s)")
         keys = self.work / "keys"
         keys.mkdir()
-        subprocess.run([MIRROR, "keygen", "collector"], cwd=keys, check=True, capture_output=True)
+        subprocess.run([self.mirror, "keygen", "collector"], cwd=keys, check=True, capture_output=True)
         manifest = write_mirrorset(self.work / "verify.yaml", [pushed.reference], registries=self.registries)
         bundle = self.work / "verify-bundle"
         subprocess.run(
-            [MIRROR, "collect", str(manifest), "-o", str(bundle), "--key", str(keys / "collector.key"), "-q"],
+            [self.mirror, "collect", str(manifest), "-o", str(bundle), "--key", str(keys / "collector.key"), "-q"],
             check=True,
             capture_output=True,
         )
@@ -259,7 +266,7 @@ class Bench:
             _in_turns(
                 r,
                 lambda: row.mirror.append(
-                    _timed("mirror verify", [MIRROR, "verify", str(bundle), "--trust", str(policy), "-q"])
+                    _timed("mirror verify", [self.mirror, "verify", str(bundle), "--trust", str(policy), "-q"])
                 ),
                 lambda: row.other.append(_timed("sha256sum", ["sha256sum", *files])),
             )
@@ -273,7 +280,7 @@ class Bench:
     def night_step(self) -> list[Row]:
         what = f"{self.night_images} images, nothing changed"
         target = f"< {TARGET_NIGHT_SECONDS:.0f} s"
-        help_text = subprocess.run([MIRROR, "collect", "--help"], capture_output=True, text=True).stdout
+        help_text = subprocess.run([self.mirror, "collect", "--help"], capture_output=True, text=True).stdout
         if "--since" not in help_text:
             return [Row("night", what, target=target, note="not available in this build (no collect --since)")]
         prefix = f"bench-{self.run_id}-night"
@@ -285,12 +292,12 @@ class Bench:
         )
         first = self.work / "night-0.tar"
         full = Row("night", f"{self.night_images} images, first night (full)", note="for reference")
-        full.mirror.append(_timed("first night", [MIRROR, "collect", str(manifest), "-o", str(first), "-q"]))
+        full.mirror.append(_timed("first night", [self.mirror, "collect", str(manifest), "-o", str(first), "-q"]))
         row = Row("night", what, target=target)
         sizes = []
         for r in range(self.repeat):
             out = self.work / f"night-{r + 1}.tar"
-            command = [MIRROR, "collect", str(manifest), "--since", str(first), "-o", str(out), "-q"]
+            command = [self.mirror, "collect", str(manifest), "--since", str(first), "-o", str(out), "-q"]
             row.mirror.append(_timed("nothing-changed night", command))
             sizes.append(_size_of(out))
         row.met = (row.value(row.mirror) or math.inf) < TARGET_NIGHT_SECONDS
@@ -348,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", default="copy,verify,night", help="which to run: copy (collect, import, RSS), verify, night"
     )
     parser.add_argument("--small", action="store_true", help="a tiny corpus for tests: checks the bench runs")
+    parser.add_argument("--mirror", default=MIRROR, help="the mirror command to measure (default: this checkout's)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory under .bench/")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -368,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         args.verify_size,
         args.night_images,
         args.keep,
+        args.mirror,
     )
     try:
         rows = bench.run(set(args.steps.split(",")))
