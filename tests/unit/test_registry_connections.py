@@ -10,9 +10,11 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import certifi
 import pytest
 
-from mirror.registry.client import RegistryClient
+from mirror.errors import UsageError
+from mirror.registry.client import RegistryClient, tls_context
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 
@@ -90,3 +92,15 @@ def test_an_answer_with_an_unread_body_does_not_cost_a_new_connection(server):
         for _ in range(3):
             assert client.mount_blob("app", DIGEST, "other") is False
     assert server.connections == 1
+
+
+def test_the_tls_context_of_a_ca_file_is_loaded_once_and_shared():
+    bundle = certifi.where()
+    assert tls_context(None) is tls_context(None)
+    assert tls_context(bundle) is tls_context(bundle)
+    assert tls_context(bundle) is not tls_context(None)
+
+
+def test_an_unreadable_ca_file_is_still_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="cannot load CA certificates"):
+        tls_context(str(tmp_path / "missing.pem"))
