@@ -53,6 +53,7 @@ TARGET_RSS_MB = 150.0
 class Sample:
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float  # user + system, of the process and its children: less swayed by a busy machine
 
 
 @dataclass
@@ -116,7 +117,8 @@ def _timed(what: str, command: list[str], env: dict[str, str] | None = None) -> 
     if rss is None or clock is None:
         sys.exit(f"bench: {what}: no figures from /usr/bin/time:\n{done.stderr[-2000:]}")
     seconds = int(clock.group(1) or 0) * 3600 + int(clock.group(2)) * 60 + float(clock.group(3))
-    return Sample(seconds, int(rss.group(1)) / 1024)
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr))
+    return Sample(seconds, int(rss.group(1)) / 1024, cpu)
 
 
 def _loop(commands: list[list[str]]) -> list[str]:
@@ -344,7 +346,10 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
         if row.step == "verify":
             print(f"verify: mirror runs at {1 / row.ratio:.0%} of sha256sum's speed")
         elif row.unit == "s":
-            print(f"{row.step}: mirror takes {row.ratio:.2f}x skopeo's wall time")
+            cpu = statistics.median(x.cpu_seconds for x in row.mirror) / statistics.median(
+                x.cpu_seconds for x in row.other
+            )
+            print(f"{row.step}: mirror takes {row.ratio:.2f}x skopeo's wall time ({cpu:.2f}x its CPU time)")
 
 
 def main(argv: list[str] | None = None) -> int:
