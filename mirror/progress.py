@@ -9,9 +9,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 from mirror.logs import format_line
 
@@ -90,6 +91,8 @@ class Progress:
         with self._lock:
             self._label, self._total, self._done, self._started = label, total_bytes, 0, time.monotonic()
             if self._bars and not self._quiet and total_bytes:
+                from tqdm import tqdm  # only on a terminal: importing tqdm costs a tenth of a second
+
                 self._bar = tqdm(
                     total=total_bytes,
                     desc=label,

@@ -5,22 +5,43 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 
-def test_bench_runs_in_a_small_mode_and_reports_both_tools(services):
+@pytest.fixture(scope="module")
+def small_bench(services) -> dict:
     done = subprocess.run(
-        [str(REPO_ROOT / "scripts" / "bench"), "--layer-size", "1M", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [str(REPO_ROOT / "scripts" / "bench"), "--small", "--json"], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
-    assert {(f["step"], f["tool"]) for f in figures} == {
-        ("collect", "mirror"),
-        ("collect", "skopeo"),
-        ("import", "mirror"),
-        ("import", "skopeo"),
-    }
-    assert all(f["seconds"] > 0 and f["peak_rss_mb"] > 0 for f in figures)
+    return json.loads(done.stdout)
+
+
+def _row(figures: dict, step: str, what: str = "") -> dict:
+    return next(r for r in figures["rows"] if r["step"] == step and what in r["what"])
+
+
+@pytest.mark.parametrize(("step", "other"), [("collect", "skopeo"), ("import", "skopeo"), ("verify", "sha256sum")])
+def test_bench_times_mirror_beside_the_other_tool(small_bench, step, other):
+    row = _row(small_bench, step)
+    assert row["other"]["tool"] == other
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
+    assert row["ratio"] == pytest.approx(row["mirror"]["value"] / row["other"]["value"])
+    assert isinstance(row["met"], bool)
+
+
+@pytest.mark.parametrize("step", ["collect", "import"])
+def test_bench_reports_the_peak_memory_of_both_tools(small_bench, step):
+    row = _row(small_bench, "peak RSS", step)
+    assert row["unit"] == "MB"
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
+
+
+def test_bench_reports_the_nothing_changed_night_or_says_it_cannot(small_bench):
+    row = _row(small_bench, "night", "nothing changed")
+    if row["mirror"]["value"] is None:
+        assert "not available in this build" in row["note"]
+    else:
+        assert row["mirror"]["value"] > 0 and "bundle" in row["note"]
