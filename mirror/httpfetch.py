@@ -73,7 +73,7 @@ class HttpFetcher:
                         raise RegistryHTTPError(f"{url}: not found (404)", status=404)
                     if response.status_code != 200:
                         raise RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code)
-                    for chunk in response.iter_raw(self._limits.copy_chunk_bytes):
+                    for chunk in response.iter_raw():
                         sink(chunk)
             except httpx.ConnectError as exc:
                 raise Retryable(UnreachableError(f"cannot reach {_host(url)}: {exc}")) from exc

@@ -74,7 +74,11 @@ class GraphDownloader:
     def _from_cache(self, digest: str, size: int, *, verify: bool) -> bool:
         assert self.cache is not None
         with self.writer.scratch_path() as scratch:
-            placed = self.cache.reuse(digest, size, scratch) if verify else self.cache.place(digest, size, scratch)
+            placed = (
+                self.cache.reuse(digest, size, scratch)
+                if verify
+                else self.cache.place(digest, size, scratch, verify=False)
+            )
             if placed:
                 self.writer.adopt(scratch, digest, size)
             return placed
