@@ -201,9 +201,6 @@ def collect(
     from mirror.collect import CollectorSigning
     from mirror.collect import collect as collect_bundle
     from mirror.report import collect_fields, reporting
-    from mirror.trust.keys import load_signer
-    from mirror.trust.policy import parse_duration
-    from mirror.trust.sign import reserve_sequence
     from mirror.units import parse_size
 
     volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE) if split_size else None
@@ -211,6 +208,10 @@ def collect(
     with reporting(report, "collect", progress, {"out": str(out)}) as run:
         signing = None
         if key is not None:
+            from mirror.trust.keys import load_signer  # cryptography: only when signing
+            from mirror.trust.policy import parse_duration
+            from mirror.trust.sign import reserve_sequence
+
             signer = load_signer(key)
             validity = parse_duration(valid_for, "--valid-for")
             signing = CollectorSigning(

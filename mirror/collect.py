@@ -14,19 +14,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mirror import __version__
 from mirror.bundle.download import GraphDownloader
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
-from mirror.bundle.signatures import add_envelope
-from mirror.bundle.splitting import check_split_out, write_split
-from mirror.bundle.tarball import write_tar
-from mirror.cache import BlobCache
-from mirror.chartset import ChartCollector, CollectedChart, chart_sources
 from mirror.errors import SourceNotFoundError, UsageError
-from mirror.fluxset import FLUX_OBJECTS_MEDIA_TYPE, CollectedFlux, FluxCollector, oci_sources
-from mirror.git.runner import Transport
 from mirror.httpfetch import HttpFetcher
 from mirror.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -36,11 +30,18 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings
 from mirror.registry.pool import ClientPool
-from mirror.resolvers.git import GIT_BUNDLE_MEDIA_TYPE, CollectedGit, collect_git, git_credentials
 from mirror.resolvers.images import ResolvedImage, resolve_image
-from mirror.trust.keys import Signer
-from mirror.trust.sign import sign_collection
 from mirror.trust.statement import format_time
+
+if TYPE_CHECKING:
+    from mirror.cache import BlobCache
+    from mirror.chartset import CollectedChart
+    from mirror.fluxset import CollectedFlux
+    from mirror.resolvers.git import CollectedGit
+    from mirror.trust.keys import Signer
+
+# Charts, Flux fleets, git sources, signing and tar writing pull in a tenth of a second or more of imports each
+# (YAML, cryptography, Helm's semver); they are imported where used, so a run that needs none skips them.
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -137,6 +138,55 @@ def _gather(
     chain: BaseChain | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image."""
+    git: list[CollectedGit] = []
+    fleets: list[CollectedFlux] = []
+    flux_charts: list[ChartSource] = []
+    flux_images: list[ImageSource] = []
+    if any(s.git or s.flux for s in sets):
+        git, fleets, flux_charts, flux_images = _gather_git_and_flux(
+            sets, pool, fetcher, writer, jobs=jobs, progress=progress, flux_vars=flux_vars, chain=chain
+        )
+    charts: list[CollectedChart] = []
+    if flux_charts or any(s.charts for s in sets):
+        from mirror.chartset import ChartCollector, chart_sources
+
+        charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(
+            [*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs
+        )
+    sources = _image_sources(sets, charts, flux_images)
+
+    def resolve_one(image: ImageSource) -> ResolvedImage | None:
+        try:
+            return resolve_image(pool, image)
+        except SourceNotFoundError:
+            if not image.optional:
+                raise
+            progress.warn(
+                f"{image.reference}: not found upstream; {image.origin} only guessed its tag, so it is left out"
+            )
+            return None
+
+    images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
+    progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
+    return _Gathered(charts, images, git, fleets)
+
+
+def _gather_git_and_flux(
+    sets: Sequence[MirrorSet],
+    pool: ClientPool,
+    fetcher: HttpFetcher,
+    writer: LayoutWriter,
+    *,
+    jobs: int,
+    progress: Progress,
+    flux_vars: dict[str, str],
+    chain: BaseChain | None,
+) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
+    """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
+    from mirror.fluxset import FluxCollector, oci_sources
+    from mirror.git.runner import Transport
+    from mirror.resolvers.git import collect_git, git_credentials
+
     transport = Transport(ca_file=fetcher.ca_file)
     credentials = git_credentials()
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
@@ -178,25 +228,7 @@ def _gather(
         git = flux.git
     for fleet in fleets:
         writer.put_bytes(fleet.digest, fleet.blob)
-    charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(
-        [*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs
-    )
-    sources = _image_sources(sets, charts, flux_images)
-
-    def resolve_one(image: ImageSource) -> ResolvedImage | None:
-        try:
-            return resolve_image(pool, image)
-        except SourceNotFoundError:
-            if not image.optional:
-                raise
-            progress.warn(
-                f"{image.reference}: not found upstream; {image.origin} only guessed its tag, so it is left out"
-            )
-            return None
-
-    images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
-    progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images, git, fleets)
+    return git, fleets, flux_charts, flux_images
 
 
 def resolve(
@@ -251,12 +283,16 @@ def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
 
 
 def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
+    from mirror.fluxset import FLUX_OBJECTS_MEDIA_TYPE
+
     return ArtifactRecord(
         "flux", fleet.source, fleet.digest, FLUX_OBJECTS_MEDIA_TYPE, len(fleet.blob), fleet.artifact_extra()
     )
 
 
 def _git_artifact(git: CollectedGit) -> ArtifactRecord:
+    from mirror.resolvers.git import GIT_BUNDLE_MEDIA_TYPE
+
     return ArtifactRecord("git", git.source.url, git.digest, GIT_BUNDLE_MEDIA_TYPE, git.size, git.artifact_extra())
 
 
@@ -306,6 +342,8 @@ def collect(
     _check_beside(out)
     volumes: list[Path] = []
     if split_size is not None:
+        from mirror.bundle.splitting import check_split_out
+
         check_split_out(out)
     sets = load_mirrorsets(manifest_paths)
     chain = load_base(since, limits) if since is not None else None
@@ -378,9 +416,13 @@ def collect(
             signatures = [_sign(staging, inventory, created, signing)] if signing and split_size is None else []
             if split_size is not None:  # signed inside, once the inventory lists the volumes
                 sign = (lambda i: [_sign(staging, i, created, signing)]) if signing else (lambda i: [])
+                from mirror.bundle.splitting import write_split
+
                 inventory, volumes = write_split(staging, inventory, out, split_size, sign)
                 shutil.rmtree(staging)
             elif out.suffix == ".tar":
+                from mirror.bundle.tarball import write_tar
+
                 write_tar(staging, inventory, staging_tar, signatures)
                 staging_tar.rename(out)
                 shutil.rmtree(staging)
@@ -402,6 +444,9 @@ def collect(
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:
+    from mirror.bundle.signatures import add_envelope
+    from mirror.trust.sign import sign_collection
+
     envelope = sign_collection(
         signing.signer,
         (staging / INVENTORY_PATH).read_bytes(),

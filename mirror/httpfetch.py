@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import BinaryIO
@@ -41,17 +42,29 @@ class HttpFetcher:
         self._limits = limits
         self._log = log
         self._sleep = sleep
-        self._http = httpx.Client(
-            verify=tls_context(ca_file),
-            trust_env=False,
-            follow_redirects=True,
-            max_redirects=limits.max_redirects,
-            timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
-            transport=transport,
-        )
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        # Made on first use: loading CA certificates costs tens of milliseconds, wasted on a run with no chart
+        # repository to fetch from.
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    verify=tls_context(self.ca_file),
+                    trust_env=False,
+                    follow_redirects=True,
+                    max_redirects=self._limits.max_redirects,
+                    timeout=httpx.Timeout(self._limits.read_timeout_s, connect=self._limits.connect_timeout_s),
+                    transport=self._transport,
+                )
+            return self._client
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
 
     def __enter__(self) -> HttpFetcher:
         return self
