@@ -102,6 +102,14 @@ def handled(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _flux_vars(items: list[str] | None) -> dict[str, str]:
+    if not items:
+        return {}
+    from mirror.flux.plan import parse_flux_vars  # the Flux walker's imports, only when a variable is given
+
+    return parse_flux_vars(items)
+
+
 def _ca(ca_file: Path | None) -> str | None:
     return str(ca_file) if ca_file else os.environ.get("SSL_CERT_FILE") or None
 
@@ -121,14 +129,13 @@ def resolve(
 ) -> None:
     """Resolve every source to immutable references and print the lock; touches no bundle."""
     from mirror.collect import resolve as resolve_sources
-    from mirror.flux.plan import parse_flux_vars
 
     artifacts = resolve_sources(
         manifests,
         jobs=jobs,
         ca_file=_ca(ca_file),
         progress=Progress(quiet=True),
-        flux_vars=parse_flux_vars(flux_var or []),
+        flux_vars=_flux_vars(flux_var),
     )
     if as_json:
         _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
@@ -196,14 +203,17 @@ def collect(
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
-    from mirror.bundle.volumes import MIN_VOLUME_SIZE
     from mirror.cache import BlobCache, default_cache_dir
     from mirror.collect import CollectorSigning
     from mirror.collect import collect as collect_bundle
     from mirror.report import collect_fields, reporting
     from mirror.units import parse_size
 
-    volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE) if split_size else None
+    volume_size = None
+    if split_size:
+        from mirror.bundle.volumes import MIN_VOLUME_SIZE
+
+        volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE)
     progress = Progress(quiet=quiet, log_format=log_format.value)
     with reporting(report, "collect", progress, {"out": str(out)}) as run:
         signing = None
@@ -217,8 +227,6 @@ def collect(
             signing = CollectorSigning(
                 signer, collector or key.stem, reserve_sequence(key, sequence, state_file), validity
             )
-        from mirror.flux.plan import parse_flux_vars
-
         cache = None if no_cache else BlobCache(cache_dir or default_cache_dir())
         result = collect_bundle(
             manifests,
@@ -227,7 +235,7 @@ def collect(
             ca_file=_ca(ca_file),
             progress=progress,
             signing=signing,
-            flux_vars=parse_flux_vars(flux_var or []),
+            flux_vars=_flux_vars(flux_var),
             cache=cache,
             since=since,
             split_size=volume_size,

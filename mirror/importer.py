@@ -12,8 +12,6 @@ from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
 from mirror.errors import UsageError, VerificationError
-from mirror.flux.rewrite import InternalEndpoints, mirror_configs, rewrite_objects, write_mirror_configs, write_objects
-from mirror.fluxset import MAX_FLUX_OBJECTS_BYTES, parse_objects_blob
 from mirror.git.bundles import PushResult
 from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -188,6 +186,15 @@ def write_flux_out(
     """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files."""
     if not verified.flux:
         raise UsageError(f"--flux-out {directory}: the bundle carries no Flux objects")
+    from mirror.flux.rewrite import (  # only imports that write Flux objects pay for these imports
+        InternalEndpoints,
+        mirror_configs,
+        rewrite_objects,
+        write_mirror_configs,
+        write_objects,
+    )
+    from mirror.fluxset import MAX_FLUX_OBJECTS_BYTES, parse_objects_blob
+
     endpoints = InternalEndpoints(registry_url, git_base)
     notes: list[str] = []
     objects = []

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mirror.errors import ManifestError, ReferenceError_, UsageError
-from mirror.helm.semver import Constraint, Version
 from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource, ImageSource, MirrorSet
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
@@ -186,6 +185,8 @@ def _chart_version(check: _Checker, value: Any, field: str) -> str | None:
     if isinstance(value, float):
         raise check.fail(field, f"{value!r} was read as a number", hint='quote versions, e.g. version: "1.10"')
     text = check.string(str(value) if isinstance(value, int) and not isinstance(value, bool) else value, field)
+    from mirror.helm.semver import Constraint, Version  # only MirrorSets with charts pay for its import
+
     try:
         Constraint.parse(text)
     except UsageError as exc:
@@ -257,6 +258,8 @@ def _git_ref(check: _Checker, value: Any, field: str) -> dict[str, str]:
     if kind == "commit" and not _COMMIT.fullmatch(text):
         raise check.fail(f"{field}.commit", "expected a full 40-character lowercase commit id")
     if kind == "semver":
+        from mirror.helm.semver import Constraint
+
         try:
             Constraint.parse(text)
         except UsageError as exc:
