@@ -105,23 +105,23 @@ class BlobCache:
     def entry(self, digest: str) -> Path:
         return self.blobs / hex_of(digest)
 
-    def place(self, digest: str, size: int, target: Path, *, verify: bool = True) -> bool:
+    def place(self, digest: str, size: int, target: Path, *, rehash: bool = True) -> bool:
         """Put the cached blob at `target` (which must not exist); False, and the entry deleted, if it is missing
-        or damaged. `verify=False` only for an entry this run has just stored after checking its digest."""
+        or damaged. `rehash=False` only for an entry this run has just stored after checking its digest."""
         entry = self.entry(digest)
         try:
             if entry.stat().st_size != size:
                 self._discard(entry)
                 return False
             os.link(entry, target)
-            actual = _hash_file(target) if verify else hex_of(digest)
+            actual = _hash_file(target) if rehash else hex_of(digest)
         except FileNotFoundError:
             return False  # absent, or pruned by another collect a moment ago
         except OSError as error:
             if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 raise
             copied = _reflink(entry, target)
-            actual = (_hash_file(target) if verify else hex_of(digest)) if copied else _copy_hashing(entry, target)
+            actual = (_hash_file(target) if rehash else hex_of(digest)) if copied else _copy_hashing(entry, target)
         if actual != hex_of(digest):
             target.unlink(missing_ok=True)
             self._discard(entry)

@@ -54,7 +54,7 @@ class GraphDownloader:
         size, source = self.blobs[digest]
         if self.writer.has(digest):
             return 0
-        if self.cache is not None and self._from_cache(digest, size, verify=True):
+        if self.cache is not None and self._from_cache(digest, size, reuse=True):
             progress.advance(size)
             return 0
         client = self.pool.for_host(source.registry)
@@ -65,19 +65,19 @@ class GraphDownloader:
             # Into the cache first, so that a run killed after this blob does not fetch it again.
             with self.cache.storing(digest, size) as handle:
                 client.download_blob(source.repository, digest, size, handle, progress.advance)
-            if not self._from_cache(digest, size, verify=False):
+            if not self._from_cache(digest, size, reuse=False):
                 raise RuntimeError(f"cache entry {digest} vanished while being placed")
         with self.lock:
             self.fetched[digest] = size
         return size
 
-    def _from_cache(self, digest: str, size: int, *, verify: bool) -> bool:
+    def _from_cache(self, digest: str, size: int, *, reuse: bool) -> bool:
         assert self.cache is not None
         with self.writer.scratch_path() as scratch:
             placed = (
                 self.cache.reuse(digest, size, scratch)
-                if verify
-                else self.cache.place(digest, size, scratch, verify=False)
+                if reuse  # an entry from an earlier run: hashed again before it is trusted
+                else self.cache.place(digest, size, scratch, rehash=False)
             )
             if placed:
                 self.writer.adopt(scratch, digest, size)
