@@ -133,7 +133,12 @@ def chain_from_inventory(raw: bytes, where: str) -> BaseChain:
 def load_base(path: Path, limits: Limits = DEFAULT_LIMITS) -> BaseChain:
     if not path.exists():
         raise UsageError(f"--since {path}: no such bundle or inventory file")
-    return chain_from_inventory(read_base_inventory(path, limits), str(path))
+    try:
+        return chain_from_inventory(read_base_inventory(path, limits), str(path))
+    except UsageError:
+        raise
+    except MirrorError as exc:  # an unreadable PREV is a bad flag value (2), not a refused bundle (3)
+        raise UsageError(f"--since {path}: {exc.message}", hint="give a bundle or its .inventory.json") from exc
 
 
 def leave_to_base(

@@ -256,6 +256,7 @@ def create_bundle(
     *,
     credentials: Credentials | None = None,
     base_commits: Iterable[str] = (),
+    base_refs: Mapping[str, str] | None = None,
     refs: Mapping[str, str] | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
 ) -> BundleInfo:
@@ -266,6 +267,9 @@ def create_bundle(
     bundle's heads (commits, and annotated tag objects: a tag whose object is listed is left out too). Those
     found in the fetched history are excluded, and the boundary commits become the bundle's prerequisites;
     the others are ignored (e.g. history rewritten upstream), so the bundle is as complete as it must be.
+    base_refs: the refs the base recorded (name → id). git leaves out of a bundle every ref whose object is
+    excluded, so a ref that is new or moved but points into the base's history (a tag added to an old commit)
+    could not travel in an incremental bundle; the source is then carried whole instead.
     """
     check_url(url, transport)
     bases = []
@@ -286,17 +290,13 @@ def create_bundle(
         carried = {**selected, **tags}
         present = _object_types(repo, bases)
         exclusions = [f"^{b}" for b in bases if present.get(b) in ("commit", "tag")]
-        done = run_git(
-            ["bundle", "create", "--quiet", str(partial), "--stdin"],
-            git_dir=repo,
-            input="\n".join([*sorted(carried), *exclusions]) + "\n",
-            check=False,
-        )
-        if done.returncode != 0:
-            if "Refusing to create empty bundle" in done.stderr:
-                return BundleInfo(None, resolved, {}, [], "", 0, unchanged=dict(sorted(carried.items())))
-            raise git_error(f"create the bundle {dest}", done.stderr, network=False)
-        heads = inspect_bundle(partial)
+        known = dict(base_refs or {})
+        written = _write_bundle(repo, partial, carried, exclusions, dest)
+        if exclusions and _left_behind(carried, written, known):
+            written = _write_bundle(repo, partial, carried, [], dest)
+        if written is None:
+            return BundleInfo(None, resolved, {}, [], "", 0, unchanged=dict(sorted(carried.items())))
+        heads = written
         unexpected = set(heads.heads) - set(carried)
         if unexpected or any(carried[r] != oid for r, oid in heads.heads.items()):
             raise VerificationError(f"git bundle create wrote refs mirror did not ask for: {sorted(unexpected)}")
@@ -307,6 +307,30 @@ def create_bundle(
     finally:
         shutil.rmtree(work, ignore_errors=True)
         partial.unlink(missing_ok=True)
+
+
+def _write_bundle(
+    repo: Path, partial: Path, carried: Mapping[str, str], exclusions: list[str], dest: Path
+) -> BundleHeads | None:
+    """`git bundle create` of the carried refs minus the exclusions; None when nothing is left to carry."""
+    partial.unlink(missing_ok=True)
+    done = run_git(
+        ["bundle", "create", "--quiet", str(partial), "--stdin"],
+        git_dir=repo,
+        input="\n".join([*sorted(carried), *exclusions]) + "\n",
+        check=False,
+    )
+    if done.returncode != 0:
+        if "Refusing to create empty bundle" in done.stderr:
+            return None
+        raise git_error(f"create the bundle {dest}", done.stderr, network=False)
+    return inspect_bundle(partial)
+
+
+def _left_behind(carried: Mapping[str, str], written: BundleHeads | None, known: Mapping[str, str]) -> bool:
+    """A ref git dropped from the bundle that the target does not hold as it is: it would never arrive."""
+    heads = written.heads if written is not None else {}
+    return any(ref not in heads and known.get(ref) != oid for ref, oid in carried.items())
 
 
 def _fetch_selected(

@@ -85,9 +85,22 @@ def collect_git(
             refs=refs,
             transport=transport,
             base_commits=base_commits,
+            base_refs=_base_refs(base),
         )
         if info.written:
             writer.adopt(path, f"sha256:{info.sha256}", info.size)
     if not info.written and base is None:
         raise ValueError(f"{source.url}: nothing new, but no base record to stand on")  # a caller bug
     return CollectedGit(source, resolved, info, None if info.written else base)
+
+
+def _base_refs(base: ArtifactRecord | None) -> dict[str, str]:
+    """The refs the base recorded for this source: those it carried, and those it knew unchanged."""
+    if base is None:
+        return {}
+    refs: dict[str, str] = {}
+    for key in ("unchanged", "heads"):
+        value = base.extra.get(key)
+        if isinstance(value, dict):
+            refs.update({k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)})
+    return refs

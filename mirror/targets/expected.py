@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mirror.bundle.inventory import ArtifactRecord, BaseRecord
 from mirror.bundle.verify import VerifiedBundle
-from mirror.errors import Problem, SourceNotFoundError, VerificationError
+from mirror.errors import Problem, SourceNotFoundError, TransferError, VerificationError
 from mirror.git.refs import remote_refs
 from mirror.git.runner import Transport
 from mirror.parallel import run_parallel
@@ -125,11 +125,15 @@ def _check_git_heads(
         refs = remote_refs(target, credentials, transport=transport)
     except SourceNotFoundError:
         refs = {}
-    there = set(refs.values())
+    # Ref by ref: the commit being somewhere in the repository is not enough, the ref itself must be there.
     return [
-        Problem("EXPECTED_GIT_MISSING", f"{artifact.source}: {ref} at {oid} is not in {target}")
+        Problem(
+            "EXPECTED_GIT_MISSING",
+            f"{artifact.source}: {ref} at {oid} is not in {target}"
+            + (f" (it is at {refs[ref]})" if ref in refs else ""),
+        )
         for ref, oid in sorted(heads.items())
-        if oid not in there
+        if refs.get(ref) != oid
     ]
 
 
@@ -137,7 +141,8 @@ def mount_expected(client: RegistryClient, found: ExpectedOnTarget) -> int:
     """Link the expected blobs a repository lacks from the repository that holds them; returns how many."""
     for (repository, digest), holder in sorted(found.mounts.items()):
         if not client.mount_blob(repository, digest, holder):
-            raise VerificationError(
+            # Earlier mounts were written: not a refusal before writing (3) but a transfer that failed (4).
+            raise TransferError(
                 f"{client.endpoint.netloc}: the registry declined to mount {digest} from {holder} into {repository}",
                 hint="import a full bundle (collect without --since) into this registry",
             )

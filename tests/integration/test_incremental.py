@@ -13,7 +13,7 @@ import pytest
 
 from mirror.bundle.inventory import parse_inventory
 from tests.conftest import CliResult
-from tests.support.gitrepos import GitError, add_commit, ls_remote, make_upstream_repo
+from tests.support.gitrepos import GitError, add_commit, delete_ref, ls_remote, make_upstream_repo, move_tag
 from tests.support.images import Image, Layer, Layout, inspect_raw, push, sha256_digest
 from tests.support.mirrorsets import mirrorset
 
@@ -328,3 +328,49 @@ def test_incremental_git_bundle_without_its_base_is_refused(
     assert result.exit_code == 3
     assert inventory_of(bundle).base.bundle_id in result.stderr
     assert _internal_refs(services, f"{target_prefix}/{git_nights['repo']['name']}.git") == {}
+
+
+def test_a_tag_added_on_a_commit_the_base_carried_reaches_the_target(
+    tmp_path, mirror_cli, services, internal_url, target_prefix, git_env
+):
+    # git leaves out of a bundle every ref whose commit is excluded as the base's: such a tag must still travel.
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/fleet", tags=(), annotated=())
+    manifest = write_set(tmp_path, [], git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}])
+    collect(mirror_cli, manifest, tmp_path / "t1")
+    main = repo["heads"]["main"]
+    move_tag(services, repo["name"], "v9.0.0", main)
+    collect(mirror_cli, manifest, tmp_path / "t2", "--since", tmp_path / "t1")
+    [record] = inventory_of(tmp_path / "t2").artifacts
+    assert record.extra["heads"]["refs/tags/v9.0.0"] == main
+
+    git_base = f"{services.git_internal}/{target_prefix}"
+    for night in ("t1", "t2"):
+        result = _git_import(mirror_cli, tmp_path / night, services, internal_url, git_base, git_env)
+        assert result.exit_code == 0, result.stderr
+    landed = _internal_refs(services, f"{target_prefix}/{repo['name']}.git")
+    assert landed["refs/tags/v9.0.0"] == main
+
+
+def test_a_source_with_nothing_new_is_refused_when_the_target_lacks_one_of_its_refs(
+    tmp_path, mirror_cli, services, internal_url, target_prefix, git_env
+):
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/fleet")
+    manifest = write_set(tmp_path, [], git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}])
+    collect(mirror_cli, manifest, tmp_path / "u1")
+    collect(mirror_cli, manifest, tmp_path / "u2", "--since", tmp_path / "u1")
+    git_base = f"{services.git_internal}/{target_prefix}"
+    assert _git_import(mirror_cli, tmp_path / "u1", services, internal_url, git_base, git_env).exit_code == 0
+    # main's commit stays in the repository as the tip of the annotated v2.0.0; the branch itself is gone.
+    delete_ref(services, f"{target_prefix}/{repo['name']}", "refs/heads/main", where="internal")
+
+    result = _git_import(mirror_cli, tmp_path / "u2", services, internal_url, git_base, git_env)
+    assert result.exit_code == 3
+    assert "refs/heads/main" in result.stderr and "EXPECTED_GIT_MISSING" in result.stderr
+
+
+def test_an_unreadable_since_is_a_usage_error_naming_the_flag(tmp_path, mirror_cli, upstream):
+    manifest = write_set(tmp_path, [upstream.ref("app:1")])
+    (tmp_path / "bad.tar").write_bytes(b"not a tar at all" * 64)
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "out", "--since", tmp_path / "bad.tar")
+    assert result.exit_code == 2
+    assert f"--since {tmp_path / 'bad.tar'}" in result.stderr
