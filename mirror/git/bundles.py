@@ -267,7 +267,7 @@ def create_bundle(
     bundle's heads (commits, and annotated tag objects: a tag whose object is listed is left out too). Those
     found in the fetched history are excluded, and the boundary commits become the bundle's prerequisites;
     the others are ignored (e.g. history rewritten upstream), so the bundle is as complete as it must be.
-    base_refs: the refs the base recorded (name → id). git leaves out of a bundle every ref whose object is
+    base_refs: the refs the base recorded (name → id), when known. git leaves out of a bundle every ref whose object is
     excluded, so a ref that is new or moved but points into the base's history (a tag added to an old commit)
     could not travel in an incremental bundle; the source is then carried whole instead.
     """
@@ -290,9 +290,8 @@ def create_bundle(
         carried = {**selected, **tags}
         present = _object_types(repo, bases)
         exclusions = [f"^{b}" for b in bases if present.get(b) in ("commit", "tag")]
-        known = dict(base_refs or {})
         written = _write_bundle(repo, partial, carried, exclusions, dest)
-        if exclusions and _left_behind(carried, written, known):
+        if exclusions and base_refs is not None and _left_behind(carried, written, base_refs):
             written = _write_bundle(repo, partial, carried, [], dest)
         if written is None:
             return BundleInfo(None, resolved, {}, [], "", 0, unchanged=dict(sorted(carried.items())))

@@ -94,10 +94,10 @@ def collect_git(
     return CollectedGit(source, resolved, info, None if info.written else base)
 
 
-def _base_refs(base: ArtifactRecord | None) -> dict[str, str]:
+def _base_refs(base: ArtifactRecord | None) -> dict[str, str] | None:
     """The refs the base recorded for this source: those it carried, and those it knew unchanged."""
     if base is None:
-        return {}
+        return None
     refs: dict[str, str] = {}
     for key in ("unchanged", "heads"):
         value = base.extra.get(key)
