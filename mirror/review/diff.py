@@ -14,6 +14,7 @@ from typing import Any
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.errors import MirrorError
+from mirror.git.refs import is_object_id
 from mirror.review.gitlog import Commit, GitHistory, git_history, history_error
 from mirror.review.source import Source
 from mirror.review.thinlog import CarriedCommits
@@ -147,7 +148,8 @@ def _heads(artifact: ArtifactRecord, key: str = "heads") -> dict[str, str]:
     heads = artifact.extra.get(key)
     if not isinstance(heads, dict):
         return {}
-    return {str(k): str(v) for k, v in heads.items() if isinstance(k, str) and isinstance(v, str)}
+    # The values reach git's command line: only full object ids, never something git could read as an option.
+    return {k: v for k, v in heads.items() if isinstance(k, str) and isinstance(v, str) and is_object_id(v)}
 
 
 def _refs(artifact: ArtifactRecord) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import BundleReader, opened
 from mirror.errors import BundleFormatError, MirrorError
+from mirror.git.refs import is_object_id
 from mirror.git.runner import Transport, run_git
 
 MAX_COMMITS = 50  # listed per moved ref; the count beyond is still given
@@ -69,22 +70,36 @@ class GitHistory:
 
     def log(self, old: str, new: str) -> RefLog:
         result = RefLog()
-        count = run_git(["rev-list", "--count", f"{old}..{new}"], git_dir=self.repo, check=False, network=False)
+        if not (is_object_id(old) and is_object_id(new)):  # read from an untrusted inventory
+            result.note = "the inventory names a ref by something that is not a commit id"
+            return result
+        count = run_git(
+            ["rev-list", "--count", "--end-of-options", f"{old}..{new}"], git_dir=self.repo, check=False, network=False
+        )
         if count.returncode != 0:
             result.note = "the commits are not both in the bundles (an incremental chain without its base?)"
             return result
         result.total = int(count.stdout.strip() or 0)
-        dropped = run_git(["rev-list", "--count", f"{new}..{old}"], git_dir=self.repo, check=False, network=False)
+        dropped = run_git(
+            ["rev-list", "--count", "--end-of-options", f"{new}..{old}"], git_dir=self.repo, check=False, network=False
+        )
         result.dropped = int(dropped.stdout.strip() or 0) if dropped.returncode == 0 else 0
         done = run_git(
-            ["log", f"--max-count={MAX_COMMITS}", "--format=%H%x09%s", f"{old}..{new}", "--"],
+            [
+                "log",
+                f"--max-count={MAX_COMMITS}",
+                "--format=%H%x09%<(200,trunc)%s",  # subjects from an untrusted bundle: bounded
+                "--end-of-options",
+                f"{old}..{new}",
+                "--",
+            ],
             git_dir=self.repo,
             check=False,
             network=False,
         )
         for line in done.stdout.splitlines():
             commit, _, subject = line.partition("\t")
-            result.commits.append(Commit(commit, subject))
+            result.commits.append(Commit(commit, subject.rstrip()))  # git pads the truncated column
         return result
 
 
