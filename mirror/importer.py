@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
-from mirror.errors import UsageError, VerificationError
+from mirror.errors import IntegrityError, UsageError, VerificationError
 from mirror.git.bundles import PushResult
 from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -200,6 +201,11 @@ def write_flux_out(
     objects = []
     for artifact in verified.flux:
         raw = read_small(verified.reader, blob_path(artifact.digest), MAX_FLUX_OBJECTS_BYTES)
+        if "sha256:" + hashlib.sha256(raw).hexdigest() != artifact.digest:  # read again since verify: check again
+            raise IntegrityError(
+                f"{verified.reader.location}: {blob_path(artifact.digest)} changed since it was verified",
+                hint="the bundle was altered during the import; verify it again",
+            )
         objects += parse_objects_blob(raw, artifact.source)
     written = write_objects(rewrite_objects(objects, endpoints, warnings=notes), directory)
     sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})

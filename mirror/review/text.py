@@ -39,9 +39,9 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
             )
     for artifact in diff.added:
         item = artifact_json(artifact)
-        lines.append(f"{indent}  added          {artifact.kind:<5} {clean(artifact.source)}  {item['digest']}")
+        lines.append(f"{indent}  added          {clean(artifact.kind):<5} {clean(artifact.source)}  {item['digest']}")
     for artifact in diff.removed:
-        lines.append(f"{indent}  removed        {artifact.kind:<5} {clean(artifact.source)}  {artifact.digest}")
+        lines.append(f"{indent}  removed        {clean(artifact.kind):<5} {clean(artifact.source)}  {artifact.digest}")
     for move in diff.refs:
         lines.append(
             f"{indent}  ref moved      {clean(move.source)} {clean(move.ref)}  {_short(move.old)} -> {_short(move.new)}"
@@ -141,7 +141,7 @@ def review_text(review: Review) -> str:
         group = review.group(kind)
         if not group:
             continue
-        lines += ["", f"{KIND_TITLES.get(kind, kind)} ({len(group)})"]
+        lines += ["", f"{clean(KIND_TITLES.get(kind, kind))} ({len(group)})"]
         for entry in group:
             lines += _entry_lines(entry)
     for note in review.notes:

@@ -235,3 +235,13 @@ def test_documents_a_bundle_leaves_to_its_base_are_read_from_the_base_when_given
     assert alone["inBundle"] is False and alone["platforms"] == [] and "base" in alone["notes"][0]
     with_base = review_json(build_review(tmp_path / "new", base=tmp_path / "old"))["artifacts"][0]
     assert with_base["platforms"][0]["labels"] == {"note": "from the base"} and with_base["notes"] == []
+
+
+def test_an_artifact_kind_cannot_inject_terminal_escapes(tmp_path):
+    root = _generated(tmp_path, "k", images=1, charts=0)
+    inventory = json.loads((root / "inventory.json").read_bytes())
+    inventory["artifacts"][0]["kind"] = "x\x1b[1A\x1b[2Kevil"
+    hostile = tmp_path / "hostile.inventory.json"
+    hostile.write_text(json.dumps(inventory))
+    text = review_text(build_review(hostile))
+    assert "\x1b" not in text and "\\x1b[1A" in text
