@@ -8,15 +8,17 @@ sizes are capped, and a blob that is absent or unreadable becomes a note, never 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened, read_small
-from mirror.errors import MirrorError
+from mirror.errors import BundleFormatError, MirrorError
 from mirror.helm.archive import ChartLimits, read_chart
 from mirror.helm.package import HELM_CHART_LAYER
 from mirror.limits import MiB
+from mirror.oci.digest import sha256_digest
 from mirror.oci.document import ManifestDocument, parse_manifest, strict_json
 
 MAX_DOCUMENT_BYTES = 4 * MiB  # manifests and image configs, as the registry client caps them
@@ -67,7 +69,10 @@ def _document(reader: BundleReader, digest: str, declared: str | None) -> Manife
 def _platform(reader: BundleReader, document: ManifestDocument) -> PlatformFacts:
     config: dict[str, Any] = {}
     if document.config is not None:
-        body = strict_json(read_small(reader, blob_path(document.config.digest), MAX_DOCUMENT_BYTES), "config")
+        raw = read_small(reader, blob_path(document.config.digest), MAX_DOCUMENT_BYTES)
+        if sha256_digest(raw) != document.config.digest:  # the facts shown must be the bytes that were signed
+            raise BundleFormatError(f"{reader.location}: {blob_path(document.config.digest)} does not match its digest")
+        body = strict_json(raw, "config")
         config = body if isinstance(body, dict) else {}
     inner = config.get("config") if isinstance(config.get("config"), dict) else {}
     labels_raw = inner.get("Labels") if isinstance(inner, dict) else None
@@ -130,6 +135,13 @@ def chart_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts
             return facts
         if size > MAX_CHART_ARCHIVE_BYTES:
             facts.notes.append(f"the chart archive is {size} bytes; Chart.yaml not read")
+            return facts
+        with opened(reader, path) as handle:
+            hasher = hashlib.sha256()
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+        if "sha256:" + hasher.hexdigest() != layers[0].digest:
+            facts.notes.append("the chart archive does not match its digest; Chart.yaml not read")
             return facts
         with opened(reader, path) as handle:
             chart = read_chart(handle, where=f"{reader.location}: {path}", limits=_CHART_LIMITS)

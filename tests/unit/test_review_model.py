@@ -245,3 +245,16 @@ def test_an_artifact_kind_cannot_inject_terminal_escapes(tmp_path):
     hostile.write_text(json.dumps(inventory))
     text = review_text(build_review(hostile))
     assert "\x1b" not in text and "\\x1b[1A" in text
+
+
+def test_an_image_config_that_does_not_match_its_digest_is_not_shown(tmp_path):
+    bundle = _Bundle(tmp_path / "altered")
+    bundle.image("registry.example/x:1", "signed label", "l")
+    root = bundle.finish()
+    configs = [p for p in (root / "blobs" / "sha256").iterdir() if b'"Labels"' in p.read_bytes()]
+    for config in configs:
+        config.write_bytes(config.read_bytes().replace(b"signed label", b"forged label"))
+    data = review_json(build_review(root))
+    [image] = [a for a in data["artifacts"] if a["kind"] == "image"]
+    assert "forged label" not in json.dumps(data)
+    assert any("does not match its digest" in note for note in image["notes"])
