@@ -209,13 +209,13 @@ def collect(
     from mirror.report import collect_fields, reporting
     from mirror.units import parse_size
 
-    volume_size = None
-    if split_size:
-        from mirror.bundle.volumes import MIN_VOLUME_SIZE
-
-        volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE)
     progress = Progress(quiet=quiet, log_format=log_format.value)
     with reporting(report, "collect", progress, {"out": str(out)}) as run:
+        volume_size = None
+        if split_size:
+            from mirror.bundle.volumes import MIN_VOLUME_SIZE
+
+            volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE)
         signing = None
         if key is not None:
             from mirror.trust.keys import load_signer  # cryptography: only when signing
@@ -434,9 +434,9 @@ def inspect(
         raise UsageError(f"{html.parent}: no such directory", hint="--html names the report file to write")
     review = build_review(bundle, trust=trust, base=base)
     if html is not None:
-        temporary = html.with_name(f".{html.name}.partial")
-        temporary.write_text(review_html(review), encoding="utf-8")
-        temporary.replace(html)
+        from mirror.report import write_text_atomically
+
+        write_text_atomically(html, review_html(review))
     if as_json:
         _print_json(review_json(review))
     elif html is None:

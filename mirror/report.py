@@ -113,9 +113,15 @@ def build_report(
 
 def write_json_atomically(path: Path, data: object) -> None:
     """Readers never see half a report: write beside it, then rename over it."""
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write `text` to a new file beside `path` (never through a link planted there), then rename it over `path`."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
+        with open(temporary, "x", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -118,3 +118,16 @@ def test_with_json_logs_an_error_is_one_json_line_on_stderr(tmp_path):
 def test_an_unknown_log_format_exits_2():
     result = invoke("collect", "m.yaml", "-o", "out", "--log-format", "xml")
     assert result.exit_code == 2
+
+
+def test_a_bad_split_size_is_reported_in_the_run_report(tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: m}\nspec: {images: []}\n")
+    report = tmp_path / "run.json"
+    result = invoke(
+        "collect", str(manifest), "-o", str(tmp_path / "n.tar"), "--split-size", "4X", "--report", str(report)
+    )
+    assert result.exit_code == 2
+    written = json.loads(report.read_text())
+    assert (written["ok"], written["exitCode"]) == (False, 2)
+    assert "--split-size" in written["failed"][0]["message"]
