@@ -61,7 +61,16 @@ FluxVars = Annotated[
 ]
 
 
-def _fail(error: MirrorError, log_format: str = "text") -> None:
+class _Interrupted(MirrorError):
+    exit_code = 130
+
+
+def _log_format(kwargs: dict[str, Any]) -> str:
+    log_format = kwargs.get("log_format")
+    return log_format.value if isinstance(log_format, LogFormat) else "text"
+
+
+def _fail(error: MirrorError, log_format: str = "text", prefix: str = "error: ") -> None:
     if log_format == "json":
         fields: dict[str, object] = {"exitCode": error.exit_code, "error": type(error).__name__}
         if error.hint:
@@ -71,7 +80,7 @@ def _fail(error: MirrorError, log_format: str = "text") -> None:
             fields["problems"] = [p.to_json() for p in problems]
         print(format_line("json", "error", "error", error.message, fields), file=sys.stderr)
         return
-    print(f"error: {error}", file=sys.stderr)
+    print(f"{prefix}{error}", file=sys.stderr)
     if error.hint:
         print(f"hint: {error.hint}", file=sys.stderr)
 
@@ -84,19 +93,21 @@ def handled(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except MirrorError as error:
-            log_format = kwargs.get("log_format")
-            _fail(error, log_format.value if isinstance(log_format, LogFormat) else "text")
+            _fail(error, _log_format(kwargs))
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            _fail(_Interrupted("interrupted"), _log_format(kwargs), prefix="")
             raise typer.Exit(130) from None
         except typer.Exit:
             raise
         except Exception as error:  # the last resort: report, never show a traceback unless asked
             if os.environ.get("MIRROR_DEBUG"):
                 traceback.print_exc()
-            print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
-            print("hint: set MIRROR_DEBUG=1 for a traceback, and report it", file=sys.stderr)
+            internal = MirrorError(
+                f"internal error: {type(error).__name__}: {error}",
+                hint="set MIRROR_DEBUG=1 for a traceback, and report it",
+            )
+            _fail(internal, _log_format(kwargs), prefix="")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
