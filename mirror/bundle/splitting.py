@@ -173,9 +173,9 @@ def write_split(
             os.fsync(handle.fileno())
         check_split_out(out)
         for number, path in enumerate(sink.paths, 1):
-            path.rename(volume_path(out, number))
+            _place(path, volume_path(out, number))
             placed.append(volume_path(out, number))
-        head_temporary.rename(volume_path(out, 0))
+        _place(head_temporary, volume_path(out, 0))
         placed.insert(0, volume_path(out, 0))
     except BaseException:
         sink.abort()
@@ -184,3 +184,19 @@ def write_split(
             path.unlink(missing_ok=True)
         raise
     return inventory, placed
+
+
+def _place(temporary: Path, final: Path) -> None:
+    """Give a finished volume its name; a file that appeared there meanwhile is never replaced (link, not rename)."""
+    appeared = UsageError(f"{final}: appeared while the bundle was written", hint="choose a new output path")
+    try:
+        os.link(temporary, final)
+    except FileExistsError:
+        raise appeared from None
+    except OSError:
+        # Media file systems (FAT32, exFAT) have no hard links: check, then rename, which leaves a small window.
+        if final.exists():
+            raise appeared from None
+        temporary.rename(final)
+        return
+    temporary.unlink()

@@ -317,3 +317,14 @@ def test_a_failure_before_the_set_is_complete_leaves_no_volume_and_no_temporary_
     with pytest.raises(RuntimeError):
         write_split(staging, inventory, tmp_path / "night.tar", 1024, sign)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["staging"]
+
+
+def test_a_volume_name_taken_while_writing_is_never_replaced(tmp_path: Path) -> None:
+    from mirror.bundle.splitting import _place
+
+    temporary, final = tmp_path / ".v.partial", tmp_path / "night.tar.001"
+    temporary.write_bytes(b"ours")
+    final.write_bytes(b"someone else's")
+    with pytest.raises(UsageError, match="appeared while the bundle was written"):
+        _place(temporary, final)
+    assert final.read_bytes() == b"someone else's"
