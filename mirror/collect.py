@@ -11,7 +11,7 @@ import datetime as dt
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from mirror.incremental import BaseChain, MovedTag, beside_path, leave_to_base, 
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
+from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings
@@ -282,6 +283,18 @@ def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
 
 
+def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument | None]:
+    """A manifest the collect already wrote to the layout (checked on its way in), parsed again; None if absent."""
+
+    def read(digest: str) -> ManifestDocument | None:
+        if not writer.has(digest):
+            return None
+        raw = writer.blob_location(digest).read_bytes()  # a manifest: capped at 4 MiB when it was fetched
+        return parse_manifest(raw, declared_type=None, where=digest, digest=digest)
+
+    return read
+
+
 def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
     from mirror.fluxset import FLUX_OBJECTS_MEDIA_TYPE
 
@@ -391,7 +404,7 @@ def collect(
                 needed.update({g.digest: g.size for g in gathered.git if not g.carried})
                 graphs = [(_image_artifact(i), i.document) for i in images]
                 graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
-                keep = [*(f.digest for f in gathered.flux), *chain.changed_manifests(graphs)]
+                keep = [*(f.digest for f in gathered.flux), *chain.changed_manifests(graphs, _layout_document(writer))]
                 expected = leave_to_base(chain, writer, needed, keep=keep)
                 incremental = {"base": chain.record, "expected": expected}
                 moved = chain.moved(artifacts)

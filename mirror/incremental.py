@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +26,10 @@ from mirror.bundle.reader import open_bundle, read_small
 from mirror.errors import MirrorError, UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.document import ManifestDocument
+from mirror.oci.mediatypes import INDEXES
 
 BESIDE_SUFFIX = ".inventory.json"
+MAX_INDEX_DEPTH = 8  # indexes nested deeper than any registry or tool makes them are not followed
 
 
 def beside_path(out: Path) -> Path:
@@ -92,17 +94,32 @@ class BaseChain:
             for a in self.inventory.artifacts
         )
 
-    def changed_manifests(self, graphs: Iterable[tuple[ArtifactRecord, ManifestDocument]]) -> set[str]:
+    def changed_manifests(
+        self,
+        graphs: Iterable[tuple[ArtifactRecord, ManifestDocument]],
+        read: Callable[[str], ManifestDocument | None] = lambda _: None,
+    ) -> set[str]:
         """The manifests to carry even if the chain has them: those of every artifact not unchanged.
 
         Registries keep manifests per repository, and a manifest cannot be mounted; so only an unchanged
         artifact (same source, same digest, hence the same target repository) leaves its manifests to the base.
+        `read` gives a child document, so that indexes nested in indexes are followed to their leaves.
         """
         carried: set[str] = set()
+
+        def carry(document: ManifestDocument, depth: int) -> None:
+            carried.add(document.digest)
+            for child in document.manifests:
+                if child.digest in carried:
+                    continue
+                carried.add(child.digest)
+                nested = read(child.digest) if child.media_type in INDEXES and depth < MAX_INDEX_DEPTH else None
+                if nested is not None:
+                    carry(nested, depth + 1)
+
         for artifact, document in graphs:
             if not self.unchanged(artifact):
-                carried.add(document.digest)
-                carried.update(child.digest for child in document.manifests)
+                carry(document, 0)
         return carried
 
     def moved(self, artifacts: Iterable[ArtifactRecord]) -> list[MovedTag]:

@@ -15,6 +15,7 @@ from mirror.bundle.layout import LayoutWriter
 from mirror.errors import BundleFormatError, UsageError
 from mirror.incremental import beside_path, chain_from_inventory, leave_to_base, load_base
 from mirror.oci import mediatypes as mt
+from mirror.oci.document import ManifestDocument, parse_manifest
 
 
 def digest(data: bytes) -> str:
@@ -182,3 +183,30 @@ def test_since_refuses_a_file_that_is_not_an_inventory(tmp_path):
 )
 def test_the_inventory_copy_goes_beside_the_bundle_without_tar(out, beside):
     assert beside_path(Path("/x") / out) == Path("/x") / beside
+
+
+def _document(body: dict) -> ManifestDocument:
+    raw = json.dumps(body).encode()
+    return parse_manifest(raw, declared_type=None, where="test", digest=digest(raw))
+
+
+def test_a_changed_artifact_carries_every_manifest_of_nested_indexes_and_an_unchanged_one_none():
+    leaf = _document(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(b"c"), "size": 1},
+            "layers": [],
+        }
+    )
+    leaf_ref = {"mediaType": mt.OCI_MANIFEST, "digest": leaf.digest, "size": leaf.size}
+    inner = _document({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [leaf_ref]})
+    inner_ref = {"mediaType": mt.OCI_INDEX, "digest": inner.digest, "size": inner.size}
+    outer = _document({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [inner_ref]})
+    documents = {d.digest: d for d in (leaf, inner, outer)}
+    chain = chain_from_inventory(inventory(image("r.example/app:1", "sha256:" + "1" * 64)).to_bytes(), "prev")
+
+    changed = chain.changed_manifests([(image("r.example/app:1", outer.digest), outer)], documents.get)
+    assert changed == {outer.digest, inner.digest, leaf.digest}
+    unchanged = image("r.example/app:1", "sha256:" + "1" * 64)
+    assert chain.changed_manifests([(unchanged, outer)], documents.get) == set()
