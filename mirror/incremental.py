@@ -8,7 +8,6 @@ new bundle carries everything else and lists the rest as `expected`, so the high
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from mirror.bundle.inventory import (
 from mirror.bundle.layout import LayoutWriter
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.errors import MirrorError, UsageError
+from mirror.fsutil import atomic_write
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.document import ManifestDocument
 from mirror.oci.mediatypes import INDEXES
@@ -182,6 +182,4 @@ def leave_to_base(
 
 def write_beside(path: Path, raw: bytes) -> None:
     """The inventory copy beside a bundle, written whole or not at all."""
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(raw)
-    os.replace(temporary, path)
+    atomic_write(path, raw)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mirror.errors import MirrorError, UsageError, VerificationError
+from mirror.fsutil import atomic_write
 from mirror.progress import Progress
 
 API_VERSION = "mirror/v1"
@@ -118,13 +117,7 @@ def write_json_atomically(path: Path, data: object) -> None:
 
 def write_text_atomically(path: Path, text: str) -> None:
     """Write `text` to a new file beside `path` (never through a link planted there), then rename it over `path`."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(temporary, "x", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(path, text, durable=False)
 
 
 def check_report_path(path: Path) -> None:

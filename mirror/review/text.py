@@ -3,17 +3,10 @@ characters (escape sequences that could repaint the terminal) are shown as \\x..
 
 from __future__ import annotations
 
-import re
-
 from mirror.progress import human_size
 from mirror.review.diff import Diff, artifact_json
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def clean(value: object) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+from mirror.terminal import escape as clean
 
 
 def _short(digest: str | None) -> str:

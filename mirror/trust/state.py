@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirror.errors import BundleFormatError, UsageError
+from mirror.fsutil import atomic_write
 from mirror.trust.statement import format_time, parse_time
 
 _HEX = re.compile(r"[a-f0-9]{64}")
@@ -63,9 +63,4 @@ def load_state(path: Path) -> TrustState:
 
 
 def save_state(path: Path, state: TrustState) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    with open(temporary, "wb") as handle:
-        handle.write(state.to_bytes())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    atomic_write(path, state.to_bytes())

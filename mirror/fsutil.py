@@ -1,0 +1,63 @@
+"""File-system writes that a planted link or a crash cannot turn into a write somewhere else."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def temporary_name(path: Path, suffix: str = ".partial") -> Path:
+    """A fresh name beside `path`: random, so nobody can plant a link at it in advance."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(8)}{suffix}")
+
+
+def create_exclusive(path: Path, mode: int = 0o644) -> BinaryIO:
+    """Open a new file for writing; refuses an existing file or link at `path` (O_EXCL|O_NOFOLLOW)."""
+    return os.fdopen(os.open(path, _CREATE, mode), "wb")
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, mode: int = 0o644, durable: bool = True) -> Iterator[BinaryIO]:
+    """Write a new version of `path`: readers see the old file or the whole new one, never half of it.
+
+    The bytes go to a fresh temporary file beside `path`, which is renamed over `path` only when the block ends
+    without an error; otherwise it is removed. A symlink at `path` itself is replaced, never followed.
+    """
+    temporary = temporary_name(path)
+    try:
+        with create_exclusive(temporary, mode) as handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        if durable:
+            _sync_directory(path.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644, durable: bool = True) -> None:
+    """`path` holds exactly `data` afterwards, written through `atomic_writer`."""
+    with atomic_writer(path, mode=mode, durable=durable) as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
+
+
+def _sync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # some file systems cannot open a directory; the rename itself has happened
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

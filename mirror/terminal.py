@@ -1,0 +1,19 @@
+"""The one escaping function for text that reaches a terminal or a log line from an untrusted source."""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides and isolates: each can
+# move the cursor, repaint the screen, start a fake line or reorder what the reader sees.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape(value: object) -> str:
+    """`value` as text with every unsafe character shown as a visible \\x.. or \\u.... escape."""
+    return _UNSAFE.sub(_visible, str(value))
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
