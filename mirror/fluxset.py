@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from mirror.bundle.layout import LayoutWriter
 from mirror.errors import UsageError
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
+from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.git.runner import Transport, run_git
 from mirror.helm.semver import select_version
@@ -166,7 +166,7 @@ def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[Imag
         if artifact.semver is not None:
             tags = pool.for_host(reference.registry).list_tags(reference.repository)
             if artifact.semver_filter:
-                pattern = re.compile(artifact.semver_filter)
+                pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
                 tags = [t for t in tags if pattern.search(t)]
             chosen = select_version(tags, artifact.semver)
             if chosen is None:

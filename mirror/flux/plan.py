@@ -72,6 +72,7 @@ from mirror.flux.objects import (
     set_namespace,
     workload_images,
 )
+from mirror.flux.patterns import compile_upstream
 from mirror.helm.discover import _Found, _ValuesWalker
 from mirror.helm.semver import Constraint, is_version
 from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource
@@ -989,6 +990,12 @@ class FluxWalker:
         if base.tag != "latest" or base.digest:
             problems.append(f"{obj.where}: spec.url: {url} carries a tag or digest; give it in spec.ref")
             return None
+        if semver and values["semverFilter"]:
+            try:
+                compile_upstream(values["semverFilter"], f"{obj.where}: spec.ref.semverFilter")
+            except UsageError as exc:
+                problems.append(exc.message)
+                return None
         if digest:
             text = f"{base.name}" + (f":{tag}" if tag else "") + f"@{digest}"
             semver = None
