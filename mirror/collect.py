@@ -21,6 +21,7 @@ from mirror.bundle.download import GraphDownloader
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
 from mirror.errors import SourceNotFoundError, UsageError
+from mirror.fsutil import require_writable_directory
 from mirror.httpfetch import HttpFetcher
 from mirror.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -321,6 +322,7 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"{out}: already exists", hint="choose a new output path or remove the old bundle")
     if not out.parent.is_dir():
         raise UsageError(f"{out.parent}: output directory does not exist")
+    require_writable_directory(out.parent, "bundle")
 
 
 def _check_beside(out: Path) -> None:

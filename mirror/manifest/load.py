@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mirror.errors import ManifestError, ReferenceError_, UsageError
+from mirror.fsutil import require_regular_file
 from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource, ImageSource, MirrorSet
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
@@ -239,8 +240,14 @@ def _git_url(check: _Checker, value: Any, field: str) -> str:
         raise check.fail(
             field, "the URL must not carry credentials", hint="use git credential helpers or MIRROR_GIT_* variables"
         )
-    if parts.scheme not in ("https", "http", "ssh") or not parts.hostname or parts.query or parts.fragment:
-        raise check.fail(field, f"{text!r} must be an https://, http:// or ssh:// repository URL")
+    if parts.scheme == "ssh" or text.startswith("git@"):
+        raise check.fail(
+            field,
+            f"{text!r}: the collector reads Git over https:// or http:// only, not ssh://",
+            hint="give the repository's https:// URL (most Git hosts serve both)",
+        )
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise check.fail(field, f"{text!r} must be an https:// or http:// repository URL")
     path = parts.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
         raise check.fail(field, f"{text!r} has no repository path")
@@ -344,6 +351,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
 
 def load_mirrorset_file(path: Path) -> list[MirrorSet]:
     check = _Checker(path)
+    require_regular_file(path, "MirrorSet")
     try:
         documents = load_yaml_documents(path)
     except UsageError as exc:
