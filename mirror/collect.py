@@ -200,6 +200,12 @@ def _gather_git_and_flux(
         collected = collect_git(
             source, writer, credentials=credentials, transport=transport, base_commits=commits, base=base
         )
+        if collected.skipped_refs:
+            names = ", ".join(repr(name) for name in collected.skipped_refs[:5])
+            more = f" and {len(collected.skipped_refs) - 5} more" if len(collected.skipped_refs) > 5 else ""
+            progress.warn(
+                f"{source.url}: left out {len(collected.skipped_refs)} ref(s) whose names git refuses: {names}{more}"
+            )
         news = "" if collected.carried else " (nothing new since the base)"
         progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")
         return collected

@@ -27,6 +27,7 @@ class CollectedGit:
     bundle: BundleInfo
     # When nothing moved since an incremental collect's base: the base's record, whose bundle the chain carried.
     base: ArtifactRecord | None = None
+    skipped_refs: tuple[str, ...] = ()  # advertised names git refuses: not carried
 
     @property
     def carried(self) -> bool:
@@ -91,7 +92,7 @@ def collect_git(
             writer.adopt(path, f"sha256:{info.sha256}", info.size)
     if not info.written and base is None:
         raise ValueError(f"{source.url}: nothing new, but no base record to stand on")  # a caller bug
-    return CollectedGit(source, resolved, info, None if info.written else base)
+    return CollectedGit(source, resolved, info, None if info.written else base, refs.invalid)
 
 
 def _base_refs(base: ArtifactRecord | None) -> dict[str, str] | None:
