@@ -19,6 +19,7 @@ from mirror.registry.endpoint import Endpoint
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 # Tokens are renewed this long before they expire, so a long upload does not start with a dying token.
 _EXPIRY_MARGIN_S = 10.0
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,12 @@ class Authenticator:
             raise RegistryHTTPError("the token service sent an unreadable answer", status=200) from exc
         if not isinstance(token, str) or not token:
             raise RegistryHTTPError("the token service sent no token", status=200)
+        if not _BEARER_TOKEN.fullmatch(token):
+            # RFC 6750's b64token: anything else cannot go in a header (a non-ASCII one crashed the encoder).
+            raise RegistryHTTPError(
+                f"the token service {urlsplit(realm).netloc} sent a string that is not a valid bearer token",
+                status=200,
+            )
         header = f"Bearer {token}"
         with self._lock:
             self._tokens[scope] = (header, time.monotonic() + max(0.0, expires_in - _EXPIRY_MARGIN_S))
