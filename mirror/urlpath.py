@@ -54,7 +54,7 @@ def _remove_dot_segments(segments: list[str], raw: str) -> list[str]:
     for segment in segments:
         if segment == "..":
             if not output:
-                raise UnsafeUrlPath(raw, "climbs above its root with '..'")
+                raise UnsafeUrlPath(raw, "climbs above its root (a '..' segment, once decoded)")
             output.pop()
         elif segment not in (".", ""):
             output.append(segment)

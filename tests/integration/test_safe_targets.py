@@ -1,0 +1,164 @@
+"""Git sources land under `--git BASE`, whatever their URL encodes; landing names follow the distribution grammar.
+
+The upstream here is a dumb-HTTP Git server that decodes and resolves `%2e%2e` before it serves a path, as many
+servers do: `http://HOST/a/%2e%2e/%2e%2e/escape.git` is its repository `escape.git`. Collect refuses such a URL
+(in a MirrorSet or in an upstream Flux GitRepository); a signed bundle whose inventory carries one anyway (a
+compromised collector, approved by tired officers) is refused by import before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from mirror.cli import app
+from mirror.trust.keys import PASSWORD_VARIABLE
+from tests.conftest import internal_repositories
+from tests.support.gitrepos import ls_remote, make_upstream_repo, repo_path
+from tests.support.hostile.resolving import ResolvingGitServer, serve_bare_copy
+from tests.support.mirrorsets import mirrorset
+from tests.support.signing import edit_inventory, resign, write_policy
+
+PROBLEM_LINE = re.compile(r"^\s+- \[([A-Z_]+)\] ", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    for name in ("collector", "officer"):
+        result = CliRunner().invoke(app, ["keygen", str(directory / name)], env={PASSWORD_VARIABLE: None})
+        assert result.exit_code == 0, result.stderr
+    return directory
+
+
+@pytest.fixture
+def policy(tmp_path: Path, keys: Path) -> Path:
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    return write_policy(trust / "policy.yaml", keys / "collector.pub", [keys / "officer.pub"])
+
+
+@pytest.fixture
+def escape(services, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A repository `escape-<id>.git` on a dumb-HTTP upstream that resolves `%2e%2e`, and the URLs reaching it."""
+    name = f"escape-{uuid.uuid4().hex[:8]}"
+    upstream = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/{name}")
+    root = tmp_path / "dumb"
+    root.mkdir()
+    serve_bare_copy(repo_path(services, upstream["name"]), root / f"{name}.git")
+    with ResolvingGitServer(root) as server:
+        yield {
+            "name": name,
+            "honest": f"{server.url}/{name}.git",
+            "hostile": f"{server.url}/a/%2e%2e/%2e%2e/{name}.git",
+        }
+
+
+@pytest.fixture
+def git_env(services, internal_env) -> dict[str, str]:
+    return {**internal_env, "MIRROR_GIT_USERNAME": services.git_user, "MIRROR_GIT_PASSWORD": services.git_password}
+
+
+def _manifest(tmp_path: Path, git: list[dict[str, Any]], flux: list[dict[str, Any]] | None = None) -> Path:
+    document = mirrorset([])
+    document["spec"]["git"] = git
+    if flux is not None:
+        document["spec"]["flux"] = flux
+    path = tmp_path / f"m-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _landed_anywhere(services, name: str) -> list[str]:
+    """Every path of the internal Git server's directory that carries this test's repository name."""
+    root = Path(services.git_internal_dir)
+    return sorted(str(p.relative_to(root)) for p in root.rglob(f"{name}*"))
+
+
+def test_the_dumb_upstream_serves_the_repository_through_encoded_dot_segments(escape):
+    """The premise: such an upstream really answers the hostile URL with a repository outside the URL's path."""
+    assert ls_remote(escape["hostile"])["refs/heads/main"] == ls_remote(escape["honest"])["refs/heads/main"]
+
+
+def test_collect_refuses_a_mirrorset_git_url_with_encoded_dot_segments(escape, mirror_cli, tmp_path):
+    manifest = _manifest(tmp_path, [{"name": "escape", "url": escape["hostile"], "ref": {"branch": "main"}}])
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "b", "-q")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert str(manifest) in result.stderr and "spec.git[0].url" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_collect_refuses_an_upstream_flux_git_repository_with_encoded_dot_segments(
+    services, escape, mirror_cli, tmp_path
+):
+    fleet = make_upstream_repo(
+        services,
+        f"t{uuid.uuid4().hex[:8]}/fleet",
+        files={
+            "clusters/production/kustomization.yaml": None,
+            "clusters/production/sources.yaml": f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: apps, namespace: flux-system}}
+spec:
+  interval: 5m
+  url: {escape["hostile"]}
+  ref: {{branch: main}}
+""",
+        },
+    )
+    manifest = _manifest(
+        tmp_path,
+        [{"name": "fleet", "url": fleet["url"], "ref": {"branch": "main"}}],
+        [{"git": "fleet", "path": "clusters/production"}],
+    )
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "b", "-q")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "GitRepository flux-system/apps: spec.url" in result.stderr, result.stderr
+    assert "%2e" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_import_refuses_a_signed_git_source_that_would_land_outside_base(
+    services, escape, mirror_cli, tmp_path, keys, policy, git_env, internal_url, target_prefix
+):
+    """A compromised collector signs the hostile URL into the inventory; officers approve; import refuses (3)."""
+    bundle = tmp_path / "bundle"
+    manifest = _manifest(tmp_path, [{"name": "escape", "url": escape["honest"], "ref": {"branch": "main"}}])
+    assert mirror_cli("collect", manifest, "-o", bundle, "-q").exit_code == 0
+
+    def plant(body: dict[str, Any]) -> None:
+        [git] = [a for a in body["artifacts"] if a["kind"] == "git"]
+        git["source"] = escape["hostile"]
+
+    edit_inventory(bundle, plant)
+    resign(bundle, keys / "collector.key", [keys / "officer.key"])
+    before = _landed_anywhere(services, escape["name"])
+    base = f"{services.git_internal}/{target_prefix}"
+    result = mirror_cli(
+        "import",
+        bundle,
+        "--trust",
+        policy,
+        "--registry",
+        internal_url,
+        "--git",
+        base,
+        "--ca-file",
+        services.ca_file,
+        "-q",
+        env=git_env,
+    )
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "GIT_TARGET_OUTSIDE_BASE" in PROBLEM_LINE.findall(result.stderr), result.stderr
+    assert before == _landed_anywhere(services, escape["name"]) == []
+    assert not (Path(services.git_internal_dir) / target_prefix).exists()
+    assert internal_repositories(services, target_prefix) == []
+    assert not (policy.parent / "state.json").exists()
