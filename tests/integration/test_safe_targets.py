@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from mirror.trust.keys import PASSWORD_VARIABLE
 from tests.conftest import internal_repositories
 from tests.support.gitrepos import ls_remote, make_upstream_repo, repo_path
 from tests.support.hostile.resolving import ResolvingGitServer, serve_bare_copy
-from tests.support.mirrorsets import mirrorset
+from tests.support.mirrorsets import mirrorset, write_mirrorset
 from tests.support.signing import edit_inventory, resign, write_policy
 
 PROBLEM_LINE = re.compile(r"^\s+- \[([A-Z_]+)\] ", re.MULTILINE)
@@ -161,4 +162,77 @@ def test_import_refuses_a_signed_git_source_that_would_land_outside_base(
     assert before == _landed_anywhere(services, escape["name"]) == []
     assert not (Path(services.git_internal_dir) / target_prefix).exists()
     assert internal_repositories(services, target_prefix) == []
+    assert not (policy.parent / "state.json").exists()
+
+
+def _catalog_names(services, token: str) -> list[str]:
+    """Every repository of the whole internal registry whose name starts with this test's token (read with curl;
+    the catalogue is sorted, so the page after `token[:-1]` holds them all)."""
+    done = subprocess.run(
+        [
+            "curl",
+            "-sf",
+            "--cacert",
+            str(services.ca_file),
+            "-u",
+            f"{services.internal_user}:{services.internal_password}",
+            f"https://{services.internal}/v2/_catalog?n=1000&last={token[:-1]}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [r for r in json.loads(done.stdout).get("repositories") or [] if r.startswith(token)]
+
+
+def test_import_refuses_signed_artifacts_whose_landing_names_break_the_grammar(
+    services, upstream_images, mirror_cli, tmp_path, keys, policy, internal_env, internal_url, target_prefix
+):
+    """A chart version that climbs out of its repository, a repository path with uppercase or '..': each is
+    listed (LANDING_NAME_INVALID, exit 3) and nothing reaches the registry, inside the prefix or outside it."""
+    token = f"escape{uuid.uuid4().hex[:8]}"
+    bundle = tmp_path / "bundle"
+    manifest = write_mirrorset(
+        tmp_path / "m.yaml", [upstream_images["app_1"]["ref"]], registries={services.upstream: {"plainHTTP": True}}
+    )
+    assert mirror_cli("collect", manifest, "-o", bundle, "-q").exit_code == 0
+    hostile = {
+        "chart": f"http://127.0.0.1:15080/{token}/app",
+        "upper": f"{services.upstream}/fixtures/App:1.0",
+        "dots": f"{services.upstream}/fixtures/../{token}:1.0",
+    }
+
+    def plant(body: dict[str, Any]) -> None:
+        [image] = body["artifacts"]
+        chart = {
+            **image,
+            "kind": "chart",
+            "source": hostile["chart"],
+            "chart": "app",
+            "version": f"../../../../{token}/manifests/x",
+            "repo": f"http://127.0.0.1:15080/{token}",
+        }
+        body["artifacts"] = [chart, {**image, "source": hostile["upper"]}, {**image, "source": hostile["dots"]}]
+
+    edit_inventory(bundle, plant)
+    resign(bundle, keys / "collector.key", [keys / "officer.key"])
+    assert _catalog_names(services, token) == []
+    result = mirror_cli(
+        "import",
+        bundle,
+        "--trust",
+        policy,
+        "--registry",
+        internal_url,
+        "--ca-file",
+        services.ca_file,
+        "-q",
+        env=internal_env,
+    )
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert PROBLEM_LINE.findall(result.stderr) == ["LANDING_NAME_INVALID"] * 3, result.stderr
+    for source in hostile.values():
+        assert source in result.stderr
+    assert internal_repositories(services, target_prefix) == []
+    assert _catalog_names(services, token) == []
     assert not (policy.parent / "state.json").exists()
