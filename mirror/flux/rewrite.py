@@ -37,6 +37,7 @@ from mirror.flux.objects import FluxObject
 from mirror.oci.reference import DOCKER_HUB, check_repository_path, is_repository_path, parse_reference
 from mirror.targets.git import git_target_url
 from mirror.targets.registry import LANDING_NAME_INVALID
+from mirror.terminal import escape
 
 SOURCE_V1 = "source.toolkit.fluxcd.io/v1"
 HELM_V2 = "helm.toolkit.fluxcd.io/v2"
@@ -141,7 +142,8 @@ def _oci_repository(url: str, *, whole: bool) -> str:
 
 def _unlandable(message: str) -> VerificationError:
     """A source URL of a carried (signed) Flux object that has no valid place on the internal registry."""
-    return VerificationError(message, problems=[Problem(LANDING_NAME_INVALID, message)], hint="nothing was written")
+    shown = escape(message)
+    return VerificationError(shown, problems=[Problem(LANDING_NAME_INVALID, shown)], hint="nothing was written")
 
 
 @dataclass(frozen=True)

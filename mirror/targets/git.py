@@ -18,6 +18,7 @@ from mirror.git.bundles import PushResult, StagedRepo, check_and_stage, push_sta
 from mirror.git.runner import Transport
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import parse_endpoint_url
+from mirror.terminal import escape
 from mirror.urlpath import UnsafeUrlPath, join_under, url_path
 
 OUTSIDE_BASE = "GIT_TARGET_OUTSIDE_BASE"
@@ -36,9 +37,10 @@ def git_target_url(base: str, source_url: str) -> str:
         path = url_path(source_url)
         return join_under(base, path if path.endswith(".git") else path + ".git")
     except UnsafeUrlPath as exc:
-        problem = Problem(OUTSIDE_BASE, f"{source_url}: its path {exc.reason}; it would not land under {base}")
+        shown = escape(source_url)  # from the inventory: no control character reaches the terminal
+        problem = Problem(OUTSIDE_BASE, f"{shown}: its path {exc.reason}; it would not land under {base}")
         raise VerificationError(
-            f"{source_url}: would not land under {base}", problems=[problem], hint="nothing was written"
+            f"{shown}: would not land under {base}", problems=[problem], hint="nothing was written"
         ) from exc
 
 
@@ -57,7 +59,10 @@ def plan_git_targets(base: str, artifacts: list[ArtifactRecord]) -> tuple[dict[s
         owner = owners.setdefault(target, artifact.source)
         if owner != artifact.source:
             problems.append(
-                Problem(TARGET_CLASH, f"{artifact.source} and {owner} would land on the same repository {target}")
+                Problem(
+                    TARGET_CLASH,
+                    escape(f"{artifact.source} and {owner} would land on the same repository {target}"),
+                )
             )
             continue
         targets[artifact.source] = target

@@ -22,6 +22,7 @@ from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
 from mirror.registry.credentials import Credentials, credentials_from_auth_file, credentials_from_env
 from mirror.registry.endpoint import Endpoint, parse_endpoint_url
+from mirror.terminal import escape
 
 
 def parse_target(url: str, ca_file: str | None) -> Endpoint:
@@ -90,7 +91,8 @@ def plan_landings(verified: VerifiedBundle, prefix: str = "") -> tuple[list[Imag
         try:
             repository, tag, _ = _landing(image.artifact, prefix)
         except _Unlandable as exc:
-            problems.append(Problem(LANDING_NAME_INVALID, f"{image.artifact.kind} {image.artifact.source}: {exc}"))
+            message = f"{image.artifact.kind} {image.artifact.source}: {exc}"
+            problems.append(Problem(LANDING_NAME_INVALID, escape(message)))  # inventory text: shown escaped
             continue
         plans.append(ImagePlan(image, repository, tag))
     return plans, problems

@@ -64,3 +64,10 @@ def test_two_honest_sources_landing_on_one_repository_stay_a_usage_error():
 def test_the_same_source_twice_is_no_clash():
     targets, problems = plan_git_targets(BASE, [_git("https://a.example/x.git"), _git("https://a.example/x.git")])
     assert (targets, problems) == ({"https://a.example/x.git": f"{BASE}/x.git"}, [])
+
+
+def test_a_refused_source_is_shown_without_its_control_characters():
+    [problem] = plan_git_targets(BASE, [_git("http://h/x.git\n  - [OK] verified\x1b[2J")])[1]
+    assert problem.code == OUTSIDE_BASE
+    assert "\n" not in problem.message and "\x1b" not in problem.message
+    assert "\\x0a" in problem.message

@@ -82,3 +82,8 @@ def test_every_invalid_landing_name_is_listed_in_one_refusal():
         plan_images(_verified(_image("ghcr.io/team/ok:1.0"), *bad), "mirror")
     assert refused.value.exit_code == 3
     assert [p.code for p in refused.value.problems] == [LANDING_NAME_INVALID] * 3
+
+
+def test_an_invalid_landing_name_is_shown_without_its_control_characters():
+    _, [problem] = plan_landings(_verified(_image("ghcr.io/team/App:1.0\n  - [OK] verified\x1b[2J")), "mirror")
+    assert "\n" not in problem.message and "\x1b" not in problem.message
