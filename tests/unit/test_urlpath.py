@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import posixpath
+from urllib.parse import unquote, urlsplit
+
 import pytest
 
 from mirror.errors import UsageError
@@ -120,3 +124,29 @@ def test_encoded_dots_slashes_and_percents_in_a_source_path_are_found(path, foun
 @pytest.mark.parametrize("path", ["/fleet/infra.git", "/caf%C3%A9.git", "/a%20b.git", "/v1.2/x"])
 def test_an_honest_source_path_has_no_encoded_separator(path):
     assert encoded_separator(path) is None
+
+
+# Every path built from these pieces, up to four of them: whatever is accepted must land under BASE as each kind
+# of server reads it (decoding once, twice as a proxy in front may, or taking '\' for a separator).
+PIECES = ["a", ".", "..", "%2e", "%2E", "/", "%2f", "%2F", "\\", "%5c", "%25", "%252e", "%00"]
+SERVERS = {
+    "decodes once": lambda path: unquote(path),
+    "decodes twice": lambda path: unquote(unquote(path)),
+    "backslash is a separator": lambda path: unquote(path).replace("\\", "/"),
+}
+
+
+def test_no_accepted_path_of_these_pieces_lands_outside_base_for_any_server():
+    accepted = 0
+    for count in range(1, 5):
+        for pieces in itertools.product(PIECES, repeat=count):
+            raw = "/" + "".join(pieces)
+            try:
+                landing = join_under("https://git.internal/base", raw)
+            except UnsafeUrlPath:
+                continue
+            accepted += 1
+            for server, decode in SERVERS.items():
+                served = posixpath.normpath(decode(urlsplit(landing).path))
+                assert served.startswith("/base/"), (raw, landing, server, served)
+    assert accepted > 1000  # the pieces do make legitimate paths too
