@@ -110,6 +110,19 @@ def join_under(base_url: str, path: str) -> str:
     return landing
 
 
+def source_path_problem(url: str) -> str | None:
+    """Why collect refuses a source URL's path, or None: an encoded separator (`encoded_separator`), or what
+    `url_path` refuses (a control character, raw or encoded; a climb above the root)."""
+    path = urlsplit(url).path
+    if (encoded := encoded_separator(path)) is not None:
+        return f"its path holds {encoded!r}, an encoded dot, slash, backslash or percent sign"
+    try:
+        url_path(url)
+    except UnsafeUrlPath as exc:
+        return f"its path {exc.reason}"
+    return None
+
+
 def encoded_separator(path: str) -> str | None:
     """The first percent-escape of '.', '/', '\\' or '%' (or a raw backslash) in a source URL path, if any.
 

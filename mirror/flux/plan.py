@@ -78,7 +78,7 @@ from mirror.helm.semver import Constraint, is_version
 from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference, parse_reference
-from mirror.urlpath import encoded_separator
+from mirror.urlpath import source_path_problem
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
@@ -1338,11 +1338,11 @@ def _git_url_problem(url: Any) -> str | None:
         return "the URL carries credentials; Flux takes them from spec.secretRef"
     if parts.query or parts.fragment:
         return f"{url!r} has a query or fragment"
-    if (encoded := encoded_separator(parts.path)) is not None:
-        return f"{url!r}: its path holds {encoded!r}, an encoded dot, slash, backslash or percent sign"
     path = parts.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
         return f"{url!r} has no repository path"
+    if (path_problem := source_path_problem(url)) is not None:
+        return f"{url!r}: {path_problem}"
     return None
 
 

@@ -14,7 +14,7 @@ from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
-from mirror.urlpath import encoded_separator
+from mirror.urlpath import source_path_problem
 from mirror.yamlio import load_yaml_documents
 
 API_VERSION = "mirror/v1"
@@ -249,15 +249,15 @@ def _git_url(check: _Checker, value: Any, field: str) -> str:
         )
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
         raise check.fail(field, f"{text!r} must be an https:// or http:// repository URL")
-    if (encoded := encoded_separator(parts.path)) is not None:
-        raise check.fail(
-            field,
-            f"{text!r}: its path holds {encoded!r}, an encoded dot, slash, backslash or percent sign",
-            hint="an upstream that decodes it may serve another repository than the URL says; write the path plainly",
-        )
     path = parts.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
         raise check.fail(field, f"{text!r} has no repository path")
+    if (problem := source_path_problem(text)) is not None:
+        raise check.fail(
+            field,
+            f"{text!r}: {problem}",
+            hint="an upstream that decodes it may serve another repository than the URL says; write the path plainly",
+        )
     return text.rstrip("/")
 
 
