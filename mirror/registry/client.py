@@ -340,10 +340,6 @@ class RegistryClient:
 
         self._retrying(attempt)
 
-    def list_tags(self, repository: str) -> list[str]:
-        """Every tag of a repository (see iter_tags), as a list."""
-        return list(self.iter_tags(repository))
-
     def iter_tags(self, repository: str) -> Iterator[str]:
         """The tags of a repository, page by page, following `Link: <…>; rel="next"`; one page in memory at a time.
 
@@ -359,7 +355,9 @@ class RegistryClient:
             if url in read:
                 raise TransferError(f"{where}: the tag list links back to a page already read ({url})")
             if len(read) >= self._limits.max_tag_pages:
-                raise TransferError(f"{where}: more than {self._limits.max_tag_pages} pages of tags")
+                raise TransferError(
+                    f"{where}: more than {self._limits.max_tag_pages} pages of tags (limit max_tag_pages)"
+                )
             read.add(url)
 
             def attempt(page: str = url) -> tuple[list[str], str | None]:
