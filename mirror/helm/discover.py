@@ -96,7 +96,8 @@ class _Found:
         if reference not in self._by_reference and len(self._by_reference) >= self._limit:
             raise TooManyImagesError(
                 f"{self._what}: names more than {self._limit} images; refused (limit max_images_per_chart)",
-                hint="list the images this chart needs in the MirrorSet with images: {discover: false, include: […]}",
+                hint="real charts name dozens of images; to carry a chart's images without discovery, give them in "
+                "the MirrorSet as images: {discover: false, include: [...]}",
             )
         evidence = self._by_reference.setdefault(reference, [])
         if (chart, how) not in evidence:
