@@ -121,7 +121,7 @@ def stage_git(
             _copy_out(reader, artifact, bundle_file)
             staged = check_and_stage(
                 bundle_file,
-                artifact.extra["heads"],  # type: ignore[arg-type]
+                artifact.extra["heads"],
                 quarantine_dir=scratch / f"{number}.git",
                 existing_repo_url=target if artifact.extra.get("prerequisites") else None,
                 credentials=credentials,
