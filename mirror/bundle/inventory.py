@@ -112,7 +112,7 @@ class Inventory:
     volumes: tuple[VolumeRecord, ...] = ()  # empty unless the bundle is split; see mirror/bundle/volumes.py
 
     def to_bytes(self) -> bytes:
-        body = {
+        body: dict[str, object] = {
             "apiVersion": API_VERSION,
             "kind": KIND,
             "bundleId": self.bundle_id,
