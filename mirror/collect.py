@@ -190,7 +190,7 @@ def _gather_git_and_flux(
     from mirror.resolvers.git import collect_git, git_credentials
 
     transport = Transport(ca_file=fetcher.ca_file)
-    credentials = git_credentials()
+    credentials = git_credentials(named=[g.url for s in sets for g in s.git])
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
 
