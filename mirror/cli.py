@@ -271,6 +271,7 @@ def collect(
             split_size=volume_size,
             max_bundle_size=size_cap,
             allow_discovered_hosts=allow_discovered_hosts,
+            on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
         )
         if cache is not None:
             cache.prune()

@@ -12,7 +12,7 @@ import datetime as dt
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -440,7 +440,9 @@ def collect(
     split_size: int | None = None,
     max_bundle_size: int | None = None,
     allow_discovered_hosts: bool = False,
+    on_hosts: Callable[[list[Contact]], None] | None = None,
 ) -> CollectResult:
+    """on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report)."""
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_out(out)
@@ -462,6 +464,7 @@ def collect(
             settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn, egress=egress
         ) as pool,
         HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn, egress=egress) as fetcher,
+        _telling_hosts(egress, on_hosts),
     ):
         try:
             writer = LayoutWriter(staging)
@@ -554,6 +557,15 @@ def collect(
     return CollectResult(
         written, inventory, images, downloaded, signing, gathered.charts, moved, chain, egress.contacts
     )
+
+
+@contextlib.contextmanager
+def _telling_hosts(egress: EgressPolicy, on_hosts: Callable[[list[Contact]], None] | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if on_hosts is not None:
+            on_hosts(egress.contacts)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:

@@ -208,12 +208,12 @@ class EgressPolicy:
             return None
         shown = escape(netloc)
         if not self.allow_discovered:
-            return f"{shown}: not named in the MirrorSet (reached through {led_by})"
+            return f"{shown}: not named in the MirrorSet (reached through {escape(led_by)})"
         hostname, _ = split_host(netloc)
         internal = [] if hostname in self._named_hostnames else self._internal_addresses(netloc)
         if internal:
             return (
-                f"{shown}: an internal address ({', '.join(internal)}), reached through {led_by}; "
+                f"{shown}: an internal address ({', '.join(internal)}), reached through {escape(led_by)}; "
                 "--allow-discovered-hosts does not cover loopback, link-local or private addresses"
             )
         return None

@@ -209,15 +209,16 @@ def _refuse_credentials_in_args(args: Sequence[str]) -> None:
             )
 
 
+def _url_origins(args: Sequence[str]) -> list[str]:
+    return [o for o in (url_origin(a) for a in args if "://" in a) if o is not None]
+
+
 def credential_origins(credentials: Credentials, args: Sequence[str]) -> list[str]:
     """The origins git may answer `credentials` for: those they are bound to, else the command's own URLs."""
     for secret in (credentials.username, credentials.password):
         if any(ch in secret for ch in "\n\r\0"):
             raise UsageError("git credentials must not contain line breaks or NUL characters")
-    if isinstance(credentials, BoundCredentials):
-        origins = credentials.origins
-    else:
-        origins = tuple(o for o in (url_origin(a) for a in args if "://" in a) if o is not None)
+    origins = credentials.origins if isinstance(credentials, BoundCredentials) else tuple(_url_origins(args))
     # An origin becomes part of a configuration key: only what url_origin produces is accepted.
     return [o for o in dict.fromkeys(origins) if url_origin(o) == o]
 
@@ -271,6 +272,7 @@ def git_error(
     failure: type[MirrorError] = MirrorError,
     credentials: Credentials | None = None,
     network: bool = True,
+    offered: bool | None = None,
 ) -> MirrorError:
     """The error for a failed git command: `what` was being done; `output` is git's (unredacted) stderr.
 
@@ -287,11 +289,16 @@ def git_error(
     if kind == "tls":
         return TransferError(message, hint="give the CA that signed the server's certificate (ca_file)")
     if kind == "auth":
-        hint = (
-            "the credentials given were refused, or lack access to this repository"
-            if credentials is not None
-            else "the server asks for credentials: configure a user name and password (or token) for it"
-        )
+        offered = credentials is not None if offered is None else offered
+        if offered:
+            hint = "the credentials given were refused, or lack access to this repository"
+        elif credentials is not None:
+            hint = (
+                "the server asks for credentials, and MIRROR_GIT_USERNAME/MIRROR_GIT_PASSWORD are given to their "
+                "own origin only (MIRROR_GIT_HOST, else the MirrorSet's Git host), never to this one"
+            )
+        else:
+            hint = "the server asks for credentials: configure a user name and password (or token) for it"
         return TransferError(message, hint=hint)
     if kind == "redirect":
         return UsageError(
@@ -410,13 +417,17 @@ def run_git(
     home = Path(tempfile.mkdtemp(prefix="mirror-git-home-"))
     try:
         command = ["git", *_config_args(transport)]
+        origins: list[str] = []
         if credentials is not None:
             helper = home / "credential-helper.sh"
             helper.write_text(_HELPER_SCRIPT)
             helper.chmod(stat.S_IRWXU)
-            for origin in credential_origins(credentials, args):
+            origins = credential_origins(credentials, args)
+            for origin in origins:
                 command += ["-c", f"credential.{origin}.helper={helper}"]
         env = _git_env(home, transport, credentials)
+        # Whether the command's own URL is one the credentials are offered to: the hint of an auth failure says.
+        offered = bool(set(origins) & set(_url_origins(args)))
         if git_dir is not None:
             command.append(f"--git-dir={git_dir}")
         command += args
@@ -450,7 +461,8 @@ def run_git(
         shutil.rmtree(home, ignore_errors=True)
     if check and done.returncode != 0:
         label = what or f"git {args[0] if args else ''}".strip()
-        raise git_error(label, done.stderr or done.stdout, failure=failure, credentials=credentials, network=network)
+        output = done.stderr or done.stdout
+        raise git_error(label, output, failure=failure, credentials=credentials, network=network, offered=offered)
     return done
 
 

@@ -71,6 +71,15 @@ def test_a_chart_dependency_on_another_host_is_followed_when_allowed_hosts_names
     assert result.exit_code == 0, result.stderr
 
 
+def test_a_collect_refused_by_the_egress_policy_reports_the_hosts_it_did_contact(tmp_path, mirror_cli, parent_repo):
+    report = tmp_path / "report.json"
+    result = mirror_cli("collect", write(tmp_path, _parent_spec(parent_repo)), "-o", tmp_path / "b", "--report", report)
+    assert result.exit_code == 2, result.stderr
+    written = json.loads(report.read_text())
+    assert written["exitCode"] == 2
+    assert written["hosts"] == [{"host": parent_repo.netloc, "how": "named"}]
+
+
 # -- redirects ------------------------------------------------------------------------------------------------
 
 

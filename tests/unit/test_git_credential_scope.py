@@ -33,7 +33,7 @@ def test_bound_git_credentials_are_not_answered_for_another_port_of_the_same_hos
         remote_refs(f"{other.url}/repo.git", bound(own.url))
     assert other.requests, "the other host was asked"
     assert authorization_headers(other.requests) == []
-    assert "credentials" in (caught.value.hint or "")
+    assert "own origin only" in (caught.value.hint or "")
 
 
 def test_a_git_host_that_redirects_to_another_host_never_hands_it_the_credentials() -> None:
