@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mirror.egress import EgressPolicy, redirect_target
+from mirror.egress import EgressPolicy, redirect_target, url_host
 from mirror.errors import DigestMismatchError, RegistryHTTPError, TransferError, UnreachableError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.registry.client import tls_context
@@ -96,7 +96,7 @@ class HttpFetcher:
             current = url
             for _ in range(self._limits.max_redirects + 1):
                 if self.egress is not None:
-                    self.egress.record(_host(current))
+                    self.egress.record(url_host(current))  # without any userinfo an index URL may carry
                 try:
                     with self._http.stream("GET", current, headers={"Accept-Encoding": "identity"}) as response:
                         if response.status_code in _REDIRECTS and "location" in response.headers:

@@ -71,6 +71,14 @@ def test_a_chart_dependency_on_another_host_is_followed_when_allowed_hosts_names
     assert result.exit_code == 0, result.stderr
 
 
+def test_images_a_chart_names_on_a_registry_the_mirrorset_does_not_name_are_refused(tmp_path, mirror_cli, charts):
+    spec = {"charts": [{"name": "app", "repo": charts["repo"]["url"], "version": "1.0.0", "images": True}]}
+    refused = mirror_cli("resolve", write(tmp_path, spec), "--json")
+    assert refused.exit_code == 2, refused.stderr
+    assert "127.0.0.1:15000: not named in the MirrorSet" in refused.stderr
+    assert "chart app@1.0.0" in refused.stderr
+
+
 def test_a_collect_refused_by_the_egress_policy_reports_the_hosts_it_did_contact(tmp_path, mirror_cli, parent_repo):
     report = tmp_path / "report.json"
     result = mirror_cli("collect", write(tmp_path, _parent_spec(parent_repo)), "-o", tmp_path / "b", "--report", report)

@@ -72,6 +72,26 @@ def token_service(_: Request) -> Answer:
     return Answer(200, {"Content-Type": "application/json"}, json.dumps({"token": "granted"}).encode())
 
 
+def test_a_bearer_token_is_not_carried_across_a_redirect_to_another_host() -> None:
+    def registry_route(tokens_url: str, store_url: str):
+        def route(request: Request) -> Answer:
+            if request.headers.get("authorization") != "Bearer granted":
+                return Answer(401, {"WWW-Authenticate": f'Bearer realm="{tokens_url}/token",service="registry"'})
+            return Answer(307, {"Location": store_url + request.path})
+
+        return route
+
+    with (
+        HostileServer(token_service) as tokens,
+        HostileServer(storage, host="127.0.0.2") as store,
+        HostileServer(registry_route(tokens.url, store.url)) as registry,
+        client_for(registry) as client,
+    ):
+        client.download_blob("team/app", DIGEST, len(BLOB), io.BytesIO())
+    assert "Bearer granted" in authorization_headers(registry.requests)
+    assert store.requests and authorization_headers(store.requests) == []
+
+
 def test_a_plain_http_token_realm_on_another_host_gets_no_credentials() -> None:
     with (
         HostileServer(token_service, host="127.0.0.2") as tokens,

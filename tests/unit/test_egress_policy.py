@@ -155,3 +155,23 @@ def test_a_registry_redirect_resolving_to_a_metadata_address_is_refused_before_i
         client.download_blob("team/app", "sha256:" + "0" * 64, 1, io.BytesIO())
     assert "169.254.169.254" in caught.value.message
     assert seen == ["registry.example"], "refused before any request to the redirect target"
+
+
+def test_the_inventory_carries_the_hosts_contacted() -> None:
+    from mirror.bundle.inventory import HostRecord, Inventory, parse_inventory
+
+    inventory = Inventory("id", "2026-01-01T00:00:00Z", "mirror test", (), (), hosts=(HostRecord("a:1", "named"),))
+    assert parse_inventory(inventory.to_bytes()).hosts == (HostRecord("a:1", "named"),)
+
+
+@pytest.mark.parametrize("hosts", ['{"host": "a"}', '[{"host": "a"}]', '[{"host": 1, "how": "named"}]', '["a"]'])
+def test_an_inventory_hosts_entry_that_is_not_host_and_how_strings_is_refused(hosts: str) -> None:
+    import json
+
+    from mirror.bundle.inventory import Inventory, parse_inventory
+    from mirror.errors import BundleFormatError
+
+    body = json.loads(Inventory("id", "2026-01-01T00:00:00Z", "mirror test", (), ()).to_bytes())
+    body["hosts"] = json.loads(hosts)
+    with pytest.raises(BundleFormatError):
+        parse_inventory(json.dumps(body).encode())
