@@ -242,10 +242,8 @@ class EgressPolicy:
         self.record(target_host, how)
 
     def check_contact(self, netloc: str) -> None:
-        """The last line, where a client is opened: a host no check above allowed is refused."""
-        problem = self.discovered_problem(netloc, "a source the collector was about to contact")
-        if problem:
-            self.require_discovered([(netloc, "a source the collector was about to contact")])
+        """The last line, where a registry client is opened: a host no check above allowed is refused."""
+        self.require_discovered([(netloc, "a source the collector was about to contact")])
 
     # -- the record ------------------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """Plain HTTP(S) downloads (chart repositories): streamed, capped, retried, and checked while they stream.
 
-No credentials are ever sent. Redirects are followed here, not by httpx, so that each one is checked: never to a
-scheme other than http(s) (one clear error, not retried), and, under the egress policy, never into an internal
-address the MirrorSet does not allow. The environment (proxies, CA bundles, .netrc) is ignored, as for registries.
+No credentials are ever sent, so redirects may be followed to another host, but each is checked first (an
+httpx response hook, before httpx follows it): never to a scheme other than http(s) (one clear error, not
+retried), and, under the egress policy, never into an internal address the MirrorSet does not allow. Every
+request's host is recorded in the policy. The environment (proxies, CA bundles, .netrc) is ignored, as for
+registries.
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mirror.egress import EgressPolicy, redirect_target, url_host
+from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import DigestMismatchError, RegistryHTTPError, TransferError, UnreachableError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.registry.client import tls_context
 from mirror.registry.retry import Retryable, parse_retry_after, with_retries
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def _host(url: str) -> str:
@@ -60,11 +61,26 @@ class HttpFetcher:
                 self._client = httpx.Client(
                     verify=tls_context(self.ca_file),
                     trust_env=False,
-                    follow_redirects=False,
+                    follow_redirects=True,
+                    max_redirects=self._limits.max_redirects,
                     timeout=httpx.Timeout(self._limits.read_timeout_s, connect=self._limits.connect_timeout_s),
                     transport=self._transport,
+                    event_hooks={"request": [self._record], "response": [self._check_redirect]},
                 )
             return self._client
+
+    def _record(self, request: httpx.Request) -> None:
+        if self.egress is not None:
+            self.egress.record(request.url.netloc.decode("ascii", "replace"))
+
+    def _check_redirect(self, response: httpx.Response) -> None:
+        """Before httpx follows a redirect: refuse a scheme other than http(s), and what the egress policy refuses."""
+        if not response.is_redirect:
+            return
+        current = str(response.request.url)
+        followed = redirect_target(current, response.headers["location"])
+        if self.egress is not None:
+            self.egress.check_followed(current, followed, "redirect")
 
     def close(self) -> None:
         if self._client is not None:
@@ -76,44 +92,30 @@ class HttpFetcher:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    @staticmethod
-    def _take(url: str, response: httpx.Response, sink: Callable[[bytes], None]) -> None:
-        if response.status_code in _RETRY_STATUSES:
-            raise Retryable(
-                RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code),
-                parse_retry_after(response.headers.get("retry-after")),
-            )
-        if response.status_code == 404:
-            raise RegistryHTTPError(f"{url}: not found (404)", status=404)
-        if response.status_code != 200:
-            raise RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code)
-        for chunk in response.iter_raw():
-            sink(chunk)
-
     def _stream(self, url: str, sink: Callable[[bytes], None], reset: Callable[[], None]) -> None:
         def attempt() -> None:
             reset()
-            current = url
-            for _ in range(self._limits.max_redirects + 1):
-                if self.egress is not None:
-                    self.egress.record(url_host(current))  # without any userinfo an index URL may carry
-                try:
-                    with self._http.stream("GET", current, headers={"Accept-Encoding": "identity"}) as response:
-                        if response.status_code in _REDIRECTS and "location" in response.headers:
-                            followed = redirect_target(current, response.headers["location"])
-                            if self.egress is not None:
-                                self.egress.check_followed(current, followed, "redirect")
-                            current = followed
-                            continue
-                        self._take(current, response, sink)
-                        return
-                except httpx.ConnectError as exc:
-                    raise Retryable(UnreachableError(f"cannot reach {_host(current)}: {exc}")) from exc
-                except httpx.TimeoutException as exc:
-                    raise Retryable(UnreachableError(f"{_host(current)} timed out: {exc!r}")) from exc
-                except httpx.TransportError as exc:
-                    raise Retryable(TransferError(f"transfer from {_host(current)} failed: {exc!r}")) from exc
-            raise TransferError(f"{url}: more than {self._limits.max_redirects} redirects")
+            try:
+                with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
+                    if response.status_code in _RETRY_STATUSES:
+                        raise Retryable(
+                            RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code),
+                            parse_retry_after(response.headers.get("retry-after")),
+                        )
+                    if response.status_code == 404:
+                        raise RegistryHTTPError(f"{url}: not found (404)", status=404)
+                    if response.status_code != 200:
+                        raise RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code)
+                    for chunk in response.iter_raw():
+                        sink(chunk)
+            except httpx.ConnectError as exc:
+                raise Retryable(UnreachableError(f"cannot reach {_host(url)}: {exc}")) from exc
+            except httpx.TimeoutException as exc:
+                raise Retryable(UnreachableError(f"{_host(url)} timed out: {exc!r}")) from exc
+            except httpx.TooManyRedirects as exc:
+                raise TransferError(f"{url}: too many redirects") from exc
+            except httpx.TransportError as exc:
+                raise Retryable(TransferError(f"transfer from {_host(url)} failed: {exc!r}")) from exc
 
         def report(failure: Retryable, delay: float) -> None:
             if self._log:
