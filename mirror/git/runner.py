@@ -423,8 +423,8 @@ def run_git(
             helper.write_text(_HELPER_SCRIPT)
             helper.chmod(stat.S_IRWXU)
             origins = credential_origins(credentials, args)
-            for origin in origins:
-                command += ["-c", f"credential.{origin}.helper={helper}"]
+            for origin in origins:  # "!": a shell command, so a temporary directory with a space still works
+                command += ["-c", f"credential.{origin}.helper=!{_shell_quote(str(helper))}"]
         env = _git_env(home, transport, credentials)
         # Whether the command's own URL is one the credentials are offered to: the hint of an auth failure says.
         offered = bool(set(origins) & set(_url_origins(args)))
