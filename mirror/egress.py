@@ -181,6 +181,7 @@ class EgressPolicy:
         self._resolve = resolver
         self._lock = threading.Lock()
         self._contacts: dict[str, Contact] = {}
+        self._internal_by_name: dict[str, list[str]] = {}
 
     # -- classification --------------------------------------------------------------------------------------
 
@@ -197,7 +198,13 @@ class EgressPolicy:
 
     def _internal_addresses(self, netloc: str) -> list[str]:
         hostname, _ = split_host(netloc)
-        return [a for a in self._resolve(hostname) if is_internal(a)]
+        with self._lock:
+            known = self._internal_by_name.get(hostname)
+        if known is None:  # once per name and run: a CDN that every blob redirects to is resolved once
+            known = [a for a in self._resolve(hostname) if is_internal(a)]
+            with self._lock:
+                self._internal_by_name[hostname] = known
+        return known
 
     # -- checks ----------------------------------------------------------------------------------------------
 
