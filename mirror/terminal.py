@@ -1,4 +1,8 @@
-"""The one escaping function for text that reaches a terminal or a log line from an untrusted source."""
+"""The one escaping function for text that reaches a terminal or a log line from an untrusted source.
+
+`escape` is for text lines; `escape_json` keeps JSON text valid JSON with the same value, only with the
+characters json.dumps leaves raw (with ensure_ascii=False) written as \\u escapes.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,21 @@ import re
 # C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides and isolates: each can
 # move the cursor, repaint the screen, start a fake line or reorder what the reader sees.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The same set less C0, which json.dumps always escapes (and whose \n may separate indented JSON's tokens).
+_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def escape(value: object) -> str:
     """`value` as text with every unsafe character shown as a visible \\x.. or \\u.... escape."""
     return _UNSAFE.sub(_visible, str(value))
+
+
+def escape_json(text: str) -> str:
+    """JSON text from json.dumps, with DEL, C1 and the separators and bidirectional controls as \\u escapes.
+
+    Such characters can only occur inside JSON strings, where \\uXXXX denotes the very same character.
+    """
+    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _visible(match: re.Match[str]) -> str:

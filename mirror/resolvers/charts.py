@@ -91,7 +91,7 @@ class IndexCache:
         try:
             body = yaml.load(raw, Loader=_Loader)
         except yaml.YAMLError as exc:
-            raise InvalidDocumentError(f"{url}: not valid YAML: {exc}") from exc
+            raise InvalidDocumentError(f"{url}: not valid YAML: {' '.join(str(exc).split())}") from exc
         if not isinstance(body, dict) or not isinstance(body.get("entries"), dict):
             raise InvalidDocumentError(f"{url}: not a Helm repository index (no entries)")
         return body["entries"]
