@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from mirror.cli import _fail, app
 from mirror.errors import Problem, VerificationError
+from mirror.flux.plan import FluxResolutionError
 from mirror.logs import json_line
 from mirror.progress import Progress
 from tests.support.hostile import Answer, HostileServer, Request
@@ -231,3 +232,18 @@ def test_json_log_lines_stay_json_and_carry_no_raw_c1_or_bidi_control() -> None:
     assert not RAW_CONTROL.search(line)
     record = json.loads(line)
     assert record["message"] == HOSTILE and record["source"] == HOSTILE
+
+
+def test_flux_problems_are_printed_one_per_line_escaped(capsys: pytest.CaptureFixture) -> None:
+    _fail(FluxResolutionError([HOSTILE, "plain"]))
+    err = capsys.readouterr().err
+    assert_shown_safely(err)
+    assert err.splitlines()[0] == "error: 2 Flux problem(s)"
+    assert len([line for line in err.splitlines() if line.startswith("  - ")]) == 2
+
+
+def test_flux_problems_in_a_json_error_line_are_json(capsys: pytest.CaptureFixture) -> None:
+    _fail(FluxResolutionError([HOSTILE]), log_format="json")
+    line = capsys.readouterr().err
+    assert not RAW_CONTROL.search(line)
+    assert json.loads(line)["problems"] == [{"message": HOSTILE}]
