@@ -12,6 +12,7 @@ import io
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -197,6 +198,29 @@ def test_resolve_shows_hostile_upstream_names_escaped(tmp_path: Path, monkeypatc
     result = invoke("resolve", manifest)
     assert result.exit_code == 0, result.output
     assert_shown_safely(result.stdout)
+
+
+def test_collect_shows_hostile_upstream_names_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mirror.collect
+    from mirror.bundle.inventory import ArtifactRecord, Inventory
+
+    artifact = ArtifactRecord("image", f"registry.example/{HOSTILE}", "sha256:" + "a" * 64, "m", 1)
+    inventory = Inventory("b-1", "2026-01-01T00:00:00Z", "t", (artifact,), ())
+    result = SimpleNamespace(
+        inventory=inventory,
+        charts=[],
+        images=[artifact],
+        out=tmp_path / "night.tar",
+        base=None,
+        downloaded_bytes=0,
+        summary=lambda: {},
+    )
+    monkeypatch.setattr(mirror.collect, "collect", lambda *a, **k: result)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("{}")
+    out = invoke("collect", manifest, "-o", tmp_path / "night.tar", "--no-cache")
+    assert out.exit_code == 0, out.output
+    assert_shown_safely(out.stdout)
 
 
 # --- error, log and warning lines -------------------------------------------------------------------------------
