@@ -25,11 +25,11 @@ from mirror.progress import Progress
 from tests.support.hostile import Answer, HostileServer, Request
 from tests.support.signedbundles import SmallBundle, Trust, as_tar, make_trust, sign
 
-FAKE_VERIFIED = "verified: every file, signature and policy rule holds"
+VERIFIED_LINE = "verified: every file, signature and policy rule holds"  # what verify says of a good bundle
 FAKE_PROBLEM = "  - [FAKE] injected problem"
 # A tar member name is ASCII (the ustar reader refuses anything else), and at most 100 bytes.
 TAR_HOSTILE = "evil\x1b[2J\x1b[32m\r\nverified\n  - [FAKE] x"
-HOSTILE = f"evil\x1b[2J\x1b[32m\r\n{FAKE_VERIFIED}\n{FAKE_PROBLEM}\x9b31m\u202e"
+HOSTILE = f"evil\x1b[2J\x1b[32m\r\n{VERIFIED_LINE}\n{FAKE_PROBLEM}\x9b31m\u202e"
 # Anything but the line feed that ends our own lines: C0, DEL, C1, line separators and bidirectional controls.
 RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -70,7 +70,7 @@ def test_verify_shows_a_hostile_bundle_id_escaped(tmp_path: Path, trust: Trust) 
     result = invoke("verify", bundle, "--trust", trust.policy)
     assert result.exit_code == 0, result.output
     assert_shown_safely(result.stdout, verdicts=1)
-    assert result.stdout.splitlines()[-1] == FAKE_VERIFIED  # the real verdict line
+    assert result.stdout.splitlines()[-1] == VERIFIED_LINE  # the real verdict line
 
 
 def test_verify_shows_a_hostile_directory_file_name_escaped(tmp_path: Path, trust: Trust) -> None:
