@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -271,3 +272,35 @@ def test_flux_problems_in_a_json_error_line_are_json(capsys: pytest.CaptureFixtu
     line = capsys.readouterr().err
     assert not RAW_CONTROL.search(line)
     assert json.loads(line)["problems"] == [{"message": HOSTILE}]
+
+
+@pytest.mark.parametrize("encoding", [{"LC_ALL": "C.UTF-8"}, {"PYTHONIOENCODING": "utf-8"}], ids=["c-utf8", "strict"])
+def test_a_file_name_that_is_not_utf8_is_shown_as_escaped_bytes(
+    tmp_path: Path, trust: Trust, mirror_process, encoding: dict[str, str]
+) -> None:
+    """A lone byte 0x9b is CSI on a terminal that takes 8-bit controls; Python carries it as a surrogate."""
+    bundle = signed_bundle(tmp_path, trust)
+    name = os.fsencode(bundle / "blobs" / "sha256") + b"/bad\x9b31m\xff"
+    os.close(os.open(name, os.O_CREAT | os.O_WRONLY))
+    result = mirror_process("verify", bundle, "--trust", trust.policy, env=encoding)
+    assert result.exit_code == 3, result.stderr
+    assert "[FILE_UNLISTED] blobs/sha256/bad\\x9b31m\\xff: present" in result.stdout
+
+
+def test_inspect_html_shows_controls_and_bytes_that_are_not_utf8_escaped(tmp_path: Path) -> None:
+    """JSON can carry a lone surrogate (\\udc9b); written raw, the UTF-8 page could not be written at all."""
+    bundle = SmallBundle(tmp_path / "bundle", bundle_id=f"{HOSTILE}\udc9b\ud800")
+    bundle.image("registry.example/a:1")
+    bundle.finish()
+    page = tmp_path / "review.html"
+    result = invoke("inspect", bundle.root, "--html", page)
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    assert not RAW_CONTROL.search(text.replace("\n", ""))
+    assert "evil\\x1b[2J" in text and "\\x9b\\ud800" in text
+
+
+def test_json_log_lines_carry_bytes_that_are_not_utf8_as_json_escapes() -> None:
+    line = json_line("info", "message", "bad\udc9b")
+    assert "\\udc9b" in line and json.loads(line)["message"] == "bad\udc9b"
+    line.encode("utf-8")  # printable on a strict UTF-8 stream
