@@ -67,10 +67,13 @@ def assert_handled(bundle: Path, trust: Trust, exit_codes: tuple[int, ...] = (0,
 
 # --- strategies -----------------------------------------------------------------------------------------------
 
-# Text that tries everything on a terminal: escape sequences, line breaks, C1, bidi overrides, NUL.
+# Text that tries everything on a terminal: escape sequences, line breaks, C1, bidi overrides, NUL, and a lone
+# surrogate (how Python carries a byte that is not UTF-8; JSON can spell one as \\udc9b).
 hostile_text = st.lists(
     st.one_of(
-        st.sampled_from(["\x1b[2J", "\x1b]0;x\x07", "\n", "\r", "\x00", "\x7f", "\x9b", "\u202e", "\u2028", "/", ".."]),
+        st.sampled_from(
+            ["\x1b[2J", "\x1b]0;x\x07", "\n", "\r", "\x00", "\x7f", "\x9b", "\u202e", "\u2028", "\udc9b", "/", ".."]
+        ),
         st.characters(min_codepoint=0x20, max_codepoint=0x7E),
         st.characters(max_codepoint=0x2FFF, exclude_categories=("Cs",)),
     ),
