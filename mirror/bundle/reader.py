@@ -167,7 +167,8 @@ class DirectoryBundle:
                         raise BundleFormatError(f"{self.location}: more than {limit} files")
                 else:
                     raise BundleFormatError(
-                        f"{self.location}: {name} is not a regular file or directory (links are not allowed)"
+                        f"{self.location}: {name} is {kind_of(info.st_mode)}, not a regular file or directory "
+                        "(links are not allowed)"
                     )
 
     def files(self) -> dict[str, int]:

@@ -188,3 +188,14 @@ def test_verify_names_the_claimed_collector_key_of_a_forged_envelope(tmp_path: P
     assert result.exit_code == 3
     assert f": untrusted (collector {trust.collector.public.key_id}): claims collector key" in result.stdout
     assert "unknown" not in result.stdout
+
+
+def test_a_fifo_inside_a_directory_bundle_is_named_and_never_opened(tmp_path: Path, trust: Trust) -> None:
+    bundle = SmallBundle(tmp_path / "bundle")
+    bundle.image("registry.example/a:1")
+    bundle.finish()
+    fifo = bundle.root / "blobs" / "sha256" / ("f" * 64)
+    os.mkfifo(fifo)
+    result = finishes(lambda: invoke("verify", bundle.root, "--trust", trust.policy), [fifo])
+    assert result.exit_code == 3  # type: ignore[attr-defined]
+    assert f"blobs/sha256/{'f' * 64} is a FIFO, not a regular file or directory" in result.stderr  # type: ignore[attr-defined]
