@@ -12,6 +12,7 @@ from html import escape
 from mirror.progress import human_size
 from mirror.review.diff import Diff
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.terminal import escape as visible
 
 _CSS = """
 :root { --ink:#1b1f24; --muted:#5b6470; --line:#d5dae1; --ok:#1a7f37; --bad:#b42318; --warn:#9a6700; }
@@ -41,7 +42,8 @@ ul.plain { margin: .2rem 0; padding-left: 1.1rem; }
 
 
 def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    # Controls and bytes that were not UTF-8 shown as \x.. first, as on the terminal; then the markup escaped.
+    return escape(visible("" if value is None else str(value)), quote=True)
 
 
 def _status(text: str, tone: str) -> str:
