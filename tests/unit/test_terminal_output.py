@@ -128,12 +128,6 @@ def registry(answer_uploads: Answer):
     return route
 
 
-@pytest.mark.xfail(
-    reason="a chart version becomes a registry tag unchecked (issue 12, hole 6, helper B): httpx refuses the URL, "
-    "exit 1; passes once landing tags are checked",
-    raises=AssertionError,
-    strict=False,
-)
 def test_import_dry_run_shows_a_hostile_chart_version_escaped(tmp_path: Path) -> None:
     trust = make_trust(tmp_path / "trust")  # no allowedSources: the bundle is trusted and planned
     bundle = SmallBundle(tmp_path / "bundle", bundle_id=HOSTILE)
