@@ -32,6 +32,9 @@ class Limits:
     # Helm repositories and charts.
     max_index_yaml_bytes: int = 64 * MiB
     max_chart_bytes: int = 100 * MiB
+    # Import as a transaction (issue 12): the Flux objects blob is read whole and rendered in memory before
+    # the first write, so it is bounded here (the same 64 MiB as fluxset's collect-side cap).
+    max_flux_objects_bytes: int = 64 * MiB
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4
