@@ -438,13 +438,17 @@ def test_quarantine_of_a_killed_import_is_removed_by_the_next_and_a_live_one_kep
         str(MIRROR), "import", str(tmp_path / "b"), "--registry", internal_url, "--allow-unsigned",
         "--git", f"{services.git_internal}/{target_prefix}", "--ca-file", str(services.ca_file), "-q",
     ]  # fmt: skip
-    quarantines = lambda: sorted(p.name for p in scratch.iterdir() if p.name.startswith("mirror-git-"))  # noqa: E731
-    stopped = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    quarantines = lambda: sorted(  # noqa: E731 (git's own temporary homes are mirror-git-home-*)
+        p.name for p in scratch.iterdir() if p.name.startswith("mirror-git-") and "-home-" not in p.name
+    )
+    stopped = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: bool(quarantines()) or stopped.poll() is not None, "the quarantine directory", 60)
         stopped.send_signal(signal.SIGSTOP)
         assert stopped.poll() is None, "the import ended before it could be stopped"
-        [live] = quarantines()
+        found = quarantines()
+        assert len(found) == 1, found
+        [live] = found
         again = mirror_process(*command[1:], env=env)
         assert again.exit_code == 0, again.stderr
         assert quarantines() == [live], "the quarantine of a live (stopped) import was removed"
