@@ -422,6 +422,31 @@ def test_a_partial_write_records_the_state_so_the_older_bundle_stays_refused(
         assert trust.sequence() == 2
 
 
+def test_a_push_refused_after_registry_writes_exits_4_and_the_report_says_what_was_written(
+    tmp_path, mirror_cli, services, git_env, internal_url, target_prefix, trust, collector_key, upstream_images,
+    written_repositories,
+):  # fmt: skip
+    """The upstream Git server answers ls-remote but refuses every push: found only when writing."""
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/fleet")
+    source = {"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}
+    manifest = write_set(tmp_path / "both.yaml", [upstream_images["app_1"]["ref"]], git=[source])
+    bundle = collect_signed(manifest, tmp_path / "both", collector_key, 1)
+    read_only = f"{services.git_upstream}/{target_prefix}"
+    report = tmp_path / "report.json"
+    result = mirror_cli(
+        "import", bundle, "--trust", trust.policy, "--registry", internal_url, "--git", read_only,
+        "--ca-file", services.ca_file, "--report", report, "-q", env=git_env,
+    )  # fmt: skip
+    assert result.exit_code == 4, result.stderr
+    assert "partially imported" in result.stderr and "nothing was written" not in result.stderr
+    assert written_repositories() == [f"{target_prefix}/fixtures/app"]
+    [failure] = json.loads(report.read_text())["failed"]
+    assert failure["written"]["stateRecorded"] is True
+    assert failure["written"]["registryWriteRequests"] > 0
+    assert failure["written"]["gitPushed"] == []
+    assert trust.sequence() == 1
+
+
 # === quarantine directories of a killed import =================================================================
 
 
