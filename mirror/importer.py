@@ -25,22 +25,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror.bundle.inventory import blob_path
+from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
 from mirror.errors import BundleFormatError, IntegrityError, MirrorError, TransferError, UsageError, VerificationError
-from mirror.git.bundles import PushResult
+from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
+from mirror.registry.credentials import Credentials
+from mirror.registry.endpoint import Endpoint
 from mirror.resolvers.git import git_credentials
 from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.targets.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
 from mirror.targets.quarantine import quarantine_directory, remove_abandoned
 from mirror.targets.registry import (
     ImageOutcome,
+    ImagePlan,
     ImportCounts,
     RegistryImporter,
     parse_target,
@@ -205,129 +208,101 @@ def import_bundle(
         else:
             progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
             verified = verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits)
-        return _plan_check_write(
-            bundle,
-            verified,
-            report,
-            endpoint=endpoint,
-            registry_url=registry_url,
-            git_base=git_base,
-            flux_out=flux_out,
-            jobs=jobs,
-            dry_run=dry_run,
-            ca_file=ca_file,
-            force_git=force_git,
-            progress=progress,
-            limits=limits,
-        )
+        targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress)
+        return _plan_check_write(bundle, verified, report, targets, flux_out=flux_out, dry_run=dry_run, force=force_git)
+
+
+@dataclass
+class _Targets:
+    """Where an import writes, and how it reaches there."""
+
+    endpoint: Endpoint
+    registry_url: str
+    git_base: str | None
+    ca_file: str | None
+    jobs: int
+    limits: Limits
+    progress: Progress
+    credentials: Credentials | None = None
+    git_credentials: Credentials | None = None
+    git_transport: Transport = field(default_factory=Transport)
+
+    def __post_init__(self) -> None:
+        self.credentials = target_credentials(self.endpoint)
+        self.git_credentials = git_credentials()
+        self.git_transport = Transport(ca_file=self.ca_file)
+
+    def registry(self, writes: WriteLog | None = None) -> RegistryClient:
+        options: dict[str, Any] = {"max_connections": self.jobs * 2, "log": self.progress.warn}
+        if writes is None:
+            return RegistryClient(self.endpoint, self.credentials, self.limits, **options)
+        return _RecordingClient(self.endpoint, self.credentials, self.limits, **options, writes=writes)
+
+
+@dataclass
+class _Plan:
+    """Everything the import will write, checked."""
+
+    images: list[ImagePlan]
+    flux_files: dict[str, str]  # --flux-out: relative path → text
+    expected: ExpectedOnTarget
+    staged: list[GitPlan] = field(default_factory=list)
+    pushes: list[tuple[GitPlan, PushPlan]] = field(default_factory=list)
 
 
 def _plan_check_write(
     bundle: str | Path,
     verified: VerifiedBundle,
     report: TrustReport | None,
+    targets: _Targets,
     *,
-    endpoint: Any,
-    registry_url: str,
-    git_base: str | None,
     flux_out: Path | None,
-    jobs: int,
     dry_run: bool,
-    ca_file: str | None,
-    force_git: bool,
-    progress: Progress,
-    limits: Limits,
+    force: bool,
 ) -> ImportReport:
-    plans = plan_images(verified)
-    if verified.git and git_base is None:
-        raise UsageError(
-            f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
-        )
-    flux_files = (
-        render_flux_out(verified, flux_out, registry_url, git_base, ca_file=ca_file, limits=limits, warn=progress.warn)
-        if flux_out is not None
-        else {}
-    )
-    credentials = target_credentials(endpoint)
-    git_creds = git_credentials()
-    git_transport = Transport(ca_file=ca_file)
-    expected = ExpectedOnTarget()
-    if verified.inventory.base is not None:
-        with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
-            expected = check_expected(
-                verified, plans, client, git_base, jobs=jobs, git_credentials=git_creds, transport=git_transport
-            )
+    progress = targets.progress
+    plan = _plan(bundle, verified, targets, flux_out)
     carried_git = [a for a in verified.git if a not in expected_git(verified)]
-    written = WriteLog()
-    with quarantine_directory() if git_base and carried_git else contextlib.nullcontext() as scratch:
-        staged: list[GitPlan] = []
+    pushed: list[tuple[GitPlan, PushResult]] = []
+    with quarantine_directory() if targets.git_base and carried_git else contextlib.nullcontext() as scratch:
         try:
             if scratch is not None:
-                assert git_base is not None
-                try:
-                    staged = stage_git(
-                        verified.reader,
-                        carried_git,
-                        git_base,
-                        scratch,
-                        credentials=git_creds,
-                        transport=git_transport,
-                    )
-                except VerificationError as exc:
-                    raise refused_git(verified.inventory.base, exc) from exc
-            pushes = plan_git_pushes(staged, credentials=git_creds, force=force_git, transport=git_transport)
+                _stage(plan, verified, carried_git, targets, scratch, force=force)
             progress.log(
-                f"verified {len(verified.inventory.files)} files: {len(plans)} image(s) and chart(s), "
-                f"{len(staged)} git source(s); every check passed"
+                f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
+                f"{len(plan.staged)} git source(s); every check passed"
             )
             if dry_run:
-                with RegistryClient(
-                    endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn
-                ) as client:
-                    importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=True)
-                    outcomes = importer.run(plans)
-                pushed: list[tuple[GitPlan, PushResult]] = []
+                with targets.registry() as client:
+                    importer = RegistryImporter(
+                        client, verified.reader, jobs=targets.jobs, progress=progress, dry_run=True
+                    )
+                    outcomes = importer.run(plan.images)
             else:
                 # Rollback protection first: from here on, whatever happens, an older bundle is refused.
+                written = WriteLog()
                 if report is not None:
                     record_import(report)
                     written.state_recorded = True
                 try:
-                    with _RecordingClient(
-                        endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn, writes=written
-                    ) as client:
-                        importer = RegistryImporter(
-                            client, verified.reader, jobs=jobs, progress=progress, dry_run=False
-                        )
-                        importer.counts.add(blobs_mounted=mount_expected(client, expected))
-                        outcomes = importer.run(plans)
-                    pushed = []
-                    for plan, push in pushes:
-                        written.git_started = push.target
-                        pushed += push_git(
-                            [(plan, push)], credentials=git_creds, force=force_git, transport=git_transport
-                        )
-                        written.git_pushed.append(push.target)
-                        written.git_started = None
-                    if flux_out is not None:
-                        _write_flux_out(flux_files, flux_out, written)
-                        progress.log(
-                            f"wrote {len(flux_files)} file(s) of Flux objects and registry mirror configuration "
-                            f"to {flux_out}"
-                        )
+                    importer, outcomes, pushed = _write(
+                        plan, verified, targets, written, flux_out=flux_out, force=force
+                    )
                 except (MirrorError, OSError) as exc:
                     raise PartialImportError(exc, written) from exc
         finally:
-            for plan in staged:
-                plan.staged.discard()
+            for staged in plan.staged:
+                staged.staged.discard()
     for _, result in pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
+    endpoint = targets.endpoint
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
     trusted = None
     if report is not None:
         summary = report.to_json()
         trusted = {k: summary[k] for k in ("inventorySha256", "sequence", "signatures")}
+    base = verified.inventory.base
     return ImportReport(
         str(bundle),
         display,
@@ -336,11 +311,97 @@ def _plan_check_write(
         outcomes,
         importer.counts,
         trusted,
-        _git_report(staged, pushed, dry_run),
-        None if verified.inventory.base is None else {**verified.inventory.base.to_json(), **expected.to_json()},
+        _git_report(plan.staged, pushed, dry_run),
+        None if base is None else {**base.to_json(), **plan.expected.to_json()},
         importer.present_blobs,
-        len(flux_files),
+        len(plan.flux_files),
     )
+
+
+def _plan(bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_out: Path | None) -> _Plan:
+    """Landing names, the --flux-out files, what an incremental bundle expects on the targets (exit 2 or 3)."""
+    images = plan_images(verified)
+    if verified.git and targets.git_base is None:
+        raise UsageError(
+            f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
+        )
+    flux_files: dict[str, str] = {}
+    if flux_out is not None:
+        flux_files = render_flux_out(
+            verified,
+            flux_out,
+            targets.registry_url,
+            targets.git_base,
+            ca_file=targets.ca_file,
+            limits=targets.limits,
+            warn=targets.progress.warn,
+        )
+    expected = ExpectedOnTarget()
+    if verified.inventory.base is not None:
+        with targets.registry() as client:
+            expected = check_expected(
+                verified,
+                images,
+                client,
+                targets.git_base,
+                jobs=targets.jobs,
+                git_credentials=targets.git_credentials,
+                transport=targets.git_transport,
+            )
+    return _Plan(images, flux_files, expected)
+
+
+def _stage(
+    plan: _Plan,
+    verified: VerifiedBundle,
+    carried: list[ArtifactRecord],
+    targets: _Targets,
+    scratch: Path,
+    *,
+    force: bool,
+) -> None:
+    """Every carried git bundle checked and fsck'ed in quarantine, its refs compared with the target's."""
+    assert targets.git_base is not None
+    try:
+        plan.staged = stage_git(
+            verified.reader,
+            carried,
+            targets.git_base,
+            scratch,
+            credentials=targets.git_credentials,
+            transport=targets.git_transport,
+        )
+    except VerificationError as exc:
+        raise refused_git(verified.inventory.base, exc) from exc
+    plan.pushes = plan_git_pushes(
+        plan.staged, credentials=targets.git_credentials, force=force, transport=targets.git_transport
+    )
+
+
+def _write(
+    plan: _Plan, verified: VerifiedBundle, targets: _Targets, written: WriteLog, *, flux_out: Path | None, force: bool
+) -> tuple[RegistryImporter, list[ImageOutcome], list[tuple[GitPlan, PushResult]]]:
+    """Registry (blobs, manifests, tags), then Git pushes, then the --flux-out files, noting each in `written`."""
+    with targets.registry(written) as client:
+        importer = RegistryImporter(
+            client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=False
+        )
+        importer.counts.add(blobs_mounted=mount_expected(client, plan.expected))
+        outcomes = importer.run(plan.images)
+    pushed: list[tuple[GitPlan, PushResult]] = []
+    for git_plan, push in plan.pushes:
+        written.git_started = push.target
+        pushed += push_git(
+            [(git_plan, push)], credentials=targets.git_credentials, force=force, transport=targets.git_transport
+        )
+        written.git_pushed.append(push.target)
+        written.git_started = None
+    if flux_out is not None:
+        _write_flux_out(plan.flux_files, flux_out, written)
+        targets.progress.log(
+            f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
+        )
+    return importer, outcomes, pushed
 
 
 def _write_flux_out(files: dict[str, str], directory: Path, written: WriteLog) -> None:
