@@ -178,6 +178,17 @@ def test_unsafe_flux_object_name_is_refused_before_anything_is_written(
     assert not out.exists() or list(out.iterdir()) == []
 
 
+def test_dry_run_renders_the_flux_output_and_refuses_an_unsafe_name_as_the_import_would(
+    tmp_path, attempt, trust, collector_key, written_repositories
+):
+    bundle = flux_bundle(tmp_path, collector_key, 1, object_name="App_Bad.Name")
+    out = tmp_path / "flux-out"
+    result = attempt(bundle, trust, "--flux-out", out, "--dry-run")
+    assert_refused_before_writing(result, 2, written_repositories, trust)
+    assert "is not a Kubernetes name" in result.stderr
+    assert not out.exists()
+
+
 def test_flux_objects_over_their_limit_are_refused_before_anything_is_written(
     tmp_path, services, internal_env, internal_url, monkeypatch, trust, collector_key, written_repositories
 ):
