@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,15 @@ from typing import Any
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
-from mirror.errors import BundleFormatError, IntegrityError, MirrorError, TransferError, UsageError, VerificationError
+from mirror.errors import (
+    BundleFormatError,
+    IntegrityError,
+    MirrorError,
+    Problem,
+    TransferError,
+    UsageError,
+    VerificationError,
+)
 from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -117,6 +125,17 @@ class WriteLog:
             parts.append(f"a push to {self.git_started} under way")
         parts.append(f"{self.flux_files} --flux-out file(s)")
         return ", ".join(parts)
+
+
+class PlanRefused(UsageError):
+    """Several problems with the operator's input (flags, targets) found while planning the import (exit 2)."""
+
+    def __init__(self, message: str, *, problems: list[Problem], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
 
 
 class PartialImportError(TransferError):
@@ -261,13 +280,16 @@ def _plan_check_write(
     force: bool,
 ) -> ImportReport:
     progress = targets.progress
-    plan = _plan(bundle, verified, targets, flux_out)
+    refusals = _Refusals()
+    plan = _plan(bundle, verified, targets, flux_out, refusals)
     carried_git = [a for a in verified.git if a not in expected_git(verified)]
     pushed: list[tuple[GitPlan, PushResult]] = []
     with quarantine_directory() if targets.git_base and carried_git else contextlib.nullcontext() as scratch:
         try:
             if scratch is not None:
-                _stage(plan, verified, carried_git, targets, scratch, force=force)
+                with refusals.check():
+                    _stage(plan, verified, carried_git, targets, scratch, force=force)
+            refusals.raise_any(bundle)
             progress.log(
                 f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
                 f"{len(plan.staged)} git source(s); every check passed"
@@ -318,28 +340,62 @@ def _plan_check_write(
     )
 
 
-def _plan(bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_out: Path | None) -> _Plan:
-    """Landing names, the --flux-out files, what an incremental bundle expects on the targets (exit 2 or 3)."""
+class _Refusals:
+    """The plan's independent checks all run; their refusals are reported together, before any write."""
+
+    def __init__(self) -> None:
+        self.errors: list[UsageError | VerificationError] = []
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except (UsageError, VerificationError) as exc:
+            self.errors.append(exc)
+
+    def raise_any(self, bundle: str | Path) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if not self.errors:
+            return
+        problems = [
+            problem
+            for error in self.errors
+            for problem in (getattr(error, "problems", None) or [Problem("IMPORT_REFUSED", error.message)])
+        ]
+        message = f"{bundle}: refused, {len(problems)} problem(s) found before anything was written"
+        hint = "nothing was written; " + "; ".join(e.hint for e in self.errors if e.hint)
+        if any(isinstance(e, VerificationError) for e in self.errors):
+            raise VerificationError(message, problems=problems, hint=hint)  # the bundle is at fault: exit 3
+        raise PlanRefused(message, problems=problems, hint=hint)
+
+
+def _plan(
+    bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_out: Path | None, refusals: _Refusals
+) -> _Plan:
+    """Landing names, the --flux-out files, what an incremental bundle expects on the targets."""
     images = plan_images(verified)
+    plan = _Plan(images, {}, ExpectedOnTarget())
     if verified.git and targets.git_base is None:
-        raise UsageError(
-            f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
+        refusals.errors.append(
+            UsageError(
+                f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
+            )
         )
-    flux_files: dict[str, str] = {}
     if flux_out is not None:
-        flux_files = render_flux_out(
-            verified,
-            flux_out,
-            targets.registry_url,
-            targets.git_base,
-            ca_file=targets.ca_file,
-            limits=targets.limits,
-            warn=targets.progress.warn,
-        )
-    expected = ExpectedOnTarget()
+        with refusals.check():
+            plan.flux_files = render_flux_out(
+                verified,
+                flux_out,
+                targets.registry_url,
+                targets.git_base,
+                ca_file=targets.ca_file,
+                limits=targets.limits,
+                warn=targets.progress.warn,
+            )
     if verified.inventory.base is not None:
-        with targets.registry() as client:
-            expected = check_expected(
+        with refusals.check(), targets.registry() as client:
+            plan.expected = check_expected(
                 verified,
                 images,
                 client,
@@ -348,7 +404,7 @@ def _plan(bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_
                 git_credentials=targets.git_credentials,
                 transport=targets.git_transport,
             )
-    return _Plan(images, flux_files, expected)
+    return plan
 
 
 def _stage(

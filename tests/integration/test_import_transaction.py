@@ -189,6 +189,23 @@ def test_dry_run_renders_the_flux_output_and_refuses_an_unsafe_name_as_the_impor
     assert not out.exists()
 
 
+def test_every_problem_of_the_plan_is_listed_not_just_the_first(
+    tmp_path, attempt, services, trust, collector_key, written_repositories
+):
+    """A bundle with a Git source, imported without --git, whose Flux object has an unsafe name: both named."""
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/fleet")
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "source.yaml").write_text(FLUX_SOURCE.format(name="App_Bad.Name"))
+    manifest = write_set(
+        tmp_path / "m.yaml", [], git=[{"name": "fleet", "url": repo["url"]}], flux=[{"path": fleet.name}]
+    )
+    bundle = collect_signed(manifest, tmp_path / "bundle", collector_key, 1)
+    result = attempt(bundle, trust, "--flux-out", tmp_path / "flux-out")
+    assert_refused_before_writing(result, 2, written_repositories, trust)
+    assert "is not a Kubernetes name" in result.stderr and "--git" in result.stderr
+
+
 def test_flux_objects_over_their_limit_are_refused_before_anything_is_written(
     tmp_path, services, internal_env, internal_url, monkeypatch, trust, collector_key, written_repositories
 ):
