@@ -1,6 +1,6 @@
 """The high side as a transaction: plan, check all of it, and only then write.
 
-Order (README, "Importing"):
+Order (README, "A walk-through", on `import`):
   1. usage: flags, the target URLs, the --flux-out directory (new or empty), the trust state file's directory;
   2. the trust state lock (mirror.trust.lock), before the state is read for the trust check;
   3. trust (signatures, policy, rollback) and every file and image graph of the bundle;
