@@ -48,6 +48,7 @@ from mirror.registry.endpoint import Endpoint
 from mirror.resolvers.git import git_credentials
 from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.targets.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
+from mirror.targets.landing import plan_landing_names
 from mirror.targets.quarantine import quarantine_directory, remove_abandoned
 from mirror.targets.registry import (
     ImageOutcome,
@@ -55,7 +56,6 @@ from mirror.targets.registry import (
     ImportCounts,
     RegistryImporter,
     parse_target,
-    plan_images,
     target_credentials,
 )
 from mirror.trust.check import TrustReport, check_trust, record_import
@@ -374,7 +374,7 @@ def _plan(
     bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_out: Path | None, refusals: _Refusals
 ) -> _Plan:
     """Landing names, the --flux-out files, what an incremental bundle expects on the targets."""
-    images = plan_images(verified)
+    images = plan_landing_names(verified, targets.endpoint.repo_prefix, targets.git_base).images
     plan = _Plan(images, {}, ExpectedOnTarget())
     if verified.git and targets.git_base is None:
         refusals.errors.append(

@@ -78,6 +78,7 @@ from mirror.helm.semver import Constraint, is_version
 from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference, parse_reference
+from mirror.urlpath import source_path_problem
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
@@ -1340,6 +1341,8 @@ def _git_url_problem(url: Any) -> str | None:
     path = parts.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
         return f"{url!r} has no repository path"
+    if (path_problem := source_path_problem(url)) is not None:
+        return f"{url!r}: {path_problem}"
     return None
 
 

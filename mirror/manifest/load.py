@@ -14,6 +14,7 @@ from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
+from mirror.urlpath import source_path_problem
 from mirror.yamlio import load_yaml_documents
 
 API_VERSION = "mirror/v1"
@@ -251,6 +252,12 @@ def _git_url(check: _Checker, value: Any, field: str) -> str:
     path = parts.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
         raise check.fail(field, f"{text!r} has no repository path")
+    if (problem := source_path_problem(text)) is not None:
+        raise check.fail(
+            field,
+            f"{text!r}: {problem}",
+            hint="an upstream that decodes it may serve another repository than the URL says; write the path plainly",
+        )
     return text.rstrip("/")
 
 
