@@ -186,6 +186,13 @@ def collect(
         str | None,
         typer.Option("--split-size", help="Cut a .tar bundle into volumes OUT.000 (head), OUT.001... of at most SIZE."),
     ] = None,
+    max_bundle_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-bundle-size",
+            help="Refuse, before any download, a bundle whose declared sizes exceed SIZE (e.g. 700M, 4G).",
+        ),
+    ] = None,
     flux_var: FluxVars = None,
     since: Annotated[
         Path | None,
@@ -227,6 +234,7 @@ def collect(
             from mirror.bundle.volumes import MIN_VOLUME_SIZE
 
             volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE)
+        size_cap = parse_size(max_bundle_size, "--max-bundle-size") if max_bundle_size else None
         signing = None
         if key is not None:
             from mirror.trust.keys import load_signer  # cryptography: only when signing
@@ -250,6 +258,7 @@ def collect(
             cache=cache,
             since=since,
             split_size=volume_size,
+            max_bundle_size=size_cap,
         )
         if cache is not None:
             cache.prune()

@@ -11,7 +11,7 @@ import datetime as dt
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -343,6 +343,37 @@ def _check_beside(out: Path) -> None:
             )
 
 
+def _check_sizes(
+    gathered: _Gathered,
+    download: GraphDownloader,
+    have: Mapping[str, object],
+    digests: list[str],
+    out: Path,
+    max_bundle_size: int | None,
+) -> None:
+    """Refuse, before any blob is downloaded, a bundle larger than --max-bundle-size or than the free space.
+
+    The figures are the sizes the upstream manifests declare (each already capped by max_blob_bytes).
+    """
+    if max_bundle_size is not None:
+        declared = sum(size for digest, (size, _) in download.blobs.items() if digest not in have)
+        declared += sum(g.size for g in gathered.git if g.carried)
+        if declared > max_bundle_size:
+            raise UsageError(
+                f"the bundle would hold {declared} bytes ({human_size(declared)}) as declared upstream, more than "
+                f"--max-bundle-size {max_bundle_size} bytes ({human_size(max_bundle_size)}); nothing was downloaded",
+                hint="raise --max-bundle-size, or collect fewer images or platforms",
+            )
+    needed = sum(download.blobs[digest][0] for digest in digests)
+    free = shutil.disk_usage(out.parent).free
+    if needed > free:
+        raise UsageError(
+            f"{out.parent}: {needed} bytes ({human_size(needed)}) to download, but only {free} bytes "
+            f"({human_size(free)}) are free on its file system; nothing was downloaded",
+            hint="free some space or choose another output directory",
+        )
+
+
 def collect(
     manifest_paths: Sequence[str | Path],
     out: Path,
@@ -356,6 +387,7 @@ def collect(
     since: Path | None = None,
     cache: BlobCache | None = None,
     split_size: int | None = None,
+    max_bundle_size: int | None = None,
 ) -> CollectResult:
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
@@ -396,6 +428,7 @@ def collect(
             run_parallel(images, lambda image: download.walk(image.source, image.document), jobs)
             have = chain.have if chain else {}
             digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
+            _check_sizes(gathered, download, have, digests, out, max_bundle_size)
             progress.start("download", sum(download.blobs[d][0] for d in digests))
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()

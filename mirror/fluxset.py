@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,10 +164,11 @@ def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[Imag
     for artifact in artifacts:
         reference = artifact.reference
         if artifact.semver is not None:
-            tags = pool.for_host(reference.registry).list_tags(reference.repository)
+            # Streamed page by page into the selection: only the best tag so far is kept.
+            tags: Iterable[str] = pool.for_host(reference.registry).iter_tags(reference.repository)
             if artifact.semver_filter:
                 pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
-                tags = [t for t in tags if pattern.search(t)]
+                tags = (t for t in tags if pattern.search(t))
             chosen = select_version(tags, artifact.semver)
             if chosen is None:
                 raise UsageError(f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}")

@@ -340,14 +340,25 @@ class RegistryClient:
 
         self._retrying(attempt)
 
-    def list_tags(self, repository: str) -> list[str]:
-        """Every tag of a repository, following `Link: <…>; rel="next"` pages; bounded in pages and bytes."""
+    def iter_tags(self, repository: str) -> Iterator[str]:
+        """The tags of a repository, page by page, following `Link: <…>; rel="next"`; one page in memory at a time.
+
+        Bounded in bytes per page, in pages and in tags; a `Link` back to a page already read (a loop) stops
+        the listing with an error instead of reading it again.
+        """
         url: str | None = self._url(repository, "tags", "list")
         scope = (self._scope(repository, "pull"),)
-        tags: list[str] = []
-        for _ in range(self._limits.max_tag_pages):
-            if url is None:
-                return tags
+        where = f"{self.endpoint.host}/{repository}"
+        read: set[str] = set()
+        count = 0
+        while url is not None:
+            if url in read:
+                raise TransferError(f"{where}: the tag list links back to a page already read ({url})")
+            if len(read) >= self._limits.max_tag_pages:
+                raise TransferError(
+                    f"{where}: more than {self._limits.max_tag_pages} pages of tags (limit max_tag_pages)"
+                )
+            read.add(url)
 
             def attempt(page: str = url) -> tuple[list[str], str | None]:
                 response = self._send("GET", page, scope, headers={"Accept": "application/json"})
@@ -358,21 +369,21 @@ class RegistryClient:
                     for chunk in response.iter_bytes():
                         body += chunk
                         if len(body) > self._limits.max_manifest_bytes:
-                            raise DigestMismatchError(f"{self.endpoint.host}/{repository}: tag list page too large")
+                            raise DigestMismatchError(f"{where}: tag list page too large")
                 try:
                     names = json.loads(body).get("tags") or []
                 except (ValueError, AttributeError) as exc:
-                    raise RegistryHTTPError(
-                        f"{self.endpoint.host}/{repository}: unreadable tag list", status=200
-                    ) from exc
+                    raise RegistryHTTPError(f"{where}: unreadable tag list", status=200) from exc
                 following = response.links.get("next", {}).get("url")
                 return [t for t in names if isinstance(t, str)], (
                     str(httpx.URL(page).join(following)) if following else None
                 )
 
             page_tags, url = self._retrying(attempt)  # type: ignore[misc]
-            tags.extend(page_tags)
-        raise TransferError(f"{self.endpoint.host}/{repository}: more than {self._limits.max_tag_pages} pages of tags")
+            count += len(page_tags)
+            if count > self._limits.max_tags:
+                raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
+            yield from page_tags
 
     # -- blobs ---------------------------------------------------------------------------------------------
 
