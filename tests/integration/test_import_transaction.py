@@ -242,10 +242,19 @@ def internal_refs(services, path: str) -> dict[str, str]:
         raise
 
 
-def test_git_tag_conflict_on_the_target_is_refused_before_anything_is_written(
-    tmp_path, mirror_cli, attempt, services, git_env, target_prefix, trust, collector_key, upstream_images,
-    written_repositories,
-):  # fmt: skip
+@dataclass(frozen=True)
+class MovedTag:
+    bundle: Path  # an image and the Git source, signed, sequence 1
+    git_base: str
+    repository: str  # on the internal Git server, where v1.0.0 was moved
+    refs: dict[str, str]  # the internal repository's refs before the import
+
+
+@pytest.fixture
+def moved_internal_tag(
+    tmp_path, mirror_cli, services, git_env, target_prefix, collector_key, upstream_images
+) -> MovedTag:
+    """The Git source imported once (into another registry prefix); then someone moved its tag internally."""
     repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/fleet")
     git_base = f"{services.git_internal}/{target_prefix}"
     source = {"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}
@@ -256,16 +265,31 @@ def test_git_tag_conflict_on_the_target_is_refused_before_anything_is_written(
         "--git", git_base, "--allow-unsigned", "--ca-file", services.ca_file, "-q", env=git_env,
     )  # fmt: skip
     assert first.exit_code == 0, first.stderr
-    internal_name = f"{target_prefix}/{repo['name']}"
-    move_tag(services, internal_name, "v1.0.0", "main", where="internal")  # someone moved the internal tag
-    before = internal_refs(services, f"{internal_name}.git")
-
+    repository = f"{target_prefix}/{repo['name']}.git"
+    move_tag(services, repository.removesuffix(".git"), "v1.0.0", "main", where="internal")
     both = write_set(tmp_path / "both.yaml", [upstream_images["app_1"]["ref"]], git=[source])
     bundle = collect_signed(both, tmp_path / "both", collector_key, 1)
-    result = attempt(bundle, trust, "--git", git_base, env=git_env)
+    return MovedTag(bundle, git_base, repository, internal_refs(services, repository))
+
+
+def test_git_tag_conflict_on_the_target_is_refused_before_anything_is_written(
+    attempt, services, git_env, trust, moved_internal_tag, written_repositories
+):
+    moved = moved_internal_tag
+    result = attempt(moved.bundle, trust, "--git", moved.git_base, env=git_env)
     assert_refused_before_writing(result, 2, written_repositories, trust)
     assert "refs/tags/v1.0.0" in result.stderr and "--force-git" in result.stderr
-    assert internal_refs(services, f"{internal_name}.git") == before
+    assert internal_refs(services, moved.repository) == moved.refs
+
+
+def test_dry_run_finds_the_git_tag_conflict_as_the_import_would(
+    attempt, services, git_env, trust, moved_internal_tag, written_repositories
+):
+    moved = moved_internal_tag
+    result = attempt(moved.bundle, trust, "--git", moved.git_base, "--dry-run", env=git_env)
+    assert_refused_before_writing(result, 2, written_repositories, trust)
+    assert "refs/tags/v1.0.0" in result.stderr
+    assert internal_refs(services, moved.repository) == moved.refs
 
 
 def test_state_file_in_a_missing_directory_is_refused_before_anything_is_written(
