@@ -51,6 +51,14 @@ LogFormatOption = Annotated[
         help="Log lines on stderr: text, or json (one object per line, no progress bars).",
     ),
 ]
+AllowDiscoveredHosts = Annotated[
+    bool,
+    typer.Option(
+        "--allow-discovered-hosts",
+        help="Also contact public hosts found through discovery (chart dependencies, images charts and fleets "
+        "name, Flux sources); internal addresses still need spec.allowedHosts.",
+    ),
+]
 ReportFile = Annotated[
     Path | None,
     typer.Option("--report", dir_okay=False, help="Write a JSON summary of the run here, also when it fails."),
@@ -134,6 +142,7 @@ def _print_json(data: object) -> None:
 def resolve(
     manifests: Annotated[list[Path], typer.Argument(help="MirrorSet files.", exists=True, dir_okay=False)],
     flux_var: FluxVars = None,
+    allow_discovered_hosts: AllowDiscoveredHosts = False,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
@@ -147,6 +156,7 @@ def resolve(
         ca_file=_ca(ca_file),
         progress=Progress(quiet=True),
         flux_vars=_flux_vars(flux_var),
+        allow_discovered_hosts=allow_discovered_hosts,
     )
     if as_json:
         _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
@@ -213,6 +223,7 @@ def collect(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    allow_discovered_hosts: AllowDiscoveredHosts = False,
     report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
@@ -259,6 +270,8 @@ def collect(
             since=since,
             split_size=volume_size,
             max_bundle_size=size_cap,
+            allow_discovered_hosts=allow_discovered_hosts,
+            on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
         )
         if cache is not None:
             cache.prune()

@@ -45,7 +45,7 @@ from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
-from mirror.resolvers.git import git_credentials
+from mirror.resolvers.git import target_git_credentials
 from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.targets.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
 from mirror.targets.landing import plan_landing_names
@@ -248,7 +248,7 @@ class _Targets:
 
     def __post_init__(self) -> None:
         self.credentials = target_credentials(self.endpoint)
-        self.git_credentials = git_credentials()
+        self.git_credentials = target_git_credentials(self.git_base) if self.git_base else None  # --git's origin
         self.git_transport = Transport(ca_file=self.ca_file)
 
     def registry(self, writes: WriteLog | None = None) -> RegistryClient:

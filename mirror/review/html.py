@@ -89,6 +89,14 @@ def _summary(review: Review) -> str:
     return f'<table class="summary">{body}</table>'
 
 
+def _hosts(review: Review) -> str:
+    hosts = review.source.inventory.hosts
+    if not hosts:
+        return "<p>Not recorded (an inventory from before the egress policy).</p>"
+    rows = "".join(f"<tr><td><code>{_e(h.host)}</code></td><td>{_e(h.how)}</td></tr>" for h in hosts)
+    return f"<table><tr><th>Host</th><th>How it came to be contacted</th></tr>{rows}</table>"
+
+
 def _diff(diff: Diff) -> str:
     parts = [
         f"<p>Compared with <code>{_e(diff.old)}</code> (bundle {_e(diff.old_bundle_id)}): "
@@ -243,6 +251,7 @@ def review_html(review: Review) -> str:
         f"<h2>Summary</h2>{_summary(review)}"
         f"<h2>Changes since base</h2>{_since_base(review)}"
         f"<h2>Signatures</h2>{_signatures(review)}"
+        f"<h2>Hosts contacted</h2>{_hosts(review)}"
         f"<h2>Contents</h2>{_listing(review)}{notes}"
         "</body></html>\n"
     )
