@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from mirror.bundle.download import GraphDownloader
 from mirror.bundle.layout import LayoutWriter
+from mirror.egress import EgressPolicy, url_host
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.helm.archive import Chart, read_chart
 from mirror.helm.discover import discover_images
@@ -61,7 +62,9 @@ class ChartCollector:
         limits: Limits,
         progress: Progress,
         helm: str | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        self.egress = egress
         self.pool = pool
         self.fetcher = fetcher
         self.indexes = IndexCache(fetcher, limits)
@@ -86,6 +89,12 @@ class ChartCollector:
         while wave:
             wave = [(s, chain) for s, chain in wave if (s.repo, s.name, s.version) not in asked]
             asked.update((s.repo, s.name, s.version) for s, _ in wave)
+            if self.egress is not None:  # every host of the wave that discovery reached, all refusals at once
+                self.egress.require_discovered(
+                    (url_host(s.repo), f"chart {chain[-1]} dependency {s.name}" if chain else s.origin)
+                    for s, chain in wave
+                    if chain or s.via != "listed"
+                )
             self.indexes.expect(s for s, _ in wave)
             resolved = run_parallel(wave, lambda item: (resolve_chart(item[0], self.indexes, self.pool), item[1]), jobs)
             fresh = {r.key: (r, chain) for r, chain in resolved if r.key not in collected}
@@ -130,6 +139,8 @@ class ChartCollector:
 
     def _download_http(self, resolved: ResolvedChart) -> tuple[ManifestDocument, str, Chart]:
         assert resolved.url is not None
+        if self.egress is not None:  # the index names where its archives are, as a redirect would
+            self.egress.check_followed(resolved.source.repo, resolved.url, "chart archive")
         with self.writer.scratch_file() as (path, handle):
             sha, size = self.fetcher.download(
                 resolved.url,

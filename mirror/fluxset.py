@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.bundle.layout import LayoutWriter
+from mirror.egress import EgressPolicy, url_host
 from mirror.errors import UsageError
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
 from mirror.flux.patterns import compile_upstream
@@ -79,7 +80,9 @@ class FluxCollector:
         *,
         variables: dict[str, str],
         progress: Progress,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        self._egress = egress
         self.writer = writer
         self._collect_git = collect_git
         self._by_name = manifest_git
@@ -101,6 +104,8 @@ class FluxCollector:
         with self._lock:
             known = self._git.get(key)
         if known is None:
+            if self._egress is not None:  # a GitRepository of the fleet: reached through discovery
+                self._egress.require_discovered([(url_host(source.url), f"Git source {source.origin}")])
             known = self._collect_git(source)
             with self._lock:
                 known = self._git.setdefault(key, known)
@@ -151,6 +156,11 @@ class FluxCollector:
         plan = walker.walk(objects, source=root_key, path=entry.path, strict=True)
         for note in [*notes, *plan.warnings]:
             self._progress.warn(f"{entry.origin}: {note}")
+        if self._egress is not None:
+            known = {g.source.url for g in self.git}
+            self._egress.require_discovered(
+                (url_host(g.url), f"Git source {g.origin}") for g in plan.git if g.url not in known
+            )
         for git in plan.git:
             self.git_source(git)
         for chart in plan.git_charts:

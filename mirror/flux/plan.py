@@ -159,10 +159,13 @@ class FluxResolutionError(UsageError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__(
-            f"{len(problems)} Flux problem(s):\n" + "\n".join(f"  - {p}" for p in problems),
+            f"{len(problems)} Flux problem(s)",
             hint="define the missing objects, pass --flux-var KEY=VALUE for unset variables, or remove the reference",
         )
-        self.problems = list(problems)
+        self.problems = list(problems)  # the command line prints each on its own line, escaped
+
+    def __str__(self) -> str:
+        return self.message + ":\n" + "\n".join(f"  - {p}" for p in self.problems)
 
 
 @dataclass

@@ -318,6 +318,6 @@ def read_index(
     try:
         return _IndexReader(yaml.parse(stream, Loader=_Loader), names, where, limits).read()
     except yaml.YAMLError as exc:
-        raise InvalidDocumentError(f"{where}: not valid YAML: {exc}") from exc
+        raise InvalidDocumentError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from exc
     except RecursionError as exc:  # anchored nodes nested thousands deep under version, digest or urls
         raise InvalidDocumentError(f"{where}: YAML nested too deeply") from exc

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import httpx
 
+from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
@@ -120,9 +121,11 @@ class RegistryClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._log = log
+        self._egress = egress
         self._limits = limits
         self._sleep = sleep
         self._http = httpx.Client(
@@ -133,7 +136,7 @@ class RegistryClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
-        self._auth = Authenticator(endpoint, credentials, self._http, limits)
+        self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -173,6 +176,8 @@ class RegistryClient:
         Raises Retryable for statuses and transport failures worth another attempt.
         """
         target = httpx.URL(url)
+        if self._egress is not None:
+            self._egress.record(self.endpoint.netloc)
         authorization = self._auth.cached_header(scope)
         auth_answered = False
         for _ in range(self._limits.max_redirects + 1):
@@ -206,7 +211,12 @@ class RegistryClient:
                 continue
             if response.status_code in _REDIRECTS and "location" in response.headers:
                 self._release(response)
-                target = target.join(response.headers["location"])
+                # Followed without Authorization unless it stays on the registry's origin (see above); never to a
+                # scheme other than http(s), nor, under the egress policy, into an internal address.
+                followed = redirect_target(str(target), response.headers["location"])
+                if self._egress is not None:
+                    self._egress.check_followed(str(target), followed, "redirect")
+                target = httpx.URL(followed)
                 if response.status_code == 303:
                     method, body = "GET", None
                 continue
