@@ -14,6 +14,7 @@ from tests.support.charts import seed_charts
 from tests.support.gitrepos import ls_remote, make_upstream_repo
 from tests.support.kubeschemas import invalid
 from tests.support.mirrorsets import mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
 
 def _fleet_files(services, apps_url: str, charts_url: str) -> dict[str, str | None]:
@@ -116,7 +117,7 @@ def fleet(services, upstream_images) -> dict:
 
 
 def _manifest(tmp_path: Path, fleet_url: str) -> Path:
-    document = mirrorset([], registries={"127.0.0.1:15000": {"plainHTTP": True}})
+    document = mirrorset([], registries={UPSTREAM_REGISTRY: {"plainHTTP": True}})
     document["spec"]["git"] = [{"name": "fleet", "url": fleet_url, "ref": {"branch": "main"}}]
     document["spec"]["flux"] = [{"git": "fleet", "path": "clusters/production"}]
     path = tmp_path / "fleet.yaml"
