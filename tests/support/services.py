@@ -35,19 +35,28 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "services"
-PORTS_MODULE = REPO_ROOT / "scripts" / "lib" / "services" / "ports.py"
+SERVICES_PACKAGE = REPO_ROOT / "scripts" / "lib" / "services"
+PORTS_MODULE = SERVICES_PACKAGE / "ports.py"
+
+
+def services_package() -> ModuleType:
+    """scripts/lib/services (what scripts/services runs), importable as ``mirror_services``."""
+    name = "mirror_services"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, SERVICES_PACKAGE / "__init__.py", submodule_search_locations=[str(SERVICES_PACKAGE)]
+        )
+        assert spec is not None and spec.loader is not None, SERVICES_PACKAGE
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def _load_ports_module() -> ModuleType:
     """scripts/lib/services/ports.py, the one place that says where the services listen."""
-    name = "mirror_services_ports"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PORTS_MODULE)
-        assert spec is not None and spec.loader is not None, PORTS_MODULE
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # before running it: its dataclass looks itself up there
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    services_package()
+    return importlib.import_module("mirror_services.ports")
 
 
 ports = _load_ports_module()
