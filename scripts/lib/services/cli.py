@@ -151,8 +151,9 @@ def locked(directory: Path, seconds: float = 120) -> Iterator[None]:
 def prepare(context: Context) -> None:
     """Material and configs for the configured ports; refuses to move running services."""
     directory = context.layout.dir
-    recorded = ports.recorded_base(directory)
-    if recorded is not None and recorded != context.ports.base:
+    # Services running without a record were started by the bash script, on the default base.
+    recorded = ports.recorded_base(directory) or ports.DEFAULT_BASE
+    if recorded != context.ports.base:
         running = [service for service in SERVICES if service_pid(context.layout, service) is not None]
         if running:
             raise ServicesError(
@@ -177,8 +178,20 @@ def _stop_quietly(context: Context, service: str) -> bool:
     return stop_service(context.layout, service, ports_of(service, context.ports))
 
 
+def _timeout() -> float:
+    text = os.environ.get("MIRROR_SERVICES_TIMEOUT") or "20"
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if not 0 < seconds < 3600:
+        raise ServicesError(f"MIRROR_SERVICES_TIMEOUT: expected seconds (0 to 3600), got {text!r}")
+    return seconds
+
+
 def start(context: Context, selected: Sequence[str]) -> int:
     directory = context.layout.dir
+    timeout = _timeout()
     prepare(context)
     started = []
     for service in selected:
@@ -195,10 +208,11 @@ def start(context: Context, selected: Sequence[str]) -> int:
                     f"{service}: 127.0.0.1:{port} is in use by a process this script did not start with state dir "
                     f"{directory} (another MIRROR_SERVICES_DIR, or set {ports.BASE_VARIABLE}? see: ss -ltnp)"
                 )
-        for component in components_of(service):
-            launch(context.layout, component, command_of(context, component))
+        # Every command first: a missing program stops the start before a component runs.
+        commands = {component: command_of(context, component) for component in components_of(service)}
+        for component, command in commands.items():
+            launch(context.layout, component, command)
         started.append(service)
-    timeout = float(os.environ.get("MIRROR_SERVICES_TIMEOUT") or 20)
     deadline = time.monotonic() + timeout
     failed = False
     for service in selected:
