@@ -84,6 +84,20 @@ def _group(group: int) -> list[int]:
     return members
 
 
+def _wait_until_dead(pid: int, seconds: float = 30) -> None:
+    """A SIGKILL takes effect when the process next runs; on a busy machine that is not at once."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} still alive {seconds}s after SIGKILL")
+
+
 @pytest.fixture(scope="module")
 def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServices]:
     services = PrivateServices(tmp_path_factory.mktemp("svc"), _free_base())
@@ -129,7 +143,7 @@ def test_running_services_are_not_moved_to_another_base(private):
 def test_a_killed_nginx_master_is_restarted_and_its_orphaned_worker_ended(private):
     master = private.pid("git")
     os.kill(master, signal.SIGKILL)
-    time.sleep(0.3)
+    _wait_until_dead(master)
     assert private.run("status", "git").returncode == 3
     restarted = private.run("start", "git")
     assert restarted.returncode == 0, restarted.stderr

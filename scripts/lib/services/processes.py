@@ -119,7 +119,7 @@ def reap_orphans(layout: Layout, component: str, ports: Sequence[int]) -> None:
             lambda: (
                 not group_pids(group, comm) and (component == "gitcgi" or not any(port_open(port) for port in ports))
             ),
-            5,
+            10,
         )
 
 
