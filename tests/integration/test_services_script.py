@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,10 @@ def _free_base() -> int:
 class PrivateServices:
     directory: Path
     base: int
+
+    @property
+    def ports(self) -> Any:  # ports.Ports, from a module loaded by path
+        return ports.Ports.from_base(self.base)
 
     def run(self, *args: str, base: int | None = None) -> subprocess.CompletedProcess[str]:
         environment = {
@@ -111,10 +116,11 @@ def test_start_runs_every_service_on_the_ports_of_its_base(private):
     status = private.run("status")
     assert status.returncode == 0, status.stdout
     values = parse_env(private.run("env").stdout)
-    assert values["MIRROR_TEST_UPSTREAM"] == f"127.0.0.1:{private.base}"
-    assert values["MIRROR_TEST_INTERNAL"] == f"127.0.0.1:{private.base + 443}"
-    assert values["MIRROR_TEST_CHARTS_URL2"] == f"http://127.0.0.2:{private.base + 80}"
-    assert values["MIRROR_TEST_GIT_INTERNAL"] == f"http://127.0.0.1:{private.base + 91}"
+    assert values["MIRROR_TEST_UPSTREAM"] == f"127.0.0.1:{private.ports.upstream}"
+    assert values["MIRROR_TEST_INTERNAL"] == f"127.0.0.1:{private.ports.internal}"
+    assert values["MIRROR_TEST_TOKEN_REGISTRY"] == f"127.0.0.1:{private.ports.token}"
+    assert values["MIRROR_TEST_CHARTS_URL2"] == f"http://127.0.0.2:{private.ports.charts}"
+    assert values["MIRROR_TEST_GIT_INTERNAL"] == f"http://127.0.0.1:{private.ports.git_internal}"
     assert values["MIRROR_SERVICES_DIR"] == str(private.directory)
 
 
@@ -169,11 +175,11 @@ def test_a_port_taken_by_another_process_is_named(private):
     assert private.run("stop", "charts").returncode == 0
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the probes' connections linger in TIME_WAIT
-        squatter.bind(("127.0.0.1", private.base + 80))
+        squatter.bind(("127.0.0.1", private.ports.charts))
         squatter.listen()
         refused = private.run("start", "charts")
     assert refused.returncode == 1
-    assert f"127.0.0.1:{private.base + 80} is in use" in refused.stderr
+    assert f"127.0.0.1:{private.ports.charts} is in use" in refused.stderr
     assert private.run("start", "charts").returncode == 0
 
 
