@@ -19,7 +19,7 @@ from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
-from mirror.resolvers.git import git_credentials
+from mirror.resolvers.git import target_git_credentials
 from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.targets.git import GitPlan, parse_git_target, push_git, stage_git
 from mirror.targets.landing import plan_landing_names
@@ -104,7 +104,7 @@ def import_bundle(
     git_base = parse_git_target(git_url) if git_url else None
     plans = plan_landing_names(verified, endpoint.repo_prefix, git_base).images
     credentials = target_credentials(endpoint)
-    git_creds = git_credentials()
+    git_creds = target_git_credentials(git_base) if git_base else None  # for the --git origin alone
     git_transport = Transport(ca_file=ca_file)
     expected = ExpectedOnTarget()
     if verified.inventory.base is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mirror.egress import HostPattern, parse_host_pattern
 from mirror.errors import ManifestError, ReferenceError_, UsageError
 from mirror.fsutil import require_regular_file
 from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource, ImageSource, MirrorSet
@@ -22,7 +23,7 @@ KIND = "MirrorSet"
 
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
-_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux"}
+_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux", "allowedHosts"}
 _FLUX_FIELDS = {"git", "path", "gitRepository"}
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _GIT_FIELDS = {"name", "url", "ref"}
@@ -334,6 +335,23 @@ def _flux(check: _Checker, value: Any, git: tuple[GitSource, ...]) -> tuple[Flux
     return tuple(result)
 
 
+def _allowed_hosts(check: _Checker, value: Any) -> tuple[HostPattern, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.allowedHosts", "expected a list of host[:port] entries (globs allowed: *.example.com)")
+    result = []
+    for i, item in enumerate(value):
+        field = f"spec.allowedHosts[{i}]"
+        try:
+            result.append(parse_host_pattern(check.string(item, field), field))
+        except ManifestError:
+            raise
+        except UsageError as exc:
+            raise check.fail(field, exc.message.removeprefix(f"{field}: "), hint=exc.hint) from exc
+    return tuple(result)
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -353,6 +371,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         charts=_charts(check, spec.get("charts"), platforms),
         git=(git := _git(check, spec.get("git"))),
         flux=_flux(check, spec.get("flux"), git),
+        allowed_hosts=_allowed_hosts(check, spec.get("allowedHosts")),
     )
 
 

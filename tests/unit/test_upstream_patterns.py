@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -48,8 +49,8 @@ class _Tags:
     def for_host(self, host: str) -> _Tags:
         return self
 
-    def list_tags(self, repository: str) -> list[str]:
-        return self.tags
+    def iter_tags(self, repository: str) -> Iterator[str]:
+        return iter(self.tags)
 
 
 def _artifact(semver_filter: str) -> OciArtifact:
