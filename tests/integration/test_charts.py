@@ -13,7 +13,7 @@ import pytest
 
 from mirror.bundle.inventory import parse_inventory
 from tests.support.charts import ChartRepo, build_chart, seed_charts
-from tests.support.services import UPSTREAM_REGISTRY
+from tests.support.services import CHARTS_ADDRESS2, UPSTREAM_REGISTRY
 
 UPSTREAM = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
@@ -71,9 +71,9 @@ def _manifest(tmp_path: Path, charts: list[dict], images: list | None = None) ->
 
     document = mirrorset(images or [], registries=UPSTREAM)
     document["spec"]["charts"] = charts
-    # The seeded index names some archives on 127.0.0.2:15080, a second loopback host: an internal address the
+    # The seeded index names some archives on CHARTS_ADDRESS2, a second loopback host: an internal address the
     # egress policy follows only when allowed.
-    document["spec"]["allowedHosts"] = ["127.0.0.2:15080"]
+    document["spec"]["allowedHosts"] = [CHARTS_ADDRESS2]
     path = tmp_path / f"charts-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(json.dumps(document))
     return path

@@ -15,7 +15,7 @@ None for anonymous requests; ``scopes`` lists the requested scope strings;
 Where the services listen comes from one place, ``scripts/lib/services/ports.py`` (ports as
 offsets from ``MIRROR_SERVICES_PORT_BASE``, default 15000). Tests take addresses from the
 ``services`` fixture; module-level settings that must exist before any fixture use
-``UPSTREAM_REGISTRY``, ``CHARTS_URL`` and ``GIT_UPSTREAM_URL`` below, read from that place.
+``UPSTREAM_REGISTRY``, ``CHARTS_ADDRESS`` (and the rest below), read from that place.
 
 No pytest here: fixtures wrap these functions.
 """
@@ -62,7 +62,9 @@ def _load_ports_module() -> ModuleType:
 ports = _load_ports_module()
 _PORTS = ports.configured()
 UPSTREAM_REGISTRY: str = _PORTS.address("upstream")  # host:port of the anonymous plain-HTTP registry
-CHARTS_URL: str = f"http://{_PORTS.address('charts')}"  # the chart repositories' nginx, no trailing slash
+CHARTS_ADDRESS: str = _PORTS.address("charts")  # host:port of the chart repositories' nginx
+CHARTS_ADDRESS2: str = f"{ports.CHARTS_HOST2}:{_PORTS.charts}"  # the same nginx under a second loopback host
+CHARTS_URL: str = f"http://{CHARTS_ADDRESS}"  # no trailing slash
 GIT_UPSTREAM_URL: str = f"http://{_PORTS.address('git_upstream')}"  # the anonymous read-only git server
 
 _FIELDS = {
@@ -163,7 +165,12 @@ def ensure_services(timeout: float = 120.0) -> Services:
     for env_name, field in _FIELDS.items():
         kwargs[field] = Path(values[env_name]) if field in _PATHS else values[env_name]
     settings = Services(**kwargs)
-    expected = {"upstream": UPSTREAM_REGISTRY, "charts_url": CHARTS_URL, "git_upstream": GIT_UPSTREAM_URL}
+    expected = {
+        "upstream": UPSTREAM_REGISTRY,
+        "charts_url": CHARTS_URL,
+        "charts_url2": f"http://{CHARTS_ADDRESS2}",
+        "git_upstream": GIT_UPSTREAM_URL,
+    }
     for field, address in expected.items():
         if getattr(settings, field) != address:
             raise ServicesError(
