@@ -31,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Carry container images into air-gapped networks through verified bundles.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: `[/PREFIX]` in an option's help is not a markup tag
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
