@@ -101,6 +101,11 @@ def approve_bundle(
         (name for name, raw in checked.envelopes.items() if _approved_by(raw, signer, checked.inventory_sha256)),
         None,
     )
+    if existing is None and len(checked.envelopes) >= limits.max_envelopes:
+        raise VerificationError(
+            f"{bundle}: already carries {len(checked.envelopes)} envelopes, the most a bundle may carry",
+            hint="another envelope would make the bundle unverifiable; approvals beyond the policy's need are not",
+        )
     if existing is None:
         envelope = sign_approval(
             signer, checked.inventory_sha256, bundle_id=checked.inventory.bundle_id, comment=comment, now=now

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from mirror.bundle.reader import DirectoryBundle
 from mirror.bundle.signatures import add_envelope, read_envelopes
-from mirror.errors import BundleFormatError
+from mirror.errors import BundleFormatError, VerificationError
 from mirror.limits import Limits
 from mirror.trust import keys as trust_keys
+from mirror.trust.approve import approve_bundle
 from mirror.trust.check import check_trust
 from mirror.trust.dsse import parse_envelope
 from tests.support.craft import craft_bundle, p256_signer, write_policy
@@ -112,3 +113,11 @@ def test_a_signature_repeated_in_one_envelope_is_checked_once(key_operations):
     envelope = parse_envelope(json.dumps(body).encode(), "signatures/x.json")
     assert envelope.signed_by([COLLECTOR.public]) == []
     assert len(key_operations) == 1
+
+
+def test_approve_refuses_to_add_an_envelope_beyond_the_cap(tmp_path):
+    crafted = craft_bundle(tmp_path / "bundle", COLLECTOR)  # one envelope: the collector's
+    officer = p256_signer("officer")
+    with pytest.raises(VerificationError, match="already carries 1 envelopes"):
+        approve_bundle(crafted.root, officer, collector_keys=[COLLECTOR.public], limits=Limits(max_envelopes=1))
+    assert len(list((crafted.root / "signatures").iterdir())) == 1
