@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mirror import __version__
-from mirror.errors import MirrorError, Problem
+from mirror.errors import MirrorError, Problem, problem_count
 from mirror.logs import format_line
 from mirror.progress import Progress, human_size
 from mirror.terminal import escape
@@ -425,9 +425,13 @@ def _print_trust_report(report: Any) -> None:
     if report.ok:
         _say("verified: every file, signature and policy rule holds")
         return
-    _say(f"REFUSED: {len(report.problems)} problem(s)")
+    from mirror.trust.check import FILES_NOT_CHECKED
+
+    _say(f"REFUSED: {problem_count(report.problems)} problem(s)")
     for problem in report.problems:
         _say(f"  - {problem}")
+    if not report.files_checked:
+        _say(f"  ({FILES_NOT_CHECKED})")
 
 
 @app.command()

@@ -54,6 +54,18 @@ class Limits:
     max_graph_depth: int = 4
     # A blob's declared size, refused before any download: far above any real layer, far below "1 TB".
     max_blob_bytes: int = 256 * GiB
+    # Hostile bundles (verification order and bounds): what a forged or junk-filled bundle can make us do.
+    # A tar or directory may hold at most the files its inventory lists, its envelopes, and this many more
+    # (directories, the inventory itself, strays reported one by one up to max_problems); the rest is not even
+    # indexed. Generous, so junk envelopes beyond max_envelopes are reported as such, not as surplus members.
+    member_slack: int = 1024
+    # Envelopes under signatures/: how many are read (beyond it, the first by name, and one problem says so),
+    # the size of each, and the signatures in each (every one may cost a public-key operation per policy key).
+    max_envelopes: int = 64
+    max_envelope_bytes: int = 64 * 1024
+    max_signatures_per_envelope: int = 16
+    # Problems listed before the rest are summarised by code in one line (and counted in JSON).
+    max_problems: int = 100
 
 
 DEFAULT_LIMITS = Limits()
