@@ -11,6 +11,7 @@
     │   └── InvalidDocumentError            a manifest or index that is ambiguous, malformed or unsupported
     └── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
         ├── UnreachableError                the host could not be reached
+        ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
         ├── RegistryHTTPError               the registry answered with an error status
         └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
 
@@ -103,6 +104,10 @@ class TransferError(MirrorError):
 
 class UnreachableError(TransferError):
     pass
+
+
+class SlowTransferError(TransferError):
+    """A transfer moved less than the speed floor, or a document was not whole by its deadline (Limits)."""
 
 
 class RegistryHTTPError(TransferError):

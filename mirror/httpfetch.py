@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 from collections.abc import Callable
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -18,6 +17,8 @@ import httpx
 
 from mirror.errors import DigestMismatchError, RegistryHTTPError, TransferError, UnreachableError
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import sleep as cancellable_sleep
 from mirror.registry.client import tls_context
 from mirror.registry.retry import Retryable, parse_retry_after, with_retries
 
@@ -36,7 +37,7 @@ class HttpFetcher:
         limits: Limits = DEFAULT_LIMITS,
         log: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancellable_sleep,
     ) -> None:
         self.ca_file = ca_file
         self._limits = limits
@@ -52,13 +53,15 @@ class HttpFetcher:
         # repository to fetch from.
         with self._client_lock:
             if self._client is None:
+                verify = tls_context(self.ca_file)
                 self._client = httpx.Client(
-                    verify=tls_context(self.ca_file),
+                    verify=verify,
                     trust_env=False,
                     follow_redirects=True,
                     max_redirects=self._limits.max_redirects,
                     timeout=httpx.Timeout(self._limits.read_timeout_s, connect=self._limits.connect_timeout_s),
-                    transport=self._transport,
+                    # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
+                    transport=self._transport or guarded_transport(verify=verify, trust_env=False),
                 )
             return self._client
 
@@ -72,11 +75,11 @@ class HttpFetcher:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _stream(self, url: str, sink: Callable[[bytes], None], reset: Callable[[], None]) -> None:
+    def _stream(self, url: str, sink: Callable[[bytes], None], reset: Callable[[], None], pace: Pace) -> None:
         def attempt() -> None:
             reset()
             try:
-                with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
+                with paced(pace), self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
                     if response.status_code in _RETRY_STATUSES:
                         raise Retryable(
                             RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code),
@@ -112,7 +115,7 @@ class HttpFetcher:
             if len(body) > limit:
                 raise DigestMismatchError(f"{url}: larger than the limit of {limit} bytes")
 
-        self._stream(url, sink, body.clear)
+        self._stream(url, sink, body.clear, Pace.document(url, self._limits))
         return bytes(body)
 
     def download(
@@ -146,7 +149,7 @@ class HttpFetcher:
             dest.write(chunk)
             on_bytes(len(chunk))
 
-        self._stream(url, sink, reset)
+        self._stream(url, sink, reset, Pace.stream(url, self._limits))
         actual = digest.hexdigest()
         if expected_sha256 and actual not in expected_sha256:
             raise DigestMismatchError(

@@ -13,7 +13,6 @@ import json
 import re
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from mirror.errors import (
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.registry.auth import Authenticator, Scope
@@ -118,20 +119,23 @@ class RegistryClient:
         max_connections: int = 16,
         trust_env: bool = False,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancellable_sleep,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._log = log
         self._limits = limits
         self._sleep = sleep
+        verify = tls_context(endpoint.ca_file)
+        pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.Client(
-            verify=tls_context(endpoint.ca_file),
+            verify=verify,
             trust_env=trust_env,
             follow_redirects=False,
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            limits=pool_limits,
+            # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
+            transport=transport or guarded_transport(verify=verify, trust_env=trust_env, limits=pool_limits),
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits)
         self._origin = _origin(httpx.URL(endpoint.base_url))
@@ -219,8 +223,24 @@ class RegistryClient:
     def _release(self, response: httpx.Response) -> None:
         release(response, self._limits.max_error_body_bytes)
 
-    def _retrying(self, attempt: Callable[[], object]) -> object:
-        return with_retries(attempt, self._limits, sleep=self._sleep, on_retry=self._report_retry)
+    def _retrying(self, attempt: Callable[[], object], pace: Pace) -> object:
+        """Run `attempt` with retries; each attempt (request and body) is held to `pace` on its own."""
+
+        def timed() -> object:
+            with paced(pace):
+                return attempt()
+
+        return with_retries(timed, self._limits, sleep=self._sleep, on_retry=self._report_retry)
+
+    def _document(self, what: str) -> Pace:
+        return Pace.document(what + self._via(), self._limits)
+
+    def _stream(self, what: str) -> Pace:
+        return Pace.stream(what + self._via(), self._limits)
+
+    def _via(self) -> str:
+        # A proxy endpoint is named too: it is the host that was slow.
+        return f" (from {self.endpoint.netloc})" if self.endpoint.netloc != self.endpoint.host else ""
 
     def _report_retry(self, failure: Retryable, delay: float) -> None:
         if self._log is not None:
@@ -297,7 +317,7 @@ class RegistryClient:
             content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
             return FetchedManifest(data, content_type, actual)
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(f"manifest {where}"))  # type: ignore[return-value]
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """The digest a tag or digest currently names on the registry, or None when it does not exist."""
@@ -320,7 +340,8 @@ class RegistryClient:
                 )
             return stated
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        what = f"manifest {self.endpoint.host}/{repository}:{reference}"
+        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> None:
         url = self._url(repository, "manifests", reference)
@@ -338,7 +359,7 @@ class RegistryClient:
                     f"{self.endpoint.host}/{repository}: stored manifest as {stated}, but its bytes hash to {expected}"
                 )
 
-        self._retrying(attempt)
+        self._retrying(attempt, self._document(f"manifest upload {self.endpoint.host}/{repository}:{reference}"))
 
     def list_tags(self, repository: str) -> list[str]:
         """Every tag of a repository, following `Link: <…>; rel="next"` pages; bounded in pages and bytes."""
@@ -370,7 +391,8 @@ class RegistryClient:
                     str(httpx.URL(page).join(following)) if following else None
                 )
 
-            page_tags, url = self._retrying(attempt)  # type: ignore[misc]
+            pace = self._document(f"tag list of {self.endpoint.host}/{repository}")
+            page_tags, url = self._retrying(attempt, pace)  # type: ignore[misc]
             tags.extend(page_tags)
         raise TransferError(f"{self.endpoint.host}/{repository}: more than {self._limits.max_tag_pages} pages of tags")
 
@@ -390,7 +412,8 @@ class RegistryClient:
                 raise self._error(response, f"HEAD blob {repository}@{digest}")
             return _header_int(response, "content-length")
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        what = f"blob {self.endpoint.host}/{repository}@{digest}"
+        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
 
     def download_blob(
         self, repository: str, digest: str, size: int, dest: BinaryIO, on_bytes: OnBytes = _no_progress
@@ -436,7 +459,7 @@ class RegistryClient:
             if counter.size < size:
                 raise Retryable(TransferError(f"{counter.what}: transfer ended after {counter.size} of {size} bytes"))
 
-        self._retrying(attempt)
+        self._retrying(attempt, self._stream(f"blob {counter.what}"))
         counter.verify()
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
@@ -456,7 +479,8 @@ class RegistryClient:
                 return False
             raise self._error(response, f"mount {digest} into {repository}")
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        what = f"mount of {digest} into {self.endpoint.host}/{repository}"
+        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
 
     def upload_blob(
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes = _no_progress
@@ -478,7 +502,7 @@ class RegistryClient:
                 counted(-sent)
                 self._upload_monolithic(repository, digest, size, open_source, counted)
 
-            self._retrying(attempt)
+            self._retrying(attempt, self._stream(f"blob upload {self.endpoint.host}/{repository}@{digest}"))
 
     def _start_upload(self, repository: str) -> httpx.URL:
         url = self._url(repository, "blobs", "uploads/")
@@ -524,7 +548,10 @@ class RegistryClient:
     def _upload_chunked(
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
     ) -> None:
-        location: httpx.URL = self._retrying(lambda: self._start_upload(repository))  # type: ignore[assignment]
+        what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
+        location: httpx.URL = self._retrying(  # type: ignore[assignment]
+            lambda: self._start_upload(repository), self._document(what)
+        )
         scope = (self._scope(repository, "pull,push"),)
         hasher = hashlib.sha256()
         hashed = 0  # bytes of the source hashed so far; a resent range is not hashed twice
@@ -572,13 +599,13 @@ class RegistryClient:
                 on_bytes(end - start)
 
             while offset < size:
-                self._retrying(send_chunk)
+                self._retrying(send_chunk, self._stream(what))
             source.seek(size)
             if source.read(1):
                 raise IntegrityError(f"local content of {digest} is longer than {size} bytes")
         if "sha256:" + hasher.hexdigest() != digest:
             raise IntegrityError(f"local content of {digest} hashes to sha256:{hasher.hexdigest()}")
-        self._retrying(lambda: self._finish_upload(repository, location, digest, None, 0))
+        self._retrying(lambda: self._finish_upload(repository, location, digest, None, 0), self._document(what))
 
     def _upload_status(self, location: httpx.URL, scope: Scope, fallback: int) -> tuple[httpx.URL, int]:
         """Ask how much of an interrupted upload the registry kept, so the next chunk starts exactly there."""
