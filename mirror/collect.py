@@ -145,7 +145,7 @@ def _gather(
     flux_images: list[ImageSource] = []
     if any(s.git or s.flux for s in sets):
         git, fleets, flux_charts, flux_images = _gather_git_and_flux(
-            sets, pool, fetcher, writer, jobs=jobs, progress=progress, flux_vars=flux_vars, chain=chain
+            sets, pool, fetcher, writer, jobs=jobs, limits=limits, progress=progress, flux_vars=flux_vars, chain=chain
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
@@ -179,6 +179,7 @@ def _gather_git_and_flux(
     writer: LayoutWriter,
     *,
     jobs: int,
+    limits: Limits,
     progress: Progress,
     flux_vars: dict[str, str],
     chain: BaseChain | None,
@@ -188,7 +189,7 @@ def _gather_git_and_flux(
     from mirror.git.runner import Transport
     from mirror.resolvers.git import collect_git, git_credentials
 
-    transport = Transport(ca_file=fetcher.ca_file)
+    transport = Transport(ca_file=fetcher.ca_file).with_limits(limits)
     credentials = git_credentials()
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
@@ -196,8 +197,10 @@ def _gather_git_and_flux(
     def collect_one_git(source: GitSource, *, whole: bool = False) -> CollectedGit:
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []
+        # The whole source within one deadline, from now; the base's bundle hints at its size.
+        timed = transport.for_source(base.size if base else None)
         collected = collect_git(
-            source, writer, credentials=credentials, transport=transport, base_commits=commits, base=base
+            source, writer, credentials=credentials, transport=timed, base_commits=commits, base=base
         )
         news = "" if collected.carried else " (nothing new since the base)"
         progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")

@@ -105,7 +105,7 @@ def import_bundle(
     git_base = parse_git_target(git_url) if git_url else None
     credentials = target_credentials(endpoint)
     git_creds = git_credentials()
-    git_transport = Transport(ca_file=ca_file)
+    git_transport = Transport(ca_file=ca_file).with_limits(limits)  # each source gets its deadline
     expected = ExpectedOnTarget()
     if verified.inventory.base is not None:
         with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:

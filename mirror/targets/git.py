@@ -77,7 +77,7 @@ def stage_git(
                 quarantine_dir=scratch / f"{number}.git",
                 existing_repo_url=target if artifact.extra.get("prerequisites") else None,
                 credentials=credentials,
-                transport=transport,
+                transport=transport.for_source(artifact.size),
             )
         except VerificationError as exc:
             problems += [Problem("GIT_INVALID", f"{artifact.source}: {p}") for p in exc.problems] or [
@@ -103,7 +103,16 @@ def push_git(
     for plan in plans:
         try:
             results.append(
-                (plan, push_staged(plan.staged, plan.target, credentials=credentials, force=force, transport=transport))
+                (
+                    plan,
+                    push_staged(
+                        plan.staged,
+                        plan.target,
+                        credentials=credentials,
+                        force=force,
+                        transport=transport.for_source(plan.artifact.size),  # a deadline per source
+                    ),
+                )
             )
         finally:
             plan.staged.discard()

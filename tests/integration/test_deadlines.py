@@ -24,8 +24,10 @@ import yaml
 
 from mirror.collect import collect
 from mirror.errors import TransferError
+from mirror.git.refs import remote_refs
+from mirror.git.runner import Transport
 from mirror.limits import Limits
-from tests.support.hostile import wait_until
+from tests.support.hostile import Answer, HostileServer, wait_until
 from tests.support.hostile.dripping import DripRegistry, DumbGitServer, make_dumb_repository
 
 # A floor of 1 KiB/s measured over 2 s, and 3 s for a whole small document.
@@ -130,6 +132,17 @@ def test_a_dripping_git_pack_fails_under_the_speed_floor(tmp_path: Path) -> None
         assert time.monotonic() - started < BOUND_S
         assert server.pack_requests() >= 1
     _no_staging_left(tmp_path)
+
+
+def test_a_git_source_is_stopped_at_its_deadline(tmp_path: Path) -> None:
+    # The server accepts, then says nothing for a minute: under git's speed window, over the source's deadline.
+    with HostileServer(lambda _: Answer(200, {}, b"", delay_s=60)) as server:
+        limits = Limits(git_source_timeout_s=2.0, speed_window_s=120.0)
+        transport = Transport().with_limits(limits).for_source()
+        started = time.monotonic()
+        error = _within(BOUND_S, lambda: remote_refs(f"{server.url}/repo.git", transport=transport))
+        _assert_transfer_failure(error, f"{server.url}/repo.git", "within 2 s")
+        assert time.monotonic() - started < BOUND_S
 
 
 # -- SIGTERM and Ctrl-C ----------------------------------------------------------------------------------------
