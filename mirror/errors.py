@@ -107,7 +107,15 @@ class UnreachableError(TransferError):
 
 
 class SlowTransferError(TransferError):
-    """A transfer moved less than the speed floor, or a document was not whole by its deadline (Limits)."""
+    """A transfer moved less than the speed floor, or a document was not whole by its deadline (Limits).
+
+    `retryable`: a speed floor is retried like a broken transfer (a blob resumes where it stopped), a missed
+    deadline is not (the same upstream would take as long again).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
 
 
 class RegistryHTTPError(TransferError):

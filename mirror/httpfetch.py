@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mirror.errors import DigestMismatchError, RegistryHTTPError, TransferError, UnreachableError
+from mirror.errors import DigestMismatchError, RegistryHTTPError, SlowTransferError, TransferError, UnreachableError
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import Pace, guarded_transport, paced, retry_slow
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.registry.client import tls_context
 from mirror.registry.retry import Retryable, parse_retry_after, with_retries
@@ -99,6 +99,8 @@ class HttpFetcher:
                 raise TransferError(f"{url}: too many redirects") from exc
             except httpx.TransportError as exc:
                 raise Retryable(TransferError(f"transfer from {_host(url)} failed: {exc!r}")) from exc
+            except SlowTransferError as exc:
+                raise retry_slow(exc) from exc
 
         def report(failure: Retryable, delay: float) -> None:
             if self._log:

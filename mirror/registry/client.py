@@ -24,12 +24,13 @@ from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
     RegistryHTTPError,
+    SlowTransferError,
     TransferError,
     UnreachableError,
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import Pace, guarded_transport, paced, retry_slow
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
@@ -227,8 +228,11 @@ class RegistryClient:
         """Run `attempt` with retries; each attempt (request and body) is held to `pace` on its own."""
 
         def timed() -> object:
-            with paced(pace):
-                return attempt()
+            try:
+                with paced(pace):
+                    return attempt()
+            except SlowTransferError as exc:
+                raise retry_slow(exc) from exc
 
         return with_retries(timed, self._limits, sleep=self._sleep, on_retry=self._report_retry)
 

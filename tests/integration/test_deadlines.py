@@ -27,7 +27,7 @@ from mirror.errors import TransferError
 from mirror.git.refs import remote_refs
 from mirror.git.runner import Transport
 from mirror.limits import Limits
-from tests.support.hostile import Answer, HostileServer, wait_until
+from tests.support.hostile import Answer, HostileServer, drip, wait_until
 from tests.support.hostile.dripping import DripRegistry, DumbGitServer, make_dumb_repository
 
 # A floor of 1 KiB/s measured over 2 s, and 3 s for a whole small document.
@@ -97,7 +97,8 @@ def test_a_dripping_blob_fails_under_the_speed_floor(tmp_path: Path) -> None:
         registry.drip = {"blob"}
         error = _collect(tmp_path, _image_set(tmp_path, registry))
         _assert_transfer_failure(error, "blob", registry.netloc, registry.layer_digests()[0], "1024 bytes/s")
-        assert registry.blob_gets_seen() == 2  # the config, and the layer once
+        # A speed floor is retried like a broken transfer, so a drip costs at most max_attempts windows.
+        assert registry.blob_gets_seen() == 1 + QUICK.max_attempts  # the config, then the layer
     _no_staging_left(tmp_path)
 
 
@@ -112,9 +113,10 @@ def test_a_slow_but_steady_blob_is_not_cut(tmp_path: Path) -> None:
 def test_a_dripping_token_endpoint_fails_within_the_document_deadline(tmp_path: Path) -> None:
     with DripRegistry(piece=1, piece_delay_s=0.2) as registry:
         registry.token_auth = True
-        registry.drip = {"token"}
-        error = _collect(tmp_path, _image_set(tmp_path, registry))
-        _assert_transfer_failure(error, "token", registry.netloc)
+        registry.drip = {"token"}  # 5 bytes/s: above this floor, not done in 3 s
+        error = _collect(tmp_path, _image_set(tmp_path, registry), replace(QUICK, min_bytes_per_s=1))
+        _assert_transfer_failure(error, "token", registry.netloc, "3 s")
+        # A missed deadline is not retried: the same upstream would take as long again.
         assert len(registry.seen(lambda r: r.path.startswith("/token"))) == 1
 
 
@@ -132,6 +134,17 @@ def test_a_dripping_git_pack_fails_under_the_speed_floor(tmp_path: Path) -> None
         assert time.monotonic() - started < BOUND_S
         assert server.pack_requests() >= 1
     _no_staging_left(tmp_path)
+
+
+def test_a_dripping_chart_index_fails_within_the_document_deadline(tmp_path: Path) -> None:
+    index = b"apiVersion: v1\nentries: {}\n" + b"#" * 4096
+    with HostileServer(lambda _: Answer(200, {}, drip(index, 8), piece_delay_s=0.2)) as server:  # 40 bytes/s
+        manifest = _mirrorset(
+            tmp_path / "charts.yaml", {"charts": [{"name": "app", "repo": server.url, "version": "1.0.0"}]}
+        )
+        error = _collect(tmp_path, manifest, replace(QUICK, min_bytes_per_s=16))
+        _assert_transfer_failure(error, f"{server.url}/index.yaml", "3 s")
+        assert len(server.seen()) == 1
 
 
 def test_a_git_source_is_stopped_at_its_deadline(tmp_path: Path) -> None:
