@@ -539,6 +539,10 @@ def main() -> None:
     try:
         app()
     except SystemExit as done:
-        if _interrupting:
-            _leave_after_interrupt(done.code)
-        raise
+        if not _interrupting:
+            raise
+        # A signal that lands outside a command's own handling (just before or after it) reaches click, which
+        # calls it "Aborted!" and exits 1; an interrupted run exits 130 wherever the signal landed.
+        code = 130 if done.code == 1 else done.code
+        _leave_after_interrupt(code)
+        raise SystemExit(code) from None

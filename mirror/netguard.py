@@ -50,7 +50,7 @@ class Cancelled(KeyboardInterrupt):
 
 
 _cancelled = threading.Event()
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: cancel() runs in a signal handler, maybe inside a holder of it
 _sockets: weakref.WeakSet[_GuardedStream] = weakref.WeakSet()
 _processes: set[subprocess.Popen[bytes]] = set()
 
@@ -241,12 +241,13 @@ class _GuardedStream(httpcore.NetworkStream):
             return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        # In pieces, so that the pace is looked at while a large body goes out.
         view = memoryview(buffer)
         for start in range(0, len(view), _WRITE_PIECE):
             check_cancelled()
-            piece = view[start : start + _WRITE_PIECE]
+            piece = buffer if len(view) <= _WRITE_PIECE else bytes(view[start : start + _WRITE_PIECE])
             try:
-                self._inner.write(bytes(piece), timeout)
+                self._inner.write(piece, timeout)
             except httpcore.NetworkError:
                 check_cancelled()
                 raise
