@@ -191,9 +191,9 @@ def test_a_signal_during_a_dripping_collect_exits_130_within_seconds(tmp_path: P
     with DripRegistry(layers=3, layer_size=1024 * 1024, piece=4096, piece_delay_s=0.5) as registry:  # 8 KiB/s
         registry.drip = {"blob"}
         manifest = _image_set(tmp_path, registry)
-        out, report = tmp_path / "out" / "bundle.tar", tmp_path / "report.json"
+        out, report, cache = tmp_path / "out" / "bundle.tar", tmp_path / "report.json", tmp_path / "cache"
         out.parent.mkdir()
-        process = _start("collect", manifest, "-o", out, "--report", report, "--no-cache", "--jobs", "4", "-q")
+        process = _start("collect", manifest, "-o", out, "--report", report, "--cache-dir", cache, "--jobs", "4", "-q")
         assert wait_until(lambda: registry.blob_gets_seen() >= 3, timeout_s=30), "the downloads never started"
         time.sleep(0.5)
         code, stderr, took = _stop(process, signum)
@@ -202,6 +202,7 @@ def test_a_signal_during_a_dripping_collect_exits_130_within_seconds(tmp_path: P
     assert "interrupted" in stderr
     assert not out.exists()
     assert not [p.name for p in out.parent.iterdir()], "staging was left behind"
+    assert not list(cache.rglob("*.partial")), "a partial cache entry was left behind"
     written = json.loads(report.read_text())
     assert written["exitCode"] == 130
 
