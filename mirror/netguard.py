@@ -135,13 +135,17 @@ class Pace:
 class _Meter:
     """The pace of one request on one thread: bytes moved per window, time since the start."""
 
-    def __init__(self, pace: Pace) -> None:
+    def __init__(self, pace: Pace, outer: _Meter | None) -> None:
         self.pace = pace
+        self.outer = outer  # a request inside another one (a token fetched for a manifest): its bytes count too
         self.started = self.window_started = time.monotonic()
         self.window_bytes = 0
 
     def moved(self, count: int) -> None:
-        self.window_bytes += count
+        meter: _Meter | None = self
+        while meter is not None:
+            meter.window_bytes += count
+            meter = meter.outer
         self.check()
 
     def check(self) -> None:
@@ -190,7 +194,7 @@ def paced(pace: Pace) -> Iterator[None]:
     """Hold every socket operation of this thread, inside the block, to `pace` (nested: the inner one)."""
     check_cancelled()
     outer = _meter()
-    _local.meter = _Meter(pace)
+    _local.meter = _Meter(pace, outer)
     try:
         yield
     finally:
@@ -264,9 +268,12 @@ class _GuardedStream(httpcore.NetworkStream):
         self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
         check_cancelled()
+        # CPython bounds the whole handshake by `timeout` (the connect timeout), not each read of it: a server
+        # that drips its certificate is cut there.
+        tls = self._inner.start_tls(ssl_context, server_hostname, timeout)
         with _lock:
             _sockets.discard(self)
-        return _GuardedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        return _GuardedStream(tls)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)

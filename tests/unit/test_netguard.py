@@ -3,6 +3,8 @@ transfer and git process of the process at once (the SIGTERM and Ctrl-C path).""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,7 +49,7 @@ def _in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Bas
 
 
 def _get(url: str) -> None:
-    with httpx.Client(transport=guarded_transport(), timeout=120) as client:
+    with httpx.Client(transport=guarded_transport(), timeout=120, trust_env=False) as client:
         client.get(url)
 
 
@@ -70,6 +72,40 @@ def test_a_speed_floor_cuts_a_server_that_never_sends_its_status_line(silent: Ho
         _get(silent.url)
     assert raised.value.retryable
     assert time.monotonic() - started < 10
+
+
+@pytest.fixture
+def dripping_tls() -> Iterator[str]:
+    """A TCP server that reads the ClientHello, then answers with a TLS record one byte every 0.2 s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                for byte in b"\x16\x03\x03\x3f\xff" + b"\x00" * 16000:
+                    if stop.wait(0.2):
+                        return
+                    connection.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{listener.getsockname()[1]}/"
+    stop.set()
+    listener.close()
+
+
+def test_a_dripping_tls_handshake_is_bounded_by_the_connect_timeout(dripping_tls: str) -> None:
+    # CPython applies the socket timeout to the whole handshake, not to each of its reads.
+    started = time.monotonic()
+    with (
+        pytest.raises(httpx.ConnectTimeout),
+        httpx.Client(transport=guarded_transport(), timeout=httpx.Timeout(60, connect=2), trust_env=False) as client,
+    ):
+        client.get(dripping_tls)
+    assert time.monotonic() - started < 15
 
 
 def test_cancel_wakes_a_request_blocked_on_a_silent_server(silent: HostileServer) -> None:
