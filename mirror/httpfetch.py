@@ -1,7 +1,10 @@
 """Plain HTTP(S) downloads (chart repositories): streamed, capped, retried, and checked while they stream.
 
-No credentials are ever sent, so redirects may be followed, to any host. The environment (proxies, CA
-bundles, .netrc) is ignored, as for registries.
+No credentials are ever sent, so redirects may be followed to another host, but each is checked first (an
+httpx response hook, before httpx follows it): never to a scheme other than http(s) (one clear error, not
+retried), and, under the egress policy, never into an internal address the MirrorSet does not allow. Every
+request's host is recorded in the policy. The environment (proxies, CA bundles, .netrc) is ignored, as for
+registries.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import DigestMismatchError, RegistryHTTPError, SlowTransferError, TransferError, UnreachableError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.netguard import Pace, guarded_transport, paced, retry_slow
@@ -38,8 +42,10 @@ class HttpFetcher:
         log: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = cancellable_sleep,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.ca_file = ca_file
+        self.egress = egress
         self._limits = limits
         self._log = log
         self._sleep = sleep
@@ -62,8 +68,22 @@ class HttpFetcher:
                     timeout=httpx.Timeout(self._limits.read_timeout_s, connect=self._limits.connect_timeout_s),
                     # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
                     transport=self._transport or guarded_transport(verify=verify, trust_env=False),
+                    event_hooks={"request": [self._record], "response": [self._check_redirect]},
                 )
             return self._client
+
+    def _record(self, request: httpx.Request) -> None:
+        if self.egress is not None:
+            self.egress.record(request.url.netloc.decode("ascii", "replace"))
+
+    def _check_redirect(self, response: httpx.Response) -> None:
+        """Before httpx follows a redirect: refuse a scheme other than http(s), and what the egress policy refuses."""
+        if not response.is_redirect:
+            return
+        current = str(response.request.url)
+        followed = redirect_target(current, response.headers["location"])
+        if self.egress is not None:
+            self.egress.check_followed(current, followed, "redirect")
 
     def close(self) -> None:
         if self._client is not None:
@@ -128,10 +148,12 @@ class HttpFetcher:
         expected_sha256: tuple[str, ...],
         max_bytes: int,
         on_bytes: Callable[[int], None],
+        document: bool = False,
     ) -> tuple[str, int]:
         """Stream `url` into `dest`, hashing on the way; returns (sha256 hex, size).
 
-        With `expected_sha256`, the content must hash to one of them, or it is refused.
+        With `expected_sha256`, the content must hash to one of them, or it is refused. `document`: a small
+        document (an index.yaml), held to the document deadline as well as to the speed floor.
         """
         digest, size = hashlib.sha256(), 0
 
@@ -151,7 +173,8 @@ class HttpFetcher:
             dest.write(chunk)
             on_bytes(len(chunk))
 
-        self._stream(url, sink, reset, Pace.stream(url, self._limits))
+        pace = Pace.document(url, self._limits) if document else Pace.stream(url, self._limits)
+        self._stream(url, sink, reset, pace)
         actual = digest.hexdigest()
         if expected_sha256 and actual not in expected_sha256:
             raise DigestMismatchError(

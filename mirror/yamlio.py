@@ -38,4 +38,4 @@ def load_yaml_documents(path: Path) -> list[Any]:
     try:
         return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {exc}") from exc
+        raise UsageError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc

@@ -26,7 +26,9 @@ and never given the parent's appVersion as a tag. The limits of this imitation o
 and misses images that templates spell out by themselves). Sub-charts disabled by their `condition` are still
 walked, and their images say so. Dependencies that are not vendored cannot be walked: a warning names them.
 
-Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in.
+Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in. The
+one exception is a chart naming more images than `max_images` (Limits.max_images_per_chart): it is refused
+(TooManyImagesError), since quietly carrying only some of its images would be worse.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ from typing import Any
 
 import yaml
 
-from mirror.errors import ReferenceError_
+from mirror.errors import ReferenceError_, UsageError
 from mirror.helm.archive import Chart
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
+from mirror.limits import DEFAULT_LIMITS
 from mirror.oci.reference import parse_reference
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -71,17 +74,31 @@ class FoundImage:
     guessed: bool = False  # only ever inferred (a tag taken from appVersion): check it exists before relying on it
 
 
+class TooManyImagesError(UsageError):
+    """A chart (or a HelmRelease's values) names more images than any real one does: refused, not cut short."""
+
+
 class _Found:
-    def __init__(self) -> None:
+    """The images found for `what` (a chart, or a HelmRelease), at most `limit` distinct references."""
+
+    def __init__(self, what: str = "the chart", limit: int = DEFAULT_LIMITS.max_images_per_chart) -> None:
         self._by_reference: dict[str, list[tuple[str, str]]] = {}
         self._certain: set[str] = set()
         self.charts_walked = 0
+        self._what = what
+        self._limit = limit
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
         try:
             reference = str(parse_reference(text))
         except ReferenceError_:
             return False
+        if reference not in self._by_reference and len(self._by_reference) >= self._limit:
+            raise TooManyImagesError(
+                f"{self._what}: names more than {self._limit} images; refused (limit max_images_per_chart)",
+                hint="real charts name dozens of images; to carry a chart's images without discovery, give them in "
+                "the MirrorSet as images: {discover: false, include: [...]}",
+            )
         evidence = self._by_reference.setdefault(reference, [])
         if (chart, how) not in evidence:
             evidence.append((chart, how))
@@ -107,14 +124,16 @@ def discover_images(
     archive: bytes | None = None,
     warnings: list[str] | None = None,
     helm_timeout: float = HELM_TIMEOUT_S,
+    max_images: int = DEFAULT_LIMITS.max_images_per_chart,
 ) -> list[FoundImage]:
     """The images of `chart` and its vendored sub-charts, sorted by reference.
 
     `helm` is the path of a helm binary for layer 3; `archive` the chart's .tgz bytes it renders. Problems
-    (a missing binary, a failing render, an unreadable annotation) are appended to `warnings`.
+    (a missing binary, a failing render, an unreadable annotation) are appended to `warnings`. More than
+    `max_images` distinct images raise TooManyImagesError.
     """
     notes: list[str] = warnings if warnings is not None else []
-    found = _Found()
+    found = _Found(f"chart {chart.name} {chart.version}", max_images)
     _walk_chart(chart, chart.path or chart.name, chart.values, "", found, notes, depth=0)
     if helm is not None:
         if archive is None:
