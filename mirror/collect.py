@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -555,8 +556,7 @@ def collect(
             else:
                 staging.rename(out)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging_tar.unlink(missing_ok=True)
+            _discard_staging(staging, staging_tar)
             raise
     inventory_raw = inventory.to_bytes()  # as written inside, volumes listed
     write_beside(beside_path(out), inventory_raw)
@@ -578,6 +578,20 @@ def _telling_hosts(egress: EgressPolicy, on_hosts: Callable[[list[Contact]], Non
     finally:
         if on_hosts is not None:
             on_hosts(egress.contacts)
+
+
+def _discard_staging(staging: Path, staging_tar: Path) -> None:
+    """Remove the staging area of a failed or interrupted collect.
+
+    After an interrupt, a worker thread may still be unwinding (its transfer cut, its temporary file being
+    removed) while the tree is deleted; a removal that raced with it is tried again for a moment.
+    """
+    for _ in range(10):
+        shutil.rmtree(staging, ignore_errors=True)
+        staging_tar.unlink(missing_ok=True)
+        if not staging.exists():
+            return
+        time.sleep(0.2)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:
