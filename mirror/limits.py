@@ -60,6 +60,9 @@ class Limits:
     # Images found in one chart's values (or one HelmRelease's) and in one Flux fleet; real ones have dozens.
     max_images_per_chart: int = 10_000
     max_images_per_fleet: int = 50_000
+    # Import as a transaction (issue 12): the Flux objects blob is read whole and rendered in memory before
+    # the first write, so it is bounded here (the same 64 MiB as fluxset's collect-side cap).
+    max_flux_objects_bytes: int = 64 * MiB
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4

@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 from mirror.cli import app
 from tests.support.images import inspect_raw
 from tests.support.mirrorsets import write_mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 IMAGES = ("app_1", "multi")
 VOLUME_SIZE = 4096
 PROBLEM_LINE = re.compile(r"^\s+- \[([A-Z_]+)\] (.*)$", re.MULTILINE)
@@ -131,7 +132,9 @@ def test_the_inventory_copy_beside_a_split_bundle_lists_its_volumes(pristine: Pa
 
 
 def test_collect_refuses_a_nonsense_split_size_naming_the_flag(mirror_cli, tmp_path: Path) -> None:
-    manifest = write_mirrorset(tmp_path / "m.yaml", ["127.0.0.1:15000/fixtures/app:1.0"], registries=UPSTREAM_SETTINGS)
+    manifest = write_mirrorset(
+        tmp_path / "m.yaml", [f"{UPSTREAM_REGISTRY}/fixtures/app:1.0"], registries=UPSTREAM_SETTINGS
+    )
     for size in ("4X", "100", "-1G"):
         result = mirror_cli("collect", manifest, "-o", tmp_path / "n.tar", "--split-size", size, "--quiet")
         assert result.exit_code == 2, size
