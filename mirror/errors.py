@@ -11,6 +11,7 @@
     │   └── InvalidDocumentError            a manifest or index that is ambiguous, malformed or unsupported
     └── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
         ├── UnreachableError                the host could not be reached
+        ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
         ├── RegistryHTTPError               the registry answered with an error status
         └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
 
@@ -155,6 +156,18 @@ class TransferError(MirrorError):
 
 class UnreachableError(TransferError):
     pass
+
+
+class SlowTransferError(TransferError):
+    """A transfer moved less than the speed floor, or a document was not whole by its deadline (Limits).
+
+    `retryable`: a speed floor is retried like a broken transfer (a blob resumes where it stopped), a missed
+    deadline is not (the same upstream would take as long again).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
 
 
 class RegistryHTTPError(TransferError):

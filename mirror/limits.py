@@ -32,6 +32,20 @@ class Limits:
     max_tag_pages: int = 100
     # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.
     max_tags: int = 1_000_000
+    # Deadlines and speed floors (issue 20): an upstream that drips must not hold a run forever, and a slow but
+    # honest link (a data diode, a satellite hop, a throttled proxy) must not be cut. So the floor is low and
+    # measured over a long window: a transfer that moves fewer than min_bytes_per_s * speed_window_s bytes in
+    # any window of speed_window_s fails (every request and every streamed body: blobs, charts, uploads, git
+    # through http.lowSpeedLimit/lowSpeedTime). A small document (a manifest, a token answer, a tag list page,
+    # an index.yaml) must also arrive whole within document_deadline_s of its request. A speed floor is retried
+    # like a broken transfer (a blob resumes where it stopped), a missed deadline is not (mirror.netguard).
+    min_bytes_per_s: int = 1024
+    speed_window_s: float = 60.0
+    document_deadline_s: float = 600.0
+    # Git: every source (all the git calls it needs) must finish within git_source_timeout_s, plus its size at
+    # git_timeout_bytes_per_s where the size is known (an import's bundle, an incremental collect's base).
+    git_source_timeout_s: float = 3600.0
+    git_timeout_bytes_per_s: int = 64 * 1024
     # Helm repositories and charts.
     max_index_yaml_bytes: int = 64 * MiB
     max_chart_bytes: int = 100 * MiB
