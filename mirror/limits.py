@@ -15,6 +15,14 @@ class Limits:
     max_inventory_bytes: int = 64 * MiB
     max_token_response_bytes: int = 1 * MiB
     max_error_body_bytes: int = 64 * 1024
+    # Parsing what others wrote (upstream files, bundle content). YAML nodes count an alias at the size of what
+    # it points at, so an alias bomb is refused before it is built; one budget per file, or per chart with its
+    # vendored sub-charts. JSON nesting is checked before json.loads (a deep `[[[[` would hit RecursionError).
+    max_yaml_nodes: int = 1_000_000
+    max_yaml_depth: int = 128
+    max_json_depth: int = 200
+    # The Flux objects of one fleet as carried in the bundle (checked at collect while built, and at import).
+    max_flux_objects_bytes: int = 64 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
     # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.
