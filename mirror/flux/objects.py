@@ -20,10 +20,12 @@ Only the objects that matter to mirror are kept: Flux kinds (API groups under fl
 fluxcd.controlplane.io), workloads (their images), and ConfigMaps and Secrets (postBuild.substituteFrom).
 Documents without apiVersion and kind (values files, Chart.yaml, CI workflows) are skipped quietly; a file
 PyYAML cannot parse (a duplicate anchor, Go templates) is skipped with a warning naming it, as is a file with
-a duplicate key (kustomize refuses those).
+a duplicate key (kustomize refuses those). A file whose aliases would expand it past the YAML budget of
+`Limits` (an alias bomb), or into an infinite tree, is refused: YamlBudgetError, exit 2, naming it.
 
 YAML is read as kustomize does (YAML 1.2): only true/false are booleans, and dates stay strings.
-Problems never raise here except a path outside the root: they are appended to the `warnings` list.
+Problems never raise here except a path outside the root and YAML past its budget: they are appended to the
+`warnings` list.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import yaml
 
 from mirror.errors import UsageError
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
+from mirror.yamlio import read_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -105,9 +108,10 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
 
 
-def parse_yaml_documents(text: str) -> list[Any]:
-    """Every non-empty document of `text`; raises yaml.YAMLError."""
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+def parse_yaml_documents(text: str, where: str = "YAML text") -> list[Any]:
+    """Every non-empty document of `text`; raises yaml.YAMLError, and YamlBudgetError (naming `where`) for YAML
+    that expands past the budget of one file (an alias bomb)."""
+    return read_yaml(text, where, loader=_Loader)
 
 
 def load_documents(path: Path, warnings: list[str], display: str | None = None) -> list[Any]:
@@ -119,7 +123,7 @@ def load_documents(path: Path, warnings: list[str], display: str | None = None) 
         warnings.append(f"{name}: skipped, cannot be read: {exc}")
         return []
     try:
-        return parse_yaml_documents(text)
+        return parse_yaml_documents(text, name)
     except yaml.YAMLError as exc:
         warnings.append(f"{name}: skipped, not YAML that PyYAML can parse: {' '.join(str(exc).split())}")
         return []
@@ -588,7 +592,7 @@ def _patch_content(item: Any, context: PatchContext, where: str) -> list[Any] | 
     patch = item.get("patch") if isinstance(item, dict) and "patch" in item else item
     if isinstance(patch, str):
         try:
-            docs = parse_yaml_documents(patch)
+            docs = parse_yaml_documents(patch, f"{where}: inline patch")
         except yaml.YAMLError as exc:
             context.warnings.append(f"{where}: inline patch is not YAML: {' '.join(str(exc).split())}; ignored")
             return None

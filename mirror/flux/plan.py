@@ -1246,7 +1246,7 @@ class FluxWalker:
             )
             return None
         try:
-            docs = parse_yaml_documents(text)
+            docs = parse_yaml_documents(text, f"{obj.where}: {label}: ConfigMap {ref.get('name')} key {key}")
         except yaml.YAMLError:
             self._plan.warnings.append(f"{obj.where}: {label}: ConfigMap {ref.get('name')} key {key} is not YAML")
             return None
