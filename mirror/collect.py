@@ -145,7 +145,7 @@ def _gather(
     flux_images: list[ImageSource] = []
     if any(s.git or s.flux for s in sets):
         git, fleets, flux_charts, flux_images = _gather_git_and_flux(
-            sets, pool, fetcher, writer, jobs=jobs, progress=progress, flux_vars=flux_vars, chain=chain
+            sets, pool, fetcher, writer, jobs=jobs, limits=limits, progress=progress, flux_vars=flux_vars, chain=chain
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
@@ -179,6 +179,7 @@ def _gather_git_and_flux(
     writer: LayoutWriter,
     *,
     jobs: int,
+    limits: Limits,
     progress: Progress,
     flux_vars: dict[str, str],
     chain: BaseChain | None,
@@ -218,6 +219,7 @@ def _gather_git_and_flux(
             Path(scratch),
             variables=flux_vars,
             progress=progress,
+            limits=limits,
         )
         for mirrorset in sets:
             for entry in mirrorset.flux:

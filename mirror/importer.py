@@ -194,19 +194,19 @@ def write_flux_out(
         write_mirror_configs,
         write_objects,
     )
-    from mirror.fluxset import MAX_FLUX_OBJECTS_BYTES, parse_objects_blob
+    from mirror.fluxset import parse_objects_blob
 
     endpoints = InternalEndpoints(registry_url, git_base)
     notes: list[str] = []
     objects = []
     for artifact in verified.flux:
-        raw = read_small(verified.reader, blob_path(artifact.digest), MAX_FLUX_OBJECTS_BYTES)
+        raw = read_small(verified.reader, blob_path(artifact.digest), limits.max_flux_objects_bytes)
         if "sha256:" + hashlib.sha256(raw).hexdigest() != artifact.digest:  # read again since verify: check again
             raise IntegrityError(
                 f"{verified.reader.location}: {blob_path(artifact.digest)} changed since it was verified",
                 hint="the bundle was altered during the import; verify it again",
             )
-        objects += parse_objects_blob(raw, artifact.source)
+        objects += parse_objects_blob(raw, artifact.source, limits=limits)
     written = write_objects(rewrite_objects(objects, endpoints, warnings=notes), directory)
     sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})
     registry = registry_url.split("://", 1)[-1]
