@@ -9,7 +9,6 @@ bundles, .netrc) is ignored unless the caller asks for it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import ssl
 import threading
@@ -32,6 +31,7 @@ from mirror.errors import (
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
+from mirror.oci.document import bounded_json
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
@@ -241,7 +241,7 @@ class RegistryClient:
         codes: tuple[str, ...] = ()
         detail = ""
         try:
-            errors = httpx.Response(200, content=body).json().get("errors") or []
+            errors = bounded_json(body, max_depth=self._limits.max_json_depth).get("errors") or []
             codes = tuple(str(e.get("code", "")) for e in errors if isinstance(e, dict))
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
         except (ValueError, AttributeError):
@@ -360,7 +360,7 @@ class RegistryClient:
                         if len(body) > self._limits.max_manifest_bytes:
                             raise DigestMismatchError(f"{self.endpoint.host}/{repository}: tag list page too large")
                 try:
-                    names = json.loads(body).get("tags") or []
+                    names = bounded_json(bytes(body), max_depth=self._limits.max_json_depth).get("tags") or []
                 except (ValueError, AttributeError) as exc:
                     raise RegistryHTTPError(
                         f"{self.endpoint.host}/{repository}: unreadable tag list", status=200

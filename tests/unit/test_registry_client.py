@@ -272,6 +272,14 @@ def test_bearer_oversized_token_answer_is_refused(sim, connect):
         connect(sim, CREDS, Limits(max_token_response_bytes=1000)).get_manifest(REPO, "v1")
 
 
+def test_bearer_deeply_nested_token_answer_is_refused_as_unreadable(sim, connect):
+    bearer(sim).token_body = b"[" * 100_000 + b"]" * 100_000
+    sim.add_manifest(REPO, MANIFEST, tag="v1")
+    with pytest.raises(RegistryHTTPError, match="unreadable answer") as caught:
+        connect(sim, CREDS).get_manifest(REPO, "v1")
+    assert caught.value.exit_code == 4
+
+
 def test_bearer_token_answer_without_token_is_refused(sim, connect):
     bearer(sim).token_body = b'{"expires_in": 300}'
     sim.add_manifest(REPO, MANIFEST, tag="v1")
