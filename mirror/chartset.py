@@ -26,6 +26,7 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.charts import IndexCache, ResolvedChart, resolve_chart
+from mirror.yamlio import YamlBudget
 
 
 @dataclass
@@ -92,7 +93,9 @@ class ChartCollector:
 
     def _read(self, archive_digest: str, resolved: ResolvedChart) -> Chart:
         with open(self.writer.blob_location(archive_digest), "rb") as handle:
-            return read_chart(handle, where=f"chart {resolved.display}")
+            return read_chart(
+                handle, where=f"chart {resolved.display}", yaml_budget=YamlBudget.from_limits(self.limits)
+            )
 
     def _collect_one(self, resolved: ResolvedChart, required_by: str | None) -> CollectedChart:
         if resolved.is_oci:
@@ -174,7 +177,10 @@ class ChartCollector:
             if self.helm:
                 archive = self.writer.blob_location(archive_digest).read_bytes()
             notes: list[str] = []
-            for image in discover_images(collected.chart, helm=self.helm, archive=archive, warnings=notes):
+            discovered = discover_images(
+                collected.chart, helm=self.helm, archive=archive, warnings=notes, limits=self.limits
+            )
+            for image in discovered:
                 if any(fnmatch.fnmatchcase(image.reference, pattern) for pattern in spec.exclude):
                     continue
                 reference = parse_reference(image.reference)

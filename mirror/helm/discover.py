@@ -26,7 +26,9 @@ and never given the parent's appVersion as a tag. The limits of this imitation o
 and misses images that templates spell out by themselves). Sub-charts disabled by their `condition` are still
 walked, and their images say so. Dependencies that are not vendored cannot be walked: a warning names them.
 
-Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in.
+Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in. The
+one exception is YAML past its budget (an alias bomb in an annotation or in what `helm template` printed):
+YamlBudgetError, exit 2.
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ import yaml
 from mirror.errors import ReferenceError_
 from mirror.helm.archive import Chart
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
-
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from mirror.yamlio import YamlBudget, read_yaml
 
 ANNOTATIONS = ("artifacthub.io/images", "images")
 HELM_TIMEOUT_S = 120.0
@@ -72,10 +74,11 @@ class FoundImage:
 
 
 class _Found:
-    def __init__(self) -> None:
+    def __init__(self, yaml_budget: YamlBudget) -> None:
         self._by_reference: dict[str, list[tuple[str, str]]] = {}
         self._certain: set[str] = set()
         self.charts_walked = 0
+        self.yaml = yaml_budget  # the YAML read while discovering (annotations, rendered output) for one chart
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
         try:
@@ -107,14 +110,17 @@ def discover_images(
     archive: bytes | None = None,
     warnings: list[str] | None = None,
     helm_timeout: float = HELM_TIMEOUT_S,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[FoundImage]:
     """The images of `chart` and its vendored sub-charts, sorted by reference.
 
     `helm` is the path of a helm binary for layer 3; `archive` the chart's .tgz bytes it renders. Problems
-    (a missing binary, a failing render, an unreadable annotation) are appended to `warnings`.
+    (a missing binary, a failing render, an unreadable annotation) are appended to `warnings`. The YAML read
+    here (annotations, what helm template printed) shares one budget per chart: past it, an alias bomb, is
+    YamlBudgetError (exit 2), the one thing discovery raises.
     """
     notes: list[str] = warnings if warnings is not None else []
-    found = _Found()
+    found = _Found(YamlBudget.from_limits(limits))
     _walk_chart(chart, chart.path or chart.name, chart.values, "", found, notes, depth=0)
     if helm is not None:
         if archive is None:
@@ -198,10 +204,11 @@ def _annotation_images(chart: Chart, path: str, suffix: str, found: _Found, note
         if not text:
             continue
         try:
-            entries = yaml.load(text, Loader=_Base)
+            documents = read_yaml(text, f"{path}: annotation {key}", budget=found.yaml)
         except yaml.YAMLError as exc:
             notes.append(f"{path}: annotation {key} is not valid YAML: {' '.join(str(exc).split())}")
             continue
+        entries = documents[0] if len(documents) == 1 else None
         if not isinstance(entries, list):
             if key != "images":  # another chart's `images` annotation can mean anything
                 notes.append(f"{path}: annotation {key} is not a list")
@@ -384,7 +391,7 @@ def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, fo
     if isinstance(outcome, str):
         notes.append(f"{top}: helm template {outcome}; rendered images not discovered")
         return
-    for source, document in _documents(outcome, top, notes):
+    for source, document in _documents(outcome, top, notes, found.yaml):
         _document_images(document, source, top, found, notes)
 
 
@@ -463,7 +470,7 @@ _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 _SOURCE = re.compile(r"^# Source: (\S+)", re.MULTILINE)
 
 
-def _documents(output: bytes, top: str, notes: list[str]) -> list[tuple[str, Any]]:
+def _documents(output: bytes, top: str, notes: list[str], budget: YamlBudget) -> list[tuple[str, Any]]:
     """Each rendered document with the chart it came from (from Helm's `# Source:` comment)."""
     text = output.decode("utf-8", "replace")
     documents = []
@@ -471,8 +478,8 @@ def _documents(output: bytes, top: str, notes: list[str]) -> list[tuple[str, Any
         match = _SOURCE.search(chunk)
         source = match.group(1) if match else ""
         try:
-            loaded = [doc for doc in yaml.load_all(chunk, Loader=_Base) if doc is not None]
-        except (yaml.YAMLError, RecursionError) as exc:
+            loaded = read_yaml(chunk, f"{top}: helm template output {source or '(no source)'}", budget=budget)
+        except yaml.YAMLError as exc:
             problem = " ".join(str(exc).split())[:200]
             notes.append(f"{top}: helm template output {source or '(no source)'} is not valid YAML: {problem}")
             continue
