@@ -74,11 +74,12 @@ class FoundImage:
 
 
 class _Found:
-    def __init__(self, yaml_budget: YamlBudget) -> None:
+    def __init__(self, yaml_budget: YamlBudget | None = None) -> None:
         self._by_reference: dict[str, list[tuple[str, str]]] = {}
         self._certain: set[str] = set()
         self.charts_walked = 0
-        self.yaml = yaml_budget  # the YAML read while discovering (annotations, rendered output) for one chart
+        # The YAML read while discovering (annotations, rendered output), for one chart.
+        self.yaml = yaml_budget if yaml_budget is not None else YamlBudget.from_limits()
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
         try:
