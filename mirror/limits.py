@@ -40,6 +40,13 @@ class Limits:
     # Helm repositories and charts.
     max_index_yaml_bytes: int = 64 * MiB
     max_chart_bytes: int = 100 * MiB
+    # Chart image discovery: `helm template` (time, output read), and the walk of values, which counts
+    # nodes once each however many aliases reach them, and charts once per alias they are used under.
+    helm_timeout_s: float = 120.0
+    max_render_bytes: int = 64 * MiB
+    max_values_nodes: int = 500_000
+    max_values_depth: int = 64
+    max_chart_walks: int = 1_000
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4

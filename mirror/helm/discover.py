@@ -56,11 +56,6 @@ from mirror.oci.reference import parse_reference
 from mirror.yamlio import YamlBudget, read_yaml
 
 ANNOTATIONS = ("artifacthub.io/images", "images")
-HELM_TIMEOUT_S = 120.0
-MAX_RENDER_BYTES = 64 * 1024 * 1024  # `helm template` output read at most
-MAX_VALUES_NODES = 500_000  # values nodes visited per chart (aliases can make a small file a huge tree)
-MAX_VALUES_DEPTH = 64
-MAX_CHART_WALKS = 1_000  # charts walked, counting a sub-chart once per alias it is used under
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 
 
@@ -74,12 +69,13 @@ class FoundImage:
 
 
 class _Found:
-    def __init__(self, yaml_budget: YamlBudget | None = None) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
         self._by_reference: dict[str, list[tuple[str, str]]] = {}
         self._certain: set[str] = set()
         self.charts_walked = 0
         # The YAML read while discovering (annotations, rendered output), for one chart.
-        self.yaml = yaml_budget if yaml_budget is not None else YamlBudget.from_limits()
+        self.yaml = YamlBudget.from_limits(limits)
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
         try:
@@ -110,7 +106,7 @@ def discover_images(
     helm: str | None = None,
     archive: bytes | None = None,
     warnings: list[str] | None = None,
-    helm_timeout: float = HELM_TIMEOUT_S,
+    helm_timeout: float | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> list[FoundImage]:
     """The images of `chart` and its vendored sub-charts, sorted by reference.
@@ -121,13 +117,14 @@ def discover_images(
     YamlBudgetError (exit 2), the one thing discovery raises.
     """
     notes: list[str] = warnings if warnings is not None else []
-    found = _Found(YamlBudget.from_limits(limits))
+    found = _Found(limits)
     _walk_chart(chart, chart.path or chart.name, chart.values, "", found, notes, depth=0)
     if helm is not None:
         if archive is None:
             notes.append(f"{chart.name}: helm template needs the chart archive; layer 3 skipped")
         else:
-            _rendered_images(chart, helm, archive, helm_timeout, found, notes)
+            timeout = helm_timeout if helm_timeout is not None else limits.helm_timeout_s
+            _rendered_images(chart, helm, archive, timeout, found, notes)
     return found.result()
 
 
@@ -138,9 +135,10 @@ def _walk_chart(
     chart: Chart, path: str, values: Mapping[str, Any], suffix: str, found: _Found, notes: list[str], depth: int
 ) -> None:
     found.charts_walked += 1
-    if found.charts_walked > MAX_CHART_WALKS:
-        if found.charts_walked == MAX_CHART_WALKS + 1:
-            notes.append(f"{path}: more than {MAX_CHART_WALKS} sub-charts to walk; the rest are not walked")
+    most = found.limits.max_chart_walks
+    if found.charts_walked > most:
+        if found.charts_walked == most + 1:
+            notes.append(f"{path}: more than {most} sub-charts to walk; the rest are not walked")
         return
     notes.extend(f"{path}: {warning}" for warning in chart.warnings)
     _annotation_images(chart, path, suffix, found, notes)
@@ -160,13 +158,16 @@ def _walk_chart(
         for dependency in uses:
             key = (dependency.alias if dependency else None) or sub.name
             sub_path = f"{path}/charts/{key}"
-            sub_values = _merge(sub.values, values.get(key) if isinstance(values.get(key), dict) else {})
+            own = values.get(key) if isinstance(values.get(key), dict) else {}
+            sub_values = _merge(sub.values, own, found.limits.max_values_depth)
             parent_global = values.get("global")
             if isinstance(parent_global, dict):
                 own_global = sub_values.get("global")
                 sub_values = {
                     **sub_values,
-                    "global": _merge(own_global if isinstance(own_global, dict) else {}, parent_global),
+                    "global": _merge(
+                        own_global if isinstance(own_global, dict) else {}, parent_global, found.limits.max_values_depth
+                    ),
                 }
             sub_suffix = suffix
             condition = dependency.condition if dependency else None
@@ -175,14 +176,14 @@ def _walk_chart(
             _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1)
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any], max_depth: int, depth: int = 0) -> dict[str, Any]:
     """Helm's coalescing, simplified: maps merge key by key, the override wins, a null override deletes."""
     merged = dict(base)
     for key, value in override.items():
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict) and depth < MAX_VALUES_DEPTH:
-            merged[key] = _merge(merged[key], value, depth + 1)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict) and depth < max_depth:
+            merged[key] = _merge(merged[key], value, max_depth, depth + 1)
         else:
             merged[key] = value
     return merged
@@ -259,11 +260,11 @@ class _ValuesWalker:
             self._entry(key, value, "", claimed, 1)
 
     def _node(self, node: Any, where: str, depth: int) -> None:
-        if not isinstance(node, dict | list) or id(node) in self.visited or depth > MAX_VALUES_DEPTH:
+        if not isinstance(node, dict | list) or id(node) in self.visited or depth > self.found.limits.max_values_depth:
             return
         self.visited.add(id(node))
         self.nodes += 1
-        if self.nodes > MAX_VALUES_NODES:
+        if self.nodes > self.found.limits.max_values_nodes:
             return
         if isinstance(node, list):
             for index, item in enumerate(node):
@@ -388,7 +389,7 @@ def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, fo
             "KUBECONFIG": str(home / "no-kubeconfig"),
         }
         argv = [helm, "template", "release-name", str(chart_file), "--namespace", "default"]
-        outcome = _run(argv, environment, home, timeout)
+        outcome = _run(argv, environment, home, timeout, found.limits.max_render_bytes)
     if isinstance(outcome, str):
         notes.append(f"{top}: helm template {outcome}; rendered images not discovered")
         return
@@ -396,7 +397,7 @@ def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, fo
         _document_images(document, source, top, found, notes)
 
 
-def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float) -> bytes | str:
+def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float, max_bytes: int) -> bytes | str:
     """stdout of a successful run, or a sentence saying what went wrong. Output and time are bounded.
 
     The child runs in its own process group, so a timeout also ends anything it started (a post-renderer,
@@ -444,7 +445,7 @@ def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float
     try:
         while chunk := process.stdout.read(65536):
             output += chunk
-            if len(output) > MAX_RENDER_BYTES:
+            if len(output) > max_bytes:
                 too_long = True
                 stop()
                 break
@@ -460,7 +461,7 @@ def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float
     if expired.is_set():
         return f"did not finish within {timeout:g} s"
     if too_long:
-        return f"printed more than {MAX_RENDER_BYTES} bytes"
+        return f"printed more than {max_bytes} bytes"
     if code != 0:
         message = " ".join(b"".join(stderr).decode("utf-8", "replace").split())[:500]
         return f"failed (exit {code}): {message}" if message else f"failed (exit {code})"
@@ -513,12 +514,12 @@ def _document_images(document: Any, source: str, top: str, found: _Found, notes:
                 if not isinstance(image, str) or not found.add(image, chart, how):
                     notes.append(f"{chart}: helm template rendered {label} with image {image!r}, not a reference")
         return
-    for where, image in _image_fields(document, "", 0):
+    for where, image in _image_fields(document, "", 0, found.limits.max_values_depth):
         found.add(image, chart, f"helm template: {label} {where}{note}")
 
 
-def _image_fields(node: Any, where: str, depth: int) -> list[tuple[str, str]]:
-    if depth > MAX_VALUES_DEPTH:
+def _image_fields(node: Any, where: str, depth: int, max_depth: int) -> list[tuple[str, str]]:
+    if depth > max_depth:
         return []
     result: list[tuple[str, str]] = []
     if isinstance(node, dict):
@@ -526,10 +527,10 @@ def _image_fields(node: Any, where: str, depth: int) -> list[tuple[str, str]]:
             if isinstance(value, str) and _is_image_key(key) and "{{" not in value:
                 result.append((f"{where}.{key}", value))
             else:
-                result.extend(_image_fields(value, f"{where}.{key}", depth + 1))
+                result.extend(_image_fields(value, f"{where}.{key}", depth + 1, max_depth))
     elif isinstance(node, list):
         for index, item in enumerate(node):
-            result.extend(_image_fields(item, f"{where}[{index}]", depth + 1))
+            result.extend(_image_fields(item, f"{where}[{index}]", depth + 1, max_depth))
     return result
 
 
