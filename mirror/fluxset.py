@@ -30,6 +30,7 @@ from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.git import CollectedGit
+from mirror.yamlio import YamlBudgetError
 
 FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
 
@@ -154,6 +155,12 @@ class FluxCollector:
         return target
 
     def collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
+        try:
+            return self._collect(entry, platforms)
+        except YamlBudgetError as exc:  # files are named inside their source: say which fleet read them
+            raise YamlBudgetError(f"{entry.origin}: {exc.message}", hint=exc.hint) from None
+
+    def _collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
         notes: list[str] = []
         if entry.git is not None:
             collected = self._by_name[entry.git]
@@ -170,7 +177,10 @@ class FluxCollector:
             designated = walker.source(key)
             if not isinstance(designated, GitSource):
                 return None  # Kustomizations from OCI artifacts or buckets are not followed
-            return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
+            try:
+                return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
+            except YamlBudgetError as exc:
+                raise YamlBudgetError(f"{designated.url}: {exc.message}", hint=exc.hint) from None
 
         external: dict[SourceKey, GitSource] = {}
         root_key = None

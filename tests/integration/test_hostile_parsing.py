@@ -61,7 +61,7 @@ def test_an_alias_bomb_in_an_upstream_fleet_file_is_refused_naming_the_file(tmp_
     )
     manifest = write_mirrorset(tmp_path / "fleet.yaml", "  flux:\n    - path: fleet\n")
     result = bounded("collect", manifest, "-o", tmp_path / "out")
-    assert_refused_naming(result, 2, "bomb.yaml")
+    assert_refused_naming(result, 2, f"{manifest}: spec.flux[0]", "bomb.yaml")
     assert not (tmp_path / "out").exists()
 
 
