@@ -1164,3 +1164,11 @@ def test_manifest_longer_than_its_descriptor_is_refused_before_hashing(sim, conn
 
 def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash():
     assert parse_retry_after("²") is None
+
+
+def test_a_deeply_nested_auth_file_is_a_usage_error_naming_it(tmp_path):
+    path = tmp_path / "auth.json"
+    path.write_text('{"auths": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UsageError) as caught:
+        credentials_from_auth_file("reg.test", {"REGISTRY_AUTH_FILE": str(path)})
+    assert caught.value.exit_code == 2 and str(path) in caught.value.message
