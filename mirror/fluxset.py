@@ -166,11 +166,11 @@ class FluxCollector:
             collected = self._by_name[entry.git]
             root = self._checkout(collected)
             source = f"{collected.source.url}:{entry.path}"
-            objects = read_tree(root, entry.path, warnings=notes)
+            objects = read_tree(root, entry.path, warnings=notes, limits=self._limits)
         else:
             assert entry.directory is not None
             source = str(entry.directory)
-            objects = read_tree(entry.directory, ".", warnings=notes)
+            objects = read_tree(entry.directory, ".", warnings=notes, limits=self._limits)
         walker: FluxWalker
 
         def read(key: SourceKey, path: str) -> list[FluxObject] | None:
@@ -178,7 +178,7 @@ class FluxCollector:
             if not isinstance(designated, GitSource):
                 return None  # Kustomizations from OCI artifacts or buckets are not followed
             try:
-                return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
+                return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes, limits=self._limits)
             except YamlBudgetError as exc:
                 raise YamlBudgetError(f"{designated.url}: {exc.message}", hint=exc.hint) from None
 

@@ -21,7 +21,9 @@ class Limits:
     max_yaml_nodes: int = 1_000_000
     max_yaml_depth: int = 128
     max_json_depth: int = 200
-    # The Flux objects of one fleet as carried in the bundle (checked at collect while built, and at import).
+    # Flux fleets: kustomizations followed into kustomizations, and the objects of one fleet as carried in the
+    # bundle (checked at collect while the blob is built, and at import).
+    max_kustomize_depth: int = 64
     max_flux_objects_bytes: int = 64 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB

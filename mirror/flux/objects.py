@@ -42,6 +42,7 @@ import yaml
 
 from mirror.errors import UsageError
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.yamlio import read_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -60,7 +61,6 @@ KEPT_KINDS = (
     | _KEPT_CORE
     | {"GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket", "HelmRelease", "Kustomization"}
 )
-_MAX_DEPTH = 64  # nested kustomizations, and patch recursion
 
 
 # --- YAML as kustomize reads it -------------------------------------------------------------------------------
@@ -306,10 +306,11 @@ def _find_kustomization(directory: Path) -> Path | None:
 
 
 class _TreeReader:
-    def __init__(self, root: Path, warnings: list[str], keep: Callable[[str, str], bool]) -> None:
+    def __init__(self, root: Path, warnings: list[str], keep: Callable[[str, str], bool], max_depth: int) -> None:
         self.root = root.resolve()
         self.warnings = warnings
         self.keep = keep
+        self.max_depth = max_depth  # kustomizations nested in kustomizations
         self.building: list[Path] = []
 
     def display(self, path: Path) -> str:
@@ -329,7 +330,7 @@ class _TreeReader:
         if directory in self.building:
             self.warnings.append(f"{self.display(directory)}: kustomization cycle; not read again")
             return []
-        if len(self.building) >= _MAX_DEPTH:
+        if len(self.building) >= self.max_depth:
             self.warnings.append(f"{self.display(directory)}: kustomizations nested too deeply; not read")
             return []
         self.building.append(directory)
@@ -481,13 +482,14 @@ def read_tree(
     *,
     warnings: list[str] | None = None,
     keep: Callable[[str, str], bool] = default_keep,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[FluxObject]:
     """The kept objects kustomize-controller would build from `path` (a Flux `spec.path`) inside `root`.
 
     Raises UsageError when `path` leaves `root` or does not exist; everything else is a warning.
     """
     notes = warnings if warnings is not None else []
-    reader = _TreeReader(Path(root), notes, keep)
+    reader = _TreeReader(Path(root), notes, keep, limits.max_kustomize_depth)
     relative = normalise_path(path)
     target = reader.inside(reader.root / relative)
     if target is None:
@@ -713,7 +715,7 @@ def _drop_identity(patch: dict[str, Any]) -> None:
 def strategic_merge(base: Any, patch: Any, *, merge_lists_by_name: bool, depth: int = 0) -> Any:
     """A strategic merge patch, simplified: maps merge (null deletes, `$patch: replace|delete`); lists are
     replaced, except lists of named maps in built-in kinds (containers, env, volumes), merged by name."""
-    if depth > _MAX_DEPTH:
+    if depth > DEFAULT_LIMITS.max_yaml_depth:  # no document read is deeper: a guard on recursion only
         return patch
     if isinstance(patch, dict):
         directive = patch.get("$patch")

@@ -22,6 +22,7 @@ from mirror.flux.objects import (
     strategic_merge,
     workload_images,
 )
+from mirror.limits import Limits
 from mirror.yamlio import YamlBudgetError
 
 GOOD_REPOSITORY = """
@@ -263,6 +264,23 @@ class TestReadYamlFiles:
         write_tree(tmp_path, {"loop.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: a, x: *m}\n"})
         with pytest.raises(YamlBudgetError, match=r"loop\.yaml"):
             read_tree(tmp_path, ".", warnings=[])
+
+    def test_kustomizations_nested_past_the_limit_are_not_read(self, tmp_path: Path) -> None:
+        write_tree(
+            tmp_path,
+            {
+                "kustomization.yaml": "resources: [a]\n",
+                "a/kustomization.yaml": "resources: [b, repo.yaml]\n",
+                "a/repo.yaml": GOOD_REPOSITORY,
+                "a/b/kustomization.yaml": "resources: [repo.yaml]\n",
+                "a/b/repo.yaml": GOOD_REPOSITORY.replace("good", "deep"),
+            },
+        )
+        warnings: list[str] = []
+        objects = read_tree(tmp_path, ".", warnings=warnings, limits=Limits(max_kustomize_depth=2))
+        assert [o.name for o in objects] == ["good"]
+        assert any("nested too deeply" in w for w in warnings)
+        assert {o.name for o in read_tree(tmp_path, ".", warnings=[])} == {"good", "deep"}
 
     def test_yaml_1_2_scalars_as_kustomize_reads_them(self) -> None:
         [doc] = parse_yaml_documents("a: yes\nb: on\nc: true\nd: False\ne: 2024-05-01\nf: '1.10'\ng: 1.10\n")
