@@ -16,20 +16,26 @@ collect runs is always safe.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import fcntl
 import hashlib
 import os
+import re
+import stat
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from mirror.errors import UsageError
+from mirror.fsutil import create_exclusive
 from mirror.oci.digest import hex_of
 
 DEFAULT_MAX_AGE = dt.timedelta(days=7)
@@ -59,41 +65,84 @@ class CacheUse:
     reused_blobs: dict[str, int] = field(default_factory=dict)  # digest → size
 
 
-def _hash_file(path: Path) -> str:
+_ENTRY = re.compile(r"[a-f0-9]{64}")
+_TEMPORARY = re.compile(r"\.[a-f0-9]{64}\.[a-f0-9]+\.partial")
+_OPEN_ENTRY = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO planted there must not block
+_OPEN_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _hash_handle(handle: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def _copy_hashing(source: Path, target: Path) -> str:
+def _hash_target(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return _hash_handle(handle)
+
+
+def _copy_hashing(source: BinaryIO, target: Path) -> str:
     """Copy `source` to the new file `target` and return the hash of the bytes written."""
     digest = hashlib.sha256()
-    with open(source, "rb") as reader, open(target, "xb") as writer:
-        while chunk := reader.read(_CHUNK):
+    with create_exclusive(target) as writer:
+        while chunk := source.read(_CHUNK):
             digest.update(chunk)
             writer.write(chunk)
     return digest.hexdigest()
 
 
-def _reflink(source: Path, target: Path) -> bool:
+def _reflink(source: BinaryIO, target: Path) -> bool:
     try:
-        with open(source, "rb") as reader, open(target, "xb") as writer:
-            fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
+        with create_exclusive(target) as writer:
+            fcntl.ioctl(writer.fileno(), _FICLONE, source.fileno())
         return True
     except OSError:
         target.unlink(missing_ok=True)
         return False
 
 
+def _open_directories(root: Path, names: tuple[str, ...]) -> int:
+    """A descriptor of root/names..., each level below `root` created if missing and refused if it is a link.
+
+    `root` is the user's choice and may itself be a link; below it, every operation is relative to this
+    descriptor, so a link planted later at `blobs` or `sha256` cannot redirect a write or a prune.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"{root}: cannot use it as the blob cache: {exc.strerror}", hint=_CACHE_HINT) from exc
+    path = root
+    for name in names:
+        path = path / name
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=descriptor)
+            child = os.open(name, _OPEN_DIRECTORY, dir_fd=descriptor)
+        except OSError as exc:
+            os.close(descriptor)
+            reason = "a link or not a directory" if exc.errno in (errno.ELOOP, errno.ENOTDIR) else exc.strerror
+            raise UsageError(f"{path}: cannot use it in the blob cache: {reason}", hint=_CACHE_HINT) from exc
+        os.close(descriptor)
+        descriptor = child
+    return descriptor
+
+
+_CACHE_HINT = "give another --cache-dir, remove the link, or run with --no-cache"
+
+
 class BlobCache:
-    """Thread-safe: every write goes through a unique temporary name and an atomic rename."""
+    """Thread-safe: every write goes through a unique temporary name and an atomic rename, all of it relative to
+    one directory descriptor, never through a link."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "blobs" / "sha256"
-        self.blobs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._directory = _open_directories(root, ("blobs", "sha256"))
+        weakref.finalize(self, os.close, self._directory)
         self.use = CacheUse()
         self._lock = threading.Lock()
 
@@ -105,28 +154,61 @@ class BlobCache:
     def entry(self, digest: str) -> Path:
         return self.blobs / hex_of(digest)
 
+    def _open(self, name: str) -> BinaryIO | None:
+        """The entry, opened, if it is a regular file; a link, FIFO or device there is treated as absent."""
+        try:
+            descriptor = os.open(name, _OPEN_ENTRY, dir_fd=self._directory)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            self._unlink(name)  # a link where an entry should be: never followed, removed
+            return None
+        handle = os.fdopen(descriptor, "rb")
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            handle.close()
+            return None
+        os.set_blocking(descriptor, True)
+        return handle
+
+    def _unlink(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+            os.unlink(name, dir_fd=self._directory)
+
     def place(self, digest: str, size: int, target: Path, *, rehash: bool = True) -> bool:
         """Put the cached blob at `target` (which must not exist); False, and the entry deleted, if it is missing
         or damaged. `rehash=False` only for an entry this run has just stored after checking its digest."""
-        entry = self.entry(digest)
-        try:
-            if entry.stat().st_size != size:
-                self._discard(entry)
-                return False
-            os.link(entry, target)
-            actual = _hash_file(target) if rehash else hex_of(digest)
-        except FileNotFoundError:
+        name = hex_of(digest)
+        handle = self._open(name)
+        if handle is None:
             return False  # absent, or pruned by another collect a moment ago
-        except OSError as error:
-            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-            copied = _reflink(entry, target)
-            actual = (_hash_file(target) if rehash else hex_of(digest)) if copied else _copy_hashing(entry, target)
-        if actual != hex_of(digest):
-            target.unlink(missing_ok=True)
-            self._discard(entry)
-            return False
-        os.utime(entry)  # recently used: kept by prune
+        with handle:
+            opened = os.fstat(handle.fileno())
+            if opened.st_size != size:
+                self._discard(name)
+                return False
+            try:
+                os.link(name, target, src_dir_fd=self._directory, follow_symlinks=False)
+                linked = os.lstat(target)
+                if (linked.st_dev, linked.st_ino) != (opened.st_dev, opened.st_ino):  # swapped meanwhile
+                    target.unlink()
+                    return False
+                actual = _hash_handle(handle) if rehash else name
+            except FileNotFoundError:
+                return False
+            except OSError as error:
+                if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                if _reflink(handle, target):
+                    actual = _hash_target(target) if rehash else name
+                else:
+                    actual = _copy_hashing(handle, target)
+            if actual != name:
+                target.unlink(missing_ok=True)
+                self._discard(name)
+                return False
+            os.utime(handle.fileno())  # recently used: kept by prune
         return True
 
     def reuse(self, digest: str, size: int, target: Path) -> bool:
@@ -138,8 +220,8 @@ class BlobCache:
             self.use.reused_blobs[digest] = size
         return True
 
-    def _discard(self, entry: Path) -> None:
-        entry.unlink(missing_ok=True)
+    def _discard(self, name: str) -> None:
+        self._unlink(name)
         self._count(discarded=1)
 
     @contextmanager
@@ -148,25 +230,40 @@ class BlobCache:
 
         The caller must have checked the bytes against `digest` and `size` while writing them.
         """
-        temporary = self.blobs / f".{hex_of(digest)}.{uuid.uuid4().hex}.partial"
+        name = hex_of(digest)
+        temporary = f".{name}.{uuid.uuid4().hex}.partial"
         try:
-            with open(temporary, "xb") as handle:
+            with os.fdopen(os.open(temporary, _CREATE, 0o600, dir_fd=self._directory), "wb") as handle:
                 yield handle
-            os.replace(temporary, self.entry(digest))
+            # A link planted at the entry's name is replaced, never written through.
+            os.replace(temporary, name, src_dir_fd=self._directory, dst_dir_fd=self._directory)
         finally:
-            temporary.unlink(missing_ok=True)
+            self._unlink(temporary)
         self._count(stored=1, stored_bytes=size)
 
     def prune(self, max_age: dt.timedelta = DEFAULT_MAX_AGE, *, now: float | None = None) -> int:
-        """Delete entries unused for `max_age` and temporary files left by killed runs; returns how many."""
+        """Delete entries unused for `max_age` and temporary files left by killed runs; returns how many.
+
+        Only regular files named as the cache names them are candidates: anything else someone put there stays.
+        """
         now = time.time() if now is None else now
         removed = 0
-        for path in self.blobs.iterdir():
-            limit = _STALE_PARTIAL if path.name.endswith(".partial") else max_age
-            try:
-                if now - path.stat().st_mtime > limit.total_seconds():
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
+        with os.scandir(self._directory) as entries:
+            for item in entries:
+                if _ENTRY.fullmatch(item.name):
+                    limit = max_age
+                elif _TEMPORARY.fullmatch(item.name):
+                    limit = _STALE_PARTIAL
+                else:
+                    continue
+                try:
+                    info = item.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(info.st_mode):
+                        self._unlink(item.name)  # a planted link: the link goes, its target is never touched
+                        continue
+                    if stat.S_ISREG(info.st_mode) and now - info.st_mtime > limit.total_seconds():
+                        os.unlink(item.name, dir_fd=self._directory)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
         return removed

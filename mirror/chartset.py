@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from mirror.bundle.download import GraphDownloader
 from mirror.bundle.layout import LayoutWriter
-from mirror.errors import InvalidDocumentError
+from mirror.egress import EgressPolicy, url_host
+from mirror.errors import InvalidDocumentError, UsageError
 from mirror.helm.archive import Chart, read_chart
 from mirror.helm.discover import discover_images
 from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
@@ -62,7 +63,9 @@ class ChartCollector:
         limits: Limits,
         progress: Progress,
         helm: str | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        self.egress = egress
         self.pool = pool
         self.fetcher = fetcher
         self.indexes = IndexCache(fetcher, limits)
@@ -74,21 +77,47 @@ class ChartCollector:
 
     def collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
         """Every listed chart and every chart they depend on, breadth-first, each exact version once."""
+        try:
+            return self._collect(sources, jobs)
+        finally:
+            self.indexes.close()
+
+    def _collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
         collected: dict[tuple[str, str, str], CollectedChart] = {}
-        wave: list[tuple[ChartSource, str | None]] = [(s, None) for s in sources]
+        # Each item: the chart asked for, and the chain of charts that led to it ("name@version", root first).
+        wave: list[tuple[ChartSource, tuple[str, ...]]] = [(s, ()) for s in sources]
         asked: set[tuple[str, str, str | None]] = set()
         while wave:
-            wave = [(s, by) for s, by in wave if (s.repo, s.name, s.version) not in asked]
+            wave = [(s, chain) for s, chain in wave if (s.repo, s.name, s.version) not in asked]
             asked.update((s.repo, s.name, s.version) for s, _ in wave)
+            if self.egress is not None:  # every host of the wave that discovery reached, all refusals at once
+                self.egress.require_discovered(
+                    (url_host(s.repo), f"chart {chain[-1]} dependency {s.name}" if chain else s.origin)
+                    for s, chain in wave
+                    if chain or s.via != "listed"
+                )
+            self.indexes.expect(s for s, _ in wave)
             resolved = run_parallel(wave, lambda item: (resolve_chart(item[0], self.indexes, self.pool), item[1]), jobs)
-            fresh = {r.key: (r, by) for r, by in resolved if r.key not in collected}
+            fresh = {r.key: (r, chain) for r, chain in resolved if r.key not in collected}
+            if len(collected) + len(fresh) > self.limits.max_charts:
+                raise UsageError(
+                    f"more than {self.limits.max_charts} charts to collect, counting dependencies; refused "
+                    f"(limit max_charts), e.g. {', '.join(r.display for r, _ in list(fresh.values())[:3])}"
+                )
             charts = run_parallel(list(fresh.values()), lambda item: self._collect_one(*item), jobs)
             wave = []
             for chart in charts:
                 collected[chart.resolved.key] = chart
                 self.progress.log(f"chart {chart.resolved.display} from {chart.resolved.source.repo}")
                 if chart.resolved.source.dependencies:
-                    wave.extend((dependency, chart.resolved.display) for dependency in self._dependencies(chart))
+                    chain = (*fresh[chart.resolved.key][1], chart.resolved.display)
+                    dependencies = self._dependencies(chart)
+                    if dependencies and len(chain) > self.limits.max_chart_dependency_depth:
+                        raise UsageError(
+                            f"chart dependencies nested deeper than {self.limits.max_chart_dependency_depth} "
+                            f"(limit max_chart_dependency_depth): {' → '.join(chain)} → {dependencies[0].name}"
+                        )
+                    wave.extend((dependency, chain) for dependency in dependencies)
         return list(collected.values())
 
     def _read(self, archive_digest: str, resolved: ResolvedChart) -> Chart:
@@ -97,7 +126,8 @@ class ChartCollector:
                 handle, where=f"chart {resolved.display}", yaml_budget=YamlBudget.from_limits(self.limits)
             )
 
-    def _collect_one(self, resolved: ResolvedChart, required_by: str | None) -> CollectedChart:
+    def _collect_one(self, resolved: ResolvedChart, chain: tuple[str, ...]) -> CollectedChart:
+        required_by = chain[-1] if chain else None
         if resolved.is_oci:
             document, archive_digest = self._copy_oci(resolved)
             chart = self._read(archive_digest, resolved)
@@ -112,6 +142,8 @@ class ChartCollector:
 
     def _download_http(self, resolved: ResolvedChart) -> tuple[ManifestDocument, str, Chart]:
         assert resolved.url is not None
+        if self.egress is not None:  # the index names where its archives are, as a redirect would
+            self.egress.check_followed(resolved.source.repo, resolved.url, "chart archive")
         with self.writer.scratch_file() as (path, handle):
             sha, size = self.fetcher.download(
                 resolved.url,

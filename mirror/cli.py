@@ -1,4 +1,9 @@
-"""The `mirror` command: parse flags, call one function, map errors to the contract's exit codes."""
+"""The `mirror` command: parse flags, call one function, map errors to the contract's exit codes.
+
+Every text line it prints goes through `_say` or `_fail`, which escape it (mirror.terminal): bundle ids, file
+and member names, sources, refs and registry messages are untrusted, and must not repaint the terminal or
+start a line of their own. JSON output is JSON-escaped; inspect and diff escape their own reports.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mirror import __version__
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, Problem
 from mirror.logs import format_line
 from mirror.progress import Progress, human_size
+from mirror.terminal import escape
 
 app = typer.Typer(
     add_completion=False,
@@ -51,6 +57,14 @@ LogFormatOption = Annotated[
         help="Log lines on stderr: text, or json (one object per line, no progress bars).",
     ),
 ]
+AllowDiscoveredHosts = Annotated[
+    bool,
+    typer.Option(
+        "--allow-discovered-hosts",
+        help="Also contact public hosts found through discovery (chart dependencies, images charts and fleets "
+        "name, Flux sources); internal addresses still need spec.allowedHosts.",
+    ),
+]
 ReportFile = Annotated[
     Path | None,
     typer.Option("--report", dir_okay=False, help="Write a JSON summary of the run here, also when it fails."),
@@ -70,19 +84,27 @@ def _log_format(kwargs: dict[str, Any]) -> str:
     return log_format.value if isinstance(log_format, LogFormat) else "text"
 
 
+def _say(line: str = "", *, err: bool = False) -> None:
+    """Print one line of text output, escaped: a newline inside it cannot start another line."""
+    print(escape(line), file=sys.stderr if err else sys.stdout)
+
+
 def _fail(error: MirrorError, log_format: str = "text", prefix: str = "error: ") -> None:
+    """The error, then each problem on its own line, then the hint; each escaped on its own."""
+    problems: list[Problem | str] = list(getattr(error, "problems", None) or [])
     if log_format == "json":
         fields: dict[str, object] = {"exitCode": error.exit_code, "error": type(error).__name__}
         if error.hint:
             fields["hint"] = error.hint
-        problems = getattr(error, "problems", None)
         if problems:
-            fields["problems"] = [p.to_json() for p in problems]
+            fields["problems"] = [p.to_json() if isinstance(p, Problem) else {"message": str(p)} for p in problems]
         print(format_line("json", "error", "error", error.message, fields), file=sys.stderr)
         return
-    print(f"{prefix}{error}", file=sys.stderr)
+    _say(f"{prefix}{error.message}", err=True)
+    for problem in problems:
+        _say(f"  - {problem}", err=True)
     if error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
+        _say(f"hint: {error.hint}", err=True)
 
 
 def handled(command: F) -> F:
@@ -134,6 +156,7 @@ def _print_json(data: object) -> None:
 def resolve(
     manifests: Annotated[list[Path], typer.Argument(help="MirrorSet files.", exists=True, dir_okay=False)],
     flux_var: FluxVars = None,
+    allow_discovered_hosts: AllowDiscoveredHosts = False,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
@@ -147,6 +170,7 @@ def resolve(
         ca_file=_ca(ca_file),
         progress=Progress(quiet=True),
         flux_vars=_flux_vars(flux_var),
+        allow_discovered_hosts=allow_discovered_hosts,
     )
     if as_json:
         _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
@@ -154,11 +178,11 @@ def resolve(
     for artifact in artifacts:
         platforms = artifact.get("platforms")
         suffix = f"  [{', '.join(platforms)}]" if isinstance(platforms, list) else ""
-        print(f"{artifact['kind']:<6} {artifact['source']}  {artifact['digest']}{suffix}")
+        _say(f"{artifact['kind']:<6} {artifact['source']}  {artifact['digest']}{suffix}")
         for reason in artifact.get("foundBy") or []:
-            print(f"         used by {reason}")
+            _say(f"         used by {reason}")
         if artifact.get("requiredBy"):
-            print(f"         dependency of {artifact['requiredBy']}")
+            _say(f"         dependency of {artifact['requiredBy']}")
 
 
 @app.command()
@@ -186,6 +210,13 @@ def collect(
         str | None,
         typer.Option("--split-size", help="Cut a .tar bundle into volumes OUT.000 (head), OUT.001... of at most SIZE."),
     ] = None,
+    max_bundle_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-bundle-size",
+            help="Refuse, before any download, a bundle whose declared sizes exceed SIZE (e.g. 700M, 4G).",
+        ),
+    ] = None,
     flux_var: FluxVars = None,
     since: Annotated[
         Path | None,
@@ -206,6 +237,7 @@ def collect(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    allow_discovered_hosts: AllowDiscoveredHosts = False,
     report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
@@ -227,6 +259,7 @@ def collect(
             from mirror.bundle.volumes import MIN_VOLUME_SIZE
 
             volume_size = parse_size(split_size, "--split-size", minimum=MIN_VOLUME_SIZE)
+        size_cap = parse_size(max_bundle_size, "--max-bundle-size") if max_bundle_size else None
         signing = None
         if key is not None:
             from mirror.trust.keys import load_signer  # cryptography: only when signing
@@ -250,6 +283,9 @@ def collect(
             cache=cache,
             since=since,
             split_size=volume_size,
+            max_bundle_size=size_cap,
+            allow_discovered_hosts=allow_discovered_hosts,
+            on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
         )
         if cache is not None:
             cache.prune()
@@ -258,16 +294,16 @@ def collect(
         _print_json(result.summary())
         return
     for artifact in result.inventory.artifacts:
-        print(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
+        _say(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
     git_count = sum(1 for a in result.inventory.artifacts if a.kind == "git")
-    print(
+    _say(
         f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
         f"{human_size(result.inventory.total_size)}"
     )
     if result.inventory.volumes:
-        print(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
+        _say(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
     if signing:
-        print(f"signed by collector key {signing.signer.public.key_id}, sequence {signing.sequence}")
+        _say(f"signed by collector key {signing.signer.public.key_id}, sequence {signing.sequence}")
 
 
 @app.command("import")
@@ -321,13 +357,13 @@ def import_(
         _print_json(result.to_json())
         return
     for image in result.images:
-        print(f"{image.target}@{image.digest}  {image.status}")
+        _say(f"{image.target}@{image.digest}  {image.status}")
     for repository in result.git:
         refs = repository["refs"]
         changes = ", ".join(f"{ref} {r['outcome']}" for ref, r in refs.items()) if isinstance(refs, dict) else ""
-        print(f"{repository['target']}  {changes or 'staged (dry run)'}")
+        _say(f"{repository['target']}  {changes or 'staged (dry run)'}")
     counts = result.counts
-    print(
+    _say(
         f"{'would import' if dry_run else 'imported'} {len(result.images)} artifact(s) into {result.registry}: "
         f"{counts.blobs_uploaded} blob(s) uploaded ({human_size(counts.bytes_uploaded)}), "
         f"{counts.blobs_mounted} mounted, {counts.blobs_present} already present"
@@ -344,8 +380,8 @@ def keygen(
     from mirror.trust.keys import generate
 
     key_path, pub_path, key_id = generate(name, algorithm)
-    print(f"{key_id}")
-    print(f"wrote {key_path} (private, keep it secret) and {pub_path} (public)", file=sys.stderr)
+    _say(key_id)
+    _say(f"wrote {key_path} (private, keep it secret) and {pub_path} (public)", err=True)
 
 
 @app.command()
@@ -371,19 +407,19 @@ def verify(
 
 def _print_trust_report(report: Any) -> None:
     inventory = report.checked.inventory
-    print(f"bundle {report.checked.reader.location}")
-    print(f"  id {inventory.bundle_id}, inventory sha256 {report.checked.inventory_sha256}")
-    print(f"  {len(inventory.artifacts)} artifact(s), {len(inventory.files)} files, {human_size(inventory.total_size)}")
+    _say(f"bundle {report.checked.reader.location}")
+    _say(f"  id {inventory.bundle_id}, inventory sha256 {report.checked.inventory_sha256}")
+    _say(f"  {len(inventory.artifacts)} artifact(s), {len(inventory.files)} files, {human_size(inventory.total_size)}")
     for signature in report.verdict.signatures:
         who = f"{signature.role or 'unknown'} {signature.key_id or ''}".strip()
         detail = f": {signature.detail}" if signature.detail else ""
-        print(f"  signature {signature.file}: {signature.status} ({who}){detail}")
+        _say(f"  signature {signature.file}: {signature.status} ({who}){detail}")
     if report.ok:
-        print("verified: every file, signature and policy rule holds")
+        _say("verified: every file, signature and policy rule holds")
         return
-    print(f"REFUSED: {len(report.problems)} problem(s)")
+    _say(f"REFUSED: {len(report.problems)} problem(s)")
     for problem in report.problems:
-        print(f"  - {problem}")
+        _say(f"  - {problem}")
 
 
 @app.command()
@@ -413,9 +449,9 @@ def approve(
         _print_json(result.to_json())
         return
     verb = "was already approved" if result.already_approved else "approved"
-    print(f"{bundle} {verb} by {result.key_id}")
-    print(f"  bundle {result.bundle_id}, inventory sha256 {result.inventory_sha256}")
-    print(f"  collector signature(s) checked: {', '.join(result.collectors)}")
+    _say(f"{bundle} {verb} by {result.key_id}")
+    _say(f"  bundle {result.bundle_id}, inventory sha256 {result.inventory_sha256}")
+    _say(f"  collector signature(s) checked: {', '.join(result.collectors)}")
 
 
 @app.command()
@@ -453,7 +489,7 @@ def inspect(
     elif html is None:
         print(review_text(review), end="")
     else:
-        print(f"wrote {html}", file=sys.stderr)
+        _say(f"wrote {html}", err=True)
 
 
 @app.command()

@@ -7,20 +7,23 @@ one by one, so the disk never holds two copies.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror import __version__
 from mirror.bundle.download import GraphDownloader
-from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, Inventory
+from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, HostRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
+from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
+from mirror.fsutil import require_writable_directory
 from mirror.httpfetch import HttpFetcher
 from mirror.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -29,7 +32,7 @@ from mirror.manifest.model import ChartSource, GitSource, ImageSource
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
-from mirror.registry.endpoint import RegistrySettings
+from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.images import ResolvedImage, resolve_image
 from mirror.trust.statement import format_time
@@ -67,6 +70,7 @@ class CollectResult:
     charts: list[CollectedChart] = field(default_factory=list)
     moved: list[MovedTag] = field(default_factory=list)  # upstream references on another digest than in the base
     base: BaseChain | None = None  # the --since base, for the report's changes
+    hosts: list[Contact] = field(default_factory=list)  # every host contacted, as the inventory lists them
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -84,6 +88,7 @@ class CollectResult:
             "base": self.inventory.base.to_json() if self.inventory.base else None,
             "expected": len(self.inventory.expected),
             "movedTags": [m.to_json() for m in self.moved],
+            "hosts": [h.to_json() for h in self.hosts],
         }
 
 
@@ -92,6 +97,42 @@ def _registry_settings(sets: Sequence[MirrorSet]) -> dict[str, RegistrySettings]
     for mirrorset in sets:
         merged.update(mirrorset.registries)
     return merged
+
+
+def egress_policy(sets: Sequence[MirrorSet], *, allow_discovered: bool = False) -> EgressPolicy:
+    """The hosts the MirrorSets name (registries, their endpoints, chart repositories, Git sources) and allow."""
+    settings = _registry_settings(sets)
+    named: list[str] = []
+
+    def registry(host: str) -> None:
+        named.append(host)
+        with contextlib.suppress(UsageError):  # refused where the client is made, with the field named
+            named.append(endpoint_for(host, settings.get(host)).netloc)  # docker.io's API host, or a proxy
+
+    for mirrorset in sets:
+        for host in mirrorset.registries:
+            registry(host)
+        for image in mirrorset.images:
+            registry(image.reference.registry)
+        for chart in mirrorset.charts:
+            if chart.is_oci:
+                registry(url_host(chart.repo))
+            else:
+                named.append(url_host(chart.repo))
+        named += [url_host(g.url) for g in mirrorset.git]
+    allowed = [pattern for mirrorset in sets for pattern in mirrorset.allowed_hosts]
+    return EgressPolicy(named, allowed, allow_discovered=allow_discovered)
+
+
+def _discovered_images(sources: Sequence[ImageSource]) -> list[tuple[str, str]]:
+    """(registry, what led there) for every image a chart or a fleet named; listed images are named hosts."""
+    found = []
+    for image in sources:
+        if image.via == "listed":
+            continue
+        how = "; ".join(image.found_by) if image.found_by else image.origin
+        found.append((image.reference.registry, f"image {image.reference} ({how})"))
+    return found
 
 
 def _image_sources(
@@ -136,6 +177,7 @@ def _gather(
     limits: Limits,
     progress: Progress,
     flux_vars: dict[str, str],
+    egress: EgressPolicy,
     chain: BaseChain | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image."""
@@ -145,16 +187,26 @@ def _gather(
     flux_images: list[ImageSource] = []
     if any(s.git or s.flux for s in sets):
         git, fleets, flux_charts, flux_images = _gather_git_and_flux(
-            sets, pool, fetcher, writer, jobs=jobs, limits=limits, progress=progress, flux_vars=flux_vars, chain=chain
+            sets,
+            pool,
+            fetcher,
+            writer,
+            jobs=jobs,
+            limits=limits,
+            progress=progress,
+            flux_vars=flux_vars,
+            chain=chain,
+            egress=egress,
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
         from mirror.chartset import ChartCollector, chart_sources
 
-        charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress).collect(
+        charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress, egress=egress).collect(
             [*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs
         )
     sources = _image_sources(sets, charts, flux_images)
+    egress.require_discovered(_discovered_images(sources))
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
@@ -183,6 +235,7 @@ def _gather_git_and_flux(
     progress: Progress,
     flux_vars: dict[str, str],
     chain: BaseChain | None,
+    egress: EgressPolicy,
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.fluxset import FluxCollector, oci_sources
@@ -190,16 +243,23 @@ def _gather_git_and_flux(
     from mirror.resolvers.git import collect_git, git_credentials
 
     transport = Transport(ca_file=fetcher.ca_file)
-    credentials = git_credentials()
+    credentials = git_credentials(named=[g.url for s in sets for g in s.git])
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
 
     def collect_one_git(source: GitSource, *, whole: bool = False) -> CollectedGit:
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []
+        egress.record(url_host(source.url))
         collected = collect_git(
             source, writer, credentials=credentials, transport=transport, base_commits=commits, base=base
         )
+        if collected.skipped_refs:
+            names = ", ".join(repr(name) for name in collected.skipped_refs[:5])
+            more = f" and {len(collected.skipped_refs) - 5} more" if len(collected.skipped_refs) > 5 else ""
+            progress.warn(
+                f"{source.url}: left out {len(collected.skipped_refs)} ref(s) whose names git refuses: {names}{more}"
+            )
         news = "" if collected.carried else " (nothing new since the base)"
         progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")
         return collected
@@ -219,6 +279,7 @@ def _gather_git_and_flux(
             Path(scratch),
             variables=flux_vars,
             progress=progress,
+            egress=egress,
             limits=limits,
         )
         for mirrorset in sets:
@@ -226,6 +287,7 @@ def _gather_git_and_flux(
                 fleet = flux.collect(entry, mirrorset.platforms)
                 fleets.append(fleet)
                 flux_charts += fleet.plan.charts
+                egress.require_discovered((a.reference.registry, f"OCI artifact {a.origin}") for a in fleet.plan.oci)
                 flux_images += [*fleet.plan.images, *oci_sources(pool, fleet.plan.oci)]
                 progress.log(f"flux {fleet.source}: {len(fleet.plan.objects)} object(s)")
         git = flux.git
@@ -242,6 +304,7 @@ def resolve(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     flux_vars: dict[str, str] | None = None,
+    allow_discovered_hosts: bool = False,
 ) -> list[dict[str, object]]:
     """Resolve every chart and image to exact digests and return the lock; touches no bundle.
 
@@ -250,9 +313,12 @@ def resolve(
     progress = progress or Progress(quiet=True)
     sets = load_mirrorsets(manifest_paths)
     settings = _registry_settings(sets)
+    egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
     with (
-        ClientPool(settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn) as pool,
-        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn) as fetcher,
+        ClientPool(
+            settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn, egress=egress
+        ) as pool,
+        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn, egress=egress) as fetcher,
         tempfile.TemporaryDirectory(prefix="mirror-resolve-") as scratch,
     ):
         writer = LayoutWriter(Path(scratch) / "layout")
@@ -266,6 +332,7 @@ def resolve(
             limits=limits,
             progress=progress,
             flux_vars=flux_vars or {},
+            egress=egress,
         )
     return [
         *(_flux_artifact(f).to_json() for f in gathered.flux),
@@ -323,6 +390,7 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"{out}: already exists", hint="choose a new output path or remove the old bundle")
     if not out.parent.is_dir():
         raise UsageError(f"{out.parent}: output directory does not exist")
+    require_writable_directory(out.parent, "bundle")
 
 
 def _check_beside(out: Path) -> None:
@@ -335,6 +403,37 @@ def _check_beside(out: Path) -> None:
                 f"{beside_path(out)}: would replace the inventory copy of {other}",
                 hint="choose an output name no other bundle uses",
             )
+
+
+def _check_sizes(
+    gathered: _Gathered,
+    download: GraphDownloader,
+    have: Mapping[str, object],
+    digests: list[str],
+    out: Path,
+    max_bundle_size: int | None,
+) -> None:
+    """Refuse, before any blob is downloaded, a bundle larger than --max-bundle-size or than the free space.
+
+    The figures are the sizes the upstream manifests declare (each already capped by max_blob_bytes).
+    """
+    if max_bundle_size is not None:
+        declared = sum(size for digest, (size, _) in download.blobs.items() if digest not in have)
+        declared += sum(g.size for g in gathered.git if g.carried)
+        if declared > max_bundle_size:
+            raise UsageError(
+                f"the bundle would hold {declared} bytes ({human_size(declared)}) as declared upstream, more than "
+                f"--max-bundle-size {max_bundle_size} bytes ({human_size(max_bundle_size)}); nothing was downloaded",
+                hint="raise --max-bundle-size, or collect fewer images or platforms",
+            )
+    needed = sum(download.blobs[digest][0] for digest in digests)
+    free = shutil.disk_usage(out.parent).free
+    if needed > free:
+        raise UsageError(
+            f"{out.parent}: {needed} bytes ({human_size(needed)}) to download, but only {free} bytes "
+            f"({human_size(free)}) are free on its file system; nothing was downloaded",
+            hint="free some space or choose another output directory",
+        )
 
 
 def collect(
@@ -350,7 +449,11 @@ def collect(
     since: Path | None = None,
     cache: BlobCache | None = None,
     split_size: int | None = None,
+    max_bundle_size: int | None = None,
+    allow_discovered_hosts: bool = False,
+    on_hosts: Callable[[list[Contact]], None] | None = None,
 ) -> CollectResult:
+    """on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report)."""
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_out(out)
@@ -366,9 +469,13 @@ def collect(
     staging = out.parent / f".{out.name}.{token}.partial"
     staging_tar = out.parent / f".{out.name}.{token}.partial.tar"
     settings = _registry_settings(sets)
+    egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
     with (
-        ClientPool(settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn) as pool,
-        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn) as fetcher,
+        ClientPool(
+            settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn, egress=egress
+        ) as pool,
+        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn, egress=egress) as fetcher,
+        _telling_hosts(egress, on_hosts),
     ):
         try:
             writer = LayoutWriter(staging)
@@ -384,12 +491,14 @@ def collect(
                 limits=limits,
                 progress=progress,
                 flux_vars=flux_vars or {},
+                egress=egress,
                 chain=chain,
             )
             images = gathered.images
             run_parallel(images, lambda image: download.walk(image.source, image.document), jobs)
             have = chain.have if chain else {}
             digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
+            _check_sizes(gathered, download, have, digests, out, max_bundle_size)
             progress.start("download", sum(download.blobs[d][0] for d in digests))
             run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
             progress.finish()
@@ -425,6 +534,7 @@ def collect(
                     "created": format_time(created),
                     "tool": f"mirror {__version__}",
                     "artifacts": tuple(artifacts),
+                    "hosts": tuple(HostRecord(c.host, c.how) for c in egress.contacts),
                     **incremental,
                 },
             )
@@ -455,7 +565,18 @@ def collect(
         f"wrote {written}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
         f"{human_size(inventory.total_size)}"
     )
-    return CollectResult(written, inventory, images, downloaded, signing, gathered.charts, moved, chain)
+    return CollectResult(
+        written, inventory, images, downloaded, signing, gathered.charts, moved, chain, egress.contacts
+    )
+
+
+@contextlib.contextmanager
+def _telling_hosts(egress: EgressPolicy, on_hosts: Callable[[list[Contact]], None] | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if on_hosts is not None:
+            on_hosts(egress.contacts)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mirror.bundle.layout import LayoutWriter
+from mirror.egress import EgressPolicy, url_host
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
+from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.git.runner import Transport, run_git
 from mirror.helm.semver import select_version
@@ -109,8 +110,10 @@ class FluxCollector:
         *,
         variables: dict[str, str],
         progress: Progress,
+        egress: EgressPolicy | None = None,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        self._egress = egress
         self.writer = writer
         self._limits = limits
         self._collect_git = collect_git
@@ -133,6 +136,8 @@ class FluxCollector:
         with self._lock:
             known = self._git.get(key)
         if known is None:
+            if self._egress is not None:  # a GitRepository of the fleet: reached through discovery
+                self._egress.require_discovered([(url_host(source.url), f"Git source {source.origin}")])
             known = self._collect_git(source)
             with self._lock:
                 known = self._git.setdefault(key, known)
@@ -192,6 +197,11 @@ class FluxCollector:
         plan = walker.walk(objects, source=root_key, path=entry.path, strict=True)
         for note in [*notes, *plan.warnings]:
             self._progress.warn(f"{entry.origin}: {note}")
+        if self._egress is not None:
+            known = {g.source.url for g in self.git}
+            self._egress.require_discovered(
+                (url_host(g.url), f"Git source {g.origin}") for g in plan.git if g.url not in known
+            )
         for git in plan.git:
             self.git_source(git)
         for chart in plan.git_charts:
@@ -206,10 +216,11 @@ def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[Imag
     for artifact in artifacts:
         reference = artifact.reference
         if artifact.semver is not None:
-            tags = pool.for_host(reference.registry).list_tags(reference.repository)
+            # Streamed page by page into the selection: only the best tag so far is kept.
+            tags: Iterable[str] = pool.for_host(reference.registry).iter_tags(reference.repository)
             if artifact.semver_filter:
-                pattern = re.compile(artifact.semver_filter)
-                tags = [t for t in tags if pattern.search(t)]
+                pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
+                tags = (t for t in tags if pattern.search(t))
             chosen = select_version(tags, artifact.semver)
             if chosen is None:
                 raise UsageError(f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}")

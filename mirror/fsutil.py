@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from mirror.errors import UsageError
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -61,3 +64,24 @@ def _sync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+def require_regular_file(path: Path, what: str) -> None:
+    """Refuse, before opening it, an input that is not a regular file: reading a FIFO would block forever, and a
+    device could be endless."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the {what}: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{path}: the {what} is not a regular file")
+
+
+def require_writable_directory(directory: Path, what: str) -> None:
+    """Refuse, before any work, a directory where nothing can be created (permissions, read-only file system)."""
+    probe = temporary_name(directory / "probe")
+    try:
+        create_exclusive(probe).close()
+    except OSError as exc:
+        raise UsageError(f"{directory}: cannot write the {what} here: {exc.strerror}") from exc
+    os.unlink(probe)

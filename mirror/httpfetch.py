@@ -1,7 +1,10 @@
 """Plain HTTP(S) downloads (chart repositories): streamed, capped, retried, and checked while they stream.
 
-No credentials are ever sent, so redirects may be followed, to any host. The environment (proxies, CA
-bundles, .netrc) is ignored, as for registries.
+No credentials are ever sent, so redirects may be followed to another host, but each is checked first (an
+httpx response hook, before httpx follows it): never to a scheme other than http(s) (one clear error, not
+retried), and, under the egress policy, never into an internal address the MirrorSet does not allow. Every
+request's host is recorded in the policy. The environment (proxies, CA bundles, .netrc) is ignored, as for
+registries.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import DigestMismatchError, RegistryHTTPError, TransferError, UnreachableError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.registry.client import tls_context
@@ -37,8 +41,10 @@ class HttpFetcher:
         log: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.ca_file = ca_file
+        self.egress = egress
         self._limits = limits
         self._log = log
         self._sleep = sleep
@@ -59,8 +65,22 @@ class HttpFetcher:
                     max_redirects=self._limits.max_redirects,
                     timeout=httpx.Timeout(self._limits.read_timeout_s, connect=self._limits.connect_timeout_s),
                     transport=self._transport,
+                    event_hooks={"request": [self._record], "response": [self._check_redirect]},
                 )
             return self._client
+
+    def _record(self, request: httpx.Request) -> None:
+        if self.egress is not None:
+            self.egress.record(request.url.netloc.decode("ascii", "replace"))
+
+    def _check_redirect(self, response: httpx.Response) -> None:
+        """Before httpx follows a redirect: refuse a scheme other than http(s), and what the egress policy refuses."""
+        if not response.is_redirect:
+            return
+        current = str(response.request.url)
+        followed = redirect_target(current, response.headers["location"])
+        if self.egress is not None:
+            self.egress.check_followed(current, followed, "redirect")
 
     def close(self) -> None:
         if self._client is not None:

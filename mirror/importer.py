@@ -19,15 +19,15 @@ from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
-from mirror.resolvers.git import git_credentials
+from mirror.resolvers.git import target_git_credentials
 from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.targets.git import GitPlan, parse_git_target, push_git, stage_git
+from mirror.targets.landing import plan_landing_names
 from mirror.targets.registry import (
     ImageOutcome,
     ImportCounts,
     RegistryImporter,
     parse_target,
-    plan_images,
     target_credentials,
 )
 from mirror.trust.check import TrustReport, check_trust, record_import
@@ -97,14 +97,14 @@ def import_bundle(
     else:
         progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
         verified = verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits)
-    plans = plan_images(verified)
     if verified.git and git_url is None:
         raise UsageError(
             f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
         )
     git_base = parse_git_target(git_url) if git_url else None
+    plans = plan_landing_names(verified, endpoint.repo_prefix, git_base).images
     credentials = target_credentials(endpoint)
-    git_creds = git_credentials()
+    git_creds = target_git_credentials(git_base) if git_base else None  # for the --git origin alone
     git_transport = Transport(ca_file=ca_file)
     expected = ExpectedOnTarget()
     if verified.inventory.base is not None:

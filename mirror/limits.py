@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,22 @@ class Limits:
     retry_after_max_s: float = 60.0
     max_redirects: int = 5
     max_tag_pages: int = 100
+    # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.
+    max_tags: int = 1_000_000
     # Helm repositories and charts.
     max_index_yaml_bytes: int = 64 * MiB
     max_chart_bytes: int = 100 * MiB
+    # index.yaml is walked as YAML events, keeping only the charts asked for: these bound that walk's work
+    # (a real 4 MB index has about 200,000 nodes) and what it keeps for one chart (real charts: under 2,000).
+    max_index_yaml_nodes: int = 8_000_000
+    max_index_chart_versions: int = 50_000
+    max_index_yaml_anchors: int = 10_000  # anchored nodes remembered (compactly) for aliases; helm writes none
+    # Chart dependencies are followed breadth-first; an endless chain c0 → c1 → … stops at these.
+    max_chart_dependency_depth: int = 16
+    max_charts: int = 2_000
+    # Images found in one chart's values (or one HelmRelease's) and in one Flux fleet; real ones have dozens.
+    max_images_per_chart: int = 10_000
+    max_images_per_fleet: int = 50_000
     # Chart image discovery: `helm template` (time, output read), and the walk of values, which counts
     # nodes once each however many aliases reach them, and charts once per alias they are used under.
     helm_timeout_s: float = 120.0
@@ -52,6 +66,8 @@ class Limits:
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4
+    # A blob's declared size, refused before any download: far above any real layer, far below "1 TB".
+    max_blob_bytes: int = 256 * GiB
 
 
 DEFAULT_LIMITS = Limits()

@@ -1,6 +1,7 @@
 """Log lines for people (text) or for log collectors (JSON Lines); both go to stderr, never stdout.
 
-A JSON line is one object: `ts` (UTC, RFC 3339 with milliseconds), `level` (`info`, `warning`, `error`),
+Text lines show untrusted text escaped (mirror.terminal), so a name cannot repaint the screen or start a line
+of its own. A JSON line is one object: `ts` (UTC, RFC 3339 with milliseconds), `level` (`info`, `warning`, `error`),
 `event` (a stable name scripts can match on), `message` (the text line's words) and the event's own fields.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+
+from mirror.terminal import escape, escape_json
 
 LOG_FORMATS = ("text", "json")
 _TEXT_PREFIX = {"info": "", "warning": "warning: ", "error": "error: "}
@@ -22,7 +25,7 @@ def check_log_format(value: str) -> str:
 
 
 def text_line(level: str, message: str) -> str:
-    return _TEXT_PREFIX.get(level, f"{level}: ") + message
+    return escape(_TEXT_PREFIX.get(level, f"{level}: ") + message)
 
 
 def json_line(
@@ -39,7 +42,7 @@ def json_line(
     for name, value in (fields or {}).items():
         if name not in _RESERVED:
             record[name] = value
-    return json.dumps(record, ensure_ascii=False, default=str)
+    return escape_json(json.dumps(record, ensure_ascii=False, default=str))
 
 
 def format_line(

@@ -151,4 +151,4 @@ def load_yaml_documents(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[Any
     try:
         return read_yaml(text, str(path), loader=_StrictLoader, budget=YamlBudget.from_limits(limits))
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {exc}") from exc
+        raise UsageError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc

@@ -6,7 +6,7 @@ import threading
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.cache import BlobCache
-from mirror.errors import InvalidDocumentError
+from mirror.errors import InvalidDocumentError, UsageError
 from mirror.limits import Limits
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference
@@ -25,6 +25,9 @@ class GraphDownloader:
         self.fetched: dict[str, int] = {}  # digest → size, for the blobs that came over the network
         self.lock = threading.Lock()
         self.blobs: dict[str, tuple[int, ImageReference]] = {}  # digest → (size, a repository holding it)
+        # Child manifests already walked (digest → size): an index may list one child thousands of times, and
+        # images share children; each is fetched once.
+        self.walked: dict[str, int] = {}
 
     def walk(self, source: ImageReference, document: ManifestDocument, depth: int = 0) -> None:
         where = str(source)
@@ -36,12 +39,26 @@ class GraphDownloader:
                 raise InvalidDocumentError(
                     f"{where}: index entry {child.digest} has unsupported media type {child.media_type}"
                 )
+            with self.lock:
+                first = child.digest not in self.walked
+                seen = self.walked.setdefault(child.digest, child.size)
+            if seen != child.size:
+                raise InvalidDocumentError(
+                    f"{where}: manifest {child.digest} is described as {child.size} and as {seen} bytes"
+                )
+            if not first:
+                continue
             fetched = client.get_manifest(source.repository, child.digest, child.size)
             parsed = parse_manifest(
                 fetched.raw, declared_type=child.media_type, where=f"{where} {child.digest}", digest=child.digest
             )
             self.walk(source, parsed, depth + 1)
         for blob in document.blobs:
+            if blob.size > self.limits.max_blob_bytes:
+                raise UsageError(
+                    f"{where}: blob {blob.digest} is declared as {blob.size} bytes, more than the limit of "
+                    f"{self.limits.max_blob_bytes} (max_blob_bytes); refused before any download"
+                )
             with self.lock:
                 known = self.blobs.setdefault(blob.digest, (blob.size, source))
             if known[0] != blob.size:

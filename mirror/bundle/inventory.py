@@ -22,7 +22,10 @@ KIND = "Inventory"
 _HEX = re.compile(r"[a-f0-9]{64}")
 _BLOB_PATH = re.compile(r"blobs/sha256/([a-f0-9]{64})")
 _LAYOUT_FILES = {"oci-layout", "index.json"}
-_TOP_FIELDS = {"apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files", "base", "expected", "volumes"}
+_TOP_FIELDS = {
+    *("apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files", "base", "expected", "volumes"),
+    "hosts",
+}
 
 
 def is_layout_path(path: str) -> bool:
@@ -102,6 +105,17 @@ class VolumeRecord:
 
 
 @dataclass(frozen=True)
+class HostRecord:
+    """A host the collector contacted (`host[:port]`), and how it came to (see mirror.egress.Contact)."""
+
+    host: str
+    how: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"host": self.host, "how": self.how}
+
+
+@dataclass(frozen=True)
 class Inventory:
     bundle_id: str
     created: str
@@ -111,6 +125,7 @@ class Inventory:
     base: BaseRecord | None = None
     expected: tuple[ExpectedBlob, ...] = ()
     volumes: tuple[VolumeRecord, ...] = ()  # empty unless the bundle is split; see mirror/bundle/volumes.py
+    hosts: tuple[HostRecord, ...] = ()  # every host the collect contacted; absent from older inventories
 
     def to_bytes(self) -> bytes:
         body = {
@@ -127,6 +142,8 @@ class Inventory:
             body["expected"] = [e.to_json() for e in sorted(self.expected, key=lambda e: e.digest)]
         if self.volumes:
             body["volumes"] = [v.to_json() for v in self.volumes]
+        if self.hosts:
+            body["hosts"] = [h.to_json() for h in self.hosts]
         return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
 
     @property
@@ -280,6 +297,7 @@ def parse_inventory(raw: bytes) -> Inventory:
         base=base,
         expected=expected,
         volumes=_volumes(body.get("volumes", [])),
+        hosts=_hosts(body.get("hosts", [])),
     )
 
 
@@ -337,3 +355,15 @@ def _volumes(value: Any) -> tuple[VolumeRecord, ...]:
     if len(stems) > 1:
         raise _fail("volumes: the names do not share one stem")
     return tuple(volumes)
+
+
+def _hosts(value: Any) -> tuple[HostRecord, ...]:
+    if not isinstance(value, list):
+        raise _fail("hosts: expected a list")
+    result = []
+    for i, item in enumerate(value):
+        where = f"hosts[{i}]"
+        if not isinstance(item, dict) or set(item) != {"host", "how"}:
+            raise _fail(f"{where}: expected exactly host and how")
+        result.append(HostRecord(_str(item["host"], f"{where}.host"), _str(item["how"], f"{where}.how")))
+    return tuple(result)

@@ -1,7 +1,9 @@
 """Reading bundles without trusting them: a directory or a .tar, each exposing the same few operations.
 
 A reader lists regular files by their bundle path and opens them for bounded reads. It never follows links,
-never extracts, and never lets a name from the bundle choose a path outside it.
+never extracts, and never lets a name from the bundle choose a path outside it. It opens only regular files:
+a FIFO where a file was expected is named as such, never opened for reading (that would wait for a writer).
+A compressed tar is refused as compressed, before its bytes are taken for tar headers.
 """
 
 from __future__ import annotations
@@ -31,6 +33,57 @@ class BundleReader(Protocol):
         ...
 
 
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, for messages: `a FIFO`, `a socket`, ..."""
+    return next((name for test, name in _KINDS if test(mode)), "not a file")
+
+
+def open_regular(path: str | Path, flags: int = 0) -> BinaryIO:
+    """`path` opened for reading if it is a regular file. Opened non-blocking first, so a FIFO swapped in
+    since it was listed is refused at once instead of waiting for a writer."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | flags)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise BundleFormatError(f"{path}: not a regular file ({kind_of(mode)})")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb", buffering=1024 * 1024)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+# Magic numbers at byte 0 of the compressed forms a bundle is mistaken for, with the command that undoes each.
+_COMPRESSIONS = (
+    (b"\x1f\x8b", "gzip", "gunzip -k"),
+    (b"\x28\xb5\x2f\xfd", "zstd", "zstd -d"),
+    (b"\xfd7zXZ\x00", "xz", "xz -dk"),
+    (b"BZh", "bzip2", "bunzip2 -k"),
+)
+
+
+def refuse_compressed(path: Path, first_block: bytes) -> None:
+    """A usage error for a compressed tar: the operator has the wrong file, not a damaged bundle (exit 2)."""
+    if first_block[257:262] == b"ustar":
+        return  # a tar header, whatever its first member is called
+    for magic, name, command in _COMPRESSIONS:
+        if first_block.startswith(magic):
+            raise UsageError(
+                f"{path}: compressed ({name}); decompress it first",
+                hint=f"{command} {path}, then give the .tar it writes; a bundle is a plain ustar file",
+            )
+
+
 class SeekableView(io.RawIOBase):
     """Read-only bytes of a known `_size` with a clamped position; subclasses supply `readinto`."""
 
@@ -56,7 +109,7 @@ class _Window(SeekableView):
     """A read-only view of `size` bytes at `offset` of a file, so a member can never read past its end."""
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
-        self._handle = open(path, "rb")  # noqa: SIM115 - owned by this object, closed in close()
+        self._handle = open_regular(path)  # owned by this object, closed in close()
         self._offset = offset
         self._size = size
         self._position = 0
@@ -79,7 +132,8 @@ class TarBundle:
     def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self.location = str(path)
         self._path = path
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
+            refuse_compressed(path, handle.read(ustar.BLOCK))
             members = ustar.scan(handle, max_members=limits.max_bundle_members)
         self._members = {m.name: m for m in members if not m.is_dir}
 
@@ -113,7 +167,8 @@ class DirectoryBundle:
                         raise BundleFormatError(f"{self.location}: more than {limit} files")
                 else:
                     raise BundleFormatError(
-                        f"{self.location}: {name} is not a regular file or directory (links are not allowed)"
+                        f"{self.location}: {name} is {kind_of(info.st_mode)}, not a regular file or directory "
+                        "(links are not allowed)"
                     )
 
     def files(self) -> dict[str, int]:
@@ -122,9 +177,8 @@ class DirectoryBundle:
     def open(self, path: str) -> BinaryIO:
         if path not in self._files:
             raise BundleFormatError(f"{self.location}: no file {path!r}")
-        # Names come from our own scan; O_NOFOLLOW still refuses a link swapped in after it.
-        descriptor = os.open(self._root / path, os.O_RDONLY | os.O_NOFOLLOW)
-        return os.fdopen(descriptor, "rb", buffering=1024 * 1024)
+        # Names come from our own scan; O_NOFOLLOW still refuses a link swapped in after it, open_regular a FIFO.
+        return open_regular(self._root / path, os.O_NOFOLLOW)
 
 
 def open_bundle(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> BundleReader:
@@ -135,6 +189,11 @@ def open_bundle(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> BundleRead
         from mirror.bundle import volumes  # volumes builds on this module
 
         return volumes.open_if_split(location, limits) or TarBundle(location, limits)
+    if location.exists():
+        raise UsageError(
+            f"{location}: not a regular file or directory ({kind_of(location.stat().st_mode)})",
+            hint="give a bundle directory, a .tar file or the head volume NAME.tar.000",
+        )
     raise UsageError(
         f"{location}: no bundle here", hint="give a bundle directory, a .tar file or the head volume NAME.tar.000"
     )

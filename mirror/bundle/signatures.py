@@ -17,6 +17,7 @@ from pathlib import Path
 from mirror.bundle import ustar
 from mirror.bundle.reader import BundleReader, read_small
 from mirror.errors import BundleFormatError, Problem, UsageError
+from mirror.fsutil import atomic_write
 from mirror.limits import DEFAULT_LIMITS, Limits
 
 SIGNATURE_DIR = "signatures"
@@ -74,9 +75,7 @@ def add_envelope(bundle: Path, raw: bytes, limits: Limits = DEFAULT_LIMITS) -> s
         directory.mkdir(exist_ok=True)
         target = bundle / name
         if not target.exists():
-            temporary = directory / f".{target.name}.partial"
-            temporary.write_bytes(raw)
-            os.replace(temporary, target)
+            atomic_write(target, raw)  # named by its own hash: a concurrent approval writes the same bytes
     elif bundle.is_file():
         with open(bundle, "rb") as handle:
             present = {m.name for m in ustar.scan(handle, max_members=limits.max_bundle_members)}

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import BinaryIO
 
 from mirror.bundle import ustar
 from mirror.bundle.inventory import INVENTORY_PATH, Inventory, VolumeRecord, parse_inventory
-from mirror.bundle.reader import BundleReader, SeekableView, TarBundle, read_small
+from mirror.bundle.reader import BundleReader, SeekableView, TarBundle, kind_of, open_regular, read_small
 from mirror.errors import BundleFormatError, MirrorError, Problem, UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
 
@@ -47,6 +49,17 @@ def _stem(head: Path) -> Path:
     return head.with_name(head.name.removesuffix(HEAD_SUFFIX))
 
 
+def _not_regular(path: Path) -> str | None:
+    """None for a regular file (links followed, as for any file the operator names); else what is there."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    return None if stat.S_ISREG(mode) else f"not a regular file ({kind_of(mode)})"
+
+
 # ---------------------------------------------------------------------------------------------------- reading
 
 
@@ -67,7 +80,7 @@ class _Segments(SeekableView):
     def _handle(self, index: int) -> BinaryIO:
         if self._open is None or self._open[0] != index:
             self._close_handle()
-            self._open = (index, open(self._pieces[index][0], "rb"))  # noqa: SIM115 - closed in close()
+            self._open = (index, open_regular(self._pieces[index][0]))  # closed in close()
         return self._open[1]
 
     def _close_handle(self) -> None:
@@ -127,7 +140,7 @@ class _VolumeStream:
             self._handle.close()
             self.digests.append(self._hash.hexdigest())
         self._index += 1
-        self._handle = open(self._volumes[self._index], "rb") if self._index < len(self._volumes) else None  # noqa: SIM115
+        self._handle = open_regular(self._volumes[self._index]) if self._index < len(self._volumes) else None
         self._hash = hashlib.sha256()
 
     @property
@@ -285,11 +298,12 @@ class SplitBundle:
         paths = [volume_path(stem, i) for i in range(1, len(listed) + 1)]
         problems = []
         for number, (path, record) in enumerate(zip(paths, listed, strict=True), 1):
-            if not path.is_file():
+            wrong = _not_regular(path)
+            if wrong is not None:
                 problems.append(
                     Problem(
-                        "VOLUME_MISSING",
-                        f"{path}: missing; the inventory lists it as data volume {number} of {len(listed)} "
+                        "VOLUME_MISSING" if wrong == "missing" else "VOLUME_NOT_REGULAR",
+                        f"{path}: {wrong}; the inventory lists it as data volume {number} of {len(listed)} "
                         f"({record.size} bytes, sha256 {record.sha256})",
                     )
                 )
@@ -346,9 +360,11 @@ class SplitBundle:
             if found != record.sha256 or path.stat().st_size != record.size:
                 problems.append(self._wrong_volume(path, number, record, found, listed))
         for path in strays:
-            found = _sha256_file(path, on_bytes)
+            wrong = _not_regular(path)
+            found = _sha256_file(path, on_bytes) if wrong is None else ""
             twin = next((n for n, r in enumerate(listed, 1) if r.sha256 == found), None)
             what = f"it holds data volume {twin} ({listed[twin - 1].name})" if twin else "not a volume of this bundle"
+            what = what if wrong is None else f"{wrong}, named like a volume"
             problems.append(
                 Problem(
                     "VOLUME_UNLISTED",
@@ -382,7 +398,7 @@ class SplitBundle:
 
 def _sha256_file(path: Path, on_bytes: OnBytes) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while data := handle.read(_CHUNK):
             digest.update(data)
             on_bytes(len(data))

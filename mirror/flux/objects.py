@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from mirror.errors import UsageError
+from mirror.flux.patterns import compile_upstream, literal
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.yamlio import read_yaml
@@ -605,22 +606,18 @@ def _patch_content(item: Any, context: PatchContext, where: str) -> list[Any] | 
     return None
 
 
-def selects(obj: FluxObject, target: Mapping[str, Any]) -> bool:
+def selects(obj: FluxObject, target: Mapping[str, Any], where: str = "patch target") -> bool:
     """Whether a kustomize/Flux patch target selects `obj`: group, version, kind exactly; name and namespace as
-    anchored regular expressions; labelSelector and annotationSelector as equality-based selectors."""
+    anchored regular expressions (RE2, as kustomize evaluates them; an invalid one is refused, naming `where`);
+    labelSelector and annotationSelector as equality-based selectors."""
     for key, actual in (("group", obj.group), ("version", obj.version), ("kind", obj.kind)):
         wanted = target.get(key)
         if wanted and wanted != actual:
             return False
     for key, actual in (("name", obj.name), ("namespace", obj.namespace or "")):
         wanted = target.get(key)
-        if wanted:
-            try:
-                if re.fullmatch(str(wanted), actual) is None:
-                    return False
-            except re.error:
-                if wanted != actual:
-                    return False
+        if wanted and compile_upstream(str(wanted), f"{where}: target.{key}").fullmatch(actual) is None:
+            return False
     for key, values in (("labelSelector", obj.labels), ("annotationSelector", obj.annotations)):
         selector = target.get(key)
         if selector and not _selector_matches(str(selector), values):
@@ -657,19 +654,19 @@ def apply_patch(
         if not isinstance(target, dict):
             warnings.append(f"{where}: a JSON 6902 patch without a target; ignored")
             return objects
-        chosen = [selects(obj, target) for obj in objects]
+        chosen = [selects(obj, target, where) for obj in objects]
     elif isinstance(patch, dict):
         if isinstance(target, dict):
-            chosen = [selects(obj, target) for obj in objects]
+            chosen = [selects(obj, target, where) for obj in objects]
         else:
             own = object_from_document(patch, where)
             if own is None:
                 warnings.append(f"{where}: a strategic merge patch without apiVersion and kind; ignored")
                 return objects
-            wanted = {"group": own.group, "kind": own.kind, "name": re.escape(own.name)}
+            wanted = {"group": own.group, "kind": own.kind, "name": literal(own.name)}
             if own.namespace:
-                wanted["namespace"] = re.escape(own.namespace)
-            chosen = [selects(obj, wanted) for obj in objects]
+                wanted["namespace"] = literal(own.namespace)
+            chosen = [selects(obj, wanted, where) for obj in objects]
     else:
         warnings.append(f"{where}: not a patch; ignored")
         return objects

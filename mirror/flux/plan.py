@@ -72,11 +72,14 @@ from mirror.flux.objects import (
     set_namespace,
     workload_images,
 )
+from mirror.flux.patterns import compile_upstream
 from mirror.helm.discover import _Found, _ValuesWalker
 from mirror.helm.semver import Constraint, is_version
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference, parse_reference
+from mirror.urlpath import source_path_problem
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
@@ -156,10 +159,13 @@ class FluxResolutionError(UsageError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__(
-            f"{len(problems)} Flux problem(s):\n" + "\n".join(f"  - {p}" for p in problems),
+            f"{len(problems)} Flux problem(s)",
             hint="define the missing objects, pass --flux-var KEY=VALUE for unset variables, or remove the reference",
         )
-        self.problems = list(problems)
+        self.problems = list(problems)  # the command line prints each on its own line, escaped
+
+    def __str__(self) -> str:
+        return self.message + ":\n" + "\n".join(f"  - {p}" for p in self.problems)
 
 
 @dataclass
@@ -532,8 +538,10 @@ class FluxWalker:
         platforms: tuple[Platform, ...] | None = None,
         external: Mapping[SourceKey, GitSource | OciArtifact] | None = None,
         max_depth: int = 32,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._read_tree = read_tree
+        self._limits = limits
         self._variables = dict(variables or {})
         self._platforms = platforms
         self._external = dict(external or {})
@@ -889,7 +897,7 @@ class FluxWalker:
                 image = self._image(held.obj, label, value)
                 if image is not None and str(image.reference) not in seen:
                     seen.add(str(image.reference))
-                    plan.images.append(image)
+                    self._add_image(image)
         missing: dict[SourceKey, list[str]] = {}
         for held in self._objects(KUSTOMIZE_GROUP, "Kustomization"):
             ref = held.obj.spec.get("sourceRef")
@@ -989,6 +997,12 @@ class FluxWalker:
         if base.tag != "latest" or base.digest:
             problems.append(f"{obj.where}: spec.url: {url} carries a tag or digest; give it in spec.ref")
             return None
+        if semver and values["semverFilter"]:
+            try:
+                compile_upstream(values["semverFilter"], f"{obj.where}: spec.ref.semverFilter")
+            except UsageError as exc:
+                problems.append(exc.message)
+                return None
         if digest:
             text = f"{base.name}" + (f":{tag}" if tag else "") + f"@{digest}"
             semver = None
@@ -1145,7 +1159,15 @@ class FluxWalker:
         for reference in include:
             if str(reference) not in known:
                 known.add(str(reference))
-                self._plan.images.append(ImageSource(reference, self._platforms, f"{obj.where}: spec.values"))
+                self._add_image(ImageSource(reference, self._platforms, f"{obj.where}: spec.values"))
+
+    def _add_image(self, image: ImageSource) -> None:
+        if len(self._plan.images) >= self._limits.max_images_per_fleet:
+            raise UsageError(
+                f"{image.origin}: the fleet names more than {self._limits.max_images_per_fleet} images; refused "
+                "(limit max_images_per_fleet)"
+            )
+        self._plan.images.append(image)
 
     def _chart_version(self, obj: FluxObject, value: Any, label: str) -> tuple[bool, str | None]:
         if value is None or value == "":
@@ -1209,7 +1231,7 @@ class FluxWalker:
             values = self._values_from(obj, ref, label)
             if values is not None:
                 sources.append((label, values))
-        found = _Found()
+        found = _Found(obj.where, self._limits.max_images_per_chart, self._limits)
         notes: list[str] = []
         for label, values in sources:
             if held.variables is not None and not substitution_disabled(obj):
@@ -1333,6 +1355,8 @@ def _git_url_problem(url: Any) -> str | None:
     path = parts.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
         return f"{url!r} has no repository path"
+    if (path_problem := source_path_problem(url)) is not None:
+        return f"{url!r}: {path_problem}"
     return None
 
 

@@ -32,10 +32,12 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from mirror.errors import ReferenceError_, UsageError
+from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.flux.objects import FluxObject
-from mirror.oci.reference import DOCKER_HUB, check_repository_path, parse_reference
+from mirror.oci.reference import DOCKER_HUB, check_repository_path, is_repository_path, parse_reference
 from mirror.targets.git import git_target_url
+from mirror.targets.registry import LANDING_NAME_INVALID
+from mirror.terminal import escape
 
 SOURCE_V1 = "source.toolkit.fluxcd.io/v1"
 HELM_V2 = "helm.toolkit.fluxcd.io/v2"
@@ -103,10 +105,16 @@ class InternalEndpoints:
         return self.parts[0] == "http"
 
     def _landing(self, repository: str) -> str:
+        """`oci://HOST/PREFIX/REPOSITORY`, the repository held to the grammar the importer's landing names are."""
         _, host, prefix = self.parts
-        return f"oci://{host}/{prefix}/{repository}" if prefix else f"oci://{host}/{repository}"
+        full = f"{prefix}/{repository}" if prefix else repository
+        if not is_repository_path(full):
+            raise _unlandable(f"repository {full!r} is not a valid repository path")
+        return f"oci://{host}/{full}"
 
     def git_url(self, url: str) -> str:
+        """Where targets/git.py lands the source (the same normalisation and check: VerificationError, exit 3,
+        for a URL whose path would leave the Git base)."""
         if not self.git_base:
             raise UsageError(f"GitRepository {url}: no internal Git URL given", hint="pass --git https://HOST/PREFIX")
         return git_target_url(self.git_base.rstrip("/"), url)
@@ -129,7 +137,13 @@ def _oci_repository(url: str, *, whole: bool) -> str:
             return parse_reference(text).repository
         return parse_reference(f"{text}/chart").repository.rsplit("/", 1)[0]
     except ReferenceError_ as exc:
-        raise UsageError(f"{url}: {exc.message}") from exc
+        raise _unlandable(f"{url}: {exc.message}") from exc
+
+
+def _unlandable(message: str) -> VerificationError:
+    """A source URL of a carried (signed) Flux object that has no valid place on the internal registry."""
+    shown = escape(message)
+    return VerificationError(shown, problems=[Problem(LANDING_NAME_INVALID, shown)], hint="nothing was written")
 
 
 @dataclass(frozen=True)

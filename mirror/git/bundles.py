@@ -280,8 +280,8 @@ def create_bundle(
     remote = refs if refs is not None else remote_refs(url, credentials, transport=transport)
     dest = Path(dest_path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".partial")
     work = Path(tempfile.mkdtemp(prefix=".mirror-git-", dir=dest.parent))
+    partial = work / "bundle.partial"  # inside the private work directory: no name anyone could plant a link at
     repo = work / "repo.git"
     try:
         _init_bare(repo)

@@ -72,6 +72,7 @@ class RemoteRefs(dict[str, str]):
     """
 
     head_symref: str | None = None
+    invalid: tuple[str, ...] = ()  # advertised names git itself would refuse (check-ref-format); left out
 
     def peeled(self, name: str) -> str:
         """The object `name` finally points to (a tag's commit); KeyError when the remote lacks `name`."""
@@ -84,6 +85,7 @@ class RemoteRefs(dict[str, str]):
 
 def parse_ls_remote(output: str) -> RemoteRefs:
     refs = RemoteRefs()
+    invalid: list[str] = []
     for line in output.splitlines():
         if not line.strip():
             continue
@@ -95,7 +97,13 @@ def parse_ls_remote(output: str) -> RemoteRefs:
         oid, tab, name = line.partition("\t")
         if not tab or not is_object_id(oid) or not name:
             raise SourceNotFoundError(f"git ls-remote printed a line mirror cannot read: {line[:200]!r}")
+        if name != "HEAD" and not is_valid_ref_name(name.removesuffix(PEELED_SUFFIX)):
+            # A hostile or broken server may advertise any name; git refuses such names in a refspec, so one of
+            # them would break the whole source. They cannot be carried, and are reported, not fatal.
+            invalid.append(name)
+            continue
         refs[name] = oid
+    refs.invalid = tuple(invalid)
     return refs
 
 

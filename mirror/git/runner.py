@@ -9,9 +9,16 @@ Every `git` that mirror starts goes through `run_git`, which:
   - switches hooks off (`-c core.hooksPath=/dev/null`) and credential helpers off (`-c credential.helper=`);
   - allows only the protocols asked for: https and http always, ssh and file only when the Transport says
     so (GIT_ALLOW_PROTOCOL, which overrides any `protocol.*` configuration, plus the same as `-c` options);
-  - gives credentials to git through GIT_ASKPASS: a two-line shell script in the temporary HOME that prints
-    MIRROR_GIT_USERNAME or MIRROR_GIT_PASSWORD, two variables set in the child's environment only. They are
-    never in argv, never in a URL, never in a file. A URL that carries userinfo is refused before use;
+  - gives credentials to git only for the origins (scheme, host, port) they are bound to: a credential helper
+    (a short shell script in the temporary HOME that prints MIRROR_GIT_USERNAME and MIRROR_GIT_PASSWORD, two
+    variables set in the child's environment only) configured as `credential.<origin>.helper` for each
+    origin, after every other helper is switched off. git asks a helper only for a URL whose scheme, host and
+    port match, so a redirect target, or a repository on another host, is asked for nothing (and, with
+    GIT_TERMINAL_PROMPT=0 and no askpass, git then fails instead of prompting). Unbound Credentials are bound
+    to the http(s) URLs of the command itself. The secrets are never in argv, never in a URL, never in a
+    file. A URL that carries userinfo is refused before use;
+  - follows no HTTP redirect (`http.followRedirects=false`): a redirect would take the fetch to a host the
+    egress policy never saw (git does not say where it went), so a redirecting URL is an error that names it;
   - passes everything git prints through `redact()` before it reaches an error message;
   - runs git in its own process group and kills that group when the timeout expires.
 
@@ -21,6 +28,7 @@ Failures are classified from git's messages:
   - authentication failed, or the server asked for credentials that were not given (401/403) →
     TransferError (exit 4), as a refused registry login is (RegistryHTTPError): the hint says which
     credentials to set;
+  - an HTTP redirect (git follows none) → UsageError (exit 2) naming the URL: write the final URL instead;
   - "Repository not found", HTTP 404, "does not appear to be a git repository" → SourceNotFoundError (exit 2).
     Hosts such as GitHub also answer "not found" for a private repository when no credentials were sent,
     so the hint mentions credentials;
@@ -51,7 +59,7 @@ from mirror.errors import (
     UnreachableError,
     UsageError,
 )
-from mirror.registry.credentials import Credentials
+from mirror.registry.credentials import BoundCredentials, Credentials, url_origin
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -73,12 +81,12 @@ _MESSAGE_CHARS = 4000
 
 _ENV_USERNAME = "MIRROR_GIT_USERNAME"
 _ENV_PASSWORD = "MIRROR_GIT_PASSWORD"
-# git asks "Username for 'https://host': " and then "Password for 'https://user@host': ".
-_ASKPASS_SCRIPT = f"""#!/bin/sh
-case "$1" in
-  Username*) printf '%s\\n' "${_ENV_USERNAME}" ;;
-  *) printf '%s\\n' "${_ENV_PASSWORD}" ;;
-esac
+# git's credential helper protocol: `helper get` reads the request on stdin and answers key=value lines; the
+# `store` and `erase` actions are ignored. git runs it only for the origins it is configured for.
+_HELPER_SCRIPT = f"""#!/bin/sh
+cat >/dev/null
+test "$1" = get || exit 0
+printf 'username=%s\\npassword=%s\\n' "${_ENV_USERNAME}" "${_ENV_PASSWORD}"
 """
 
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -201,10 +209,24 @@ def _refuse_credentials_in_args(args: Sequence[str]) -> None:
             )
 
 
+def _url_origins(args: Sequence[str]) -> list[str]:
+    return [o for o in (url_origin(a) for a in args if "://" in a) if o is not None]
+
+
+def credential_origins(credentials: Credentials, args: Sequence[str]) -> list[str]:
+    """The origins git may answer `credentials` for: those they are bound to, else the command's own URLs."""
+    for secret in (credentials.username, credentials.password):
+        if any(ch in secret for ch in "\n\r\0"):
+            raise UsageError("git credentials must not contain line breaks or NUL characters")
+    origins = credentials.origins if isinstance(credentials, BoundCredentials) else tuple(_url_origins(args))
+    # An origin becomes part of a configuration key: only what url_origin produces is accepted.
+    return [o for o in dict.fromkeys(origins) if url_origin(o) == o]
+
+
 @dataclass(frozen=True)
 class _Pattern:
     regex: re.Pattern[str]
-    kind: str  # "unreachable", "transfer", "auth", "notfound", "tls"
+    kind: str  # "unreachable", "transfer", "auth", "notfound", "tls", "redirect"
 
 
 def _p(pattern: str, kind: str) -> _Pattern:
@@ -216,6 +238,7 @@ _PATTERNS = (
     _p(r"could not read (Username|Password)|terminal prompts disabled", "auth"),
     _p(r"Authentication failed|Invalid username or password|returned error: 40[13]\b", "auth"),
     _p(r"Permission denied \(publickey|Host key verification failed", "auth"),
+    _p(r"returned error: 30[12378]\b", "redirect"),
     _p(r"Repository not found|returned error: 404\b|repository '[^']*' not found", "notfound"),
     _p(r"does not appear to be a git repository", "notfound"),
     _p(r"SSL certificate problem|server certificate verification failed|certificate verify failed", "tls"),
@@ -249,6 +272,7 @@ def git_error(
     failure: type[MirrorError] = MirrorError,
     credentials: Credentials | None = None,
     network: bool = True,
+    offered: bool | None = None,
 ) -> MirrorError:
     """The error for a failed git command: `what` was being done; `output` is git's (unredacted) stderr.
 
@@ -265,12 +289,23 @@ def git_error(
     if kind == "tls":
         return TransferError(message, hint="give the CA that signed the server's certificate (ca_file)")
     if kind == "auth":
-        hint = (
-            "the credentials given were refused, or lack access to this repository"
-            if credentials is not None
-            else "the server asks for credentials: configure a user name and password (or token) for it"
-        )
+        offered = credentials is not None if offered is None else offered
+        if offered:
+            hint = "the credentials given were refused, or lack access to this repository"
+        elif credentials is not None:
+            hint = (
+                "the server asks for credentials, and MIRROR_GIT_USERNAME/MIRROR_GIT_PASSWORD are given to their "
+                "own origin only (MIRROR_GIT_HOST, else the MirrorSet's Git host), never to this one"
+            )
+        else:
+            hint = "the server asks for credentials: configure a user name and password (or token) for it"
         return TransferError(message, hint=hint)
+    if kind == "redirect":
+        return UsageError(
+            f"{message} (a redirect; mirror follows no Git redirect)",
+            hint="write the URL the server redirects to in the MirrorSet: credentials and the egress policy stay "
+            "with the host named there",
+        )
     if kind == "notfound":
         return SourceNotFoundError(
             message, hint="check the URL; a private repository may also answer 'not found' without credentials"
@@ -278,7 +313,7 @@ def git_error(
     return failure(message)
 
 
-def _git_env(home: Path, transport: Transport, credentials: Credentials | None, askpass: Path | None) -> dict[str, str]:
+def _git_env(home: Path, transport: Transport, credentials: Credentials | None) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH") or _DEFAULT_PATH,
         "HOME": str(home),
@@ -303,8 +338,7 @@ def _git_env(home: Path, transport: Transport, credentials: Credentials | None, 
             ssh += ["-o", "IdentitiesOnly=yes", "-i", str(transport.identity_file)]
         env["GIT_SSH_COMMAND"] = " ".join(_shell_quote(a) for a in ssh)
         env["GIT_SSH_VARIANT"] = "ssh"
-    if credentials is not None and askpass is not None:
-        env["GIT_ASKPASS"] = str(askpass)
+    if credentials is not None:
         env[_ENV_USERNAME] = credentials.username
         env[_ENV_PASSWORD] = credentials.password
     return env
@@ -342,6 +376,8 @@ def _config_args(transport: Transport) -> list[str]:
         f"http.lowSpeedLimit={_LOW_SPEED_BYTES_PER_S}",
         "-c",
         f"http.lowSpeedTime={_LOW_SPEED_TIME_S}",
+        "-c",
+        "http.followRedirects=false",
     ]
     for protocol in transport.protocols():
         args += ["-c", f"protocol.{protocol}.allow=always"]
@@ -380,13 +416,18 @@ def run_git(
         raise ValueError("run_git takes input or stdin, not both")
     home = Path(tempfile.mkdtemp(prefix="mirror-git-home-"))
     try:
-        askpass: Path | None = None
-        if credentials is not None:
-            askpass = home / "askpass.sh"
-            askpass.write_text(_ASKPASS_SCRIPT)
-            askpass.chmod(stat.S_IRWXU)
-        env = _git_env(home, transport, credentials, askpass)
         command = ["git", *_config_args(transport)]
+        origins: list[str] = []
+        if credentials is not None:
+            helper = home / "credential-helper.sh"
+            helper.write_text(_HELPER_SCRIPT)
+            helper.chmod(stat.S_IRWXU)
+            origins = credential_origins(credentials, args)
+            for origin in origins:  # "!": a shell command, so a temporary directory with a space still works
+                command += ["-c", f"credential.{origin}.helper=!{_shell_quote(str(helper))}"]
+        env = _git_env(home, transport, credentials)
+        # Whether the command's own URL is one the credentials are offered to: the hint of an auth failure says.
+        offered = bool(set(origins) & set(_url_origins(args)))
         if git_dir is not None:
             command.append(f"--git-dir={git_dir}")
         command += args
@@ -420,7 +461,8 @@ def run_git(
         shutil.rmtree(home, ignore_errors=True)
     if check and done.returncode != 0:
         label = what or f"git {args[0] if args else ''}".strip()
-        raise git_error(label, done.stderr or done.stdout, failure=failure, credentials=credentials, network=network)
+        output = done.stderr or done.stdout
+        raise git_error(label, output, failure=failure, credentials=credentials, network=network, offered=offered)
     return done
 
 

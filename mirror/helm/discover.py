@@ -27,8 +27,9 @@ and misses images that templates spell out by themselves). Sub-charts disabled b
 walked, and their images say so. Dependencies that are not vendored cannot be walked: a warning names them.
 
 Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in. The
-one exception is YAML past its budget (an alias bomb in an annotation or in what `helm template` printed):
-YamlBudgetError, exit 2.
+one exception is a chart naming more images than `max_images` (Limits.max_images_per_chart): it is refused
+(TooManyImagesError), since quietly carrying only some of its images would be worse. The other is YAML past its
+budget (an alias bomb in an annotation or in what `helm template` printed): YamlBudgetError, exit 2.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any
 
 import yaml
 
-from mirror.errors import ReferenceError_
+from mirror.errors import ReferenceError_, UsageError
 from mirror.helm.archive import Chart
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -68,13 +69,21 @@ class FoundImage:
     guessed: bool = False  # only ever inferred (a tag taken from appVersion): check it exists before relying on it
 
 
+class TooManyImagesError(UsageError):
+    """A chart (or a HelmRelease's values) names more images than any real one does: refused, not cut short."""
+
+
 class _Found:
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    """The images found for `what` (a chart, or a HelmRelease), at most `limit` distinct references; and the
+    budget of the YAML read while discovering them (annotations, rendered output)."""
+
+    def __init__(self, what: str = "the chart", limit: int | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._by_reference: dict[str, list[tuple[str, str]]] = {}
         self._certain: set[str] = set()
         self.charts_walked = 0
-        # The YAML read while discovering (annotations, rendered output), for one chart.
+        self._what = what
+        self._limit = limit if limit is not None else limits.max_images_per_chart
         self.yaml = YamlBudget.from_limits(limits)
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
@@ -82,6 +91,12 @@ class _Found:
             reference = str(parse_reference(text))
         except ReferenceError_:
             return False
+        if reference not in self._by_reference and len(self._by_reference) >= self._limit:
+            raise TooManyImagesError(
+                f"{self._what}: names more than {self._limit} images; refused (limit max_images_per_chart)",
+                hint="real charts name dozens of images; to carry a chart's images without discovery, give them in "
+                "the MirrorSet as images: {discover: false, include: [...]}",
+            )
         evidence = self._by_reference.setdefault(reference, [])
         if (chart, how) not in evidence:
             evidence.append((chart, how))
@@ -107,17 +122,19 @@ def discover_images(
     archive: bytes | None = None,
     warnings: list[str] | None = None,
     helm_timeout: float | None = None,
+    max_images: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> list[FoundImage]:
     """The images of `chart` and its vendored sub-charts, sorted by reference.
 
     `helm` is the path of a helm binary for layer 3; `archive` the chart's .tgz bytes it renders. Problems
-    (a missing binary, a failing render, an unreadable annotation) are appended to `warnings`. The YAML read
-    here (annotations, what helm template printed) shares one budget per chart: past it, an alias bomb, is
-    YamlBudgetError (exit 2), the one thing discovery raises.
+    (a missing binary, a failing render, an unreadable annotation) are appended to `warnings`. More than
+    `max_images` (by default Limits.max_images_per_chart) distinct images raise TooManyImagesError. The YAML
+    read here (annotations, what helm template printed) shares one budget per chart: past it, an alias bomb,
+    is YamlBudgetError (exit 2).
     """
     notes: list[str] = warnings if warnings is not None else []
-    found = _Found(limits)
+    found = _Found(f"chart {chart.name} {chart.version}", max_images, limits)
     _walk_chart(chart, chart.path or chart.name, chart.values, "", found, notes, depth=0)
     if helm is not None:
         if archive is None:

@@ -364,13 +364,18 @@ def select_version(versions: Iterable[str], constraint: str, *, strict: bool = F
     """
     wanted = _parse_constraint(constraint or "*")
     parse = _parse_strict if strict else _parse_loose
-    candidates = [(parsed, text) for text in versions if not isinstance(parsed := parse(text), str)]
-    if constraint and any(text == constraint for _, text in candidates):
-        return constraint
+    # One pass, keeping only the best so far: `versions` may be a stream of tag-list pages.
+    exact = False
     best: tuple[Version, str] | None = None
-    for parsed, text in candidates:
+    for text in versions:
+        parsed = parse(text)
+        if isinstance(parsed, str):
+            continue
+        exact = exact or (bool(constraint) and text == constraint)
         if (best is None or parsed > best[0]) and wanted.allows(parsed):
             best = (parsed, text)
+    if exact:
+        return constraint
     return best[1] if best else None
 
 

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mirror.egress import HostPattern, parse_host_pattern
 from mirror.errors import ManifestError, ReferenceError_, UsageError
+from mirror.fsutil import require_regular_file
 from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource, ImageSource, MirrorSet
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
+from mirror.urlpath import source_path_problem
 from mirror.yamlio import load_yaml_documents
 
 API_VERSION = "mirror/v1"
@@ -20,7 +23,7 @@ KIND = "MirrorSet"
 
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
-_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux"}
+_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux", "allowedHosts"}
 _FLUX_FIELDS = {"git", "path", "gitRepository"}
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _GIT_FIELDS = {"name", "url", "ref"}
@@ -239,11 +242,23 @@ def _git_url(check: _Checker, value: Any, field: str) -> str:
         raise check.fail(
             field, "the URL must not carry credentials", hint="use git credential helpers or MIRROR_GIT_* variables"
         )
-    if parts.scheme not in ("https", "http", "ssh") or not parts.hostname or parts.query or parts.fragment:
-        raise check.fail(field, f"{text!r} must be an https://, http:// or ssh:// repository URL")
+    if parts.scheme == "ssh" or text.startswith("git@"):
+        raise check.fail(
+            field,
+            f"{text!r}: the collector reads Git over https:// or http:// only, not ssh://",
+            hint="give the repository's https:// URL (most Git hosts serve both)",
+        )
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise check.fail(field, f"{text!r} must be an https:// or http:// repository URL")
     path = parts.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
         raise check.fail(field, f"{text!r} has no repository path")
+    if (problem := source_path_problem(text)) is not None:
+        raise check.fail(
+            field,
+            f"{text!r}: {problem}",
+            hint="an upstream that decodes it may serve another repository than the URL says; write the path plainly",
+        )
     return text.rstrip("/")
 
 
@@ -320,6 +335,23 @@ def _flux(check: _Checker, value: Any, git: tuple[GitSource, ...]) -> tuple[Flux
     return tuple(result)
 
 
+def _allowed_hosts(check: _Checker, value: Any) -> tuple[HostPattern, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.allowedHosts", "expected a list of host[:port] entries (globs allowed: *.example.com)")
+    result = []
+    for i, item in enumerate(value):
+        field = f"spec.allowedHosts[{i}]"
+        try:
+            result.append(parse_host_pattern(check.string(item, field), field))
+        except ManifestError:
+            raise
+        except UsageError as exc:
+            raise check.fail(field, exc.message.removeprefix(f"{field}: "), hint=exc.hint) from exc
+    return tuple(result)
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -339,11 +371,13 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         charts=_charts(check, spec.get("charts"), platforms),
         git=(git := _git(check, spec.get("git"))),
         flux=_flux(check, spec.get("flux"), git),
+        allowed_hosts=_allowed_hosts(check, spec.get("allowedHosts")),
     )
 
 
 def load_mirrorset_file(path: Path) -> list[MirrorSet]:
     check = _Checker(path)
+    require_regular_file(path, "MirrorSet")
     try:
         documents = load_yaml_documents(path)
     except UsageError as exc:

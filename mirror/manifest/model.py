@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mirror.egress import HostPattern
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
 from mirror.registry.endpoint import RegistrySettings
@@ -73,3 +74,5 @@ class MirrorSet:
     charts: tuple[ChartSource, ...] = ()
     git: tuple[GitSource, ...] = ()
     flux: tuple[FluxEntry, ...] = ()
+    # spec.allowedHosts: hosts the collector may contact beyond those named above (see mirror.egress).
+    allowed_hosts: tuple[HostPattern, ...] = ()

@@ -102,7 +102,17 @@ def parse_reference(text: str) -> ImageReference:
     return ImageReference(registry=registry, repository=path, tag=tag, digest=digest)
 
 
+def is_repository_path(path: str) -> bool:
+    """A repository path by the distribution grammar: lowercase components joined by '.', '_', '__' or '-'."""
+    return _PATH.fullmatch(path) is not None
+
+
+def is_tag(tag: str) -> bool:
+    """A tag by the distribution grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`."""
+    return _TAG.fullmatch(tag) is not None
+
+
 def check_repository_path(path: str, where: str) -> str:
-    if not _PATH.fullmatch(path):
+    if not is_repository_path(path):
         raise ReferenceError_(f"{where}: {path!r} is not a valid repository path")
     return path

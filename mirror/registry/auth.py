@@ -11,15 +11,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mirror.egress import EgressPolicy
 from mirror.errors import RegistryHTTPError, UnreachableError
 from mirror.limits import Limits
 from mirror.oci.document import bounded_json
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
+from mirror.terminal import escape
 
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 # Tokens are renewed this long before they expire, so a long upload does not start with a dying token.
 _EXPIRY_MARGIN_S = 10.0
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,16 @@ Scope = tuple[str, ...]
 class Authenticator:
     """Answers challenges for one endpoint. Thread-safe; tokens are reused until shortly before expiry."""
 
-    def __init__(self, endpoint: Endpoint, credentials: Credentials | None, http: httpx.Client, limits: Limits) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        credentials: Credentials | None,
+        http: httpx.Client,
+        limits: Limits,
+        egress: EgressPolicy | None = None,
+    ) -> None:
         self._endpoint = endpoint
+        self._egress = egress
         self._credentials = credentials
         self._http = http
         self._limits = limits
@@ -91,16 +102,25 @@ class Authenticator:
         return self._denied(response, "credentials with access to this repository; the ones sent were refused")
 
     def _may_send_credentials_to(self, realm: str) -> bool:
+        """Whether the registry's credentials go with the token request to `realm`.
+
+        The realm is named by the registry the credentials are for, which could as well ask for them itself with
+        a Basic challenge: an https realm gets them wherever it is (Docker Hub's registry-1.docker.io sends clients
+        to auth.docker.io). A plain-HTTP realm gets them only on the registry's own host name, and only when the
+        operator chose plain HTTP for that registry: never in clear text to another host, never downgraded.
+        """
         parts = urlsplit(realm)
         if parts.scheme == "https":
             return True
-        # Plain-HTTP realms get credentials only on the registry's own host, or when the operator chose plain HTTP.
-        return parts.netloc == self._endpoint.netloc or self._endpoint.scheme == "http"
+        own = urlsplit(self._endpoint.base_url).hostname
+        return self._endpoint.scheme == "http" and (parts.hostname or "").lower() == (own or "").lower()
 
     def _fetch_token(self, challenge: Challenge, scope: Scope, response: httpx.Response) -> str:
         realm = challenge.params.get("realm", "")
         if urlsplit(realm).scheme not in ("http", "https"):
-            raise self._denied(response, f"a token from realm {realm!r}, which is not an http(s) URL")
+            raise self._denied(response, f"a token from realm {escape(realm)}, which is not an http(s) URL")
+        if self._egress is not None:
+            self._egress.check_followed(self._endpoint.base_url, realm, "token realm")
         params: list[tuple[str, str]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
@@ -136,6 +156,12 @@ class Authenticator:
             raise RegistryHTTPError("the token service sent an unreadable answer", status=200) from exc
         if not isinstance(token, str) or not token:
             raise RegistryHTTPError("the token service sent no token", status=200)
+        if not _BEARER_TOKEN.fullmatch(token):
+            # RFC 6750's b64token: anything else cannot go in a header (a non-ASCII one crashed the encoder).
+            raise RegistryHTTPError(
+                f"the token service {urlsplit(realm).netloc} sent a string that is not a valid bearer token",
+                status=200,
+            )
         header = f"Bearer {token}"
         with self._lock:
             self._tokens[scope] = (header, time.monotonic() + max(0.0, expires_in - _EXPIRY_MARGIN_S))

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 import httpx
 
+from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
@@ -120,9 +121,11 @@ class RegistryClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._log = log
+        self._egress = egress
         self._limits = limits
         self._sleep = sleep
         self._http = httpx.Client(
@@ -133,7 +136,7 @@ class RegistryClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
         )
-        self._auth = Authenticator(endpoint, credentials, self._http, limits)
+        self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -173,6 +176,8 @@ class RegistryClient:
         Raises Retryable for statuses and transport failures worth another attempt.
         """
         target = httpx.URL(url)
+        if self._egress is not None:
+            self._egress.record(self.endpoint.netloc)
         authorization = self._auth.cached_header(scope)
         auth_answered = False
         for _ in range(self._limits.max_redirects + 1):
@@ -206,7 +211,12 @@ class RegistryClient:
                 continue
             if response.status_code in _REDIRECTS and "location" in response.headers:
                 self._release(response)
-                target = target.join(response.headers["location"])
+                # Followed without Authorization unless it stays on the registry's origin (see above); never to a
+                # scheme other than http(s), nor, under the egress policy, into an internal address.
+                followed = redirect_target(str(target), response.headers["location"])
+                if self._egress is not None:
+                    self._egress.check_followed(str(target), followed, "redirect")
+                target = httpx.URL(followed)
                 if response.status_code == 303:
                     method, body = "GET", None
                 continue
@@ -340,14 +350,25 @@ class RegistryClient:
 
         self._retrying(attempt)
 
-    def list_tags(self, repository: str) -> list[str]:
-        """Every tag of a repository, following `Link: <…>; rel="next"` pages; bounded in pages and bytes."""
+    def iter_tags(self, repository: str) -> Iterator[str]:
+        """The tags of a repository, page by page, following `Link: <…>; rel="next"`; one page in memory at a time.
+
+        Bounded in bytes per page, in pages and in tags; a `Link` back to a page already read (a loop) stops
+        the listing with an error instead of reading it again.
+        """
         url: str | None = self._url(repository, "tags", "list")
         scope = (self._scope(repository, "pull"),)
-        tags: list[str] = []
-        for _ in range(self._limits.max_tag_pages):
-            if url is None:
-                return tags
+        where = f"{self.endpoint.host}/{repository}"
+        read: set[str] = set()
+        count = 0
+        while url is not None:
+            if url in read:
+                raise TransferError(f"{where}: the tag list links back to a page already read ({url})")
+            if len(read) >= self._limits.max_tag_pages:
+                raise TransferError(
+                    f"{where}: more than {self._limits.max_tag_pages} pages of tags (limit max_tag_pages)"
+                )
+            read.add(url)
 
             def attempt(page: str = url) -> tuple[list[str], str | None]:
                 response = self._send("GET", page, scope, headers={"Accept": "application/json"})
@@ -358,21 +379,21 @@ class RegistryClient:
                     for chunk in response.iter_bytes():
                         body += chunk
                         if len(body) > self._limits.max_manifest_bytes:
-                            raise DigestMismatchError(f"{self.endpoint.host}/{repository}: tag list page too large")
+                            raise DigestMismatchError(f"{where}: tag list page too large")
                 try:
                     names = bounded_json(bytes(body), max_depth=self._limits.max_json_depth).get("tags") or []
                 except (ValueError, AttributeError) as exc:
-                    raise RegistryHTTPError(
-                        f"{self.endpoint.host}/{repository}: unreadable tag list", status=200
-                    ) from exc
+                    raise RegistryHTTPError(f"{where}: unreadable tag list", status=200) from exc
                 following = response.links.get("next", {}).get("url")
                 return [t for t in names if isinstance(t, str)], (
                     str(httpx.URL(page).join(following)) if following else None
                 )
 
             page_tags, url = self._retrying(attempt)  # type: ignore[misc]
-            tags.extend(page_tags)
-        raise TransferError(f"{self.endpoint.host}/{repository}: more than {self._limits.max_tag_pages} pages of tags")
+            count += len(page_tags)
+            if count > self._limits.max_tags:
+                raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
+            yield from page_tags
 
     # -- blobs ---------------------------------------------------------------------------------------------
 

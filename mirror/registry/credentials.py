@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mirror.errors import UsageError
 from mirror.oci.document import bounded_json
@@ -30,6 +31,32 @@ class Credentials:
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=<redacted>)"
+
+
+@dataclass(frozen=True, repr=False)
+class BoundCredentials(Credentials):
+    """Credentials that may be answered only to these origins (`scheme://host[:port]`, see `url_origin`)."""
+
+    origins: tuple[str, ...] = ()
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL: lower-case, the default port left out; None for other URLs."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
 
 
 def credentials_from_env(

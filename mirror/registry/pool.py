@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
+from mirror.egress import EgressPolicy
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.registry.client import RegistryClient
 from mirror.registry.credentials import Credentials, credentials_from_auth_file
@@ -30,8 +31,10 @@ class ClientPool:
         credentials: Callable[[Endpoint], Credentials | None] = _auth_file_lookup,
         trust_env: bool = False,
         log: Callable[[str], None] | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._log = log
+        self._egress = egress
         self._settings = dict(settings or {})
         self._ca_file = ca_file
         self._limits = limits
@@ -45,6 +48,8 @@ class ClientPool:
         with self._lock:
             client = self._clients.get(host)
             if client is None:
+                if self._egress is not None:
+                    self._egress.check_contact(host)
                 endpoint = endpoint_for(host, self._settings.get(host), self._ca_file)
                 client = RegistryClient(
                     endpoint,
@@ -53,6 +58,7 @@ class ClientPool:
                     max_connections=self._max_connections,
                     trust_env=self._trust_env,
                     log=self._log,
+                    egress=self._egress,
                 )
                 self._clients[host] = client
             return client

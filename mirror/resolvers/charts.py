@@ -1,21 +1,23 @@
 """Helm charts: a name and a version constraint resolved to one exact archive, as Helm would choose it.
 
-HTTP repositories are read through their index.yaml (fetched once per run, parsed with the C loader, its
-structure checked as it is used). OCI repositories are read through their tag list; Helm writes `+` in a
-version as `_` in a tag. The newest version satisfying the constraint wins; an exact version string wins first.
+HTTP repositories are read through their index.yaml (fetched once per run into a temporary file, walked as
+YAML events keeping only the charts asked for). OCI repositories are read through their tag list, streamed page
+by page into the selection; Helm writes `+` in a version as `_` in a tag. The newest version satisfying the
+constraint wins; an exact version string wins first.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
-
-import yaml
 
 from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError
 from mirror.helm.package import HELM_CONFIG
+from mirror.helm.repoindex import IndexEntry, read_index
 from mirror.helm.semver import is_version, select_version
 from mirror.httpfetch import HttpFetcher, is_sha256_hex
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -23,8 +25,6 @@ from mirror.manifest.model import ChartSource
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference, parse_reference
 from mirror.registry.pool import ClientPool
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -63,50 +63,80 @@ def oci_tag(version: str) -> str:
 
 
 class IndexCache:
-    """Each repository's index.yaml, fetched and parsed once per run, shared by worker threads."""
+    """Each repository's index.yaml, fetched once per run into an anonymous temporary file, shared by threads.
+
+    Only the charts asked for are kept, as compact entries (see mirror.helm.repoindex). A chart asked for
+    later (a dependency) is read by walking the stored file again, never by fetching it again; `expect` names
+    the charts a wave will ask for, so that one walk reads them all.
+    """
 
     def __init__(self, fetcher: HttpFetcher, limits: Limits = DEFAULT_LIMITS) -> None:
         self._fetcher = fetcher
         self._limits = limits
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
-        self._entries: dict[str, dict[str, Any]] = {}
+        self._files: dict[str, BinaryIO] = {}
+        self._charts: dict[str, dict[str, list[IndexEntry] | None]] = {}  # repo → chart → entries (None: not a list)
+        self._expected: dict[str, set[str]] = {}
 
-    def entries(self, repo: str) -> dict[str, Any]:
+    def expect(self, sources: Iterable[ChartSource]) -> None:
+        with self._lock:
+            for source in sources:
+                if not source.is_oci:
+                    self._expected.setdefault(source.repo, set()).add(source.name)
+
+    def versions(self, repo: str, name: str) -> list[IndexEntry] | None:
+        """The chart's entries with a string version, in index order; None when the index does not list it."""
         with self._lock:
             lock = self._locks.setdefault(repo, threading.Lock())
         with lock:
-            if repo not in self._entries:
-                self._entries[repo] = self._load(repo)
-            return self._entries[repo]
+            known = self._charts.setdefault(repo, {})
+            if name not in known:
+                with self._lock:
+                    wanted = (self._expected.pop(repo, set()) | {name}) - known.keys()
+                handle = self._files.get(repo) or self._fetch(repo)
+                handle.seek(0)
+                found = read_index(handle, wanted, where=f"{repo}/index.yaml", limits=self._limits)
+                known.update({chart: found.get(chart) for chart in wanted})
+            return known[name]
 
-    def _load(self, repo: str) -> dict[str, Any]:
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+    def _fetch(self, repo: str) -> BinaryIO:
         url = f"{repo}/index.yaml"
+        # Open for the run (read again for later charts), closed by close(); anonymous, so a killed run leaves none.
+        handle = tempfile.TemporaryFile(prefix="mirror-index-")  # noqa: SIM115
         try:
-            raw = self._fetcher.get_bytes(url, self._limits.max_index_yaml_bytes)
+            self._fetcher.download(
+                url,
+                handle,
+                expected_sha256=(),
+                max_bytes=self._limits.max_index_yaml_bytes,
+                on_bytes=lambda _: None,
+            )
         except RegistryHTTPError as exc:
+            handle.close()
             if exc.status == 404:
                 raise SourceNotFoundError(f"{url}: no chart repository index here (404)") from exc
             raise
-        try:
-            body = yaml.load(raw, Loader=_Loader)
-        except yaml.YAMLError as exc:
-            raise InvalidDocumentError(f"{url}: not valid YAML: {exc}") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("entries"), dict):
-            raise InvalidDocumentError(f"{url}: not a Helm repository index (no entries)")
-        return body["entries"]
+        except BaseException:
+            handle.close()
+            raise
+        self._files[repo] = handle
+        return handle
 
 
 def _select_http(source: ChartSource, indexes: IndexCache) -> ResolvedChart:
     where = f"{source.origin}: chart {source.name} from {source.repo}"
-    versions = indexes.entries(source.repo).get(source.name)
-    if not isinstance(versions, list) or not versions:
+    versions = indexes.versions(source.repo, source.name)
+    if not versions:
         raise SourceNotFoundError(f"{where}: the repository has no chart of that name")
-    by_version: dict[str, list[dict[str, Any]]] = {}
+    by_version: dict[str, list[IndexEntry]] = {}
     for entry in versions:
-        # Unquoted versions that YAML read as numbers are skipped: their text (1.10 read as 1.1) is lost.
-        if isinstance(entry, dict) and isinstance(entry.get("version"), str):
-            by_version.setdefault(entry["version"], []).append(entry)
+        by_version.setdefault(entry.version, []).append(entry)
     chosen = select_version(list(by_version), source.version or "*")
     if chosen is None:
         raise SourceNotFoundError(
@@ -114,19 +144,19 @@ def _select_http(source: ChartSource, indexes: IndexCache) -> ResolvedChart:
             hint=f"newest listed: {', '.join(list(by_version)[:5])}",
         )
     entries = by_version[chosen]
-    urls = entries[0].get("urls")
-    if not isinstance(urls, list) or not urls or not isinstance(urls[0], str):
+    urls = entries[0].urls
+    if not urls or not isinstance(urls[0], str):
         raise InvalidDocumentError(f"{where} {chosen}: the index entry has no urls")
     url = urljoin(source.repo + "/", urls[0])
     if urlsplit(url).scheme not in ("http", "https"):
         raise InvalidDocumentError(f"{where} {chosen}: archive URL {url!r} is not http(s)")
     # Real indexes list some versions twice with different digests (a re-release under the same URL);
     # the archive must match one of them.
-    digests = tuple(dict.fromkeys(e["digest"] for e in entries if e.get("digest") is not None))
+    digests = tuple(dict.fromkeys(e.digest for e in entries if e.digest is not None))
     for digest in digests:
         if not is_sha256_hex(digest):
             raise InvalidDocumentError(f"{where} {chosen}: index digest {digest!r} is not sha256 hex")
-    return ResolvedChart(source, source.name, chosen, url=url, index_sha256=digests)
+    return ResolvedChart(source, source.name, chosen, url=url, index_sha256=digests)  # type: ignore[arg-type]
 
 
 def _select_oci(source: ChartSource, pool: ClientPool) -> ResolvedChart:
@@ -137,17 +167,17 @@ def _select_oci(source: ChartSource, pool: ClientPool) -> ResolvedChart:
         # As Helm does: a version (not a range) is the tag itself, with no listing.
         chosen, tag = source.version, oci_tag(source.version)
     else:
+        # Tags stream page by page into the selection; `+` (never in a tag) comes back from `_` one to one.
+        versions = (tag.replace("_", "+") for tag in client.iter_tags(repository.repository))
         try:
-            tags = client.list_tags(repository.repository)
+            found = select_version(versions, source.version or "*", strict=True)
         except RegistryHTTPError as exc:
             if exc.status == 404:
                 raise SourceNotFoundError(f"{where}: not found upstream") from exc
             raise
-        versions = {t.replace("_", "+"): t for t in tags}
-        found = select_version(list(versions), source.version or "*", strict=True)
         if found is None:
             raise SourceNotFoundError(f"{where}: no tag satisfies {source.version or '*'!r}")
-        chosen, tag = found, versions[found]
+        chosen, tag = found, oci_tag(found)
     reference = ImageReference(repository.registry, repository.repository, tag)
     try:
         fetched = client.get_manifest(reference.repository, tag)

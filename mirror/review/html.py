@@ -12,6 +12,7 @@ from html import escape
 from mirror.progress import human_size
 from mirror.review.diff import Diff
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.terminal import escape as visible
 
 _CSS = """
 :root { --ink:#1b1f24; --muted:#5b6470; --line:#d5dae1; --ok:#1a7f37; --bad:#b42318; --warn:#9a6700; }
@@ -41,7 +42,8 @@ ul.plain { margin: .2rem 0; padding-left: 1.1rem; }
 
 
 def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    # Controls and bytes that were not UTF-8 shown as \x.. first, as on the terminal; then the markup escaped.
+    return escape(visible("" if value is None else str(value)), quote=True)
 
 
 def _status(text: str, tone: str) -> str:
@@ -87,6 +89,14 @@ def _summary(review: Review) -> str:
         )
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="summary">{body}</table>'
+
+
+def _hosts(review: Review) -> str:
+    hosts = review.source.inventory.hosts
+    if not hosts:
+        return "<p>Not recorded (an inventory from before the egress policy).</p>"
+    rows = "".join(f"<tr><td><code>{_e(h.host)}</code></td><td>{_e(h.how)}</td></tr>" for h in hosts)
+    return f"<table><tr><th>Host</th><th>How it came to be contacted</th></tr>{rows}</table>"
 
 
 def _diff(diff: Diff) -> str:
@@ -243,6 +253,7 @@ def review_html(review: Review) -> str:
         f"<h2>Summary</h2>{_summary(review)}"
         f"<h2>Changes since base</h2>{_since_base(review)}"
         f"<h2>Signatures</h2>{_signatures(review)}"
+        f"<h2>Hosts contacted</h2>{_hosts(review)}"
         f"<h2>Contents</h2>{_listing(review)}{notes}"
         "</body></html>\n"
     )

@@ -106,6 +106,7 @@ def review_json(review: Review) -> dict[str, Any]:
         else {"inventory": source.base.inventory, "bundleId": source.base.bundle_id, "created": source.base.created},
         "sinceBase": None if review.since_base is None else diff_json(review.since_base),
         "volumes": [v.to_json() for v in source.volumes],
+        "hosts": [h.to_json() for h in inventory.hosts],
         "artifacts": [entry_json(e) for e in review.entries],
         "notes": list(review.notes),
     }

@@ -130,6 +130,11 @@ def review_text(review: Review) -> str:
         lines.append("  none")
     for problem in review.signatures.problems:
         lines.append(f"  - {clean(problem)}")
+    lines += ["", f"hosts contacted by the collector ({len(inventory.hosts)})"]
+    for host in inventory.hosts:
+        lines.append(f"  {clean(host.host)}  {clean(host.how)}")
+    if not inventory.hosts:
+        lines.append("  not recorded (an inventory from before the egress policy)")
     for kind in (*KINDS, *review.other_kinds):
         group = review.group(kind)
         if not group:

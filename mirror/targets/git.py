@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened
@@ -19,6 +18,11 @@ from mirror.git.bundles import PushResult, StagedRepo, check_and_stage, push_sta
 from mirror.git.runner import Transport
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import parse_endpoint_url
+from mirror.terminal import escape
+from mirror.urlpath import UnsafeUrlPath, join_under, url_path
+
+OUTSIDE_BASE = "GIT_TARGET_OUTSIDE_BASE"
+TARGET_CLASH = "GIT_TARGET_CLASH"
 
 
 def parse_git_target(url: str) -> str:
@@ -27,9 +31,57 @@ def parse_git_target(url: str) -> str:
 
 
 def git_target_url(base: str, source_url: str) -> str:
-    """`https://SRC/PATH.git` lands at `BASE/PATH.git`."""
-    path = urlsplit(source_url).path.strip("/")
-    return f"{base}/{path if path.endswith('.git') else path + '.git'}"
+    """`https://SRC/PATH.git` lands at `BASE/PATH.git`, PATH read as a server reads it (decoded, dot segments
+    resolved); raises VerificationError (GIT_TARGET_OUTSIDE_BASE) for a path that would not stay under BASE."""
+    try:
+        path = url_path(source_url)
+        return join_under(base, path if path.endswith(".git") else path + ".git")
+    except UnsafeUrlPath as exc:
+        shown = escape(source_url)  # from the inventory: no control character reaches the terminal
+        problem = Problem(OUTSIDE_BASE, f"{shown}: its path {exc.reason}; it would not land under {base}")
+        raise VerificationError(
+            f"{shown}: would not land under {base}", problems=[problem], hint="nothing was written"
+        ) from exc
+
+
+def plan_git_targets(base: str, artifacts: list[ArtifactRecord]) -> tuple[dict[str, str], list[Problem]]:
+    """Every git source's landing URL under BASE ({source: target}), and every problem: a source that would
+    land outside BASE, two sources that would land on one repository. Pure: nothing is read or written."""
+    targets: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    problems: list[Problem] = []
+    for artifact in artifacts:
+        try:
+            target = git_target_url(base, artifact.source)
+        except VerificationError as exc:
+            problems += exc.problems
+            continue
+        owner = owners.setdefault(target, artifact.source)
+        if owner != artifact.source:
+            problems.append(
+                Problem(
+                    TARGET_CLASH,
+                    escape(f"{artifact.source} and {owner} would land on the same repository {target}"),
+                )
+            )
+            continue
+        targets[artifact.source] = target
+    return targets, problems
+
+
+def check_git_targets(base: str, artifacts: list[ArtifactRecord], location: str) -> dict[str, str]:
+    """plan_git_targets, raising VerificationError (exit 3) listing every problem when a source would leave BASE
+    (the signed inventory names something no honest collector would), UsageError for clashes alone."""
+    targets, problems = plan_git_targets(base, artifacts)
+    if any(p.code == OUTSIDE_BASE for p in problems):
+        raise VerificationError(
+            f"{location}: {len(problems)} git source(s) cannot land under {base}",
+            problems=problems,
+            hint="the inventory names sources whose paths leave the Git base; nothing was written",
+        )
+    if problems:  # only clashes: honest sources from two hosts, as for images a usage problem (exit 2)
+        raise UsageError("; ".join(p.message for p in problems), hint="nothing was written")
+    return targets
 
 
 @dataclass
@@ -60,14 +112,10 @@ def stage_git(
     transport: Transport,
 ) -> list[GitPlan]:
     """Check and quarantine every git bundle; raises VerificationError listing every bundle that fails."""
-    targets: dict[str, str] = {}
-    for artifact in artifacts:
-        target = git_target_url(base, artifact.source)
-        if targets.setdefault(target, artifact.source) != artifact.source:
-            raise UsageError(f"{artifact.source} and {targets[target]} would land on the same repository {target}")
+    targets = check_git_targets(base, artifacts, str(reader.location))
     plans, problems = [], []
     for number, artifact in enumerate(artifacts):
-        target = git_target_url(base, artifact.source)
+        target = targets[artifact.source]
         bundle_file = scratch / f"{number}.bundle"
         try:
             _copy_out(reader, artifact, bundle_file)

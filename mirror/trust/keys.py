@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from mirror.errors import UsageError
+from mirror.fsutil import require_regular_file
 
 ECDSA_P256 = "ecdsa-p256"
 ED25519 = "ed25519"
@@ -72,6 +73,7 @@ def public_key_from_pem(pem: bytes, where: str) -> PublicKey:
 
 
 def load_public_key(path: Path) -> PublicKey:
+    require_regular_file(path, "public key")
     try:
         pem = path.read_bytes()
     except OSError as exc:
@@ -98,6 +100,7 @@ def _public_of(private: PrivateKey, where: str) -> PublicKey:
 def load_signer(path: Path, env: dict[str, str] | None = None) -> Signer:
     """Load a PKCS#8 private key, decrypting it with MIRROR_KEY_PASSWORD when it is encrypted."""
     env = os.environ if env is None else env
+    require_regular_file(path, "private key")
     try:
         pem = path.read_bytes()
     except OSError as exc:

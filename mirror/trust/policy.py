@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mirror.errors import ManifestError, UsageError
+from mirror.fsutil import require_regular_file
 from mirror.trust.keys import PublicKey, load_public_key
 from mirror.yamlio import load_yaml_documents
 
@@ -77,6 +78,7 @@ def _role(path: Path, value: Any, name: str, *, required: bool) -> Role:
 
 
 def load_policy(path: Path) -> TrustPolicy:
+    require_regular_file(path, "trust policy")
     documents = load_yaml_documents(path)
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise ManifestError(str(path), "", "expected one TrustPolicy document")

@@ -71,6 +71,8 @@ def _check_envelope(
     name: str, raw: bytes, inventory_sha256: str, bundle_id: str, policy: TrustPolicy, verdict: Verdict
 ) -> None:
     def refuse(code: str, detail: str, key: PublicKey | None = None, role: str | None = None) -> None:
+        # The key's role in the policy, also when the envelope is refused for what it says.
+        role = role or (_role_of(key, policy) if key is not None else None)
         verdict.problems.append(Problem(code, f"{name}: {detail}"))
         verdict.signatures.append(
             SignatureReport(name, "refused", role, key.key_id if key else None, f"{code}: {detail}")
@@ -87,13 +89,12 @@ def _check_envelope(
         # Not a failure by itself: a signature nobody asked for is reported and not counted.
         claimed = [k for k in policy_keys if any(s.keyid == k.key_id for s in envelope.signatures)]
         if claimed:
-            detail = (
-                f"claims {_role_of(claimed[0], policy)} key {claimed[0].key_id}, but does not verify with it: "
-                "altered or forged"
-            )
+            role = _role_of(claimed[0], policy)
+            detail = f"claims {role} key {claimed[0].key_id}, but does not verify with it: altered or forged"
+            verdict.signatures.append(SignatureReport(name, "untrusted", role, claimed[0].key_id, detail))
         else:
             detail = "signed by a key the policy does not list"
-        verdict.signatures.append(SignatureReport(name, "untrusted", detail=detail))
+            verdict.signatures.append(SignatureReport(name, "untrusted", detail=detail))
         return
     if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE:
         refuse("PAYLOAD_TYPE", f"payloadType {envelope.payload_type!r} is not {IN_TOTO_PAYLOAD_TYPE}", keys[0])

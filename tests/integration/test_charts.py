@@ -70,6 +70,9 @@ def _manifest(tmp_path: Path, charts: list[dict], images: list | None = None) ->
 
     document = mirrorset(images or [], registries=UPSTREAM)
     document["spec"]["charts"] = charts
+    # The seeded index names some archives on 127.0.0.2:15080, a second loopback host: an internal address the
+    # egress policy follows only when allowed.
+    document["spec"]["allowedHosts"] = ["127.0.0.2:15080"]
     path = tmp_path / f"charts-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(json.dumps(document))
     return path

@@ -119,6 +119,7 @@ def _manifest(tmp_path: Path, fleet_url: str) -> Path:
     document = mirrorset([], registries={"127.0.0.1:15000": {"plainHTTP": True}})
     document["spec"]["git"] = [{"name": "fleet", "url": fleet_url, "ref": {"branch": "main"}}]
     document["spec"]["flux"] = [{"git": "fleet", "path": "clusters/production"}]
+    document["spec"]["allowedHosts"] = ["127.0.0.1:15080"]  # the fleet's HelmRepository: found, not named
     path = tmp_path / "fleet.yaml"
     path.write_text(json.dumps(document))
     return path

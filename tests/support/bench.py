@@ -9,6 +9,8 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
 4. night: a nothing-changed `mirror collect --since PREV` over --night-images small images (only when this
    build of mirror has --since).
 5. peak RSS of collect and import, from /usr/bin/time -v (the largest of the repeats).
+6. hostile upstreams (issue 20): `mirror resolve` against a 60 MB index.yaml and against a tag list whose
+   Link points back to itself, on loopback servers: time and peak RSS, finished or refused.
 
 The corpus (N images sharing a --base-size layer, each with a --unique-size layer of its own) is random and
 pushed afresh for every repeat: skopeo's blob-info cache would otherwise mount blobs it saw in an earlier run
@@ -316,7 +318,54 @@ class Bench:
         copy = self.copy_steps() if "copy" in steps else []
         verify = self.verify_step() if "verify" in steps else []
         night = self.night_step() if "night" in steps else []
-        return copy[:2] + verify[:1] + night + copy[2:] + verify[1:]
+        hostile = hostile_upstream_rows(self.work, self.mirror, self.log) if "hostile" in steps else []
+        return copy[:2] + verify[:1] + night + copy[2:] + verify[1:] + hostile
+
+
+TARGET_HOSTILE_SECONDS = 30.0
+
+
+def hostile_upstream_rows(work: Path, mirror: str, log: Callable[[str], None]) -> list[Row]:
+    """Upstreams under every byte cap that ask for unbounded memory or work: finished or refused, quickly."""
+    from tests.support.charts import build_chart
+    from tests.support.hostile import HostileServer
+    from tests.support.hostile.unbounded import ChartRepository, Registry, run_measured, tag_page, write_large_index
+
+    target = f"< {TARGET_HOSTILE_SECONDS:.0f} s, < {TARGET_RSS_MB:.0f} MB"
+    archive = build_chart("app", "1.0.0", values={})
+    index = work / "hostile-index.yaml"
+    write_large_index(index, 60 * 10**6, app_archive=archive)
+    registry = Registry(tag_pages={"charts/app": tag_page("charts/app", 4 * 10**6)})
+    rows = []
+    with (
+        HostileServer(ChartRepository(index=index, archives={"app-1.0.0.tgz": archive}).route) as charts,
+        HostileServer(registry.route) as tags,
+    ):
+        cases = [
+            ("60 MB index.yaml, one chart", {"name": "app", "repo": charts.url, "version": "^1"}, {}),
+            (
+                "self-linking tag list, 4 MB pages",
+                {"name": "app", "repo": f"oci://{tags.netloc}/charts", "version": ">=1"},
+                {tags.netloc: {"plainHTTP": True}},
+            ),
+        ]
+        for what, chart, registries in cases:
+            manifest = work / f"hostile-{len(rows)}.yaml"
+            spec = {"registries": registries, "charts": [{**chart, "images": False}]}
+            manifest.write_text(
+                json.dumps({"apiVersion": "mirror/v1", "kind": "MirrorSet", "metadata": {"name": "h"}, "spec": spec})
+            )
+            result = run_measured([mirror, "resolve", str(manifest)], timeout_s=300)
+            row = Row("hostile", what, target=target)
+            row.mirror.append(Sample(result.seconds, result.max_rss_bytes / MiB, 0.0))
+            outcome = "finished" if result.exit_code == 0 else f"refused, exit {result.exit_code}"
+            row.note = f"{outcome}; peak RSS {result.max_rss_bytes / MiB:.0f} MB"
+            row.met = result.exit_code in (0, 2, 3, 4) and not result.timed_out
+            row.met = row.met and result.seconds < TARGET_HOSTILE_SECONDS and result.max_rss_bytes / MiB < TARGET_RSS_MB
+            log(f"hostile: {what}: {result.seconds:.1f} s, {row.note}")
+            rows.append(row)
+    index.unlink()
+    return rows
 
 
 def _cell(value: float | None, unit: str) -> str:
@@ -363,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-size", type=_parse_size, default=1 << 30, help="size of the verify bundle (1G)")
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
-        "--steps", default="copy,verify,night", help="which to run: copy (collect, import, RSS), verify, night"
+        "--steps",
+        default="copy,verify,night,hostile",
+        help="which to run: copy (collect, import, RSS), verify, night, hostile (hostile upstreams)",
     )
     parser.add_argument("--small", action="store_true", help="a tiny corpus for tests: checks the bench runs")
     parser.add_argument("--mirror", default=MIRROR, help="the mirror command to measure (default: this checkout's)")

@@ -12,6 +12,7 @@ import pytest
 
 from mirror import cache as cache_module
 from mirror.cache import BlobCache, default_cache_dir
+from mirror.errors import UsageError
 
 DATA = b"layer bytes " * 1000
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
@@ -66,7 +67,7 @@ def test_a_missing_entry_is_a_miss(tmp_path):
 def test_across_file_systems_the_blob_is_copied_and_checked(tmp_path, monkeypatch):
     cache = _stored(tmp_path)
 
-    def cross_device(source: object, target: object) -> None:
+    def cross_device(source: object, target: object, **_: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(cache_module.os, "link", cross_device)
@@ -79,7 +80,7 @@ def test_across_file_systems_the_blob_is_copied_and_checked(tmp_path, monkeypatc
 def test_a_corrupted_entry_copied_across_file_systems_is_refused(tmp_path, monkeypatch):
     cache = _stored(tmp_path)
     cache.entry(DIGEST).write_bytes(DATA[:-1] + b"!")
-    monkeypatch.setattr(cache_module.os, "link", lambda *_: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
+    monkeypatch.setattr(cache_module.os, "link", lambda *_, **__: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
     target = tmp_path / "bundle-blob"
     assert not cache.reuse(DIGEST, len(DATA), target)
     assert not target.exists() and not cache.entry(DIGEST).exists()
@@ -137,3 +138,91 @@ def test_a_recent_temporary_file_may_belong_to_a_running_collect_and_is_kept(tmp
 )
 def test_default_cache_directory(env, expected):
     assert default_cache_dir(env) == expected
+
+
+# Planted links and special files (issue 20): the cache never follows a link, and never trusts what it did not make.
+
+
+def test_a_symlinked_blob_directory_is_refused_and_nothing_is_written_through_it(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "cache" / "blobs").mkdir(parents=True)
+    (tmp_path / "cache" / "blobs" / "sha256").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="sha256"):
+        BlobCache(tmp_path / "cache")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_symlinked_blobs_level_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sha256").mkdir(parents=True)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "blobs").symlink_to(elsewhere)
+    with pytest.raises(UsageError, match="blobs"):
+        BlobCache(tmp_path / "cache")
+
+
+def test_prune_never_deletes_files_the_cache_did_not_create(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    foreign = cache.blobs / "notes.txt"
+    foreign.write_bytes(b"someone else's")
+    month_ago = time.time() - 30 * 86400
+    os.utime(foreign, (month_ago, month_ago))
+    assert cache.prune() == 0
+    assert foreign.exists()
+
+
+def test_prune_removes_an_old_link_named_like_an_entry_but_never_its_target(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    month_ago = time.time() - 30 * 86400
+    os.utime(victim, (month_ago, month_ago))
+    (cache.blobs / ("1" * 64)).symlink_to(victim)
+    cache.prune()
+    assert victim.read_bytes() == b"keep me"
+
+
+def test_an_entry_linked_to_an_endless_device_is_a_miss_not_an_endless_hash(tmp_path):
+    empty = "sha256:" + hashlib.sha256(b"").hexdigest()  # /dev/zero's size is 0, like the empty blob's
+    cache = BlobCache(tmp_path / "cache")
+    cache.entry(empty).symlink_to("/dev/zero")
+    started = time.monotonic()
+    assert not cache.place(empty, 0, tmp_path / "bundle-blob")
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "bundle-blob").exists()
+
+
+def test_an_entry_that_is_a_fifo_is_a_miss_and_does_not_block(tmp_path):
+    empty = "sha256:" + hashlib.sha256(b"").hexdigest()
+    cache = BlobCache(tmp_path / "cache")
+    os.mkfifo(cache.entry(empty))
+    assert not cache.place(empty, 0, tmp_path / "bundle-blob")
+
+
+def test_an_entry_linked_to_a_file_of_the_right_bytes_elsewhere_is_still_a_miss(tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_bytes(DATA)
+    cache = BlobCache(tmp_path / "cache")
+    cache.entry(DIGEST).symlink_to(outside)
+    assert not cache.place(DIGEST, len(DATA), tmp_path / "bundle-blob")
+
+
+def test_storing_over_a_planted_link_replaces_the_link_and_leaves_its_target_alone(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    cache = BlobCache(tmp_path / "cache")
+    cache.entry(DIGEST).symlink_to(victim)
+    with cache.storing(DIGEST, len(DATA)) as handle:
+        handle.write(DATA)
+    assert victim.read_bytes() == b"keep me"
+    assert not cache.entry(DIGEST).is_symlink()
+    assert cache.place(DIGEST, len(DATA), tmp_path / "bundle-blob")
+
+
+def test_an_unwritable_cache_directory_is_a_usage_error_naming_it(tmp_path):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    (parent / "cache").write_bytes(b"a file where the cache directory should be")
+    with pytest.raises(UsageError, match="cache"):
+        BlobCache(parent / "cache")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,21 @@ def test_a_stale_inventory_copy_whose_bundle_is_gone_does_not_block_a_rerun(tmp_
         collect([tmp_path / "missing.yaml"], tmp_path / "night.tar")
     assert "inventory copy" not in str(caught.value)
     assert "missing.yaml" in str(caught.value)
+
+
+@pytest.fixture
+def immutable_directory(tmp_path: Path):
+    """A directory nobody may create files in, root included (chattr +i; the tests run as root)."""
+    directory = tmp_path / "locked"
+    directory.mkdir()
+    if subprocess.run(["chattr", "+i", str(directory)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
+
+
+def test_an_unwritable_output_directory_is_a_usage_error_before_any_work(immutable_directory: Path) -> None:
+    with pytest.raises(UsageError, match=r"locked: cannot write the bundle here"):
+        collect([immutable_directory / "unused.yaml"], immutable_directory / "night.tar")

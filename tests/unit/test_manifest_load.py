@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from mirror.errors import ManifestError
+from mirror.errors import ManifestError, UsageError
 from mirror.manifest.load import load_mirrorset_file, load_mirrorsets
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
@@ -316,7 +317,7 @@ def test_same_image_in_two_files_with_same_platforms_is_accepted(tmp_path):
         pytest.param(
             with_spec("git:\n  - {name: fleet, url: 'ftp://example.com/r.git'}\n"),
             "spec.git[0].url",
-            ["ssh://"],
+            ["https://"],
             id="git-url-scheme",
         ),
         pytest.param(
@@ -494,7 +495,7 @@ def test_git_entries_load_with_their_refs(tmp_path):
             """\
         git:
           - {name: fleet, url: "https://git.example.com/fleet/infra.git/", ref: {branch: main}}
-          - {name: apps, url: "ssh://git@git.example.com/apps.git", ref: {semver: ">=1.0.0"}}
+          - {name: apps, url: "http://git.example.com/apps.git", ref: {semver: ">=1.0.0"}}
           - {name: pinned, url: "https://git.example.com/p.git", ref: {commit: "%s"}}
           - {name: head, url: "https://git.example.com/h.git"}
         """
@@ -504,7 +505,7 @@ def test_git_entries_load_with_their_refs(tmp_path):
     [mirrorset] = load_mirrorsets([path])
     fleet, apps, pinned, head = mirrorset.git
     assert (fleet.url, dict(fleet.ref)) == ("https://git.example.com/fleet/infra.git", {"branch": "main"})
-    assert apps.url.startswith("ssh://git@") and dict(apps.ref) == {"semver": ">=1.0.0"}
+    assert apps.url == "http://git.example.com/apps.git" and dict(apps.ref) == {"semver": ">=1.0.0"}
     assert dict(pinned.ref) == {"commit": "a" * 40}
     assert dict(head.ref) == {}
 
@@ -541,3 +542,17 @@ def test_flux_git_repository_must_be_namespace_and_name(tmp_path):
         """),
     )
     assert_names(refusal(path), path, "spec.flux[0].gitRepository", "NAMESPACE/NAME")
+
+
+def test_an_ssh_git_url_is_refused_at_load_naming_the_file_and_field(tmp_path):
+    # The collector's git runs over HTTP(S) only; an ssh:// source used to pass here and fail mid-collect.
+    path = write(tmp_path, "m.yaml", with_spec('git:\n  - {name: apps, url: "ssh://git@git.example.com/apps.git"}\n'))
+    with pytest.raises(ManifestError, match=r"m.yaml: spec.git\[0\].url: .*ssh://.*https://"):
+        load_mirrorsets([path])
+
+
+def test_a_mirrorset_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "m.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="not a regular file"):
+        load_mirrorsets([fifo])

@@ -287,6 +287,14 @@ def test_bearer_token_answer_without_token_is_refused(sim, connect):
         connect(sim, CREDS).get_manifest(REPO, "v1")
 
 
+@pytest.mark.parametrize("token", ["t\u00f6ken", "tok en", "tok\r\nX-Injected: 1"], ids=["non-ascii", "space", "crlf"])
+def test_bearer_token_that_is_not_a_bearer_token_is_refused_as_a_transfer_error(sim, connect, token):
+    bearer(sim).token_body = json.dumps({"token": token}).encode()
+    sim.add_manifest(REPO, MANIFEST, tag="v1")
+    with pytest.raises(RegistryHTTPError, match="not a valid bearer token"):
+        connect(sim, CREDS).get_manifest(REPO, "v1")
+
+
 def test_bearer_token_without_the_needed_access_gives_exit_4_with_hint(sim, connect):
     # Anonymous callers get pull only; the registry keeps answering 401 to a push.
     bearer(sim)

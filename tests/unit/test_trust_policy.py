@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,10 @@ def test_missing_policy_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         load_policy(tmp_path / "absent.yaml")
     assert caught.value.exit_code == 2
+
+
+def test_a_policy_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "policy.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="not a regular file"):
+        load_policy(fifo)
