@@ -325,6 +325,12 @@ def import_(
         Path | None, typer.Option("--flux-out", file_okay=False, help="Write the Flux objects, rewritten, here.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout", min=0, help="Seconds to wait for another import of the same trust state; default: wait."
+        ),
+    ] = None,
     report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
@@ -351,6 +357,7 @@ def import_(
             dry_run=dry_run,
             ca_file=_ca(ca_file),
             progress=progress,
+            lock_timeout=lock_timeout,
         )
         import_fields(run, result)
     if as_json:

@@ -1,36 +1,67 @@
-"""The high side: verify the whole bundle first, and only then write to the targets."""
+"""The high side as a transaction: plan, check all of it, and only then write.
+
+Order (README, "A walk-through", on `import`):
+  1. usage: flags, the target URLs, the --flux-out directory (new or empty), the trust state file's directory;
+  2. the trust state lock (mirror.trust.lock), before the state is read for the trust check;
+  3. trust (signatures, policy, rollback) and every file and image graph of the bundle;
+  4. the plan: every image's landing, Git targets, the Flux objects and mirror configurations rendered in
+     memory (names and size limit checked), what an incremental bundle expects on the targets, every git
+     bundle staged and fsck'ed in quarantine and its refs compared with the target's (ls-remote);
+  5. the new trust state recorded (atomically), so an older bundle stays refused whatever happens next;
+  6. the writes: registry (blobs, manifests, tags), Git pushes, --flux-out files; then the lock is released.
+Any refusal in 1-4 exits 2 or 3 with nothing written. An error in 6 is a PartialImportError (exit 4) that says
+what was written; running the very same bundle again resumes. --dry-run runs 1, 3 and 4, takes no lock and
+records nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mirror.bundle.inventory import blob_path
+from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
-from mirror.errors import IntegrityError, UsageError, VerificationError
-from mirror.git.bundles import PushResult
+from mirror.errors import (
+    BundleFormatError,
+    IntegrityError,
+    MirrorError,
+    Problem,
+    TransferError,
+    UsageError,
+    VerificationError,
+)
+from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
+from mirror.registry.credentials import Credentials
+from mirror.registry.endpoint import Endpoint
 from mirror.resolvers.git import target_git_credentials
 from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
-from mirror.targets.git import GitPlan, parse_git_target, push_git, stage_git
+from mirror.targets.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
 from mirror.targets.landing import plan_landing_names
+from mirror.targets.quarantine import quarantine_directory, remove_abandoned
 from mirror.targets.registry import (
     ImageOutcome,
+    ImagePlan,
     ImportCounts,
     RegistryImporter,
     parse_target,
     target_credentials,
 )
 from mirror.trust.check import TrustReport, check_trust, record_import
+from mirror.trust.lock import state_lock
+from mirror.trust.policy import load_policy
+from mirror.trust.state import check_state_location
 
 
 @dataclass(frozen=True)
@@ -45,6 +76,7 @@ class ImportReport:
     git: list[dict[str, object]] = field(default_factory=list)
     base: dict[str, object] | None = None  # of an incremental bundle: its base, and what was found on the targets
     present_blobs: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) skipped, for --report
+    flux_files: int = 0  # files written to --flux-out (or that would be, in a dry run)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -56,8 +88,90 @@ class ImportReport:
             "git": self.git,
             "base": self.base,
             "images": [i.to_json() for i in self.images],
+            "fluxFiles": self.flux_files,
             **self.counts.to_json(),
         }
+
+
+@dataclass
+class WriteLog:
+    """What an import has written so far, for the message and the report of a run that failed half-way."""
+
+    state_recorded: bool = False
+    registry_requests: int = 0  # write requests started: blob uploads, mounts, manifest and tag PUTs
+    git_pushed: list[str] = field(default_factory=list)  # target repositories whose push completed
+    git_started: str | None = None  # the repository being pushed when the run stopped
+    flux_files: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def registry_write(self) -> None:
+        with self.lock:
+            self.registry_requests += 1
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "stateRecorded": self.state_recorded,
+            "registryWriteRequests": self.registry_requests,
+            "gitPushed": list(self.git_pushed),
+            "gitInterrupted": self.git_started,
+            "fluxFiles": self.flux_files,
+        }
+
+    def describe(self) -> str:
+        parts = ["the trust state records this bundle"] if self.state_recorded else []
+        parts.append(f"{self.registry_requests} registry write request(s)")
+        parts.append(f"{len(self.git_pushed)} Git repositor{'y' if len(self.git_pushed) == 1 else 'ies'} pushed")
+        if self.git_started:
+            parts.append(f"a push to {self.git_started} under way")
+        parts.append(f"{self.flux_files} --flux-out file(s)")
+        return ", ".join(parts)
+
+
+class PlanRefused(UsageError):
+    """Several problems with the operator's input (flags, targets) found while planning the import (exit 2)."""
+
+    def __init__(self, message: str, *, problems: list[Problem], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class PartialImportError(TransferError):
+    """The import stopped after its first write (exit 4): what was written is kept, and a re-run resumes."""
+
+    def __init__(self, cause: BaseException, written: WriteLog) -> None:
+        reason = cause.message if isinstance(cause, MirrorError) else f"{type(cause).__name__}: {cause}"
+        problems = getattr(cause, "problems", None) or []
+        detail = "".join(f"\n  - {p}" for p in problems)
+        super().__init__(
+            f"partially imported ({written.describe()}): {reason}{detail}",
+            hint="run the same import again to resume: it skips what is on the targets, and the trust state "
+            "already records this bundle, so an older one stays refused",
+        )
+        self.cause = cause
+        self.written = written.to_json()
+
+
+class _RecordingClient(RegistryClient):
+    """A registry client that notes every write request it starts in a WriteLog."""
+
+    def __init__(self, *args: Any, writes: WriteLog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._writes = writes
+
+    def put_manifest(self, *args: Any, **kwargs: Any) -> None:
+        self._writes.registry_write()
+        super().put_manifest(*args, **kwargs)
+
+    def upload_blob(self, *args: Any, **kwargs: Any) -> None:
+        self._writes.registry_write()
+        super().upload_blob(*args, **kwargs)
+
+    def mount_blob(self, *args: Any, **kwargs: Any) -> bool:
+        self._writes.registry_write()
+        return super().mount_blob(*args, **kwargs)
 
 
 def verify_checksums(bundle: str | Path, *, jobs: int, progress: Progress, limits: Limits) -> VerifiedBundle:
@@ -79,8 +193,9 @@ def import_bundle(
     git_url: str | None = None,
     force_git: bool = False,
     flux_out: Path | None = None,
+    lock_timeout: float | None = None,
 ) -> ImportReport:
-    """Verify everything first (files, graph, signatures, policy, git bundles), and only then write."""
+    """Plan and check everything, record the trust state, then write (see the module doc)."""
     progress = progress or Progress(quiet=True)
     if trust is not None and allow_unsigned:
         raise UsageError("give --trust POLICY or --allow-unsigned, not both")
@@ -90,76 +205,126 @@ def import_bundle(
             hint="for a lab without signatures, --allow-unsigned imports on checksums alone",
         )
     endpoint = parse_target(registry_url, ca_file)
-    report = None
-    if trust is not None:
-        report = verify_with_policy(bundle, trust, jobs=jobs, progress=progress, limits=limits, clock=clock)
-        verified = report.checked
-    else:
-        progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
-        verified = verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits)
-    if verified.git and git_url is None:
-        raise UsageError(
-            f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
-        )
     git_base = parse_git_target(git_url) if git_url else None
-    plans = plan_landing_names(verified, endpoint.repo_prefix, git_base).images
-    credentials = target_credentials(endpoint)
-    git_creds = target_git_credentials(git_base) if git_base else None  # for the --git origin alone
-    git_transport = Transport(ca_file=ca_file)
-    expected = ExpectedOnTarget()
-    if verified.inventory.base is not None:
-        with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
-            expected = check_expected(
-                verified, plans, client, git_base, jobs=jobs, git_credentials=git_creds, transport=git_transport
-            )
+    if flux_out is not None:
+        from mirror.flux.rewrite import check_output_directory
+
+        check_output_directory(flux_out)
+    with contextlib.ExitStack() as held:
+        state_file = None
+        if trust is not None:
+            state_file = load_policy(trust).state_file
+            check_state_location(state_file)
+            if not dry_run:
+                held.enter_context(state_lock(state_file, timeout=lock_timeout, announce=progress.warn))
+        remove_abandoned(log=progress.log)
+        report = None
+        if trust is not None:
+            report = verify_with_policy(bundle, trust, jobs=jobs, progress=progress, limits=limits, clock=clock)
+            if report.policy.state_file != state_file:
+                raise UsageError(f"{trust}: the trust policy changed during the import (its stateFile moved)")
+            verified = report.checked
+        else:
+            progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
+            verified = verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits)
+        targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress)
+        return _plan_check_write(bundle, verified, report, targets, flux_out=flux_out, dry_run=dry_run, force=force_git)
+
+
+@dataclass
+class _Targets:
+    """Where an import writes, and how it reaches there."""
+
+    endpoint: Endpoint
+    registry_url: str
+    git_base: str | None
+    ca_file: str | None
+    jobs: int
+    limits: Limits
+    progress: Progress
+    credentials: Credentials | None = None
+    git_credentials: Credentials | None = None
+    git_transport: Transport = field(default_factory=Transport)
+
+    def __post_init__(self) -> None:
+        self.credentials = target_credentials(self.endpoint)
+        self.git_credentials = target_git_credentials(self.git_base) if self.git_base else None  # --git's origin
+        self.git_transport = Transport(ca_file=self.ca_file)
+
+    def registry(self, writes: WriteLog | None = None) -> RegistryClient:
+        options: dict[str, Any] = {"max_connections": self.jobs * 2, "log": self.progress.warn}
+        if writes is None:
+            return RegistryClient(self.endpoint, self.credentials, self.limits, **options)
+        return _RecordingClient(self.endpoint, self.credentials, self.limits, **options, writes=writes)
+
+
+@dataclass
+class _Plan:
+    """Everything the import will write, checked."""
+
+    images: list[ImagePlan]
+    flux_files: dict[str, str]  # --flux-out: relative path → text
+    expected: ExpectedOnTarget
+    staged: list[GitPlan] = field(default_factory=list)
+    pushes: list[tuple[GitPlan, PushPlan]] = field(default_factory=list)
+
+
+def _plan_check_write(
+    bundle: str | Path,
+    verified: VerifiedBundle,
+    report: TrustReport | None,
+    targets: _Targets,
+    *,
+    flux_out: Path | None,
+    dry_run: bool,
+    force: bool,
+) -> ImportReport:
+    progress = targets.progress
+    refusals = _Refusals()
+    plan = _plan(bundle, verified, targets, flux_out, refusals)
     carried_git = [a for a in verified.git if a not in expected_git(verified)]
-    with tempfile.TemporaryDirectory(prefix="mirror-git-") as scratch:
+    pushed: list[tuple[GitPlan, PushResult]] = []
+    with quarantine_directory() if targets.git_base and carried_git else contextlib.nullcontext() as scratch:
         try:
-            staged = (
-                stage_git(
-                    verified.reader,
-                    carried_git,
-                    git_base,
-                    Path(scratch),
-                    credentials=git_creds,
-                    transport=git_transport,
-                )
-                if git_base and carried_git
-                else []
+            if scratch is not None:
+                with refusals.check():
+                    _stage(plan, verified, carried_git, targets, scratch, force=force)
+            refusals.raise_any(bundle)
+            progress.log(
+                f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
+                f"{len(plan.staged)} git source(s); every check passed"
             )
-        except VerificationError as exc:
-            raise refused_git(verified.inventory.base, exc) from exc
-        progress.log(
-            f"verified {len(verified.inventory.files)} files: {len(plans)} image(s) and chart(s), "
-            f"{len(staged)} git source(s)"
-        )
-        try:
-            with RegistryClient(endpoint, credentials, limits, max_connections=jobs * 2, log=progress.warn) as client:
-                importer = RegistryImporter(client, verified.reader, jobs=jobs, progress=progress, dry_run=dry_run)
-                if not dry_run:
-                    importer.counts.add(blobs_mounted=mount_expected(client, expected))
-                outcomes = importer.run(plans)
-            pushed = (
-                [] if dry_run else push_git(staged, credentials=git_creds, force=force_git, transport=git_transport)
-            )
+            if dry_run:
+                with targets.registry() as client:
+                    importer = RegistryImporter(
+                        client, verified.reader, jobs=targets.jobs, progress=progress, dry_run=True
+                    )
+                    outcomes = importer.run(plan.images)
+            else:
+                # Rollback protection first: from here on, whatever happens, an older bundle is refused.
+                written = WriteLog()
+                if report is not None:
+                    record_import(report)
+                    written.state_recorded = True
+                try:
+                    importer, outcomes, pushed = _write(
+                        plan, verified, targets, written, flux_out=flux_out, force=force
+                    )
+                except (MirrorError, OSError) as exc:
+                    raise PartialImportError(exc, written) from exc
         finally:
-            for plan in staged:
-                plan.staged.discard()
+            for staged in plan.staged:
+                staged.staged.discard()
     for _, result in pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
-    if flux_out is not None and not dry_run:
-        written = write_flux_out(
-            verified, flux_out, registry_url, git_base, ca_file=ca_file, limits=limits, warn=progress.warn
-        )
-        progress.log(f"wrote {written} file(s) of Flux objects and registry mirror configuration to {flux_out}")
-    if report is not None and not dry_run:
-        record_import(report)
+    endpoint = targets.endpoint
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
     trusted = None
     if report is not None:
         summary = report.to_json()
         trusted = {k: summary[k] for k in ("inventorySha256", "sequence", "signatures")}
+    base = verified.inventory.base
     return ImportReport(
         str(bundle),
         display,
@@ -168,13 +333,143 @@ def import_bundle(
         outcomes,
         importer.counts,
         trusted,
-        _git_report(staged, pushed, dry_run),
-        None if verified.inventory.base is None else {**verified.inventory.base.to_json(), **expected.to_json()},
+        _git_report(plan.staged, pushed, dry_run),
+        None if base is None else {**base.to_json(), **plan.expected.to_json()},
         importer.present_blobs,
+        len(plan.flux_files),
     )
 
 
-def write_flux_out(
+class _Refusals:
+    """The plan's independent checks all run; their refusals are reported together, before any write."""
+
+    def __init__(self) -> None:
+        self.errors: list[UsageError | VerificationError] = []
+
+    @contextlib.contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except (UsageError, VerificationError) as exc:
+            self.errors.append(exc)
+
+    def raise_any(self, bundle: str | Path) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if not self.errors:
+            return
+        problems = [
+            problem
+            for error in self.errors
+            for problem in (getattr(error, "problems", None) or [Problem("IMPORT_REFUSED", error.message)])
+        ]
+        message = f"{bundle}: refused, {len(problems)} problem(s) found before anything was written"
+        hint = "nothing was written; " + "; ".join(e.hint for e in self.errors if e.hint)
+        if any(isinstance(e, VerificationError) for e in self.errors):
+            raise VerificationError(message, problems=problems, hint=hint)  # the bundle is at fault: exit 3
+        raise PlanRefused(message, problems=problems, hint=hint)
+
+
+def _plan(
+    bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_out: Path | None, refusals: _Refusals
+) -> _Plan:
+    """Landing names, the --flux-out files, what an incremental bundle expects on the targets."""
+    images = plan_landing_names(verified, targets.endpoint.repo_prefix, targets.git_base).images
+    plan = _Plan(images, {}, ExpectedOnTarget())
+    if verified.git and targets.git_base is None:
+        refusals.errors.append(
+            UsageError(
+                f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
+            )
+        )
+    if flux_out is not None:
+        with refusals.check():
+            plan.flux_files = render_flux_out(
+                verified,
+                flux_out,
+                targets.registry_url,
+                targets.git_base,
+                ca_file=targets.ca_file,
+                limits=targets.limits,
+                warn=targets.progress.warn,
+            )
+    if verified.inventory.base is not None:
+        with refusals.check(), targets.registry() as client:
+            plan.expected = check_expected(
+                verified,
+                images,
+                client,
+                targets.git_base,
+                jobs=targets.jobs,
+                git_credentials=targets.git_credentials,
+                transport=targets.git_transport,
+            )
+    return plan
+
+
+def _stage(
+    plan: _Plan,
+    verified: VerifiedBundle,
+    carried: list[ArtifactRecord],
+    targets: _Targets,
+    scratch: Path,
+    *,
+    force: bool,
+) -> None:
+    """Every carried git bundle checked and fsck'ed in quarantine, its refs compared with the target's."""
+    assert targets.git_base is not None
+    try:
+        plan.staged = stage_git(
+            verified.reader,
+            carried,
+            targets.git_base,
+            scratch,
+            credentials=targets.git_credentials,
+            transport=targets.git_transport,
+        )
+    except VerificationError as exc:
+        raise refused_git(verified.inventory.base, exc) from exc
+    plan.pushes = plan_git_pushes(
+        plan.staged, credentials=targets.git_credentials, force=force, transport=targets.git_transport
+    )
+
+
+def _write(
+    plan: _Plan, verified: VerifiedBundle, targets: _Targets, written: WriteLog, *, flux_out: Path | None, force: bool
+) -> tuple[RegistryImporter, list[ImageOutcome], list[tuple[GitPlan, PushResult]]]:
+    """Registry (blobs, manifests, tags), then Git pushes, then the --flux-out files, noting each in `written`."""
+    with targets.registry(written) as client:
+        importer = RegistryImporter(
+            client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=False
+        )
+        importer.counts.add(blobs_mounted=mount_expected(client, plan.expected))
+        outcomes = importer.run(plan.images)
+    pushed: list[tuple[GitPlan, PushResult]] = []
+    for git_plan, push in plan.pushes:
+        written.git_started = push.target
+        pushed += push_git(
+            [(git_plan, push)], credentials=targets.git_credentials, force=force, transport=targets.git_transport
+        )
+        written.git_pushed.append(push.target)
+        written.git_started = None
+    if flux_out is not None:
+        _write_flux_out(plan.flux_files, flux_out, written)
+        targets.progress.log(
+            f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
+        )
+    return importer, outcomes, pushed
+
+
+def _write_flux_out(files: dict[str, str], directory: Path, written: WriteLog) -> None:
+    from mirror.flux.rewrite import check_output_directory, write_files
+
+    check_output_directory(directory)  # again: it was empty at the start, and must still be
+    for relative, text in files.items():
+        write_files({relative: text}, directory)
+        written.flux_files += 1
+
+
+def render_flux_out(
     verified: VerifiedBundle,
     directory: Path,
     registry_url: str,
@@ -183,16 +478,17 @@ def write_flux_out(
     ca_file: str | None,
     limits: Limits,
     warn: Callable[[str], None],
-) -> int:
-    """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files."""
+) -> dict[str, str]:
+    """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files,
+    rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
     if not verified.flux:
         raise UsageError(f"--flux-out {directory}: the bundle carries no Flux objects")
     from mirror.flux.rewrite import (  # only imports that write Flux objects pay for these imports
         InternalEndpoints,
         mirror_configs,
+        render_mirror_configs,
+        render_objects,
         rewrite_objects,
-        write_mirror_configs,
-        write_objects,
     )
     from mirror.fluxset import parse_objects_blob
 
@@ -200,20 +496,24 @@ def write_flux_out(
     notes: list[str] = []
     objects = []
     for artifact in verified.flux:
-        raw = read_small(verified.reader, blob_path(artifact.digest), limits.max_flux_objects_bytes)
+        path = blob_path(artifact.digest)
+        raw = read_small(verified.reader, path, limits.max_flux_objects_bytes)
         if "sha256:" + hashlib.sha256(raw).hexdigest() != artifact.digest:  # read again since verify: check again
             raise IntegrityError(
-                f"{verified.reader.location}: {blob_path(artifact.digest)} changed since it was verified",
+                f"{verified.reader.location}: {path} changed since it was verified",
                 hint="the bundle was altered during the import; verify it again",
             )
-        objects += parse_objects_blob(raw, artifact.source, limits=limits)
-    written = write_objects(rewrite_objects(objects, endpoints, warnings=notes), directory)
+        try:
+            objects += parse_objects_blob(raw, artifact.source, limits=limits)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise BundleFormatError(f"{verified.reader.location}: {path}: not a mirror FluxObjects document") from exc
+    files = render_objects(rewrite_objects(objects, endpoints, warnings=notes))
     sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})
     registry = registry_url.split("://", 1)[-1]
-    written += write_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file), directory)
+    files.update(render_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file)))
     for note in notes:
         warn(note)
-    return len(written)
+    return files
 
 
 def _git_report(

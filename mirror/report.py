@@ -60,6 +60,9 @@ def failure_entry(error: BaseException) -> dict[str, object]:
             entry["hint"] = error.hint
         if isinstance(error, VerificationError) and error.problems:
             entry["problems"] = [p.to_json() for p in error.problems]
+        written = getattr(error, "written", None)  # an import that failed after its first write says what it did
+        if isinstance(written, dict):
+            entry["written"] = written
     elif isinstance(error, KeyboardInterrupt):
         entry["error"] = "Interrupted"
         entry["message"] = "interrupted"

@@ -12,8 +12,9 @@ points the sources at the internal endpoints:
 Names, namespaces, versions, refs, digests, intervals and everything else stay as they were. A cloud `provider`
 (aws, azure, gcp, github) cannot authenticate to the internal endpoints, so it is removed with a warning; with a
 plain-HTTP registry, OCI sources get `insecure: true`, and with a TLS one an upstream's `insecure` is dropped.
-`write_objects` writes them under a directory as `<namespace>/<kind>/<name>.yaml`, with a kustomization.yaml
-listing them all (`kubectl apply -k DIR`).
+`render_objects` renders them in memory as `<namespace>/<kind>/<name>.yaml`, with a kustomization.yaml listing
+them all (`kubectl apply -k DIR`), so the importer checks every name before its first write; `write_files`
+writes them (and `render_mirror_configs`' files) under a directory, never through a link.
 
 Workload image names stay as they are: nodes pull them through the mirror configurations `mirror_configs` makes
 (containerd hosts.toml per source registry, and a k3s/RKE2 registries.yaml).
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ import yaml
 
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.flux.objects import FluxObject
+from mirror.fsutil import atomic_write, create_exclusive
 from mirror.oci.reference import DOCKER_HUB, check_repository_path, is_repository_path, parse_reference
 from mirror.targets.git import git_target_url
 from mirror.targets.registry import LANDING_NAME_INVALID
@@ -340,31 +343,72 @@ def dump_object(body: Mapping[str, Any]) -> str:
     )
 
 
+def render_objects(rewritten: Sequence[RewrittenObject]) -> dict[str, str]:
+    """Each object's file (`<namespace>/<kind>/<name>.yaml`) and a kustomization.yaml listing them, in memory."""
+    files = {item.path: dump_object(item.body) for item in rewritten}
+    index = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(item.path for item in rewritten),
+    }
+    files["kustomization.yaml"] = dump_object(index)
+    return files
+
+
+def check_output_directory(directory: Path) -> None:
+    """An output directory that does not exist yet (it is created) or is empty; refused otherwise."""
+    directory = Path(directory)
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise UsageError(f"{directory}: exists and is not a directory")
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory}: is not empty", hint="choose an empty directory for --flux-out")
+    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{directory}: cannot be written ({existing} is not writable)")
+
+
+def _relative_parts(relative: str) -> list[str]:
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise UsageError(f"{relative!r} is not a safe relative file name")
+    return parts
+
+
+def write_files(files: Mapping[str, str], directory: Path, *, overwrite: bool = False) -> list[Path]:
+    """Write rendered files under `directory`, never through a link: directories are made (an existing one
+    must be a real directory), and each file is new (O_EXCL|O_NOFOLLOW), or with `overwrite` replaced whole."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for relative, text in files.items():
+        *folders, name = _relative_parts(relative)
+        parent = directory
+        for folder in folders:
+            parent = parent / folder
+            try:
+                parent.mkdir()
+            except FileExistsError:
+                if parent.is_symlink() or not parent.is_dir():
+                    raise UsageError(f"{parent}: exists and is not a directory") from None
+        target = parent / name
+        if overwrite:
+            atomic_write(target, text.encode("utf-8"), durable=False)
+        else:
+            with create_exclusive(target) as handle:
+                handle.write(text.encode("utf-8"))
+        written.append(target)
+    return written
+
+
 def write_objects(rewritten: Sequence[RewrittenObject], directory: Path, *, overwrite: bool = False) -> list[Path]:
     """Write each object to DIRECTORY/<namespace>/<kind>/<name>.yaml and a kustomization.yaml listing them.
 
     Refuses a directory that holds anything already, unless `overwrite` (then files of the same names are
     replaced and others left alone).
     """
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"{directory}: exists and is not a directory")
-    if directory.exists() and any(directory.iterdir()) and not overwrite:
-        raise UsageError(f"{directory}: is not empty", hint="choose an empty directory for --flux-out")
-    written = []
-    for item in rewritten:
-        target = directory / item.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(dump_object(item.body), encoding="utf-8")
-        written.append(target)
-    index = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": sorted(item.path for item in rewritten),
-    }
-    (directory / "kustomization.yaml").write_text(dump_object(index), encoding="utf-8")
-    written.append(directory / "kustomization.yaml")
-    return written
+    if not overwrite:
+        check_output_directory(directory)
+    return write_files(render_objects(rewritten), directory, overwrite=overwrite)
 
 
 # --- Registry mirror configurations ---------------------------------------------------------------------------
@@ -432,12 +476,11 @@ def mirror_configs(
     return files
 
 
+def render_mirror_configs(configs: Mapping[str, str]) -> dict[str, str]:
+    """mirror_configs' files as they are written under the output directory: `_registries/...`."""
+    return {f"{REGISTRY_CONFIG_DIR}/{relative}": text for relative, text in sorted(configs.items())}
+
+
 def write_mirror_configs(configs: Mapping[str, str], directory: Path) -> list[Path]:
     """Write mirror_configs' files under DIRECTORY/_registries/."""
-    written = []
-    for relative, text in sorted(configs.items()):
-        target = Path(directory) / REGISTRY_CONFIG_DIR / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+    return write_files(render_mirror_configs(configs), directory, overwrite=True)

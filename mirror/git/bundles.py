@@ -25,9 +25,11 @@ Import, on the disconnected side (check_and_stage, then push_staged), threat mod
   - `git bundle verify`, a fetch of exactly the expected refs from the bundle, and `git fsck --strict
     --no-dangling` over the quarantine (git before 2.46 does not check objects fetched from a bundle);
     any finding is a VerificationError quoting fsck;
-  - the push sends explicit refspecs, never --mirror (nothing is ever deleted on the server), --atomic
-    (all refs or none). A branch that is not a fast-forward, or a tag that exists on another object, is
-    refused before anything is pushed, unless force; git's own rejection backs this up. A refusal is a
+  - plan_push compares the staged refs with the target's (ls-remote) and writes nothing, so the importer
+    finds every conflict before its first write; push_planned then sends explicit refspecs, never --mirror
+    (nothing is ever deleted on the server), --atomic (all refs or none). A branch that is not a
+    fast-forward, or a tag that exists on another object, is refused unless force; git's own rejection
+    backs this up, and a forced ref carries a lease on the value the plan saw. A refusal is a
     RefConflictError (UsageError, exit 2: the operator must decide, a re-run alone changes nothing).
   - The server's HEAD cannot be set over smart HTTP: PushResult.notes says when it should be set by hand.
 """
@@ -69,6 +71,7 @@ from mirror.registry.credentials import Credentials
 __all__ = [
     "BundleHeads",
     "BundleInfo",
+    "PushPlan",
     "PushResult",
     "RefConflictError",
     "RefOutcome",
@@ -77,6 +80,8 @@ __all__ = [
     "create_bundle",
     "inspect_bundle",
     "parse_header",
+    "plan_push",
+    "push_planned",
     "push_staged",
 ]
 
@@ -681,15 +686,37 @@ def _fetch_existing(
 _CONFLICT_REASONS = ("non-fast-forward", "fetch first", "already exists", "stale info", "atomic push failed")
 
 
-def push_staged(
+@dataclass(frozen=True)
+class PushPlan:
+    """What pushing a staged repository would do to its target, compared with the target's refs now."""
+
+    staged: StagedRepo
+    target: str
+    remote: RemoteRefs
+    refs: dict[str, RefOutcome]
+    conflicts: list[Problem]
+
+    def refused(self) -> RefConflictError:
+        return RefConflictError(
+            f"{self.target}: {len(self.conflicts)} ref(s) would lose what the target has; nothing was pushed",
+            refs=[p.message.split(":", 1)[0] for p in self.conflicts],
+            problems=self.conflicts,
+            hint="use --force-git to overwrite them with the bundle's",
+        )
+
+
+def plan_push(
     staged: StagedRepo,
     target_url: str,
     *,
     credentials: Credentials | None,
-    force: bool = False,
     transport: Transport = DEFAULT_TRANSPORT,
-) -> PushResult:
-    """Push the staged refs to target_url: explicit refspecs, atomic, never deleting; see the module doc."""
+) -> PushPlan:
+    """Compare the staged refs with the target's (ls-remote); writes nothing. See the module doc.
+
+    A branch is a fast-forward when the target's commit is in the staged history (the bundle's history, or
+    the target's refs fetched for an incremental bundle); a commit the quarantine lacks is a conflict.
+    """
     check_url(target_url, transport, where="target")
     local = {ref: oid for ref, oid in _local_refs(staged.path).items() if ref in staged.heads}
     if local != staged.heads:
@@ -722,26 +749,50 @@ def push_staged(
                 )
             )
         outcomes[ref] = RefOutcome(ref, old, new, outcome)
-    if conflicts and not force:
-        raise RefConflictError(
-            f"{target_url}: {len(conflicts)} ref(s) would lose what the target has; nothing was pushed",
-            refs=[p.message.split(":", 1)[0] for p in conflicts],
-            problems=conflicts,
-            hint="use --force-git to overwrite them with the bundle's",
-        )
-    to_push = [o for o in outcomes.values() if o.outcome != "unchanged"]
+    return PushPlan(staged, target_url, remote, outcomes, conflicts)
+
+
+def push_planned(
+    plan: PushPlan,
+    *,
+    credentials: Credentials | None,
+    force: bool = False,
+    transport: Transport = DEFAULT_TRANSPORT,
+) -> PushResult:
+    """Push what `plan` found to push: explicit refspecs, atomic, never deleting.
+
+    A ref overwritten by force carries a lease on the value the plan saw, so a target that changed since
+    the plan is refused by git rather than overwritten unseen.
+    """
+    if plan.conflicts and not force:
+        raise plan.refused()
+    to_push = [o for o in plan.refs.values() if o.outcome != "unchanged"]
     if to_push:
-        refspecs = [("+" if o.outcome == "forced" else "") + f"{o.ref}:{o.ref}" for o in to_push]
+        leases = [f"--force-with-lease={o.ref}:{o.old}" for o in to_push if o.outcome == "forced"]
+        refspecs = [f"{o.ref}:{o.ref}" for o in to_push]
         done = run_git(
-            ["push", "--atomic", "--porcelain", "--no-verify", target_url, *refspecs],
-            git_dir=staged.path,
+            ["push", "--atomic", "--porcelain", "--no-verify", *leases, plan.target, *refspecs],
+            git_dir=plan.staged.path,
             credentials=credentials,
             transport=transport,
             check=False,
         )
         if done.returncode != 0:
-            raise _push_error(target_url, done.stdout, done.stderr, credentials)
-    return PushResult(target_url, outcomes, _head_notes(remote, staged.heads))
+            raise _push_error(plan.target, done.stdout, done.stderr, credentials)
+    return PushResult(plan.target, plan.refs, _head_notes(plan.remote, plan.staged.heads))
+
+
+def push_staged(
+    staged: StagedRepo,
+    target_url: str,
+    *,
+    credentials: Credentials | None,
+    force: bool = False,
+    transport: Transport = DEFAULT_TRANSPORT,
+) -> PushResult:
+    """plan_push, then push_planned: compare with the target and push, refusing conflicts unless forced."""
+    plan = plan_push(staged, target_url, credentials=credentials, transport=transport)
+    return push_planned(plan, credentials=credentials, force=force, transport=transport)
 
 
 def _push_error(url: str, stdout: str, stderr: str, credentials: Credentials | None) -> MirrorError:

@@ -1,8 +1,9 @@
 """Loading verified git bundles into the internal Git server.
 
 Each bundle is first copied out of the bundle (hashed again on the way), checked and fetched into a quarantine
-repository, and fsck'ed there; all of that happens before anything is written to any target. Pushing comes
-after the registry: explicit refspecs, never deleting, refusing non-fast-forward updates unless forced.
+repository, and fsck'ed there, and its refs are compared with the target's (ls-remote): all of that happens
+before anything is written to any target. Pushing comes after the registry: explicit refspecs, never
+deleting, refusing non-fast-forward updates unless forced.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from pathlib import Path
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened
 from mirror.errors import IntegrityError, Problem, UsageError, VerificationError
-from mirror.git.bundles import PushResult, StagedRepo, check_and_stage, push_staged
+from mirror.git.bundles import (
+    PushPlan,
+    PushResult,
+    RefConflictError,
+    StagedRepo,
+    check_and_stage,
+    plan_push,
+    push_planned,
+)
 from mirror.git.runner import Transport
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import parse_endpoint_url
@@ -144,15 +153,32 @@ def stage_git(
     return plans
 
 
-def push_git(
+def plan_git_pushes(
     plans: list[GitPlan], *, credentials: Credentials | None, force: bool, transport: Transport
+) -> list[tuple[GitPlan, PushPlan]]:
+    """Compare every staged repository with its target (ls-remote), before anything is written.
+
+    A branch that is not a fast-forward or a tag that would move, in any repository, is a RefConflictError
+    (exit 2) listing all of them, unless force.
+    """
+    pushes = [
+        (plan, plan_push(plan.staged, plan.target, credentials=credentials, transport=transport)) for plan in plans
+    ]
+    conflicts = [(push.target, problem) for _, push in pushes for problem in push.conflicts]
+    if conflicts and not force:
+        raise RefConflictError(
+            f"{len(conflicts)} Git ref(s) on the target would lose what the target has; nothing was written",
+            refs=[problem.message.split(":", 1)[0] for _, problem in conflicts],
+            problems=[Problem(problem.code, f"{target}: {problem.message}") for target, problem in conflicts],
+            hint="use --force-git to overwrite them with the bundle's",
+        )
+    return pushes
+
+
+def push_git(
+    pushes: list[tuple[GitPlan, PushPlan]], *, credentials: Credentials | None, force: bool, transport: Transport
 ) -> list[tuple[GitPlan, PushResult]]:
-    results = []
-    for plan in plans:
-        try:
-            results.append(
-                (plan, push_staged(plan.staged, plan.target, credentials=credentials, force=force, transport=transport))
-            )
-        finally:
-            plan.staged.discard()
-    return results
+    """Push what plan_git_pushes found, repository by repository."""
+    return [
+        (plan, push_planned(push, credentials=credentials, force=force, transport=transport)) for plan, push in pushes
+    ]

@@ -89,7 +89,11 @@ def check_trust(
 
 
 def record_import(report: TrustReport) -> None:
-    """After a successful import only: raise the collectors' high-water marks and the newest accepted time."""
+    """Raise the collectors' high-water marks and the newest accepted time, atomically.
+
+    The importer calls it under the state lock, after every check passed and before its first write: a run
+    that dies half-way still refuses older bundles, and the very same bundle is accepted again to resume.
+    """
     state = report.state
     for key, collection in report.verdict.collections.items():
         state.collectors[key.key_id] = CollectorRecord(collection.sequence, report.checked.inventory_sha256)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,20 @@ def load_state(path: Path) -> TrustState:
             f"{path}: the trust state file is unreadable",
             hint="restore it from backup; deleting it disables rollback protection for the next import",
         ) from exc
+
+
+def check_state_location(path: Path) -> None:
+    """Before an import's first write: the state file can be written where the policy says (exit 2 if not)."""
+    directory = path.parent
+    if not directory.is_dir():
+        raise UsageError(
+            f"{directory}: the directory of the trust state file {path.name} does not exist",
+            hint="create it, or correct stateFile in the trust policy (relative paths are relative to the policy)",
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"{directory}: not writable, and the trust state file {path.name} is written there")
+    if path.is_dir():
+        raise UsageError(f"{path}: the trust state file is a directory")
 
 
 def save_state(path: Path, state: TrustState) -> None:

@@ -19,6 +19,8 @@ from mirror.git.bundles import (
     check_and_stage,
     create_bundle,
     inspect_bundle,
+    plan_push,
+    push_planned,
     push_staged,
 )
 from mirror.git.refs import RemoteRefs, remote_refs, resolve_ref
@@ -448,6 +450,35 @@ def test_tag_on_another_object_is_refused_unless_forced(upstream: Upstream, tmp_
     assert result.refs["refs/tags/v1.0.0"].outcome == "forced"
     assert result.refs["refs/heads/main"].outcome == "unchanged"
     assert refs_of(target)["refs/tags/v1.0.0"] == upstream.rev("v1.0.0")
+
+
+def test_plan_push_finds_the_conflict_and_writes_nothing(upstream: Upstream, tmp_path: Path, imported: tuple) -> None:
+    target, info = imported
+    git("tag", "-f", "v1.0.0", "main", cwd=target)
+    before = refs_of(target)
+    assert info.path is not None
+    plan = plan_push(
+        stage(info.path, info.heads, tmp_path / "q1"), target.resolve().as_uri(), credentials=None, transport=FILE
+    )
+    assert [p.code for p in plan.conflicts] == ["git-tag-exists"]
+    assert plan.refs["refs/tags/v1.0.0"].old == before["refs/tags/v1.0.0"]
+    assert refs_of(target) == before
+
+
+def test_a_forced_push_is_refused_when_the_target_moved_after_the_plan(
+    upstream: Upstream, tmp_path: Path, imported: tuple
+) -> None:
+    target, info = imported
+    git("tag", "-f", "v1.0.0", "main", cwd=target)
+    assert info.path is not None
+    plan = plan_push(
+        stage(info.path, info.heads, tmp_path / "q1"), target.resolve().as_uri(), credentials=None, transport=FILE
+    )
+    git("tag", "-f", "v1.0.0", upstream.rev("v1.1.0^{commit}"), cwd=target)  # someone moved it again meanwhile
+    moved = refs_of(target)
+    with pytest.raises(RefConflictError):
+        push_planned(plan, credentials=None, force=True, transport=FILE)
+    assert refs_of(target) == moved  # the lease held: what the plan did not see is not overwritten
 
 
 def test_push_never_deletes_and_reports_unchanged(upstream: Upstream, tmp_path: Path, imported: tuple) -> None:
