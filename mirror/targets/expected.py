@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mirror.bundle.inventory import ArtifactRecord, BaseRecord
 from mirror.bundle.verify import VerifiedBundle
 from mirror.errors import Problem, SourceNotFoundError, TransferError, VerificationError
-from mirror.git.refs import remote_refs
+from mirror.git.refs import RemoteRefs, remote_refs
 from mirror.git.runner import Transport
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
@@ -124,7 +124,7 @@ def _check_git_heads(
     try:
         refs = remote_refs(target, credentials, transport=transport)
     except SourceNotFoundError:
-        refs = {}
+        refs = RemoteRefs()
     # Ref by ref: the commit being somewhere in the repository is not enough, the ref itself must be there.
     return [
         Problem(

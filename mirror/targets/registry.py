@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
@@ -19,7 +18,7 @@ from mirror.errors import Problem, ReferenceError_, UsageError, VerificationErro
 from mirror.oci.reference import is_repository_path, is_tag, parse_reference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
-from mirror.registry.client import RegistryClient
+from mirror.registry.client import OpenSource, RegistryClient
 from mirror.registry.credentials import Credentials, credentials_from_auth_file, credentials_from_env
 from mirror.registry.endpoint import Endpoint, parse_endpoint_url
 from mirror.terminal import escape
@@ -62,6 +61,7 @@ def _landing(artifact: ArtifactRecord, prefix: str = "") -> tuple[str, str | Non
     held to the distribution grammar here too, so a version like `1.0/../../x` cannot address another
     repository. Raises _Unlandable.
     """
+    tag: str | None  # an image pinned by digest alone has none
     try:
         if artifact.kind == "chart" and artifact.source.startswith(("http://", "https://")):
             name, version, repo = (artifact.extra.get(k) for k in ("chart", "version", "repo"))
@@ -229,7 +229,7 @@ class RegistryImporter:
             self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
             holder = repository
 
-    def _opener(self, digest: str) -> Callable[[], object]:
+    def _opener(self, digest: str) -> OpenSource:
         return lambda: opened(self.reader, blob_path(digest))
 
     def _retag(self, plan: ImagePlan) -> ImageOutcome:

@@ -115,7 +115,7 @@ DIGEST = "sha256:" + "a" * 64
 def inventory(**artifact_fields: object) -> bytes:
     artifact = {
         "kind": "image",
-        "source": "127.0.0.1:15000/fixtures/app:1.0",
+        "source": "registry.example/fixtures/app:1.0",
         "digest": DIGEST,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "size": 10,
