@@ -61,7 +61,7 @@ def open_regular(path: str | Path, flags: int = 0) -> BinaryIO:
         if not stat.S_ISREG(mode):
             raise BundleFormatError(f"{path}: not a regular file ({kind_of(mode)})")
         os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb", buffering=1024 * 1024)
+        return os.fdopen(descriptor, "rb")  # default buffer: a 1 MiB one read 1 MiB of a volume per small member
     except BaseException:
         os.close(descriptor)
         raise
