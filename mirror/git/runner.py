@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlsplit
 
+from mirror.credentials import BoundCredentials, Credentials, url_origin
 from mirror.errors import (
     MirrorError,
     SourceNotFoundError,
@@ -59,7 +60,6 @@ from mirror.errors import (
     UnreachableError,
     UsageError,
 )
-from mirror.registry.credentials import BoundCredentials, Credentials, url_origin
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

@@ -28,6 +28,8 @@ from typing import Any
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
+from mirror.collector.git import target_git_credentials
+from mirror.credentials import Credentials
 from mirror.errors import (
     BundleFormatError,
     IntegrityError,
@@ -39,18 +41,11 @@ from mirror.errors import (
 )
 from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
-from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.oci.reference import parse_reference
-from mirror.progress import Progress
-from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials
-from mirror.registry.endpoint import Endpoint
-from mirror.resolvers.git import target_git_credentials
-from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
-from mirror.targets.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
-from mirror.targets.landing import plan_landing_names
-from mirror.targets.quarantine import quarantine_directory, remove_abandoned
-from mirror.targets.registry import (
+from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
+from mirror.importer.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
+from mirror.importer.landing import plan_landing_names
+from mirror.importer.quarantine import quarantine_directory, remove_abandoned
+from mirror.importer.registry import (
     ImageOutcome,
     ImagePlan,
     ImportCounts,
@@ -58,6 +53,11 @@ from mirror.targets.registry import (
     parse_target,
     target_credentials,
 )
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.oci.reference import parse_reference
+from mirror.progress import Progress
+from mirror.registry.client import RegistryClient
+from mirror.registry.endpoint import Endpoint
 from mirror.trust.check import TrustReport, check_trust, record_import
 from mirror.trust.lock import state_lock
 from mirror.trust.policy import load_policy
@@ -483,6 +483,7 @@ def render_flux_out(
     rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
     if not verified.flux:
         raise UsageError(f"--flux-out {directory}: the bundle carries no Flux objects")
+    from mirror.collector.flux import parse_objects_blob
     from mirror.flux.rewrite import (  # only imports that write Flux objects pay for these imports
         InternalEndpoints,
         mirror_configs,
@@ -490,7 +491,6 @@ def render_flux_out(
         render_objects,
         rewrite_objects,
     )
-    from mirror.fluxset import parse_objects_blob
 
     endpoints = InternalEndpoints(registry_url, git_base)
     notes: list[str] = []

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened
 from mirror.bundle.verify import VerifiedBundle, VerifiedImage
+from mirror.credentials import Credentials, credentials_from_auth_file, credentials_from_env
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.oci.reference import is_repository_path, is_tag, parse_reference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials, credentials_from_auth_file, credentials_from_env
 from mirror.registry.endpoint import Endpoint, parse_endpoint_url
 from mirror.terminal import escape
 

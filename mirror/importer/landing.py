@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from mirror.bundle.verify import VerifiedBundle
 from mirror.errors import VerificationError
-from mirror.targets.git import TARGET_CLASH, check_git_targets, plan_git_targets
-from mirror.targets.registry import ImagePlan, plan_images, plan_landings
+from mirror.importer.git import TARGET_CLASH, check_git_targets, plan_git_targets
+from mirror.importer.registry import ImagePlan, plan_images, plan_landings
 
 
 @dataclass(frozen=True)

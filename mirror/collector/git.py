@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
+from mirror.credentials import BoundCredentials, Credentials, credentials_from_env, url_origin
 from mirror.errors import UsageError
 from mirror.git.bundles import BundleInfo, create_bundle
 from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
 from mirror.git.runner import Transport
 from mirror.manifest.model import GitSource
-from mirror.registry.credentials import BoundCredentials, Credentials, credentials_from_env, url_origin
 
 GIT_BUNDLE_MEDIA_TYPE = "application/vnd.mirror.git.bundle"
 

@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.bundle.layout import LayoutWriter
+from mirror.collector.git import CollectedGit
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import UsageError
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.git.runner import Transport, run_git
-from mirror.helm.semver import select_version
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
-from mirror.resolvers.git import CollectedGit
+from mirror.semver import select_version
 
 FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
 MAX_FLUX_OBJECTS_BYTES = 64 * 1024 * 1024

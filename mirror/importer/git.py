@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened
+from mirror.credentials import Credentials
 from mirror.errors import IntegrityError, Problem, UsageError, VerificationError
 from mirror.git.bundles import (
     PushPlan,
@@ -25,7 +26,6 @@ from mirror.git.bundles import (
     push_planned,
 )
 from mirror.git.runner import Transport
-from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import parse_endpoint_url
 from mirror.terminal import escape
 from mirror.urlpath import UnsafeUrlPath, join_under, url_path
