@@ -229,7 +229,8 @@ def _gather_git_and_flux(
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
-    from mirror.collector.git import collect_git, git_credentials
+    from mirror.collector.git import collect_git
+    from mirror.credentials import git_credentials
     from mirror.git.runner import Transport
 
     transport = Transport(ca_file=fetcher.ca_file)

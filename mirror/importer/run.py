@@ -28,8 +28,7 @@ from typing import Any
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import open_bundle, read_small
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
-from mirror.collector.git import target_git_credentials
-from mirror.credentials import Credentials
+from mirror.credentials import Credentials, target_git_credentials
 from mirror.errors import (
     BundleFormatError,
     IntegrityError,

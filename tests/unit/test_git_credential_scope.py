@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mirror.collector.git import git_credentials
-from mirror.credentials import BoundCredentials, Credentials
+from mirror.credentials import BoundCredentials, Credentials, git_credentials
 from mirror.errors import TransferError, UsageError
 from mirror.git.refs import remote_refs
 from tests.support.hostile import HostileServer
