@@ -9,7 +9,6 @@ them rewritten for the internal side.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from mirror.bundle.layout import LayoutWriter
 from mirror.collector.git import CollectedGit
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import UsageError
-from mirror.flux.objects import FluxObject, object_from_document, read_tree
+from mirror.flux.blob import objects_blob
+from mirror.flux.objects import FluxObject, read_tree
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.git.runner import Transport, run_git
@@ -28,9 +28,6 @@ from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.semver import select_version
-
-FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
-MAX_FLUX_OBJECTS_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,28 +43,6 @@ class CollectedFlux:
 
     def artifact_extra(self) -> dict[str, object]:
         return {"path": self.entry.path, "git": self.entry.git, "objects": len(self.plan.objects)}
-
-
-def objects_blob(objects: Sequence[FluxObject]) -> bytes:
-    listed = sorted(objects, key=lambda o: (o.namespace or "", o.kind, o.name, o.file))
-    body = {
-        "apiVersion": "mirror/v1",
-        "kind": "FluxObjects",
-        "objects": [{"file": o.file, "index": o.index, "object": o.body} for o in listed],
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def parse_objects_blob(raw: bytes, where: str) -> list[FluxObject]:
-    body = json.loads(raw)
-    if not isinstance(body, dict) or body.get("kind") != "FluxObjects" or not isinstance(body.get("objects"), list):
-        raise UsageError(f"{where}: not a mirror FluxObjects document")
-    result = []
-    for item in body["objects"]:
-        obj = object_from_document(item.get("object"), str(item.get("file", where)), int(item.get("index", 0)))
-        if obj is not None:
-            result.append(obj)
-    return result
 
 
 class FluxCollector:

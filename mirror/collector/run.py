@@ -355,7 +355,7 @@ def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument |
 
 
 def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
-    from mirror.collector.flux import FLUX_OBJECTS_MEDIA_TYPE
+    from mirror.flux.blob import FLUX_OBJECTS_MEDIA_TYPE
 
     return ArtifactRecord(
         "flux", fleet.source, fleet.digest, FLUX_OBJECTS_MEDIA_TYPE, len(fleet.blob), fleet.artifact_extra()

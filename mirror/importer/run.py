@@ -482,7 +482,7 @@ def render_flux_out(
     rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
     if not verified.flux:
         raise UsageError(f"--flux-out {directory}: the bundle carries no Flux objects")
-    from mirror.collector.flux import parse_objects_blob
+    from mirror.flux.blob import parse_objects_blob
     from mirror.flux.rewrite import (  # only imports that write Flux objects pay for these imports
         InternalEndpoints,
         mirror_configs,
