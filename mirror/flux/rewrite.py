@@ -37,8 +37,7 @@ import yaml
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.flux.objects import FluxObject
 from mirror.fsutil import atomic_write, create_exclusive
-from mirror.importer.git import git_target_url
-from mirror.importer.registry import LANDING_NAME_INVALID
+from mirror.landing import LANDING_NAME_INVALID, git_target_url
 from mirror.oci.reference import DOCKER_HUB, check_repository_path, is_repository_path, parse_reference
 from mirror.terminal import escape
 

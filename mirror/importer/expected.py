@@ -17,8 +17,7 @@ from mirror.credentials import Credentials
 from mirror.errors import Problem, SourceNotFoundError, TransferError, VerificationError
 from mirror.git.refs import remote_refs
 from mirror.git.runner import Transport
-from mirror.importer.git import git_target_url
-from mirror.importer.registry import ImagePlan
+from mirror.landing import ImagePlan, git_target_url
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
 

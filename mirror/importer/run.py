@@ -41,17 +41,15 @@ from mirror.errors import (
 from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
 from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
-from mirror.importer.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
-from mirror.importer.landing import plan_landing_names
+from mirror.importer.git import GitPlan, plan_git_pushes, push_git, stage_git
 from mirror.importer.quarantine import quarantine_directory, remove_abandoned
 from mirror.importer.registry import (
     ImageOutcome,
-    ImagePlan,
     ImportCounts,
     RegistryImporter,
-    parse_target,
     target_credentials,
 )
+from mirror.landing import ImagePlan, parse_git_target, parse_target, plan_landing_names
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
 from mirror.progress import Progress
