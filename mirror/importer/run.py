@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mirror.bundle.inventory import ArtifactRecord
-from mirror.bundle.reader import open_bundle
+from mirror.bundle.opening import open_bundle
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
 from mirror.credentials import Credentials, target_git_credentials
 from mirror.errors import (
