@@ -113,7 +113,7 @@ class InternalEndpoints:
         return f"oci://{host}/{full}"
 
     def git_url(self, url: str) -> str:
-        """Where targets/git.py lands the source (the same normalisation and check: VerificationError, exit 3,
+        """Where mirror/landing.py lands the source (the same normalisation and check: VerificationError, exit 3,
         for a URL whose path would leave the Git base)."""
         if not self.git_base:
             raise UsageError(f"GitRepository {url}: no internal Git URL given", hint="pass --git https://HOST/PREFIX")
