@@ -62,7 +62,7 @@ def url_origin(url: str) -> str | None:
 
 
 def credentials_from_env(
-    user_variable: str, password_variable: str, env: dict[str, str] | None = None
+    user_variable: str, password_variable: str, env: Mapping[str, str] | None = None
 ) -> Credentials | None:
     """A user and password from two environment variables: both set, or neither."""
     env = os.environ if env is None else env
@@ -74,7 +74,7 @@ def credentials_from_env(
     return Credentials(user, password)
 
 
-def auth_file_path(env: dict[str, str] | None = None) -> Path | None:
+def auth_file_path(env: Mapping[str, str] | None = None) -> Path | None:
     env = os.environ if env is None else env
     if env.get("REGISTRY_AUTH_FILE"):
         return Path(env["REGISTRY_AUTH_FILE"])
@@ -112,7 +112,7 @@ def _from_helper(helper: str, host: str, path: Path) -> Credentials | None:
         raise UsageError(f"docker-credential-{helper} gave an unreadable answer for {host}") from exc
 
 
-def credentials_from_auth_file(host: str, env: dict[str, str] | None = None) -> Credentials | None:
+def credentials_from_auth_file(host: str, env: Mapping[str, str] | None = None) -> Credentials | None:
     """Credentials for `host` (the host actually contacted), or None when the auth file has none."""
     path = auth_file_path(env)
     if path is None or not path.is_file():

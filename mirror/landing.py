@@ -54,6 +54,7 @@ def _landing(artifact: ArtifactRecord, prefix: str = "") -> tuple[str, str | Non
     held to the distribution grammar here too, so a version like `1.0/../../x` cannot address another
     repository. Raises _Unlandable.
     """
+    tag: str | None  # an image pinned by digest alone has none
     try:
         if artifact.kind == "chart" and artifact.source.startswith(("http://", "https://")):
             name, version, repo = (artifact.extra.get(k) for k in ("chart", "version", "repo"))

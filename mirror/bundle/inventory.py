@@ -127,7 +127,7 @@ class Inventory:
     hosts: tuple[HostRecord, ...] = ()  # every host the collect contacted; absent from older inventories
 
     def to_bytes(self) -> bytes:
-        body = {
+        body: dict[str, object] = {
             "apiVersion": API_VERSION,
             "kind": KIND,
             "bundleId": self.bundle_id,

@@ -267,7 +267,7 @@ class SplitBundle:
             if not all(path.is_file() and path.stat().st_size == size for path, size in volumes):
                 return
             with io.BufferedReader(_Segments([(p, 0, size) for p, size in volumes])) as stream:
-                members = ustar.scan(stream, max_members=self._limits.max_bundle_members)  # type: ignore[arg-type]
+                members = ustar.scan(stream, max_members=self._limits.max_bundle_members)
         except MirrorError:
             return
         self._volumes = volumes

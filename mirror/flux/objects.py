@@ -221,7 +221,9 @@ def object_from_document(doc: Any, file: str, index: int = 0) -> FluxObject | No
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
         return None
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
     name = metadata.get("name")
     namespace = metadata.get("namespace")
     return FluxObject(
@@ -499,7 +501,7 @@ def read_tree(
 def normalise_path(path: str) -> str:
     """A Flux `spec.path` as a relative POSIX path: `./a/b/`, `/a/b` and `a/b` are all `a/b`; empty is `.`."""
     text = str(PurePosixPath("/" + (path or "").strip()))  # absolute, so `..` cannot climb above the root
-    parts = []
+    parts: list[str] = []
     for part in text.split("/"):
         if part in ("", "."):
             continue
@@ -753,7 +755,7 @@ def _pointer(path: Any) -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]] if path else []
 
 
-def _walk(doc: Any, parts: list[str], path: str) -> Any:
+def _walk(doc: Any, parts: list[str], path: object) -> Any:
     node = doc
     for part in parts:
         if isinstance(node, dict) and part in node:
@@ -765,7 +767,7 @@ def _walk(doc: Any, parts: list[str], path: str) -> Any:
     return node
 
 
-def _add(doc: Any, parts: list[str], value: Any, path: str, *, replace_only: bool = False) -> Any:
+def _add(doc: Any, parts: list[str], value: Any, path: object, *, replace_only: bool = False) -> Any:
     if not parts:
         return value
     parent = _walk(doc, parts[:-1], path)
@@ -789,7 +791,7 @@ def _add(doc: Any, parts: list[str], value: Any, path: str, *, replace_only: boo
     return doc
 
 
-def _remove(doc: Any, parts: list[str], path: str) -> Any:
+def _remove(doc: Any, parts: list[str], path: object) -> Any:
     if not parts:
         raise ValueError("cannot remove the whole document")
     parent = _walk(doc, parts[:-1], path)

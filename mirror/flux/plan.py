@@ -797,8 +797,8 @@ class FluxWalker:
             return {}
         body = held.obj.body
         values: dict[str, str] = {}
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
-        for name, value in data.items():
+        data = body.get("data")
+        for name, value in (data if isinstance(data, dict) else {}).items():
             if ref["kind"] == "Secret":
                 try:
                     values[str(name)] = base64.b64decode(str(value), validate=True).decode("utf-8")
@@ -910,11 +910,11 @@ class FluxWalker:
                     namespace = str(source.get("namespace") or _ns(held.obj))
                     key = SourceKey(str(source["kind"]), namespace, str(source.get("name")))
                     missing.setdefault(key, []).append(f"{held.obj.where}: spec.sources[{i}]")
-        for key, users in missing.items():
+        for key, places in missing.items():
             if key not in plan.git_by_key and key not in plan.oci_by_key:
-                more = f" and {len(users) - 1} more" if len(users) > 1 else ""
+                more = f" and {len(places) - 1} more" if len(places) > 1 else ""
                 plan.problems.append(
-                    f"{users[0]}{more}: {key} is not among the objects collected, so it is not carried"
+                    f"{places[0]}{more}: {key} is not among the objects collected, so it is not carried"
                 )
 
     def _oci_chart_refs(self) -> set[SourceKey]:
@@ -980,7 +980,9 @@ class FluxWalker:
         if not isinstance(url, str) or not url.startswith("oci://"):
             problems.append(f"{obj.where}: spec.url: expected oci://host/path, got {url!r}")
             return None
-        ref = spec.get("ref") if isinstance(spec.get("ref"), dict) else {}
+        ref = spec.get("ref")
+        if not isinstance(ref, dict):
+            ref = {}
         values: dict[str, str | None] = {}
         for key in ("digest", "semver", "tag", "semverFilter"):
             value = ref.get(key)
@@ -1020,7 +1022,9 @@ class FluxWalker:
         except ReferenceError_ as exc:
             problems.append(f"{obj.where}: spec.ref: {exc.message}")
             return None
-        selector = spec.get("layerSelector") if isinstance(spec.get("layerSelector"), dict) else {}
+        selector = spec.get("layerSelector")
+        if not isinstance(selector, dict):
+            selector = {}
         media_type = selector.get("mediaType") if isinstance(selector.get("mediaType"), str) else None
         verify = spec.get("verify")
         if isinstance(verify, dict) and not quiet:

@@ -347,10 +347,16 @@ def _fetch_selected(
     transport: Transport,
 ) -> dict[str, str]:
     """Fetch the resolved ref (or the branches holding a bare commit); return the refs to carry → object."""
-    fetch = {"credentials": credentials, "transport": transport}
     if resolved.name is not None:
         name = resolved.name
-        _fetch(repo, url, [f"+{name}:{name}"], what=f"fetch {name} from {url}", **fetch)
+        _fetch(
+            repo,
+            url,
+            [f"+{name}:{name}"],
+            what=f"fetch {name} from {url}",
+            credentials=credentials,
+            transport=transport,
+        )
         local = _local_refs(repo).get(name)
         listed = resolved.target or remote.get(name)
         if local is None or local != listed:
@@ -364,7 +370,14 @@ def _fetch_selected(
             raise VerificationError(f"{url}: {name} does not point to the commit {resolved.commit} it was resolved to")
         return {name: local}
     commit = resolved.commit
-    _fetch(repo, url, [f"+{HEADS}*:{HEADS}*"], what=f"fetch the branches of {url}", **fetch)
+    _fetch(
+        repo,
+        url,
+        [f"+{HEADS}*:{HEADS}*"],
+        what=f"fetch the branches of {url}",
+        credentials=credentials,
+        transport=transport,
+    )
     if _object_types(repo, [commit]).get(commit) != "commit":
         raise SourceNotFoundError(
             f"{url}: commit {commit} is on no branch",
@@ -374,11 +387,11 @@ def _fetch_selected(
     containing = sorted(done.stdout.split())
     head = getattr(remote, "head_symref", None)
     chosen = [head] if head in containing else containing
-    local = _local_refs(repo, HEADS)
+    branches = _local_refs(repo, HEADS)
     for name in chosen:
-        if remote.get(name) != local.get(name):
-            raise _moved(url, name, remote.get(name), local.get(name))
-    return {name: local[name] for name in chosen}
+        if remote.get(name) != branches.get(name):
+            raise _moved(url, name, remote.get(name), branches.get(name))
+    return {name: branches[name] for name in chosen}
 
 
 def _fetch_reachable_tags(

@@ -118,7 +118,9 @@ class _Budget:
 class _CountingReader(io.RawIOBase):
     """Reads from `inner`, failing once more than `limit` bytes have passed (or `budget` is spent)."""
 
-    def __init__(self, inner: BinaryIO, *, limit: int | None = None, budget: _Budget | None = None) -> None:
+    def __init__(
+        self, inner: BinaryIO | gzip.GzipFile, *, limit: int | None = None, budget: _Budget | None = None
+    ) -> None:
         super().__init__()
         self._inner = inner
         self._limit = limit

@@ -300,7 +300,7 @@ class _ValuesWalker:
         note = f" ({'; '.join(notes)})" if notes else ""
         self.found.add(text, self.path, f"values: {where or '.'}{note}{self.suffix}", guessed=guessed)
 
-    def _image_map(self, node: dict[Any, Any], where: str) -> str | None:
+    def _image_map(self, node: Mapping[Any, Any], where: str) -> str | None:
         """Add the image a map describes; return the key (`image`) it used up, if any."""
         repository = _text(node.get("repository"))
         image = _text(node.get("image"))
@@ -485,7 +485,7 @@ _SOURCE = re.compile(r"^# Source: (\S+)", re.MULTILINE)
 def _documents(output: bytes, top: str, notes: list[str]) -> list[tuple[str, Any]]:
     """Each rendered document with the chart it came from (from Helm's `# Source:` comment)."""
     text = output.decode("utf-8", "replace")
-    documents = []
+    documents: list[tuple[str, Any]] = []
     for chunk in _SEPARATOR.split(text):
         match = _SOURCE.search(chunk)
         source = match.group(1) if match else ""

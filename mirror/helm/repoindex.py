@@ -111,7 +111,7 @@ class _IndexReader:
 
     def _alias(self, event: yaml.AliasEvent) -> Compact:
         try:
-            return self._anchors[event.anchor]
+            return self._anchors[event.anchor or ""]  # PyYAML gives every alias an anchor name
         except KeyError:
             raise InvalidDocumentError(f"{self._where}: not valid YAML: undefined alias *{event.anchor}") from None
 
@@ -169,16 +169,16 @@ class _IndexReader:
     def _merge_sources(self, event: yaml.Event) -> list[_Mapping]:
         """What `<<:` merges, earliest first: a mapping, or a sequence of mappings (usually aliases)."""
         if isinstance(event, yaml.SequenceStartEvent):
-            items = []
+            items: list[Compact] = []
             while not isinstance(item := self._next(), yaml.SequenceEndEvent):
                 items.append(self._compact(item))
             self._remember(event, _Unsupported("a merge list"))
         else:
             items = [self._compact(event)]
-        for item in items:
-            if not isinstance(item, _Mapping):
-                raise InvalidDocumentError(f"{self._where}: not valid YAML: a merge key (<<) merges a non-mapping")
-        return items  # type: ignore[return-value]
+        mappings = [compact for compact in items if isinstance(compact, _Mapping)]
+        if len(mappings) != len(items):
+            raise InvalidDocumentError(f"{self._where}: not valid YAML: a merge key (<<) merges a non-mapping")
+        return mappings
 
     def _tag(self, event: yaml.ScalarEvent) -> str:
         if event.tag is None or event.tag == "!":

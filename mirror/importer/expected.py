@@ -15,7 +15,7 @@ from mirror.bundle.inventory import ArtifactRecord, BaseRecord
 from mirror.bundle.verify import VerifiedBundle
 from mirror.credentials import Credentials
 from mirror.errors import Problem, SourceNotFoundError, TransferError, VerificationError
-from mirror.git.refs import remote_refs
+from mirror.git.refs import RemoteRefs, remote_refs
 from mirror.git.runner import Transport
 from mirror.landing import ImagePlan, git_target_url
 from mirror.parallel import run_parallel
@@ -123,7 +123,7 @@ def _check_git_heads(
     try:
         refs = remote_refs(target, credentials, transport=transport)
     except SourceNotFoundError:
-        refs = {}
+        refs = RemoteRefs()
     # Ref by ref: the commit being somewhere in the repository is not enough, the ref itself must be there.
     return [
         Problem(

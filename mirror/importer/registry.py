@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mirror.bundle.inventory import blob_path
@@ -18,7 +17,7 @@ from mirror.credentials import Credentials, credentials_from_auth_file, credenti
 from mirror.landing import ImagePlan
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
-from mirror.registry.client import RegistryClient
+from mirror.registry.client import OpenSource, RegistryClient
 from mirror.registry.endpoint import Endpoint
 
 
@@ -135,7 +134,7 @@ class RegistryImporter:
             self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
             holder = repository
 
-    def _opener(self, digest: str) -> Callable[[], object]:
+    def _opener(self, digest: str) -> OpenSource:
         return lambda: opened(self.reader, blob_path(digest))
 
     def _retag(self, plan: ImagePlan) -> ImageOutcome:

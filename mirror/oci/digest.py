@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TypeGuard
 
 from mirror.errors import DigestMismatchError, InvalidDocumentError, MirrorError
 
 _SHA256 = re.compile(r"sha256:[a-f0-9]{64}")
 
 
-def is_digest(value: object) -> bool:
+def is_digest(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
@@ -18,7 +19,7 @@ def check_digest(value: object, where: str) -> str:
     """Return `value` if it is a lowercase sha256 digest; anything else (other algorithms included) is refused."""
     if not is_digest(value):
         raise InvalidDocumentError(f"{where}: {value!r} is not a digest of the form sha256:<64 lowercase hex>")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def hex_of(digest: str) -> str:

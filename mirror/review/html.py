@@ -200,7 +200,9 @@ def _facts(entry: Entry) -> str:
         )
     extra = entry.artifact.extra
     if entry.artifact.kind == "git":
-        heads = extra.get("heads") if isinstance(extra.get("heads"), dict) else {}
+        heads = extra.get("heads")
+        if not isinstance(heads, dict):
+            heads = {}
         parts.append(
             f"<div>commit <code>{_e(extra.get('commit'))}</code>; refs: "
             + ", ".join(_e(r) for r in sorted(heads))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,14 +50,16 @@ class PublicKey:
     def verify(self, signature: bytes, data: bytes) -> bool:
         key = serialization.load_der_public_key(self.der)
         try:
-            if self.algorithm == ECDSA_P256:
+            if self.algorithm == ECDSA_P256 and isinstance(key, ec.EllipticCurvePublicKey):
                 # Only canonical DER: a raw r||s or BER-encoded signature is refused, not reinterpreted.
                 r, s = decode_dss_signature(signature)
                 if encode_dss_signature(r, s) != signature:
                     return False
-                key.verify(signature, data, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg, union-attr]
+                key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            elif self.algorithm == ED25519 and isinstance(key, ed25519.Ed25519PublicKey):
+                key.verify(signature, data)
             else:
-                key.verify(signature, data)  # type: ignore[call-arg, union-attr]
+                return False  # a key that is not of its stated algorithm verifies nothing
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -97,7 +100,7 @@ def _public_of(private: PrivateKey, where: str) -> PublicKey:
     return PublicKey(der, _algorithm_of(private, where), where)
 
 
-def load_signer(path: Path, env: dict[str, str] | None = None) -> Signer:
+def load_signer(path: Path, env: Mapping[str, str] | None = None) -> Signer:
     """Load a PKCS#8 private key, decrypting it with MIRROR_KEY_PASSWORD when it is encrypted."""
     env = os.environ if env is None else env
     require_regular_file(path, "private key")
@@ -121,7 +124,7 @@ def load_signer(path: Path, env: dict[str, str] | None = None) -> Signer:
     return Signer(private, _public_of(private, str(path)))  # type: ignore[arg-type]
 
 
-def generate(name: str, algorithm: str = ECDSA_P256, env: dict[str, str] | None = None) -> tuple[Path, Path, str]:
+def generate(name: str, algorithm: str = ECDSA_P256, env: Mapping[str, str] | None = None) -> tuple[Path, Path, str]:
     """Write NAME.key (PKCS#8 PEM, encrypted when MIRROR_KEY_PASSWORD is set) and NAME.pub; return the key id."""
     env = os.environ if env is None else env
     if algorithm not in ALGORITHMS:

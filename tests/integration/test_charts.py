@@ -13,8 +13,9 @@ import pytest
 
 from mirror.bundle.inventory import parse_inventory
 from tests.support.charts import ChartRepo, build_chart, seed_charts
+from tests.support.services import CHARTS_ADDRESS2, UPSTREAM_REGISTRY
 
-UPSTREAM = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +71,9 @@ def _manifest(tmp_path: Path, charts: list[dict], images: list | None = None) ->
 
     document = mirrorset(images or [], registries=UPSTREAM)
     document["spec"]["charts"] = charts
-    # The seeded index names some archives on 127.0.0.2:15080, a second loopback host: an internal address the
+    # The seeded index names some archives on CHARTS_ADDRESS2, a second loopback host: an internal address the
     # egress policy follows only when allowed.
-    document["spec"]["allowedHosts"] = ["127.0.0.2:15080"]
+    document["spec"]["allowedHosts"] = [CHARTS_ADDRESS2]
     path = tmp_path / f"charts-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(json.dumps(document))
     return path
@@ -214,7 +215,9 @@ def test_oci_chart_keeps_its_path_and_digest(
     oci = charts["oci"]["ocichart"]["0.1.0"]
     bundle = tmp_path / "b"
     summary = _collect(
-        mirror_cli, _manifest(tmp_path, [_chart("ocichart", "oci://127.0.0.1:15000/charts", version="0.1.0")]), bundle
+        mirror_cli,
+        _manifest(tmp_path, [_chart("ocichart", f"oci://{UPSTREAM_REGISTRY}/charts", version="0.1.0")]),
+        bundle,
     )
     assert _charts_by_name(summary)[("ocichart", "0.1.0")]["digest"] == oci["digest"]
     result = mirror_cli(
@@ -237,7 +240,7 @@ def test_oci_chart_keeps_its_path_and_digest(
 def test_oci_chart_version_with_build_metadata_maps_to_its_tag(tmp_path, mirror_cli, charts):
     summary = _collect(
         mirror_cli,
-        _manifest(tmp_path, [_chart("ocichart", "oci://127.0.0.1:15000/charts", version=">=0.3.0")]),
+        _manifest(tmp_path, [_chart("ocichart", f"oci://{UPSTREAM_REGISTRY}/charts", version=">=0.3.0")]),
         tmp_path / "b",
     )
     [chart] = _charts_by_name(summary).values()

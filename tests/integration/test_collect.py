@@ -10,8 +10,9 @@ from pathlib import Path
 
 from mirror.bundle.inventory import parse_inventory
 from tests.support.images import skopeo_copy
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 
 def _index(bundle: Path) -> list[dict]:
@@ -110,7 +111,7 @@ def test_docker_manifest_list_is_collected_with_its_children(tmp_path, mirror_cl
 
 def test_digest_pinned_reference_is_fetched_by_digest(tmp_path, mirror_cli, write_mirrorset, upstream_images):
     app = upstream_images["app_1"]
-    pinned = f"127.0.0.1:15000/{app['repository']}@{app['digest']}"
+    pinned = f"{UPSTREAM_REGISTRY}/{app['repository']}@{app['digest']}"
     summary = _collect(mirror_cli, write_mirrorset([pinned], registries=UPSTREAM_SETTINGS), tmp_path / "b")
     [artifact] = summary["artifacts"]
     assert artifact["source"] == pinned
@@ -120,7 +121,7 @@ def test_digest_pinned_reference_is_fetched_by_digest(tmp_path, mirror_cli, writ
 def test_tag_and_digest_reference_is_pinned_by_the_digest(tmp_path, mirror_cli, write_mirrorset, upstream_images):
     one, two = upstream_images["app_1"], upstream_images["app_2"]
     # The tag names 2.0 but the digest is 1.0's: the digest decides what is carried.
-    reference = f"127.0.0.1:15000/{two['repository']}:{two['tag']}@{one['digest']}"
+    reference = f"{UPSTREAM_REGISTRY}/{two['repository']}:{two['tag']}@{one['digest']}"
     summary = _collect(mirror_cli, write_mirrorset([reference], registries=UPSTREAM_SETTINGS), tmp_path / "b")
     assert summary["artifacts"][0]["digest"] == one["digest"]
 
@@ -215,7 +216,7 @@ def test_endpoint_override_fetches_through_another_host_and_keeps_identity(
     app = upstream_images["app_1"]
     # ghcr.example is never contacted: its endpoint is the upstream, under the repository prefix "fixtures".
     manifest = write_mirrorset(
-        ["ghcr.example/app:1.0"], registries={"ghcr.example": {"endpoint": "http://127.0.0.1:15000/fixtures"}}
+        ["ghcr.example/app:1.0"], registries={"ghcr.example": {"endpoint": f"http://{UPSTREAM_REGISTRY}/fixtures"}}
     )
     summary = _collect(mirror_cli, manifest, tmp_path / "b")
     assert summary["artifacts"][0]["source"] == "ghcr.example/app:1.0"

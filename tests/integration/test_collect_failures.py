@@ -6,7 +6,9 @@ import socket
 
 import pytest
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+from tests.support.services import UPSTREAM_REGISTRY
+
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 
 def _closed_port() -> int:
@@ -16,16 +18,16 @@ def _closed_port() -> int:
 
 
 def test_missing_image_exits_2_naming_reference_and_manifest(tmp_path, mirror_process, write_mirrorset, services):
-    manifest = write_mirrorset(["127.0.0.1:15000/fixtures/does-not-exist:1.0"], registries=UPSTREAM_SETTINGS)
+    manifest = write_mirrorset([f"{UPSTREAM_REGISTRY}/fixtures/does-not-exist:1.0"], registries=UPSTREAM_SETTINGS)
     result = mirror_process("collect", manifest, "-o", tmp_path / "b")
     assert result.exit_code == 2
-    assert "127.0.0.1:15000/fixtures/does-not-exist:1.0" in result.stderr
+    assert f"{UPSTREAM_REGISTRY}/fixtures/does-not-exist:1.0" in result.stderr
     assert str(manifest) in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_missing_tag_of_an_existing_repository_exits_2(tmp_path, mirror_cli, write_mirrorset, upstream_images):
-    manifest = write_mirrorset(["127.0.0.1:15000/fixtures/app:9.9"], registries=UPSTREAM_SETTINGS)
+    manifest = write_mirrorset([f"{UPSTREAM_REGISTRY}/fixtures/app:9.9"], registries=UPSTREAM_SETTINGS)
     result = mirror_cli("collect", manifest, "-o", tmp_path / "b")
     assert result.exit_code == 2
     assert "fixtures/app:9.9" in result.stderr
@@ -37,7 +39,8 @@ def test_failed_collect_leaves_nothing_at_out_or_beside_it(
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     manifest = write_mirrorset(
-        [upstream_images["multi"]["ref"], "127.0.0.1:15000/fixtures/does-not-exist:1.0"], registries=UPSTREAM_SETTINGS
+        [upstream_images["multi"]["ref"], f"{UPSTREAM_REGISTRY}/fixtures/does-not-exist:1.0"],
+        registries=UPSTREAM_SETTINGS,
     )
     for out in (out_dir / "b", out_dir / "b.tar"):
         assert mirror_cli("collect", manifest, "-o", out).exit_code == 2
@@ -61,14 +64,14 @@ def test_tls_to_a_plain_http_registry_fails_as_transfer_error(tmp_path, mirror_c
     manifest = write_mirrorset([upstream_images["app_1"]["ref"]])
     result = mirror_cli("collect", manifest, "-o", tmp_path / "b")
     assert result.exit_code == 4
-    assert "127.0.0.1:15000" in result.stderr
+    assert UPSTREAM_REGISTRY in result.stderr
 
 
 @pytest.mark.parametrize(
     ("spec_images", "field"),
     [
-        ([{"ref": "127.0.0.1:15000/fixtures/app:1.0", "platform": ["linux/amd64"]}], "spec.images[0].platform"),
-        (["127.0.0.1:15000/Fixtures/App:1.0"], "spec.images[0]"),
+        ([{"ref": f"{UPSTREAM_REGISTRY}/fixtures/app:1.0", "platform": ["linux/amd64"]}], "spec.images[0].platform"),
+        ([f"{UPSTREAM_REGISTRY}/Fixtures/App:1.0"], "spec.images[0]"),
         ([{"platforms": "all"}], "spec.images[0].ref"),
     ],
     ids=["unknown-field", "uppercase-repository", "missing-ref"],

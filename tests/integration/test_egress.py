@@ -15,6 +15,7 @@ from tests.support.hostile import HostileServer
 from tests.support.hostile.charts import chart_repository
 from tests.support.hostile.redirects import authorization_headers, basic_challenge, redirect_to
 from tests.support.mirrorsets import mirrorset
+from tests.support.services import CHARTS_ADDRESS, CHARTS_ADDRESS2, GIT_UPSTREAM_URL, UPSTREAM_REGISTRY
 
 GIT_ENV = {"MIRROR_GIT_USERNAME": "robot", "MIRROR_GIT_PASSWORD": "git-S3CRET"}
 
@@ -33,7 +34,7 @@ def write(tmp_path: Path, spec: dict[str, Any], name: str = "m.yaml") -> Path:
 @pytest.fixture
 def parent_repo(services, charts):
     """A chart repository (a HostileServer) with `parent` 0.1.0, which depends on `app` from the seeded repository
-    on 127.0.0.1:15080: a host the MirrorSet below does not name."""
+    on the local chart server (CHARTS_ADDRESS): a host the MirrorSet below does not name."""
     dependency = {"name": "app", "version": ">=1.0.0 <2.0.0", "repository": charts["repo"]["url"]}
     archive = build_chart("parent", "0.1.0", dependencies=[dependency])
     with HostileServer(chart_repository({"parent-0.1.0.tgz": archive})) as repo:
@@ -54,7 +55,7 @@ def _parent_spec(repo: HostileServer, **extra: Any) -> dict[str, Any]:
 def test_a_chart_dependency_on_a_host_the_mirrorset_does_not_name_is_refused(tmp_path, mirror_cli, parent_repo):
     result = mirror_cli("resolve", write(tmp_path, _parent_spec(parent_repo)), "--json")
     assert result.exit_code == 2, result.stderr
-    assert "127.0.0.1:15080: not named in the MirrorSet" in result.stderr
+    assert f"{CHARTS_ADDRESS}: not named in the MirrorSet" in result.stderr
     assert "chart parent@0.1.0 dependency app" in result.stderr
     assert "allowedHosts" in result.stderr
 
@@ -66,7 +67,7 @@ def test_a_chart_dependency_on_another_host_is_followed_with_allow_discovered_ho
 
 
 def test_a_chart_dependency_on_another_host_is_followed_when_allowed_hosts_names_it(tmp_path, mirror_cli, parent_repo):
-    spec = _parent_spec(parent_repo, allowedHosts=["127.0.0.1:15080"])
+    spec = _parent_spec(parent_repo, allowedHosts=[CHARTS_ADDRESS])
     result = mirror_cli("resolve", write(tmp_path, spec), "--json")
     assert result.exit_code == 0, result.stderr
 
@@ -75,7 +76,7 @@ def test_images_a_chart_names_on_a_registry_the_mirrorset_does_not_name_are_refu
     spec = {"charts": [{"name": "app", "repo": charts["repo"]["url"], "version": "1.0.0", "images": True}]}
     refused = mirror_cli("resolve", write(tmp_path, spec), "--json")
     assert refused.exit_code == 2, refused.stderr
-    assert "127.0.0.1:15000: not named in the MirrorSet" in refused.stderr
+    assert f"{UPSTREAM_REGISTRY}: not named in the MirrorSet" in refused.stderr
     assert "chart app@1.0.0" in refused.stderr
 
 
@@ -92,12 +93,12 @@ def test_a_collect_refused_by_the_egress_policy_reports_the_hosts_it_did_contact
 
 
 def test_a_redirect_from_a_named_host_into_another_internal_host_is_refused(tmp_path, mirror_cli, services, charts):
-    # The named repository sends the collector to 127.0.0.2:15080 (the same seeded files, another loopback host).
+    # The named repository sends the collector to CHARTS_ADDRESS2 (the same seeded files, another loopback host).
     with HostileServer(redirect_to(f"{services.charts_url2}/seed", append_path=False)) as named:
         spec = {"charts": [{"name": "app", "repo": f"{named.url}/charts", "version": "1.0.0"}]}
         refused = mirror_cli("resolve", write(tmp_path, spec), "--json")
     assert refused.exit_code == 2, refused.stderr
-    assert "127.0.0.2:15080" in refused.stderr and "internal address" in refused.stderr
+    assert CHARTS_ADDRESS2 in refused.stderr and "internal address" in refused.stderr
     assert len(named.requests) == 1
 
 
@@ -109,7 +110,7 @@ def test_a_redirect_into_another_internal_host_is_followed_when_allowed(tmp_path
     with HostileServer(route) as named:
         spec = {
             "charts": [{"name": "app", "repo": f"{named.url}/charts", "version": "1.0.0"}],
-            "allowedHosts": ["127.0.0.2:15080"],
+            "allowedHosts": [CHARTS_ADDRESS2],
         }
         allowed = mirror_cli("resolve", write(tmp_path, spec), "--json")
     assert allowed.exit_code == 0, allowed.stderr
@@ -183,7 +184,7 @@ def test_an_upstream_flux_gitrepository_on_another_host_never_receives_the_git_c
         _fleet(tmp_path, f"{upstream.url}/apps.git")
         spec = {"flux": [{"path": "fleet"}], "allowedHosts": [upstream.netloc]}
         # The credentials are bound to another origin of the same host name: the fleet's host must not get them.
-        env = {**GIT_ENV, "MIRROR_GIT_HOST": "http://127.0.0.1:15090"}
+        env = {**GIT_ENV, "MIRROR_GIT_HOST": GIT_UPSTREAM_URL}
         result = mirror_cli("collect", write(tmp_path, spec), "-o", tmp_path / "b", env=env)
     assert upstream.requests, "allowed, so contacted"
     assert authorization_headers(upstream.requests) == []

@@ -14,6 +14,7 @@ from tests.support.charts import seed_charts
 from tests.support.gitrepos import ls_remote, make_upstream_repo
 from tests.support.kubeschemas import invalid
 from tests.support.mirrorsets import mirrorset
+from tests.support.services import CHARTS_ADDRESS, UPSTREAM_REGISTRY
 
 
 def _fleet_files(services, apps_url: str, charts_url: str) -> dict[str, str | None]:
@@ -116,10 +117,10 @@ def fleet(services, upstream_images) -> dict:
 
 
 def _manifest(tmp_path: Path, fleet_url: str) -> Path:
-    document = mirrorset([], registries={"127.0.0.1:15000": {"plainHTTP": True}})
+    document = mirrorset([], registries={UPSTREAM_REGISTRY: {"plainHTTP": True}})
     document["spec"]["git"] = [{"name": "fleet", "url": fleet_url, "ref": {"branch": "main"}}]
     document["spec"]["flux"] = [{"git": "fleet", "path": "clusters/production"}]
-    document["spec"]["allowedHosts"] = ["127.0.0.1:15080"]  # the fleet's HelmRepository: found, not named
+    document["spec"]["allowedHosts"] = [CHARTS_ADDRESS]  # the fleet's HelmRepository: found, not named
     path = tmp_path / "fleet.yaml"
     path.write_text(json.dumps(document))
     return path

@@ -14,8 +14,9 @@ from mirror.limits import Limits
 from tests.conftest import CliResult
 from tests.support.images import inspect_raw, skopeo_copy
 from tests.support.mirrorsets import write_mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 ALL_IMAGES = ("multi", "docker", "dockerlist", "shared_a", "shared_b", "app_1")
 
 
@@ -185,7 +186,7 @@ def test_moved_tag_is_reported_with_its_previous_digest(
     mirror_cli, tmp_path, write_mirrorset, services, internal_env, internal_url, upstream_images, target_prefix
 ):
     one, two = upstream_images["app_1"], upstream_images["app_2"]
-    moving = f"127.0.0.1:15000/moving/{target_prefix}:stable"
+    moving = f"{UPSTREAM_REGISTRY}/moving/{target_prefix}:stable"
 
     def point_tag_at(source: str) -> None:
         skopeo_copy(f"docker://{source}", f"docker://{moving}", "--src-tls-verify=false", "--dest-tls-verify=false")

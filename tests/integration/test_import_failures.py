@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.mirrorsets import write_mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +158,10 @@ def test_two_sources_landing_on_one_repository_are_refused(
     mirror_cli, tmp_path, write_mirrorset, upstream_images, services, internal_env, internal_url, written_repositories
 ):
     app = upstream_images["app_1"]
-    # The same path from two registries: 127.0.0.1:15000/fixtures/app and mirror.example/fixtures/app.
+    # The same path from two registries: <upstream>/fixtures/app and mirror.example/fixtures/app.
     manifest = write_mirrorset(
         [app["ref"], "mirror.example/fixtures/app:2.0"],
-        registries={**UPSTREAM_SETTINGS, "mirror.example": {"endpoint": "http://127.0.0.1:15000"}},
+        registries={**UPSTREAM_SETTINGS, "mirror.example": {"endpoint": f"http://{UPSTREAM_REGISTRY}"}},
     )
     assert mirror_cli("collect", manifest, "-o", tmp_path / "b").exit_code == 0
     result = mirror_cli(

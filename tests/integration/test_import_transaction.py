@@ -35,8 +35,9 @@ from tests.support.gitrepos import GitError, ls_remote, make_upstream_repo, move
 from tests.support.hostile import Answer, HostileServer, Request
 from tests.support.images import Image, Layer, Layout, inspect_raw, push, sha256_digest
 from tests.support.mirrorsets import mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 
 def must(*args: object, env: dict[str, str] | None = None) -> Any:
@@ -101,7 +102,7 @@ kind: OCIRepository
 metadata: {{name: {name}, namespace: flux-system}}
 spec:
   interval: 10m
-  url: oci://127.0.0.1:15000/fixtures/app
+  url: oci://{upstream}/fixtures/app
   ref: {{tag: "1.0"}}
 """
 
@@ -110,7 +111,7 @@ def flux_bundle(work: Path, key: Path, sequence: int, object_name: str = "app") 
     """A fleet read from a local directory: one OCIRepository, which brings one image to push."""
     fleet = work / f"fleet-{object_name.lower().replace('.', '-').replace('_', '-')}"
     fleet.mkdir(parents=True)
-    (fleet / "source.yaml").write_text(FLUX_SOURCE.format(name=object_name))
+    (fleet / "source.yaml").write_text(FLUX_SOURCE.format(name=object_name, upstream=UPSTREAM_REGISTRY))
     manifest = write_set(work / f"{fleet.name}.yaml", [], flux=[{"path": fleet.name}])
     return collect_signed(manifest, work / f"{fleet.name}-bundle", key, sequence)
 
@@ -196,7 +197,7 @@ def test_every_problem_of_the_plan_is_listed_not_just_the_first(
     repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/fleet")
     fleet = tmp_path / "fleet"
     fleet.mkdir()
-    (fleet / "source.yaml").write_text(FLUX_SOURCE.format(name="App_Bad.Name"))
+    (fleet / "source.yaml").write_text(FLUX_SOURCE.format(name="App_Bad.Name", upstream=UPSTREAM_REGISTRY))
     manifest = write_set(
         tmp_path / "m.yaml", [], git=[{"name": "fleet", "url": repo["url"]}], flux=[{"path": fleet.name}]
     )

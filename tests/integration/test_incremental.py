@@ -16,8 +16,9 @@ from tests.conftest import CliResult
 from tests.support.gitrepos import GitError, add_commit, delete_ref, ls_remote, make_upstream_repo, move_tag
 from tests.support.images import Image, Layer, Layout, inspect_raw, push, sha256_digest
 from tests.support.mirrorsets import mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 
 class Upstream:

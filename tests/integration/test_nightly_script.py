@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from tests.support.mirrorsets import write_mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "manifests" / "nightly" / "mirror-nightly.sh"
 MIRROR = REPO_ROOT / ".venv" / "bin" / "mirror"
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_a_failed_night_keeps_the_last_good_base_and_says_why_in_its_report(host
     assert night(host).returncode == 0
     good = (host["bundles"] / "latest.inventory.json").resolve()
     missing = write_mirrorset(
-        host["set"].with_name("broken.yaml"), ["127.0.0.1:15000/fixtures/no-such-image:1.0"],
+        host["set"].with_name("broken.yaml"), [f"{UPSTREAM_REGISTRY}/fixtures/no-such-image:1.0"],
         registries=UPSTREAM_SETTINGS,
     )  # fmt: skip
     done = night(host, MIRROR_SET=str(missing))

@@ -21,8 +21,9 @@ from tests.support.charts import ChartRepo, build_chart
 from tests.support.gitrepos import add_commit, make_upstream_repo
 from tests.support.images import Image, Layer, Layout, push
 from tests.support.mirrorsets import mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 HOSTILE_LABEL = "<script>alert('x')</script>"
 
 

@@ -22,8 +22,9 @@ from tests.support.charts import ChartRepo, build_chart
 from tests.support.gitrepos import add_commit, make_upstream_repo, repo_info
 from tests.support.images import Image, Layer, Layout, push
 from tests.support.mirrorsets import mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 BIG_LAYER_BYTES = 8 * 1024 * 1024  # the added image's layer: far more than inspect may read of the volumes
 
 

@@ -197,7 +197,7 @@ def test_import_refuses_signed_artifacts_whose_landing_names_break_the_grammar(
     )
     assert mirror_cli("collect", manifest, "-o", bundle, "-q").exit_code == 0
     hostile = {
-        "chart": f"http://127.0.0.1:15080/{token}/app",
+        "chart": f"{services.charts_url}/{token}/app",
         "upper": f"{services.upstream}/fixtures/App:1.0",
         "dots": f"{services.upstream}/fixtures/../{token}:1.0",
     }
@@ -210,7 +210,7 @@ def test_import_refuses_signed_artifacts_whose_landing_names_break_the_grammar(
             "source": hostile["chart"],
             "chart": "app",
             "version": f"../../../../{token}/manifests/x",
-            "repo": f"http://127.0.0.1:15080/{token}",
+            "repo": f"{services.charts_url}/{token}",
         }
         body["artifacts"] = [chart, {**image, "source": hostile["upper"]}, {**image, "source": hostile["dots"]}]
 

@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 from mirror.cli import app
 from tests.support.images import inspect_raw
 from tests.support.mirrorsets import write_mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 IMAGES = ("app_1", "multi")
 VOLUME_SIZE = 4096
 PROBLEM_LINE = re.compile(r"^\s+- \[([A-Z_]+)\] (.*)$", re.MULTILINE)
@@ -131,7 +132,9 @@ def test_the_inventory_copy_beside_a_split_bundle_lists_its_volumes(pristine: Pa
 
 
 def test_collect_refuses_a_nonsense_split_size_naming_the_flag(mirror_cli, tmp_path: Path) -> None:
-    manifest = write_mirrorset(tmp_path / "m.yaml", ["127.0.0.1:15000/fixtures/app:1.0"], registries=UPSTREAM_SETTINGS)
+    manifest = write_mirrorset(
+        tmp_path / "m.yaml", [f"{UPSTREAM_REGISTRY}/fixtures/app:1.0"], registries=UPSTREAM_SETTINGS
+    )
     for size in ("4X", "100", "-1G"):
         result = mirror_cli("collect", manifest, "-o", tmp_path / "n.tar", "--split-size", size, "--quiet")
         assert result.exit_code == 2, size
@@ -219,7 +222,9 @@ def test_a_wrong_volume_is_refused_naming_it_and_nothing_is_written(
     assert written_repositories() == []
 
 
-def test_verify_names_a_wrong_volume_with_exit_3(split: Path, policy: Path, mirror_cli) -> None:
+def test_verify_names_a_wrong_volume_with_exit_3(split: Path, keys: Path, policy: Path, mirror_cli) -> None:
+    # Approved first: a bundle its signatures already refuse is not read any further, volumes included.
+    must("approve", split, "--key", keys / "officer.key", "--collector-key", keys / "collector.pub")
     _damaged(split, split)
     result = mirror_cli("verify", split, "--trust", policy, "--json")
     assert result.exit_code == 3

@@ -38,8 +38,9 @@ from mirror.trust.sign import sign_approval, sign_collection
 from mirror.trust.statement import Approval, Collection, approval_statement, collection_statement, parse_time
 from tests.conftest import internal_repositories
 from tests.support.mirrorsets import write_mirrorset
+from tests.support.services import UPSTREAM_REGISTRY
 
-UPSTREAM_SETTINGS = {"127.0.0.1:15000": {"plainHTTP": True}}
+UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 OFFICERS = ("officer-a", "officer-b", "officer-c")
 PASSWORD = "correct horse battery staple"
 PROBLEM_LINE = re.compile(r"^\s+- \[([A-Z_]+)\] ", re.MULTILINE)
@@ -80,7 +81,7 @@ def policy_document(keys: Keys, **changes: Any) -> dict[str, Any]:
         "collectors": {"keys": [str(keys.pub("collector"))], "threshold": 1},
         "approvers": {"keys": [str(keys.pub(name)) for name in OFFICERS], "threshold": 2},
         "maxAge": "14d",
-        "allowedSources": ["127.0.0.1:15000/fixtures/*"],
+        "allowedSources": [f"{UPSTREAM_REGISTRY}/fixtures/*"],
         "stateFile": "state.json",
     }
     for field, value in changes.items():
@@ -961,7 +962,7 @@ def test_source_outside_allowed_sources_is_refused(approved_dir, copy, attempt_i
     policy = trust.policy(allowedSources=["docker.io/*"])
     result = attempt_import(copy(approved_dir), policy)
     assert_refused(result, written_repositories, trust, None, {"SOURCE_NOT_ALLOWED"})
-    assert "127.0.0.1:15000/fixtures/app" in result.stderr
+    assert f"{UPSTREAM_REGISTRY}/fixtures/app" in result.stderr
 
 
 def _all_officers(threshold: int) -> Callable[[Keys], dict[str, Any]]:

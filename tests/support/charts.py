@@ -41,6 +41,7 @@ from tests.support.images import (
     push,
     write_artifact,
 )
+from tests.support.services import UPSTREAM_REGISTRY
 
 if TYPE_CHECKING:
     from tests.support.services import Services
@@ -50,7 +51,7 @@ HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 HELM_PROV_LAYER = "application/vnd.cncf.helm.chart.provenance.v1.prov"
 
 #: The image a chart's values point at unless ``values`` says otherwise (exists after tests.support.seed).
-DEFAULT_IMAGE_REPOSITORY = "127.0.0.1:15000/fixtures/app"
+DEFAULT_IMAGE_REPOSITORY = f"{UPSTREAM_REGISTRY}/fixtures/app"
 DEFAULT_IMAGE_TAG = "1.0"
 
 DEPLOYMENT_TEMPLATE = """\

@@ -13,8 +13,8 @@ Typical use::
     img = Image([base, Layer.from_seed("app")], platform="linux/arm64/v8", labels={"fixture": "app"})
     layout = Layout(tmp_path / "layout")
     digest = layout.add("app-1.0", img)
-    push(tmp_path / "layout", "app-1.0", "127.0.0.1:15000/fixtures/app:1.0")
-    assert digest_of("127.0.0.1:15000/fixtures/app:1.0") == digest
+    push(tmp_path / "layout", "app-1.0", f"{services.upstream}/fixtures/app:1.0")
+    assert digest_of(f"{services.upstream}/fixtures/app:1.0") == digest
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Idempotent seeding of the plain-HTTP upstream registry with the fixture catalogue.
 
-``seed_upstream("127.0.0.1:15000")`` pushes (only what is missing or different):
+``seed_upstream(services.upstream)`` pushes (only what is missing or different):
 
 - ``fixtures/multi:1.0``      OCI index: linux/amd64, linux/arm64/v8, linux/arm/v7; one base layer shared by
                                all three plus one distinct layer per platform;
@@ -210,7 +210,7 @@ def seed_upstream(host: str, *, log: Callable[[str], None] | None = None) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.seed", description=__doc__.split("\n")[0])
-    parser.add_argument("host", help="registry host:port, e.g. 127.0.0.1:15000")
+    parser.add_argument("host", help="registry host:port, e.g. $MIRROR_TEST_UPSTREAM")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     args = parser.parse_args(argv)
     start = time.monotonic()

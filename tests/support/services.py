@@ -12,21 +12,60 @@ reads the token server's request log, one dict per token request (``user`` is
 None for anonymous requests; ``scopes`` lists the requested scope strings;
 ``status`` is the HTTP status answered).
 
+Where the services listen comes from one place, ``scripts/lib/services/ports.py`` (ports as
+offsets from ``MIRROR_SERVICES_PORT_BASE``, default 15000). Tests take addresses from the
+``services`` fixture; module-level settings that must exist before any fixture use
+``UPSTREAM_REGISTRY``, ``CHARTS_ADDRESS`` (and the rest below), read from that place.
+
 No pytest here: fixtures wrap these functions.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "services"
+SERVICES_PACKAGE = REPO_ROOT / "scripts" / "lib" / "services"
+PORTS_MODULE = SERVICES_PACKAGE / "ports.py"
+
+
+def services_package() -> ModuleType:
+    """scripts/lib/services (what scripts/services runs), importable as ``mirror_services``."""
+    name = "mirror_services"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, SERVICES_PACKAGE / "__init__.py", submodule_search_locations=[str(SERVICES_PACKAGE)]
+        )
+        assert spec is not None and spec.loader is not None, SERVICES_PACKAGE
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _load_ports_module() -> ModuleType:
+    """scripts/lib/services/ports.py, the one place that says where the services listen."""
+    services_package()
+    return importlib.import_module("mirror_services.ports")
+
+
+ports = _load_ports_module()
+_PORTS = ports.configured()
+UPSTREAM_REGISTRY: str = _PORTS.address("upstream")  # host:port of the anonymous plain-HTTP registry
+CHARTS_ADDRESS: str = _PORTS.address("charts")  # host:port of the chart repositories' nginx
+CHARTS_ADDRESS2: str = f"{ports.CHARTS_HOST2}:{_PORTS.charts}"  # the same nginx under a second loopback host
+CHARTS_URL: str = f"http://{CHARTS_ADDRESS}"  # no trailing slash
+GIT_UPSTREAM_URL: str = f"http://{_PORTS.address('git_upstream')}"  # the anonymous read-only git server
 
 _FIELDS = {
     "MIRROR_TEST_UPSTREAM": "upstream",
@@ -70,11 +109,11 @@ class Services:
     token_password: str
     token_log: Path  # JSON lines, one per token request
     services_dir: Path
-    charts_url: str  # http://127.0.0.1:15080, nginx serving charts_dir as static files (no trailing slash)
-    charts_url2: str  # http://127.0.0.2:15080, the same files under a second host name
+    charts_url: str  # http://127.0.0.1:<charts port>, nginx serving charts_dir as static files (no trailing slash)
+    charts_url2: str  # http://127.0.0.2:<charts port>, the same files under a second host name
     charts_dir: Path  # document root of charts_url/charts_url2; put chart repositories in subdirectories
-    git_upstream: str  # http://127.0.0.1:15090, smart HTTP git, anonymous, read-only (no trailing slash)
-    git_internal: str  # http://127.0.0.1:15091, smart HTTP git, basic auth git_user/git_password, push allowed
+    git_upstream: str  # http://127.0.0.1:<port>, smart HTTP git, anonymous, read-only (no trailing slash)
+    git_internal: str  # http://127.0.0.1:<port>, smart HTTP git, basic auth git_user/git_password, push allowed
     git_user: str
     git_password: str
     git_upstream_dir: Path  # bare repositories served by git_upstream: <dir>/<name>.git is <git_upstream>/<name>.git
@@ -125,14 +164,26 @@ def ensure_services(timeout: float = 120.0) -> Services:
     kwargs: dict[str, Any] = {}
     for env_name, field in _FIELDS.items():
         kwargs[field] = Path(values[env_name]) if field in _PATHS else values[env_name]
-    return Services(**kwargs)
+    settings = Services(**kwargs)
+    expected = {
+        "upstream": UPSTREAM_REGISTRY,
+        "charts_url": CHARTS_URL,
+        "charts_url2": f"http://{CHARTS_ADDRESS2}",
+        "git_upstream": GIT_UPSTREAM_URL,
+    }
+    for field, address in expected.items():
+        if getattr(settings, field) != address:
+            raise ServicesError(
+                f"scripts/services env says {field} is {getattr(settings, field)}, but {PORTS_MODULE.name} "
+                f"said {address} when the tests were loaded (was {ports.BASE_VARIABLE} changed?)"
+            )
+    return settings
 
 
 def default_token_log() -> Path:
     if os.environ.get("MIRROR_TEST_TOKEN_LOG"):
         return Path(os.environ["MIRROR_TEST_TOKEN_LOG"])
-    services_dir = Path(os.environ.get("MIRROR_SERVICES_DIR") or REPO_ROOT / ".services")
-    return services_dir / "token" / "requests.log"
+    return ports.state_dir() / "token" / "requests.log"
 
 
 def token_requests(log: Path | Services | None = None) -> list[dict[str, Any]]:

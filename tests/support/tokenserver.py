@@ -307,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--listen", default="127.0.0.1:15002", help="host:port (default %(default)s)")
+    parser.add_argument("--listen", required=True, help="host:port (scripts/services passes the configured port)")
     parser.add_argument("--cert", type=Path, required=True, help="PEM signing certificate (rootcertbundle)")
     parser.add_argument("--key", type=Path, required=True, help="PEM EC P-256 private key of --cert")
     parser.add_argument("--issuer", default="mirror-test-issuer")

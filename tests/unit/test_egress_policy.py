@@ -55,8 +55,8 @@ def test_a_discovered_host_not_named_is_refused_naming_the_host_and_what_led_the
 
 
 def test_a_named_host_is_allowed_whatever_the_port_pattern_says_for_others() -> None:
-    assert policy("127.0.0.1:15000").discovered_problem("127.0.0.1:15000", "x") is None
-    assert policy("127.0.0.1:15000").discovered_problem("127.0.0.1:15001", "x") is not None
+    assert policy("127.0.0.1:5000").discovered_problem("127.0.0.1:5000", "x") is None
+    assert policy("127.0.0.1:5000").discovered_problem("127.0.0.1:5001", "x") is not None
 
 
 def test_allowed_hosts_globs_and_ports() -> None:
@@ -77,7 +77,7 @@ def test_allow_discovered_hosts_admits_public_hosts_only() -> None:
 
 
 def test_allow_discovered_hosts_admits_another_port_of_a_named_host_name() -> None:
-    assert policy("127.0.0.1:15080", allow_discovered=True).discovered_problem("127.0.0.1:15081", "x") is None
+    assert policy("127.0.0.1:8080", allow_discovered=True).discovered_problem("127.0.0.1:8081", "x") is None
 
 
 def test_every_refused_discovered_host_is_listed_in_one_error() -> None:
@@ -107,7 +107,7 @@ def test_a_redirect_into_an_internal_address_is_followed_when_allowed() -> None:
 
 
 def test_a_redirect_to_another_port_of_the_same_host_name_is_followed() -> None:
-    policy("127.0.0.1:15443").check_followed("https://127.0.0.1:15443/v2/", "http://127.0.0.1:15002/token", "realm")
+    policy("127.0.0.1:5443").check_followed("https://127.0.0.1:5443/v2/", "http://127.0.0.1:5002/token", "realm")
 
 
 @pytest.mark.parametrize("text", ["https://x.example", "x.example/path", "user@x.example", "x.example:99999", ""])
@@ -120,12 +120,12 @@ def test_allowed_hosts_is_read_from_the_mirrorset(tmp_path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(
         "apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: x}\n"
-        "spec: {allowedHosts: ['*.example.com', '127.0.0.2:15080', '[::1]:5000']}\n"
+        "spec: {allowedHosts: ['*.example.com', '127.0.0.2:8080', '[::1]:5000']}\n"
     )
     [mirrorset] = load_mirrorsets([path])
     assert mirrorset.allowed_hosts == (
         HostPattern("*.example.com", None),
-        HostPattern("127.0.0.2", 15080),
+        HostPattern("127.0.0.2", 8080),
         HostPattern("::1", 5000),
     )
 

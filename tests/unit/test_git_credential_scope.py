@@ -68,12 +68,12 @@ def test_git_credentials_are_bound_to_the_one_git_host_the_mirrorset_names() -> 
 
 def test_git_credentials_with_two_named_git_hosts_need_mirror_git_host() -> None:
     env = {"MIRROR_GIT_USERNAME": USER, "MIRROR_GIT_PASSWORD": PASSWORD}
-    named = ["https://git.example.com/a.git", "http://127.0.0.1:15090/b.git"]
+    named = ["https://git.example.com/a.git", "http://127.0.0.1:8090/b.git"]
     with pytest.raises(UsageError) as caught:
         git_credentials(env, named=named)
     assert "MIRROR_GIT_HOST" in caught.value.message + (caught.value.hint or "")
-    chosen = git_credentials({**env, "MIRROR_GIT_HOST": "http://127.0.0.1:15090"}, named=named)
-    assert chosen is not None and chosen.origins == ("http://127.0.0.1:15090",)
+    chosen = git_credentials({**env, "MIRROR_GIT_HOST": "http://127.0.0.1:8090"}, named=named)
+    assert chosen is not None and chosen.origins == ("http://127.0.0.1:8090",)
 
 
 def test_mirror_git_host_without_a_scheme_means_https() -> None:

@@ -26,7 +26,7 @@ def _git(source: str) -> ArtifactRecord:
         ("https://git.example.com/fleet/infra.git", f"{BASE}/fleet/infra.git"),
         ("https://git.example.com/fleet/infra.git/", f"{BASE}/fleet/infra.git"),
         ("ssh://git@git.example.com:2222/team/app.git", f"{BASE}/team/app.git"),
-        ("http://127.0.0.1:15090/t1/fleet.git", f"{BASE}/t1/fleet.git"),
+        ("http://127.0.0.1:8080/t1/fleet.git", f"{BASE}/t1/fleet.git"),
         ("https://git.example.com/~user/repo.git", f"{BASE}/~user/repo.git"),
         ("https://git.example.com/a/%2e%2e/b.git", f"{BASE}/b.git"),  # resolved inside: lands where it resolves
     ],

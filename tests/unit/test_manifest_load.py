@@ -61,7 +61,7 @@ metadata:
 spec:
   platforms: all
   registries:
-    127.0.0.1:15000:
+    127.0.0.1:5000:
       plainHTTP: true
     ghcr.io:
       endpoint: https://proxy.example.com/ghcr.io
@@ -71,7 +71,7 @@ spec:
     - nginx
     - ref: ghcr.io/org/app:1.2
       platforms: [linux/amd64, linux/arm64/v8]
-    - 127.0.0.1:15000/a/b:1
+    - 127.0.0.1:5000/a/b:1
 """
 
 
@@ -90,7 +90,7 @@ def test_full_example_loads_one_mirrorset(full_example):
 def test_full_example_registry_settings(full_example):
     (mirrorset,) = load_mirrorsets([full_example])
     assert dict(mirrorset.registries) == {
-        "127.0.0.1:15000": RegistrySettings(plain_http=True),
+        "127.0.0.1:5000": RegistrySettings(plain_http=True),
         "ghcr.io": RegistrySettings(endpoint="https://proxy.example.com/ghcr.io"),
         "registry.example.com": RegistrySettings(ca_file=str(full_example.parent / "certs" / "ca.pem")),
     }
@@ -104,7 +104,7 @@ def test_full_example_images_and_their_platforms(full_example):
             ImageReference("ghcr.io", "org/app", "1.2"),
             (Platform("linux", "amd64"), Platform("linux", "arm64", "v8")),
         ),
-        (ImageReference("127.0.0.1:15000", "a/b", "1"), None),
+        (ImageReference("127.0.0.1:5000", "a/b", "1"), None),
     ]
 
 

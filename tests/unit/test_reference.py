@@ -28,8 +28,8 @@ DIGEST = f"sha256:{HEX}"
         pytest.param("bitnami/redis", "docker.io", "bitnami/redis", "latest", None, id="hub-two-components-no-library"),
         pytest.param("ghcr.io/app", "ghcr.io", "app", "latest", None, id="non-hub-single-component-no-library"),
         pytest.param("quay.io/org/team/app:v2", "quay.io", "org/team/app", "v2", None, id="deep-path"),
-        pytest.param("127.0.0.1:15000/a/b:1", "127.0.0.1:15000", "a/b", "1", None, id="ip-with-port-and-tag"),
-        pytest.param("127.0.0.1:15000/a/b", "127.0.0.1:15000", "a/b", "latest", None, id="port-colon-is-not-a-tag"),
+        pytest.param("127.0.0.1:5000/a/b:1", "127.0.0.1:5000", "a/b", "1", None, id="ip-with-port-and-tag"),
+        pytest.param("127.0.0.1:5000/a/b", "127.0.0.1:5000", "a/b", "latest", None, id="port-colon-is-not-a-tag"),
         pytest.param("localhost/x", "localhost", "x", "latest", None, id="localhost-without-dot"),
         pytest.param("localhost:5000/x:dev", "localhost:5000", "x", "dev", None, id="localhost-with-port"),
         pytest.param("[::1]:5000/x", "[::1]:5000", "x", "latest", None, id="ipv6-with-port"),
@@ -74,7 +74,7 @@ def test_short_and_long_hub_spellings_are_equal():
 
 
 def test_name_is_registry_and_repository():
-    assert parse_reference("127.0.0.1:15000/a/b:1").name == "127.0.0.1:15000/a/b"
+    assert parse_reference("127.0.0.1:5000/a/b:1").name == "127.0.0.1:5000/a/b"
 
 
 def test_name_of_exactly_255_characters_is_accepted():

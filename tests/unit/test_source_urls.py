@@ -53,7 +53,7 @@ def test_a_git_url_whose_path_hides_something_is_refused_naming_file_and_field(t
         "https://git.example.com/fleet/infra.git",
         "https://git.example.com/fleet/infra",
         "https://git.example.com/team%20a/caf%C3%A9.git",
-        "http://127.0.0.1:15090/t1/v1.2..3.git",
+        "http://127.0.0.1:8080/t1/v1.2..3.git",
     ],
 )
 def test_an_honest_git_url_loads(tmp_path, url):

@@ -335,6 +335,17 @@ def test_ed25519_signature_checked_against_a_p256_key_is_false(p256: ec.Elliptic
     assert not p256_public(p256).verify(signature, MESSAGE)
 
 
+def test_a_p256_key_labelled_ed25519_verifies_nothing(p256: ec.EllipticCurvePrivateKey) -> None:
+    signature = p256.sign(MESSAGE, ec.ECDSA(hashes.SHA256()))
+    assert PublicKey(p256_public(p256).der, ED25519, "mislabelled.pub").verify(signature, MESSAGE) is False
+
+
+def test_an_ed25519_key_labelled_p256_verifies_nothing() -> None:
+    private = ed25519.Ed25519PrivateKey.generate()
+    mislabelled = PublicKey(ed25519_public(private).der, ECDSA_P256, "mislabelled.pub")
+    assert mislabelled.verify(private.sign(MESSAGE), MESSAGE) is False
+
+
 def test_public_keys_are_equal_exactly_when_their_der_matches(p256: ec.EllipticCurvePrivateKey) -> None:
     der = p256_public(p256).der
     assert PublicKey(der, ECDSA_P256, "a.pub") == PublicKey(der, ECDSA_P256, "b.pub")
