@@ -23,11 +23,13 @@ from mirror.flux.objects import FluxObject, read_tree
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.git.runner import Transport, run_git
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.semver import select_version
+from mirror.yamlio import YamlBudgetError
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,11 @@ class FluxCollector:
         variables: dict[str, str],
         progress: Progress,
         egress: EgressPolicy | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._egress = egress
         self.writer = writer
+        self._limits = limits
         self._collect_git = collect_git
         self._by_name = manifest_git
         self._scratch = scratch
@@ -103,23 +107,32 @@ class FluxCollector:
         return target
 
     def collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
+        try:
+            return self._collect(entry, platforms)
+        except YamlBudgetError as exc:  # files are named inside their source: say which fleet read them
+            raise YamlBudgetError(f"{entry.origin}: {exc.message}", hint=exc.hint) from None
+
+    def _collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
         notes: list[str] = []
         if entry.git is not None:
             collected = self._by_name[entry.git]
             root = self._checkout(collected)
             source = f"{collected.source.url}:{entry.path}"
-            objects = read_tree(root, entry.path, warnings=notes)
+            objects = read_tree(root, entry.path, warnings=notes, limits=self._limits)
         else:
             assert entry.directory is not None
             source = str(entry.directory)
-            objects = read_tree(entry.directory, ".", warnings=notes)
+            objects = read_tree(entry.directory, ".", warnings=notes, limits=self._limits)
         walker: FluxWalker
 
         def read(key: SourceKey, path: str) -> list[FluxObject] | None:
             designated = walker.source(key)
             if not isinstance(designated, GitSource):
                 return None  # Kustomizations from OCI artifacts or buckets are not followed
-            return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
+            try:
+                return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes, limits=self._limits)
+            except YamlBudgetError as exc:
+                raise YamlBudgetError(f"{designated.url}: {exc.message}", hint=exc.hint) from None
 
         external: dict[SourceKey, GitSource] = {}
         root_key = None
@@ -140,7 +153,8 @@ class FluxCollector:
             self.git_source(git)
         for chart in plan.git_charts:
             self._progress.warn(f"{chart.origin}: a chart from a Git repository travels in that repository only")
-        return CollectedFlux(entry, source, plan, objects_blob(plan.objects))
+        blob = objects_blob(plan.objects, max_bytes=self._limits.max_flux_objects_bytes, where=entry.origin)
+        return CollectedFlux(entry, source, plan, blob)
 
 
 def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[ImageSource]:

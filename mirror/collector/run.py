@@ -284,6 +284,7 @@ def _gather_git_and_flux(
             variables=flux_vars,
             progress=progress,
             egress=egress,
+            limits=limits,
         )
         for mirrorset in sets:
             for entry in mirrorset.flux:

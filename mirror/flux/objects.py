@@ -20,10 +20,12 @@ Only the objects that matter to mirror are kept: Flux kinds (API groups under fl
 fluxcd.controlplane.io), workloads (their images), and ConfigMaps and Secrets (postBuild.substituteFrom).
 Documents without apiVersion and kind (values files, Chart.yaml, CI workflows) are skipped quietly; a file
 PyYAML cannot parse (a duplicate anchor, Go templates) is skipped with a warning naming it, as is a file with
-a duplicate key (kustomize refuses those).
+a duplicate key (kustomize refuses those). A file whose aliases would expand it past the YAML budget of
+`Limits` (an alias bomb), or into an infinite tree, is refused: YamlBudgetError, exit 2, naming it.
 
 YAML is read as kustomize does (YAML 1.2): only true/false are booleans, and dates stay strings.
-Problems never raise here except a path outside the root: they are appended to the `warnings` list.
+Problems never raise here except a path outside the root and YAML past its budget: they are appended to the
+`warnings` list.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ import yaml
 from mirror.errors import UsageError
 from mirror.flux.patterns import compile_upstream, literal
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.yamlio import read_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -58,7 +62,6 @@ KEPT_KINDS = (
     | _KEPT_CORE
     | {"GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket", "HelmRelease", "Kustomization"}
 )
-_MAX_DEPTH = 64  # nested kustomizations, and patch recursion
 
 
 # --- YAML as kustomize reads it -------------------------------------------------------------------------------
@@ -106,9 +109,10 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
 
 
-def parse_yaml_documents(text: str) -> list[Any]:
-    """Every non-empty document of `text`; raises yaml.YAMLError."""
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+def parse_yaml_documents(text: str, where: str = "YAML text") -> list[Any]:
+    """Every non-empty document of `text`; raises yaml.YAMLError, and YamlBudgetError (naming `where`) for YAML
+    that expands past the budget of one file (an alias bomb)."""
+    return read_yaml(text, where, loader=_Loader)
 
 
 def load_documents(path: Path, warnings: list[str], display: str | None = None) -> list[Any]:
@@ -120,7 +124,7 @@ def load_documents(path: Path, warnings: list[str], display: str | None = None) 
         warnings.append(f"{name}: skipped, cannot be read: {exc}")
         return []
     try:
-        return parse_yaml_documents(text)
+        return parse_yaml_documents(text, name)
     except yaml.YAMLError as exc:
         warnings.append(f"{name}: skipped, not YAML that PyYAML can parse: {' '.join(str(exc).split())}")
         return []
@@ -305,10 +309,11 @@ def _find_kustomization(directory: Path) -> Path | None:
 
 
 class _TreeReader:
-    def __init__(self, root: Path, warnings: list[str], keep: Callable[[str, str], bool]) -> None:
+    def __init__(self, root: Path, warnings: list[str], keep: Callable[[str, str], bool], max_depth: int) -> None:
         self.root = root.resolve()
         self.warnings = warnings
         self.keep = keep
+        self.max_depth = max_depth  # kustomizations nested in kustomizations
         self.building: list[Path] = []
 
     def display(self, path: Path) -> str:
@@ -328,7 +333,7 @@ class _TreeReader:
         if directory in self.building:
             self.warnings.append(f"{self.display(directory)}: kustomization cycle; not read again")
             return []
-        if len(self.building) >= _MAX_DEPTH:
+        if len(self.building) >= self.max_depth:
             self.warnings.append(f"{self.display(directory)}: kustomizations nested too deeply; not read")
             return []
         self.building.append(directory)
@@ -480,13 +485,14 @@ def read_tree(
     *,
     warnings: list[str] | None = None,
     keep: Callable[[str, str], bool] = default_keep,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[FluxObject]:
     """The kept objects kustomize-controller would build from `path` (a Flux `spec.path`) inside `root`.
 
     Raises UsageError when `path` leaves `root` or does not exist; everything else is a warning.
     """
     notes = warnings if warnings is not None else []
-    reader = _TreeReader(Path(root), notes, keep)
+    reader = _TreeReader(Path(root), notes, keep, limits.max_kustomize_depth)
     relative = normalise_path(path)
     target = reader.inside(reader.root / relative)
     if target is None:
@@ -591,7 +597,7 @@ def _patch_content(item: Any, context: PatchContext, where: str) -> list[Any] | 
     patch = item.get("patch") if isinstance(item, dict) and "patch" in item else item
     if isinstance(patch, str):
         try:
-            docs = parse_yaml_documents(patch)
+            docs = parse_yaml_documents(patch, f"{where}: inline patch")
         except yaml.YAMLError as exc:
             context.warnings.append(f"{where}: inline patch is not YAML: {' '.join(str(exc).split())}; ignored")
             return None
@@ -708,7 +714,7 @@ def _drop_identity(patch: dict[str, Any]) -> None:
 def strategic_merge(base: Any, patch: Any, *, merge_lists_by_name: bool, depth: int = 0) -> Any:
     """A strategic merge patch, simplified: maps merge (null deletes, `$patch: replace|delete`); lists are
     replaced, except lists of named maps in built-in kinds (containers, env, volumes), merged by name."""
-    if depth > _MAX_DEPTH:
+    if depth > DEFAULT_LIMITS.max_yaml_depth:  # no document read is deeper: a guard on recursion only
         return patch
     if isinstance(patch, dict):
         directive = patch.get("$patch")
