@@ -234,24 +234,6 @@ class DirectoryBundle:
         return open_regular(self._root / path, os.O_NOFOLLOW)
 
 
-def open_bundle(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> BundleReader:
-    location = Path(path)
-    if location.is_dir():
-        return DirectoryBundle(location, limits)
-    if location.is_file():
-        from mirror.bundle import volumes  # volumes builds on this module
-
-        return volumes.open_if_split(location, limits) or TarBundle(location, limits)
-    if location.exists():
-        raise UsageError(
-            f"{location}: not a regular file or directory ({kind_of(location.stat().st_mode)})",
-            hint="give a bundle directory, a .tar file or the head volume NAME.tar.000",
-        )
-    raise UsageError(
-        f"{location}: no bundle here", hint="give a bundle directory, a .tar file or the head volume NAME.tar.000"
-    )
-
-
 @contextmanager
 def opened(reader: BundleReader, path: str) -> Iterator[BinaryIO]:
     handle = reader.open(path)
