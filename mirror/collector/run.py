@@ -30,7 +30,7 @@ from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
-from mirror.manifest.model import ChartSource, GitSource, ImageSource
+from mirror.manifest.model import ChartSource, ImageSource
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
@@ -242,36 +242,22 @@ def _gather_git_and_flux(
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
-    from mirror.collector.git import collect_git
+    from mirror.collector.git import GitCollector
     from mirror.credentials import git_credentials
     from mirror.git.runner import Transport
 
-    transport = Transport(ca_file=fetcher.ca_file).with_limits(limits)
-    credentials = git_credentials(named=[g.url for s in sets for g in s.git])
+    git_collector = GitCollector(
+        writer,
+        git_credentials(named=[g.url for s in sets for g in s.git]),
+        Transport(ca_file=fetcher.ca_file).with_limits(limits),
+        progress,
+        egress,
+        chain,
+    )
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
-
-    def collect_one_git(source: GitSource, *, whole: bool = False) -> CollectedGit:
-        base = chain.git_record(source.url, source.name) if chain and not whole else None
-        commits = chain.git_commits(source.url) if chain and base else []
-        egress.record(url_host(source.url))
-        # The whole source within one deadline, from now; the base's bundle hints at its size.
-        timed = transport.for_source(base.size if base else None)
-        collected = collect_git(
-            source, writer, credentials=credentials, transport=timed, base_commits=commits, base=base
-        )
-        if collected.skipped_refs:
-            names = ", ".join(repr(name) for name in collected.skipped_refs[:5])
-            more = f" and {len(collected.skipped_refs) - 5} more" if len(collected.skipped_refs) > 5 else ""
-            progress.warn(
-                f"{source.url}: left out {len(collected.skipped_refs)} ref(s) whose names git refuses: {names}{more}"
-            )
-        news = "" if collected.carried else " (nothing new since the base)"
-        progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")
-        return collected
-
     manifest_git = run_parallel(
-        [g for s in sets for g in s.git], lambda g: collect_one_git(g, whole=g.name in flux_git), jobs
+        [g for s in sets for g in s.git], lambda g: git_collector.collect(g, whole=g.name in flux_git), jobs
     )
     by_name = {g.source.name: g for g in manifest_git}
     fleets: list[CollectedFlux] = []
@@ -280,7 +266,7 @@ def _gather_git_and_flux(
     with tempfile.TemporaryDirectory(prefix="mirror-flux-") as scratch:
         flux = FluxCollector(
             writer,
-            lambda g: collect_one_git(g, whole=True),
+            git_collector,
             by_name,
             Path(scratch),
             variables=flux_vars,
