@@ -318,7 +318,6 @@ def _plan_check_write(
     refusals = _Refusals()
     plan = _plan(bundle, verified, targets, flux_out, refusals)
     carried_git = [a for a in verified.git if a not in expected_git(verified)]
-    pushed: list[tuple[GitPlan, PushResult]] = []
     with quarantine_directory() if targets.git_base and carried_git else contextlib.nullcontext() as scratch:
         try:
             if scratch is not None:
@@ -329,30 +328,54 @@ def _plan_check_write(
                 f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
                 f"{len(plan.staged)} git source(s); every check passed"
             )
-            if dry_run:
-                with targets.registry() as client:
-                    importer = RegistryImporter(
-                        client, verified.reader, jobs=targets.jobs, progress=progress, dry_run=True
-                    )
-                    outcomes = importer.run(plan.images)
-            else:
-                # Rollback protection first: from here on, whatever happens, an older bundle is refused.
-                written = WriteLog()
-                if report is not None:
-                    record_import(report)
-                    written.state_recorded = True
-                try:
-                    importer, outcomes, pushed = _write(
-                        plan, verified, targets, written, flux_out=flux_out, force=force
-                    )
-                except (MirrorError, OSError) as exc:
-                    raise PartialImportError(exc, written) from exc
+            importer, outcomes, pushed = _write_or_dry_run(plan, verified, report, targets, flux_out, dry_run, force)
         finally:
             for staged in plan.staged:
                 staged.staged.discard()
     for _, result in pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
+    return _import_report(bundle, verified, report, targets, plan, importer, outcomes, pushed, dry_run)
+
+
+def _write_or_dry_run(
+    plan: _Plan,
+    verified: VerifiedBundle,
+    report: TrustReport | None,
+    targets: _Targets,
+    flux_out: Path | None,
+    dry_run: bool,
+    force: bool,
+) -> tuple[RegistryImporter, list[ImageOutcome], list[tuple[GitPlan, PushResult]]]:
+    """A dry run asks the registry what it has; a real one records the trust state first, then writes."""
+    if dry_run:
+        with targets.registry() as client:
+            importer = RegistryImporter(
+                client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=True
+            )
+            return importer, importer.run(plan.images), []
+    # Rollback protection first: from here on, whatever happens, an older bundle is refused.
+    written = WriteLog()
+    if report is not None:
+        record_import(report)
+        written.state_recorded = True
+    try:
+        return _write(plan, verified, targets, written, flux_out=flux_out, force=force)
+    except (MirrorError, OSError) as exc:
+        raise PartialImportError(exc, written) from exc
+
+
+def _import_report(
+    bundle: str | Path,
+    verified: VerifiedBundle,
+    report: TrustReport | None,
+    targets: _Targets,
+    plan: _Plan,
+    importer: RegistryImporter,
+    outcomes: list[ImageOutcome],
+    pushed: list[tuple[GitPlan, PushResult]],
+    dry_run: bool,
+) -> ImportReport:
     endpoint = targets.endpoint
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
     trusted = None
