@@ -21,8 +21,8 @@ from mirror.errors import UsageError
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
+from mirror.flux.tags import select_flux_tag
 from mirror.git.runner import Transport, run_git
-from mirror.helm.semver import select_version
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
@@ -179,9 +179,13 @@ def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[Imag
             if artifact.semver_filter:
                 pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
                 tags = (t for t in tags if pattern.search(t))
-            chosen = select_version(tags, artifact.semver)
-            if chosen is None:
-                raise UsageError(f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}")
-            reference = ImageReference(reference.registry, reference.repository, chosen)
+            choice = select_flux_tag(tags, artifact.semver)
+            if choice.tag is None:
+                raise UsageError(
+                    f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}; "
+                    + choice.describe_seen(),
+                    hint="tags are read as Flux reads them: MAJOR.MINOR.PATCH with an optional v prefix",
+                )
+            reference = ImageReference(reference.registry, reference.repository, choice.tag)
         result.append(ImageSource(reference, None, artifact.origin))
     return result

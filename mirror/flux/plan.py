@@ -1222,6 +1222,7 @@ class FluxWalker:
             dependencies=True,
             platforms=self._platforms,
             origin=obj.where,
+            flux_semver=bool(artifact.semver),
         )
 
     def _values_images(self, held: _Held) -> tuple[ImageReference, ...]:

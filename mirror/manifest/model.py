@@ -41,6 +41,9 @@ class ChartSource:
     platforms: tuple[Platform, ...] | None  # for the images it uses
     origin: str
     via: str = "listed"  # listed, or flux (a Flux object); dependencies are marked by requiredBy
+    # `version` is a Flux OCIRepository's ref.semver: chosen over the tags as Flux reads them (a `v` prefix
+    # accepted), not as Helm lists OCI tags.
+    flux_semver: bool = False
 
     @property
     def is_oci(self) -> bool:

@@ -16,6 +16,7 @@ from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError
+from mirror.flux.tags import select_flux_tag
 from mirror.helm.package import HELM_CONFIG
 from mirror.helm.repoindex import IndexEntry, read_index
 from mirror.helm.semver import is_version, select_version
@@ -163,7 +164,20 @@ def _select_oci(source: ChartSource, pool: ClientPool) -> ResolvedChart:
     repository = parse_reference(f"{source.repo.removeprefix('oci://')}/{source.name}")
     where = f"{source.origin}: chart {repository.name}"
     client = pool.for_host(repository.registry)
-    if source.version and is_version(source.version):
+    if source.flux_semver and source.version:
+        try:
+            choice = select_flux_tag(client.iter_tags(repository.repository), source.version)
+        except RegistryHTTPError as exc:
+            if exc.status == 404:
+                raise SourceNotFoundError(f"{where}: not found upstream") from exc
+            raise
+        if choice.tag is None:
+            raise SourceNotFoundError(
+                f"{where}: no tag satisfies {source.version!r}; {choice.describe_seen()}",
+                hint="tags are read as Flux reads them: MAJOR.MINOR.PATCH with an optional v prefix",
+            )
+        chosen, tag = choice.tag, choice.tag
+    elif source.version and is_version(source.version):
         # As Helm does: a version (not a range) is the tag itself, with no listing.
         chosen, tag = source.version, oci_tag(source.version)
     else:
