@@ -12,6 +12,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
@@ -21,7 +23,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mirror import __version__
-from mirror.errors import MirrorError, Problem
+from mirror.errors import MirrorError, Problem, problem_count
 from mirror.logs import format_line
 from mirror.progress import Progress, human_size
 from mirror.terminal import escape
@@ -425,9 +427,13 @@ def _print_trust_report(report: Any) -> None:
     if report.ok:
         _say("verified: every file, signature and policy rule holds")
         return
-    _say(f"REFUSED: {len(report.problems)} problem(s)")
+    from mirror.trust.check import FILES_NOT_CHECKED
+
+    _say(f"REFUSED: {problem_count(report.problems)} problem(s)")
     for problem in report.problems:
         _say(f"  - {problem}")
+    if not report.files_checked:
+        _say(f"  ({FILES_NOT_CHECKED})")
 
 
 @app.command()
@@ -535,12 +541,56 @@ def _root(
     """mirror: verified bundles of images for air-gapped networks."""
 
 
-def _terminated(signum: int, frame: object) -> None:
-    # systemd and Kubernetes stop a job with SIGTERM: unwind like Ctrl-C, so that collect removes its staging
-    # area and --report is still written. Only SIGKILL leaves a staging area behind (never a bundle at OUT).
+# How long an interrupted run waits for its worker threads to unwind (their transfers are already cut) before
+# the process leaves without them.
+_INTERRUPT_GRACE_S = 3.0
+_interrupting = False
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM (systemd, Kubernetes) and Ctrl-C: stop every transfer now, then unwind like Ctrl-C.
+
+    netguard.cancel() shuts every open socket and kills every git, so worker threads blocked in a transfer
+    return at once and queued work fails at its first request; the main thread then unwinds, collect removes
+    its staging area and --report is written. Later signals are ignored: the clean-up must not be cut short.
+    Only SIGKILL leaves a staging area behind (never a bundle at OUT).
+    """
+    global _interrupting
+    if _interrupting:
+        return
+    _interrupting = True
+    guard = sys.modules.get("mirror.netguard")  # not loaded: nothing has touched the network yet
+    if guard is not None:
+        guard.cancel()
     raise KeyboardInterrupt
 
 
+def _leave_after_interrupt(code: object) -> None:
+    """Give the worker threads a moment to unwind, then exit without joining those that did not.
+
+    At exit, Python joins every worker thread of concurrent.futures; one blocked where no cancel reaches it
+    (a read from a stuck file system) would keep an interrupted process alive.
+    """
+    deadline = time.monotonic() + _INTERRUPT_GRACE_S
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 130)
+
+
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
-    app()
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        app()
+    except SystemExit as done:
+        if not _interrupting:
+            raise
+        # A signal that lands outside a command's own handling (just before or after it) reaches click, which
+        # calls it "Aborted!" and exits 1; an interrupted run exits 130 wherever the signal landed.
+        code = 130 if done.code == 1 else done.code
+        _leave_after_interrupt(code)
+        raise SystemExit(code) from None

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -187,7 +188,16 @@ def _gather(
     flux_images: list[ImageSource] = []
     if any(s.git or s.flux for s in sets):
         git, fleets, flux_charts, flux_images = _gather_git_and_flux(
-            sets, pool, fetcher, writer, jobs=jobs, progress=progress, flux_vars=flux_vars, chain=chain, egress=egress
+            sets,
+            pool,
+            fetcher,
+            writer,
+            jobs=jobs,
+            limits=limits,
+            progress=progress,
+            flux_vars=flux_vars,
+            chain=chain,
+            egress=egress,
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
@@ -222,6 +232,7 @@ def _gather_git_and_flux(
     writer: LayoutWriter,
     *,
     jobs: int,
+    limits: Limits,
     progress: Progress,
     flux_vars: dict[str, str],
     chain: BaseChain | None,
@@ -232,7 +243,7 @@ def _gather_git_and_flux(
     from mirror.git.runner import Transport
     from mirror.resolvers.git import collect_git, git_credentials
 
-    transport = Transport(ca_file=fetcher.ca_file)
+    transport = Transport(ca_file=fetcher.ca_file).with_limits(limits)
     credentials = git_credentials(named=[g.url for s in sets for g in s.git])
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
@@ -241,8 +252,10 @@ def _gather_git_and_flux(
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []
         egress.record(url_host(source.url))
+        # The whole source within one deadline, from now; the base's bundle hints at its size.
+        timed = transport.for_source(base.size if base else None)
         collected = collect_git(
-            source, writer, credentials=credentials, transport=transport, base_commits=commits, base=base
+            source, writer, credentials=credentials, transport=timed, base_commits=commits, base=base
         )
         if collected.skipped_refs:
             names = ", ".join(repr(name) for name in collected.skipped_refs[:5])
@@ -543,8 +556,7 @@ def collect(
             else:
                 staging.rename(out)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging_tar.unlink(missing_ok=True)
+            _discard_staging(staging, staging_tar)
             raise
     inventory_raw = inventory.to_bytes()  # as written inside, volumes listed
     write_beside(beside_path(out), inventory_raw)
@@ -566,6 +578,20 @@ def _telling_hosts(egress: EgressPolicy, on_hosts: Callable[[list[Contact]], Non
     finally:
         if on_hosts is not None:
             on_hosts(egress.contacts)
+
+
+def _discard_staging(staging: Path, staging_tar: Path) -> None:
+    """Remove the staging area of a failed or interrupted collect.
+
+    After an interrupt, a worker thread may still be unwinding (its transfer cut, its temporary file being
+    removed) while the tree is deleted; a removal that raced with it is tried again for a moment.
+    """
+    for _ in range(10):
+        shutil.rmtree(staging, ignore_errors=True)
+        staging_tar.unlink(missing_ok=True)
+        if not staging.exists():
+            return
+        time.sleep(0.2)
 
 
 def _sign(staging: Path, inventory: Inventory, created: dt.datetime, signing: CollectorSigning) -> str:

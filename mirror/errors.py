@@ -11,6 +11,7 @@
     │   └── InvalidDocumentError            a manifest or index that is ambiguous, malformed or unsupported
     └── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
         ├── UnreachableError                the host could not be reached
+        ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
         ├── RegistryHTTPError               the registry answered with an error status
         └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
 
@@ -20,7 +21,11 @@ and `hint` says what the user can do next.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from mirror.limits import DEFAULT_LIMITS
 
 
 class MirrorError(Exception):
@@ -58,12 +63,25 @@ class SourceNotFoundError(UsageError):
     """The upstream answered that the named image, tag or digest does not exist."""
 
 
+PROBLEMS_OMITTED = "PROBLEMS_OMITTED"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One failed check: a stable code for scripts, and a message naming the file, key or reference."""
+    """One failed check: a stable code for scripts, and a message naming the file, key or reference.
+
+    A summary (code PROBLEMS_OMITTED, made by `cap_problems`) stands for the problems left out of a list, and
+    `omitted` holds how many of each code it stands for.
+    """
 
     code: str
     message: str
+    omitted: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def count(self) -> int:
+        """How many problems this one stands for: 1, or the number a summary left out."""
+        return sum(n for _, n in self.omitted) if self.omitted else 1
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
@@ -72,12 +90,47 @@ class Problem:
         return {"code": self.code, "message": self.message}
 
 
+def _summary(omitted: Counter[str]) -> Problem:
+    kinds = ", ".join(f"{code} x{count:,}" for code, count in sorted(omitted.items(), key=lambda i: (-i[1], i[0])))
+    total = sum(omitted.values())
+    return Problem(
+        PROBLEMS_OMITTED,
+        f"... and {total:,} more problem(s) of these kinds: {kinds}",
+        tuple(sorted(omitted.items())),
+    )
+
+
+def cap_problems(problems: Iterable[Problem], limit: int = DEFAULT_LIMITS.max_problems) -> list[Problem]:
+    """The first `limit` problems, then one summary counting the rest by code; the one place lists are capped.
+
+    ASCII only: a cron job's stdout may not be UTF-8. Takes any iterable, so a producer can pass a generator
+    and never hold more than `limit` problems. Summaries already in the input are merged into the new one, so
+    capping twice loses no count.
+    """
+    kept: list[Problem] = []
+    omitted: Counter[str] = Counter()
+    for problem in problems:
+        if problem.omitted:
+            omitted.update(dict(problem.omitted))
+        elif len(kept) < limit:
+            kept.append(problem)
+        else:
+            omitted[problem.code] += 1
+    return [*kept, _summary(omitted)] if omitted else kept
+
+
+def problem_count(problems: Iterable[Problem]) -> int:
+    """How many problems a (possibly capped) list stands for."""
+    return sum(p.count for p in problems)
+
+
 class VerificationError(MirrorError):
     exit_code = 3
 
     def __init__(self, message: str, *, problems: list[Problem] | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
-        self.problems = problems or []
+        # Every refusal passes here: however many problems were found, at most max_problems lines are shown.
+        self.problems = cap_problems(problems or [])
 
     def __str__(self) -> str:
         if not self.problems:
@@ -103,6 +156,18 @@ class TransferError(MirrorError):
 
 class UnreachableError(TransferError):
     pass
+
+
+class SlowTransferError(TransferError):
+    """A transfer moved less than the speed floor, or a document was not whole by its deadline (Limits).
+
+    `retryable`: a speed floor is retried like a broken transfer (a blob resumes where it stopped), a missed
+    deadline is not (the same upstream would take as long again).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
 
 
 class RegistryHTTPError(TransferError):

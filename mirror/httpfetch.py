@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 from collections.abc import Callable
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -20,8 +19,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from mirror.egress import EgressPolicy, redirect_target
-from mirror.errors import DigestMismatchError, RegistryHTTPError, TransferError, UnreachableError
+from mirror.errors import DigestMismatchError, RegistryHTTPError, SlowTransferError, TransferError, UnreachableError
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.netguard import Pace, guarded_transport, paced, retry_slow
+from mirror.netguard import sleep as cancellable_sleep
 from mirror.registry.client import tls_context
 from mirror.registry.retry import Retryable, parse_retry_after, with_retries
 
@@ -40,7 +41,7 @@ class HttpFetcher:
         limits: Limits = DEFAULT_LIMITS,
         log: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancellable_sleep,
         egress: EgressPolicy | None = None,
     ) -> None:
         self.ca_file = ca_file
@@ -58,13 +59,15 @@ class HttpFetcher:
         # repository to fetch from.
         with self._client_lock:
             if self._client is None:
+                verify = tls_context(self.ca_file)
                 self._client = httpx.Client(
-                    verify=tls_context(self.ca_file),
+                    verify=verify,
                     trust_env=False,
                     follow_redirects=True,
                     max_redirects=self._limits.max_redirects,
                     timeout=httpx.Timeout(self._limits.read_timeout_s, connect=self._limits.connect_timeout_s),
-                    transport=self._transport,
+                    # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
+                    transport=self._transport or guarded_transport(verify=verify, trust_env=False),
                     event_hooks={"request": [self._record], "response": [self._check_redirect]},
                 )
             return self._client
@@ -92,11 +95,11 @@ class HttpFetcher:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _stream(self, url: str, sink: Callable[[bytes], None], reset: Callable[[], None]) -> None:
+    def _stream(self, url: str, sink: Callable[[bytes], None], reset: Callable[[], None], pace: Pace) -> None:
         def attempt() -> None:
             reset()
             try:
-                with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
+                with paced(pace), self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
                     if response.status_code in _RETRY_STATUSES:
                         raise Retryable(
                             RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code),
@@ -116,6 +119,8 @@ class HttpFetcher:
                 raise TransferError(f"{url}: too many redirects") from exc
             except httpx.TransportError as exc:
                 raise Retryable(TransferError(f"transfer from {_host(url)} failed: {exc!r}")) from exc
+            except SlowTransferError as exc:
+                raise retry_slow(exc) from exc
 
         def report(failure: Retryable, delay: float) -> None:
             if self._log:
@@ -132,7 +137,7 @@ class HttpFetcher:
             if len(body) > limit:
                 raise DigestMismatchError(f"{url}: larger than the limit of {limit} bytes")
 
-        self._stream(url, sink, body.clear)
+        self._stream(url, sink, body.clear, Pace.document(url, self._limits))
         return bytes(body)
 
     def download(
@@ -143,10 +148,12 @@ class HttpFetcher:
         expected_sha256: tuple[str, ...],
         max_bytes: int,
         on_bytes: Callable[[int], None],
+        document: bool = False,
     ) -> tuple[str, int]:
         """Stream `url` into `dest`, hashing on the way; returns (sha256 hex, size).
 
-        With `expected_sha256`, the content must hash to one of them, or it is refused.
+        With `expected_sha256`, the content must hash to one of them, or it is refused. `document`: a small
+        document (an index.yaml), held to the document deadline as well as to the speed floor.
         """
         digest, size = hashlib.sha256(), 0
 
@@ -166,7 +173,8 @@ class HttpFetcher:
             dest.write(chunk)
             on_bytes(len(chunk))
 
-        self._stream(url, sink, reset)
+        pace = Pace.document(url, self._limits) if document else Pace.stream(url, self._limits)
+        self._stream(url, sink, reset, pace)
         actual = digest.hexdigest()
         if expected_sha256 and actual not in expected_sha256:
             raise DigestMismatchError(

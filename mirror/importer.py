@@ -249,7 +249,7 @@ class _Targets:
     def __post_init__(self) -> None:
         self.credentials = target_credentials(self.endpoint)
         self.git_credentials = target_git_credentials(self.git_base) if self.git_base else None  # --git's origin
-        self.git_transport = Transport(ca_file=self.ca_file)
+        self.git_transport = Transport(ca_file=self.ca_file).with_limits(self.limits)  # a deadline per source
 
     def registry(self, writes: WriteLog | None = None) -> RegistryClient:
         options: dict[str, Any] = {"max_connections": self.jobs * 2, "log": self.progress.warn}

@@ -32,6 +32,20 @@ class Limits:
     max_tag_pages: int = 100
     # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.
     max_tags: int = 1_000_000
+    # Deadlines and speed floors (issue 20): an upstream that drips must not hold a run forever, and a slow but
+    # honest link (a data diode, a satellite hop, a throttled proxy) must not be cut. So the floor is low and
+    # measured over a long window: a transfer that moves fewer than min_bytes_per_s * speed_window_s bytes in
+    # any window of speed_window_s fails (every request and every streamed body: blobs, charts, uploads, git
+    # through http.lowSpeedLimit/lowSpeedTime). A small document (a manifest, a token answer, a tag list page,
+    # an index.yaml) must also arrive whole within document_deadline_s of its request. A speed floor is retried
+    # like a broken transfer (a blob resumes where it stopped), a missed deadline is not (mirror.netguard).
+    min_bytes_per_s: int = 1024
+    speed_window_s: float = 60.0
+    document_deadline_s: float = 600.0
+    # Git: every source (all the git calls it needs) must finish within git_source_timeout_s, plus its size at
+    # git_timeout_bytes_per_s where the size is known (an import's bundle, an incremental collect's base).
+    git_source_timeout_s: float = 3600.0
+    git_timeout_bytes_per_s: int = 64 * 1024
     # Helm repositories and charts.
     max_index_yaml_bytes: int = 64 * MiB
     max_chart_bytes: int = 100 * MiB
@@ -54,6 +68,18 @@ class Limits:
     max_graph_depth: int = 4
     # A blob's declared size, refused before any download: far above any real layer, far below "1 TB".
     max_blob_bytes: int = 256 * GiB
+    # Hostile bundles (verification order and bounds): what a forged or junk-filled bundle can make us do.
+    # A tar or directory may hold at most the files its inventory lists, its envelopes, and this many more
+    # (directories, the inventory itself, strays reported one by one up to max_problems); the rest is not even
+    # indexed. Generous, so junk envelopes beyond max_envelopes are reported as such, not as surplus members.
+    member_slack: int = 1024
+    # Envelopes under signatures/: how many are read (beyond it, the first by name, and one problem says so),
+    # the size of each, and the signatures in each (every one may cost a public-key operation per policy key).
+    max_envelopes: int = 64
+    max_envelope_bytes: int = 64 * 1024
+    max_signatures_per_envelope: int = 16
+    # Problems listed before the rest are summarised by code in one line (and counted in JSON).
+    max_problems: int = 100
 
 
 DEFAULT_LIMITS = Limits()

@@ -9,23 +9,27 @@ A compressed tar is refused as compressed, before its bytes are taken for tar he
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import BinaryIO, Protocol
 
 from mirror.bundle import ustar
 from mirror.errors import BundleFormatError, UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
 
+INVENTORY_NAME = "inventory.json"  # as bundle/inventory.py's INVENTORY_PATH, which builds on this module's users
+
 
 class BundleReader(Protocol):
     location: str
 
-    def files(self) -> dict[str, int]:
-        """Every regular file, by bundle path, with its size."""
+    def files(self) -> Mapping[str, int]:
+        """Every regular file, by bundle path, with its size (a read-only view: callers do not copy it)."""
         ...
 
     def open(self, path: str) -> BinaryIO:
@@ -128,17 +132,51 @@ class _Window(SeekableView):
         super().close()
 
 
+def member_bound(inventory: bytes | None, limits: Limits) -> tuple[int, str]:
+    """How many members a bundle with this inventory may hold, and a clause saying why, for the refusal.
+
+    The files it lists, its envelopes, and limits.member_slack more (directories, the inventory itself, a few
+    strays to report by name). Only the count of `files` is read here: the inventory is parsed strictly later,
+    and an unreadable one leaves limits.max_bundle_members as the bound, for that parse to explain.
+    """
+    try:
+        files = json.loads(inventory)["files"] if inventory is not None else None
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError):
+        files = None
+    if not isinstance(files, list):
+        return limits.max_bundle_members, ""
+    bound = len(files) + limits.max_envelopes + limits.member_slack
+    if bound >= limits.max_bundle_members:
+        return limits.max_bundle_members, ""
+    why = (
+        f": its inventory lists {len(files)} files, and at most {limits.max_envelopes} envelopes and "
+        f"{limits.member_slack} other members may come with them; the rest was not read"
+    )
+    return bound, why
+
+
+def _tar_inventory(handle: BinaryIO, limits: Limits) -> bytes | None:
+    """The inventory's bytes, found by a header walk that keeps nothing; collect writes it as the first member."""
+    member = ustar.find(handle, INVENTORY_NAME, max_members=limits.max_bundle_members)
+    if member is None or member.is_dir or member.size > limits.max_inventory_bytes:
+        return None
+    handle.seek(member.offset)
+    return handle.read(member.size)
+
+
 class TarBundle:
     def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self.location = str(path)
         self._path = path
         with open_regular(path) as handle:
             refuse_compressed(path, handle.read(ustar.BLOCK))
-            members = ustar.scan(handle, max_members=limits.max_bundle_members)
+            bound, why = member_bound(_tar_inventory(handle, limits), limits)
+            members = ustar.scan(handle, max_members=bound, why=why)
         self._members = {m.name: m for m in members if not m.is_dir}
+        self._sizes = MappingProxyType({name: m.size for name, m in self._members.items()})
 
-    def files(self) -> dict[str, int]:
-        return {name: m.size for name, m in self._members.items()}
+    def files(self) -> Mapping[str, int]:
+        return self._sizes
 
     def open(self, path: str) -> BinaryIO:
         member = self._members.get(path)
@@ -147,32 +185,47 @@ class TarBundle:
         return io.BufferedReader(_Window(self._path, member.offset, member.size), buffer_size=1024 * 1024)
 
 
+def _directory_inventory(root: Path, limits: Limits) -> bytes | None:
+    """The inventory's bytes if it is a regular file within its size limit; else None, for later to explain."""
+    try:
+        descriptor = os.open(root / INVENTORY_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limits.max_inventory_bytes:
+            return None
+        return handle.read(limits.max_inventory_bytes + 1)
+
+
 class DirectoryBundle:
     def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self.location = str(path)
         self._root = path
         self._files: dict[str, int] = {}
-        self._scan(path, "", limits.max_bundle_members)
+        bound, why = member_bound(_directory_inventory(path, limits), limits)
+        self._scan(path, "", bound, why)
+        self._sizes = MappingProxyType(self._files)
 
-    def _scan(self, directory: Path, prefix: str, limit: int) -> None:
+    def _scan(self, directory: Path, prefix: str, limit: int, why: str) -> None:
         with os.scandir(directory) as entries:
             for entry in entries:
                 name = f"{prefix}{entry.name}"
                 info = entry.stat(follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
-                    self._scan(Path(entry.path), f"{name}/", limit)
+                    self._scan(Path(entry.path), f"{name}/", limit, why)
                 elif stat.S_ISREG(info.st_mode):
+                    if len(self._files) >= limit:
+                        raise BundleFormatError(f"{self.location}: more than {limit} files{why}")
                     self._files[name] = info.st_size
-                    if len(self._files) > limit:
-                        raise BundleFormatError(f"{self.location}: more than {limit} files")
                 else:
                     raise BundleFormatError(
                         f"{self.location}: {name} is {kind_of(info.st_mode)}, not a regular file or directory "
                         "(links are not allowed)"
                     )
 
-    def files(self) -> dict[str, int]:
-        return dict(self._files)
+    def files(self) -> Mapping[str, int]:
+        return self._sizes
 
     def open(self, path: str) -> BinaryIO:
         if path not in self._files:

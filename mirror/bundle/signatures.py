@@ -22,7 +22,6 @@ from mirror.limits import DEFAULT_LIMITS, Limits
 
 SIGNATURE_DIR = "signatures"
 _NAME = re.compile(r"signatures/([a-f0-9]{64})\.json")
-MAX_ENVELOPE_BYTES = 64 * 1024
 
 
 def is_signature_path(path: str) -> bool:
@@ -34,11 +33,26 @@ def signature_path(raw: bytes) -> str:
 
 
 def read_envelopes(reader: BundleReader, limits: Limits = DEFAULT_LIMITS) -> tuple[dict[str, bytes], list[Problem]]:
+    """Every envelope (each at most limits.max_envelope_bytes), by path; and the problems of those refused.
+
+    At most limits.max_envelopes are read, the first by name: a bundle carrying more is refused with one
+    problem saying so, instead of one public-key operation per junk signature.
+    """
     envelopes: dict[str, bytes] = {}
     problems: list[Problem] = []
-    for path in sorted(p for p in reader.files() if is_signature_path(p)):
+    paths = sorted(p for p in reader.files() if is_signature_path(p))
+    if len(paths) > limits.max_envelopes:
+        problems.append(
+            Problem(
+                "ENVELOPE_LIMIT",
+                f"{SIGNATURE_DIR}/: {len(paths)} envelopes, more than the limit of {limits.max_envelopes}; "
+                f"only the first {limits.max_envelopes} by name were read",
+            )
+        )
+        paths = paths[: limits.max_envelopes]
+    for path in paths:
         try:
-            raw = read_small(reader, path, MAX_ENVELOPE_BYTES)
+            raw = read_small(reader, path, limits.max_envelope_bytes)
         except BundleFormatError as exc:
             problems.append(Problem("ENVELOPE_INVALID", exc.message))
             continue

@@ -9,6 +9,7 @@ never extracts anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -98,11 +99,12 @@ def _check_zero_tail(handle: BinaryIO, offset: int) -> None:
             raise BundleFormatError(f"tar has data after its end-of-archive marker at byte {offset - BLOCK}")
 
 
-def scan(handle: BinaryIO, *, max_members: int) -> list[Member]:
-    """List the members of a tar file by reading headers only, seeking over the data."""
+def walk(handle: BinaryIO) -> Iterator[Member]:
+    """The members of a tar file in order, reading headers only and seeking over the data; O(1) memory.
+
+    Ends at the end-of-archive marker, after checking that only zeros follow it.
+    """
     total = handle.seek(0, os.SEEK_END)  # not fstat: the handle may span the volumes of a split bundle
-    members: list[Member] = []
-    seen: set[str] = set()
     offset = 0
     while True:
         handle.seek(offset)
@@ -111,15 +113,38 @@ def scan(handle: BinaryIO, *, max_members: int) -> list[Member]:
             raise BundleFormatError(f"tar ends at byte {offset} without an end-of-archive marker")
         if block == b"\x00" * BLOCK:
             _check_zero_tail(handle, offset + BLOCK)
-            return members
+            return
         member = parse_header(block, offset)
+        end = member.offset + member.size
+        if end > total:
+            raise BundleFormatError(f"tar member {member.name!r} is truncated: needs {end} bytes, file has {total}")
+        yield member
+        offset = member.offset + -(-member.size // BLOCK) * BLOCK
+
+
+def find(handle: BinaryIO, name: str, *, max_members: int) -> Member | None:
+    """The first member called `name` among the first `max_members`, remembering nothing else."""
+    for count, member in enumerate(walk(handle)):
+        if count >= max_members:
+            return None
+        if member.name == name:
+            return member
+    return None
+
+
+def scan(handle: BinaryIO, *, max_members: int, why: str = "") -> list[Member]:
+    """List the members of a tar file by reading headers only, seeking over the data.
+
+    More than `max_members` members refuse the tar as soon as the next header is read (`why` says where the
+    bound comes from), so a tar of a million tiny members costs max_members entries, not a million.
+    """
+    members: list[Member] = []
+    seen: set[str] = set()
+    for member in walk(handle):
         if member.name in seen:
             raise BundleFormatError(f"tar member {member.name!r} appears twice")
         seen.add(member.name)
         if len(members) >= max_members:
-            raise BundleFormatError(f"tar has more than {max_members} members")
-        end = member.offset + member.size
-        if end > total:
-            raise BundleFormatError(f"tar member {member.name!r} is truncated: needs {end} bytes, file has {total}")
+            raise BundleFormatError(f"tar has more than {max_members} members{why}")
         members.append(member)
-        offset = member.offset + -(-member.size // BLOCK) * BLOCK
+    return members

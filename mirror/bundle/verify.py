@@ -1,5 +1,8 @@
 """Checking a bundle before anything is written anywhere: every file against the inventory, then the OCI graph.
 
+Two steps, so a trust policy can be applied between them: `read_signed_part` reads what the signatures cover
+(the inventory, bounded, and the envelopes); `check_contents` hashes every file and walks the graph.
+
 Every problem is collected, with a stable code, and reported together. Manifests are kept as the exact bytes
 that were verified, so what is later pushed is what was checked, not a second read of the medium.
 """
@@ -9,12 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, FileRecord, Inventory, blob_path, parse_inventory
 from mirror.bundle.reader import BundleReader, opened, read_small
 from mirror.bundle.signatures import is_signature_path, read_envelopes
 from mirror.bundle.volumes import check_volumes, streamed_sha256
-from mirror.errors import IntegrityError, InvalidDocumentError, MirrorError, Problem
+from mirror.errors import IntegrityError, InvalidDocumentError, MirrorError, Problem, cap_problems
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.document import Descriptor, ManifestDocument, parse_descriptor, parse_manifest, strict_json
 from mirror.parallel import run_parallel
@@ -55,6 +59,7 @@ class VerifiedBundle:
     flux: list[ArtifactRecord] = field(default_factory=list)  # Flux objects, written rewritten by --flux-out
     envelopes: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    files_checked: bool = False  # False while only the inventory and envelopes were read
 
     def raise_problems(self, what: str, hint: str) -> None:
         if self.problems:
@@ -79,23 +84,28 @@ def check_files(
     """Sizes first, then sha256 of every listed file; files missing from either side are problems too.
 
     Envelopes under signatures/ are the one exception to "every file is listed": they sign the inventory.
+    At most limits.max_problems problems are listed, the rest counted by code in one summary.
     """
-    present = {p: size for p, size in reader.files().items() if p != INVENTORY_PATH and not is_signature_path(p)}
+    present = reader.files()
     listed = {f.path: f for f in inventory.files}
-    problems = [
+    missing = (
         Problem("FILE_MISSING", f"{path}: listed in the inventory but missing")
-        for path in sorted(set(listed) - set(present))
-    ]
-    problems += [
+        for path in sorted(listed)
+        if path not in present
+    )
+    unlisted = (
         Problem("FILE_UNLISTED", f"{path}: present but not listed in the inventory")
-        for path in sorted(set(present) - set(listed))
-    ]
+        for path in sorted(present)
+        if path not in listed and path != INVENTORY_PATH and not is_signature_path(path)
+    )
+    problems = cap_problems(chain(missing, unlisted), limits.max_problems)
     to_hash = []
+    wrong_size = []
     for path, record in sorted(listed.items()):
         if path not in present:
             continue
         if present[path] != record.size:
-            problems.append(Problem("FILE_SIZE", f"{path}: {present[path]} bytes, the inventory says {record.size}"))
+            wrong_size.append(Problem("FILE_SIZE", f"{path}: {present[path]} bytes, the inventory says {record.size}"))
         else:
             to_hash.append(record)
 
@@ -105,8 +115,8 @@ def check_files(
             return Problem("FILE_DIGEST", f"{record.path}: sha256 {actual}, the inventory says {record.sha256}")
         return None
 
-    problems += [p for p in run_parallel(to_hash, check, jobs) if p]
-    return problems
+    digests = (p for p in run_parallel(to_hash, check, jobs) if p)
+    return cap_problems(chain(problems, wrong_size, digests), limits.max_problems)
 
 
 def _read_index(reader: BundleReader, limits: Limits) -> list[Descriptor]:
@@ -230,26 +240,49 @@ def check_graph(
     return images, problems
 
 
-def check_bundle(
-    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
-) -> VerifiedBundle:
-    """Check every file, then the image graph, collecting every problem; raises only for an unusable inventory."""
-    progress = progress or Progress(quiet=True)
+def read_signed_part(reader: BundleReader, limits: Limits = DEFAULT_LIMITS) -> VerifiedBundle:
+    """The inventory (bounded) and the envelopes: all a trust verdict depends on, and cheap to read.
+
+    Envelope problems are in `problems`; the files are not checked yet (`files_checked` is False).
+    Raises only for an unusable inventory.
+    """
     raw = read_small(reader, INVENTORY_PATH, limits.max_inventory_bytes)
     inventory = parse_inventory(raw)
     checked = VerifiedBundle(reader, inventory, hashlib.sha256(raw).hexdigest())
-    checked.envelopes, envelope_problems = read_envelopes(reader, limits)
+    checked.envelopes, checked.problems = read_envelopes(reader, limits)
+    return checked
+
+
+def check_contents(
+    checked: VerifiedBundle, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
+) -> None:
+    """Check every file of a bundle whose signed part was read, then the image graph; adds every problem."""
+    progress = progress or Progress(quiet=True)
+    reader, inventory = checked.reader, checked.inventory
     progress.start("verify", inventory.total_size)
-    checked.problems = check_volumes(reader, inventory, progress.advance)
-    if not checked.problems:  # files are indexed from volumes proven intact; a wrong volume would only add noise
-        checked.problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=progress.advance)
+    problems = check_volumes(reader, inventory, progress.advance)
+    if not problems:  # files are indexed from volumes proven intact; a wrong volume would only add noise
+        problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=progress.advance)
     progress.finish()
-    if not checked.problems:
+    if not problems:
         # The graph is read from files just proven intact; on a damaged bundle it would only add noise.
-        checked.images, checked.problems = check_graph(reader, inventory, limits)
+        checked.images, problems = check_graph(reader, inventory, limits)
         checked.git = [a for a in inventory.artifacts if a.kind == "git"]
         checked.flux = [a for a in inventory.artifacts if a.kind == "flux"]
-    checked.problems += envelope_problems
+    checked.problems = cap_problems([*problems, *checked.problems], limits.max_problems)
+    checked.files_checked = True
+
+
+def check_bundle(
+    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
+) -> VerifiedBundle:
+    """Check every file, then the image graph, collecting every problem; raises only for an unusable inventory.
+
+    No trust policy here (--allow-unsigned, inspect): everything is checked. With a policy, trust/check.py
+    judges the signatures between the two steps and hashes nothing when they already refuse.
+    """
+    checked = read_signed_part(reader, limits)
+    check_contents(checked, jobs=jobs, limits=limits, progress=progress)
     return checked
 
 

@@ -20,7 +20,10 @@ Every `git` that mirror starts goes through `run_git`, which:
   - follows no HTTP redirect (`http.followRedirects=false`): a redirect would take the fetch to a host the
     egress policy never saw (git does not say where it went), so a redirecting URL is an error that names it;
   - passes everything git prints through `redact()` before it reaches an error message;
-  - runs git in its own process group and kills that group when the timeout expires.
+  - runs git in its own process group and kills that group when the timeout expires, when the source's
+    deadline (`Transport.deadline`) passes, or when the run is cancelled (mirror.netguard.cancel: SIGTERM,
+    Ctrl-C); a stalled HTTP transfer is cut by http.lowSpeedLimit/lowSpeedTime (the Transport's speed floor,
+    from Limits.min_bytes_per_s and speed_window_s).
 
 Failures are classified from git's messages:
   - the host could not be reached, the connection broke, TLS failed, HTTP 5xx, timeout → UnreachableError or
@@ -42,12 +45,12 @@ import base64
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlsplit
@@ -59,6 +62,8 @@ from mirror.errors import (
     UnreachableError,
     UsageError,
 )
+from mirror.limits import Limits
+from mirror.netguard import Cancelled, cancelled, kill_group, registered
 from mirror.registry.credentials import BoundCredentials, Credentials, url_origin
 
 __all__ = [
@@ -71,11 +76,9 @@ __all__ = [
 ]
 
 # A clone of a very large repository over a slow link can take long; a stalled transfer is cut much sooner
-# by http.lowSpeedLimit/lowSpeedTime below.
+# by http.lowSpeedLimit/lowSpeedTime (Transport), and a whole source by its deadline (Transport.for_source).
 DEFAULT_TIMEOUT_S = 3600.0
 LS_REMOTE_TIMEOUT_S = 300.0
-_LOW_SPEED_BYTES_PER_S = 1000
-_LOW_SPEED_TIME_S = 60
 # How much of git's output goes into an error message (the end of it, where git puts the reason).
 _MESSAGE_CHARS = 4000
 
@@ -107,6 +110,31 @@ class Transport:
     ca_file: Path | str | None = None
     identity_file: Path | str | None = None
     known_hosts_file: Path | str | None = None
+    # Timing: http.lowSpeedLimit/lowSpeedTime; the budget of one whole source (every git call it needs), base
+    # plus its size at timeout_bytes_per_s; and the time.monotonic() by which the current source must be done
+    # (set by for_source; None: each call has only its own timeout).
+    low_speed_bytes_per_s: int = 1024
+    low_speed_time_s: int = 60
+    source_timeout_s: float | None = None
+    timeout_bytes_per_s: int = 64 * 1024
+    deadline: float | None = None
+
+    def with_limits(self, limits: Limits) -> Transport:
+        """This transport with the speed floor and the per-source budget of `limits`."""
+        return replace(
+            self,
+            low_speed_bytes_per_s=max(1, int(limits.min_bytes_per_s)),
+            low_speed_time_s=max(1, round(limits.speed_window_s)),  # git takes whole seconds
+            source_timeout_s=limits.git_source_timeout_s,
+            timeout_bytes_per_s=limits.git_timeout_bytes_per_s,
+        )
+
+    def for_source(self, size: int | None = None) -> Transport:
+        """This transport with a deadline, from now, for one source of `size` bytes (where known)."""
+        if self.source_timeout_s is None:
+            return self
+        budget = self.source_timeout_s + (size or 0) / self.timeout_bytes_per_s
+        return replace(self, deadline=time.monotonic() + budget)
 
     def protocols(self) -> list[str]:
         allowed = ["https", "http"]
@@ -373,9 +401,9 @@ def _config_args(transport: Transport) -> list[str]:
         "-c",
         "advice.detachedHead=false",
         "-c",
-        f"http.lowSpeedLimit={_LOW_SPEED_BYTES_PER_S}",
+        f"http.lowSpeedLimit={transport.low_speed_bytes_per_s}",
         "-c",
-        f"http.lowSpeedTime={_LOW_SPEED_TIME_S}",
+        f"http.lowSpeedTime={transport.low_speed_time_s}",
         "-c",
         "http.followRedirects=false",
     ]
@@ -414,6 +442,12 @@ def run_git(
     _refuse_credentials_in_args(args)
     if input is not None and stdin is not None:
         raise ValueError("run_git takes input or stdin, not both")
+    label = what or f"git {args[0] if args else ''}".strip()
+    if transport.deadline is not None:
+        left = transport.deadline - time.monotonic()
+        if left <= 0:
+            raise TransferError(f"{label}: the source's time limit has passed", hint="a re-run starts it again")
+        timeout = min(timeout, left)
     home = Path(tempfile.mkdtemp(prefix="mirror-git-home-"))
     try:
         command = ["git", *_config_args(transport)]
@@ -432,25 +466,29 @@ def run_git(
             command.append(f"--git-dir={git_dir}")
         command += args
         data = input.encode() if isinstance(input, str) else input
-        with subprocess.Popen(
-            command,
-            cwd=str(cwd) if cwd is not None else str(home),
-            env=env,
-            stdin=subprocess.PIPE if data is not None else (stdin if stdin is not None else subprocess.DEVNULL),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        ) as process:
+        with (
+            subprocess.Popen(
+                command,
+                cwd=str(cwd) if cwd is not None else str(home),
+                env=env,
+                stdin=subprocess.PIPE if data is not None else (stdin if stdin is not None else subprocess.DEVNULL),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            ) as process,
+            registered(process),
+        ):
             try:
                 out, err = process.communicate(data, timeout=timeout)
             except subprocess.TimeoutExpired:
-                _kill_group(process)
+                kill_group(process)
                 out, err = process.communicate()
-                label = what or f"git {args[0] if args else ''}".strip()
                 raise TransferError(
                     f"{label}: git did not finish within {timeout:.0f} s and was stopped",
                     hint="a re-run starts it again",
                 ) from None
+            if cancelled():  # killed by cancel(): its failure says nothing about the source
+                raise Cancelled()
         done = subprocess.CompletedProcess(
             command,
             process.returncode,
@@ -460,15 +498,6 @@ def run_git(
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if check and done.returncode != 0:
-        label = what or f"git {args[0] if args else ''}".strip()
         output = done.stderr or done.stdout
         raise git_error(label, output, failure=failure, credentials=credentials, network=network, offered=offered)
     return done
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop git and the helpers it started (remote-https, index-pack): the process group created for it."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()

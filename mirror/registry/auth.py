@@ -14,6 +14,7 @@ import httpx
 from mirror.egress import EgressPolicy
 from mirror.errors import RegistryHTTPError, UnreachableError
 from mirror.limits import Limits
+from mirror.netguard import Pace, paced
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 from mirror.terminal import escape
@@ -128,8 +129,10 @@ class Authenticator:
         headers = {}
         if self._credentials is not None and self._may_send_credentials_to(realm):
             headers["Authorization"] = basic_header(self._credentials)
+        # A token answer is a small document: whole within the deadline, like a manifest.
+        pace = Pace.document(f"token from {urlsplit(realm).netloc} for {self._endpoint.host}", self._limits)
         try:
-            with self._http.stream("GET", realm, params=params, headers=headers) as token_response:
+            with paced(pace), self._http.stream("GET", realm, params=params, headers=headers) as token_response:
                 body = b""
                 for chunk in token_response.iter_bytes():
                     body += chunk

@@ -13,7 +13,6 @@ import json
 import re
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
@@ -26,11 +25,14 @@ from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
     RegistryHTTPError,
+    SlowTransferError,
     TransferError,
     UnreachableError,
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.netguard import Pace, guarded_transport, paced, retry_slow
+from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.registry.auth import Authenticator, Scope
@@ -119,7 +121,7 @@ class RegistryClient:
         max_connections: int = 16,
         trust_env: bool = False,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = cancellable_sleep,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
     ) -> None:
@@ -128,13 +130,16 @@ class RegistryClient:
         self._egress = egress
         self._limits = limits
         self._sleep = sleep
+        verify = tls_context(endpoint.ca_file)
+        pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.Client(
-            verify=tls_context(endpoint.ca_file),
+            verify=verify,
             trust_env=trust_env,
             follow_redirects=False,
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            limits=pool_limits,
+            # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
+            transport=transport or guarded_transport(verify=verify, trust_env=trust_env, limits=pool_limits),
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
@@ -229,8 +234,27 @@ class RegistryClient:
     def _release(self, response: httpx.Response) -> None:
         release(response, self._limits.max_error_body_bytes)
 
-    def _retrying(self, attempt: Callable[[], object]) -> object:
-        return with_retries(attempt, self._limits, sleep=self._sleep, on_retry=self._report_retry)
+    def _retrying(self, attempt: Callable[[], object], pace: Pace) -> object:
+        """Run `attempt` with retries; each attempt (request and body) is held to `pace` on its own."""
+
+        def timed() -> object:
+            try:
+                with paced(pace):
+                    return attempt()
+            except SlowTransferError as exc:
+                raise retry_slow(exc) from exc
+
+        return with_retries(timed, self._limits, sleep=self._sleep, on_retry=self._report_retry)
+
+    def _document(self, what: str) -> Pace:
+        return Pace.document(what + self._via(), self._limits)
+
+    def _stream(self, what: str) -> Pace:
+        return Pace.stream(what + self._via(), self._limits)
+
+    def _via(self) -> str:
+        # A proxy endpoint is named too: it is the host that was slow.
+        return f" (from {self.endpoint.netloc})" if self.endpoint.netloc != self.endpoint.host else ""
 
     def _report_retry(self, failure: Retryable, delay: float) -> None:
         if self._log is not None:
@@ -307,7 +331,7 @@ class RegistryClient:
             content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
             return FetchedManifest(data, content_type, actual)
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(f"manifest {where}"))  # type: ignore[return-value]
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """The digest a tag or digest currently names on the registry, or None when it does not exist."""
@@ -330,7 +354,8 @@ class RegistryClient:
                 )
             return stated
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        what = f"manifest {self.endpoint.host}/{repository}:{reference}"
+        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> None:
         url = self._url(repository, "manifests", reference)
@@ -348,7 +373,7 @@ class RegistryClient:
                     f"{self.endpoint.host}/{repository}: stored manifest as {stated}, but its bytes hash to {expected}"
                 )
 
-        self._retrying(attempt)
+        self._retrying(attempt, self._document(f"manifest upload {self.endpoint.host}/{repository}:{reference}"))
 
     def iter_tags(self, repository: str) -> Iterator[str]:
         """The tags of a repository, page by page, following `Link: <…>; rel="next"`; one page in memory at a time.
@@ -389,7 +414,7 @@ class RegistryClient:
                     str(httpx.URL(page).join(following)) if following else None
                 )
 
-            page_tags, url = self._retrying(attempt)  # type: ignore[misc]
+            page_tags, url = self._retrying(attempt, self._document(f"tag list of {where}"))  # type: ignore[misc]
             count += len(page_tags)
             if count > self._limits.max_tags:
                 raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
@@ -411,7 +436,8 @@ class RegistryClient:
                 raise self._error(response, f"HEAD blob {repository}@{digest}")
             return _header_int(response, "content-length")
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        what = f"blob {self.endpoint.host}/{repository}@{digest}"
+        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
 
     def download_blob(
         self, repository: str, digest: str, size: int, dest: BinaryIO, on_bytes: OnBytes = _no_progress
@@ -457,7 +483,7 @@ class RegistryClient:
             if counter.size < size:
                 raise Retryable(TransferError(f"{counter.what}: transfer ended after {counter.size} of {size} bytes"))
 
-        self._retrying(attempt)
+        self._retrying(attempt, self._stream(f"blob {counter.what}"))
         counter.verify()
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
@@ -477,7 +503,8 @@ class RegistryClient:
                 return False
             raise self._error(response, f"mount {digest} into {repository}")
 
-        return self._retrying(attempt)  # type: ignore[return-value]
+        what = f"mount of {digest} into {self.endpoint.host}/{repository}"
+        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
 
     def upload_blob(
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes = _no_progress
@@ -499,7 +526,7 @@ class RegistryClient:
                 counted(-sent)
                 self._upload_monolithic(repository, digest, size, open_source, counted)
 
-            self._retrying(attempt)
+            self._retrying(attempt, self._stream(f"blob upload {self.endpoint.host}/{repository}@{digest}"))
 
     def _start_upload(self, repository: str) -> httpx.URL:
         url = self._url(repository, "blobs", "uploads/")
@@ -545,7 +572,10 @@ class RegistryClient:
     def _upload_chunked(
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
     ) -> None:
-        location: httpx.URL = self._retrying(lambda: self._start_upload(repository))  # type: ignore[assignment]
+        what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
+        location: httpx.URL = self._retrying(  # type: ignore[assignment]
+            lambda: self._start_upload(repository), self._document(what)
+        )
         scope = (self._scope(repository, "pull,push"),)
         hasher = hashlib.sha256()
         hashed = 0  # bytes of the source hashed so far; a resent range is not hashed twice
@@ -593,13 +623,13 @@ class RegistryClient:
                 on_bytes(end - start)
 
             while offset < size:
-                self._retrying(send_chunk)
+                self._retrying(send_chunk, self._stream(what))
             source.seek(size)
             if source.read(1):
                 raise IntegrityError(f"local content of {digest} is longer than {size} bytes")
         if "sha256:" + hasher.hexdigest() != digest:
             raise IntegrityError(f"local content of {digest} hashes to sha256:{hasher.hexdigest()}")
-        self._retrying(lambda: self._finish_upload(repository, location, digest, None, 0))
+        self._retrying(lambda: self._finish_upload(repository, location, digest, None, 0), self._document(what))
 
     def _upload_status(self, location: httpx.URL, scope: Scope, fallback: int) -> tuple[httpx.URL, int]:
         """Ask how much of an interrupted upload the registry kept, so the next chunk starts exactly there."""

@@ -117,6 +117,7 @@ class IndexCache:
                 expected_sha256=(),
                 max_bytes=self._limits.max_index_yaml_bytes,
                 on_bytes=lambda _: None,
+                document=True,  # whole within the document deadline (Limits.document_deadline_s)
             )
         except RegistryHTTPError as exc:
             handle.close()

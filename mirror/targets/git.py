@@ -134,7 +134,7 @@ def stage_git(
                 quarantine_dir=scratch / f"{number}.git",
                 existing_repo_url=target if artifact.extra.get("prerequisites") else None,
                 credentials=credentials,
-                transport=transport,
+                transport=transport.for_source(artifact.size),
             )
         except VerificationError as exc:
             problems += [Problem("GIT_INVALID", f"{artifact.source}: {p}") for p in exc.problems] or [
@@ -162,7 +162,8 @@ def plan_git_pushes(
     (exit 2) listing all of them, unless force.
     """
     pushes = [
-        (plan, plan_push(plan.staged, plan.target, credentials=credentials, transport=transport)) for plan in plans
+        (plan, plan_push(plan.staged, plan.target, credentials=credentials, transport=transport.for_source()))
+        for plan in plans
     ]
     conflicts = [(push.target, problem) for _, push in pushes for problem in push.conflicts]
     if conflicts and not force:
@@ -180,5 +181,11 @@ def push_git(
 ) -> list[tuple[GitPlan, PushResult]]:
     """Push what plan_git_pushes found, repository by repository."""
     return [
-        (plan, push_planned(push, credentials=credentials, force=force, transport=transport)) for plan, push in pushes
+        (
+            plan,
+            push_planned(
+                push, credentials=credentials, force=force, transport=transport.for_source(plan.artifact.size)
+            ),
+        )
+        for plan, push in pushes  # each source within its own deadline
     ]

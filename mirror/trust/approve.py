@@ -8,10 +8,10 @@ from pathlib import Path
 
 from mirror.bundle.reader import open_bundle
 from mirror.bundle.signatures import add_envelope
-from mirror.bundle.verify import check_bundle
-from mirror.errors import MirrorError, UsageError, VerificationError
+from mirror.bundle.verify import check_contents, read_signed_part
+from mirror.errors import MirrorError, UsageError, VerificationError, cap_problems, problem_count
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.trust.check import judge
+from mirror.trust.check import FILES_NOT_CHECKED, judge
 from mirror.trust.dsse import parse_envelope
 from mirror.trust.keys import PublicKey, Signer
 from mirror.trust.policy import Role, TrustPolicy, load_policy
@@ -83,13 +83,17 @@ def approve_bundle(
             f"{signer.public.source}: key {signer.public.key_id} is not an approver in {trust}",
             hint="an approval by a key the policy does not list would not count at import",
         )
-    checked = check_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits)
+    # The collector's signature first: a forged bundle is refused before a byte of its blobs is read.
+    checked = read_signed_part(open_bundle(bundle, limits), limits)
     now = clock or dt.datetime.now(dt.UTC)
     verdict = judge(checked, policy, TrustState(), now)
-    problems = [*checked.problems, *verdict.problems]
+    if verdict.ok and not checked.problems:
+        check_contents(checked, jobs=jobs, limits=limits)
+    problems = cap_problems([*checked.problems, *verdict.problems], limits.max_problems)
     if problems:
+        unchecked = "" if checked.files_checked else f"; {FILES_NOT_CHECKED}"
         raise VerificationError(
-            f"{bundle}: not approved, {len(problems)} problem(s)",
+            f"{bundle}: not approved, {problem_count(problems)} problem(s){unchecked}",
             problems=problems,
             hint="an approval is only added to an intact bundle with a valid collector signature",
         )
@@ -97,6 +101,11 @@ def approve_bundle(
         (name for name, raw in checked.envelopes.items() if _approved_by(raw, signer, checked.inventory_sha256)),
         None,
     )
+    if existing is None and len(checked.envelopes) >= limits.max_envelopes:
+        raise VerificationError(
+            f"{bundle}: already carries {len(checked.envelopes)} envelopes, the most a bundle may carry",
+            hint="another envelope would make the bundle unverifiable; approvals beyond the policy's need are not",
+        )
     if existing is None:
         envelope = sign_approval(
             signer, checked.inventory_sha256, bundle_id=checked.inventory.bundle_id, comment=comment, now=now

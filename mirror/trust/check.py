@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.bundle.reader import open_bundle
-from mirror.bundle.verify import VerifiedBundle, check_bundle
-from mirror.errors import VerificationError
+from mirror.bundle.verify import VerifiedBundle, check_contents, read_signed_part
+from mirror.errors import Problem, VerificationError, cap_problems, problem_count
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
 from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import CollectorRecord, TrustState, load_state, save_state
 from mirror.trust.verdict import Verdict, evaluate
+
+FILES_NOT_CHECKED = "files were not checked: the signatures already refuse the bundle"
 
 
 @dataclass
@@ -24,12 +26,17 @@ class TrustReport:
     state: TrustState
 
     @property
-    def problems(self) -> list:
-        return [*self.checked.problems, *self.verdict.problems]
+    def problems(self) -> list[Problem]:
+        return cap_problems([*self.checked.problems, *self.verdict.problems])
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def files_checked(self) -> bool:
+        """False when the signatures already refused the bundle, so no file was hashed."""
+        return self.checked.files_checked
 
     def to_json(self) -> dict[str, object]:
         inventory = self.checked.inventory
@@ -43,13 +50,16 @@ class TrustReport:
             "artifacts": len(inventory.artifacts),
             "sequence": max((c.sequence for c in collections), default=None),
             "signatures": [s.to_json() for s in self.verdict.signatures],
+            "filesChecked": self.files_checked,
+            "problemCount": problem_count(self.problems),
             "problems": [p.to_json() for p in self.problems],
         }
 
     def require(self) -> None:
         if not self.ok:
+            unchecked = "" if self.files_checked else f"; {FILES_NOT_CHECKED}"
             raise VerificationError(
-                f"{self.checked.reader.location}: refused, {len(self.problems)} problem(s)",
+                f"{self.checked.reader.location}: refused, {problem_count(self.problems)} problem(s){unchecked}",
                 problems=self.problems,
                 hint="nothing was written; the bundle, its signatures or the policy must change before import",
             )
@@ -77,14 +87,20 @@ def check_trust(
     progress: Progress | None = None,
     clock: dt.datetime | None = None,
 ) -> TrustReport:
-    """Check every file, the image graph and every signature against the policy; collects, never raises, problems.
+    """Check every signature against the policy, then every file and the image graph; collects, never raises,
+    problems.
 
-    The policy is read first, so a bad policy is reported (exit 2) before anything about the bundle.
+    The policy is read first, so a bad policy is reported (exit 2) before anything about the bundle. The verdict
+    depends only on the inventory's sha256, the envelopes, the policy and the state, so it comes first: when it
+    (or an unreadable envelope) already refuses the bundle, no file is hashed and no graph walked, and a forged
+    bundle costs what its inventory and envelopes cost to read, whatever the size of its blobs.
     """
     policy = load_policy(policy_path)
     state = load_state(policy.state_file)
-    checked = check_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits, progress=progress)
+    checked = read_signed_part(open_bundle(bundle, limits), limits)
     verdict = judge(checked, policy, state, clock or dt.datetime.now(dt.UTC))
+    if verdict.ok and not checked.problems:
+        check_contents(checked, jobs=jobs, limits=limits, progress=progress)
     return TrustReport(checked, verdict, policy, state)
 
 

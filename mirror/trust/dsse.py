@@ -15,11 +15,14 @@ import re
 from dataclasses import dataclass
 
 from mirror.errors import BundleFormatError
+from mirror.limits import DEFAULT_LIMITS
 from mirror.oci.document import strict_json
-from mirror.trust.keys import PublicKey, Signer
+from mirror.trust.keys import ECDSA_P256, ED25519, PublicKey, Signer
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+# Lengths a signature can have for each key type: DER of two P-256 integers, or Ed25519's fixed 64 bytes.
+_SIGNATURE_LENGTHS = {ECDSA_P256: range(8, 73), ED25519: range(64, 65)}
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -52,13 +55,23 @@ class Envelope:
     signatures: tuple[Signature, ...]
 
     def signed_by(self, candidates: list[PublicKey]) -> list[PublicKey]:
-        """The distinct candidate keys with a valid signature on this envelope; keyids only order the search."""
+        """The distinct candidate keys with a valid signature on this envelope; keyids only order the search.
+
+        Junk costs no public-key operation where that is possible: a signature repeated in the envelope is
+        tried once, and a key is not tried on a signature of a length its algorithm cannot produce.
+        """
         message = pae(self.payload_type, self.payload)
         found: list[PublicKey] = []
+        tried: set[bytes] = set()
         for signature in self.signatures:
+            if signature.sig in tried:
+                continue
+            tried.add(signature.sig)
             ordered = sorted(candidates, key=lambda k: k.key_id != signature.keyid)
             for key in ordered:
-                if key not in found and key.verify(signature.sig, message):
+                if key in found or len(signature.sig) not in _SIGNATURE_LENGTHS.get(key.algorithm, ()):
+                    continue
+                if key.verify(signature.sig, message):
                     found.append(key)
                     break
         return found
@@ -74,7 +87,10 @@ def sign_envelope(payload: bytes, signer: Signer, payload_type: str = IN_TOTO_PA
     return json.dumps(body, indent=1).encode() + b"\n"
 
 
-def parse_envelope(raw: bytes, where: str) -> Envelope:
+def parse_envelope(
+    raw: bytes, where: str, max_signatures: int = DEFAULT_LIMITS.max_signatures_per_envelope
+) -> Envelope:
+    """Parse an envelope strictly; more than `max_signatures` signatures refuse it before any is decoded."""
     body = strict_json(raw, where)
     if not isinstance(body, dict) or set(body) != {"payload", "payloadType", "signatures"}:
         raise BundleFormatError(f"{where}: a DSSE envelope has exactly payload, payloadType and signatures")
@@ -84,6 +100,8 @@ def parse_envelope(raw: bytes, where: str) -> Envelope:
     signatures = body["signatures"]
     if not isinstance(signatures, list) or not signatures:
         raise BundleFormatError(f"{where}: signatures must be a non-empty list")
+    if len(signatures) > max_signatures:
+        raise BundleFormatError(f"{where}: {len(signatures)} signatures, more than the limit of {max_signatures}")
     parsed = []
     for i, item in enumerate(signatures):
         if not isinstance(item, dict) or "sig" not in item or not set(item) <= {"keyid", "sig"}:

@@ -45,3 +45,20 @@ def test_bench_reports_the_nothing_changed_night_or_says_it_cannot(small_bench):
         assert "not available in this build" in row["note"]
     else:
         assert row["mirror"]["value"] > 0 and "bundle" in row["note"]
+
+
+@pytest.mark.parametrize("what", ["forged", "unlisted tiny blobs", "alias-bomb"])
+def test_bench_reports_time_and_memory_to_refuse_hostile_input(small_bench, what):
+    row = _row(small_bench, "hostile", what)
+    (sample,) = row["mirror"]["samples"]
+    assert sample["seconds"] > 0 and sample["peak_rss_mb"] > 0
+    assert row["note"] and isinstance(row["met"], bool)
+    assert row["target"] == "refused < 2 s, < 150 MB"
+
+
+@pytest.mark.parametrize("what", ["forged", "unlisted tiny blobs"])
+def test_forged_and_stuffed_bundles_are_refused_quickly_in_little_memory(small_bench, what):
+    row = _row(small_bench, "hostile", what)
+    (sample,) = row["mirror"]["samples"]
+    assert row["note"].startswith("exit 3"), row
+    assert sample["seconds"] < 10 and sample["peak_rss_mb"] < 150  # targets 2 s and 150 MB; generous on a busy CI

@@ -222,7 +222,9 @@ def test_a_wrong_volume_is_refused_naming_it_and_nothing_is_written(
     assert written_repositories() == []
 
 
-def test_verify_names_a_wrong_volume_with_exit_3(split: Path, policy: Path, mirror_cli) -> None:
+def test_verify_names_a_wrong_volume_with_exit_3(split: Path, keys: Path, policy: Path, mirror_cli) -> None:
+    # Approved first: a bundle its signatures already refuse is not read any further, volumes included.
+    must("approve", split, "--key", keys / "officer.key", "--collector-key", keys / "collector.pub")
     _damaged(split, split)
     result = mirror_cli("verify", split, "--trust", policy, "--json")
     assert result.exit_code == 3

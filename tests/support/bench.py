@@ -11,6 +11,11 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
 5. peak RSS of collect and import, from /usr/bin/time -v (the largest of the repeats).
 6. hostile upstreams (issue 20): `mirror resolve` against a 60 MB index.yaml and against a tag list whose
    Link points back to itself, on loopback servers: time and peak RSS, finished or refused.
+7. hostile input (issue 12): wall time and peak RSS for mirror to refuse (a) a forged directory bundle (signed
+   by a key the policy does not list) whose layer is a --hostile-sparse-size sparse file, (b) a bundle, signed by
+   the trusted collector, as a tar stuffed with --hostile-blobs one-byte members its inventory does not list,
+   (c) a collect of a Flux fleet holding a ten-level YAML alias bomb. Each runs once, under a --hostile-timeout
+   and a 3 GB address-space cap; a run that is not refused in time is reported so, not waited for.
 
 The corpus (N images sharing a --base-size layer, each with a --unique-size layer of its own) is random and
 pushed afresh for every repeat: skopeo's blob-info cache would otherwise mount blobs it saw in an earlier run
@@ -20,12 +25,14 @@ instead of copying them, and win by not working.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +43,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.benchcorpus import Pusher, push_family, tar_layer
+from tests.support.benchcorpus import (
+    Pusher,
+    SigningKey,
+    push_family,
+    tar_layer,
+    write_alias_bomb_fleet,
+    write_hostile_bundle,
+    write_stuffed_tar,
+)
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 
@@ -49,6 +64,8 @@ TARGET_COPY_RATIO = 0.67  # collect and import: at most this share of skopeo's w
 TARGET_VERIFY_SPEED = 0.80  # verify: at least this share of sha256sum's speed
 TARGET_NIGHT_SECONDS = 10.0
 TARGET_RSS_MB = 150.0
+TARGET_REFUSAL_SECONDS = 2.0  # hostile input: refused within this, under TARGET_RSS_MB
+HOSTILE_ADDRESS_SPACE = 3_000_000_000  # a hostile run that expands past this fails instead of taking the machine
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,46 @@ def _timed(what: str, command: list[str], env: dict[str, str] | None = None) -> 
     return Sample(seconds, int(rss.group(1)) / 1024, cpu)
 
 
+def _signal_children(pid: int, signum: int) -> None:
+    """Signal the processes `pid` started (here: the command /usr/bin/time runs), not `pid` itself."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signum)
+
+
+def _bounded(command: list[str], timeout: float) -> tuple[Sample, int]:
+    """Run under /usr/bin/time -v and an address-space cap for at most `timeout` s; any exit code is an outcome.
+
+    At the timeout the command gets SIGTERM, and SIGKILL 5 s later; /usr/bin/time still reports its figures,
+    and 124 is returned. (Figures come from /usr/bin/time, a small process: a child forked from this Python
+    process would inherit its peak RSS in the kernel's accounting.)
+    """
+    wrapped = ["/usr/bin/time", "-v", "prlimit", f"--as={HOSTILE_ADDRESS_SPACE}", "--", *command]
+    process = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stopped = False
+    try:
+        _, report = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stopped = True
+        _signal_children(process.pid, signal.SIGTERM)
+        try:
+            _, report = process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            _signal_children(process.pid, signal.SIGKILL)
+            _, report = process.communicate()
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
+    clock = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", report)
+    if rss is None or clock is None:
+        sys.exit(f"bench: {command[1]}: no figures from /usr/bin/time:\n{report[-2000:]}")
+    seconds = int(clock.group(1) or 0) * 3600 + int(clock.group(2)) * 60 + float(clock.group(3))
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", report))
+    return Sample(seconds, int(rss.group(1)) / 1024, cpu), 124 if stopped else process.returncode
+
+
 def _loop(commands: list[list[str]]) -> list[str]:
     """One shell running `commands` one after another, as a user scripting a per-image tool would."""
     return ["bash", "-c", "set -e\n" + "\n".join(shlex.join(c) for c in commands)]
@@ -154,6 +211,9 @@ class Bench:
     night_images: int
     keep: bool
     mirror: str = MIRROR
+    hostile_sparse_bytes: int = 20 << 30
+    hostile_blobs: int = 200_000
+    hostile_timeout: float = 20.0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     log: Callable[[str], None] = lambda message: print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -171,7 +231,10 @@ class Bench:
     def _drop(self, *paths: Path) -> None:
         if not self.keep:
             for path in paths:
-                shutil.rmtree(path, ignore_errors=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     # -- steps 1, 2 and 5: collect and import beside skopeo ------------------------------------------------
 
@@ -314,11 +377,56 @@ class Bench:
         row.note = f"bundle {max(sizes) / 1e3:.0f} kB"
         return [full, row]
 
+    # -- step 7: hostile input, refused --------------------------------------------------------------------
+
+    def _refusal(self, what: str, command: list[str]) -> Row:
+        row = Row("hostile", what, target=f"refused < {TARGET_REFUSAL_SECONDS:.0f} s, < {TARGET_RSS_MB:.0f} MB")
+        sample, code = _bounded(command, self.hostile_timeout)
+        row.mirror.append(sample)
+        refused = code in (2, 3)
+        if code == 124:
+            row.note = f"not refused within {self.hostile_timeout:g} s (stopped; peak {sample.peak_rss_mb:.0f} MB)"
+        elif code == 1 and sample.peak_rss_mb > 1000:
+            row.note = f"exit 1: ran into the {HOSTILE_ADDRESS_SPACE / 1e9:.0f} GB address-space cap"
+        else:
+            row.note = f"exit {code}, peak {sample.peak_rss_mb:.0f} MB" + ("" if refused else ": NOT refused")
+        row.met = refused and sample.seconds < TARGET_REFUSAL_SECONDS and sample.peak_rss_mb < TARGET_RSS_MB
+        self.log(f"hostile: {what}: {sample.seconds:.2f} s, {row.note}")
+        return row
+
+    def hostile_step(self) -> list[Row]:
+        work = self.work / "hostile"
+        work.mkdir()
+        trusted, attacker = SigningKey.generate(), SigningKey.generate()
+        policy = work / "policy.yaml"
+        policy.write_text(
+            "apiVersion: mirror/v1\nkind: TrustPolicy\n"
+            f"collectors: {{keys: ['{trusted.write_public(work / 'collector.pub')}'], threshold: 1}}\n"
+            f"stateFile: '{work / 'state.json'}'\n"
+        )
+        verify = [self.mirror, "verify", "--trust", str(policy), "-q"]
+        forged = write_hostile_bundle(work / "forged", attacker, sparse_layer=self.hostile_sparse_bytes)
+        size = f"{self.hostile_sparse_bytes / (1 << 30):g} GiB"
+        rows = [self._refusal(f"forged {size} sparse dir bundle", [*verify, str(forged)])]
+        self._drop(forged)
+        genuine = write_hostile_bundle(work / "genuine", trusted)
+        stuffed = write_stuffed_tar(genuine, work / "stuffed.tar", self.hostile_blobs)
+        self.log(f"hostile: {self.hostile_blobs:,} unlisted blobs written")
+        rows.append(self._refusal(f"{self.hostile_blobs:,} unlisted tiny blobs, tar", [*verify, str(stuffed)]))
+        self._drop(genuine, stuffed)
+        bomb = write_alias_bomb_fleet(work / "bomb")
+        collect = [self.mirror, "collect", str(bomb), "-o", str(work / "bomb-bundle"), "-q"]
+        rows.append(self._refusal("10-level YAML alias-bomb fleet", collect))
+        self._drop(work / "bomb-bundle")
+        return rows
+
     def run(self, steps: set[str]) -> list[Row]:
         copy = self.copy_steps() if "copy" in steps else []
         verify = self.verify_step() if "verify" in steps else []
         night = self.night_step() if "night" in steps else []
-        hostile = hostile_upstream_rows(self.work, self.mirror, self.log) if "hostile" in steps else []
+        hostile = []
+        if "hostile" in steps:
+            hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
         return copy[:2] + verify[:1] + night + copy[2:] + verify[1:] + hostile
 
 
@@ -414,7 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps",
         default="copy,verify,night,hostile",
-        help="which to run: copy (collect, import, RSS), verify, night, hostile (hostile upstreams)",
+        help="which to run: copy (collect, import, RSS), verify, night, hostile (hostile bundles and upstreams)",
+    )
+    parser.add_argument(
+        "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"
+    )
+    parser.add_argument("--hostile-blobs", type=int, default=200_000, help="unlisted blobs stuffed in (200000)")
+    parser.add_argument(
+        "--hostile-timeout", type=float, default=20.0, help="seconds before a hostile run is stopped (20)"
     )
     parser.add_argument("--small", action="store_true", help="a tiny corpus for tests: checks the bench runs")
     parser.add_argument("--mirror", default=MIRROR, help="the mirror command to measure (default: this checkout's)")
@@ -424,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.small:
         args.images, args.base_size, args.unique_size, args.repeat = 2, MiB, 256 * 1024, 1
         args.verify_size, args.night_images = 4 * MiB, 3
+        args.hostile_sparse_size, args.hostile_blobs, args.hostile_timeout = 1 << 30, 2_000, 10.0
     if args.keep:
         (REPO_ROOT / ".bench").mkdir(exist_ok=True)
     if args.mirror == MIRROR:
@@ -446,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         args.night_images,
         args.keep,
         args.mirror,
+        args.hostile_sparse_size,
+        args.hostile_blobs,
+        args.hostile_timeout,
     )
     try:
         rows = bench.run(set(args.steps.split(",")))

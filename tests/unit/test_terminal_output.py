@@ -105,14 +105,16 @@ def test_verify_shows_a_hostile_artifact_source_escaped(tmp_path: Path, trust: T
 
 
 def test_import_refusal_shows_every_hostile_problem_escaped_on_its_own_line(tmp_path: Path, trust: Trust) -> None:
-    bundle = signed_bundle(tmp_path, trust, source=f"elsewhere.example/{HOSTILE}")
-    (bundle / "blobs" / "sha256" / HOSTILE.replace("/", "")).write_bytes(b"planted")
+    # Two file problems: a policy problem (SOURCE_NOT_ALLOWED) would refuse before any file is read.
+    bundle = signed_bundle(tmp_path, trust)
+    for suffix in ("1", "2"):
+        (bundle / "blobs" / "sha256" / (HOSTILE.replace("/", "") + suffix)).write_bytes(b"planted")
     result = invoke("import", bundle, "--trust", trust.policy, "--registry", "https://127.0.0.1:9/r")
     assert result.exit_code == 3
     assert result.stdout == ""
     assert_shown_safely(result.stderr)
     problem_lines = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
-    assert [line.split()[1] for line in problem_lines] == ["[FILE_UNLISTED]", "[SOURCE_NOT_ALLOWED]"]
+    assert [line.split()[1] for line in problem_lines] == ["[FILE_UNLISTED]", "[FILE_UNLISTED]"]
 
 
 def registry(answer_uploads: Answer):
