@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mirror.bundle.download import GraphDownloader
@@ -20,13 +21,14 @@ from mirror.helm.discover import discover_images
 from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
 from mirror.httpfetch import HttpFetcher
 from mirror.limits import Limits
-from mirror.manifest.model import ChartSource, ImageSource, MirrorSet
+from mirror.manifest.model import ChartSource, ImageSource, MirrorSet, UrlRewrite
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import parse_reference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.charts import IndexCache, ResolvedChart, resolve_chart
+from mirror.urlrewrite import fetch_url
 
 
 @dataclass
@@ -63,11 +65,13 @@ class ChartCollector:
         progress: Progress,
         helm: str | None = None,
         egress: EgressPolicy | None = None,
+        rewrites: Sequence[UrlRewrite] = (),
     ) -> None:
         self.egress = egress
         self.pool = pool
         self.fetcher = fetcher
-        self.indexes = IndexCache(fetcher, limits)
+        self.rewrites = tuple(rewrites)  # spec.rewrite: where HTTP repositories' URLs are fetched
+        self.indexes = IndexCache(fetcher, limits, rewrites=self.rewrites)
         self.writer = writer
         self.graphs = graphs
         self.limits = limits
@@ -91,7 +95,10 @@ class ChartCollector:
             asked.update((s.repo, s.name, s.version) for s, _ in wave)
             if self.egress is not None:  # every host of the wave that discovery reached, all refusals at once
                 self.egress.require_discovered(
-                    (url_host(s.repo), f"chart {chain[-1]} dependency {s.name}" if chain else s.origin)
+                    (
+                        url_host(s.repo if s.is_oci else fetch_url(s.repo + "/", self.rewrites)),
+                        f"chart {chain[-1]} dependency {s.name}" if chain else s.origin,
+                    )
                     for s, chain in wave
                     if chain or s.via != "listed"
                 )
@@ -139,11 +146,14 @@ class ChartCollector:
 
     def _download_http(self, resolved: ResolvedChart) -> tuple[ManifestDocument, str, Chart]:
         assert resolved.url is not None
+        # The archive URL the index lists keeps its identity; a spec.rewrite rule may say where it is fetched.
+        fetch = fetch_url(resolved.url, self.rewrites)
         if self.egress is not None:  # the index names where its archives are, as a redirect would
-            self.egress.check_followed(resolved.source.repo, resolved.url, "chart archive")
+            repository = fetch_url(resolved.source.repo + "/", self.rewrites)
+            self.egress.check_followed(repository, fetch, "chart archive")
         with self.writer.scratch_file() as (path, handle):
             sha, size = self.fetcher.download(
-                resolved.url,
+                fetch,
                 handle,
                 expected_sha256=resolved.index_sha256,
                 max_bytes=self.limits.max_chart_bytes,

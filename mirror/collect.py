@@ -37,6 +37,7 @@ from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.images import ResolvedImage, resolve_image
 from mirror.trust.statement import format_time
+from mirror.urlrewrite import fetch_url
 
 if TYPE_CHECKING:
     from mirror.cache import BlobCache
@@ -121,6 +122,7 @@ def egress_policy(sets: Sequence[MirrorSet], *, allow_discovered: bool = False) 
             else:
                 named.append(url_host(chart.repo))
         named += [url_host(g.url) for g in mirrorset.git]
+        named += [url_host(rule.target) for rule in mirrorset.rewrites]  # where rewritten URLs are fetched
     allowed = [pattern for mirrorset in sets for pattern in mirrorset.allowed_hosts]
     return EgressPolicy(named, allowed, allow_discovered=allow_discovered)
 
@@ -203,9 +205,10 @@ def _gather(
     if flux_charts or any(s.charts for s in sets):
         from mirror.chartset import ChartCollector, chart_sources
 
-        charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress, egress=egress).collect(
-            [*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs
-        )
+        rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+        charts = ChartCollector(
+            pool, fetcher, writer, graphs, limits, progress, egress=egress, rewrites=rewrites
+        ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs)
     sources = _image_sources(sets, charts, flux_images)
     egress.require_discovered(_discovered_images(sources))
 
@@ -244,18 +247,26 @@ def _gather_git_and_flux(
     from mirror.resolvers.git import collect_git, git_credentials
 
     transport = Transport(ca_file=fetcher.ca_file).with_limits(limits)
-    credentials = git_credentials(named=[g.url for s in sets for g in s.git])
+    rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+    credentials = git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git])
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
 
     def collect_one_git(source: GitSource, *, whole: bool = False) -> CollectedGit:
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []
-        egress.record(url_host(source.url))
+        fetch = fetch_url(source.url, rewrites)
+        egress.record(url_host(fetch))
         # The whole source within one deadline, from now; the base's bundle hints at its size.
         timed = transport.for_source(base.size if base else None)
         collected = collect_git(
-            source, writer, credentials=credentials, transport=timed, base_commits=commits, base=base
+            source,
+            writer,
+            credentials=credentials,
+            transport=timed,
+            base_commits=commits,
+            base=base,
+            fetch_url=fetch,
         )
         if collected.skipped_refs:
             names = ", ".join(repr(name) for name in collected.skipped_refs[:5])
@@ -283,6 +294,7 @@ def _gather_git_and_flux(
             variables=flux_vars,
             progress=progress,
             egress=egress,
+            rewrites=rewrites,
         )
         for mirrorset in sets:
             for entry in mirrorset.flux:

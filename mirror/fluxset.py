@@ -18,16 +18,18 @@ from pathlib import Path
 from mirror.bundle.layout import LayoutWriter
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import UsageError
+from mirror.flux.giturls import SshUrlMap
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.flux.tags import select_flux_tag
 from mirror.git.runner import Transport, run_git
-from mirror.manifest.model import FluxEntry, GitSource, ImageSource
+from mirror.manifest.model import FluxEntry, GitSource, ImageSource, UrlRewrite
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.git import CollectedGit
+from mirror.urlrewrite import fetch_url
 
 FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
 MAX_FLUX_OBJECTS_BYTES = 64 * 1024 * 1024
@@ -81,8 +83,10 @@ class FluxCollector:
         variables: dict[str, str],
         progress: Progress,
         egress: EgressPolicy | None = None,
+        rewrites: Sequence[UrlRewrite] = (),
     ) -> None:
         self._egress = egress
+        self._rewrites = tuple(rewrites)
         self.writer = writer
         self._collect_git = collect_git
         self._by_name = manifest_git
@@ -105,7 +109,8 @@ class FluxCollector:
             known = self._git.get(key)
         if known is None:
             if self._egress is not None:  # a GitRepository of the fleet: reached through discovery
-                self._egress.require_discovered([(url_host(source.url), f"Git source {source.origin}")])
+                fetch = fetch_url(source.url, self._rewrites)
+                self._egress.require_discovered([(url_host(fetch), f"Git source {source.origin}")])
             known = self._collect_git(source)
             with self._lock:
                 known = self._git.setdefault(key, known)
@@ -152,14 +157,23 @@ class FluxCollector:
             # The bootstrap's own repository: its GitRepository often lives only in the cluster (gotk-sync).
             root_key = SourceKey("GitRepository", *entry.git_repository)
             external[root_key] = self._by_name[entry.git].source
-        walker = FluxWalker(read, variables=self._variables, platforms=platforms, external=external)
+        listed = [g.source.url for g in self._by_name.values()]
+        walker = FluxWalker(
+            read,
+            variables=self._variables,
+            platforms=platforms,
+            external=external,
+            ssh_urls=SshUrlMap(listed, self._rewrites),
+        )
         plan = walker.walk(objects, source=root_key, path=entry.path, strict=True)
         for note in [*notes, *plan.warnings]:
             self._progress.warn(f"{entry.origin}: {note}")
         if self._egress is not None:
             known = {g.source.url for g in self.git}
             self._egress.require_discovered(
-                (url_host(g.url), f"Git source {g.origin}") for g in plan.git if g.url not in known
+                (url_host(fetch_url(g.url, self._rewrites)), f"Git source {g.origin}")
+                for g in plan.git
+                if g.url not in known
             )
         for git in plan.git:
             self.git_source(git)

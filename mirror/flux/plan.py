@@ -539,8 +539,11 @@ class FluxWalker:
         external: Mapping[SourceKey, GitSource | OciArtifact] | None = None,
         max_depth: int = 32,
         limits: Limits = DEFAULT_LIMITS,
+        ssh_urls: Callable[[str], str | None] | None = None,
     ) -> None:
         self._read_tree = read_tree
+        # ssh:// GitRepository URL → the http(s) URL it is read as (mirror.flux.giturls); None keeps ssh URLs.
+        self._ssh_urls = ssh_urls
         self._limits = limits
         self._variables = dict(variables or {})
         self._platforms = platforms
@@ -959,7 +962,21 @@ class FluxWalker:
                 return None
         if spec.get("recurseSubmodules") and not quiet:
             self._plan.warnings.append(f"{obj.where}: recurseSubmodules: the submodules' repositories are not carried")
-        return GitSource(_git_name(obj), str(url).rstrip("/"), ref, obj.where)
+        url = str(url).rstrip("/")
+        if self._ssh_urls is not None and urlsplit(url).scheme == "ssh":
+            mapped = self._ssh_urls(url)
+            if mapped is None:
+                problems.append(
+                    f"{obj.where}: spec.url: {url} is an ssh:// URL, and Git is fetched over HTTP(S) only: list the "
+                    "repository's https:// URL in spec.git (same host and path), or add a spec.rewrite rule "
+                    "from its ssh:// prefix to an http(s):// one"
+                )
+                return None
+            if (problem := _git_url_problem(mapped)) is not None:
+                problems.append(f"{obj.where}: spec.url: {url} is read as {mapped}, and {problem}")
+                return None
+            url = mapped.rstrip("/")
+        return GitSource(_git_name(obj), url, ref, obj.where)
 
     def _check_includes(self, obj: FluxObject) -> None:
         for i, include in enumerate(obj.spec.get("include") or []):

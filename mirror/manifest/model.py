@@ -51,6 +51,15 @@ class ChartSource:
 
 
 @dataclass(frozen=True)
+class UrlRewrite:
+    """`spec.rewrite[]`: a URL starting with `source` is fetched at `target` + the rest of it."""
+
+    source: str  # the `from` prefix
+    target: str  # the `to` prefix
+    origin: str
+
+
+@dataclass(frozen=True)
 class GitSource:
     name: str  # how flux entries refer to it
     url: str  # https://, http:// or ssh:// without credentials
@@ -79,3 +88,5 @@ class MirrorSet:
     flux: tuple[FluxEntry, ...] = ()
     # spec.allowedHosts: hosts the collector may contact beyond those named above (see mirror.egress).
     allowed_hosts: tuple[HostPattern, ...] = ()
+    # spec.rewrite: Git and HTTP chart repository URLs fetched through other prefixes (mirror.urlrewrite).
+    rewrites: tuple[UrlRewrite, ...] = ()

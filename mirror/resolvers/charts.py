@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
@@ -22,10 +22,11 @@ from mirror.helm.repoindex import IndexEntry, read_index
 from mirror.helm.semver import is_version, select_version
 from mirror.httpfetch import HttpFetcher, is_sha256_hex
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.manifest.model import ChartSource
+from mirror.manifest.model import ChartSource, UrlRewrite
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference, parse_reference
 from mirror.registry.pool import ClientPool
+from mirror.urlrewrite import fetch_url
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,11 @@ class IndexCache:
     the charts a wave will ask for, so that one walk reads them all.
     """
 
-    def __init__(self, fetcher: HttpFetcher, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, fetcher: HttpFetcher, limits: Limits = DEFAULT_LIMITS, *, rewrites: Sequence[UrlRewrite] = ()
+    ) -> None:
         self._fetcher = fetcher
+        self._rewrites = tuple(rewrites)  # spec.rewrite: the index is fetched there, the repository keeps its URL
         self._limits = limits
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -107,7 +111,7 @@ class IndexCache:
         self._files.clear()
 
     def _fetch(self, repo: str) -> BinaryIO:
-        url = f"{repo}/index.yaml"
+        url = fetch_url(f"{repo}/index.yaml", self._rewrites)
         # Open for the run (read again for later charts), closed by close(); anonymous, so a killed run leaves none.
         handle = tempfile.TemporaryFile(prefix="mirror-index-")  # noqa: SIM115
         try:
