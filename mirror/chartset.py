@@ -19,6 +19,7 @@ from mirror.errors import InvalidDocumentError, UsageError
 from mirror.helm.archive import Chart, read_chart
 from mirror.helm.discover import discover_images
 from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
+from mirror.helm.semver import Constraint, InvalidVersion, Version
 from mirror.httpfetch import HttpFetcher
 from mirror.limits import Limits
 from mirror.manifest.model import ChartSource, ImageSource, MirrorSet, UrlRewrite
@@ -183,28 +184,10 @@ class ChartCollector:
         return document, layers[0].digest
 
     def _dependencies(self, collected: CollectedChart) -> list[ChartSource]:
-        parent = collected.resolved
-        result = []
-        for dependency in collected.chart.dependencies:
-            repository = (dependency.repository or "").rstrip("/")
-            if repository.startswith(("https://", "http://", "oci://")):
-                result.append(
-                    ChartSource(
-                        name=dependency.name,
-                        repo=repository,
-                        version=dependency.version or None,
-                        images=parent.source.images,
-                        dependencies=True,
-                        platforms=parent.source.platforms,
-                        origin=f"dependency of {parent.display}",
-                    )
-                )
-            elif repository.startswith(("@", "alias:")):
-                self.progress.warn(
-                    f"chart {parent.display}: dependency {dependency.name} names repository {repository}, "
-                    "an alias of a local Helm configuration; list that chart in the manifest to carry it"
-                )
-            # file:// and empty repositories are vendored in the archive's charts/ directory.
+        notes: list[str] = []
+        result = dependency_sources(collected.chart, collected.resolved.source, collected.resolved.display, notes)
+        for note in notes:
+            self.progress.warn(note)
         return result
 
     def _images(self, collected: CollectedChart, archive_digest: str) -> list[ImageSource]:
@@ -252,3 +235,66 @@ def chart_sources(sets: list[MirrorSet]) -> list[ChartSource]:
         for chart in mirrorset.charts:
             seen.setdefault((chart.repo, chart.name, chart.version), chart)
     return list(seen.values())
+
+
+def _locked_versions(chart: Chart) -> list[tuple[str, str, str]]:
+    """(name, repository, version) of each entry of the chart's Chart.lock (requirements.lock), in order."""
+    entries = chart.lock.get("dependencies") if chart.lock else None
+    result = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in ("name", "repository", "version")):
+            result.append((entry["name"], entry["repository"].rstrip("/"), entry["version"]))
+    return result
+
+
+def _lock_fits(constraint: str, locked: str) -> bool:
+    """Whether the locked version satisfies the Chart.yaml constraint (an empty one allows any version)."""
+    try:
+        version = Version.parse(locked)
+        return not constraint or locked == constraint or Constraint.parse(constraint).allows(version)
+    except (InvalidVersion, UsageError):
+        return False
+
+
+def dependency_sources(chart: Chart, parent: ChartSource, display: str, notes: list[str]) -> list[ChartSource]:
+    """The charts `chart` depends on from http(s) and OCI repositories, each as a chart source of its own.
+
+    As `helm dependency build` does, a dependency the chart's Chart.lock (or requirements.lock) lists, by name
+    and repository, is taken at the locked version, not the newest one its constraint allows; a lock entry that
+    no longer satisfies the constraint (a lock out of sync, which Helm refuses to build) is reported and the
+    constraint is used. Aliased and vendored dependencies are left out (a note for the alias).
+    """
+    locked = _locked_versions(chart)
+    result = []
+    for dependency in chart.dependencies:
+        repository = (dependency.repository or "").rstrip("/")
+        if repository.startswith(("https://", "http://", "oci://")):
+            version = dependency.version or None
+            entry = next((e for e in locked if e[:2] == (dependency.name, repository)), None)
+            if entry is not None:
+                locked.remove(entry)
+                if _lock_fits(dependency.version, entry[2]):
+                    version = entry[2]
+                else:
+                    notes.append(
+                        f"chart {display}: Chart.lock pins dependency {dependency.name} at {entry[2]}, out of sync "
+                        f"with its constraint {dependency.version!r}; the constraint is used"
+                    )
+            result.append(
+                ChartSource(
+                    name=dependency.name,
+                    repo=repository,
+                    version=version,
+                    images=parent.images,
+                    dependencies=True,
+                    platforms=parent.platforms,
+                    origin=f"dependency of {display}",
+                )
+            )
+        elif repository.startswith(("@", "alias:")):
+            notes.append(
+                f"chart {display}: dependency {dependency.name} names repository {repository}, "
+                "an alias of a local Helm configuration; list that chart in the manifest to carry it"
+            )
+        # file:// and empty repositories are vendored in the archive's charts/ directory.
+    return result
