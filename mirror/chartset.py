@@ -29,6 +29,7 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.charts import IndexCache, ResolvedChart, resolve_chart
+from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 
 
@@ -79,14 +80,19 @@ class ChartCollector:
         self.progress = progress
         self.helm = helm if helm is not None else shutil.which("helm")
 
-    def collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
-        """Every listed chart and every chart they depend on, breadth-first, each exact version once."""
+    def collect(
+        self, sources: list[ChartSource], jobs: int, unresolved: Unresolved | None = None
+    ) -> list[CollectedChart]:
+        """Every listed chart and every chart they depend on, breadth-first, each exact version once.
+
+        A chart the upstream does not have raises SourceNotFoundError, or goes to `unresolved` when given (the
+        others are still collected)."""
         try:
-            return self._collect(sources, jobs)
+            return self._collect(sources, jobs, unresolved)
         finally:
             self.indexes.close()
 
-    def _collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
+    def _collect(self, sources: list[ChartSource], jobs: int, unresolved: Unresolved | None) -> list[CollectedChart]:
         collected: dict[tuple[str, str, str], CollectedChart] = {}
         # Each item: the chart asked for, and the chain of charts that led to it ("name@version", root first).
         wave: list[tuple[ChartSource, tuple[str, ...]]] = [(s, ()) for s in sources]
@@ -104,7 +110,12 @@ class ChartCollector:
                     if chain or s.via != "listed"
                 )
             self.indexes.expect(s for s, _ in wave)
-            resolved = run_parallel(wave, lambda item: (resolve_chart(item[0], self.indexes, self.pool), item[1]), jobs)
+
+            def resolve(item: tuple[ChartSource, tuple[str, ...]]) -> tuple[ResolvedChart, tuple[str, ...]]:
+                return resolve_chart(item[0], self.indexes, self.pool), item[1]
+
+            attempt = resolve if unresolved is None else unresolved.attempt(resolve)
+            resolved = [r for r in run_parallel(wave, attempt, jobs) if r is not None]
             fresh = {r.key: (r, chain) for r, chain in resolved if r.key not in collected}
             if len(collected) + len(fresh) > self.limits.max_charts:
                 raise UsageError(

@@ -37,6 +37,7 @@ from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.images import ResolvedImage, resolve_image
 from mirror.trust.statement import format_time
+from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 
 if TYPE_CHECKING:
@@ -183,7 +184,11 @@ def _gather(
     egress: EgressPolicy,
     chain: BaseChain | None = None,
 ) -> _Gathered:
-    """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image."""
+    """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
+
+    A reference the upstream does not have does not stop the run: every one is gathered, and the run ends with
+    all of them listed together (mirror.unresolved)."""
+    unresolved = Unresolved()
     git: list[CollectedGit] = []
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -200,6 +205,7 @@ def _gather(
             flux_vars=flux_vars,
             chain=chain,
             egress=egress,
+            unresolved=unresolved,
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
@@ -208,22 +214,24 @@ def _gather(
         rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
         charts = ChartCollector(
             pool, fetcher, writer, graphs, limits, progress, egress=egress, rewrites=rewrites
-        ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs)
+        ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs, unresolved)
     sources = _image_sources(sets, charts, flux_images)
     egress.require_discovered(_discovered_images(sources))
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
             return resolve_image(pool, image)
-        except SourceNotFoundError:
+        except SourceNotFoundError as exc:
             if not image.optional:
-                raise
+                unresolved.add(exc.message, image.origin)
+                return None
             progress.warn(
                 f"{image.reference}: not found upstream; {image.origin} only guessed its tag, so it is left out"
             )
             return None
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
+    unresolved.check()
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
     return _Gathered(charts, images, git, fleets)
 
@@ -240,8 +248,10 @@ def _gather_git_and_flux(
     flux_vars: dict[str, str],
     chain: BaseChain | None,
     egress: EgressPolicy,
+    unresolved: Unresolved,
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
+    from mirror.flux.plan import FluxResolutionError
     from mirror.fluxset import FluxCollector, oci_sources
     from mirror.git.runner import Transport
     from mirror.resolvers.git import collect_git, git_credentials
@@ -278,9 +288,13 @@ def _gather_git_and_flux(
         progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")
         return collected
 
-    manifest_git = run_parallel(
-        [g for s in sets for g in s.git], lambda g: collect_one_git(g, whole=g.name in flux_git), jobs
-    )
+    listed = [g for s in sets for g in s.git]
+
+    def collect_listed(source: GitSource) -> CollectedGit:
+        return collect_one_git(source, whole=source.name in flux_git)
+
+    attempt = unresolved.attempt(collect_listed)
+    manifest_git = [g for g in run_parallel(listed, attempt, jobs) if g is not None]
     by_name = {g.source.name: g for g in manifest_git}
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -298,11 +312,17 @@ def _gather_git_and_flux(
         )
         for mirrorset in sets:
             for entry in mirrorset.flux:
-                fleet = flux.collect(entry, mirrorset.platforms)
+                if entry.git is not None and entry.git not in by_name:
+                    continue  # its Git source is unresolved, and listed already
+                try:
+                    fleet = flux.collect(entry, mirrorset.platforms, unresolved)
+                except FluxResolutionError as exc:
+                    unresolved.extend(exc.problems)
+                    continue
                 fleets.append(fleet)
                 flux_charts += fleet.plan.charts
                 egress.require_discovered((a.reference.registry, f"OCI artifact {a.origin}") for a in fleet.plan.oci)
-                flux_images += [*fleet.plan.images, *oci_sources(pool, fleet.plan.oci)]
+                flux_images += [*fleet.plan.images, *oci_sources(pool, fleet.plan.oci, unresolved)]
                 progress.log(f"flux {fleet.source}: {len(fleet.plan.objects)} object(s)")
         git = flux.git
     for fleet in fleets:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.egress import EgressPolicy, url_host
-from mirror.errors import UsageError
+from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
 from mirror.flux.giturls import SshUrlMap
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
 from mirror.flux.patterns import compile_upstream
@@ -29,6 +29,7 @@ from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.git import CollectedGit
+from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 
 FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
@@ -132,7 +133,8 @@ class FluxCollector:
             self._checkouts[collected.digest] = target
         return target
 
-    def collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
+    def collect(self, entry: FluxEntry, platforms: tuple | None, unresolved: Unresolved | None = None) -> CollectedFlux:
+        """The fleet of `entry`; a GitRepository missing upstream goes to `unresolved` when given (else raises)."""
         notes: list[str] = []
         if entry.git is not None:
             collected = self._by_name[entry.git]
@@ -175,31 +177,46 @@ class FluxCollector:
                 for g in plan.git
                 if g.url not in known
             )
+        collect_git = self.git_source if unresolved is None else unresolved.attempt(self.git_source)
         for git in plan.git:
-            self.git_source(git)
+            collect_git(git)
         for chart in plan.git_charts:
             self._progress.warn(f"{chart.origin}: a chart from a Git repository travels in that repository only")
         return CollectedFlux(entry, source, plan, objects_blob(plan.objects))
 
 
-def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[ImageSource]:
-    """OCIRepository artifacts as images to copy: a semver ref is resolved over the upstream tags here."""
-    result = []
-    for artifact in artifacts:
-        reference = artifact.reference
-        if artifact.semver is not None:
-            # Streamed page by page into the selection: only the best tag so far is kept.
-            tags: Iterable[str] = pool.for_host(reference.registry).iter_tags(reference.repository)
-            if artifact.semver_filter:
-                pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
-                tags = (t for t in tags if pattern.search(t))
+def oci_sources(
+    pool: ClientPool, artifacts: Sequence[OciArtifact], unresolved: Unresolved | None = None
+) -> list[ImageSource]:
+    """OCIRepository artifacts as images to copy: a semver ref is resolved over the upstream tags here.
+
+    An artifact the upstream does not have raises SourceNotFoundError, or goes to `unresolved` when given."""
+    if unresolved is not None:
+        found = [unresolved.attempt(_oci_source)((pool, artifact)) for artifact in artifacts]
+        return [source for source in found if source is not None]
+    return [_oci_source((pool, artifact)) for artifact in artifacts]
+
+
+def _oci_source(item: tuple[ClientPool, OciArtifact]) -> ImageSource:
+    pool, artifact = item
+    reference = artifact.reference
+    if artifact.semver is not None:
+        # Streamed page by page into the selection: only the best tag so far is kept.
+        tags: Iterable[str] = pool.for_host(reference.registry).iter_tags(reference.repository)
+        if artifact.semver_filter:
+            pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
+            tags = (t for t in tags if pattern.search(t))
+        try:
             choice = select_flux_tag(tags, artifact.semver)
-            if choice.tag is None:
-                raise UsageError(
-                    f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}; "
-                    + choice.describe_seen(),
-                    hint="tags are read as Flux reads them: MAJOR.MINOR.PATCH with an optional v prefix",
-                )
-            reference = ImageReference(reference.registry, reference.repository, choice.tag)
-        result.append(ImageSource(reference, None, artifact.origin))
-    return result
+        except RegistryHTTPError as exc:
+            if exc.status != 404:
+                raise
+            raise SourceNotFoundError(f"{artifact.origin}: {reference.name} not found upstream") from exc
+        if choice.tag is None:
+            raise SourceNotFoundError(
+                f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}; "
+                + choice.describe_seen(),
+                hint="tags are read as Flux reads them: MAJOR.MINOR.PATCH with an optional v prefix",
+            )
+        reference = ImageReference(reference.registry, reference.repository, choice.tag)
+    return ImageSource(reference, None, artifact.origin)

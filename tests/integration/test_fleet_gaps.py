@@ -127,3 +127,55 @@ def test_git_and_chart_repositories_are_fetched_through_rewrite_rules_and_keep_t
     inventory = json.loads((bundle / "inventory.json").read_bytes())
     contacted = {entry["host"] for entry in inventory.get("hosts", [])}
     assert "git.upstream.invalid" not in contacted and "charts.upstream.invalid" not in contacted
+
+
+def _missing_everywhere(services, charts_url: str, fleet_url: str) -> dict:
+    document = mirrorset(
+        [f"{UPSTREAM_REGISTRY}/fixtures/app:no-such-tag"], registries={UPSTREAM_REGISTRY: {"plainHTTP": True}}
+    )
+    document["spec"]["charts"] = [{"name": "app", "repo": charts_url, "version": "9.9.9"}]
+    document["spec"]["git"] = [
+        {"name": "fleet", "url": fleet_url, "ref": {"branch": "main"}},
+        {"name": "gone", "url": fleet_url, "ref": {"branch": "no-such-branch"}},
+    ]
+    document["spec"]["flux"] = [{"git": "fleet", "path": "clusters/prod"}]
+    return document
+
+
+def test_every_reference_missing_upstream_is_reported_together_naming_what_needed_it(
+    tmp_path, mirror_cli, services, upstream_images
+):
+    """A missing chart version, image tag, Git branch and OCI repository (a fleet's OCIRepository semver) are
+    all listed at once, each with the object and file that needed it, and the collect exits 2 for all kinds."""
+    charts = seed_charts(services)
+    name = f"t{uuid.uuid4().hex[:8]}/fleet"
+    fleet = make_upstream_repo(
+        services,
+        name,
+        files={
+            "clusters/prod/oci.yaml": f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {{name: gone, namespace: flux-system}}
+spec:
+  interval: 10m
+  url: oci://{UPSTREAM_REGISTRY}/{name}/no-such-artifact
+  ref: {{semver: "1.x"}}
+""",
+        },
+    )
+    manifest = tmp_path / "missing.yaml"
+    manifest.write_text(json.dumps(_missing_everywhere(services, charts["repo"]["url"], fleet["url"])))
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "b", "-q")
+    assert result.exit_code == 2, result.stderr
+    problems = [line.removeprefix("  - ") for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert problems == sorted(problems)
+    expected = [
+        ("clusters/prod/oci.yaml: OCIRepository flux-system/gone", "no-such-artifact"),
+        (f"{manifest}: spec.charts[0]", "9.9.9"),
+        (f"{manifest}: spec.git[1]", "no-such-branch"),
+        (f"{manifest}: spec.images[0]", "no-such-tag"),
+    ]
+    for origin, missing in expected:
+        assert [p for p in problems if p.startswith(origin) and missing in p], (origin, result.stderr)
+    assert not (tmp_path / "b").exists()
