@@ -309,6 +309,8 @@ def _gather_git_and_flux(
             progress=progress,
             egress=egress,
             rewrites=rewrites,
+            pool=pool,
+            limits=limits,
         )
         for mirrorset in sets:
             for entry in mirrorset.flux:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,12 +19,14 @@ from pathlib import Path
 from mirror.bundle.layout import LayoutWriter
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
+from mirror.flux.artifact import fetch_artifact
 from mirror.flux.giturls import SshUrlMap
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.flux.tags import select_flux_tag
 from mirror.git.runner import Transport, run_git
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource, UrlRewrite
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
@@ -85,9 +88,14 @@ class FluxCollector:
         progress: Progress,
         egress: EgressPolicy | None = None,
         rewrites: Sequence[UrlRewrite] = (),
+        pool: ClientPool | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._egress = egress
         self._rewrites = tuple(rewrites)
+        self._pool = pool  # OCIRepository artifacts that Kustomizations build from are read through it
+        self._limits = limits
+        self._artifacts: dict[str, Path] = {}
         self.writer = writer
         self._collect_git = collect_git
         self._by_name = manifest_git
@@ -133,6 +141,25 @@ class FluxCollector:
             self._checkouts[collected.digest] = target
         return target
 
+    def _artifact_tree(self, artifact: OciArtifact, notes: list[str]) -> Path:
+        """The unpacked content of an OCIRepository's artifact (mirror.flux.artifact), once per reference."""
+        assert self._pool is not None
+        if self._egress is not None:  # an OCIRepository of the fleet: reached through discovery
+            self._egress.require_discovered([(artifact.reference.registry, f"OCI artifact {artifact.origin}")])
+        reference = _oci_source((self._pool, artifact)).reference  # a semver resolved as Flux resolves it
+        key = f"{reference}\n{artifact.layer_media_type}"
+        with self._lock:
+            known = self._artifacts.get(key)
+        if known is not None:
+            return known
+        parent = self._scratch / "artifacts"
+        parent.mkdir(exist_ok=True)
+        directory = Path(tempfile.mkdtemp(dir=parent)) / "content"  # fresh: a failed read leaves nothing in the way
+        notes += fetch_artifact(self._pool, artifact, reference, directory, self._limits)
+        with self._lock:
+            self._artifacts[key] = directory
+        return directory
+
     def collect(self, entry: FluxEntry, platforms: tuple | None, unresolved: Unresolved | None = None) -> CollectedFlux:
         """The fleet of `entry`; a GitRepository missing upstream goes to `unresolved` when given (else raises)."""
         notes: list[str] = []
@@ -149,8 +176,10 @@ class FluxCollector:
 
         def read(key: SourceKey, path: str) -> list[FluxObject] | None:
             designated = walker.source(key)
+            if isinstance(designated, OciArtifact) and self._pool is not None:
+                return read_tree(self._artifact_tree(designated, notes), path, warnings=notes)
             if not isinstance(designated, GitSource):
-                return None  # Kustomizations from OCI artifacts or buckets are not followed
+                return None  # Kustomizations from buckets are not followed
             return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
 
         external: dict[SourceKey, GitSource] = {}

@@ -4,7 +4,10 @@ registry: a `flux bootstrap` ssh:// root GitRepository, and Git and chart reposi
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import tarfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,6 +15,7 @@ from urllib.parse import urlsplit
 from mirror.bundle.inventory import parse_inventory
 from tests.support.charts import seed_charts
 from tests.support.gitrepos import make_upstream_repo
+from tests.support.images import push, write_artifact
 from tests.support.mirrorsets import mirrorset
 from tests.support.services import UPSTREAM_REGISTRY
 
@@ -179,3 +183,68 @@ spec:
     for origin, missing in expected:
         assert [p for p in problems if p.startswith(origin) and missing in p], (origin, result.stderr)
     assert not (tmp_path / "b").exists()
+
+
+def _flux_artifact(files: dict[str, str], dest: str, tmp_path: Path) -> None:
+    """What `flux push artifact` stores: a Flux config and one tar+gzip content layer."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, text in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    layer = gzip.compress(raw.getvalue(), mtime=0)
+    layout = tmp_path / "artifact-layout"
+    write_artifact(
+        layout,
+        "artifact",
+        "application/vnd.cncf.flux.config.v1+json",
+        b"{}",
+        [("application/vnd.cncf.flux.content.v1.tar+gzip", layer)],
+    )
+    push(layout, "artifact", dest)
+
+
+def test_a_kustomization_whose_source_is_an_oci_repository_is_built_from_the_artifact(
+    tmp_path, mirror_cli, services, upstream_images
+):
+    """As flux2-multi-tenancy's kyverno: a Kustomization applying manifests from an OCI artifact (here chosen by
+    a semver range over `v` tags); the images its manifests name are collected."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    image = upstream_images["shared_b"]["ref"]
+    _flux_artifact({"deploy/web.yaml": _workload(image)}, f"{UPSTREAM_REGISTRY}/{prefix}/manifests:v1.2.0", tmp_path)
+    fleet = make_upstream_repo(
+        services,
+        f"{prefix}/fleet",
+        files={
+            "clusters/prod/manifests.yaml": f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {{name: manifests, namespace: flux-system}}
+spec:
+  interval: 10m
+  url: oci://{UPSTREAM_REGISTRY}/{prefix}/manifests
+  ref: {{semver: "1.x"}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: manifests, namespace: flux-system}}
+spec:
+  interval: 10m
+  path: ./deploy
+  prune: true
+  sourceRef: {{kind: OCIRepository, name: manifests}}
+""",
+        },
+    )
+    document = mirrorset([], registries={UPSTREAM_REGISTRY: {"plainHTTP": True}})
+    document["spec"]["git"] = [{"name": "fleet", "url": fleet["url"], "ref": {"branch": "main"}}]
+    document["spec"]["flux"] = [{"git": "fleet", "path": "clusters/prod"}]
+    manifest = tmp_path / "oci-fleet.yaml"
+    manifest.write_text(json.dumps(document))
+    bundle = tmp_path / "b"
+    result = mirror_cli("collect", manifest, "-o", bundle, "-q")
+    assert result.exit_code == 0, result.stderr
+    found = _artifacts(bundle)
+    assert image in found["image"]
+    assert f"{UPSTREAM_REGISTRY}/{prefix}/manifests:v1.2.0" in found["image"]
