@@ -31,6 +31,7 @@ from mirror.registry.pool import ClientPool
 from mirror.resolvers.charts import IndexCache, ResolvedChart, resolve_chart
 from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
+from mirror.yamlio import YamlBudget
 
 
 @dataclass
@@ -140,7 +141,9 @@ class ChartCollector:
 
     def _read(self, archive_digest: str, resolved: ResolvedChart) -> Chart:
         with open(self.writer.blob_location(archive_digest), "rb") as handle:
-            return read_chart(handle, where=f"chart {resolved.display}")
+            return read_chart(
+                handle, where=f"chart {resolved.display}", yaml_budget=YamlBudget.from_limits(self.limits)
+            )
 
     def _collect_one(self, resolved: ResolvedChart, chain: tuple[str, ...]) -> CollectedChart:
         required_by = chain[-1] if chain else None
@@ -210,13 +213,10 @@ class ChartCollector:
             if self.helm:
                 archive = self.writer.blob_location(archive_digest).read_bytes()
             notes: list[str] = []
-            for image in discover_images(
-                collected.chart,
-                helm=self.helm,
-                archive=archive,
-                warnings=notes,
-                max_images=self.limits.max_images_per_chart,
-            ):
+            discovered = discover_images(
+                collected.chart, helm=self.helm, archive=archive, warnings=notes, limits=self.limits
+            )
+            for image in discovered:
                 if any(fnmatch.fnmatchcase(image.reference, pattern) for pattern in spec.exclude):
                     continue
                 reference = parse_reference(image.reference)

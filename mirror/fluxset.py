@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.egress import EgressPolicy, url_host
-from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
+from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError, UsageError
 from mirror.flux.artifact import fetch_artifact
 from mirror.flux.giturls import SshUrlMap
 from mirror.flux.objects import FluxObject, object_from_document, read_tree
@@ -28,15 +29,16 @@ from mirror.flux.tags import select_flux_tag
 from mirror.git.runner import Transport, run_git
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource, UrlRewrite
+from mirror.oci.document import strict_json
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.resolvers.git import CollectedGit
 from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
+from mirror.yamlio import YamlBudgetError
 
 FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
-MAX_FLUX_OBJECTS_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,23 +56,50 @@ class CollectedFlux:
         return {"path": self.entry.path, "git": self.entry.git, "objects": len(self.plan.objects)}
 
 
-def objects_blob(objects: Sequence[FluxObject]) -> bytes:
+def objects_blob(objects: Sequence[FluxObject], *, max_bytes: int, where: str) -> bytes:
+    """The objects as one compact JSON document with sorted keys, refused (exit 2, naming `where` and the limit)
+    as soon as it grows past `max_bytes`: the objects are encoded one by one, so an oversized fleet is stopped
+    while the blob is built, not after."""
     listed = sorted(objects, key=lambda o: (o.namespace or "", o.kind, o.name, o.file))
-    body = {
-        "apiVersion": "mirror/v1",
-        "kind": "FluxObjects",
-        "objects": [{"file": o.file, "index": o.index, "object": o.body} for o in listed],
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    head, tail = b'{"apiVersion":"mirror/v1","kind":"FluxObjects","objects":[', b"]}"
+    parts = [head]
+    size = len(head) + len(tail)
+    for number, obj in enumerate(listed):
+        item = {"file": obj.file, "index": obj.index, "object": obj.body}
+        part = (b"," if number else b"") + json.dumps(item, sort_keys=True, separators=(",", ":")).encode()
+        size += len(part)
+        if size > max_bytes:
+            raise UsageError(
+                f"{where}: the Flux objects come to more than {max_bytes} bytes (the limit of a fleet's objects), "
+                f"passed at {obj.display} in {obj.file}",
+                hint="collect a narrower path, or split the fleet into several flux entries",
+            )
+        parts.append(part)
+    parts.append(tail)
+    return b"".join(parts)
 
 
-def parse_objects_blob(raw: bytes, where: str) -> list[FluxObject]:
-    body = json.loads(raw)
+def _item_fault(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return "an entry is not an object"
+    if not isinstance(item.get("file"), str):
+        return "an entry's file is not a string"
+    if type(item.get("index", 0)) is not int:
+        return "an entry's index is not an integer"
+    return None
+
+
+def parse_objects_blob(raw: bytes, where: str, *, limits: Limits = DEFAULT_LIMITS) -> list[FluxObject]:
+    """The objects of a blob read from a bundle; malformed content is InvalidDocumentError (exit 3)."""
+    body = strict_json(raw, where, max_depth=limits.max_json_depth)
     if not isinstance(body, dict) or body.get("kind") != "FluxObjects" or not isinstance(body.get("objects"), list):
-        raise UsageError(f"{where}: not a mirror FluxObjects document")
+        raise InvalidDocumentError(f"{where}: not a mirror FluxObjects document")
     result = []
-    for item in body["objects"]:
-        obj = object_from_document(item.get("object"), str(item.get("file", where)), int(item.get("index", 0)))
+    for number, item in enumerate(body["objects"]):
+        fault = _item_fault(item)
+        if fault is not None:
+            raise InvalidDocumentError(f"{where}: objects[{number}]: {fault}")
+        obj = object_from_document(item.get("object"), item["file"], item.get("index", 0))
         if obj is not None:
             result.append(obj)
     return result
@@ -162,25 +191,38 @@ class FluxCollector:
 
     def collect(self, entry: FluxEntry, platforms: tuple | None, unresolved: Unresolved | None = None) -> CollectedFlux:
         """The fleet of `entry`; a GitRepository missing upstream goes to `unresolved` when given (else raises)."""
+        try:
+            return self._collect(entry, platforms, unresolved)
+        except YamlBudgetError as exc:  # files are named inside their source: say which fleet read them
+            raise YamlBudgetError(f"{entry.origin}: {exc.message}", hint=exc.hint) from None
+
+    def _collect(self, entry: FluxEntry, platforms: tuple | None, unresolved: Unresolved | None) -> CollectedFlux:
         notes: list[str] = []
         if entry.git is not None:
             collected = self._by_name[entry.git]
             root = self._checkout(collected)
             source = f"{collected.source.url}:{entry.path}"
-            objects = read_tree(root, entry.path, warnings=notes)
+            objects = read_tree(root, entry.path, warnings=notes, limits=self._limits)
         else:
             assert entry.directory is not None
             source = str(entry.directory)
-            objects = read_tree(entry.directory, ".", warnings=notes)
+            objects = read_tree(entry.directory, ".", warnings=notes, limits=self._limits)
         walker: FluxWalker
 
         def read(key: SourceKey, path: str) -> list[FluxObject] | None:
             designated = walker.source(key)
             if isinstance(designated, OciArtifact) and self._pool is not None:
-                return read_tree(self._artifact_tree(designated, notes), path, warnings=notes)
+                tree = self._artifact_tree(designated, notes)
+                try:
+                    return read_tree(tree, path, warnings=notes, limits=self._limits)
+                except YamlBudgetError as exc:
+                    raise YamlBudgetError(f"{designated.url}: {exc.message}", hint=exc.hint) from None
             if not isinstance(designated, GitSource):
                 return None  # Kustomizations from buckets are not followed
-            return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes)
+            try:
+                return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes, limits=self._limits)
+            except YamlBudgetError as exc:
+                raise YamlBudgetError(f"{designated.url}: {exc.message}", hint=exc.hint) from None
 
         external: dict[SourceKey, GitSource] = {}
         root_key = None
@@ -211,7 +253,8 @@ class FluxCollector:
             collect_git(git)
         for chart in plan.git_charts:
             self._progress.warn(f"{chart.origin}: a chart from a Git repository travels in that repository only")
-        return CollectedFlux(entry, source, plan, objects_blob(plan.objects))
+        blob = objects_blob(plan.objects, max_bytes=self._limits.max_flux_objects_bytes, where=entry.origin)
+        return CollectedFlux(entry, source, plan, blob)
 
 
 def oci_sources(

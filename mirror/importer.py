@@ -504,7 +504,7 @@ def render_flux_out(
                 hint="the bundle was altered during the import; verify it again",
             )
         try:
-            objects += parse_objects_blob(raw, artifact.source)
+            objects += parse_objects_blob(raw, artifact.source, limits=limits)
         except (ValueError, TypeError, AttributeError) as exc:
             raise BundleFormatError(f"{verified.reader.location}: {path}: not a mirror FluxObjects document") from exc
     files = render_objects(rewrite_objects(objects, endpoints, warnings=notes))

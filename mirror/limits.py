@@ -16,6 +16,16 @@ class Limits:
     max_inventory_bytes: int = 64 * MiB
     max_token_response_bytes: int = 1 * MiB
     max_error_body_bytes: int = 64 * 1024
+    # Parsing what others wrote (upstream files, bundle content). YAML nodes count an alias at the size of what
+    # it points at, so an alias bomb is refused before it is built; one budget per file, or per chart with its
+    # vendored sub-charts. JSON nesting is checked before json.loads (a deep `[[[[` would hit RecursionError).
+    max_yaml_nodes: int = 1_000_000
+    max_yaml_depth: int = 128
+    max_json_depth: int = 200
+    # Flux fleets: kustomizations followed into kustomizations, and the objects of one fleet as carried in the
+    # bundle (checked at collect while the blob is built, and at import).
+    max_kustomize_depth: int = 64
+    max_flux_objects_bytes: int = 64 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
     # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.
@@ -60,9 +70,13 @@ class Limits:
     # Images found in one chart's values (or one HelmRelease's) and in one Flux fleet; real ones have dozens.
     max_images_per_chart: int = 10_000
     max_images_per_fleet: int = 50_000
-    # Import as a transaction (issue 12): the Flux objects blob is read whole and rendered in memory before
-    # the first write, so it is bounded here (the same 64 MiB as fluxset's collect-side cap).
-    max_flux_objects_bytes: int = 64 * MiB
+    # Chart image discovery: `helm template` (time, output read), and the walk of values, which counts
+    # nodes once each however many aliases reach them, and charts once per alias they are used under.
+    helm_timeout_s: float = 120.0
+    max_render_bytes: int = 64 * MiB
+    max_values_nodes: int = 500_000
+    max_values_depth: int = 64
+    max_chart_walks: int = 1_000
     # Kustomizations whose source is an OCIRepository (issue 14): the artifact's layer is downloaded and
     # unpacked by hand to read the manifests in it. Real ones are kilobytes to a few MiB.
     max_flux_artifact_bytes: int = 100 * MiB  # the layer (tar+gzip) as the manifest declares it

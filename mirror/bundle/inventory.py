@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +174,68 @@ def _str(value: Any, where: str) -> str:
     return value
 
 
+# Kind-specific artifact fields that mirror writes and reads back (review, import, incremental collect), by
+# name whatever the kind, since readers look fields up by name: each value must have the type written.
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_object_id(value: Any) -> bool:
+    return isinstance(value, str) and _OBJECT_ID.fullmatch(value) is not None
+
+
+def _is_refs(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and _is_object_id(v) for k, v in value.items())
+
+
+_EXTRA_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    # images
+    "platforms": ("a list of strings", _is_texts),
+    "sourceDigest": ("a sha256 digest", is_digest),
+    "foundBy": ("a list of strings", _is_texts),
+    "via": ("a string", _is_text),
+    # charts
+    "chart": ("a string", _is_text),
+    "version": ("a string", _is_text),
+    "repo": ("a string", _is_text),
+    "archiveSha256": ("64 lowercase hex digits", lambda v: isinstance(v, str) and _HEX.fullmatch(v) is not None),
+    "requiredBy": ("a string", _is_text),
+    # git sources
+    "name": ("a string", _is_text),
+    "ref": (
+        "a mapping of strings to strings",
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+    ),
+    "refName": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "commit": ("a full commit id", _is_object_id),
+    "heads": ("a mapping of ref names to full object ids", _is_refs),
+    "unchanged": ("a mapping of ref names to full object ids", _is_refs),
+    "prerequisites": ("a list of full commit ids", lambda v: isinstance(v, list) and all(map(_is_object_id, v))),
+    # Flux fleets
+    "path": ("a string", _is_text),
+    "git": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "objects": ("a non-negative integer", lambda v: type(v) is int and v >= 0),
+}
+
+
+def _extra(item: dict[str, Any], where: str) -> dict[str, Any]:
+    """The artifact's kind-specific fields, each of the type mirror writes; fields unknown here are kept as
+    they are (inspect shows them in its JSON only)."""
+    extra = {k: v for k, v in item.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
+    for name, value in extra.items():
+        expected = _EXTRA_FIELDS.get(name)
+        if expected is not None and not expected[1](value):
+            raise _fail(f"{where}.{name}: expected {expected[0]}")
+    return extra
+
+
 def parse_inventory(raw: bytes) -> Inventory:
     """Parse and validate inventory bytes; every path must be a layout path, named by its own digest."""
     body = strict_json(raw, INVENTORY_PATH)
@@ -213,7 +276,7 @@ def parse_inventory(raw: bytes) -> Inventory:
         digest = item.get("digest")
         if not is_digest(digest):
             raise _fail(f"{where}.digest: not a sha256 digest")
-        extra = {k: v for k, v in item.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
+        extra = _extra(item, where)
         artifacts.append(
             ArtifactRecord(
                 kind=_str(item.get("kind"), f"{where}.kind"),

@@ -19,12 +19,14 @@ refuses it too.
 Only the objects that matter to mirror are kept: Flux kinds (API groups under fluxcd.io, and flux-operator's
 fluxcd.controlplane.io), workloads (their images), and ConfigMaps and Secrets (postBuild.substituteFrom).
 Documents without apiVersion and kind (values files, Chart.yaml, CI workflows) are skipped quietly; a file
-that is not YAML (Go templates) is skipped with a warning naming it, as is a file with
-a duplicate key (kustomize refuses those).
-An anchor defined twice is read as Go's yaml reads it (the later one wins), not skipped.
+that is not YAML (Go templates) is skipped with a warning naming it, as is a file with a duplicate key
+(kustomize refuses those). An anchor defined twice is read as Go's yaml reads it (the later one wins), not
+skipped. A file whose aliases would expand it past the YAML budget of `Limits` (an alias bomb), or into an
+infinite tree, is refused: YamlBudgetError, exit 2, naming it.
 
 YAML is read as kustomize does (YAML 1.2): only true/false are booleans, and dates stay strings.
-Problems never raise here except a path outside the root: they are appended to the `warnings` list.
+Problems never raise here except a path outside the root and YAML past its budget: they are appended to the
+`warnings` list.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ import yaml
 from mirror.errors import UsageError
 from mirror.flux.patterns import compile_upstream, literal
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.yamlio import read_yaml
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -59,7 +63,6 @@ KEPT_KINDS = (
     | _KEPT_CORE
     | {"GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket", "HelmRelease", "Kustomization"}
 )
-_MAX_DEPTH = 64  # nested kustomizations, and patch recursion
 
 
 # --- YAML as kustomize reads it -------------------------------------------------------------------------------
@@ -131,21 +134,18 @@ def _is_redefined_anchor(exc: yaml.YAMLError) -> bool:
     return isinstance(exc, yaml.composer.ComposerError) and "found duplicate anchor" in (exc.context or "")
 
 
-def _load_all(text: str, loader: type) -> list[Any]:
-    return [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]
-
-
-def parse_yaml_documents(text: str) -> list[Any]:
-    """Every non-empty document of `text`; raises yaml.YAMLError.
+def parse_yaml_documents(text: str, where: str = "YAML text") -> list[Any]:
+    """Every non-empty document of `text`; raises yaml.YAMLError, and YamlBudgetError (naming `where`) for YAML
+    that expands past the budget of one file (an alias bomb).
 
     The fast C loader first; a document that redefines an anchor is read again by the slower Python composer,
-    which accepts it as Go's yaml does."""
+    which accepts it as Go's yaml does, within the same budget."""
     try:
-        return _load_all(text, _Loader)
+        return read_yaml(text, where, loader=_Loader)
     except yaml.YAMLError as exc:
         if not _is_redefined_anchor(exc):
             raise
-    return _load_all(text, _GoAnchorsLoader)
+    return read_yaml(text, where, loader=_GoAnchorsLoader)
 
 
 def load_documents(path: Path, warnings: list[str], display: str | None = None) -> list[Any]:
@@ -157,7 +157,7 @@ def load_documents(path: Path, warnings: list[str], display: str | None = None) 
         warnings.append(f"{name}: skipped, cannot be read: {exc}")
         return []
     try:
-        return parse_yaml_documents(text)
+        return parse_yaml_documents(text, name)
     except yaml.YAMLError as exc:
         warnings.append(f"{name}: skipped, not YAML that PyYAML can parse: {' '.join(str(exc).split())}")
         return []
@@ -342,10 +342,11 @@ def _find_kustomization(directory: Path) -> Path | None:
 
 
 class _TreeReader:
-    def __init__(self, root: Path, warnings: list[str], keep: Callable[[str, str], bool]) -> None:
+    def __init__(self, root: Path, warnings: list[str], keep: Callable[[str, str], bool], max_depth: int) -> None:
         self.root = root.resolve()
         self.warnings = warnings
         self.keep = keep
+        self.max_depth = max_depth  # kustomizations nested in kustomizations
         self.building: list[Path] = []
 
     def display(self, path: Path) -> str:
@@ -365,7 +366,7 @@ class _TreeReader:
         if directory in self.building:
             self.warnings.append(f"{self.display(directory)}: kustomization cycle; not read again")
             return []
-        if len(self.building) >= _MAX_DEPTH:
+        if len(self.building) >= self.max_depth:
             self.warnings.append(f"{self.display(directory)}: kustomizations nested too deeply; not read")
             return []
         self.building.append(directory)
@@ -517,13 +518,14 @@ def read_tree(
     *,
     warnings: list[str] | None = None,
     keep: Callable[[str, str], bool] = default_keep,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[FluxObject]:
     """The kept objects kustomize-controller would build from `path` (a Flux `spec.path`) inside `root`.
 
     Raises UsageError when `path` leaves `root` or does not exist; everything else is a warning.
     """
     notes = warnings if warnings is not None else []
-    reader = _TreeReader(Path(root), notes, keep)
+    reader = _TreeReader(Path(root), notes, keep, limits.max_kustomize_depth)
     relative = normalise_path(path)
     target = reader.inside(reader.root / relative)
     if target is None:
@@ -628,7 +630,7 @@ def _patch_content(item: Any, context: PatchContext, where: str) -> list[Any] | 
     patch = item.get("patch") if isinstance(item, dict) and "patch" in item else item
     if isinstance(patch, str):
         try:
-            docs = parse_yaml_documents(patch)
+            docs = parse_yaml_documents(patch, f"{where}: inline patch")
         except yaml.YAMLError as exc:
             context.warnings.append(f"{where}: inline patch is not YAML: {' '.join(str(exc).split())}; ignored")
             return None
@@ -745,7 +747,7 @@ def _drop_identity(patch: dict[str, Any]) -> None:
 def strategic_merge(base: Any, patch: Any, *, merge_lists_by_name: bool, depth: int = 0) -> Any:
     """A strategic merge patch, simplified: maps merge (null deletes, `$patch: replace|delete`); lists are
     replaced, except lists of named maps in built-in kinds (containers, env, volumes), merged by name."""
-    if depth > _MAX_DEPTH:
+    if depth > DEFAULT_LIMITS.max_yaml_depth:  # no document read is deeper: a guard on recursion only
         return patch
     if isinstance(patch, dict):
         directive = patch.get("$patch")

@@ -1253,7 +1253,7 @@ class FluxWalker:
             values = self._values_from(obj, ref, label)
             if values is not None:
                 sources.append((label, values))
-        found = _Found(obj.where, self._limits.max_images_per_chart)
+        found = _Found(obj.where, self._limits.max_images_per_chart, self._limits)
         notes: list[str] = []
         for label, values in sources:
             if held.variables is not None and not substitution_disabled(obj):
@@ -1290,7 +1290,7 @@ class FluxWalker:
             )
             return None
         try:
-            docs = parse_yaml_documents(text)
+            docs = parse_yaml_documents(text, f"{obj.where}: {label}: ConfigMap {ref.get('name')} key {key}")
         except yaml.YAMLError:
             self._plan.warnings.append(f"{obj.where}: {label}: ConfigMap {ref.get('name')} key {key} is not YAML")
             return None

@@ -33,6 +33,7 @@ import yaml
 
 from mirror.errors import InvalidDocumentError
 from mirror.limits import MiB
+from mirror.yamlio import YamlBudget, read_yaml
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -105,6 +106,7 @@ class _TooBig(Exception):
 @dataclass
 class _Budget:
     limits: ChartLimits
+    yaml: YamlBudget  # nodes of every YAML file of the chart and its sub-charts together
     content_bytes: int = 0
     tar_bytes: int = 0
     members: int = 0
@@ -194,9 +196,19 @@ _TYPE_NAMES = {
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def read_chart(data: bytes | BinaryIO, *, where: str, limits: ChartLimits = DEFAULT_CHART_LIMITS) -> Chart:
-    """Read a chart archive; raises InvalidDocumentError (exit 3) naming `where` and the member at fault."""
-    budget = _Budget(limits)
+def read_chart(
+    data: bytes | BinaryIO,
+    *,
+    where: str,
+    limits: ChartLimits = DEFAULT_CHART_LIMITS,
+    yaml_budget: YamlBudget | None = None,
+) -> Chart:
+    """Read a chart archive; raises InvalidDocumentError (exit 3) naming `where` and the member at fault.
+
+    Its YAML files, sub-charts' included, share one `yaml_budget` (by default Limits' budget of one file):
+    YAML past it, an alias bomb, is YamlBudgetError (exit 2) naming the chart and the file.
+    """
+    budget = _Budget(limits, yaml_budget if yaml_budget is not None else YamlBudget.from_limits())
     top, files = _read_archive(data, where, budget)
     del top  # Helm names a chart by its Chart.yaml, not by its directory
     return _build_chart(files, "", where, None, budget, depth=0)
@@ -317,7 +329,7 @@ def _build_chart(
     chart_member = prefix + "Chart.yaml"
     if chart_member not in files:
         raise _fail(where, "no Chart.yaml", prefix or None)
-    metadata = _load_yaml(files[chart_member], _TextScalarLoader, where, chart_member)
+    metadata = _load_yaml(files[chart_member], _TextScalarLoader, where, chart_member, budget)
     if not isinstance(metadata, dict):
         raise _fail(where, "Chart.yaml is not a mapping", chart_member)
     name = _text_field(metadata, "name", where, chart_member, required=True)
@@ -331,7 +343,7 @@ def _build_chart(
     dependencies = _dependencies(metadata.get("dependencies"), where, chart_member)
     requirements = prefix + "requirements.yaml"
     if requirements in files:
-        document = _load_yaml(files[requirements], _TextScalarLoader, where, requirements)
+        document = _load_yaml(files[requirements], _TextScalarLoader, where, requirements, budget)
         if document is not None and not isinstance(document, dict):
             raise _fail(where, "requirements.yaml is not a mapping", requirements)
         if not dependencies:
@@ -343,7 +355,7 @@ def _build_chart(
     values_member = prefix + "values.yaml"
     if values_member in files:
         try:
-            loaded = _load_yaml(files[values_member], _Base, where, values_member)
+            loaded = _load_yaml(files[values_member], _Base, where, values_member, budget)
         except InvalidDocumentError as exc:
             notes.append(f"{exc.message}; values ignored")
         else:
@@ -356,7 +368,7 @@ def _build_chart(
     for lock_name in ("Chart.lock", "requirements.lock"):
         if prefix + lock_name in files:
             try:
-                loaded = _load_yaml(files[prefix + lock_name], _TextScalarLoader, where, prefix + lock_name)
+                loaded = _load_yaml(files[prefix + lock_name], _TextScalarLoader, where, prefix + lock_name, budget)
             except InvalidDocumentError as exc:
                 notes.append(f"{exc.message}; lock ignored")
             else:
@@ -403,17 +415,19 @@ def _subcharts(files: dict[str, bytes], prefix: str, where: str, path: str, budg
     return found
 
 
-def _load_yaml(data: bytes, loader: type, where: str, member: str) -> Any:
+def _load_yaml(data: bytes, loader: type, where: str, member: str, budget: _Budget) -> Any:
+    """The one document of a chart file (None when empty), measured against the chart's YAML budget."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _fail(where, f"not UTF-8: {exc}", member) from None
     try:
-        return yaml.load(text, Loader=loader)
+        documents = read_yaml(text, f"{where}: {member}", loader=loader, budget=budget.yaml)
     except yaml.YAMLError as exc:
         raise _fail(where, f"not valid YAML: {_one_line(exc)}", member) from None
-    except RecursionError:
-        raise _fail(where, "YAML nested too deeply", member) from None
+    if len(documents) > 1:
+        raise _fail(where, "more than one YAML document", member)
+    return documents[0] if documents else None
 
 
 def _one_line(exc: Exception) -> str:

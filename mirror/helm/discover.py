@@ -28,7 +28,8 @@ walked, and their images say so. Dependencies that are not vendored cannot be wa
 
 Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in. The
 one exception is a chart naming more images than `max_images` (Limits.max_images_per_chart): it is refused
-(TooManyImagesError), since quietly carrying only some of its images would be worse.
+(TooManyImagesError), since quietly carrying only some of its images would be worse. The other is YAML past its
+budget (an alias bomb in an annotation or in what `helm template` printed): YamlBudgetError, exit 2.
 """
 
 from __future__ import annotations
@@ -51,17 +52,11 @@ import yaml
 from mirror.errors import ReferenceError_, UsageError
 from mirror.helm.archive import Chart
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
-from mirror.limits import DEFAULT_LIMITS
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
-
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from mirror.yamlio import YamlBudget, read_yaml
 
 ANNOTATIONS = ("artifacthub.io/images", "images")
-HELM_TIMEOUT_S = 120.0
-MAX_RENDER_BYTES = 64 * 1024 * 1024  # `helm template` output read at most
-MAX_VALUES_NODES = 500_000  # values nodes visited per chart (aliases can make a small file a huge tree)
-MAX_VALUES_DEPTH = 64
-MAX_CHART_WALKS = 1_000  # charts walked, counting a sub-chart once per alias it is used under
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 
 
@@ -79,14 +74,17 @@ class TooManyImagesError(UsageError):
 
 
 class _Found:
-    """The images found for `what` (a chart, or a HelmRelease), at most `limit` distinct references."""
+    """The images found for `what` (a chart, or a HelmRelease), at most `limit` distinct references; and the
+    budget of the YAML read while discovering them (annotations, rendered output)."""
 
-    def __init__(self, what: str = "the chart", limit: int = DEFAULT_LIMITS.max_images_per_chart) -> None:
+    def __init__(self, what: str = "the chart", limit: int | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
         self._by_reference: dict[str, list[tuple[str, str]]] = {}
         self._certain: set[str] = set()
         self.charts_walked = 0
         self._what = what
-        self._limit = limit
+        self._limit = limit if limit is not None else limits.max_images_per_chart
+        self.yaml = YamlBudget.from_limits(limits)
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
         try:
@@ -123,23 +121,27 @@ def discover_images(
     helm: str | None = None,
     archive: bytes | None = None,
     warnings: list[str] | None = None,
-    helm_timeout: float = HELM_TIMEOUT_S,
-    max_images: int = DEFAULT_LIMITS.max_images_per_chart,
+    helm_timeout: float | None = None,
+    max_images: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[FoundImage]:
     """The images of `chart` and its vendored sub-charts, sorted by reference.
 
     `helm` is the path of a helm binary for layer 3; `archive` the chart's .tgz bytes it renders. Problems
     (a missing binary, a failing render, an unreadable annotation) are appended to `warnings`. More than
-    `max_images` distinct images raise TooManyImagesError.
+    `max_images` (by default Limits.max_images_per_chart) distinct images raise TooManyImagesError. The YAML
+    read here (annotations, what helm template printed) shares one budget per chart: past it, an alias bomb,
+    is YamlBudgetError (exit 2).
     """
     notes: list[str] = warnings if warnings is not None else []
-    found = _Found(f"chart {chart.name} {chart.version}", max_images)
+    found = _Found(f"chart {chart.name} {chart.version}", max_images, limits)
     _walk_chart(chart, chart.path or chart.name, chart.values, "", found, notes, depth=0)
     if helm is not None:
         if archive is None:
             notes.append(f"{chart.name}: helm template needs the chart archive; layer 3 skipped")
         else:
-            _rendered_images(chart, helm, archive, helm_timeout, found, notes)
+            timeout = helm_timeout if helm_timeout is not None else limits.helm_timeout_s
+            _rendered_images(chart, helm, archive, timeout, found, notes)
     return found.result()
 
 
@@ -150,9 +152,10 @@ def _walk_chart(
     chart: Chart, path: str, values: Mapping[str, Any], suffix: str, found: _Found, notes: list[str], depth: int
 ) -> None:
     found.charts_walked += 1
-    if found.charts_walked > MAX_CHART_WALKS:
-        if found.charts_walked == MAX_CHART_WALKS + 1:
-            notes.append(f"{path}: more than {MAX_CHART_WALKS} sub-charts to walk; the rest are not walked")
+    most = found.limits.max_chart_walks
+    if found.charts_walked > most:
+        if found.charts_walked == most + 1:
+            notes.append(f"{path}: more than {most} sub-charts to walk; the rest are not walked")
         return
     notes.extend(f"{path}: {warning}" for warning in chart.warnings)
     _annotation_images(chart, path, suffix, found, notes)
@@ -172,13 +175,16 @@ def _walk_chart(
         for dependency in uses:
             key = (dependency.alias if dependency else None) or sub.name
             sub_path = f"{path}/charts/{key}"
-            sub_values = _merge(sub.values, values.get(key) if isinstance(values.get(key), dict) else {})
+            own = values.get(key) if isinstance(values.get(key), dict) else {}
+            sub_values = _merge(sub.values, own, found.limits.max_values_depth)
             parent_global = values.get("global")
             if isinstance(parent_global, dict):
                 own_global = sub_values.get("global")
                 sub_values = {
                     **sub_values,
-                    "global": _merge(own_global if isinstance(own_global, dict) else {}, parent_global),
+                    "global": _merge(
+                        own_global if isinstance(own_global, dict) else {}, parent_global, found.limits.max_values_depth
+                    ),
                 }
             sub_suffix = suffix
             condition = dependency.condition if dependency else None
@@ -187,14 +193,14 @@ def _walk_chart(
             _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1)
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any], max_depth: int, depth: int = 0) -> dict[str, Any]:
     """Helm's coalescing, simplified: maps merge key by key, the override wins, a null override deletes."""
     merged = dict(base)
     for key, value in override.items():
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict) and depth < MAX_VALUES_DEPTH:
-            merged[key] = _merge(merged[key], value, depth + 1)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict) and depth < max_depth:
+            merged[key] = _merge(merged[key], value, max_depth, depth + 1)
         else:
             merged[key] = value
     return merged
@@ -217,10 +223,11 @@ def _annotation_images(chart: Chart, path: str, suffix: str, found: _Found, note
         if not text:
             continue
         try:
-            entries = yaml.load(text, Loader=_Base)
+            documents = read_yaml(text, f"{path}: annotation {key}", budget=found.yaml)
         except yaml.YAMLError as exc:
             notes.append(f"{path}: annotation {key} is not valid YAML: {' '.join(str(exc).split())}")
             continue
+        entries = documents[0] if len(documents) == 1 else None
         if not isinstance(entries, list):
             if key != "images":  # another chart's `images` annotation can mean anything
                 notes.append(f"{path}: annotation {key} is not a list")
@@ -270,11 +277,11 @@ class _ValuesWalker:
             self._entry(key, value, "", claimed, 1)
 
     def _node(self, node: Any, where: str, depth: int) -> None:
-        if not isinstance(node, dict | list) or id(node) in self.visited or depth > MAX_VALUES_DEPTH:
+        if not isinstance(node, dict | list) or id(node) in self.visited or depth > self.found.limits.max_values_depth:
             return
         self.visited.add(id(node))
         self.nodes += 1
-        if self.nodes > MAX_VALUES_NODES:
+        if self.nodes > self.found.limits.max_values_nodes:
             return
         if isinstance(node, list):
             for index, item in enumerate(node):
@@ -399,15 +406,15 @@ def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, fo
             "KUBECONFIG": str(home / "no-kubeconfig"),
         }
         argv = [helm, "template", "release-name", str(chart_file), "--namespace", "default"]
-        outcome = _run(argv, environment, home, timeout)
+        outcome = _run(argv, environment, home, timeout, found.limits.max_render_bytes)
     if isinstance(outcome, str):
         notes.append(f"{top}: helm template {outcome}; rendered images not discovered")
         return
-    for source, document in _documents(outcome, top, notes):
+    for source, document in _documents(outcome, top, notes, found.yaml):
         _document_images(document, source, top, found, notes)
 
 
-def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float) -> bytes | str:
+def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float, max_bytes: int) -> bytes | str:
     """stdout of a successful run, or a sentence saying what went wrong. Output and time are bounded.
 
     The child runs in its own process group, so a timeout also ends anything it started (a post-renderer,
@@ -455,7 +462,7 @@ def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float
     try:
         while chunk := process.stdout.read(65536):
             output += chunk
-            if len(output) > MAX_RENDER_BYTES:
+            if len(output) > max_bytes:
                 too_long = True
                 stop()
                 break
@@ -471,7 +478,7 @@ def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float
     if expired.is_set():
         return f"did not finish within {timeout:g} s"
     if too_long:
-        return f"printed more than {MAX_RENDER_BYTES} bytes"
+        return f"printed more than {max_bytes} bytes"
     if code != 0:
         message = " ".join(b"".join(stderr).decode("utf-8", "replace").split())[:500]
         return f"failed (exit {code}): {message}" if message else f"failed (exit {code})"
@@ -482,7 +489,7 @@ _SEPARATOR = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 _SOURCE = re.compile(r"^# Source: (\S+)", re.MULTILINE)
 
 
-def _documents(output: bytes, top: str, notes: list[str]) -> list[tuple[str, Any]]:
+def _documents(output: bytes, top: str, notes: list[str], budget: YamlBudget) -> list[tuple[str, Any]]:
     """Each rendered document with the chart it came from (from Helm's `# Source:` comment)."""
     text = output.decode("utf-8", "replace")
     documents: list[tuple[str, Any]] = []
@@ -490,8 +497,8 @@ def _documents(output: bytes, top: str, notes: list[str]) -> list[tuple[str, Any
         match = _SOURCE.search(chunk)
         source = match.group(1) if match else ""
         try:
-            loaded = [doc for doc in yaml.load_all(chunk, Loader=_Base) if doc is not None]
-        except (yaml.YAMLError, RecursionError) as exc:
+            loaded = read_yaml(chunk, f"{top}: helm template output {source or '(no source)'}", budget=budget)
+        except yaml.YAMLError as exc:
             problem = " ".join(str(exc).split())[:200]
             notes.append(f"{top}: helm template output {source or '(no source)'} is not valid YAML: {problem}")
             continue
@@ -524,12 +531,12 @@ def _document_images(document: Any, source: str, top: str, found: _Found, notes:
                 if not isinstance(image, str) or not found.add(image, chart, how):
                     notes.append(f"{chart}: helm template rendered {label} with image {image!r}, not a reference")
         return
-    for where, image in _image_fields(document, "", 0):
+    for where, image in _image_fields(document, "", 0, found.limits.max_values_depth):
         found.add(image, chart, f"helm template: {label} {where}{note}")
 
 
-def _image_fields(node: Any, where: str, depth: int) -> list[tuple[str, str]]:
-    if depth > MAX_VALUES_DEPTH:
+def _image_fields(node: Any, where: str, depth: int, max_depth: int) -> list[tuple[str, str]]:
+    if depth > max_depth:
         return []
     result: list[tuple[str, str]] = []
     if isinstance(node, dict):
@@ -537,10 +544,10 @@ def _image_fields(node: Any, where: str, depth: int) -> list[tuple[str, str]]:
             if isinstance(value, str) and _is_image_key(key) and "{{" not in value:
                 result.append((f"{where}.{key}", value))
             else:
-                result.extend(_image_fields(value, f"{where}.{key}", depth + 1))
+                result.extend(_image_fields(value, f"{where}.{key}", depth + 1, max_depth))
     elif isinstance(node, list):
         for index, item in enumerate(node):
-            result.extend(_image_fields(item, f"{where}[{index}]", depth + 1))
+            result.extend(_image_fields(item, f"{where}[{index}]", depth + 1, max_depth))
     return result
 
 

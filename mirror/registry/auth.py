@@ -15,6 +15,7 @@ from mirror.egress import EgressPolicy
 from mirror.errors import RegistryHTTPError, UnreachableError
 from mirror.limits import Limits
 from mirror.netguard import Pace, paced
+from mirror.oci.document import bounded_json
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 from mirror.terminal import escape
@@ -151,7 +152,7 @@ class Authenticator:
                 status=token_response.status_code,
             )
         try:
-            data = httpx.Response(200, content=body).json()
+            data = bounded_json(body, max_depth=self._limits.max_json_depth)
             token = data.get("token") or data.get("access_token")
             expires_in = float(data["expires_in"]) if data.get("expires_in") is not None else 60.0
         except (ValueError, AttributeError, TypeError) as exc:

@@ -9,7 +9,6 @@ bundles, .netrc) is ignored unless the caller asks for it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import ssl
 import threading
@@ -35,6 +34,7 @@ from mirror.netguard import Pace, guarded_transport, paced, retry_slow
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
+from mirror.oci.document import bounded_json
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
@@ -275,7 +275,7 @@ class RegistryClient:
         codes: tuple[str, ...] = ()
         detail = ""
         try:
-            errors = httpx.Response(200, content=body).json().get("errors") or []
+            errors = bounded_json(body, max_depth=self._limits.max_json_depth).get("errors") or []
             codes = tuple(str(e.get("code", "")) for e in errors if isinstance(e, dict))
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
         except (ValueError, AttributeError):
@@ -406,7 +406,7 @@ class RegistryClient:
                         if len(body) > self._limits.max_manifest_bytes:
                             raise DigestMismatchError(f"{where}: tag list page too large")
                 try:
-                    names = json.loads(body).get("tags") or []
+                    names = bounded_json(bytes(body), max_depth=self._limits.max_json_depth).get("tags") or []
                 except (ValueError, AttributeError) as exc:
                     raise RegistryHTTPError(f"{where}: unreadable tag list", status=200) from exc
                 following = response.links.get("next", {}).get("url")

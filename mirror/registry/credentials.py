@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mirror.errors import UsageError
+from mirror.oci.document import bounded_json
 
 # Docker Hub credentials are stored under the old index URL by `docker login`.
 _HOST_ALIASES = {
@@ -105,7 +105,7 @@ def _from_helper(helper: str, host: str, path: Path) -> Credentials | None:
     if result.returncode != 0:
         return None  # helpers exit non-zero for "no credentials for this host"
     try:
-        answer = json.loads(result.stdout)
+        answer = bounded_json(result.stdout)
         return Credentials(answer["Username"], answer["Secret"])
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"docker-credential-{helper} gave an unreadable answer for {host}") from exc
@@ -117,7 +117,7 @@ def credentials_from_auth_file(host: str, env: Mapping[str, str] | None = None) 
     if path is None or not path.is_file():
         return None
     try:
-        config = json.loads(path.read_text())
+        config = bounded_json(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable JSON auth file: {exc}") from exc
     if not isinstance(config, dict):

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from mirror.errors import UsageError
+from mirror.oci.document import bounded_json
 from mirror.trust.dsse import sign_envelope
 from mirror.trust.keys import Signer
 from mirror.trust.statement import Approval, Collection, approval_statement, collection_statement
@@ -40,7 +41,7 @@ def reserve_sequence(key_path: Path, explicit: int | None = None, state_file: Pa
         handle.seek(0)
         text = handle.read()
         try:
-            last = int(json.loads(text)["sequence"]) if text.strip() else 0
+            last = int(bounded_json(text)["sequence"]) if text.strip() else 0
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}: unreadable collector state", hint="restore it, or pass --sequence") from exc
         if explicit is not None and explicit <= 0:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mirror.errors import BundleFormatError, UsageError
 from mirror.fsutil import atomic_write
+from mirror.oci.document import bounded_json
 from mirror.trust.statement import format_time, parse_time
 
 _HEX = re.compile(r"[a-f0-9]{64}")
@@ -42,7 +43,7 @@ def load_state(path: Path) -> TrustState:
     if not path.exists():
         return TrustState()
     try:
-        body = json.loads(path.read_bytes())
+        body = bounded_json(path.read_bytes())
         collectors = {}
         for key_id, record in body["collectors"].items():
             sequence, inventory = record["sequence"], record["inventory"]

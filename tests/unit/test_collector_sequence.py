@@ -49,3 +49,10 @@ def test_an_unreadable_record_is_refused_rather_than_restarted(tmp_path: Path) -
     with pytest.raises(UsageError, match="unreadable collector state"):
         reserve_sequence(key)
     assert sequence_file(key).read_text() == "{not json"
+
+
+def test_a_deeply_nested_sequence_record_is_a_usage_error(tmp_path: Path) -> None:
+    key = tmp_path / "collector.key"
+    sequence_file(key).write_text('{"sequence": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UsageError, match="unreadable collector state"):
+        reserve_sequence(key)

@@ -22,6 +22,21 @@ from mirror.flux.objects import (
     strategic_merge,
     workload_images,
 )
+from mirror.limits import Limits
+from mirror.yamlio import YamlBudgetError
+
+GOOD_REPOSITORY = """
+    apiVersion: source.toolkit.fluxcd.io/v1
+    kind: HelmRepository
+    metadata: {name: good, namespace: default}
+    spec: {url: https://charts.example}
+    """
+# Ten levels of ten aliases: 10**10 nodes once expanded.
+CONFIGMAP_BOMB = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb, namespace: default}\ndata:\n"
+    "  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 11))
+)
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -214,6 +229,57 @@ class TestReadYamlFiles:
         assert any(w.startswith("apps/undefined.yaml: skipped") and "undefined alias" in w for w in warnings)
         assert any(w.startswith("apps/template.yaml: skipped") for w in warnings)
         assert any(w.startswith("apps/twice.yaml: skipped") and "duplicate key" in w for w in warnings)
+
+    def test_a_fleet_file_with_an_alias_bomb_is_refused_naming_it(self, tmp_path: Path) -> None:
+        write_tree(tmp_path, {"apps/bomb.yaml": CONFIGMAP_BOMB, "apps/good.yaml": GOOD_REPOSITORY})
+        with pytest.raises(YamlBudgetError, match=r"apps/bomb\.yaml"):
+            read_tree(tmp_path, ".", warnings=[])
+
+    def test_a_patch_file_with_an_alias_bomb_is_refused_naming_it(self, tmp_path: Path) -> None:
+        write_tree(
+            tmp_path,
+            {
+                "kustomization.yaml": "resources: [good.yaml]\npatches: [{path: bomb-patch.yaml}]\n",
+                "good.yaml": GOOD_REPOSITORY,
+                "bomb-patch.yaml": CONFIGMAP_BOMB,
+            },
+        )
+        with pytest.raises(YamlBudgetError, match=r"bomb-patch\.yaml"):
+            read_tree(tmp_path, ".", warnings=[])
+
+    def test_an_inline_patch_with_an_alias_bomb_is_refused(self, tmp_path: Path) -> None:
+        patch = textwrap.indent(textwrap.dedent(CONFIGMAP_BOMB), "      ")
+        write_tree(
+            tmp_path,
+            {
+                "kustomization.yaml": "resources: [good.yaml]\npatches:\n  - patch: |\n" + patch,
+                "good.yaml": GOOD_REPOSITORY,
+            },
+        )
+        with pytest.raises(YamlBudgetError, match=r"kustomization\.yaml"):
+            read_tree(tmp_path, ".", warnings=[])
+
+    def test_an_alias_that_contains_itself_is_refused_as_kustomize_does(self, tmp_path: Path) -> None:
+        write_tree(tmp_path, {"loop.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: a, x: *m}\n"})
+        with pytest.raises(YamlBudgetError, match=r"loop\.yaml"):
+            read_tree(tmp_path, ".", warnings=[])
+
+    def test_kustomizations_nested_past_the_limit_are_not_read(self, tmp_path: Path) -> None:
+        write_tree(
+            tmp_path,
+            {
+                "kustomization.yaml": "resources: [a]\n",
+                "a/kustomization.yaml": "resources: [b, repo.yaml]\n",
+                "a/repo.yaml": GOOD_REPOSITORY,
+                "a/b/kustomization.yaml": "resources: [repo.yaml]\n",
+                "a/b/repo.yaml": GOOD_REPOSITORY.replace("good", "deep"),
+            },
+        )
+        warnings: list[str] = []
+        objects = read_tree(tmp_path, ".", warnings=warnings, limits=Limits(max_kustomize_depth=2))
+        assert [o.name for o in objects] == ["good"]
+        assert any("nested too deeply" in w for w in warnings)
+        assert {o.name for o in read_tree(tmp_path, ".", warnings=[])} == {"good", "deep"}
 
     def test_yaml_1_2_scalars_as_kustomize_reads_them(self) -> None:
         [doc] = parse_yaml_documents("a: yes\nb: on\nc: true\nd: False\ne: 2024-05-01\nf: '1.10'\ng: 1.10\n")

@@ -17,6 +17,7 @@ import pytest
 from mirror.errors import InvalidDocumentError
 from mirror.helm.archive import Chart, ChartLimits, Dependency, read_chart
 from mirror.limits import MiB
+from mirror.yamlio import YamlBudget, YamlBudgetError
 
 CHART_YAML = "apiVersion: v2\nname: demo\nversion: 1.2.3\nappVersion: 4.5.6\n"
 
@@ -478,3 +479,47 @@ def test_refuses_a_compressed_input_over_the_archive_cap():
 
 def test_refuses_an_empty_input():
     assert "demo-1.2.3.tgz" in refused(b"")
+
+
+# --- YAML within a budget per chart, vendored sub-charts included -------------------------------------------
+
+
+def alias_bomb(levels: int = 10) -> str:
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def budget_refusal(data: bytes, **options) -> str:
+    with pytest.raises(YamlBudgetError) as caught:
+        read_chart(data, where="chart demo@1.2.3", **options)
+    assert caught.value.exit_code == 2
+    return caught.value.message
+
+
+def test_an_alias_bomb_in_values_yaml_is_refused_naming_chart_and_file():
+    started = time.monotonic()
+    message = budget_refusal(chart({"values.yaml": alias_bomb()}))
+    assert time.monotonic() - started < 5
+    assert "chart demo@1.2.3" in message and "values.yaml" in message
+
+
+def test_an_alias_bomb_in_chart_yaml_is_refused():
+    assert "Chart.yaml" in budget_refusal(chart({"Chart.yaml": CHART_YAML + alias_bomb()}))
+
+
+def test_an_alias_bomb_in_a_vendored_subchart_is_refused_naming_it():
+    sub = tgz({"Chart.yaml": CHART_YAML.replace("demo", "sub"), "values.yaml": alias_bomb()}, top="sub")
+    assert "charts/sub-1.2.3.tgz" in budget_refusal(chart({"charts/sub-1.2.3.tgz": sub}))
+
+
+def test_the_budget_is_per_chart_so_many_subcharts_cannot_multiply_it():
+    values = "image: {repository: acme/app, tag: '1'}\nlist: [" + ", ".join(["x"] * 40) + "]\n"
+    files = {
+        f"charts/sub{i}-1.2.3.tgz": tgz(
+            {"Chart.yaml": CHART_YAML.replace("demo", f"sub{i}"), "values.yaml": values}, top=f"sub{i}"
+        )
+        for i in range(5)
+    }
+    read_chart(chart(files), where="chart demo@1.2.3", yaml_budget=YamlBudget(max_nodes=1000, max_depth=20))
+    budget_refusal(chart(files), yaml_budget=YamlBudget(max_nodes=200, max_depth=20))

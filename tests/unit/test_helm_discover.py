@@ -12,8 +12,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from mirror.helm.archive import Chart, read_chart
 from mirror.helm.discover import FoundImage, discover_images
+from mirror.yamlio import YamlBudgetError
 
 DIGEST = "sha256:" + "a" * 64
 HEX = "b" * 64
@@ -313,14 +316,17 @@ def test_results_are_sorted_by_reference():
     assert refs(make("b:\n  image: zz/b:1\na:\n  image: aa/a:1\n")) == ["docker.io/aa/a:1", "docker.io/zz/b:1"]
 
 
-def test_self_referencing_values_do_not_loop():
-    assert refs(make("a: &loop\n  image: acme/a:1\n  again: *loop\n")) == ["docker.io/acme/a:1"]
+def test_self_referencing_values_are_refused_as_helm_refuses_them():
+    # Go's YAML reader: "anchor 'loop' value contains itself".
+    with pytest.raises(YamlBudgetError, match="contains it"):
+        make("a: &loop\n  image: acme/a:1\n  again: *loop\n")
 
 
-def test_exponential_aliases_finish_quickly():
+def test_exponential_aliases_are_refused_quickly_before_any_walk():
     lines = ["l0: &l0 {image: acme/a:1}"] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 12)]
     started = time.monotonic()
-    assert refs(make("\n".join(lines) + "\n")) == ["docker.io/acme/a:1"]
+    with pytest.raises(YamlBudgetError, match=r"values\.yaml"):
+        make("\n".join(lines) + "\n")
     assert time.monotonic() - started < 5
 
 
@@ -557,6 +563,24 @@ def rendered(tmp_path: Path, **options) -> dict[str, FoundImage]:
     data = tgz({"Chart.yaml": chart_yaml()})
     chart = read_chart(data, where="demo.tgz")
     return {f.reference: f for f in discover_images(chart, helm=printing_helm(tmp_path), archive=data, **options)}
+
+
+def test_an_alias_bomb_in_an_images_annotation_is_refused():
+    bomb = "- &l0 {image: acme/a:1}\n" + "".join(
+        f"- &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 11)
+    )
+    chart = make(chart=annotated("artifacthub.io/images", bomb))
+    with pytest.raises(YamlBudgetError, match=r"artifacthub\.io/images"):
+        discover_images(chart, warnings=[])
+
+
+def test_an_alias_bomb_in_helm_template_output_is_refused(tmp_path):
+    bomb = "# Source: demo/templates/bomb.yaml\napiVersion: v1\nkind: ConfigMap\ndata:\n" + "".join(
+        f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else "x"] * 10) + "]\n" for i in range(11)
+    )
+    data = tgz({"Chart.yaml": chart_yaml()})
+    with pytest.raises(YamlBudgetError, match=r"demo/templates/bomb\.yaml"):
+        discover_images(read_chart(data, where="demo.tgz"), helm=printing_helm(tmp_path, bomb), archive=data)
 
 
 def test_helm_template_finds_containers_and_init_containers(tmp_path):

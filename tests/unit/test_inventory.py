@@ -191,3 +191,77 @@ def test_missing_file_or_artifact_list_is_refused(name):
     body = json.loads(sample().to_bytes())
     del body[name]
     assert name in str(refuse(json.dumps(body).encode()))
+
+
+# --- Kind-specific artifact fields: each type-checked at parse time, so review and import never meet a wrong type.
+
+OID = "1" * 40
+
+
+def with_artifact_fields(kind: str = "image", **fields: Any) -> bytes:
+    body = json.loads(sample().to_bytes())
+    body["artifacts"][0] = {**body["artifacts"][0], "kind": kind, **fields}
+    return json.dumps(body).encode()
+
+
+WELL_TYPED = [
+    ("image", {"platforms": ["linux/amd64"], "sourceDigest": "sha256:" + "f" * 64, "foundBy": ["chart a"]}),
+    ("image", {"via": "listed"}),
+    ("chart", {"chart": "app", "version": "1.0.0", "repo": "https://c.example", "via": "dependency"}),
+    ("chart", {"archiveSha256": "a" * 64, "requiredBy": "parent@1.0.0"}),
+    ("git", {"name": "fleet", "ref": {"branch": "main"}, "refName": "refs/heads/main", "commit": OID}),
+    ("git", {"heads": {"refs/heads/main": OID}, "prerequisites": [OID], "unchanged": {"refs/tags/v1": "2" * 64}}),
+    ("git", {"refName": None}),
+    ("flux", {"path": "clusters/prod", "git": "fleet", "objects": 3}),
+    ("flux", {"git": None, "objects": 0}),
+    ("image", {"someFutureField": {"any": ["thing"]}}),
+]
+
+
+@pytest.mark.parametrize(("kind", "fields"), WELL_TYPED, ids=[f"{k}-{i}" for i, (k, _) in enumerate(WELL_TYPED)])
+def test_well_typed_artifact_fields_parse_into_extra(kind, fields):
+    [artifact] = parse_inventory(with_artifact_fields(kind, **fields)).artifacts
+    assert {k: artifact.extra[k] for k in fields} == fields
+
+
+WRONGLY_TYPED = [
+    ("image", "foundBy", 5),
+    ("image", "foundBy", ["ok", 5]),
+    ("image", "platforms", "linux/amd64"),
+    ("image", "sourceDigest", "sha256:short"),
+    ("image", "via", ["listed"]),
+    ("chart", "chart", None),
+    ("chart", "version", 1.5),
+    ("chart", "repo", {"url": "x"}),
+    ("chart", "archiveSha256", "ABC"),
+    ("chart", "requiredBy", ["x"]),
+    ("git", "name", 7),
+    ("git", "ref", {"branch": 1}),
+    ("git", "refName", 3),
+    ("git", "commit", "--output=/tmp/x"),
+    ("git", "heads", ["refs/heads/main"]),
+    ("git", "heads", {"refs/heads/main": "abc123"}),
+    ("git", "prerequisites", "abc"),
+    ("git", "unchanged", {"refs/heads/main": 5}),
+    ("flux", "path", 5),
+    ("flux", "git", 5),
+    ("flux", "objects", "many"),
+    ("flux", "objects", -1),
+    ("flux", "objects", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"), WRONGLY_TYPED, ids=[f"{k}-{f}-{i}" for i, (k, f, _) in enumerate(WRONGLY_TYPED)]
+)
+def test_a_wrongly_typed_artifact_field_is_refused_naming_artifact_and_field(kind, field, value):
+    error = refuse(with_artifact_fields(kind, **{field: value}))
+    assert error.exit_code == 3
+    assert f"artifacts[0].{field}" in error.message
+
+
+def test_a_deeply_nested_inventory_is_refused_as_malformed():
+    with pytest.raises(VerificationError) as caught:
+        parse_inventory(b'{"apiVersion": "mirror/v1", "artifacts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert caught.value.exit_code == 3
+    assert "inventory.json" in caught.value.message

@@ -81,3 +81,12 @@ def test_version_reads_no_installed_package_metadata():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["mirror", mirror.__version__, "False"]
+
+
+def test_no_tracked_file_is_a_link_out_of_the_repository():
+    # A worktree's tests/schemas/node_modules link was committed once and replaced the real directory on checkout.
+    listed = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    links = [line.split("\t", 1)[1] for line in listed if line.startswith("120000 ")]
+    assert links == []

@@ -272,6 +272,14 @@ def test_bearer_oversized_token_answer_is_refused(sim, connect):
         connect(sim, CREDS, Limits(max_token_response_bytes=1000)).get_manifest(REPO, "v1")
 
 
+def test_bearer_deeply_nested_token_answer_is_refused_as_unreadable(sim, connect):
+    bearer(sim).token_body = b"[" * 100_000 + b"]" * 100_000
+    sim.add_manifest(REPO, MANIFEST, tag="v1")
+    with pytest.raises(RegistryHTTPError, match="unreadable answer") as caught:
+        connect(sim, CREDS).get_manifest(REPO, "v1")
+    assert caught.value.exit_code == 4
+
+
 def test_bearer_token_answer_without_token_is_refused(sim, connect):
     bearer(sim).token_body = b'{"expires_in": 300}'
     sim.add_manifest(REPO, MANIFEST, tag="v1")
@@ -1164,3 +1172,11 @@ def test_manifest_longer_than_its_descriptor_is_refused_before_hashing(sim, conn
 
 def test_retry_after_with_non_ascii_digits_is_ignored_not_a_crash():
     assert parse_retry_after("²") is None
+
+
+def test_a_deeply_nested_auth_file_is_a_usage_error_naming_it(tmp_path):
+    path = tmp_path / "auth.json"
+    path.write_text('{"auths": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UsageError) as caught:
+        credentials_from_auth_file("reg.test", {"REGISTRY_AUTH_FILE": str(path)})
+    assert caught.value.exit_code == 2 and str(path) in caught.value.message

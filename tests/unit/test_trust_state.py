@@ -51,3 +51,11 @@ def test_malformed_latest_created_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError) as caught:
         load_state(path)
     assert caught.value.exit_code == 2
+
+
+def test_a_deeply_nested_state_file_is_a_usage_error_not_a_crash(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text('{"collectors": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UsageError, match="unreadable") as caught:
+        load_state(path)
+    assert caught.value.exit_code == 2
