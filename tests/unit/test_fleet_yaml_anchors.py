@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from mirror.flux.objects import parse_yaml_documents, read_tree
+from mirror.yamlio import YamlBudgetError
 from tests.support.realdata import realdata
 
 REDEFINED = """\
@@ -49,3 +50,12 @@ def test_the_real_plex_release_with_a_redefined_anchor_is_read_not_skipped() -> 
     assert release.name == "plex"
     ports = [svc["ports"]["http"]["port"] for svc in release.spec["values"]["service"].values() if "ports" in svc]
     assert ports and all(port == 32400 for port in ports)
+
+
+def test_a_redefined_anchor_does_not_lift_the_yaml_budget() -> None:
+    """The Python fallback is measured like the fast path: an alias bomb beside a redefined anchor is refused."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb = "\n".join(levels) + "\nfirst: &port 1\nsecond: &port 2\n"
+    with pytest.raises(YamlBudgetError, match=r"bomb\.yaml"):
+        parse_yaml_documents(bomb, "bomb.yaml")
