@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
-from mirror.flux.plan import OciArtifact
+from mirror.flux.objects import read_tree
+from mirror.flux.plan import FluxWalker, OciArtifact
 from mirror.fluxset import oci_sources
 from mirror.manifest.model import ChartImages, ChartSource
 from mirror.oci.reference import ImageReference
 from mirror.resolvers.charts import resolve_chart
+from tests.support.realdata import realdata
 
 # The newest version tags seen, newest first.
 NOTHING_MATCHES = r"satisfies '2\.x'.*v1\.20\.0-alpha\.0, v1\.19\.1, v1\.18\.0, v1\.17\.2"
@@ -107,3 +109,18 @@ def test_a_listed_oci_chart_range_still_reads_tags_as_helm_does() -> None:
     )
     with pytest.raises(SourceNotFoundError, match="no tag satisfies"):
         resolve_chart(listed, None, _Registry(CERT_MANAGER_TAGS))  # type: ignore[arg-type]
+
+
+def test_the_real_cert_manager_release_is_chosen_among_v_prefixed_tags() -> None:
+    """flux2-kustomize-helm-example's cert-manager: an OCIRepository `semver: "1.x"` that a HelmRelease's chartRef
+    names; quay.io lists the chart under tags like v1.19.1."""
+    controllers = realdata("fluxcd__flux2-kustomize-helm-example", "infrastructure", "controllers")
+    plan = FluxWalker(lambda key, path: None).walk(read_tree(controllers, "."))
+    [chart] = [c for c in plan.charts if c.name == "cert-manager"]
+    assert (chart.repo, chart.version, chart.flux_semver) == ("oci://quay.io/jetstack/charts", "1.x", True)
+    registry = _Registry(CERT_MANAGER_TAGS)
+    with pytest.raises(SourceNotFoundError, match=r"v1\.19\.1 not found upstream"):
+        resolve_chart(chart, None, registry)  # type: ignore[arg-type]
+    assert registry.asked == ["v1.19.1"]
+    [artifact] = [a for a in plan.oci if a.url == "oci://quay.io/jetstack/charts/cert-manager"]
+    assert oci_sources(_Registry(CERT_MANAGER_TAGS), [artifact])[0].reference.tag == "v1.19.1"  # type: ignore[arg-type]
