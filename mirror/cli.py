@@ -165,7 +165,7 @@ def resolve(
     as_json: AsJson = False,
 ) -> None:
     """Resolve every source to immutable references and print the lock; touches no bundle."""
-    from mirror.collect import resolve as resolve_sources
+    from mirror.collector.run import resolve as resolve_sources
 
     artifacts = resolve_sources(
         manifests,
@@ -249,9 +249,9 @@ def collect(
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
-    from mirror.cache import BlobCache, default_cache_dir
-    from mirror.collect import CollectorSigning
-    from mirror.collect import collect as collect_bundle
+    from mirror.collector.cache import BlobCache, default_cache_dir
+    from mirror.collector.run import CollectorSigning
+    from mirror.collector.run import collect as collect_bundle
     from mirror.report import collect_fields, reporting
     from mirror.units import parse_size
 
@@ -342,7 +342,7 @@ def import_(
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Verify the bundle completely, then load its images into the registry."""
-    from mirror.importer import import_bundle
+    from mirror.importer.run import import_bundle
     from mirror.report import import_fields, redact_url, reporting
 
     progress = Progress(quiet=quiet, log_format=log_format.value)

@@ -61,7 +61,7 @@ def open_regular(path: str | Path, flags: int = 0) -> BinaryIO:
         if not stat.S_ISREG(mode):
             raise BundleFormatError(f"{path}: not a regular file ({kind_of(mode)})")
         os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb", buffering=1024 * 1024)
+        return os.fdopen(descriptor, "rb")  # default buffer: a 1 MiB one read 1 MiB of a volume per small member
     except BaseException:
         os.close(descriptor)
         raise
@@ -232,24 +232,6 @@ class DirectoryBundle:
             raise BundleFormatError(f"{self.location}: no file {path!r}")
         # Names come from our own scan; O_NOFOLLOW still refuses a link swapped in after it, open_regular a FIFO.
         return open_regular(self._root / path, os.O_NOFOLLOW)
-
-
-def open_bundle(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> BundleReader:
-    location = Path(path)
-    if location.is_dir():
-        return DirectoryBundle(location, limits)
-    if location.is_file():
-        from mirror.bundle import volumes  # volumes builds on this module
-
-        return volumes.open_if_split(location, limits) or TarBundle(location, limits)
-    if location.exists():
-        raise UsageError(
-            f"{location}: not a regular file or directory ({kind_of(location.stat().st_mode)})",
-            hint="give a bundle directory, a .tar file or the head volume NAME.tar.000",
-        )
-    raise UsageError(
-        f"{location}: no bundle here", hint="give a bundle directory, a .tar file or the head volume NAME.tar.000"
-    )
 
 
 @contextmanager

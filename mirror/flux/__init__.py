@@ -4,7 +4,9 @@
   kustomization.yaml when there is one, every manifest otherwise), with the kustomize features fleets use.
 - plan.py resolves them into a FluxPlan: git sources, charts, OCI artifacts and images, following
   Kustomizations through a caller's callback with cycle protection and postBuild substitution.
-- rewrite.py writes the objects rewritten for the internal endpoints, and registry mirror configurations.
+- rewrite.py rewrites the objects for the internal endpoints and renders them, and registry mirror
+  configurations, in memory (mirror/importer/flux_out.py writes them).
+- blob.py is the FluxObjects blob that carries the objects read in the bundle, written and parsed.
 
 Pure logic: nothing here touches the network, git or a registry.
 """

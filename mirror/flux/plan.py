@@ -74,11 +74,11 @@ from mirror.flux.objects import (
 )
 from mirror.flux.patterns import compile_upstream
 from mirror.helm.discover import _Found, _ValuesWalker
-from mirror.helm.semver import Constraint, is_version
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference, parse_reference
+from mirror.semver import Constraint, is_version
 from mirror.urlpath import source_path_problem
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"

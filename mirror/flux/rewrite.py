@@ -4,7 +4,7 @@
 helm.toolkit.fluxcd.io/v2, kustomize.toolkit.fluxcd.io/v1), converting the fields those versions dropped, and
 points the sources at the internal endpoints:
 
-- GitRepository `url` → the internal Git URL (targets/git.py: `BASE/<path>.git`);
+- GitRepository `url` → the internal Git URL (mirror/landing.py: `BASE/<path>.git`);
 - HelmRepository → `type: oci`; a default (index.yaml) repository's `url` becomes `oci://REGISTRY/PREFIX/charts`,
   where the importer lands HTTP charts as `charts/NAME:VERSION`; an OCI one keeps its path under the prefix;
 - OCIRepository `url` → `oci://REGISTRY/PREFIX/<path>`, its path kept as images and OCI charts land.
@@ -13,8 +13,9 @@ Names, namespaces, versions, refs, digests, intervals and everything else stay a
 (aws, azure, gcp, github) cannot authenticate to the internal endpoints, so it is removed with a warning; with a
 plain-HTTP registry, OCI sources get `insecure: true`, and with a TLS one an upstream's `insecure` is dropped.
 `render_objects` renders them in memory as `<namespace>/<kind>/<name>.yaml`, with a kustomization.yaml listing
-them all (`kubectl apply -k DIR`), so the importer checks every name before its first write; `write_files`
-writes them (and `render_mirror_configs`' files) under a directory, never through a link.
+them all (`kubectl apply -k DIR`), so the importer checks every name before its first write;
+mirror/importer/flux_out.py writes them (and `render_mirror_configs`' files) under a directory, never through a
+link. Pure: nothing here reads or writes a file.
 
 Workload image names stay as they are: nodes pull them through the mirror configurations `mirror_configs` makes
 (containerd hosts.toml per source registry, and a k3s/RKE2 registries.yaml).
@@ -24,11 +25,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -36,10 +35,8 @@ import yaml
 
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.flux.objects import FluxObject
-from mirror.fsutil import atomic_write, create_exclusive
+from mirror.landing import LANDING_NAME_INVALID, git_target_url
 from mirror.oci.reference import DOCKER_HUB, check_repository_path, is_repository_path, parse_reference
-from mirror.targets.git import git_target_url
-from mirror.targets.registry import LANDING_NAME_INVALID
 from mirror.terminal import escape
 
 SOURCE_V1 = "source.toolkit.fluxcd.io/v1"
@@ -116,7 +113,7 @@ class InternalEndpoints:
         return f"oci://{host}/{full}"
 
     def git_url(self, url: str) -> str:
-        """Where targets/git.py lands the source (the same normalisation and check: VerificationError, exit 3,
+        """Where mirror/landing.py lands the source (the same normalisation and check: VerificationError, exit 3,
         for a URL whose path would leave the Git base)."""
         if not self.git_base:
             raise UsageError(f"GitRepository {url}: no internal Git URL given", hint="pass --git https://HOST/PREFIX")
@@ -355,62 +352,6 @@ def render_objects(rewritten: Sequence[RewrittenObject]) -> dict[str, str]:
     return files
 
 
-def check_output_directory(directory: Path) -> None:
-    """An output directory that does not exist yet (it is created) or is empty; refused otherwise."""
-    directory = Path(directory)
-    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
-        raise UsageError(f"{directory}: exists and is not a directory")
-    if directory.exists() and any(directory.iterdir()):
-        raise UsageError(f"{directory}: is not empty", hint="choose an empty directory for --flux-out")
-    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{directory}: cannot be written ({existing} is not writable)")
-
-
-def _relative_parts(relative: str) -> list[str]:
-    parts = relative.split("/")
-    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise UsageError(f"{relative!r} is not a safe relative file name")
-    return parts
-
-
-def write_files(files: Mapping[str, str], directory: Path, *, overwrite: bool = False) -> list[Path]:
-    """Write rendered files under `directory`, never through a link: directories are made (an existing one
-    must be a real directory), and each file is new (O_EXCL|O_NOFOLLOW), or with `overwrite` replaced whole."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for relative, text in files.items():
-        *folders, name = _relative_parts(relative)
-        parent = directory
-        for folder in folders:
-            parent = parent / folder
-            try:
-                parent.mkdir()
-            except FileExistsError:
-                if parent.is_symlink() or not parent.is_dir():
-                    raise UsageError(f"{parent}: exists and is not a directory") from None
-        target = parent / name
-        if overwrite:
-            atomic_write(target, text.encode("utf-8"), durable=False)
-        else:
-            with create_exclusive(target) as handle:
-                handle.write(text.encode("utf-8"))
-        written.append(target)
-    return written
-
-
-def write_objects(rewritten: Sequence[RewrittenObject], directory: Path, *, overwrite: bool = False) -> list[Path]:
-    """Write each object to DIRECTORY/<namespace>/<kind>/<name>.yaml and a kustomization.yaml listing them.
-
-    Refuses a directory that holds anything already, unless `overwrite` (then files of the same names are
-    replaced and others left alone).
-    """
-    if not overwrite:
-        check_output_directory(directory)
-    return write_files(render_objects(rewritten), directory, overwrite=overwrite)
-
-
 # --- Registry mirror configurations ---------------------------------------------------------------------------
 
 
@@ -479,8 +420,3 @@ def mirror_configs(
 def render_mirror_configs(configs: Mapping[str, str]) -> dict[str, str]:
     """mirror_configs' files as they are written under the output directory: `_registries/...`."""
     return {f"{REGISTRY_CONFIG_DIR}/{relative}": text for relative, text in sorted(configs.items())}
-
-
-def write_mirror_configs(configs: Mapping[str, str], directory: Path) -> list[Path]:
-    """Write mirror_configs' files under DIRECTORY/_registries/."""
-    return write_files(render_mirror_configs(configs), directory, overwrite=True)

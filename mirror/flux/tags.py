@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mirror.git.refs import flux_tag_version
-from mirror.helm.semver import Constraint, Version
+from mirror.semver import Constraint, Version
 
 __all__ = ["TagChoice", "select_flux_tag"]
 

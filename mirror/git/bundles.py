@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from mirror.credentials import Credentials
 from mirror.errors import (
     BundleFormatError,
     MirrorError,
@@ -66,7 +67,6 @@ from mirror.git.refs import (
     remote_refs,
 )
 from mirror.git.runner import DEFAULT_TRANSPORT, Transport, check_url, git_error, redact, run_git
-from mirror.registry.credentials import Credentials
 
 __all__ = [
     "BundleHeads",

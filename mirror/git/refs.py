@@ -11,7 +11,7 @@ A missing or empty ref spec means the remote's HEAD (the branch it points to). F
 `semver` is resolved as source-controller resolves it: over the remote's tag names, each read with Flux's
 `version.ParseVersion` (three dot-separated parts, then Masterminds' loose NewVersion: a leading `v` and
 leading zeros are accepted, `v1.2` is not a version), tags that are not versions skipped, then the newest
-version the Masterminds constraint allows (mirror.helm.semver: prereleases match only when the constraint
+version the Masterminds constraint allows (mirror.semver: prereleases match only when the constraint
 names one). Flux breaks a tie between equal versions (`v1.2.3` and `1.2.3`, or `1.2.3+a` and `1.2.3+b`) by
 the tagged commit's time; `ls-remote` does not tell that time, so mirror refuses a tie between different
 commits and asks for the tag by name (a tie on one commit picks the first tag name in sorted order).
@@ -26,10 +26,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mirror.credentials import Credentials
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.git.runner import DEFAULT_TRANSPORT, LS_REMOTE_TIMEOUT_S, Transport, check_url, run_git
-from mirror.helm.semver import Constraint, InvalidConstraint, InvalidVersion, Version
-from mirror.registry.credentials import Credentials
+from mirror.semver import Constraint, InvalidConstraint, InvalidVersion, Version
 
 __all__ = [
     "REF_FIELDS",

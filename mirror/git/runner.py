@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlsplit
 
+from mirror.credentials import BoundCredentials, Credentials, url_origin
 from mirror.errors import (
     MirrorError,
     SourceNotFoundError,
@@ -64,7 +65,6 @@ from mirror.errors import (
 )
 from mirror.limits import Limits
 from mirror.netguard import Cancelled, cancelled, kill_group, registered
-from mirror.registry.credentials import BoundCredentials, Credentials, url_origin
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",

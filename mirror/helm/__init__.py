@@ -1,1 +1,2 @@
-"""Helm: version constraints, chart archives, image discovery and charts stored as OCI artifacts."""
+"""Helm: chart archives, index files, image discovery and charts stored as OCI artifacts (the version engine,
+shared with Git and Flux, is mirror/semver.py)."""

@@ -197,7 +197,7 @@ def _chart_version(check: _Checker, value: Any, field: str) -> str | None:
     if isinstance(value, float):
         raise check.fail(field, f"{value!r} was read as a number", hint='quote versions, e.g. version: "1.10"')
     text = check.string(str(value) if isinstance(value, int) and not isinstance(value, bool) else value, field)
-    from mirror.helm.semver import Constraint, Version  # only MirrorSets with charts pay for its import
+    from mirror.semver import Constraint, Version  # only MirrorSets with charts pay for its import
 
     try:
         Constraint.parse(text)
@@ -282,7 +282,7 @@ def _git_ref(check: _Checker, value: Any, field: str) -> dict[str, str]:
     if kind == "commit" and not _COMMIT.fullmatch(text):
         raise check.fail(f"{field}.commit", "expected a full 40-character lowercase commit id")
     if kind == "semver":
-        from mirror.helm.semver import Constraint
+        from mirror.semver import Constraint
 
         try:
             Constraint.parse(text)

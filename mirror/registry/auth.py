@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mirror.credentials import Credentials
 from mirror.egress import EgressPolicy
 from mirror.errors import RegistryHTTPError, UnreachableError
 from mirror.limits import Limits
 from mirror.netguard import Pace, paced
 from mirror.oci.document import bounded_json
-from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 from mirror.terminal import escape
 

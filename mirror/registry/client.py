@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import httpx
 
+from mirror.credentials import Credentials
 from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import (
     DigestMismatchError,
@@ -36,7 +37,6 @@ from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.oci.document import bounded_json
 from mirror.registry.auth import Authenticator, Scope
-from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.retry import Retryable, parse_retry_after, with_retries
 

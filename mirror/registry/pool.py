@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
+from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.egress import EgressPolicy
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials, credentials_from_auth_file
 from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.bundle.inventory import INVENTORY_PATH, BaseRecord, Inventory, VolumeRecord, parse_inventory
-from mirror.bundle.reader import BundleReader, open_bundle, read_small
+from mirror.bundle.opening import open_bundle
+from mirror.bundle.reader import BundleReader, read_small
 from mirror.errors import UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
 

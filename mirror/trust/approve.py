@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mirror.bundle.reader import open_bundle
+from mirror.bundle.opening import open_bundle
 from mirror.bundle.signatures import add_envelope
 from mirror.bundle.verify import check_contents, read_signed_part
 from mirror.errors import MirrorError, UsageError, VerificationError, cap_problems, problem_count

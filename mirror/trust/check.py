@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirror.bundle.reader import open_bundle
+from mirror.bundle.opening import open_bundle
 from mirror.bundle.verify import VerifiedBundle, check_contents, read_signed_part
 from mirror.errors import Problem, VerificationError, cap_problems, problem_count
 from mirror.limits import DEFAULT_LIMITS, Limits

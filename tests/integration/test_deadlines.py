@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mirror.collect import collect
+from mirror.collector.run import collect
 from mirror.errors import TransferError
 from mirror.git.refs import remote_refs
 from mirror.git.runner import Transport

@@ -232,10 +232,10 @@ def test_git_sources_travel_in_tar_bundles_too(
 def test_incremental_git_bundle_needs_its_base_on_the_target(
     tmp_path, mirror_cli, services, git_env, internal_url, target_prefix, repo
 ):
+    from mirror.credentials import Credentials
     from mirror.errors import VerificationError
     from mirror.git.bundles import check_and_stage, create_bundle
     from mirror.git.refs import remote_refs, resolve_ref
-    from mirror.registry.credentials import Credentials
 
     credentials = Credentials(services.git_user, services.git_password)
     base = f"{services.git_internal}/{target_prefix}"

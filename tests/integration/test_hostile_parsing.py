@@ -168,7 +168,7 @@ def test_a_wrongly_typed_inventory_field_is_refused_with_exit_3_naming_it(tmp_pa
 
 
 def test_a_fleet_whose_objects_blob_passes_the_limit_is_refused_at_collect_naming_fleet_and_limit(tmp_path):
-    from mirror.collect import collect
+    from mirror.collector.run import collect
     from mirror.errors import UsageError
     from mirror.limits import Limits
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mirror.importer import import_bundle
+from mirror.importer.run import import_bundle
 from mirror.limits import Limits
 from tests.conftest import CliResult
 from tests.support.images import inspect_raw, skopeo_copy
@@ -23,7 +23,7 @@ ALL_IMAGES = ("multi", "docker", "dockerlist", "shared_a", "shared_b", "app_1")
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory, upstream_images) -> Path:
     """One directory bundle of every fixture image, collected once for the module."""
-    from mirror.collect import collect
+    from mirror.collector.run import collect
 
     work = tmp_path_factory.mktemp("bundles")
     images = [upstream_images[k]["ref"] for k in ALL_IMAGES]

@@ -18,7 +18,7 @@ UPSTREAM_SETTINGS = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
 
 @pytest.fixture(scope="module")
 def pristine_bundle(tmp_path_factory, upstream_images) -> Path:
-    from mirror.collect import collect
+    from mirror.collector.run import collect
 
     work = tmp_path_factory.mktemp("pristine")
     images = [upstream_images["multi"]["ref"], upstream_images["app_1"]["ref"]]

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from mirror.cli import app
 from mirror.errors import MirrorError, VerificationError
-from mirror.importer import import_bundle
+from mirror.importer.run import import_bundle
 from mirror.limits import DEFAULT_LIMITS
 from tests.conftest import MIRROR
 from tests.support.gitrepos import GitError, ls_remote, make_upstream_repo, move_tag

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mirror.importer import verify_checksums
+from mirror.importer.run import verify_checksums
 from mirror.limits import DEFAULT_LIMITS
 from mirror.progress import Progress
 from tests.conftest import MIRROR

@@ -137,7 +137,8 @@ def nights(services, tmp_path_factory) -> Nights:
 
 def _inventory_file(bundle: Path, work: Path) -> Path:
     """The inventory alone, as collect will write it beside the bundle (night.inventory.json)."""
-    from mirror.bundle.reader import open_bundle, read_small
+    from mirror.bundle.opening import open_bundle
+    from mirror.bundle.reader import read_small
 
     target = work / f"{bundle.name.removesuffix('.tar')}.inventory.json"
     target.write_bytes(read_small(open_bundle(bundle), "inventory.json", 64 * 1024 * 1024))

@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from mirror.bundle.signatures import add_envelope
 from mirror.cli import app
 from mirror.errors import VerificationError
-from mirror.importer import import_bundle
+from mirror.importer.run import import_bundle
 from mirror.trust.check import check_trust
 from mirror.trust.dsse import sign_envelope
 from mirror.trust.keys import PASSWORD_VARIABLE, Signer, load_signer

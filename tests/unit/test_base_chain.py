@@ -12,8 +12,8 @@ import pytest
 
 from mirror.bundle.inventory import ArtifactRecord, BaseRecord, ExpectedBlob, FileRecord, Inventory, parse_inventory
 from mirror.bundle.layout import LayoutWriter
+from mirror.collector.incremental import beside_path, chain_from_inventory, leave_to_base, load_base
 from mirror.errors import BundleFormatError, UsageError
-from mirror.incremental import beside_path, chain_from_inventory, leave_to_base, load_base
 from mirror.oci import mediatypes as mt
 from mirror.oci.document import ManifestDocument, parse_manifest
 

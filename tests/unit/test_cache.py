@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mirror import cache as cache_module
-from mirror.cache import BlobCache, default_cache_dir
+from mirror.collector import cache as cache_module
+from mirror.collector.cache import BlobCache, default_cache_dir
 from mirror.errors import UsageError
 
 DATA = b"layer bytes " * 1000

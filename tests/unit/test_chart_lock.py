@@ -8,7 +8,7 @@ import tarfile
 
 import yaml
 
-from mirror.chartset import dependency_sources
+from mirror.collector.charts import dependency_sources
 from mirror.helm.archive import read_chart
 from mirror.manifest.model import ChartImages, ChartSource
 from tests.support.charts import build_chart

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mirror.collect import collect
+from mirror.collector.run import collect
 from mirror.errors import UsageError
 
 

@@ -8,11 +8,11 @@ import io
 import httpx
 import pytest
 
+from mirror.credentials import Credentials
 from mirror.egress import EgressPolicy, EgressRefusedError, HostPattern, is_internal, parse_host_pattern
 from mirror.errors import UsageError
 from mirror.manifest import load_mirrorsets
 from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 
 ADDRESSES = {

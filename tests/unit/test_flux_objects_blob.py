@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mirror.errors import InvalidDocumentError, UsageError
+from mirror.flux.blob import objects_blob, parse_objects_blob
 from mirror.flux.objects import object_from_document
-from mirror.fluxset import objects_blob, parse_objects_blob
 
 REPOSITORY = {
     "apiVersion": "source.toolkit.fluxcd.io/v1",

@@ -18,9 +18,8 @@ from mirror.flux.rewrite import (
     mirror_configs,
     parse_registry,
     rewrite_objects,
-    write_mirror_configs,
-    write_objects,
 )
+from mirror.importer.flux_out import write_mirror_configs, write_objects
 
 DIGEST = "sha256:" + "9f" * 32
 INTERNAL = InternalEndpoints("registry.internal:5000/mirror", git_base="https://git.internal/fleet")

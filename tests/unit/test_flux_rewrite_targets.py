@@ -8,7 +8,7 @@ import pytest
 from mirror.errors import VerificationError
 from mirror.flux.objects import FluxObject
 from mirror.flux.rewrite import InternalEndpoints, rewrite_objects
-from mirror.targets.git import git_target_url
+from mirror.landing import git_target_url
 
 ENDPOINTS = InternalEndpoints("registry.internal:5000/mirror", git_base="https://git.internal/fleet")
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from mirror.collector.chartindex import resolve_chart
+from mirror.collector.flux import oci_sources
 from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
 from mirror.flux.objects import read_tree
 from mirror.flux.plan import FluxWalker, OciArtifact
-from mirror.fluxset import oci_sources
 from mirror.manifest.model import ChartImages, ChartSource
 from mirror.oci.reference import ImageReference
-from mirror.resolvers.charts import resolve_chart
 from tests.support.realdata import realdata
 
 # The newest version tags seen, newest first.

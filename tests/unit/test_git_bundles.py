@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mirror.credentials import Credentials
 from mirror.errors import BundleFormatError, SourceNotFoundError, TransferError, UsageError, VerificationError
 from mirror.git.bundles import (
     BundleInfo,
@@ -25,7 +26,6 @@ from mirror.git.bundles import (
 )
 from mirror.git.refs import RemoteRefs, remote_refs, resolve_ref
 from mirror.git.runner import Transport
-from mirror.registry.credentials import Credentials
 
 FILE = Transport(allow_file=True)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mirror.credentials import BoundCredentials, Credentials, git_credentials
 from mirror.errors import TransferError, UsageError
 from mirror.git.refs import remote_refs
-from mirror.registry.credentials import BoundCredentials, Credentials
-from mirror.resolvers.git import git_credentials
 from tests.support.hostile import HostileServer
 from tests.support.hostile.redirects import authorization_headers, basic_challenge, redirect_to
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from mirror.credentials import Credentials
 from mirror.errors import SourceNotFoundError, TransferError, UnreachableError, UsageError
 from mirror.git.refs import RemoteRefs, ResolvedRef, flux_tag_version, is_valid_ref_name, remote_refs, resolve_ref
 from mirror.git.runner import Transport, check_url, redact, run_git
-from mirror.registry.credentials import Credentials
 
 FILE = Transport(allow_file=True)
 

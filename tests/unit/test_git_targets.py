@@ -7,7 +7,7 @@ import pytest
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import UsageError, VerificationError
-from mirror.targets.git import OUTSIDE_BASE, TARGET_CLASH, check_git_targets, git_target_url, plan_git_targets
+from mirror.landing import OUTSIDE_BASE, TARGET_CLASH, check_git_targets, git_target_url, plan_git_targets
 
 BASE = "https://git.internal/mirror"
 DIGEST = "sha256:" + "b" * 64

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mirror.errors import UsageError
-from mirror.helm.semver import Constraint, InvalidConstraint, InvalidVersion, Version, select_version
+from mirror.semver import Constraint, InvalidConstraint, InvalidVersion, Version, select_version
 
 # --- versions ---------------------------------------------------------------------------------------------
 

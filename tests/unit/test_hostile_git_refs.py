@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mirror.collect import collect
+from mirror.collector.run import collect
 from mirror.git.refs import parse_ls_remote
 from mirror.progress import Progress
 from tests.support.hostile import HostileServer

@@ -8,12 +8,12 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from mirror.collector import chartindex as charts
+from mirror.collector.chartindex import IndexCache
+from mirror.collector.httpfetch import HttpFetcher
 from mirror.errors import SourceNotFoundError
 from mirror.helm.repoindex import IndexEntry, read_index
-from mirror.httpfetch import HttpFetcher
 from mirror.manifest.model import ChartImages, ChartSource
-from mirror.resolvers import charts
-from mirror.resolvers.charts import IndexCache
 from tests.support.hostile import HostileServer
 from tests.support.hostile.unbounded import ChartRepository
 

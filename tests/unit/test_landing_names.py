@@ -11,7 +11,7 @@ import pytest
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.verify import VerifiedImage
 from mirror.errors import VerificationError
-from mirror.targets.registry import LANDING_NAME_INVALID, plan_images, plan_landings
+from mirror.landing import LANDING_NAME_INVALID, plan_images, plan_landings
 
 DIGEST = "sha256:" + "a" * 64
 REPO = "https://charts.example.com/stable"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mirror.bundle.reader import DirectoryBundle, TarBundle, open_bundle
+from mirror.bundle.opening import open_bundle
+from mirror.bundle.reader import DirectoryBundle, TarBundle
 from mirror.cli import app
 from mirror.errors import PROBLEMS_OMITTED, BundleFormatError, problem_count
 from mirror.limits import Limits

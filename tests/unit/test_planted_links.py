@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from mirror.bundle.signatures import SIGNATURE_DIR, add_envelope
-from mirror.incremental import write_beside
+from mirror.collector.incremental import write_beside
 from mirror.trust.state import TrustState, save_state
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mirror.bundle.reader import open_bundle
+from mirror.bundle.opening import open_bundle
 from mirror.bundle.signatures import add_envelope
 from mirror.bundle.verify import check_bundle
 from mirror.cli import app

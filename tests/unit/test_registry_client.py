@@ -24,6 +24,7 @@ import httpx
 import pytest
 from registry_sim import RegistrySim
 
+from mirror.credentials import Credentials, auth_file_path, credentials_from_auth_file
 from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
@@ -39,7 +40,6 @@ from mirror.oci.digest import sha256_digest
 from mirror.registry import auth as auth_module
 from mirror.registry.auth import parse_challenge
 from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials, auth_file_path, credentials_from_auth_file
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.pool import _auth_file_lookup
 from mirror.registry.retry import parse_retry_after

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import certifi
 import pytest
 
+from mirror.credentials import Credentials
 from mirror.errors import UsageError
 from mirror.registry.client import RegistryClient, tls_context
-from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 
 DIGEST = "sha256:" + "ab" * 32

@@ -11,11 +11,11 @@ import json
 import httpx
 import pytest
 
+from mirror.collector.httpfetch import HttpFetcher
+from mirror.credentials import Credentials
 from mirror.errors import TransferError
-from mirror.httpfetch import HttpFetcher
 from mirror.limits import Limits
 from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials
 from mirror.registry.endpoint import Endpoint
 from tests.support.hostile import Answer, HostileServer, Request
 from tests.support.hostile.redirects import authorization_headers, redirect_to

@@ -1,4 +1,4 @@
-"""The trust state lock (mirror.trust.lock) and the git quarantine directories (mirror.targets.quarantine)."""
+"""The trust state lock (mirror.trust.lock) and the git quarantine directories (mirror.importer.quarantine)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mirror.errors import UsageError
-from mirror.targets.quarantine import quarantine_directory, remove_abandoned
+from mirror.importer.quarantine import quarantine_directory, remove_abandoned
 from mirror.trust.lock import LockTimeoutError, lock_file_for, state_lock
 
 

@@ -177,7 +177,7 @@ def test_approve_refusal_shows_a_hostile_file_name_escaped(tmp_path: Path, trust
 
 
 def test_resolve_shows_hostile_upstream_names_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mirror.collect
+    import mirror.collector.run
 
     artifacts = [
         {
@@ -189,7 +189,7 @@ def test_resolve_shows_hostile_upstream_names_escaped(tmp_path: Path, monkeypatc
             "platforms": [HOSTILE],
         }
     ]
-    monkeypatch.setattr(mirror.collect, "resolve", lambda *a, **k: artifacts)
+    monkeypatch.setattr(mirror.collector.run, "resolve", lambda *a, **k: artifacts)
     manifest = tmp_path / "m.yaml"
     manifest.write_text("{}")
     result = invoke("resolve", manifest)
@@ -198,7 +198,7 @@ def test_resolve_shows_hostile_upstream_names_escaped(tmp_path: Path, monkeypatc
 
 
 def test_collect_shows_hostile_upstream_names_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mirror.collect
+    import mirror.collector.run
     from mirror.bundle.inventory import ArtifactRecord, Inventory
 
     artifact = ArtifactRecord("image", f"registry.example/{HOSTILE}", "sha256:" + "a" * 64, "m", 1)
@@ -212,7 +212,7 @@ def test_collect_shows_hostile_upstream_names_escaped(tmp_path: Path, monkeypatc
         downloaded_bytes=0,
         summary=lambda: {},
     )
-    monkeypatch.setattr(mirror.collect, "collect", lambda *a, **k: result)
+    monkeypatch.setattr(mirror.collector.run, "collect", lambda *a, **k: result)
     manifest = tmp_path / "m.yaml"
     manifest.write_text("{}")
     out = invoke("collect", manifest, "-o", tmp_path / "night.tar", "--no-cache")

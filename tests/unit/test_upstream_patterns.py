@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from mirror.collector.flux import oci_sources
 from mirror.errors import UsageError
 from mirror.flux.objects import FluxObject, apply_patch, object_from_document, selects
 from mirror.flux.plan import OciArtifact
-from mirror.fluxset import oci_sources
 from mirror.oci.reference import ImageReference
 
 CATASTROPHIC = "(a+)+$"  # exponential in Python's backtracking engine on "aaaa…!"

@@ -12,7 +12,8 @@ import pytest
 
 from mirror.bundle.inventory import VolumeRecord, blob_path, parse_inventory
 from mirror.bundle.layout import LayoutWriter
-from mirror.bundle.reader import open_bundle, opened
+from mirror.bundle.opening import open_bundle
+from mirror.bundle.reader import opened
 from mirror.bundle.signatures import add_envelope, read_envelopes
 from mirror.bundle.splitting import VolumeSink, check_split_out, write_split
 from mirror.bundle.tarball import write_tar

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened
-from mirror.errors import IntegrityError, Problem, UsageError, VerificationError
+from mirror.credentials import Credentials
+from mirror.errors import IntegrityError, Problem, VerificationError
 from mirror.git.bundles import (
     PushPlan,
     PushResult,
@@ -25,72 +26,7 @@ from mirror.git.bundles import (
     push_planned,
 )
 from mirror.git.runner import Transport
-from mirror.registry.credentials import Credentials
-from mirror.registry.endpoint import parse_endpoint_url
-from mirror.terminal import escape
-from mirror.urlpath import UnsafeUrlPath, join_under, url_path
-
-OUTSIDE_BASE = "GIT_TARGET_OUTSIDE_BASE"
-TARGET_CLASH = "GIT_TARGET_CLASH"
-
-
-def parse_git_target(url: str) -> str:
-    scheme, netloc, prefix = parse_endpoint_url(url, "--git")
-    return f"{scheme}://{netloc}" + (f"/{prefix}" if prefix else "")
-
-
-def git_target_url(base: str, source_url: str) -> str:
-    """`https://SRC/PATH.git` lands at `BASE/PATH.git`, PATH read as a server reads it (decoded, dot segments
-    resolved); raises VerificationError (GIT_TARGET_OUTSIDE_BASE) for a path that would not stay under BASE."""
-    try:
-        path = url_path(source_url)
-        return join_under(base, path if path.endswith(".git") else path + ".git")
-    except UnsafeUrlPath as exc:
-        shown = escape(source_url)  # from the inventory: no control character reaches the terminal
-        problem = Problem(OUTSIDE_BASE, f"{shown}: its path {exc.reason}; it would not land under {base}")
-        raise VerificationError(
-            f"{shown}: would not land under {base}", problems=[problem], hint="nothing was written"
-        ) from exc
-
-
-def plan_git_targets(base: str, artifacts: list[ArtifactRecord]) -> tuple[dict[str, str], list[Problem]]:
-    """Every git source's landing URL under BASE ({source: target}), and every problem: a source that would
-    land outside BASE, two sources that would land on one repository. Pure: nothing is read or written."""
-    targets: dict[str, str] = {}
-    owners: dict[str, str] = {}
-    problems: list[Problem] = []
-    for artifact in artifacts:
-        try:
-            target = git_target_url(base, artifact.source)
-        except VerificationError as exc:
-            problems += exc.problems
-            continue
-        owner = owners.setdefault(target, artifact.source)
-        if owner != artifact.source:
-            problems.append(
-                Problem(
-                    TARGET_CLASH,
-                    escape(f"{artifact.source} and {owner} would land on the same repository {target}"),
-                )
-            )
-            continue
-        targets[artifact.source] = target
-    return targets, problems
-
-
-def check_git_targets(base: str, artifacts: list[ArtifactRecord], location: str) -> dict[str, str]:
-    """plan_git_targets, raising VerificationError (exit 3) listing every problem when a source would leave BASE
-    (the signed inventory names something no honest collector would), UsageError for clashes alone."""
-    targets, problems = plan_git_targets(base, artifacts)
-    if any(p.code == OUTSIDE_BASE for p in problems):
-        raise VerificationError(
-            f"{location}: {len(problems)} git source(s) cannot land under {base}",
-            problems=problems,
-            hint="the inventory names sources whose paths leave the Git base; nothing was written",
-        )
-    if problems:  # only clashes: honest sources from two hosts, as for images a usage problem (exit 2)
-        raise UsageError("; ".join(p.message for p in problems), hint="nothing was written")
-    return targets
+from mirror.landing import check_git_targets
 
 
 @dataclass

@@ -21,7 +21,8 @@ from mirror.bundle.inventory import (
     parse_inventory,
 )
 from mirror.bundle.layout import LayoutWriter
-from mirror.bundle.reader import open_bundle, read_small
+from mirror.bundle.opening import open_bundle
+from mirror.bundle.reader import read_small
 from mirror.errors import MirrorError, UsageError
 from mirror.fsutil import atomic_write
 from mirror.limits import DEFAULT_LIMITS, Limits

@@ -4,7 +4,7 @@ Checked before anything is written (and by --dry-run): every manifest an image l
 the image's target repository; every expected blob a carried manifest needs exists in that repository, or in
 another repository of the bundle's targets it can be mounted from (registries keep blobs per repository);
 every git source that did not move has its refs' commits on the target Git server. Git prerequisites of
-incremental git bundles are checked while staging (mirror.targets.git); their refusal names the base too.
+incremental git bundles are checked while staging (mirror.importer.git); their refusal names the base too.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 
 from mirror.bundle.inventory import ArtifactRecord, BaseRecord
 from mirror.bundle.verify import VerifiedBundle
+from mirror.credentials import Credentials
 from mirror.errors import Problem, SourceNotFoundError, TransferError, VerificationError
 from mirror.git.refs import RemoteRefs, remote_refs
 from mirror.git.runner import Transport
+from mirror.landing import ImagePlan, git_target_url
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials
-from mirror.targets.git import git_target_url
-from mirror.targets.registry import ImagePlan
 
 
 @dataclass

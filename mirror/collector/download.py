@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from mirror.bundle.layout import LayoutWriter
-from mirror.cache import BlobCache
+from mirror.collector.cache import BlobCache
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.limits import Limits
 from mirror.oci.document import ManifestDocument, parse_manifest

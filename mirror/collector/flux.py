@@ -9,36 +9,32 @@ them rewritten for the internal side.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mirror.bundle.layout import LayoutWriter
+from mirror.collector.git import CollectedGit
 from mirror.egress import EgressPolicy, url_host
-from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError, UsageError
+from mirror.errors import RegistryHTTPError, SourceNotFoundError
 from mirror.flux.artifact import fetch_artifact
+from mirror.flux.blob import objects_blob
 from mirror.flux.giturls import SshUrlMap
-from mirror.flux.objects import FluxObject, object_from_document, read_tree
+from mirror.flux.objects import FluxObject, read_tree
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
 from mirror.flux.tags import select_flux_tag
 from mirror.git.runner import Transport, run_git
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource, UrlRewrite
-from mirror.oci.document import strict_json
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
-from mirror.resolvers.git import CollectedGit
 from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 from mirror.yamlio import YamlBudgetError
-
-FLUX_OBJECTS_MEDIA_TYPE = "application/vnd.mirror.flux.objects.v1+json"
 
 
 @dataclass(frozen=True)
@@ -54,55 +50,6 @@ class CollectedFlux:
 
     def artifact_extra(self) -> dict[str, object]:
         return {"path": self.entry.path, "git": self.entry.git, "objects": len(self.plan.objects)}
-
-
-def objects_blob(objects: Sequence[FluxObject], *, max_bytes: int, where: str) -> bytes:
-    """The objects as one compact JSON document with sorted keys, refused (exit 2, naming `where` and the limit)
-    as soon as it grows past `max_bytes`: the objects are encoded one by one, so an oversized fleet is stopped
-    while the blob is built, not after."""
-    listed = sorted(objects, key=lambda o: (o.namespace or "", o.kind, o.name, o.file))
-    head, tail = b'{"apiVersion":"mirror/v1","kind":"FluxObjects","objects":[', b"]}"
-    parts = [head]
-    size = len(head) + len(tail)
-    for number, obj in enumerate(listed):
-        item = {"file": obj.file, "index": obj.index, "object": obj.body}
-        part = (b"," if number else b"") + json.dumps(item, sort_keys=True, separators=(",", ":")).encode()
-        size += len(part)
-        if size > max_bytes:
-            raise UsageError(
-                f"{where}: the Flux objects come to more than {max_bytes} bytes (the limit of a fleet's objects), "
-                f"passed at {obj.display} in {obj.file}",
-                hint="collect a narrower path, or split the fleet into several flux entries",
-            )
-        parts.append(part)
-    parts.append(tail)
-    return b"".join(parts)
-
-
-def _item_fault(item: Any) -> str | None:
-    if not isinstance(item, dict):
-        return "an entry is not an object"
-    if not isinstance(item.get("file"), str):
-        return "an entry's file is not a string"
-    if type(item.get("index", 0)) is not int:
-        return "an entry's index is not an integer"
-    return None
-
-
-def parse_objects_blob(raw: bytes, where: str, *, limits: Limits = DEFAULT_LIMITS) -> list[FluxObject]:
-    """The objects of a blob read from a bundle; malformed content is InvalidDocumentError (exit 3)."""
-    body = strict_json(raw, where, max_depth=limits.max_json_depth)
-    if not isinstance(body, dict) or body.get("kind") != "FluxObjects" or not isinstance(body.get("objects"), list):
-        raise InvalidDocumentError(f"{where}: not a mirror FluxObjects document")
-    result = []
-    for number, item in enumerate(body["objects"]):
-        fault = _item_fault(item)
-        if fault is not None:
-            raise InvalidDocumentError(f"{where}: objects[{number}]: {fault}")
-        obj = object_from_document(item.get("object"), item["file"], item.get("index", 0))
-        if obj is not None:
-            result.append(obj)
-    return result
 
 
 class FluxCollector:

@@ -11,114 +11,19 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from mirror.bundle.inventory import ArtifactRecord, blob_path
+from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import BundleReader, opened
-from mirror.bundle.verify import VerifiedBundle, VerifiedImage
-from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
-from mirror.oci.reference import is_repository_path, is_tag, parse_reference
+from mirror.credentials import Credentials, credentials_from_auth_file, credentials_from_env
+from mirror.landing import ImagePlan
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.client import OpenSource, RegistryClient
-from mirror.registry.credentials import Credentials, credentials_from_auth_file, credentials_from_env
-from mirror.registry.endpoint import Endpoint, parse_endpoint_url
-from mirror.terminal import escape
-
-
-def parse_target(url: str, ca_file: str | None) -> Endpoint:
-    scheme, netloc, prefix = parse_endpoint_url(url, "--registry")
-    return Endpoint(netloc, scheme, netloc, prefix, ca_file)
+from mirror.registry.endpoint import Endpoint
 
 
 def target_credentials(endpoint: Endpoint, env: dict[str, str] | None = None) -> Credentials | None:
     given = credentials_from_env("MIRROR_REGISTRY_USERNAME", "MIRROR_REGISTRY_PASSWORD", env)
     return given or credentials_from_auth_file(endpoint.netloc, env)
-
-
-@dataclass(frozen=True)
-class ImagePlan:
-    image: VerifiedImage
-    repository: str  # the source path; the client adds the target's prefix
-    tag: str | None
-
-    @property
-    def source(self) -> str:
-        return self.image.artifact.source
-
-
-LANDING_NAME_INVALID = "LANDING_NAME_INVALID"
-
-
-class _Unlandable(Exception):
-    """Why an artifact has no valid landing name (a Problem message, without the artifact)."""
-
-
-def _landing(artifact: ArtifactRecord, prefix: str = "") -> tuple[str, str | None, str]:
-    """Target repository path (before the prefix), tag, and the source identity that owns that repository.
-
-    Images and OCI charts keep their path without the source host. Charts from HTTP repositories land at
-    charts/NAME, tagged with the version (`+` written as `_`, as Helm does for OCI tags). The inventory is
-    signed, but what it names becomes a registry URL path: the repository (after the prefix) and the tag are
-    held to the distribution grammar here too, so a version like `1.0/../../x` cannot address another
-    repository. Raises _Unlandable.
-    """
-    tag: str | None  # an image pinned by digest alone has none
-    try:
-        if artifact.kind == "chart" and artifact.source.startswith(("http://", "https://")):
-            name, version, repo = (artifact.extra.get(k) for k in ("chart", "version", "repo"))
-            if not (isinstance(name, str) and isinstance(version, str) and isinstance(repo, str)):
-                raise _Unlandable("chart without name, version and repo")
-            repository, tag, owner = f"charts/{name.lower()}", version.replace("+", "_"), f"{repo}/{name}"
-        else:
-            reference = parse_reference(artifact.source)
-            repository, tag, owner = reference.repository, reference.tag, reference.name
-    except ReferenceError_ as exc:
-        raise _Unlandable(exc.message) from exc
-    full = f"{prefix}/{repository}" if prefix else repository
-    if not is_repository_path(full):
-        raise _Unlandable(
-            f"repository {full!r} is not lowercase components of [a-z0-9] joined by '.', '_', '__' or '-'"
-        )
-    if tag is not None and not is_tag(tag):
-        raise _Unlandable(f"tag {tag!r} does not match [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}")
-    return repository, tag, owner
-
-
-def plan_landings(verified: VerifiedBundle, prefix: str = "") -> tuple[list[ImagePlan], list[Problem]]:
-    """Each image and chart mapped to its target repository and tag, and a Problem for every artifact whose
-    landing name the distribution grammar refuses. Pure: nothing is read from or written to the registry."""
-    plans, problems = [], []
-    for image in verified.images:
-        try:
-            repository, tag, _ = _landing(image.artifact, prefix)
-        except _Unlandable as exc:
-            message = f"{image.artifact.kind} {image.artifact.source}: {exc}"
-            problems.append(Problem(LANDING_NAME_INVALID, escape(message)))  # inventory text: shown escaped
-            continue
-        plans.append(ImagePlan(image, repository, tag))
-    return plans, problems
-
-
-def plan_images(verified: VerifiedBundle, prefix: str = "") -> list[ImagePlan]:
-    """Map each image and chart to its target repository. Raises VerificationError (exit 3) listing every
-    invalid landing name, and refuses two sources that would land on one repository (exit 2)."""
-    plans, problems = plan_landings(verified, prefix)
-    if problems:
-        raise VerificationError(
-            f"{verified.reader.location}: {len(problems)} artifact(s) have no valid landing name",
-            problems=problems,
-            hint="the inventory names repositories or tags the registry grammar refuses; nothing was written",
-        )
-    owners = defaultdict(set)
-    for plan in plans:
-        owners[plan.repository].add(_landing(plan.image.artifact, prefix)[2])
-    clashes = {repo: sorted(names) for repo, names in owners.items() if len(names) > 1}
-    if clashes:
-        raise UsageError(
-            "sources from different registries would land on the same repository: "
-            + "; ".join(f"{repo} ← {', '.join(names)}" for repo, names in sorted(clashes.items())),
-            hint="import them into different registries or prefixes (--registry https://HOST/PREFIX)",
-        )
-    return plans
 
 
 @dataclass

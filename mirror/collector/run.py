@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror import __version__
-from mirror.bundle.download import GraphDownloader
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, HostRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
+from mirror.collector.download import GraphDownloader
+from mirror.collector.httpfetch import HttpFetcher
+from mirror.collector.images import ResolvedImage, resolve_image
+from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory
-from mirror.httpfetch import HttpFetcher
-from mirror.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
@@ -35,16 +36,15 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
-from mirror.resolvers.images import ResolvedImage, resolve_image
 from mirror.trust.statement import format_time
 from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 
 if TYPE_CHECKING:
-    from mirror.cache import BlobCache
-    from mirror.chartset import CollectedChart
-    from mirror.fluxset import CollectedFlux
-    from mirror.resolvers.git import CollectedGit
+    from mirror.collector.cache import BlobCache
+    from mirror.collector.charts import CollectedChart
+    from mirror.collector.flux import CollectedFlux
+    from mirror.collector.git import CollectedGit
     from mirror.trust.keys import Signer
 
 # Charts, Flux fleets, git sources, signing and tar writing pull in a tenth of a second or more of imports each
@@ -209,7 +209,7 @@ def _gather(
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
-        from mirror.chartset import ChartCollector, chart_sources
+        from mirror.collector.charts import ChartCollector, chart_sources
 
         rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
         charts = ChartCollector(
@@ -251,10 +251,11 @@ def _gather_git_and_flux(
     unresolved: Unresolved,
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
+    from mirror.collector.flux import FluxCollector, oci_sources
+    from mirror.collector.git import collect_git
+    from mirror.credentials import git_credentials
     from mirror.flux.plan import FluxResolutionError
-    from mirror.fluxset import FluxCollector, oci_sources
     from mirror.git.runner import Transport
-    from mirror.resolvers.git import collect_git, git_credentials
 
     transport = Transport(ca_file=fetcher.ca_file).with_limits(limits)
     rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
@@ -401,7 +402,7 @@ def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument |
 
 
 def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
-    from mirror.fluxset import FLUX_OBJECTS_MEDIA_TYPE
+    from mirror.flux.blob import FLUX_OBJECTS_MEDIA_TYPE
 
     return ArtifactRecord(
         "flux", fleet.source, fleet.digest, FLUX_OBJECTS_MEDIA_TYPE, len(fleet.blob), fleet.artifact_extra()
@@ -409,7 +410,7 @@ def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
 
 
 def _git_artifact(git: CollectedGit) -> ArtifactRecord:
-    from mirror.resolvers.git import GIT_BUNDLE_MEDIA_TYPE
+    from mirror.collector.git import GIT_BUNDLE_MEDIA_TYPE
 
     return ArtifactRecord("git", git.source.url, git.digest, GIT_BUNDLE_MEDIA_TYPE, git.size, git.artifact_extra())
 

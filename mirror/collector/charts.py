@@ -12,15 +12,15 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mirror.bundle.download import GraphDownloader
 from mirror.bundle.layout import LayoutWriter
+from mirror.collector.chartindex import IndexCache, ResolvedChart, resolve_chart
+from mirror.collector.download import GraphDownloader
+from mirror.collector.httpfetch import HttpFetcher
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.helm.archive import Chart, read_chart
 from mirror.helm.discover import discover_images
 from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
-from mirror.helm.semver import Constraint, InvalidVersion, Version
-from mirror.httpfetch import HttpFetcher
 from mirror.limits import Limits
 from mirror.manifest.model import ChartSource, ImageSource, MirrorSet, UrlRewrite
 from mirror.oci.document import ManifestDocument, parse_manifest
@@ -28,7 +28,7 @@ from mirror.oci.reference import parse_reference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
-from mirror.resolvers.charts import IndexCache, ResolvedChart, resolve_chart
+from mirror.semver import Constraint, InvalidVersion, Version
 from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 from mirror.yamlio import YamlBudget

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror.bundle.inventory import ArtifactRecord, blob_path
-from mirror.bundle.reader import open_bundle, read_small
+from mirror.bundle.inventory import ArtifactRecord
+from mirror.bundle.opening import open_bundle
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
+from mirror.credentials import Credentials, target_git_credentials
 from mirror.errors import (
-    BundleFormatError,
-    IntegrityError,
     MirrorError,
     Problem,
     TransferError,
@@ -39,25 +37,20 @@ from mirror.errors import (
 )
 from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
-from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.oci.reference import parse_reference
-from mirror.progress import Progress
-from mirror.registry.client import RegistryClient
-from mirror.registry.credentials import Credentials
-from mirror.registry.endpoint import Endpoint
-from mirror.resolvers.git import target_git_credentials
-from mirror.targets.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
-from mirror.targets.git import GitPlan, parse_git_target, plan_git_pushes, push_git, stage_git
-from mirror.targets.landing import plan_landing_names
-from mirror.targets.quarantine import quarantine_directory, remove_abandoned
-from mirror.targets.registry import (
+from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
+from mirror.importer.git import GitPlan, plan_git_pushes, push_git, stage_git
+from mirror.importer.quarantine import quarantine_directory, remove_abandoned
+from mirror.importer.registry import (
     ImageOutcome,
-    ImagePlan,
     ImportCounts,
     RegistryImporter,
-    parse_target,
     target_credentials,
 )
+from mirror.landing import ImagePlan, parse_git_target, parse_target, plan_landing_names
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.progress import Progress
+from mirror.registry.client import RegistryClient
+from mirror.registry.endpoint import Endpoint
 from mirror.trust.check import TrustReport, check_trust, record_import
 from mirror.trust.lock import state_lock
 from mirror.trust.policy import load_policy
@@ -207,7 +200,7 @@ def import_bundle(
     endpoint = parse_target(registry_url, ca_file)
     git_base = parse_git_target(git_url) if git_url else None
     if flux_out is not None:
-        from mirror.flux.rewrite import check_output_directory
+        from mirror.importer.flux_out import check_output_directory
 
         check_output_directory(flux_out)
     with contextlib.ExitStack() as held:
@@ -383,6 +376,8 @@ def _plan(
             )
         )
     if flux_out is not None:
+        from mirror.importer.flux_out import render_flux_out  # only imports that write Flux objects pay for these
+
         with refusals.check():
             plan.flux_files = render_flux_out(
                 verified,
@@ -453,67 +448,13 @@ def _write(
         written.git_pushed.append(push.target)
         written.git_started = None
     if flux_out is not None:
-        _write_flux_out(plan.flux_files, flux_out, written)
+        from mirror.importer.flux_out import write_flux_out
+
+        write_flux_out(plan.flux_files, flux_out, written)
         targets.progress.log(
             f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
         )
     return importer, outcomes, pushed
-
-
-def _write_flux_out(files: dict[str, str], directory: Path, written: WriteLog) -> None:
-    from mirror.flux.rewrite import check_output_directory, write_files
-
-    check_output_directory(directory)  # again: it was empty at the start, and must still be
-    for relative, text in files.items():
-        write_files({relative: text}, directory)
-        written.flux_files += 1
-
-
-def render_flux_out(
-    verified: VerifiedBundle,
-    directory: Path,
-    registry_url: str,
-    git_base: str | None,
-    *,
-    ca_file: str | None,
-    limits: Limits,
-    warn: Callable[[str], None],
-) -> dict[str, str]:
-    """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files,
-    rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
-    if not verified.flux:
-        raise UsageError(f"--flux-out {directory}: the bundle carries no Flux objects")
-    from mirror.flux.rewrite import (  # only imports that write Flux objects pay for these imports
-        InternalEndpoints,
-        mirror_configs,
-        render_mirror_configs,
-        render_objects,
-        rewrite_objects,
-    )
-    from mirror.fluxset import parse_objects_blob
-
-    endpoints = InternalEndpoints(registry_url, git_base)
-    notes: list[str] = []
-    objects = []
-    for artifact in verified.flux:
-        path = blob_path(artifact.digest)
-        raw = read_small(verified.reader, path, limits.max_flux_objects_bytes)
-        if "sha256:" + hashlib.sha256(raw).hexdigest() != artifact.digest:  # read again since verify: check again
-            raise IntegrityError(
-                f"{verified.reader.location}: {path} changed since it was verified",
-                hint="the bundle was altered during the import; verify it again",
-            )
-        try:
-            objects += parse_objects_blob(raw, artifact.source, limits=limits)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise BundleFormatError(f"{verified.reader.location}: {path}: not a mirror FluxObjects document") from exc
-    files = render_objects(rewrite_objects(objects, endpoints, warnings=notes))
-    sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})
-    registry = registry_url.split("://", 1)[-1]
-    files.update(render_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file)))
-    for note in notes:
-        warn(note)
-    return files
 
 
 def _git_report(

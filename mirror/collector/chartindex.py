@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
+from mirror.collector.httpfetch import HttpFetcher, is_sha256_hex
 from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError
 from mirror.flux.tags import select_flux_tag
 from mirror.helm.package import HELM_CONFIG
 from mirror.helm.repoindex import IndexEntry, read_index
-from mirror.helm.semver import is_version, select_version
-from mirror.httpfetch import HttpFetcher, is_sha256_hex
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import ChartSource, UrlRewrite
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference, parse_reference
 from mirror.registry.pool import ClientPool
+from mirror.semver import is_version, select_version
 from mirror.urlrewrite import fetch_url
 
 

@@ -1,1 +1,0 @@
-"""Resolvers turn manifest entries into immutable references; one module per source kind."""

@@ -1,1 +1,0 @@
-"""Targets on the high side: where verified content is loaded."""
