@@ -16,6 +16,7 @@ from mirror.bundle.layout import LayoutWriter
 from mirror.collector.chartindex import IndexCache, ResolvedChart, resolve_chart
 from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
+from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.helm.archive import Chart, read_chart
@@ -29,7 +30,6 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.semver import Constraint, InvalidVersion, Version
-from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 from mirror.yamlio import YamlBudget
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.collector.git import CollectedGit
+from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import RegistryHTTPError, SourceNotFoundError
 from mirror.flux.artifact import fetch_artifact
@@ -32,7 +33,6 @@ from mirror.manifest.model import FluxEntry, GitSource, ImageSource, UrlRewrite
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
-from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 from mirror.yamlio import YamlBudgetError
 

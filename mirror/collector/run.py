@@ -25,6 +25,7 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
+from mirror.collector.unresolved import Unresolved
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory
@@ -37,7 +38,6 @@ from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.trust.statement import format_time
-from mirror.unresolved import Unresolved
 from mirror.urlrewrite import fetch_url
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def _gather(
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
 
     A reference the upstream does not have does not stop the run: every one is gathered, and the run ends with
-    all of them listed together (mirror.unresolved)."""
+    all of them listed together (mirror.collector.unresolved)."""
     unresolved = Unresolved()
     git: list[CollectedGit] = []
     fleets: list[CollectedFlux] = []
