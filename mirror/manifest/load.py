@@ -391,6 +391,14 @@ def _rewrites(check: _Checker, value: Any) -> tuple[UrlRewrite, ...]:
         rule = check.mapping(item, field, _REWRITE_FIELDS)
         source = _rewrite_prefix(check, rule.get("from"), f"{field}.from", ("https", "http", "ssh"))
         target = _rewrite_prefix(check, rule.get("to"), f"{field}.to", ("https", "http"))
+        if source.startswith("ssh://") and urlsplit(source).path != urlsplit(target).path:
+            # The GitRepository keeps its ssh:// URL, and lands on the internal Git server by that URL's path; the
+            # source this rule makes must land at the same place.
+            raise check.fail(
+                f"{field}.to",
+                f"{target!r} must have the same path as {source!r}: an ssh:// rule changes scheme, user and host only",
+                hint="to fetch through a mirror, add a second rule from the https:// prefix to the mirror",
+            )
         result.append(UrlRewrite(source, target, f"{check.path}: {field}"))
     return tuple(result)
 

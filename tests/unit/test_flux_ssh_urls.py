@@ -29,10 +29,10 @@ def test_an_ssh_git_repository_is_read_through_the_listed_source_of_the_same_rep
 
 
 def test_an_ssh_git_repository_is_read_through_a_rewrite_rule() -> None:
-    rule = UrlRewrite("ssh://git@github.com/", "https://git-mirror.corp/github/", "platform.yaml: spec.rewrite[0]")
+    rule = UrlRewrite("ssh://git@github.com/", "https://github.com/", "platform.yaml: spec.rewrite[0]")
     plan = _plan(git_repo("flux-system", url=FLEET_SSH), SshUrlMap([], [rule]))
     assert not plan.problems
-    assert [g.url for g in plan.git] == ["https://git-mirror.corp/github/org/fleet"]
+    assert [g.url for g in plan.git] == ["https://github.com/org/fleet"]
 
 
 def test_a_listed_source_of_another_repository_on_the_same_host_is_not_taken() -> None:

@@ -76,3 +76,12 @@ def test_the_first_matching_rule_wins() -> None:
 def test_ssh_rules_do_not_apply_to_fetching() -> None:
     ssh = UrlRewrite("ssh://git@github.com/", "https://github.com/", "m.yaml")
     assert fetch_url("https://github.com/org/x", [ssh]) == "https://github.com/org/x"
+
+
+def test_an_ssh_rule_that_would_move_the_repository_path_is_refused(tmp_path: Path) -> None:
+    """The ssh:// URL's path is where the GitRepository lands on the high side; the rule's result must land there
+    too, so an ssh rule changes scheme, user and host only (a mirror is reached with a second, https rule)."""
+    rule = '{from: "ssh://git@github.com/", to: "https://git-mirror.corp/github/"}'
+    error = refusal(write(tmp_path, "m.yaml", with_spec(f"rewrite:\n  - {rule}\n")))
+    assert "spec.rewrite[0].to" in str(error)
+    assert "same path" in str(error)
