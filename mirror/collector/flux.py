@@ -21,7 +21,8 @@ from mirror.errors import UsageError
 from mirror.flux.blob import objects_blob
 from mirror.flux.objects import FluxObject, read_tree
 from mirror.flux.patterns import compile_upstream
-from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
+from mirror.flux.plan import FluxPlan, OciArtifact, SourceKey
+from mirror.flux.walk import FluxWalker
 from mirror.git.runner import Transport, run_git
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource

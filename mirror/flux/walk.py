@@ -1,0 +1,1031 @@
+"""Resolving a Flux fleet into what must be carried: git sources, charts, OCI artifacts and workload images.
+
+Use a FluxWalker: give it the objects read at the root (objects.read_tree) and a callback that reads the
+objects of another source's path. The walker follows every Kustomization (kustomize.toolkit.fluxcd.io) to its
+`sourceRef` and `path` through the callback, applies what kustomize-controller applies there (targetNamespace,
+patches, images, postBuild substitution), and does so recursively: a (source, path, variables, transformations)
+visited once is not read again, so cycles end, and nesting is bounded by `max_depth`. Then every object
+collected is resolved into a FluxPlan:
+
+- GitRepository → GitSource, named `<namespace>.<name>` (unique: namespaces cannot hold a dot), with the one
+  ref Flux uses by its precedence commit > name > semver > tag > branch (commit keeps its branch: Flux checks
+  the commit out of that branch). An empty ref is `{"branch": "master"}`: that is the branch source-controller
+  checks out (its documented default), so the high side gets exactly what Flux asks for, and a remote without
+  master fails at collect time rather than on the high side. `include[]` must name GitRepositories collected.
+- OCIRepository → OciArtifact: digest > semver (+ semverFilter) > tag (default `latest`), as Flux ranks them.
+  A digest is kept (with the tag when both are written: the tag is the name it lands under). A semver is
+  not resolved here: `semver` holds the constraint for the caller to resolve over the upstream tags.
+- HelmRelease `spec.chart.spec` and HelmChart → ChartSource through their HelmRepository (`default`: the
+  https:// index repository; `type: oci`: oci://host/path). A missing version is None (the newest stable).
+  A chart from a GitRepository is a GitChart (a path in a carried repository). `spec.chartRef` to an
+  OCIRepository marks that artifact as a chart and makes a ChartSource of it when its ref is a version tag or
+  a semver range (Helm's own selection, so `chart_for` finds its images); to a HelmChart, that HelmChart's spec.
+  The images a HelmRelease names in `spec.values` (and in valuesFrom ConfigMaps that were collected) are added
+  to the chart's `images.include`; the chart's own images are left to discovery.
+- Workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod) → ImageSource; Flux's own
+  controllers are Deployments like any other, so a gotk-components.yaml in the tree brings their images.
+
+The root: `walk(objects, source=KEY, path=P)` says which source and path the root objects were read from. A
+Kustomization that applies exactly that source and path (the bootstrap's flux-system) is followed first, and its
+build replaces the root objects (with its substitutions and patches): they are what Flux really applies. A
+Kustomization whose sourceRef is an ExternalArtifact is mapped through the ArtifactGenerator that makes it
+(`copy: [{from: "@alias/dir/**", to: "@artifact/dest/"}]`) back to the source and path it copies: an
+approximation that holds when the artifact keeps the source's relative layout, as the copy rules fleets use do.
+
+The postBuild substitution itself is mirror/flux/substitute.py; the records are mirror/flux/plan.py.
+
+Everything that cannot be resolved is collected as a problem naming the file and object; `FluxPlan.check()`
+(and `walk(strict=True)`) raises one FluxResolutionError listing them all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from mirror.errors import ReferenceError_, UsageError
+from mirror.flux.objects import (
+    FluxObject,
+    PatchContext,
+    apply_images,
+    apply_patch_entries,
+    dump_json,
+    normalise_path,
+    parse_yaml_documents,
+    set_namespace,
+    workload_images,
+)
+from mirror.flux.patterns import compile_upstream
+from mirror.flux.plan import (
+    DEFAULT_NAMESPACE,
+    EXTENSIONS_GROUP,
+    FLUX_DEFAULT_BRANCH,
+    GIT_REF_FIELDS,
+    HELM_CHART_LAYER,
+    HELM_GROUP,
+    KUSTOMIZE_GROUP,
+    OPERATOR_GROUP,
+    SOURCE_GROUP,
+    FluxPlan,
+    FollowedKustomization,
+    GitChart,
+    OciArtifact,
+    ReadTree,
+    SourceKey,
+)
+from mirror.flux.substitute import (
+    _COMMON_FIELDS,
+    _IMAGE_VALUE_KEYS,
+    _SUBSTITUTED_FIELDS,
+    _VAR_NAME,
+    _image_path,
+    _substitute_at,
+    _substitute_tree,
+    substitute_object,
+    substitution_disabled,
+)
+from mirror.helm.discover import _Found, _ValuesWalker
+from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.manifest.model import ChartImages, ChartSource, GitSource, ImageSource
+from mirror.oci.platform import Platform
+from mirror.oci.reference import ImageReference, parse_reference
+from mirror.semver import Constraint, is_version
+from mirror.urlpath import source_path_problem
+
+_GIT_NAME_MAX = 63
+
+
+# --- Walking --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Build:
+    """One tree to read: the root objects, or the build of a Kustomization."""
+
+    objects: list[FluxObject] | None = None
+    via: FluxObject | None = None
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    source: SourceKey
+    path: str
+    variables: dict[str, str] | None
+    transforms: dict[str, Any]
+
+
+@dataclass
+class _Held:
+    """A registered object, and how it was built: the variables substituted in it (None: no substitution)."""
+
+    obj: FluxObject
+    variables: dict[str, str] | None
+    from_root: bool
+
+
+class FluxWalker:
+    """Collects the objects of a fleet by following its Kustomizations, then resolves them (see module doc).
+
+    `read_tree(source, path)` returns the objects kustomize-controller would build from `path` of that source
+    (objects.read_tree over a checkout does it), or None when the caller has no content for that source: the
+    Kustomization is then listed as a problem. It may raise UsageError, which is recorded as a problem too.
+    `source(key)` tells the callback what a key designates (GitSource or OciArtifact) while the walk runs.
+
+    `variables` stand for values the cluster would supply (--flux-var): the lowest-priority postBuild values
+    of every Kustomization that has a postBuild, and the substitution of the root objects when given.
+    `external` defines sources that are not among the objects (say, the repository of a bootstrap whose
+    GitRepository lives elsewhere); they are used for references and included in the plan.
+    """
+
+    def __init__(
+        self,
+        read_tree: ReadTree,
+        *,
+        variables: Mapping[str, str] | None = None,
+        platforms: tuple[Platform, ...] | None = None,
+        external: Mapping[SourceKey, GitSource | OciArtifact] | None = None,
+        max_depth: int = 32,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._read_tree = read_tree
+        self._limits = limits
+        self._variables = dict(variables or {})
+        self._platforms = platforms
+        self._external = dict(external or {})
+        self._max_depth = max_depth
+        self._held: dict[tuple[str, str, str, str], _Held] = {}
+        self._visited: set[tuple[Any, ...]] = set()
+        self._root: tuple[SourceKey, str] | None = None
+        self._plan = FluxPlan()
+
+    # The walk.
+
+    def walk(
+        self,
+        objects: Sequence[FluxObject],
+        *,
+        source: SourceKey | None = None,
+        path: str = ".",
+        strict: bool = False,
+    ) -> FluxPlan:
+        """Walk from `objects`, read at `path` of `source` (None: a directory that is no Flux source).
+
+        When a Kustomization collected applies that same source and path (the bootstrap's flux-system), its
+        build replaces the root objects: they are what Flux applies, with its substitutions and patches.
+        One FluxWalker walks once.
+        """
+        for name in self._variables:
+            if not _VAR_NAME.fullmatch(name):
+                self._plan.problems.append(f"--flux-var {name}: not a valid variable name")
+        if source is not None:
+            self._root = (source, normalise_path(path))
+        queue: deque[_Build] = deque([_Build(list(objects))])
+        while queue:
+            self._process(queue.popleft(), queue)
+        self._report_literals()
+        self._resolve()
+        plan = self._plan
+        plan.objects = [held.obj for held in self._held.values()]
+        plan.problems = list(dict.fromkeys(plan.problems))
+        plan.warnings = list(dict.fromkeys(plan.warnings))
+        if strict:
+            plan.check()
+        return plan
+
+    def source(self, key: SourceKey) -> GitSource | OciArtifact | None:
+        """What `key` designates, from the objects collected so far (for the read_tree callback)."""
+        if key in self._external:
+            return self._external[key]
+        held = self._held.get((SOURCE_GROUP, key.kind, key.namespace, key.name))
+        if held is None:
+            return None
+        if key.kind == "GitRepository":
+            return self._git_source(held.obj, [], quiet=True)
+        if key.kind == "OCIRepository":
+            return self._oci_artifact(held.obj, [], is_chart=False, quiet=True)
+        return None
+
+    def _process(self, build: _Build, queue: deque[_Build]) -> None:
+        if build.objects is not None:  # the root
+            variables = self._variables or None
+            objects = build.objects
+            replacing = False
+        else:
+            read = self._read(build)
+            if read is None:
+                return
+            objects, variables, replacing = read
+        if variables is not None:
+            objects = [substitute_object(obj, variables, self._plan.problems) for obj in objects]
+        for obj in objects:
+            new = self._register(obj, variables, from_root=build.objects is not None, replacing=replacing)
+            if new and obj.group == KUSTOMIZE_GROUP and obj.kind == "Kustomization":
+                follow = _Build(None, via=obj, depth=build.depth + 1)
+                # The Kustomization that applies the root itself goes first: its build replaces the root objects
+                # (with its substitutions) before any of them is followed.
+                if build.objects is not None and self._applies_root(obj):
+                    queue.appendleft(follow)
+                else:
+                    queue.append(follow)
+
+    def _applies_root(self, obj: FluxObject) -> bool:
+        ref = obj.spec.get("sourceRef")
+        if self._root is None or not isinstance(ref, dict):
+            return False
+        key = SourceKey(str(ref.get("kind")), str(ref.get("namespace") or _ns(obj)), str(ref.get("name")))
+        return (key, normalise_path(str(obj.spec.get("path") or "./"))) == self._root
+
+    def _read(self, build: _Build) -> tuple[list[FluxObject], dict[str, str] | None, bool] | None:
+        kustomization = build.via
+        assert kustomization is not None
+        held = self._held.get((kustomization.group, kustomization.kind, _ns(kustomization), kustomization.name))
+        if held is None or held.obj is not kustomization:
+            return None  # replaced by the build that applies the root; the replacement is followed instead
+        key = _key_of(kustomization)
+        resolved = self._resolve_kustomization(kustomization)
+        if resolved is None:
+            self._follow(key, None, "", None, "unsupported", kustomization)
+            return None
+        visit = (resolved.source, resolved.path, dump_json(resolved.variables), dump_json(resolved.transforms))
+        if visit in self._visited:
+            self._follow(key, resolved.source, resolved.path, resolved.variables, "seen", kustomization)
+            return None
+        self._visited.add(visit)
+        if build.depth > self._max_depth:
+            self._plan.problems.append(
+                f"{kustomization.where}: Kustomizations nested more than {self._max_depth} deep; not followed"
+            )
+            self._follow(key, resolved.source, resolved.path, resolved.variables, "failed", kustomization)
+            return None
+        try:
+            read = self._read_tree(resolved.source, resolved.path)
+        except UsageError as exc:
+            self._plan.problems.append(
+                f"{kustomization.where}: cannot read {resolved.path} of {resolved.source}: {exc.message}"
+            )
+            self._follow(key, resolved.source, resolved.path, resolved.variables, "failed", kustomization)
+            return None
+        if read is None:
+            self._plan.problems.append(
+                f"{kustomization.where}: the content of {resolved.source} is not available, so the objects at "
+                f"{resolved.path} are not collected"
+            )
+            self._follow(key, resolved.source, resolved.path, resolved.variables, "unavailable", kustomization)
+            return None
+        self._follow(key, resolved.source, resolved.path, resolved.variables, "read", kustomization)
+        objects = [_relabel(obj, resolved.source) for obj in read]
+        objects = self._transform(objects, resolved.transforms, kustomization)
+        replacing = self._root == (resolved.source, resolved.path)
+        return objects, resolved.variables, replacing
+
+    def _follow(
+        self,
+        key: SourceKey,
+        source: SourceKey | None,
+        path: str,
+        variables: Mapping[str, str] | None,
+        status: str,
+        via: FluxObject,
+    ) -> None:
+        self._plan.kustomizations.append(FollowedKustomization(key, source, path, variables, status, via.where))
+
+    def _register(self, obj: FluxObject, variables: dict[str, str] | None, *, from_root: bool, replacing: bool) -> bool:
+        """Keep the first definition of each object; True when `obj` is new (its Kustomizations are followed)."""
+        key = (obj.group, obj.kind, _ns(obj), obj.name)
+        known = self._held.get(key)
+        if known is None:
+            self._held[key] = _Held(obj, variables, from_root)
+            return True
+        if replacing and known.from_root:
+            changed = dump_json(known.obj.body) != dump_json(obj.body)
+            self._held[key] = _Held(obj, variables, False)
+            return changed
+        if dump_json(known.obj.body) != dump_json(obj.body) and obj.is_flux:
+            self._plan.warnings.append(
+                f"{obj.where}: defined again differently (first in {known.obj.file}); the first definition is used"
+            )
+        return False
+
+    def _report_literals(self) -> None:
+        """Without substitution, a `${…}` in a field mirror reads stays as written: name each one."""
+        for held in self._held.values():
+            if held.variables is not None or substitution_disabled(held.obj):
+                continue
+            obj = held.obj
+            fields = list(_COMMON_FIELDS) + list(_SUBSTITUTED_FIELDS.get((obj.group, obj.kind), ()))
+            fields += [_image_path(label) for label, _ in workload_images(obj)]
+            labels: list[str] = []
+            scratch = copy.deepcopy(obj.body)
+
+            def report(label: str, _: str, labels: list[str] = labels) -> None:
+                labels.append(label)
+
+            for path in fields:
+                _substitute_at(scratch, path, lambda _: None, report, "")
+            for label in dict.fromkeys(labels):
+                self._plan.problems.append(
+                    f"{obj.where}: {label}: holds a ${{…}} variable, but no postBuild substitution applies to this "
+                    "object, so Flux leaves it as written (pass --flux-var if the root objects need it)"
+                )
+
+    def _transform(self, objects: list[FluxObject], transforms: Mapping[str, Any], via: FluxObject) -> list[FluxObject]:
+        where = via.where
+        entries = []
+        for key in ("patchesStrategicMerge", "patches", "patchesJson6902"):
+            for i, item in enumerate(transforms.get(key) or []):
+                target = item.get("target") if isinstance(item, dict) and key != "patchesStrategicMerge" else None
+                content = {"patch": item} if key == "patchesStrategicMerge" else item
+                entries.append((content, target, f"spec.{key}[{i}]"))
+        objects = apply_patch_entries(objects, entries, PatchContext(None, None, self._plan.warnings, where))
+        if transforms.get("targetNamespace"):
+            objects = set_namespace(objects, str(transforms["targetNamespace"]))
+        if transforms.get("images"):
+            objects = apply_images(objects, transforms["images"], self._plan.warnings, f"{where}: spec.images")
+        return objects
+
+    def _resolve_kustomization(self, obj: FluxObject) -> _Resolved | None:
+        spec = obj.spec
+        ref = spec.get("sourceRef")
+        if not isinstance(ref, dict) or not isinstance(ref.get("kind"), str) or not isinstance(ref.get("name"), str):
+            self._plan.problems.append(f"{obj.where}: spec.sourceRef: expected {{kind, name}}")
+            return None
+        source = SourceKey(ref["kind"], str(ref.get("namespace") or _ns(obj)), ref["name"])
+        path = normalise_path(str(spec.get("path") or "./"))
+        if source.kind == "ExternalArtifact":
+            mapped = self._external_artifact(obj, source, path)
+            if mapped is None:
+                return None
+            source, path = mapped
+        elif source.kind not in ("GitRepository", "OCIRepository"):
+            self._plan.problems.append(f"{obj.where}: spec.sourceRef: {source.kind} sources are not supported")
+            return None
+        transforms = {
+            key: spec[key]
+            for key in ("targetNamespace", "patches", "patchesStrategicMerge", "patchesJson6902", "images")
+            if spec.get(key)
+        }
+        return _Resolved(source, path, self._post_build(obj), transforms)
+
+    def _post_build(self, obj: FluxObject) -> dict[str, str] | None:
+        post_build = obj.spec.get("postBuild")
+        if not isinstance(post_build, dict):
+            return None
+        found: dict[str, str] = {}
+        for i, ref in enumerate(post_build.get("substituteFrom") or []):
+            found.update(self._substitute_from(obj, ref, f"spec.postBuild.substituteFrom[{i}]"))
+        inline = post_build.get("substitute") or {}
+        if not isinstance(inline, dict):
+            self._plan.problems.append(f"{obj.where}: spec.postBuild.substitute: expected a map")
+            inline = {}
+        for name, value in inline.items():
+            if value is None or isinstance(value, dict | list):
+                self._plan.problems.append(f"{obj.where}: spec.postBuild.substitute.{name}: expected a string")
+                continue
+            found[str(name)] = _scalar_text(value).replace("\n", "")
+        for name in found:
+            if not _VAR_NAME.fullmatch(name):
+                self._plan.problems.append(f"{obj.where}: postBuild variable {name!r}: not a valid variable name")
+        variables = {**self._variables, **found}
+        if not variables and post_build.get("substituteStrategy") != "Always":
+            return None
+        return variables
+
+    def _substitute_from(self, obj: FluxObject, ref: Any, label: str) -> dict[str, str]:
+        if not isinstance(ref, dict) or ref.get("kind") not in ("ConfigMap", "Secret") or not ref.get("name"):
+            self._plan.problems.append(f"{obj.where}: {label}: expected {{kind: ConfigMap|Secret, name}}")
+            return {}
+        held = self._held.get(("", ref["kind"], _ns(obj), str(ref["name"])))
+        if held is None:
+            if not ref.get("optional"):
+                self._plan.warnings.append(
+                    f"{obj.where}: {label}: {ref['kind']} {_ns(obj)}/{ref['name']} is not among the objects read; "
+                    "its variables must come from --flux-var"
+                )
+            return {}
+        body = held.obj.body
+        values: dict[str, str] = {}
+        data = body.get("data")
+        for name, value in (data if isinstance(data, dict) else {}).items():
+            if ref["kind"] == "Secret":
+                try:
+                    values[str(name)] = base64.b64decode(str(value), validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError):
+                    self._plan.warnings.append(f"{held.obj.where}: data.{name} is not base64 UTF-8 text; ignored")
+            else:
+                values[str(name)] = _scalar_text(value)
+        if ref["kind"] == "Secret" and isinstance(body.get("stringData"), dict):
+            values.update({str(k): _scalar_text(v) for k, v in body["stringData"].items()})
+        return {k: v.replace("\n", "") for k, v in values.items()}
+
+    def _external_artifact(self, obj: FluxObject, ref: SourceKey, path: str) -> tuple[SourceKey, str] | None:
+        """An ExternalArtifact made by an ArtifactGenerator: its copy rules map the path back into a source."""
+        for held in self._held.values():
+            generator = held.obj
+            if (generator.group, generator.kind) != (EXTENSIONS_GROUP, "ArtifactGenerator"):
+                continue
+            if _ns(generator) != ref.namespace:
+                continue
+            artifacts = generator.spec.get("artifacts") or []
+            artifact = next((a for a in artifacts if isinstance(a, dict) and a.get("name") == ref.name), None)
+            if artifact is None:
+                continue
+            mapped = _map_artifact_path(generator, artifact, path, ref.namespace)
+            if mapped is None:
+                self._plan.problems.append(
+                    f"{obj.where}: spec.path {path} of {ref} cannot be mapped through the copy rules of "
+                    f'{generator.where} (only `from: "@alias/dir/**"` rules are understood)'
+                )
+            else:
+                self._plan.warnings.append(
+                    f"{obj.where}: {ref} is read as {mapped[1]} of {mapped[0]} (through {generator.display})"
+                )
+            return mapped
+        self._plan.problems.append(f"{obj.where}: spec.sourceRef: no ArtifactGenerator collected produces {ref}")
+        return None
+
+    # Resolution.
+
+    def _objects(self, group: str, kind: str) -> list[_Held]:
+        return [held for held in self._held.values() if (held.obj.group, held.obj.kind) == (group, kind)]
+
+    def _resolve(self) -> None:
+        plan = self._plan
+        for key, external in sorted(self._external.items()):
+            if isinstance(external, GitSource):
+                plan.git.append(external)
+                plan.git_by_key[key] = external
+            else:
+                plan.oci.append(external)
+                plan.oci_by_key[key] = external
+        chart_refs = self._oci_chart_refs()
+        for held in self._objects(SOURCE_GROUP, "GitRepository"):
+            git = self._git_source(held.obj, plan.problems)
+            if git is not None:
+                plan.git.append(git)
+                plan.git_by_key[_key_of(held.obj)] = git
+        for held in self._objects(SOURCE_GROUP, "OCIRepository"):
+            artifact = self._oci_artifact(held.obj, plan.problems, is_chart=_key_of(held.obj) in chart_refs)
+            if artifact is not None:
+                plan.oci.append(artifact)
+                plan.oci_by_key[_key_of(held.obj)] = artifact
+        for held in self._objects(SOURCE_GROUP, "HelmRepository"):
+            repo = self._helm_repository(held.obj, plan.problems)
+            if repo is not None:
+                plan.helm_repositories[_key_of(held.obj)] = repo
+        for held in self._objects(SOURCE_GROUP, "Bucket"):
+            plan.problems.append(f"{held.obj.where}: Bucket sources are not carried by mirror")
+        for held in self._held.values():
+            if held.obj.group == OPERATOR_GROUP:
+                plan.warnings.append(
+                    f"{held.obj.where}: flux-operator objects are not resolved; the sources they create are not "
+                    "collected"
+                )
+        for held in self._objects(SOURCE_GROUP, "GitRepository"):
+            self._check_includes(held.obj)
+        charts: dict[tuple[str, str, str | None], ChartSource] = {}
+        users: list[tuple[SourceKey, tuple[str, str, str | None]]] = []
+        for held in self._held.values():
+            kind = (held.obj.group, held.obj.kind)
+            if kind == (HELM_GROUP, "HelmRelease"):
+                chart = self._release_chart(held)
+            elif kind == (SOURCE_GROUP, "HelmChart"):
+                chart = self._chart_from_spec(held.obj, held.obj.spec, "spec", (), allow_ref_namespace=False)
+            else:
+                continue
+            if chart is not None:
+                identity = (chart.repo, chart.name, chart.version)
+                charts[identity] = _merge_chart(charts.get(identity), chart)
+                users.append((_key_of(held.obj), identity))
+        plan.charts = list(charts.values())
+        plan.chart_for = {key: charts[identity] for key, identity in users}
+        seen = {str(image.reference) for image in plan.images}
+        for held in self._held.values():
+            for label, value in workload_images(held.obj):
+                image = self._image(held.obj, label, value)
+                if image is not None and str(image.reference) not in seen:
+                    seen.add(str(image.reference))
+                    self._add_image(image)
+        missing: dict[SourceKey, list[str]] = {}
+        for held in self._objects(KUSTOMIZE_GROUP, "Kustomization"):
+            ref = held.obj.spec.get("sourceRef")
+            if isinstance(ref, dict) and ref.get("kind") in ("GitRepository", "OCIRepository"):
+                key = SourceKey(str(ref["kind"]), str(ref.get("namespace") or _ns(held.obj)), str(ref.get("name")))
+                missing.setdefault(key, []).append(f"{held.obj.where}: spec.sourceRef")
+        for held in self._objects(EXTENSIONS_GROUP, "ArtifactGenerator"):
+            for i, source in enumerate(held.obj.spec.get("sources") or []):
+                if isinstance(source, dict) and source.get("kind") in ("GitRepository", "OCIRepository"):
+                    namespace = str(source.get("namespace") or _ns(held.obj))
+                    key = SourceKey(str(source["kind"]), namespace, str(source.get("name")))
+                    missing.setdefault(key, []).append(f"{held.obj.where}: spec.sources[{i}]")
+        for key, places in missing.items():
+            if key not in plan.git_by_key and key not in plan.oci_by_key:
+                more = f" and {len(places) - 1} more" if len(places) > 1 else ""
+                plan.problems.append(
+                    f"{places[0]}{more}: {key} is not among the objects collected, so it is not carried"
+                )
+
+    def _oci_chart_refs(self) -> set[SourceKey]:
+        refs = set()
+        for held in self._objects(HELM_GROUP, "HelmRelease"):
+            ref = held.obj.spec.get("chartRef")
+            if isinstance(ref, dict) and ref.get("kind") == "OCIRepository" and ref.get("name"):
+                refs.add(SourceKey("OCIRepository", str(ref.get("namespace") or _ns(held.obj)), str(ref["name"])))
+        return refs
+
+    def _git_source(self, obj: FluxObject, problems: list[str], *, quiet: bool = False) -> GitSource | None:
+        spec = obj.spec
+        url = spec.get("url")
+        problem = _git_url_problem(url)
+        if problem:
+            problems.append(f"{obj.where}: spec.url: {problem}")
+            return None
+        ref_spec = spec.get("ref")
+        if ref_spec is not None and not isinstance(ref_spec, dict):
+            problems.append(f"{obj.where}: spec.ref: expected a map")
+            return None
+        fields: dict[str, str] = {}
+        for key, value in (ref_spec or {}).items():
+            if key not in GIT_REF_FIELDS or value in (None, ""):
+                continue
+            if isinstance(value, float):
+                problems.append(f"{obj.where}: spec.ref.{key}: {value!r} was read as a number; quote it")
+                return None
+            fields[key] = _scalar_text(value)
+        chosen = next((k for k in GIT_REF_FIELDS if k in fields), None)
+        if chosen is None:
+            ref = {"branch": FLUX_DEFAULT_BRANCH}
+        elif chosen == "commit" and "branch" in fields:
+            ref = {"commit": fields["commit"], "branch": fields["branch"]}
+        else:
+            ref = {chosen: fields[chosen]}
+        if "semver" in ref:
+            try:
+                Constraint.parse(ref["semver"])
+            except UsageError as exc:
+                problems.append(f"{obj.where}: spec.ref.semver: {exc.message}")
+                return None
+        if spec.get("recurseSubmodules") and not quiet:
+            self._plan.warnings.append(f"{obj.where}: recurseSubmodules: the submodules' repositories are not carried")
+        return GitSource(_git_name(obj), str(url).rstrip("/"), ref, obj.where)
+
+    def _check_includes(self, obj: FluxObject) -> None:
+        for i, include in enumerate(obj.spec.get("include") or []):
+            repository = include.get("repository") if isinstance(include, dict) else None
+            name = repository.get("name") if isinstance(repository, dict) else None
+            if not name:
+                self._plan.problems.append(f"{obj.where}: spec.include[{i}]: expected {{repository: {{name}}}}")
+                continue
+            key = SourceKey("GitRepository", _ns(obj), str(name))
+            if key not in self._plan.git_by_key:
+                self._plan.problems.append(f"{obj.where}: spec.include[{i}]: {key} is not among the objects collected")
+
+    def _oci_artifact(
+        self, obj: FluxObject, problems: list[str], *, is_chart: bool, quiet: bool = False
+    ) -> OciArtifact | None:
+        spec = obj.spec
+        url = spec.get("url")
+        if not isinstance(url, str) or not url.startswith("oci://"):
+            problems.append(f"{obj.where}: spec.url: expected oci://host/path, got {url!r}")
+            return None
+        ref = spec.get("ref")
+        if not isinstance(ref, dict):
+            ref = {}
+        values: dict[str, str | None] = {}
+        for key in ("digest", "semver", "tag", "semverFilter"):
+            value = ref.get(key)
+            if isinstance(value, float):
+                problems.append(f"{obj.where}: spec.ref.{key}: {value!r} was read as a number; quote it")
+                return None
+            values[key] = _scalar_text(value) if value not in (None, "") else None
+        digest, semver, tag = values["digest"], values["semver"], values["tag"]
+        try:
+            base = parse_reference(url.removeprefix("oci://").rstrip("/"))
+        except ReferenceError_ as exc:
+            problems.append(f"{obj.where}: spec.url: {exc.message}")
+            return None
+        if base.tag != "latest" or base.digest:
+            problems.append(f"{obj.where}: spec.url: {url} carries a tag or digest; give it in spec.ref")
+            return None
+        if semver and values["semverFilter"]:
+            try:
+                compile_upstream(values["semverFilter"], f"{obj.where}: spec.ref.semverFilter")
+            except UsageError as exc:
+                problems.append(exc.message)
+                return None
+        if digest:
+            text = f"{base.name}" + (f":{tag}" if tag else "") + f"@{digest}"
+            semver = None
+        elif semver:
+            text = None
+            try:
+                Constraint.parse(semver)
+            except UsageError as exc:
+                problems.append(f"{obj.where}: spec.ref.semver: {exc.message}")
+                return None
+        else:
+            text = f"{base.name}:{tag or 'latest'}"
+        try:
+            reference = parse_reference(text) if text else ImageReference(base.registry, base.repository)
+        except ReferenceError_ as exc:
+            problems.append(f"{obj.where}: spec.ref: {exc.message}")
+            return None
+        selector = spec.get("layerSelector")
+        if not isinstance(selector, dict):
+            selector = {}
+        media_type = selector.get("mediaType") if isinstance(selector.get("mediaType"), str) else None
+        verify = spec.get("verify")
+        if isinstance(verify, dict) and not quiet:
+            how = "with a key" if verify.get("secretRef") else "keyless: OIDC identities need Fulcio and Rekor online"
+            self._plan.warnings.append(
+                f"{obj.where}: spec.verify ({verify.get('provider', 'cosign')}, {how}): the signatures must be "
+                "carried to the internal registry too, or verification fails there"
+            )
+        return OciArtifact(
+            key=_key_of(obj),
+            url=url,
+            reference=reference,
+            semver=semver,
+            semver_filter=values["semverFilter"] if semver else None,
+            layer_media_type=media_type,
+            is_chart=is_chart or media_type == HELM_CHART_LAYER,
+            origin=obj.where,
+        )
+
+    def _helm_repository(self, obj: FluxObject, problems: list[str]) -> str | None:
+        url = obj.spec.get("url")
+        kind = obj.spec.get("type") or "default"
+        if not isinstance(url, str) or not url:
+            problems.append(f"{obj.where}: spec.url: missing")
+            return None
+        if kind == "oci":
+            if not url.startswith("oci://") or not urlsplit(url).hostname:
+                problems.append(f"{obj.where}: spec.url: a type oci repository needs oci://host/path, got {url!r}")
+                return None
+            return url.rstrip("/")
+        if kind != "default":
+            problems.append(f"{obj.where}: spec.type: {kind!r} is neither default nor oci")
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"{obj.where}: spec.url: expected an http(s):// chart repository, got {url!r}")
+            return None
+        if parts.username or parts.password:
+            problems.append(f"{obj.where}: spec.url: carries credentials; use spec.secretRef")
+            return None
+        return url.rstrip("/")
+
+    def _release_chart(self, held: _Held) -> ChartSource | None:
+        obj = held.obj
+        spec = obj.spec
+        chart, chart_ref = spec.get("chart"), spec.get("chartRef")
+        if bool(chart) == bool(chart_ref):
+            which = "both" if chart else "neither"
+            self._plan.problems.append(
+                f"{obj.where}: has {which} of spec.chart and spec.chartRef"
+                + ("" if chart else " (a kustomize patch read as an object?)")
+            )
+            return None
+        include = self._values_images(held)
+        if chart:
+            chart_spec = chart.get("spec") if isinstance(chart, dict) else None
+            if not isinstance(chart_spec, dict):
+                self._plan.problems.append(f"{obj.where}: spec.chart.spec: missing")
+                return None
+            return self._chart_from_spec(obj, chart_spec, "spec.chart.spec", include, allow_ref_namespace=True)
+        if not isinstance(chart_ref, dict) or not chart_ref.get("kind") or not chart_ref.get("name"):
+            self._plan.problems.append(f"{obj.where}: spec.chartRef: expected {{kind, name}}")
+            return None
+        key = SourceKey(str(chart_ref["kind"]), str(chart_ref.get("namespace") or _ns(obj)), str(chart_ref["name"]))
+        if key.kind == "OCIRepository":
+            artifact = self._plan.oci_by_key.get(key)
+            if artifact is None:
+                self._plan.problems.append(f"{obj.where}: spec.chartRef: {key} is not among the objects collected")
+                return None
+            return self._oci_chart(obj, artifact, include)
+        if key.kind == "HelmChart":
+            helm_chart = self._held.get((SOURCE_GROUP, "HelmChart", key.namespace, key.name))
+            if helm_chart is None:
+                self._plan.problems.append(f"{obj.where}: spec.chartRef: {key} is not among the objects collected")
+                return None
+            return self._chart_from_spec(
+                helm_chart.obj, helm_chart.obj.spec, "spec", include, allow_ref_namespace=False, user=obj
+            )
+        self._plan.problems.append(f"{obj.where}: spec.chartRef: {key.kind} charts are not supported")
+        return None
+
+    def _chart_from_spec(
+        self,
+        obj: FluxObject,
+        spec: Mapping[str, Any],
+        label: str,
+        include: tuple[ImageReference, ...],
+        *,
+        allow_ref_namespace: bool,
+        user: FluxObject | None = None,
+    ) -> ChartSource | None:
+        user = user or obj
+        name = spec.get("chart")
+        if not isinstance(name, str) or not name:
+            self._plan.problems.append(f"{obj.where}: {label}.chart: missing")
+            return None
+        ok, version = self._chart_version(obj, spec.get("version"), f"{label}.version")
+        if not ok:
+            return None
+        ref = spec.get("sourceRef")
+        if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
+            self._plan.problems.append(f"{obj.where}: {label}.sourceRef: expected {{kind, name}}")
+            return None
+        namespace = str(ref.get("namespace") or _ns(obj)) if allow_ref_namespace else _ns(obj)
+        key = SourceKey(str(ref["kind"]), namespace, str(ref["name"]))
+        if key.kind == "HelmRepository":
+            repo = self._plan.helm_repositories.get(key)
+            if repo is None:
+                self._plan.problems.append(f"{obj.where}: {label}.sourceRef: {key} is not among the objects collected")
+                return None
+            return ChartSource(
+                name=name,
+                repo=repo,
+                version=version,
+                images=ChartImages(discover=True, include=include),
+                dependencies=True,
+                platforms=self._platforms,
+                origin=user.where,
+            )
+        if key.kind == "GitRepository":
+            if key not in self._plan.git_by_key:
+                self._plan.problems.append(f"{obj.where}: {label}.sourceRef: {key} is not among the objects collected")
+                return None
+            self._plan.git_charts.append(GitChart(key, normalise_path(name), version, user.where))
+            self._plan.warnings.append(
+                f"{user.where}: chart {name} is read from {key}: it travels with that repository; only the images "
+                "its values name are collected"
+            )
+            self._add_value_images(user, include)
+            return None
+        self._plan.problems.append(f"{obj.where}: {label}.sourceRef: {key.kind} sources are not supported")
+        return None
+
+    def _add_value_images(self, obj: FluxObject, include: tuple[ImageReference, ...]) -> None:
+        known = {str(image.reference) for image in self._plan.images}
+        for reference in include:
+            if str(reference) not in known:
+                known.add(str(reference))
+                self._add_image(ImageSource(reference, self._platforms, f"{obj.where}: spec.values"))
+
+    def _add_image(self, image: ImageSource) -> None:
+        if len(self._plan.images) >= self._limits.max_images_per_fleet:
+            raise UsageError(
+                f"{image.origin}: the fleet names more than {self._limits.max_images_per_fleet} images; refused "
+                "(limit max_images_per_fleet)"
+            )
+        self._plan.images.append(image)
+
+    def _chart_version(self, obj: FluxObject, value: Any, label: str) -> tuple[bool, str | None]:
+        if value is None or value == "":
+            return True, None
+        if isinstance(value, float):
+            self._plan.problems.append(f"{obj.where}: {label}: {value!r} was read as a number; quote the version")
+            return False, None
+        text = _scalar_text(value)
+        if "${" in text:
+            return False, None  # named already, by the substitution or as a literal variable
+        try:
+            Constraint.parse(text)
+        except UsageError:
+            if not is_version(text):
+                self._plan.problems.append(f"{obj.where}: {label}: {text!r} is neither a version nor a constraint")
+                return False, None
+        return True, text
+
+    def _oci_chart(
+        self, obj: FluxObject, artifact: OciArtifact, include: tuple[ImageReference, ...]
+    ) -> ChartSource | None:
+        parent, _, name = artifact.reference.repository.rpartition("/")
+        version: str | None
+        if artifact.semver:
+            version = artifact.semver
+            if artifact.semver_filter:
+                self._plan.warnings.append(
+                    f"{artifact.origin}: semverFilter {artifact.semver_filter!r} is not applied when the chart's "
+                    "version is chosen for image discovery"
+                )
+        elif artifact.reference.tag and artifact.reference.tag != "latest" and is_version(artifact.reference.tag):
+            version = artifact.reference.tag
+        else:
+            version = None
+        if not parent or version is None:
+            pin = artifact.reference.digest or artifact.reference.tag
+            self._plan.warnings.append(
+                f"{obj.where}: chart {artifact.url} ({pin}) is not a Helm version to discover images from; it is "
+                "carried as an OCI artifact, and only the images its values name are collected"
+            )
+            self._add_value_images(obj, include)
+            return None
+        return ChartSource(
+            name=name,
+            repo=f"oci://{artifact.reference.registry}/{parent}",
+            version=version,
+            images=ChartImages(discover=True, include=include),
+            dependencies=True,
+            platforms=self._platforms,
+            origin=obj.where,
+        )
+
+    def _values_images(self, held: _Held) -> tuple[ImageReference, ...]:
+        """Images named in a HelmRelease's values (and in valuesFrom ConfigMaps that were collected)."""
+        obj = held.obj
+        sources: list[tuple[str, Any]] = []
+        if isinstance(obj.spec.get("values"), dict):
+            sources.append(("spec.values", obj.spec["values"]))
+        for i, ref in enumerate(obj.spec.get("valuesFrom") or []):
+            label = f"spec.valuesFrom[{i}]"
+            values = self._values_from(obj, ref, label)
+            if values is not None:
+                sources.append((label, values))
+        found = _Found(obj.where, self._limits.max_images_per_chart, self._limits)
+        notes: list[str] = []
+        for label, values in sources:
+            if held.variables is not None and not substitution_disabled(obj):
+                values = _substitute_tree(values, held.variables.get)
+            self._unresolved_image_values(obj, values, label)
+            _ValuesWalker(_NoChart(), values, f"{obj.where}: {label}", "", found, notes).walk()  # type: ignore[arg-type]
+        self._plan.warnings.extend(notes)
+        return tuple(parse_reference(image.reference) for image in found.result() if not image.guessed)
+
+    def _values_from(self, obj: FluxObject, ref: Any, label: str) -> dict[str, Any] | None:
+        if not isinstance(ref, dict):
+            return None
+        target_path = ref.get("targetPath")
+        if target_path:
+            # One value set at a path: only worth a word when it may be part of an image.
+            last = re.split(r"[.\[\]]", str(target_path).rstrip("]"))[-1]
+            if last in _IMAGE_VALUE_KEYS:
+                self._plan.warnings.append(
+                    f"{obj.where}: {label}: {target_path} comes from {ref.get('kind')} {ref.get('name')}; that image "
+                    "part is not known here"
+                )
+            return None
+        if ref.get("kind") != "ConfigMap":
+            self._plan.warnings.append(f"{obj.where}: {label}: values from a {ref.get('kind')} are not read for images")
+            return None
+        key = ref.get("valuesKey") or "values.yaml"
+        held = self._held.get(("", "ConfigMap", _ns(obj), str(ref.get("name"))))
+        data = held.obj.body.get("data") if held else None
+        text = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            self._plan.warnings.append(
+                f"{obj.where}: {label}: ConfigMap {ref.get('name')} (key {key}) is not among the objects read (made by "
+                "a configMapGenerator?); the images its values name are not collected"
+            )
+            return None
+        try:
+            docs = parse_yaml_documents(text, f"{obj.where}: {label}: ConfigMap {ref.get('name')} key {key}")
+        except yaml.YAMLError:
+            self._plan.warnings.append(f"{obj.where}: {label}: ConfigMap {ref.get('name')} key {key} is not YAML")
+            return None
+        return docs[0] if docs and isinstance(docs[0], dict) else None
+
+    def _unresolved_image_values(self, obj: FluxObject, node: Any, label: str, depth: int = 0) -> None:
+        if depth > 64:
+            return
+        if isinstance(node, dict):
+            for key, value in node.items():
+                child = f"{label}.{key}"
+                if key in _IMAGE_VALUE_KEYS and isinstance(value, str) and "${" in value:
+                    self._plan.problems.append(f"{obj.where}: {child}: image value {value!r} holds an unset variable")
+                else:
+                    self._unresolved_image_values(obj, value, child, depth + 1)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                self._unresolved_image_values(obj, value, f"{label}[{i}]", depth + 1)
+
+    def _image(self, obj: FluxObject, label: str, value: Any) -> ImageSource | None:
+        if not isinstance(value, str) or not value:
+            self._plan.problems.append(f"{obj.where}: {label}: expected an image reference, got {value!r}")
+            return None
+        if "${" in value:
+            return None  # named by the substitution, or by _report_literals
+        try:
+            reference = parse_reference(value)
+        except ReferenceError_ as exc:
+            self._plan.problems.append(f"{obj.where}: {label}: {exc.message}")
+            return None
+        return ImageSource(reference, self._platforms, f"{obj.where}: {label}")
+
+
+# --- Helpers --------------------------------------------------------------------------------------------------
+
+
+class _NoChart:
+    """What discover's values walker needs of a chart, for a HelmRelease's values: no appVersion to guess from."""
+
+    app_version = None
+
+
+def _ns(obj: FluxObject) -> str:
+    return obj.namespace or DEFAULT_NAMESPACE
+
+
+def _key_of(obj: FluxObject) -> SourceKey:
+    return SourceKey(obj.kind, _ns(obj), obj.name)
+
+
+def _relabel(obj: FluxObject, source: SourceKey) -> FluxObject:
+    return FluxObject(obj.api_version, obj.kind, obj.name, obj.namespace, obj.body, f"{source}:{obj.file}", obj.index)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _git_name(obj: FluxObject) -> str:
+    """`namespace.name`, unique (a namespace has no dot); past 63 characters, shortened with a hash."""
+    name = f"{_ns(obj)}.{obj.name}".lower()
+    if len(name) <= _GIT_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: _GIT_NAME_MAX - 9].rstrip('.-_')}-{digest}"
+
+
+def _git_url_problem(url: Any) -> str | None:
+    if not isinstance(url, str) or not url:
+        return "missing"
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        return f"{url!r} is not a URL"
+    if parts.scheme not in ("https", "http", "ssh") or not hostname:
+        return f"{url!r} must be an https://, http:// or ssh:// repository URL"
+    if parts.password or (parts.username and parts.scheme != "ssh"):
+        return "the URL carries credentials; Flux takes them from spec.secretRef"
+    if parts.query or parts.fragment:
+        return f"{url!r} has a query or fragment"
+    path = parts.path.strip("/")
+    if not path or any(part in ("", ".", "..") for part in path.split("/")):
+        return f"{url!r} has no repository path"
+    if (path_problem := source_path_problem(url)) is not None:
+        return f"{url!r}: {path_problem}"
+    return None
+
+
+def _merge_chart(known: ChartSource | None, new: ChartSource) -> ChartSource:
+    if known is None:
+        return new
+    include = tuple(sorted(set(known.images.include) | set(new.images.include)))
+    return ChartSource(
+        name=known.name,
+        repo=known.repo,
+        version=known.version,
+        images=ChartImages(discover=True, include=include, exclude=known.images.exclude),
+        dependencies=known.dependencies,
+        platforms=known.platforms,
+        origin=known.origin,
+    )
+
+
+def _map_artifact_path(
+    generator: FluxObject, artifact: Mapping[str, Any], path: str, namespace: str
+) -> tuple[SourceKey, str] | None:
+    """An artifact path back to (source, path) through `copy: [{from: "@alias/dir/**", to: "@artifact/dest/"}]`:
+    the rule whose destination holds `path` most closely wins."""
+    aliases: dict[str, SourceKey] = {}
+    for source in generator.spec.get("sources") or []:
+        if isinstance(source, dict) and source.get("alias") and source.get("kind") and source.get("name"):
+            aliases[str(source["alias"])] = SourceKey(
+                str(source["kind"]), str(source.get("namespace") or namespace), str(source["name"])
+            )
+    best: tuple[int, SourceKey, str] | None = None
+    for rule in artifact.get("copy") or []:
+        if not isinstance(rule, dict):
+            continue
+        match = re.fullmatch(r"@([^/]+)/(.*?)/?\*\*", str(rule.get("from", "")))
+        destination = str(rule.get("to", ""))
+        if match is None or match.group(1) not in aliases or not destination.startswith("@artifact"):
+            continue
+        source_dir = match.group(2).strip("/")
+        destination_dir = normalise_path(destination.removeprefix("@artifact"))
+        if destination_dir == ".":
+            rest = path
+        elif path == destination_dir or path.startswith(destination_dir + "/"):
+            rest = path[len(destination_dir) :]
+        else:
+            continue
+        mapped = normalise_path(f"{source_dir}/{rest}")
+        depth = 0 if destination_dir == "." else len(destination_dir)
+        if best is None or depth > best[0]:
+            best = (depth, aliases[match.group(1)], mapped)
+    return (best[1], best[2]) if best else None
