@@ -19,7 +19,8 @@ from mirror.collector.git import CollectedGit
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import UsageError
 from mirror.flux.blob import objects_blob
-from mirror.flux.objects import FluxObject, read_tree
+from mirror.flux.kustomize import read_tree
+from mirror.flux.objects import FluxObject
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, OciArtifact, SourceKey
 from mirror.flux.walk import FluxWalker

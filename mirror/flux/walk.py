@@ -1,6 +1,6 @@
 """Resolving a Flux fleet into what must be carried: git sources, charts, OCI artifacts and workload images.
 
-Use a FluxWalker: give it the objects read at the root (objects.read_tree) and a callback that reads the
+Use a FluxWalker: give it the objects read at the root (kustomize.read_tree) and a callback that reads the
 objects of another source's path. The walker follows every Kustomization (kustomize.toolkit.fluxcd.io) to its
 `sourceRef` and `path` through the callback, applies what kustomize-controller applies there (targetNamespace,
 patches, images, postBuild substitution), and does so recursively: a (source, path, variables, transformations)
@@ -54,17 +54,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from mirror.errors import ReferenceError_, UsageError
-from mirror.flux.objects import (
-    FluxObject,
-    PatchContext,
-    apply_images,
-    apply_patch_entries,
-    dump_json,
-    normalise_path,
-    parse_yaml_documents,
-    set_namespace,
-    workload_images,
-)
+from mirror.flux.kustomize import PatchContext, apply_images, apply_patch_entries, normalise_path, set_namespace
+from mirror.flux.objects import FluxObject, dump_json, parse_yaml_documents, workload_images
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import (
     DEFAULT_NAMESPACE,
@@ -138,7 +129,7 @@ class FluxWalker:
     """Collects the objects of a fleet by following its Kustomizations, then resolves them (see module doc).
 
     `read_tree(source, path)` returns the objects kustomize-controller would build from `path` of that source
-    (objects.read_tree over a checkout does it), or None when the caller has no content for that source: the
+    (kustomize.read_tree over a checkout does it), or None when the caller has no content for that source: the
     Kustomization is then listed as a problem. It may raise UsageError, which is recorded as a problem too.
     `source(key)` tells the callback what a key designates (GitSource or OciArtifact) while the walk runs.
 
