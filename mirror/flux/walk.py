@@ -46,9 +46,9 @@ import copy
 import hashlib
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -451,6 +451,25 @@ class FluxWalker:
         return [held for held in self._held.values() if (held.obj.group, held.obj.kind) == (group, kind)]
 
     def _resolve(self) -> None:
+        """Sources first (charts and references look them up), then charts, images and sources left out."""
+        self._add_external_sources()
+        self._chart_refs = frozenset(self._oci_chart_refs())
+        for kind, add_source in self._SOURCE_HANDLERS.items():
+            for held in self._objects(*kind):
+                add_source(self, held)
+        for held in self._held.values():
+            if held.obj.group == OPERATOR_GROUP:
+                self._plan.warnings.append(
+                    f"{held.obj.where}: flux-operator objects are not resolved; the sources they create are not "
+                    "collected"
+                )
+        for held in self._objects(SOURCE_GROUP, "GitRepository"):
+            self._check_includes(held.obj)
+        self._resolve_charts()
+        self._resolve_workload_images()
+        self._report_uncollected_sources()
+
+    def _add_external_sources(self) -> None:
         plan = self._plan
         for key, external in sorted(self._external.items()):
             if isinstance(external, GitSource):
@@ -459,70 +478,110 @@ class FluxWalker:
             else:
                 plan.oci.append(external)
                 plan.oci_by_key[key] = external
-        chart_refs = self._oci_chart_refs()
-        for held in self._objects(SOURCE_GROUP, "GitRepository"):
-            git = self._git_source(held.obj, plan.problems)
-            if git is not None:
-                plan.git.append(git)
-                plan.git_by_key[_key_of(held.obj)] = git
-        for held in self._objects(SOURCE_GROUP, "OCIRepository"):
-            artifact = self._oci_artifact(held.obj, plan.problems, is_chart=_key_of(held.obj) in chart_refs)
-            if artifact is not None:
-                plan.oci.append(artifact)
-                plan.oci_by_key[_key_of(held.obj)] = artifact
-        for held in self._objects(SOURCE_GROUP, "HelmRepository"):
-            repo = self._helm_repository(held.obj, plan.problems)
-            if repo is not None:
-                plan.helm_repositories[_key_of(held.obj)] = repo
-        for held in self._objects(SOURCE_GROUP, "Bucket"):
-            plan.problems.append(f"{held.obj.where}: Bucket sources are not carried by mirror")
-        for held in self._held.values():
-            if held.obj.group == OPERATOR_GROUP:
-                plan.warnings.append(
-                    f"{held.obj.where}: flux-operator objects are not resolved; the sources they create are not "
-                    "collected"
-                )
-        for held in self._objects(SOURCE_GROUP, "GitRepository"):
-            self._check_includes(held.obj)
+
+    # One handler per source kind: it adds what that source is to the plan, or a problem.
+
+    def _add_git_repository(self, held: _Held) -> None:
+        git = self._git_source(held.obj, self._plan.problems)
+        if git is not None:
+            self._plan.git.append(git)
+            self._plan.git_by_key[_key_of(held.obj)] = git
+
+    def _add_oci_repository(self, held: _Held) -> None:
+        key = _key_of(held.obj)
+        artifact = self._oci_artifact(held.obj, self._plan.problems, is_chart=key in self._chart_refs)
+        if artifact is not None:
+            self._plan.oci.append(artifact)
+            self._plan.oci_by_key[key] = artifact
+
+    def _add_helm_repository(self, held: _Held) -> None:
+        repo = self._helm_repository(held.obj, self._plan.problems)
+        if repo is not None:
+            self._plan.helm_repositories[_key_of(held.obj)] = repo
+
+    def _refuse_bucket(self, held: _Held) -> None:
+        self._plan.problems.append(f"{held.obj.where}: Bucket sources are not carried by mirror")
+
+    # In this order (problems are listed in it); a kind not in the table is not a source mirror resolves.
+    _SOURCE_HANDLERS: ClassVar[dict[tuple[str, str], Callable[[FluxWalker, _Held], None]]] = {
+        (SOURCE_GROUP, "GitRepository"): _add_git_repository,
+        (SOURCE_GROUP, "OCIRepository"): _add_oci_repository,
+        (SOURCE_GROUP, "HelmRepository"): _add_helm_repository,
+        (SOURCE_GROUP, "Bucket"): _refuse_bucket,
+    }
+    _chart_refs: frozenset[SourceKey] = frozenset()  # OCIRepositories a HelmRelease's chartRef names
+
+    # One handler per kind that names a chart: the chart, or None (a problem, or a chart carried in Git).
+
+    def _helm_chart(self, held: _Held) -> ChartSource | None:
+        return self._chart_from_spec(held.obj, held.obj.spec, "spec", (), allow_ref_namespace=False)
+
+    _CHART_HANDLERS: ClassVar[dict[tuple[str, str], Callable[[FluxWalker, _Held], ChartSource | None]]] = {
+        (HELM_GROUP, "HelmRelease"): lambda walker, held: walker._release_chart(held),
+        (SOURCE_GROUP, "HelmChart"): _helm_chart,
+    }
+
+    def _resolve_charts(self) -> None:
+        """Every chart once (the images each user's values name merged), and which chart each user has."""
         charts: dict[tuple[str, str, str | None], ChartSource] = {}
         users: list[tuple[SourceKey, tuple[str, str, str | None]]] = []
         for held in self._held.values():
-            kind = (held.obj.group, held.obj.kind)
-            if kind == (HELM_GROUP, "HelmRelease"):
-                chart = self._release_chart(held)
-            elif kind == (SOURCE_GROUP, "HelmChart"):
-                chart = self._chart_from_spec(held.obj, held.obj.spec, "spec", (), allow_ref_namespace=False)
-            else:
+            chart_of = self._CHART_HANDLERS.get((held.obj.group, held.obj.kind))
+            if chart_of is None:
                 continue
+            chart = chart_of(self, held)
             if chart is not None:
                 identity = (chart.repo, chart.name, chart.version)
                 charts[identity] = _merge_chart(charts.get(identity), chart)
                 users.append((_key_of(held.obj), identity))
-        plan.charts = list(charts.values())
-        plan.chart_for = {key: charts[identity] for key, identity in users}
-        seen = {str(image.reference) for image in plan.images}
+        self._plan.charts = list(charts.values())
+        self._plan.chart_for = {key: charts[identity] for key, identity in users}
+
+    def _resolve_workload_images(self) -> None:
+        seen = {str(image.reference) for image in self._plan.images}
         for held in self._held.values():
             for label, value in workload_images(held.obj):
                 image = self._image(held.obj, label, value)
                 if image is not None and str(image.reference) not in seen:
                     seen.add(str(image.reference))
                     self._add_image(image)
+
+    # One handler per kind that reads a Git or OCI source: (that source, the field naming it) for each.
+
+    def _kustomization_sources(self, held: _Held) -> list[tuple[SourceKey, str]]:
+        ref = held.obj.spec.get("sourceRef")
+        if isinstance(ref, dict) and ref.get("kind") in ("GitRepository", "OCIRepository"):
+            key = SourceKey(str(ref["kind"]), str(ref.get("namespace") or _ns(held.obj)), str(ref.get("name")))
+            return [(key, f"{held.obj.where}: spec.sourceRef")]
+        return []
+
+    def _generator_sources(self, held: _Held) -> list[tuple[SourceKey, str]]:
+        found = []
+        for i, source in enumerate(held.obj.spec.get("sources") or []):
+            if isinstance(source, dict) and source.get("kind") in ("GitRepository", "OCIRepository"):
+                namespace = str(source.get("namespace") or _ns(held.obj))
+                key = SourceKey(str(source["kind"]), namespace, str(source.get("name")))
+                found.append((key, f"{held.obj.where}: spec.sources[{i}]"))
+        return found
+
+    _SOURCE_USER_HANDLERS: ClassVar[
+        dict[tuple[str, str], Callable[[FluxWalker, _Held], list[tuple[SourceKey, str]]]]
+    ] = {
+        (KUSTOMIZE_GROUP, "Kustomization"): _kustomization_sources,
+        (EXTENSIONS_GROUP, "ArtifactGenerator"): _generator_sources,
+    }
+
+    def _report_uncollected_sources(self) -> None:
+        """A source read by a Kustomization or ArtifactGenerator that is not among the objects: one problem each."""
         missing: dict[SourceKey, list[str]] = {}
-        for held in self._objects(KUSTOMIZE_GROUP, "Kustomization"):
-            ref = held.obj.spec.get("sourceRef")
-            if isinstance(ref, dict) and ref.get("kind") in ("GitRepository", "OCIRepository"):
-                key = SourceKey(str(ref["kind"]), str(ref.get("namespace") or _ns(held.obj)), str(ref.get("name")))
-                missing.setdefault(key, []).append(f"{held.obj.where}: spec.sourceRef")
-        for held in self._objects(EXTENSIONS_GROUP, "ArtifactGenerator"):
-            for i, source in enumerate(held.obj.spec.get("sources") or []):
-                if isinstance(source, dict) and source.get("kind") in ("GitRepository", "OCIRepository"):
-                    namespace = str(source.get("namespace") or _ns(held.obj))
-                    key = SourceKey(str(source["kind"]), namespace, str(source.get("name")))
-                    missing.setdefault(key, []).append(f"{held.obj.where}: spec.sources[{i}]")
+        for kind, sources_of in self._SOURCE_USER_HANDLERS.items():
+            for held in self._objects(*kind):
+                for key, place in sources_of(self, held):
+                    missing.setdefault(key, []).append(place)
         for key, places in missing.items():
-            if key not in plan.git_by_key and key not in plan.oci_by_key:
+            if key not in self._plan.git_by_key and key not in self._plan.oci_by_key:
                 more = f" and {len(places) - 1} more" if len(places) > 1 else ""
-                plan.problems.append(
+                self._plan.problems.append(
                     f"{places[0]}{more}: {key} is not among the objects collected, so it is not carried"
                 )
 
