@@ -116,6 +116,19 @@ class _Resolved:
     transforms: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _ChartSpec:
+    """A chart a spec names (HelmRelease spec.chart.spec, HelmChart spec), its sourceRef resolved to a key."""
+
+    obj: FluxObject  # the object whose spec it is
+    user: FluxObject  # the object the chart is for: obj, or the HelmRelease whose chartRef names a HelmChart
+    label: str  # where the spec is in obj
+    source: SourceKey
+    name: str
+    version: str | None
+    include: tuple[ImageReference, ...]  # images the user's values name
+
+
 @dataclass
 class _Held:
     """A registered object, and how it was built: the variables substituted in it (None: no substitution)."""
@@ -123,6 +136,9 @@ class _Held:
     obj: FluxObject
     variables: dict[str, str] | None
     from_root: bool
+
+
+_ChartRefHandler = Callable[["FluxWalker", FluxObject, SourceKey, tuple[ImageReference, ...]], ChartSource | None]
 
 
 class FluxWalker:
@@ -757,22 +773,38 @@ class FluxWalker:
             self._plan.problems.append(f"{obj.where}: spec.chartRef: expected {{kind, name}}")
             return None
         key = SourceKey(str(chart_ref["kind"]), str(chart_ref.get("namespace") or _ns(obj)), str(chart_ref["name"]))
-        if key.kind == "OCIRepository":
-            artifact = self._plan.oci_by_key.get(key)
-            if artifact is None:
-                self._plan.problems.append(f"{obj.where}: spec.chartRef: {key} is not among the objects collected")
-                return None
-            return self._oci_chart(obj, artifact, include)
-        if key.kind == "HelmChart":
-            helm_chart = self._held.get((SOURCE_GROUP, "HelmChart", key.namespace, key.name))
-            if helm_chart is None:
-                self._plan.problems.append(f"{obj.where}: spec.chartRef: {key} is not among the objects collected")
-                return None
-            return self._chart_from_spec(
-                helm_chart.obj, helm_chart.obj.spec, "spec", include, allow_ref_namespace=False, user=obj
-            )
-        self._plan.problems.append(f"{obj.where}: spec.chartRef: {key.kind} charts are not supported")
-        return None
+        chart_from_ref = self._CHART_REF_HANDLERS.get(key.kind)
+        if chart_from_ref is None:
+            self._plan.problems.append(f"{obj.where}: spec.chartRef: {key.kind} charts are not supported")
+            return None
+        return chart_from_ref(self, obj, key, include)
+
+    # One handler per kind a HelmRelease's spec.chartRef may name.
+
+    def _chart_of_oci_repository(
+        self, obj: FluxObject, key: SourceKey, include: tuple[ImageReference, ...]
+    ) -> ChartSource | None:
+        artifact = self._plan.oci_by_key.get(key)
+        if artifact is None:
+            self._plan.problems.append(f"{obj.where}: spec.chartRef: {key} is not among the objects collected")
+            return None
+        return self._oci_chart(obj, artifact, include)
+
+    def _chart_of_helm_chart(
+        self, obj: FluxObject, key: SourceKey, include: tuple[ImageReference, ...]
+    ) -> ChartSource | None:
+        helm_chart = self._held.get((SOURCE_GROUP, "HelmChart", key.namespace, key.name))
+        if helm_chart is None:
+            self._plan.problems.append(f"{obj.where}: spec.chartRef: {key} is not among the objects collected")
+            return None
+        return self._chart_from_spec(
+            helm_chart.obj, helm_chart.obj.spec, "spec", include, allow_ref_namespace=False, user=obj
+        )
+
+    _CHART_REF_HANDLERS: ClassVar[dict[str, _ChartRefHandler]] = {
+        "OCIRepository": _chart_of_oci_repository,
+        "HelmChart": _chart_of_helm_chart,
+    }
 
     def _chart_from_spec(
         self,
@@ -798,33 +830,51 @@ class FluxWalker:
             return None
         namespace = str(ref.get("namespace") or _ns(obj)) if allow_ref_namespace else _ns(obj)
         key = SourceKey(str(ref["kind"]), namespace, str(ref["name"]))
-        if key.kind == "HelmRepository":
-            repo = self._plan.helm_repositories.get(key)
-            if repo is None:
-                self._plan.problems.append(f"{obj.where}: {label}.sourceRef: {key} is not among the objects collected")
-                return None
-            return ChartSource(
-                name=name,
-                repo=repo,
-                version=version,
-                images=ChartImages(discover=True, include=include),
-                dependencies=True,
-                platforms=self._platforms,
-                origin=user.where,
-            )
-        if key.kind == "GitRepository":
-            if key not in self._plan.git_by_key:
-                self._plan.problems.append(f"{obj.where}: {label}.sourceRef: {key} is not among the objects collected")
-                return None
-            self._plan.git_charts.append(GitChart(key, normalise_path(name), version, user.where))
-            self._plan.warnings.append(
-                f"{user.where}: chart {name} is read from {key}: it travels with that repository; only the images "
-                "its values name are collected"
-            )
-            self._add_value_images(user, include)
+        chart_in = self._CHART_SOURCE_HANDLERS.get(key.kind)
+        if chart_in is None:
+            self._plan.problems.append(f"{obj.where}: {label}.sourceRef: {key.kind} sources are not supported")
             return None
-        self._plan.problems.append(f"{obj.where}: {label}.sourceRef: {key.kind} sources are not supported")
+        return chart_in(self, _ChartSpec(obj, user, label, key, name, version, include))
+
+    # One handler per kind a chart spec's sourceRef may name: the chart, or None (a problem, or carried in Git).
+
+    def _chart_in_helm_repository(self, chart: _ChartSpec) -> ChartSource | None:
+        repo = self._plan.helm_repositories.get(chart.source)
+        if repo is None:
+            self._plan.problems.append(
+                f"{chart.obj.where}: {chart.label}.sourceRef: {chart.source} is not among the objects collected"
+            )
+            return None
+        return ChartSource(
+            name=chart.name,
+            repo=repo,
+            version=chart.version,
+            images=ChartImages(discover=True, include=chart.include),
+            dependencies=True,
+            platforms=self._platforms,
+            origin=chart.user.where,
+        )
+
+    def _chart_in_git_repository(self, chart: _ChartSpec) -> ChartSource | None:
+        if chart.source not in self._plan.git_by_key:
+            self._plan.problems.append(
+                f"{chart.obj.where}: {chart.label}.sourceRef: {chart.source} is not among the objects collected"
+            )
+            return None
+        self._plan.git_charts.append(
+            GitChart(chart.source, normalise_path(chart.name), chart.version, chart.user.where)
+        )
+        self._plan.warnings.append(
+            f"{chart.user.where}: chart {chart.name} is read from {chart.source}: it travels with that repository; "
+            "only the images its values name are collected"
+        )
+        self._add_value_images(chart.user, chart.include)
         return None
+
+    _CHART_SOURCE_HANDLERS: ClassVar[dict[str, Callable[[FluxWalker, _ChartSpec], ChartSource | None]]] = {
+        "HelmRepository": _chart_in_helm_repository,
+        "GitRepository": _chart_in_git_repository,
+    }
 
     def _add_value_images(self, obj: FluxObject, include: tuple[ImageReference, ...]) -> None:
         known = {str(image.reference) for image in self._plan.images}
