@@ -1,9 +1,6 @@
 """Collecting Flux fleets: the objects under a path, every source they use, and the objects themselves.
 
-The root path is read from a carried Git source (checked out of its own git bundle, so what is read is what
-travels) or from a local directory. Kustomizations are followed into the Git sources they name, which are
-collected on the way. The objects read are stored in the bundle as one JSON blob, so the importer can write
-them rewritten for the internal side.
+See docs/collector.md and docs/flux.md.
 """
 
 from __future__ import annotations
