@@ -1,9 +1,6 @@
 """Reading bundles without trusting them: a directory or a .tar, each exposing the same few operations.
 
-A reader lists regular files by their bundle path and opens them for bounded reads. It never follows links,
-never extracts, and never lets a name from the bundle choose a path outside it. It opens only regular files:
-a FIFO where a file was expected is named as such, never opened for reading (that would wait for a writer).
-A compressed tar is refused as compressed, before its bytes are taken for tar headers.
+No link is followed, nothing is extracted, only regular files are opened. See docs/bundle-format.md.
 """
 
 from __future__ import annotations

@@ -1,35 +1,6 @@
 """The container images a chart uses, found in three layers; each result says how it was found.
 
-1. Annotations: `artifacthub.io/images`, and Bitnami's `images`, both a YAML list of `{name, image}`.
-2. values.yaml, walked for the shapes charts use:
-   - `image: "repo:tag"` or `image: repo@sha256:…` (also keys ending in `Image`, such as `kubectlImage`);
-   - maps with `repository` plus optional `registry`, `tag`, `digest` (or `sha`, 64 hex): a missing or empty
-     tag defaults to the chart's appVersion, as `helm create` templates do (Jenkins' `tagLabel` is appended),
-     and such an image is marked `guessed`; with no appVersion either, the image is left out with a warning;
-     a non-empty `global.imageRegistry` (Bitnami) replaces `registry`;
-   - ingress-nginx maps with `image` plus `registry`/`tag`/`digest`, the registry defaulting to
-     `global.image.registry`;
-   - a tag written `X@sha256:…` is split into tag and digest; numbers are written as Helm prints them.
-   Values holding `{{` templates and strings that are not references are skipped quietly.
-3. `helm template release-name <archive>` when a helm binary is given, run in a scratch HOME with no
-   kubeconfig, proxies or repositories, under a timeout and an output cap: the images of containers,
-   initContainers and ephemeralContainers of every Pod template, and `image` fields of other kinds (e.g. a
-   Prometheus resource), each credited to the chart named by Helm's `# Source:` comment. Test hooks are
-   rendered (no `--skip-tests`), since `helm test` in the air gap needs their images too; they say so.
-   It renders the default values only, and fails when a dependency is not vendored: both are warnings.
-
-Vendored sub-charts are walked with the parent's values under the sub-chart's key (its alias when the
-dependency has one) deep-merged over their own, and the parent's `global` over theirs; the parent's walk skips
-that key. Values under the key of a dependency that is not vendored are walked as they stand, marked as such,
-and never given the parent's appVersion as a tag. The limits of this imitation of Helm: no `import-values`, no
-`tags:`, no `tpl` of values, no template logic (a values scan finds images that a template might never use,
-and misses images that templates spell out by themselves). Sub-charts disabled by their `condition` are still
-walked, and their images say so. Dependencies that are not vendored cannot be walked: a warning names them.
-
-Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in. The
-one exception is a chart naming more images than `max_images` (Limits.max_images_per_chart): it is refused
-(TooManyImagesError), since quietly carrying only some of its images would be worse. The other is YAML past its
-budget (an alias bomb in an annotation or in what `helm template` printed): YamlBudgetError, exit 2.
+See docs/collector.md ("Helm charts", image discovery).
 """
 
 from __future__ import annotations

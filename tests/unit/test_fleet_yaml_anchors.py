@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mirror.flux.objects import parse_yaml_documents, read_tree
+from mirror.flux.kustomize import read_tree
+from mirror.flux.objects import parse_yaml_documents
 from mirror.yamlio import YamlBudgetError
 from tests.support.realdata import realdata
 

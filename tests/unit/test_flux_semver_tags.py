@@ -15,8 +15,9 @@ import pytest
 from mirror.collector.chartindex import resolve_chart
 from mirror.collector.flux import oci_sources
 from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
-from mirror.flux.objects import read_tree
-from mirror.flux.plan import FluxWalker, OciArtifact
+from mirror.flux.kustomize import read_tree
+from mirror.flux.plan import OciArtifact
+from mirror.flux.walk import FluxWalker
 from mirror.manifest.model import ChartImages, ChartSource
 from mirror.oci.reference import ImageReference
 from tests.support.realdata import realdata

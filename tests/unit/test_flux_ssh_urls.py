@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mirror.flux.giturls import SshUrlMap
-from mirror.flux.objects import FluxObject, read_tree
-from mirror.flux.plan import FluxWalker, SourceKey
+from mirror.flux.kustomize import read_tree
+from mirror.flux.objects import FluxObject
+from mirror.flux.plan import SourceKey
+from mirror.flux.walk import FluxWalker
 from mirror.manifest.model import GitSource, UrlRewrite
 from tests.support.realdata import realdata
 from tests.unit.test_flux_plan import Trees, git_repo, objects
