@@ -67,9 +67,9 @@ class _Segments(SeekableView):
             total += length
         self._size = total
         self._position = 0
-        self._open: tuple[int, BinaryIO] | None = None
+        self._open: tuple[int, io.BufferedReader] | None = None
 
-    def _handle(self, index: int) -> BinaryIO:
+    def _handle(self, index: int) -> io.BufferedReader:
         if self._open is None or self._open[0] != index:
             self._close_handle()
             self._open = (index, open_regular(self._pieces[index][0]))  # closed in close()

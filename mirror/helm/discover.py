@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from mirror.errors import ReferenceError_, UsageError
-from mirror.helm.archive import Chart
+from mirror.helm.archive import Chart, Dependency
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
@@ -142,11 +142,12 @@ def _walk_chart(
                 "not vendored in the archive; its images are not discovered"
             )
     for sub in chart.subcharts:
-        uses = [d for d in chart.dependencies if d.name == sub.name] or [None]
-        for dependency in uses:
-            key = (dependency.alias if dependency else None) or sub.name
+        uses: list[Dependency | None] = [d for d in chart.dependencies if d.name == sub.name] or [None]
+        for use in uses:
+            key = (use.alias if use else None) or sub.name
             sub_path = f"{path}/charts/{key}"
-            own = values.get(key) if isinstance(values.get(key), dict) else {}
+            own_value = values.get(key)
+            own: Mapping[str, Any] = own_value if isinstance(own_value, dict) else {}
             sub_values = _merge(sub.values, own, found.limits.max_values_depth)
             parent_global = values.get("global")
             if isinstance(parent_global, dict):
@@ -158,7 +159,7 @@ def _walk_chart(
                     ),
                 }
             sub_suffix = suffix
-            condition = dependency.condition if dependency else None
+            condition = use.condition if use else None
             if condition and _condition(values, condition) is False:
                 sub_suffix += f" (sub-chart disabled by default: {condition})"
             _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1)
