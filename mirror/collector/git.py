@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,8 @@ from mirror.egress import url_host
 from mirror.git.bundles import BundleInfo, create_bundle
 from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
 from mirror.git.runner import Transport
-from mirror.manifest.model import GitSource
+from mirror.manifest.model import GitSource, UrlRewrite
+from mirror.urlrewrite import fetch_url
 
 if TYPE_CHECKING:
     from mirror.collector.incremental import BaseChain
@@ -72,17 +73,20 @@ def collect_git(
     transport: Transport,
     base_commits: Iterable[str] = (),
     base: ArtifactRecord | None = None,
+    fetch_url: str | None = None,
 ) -> CollectedGit:
     """Resolve the source's ref and store its history as a git bundle blob in the layout.
 
     base_commits: what the target already has (an incremental collect's base); that history is left out, and
     when nothing is new no blob is written and the artifact stands on `base`, the base's record.
+    fetch_url: where the repository is fetched from, when a spec.rewrite rule covers its URL.
     """
-    refs = remote_refs(source.url, credentials, transport=transport)
-    resolved = resolve_ref(refs, source.ref, where=source.origin, url=source.url)
+    fetch = fetch_url or source.url  # a spec.rewrite rule's target; the source keeps its URL as its identity
+    refs = remote_refs(fetch, credentials, transport=transport)
+    resolved = resolve_ref(refs, source.ref, where=source.origin, url=fetch)
     with writer.scratch_path() as path:
         info = create_bundle(
-            source.url,
+            fetch,
             resolved,
             path,
             credentials=credentials,
@@ -120,17 +124,25 @@ class GitCollector:
     progress: Progress
     egress: EgressPolicy
     chain: BaseChain | None = None  # --since: what the base carries is left out
+    rewrites: Sequence[UrlRewrite] = ()  # spec.rewrite: where a source's URL is fetched from
 
     def collect(self, source: GitSource, *, whole: bool = False) -> CollectedGit:
         """whole: the entire history behind the ref, even with --since (Flux reads a checkout of it)."""
         chain = self.chain
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []
-        self.egress.record(url_host(source.url))
+        fetch = fetch_url(source.url, self.rewrites)
+        self.egress.record(url_host(fetch))
         # The whole source within one deadline, from now; the base's bundle hints at its size.
         timed = self.transport.for_source(base.size if base else None)
         collected = collect_git(
-            source, self.writer, credentials=self.credentials, transport=timed, base_commits=commits, base=base
+            source,
+            self.writer,
+            credentials=self.credentials,
+            transport=timed,
+            base_commits=commits,
+            base=base,
+            fetch_url=fetch,
         )
         self._tell(source, collected)
         return collected
