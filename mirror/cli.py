@@ -96,11 +96,8 @@ def _fail(error: MirrorError, log_format: str = "text", prefix: str = "error: ")
     """The error, then each problem on its own line, then the hint; each escaped on its own."""
     problems: list[Problem | str] = list(getattr(error, "problems", None) or [])
     if log_format == "json":
-        fields: dict[str, object] = {"exitCode": error.exit_code, "error": type(error).__name__}
-        if error.hint:
-            fields["hint"] = error.hint
-        if problems:
-            fields["problems"] = [p.to_json() if isinstance(p, Problem) else {"message": str(p)} for p in problems]
+        fields = error.to_json()
+        del fields["message"]  # the log line's own message field
         print(format_line("json", "error", "error", error.message, fields), file=sys.stderr)
         return
     _say(f"{prefix}{error.message}", err=True)

@@ -39,6 +39,16 @@ class MirrorError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def to_json(self) -> dict[str, object]:
+        """The error as scripts see it, in a JSON log line and a run report alike: the one mapping of both."""
+        entry: dict[str, object] = {"exitCode": self.exit_code, "error": type(self).__name__, "message": self.message}
+        if self.hint:
+            entry["hint"] = self.hint
+        problems = getattr(self, "problems", None)
+        if problems:
+            entry["problems"] = [p.to_json() if isinstance(p, Problem) else {"message": str(p)} for p in problems]
+        return entry
+
 
 class UsageError(MirrorError):
     exit_code = 2

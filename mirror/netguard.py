@@ -5,10 +5,10 @@ Pace. The code that sends a request knows what it fetches; it wraps the request 
 deadline (small documents: manifests, tokens, tag pages, index.yaml) and a speed floor (every transfer). A
 read blocks in slices of at most `_SLICE_S`, so a drip of one byte every few seconds, or a server that never
 sends its status line, is cut on time, not only when a per-read timeout expires. A violation raises
-SlowTransferError (exit 4), naming what was fetched from where. The retry policy (`retry_slow`): a speed
-floor is retried like a broken connection, a blob resuming where it stopped, so a transient stall on an honest
-link is survived and a drip costs at most max_attempts windows; a missed deadline is not retried, since the
-same upstream would take as long again.
+SlowTransferError (exit 4), naming what was fetched from where. The retry policy (`retry_slow`, in
+mirror.registry.retry): a speed floor is retried like a broken connection, a blob resuming where it stopped, so a
+transient stall on an honest link is survived and a drip costs at most max_attempts windows; a missed deadline
+is not retried, since the same upstream would take as long again.
 
 Cancellation. `cancel()` (the SIGTERM and Ctrl-C path) marks the process as stopping, shuts down every open
 socket (which wakes a thread blocked in a read or a write at once), and kills every registered subprocess
@@ -38,7 +38,7 @@ import httpx
 
 from mirror.errors import SlowTransferError
 from mirror.limits import Limits
-from mirror.registry.retry import Retryable
+from mirror.registry.retry import retry_slow as retry_slow  # the policy lives with the other retry rules
 
 # How long one blocking socket operation may wait before the pace and the cancellation are looked at again.
 _SLICE_S = 0.5
@@ -182,11 +182,6 @@ _local = threading.local()
 
 def _meter() -> _Meter | None:
     return getattr(_local, "meter", None)
-
-
-def retry_slow(error: SlowTransferError) -> Retryable | SlowTransferError:
-    """What an attempt raises for a slow transfer under the retry policy above."""
-    return Retryable(error) if error.retryable else error
 
 
 @contextlib.contextmanager

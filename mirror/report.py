@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from mirror.errors import MirrorError, UsageError, VerificationError
+from mirror.errors import MirrorError, UsageError
 from mirror.fsutil import atomic_write
 from mirror.progress import Progress
 
@@ -54,12 +54,7 @@ def failure_entry(error: BaseException) -> dict[str, object]:
     """What failed, as the user saw it on stderr: message, hint, exit code and, for refusals, every problem."""
     entry: dict[str, object] = {"exitCode": exit_code_of(error)}
     if isinstance(error, MirrorError):
-        entry["error"] = type(error).__name__
-        entry["message"] = error.message
-        if error.hint:
-            entry["hint"] = error.hint
-        if isinstance(error, VerificationError) and error.problems:
-            entry["problems"] = [p.to_json() for p in error.problems]
+        entry.update(error.to_json())
         written = getattr(error, "written", None)  # an import that failed after its first write says what it did
         if isinstance(written, dict):
             entry["written"] = written

@@ -13,11 +13,12 @@ import httpx
 
 from mirror.credentials import Credentials
 from mirror.egress import EgressPolicy
-from mirror.errors import RegistryHTTPError, UnreachableError
+from mirror.errors import RegistryHTTPError
 from mirror.limits import Limits
 from mirror.netguard import Pace, paced
 from mirror.oci.document import bounded_json
 from mirror.registry.endpoint import Endpoint
+from mirror.registry.retry import transport_failure
 from mirror.terminal import escape
 
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
@@ -140,8 +141,8 @@ class Authenticator:
                     if len(body) > self._limits.max_token_response_bytes:
                         raise self._denied(response, "a token, and the token service sent an oversized answer")
         except httpx.TransportError as exc:
-            host = urlsplit(realm).netloc
-            raise UnreachableError(f"cannot reach the token service {host} for {self._endpoint.host}: {exc}") from exc
+            where = f"the token service {urlsplit(realm).netloc} for {self._endpoint.host}"
+            raise transport_failure(exc, where) from exc
         with self._lock:
             self.token_requests += 1
         if token_response.status_code in (401, 403):

@@ -27,20 +27,18 @@ from mirror.errors import (
     RegistryHTTPError,
     SlowTransferError,
     TransferError,
-    UnreachableError,
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced, retry_slow
+from mirror.netguard import Pace, guarded_transport, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.oci.document import bounded_json
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
-from mirror.registry.retry import Retryable, parse_retry_after, with_retries
+from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 OnBytes = Callable[[int], None]
@@ -195,17 +193,9 @@ class RegistryClient:
             )
             try:
                 response = self._http.send(request, stream=True)
-            except httpx.ConnectError as exc:
-                raise Retryable(
-                    UnreachableError(
-                        f"cannot reach registry {target.netloc.decode()}: {exc}",
-                        hint="check the host, port and scheme (plainHTTP), and that the registry is running",
-                    )
-                ) from exc
-            except httpx.TimeoutException as exc:
-                raise Retryable(UnreachableError(f"registry {target.netloc.decode()} timed out: {exc!r}")) from exc
             except httpx.TransportError as exc:
-                raise Retryable(TransferError(f"transfer from {target.netloc.decode()} failed: {exc!r}")) from exc
+                hint = "check the host, port and scheme (plainHTTP), and that the registry is running"
+                raise retryable_failure(exc, f"registry {target.netloc.decode()}", hint=hint) from exc
 
             if response.status_code == 401 and same_origin:
                 self._release(response)  # only the challenge header matters
@@ -225,9 +215,10 @@ class RegistryClient:
                 if response.status_code == 303:
                     method, body = "GET", None
                 continue
-            if response.status_code in _RETRY_STATUSES:
-                error = self._error(response, f"{method} {target.path}")
-                raise Retryable(error, parse_retry_after(response.headers.get("retry-after")))
+            if response.status_code in RETRY_STATUSES:
+                retry = retry_answer(response, self._error(response, f"{method} {target.path}"))
+                assert retry is not None
+                raise retry
             return response
         raise TransferError(f"too many redirects from {self.endpoint.host}")
 
