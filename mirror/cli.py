@@ -24,6 +24,7 @@ import typer
 
 from mirror import __version__
 from mirror.errors import MirrorError, Problem, problem_count
+from mirror.limits import DEFAULT_LIMITS
 from mirror.logs import format_line
 from mirror.progress import Progress, human_size
 from mirror.terminal import escape
@@ -538,9 +539,6 @@ def _root(
     """mirror: verified bundles of images for air-gapped networks."""
 
 
-# How long an interrupted run waits for its worker threads to unwind (their transfers are already cut) before
-# the process leaves without them.
-_INTERRUPT_GRACE_S = 3.0
 _interrupting = False
 
 
@@ -568,7 +566,7 @@ def _leave_after_interrupt(code: object) -> None:
     At exit, Python joins every worker thread of concurrent.futures; one blocked where no cancel reaches it
     (a read from a stuck file system) would keep an interrupted process alive.
     """
-    deadline = time.monotonic() + _INTERRUPT_GRACE_S
+    deadline = time.monotonic() + DEFAULT_LIMITS.interrupt_grace_s
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join(max(0.0, deadline - time.monotonic()))
