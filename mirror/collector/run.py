@@ -27,7 +27,7 @@ from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
-from mirror.fsutil import require_writable_directory
+from mirror.fsutil import require_writable_directory, temporary_name
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
@@ -469,9 +469,8 @@ def collect(
         check_split_out(out)
     sets = load_mirrorsets(manifest_paths)
     chain = load_base(since, limits) if since is not None else None
-    token = uuid.uuid4().hex[:12]
-    staging = out.parent / f".{out.name}.{token}.partial"
-    staging_tar = out.parent / f".{out.name}.{token}.partial.tar"
+    staging = temporary_name(out)
+    staging_tar = temporary_name(out, ".partial.tar")
     settings = _registry_settings(sets)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
     with (
