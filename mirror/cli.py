@@ -23,7 +23,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mirror import __version__
-from mirror.errors import MirrorError, Problem, problem_count
+from mirror.errors import Interrupted, MirrorError, Problem, problem_count
 from mirror.limits import DEFAULT_LIMITS
 from mirror.logs import format_line
 from mirror.progress import Progress, human_size
@@ -79,10 +79,6 @@ FluxVars = Annotated[
 ]
 
 
-class _Interrupted(MirrorError):
-    exit_code = 130
-
-
 def _log_format(kwargs: dict[str, Any]) -> str:
     log_format = kwargs.get("log_format")
     return log_format.value if isinstance(log_format, LogFormat) else "text"
@@ -119,8 +115,8 @@ def handled(command: F) -> F:
             _fail(error, _log_format(kwargs))
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            _fail(_Interrupted("interrupted"), _log_format(kwargs), prefix="")
-            raise typer.Exit(130) from None
+            _fail(Interrupted("interrupted"), _log_format(kwargs), prefix="")
+            raise typer.Exit(Interrupted.exit_code) from None
         except typer.Exit:
             raise
         except Exception as error:  # the last resort: report, never show a traceback unless asked

@@ -9,11 +9,12 @@
     │   ├── IntegrityError                  file sizes and digests disagree with the inventory
     │   ├── BundleFormatError               a bundle, tar member or inventory that is malformed or unsafe
     │   └── InvalidDocumentError            a manifest or index that is ambiguous, malformed or unsupported
-    └── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
-        ├── UnreachableError                the host could not be reached
-        ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
-        ├── RegistryHTTPError               the registry answered with an error status
-        └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
+    ├── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
+    │   ├── UnreachableError                the host could not be reached
+    │   ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
+    │   ├── RegistryHTTPError               the registry answered with an error status
+    │   └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
+    └── Interrupted                 exit 130 Ctrl-C or SIGTERM; what a run had not finished is left undone
 
 The library raises; only cli.py turns these into exit codes. Messages name the file, field or reference,
 and `hint` says what the user can do next.
@@ -196,3 +197,9 @@ class RegistryHTTPError(TransferError):
 
 class DigestMismatchError(TransferError):
     pass
+
+
+class Interrupted(MirrorError):
+    """Stands for a KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) where errors are shown or reported."""
+
+    exit_code = 130

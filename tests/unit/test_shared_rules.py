@@ -8,6 +8,7 @@ one JSON form, used by the CLI's JSON error line and the run report alike.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,12 +17,13 @@ import pytest
 
 import mirror
 from mirror import errors
+from mirror.cli import _fail
 from mirror.collector.httpfetch import HttpFetcher
-from mirror.errors import MirrorError, Problem, TransferError, UnreachableError, VerificationError
+from mirror.errors import Interrupted, MirrorError, Problem, TransferError, UnreachableError, VerificationError
 from mirror.limits import Limits
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint
-from mirror.report import failure_entry
+from mirror.report import exit_code_of, failure_entry
 
 REGISTRY = "registry.example:5000"
 TOKENS = "tokens.example:8443"
@@ -152,3 +154,19 @@ def test_no_module_but_the_retry_policy_maps_transport_exceptions() -> None:
         if needle in path.read_text()
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("cls", _every_error_class(), ids=lambda c: c.__name__)
+def test_the_cli_json_error_line_carries_the_errors_json_form(
+    cls: type[MirrorError], capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = _instance(cls)
+    _fail(error, "json")
+    line = json.loads(capsys.readouterr().err)
+    assert {k: line[k] for k in error.to_json()} == error.to_json()
+
+
+def test_an_interrupt_is_reported_as_the_interrupted_error_with_exit_130() -> None:
+    entry = failure_entry(KeyboardInterrupt())
+    assert entry == Interrupted("interrupted").to_json()
+    assert entry["exitCode"] == 130 == exit_code_of(KeyboardInterrupt())
