@@ -23,7 +23,7 @@ NOT_LIMITS = {
     "bundle/volumes.py:_CHUNK": "read size of a copy",
     "collector/cache.py:_CHUNK": "read size of a copy",
     "collector/cache.py:_FICLONE": "an ioctl number (linux/fs.h)",
-    "flux/plan.py:_GIT_NAME_MAX": "Kubernetes' name length (a DNS label)",
+    "flux/resolve.py:_GIT_NAME_MAX": "Kubernetes' name length (a DNS label)",
     "git/bundles.py:_HASH_CHUNK": "read size while hashing",
     "netguard.py:_SLICE_S": "how often a blocked read wakes to check its pace, not a bound",
     "netguard.py:_WRITE_PIECE": "write size, not a bound",
