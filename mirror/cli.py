@@ -176,7 +176,8 @@ def resolve(
         platforms = artifact.get("platforms")
         suffix = f"  [{', '.join(platforms)}]" if isinstance(platforms, list) else ""
         _say(f"{artifact['kind']:<6} {artifact['source']}  {artifact['digest']}{suffix}")
-        for reason in artifact.get("foundBy") or []:
+        found_by = artifact.get("foundBy")
+        for reason in found_by if isinstance(found_by, list) else []:
             _say(f"         used by {reason}")
         if artifact.get("requiredBy"):
             _say(f"         dependency of {artifact['requiredBy']}")

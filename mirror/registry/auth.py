@@ -123,7 +123,7 @@ class Authenticator:
             raise self._denied(response, f"a token from realm {escape(realm)}, which is not an http(s) URL")
         if self._egress is not None:
             self._egress.check_followed(self._endpoint.base_url, realm, "token realm")
-        params: list[tuple[str, str]] = []
+        params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
         for item in scope:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import httpx
 
@@ -35,6 +35,8 @@ from mirror.oci.document import bounded_json
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
+
+T = TypeVar("T")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -222,10 +224,10 @@ class RegistryClient:
     def _release(self, response: httpx.Response) -> None:
         release(response, self._limits.max_error_body_bytes)
 
-    def _retrying(self, attempt: Callable[[], object], pace: Pace) -> object:
+    def _retrying(self, attempt: Callable[[], T], pace: Pace) -> T:
         """Run `attempt` with retries; each attempt (request and body) is held to `pace` on its own."""
 
-        def timed() -> object:
+        def timed() -> T:
             try:
                 with paced(pace):
                     return attempt()
@@ -319,7 +321,7 @@ class RegistryClient:
             content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
             return FetchedManifest(data, content_type, actual)
 
-        return self._retrying(attempt, self._document(f"manifest {where}"))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(f"manifest {where}"))
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """The digest a tag or digest currently names on the registry, or None when it does not exist."""
@@ -343,7 +345,7 @@ class RegistryClient:
             return stated
 
         what = f"manifest {self.endpoint.host}/{repository}:{reference}"
-        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(what))
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> None:
         url = self._url(repository, "manifests", reference)
@@ -402,7 +404,7 @@ class RegistryClient:
                     str(httpx.URL(page).join(following)) if following else None
                 )
 
-            page_tags, url = self._retrying(attempt, self._document(f"tag list of {where}"))  # type: ignore[misc]
+            page_tags, url = self._retrying(attempt, self._document(f"tag list of {where}"))
             count += len(page_tags)
             if count > self._limits.max_tags:
                 raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
@@ -425,7 +427,7 @@ class RegistryClient:
             return _header_int(response, "content-length")
 
         what = f"blob {self.endpoint.host}/{repository}@{digest}"
-        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(what))
 
     def download_blob(
         self, repository: str, digest: str, size: int, dest: BinaryIO, on_bytes: OnBytes = _no_progress
@@ -492,7 +494,7 @@ class RegistryClient:
             raise self._error(response, f"mount {digest} into {repository}")
 
         what = f"mount of {digest} into {self.endpoint.host}/{repository}"
-        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(what))
 
     def upload_blob(
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes = _no_progress
@@ -561,9 +563,7 @@ class RegistryClient:
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
     ) -> None:
         what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
-        location: httpx.URL = self._retrying(  # type: ignore[assignment]
-            lambda: self._start_upload(repository), self._document(what)
-        )
+        location: httpx.URL = self._retrying(lambda: self._start_upload(repository), self._document(what))
         scope = (self._scope(repository, "pull,push"),)
         hasher = hashlib.sha256()
         hashed = 0  # bytes of the source hashed so far; a resent range is not hashed twice
