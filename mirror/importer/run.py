@@ -1,7 +1,8 @@
 """The high side as a transaction: plan, check all of it, and only then write.
 
 Order (README, "A walk-through", on `import`):
-  1. usage: flags, the target URLs, the --flux-out directory (new or empty), the trust state file's directory;
+  1. usage: flags, the target URLs, the --flux-out directory (new, empty, or as an earlier import left it), the
+     trust state file's directory;
   2. the trust state lock (mirror.trust.lock), before the state is read for the trust check;
   3. trust (signatures, policy, rollback) and every file and image graph of the bundle;
   4. the plan: every image's landing, Git targets, the Flux objects and mirror configurations rendered in
@@ -202,7 +203,7 @@ def import_bundle(
     if flux_out is not None:
         from mirror.importer.flux_out import check_output_directory
 
-        check_output_directory(flux_out)
+        check_output_directory(flux_out, limits=limits)
     with contextlib.ExitStack() as held:
         state_file = None
         if trust is not None:
@@ -260,6 +261,7 @@ class _Plan:
     expected: ExpectedOnTarget
     staged: list[GitPlan] = field(default_factory=list)
     pushes: list[tuple[GitPlan, PushPlan]] = field(default_factory=list)
+    flux_previous: dict[str, str] = field(default_factory=dict)  # --flux-out: what an earlier night wrote there
 
 
 def _plan_check_write(
@@ -376,8 +378,10 @@ def _plan(
             )
         )
     if flux_out is not None:
-        from mirror.importer.flux_out import render_flux_out  # only imports that write Flux objects pay for these
+        from mirror.importer.flux_out import check_output_directory, render_flux_out  # only --flux-out pays
 
+        with refusals.check():
+            plan.flux_previous = check_output_directory(flux_out, limits=targets.limits)
         with refusals.check():
             plan.flux_files = render_flux_out(
                 verified,
@@ -450,7 +454,7 @@ def _write(
     if flux_out is not None:
         from mirror.importer.flux_out import write_flux_out
 
-        write_flux_out(plan.flux_files, flux_out, written)
+        write_flux_out(plan.flux_files, flux_out, written, plan.flux_previous)
         targets.progress.log(
             f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
         )

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from mirror.bundle.inventory import parse_inventory
+from mirror.importer.flux_out import RECORD_NAME
 from tests.support.charts import seed_charts
 from tests.support.gitrepos import ls_remote, make_upstream_repo
 from tests.support.kubeschemas import invalid
@@ -143,9 +144,11 @@ def test_fleet_is_resolved_to_git_sources_charts_artifacts_and_images(
     assert len(by_kind["flux"]) == 1
 
 
-def _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base) -> Path:
+def _import_fleet(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, *, night: int = 1
+) -> Path:
     """Collects the fleet and imports it with --git and --flux-out; returns the --flux-out directory."""
-    bundle = tmp_path / "b.tar"
+    bundle = tmp_path / f"b{night}.tar"
     assert mirror_cli("collect", _manifest(tmp_path, fleet["fleet"]["url"]), "-o", bundle, "-q").exit_code == 0
     out = tmp_path / "flux-out"
     env = {**internal_env, "MIRROR_GIT_USERNAME": services.git_user, "MIRROR_GIT_PASSWORD": services.git_password}
@@ -175,8 +178,11 @@ def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
     out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
 
     written = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.is_file()}
-    # The mirror configurations name the upstream registries on purpose (they map them); the objects must not.
-    flux_files = {name: text for name, text in written.items() if not name.startswith("_registries/")}
+    # The mirror configurations name the upstream registries on purpose (they map them), and so does the record
+    # of the files written (their names); the objects must not.
+    flux_files = {
+        name: text for name, text in written.items() if not name.startswith("_registries/") and name != RECORD_NAME
+    }
     everything = "\n".join(flux_files.values())
     for upstream in (services.upstream, services.charts_url, services.git_upstream):
         assert upstream.removeprefix("http://") not in everything, upstream
@@ -221,6 +227,16 @@ def test_written_flux_objects_are_valid_against_fluxs_crd_schemas(
     ]
     assert {doc["kind"] for doc in documents} >= {"GitRepository", "HelmRepository", "HelmRelease", "OCIRepository"}
     assert invalid(documents) == {}
+
+
+def test_the_next_night_into_the_same_flux_out_directory_updates_it_in_place(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    first = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, night=2)
+    assert {p.relative_to(again).as_posix(): p.read_bytes() for p in again.rglob("*") if p.is_file()} == first
 
 
 def test_an_unresolvable_reference_is_named_and_nothing_is_collected(tmp_path, mirror_cli, services):
