@@ -1,6 +1,7 @@
-"""--flux-out: the carried Flux objects rewritten for the internal endpoints and the nodes' registry mirror
-files, rendered in memory (every name checked before the first write) and written under a directory that was
-new or empty, never through a link. Only imports with --flux-out import this module."""
+"""--flux-out: the carried Flux objects rewritten for the internal endpoints, the bootstrap objects
+(mirror/flux/bootstrap.py) and the nodes' registry mirror files, rendered in memory (every name checked before
+the first write) and written under a directory that is new, empty, or as the last night's import left it, never
+through a link. Only imports with --flux-out import this module."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from mirror.bundle.reader import read_small
 from mirror.bundle.verify import VerifiedBundle
 from mirror.errors import BundleFormatError, IntegrityError, UsageError
 from mirror.flux.blob import parse_objects_blob
+from mirror.flux.bootstrap import EndpointAccess, FleetRoot, bootstrap_files, reference_internal_secrets
 from mirror.flux.rewrite import (
     InternalEndpoints,
     RewrittenObject,
@@ -208,6 +210,34 @@ def _remove_empty_parents(directory: Path, relative: str) -> None:
         parent = parent.parent
 
 
+_GIT_REF_KINDS = ("branch", "tag", "semver", "commit", "name")
+
+
+def fleet_roots(verified: VerifiedBundle) -> list[FleetRoot]:
+    """Each `flux:` entry read from a carried Git source, with that source's URL and ref (from the inventory)."""
+    sources = {a.extra.get("name"): a for a in verified.git}
+    roots = []
+    for artifact in verified.flux:
+        git, path = artifact.extra.get("git"), artifact.extra.get("path")
+        if git is None:
+            continue  # read from a local directory: there is no Git source for Flux to follow
+        source = sources.get(git)
+        ref = source.extra.get("ref", {}) if source is not None else None
+        if (
+            not isinstance(git, str)
+            or not isinstance(path, str)
+            or source is None
+            or not isinstance(ref, dict)
+            or not all(k in _GIT_REF_KINDS and isinstance(v, str) for k, v in ref.items())
+        ):
+            raise BundleFormatError(
+                f"{verified.reader.location}: inventory: the flux entry {escape(artifact.source)} names no carried "
+                "Git source with a valid ref"
+            )
+        roots.append(FleetRoot(git=git, url=source.source, ref=ref, path=path))
+    return roots
+
+
 def render_flux_out(
     verified: VerifiedBundle,
     directory: Path,
@@ -217,6 +247,7 @@ def render_flux_out(
     ca_file: str | None,
     limits: Limits,
     warn: Callable[[str], None],
+    access: EndpointAccess,
 ) -> dict[str, str]:
     """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files,
     rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
@@ -237,7 +268,9 @@ def render_flux_out(
             objects += parse_objects_blob(raw, artifact.source, limits=limits)
         except (ValueError, TypeError, AttributeError) as exc:
             raise BundleFormatError(f"{verified.reader.location}: {path}: not a mirror FluxObjects document") from exc
-    files = render_objects(rewrite_objects(objects, endpoints, warnings=notes))
+    rewritten = reference_internal_secrets(rewrite_objects(objects, endpoints, warnings=notes), endpoints, access)
+    files = render_objects(rewritten)
+    files.update(bootstrap_files(fleet_roots(verified), rewritten, endpoints, access))
     sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})
     registry = registry_url.split("://", 1)[-1]
     files.update(render_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file)))

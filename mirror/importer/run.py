@@ -378,7 +378,8 @@ def _plan(
             )
         )
     if flux_out is not None:
-        from mirror.importer.flux_out import check_output_directory, render_flux_out  # only --flux-out pays
+        from mirror.flux.bootstrap import EndpointAccess  # only --flux-out pays for these
+        from mirror.importer.flux_out import check_output_directory, render_flux_out
 
         with refusals.check():
             plan.flux_previous = check_output_directory(flux_out, limits=targets.limits)
@@ -391,6 +392,11 @@ def _plan(
                 ca_file=targets.ca_file,
                 limits=targets.limits,
                 warn=targets.progress.warn,
+                access=EndpointAccess(
+                    git_auth=targets.git_credentials is not None,
+                    registry_auth=targets.credentials is not None,
+                    ca=targets.ca_file is not None,
+                ),
             )
     if verified.inventory.base is not None:
         with refusals.check(), targets.registry() as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -227,6 +228,26 @@ def test_written_flux_objects_are_valid_against_fluxs_crd_schemas(
     ]
     assert {doc["kind"] for doc in documents} >= {"GitRepository", "HelmRepository", "HelmRelease", "OCIRepository"}
     assert invalid(documents) == {}
+
+
+def test_bootstrap_objects_point_the_fleets_root_at_the_internal_git_server_and_build_with_kubectl(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(out / "_bootstrap")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(built.stdout) if d}
+    root = objects[("GitRepository", "flux-system")]
+    assert root["spec"]["url"] == f"{git_base}/{fleet['fleet']['name']}.git"
+    assert root["spec"]["ref"] == {"branch": "main"}
+    assert objects[("Kustomization", "flux-system")]["spec"]["path"] == "./clusters/production"
+    secret = objects[("Secret", root["spec"]["secretRef"]["name"])]
+    assert set(secret["stringData"]) >= {"username", "password"}
+    assert services.git_password not in built.stdout
+    assert invalid(list(objects.values())) == {}
 
 
 def test_the_next_night_into_the_same_flux_out_directory_updates_it_in_place(
