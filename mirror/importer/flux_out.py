@@ -74,6 +74,8 @@ def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) 
                 problems.append(f"{escape(relative)}: a link")
             elif path.is_dir() or relative == RECORD_NAME:
                 continue
+            elif not path.is_file():
+                problems.append(f"{escape(relative)}: not a regular file")
             elif relative not in recorded:
                 problems.append(f"{escape(relative)}: mirror did not write it")
             else:

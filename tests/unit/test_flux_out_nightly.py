@@ -3,6 +3,7 @@ mirror did not write, or one edited since) is refused before a single write."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,12 @@ def test_a_night_interrupted_half_way_can_be_run_again(tmp_path, monkeypatch):
     monkeypatch.setattr(flux_out, "atomic_write", real)
     night(NIGHT_2, out)
     assert contents(out) == NIGHT_2
+
+
+def test_a_special_file_where_mirror_wrote_one_is_refused_without_being_opened(tmp_path):
+    out = tmp_path / "flux-out"
+    night(NIGHT_1, out)
+    (out / "flux-system/gitrepository/apps.yaml").unlink()
+    os.mkfifo(out / "flux-system/gitrepository/apps.yaml")  # opening it to hash it would block
+    with pytest.raises(UsageError, match="not a regular file"):
+        check_output_directory(out)
