@@ -214,3 +214,23 @@ def _secret_templates(
             }
         )
     return secrets
+
+
+def rewrites(objects: Sequence[RewrittenObject]) -> list[dict[str, Any]]:
+    """What was rewritten in each source, for the import report: its `url` (from, to) and the Secret references
+    added; sorted by object. Objects with nothing rewritten are left out."""
+    listed = []
+    for item in objects:
+        before, after = item.source.body.get("spec"), item.body.get("spec")
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            continue
+        entry: dict[str, Any] = {}
+        if before.get("url") != after.get("url"):
+            entry["url"] = {"from": before.get("url"), "to": after.get("url")}
+        for field_name in ("secretRef", "certSecretRef"):
+            if not isinstance(before.get(field_name), dict) and isinstance(after.get(field_name), dict):
+                entry[field_name] = after[field_name].get("name")
+        if entry:
+            where = f"{item.source.kind} {item.source.namespace or 'default'}/{item.source.name}"
+            listed.append({"object": where, "file": item.source.file, **entry})
+    return sorted(listed, key=lambda e: (e["object"], e["file"]))

@@ -9,15 +9,16 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import read_small
 from mirror.bundle.verify import VerifiedBundle
 from mirror.errors import BundleFormatError, IntegrityError, UsageError
 from mirror.flux.blob import parse_objects_blob
-from mirror.flux.bootstrap import EndpointAccess, FleetRoot, bootstrap_files, reference_internal_secrets
+from mirror.flux.bootstrap import EndpointAccess, FleetRoot, bootstrap_files, reference_internal_secrets, rewrites
 from mirror.flux.rewrite import (
     InternalEndpoints,
     RewrittenObject,
@@ -212,6 +213,12 @@ def _remove_empty_parents(directory: Path, relative: str) -> None:
         parent = parent.parent
 
 
+@dataclass(frozen=True)
+class FluxOut:
+    files: dict[str, str]  # relative path → text
+    rewrites: list[dict[str, Any]]  # what was rewritten in each source, for the import report
+
+
 _GIT_REF_KINDS = ("branch", "tag", "semver", "commit", "name")
 
 
@@ -250,7 +257,7 @@ def render_flux_out(
     limits: Limits,
     warn: Callable[[str], None],
     access: EndpointAccess,
-) -> dict[str, str]:
+) -> FluxOut:
     """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files,
     rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
     if not verified.flux:
@@ -278,4 +285,4 @@ def render_flux_out(
     files.update(render_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file)))
     for note in notes:
         warn(note)
-    return files
+    return FluxOut(files, rewrites(rewritten))

@@ -71,6 +71,7 @@ class ImportReport:
     base: dict[str, object] | None = None  # of an incremental bundle: its base, and what was found on the targets
     present_blobs: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) skipped, for --report
     flux_files: int = 0  # files written to --flux-out (or that would be, in a dry run)
+    flux_rewrites: list[dict[str, object]] = field(default_factory=list)  # each source's endpoint, from → to
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -83,6 +84,7 @@ class ImportReport:
             "base": self.base,
             "images": [i.to_json() for i in self.images],
             "fluxFiles": self.flux_files,
+            "fluxRewrites": self.flux_rewrites,
             **self.counts.to_json(),
         }
 
@@ -261,7 +263,10 @@ class _Plan:
     expected: ExpectedOnTarget
     staged: list[GitPlan] = field(default_factory=list)
     pushes: list[tuple[GitPlan, PushPlan]] = field(default_factory=list)
-    flux_previous: dict[str, str] = field(default_factory=dict)  # --flux-out: what an earlier night wrote there
+    flux_previous: dict[str, str] = field(default_factory=dict)
+    flux_rewrites: list[dict[str, object]] = field(
+        default_factory=list
+    )  # --flux-out: what an earlier night wrote there
 
 
 def _plan_check_write(
@@ -332,6 +337,7 @@ def _plan_check_write(
         None if base is None else {**base.to_json(), **plan.expected.to_json()},
         importer.present_blobs,
         len(plan.flux_files),
+        plan.flux_rewrites,
     )
 
 
@@ -384,7 +390,7 @@ def _plan(
         with refusals.check():
             plan.flux_previous = check_output_directory(flux_out, limits=targets.limits)
         with refusals.check():
-            plan.flux_files = render_flux_out(
+            rendered = render_flux_out(
                 verified,
                 flux_out,
                 targets.registry_url,
@@ -398,6 +404,7 @@ def _plan(
                     ca=targets.ca_file is not None,
                 ),
             )
+            plan.flux_files, plan.flux_rewrites = rendered.files, rendered.rewrites
     if verified.inventory.base is not None:
         with refusals.check(), targets.registry() as client:
             plan.expected = check_expected(

@@ -146,7 +146,7 @@ def test_fleet_is_resolved_to_git_sources_charts_artifacts_and_images(
 
 
 def _import_fleet(
-    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, *, night: int = 1
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, *, night: int = 1, report=None
 ) -> Path:
     """Collects the fleet and imports it with --git and --flux-out; returns the --flux-out directory."""
     bundle = tmp_path / f"b{night}.tar"
@@ -166,6 +166,7 @@ def _import_fleet(
         "--ca-file",
         services.ca_file,
         "-q",
+        *(["--report", report] if report else []),
         env=env,
     )
     assert result.exit_code == 0, result.stderr
@@ -248,6 +249,19 @@ def test_bootstrap_objects_point_the_fleets_root_at_the_internal_git_server_and_
     assert set(secret["stringData"]) >= {"username", "password"}
     assert services.git_password not in built.stdout
     assert invalid(list(objects.values())) == {}
+
+
+def test_the_import_report_lists_each_rewritten_source_with_its_old_and_new_endpoint(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    report = tmp_path / "import.json"
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, report=report)
+    listed = {entry["object"]: entry for entry in json.loads(report.read_text())["fluxRewrites"]}
+    apps = listed["GitRepository flux-system/apps"]
+    assert apps["url"] == {"from": fleet["apps"]["url"], "to": f"{git_base}/{fleet['apps']['name']}.git"}
+    assert apps["secretRef"] == "mirror-git"
+    assert listed["HelmRepository flux-system/seed"]["url"]["to"] == f"oci://{services.internal}/{target_prefix}/charts"
 
 
 def test_the_next_night_into_the_same_flux_out_directory_updates_it_in_place(

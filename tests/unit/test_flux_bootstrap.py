@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from mirror.errors import UsageError
-from mirror.flux.bootstrap import BOOTSTRAP_DIR, EndpointAccess, FleetRoot, bootstrap_files, reference_internal_secrets
+from mirror.flux.bootstrap import (
+    BOOTSTRAP_DIR,
+    EndpointAccess,
+    FleetRoot,
+    bootstrap_files,
+    reference_internal_secrets,
+    rewrites,
+)
 from mirror.flux.objects import objects_from_documents, parse_yaml_documents
 from mirror.flux.rewrite import InternalEndpoints, render_objects, rewrite_objects
 from mirror.importer.flux_out import write_files
@@ -162,3 +169,19 @@ def test_kubectl_kustomize_builds_the_bootstrap_and_the_rewritten_objects(tmp_pa
 def test_two_fleets_from_one_git_source_and_path_would_collide_and_are_refused():
     with pytest.raises(UsageError):
         bootstrap_files([ROOT, ROOT], [], INTERNAL, EndpointAccess())
+
+
+def test_the_rewrites_are_listed_for_the_report_each_object_with_its_old_and_new_endpoint():
+    objects = reference_internal_secrets(rewritten(SOURCES), INTERNAL, WITH_CA)
+    listed = {entry["object"]: entry for entry in rewrites(objects)}
+    apps = listed["GitRepository flux-system/apps"]
+    assert apps["file"] == "fleet.yaml"
+    assert apps["url"] == {
+        "from": "https://github.com/example/apps",
+        "to": "https://git.internal/fleet/example/apps.git",
+    }
+    assert "secretRef" not in apps  # kept as it was
+    bitnami = listed["HelmRepository flux-system/bitnami"]
+    assert bitnami["url"]["to"] == "oci://registry.internal:5000/mirror/charts"
+    assert bitnami["secretRef"] == "mirror-registry" and bitnami["certSecretRef"] == "mirror-ca"
+    assert list(listed) == sorted(listed)
