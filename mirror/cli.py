@@ -141,7 +141,7 @@ def handled(command: F) -> F:
 def _flux_vars(items: list[str] | None) -> dict[str, str]:
     if not items:
         return {}
-    from mirror.flux.plan import parse_flux_vars  # the Flux walker's imports, only when a variable is given
+    from mirror.flux.substitute import parse_flux_vars  # the Flux walker's imports, only when a variable is given
 
     return parse_flux_vars(items)
 

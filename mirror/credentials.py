@@ -1,8 +1,5 @@
 """Credentials, and where they come from: the containers auth file and its credential helpers, and the Git
-credentials bound to one origin.
-
-The auth file is looked up as podman and skopeo do for the contract's three places: REGISTRY_AUTH_FILE, then
-$DOCKER_CONFIG/config.json, then ~/.docker/config.json.
+credentials bound to one origin. See docs/collector.md ("Credentials").
 """
 
 from __future__ import annotations

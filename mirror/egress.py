@@ -1,22 +1,6 @@
 """The egress policy: which hosts the collector may contact, and the record of every host it did contact.
 
-Explicit entries are the hosts a MirrorSet names literally (image registries and their `endpoint`s, chart
-repositories, Git sources) and the MirrorSet's `spec.allowedHosts` (`host[:port]`, globs allowed: `*.example.com`;
-without a port, any port). Three kinds of contact are checked:
-
-- a host reached through discovery (a chart dependency, an image a chart or a fleet names, a Flux source) must
-  be an explicit entry, or `--allow-discovered-hosts` must be given; even then a host at an internal address
-  (loopback, link-local, private: see `INTERNAL_NETWORKS`) needs an explicit entry, unless it has the host name of
-  a host the MirrorSet names;
-- a redirect, a token realm or a chart archive URL from an index is chosen by a host already contacted: it is
-  followed (never with credentials: the clients send them only to their own origin) when it is an explicit entry,
-  has the same host name as the host that sent there, or resolves to public addresses only. One that resolves to
-  an internal address needs an explicit entry: a public upstream must not steer the collector into the network
-  it runs in (or to a cloud metadata service);
-- a redirect to a scheme other than http or https is never followed (`redirect_target`).
-
-Names are resolved when checked; the connection resolves them again (a name that changes its answer in between
-is not caught here). A failed resolution refuses nothing: the connection then fails with its own error.
+See docs/collector.md ("Egress").
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Where every artifact of a verified bundle will land on the internal side, checked as a whole before anything is
-written. Pure: nothing here reads or writes a registry, a Git server or a file.
-
-Registry landing names (repository after the prefix, tag) follow the distribution grammar; Git landing URLs stay
-under `--git BASE`. Every problem of both kinds is listed in one refusal (exit 3: the signed inventory names
-something the targets must not receive); clashes between honest sources stay usage errors (exit 2).
+"""Where every artifact of a verified bundle will land on the internal side, checked as a whole before anything
+is written. Pure. See docs/importer.md ("Landing rules").
 """
 
 from __future__ import annotations

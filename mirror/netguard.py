@@ -1,22 +1,6 @@
 """Every network transfer of a run finishes in bounded time, and all of them stop at once when the run is told to.
 
-Pace. The code that sends a request knows what it fetches; it wraps the request and the reading of its body in
-`paced(Pace(...))`. Every socket read and write of that thread is then checked against the pace: a total
-deadline (small documents: manifests, tokens, tag pages, index.yaml) and a speed floor (every transfer). A
-read blocks in slices of at most `_SLICE_S`, so a drip of one byte every few seconds, or a server that never
-sends its status line, is cut on time, not only when a per-read timeout expires. A violation raises
-SlowTransferError (exit 4), naming what was fetched from where. The retry policy (`retry_slow`): a speed
-floor is retried like a broken connection, a blob resuming where it stopped, so a transient stall on an honest
-link is survived and a drip costs at most max_attempts windows; a missed deadline is not retried, since the
-same upstream would take as long again.
-
-Cancellation. `cancel()` (the SIGTERM and Ctrl-C path) marks the process as stopping, shuts down every open
-socket (which wakes a thread blocked in a read or a write at once), and kills every registered subprocess
-group (git). From then on every socket operation, connection and retry pause raises Cancelled, a
-KeyboardInterrupt, so worker threads end within a fraction of a second instead of finishing their transfers.
-
-httpx has no hook for this; the connection pool's network backend is replaced by one whose streams do it
-(`guarded_transport`).
+See docs/collector.md ("Bounded time").
 """
 
 from __future__ import annotations

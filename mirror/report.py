@@ -1,13 +1,6 @@
 """`--report FILE`: one JSON summary of a collect or import run, written whether the run succeeded or not.
 
-A nightly job alerts from it without parsing logs. The report is the command's `--json` output (present when
-the run succeeded) plus the run's own fields:
-
-    apiVersion, kind ("RunReport"), command, ok, exitCode, started, finished,
-    durations {phase: seconds, ..., total}, transfer {name: bytes}, changes, skipped [...], failed [...],
-    warnings [...]
-
-Nothing in it comes from a credential: URLs lose any user information before they are recorded.
+See docs/architecture.md ("Output") and the README ("Unattended runs").
 """
 
 from __future__ import annotations

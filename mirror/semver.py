@@ -1,33 +1,5 @@
-"""Chart version selection exactly as Helm makes it: the rules of Masterminds/semver v3, re-implemented.
-
-Helm (3.19+ and 4) resolves `--version` and a HelmRelease's `version` with the Go library
-Masterminds/semver v3 (v3.4/v3.5). No Python port of it exists, and the Python semver libraries
-(`semver`, `semantic_version`, `packaging`, node-semver ports) disagree with it on the points that decide
-which chart gets mirrored: loose versions (`v1.2`, `1`, `0.46.00`), `x`/`*` wildcards, `^0.x`, hyphen
-ranges and, above all, when prereleases may match. So this module is written by hand from that library's
-documented and tested behaviour, and tests/unit/test_helm_semver.py replays its own cases.
-
-Versions (`Version.parse`, Masterminds' NewVersion): an optional lowercase `v`, one to three numeric parts
-(missing ones are 0; leading zeros are accepted, `0.46.00` is 0.46.0; each part must fit in 64 bits), an
-optional `-prerelease` and `+metadata` of dot-separated `[0-9A-Za-z-]` identifiers; a numeric prerelease
-identifier must not have a leading zero. Precedence is semver 2.0's; metadata is ignored, so `==` means
-"same precedence". `Version.parse(text, strict=True)` is StrictNewVersion, which Helm applies to OCI tags.
-
-Constraints (`Constraint.parse`, Masterminds' NewConstraint):
-  - `||` separates alternatives; inside one, comparisons are separated by spaces or a comma;
-  - operators `=` (or none), `!=`, `>`, `<`, `>=` (`=>`), `<=` (`=<`), `~` (`~>`) and `^`;
-  - a missing or `x`/`X`/`*` part is a wildcard: `1.2.x` and `1.2` mean `>=1.2.0 <1.3.0`, `1` means
-    `>=1.0.0 <2.0.0`, `*` means `>=0.0.0`; `~1.2.3` means `>=1.2.3 <1.3.0`; `^1.2.3` means `>=1.2.3 <2.0.0`,
-    `^0.2.3` `>=0.2.3 <0.3.0`, `^0.0.3` `>=0.0.3 <0.0.4`, `^0` `<1.0.0`;
-  - `A - B` (spaces required) means `>= A, <= B`, with B's missing parts as wildcards for `<=`;
-  - a prerelease version is excluded, unless some comparison in the same alternative carries a prerelease
-    (`>=1.0.0-0`); then prereleases are considered by plain precedence for that whole alternative;
-  - the empty string is not a constraint (Helm itself maps an empty version to `*`).
-Masterminds' odd corners are kept on purpose, because Helm has them: `^*` and `^0.0.0` match only 0.0.0,
-`<=*` only 0.0.x, `~0.0.0` everything; an added AND comparison that carries a prerelease can widen an
-alternative instead of narrowing it; once prereleases are in, `<2.0.0` admits `2.0.0-rc.1`; a hyphen range
-after a space-separated comparison swallows that space (`>1 2 - 3` is invalid, `>1, 2 - 3` is fine); and
-`|` counts as a version character, so `1.0||2 - 3` reads as `>=1.0 || 2 <=3`.
+"""Chart version selection exactly as Helm makes it: the rules of Masterminds/semver v3, re-implemented by hand
+because no Python library agrees with it where it matters. See docs/collector.md ("Helm charts", versions).
 """
 
 from __future__ import annotations

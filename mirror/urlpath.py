@@ -1,19 +1,6 @@
 """URL paths as a server will read them: percent-decoded, dot segments resolved, or refused.
 
-A Git or HTTP server decodes a request path before it resolves it, so `a/%2e%2e/b`, `a%2f..%2fb` and `a\\..\\b`
-all mean `b` to many servers, while a check on the raw text sees no `..`. Every URL the importer derives from a
-source (the Git landing URL, the rewritten Flux GitRepository) goes through `normalise_path`, and the result is
-used both for the check and for the URL itself, so what is checked is what the server sees.
-
-The rules, in order:
-- control and format characters (NUL, newlines, tabs, DEL, C1, bidi overrides) are refused, raw or encoded;
-- the path is percent-decoded once (strictly: bytes that are not UTF-8 are refused); what still holds a
-  percent-escape after that is double encoding, which no honest host needs, and is refused (a second decoding
-  by a proxy could otherwise turn `%252e%252e` into `..` after the check);
-- `\\` is a separator (Windows-style servers and some proxies treat it as one), like `/` and a decoded `%2f`;
-- dot segments are resolved per RFC 3986 §5.2.4; a `..` that would climb above the root is refused rather
-  than dropped, since it is the attack itself;
-- an empty path (nothing left) is refused.
+See docs/importer.md ("Landing rules").
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
 """YAML read within a budget, for every YAML document mirror reads; strict loading for documents people write.
 
-An alias makes a small file a huge tree: ten levels of ten aliases are 10^10 nodes in a few hundred bytes.
-PyYAML's constructor shares aliased objects, so loading stays cheap, but whatever walks or serialises the
-result (image discovery, the Flux objects blob) meets the whole tree. So `read_yaml` composes the node graph
-first (aliases are shared references there, so composing is linear in the input), counts the nodes the
-document expands to, with an alias counted at the size of what it points at (memoised over the graph), and
-its nesting depth, and refuses beyond the budget before anything is constructed. An alias to a node that
-contains it (an infinite tree, which Go's YAML readers refuse too) is refused as well.
+See docs/limits.md ("Parsing what others wrote").
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Where signatures live in a bundle: `signatures/<sha256 of the envelope>.json`, beside the layout.
+"""Where signatures live in a bundle: `signatures/<sha256 of the envelope>.json`, named by their own bytes.
 
-The inventory does not list them (they sign it), so they follow a rule of their own: each file is named by the
-hash of its own bytes. Any other file under signatures/ is unlisted and refused, and the same envelope cannot
-be smuggled in twice. Approvals are added to a directory bundle as new files and to a tar by appending a
-member after the last one; blob data is never rewritten.
+See docs/bundle-format.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""A strict reader of plain POSIX ustar headers, written by hand on purpose.
-
-tarfile silently applies PAX size and path overrides, GNU long names and sparse maps, so what it reports can
-differ from what another tar reader sees. Bundles only ever hold regular files and directories with short
-names, so this reader accepts exactly that and refuses every extension. It reads headers and skips data; it
-never extracts anything.
+"""A strict reader of plain POSIX ustar headers, written by hand because tarfile silently applies PAX, GNU
+and sparse extensions another reader would not see. See docs/bundle-format.md.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """Checking a bundle before anything is written anywhere: every file against the inventory, then the OCI graph.
 
-Two steps, so a trust policy can be applied between them: `read_signed_part` reads what the signatures cover
-(the inventory, bounded, and the envelopes); `check_contents` hashes every file and walks the graph.
-
-Every problem is collected, with a stable code, and reported together. Manifests are kept as the exact bytes
-that were verified, so what is later pushed is what was checked, not a second read of the medium.
+See docs/bundle-format.md ("Verifying a bundle").
 """
 
 from __future__ import annotations

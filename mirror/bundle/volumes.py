@@ -1,13 +1,5 @@
-"""Split bundles: a small head volume `OUT.tar.000` and data volumes `OUT.tar.001`, `.002`, ... of at most SIZE each.
-
-The head is a plain ustar tar of `inventory.json`, `signatures/`, `oci-layout` and `index.json`; approvals are
-appended to it, so the data volumes are never rewritten. The data volumes, concatenated, are one ustar stream
-of the blobs; a member may straddle a border. The inventory lists every data volume's name, sha256 and size,
-so the collector's signature covers them.
-
-This module is the one place that reads volumes: a BundleReader that verifies them in one streaming pass (each
-volume's digest and each member's digest from the same bytes) and then serves members by reading across volume
-files, never joining them on disk. splitting.py writes them.
+"""Split bundles: reading a head volume `OUT.tar.000` and its data volumes in one verifying pass, never joined
+on disk (splitting.py writes them). See docs/bundle-format.md ("Volumes").
 """
 
 from __future__ import annotations
@@ -75,9 +67,9 @@ class _Segments(SeekableView):
             total += length
         self._size = total
         self._position = 0
-        self._open: tuple[int, BinaryIO] | None = None
+        self._open: tuple[int, io.BufferedReader] | None = None
 
-    def _handle(self, index: int) -> BinaryIO:
+    def _handle(self, index: int) -> io.BufferedReader:
         if self._open is None or self._open[0] != index:
             self._close_handle()
             self._open = (index, open_regular(self._pieces[index][0]))  # closed in close()

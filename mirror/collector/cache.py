@@ -1,17 +1,6 @@
 """A cache of downloaded blobs, so that a collect interrupted and run again fetches only what it lacks.
 
-Entries are files named by their digest (`blobs/sha256/<hex>`), as in an OCI layout. A download is written
-to a temporary file in the cache and renamed into place only after its digest checked, so a killed collect
-leaves at most a `.partial` file, never a wrong entry. An entry is trusted for nothing: it is hashed again
-whenever it is reused, and one that no longer matches its name is deleted and downloaded again.
-
-Entries reach a bundle as a hard link when the cache and the bundle share a file system (no second copy,
-no rewrite), else as a reflink where the file system can, else as a copy. Either way the bundle's file is
-the one whose bytes were hashed.
-
-The cache is bounded by age: after a successful collect, entries no collect has used for `max_age` are
-deleted (every reuse refreshes an entry's modification time). Deleting the whole directory while no
-collect runs is always safe.
+An entry is trusted for nothing: it is hashed again on every reuse. See docs/collector.md ("The blob cache").
 """
 
 from __future__ import annotations

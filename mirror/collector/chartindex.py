@@ -1,9 +1,6 @@
 """Helm charts: a name and a version constraint resolved to one exact archive, as Helm would choose it.
 
-HTTP repositories are read through their index.yaml (fetched once per run into a temporary file, walked as
-YAML events keeping only the charts asked for). OCI repositories are read through their tag list, streamed page
-by page into the selection; Helm writes `+` in a version as `_` in a tag. The newest version satisfying the
-constraint wins; an exact version string wins first.
+See docs/collector.md ("Helm charts").
 """
 
 from __future__ import annotations

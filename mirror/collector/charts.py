@@ -1,8 +1,6 @@
 """Collecting the charts of MirrorSets: resolve, download, follow dependencies, and find the images they use.
 
-HTTP charts are downloaded (checked against the index digest while they stream) and stored as OCI Helm charts;
-OCI charts are copied as they are. Each archive is then read, bounded and in memory, for its dependencies and
-images. Dependencies on other repositories become charts of their own, followed breadth-first, each once.
+See docs/collector.md ("Helm charts").
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """Collecting Flux fleets: the objects under a path, every source they use, and the objects themselves.
 
-The root path is read from a carried Git source (checked out of its own git bundle, so what is read is what
-travels) or from a local directory. Kustomizations are followed into the Git sources they name, which are
-collected on the way. The objects read are stored in the bundle as one JSON blob, so the importer can write
-them rewritten for the internal side.
+See docs/collector.md and docs/flux.md.
 """
 
 from __future__ import annotations
@@ -19,9 +16,11 @@ from mirror.collector.git import CollectedGit
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import UsageError
 from mirror.flux.blob import objects_blob
-from mirror.flux.objects import FluxObject, read_tree
+from mirror.flux.kustomize import read_tree
+from mirror.flux.objects import FluxObject
 from mirror.flux.patterns import compile_upstream
-from mirror.flux.plan import FluxPlan, FluxWalker, OciArtifact, SourceKey
+from mirror.flux.plan import FluxPlan, OciArtifact, SourceKey
+from mirror.flux.walk import FluxWalker
 from mirror.git.runner import Transport, run_git
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import FluxEntry, GitSource, ImageSource

@@ -1,10 +1,6 @@
 """Plain HTTP(S) downloads (chart repositories): streamed, capped, retried, and checked while they stream.
 
-No credentials are ever sent, so redirects may be followed to another host, but each is checked first (an
-httpx response hook, before httpx follows it): never to a scheme other than http(s) (one clear error, not
-retried), and, under the egress policy, never into an internal address the MirrorSet does not allow. Every
-request's host is recorded in the policy. The environment (proxies, CA bundles, .netrc) is ignored, as for
-registries.
+No credentials are sent; every redirect is checked before it is followed. See docs/collector.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Incremental bundles on the connected side: what a base chain already carried, and what to leave to it.
-
-`collect --since PREV` reads PREV's inventory only (from a bundle, or the copy collect writes beside every
-bundle). The base chain has what PREV carried as files plus what PREV itself expected from its own base; a
-new bundle carries everything else and lists the rest as `expected`, so the high side can check it is there.
+"""Incremental bundles on the connected side (`--since`): what a base chain already carried, and what to
+leave to it. See docs/collector.md ("Incremental collects").
 """
 
 from __future__ import annotations

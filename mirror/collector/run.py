@@ -1,8 +1,6 @@
 """The connected side: resolve a MirrorSet, download everything once, and write one bundle atomically.
 
-A bundle is built in a staging directory beside OUT and renamed into place at the end, so a failed or
-interrupted collect leaves nothing at OUT. For a `.tar`, blobs move from the staging directory into the tar
-one by one, so the disk never holds two copies.
+See docs/collector.md ("A collect").
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Git sources: list and resolve refs as Flux does, carry them as git bundles, check and push them inside.
 
-runner: run_git (a clean, closed environment; credentials through GIT_ASKPASS; redacted errors).
-refs: remote_refs, resolve_ref (Flux's ref precedence and semver over tags).
-bundles: create_bundle, inspect_bundle, check_and_stage (quarantine, list-heads, fsck), push_staged.
+See docs/collector.md ("Git sources") and docs/importer.md ("Git pushes").
 """
 
 from mirror.git.bundles import (

@@ -1,37 +1,6 @@
 """Git bundles: collect one ref (and the tags in its history) into a bundle; check, stage and push it inside.
 
-Collect (create_bundle), on the connected side:
-  - a temporary bare repository (no template, so no hooks) next to the destination fetches exactly what is
-    needed, with --no-tags: the resolved ref; or, for a bare `commit`, every branch, to find the ones that
-    contain it (Flux clones all branches to find a commit, so the commit must be on a branch inside too:
-    the remote's default branch if it contains the commit, otherwise every branch that does). Then the tags
-    whose commits lie in that history, named explicitly;
-  - every fetched ref is compared with what ls-remote said: a ref that moved in between is a TransferError
-    (a re-run resolves again);
-  - `git bundle create` with those full ref names, and `^<base>` for each base commit the history contains
-    (an incremental bundle; the excluded boundary becomes its prerequisites). git leaves out refs whose
-    commits are all in the base; BundleInfo.unchanged lists them, and when nothing is new no bundle is
-    written (BundleInfo.path is None). Objects are copied as they are: commit and tag ids never change.
-
-Import, on the disconnected side (check_and_stage, then push_staged), threat model rows 30 and 31:
-  - the header is parsed here (v2 or v3; a v3 `filter` capability, i.e. a partial bundle, or an object
-    format other than sha1 is refused), compared with `git bundle list-heads`, and the pack's SHA-1
-    trailer is checked (a truncated or altered pack is refused before git reads it);
-  - its refs must equal the inventory's exactly: an extra ref, a missing ref or a ref on another object
-    is a VerificationError (exit 3);
-  - in a fresh bare quarantine repository (no template, hooks off, no configuration but the command line),
-    the target's current heads and tags are fetched first when the bundle has prerequisites; a
-    prerequisite the target lacks is a VerificationError naming the commit;
-  - `git bundle verify`, a fetch of exactly the expected refs from the bundle, and `git fsck --strict
-    --no-dangling` over the quarantine (git before 2.46 does not check objects fetched from a bundle);
-    any finding is a VerificationError quoting fsck;
-  - plan_push compares the staged refs with the target's (ls-remote) and writes nothing, so the importer
-    finds every conflict before its first write; push_planned then sends explicit refspecs, never --mirror
-    (nothing is ever deleted on the server), --atomic (all refs or none). A branch that is not a
-    fast-forward, or a tag that exists on another object, is refused unless force; git's own rejection
-    backs this up, and a forced ref carries a lease on the value the plan saw. A refusal is a
-    RefConflictError (UsageError, exit 2: the operator must decide, a re-run alone changes nothing).
-  - The server's HEAD cannot be set over smart HTTP: PushResult.notes says when it should be set by hand.
+See docs/collector.md ("Git sources") and docs/importer.md ("Git pushes").
 """
 
 from __future__ import annotations

@@ -1,23 +1,6 @@
 """A remote's refs (`git ls-remote --symref`), and which commit a Flux GitRepository `spec.ref` names.
 
-The ref spec has the fields of Flux's GitRepositoryRef: `branch`, `tag`, `semver`, `name` and `commit`.
-When several are given, Flux's precedence decides, and the others are reported as ignored:
-commit > name > semver > tag > branch. The one combination Flux gives a meaning to is `commit` with
-`branch` (the commit must be on that branch); then both are used.
-
-A missing or empty ref spec means the remote's HEAD (the branch it points to). Flux itself would use
-`master`; mirror's manifest chooses the remote's default branch instead, and records which branch that was.
-
-`semver` is resolved as source-controller resolves it: over the remote's tag names, each read with Flux's
-`version.ParseVersion` (three dot-separated parts, then Masterminds' loose NewVersion: a leading `v` and
-leading zeros are accepted, `v1.2` is not a version), tags that are not versions skipped, then the newest
-version the Masterminds constraint allows (mirror.semver: prereleases match only when the constraint
-names one). Flux breaks a tie between equal versions (`v1.2.3` and `1.2.3`, or `1.2.3+a` and `1.2.3+b`) by
-the tagged commit's time; `ls-remote` does not tell that time, so mirror refuses a tie between different
-commits and asks for the tag by name (a tie on one commit picks the first tag name in sorted order).
-
-`commit` must be a full 40-hex SHA-1. Whether it exists (on the named branch, or on some branch) can only
-be checked once the history is fetched: create_bundle does that.
+See docs/collector.md ("Git sources").
 """
 
 from __future__ import annotations

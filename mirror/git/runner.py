@@ -1,42 +1,6 @@
 """Run the git command line in a clean, closed environment, and turn its failures into mirror's errors.
 
-Every `git` that mirror starts goes through `run_git`, which:
-  - passes no environment but PATH and what is set here: no proxies, no GIT_* variables of the caller, no
-    system or global configuration (GIT_CONFIG_NOSYSTEM, GIT_CONFIG_GLOBAL=/dev/null), HOME and
-    XDG_CONFIG_HOME in an empty temporary directory (no ~/.netrc, ~/.ssh, ~/.gitconfig), C locale (stable
-    messages), GIT_TERMINAL_PROMPT=0 (never waits for a password), GIT_NO_REPLACE_OBJECTS (no replace refs
-    can alter what an object id means);
-  - switches hooks off (`-c core.hooksPath=/dev/null`) and credential helpers off (`-c credential.helper=`);
-  - allows only the protocols asked for: https and http always, ssh and file only when the Transport says
-    so (GIT_ALLOW_PROTOCOL, which overrides any `protocol.*` configuration, plus the same as `-c` options);
-  - gives credentials to git only for the origins (scheme, host, port) they are bound to: a credential helper
-    (a short shell script in the temporary HOME that prints MIRROR_GIT_USERNAME and MIRROR_GIT_PASSWORD, two
-    variables set in the child's environment only) configured as `credential.<origin>.helper` for each
-    origin, after every other helper is switched off. git asks a helper only for a URL whose scheme, host and
-    port match, so a redirect target, or a repository on another host, is asked for nothing (and, with
-    GIT_TERMINAL_PROMPT=0 and no askpass, git then fails instead of prompting). Unbound Credentials are bound
-    to the http(s) URLs of the command itself. The secrets are never in argv, never in a URL, never in a
-    file. A URL that carries userinfo is refused before use;
-  - follows no HTTP redirect (`http.followRedirects=false`): a redirect would take the fetch to a host the
-    egress policy never saw (git does not say where it went), so a redirecting URL is an error that names it;
-  - passes everything git prints through `redact()` before it reaches an error message;
-  - runs git in its own process group and kills that group when the timeout expires, when the source's
-    deadline (`Transport.deadline`) passes, or when the run is cancelled (mirror.netguard.cancel: SIGTERM,
-    Ctrl-C); a stalled HTTP transfer is cut by http.lowSpeedLimit/lowSpeedTime (the Transport's speed floor,
-    from Limits.min_bytes_per_s and speed_window_s).
-
-Failures are classified from git's messages:
-  - the host could not be reached, the connection broke, TLS failed, HTTP 5xx, timeout → UnreachableError or
-    TransferError (exit 4: a re-run may succeed);
-  - authentication failed, or the server asked for credentials that were not given (401/403) →
-    TransferError (exit 4), as a refused registry login is (RegistryHTTPError): the hint says which
-    credentials to set;
-  - an HTTP redirect (git follows none) → UsageError (exit 2) naming the URL: write the final URL instead;
-  - "Repository not found", HTTP 404, "does not appear to be a git repository" → SourceNotFoundError (exit 2).
-    Hosts such as GitHub also answer "not found" for a private repository when no credentials were sent,
-    so the hint mentions credentials;
-  - anything else → the class the caller names (`failure=`): VerificationError for bundle and fsck work,
-    MirrorError by default.
+See docs/collector.md ("Git sources", running git).
 """
 
 from __future__ import annotations

@@ -1,20 +1,6 @@
-"""Chart archives (.tgz) read safely in memory: nothing is ever extracted to disk.
+"""Chart archives (.tgz) read safely in memory, within a budget: nothing is ever extracted to disk.
 
-The archive is decompressed by our own bounded reader and walked member by member with tarfile in stream
-mode (`r|`). Every byte that tarfile pulls out of gzip is counted, so a gzip bomb is stopped by a cap and
-never by running out of memory. The rules follow Helm's loader, a little stricter:
-
-- one top directory holds everything; names are relative, without `..`, `.`, empty parts or backslashes;
-- only regular files and directories (links, devices, FIFOs and sparse files are refused); PAX and GNU
-  long-name headers are accepted as tarfile parses them, but their own data is capped;
-- at most 5 MiB per file and 100 MiB of file content in all (Helm's limits), at most 10,000 members. Vendored
-  sub-chart archives are read with the same budget as the chart that carries them, so nesting cannot
-  multiply it (Helm gives each nested archive its own 100 MiB);
-- a file is read up to its declared size and no further.
-
-Only what image discovery needs is kept: Chart.yaml, values.yaml, requirements.yaml, Chart.lock and
-requirements.lock of the chart and of each vendored sub-chart (charts/*.tgz, or charts/<dir>/ directories,
-recursively). Templates are skipped: `helm template` is given the original archive bytes instead.
+See docs/collector.md ("Helm charts").
 """
 
 from __future__ import annotations

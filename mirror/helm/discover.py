@@ -1,35 +1,6 @@
 """The container images a chart uses, found in three layers; each result says how it was found.
 
-1. Annotations: `artifacthub.io/images`, and Bitnami's `images`, both a YAML list of `{name, image}`.
-2. values.yaml, walked for the shapes charts use:
-   - `image: "repo:tag"` or `image: repo@sha256:…` (also keys ending in `Image`, such as `kubectlImage`);
-   - maps with `repository` plus optional `registry`, `tag`, `digest` (or `sha`, 64 hex): a missing or empty
-     tag defaults to the chart's appVersion, as `helm create` templates do (Jenkins' `tagLabel` is appended),
-     and such an image is marked `guessed`; with no appVersion either, the image is left out with a warning;
-     a non-empty `global.imageRegistry` (Bitnami) replaces `registry`;
-   - ingress-nginx maps with `image` plus `registry`/`tag`/`digest`, the registry defaulting to
-     `global.image.registry`;
-   - a tag written `X@sha256:…` is split into tag and digest; numbers are written as Helm prints them.
-   Values holding `{{` templates and strings that are not references are skipped quietly.
-3. `helm template release-name <archive>` when a helm binary is given, run in a scratch HOME with no
-   kubeconfig, proxies or repositories, under a timeout and an output cap: the images of containers,
-   initContainers and ephemeralContainers of every Pod template, and `image` fields of other kinds (e.g. a
-   Prometheus resource), each credited to the chart named by Helm's `# Source:` comment. Test hooks are
-   rendered (no `--skip-tests`), since `helm test` in the air gap needs their images too; they say so.
-   It renders the default values only, and fails when a dependency is not vendored: both are warnings.
-
-Vendored sub-charts are walked with the parent's values under the sub-chart's key (its alias when the
-dependency has one) deep-merged over their own, and the parent's `global` over theirs; the parent's walk skips
-that key. Values under the key of a dependency that is not vendored are walked as they stand, marked as such,
-and never given the parent's appVersion as a tag. The limits of this imitation of Helm: no `import-values`, no
-`tags:`, no `tpl` of values, no template logic (a values scan finds images that a template might never use,
-and misses images that templates spell out by themselves). Sub-charts disabled by their `condition` are still
-walked, and their images say so. Dependencies that are not vendored cannot be walked: a warning names them.
-
-Discovery never raises on odd input: problems are appended to the `warnings` list the caller passes in. The
-one exception is a chart naming more images than `max_images` (Limits.max_images_per_chart): it is refused
-(TooManyImagesError), since quietly carrying only some of its images would be worse. The other is YAML past its
-budget (an alias bomb in an annotation or in what `helm template` printed): YamlBudgetError, exit 2.
+See docs/collector.md ("Helm charts", image discovery).
 """
 
 from __future__ import annotations
@@ -50,7 +21,7 @@ from typing import Any
 import yaml
 
 from mirror.errors import ReferenceError_, UsageError
-from mirror.helm.archive import Chart
+from mirror.helm.archive import Chart, Dependency
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
@@ -171,11 +142,12 @@ def _walk_chart(
                 "not vendored in the archive; its images are not discovered"
             )
     for sub in chart.subcharts:
-        uses = [d for d in chart.dependencies if d.name == sub.name] or [None]
-        for dependency in uses:
-            key = (dependency.alias if dependency else None) or sub.name
+        uses: list[Dependency | None] = [d for d in chart.dependencies if d.name == sub.name] or [None]
+        for use in uses:
+            key = (use.alias if use else None) or sub.name
             sub_path = f"{path}/charts/{key}"
-            own = values.get(key) if isinstance(values.get(key), dict) else {}
+            own_value = values.get(key)
+            own: Mapping[str, Any] = own_value if isinstance(own_value, dict) else {}
             sub_values = _merge(sub.values, own, found.limits.max_values_depth)
             parent_global = values.get("global")
             if isinstance(parent_global, dict):
@@ -187,7 +159,7 @@ def _walk_chart(
                     ),
                 }
             sub_suffix = suffix
-            condition = dependency.condition if dependency else None
+            condition = use.condition if use else None
             if condition and _condition(values, condition) is False:
                 sub_suffix += f" (sub-chart disabled by default: {condition})"
             _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1)

@@ -1,17 +1,6 @@
 """A Helm repository's index.yaml, read as a stream of YAML events, keeping only the charts asked for.
 
-A chart repository's index lists every version of every chart; a real one is megabytes, a hostile one up to
-the byte cap. Building the whole document in memory costs a hundred times its size and seconds per megabyte,
-so the C parser's events are walked instead and only what selection needs is kept: for each chart asked for,
-each entry's version, digest and first URL. Everything else is skipped event by event, never built.
-
-The result is what `yaml.load` followed by picking those fields would give: scalars are resolved and built
-with the safe constructor (an unquoted `1.10` is a float, not a version), a later duplicate key wins, and a
-document that does not parse is refused as a whole. Aliases and merge keys (`<<`) work in chart entries, as
-writers such as PyYAML emit them for shared objects: an anchored node is remembered in compact form only (a
-scalar; a sequence's first item; a mapping's version, digest and urls, merges already applied), so an alias
-costs no more than one event and alias bombs expand nothing. An alias standing for a whole chart list or for
-`entries` is refused. Work is bounded by a node budget, anchors and kept entries by counts.
+See docs/collector.md ("Helm charts").
 """
 
 from __future__ import annotations

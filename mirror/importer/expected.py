@@ -1,10 +1,6 @@
 """The high side of an incremental bundle: what it leaves to its base must already be on the targets.
 
-Checked before anything is written (and by --dry-run): every manifest an image leaves to the base exists in
-the image's target repository; every expected blob a carried manifest needs exists in that repository, or in
-another repository of the bundle's targets it can be mounted from (registries keep blobs per repository);
-every git source that did not move has its refs' commits on the target Git server. Git prerequisites of
-incremental git bundles are checked while staging (mirror.importer.git); their refusal names the base too.
+See docs/importer.md ("Expected on the target").
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Loading verified git bundles into the internal Git server.
+"""Loading verified git bundles into the internal Git server, after checking them in quarantine.
 
-Each bundle is first copied out of the bundle (hashed again on the way), checked and fetched into a quarantine
-repository, and fsck'ed there, and its refs are compared with the target's (ls-remote): all of that happens
-before anything is written to any target. Pushing comes after the registry: explicit refspecs, never
-deleting, refusing non-fast-forward updates unless forced.
+See docs/importer.md ("Git pushes").
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """The scratch directory where git bundles are checked in quarantine, and the removal of those left behind.
 
-A killed import cannot remove its own `mirror-git-*` directory, so the owner makes itself detectable: it
-holds an flock on the directory itself for the run's life (the kernel drops it when the process dies,
-however it dies). The directory is created under a private name, locked, and only then renamed to
-`mirror-git-*`, so a directory of that name whose lock can be taken has no living owner; the next import
-removes it. Directories of other users, links and any other name are left alone (including those of mirror
-versions before this one, whose owner cannot be told).
+See docs/importer.md ("Quarantine directories").
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Loading verified images into the internal registry: blobs, then manifests by digest, then tags.
 
-An image `SRC-HOST/PATH:TAG` lands at `HOST/PREFIX/PATH:TAG` with the same digest. Work already on the
-target is skipped with one HEAD, so a second run of the same bundle uploads nothing. A blob already pushed to
-another repository in this run is mounted rather than sent again.
+See docs/importer.md ("The registry").
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """The high side as a transaction: plan, check all of it, and only then write.
 
-Order (README, "A walk-through", on `import`):
-  1. usage: flags, the target URLs, the --flux-out directory (new, empty, or as an earlier import left it), the
-     trust state file's directory;
-  2. the trust state lock (mirror.trust.lock), before the state is read for the trust check;
-  3. trust (signatures, policy, rollback) and every file and image graph of the bundle;
-  4. the plan: every image's landing, Git targets, the Flux objects and mirror configurations rendered in
-     memory (names and size limit checked), what an incremental bundle expects on the targets, every git
-     bundle staged and fsck'ed in quarantine and its refs compared with the target's (ls-remote);
-  5. the new trust state recorded (atomically), so an older bundle stays refused whatever happens next;
-  6. the writes: registry (blobs, manifests, tags), Git pushes, --flux-out files; then the lock is released.
-Any refusal in 1-4 exits 2 or 3 with nothing written. An error in 6 is a PartialImportError (exit 4) that says
-what was written; running the very same bundle again resumes. --dry-run runs 1, 3 and 4, takes no lock and
-records nothing.
+See docs/importer.md ("The transaction").
 """
 
 from __future__ import annotations

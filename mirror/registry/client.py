@@ -1,9 +1,6 @@
 """The distribution API client: one instance per registry endpoint, shared by worker threads.
 
-Every response body that becomes data is checked while it streams, size first and then digest. Nothing is
-held whole in memory except manifests, which are capped. httpx's own redirect following is off: redirects are
-followed here so that Authorization never leaves the registry's origin, and the environment (proxies, CA
-bundles, .netrc) is ignored unless the caller asks for it.
+See docs/collector.md ("Images").
 """
 
 from __future__ import annotations

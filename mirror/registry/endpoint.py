@@ -1,9 +1,6 @@
 """Where a registry host is really reached: scheme, API host, and an optional repository prefix.
 
-An `endpoint` override sends the requests for a logical host (say ghcr.io) to a proxy or pull-through cache.
-Its path becomes a prefix of every repository name, as Harbor proxy-cache projects and Nexus group
-repositories expect: `endpoint: https://proxy.corp/ghcr.io` fetches ghcr.io/org/app from
-https://proxy.corp/v2/ghcr.io/org/app/... The image keeps its identity ghcr.io/org/app everywhere else.
+See docs/collector.md ("Registry endpoints").
 """
 
 from __future__ import annotations

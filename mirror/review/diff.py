@@ -1,10 +1,4 @@
-"""What changed between two bundles (or their inventory files): artifacts added, removed and changed, tags
-that moved, chart versions bumped, Git refs that moved with the commits between them, and the new blobs.
-
-Artifacts are matched by identity, not digest: an image by its source reference (so a tag that now names
-another digest is a move), a chart by repository, name and version and then by repository and name (a
-version bump), a Git source by URL and name, a Flux fleet by source and path.
-"""
+"""What changed between two bundles (or their inventory files). See docs/review.md ("The diff model")."""
 
 from __future__ import annotations
 

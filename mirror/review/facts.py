@@ -1,9 +1,6 @@
 """Facts a reviewer wants beyond the inventory, read from the bundle's small blobs only.
 
-Images: each manifest and its config (OS, architecture, labels), and the layer sizes as their descriptors
-state them; a layer blob is never opened. Charts: Chart.yaml from the chart archive, read by the bounded
-streaming chart reader. Everything here comes from an unchecked bundle: documents are parsed strictly,
-sizes are capped, and a blob that is absent or unreadable becomes a note, never a crash.
+See docs/review.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """The commits between two states of a Git source, read from the git bundles two mirror bundles carry.
 
-Both git bundles are copied out of their mirror bundles (streamed) and fetched into one temporary bare
-repository, through run_git: no hooks, no global or system configuration, file access only for the bundle
-files themselves. Then `git log OLD..NEW` lists the commits, bounded. Subjects are text from upstream, shown
-as they are (every output escapes them).
+See docs/review.md ("Commits of a moved ref").
 """
 
 from __future__ import annotations

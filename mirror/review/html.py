@@ -1,8 +1,6 @@
 """The review as one self-contained HTML file: inline CSS, no scripts, no external fetches, printable.
 
-Order: the summary and the signature verdict, the changes since the base, then the full listing. Every value
-is escaped (html.escape with quotes): the inventory, labels, Chart.yaml and commit subjects are untrusted.
-A Content-Security-Policy forbids scripts and every fetch, should anything slip through.
+See docs/review.md ("Outputs").
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""The JSON forms of a review and a diff: stable schemas, documented in the README.
-
-`schemaVersion` changes only when a field changes meaning or disappears; new fields may be added within a
-version. Every field is always present (null or empty when unknown), so scripts need no existence checks.
-"""
+"""The JSON forms of a review and a diff: stable schemas, listed in the README and docs/review.md."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
 """The signatures of a bundle as a reviewer sees them: who claims to have signed, and whether it verifies.
 
-Without a trust policy there is no key to verify against: the envelopes' key ids and statements are shown as
-claims, marked unverified. With one, mirror's own verdict decides every envelope (verified against the
-policy's pinned keys, role by role), and the policy's thresholds, age and sequence rules are reported too.
-Only the signatures are checked here, against the inventory's own sha256; blob contents are `mirror
-verify`'s work.
+See docs/review.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""The commits an incremental git bundle carries, read from that bundle alone.
+"""The commits an incremental git bundle carries, read from that bundle alone (its pack is thin).
 
-An incremental git bundle's pack is thin: some of its objects are deltas against objects of the base, so git
-refuses to fetch it without the base's history. Its commits, though, are whole objects in practice (git
-deltifies a commit only against another commit of the same pack), so `git unpack-objects -r` (recover: skip
-what cannot be resolved) into an empty repository gets them back. The walk from the new commit then follows
-`parent` ids, newest first as `git log` orders them, until it meets the old commit or a prerequisite (the
-commits the base brought); a commit the pack does not yield whole stops that line of the walk, and the note
-says how many commits were read and that the rest could not be.
-
-The git bundle is untrusted: it is copied out of its mirror bundle with its digest checked, its header is
-parsed strictly (mirror.git.bundles.parse_header), the pack is streamed to git from the copy at the pack's
-offset, and every git runs through run_git (no hooks, no global or system configuration, no network).
+See docs/review.md ("Commits of a moved ref").
 """
 
 from __future__ import annotations

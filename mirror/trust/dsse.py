@@ -1,9 +1,6 @@
 """DSSE envelopes: signatures over PAE(payloadType, payload), verified before the payload is ever parsed.
 
-https://github.com/secure-systems-lab/dsse — the envelope format is small and exact, and the well-kept
-implementations (securesystemslib) match keys by keyid and leave thresholds to the caller, which is the part
-that matters here; so signing and checking are written out in this module, and the tests check the envelopes
-with securesystemslib as an independent implementation.
+See docs/trust.md ("Envelopes").
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
 """One importer at a time per trust state file: an exclusive flock on `STATE.lock` beside it.
 
-The importer takes the lock before it reads the state for the trust check and keeps it until its last write
-to the targets is done: the state is recorded before the first write (so a run that dies half-way still
-refuses older bundles), and a second import must not interleave its tags with this one's. A second import
-prints one line naming the lock file and its holder's pid, then waits, or gives up after `--lock-timeout`.
-
-The lock file is never removed (a removed, still-locked file would let a third importer lock a new one) and
-holds only the pid of its current holder, for that message. `verify` and `--dry-run` take no lock: they
-write nothing, and the state is replaced atomically, so they read either the old or the new state whole.
+See docs/trust.md ("The lock").
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """The trust verdict: envelopes, policy and state in, every problem out. No IO, so every attack is a unit test.
 
-Rules, in the order they are applied to each envelope:
-1. a signature counts only if it verifies against a key pinned in the policy (the keyid is only a hint);
-2. only then is the payload type checked against the allow-list and the payload parsed, from the signed bytes;
-3. the statement's subject must be this bundle's inventory, and its predicate must name this bundle;
-4. a collection counts only from a collector key, an approval only from an approver key;
-5. thresholds count distinct public keys, never envelopes or key ids.
+See docs/trust.md ("The verdict").
 """
 
 from __future__ import annotations

@@ -8,18 +8,13 @@ from pathlib import Path
 import pytest
 
 from mirror.errors import UsageError
+from mirror.flux.kustomize import apply_images, json_patch, normalise_path, read_tree, selects, strategic_merge
 from mirror.flux.objects import (
     FluxObject,
-    apply_images,
-    json_patch,
-    normalise_path,
     object_from_document,
     parse_yaml_documents,
-    read_tree,
     read_yaml_files,
-    selects,
     split_image,
-    strategic_merge,
     workload_images,
 )
 from mirror.limits import Limits

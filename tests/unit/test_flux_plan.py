@@ -11,15 +11,9 @@ import pytest
 
 from mirror.errors import UsageError
 from mirror.flux.objects import FluxObject, objects_from_documents, parse_yaml_documents
-from mirror.flux.plan import (
-    FluxPlan,
-    FluxResolutionError,
-    FluxWalker,
-    SourceKey,
-    SubstitutionError,
-    envsubst,
-    parse_flux_vars,
-)
+from mirror.flux.plan import FluxPlan, FluxResolutionError, SourceKey
+from mirror.flux.substitute import SubstitutionError, envsubst, parse_flux_vars
+from mirror.flux.walk import FluxWalker
 from mirror.manifest.model import GitSource
 from mirror.oci.reference import parse_reference
 

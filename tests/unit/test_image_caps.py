@@ -8,7 +8,7 @@ import pytest
 
 from mirror.errors import UsageError
 from mirror.flux.objects import objects_from_documents
-from mirror.flux.plan import FluxWalker
+from mirror.flux.walk import FluxWalker
 from mirror.helm.archive import read_chart
 from mirror.helm.discover import TooManyImagesError, discover_images
 from mirror.limits import DEFAULT_LIMITS

@@ -10,7 +10,8 @@ import pytest
 
 from mirror.collector.flux import oci_sources
 from mirror.errors import UsageError
-from mirror.flux.objects import FluxObject, apply_patch, object_from_document, selects
+from mirror.flux.kustomize import apply_patch, selects
+from mirror.flux.objects import FluxObject, object_from_document
 from mirror.flux.plan import OciArtifact
 from mirror.oci.reference import ImageReference
 
