@@ -79,6 +79,11 @@ class Limits:
     max_values_nodes: int = 500_000
     max_values_depth: int = 64
     max_chart_walks: int = 1_000
+    # Kustomizations whose source is an OCIRepository (issue 14): the artifact's layer is downloaded and
+    # unpacked by hand to read the manifests in it. Real ones are kilobytes to a few MiB.
+    max_flux_artifact_bytes: int = 100 * MiB  # the layer (tar+gzip) as the manifest declares it
+    max_flux_artifact_content_bytes: int = 256 * MiB  # the files unpacked from it, in all
+    max_flux_artifact_files: int = 20_000  # tar members of every type
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4

@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from mirror.collector.httpfetch import HttpFetcher, is_sha256_hex
 from mirror.errors import InvalidDocumentError, RegistryHTTPError, SourceNotFoundError
+from mirror.flux.tags import select_flux_tag
 from mirror.helm.package import HELM_CONFIG
 from mirror.helm.repoindex import IndexEntry, read_index
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.manifest.model import ChartSource
+from mirror.manifest.model import ChartSource, UrlRewrite
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference, parse_reference
 from mirror.registry.pool import ClientPool
 from mirror.semver import is_version, select_version
+from mirror.urlrewrite import fetch_url
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,11 @@ class IndexCache:
     the charts a wave will ask for, so that one walk reads them all.
     """
 
-    def __init__(self, fetcher: HttpFetcher, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, fetcher: HttpFetcher, limits: Limits = DEFAULT_LIMITS, *, rewrites: Sequence[UrlRewrite] = ()
+    ) -> None:
         self._fetcher = fetcher
+        self._rewrites = tuple(rewrites)  # spec.rewrite: the index is fetched there, the repository keeps its URL
         self._limits = limits
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -103,7 +108,7 @@ class IndexCache:
         self._files.clear()
 
     def _fetch(self, repo: str) -> BinaryIO:
-        url = f"{repo}/index.yaml"
+        url = fetch_url(f"{repo}/index.yaml", self._rewrites)
         # Open for the run (read again for later charts), closed by close(); anonymous, so a killed run leaves none.
         handle = tempfile.TemporaryFile(prefix="mirror-index-")  # noqa: SIM115
         try:
@@ -161,7 +166,20 @@ def _select_oci(source: ChartSource, pool: ClientPool) -> ResolvedChart:
     repository = parse_reference(f"{source.repo.removeprefix('oci://')}/{source.name}")
     where = f"{source.origin}: chart {repository.name}"
     client = pool.for_host(repository.registry)
-    if source.version and is_version(source.version):
+    if source.flux_semver and source.version:
+        try:
+            choice = select_flux_tag(client.iter_tags(repository.repository), source.version)
+        except RegistryHTTPError as exc:
+            if exc.status == 404:
+                raise SourceNotFoundError(f"{where}: not found upstream") from exc
+            raise
+        if choice.tag is None:
+            raise SourceNotFoundError(
+                f"{where}: no tag satisfies {source.version!r}; {choice.describe_seen()}",
+                hint="tags are read as Flux reads them: MAJOR.MINOR.PATCH with an optional v prefix",
+            )
+        chosen, tag = choice.tag, choice.tag
+    elif source.version and is_version(source.version):
         # As Helm does: a version (not a range) is the tag itself, with no listing.
         chosen, tag = source.version, oci_tag(source.version)
     else:

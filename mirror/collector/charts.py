@@ -7,24 +7,28 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.collector.chartindex import IndexCache, ResolvedChart, resolve_chart
 from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
+from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.helm.archive import Chart, read_chart
 from mirror.helm.discover import discover_images
 from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
 from mirror.limits import Limits
-from mirror.manifest.model import ChartSource, ImageSource, MirrorSet
+from mirror.manifest.model import ChartSource, ImageSource, MirrorSet, UrlRewrite
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import parse_reference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
+from mirror.semver import Constraint, InvalidVersion, Version
+from mirror.urlrewrite import fetch_url
 from mirror.yamlio import YamlBudget
 
 
@@ -62,25 +66,32 @@ class ChartCollector:
         progress: Progress,
         helm: str | None = None,
         egress: EgressPolicy | None = None,
+        rewrites: Sequence[UrlRewrite] = (),
     ) -> None:
         self.egress = egress
         self.pool = pool
         self.fetcher = fetcher
-        self.indexes = IndexCache(fetcher, limits)
+        self.rewrites = tuple(rewrites)  # spec.rewrite: where HTTP repositories' URLs are fetched
+        self.indexes = IndexCache(fetcher, limits, rewrites=self.rewrites)
         self.writer = writer
         self.graphs = graphs
         self.limits = limits
         self.progress = progress
         self.helm = helm if helm is not None else shutil.which("helm")
 
-    def collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
-        """Every listed chart and every chart they depend on, breadth-first, each exact version once."""
+    def collect(
+        self, sources: list[ChartSource], jobs: int, unresolved: Unresolved | None = None
+    ) -> list[CollectedChart]:
+        """Every listed chart and every chart they depend on, breadth-first, each exact version once.
+
+        A chart the upstream does not have raises SourceNotFoundError, or goes to `unresolved` when given (the
+        others are still collected)."""
         try:
-            return self._collect(sources, jobs)
+            return self._collect(sources, jobs, unresolved)
         finally:
             self.indexes.close()
 
-    def _collect(self, sources: list[ChartSource], jobs: int) -> list[CollectedChart]:
+    def _collect(self, sources: list[ChartSource], jobs: int, unresolved: Unresolved | None) -> list[CollectedChart]:
         collected: dict[tuple[str, str, str], CollectedChart] = {}
         # Each item: the chart asked for, and the chain of charts that led to it ("name@version", root first).
         wave: list[tuple[ChartSource, tuple[str, ...]]] = [(s, ()) for s in sources]
@@ -90,12 +101,20 @@ class ChartCollector:
             asked.update((s.repo, s.name, s.version) for s, _ in wave)
             if self.egress is not None:  # every host of the wave that discovery reached, all refusals at once
                 self.egress.require_discovered(
-                    (url_host(s.repo), f"chart {chain[-1]} dependency {s.name}" if chain else s.origin)
+                    (
+                        url_host(s.repo if s.is_oci else fetch_url(s.repo + "/", self.rewrites)),
+                        f"chart {chain[-1]} dependency {s.name}" if chain else s.origin,
+                    )
                     for s, chain in wave
                     if chain or s.via != "listed"
                 )
             self.indexes.expect(s for s, _ in wave)
-            resolved = run_parallel(wave, lambda item: (resolve_chart(item[0], self.indexes, self.pool), item[1]), jobs)
+
+            def resolve(item: tuple[ChartSource, tuple[str, ...]]) -> tuple[ResolvedChart, tuple[str, ...]]:
+                return resolve_chart(item[0], self.indexes, self.pool), item[1]
+
+            attempt = resolve if unresolved is None else unresolved.attempt(resolve)
+            resolved = [r for r in run_parallel(wave, attempt, jobs) if r is not None]
             fresh = {r.key: (r, chain) for r, chain in resolved if r.key not in collected}
             if len(collected) + len(fresh) > self.limits.max_charts:
                 raise UsageError(
@@ -140,11 +159,14 @@ class ChartCollector:
 
     def _download_http(self, resolved: ResolvedChart) -> tuple[ManifestDocument, str, Chart]:
         assert resolved.url is not None
+        # The archive URL the index lists keeps its identity; a spec.rewrite rule may say where it is fetched.
+        fetch = fetch_url(resolved.url, self.rewrites)
         if self.egress is not None:  # the index names where its archives are, as a redirect would
-            self.egress.check_followed(resolved.source.repo, resolved.url, "chart archive")
+            repository = fetch_url(resolved.source.repo + "/", self.rewrites)
+            self.egress.check_followed(repository, fetch, "chart archive")
         with self.writer.scratch_file() as (path, handle):
             sha, size = self.fetcher.download(
-                resolved.url,
+                fetch,
                 handle,
                 expected_sha256=resolved.index_sha256,
                 max_bytes=self.limits.max_chart_bytes,
@@ -174,28 +196,10 @@ class ChartCollector:
         return document, layers[0].digest
 
     def _dependencies(self, collected: CollectedChart) -> list[ChartSource]:
-        parent = collected.resolved
-        result = []
-        for dependency in collected.chart.dependencies:
-            repository = (dependency.repository or "").rstrip("/")
-            if repository.startswith(("https://", "http://", "oci://")):
-                result.append(
-                    ChartSource(
-                        name=dependency.name,
-                        repo=repository,
-                        version=dependency.version or None,
-                        images=parent.source.images,
-                        dependencies=True,
-                        platforms=parent.source.platforms,
-                        origin=f"dependency of {parent.display}",
-                    )
-                )
-            elif repository.startswith(("@", "alias:")):
-                self.progress.warn(
-                    f"chart {parent.display}: dependency {dependency.name} names repository {repository}, "
-                    "an alias of a local Helm configuration; list that chart in the manifest to carry it"
-                )
-            # file:// and empty repositories are vendored in the archive's charts/ directory.
+        notes: list[str] = []
+        result = dependency_sources(collected.chart, collected.resolved.source, collected.resolved.display, notes)
+        for note in notes:
+            self.progress.warn(note)
         return result
 
     def _images(self, collected: CollectedChart, archive_digest: str) -> list[ImageSource]:
@@ -240,3 +244,66 @@ def chart_sources(sets: list[MirrorSet]) -> list[ChartSource]:
         for chart in mirrorset.charts:
             seen.setdefault((chart.repo, chart.name, chart.version), chart)
     return list(seen.values())
+
+
+def _locked_versions(chart: Chart) -> list[tuple[str, str, str]]:
+    """(name, repository, version) of each entry of the chart's Chart.lock (requirements.lock), in order."""
+    entries = chart.lock.get("dependencies") if chart.lock else None
+    result = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in ("name", "repository", "version")):
+            result.append((entry["name"], entry["repository"].rstrip("/"), entry["version"]))
+    return result
+
+
+def _lock_fits(constraint: str, locked: str) -> bool:
+    """Whether the locked version satisfies the Chart.yaml constraint (an empty one allows any version)."""
+    try:
+        version = Version.parse(locked)
+        return not constraint or locked == constraint or Constraint.parse(constraint).allows(version)
+    except (InvalidVersion, UsageError):
+        return False
+
+
+def dependency_sources(chart: Chart, parent: ChartSource, display: str, notes: list[str]) -> list[ChartSource]:
+    """The charts `chart` depends on from http(s) and OCI repositories, each as a chart source of its own.
+
+    As `helm dependency build` does, a dependency the chart's Chart.lock (or requirements.lock) lists, by name
+    and repository, is taken at the locked version, not the newest one its constraint allows; a lock entry that
+    no longer satisfies the constraint (a lock out of sync, which Helm refuses to build) is reported and the
+    constraint is used. Aliased and vendored dependencies are left out (a note for the alias).
+    """
+    locked = _locked_versions(chart)
+    result = []
+    for dependency in chart.dependencies:
+        repository = (dependency.repository or "").rstrip("/")
+        if repository.startswith(("https://", "http://", "oci://")):
+            version = dependency.version or None
+            entry = next((e for e in locked if e[:2] == (dependency.name, repository)), None)
+            if entry is not None:
+                locked.remove(entry)
+                if _lock_fits(dependency.version, entry[2]):
+                    version = entry[2]
+                else:
+                    notes.append(
+                        f"chart {display}: Chart.lock pins dependency {dependency.name} at {entry[2]}, out of sync "
+                        f"with its constraint {dependency.version!r}; the constraint is used"
+                    )
+            result.append(
+                ChartSource(
+                    name=dependency.name,
+                    repo=repository,
+                    version=version,
+                    images=parent.images,
+                    dependencies=True,
+                    platforms=parent.platforms,
+                    origin=f"dependency of {display}",
+                )
+            )
+        elif repository.startswith(("@", "alias:")):
+            notes.append(
+                f"chart {display}: dependency {dependency.name} names repository {repository}, "
+                "an alias of a local Helm configuration; list that chart in the manifest to carry it"
+            )
+        # file:// and empty repositories are vendored in the archive's charts/ directory.
+    return result

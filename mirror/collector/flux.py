@@ -6,6 +6,7 @@ See docs/collector.md and docs/flux.md.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -13,21 +14,25 @@ from pathlib import Path
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.collector.git import CollectedGit
+from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
-from mirror.errors import UsageError
+from mirror.errors import RegistryHTTPError, SourceNotFoundError
+from mirror.flux.artifact import fetch_artifact
 from mirror.flux.blob import objects_blob
+from mirror.flux.giturls import SshUrlMap
 from mirror.flux.kustomize import read_tree
 from mirror.flux.objects import FluxObject
 from mirror.flux.patterns import compile_upstream
 from mirror.flux.plan import FluxPlan, OciArtifact, SourceKey
+from mirror.flux.tags import select_flux_tag
 from mirror.flux.walk import FluxWalker
 from mirror.git.runner import Transport, run_git
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.manifest.model import FluxEntry, GitSource, ImageSource
+from mirror.manifest.model import FluxEntry, GitSource, ImageSource, UrlRewrite
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
-from mirror.semver import select_version
+from mirror.urlrewrite import fetch_url
 from mirror.yamlio import YamlBudgetError
 
 
@@ -57,11 +62,16 @@ class FluxCollector:
         variables: dict[str, str],
         progress: Progress,
         egress: EgressPolicy | None = None,
+        rewrites: Sequence[UrlRewrite] = (),
+        pool: ClientPool | None = None,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._egress = egress
-        self.writer = writer
+        self._rewrites = tuple(rewrites)
+        self._pool = pool  # OCIRepository artifacts that Kustomizations build from are read through it
         self._limits = limits
+        self._artifacts: dict[str, Path] = {}
+        self.writer = writer
         self._collect_git = collect_git
         self._by_name = manifest_git
         self._scratch = scratch
@@ -83,7 +93,8 @@ class FluxCollector:
             known = self._git.get(key)
         if known is None:
             if self._egress is not None:  # a GitRepository of the fleet: reached through discovery
-                self._egress.require_discovered([(url_host(source.url), f"Git source {source.origin}")])
+                fetch = fetch_url(source.url, self._rewrites)
+                self._egress.require_discovered([(url_host(fetch), f"Git source {source.origin}")])
             known = self._collect_git(source)
             with self._lock:
                 known = self._git.setdefault(key, known)
@@ -105,13 +116,33 @@ class FluxCollector:
             self._checkouts[collected.digest] = target
         return target
 
-    def collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
+    def _artifact_tree(self, artifact: OciArtifact, notes: list[str]) -> Path:
+        """The unpacked content of an OCIRepository's artifact (mirror.flux.artifact), once per reference."""
+        assert self._pool is not None
+        if self._egress is not None:  # an OCIRepository of the fleet: reached through discovery
+            self._egress.require_discovered([(artifact.reference.registry, f"OCI artifact {artifact.origin}")])
+        reference = _oci_source((self._pool, artifact)).reference  # a semver resolved as Flux resolves it
+        key = f"{reference}\n{artifact.layer_media_type}"
+        with self._lock:
+            known = self._artifacts.get(key)
+        if known is not None:
+            return known
+        parent = self._scratch / "artifacts"
+        parent.mkdir(exist_ok=True)
+        directory = Path(tempfile.mkdtemp(dir=parent)) / "content"  # fresh: a failed read leaves nothing in the way
+        notes += fetch_artifact(self._pool, artifact, reference, directory, self._limits)
+        with self._lock:
+            self._artifacts[key] = directory
+        return directory
+
+    def collect(self, entry: FluxEntry, platforms: tuple | None, unresolved: Unresolved | None = None) -> CollectedFlux:
+        """The fleet of `entry`; a GitRepository missing upstream goes to `unresolved` when given (else raises)."""
         try:
-            return self._collect(entry, platforms)
+            return self._collect(entry, platforms, unresolved)
         except YamlBudgetError as exc:  # files are named inside their source: say which fleet read them
             raise YamlBudgetError(f"{entry.origin}: {exc.message}", hint=exc.hint) from None
 
-    def _collect(self, entry: FluxEntry, platforms: tuple | None) -> CollectedFlux:
+    def _collect(self, entry: FluxEntry, platforms: tuple | None, unresolved: Unresolved | None) -> CollectedFlux:
         notes: list[str] = []
         if entry.git is not None:
             collected = self._by_name[entry.git]
@@ -126,8 +157,14 @@ class FluxCollector:
 
         def read(key: SourceKey, path: str) -> list[FluxObject] | None:
             designated = walker.source(key)
+            if isinstance(designated, OciArtifact) and self._pool is not None:
+                tree = self._artifact_tree(designated, notes)
+                try:
+                    return read_tree(tree, path, warnings=notes, limits=self._limits)
+                except YamlBudgetError as exc:
+                    raise YamlBudgetError(f"{designated.url}: {exc.message}", hint=exc.hint) from None
             if not isinstance(designated, GitSource):
-                return None  # Kustomizations from OCI artifacts or buckets are not followed
+                return None  # Kustomizations from buckets are not followed
             try:
                 return read_tree(self._checkout(self.git_source(designated)), path, warnings=notes, limits=self._limits)
             except YamlBudgetError as exc:
@@ -139,37 +176,65 @@ class FluxCollector:
             # The bootstrap's own repository: its GitRepository often lives only in the cluster (gotk-sync).
             root_key = SourceKey("GitRepository", *entry.git_repository)
             external[root_key] = self._by_name[entry.git].source
-        walker = FluxWalker(read, variables=self._variables, platforms=platforms, external=external)
+        listed = [g.source.url for g in self._by_name.values()]
+        walker = FluxWalker(
+            read,
+            variables=self._variables,
+            platforms=platforms,
+            external=external,
+            ssh_urls=SshUrlMap(listed, self._rewrites),
+        )
         plan = walker.walk(objects, source=root_key, path=entry.path, strict=True)
         for note in [*notes, *plan.warnings]:
             self._progress.warn(f"{entry.origin}: {note}")
         if self._egress is not None:
             known = {g.source.url for g in self.git}
             self._egress.require_discovered(
-                (url_host(g.url), f"Git source {g.origin}") for g in plan.git if g.url not in known
+                (url_host(fetch_url(g.url, self._rewrites)), f"Git source {g.origin}")
+                for g in plan.git
+                if g.url not in known
             )
+        collect_git = self.git_source if unresolved is None else unresolved.attempt(self.git_source)
         for git in plan.git:
-            self.git_source(git)
+            collect_git(git)
         for chart in plan.git_charts:
             self._progress.warn(f"{chart.origin}: a chart from a Git repository travels in that repository only")
         blob = objects_blob(plan.objects, max_bytes=self._limits.max_flux_objects_bytes, where=entry.origin)
         return CollectedFlux(entry, source, plan, blob)
 
 
-def oci_sources(pool: ClientPool, artifacts: Sequence[OciArtifact]) -> list[ImageSource]:
-    """OCIRepository artifacts as images to copy: a semver ref is resolved over the upstream tags here."""
-    result = []
-    for artifact in artifacts:
-        reference = artifact.reference
-        if artifact.semver is not None:
-            # Streamed page by page into the selection: only the best tag so far is kept.
-            tags: Iterable[str] = pool.for_host(reference.registry).iter_tags(reference.repository)
-            if artifact.semver_filter:
-                pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
-                tags = (t for t in tags if pattern.search(t))
-            chosen = select_version(tags, artifact.semver)
-            if chosen is None:
-                raise UsageError(f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}")
-            reference = ImageReference(reference.registry, reference.repository, chosen)
-        result.append(ImageSource(reference, None, artifact.origin))
-    return result
+def oci_sources(
+    pool: ClientPool, artifacts: Sequence[OciArtifact], unresolved: Unresolved | None = None
+) -> list[ImageSource]:
+    """OCIRepository artifacts as images to copy: a semver ref is resolved over the upstream tags here.
+
+    An artifact the upstream does not have raises SourceNotFoundError, or goes to `unresolved` when given."""
+    if unresolved is not None:
+        found = [unresolved.attempt(_oci_source)((pool, artifact)) for artifact in artifacts]
+        return [source for source in found if source is not None]
+    return [_oci_source((pool, artifact)) for artifact in artifacts]
+
+
+def _oci_source(item: tuple[ClientPool, OciArtifact]) -> ImageSource:
+    pool, artifact = item
+    reference = artifact.reference
+    if artifact.semver is not None:
+        # Streamed page by page into the selection: only the best tag so far is kept.
+        tags: Iterable[str] = pool.for_host(reference.registry).iter_tags(reference.repository)
+        if artifact.semver_filter:
+            pattern = compile_upstream(artifact.semver_filter, f"{artifact.origin}: spec.ref.semverFilter")
+            tags = (t for t in tags if pattern.search(t))
+        try:
+            choice = select_flux_tag(tags, artifact.semver)
+        except RegistryHTTPError as exc:
+            if exc.status != 404:
+                raise
+            raise SourceNotFoundError(f"{artifact.origin}: {reference.name} not found upstream") from exc
+        if choice.tag is None:
+            raise SourceNotFoundError(
+                f"{artifact.origin}: no tag of {reference.name} satisfies {artifact.semver!r}; "
+                + choice.describe_seen(),
+                hint="tags are read as Flux reads them: MAJOR.MINOR.PATCH with an optional v prefix",
+            )
+        reference = ImageReference(reference.registry, reference.repository, choice.tag)
+    return ImageSource(reference, None, artifact.origin)

@@ -65,17 +65,20 @@ def collect_git(
     transport: Transport,
     base_commits: Iterable[str] = (),
     base: ArtifactRecord | None = None,
+    fetch_url: str | None = None,
 ) -> CollectedGit:
     """Resolve the source's ref and store its history as a git bundle blob in the layout.
 
     base_commits: what the target already has (an incremental collect's base); that history is left out, and
     when nothing is new no blob is written and the artifact stands on `base`, the base's record.
+    fetch_url: where the repository is fetched from, when a spec.rewrite rule covers its URL.
     """
-    refs = remote_refs(source.url, credentials, transport=transport)
-    resolved = resolve_ref(refs, source.ref, where=source.origin, url=source.url)
+    fetch = fetch_url or source.url  # a spec.rewrite rule's target; the source keeps its URL as its identity
+    refs = remote_refs(fetch, credentials, transport=transport)
+    resolved = resolve_ref(refs, source.ref, where=source.origin, url=fetch)
     with writer.scratch_path() as path:
         info = create_bundle(
-            source.url,
+            fetch,
             resolved,
             path,
             credentials=credentials,

@@ -23,6 +23,7 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
+from mirror.collector.unresolved import Unresolved
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory
@@ -35,6 +36,7 @@ from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.trust.statement import format_time
+from mirror.urlrewrite import fetch_url
 
 if TYPE_CHECKING:
     from mirror.collector.cache import BlobCache
@@ -119,6 +121,7 @@ def egress_policy(sets: Sequence[MirrorSet], *, allow_discovered: bool = False) 
             else:
                 named.append(url_host(chart.repo))
         named += [url_host(g.url) for g in mirrorset.git]
+        named += [url_host(rule.target) for rule in mirrorset.rewrites]  # where rewritten URLs are fetched
     allowed = [pattern for mirrorset in sets for pattern in mirrorset.allowed_hosts]
     return EgressPolicy(named, allowed, allow_discovered=allow_discovered)
 
@@ -179,7 +182,11 @@ def _gather(
     egress: EgressPolicy,
     chain: BaseChain | None = None,
 ) -> _Gathered:
-    """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image."""
+    """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
+
+    A reference the upstream does not have does not stop the run: every one is gathered, and the run ends with
+    all of them listed together (mirror.collector.unresolved)."""
+    unresolved = Unresolved()
     git: list[CollectedGit] = []
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -196,29 +203,33 @@ def _gather(
             flux_vars=flux_vars,
             chain=chain,
             egress=egress,
+            unresolved=unresolved,
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
         from mirror.collector.charts import ChartCollector, chart_sources
 
-        charts = ChartCollector(pool, fetcher, writer, graphs, limits, progress, egress=egress).collect(
-            [*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs
-        )
+        rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+        charts = ChartCollector(
+            pool, fetcher, writer, graphs, limits, progress, egress=egress, rewrites=rewrites
+        ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs, unresolved)
     sources = _image_sources(sets, charts, flux_images)
     egress.require_discovered(_discovered_images(sources))
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
             return resolve_image(pool, image)
-        except SourceNotFoundError:
+        except SourceNotFoundError as exc:
             if not image.optional:
-                raise
+                unresolved.add(exc.message, image.origin)
+                return None
             progress.warn(
                 f"{image.reference}: not found upstream; {image.origin} only guessed its tag, so it is left out"
             )
             return None
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
+    unresolved.check()
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
     return _Gathered(charts, images, git, fleets)
 
@@ -235,26 +246,36 @@ def _gather_git_and_flux(
     flux_vars: dict[str, str],
     chain: BaseChain | None,
     egress: EgressPolicy,
+    unresolved: Unresolved,
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
     from mirror.collector.git import collect_git
     from mirror.credentials import git_credentials
+    from mirror.flux.plan import FluxResolutionError
     from mirror.git.runner import Transport
 
     transport = Transport(ca_file=fetcher.ca_file).with_limits(limits)
-    credentials = git_credentials(named=[g.url for s in sets for g in s.git])
+    rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+    credentials = git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git])
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
 
     def collect_one_git(source: GitSource, *, whole: bool = False) -> CollectedGit:
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []
-        egress.record(url_host(source.url))
+        fetch = fetch_url(source.url, rewrites)
+        egress.record(url_host(fetch))
         # The whole source within one deadline, from now; the base's bundle hints at its size.
         timed = transport.for_source(base.size if base else None)
         collected = collect_git(
-            source, writer, credentials=credentials, transport=timed, base_commits=commits, base=base
+            source,
+            writer,
+            credentials=credentials,
+            transport=timed,
+            base_commits=commits,
+            base=base,
+            fetch_url=fetch,
         )
         if collected.skipped_refs:
             names = ", ".join(repr(name) for name in collected.skipped_refs[:5])
@@ -266,9 +287,13 @@ def _gather_git_and_flux(
         progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")
         return collected
 
-    manifest_git = run_parallel(
-        [g for s in sets for g in s.git], lambda g: collect_one_git(g, whole=g.name in flux_git), jobs
-    )
+    listed = [g for s in sets for g in s.git]
+
+    def collect_listed(source: GitSource) -> CollectedGit:
+        return collect_one_git(source, whole=source.name in flux_git)
+
+    attempt = unresolved.attempt(collect_listed)
+    manifest_git = [g for g in run_parallel(listed, attempt, jobs) if g is not None]
     by_name = {g.source.name: g for g in manifest_git}
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -282,15 +307,23 @@ def _gather_git_and_flux(
             variables=flux_vars,
             progress=progress,
             egress=egress,
+            rewrites=rewrites,
+            pool=pool,
             limits=limits,
         )
         for mirrorset in sets:
             for entry in mirrorset.flux:
-                fleet = flux.collect(entry, mirrorset.platforms)
+                if entry.git is not None and entry.git not in by_name:
+                    continue  # its Git source is unresolved, and listed already
+                try:
+                    fleet = flux.collect(entry, mirrorset.platforms, unresolved)
+                except FluxResolutionError as exc:
+                    unresolved.extend(exc.problems)
+                    continue
                 fleets.append(fleet)
                 flux_charts += fleet.plan.charts
                 egress.require_discovered((a.reference.registry, f"OCI artifact {a.origin}") for a in fleet.plan.oci)
-                flux_images += [*fleet.plan.images, *oci_sources(pool, fleet.plan.oci)]
+                flux_images += [*fleet.plan.images, *oci_sources(pool, fleet.plan.oci, unresolved)]
                 progress.log(f"flux {fleet.source}: {len(fleet.plan.objects)} object(s)")
         git = flux.git
     for fleet in fleets:

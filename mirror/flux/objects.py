@@ -6,9 +6,10 @@ kustomize build of a path (`read_tree`) is mirror/flux/kustomize.py, which reads
 Only the objects that matter to mirror are kept: Flux kinds (API groups under fluxcd.io, and flux-operator's
 fluxcd.controlplane.io), workloads (their images), and ConfigMaps and Secrets (postBuild.substituteFrom).
 Documents without apiVersion and kind (values files, Chart.yaml, CI workflows) are skipped quietly; a file
-PyYAML cannot parse (a duplicate anchor, Go templates) is skipped with a warning naming it, as is a file with
-a duplicate key (kustomize refuses those). A file whose aliases would expand it past the YAML budget of
-`Limits` (an alias bomb), or into an infinite tree, is refused: YamlBudgetError, exit 2, naming it.
+that is not YAML (Go templates) is skipped with a warning naming it, as is a file with a duplicate key
+(kustomize refuses those). An anchor defined twice is read as Go's yaml reads it (the later one wins), not
+skipped. A file whose aliases would expand it past the YAML budget of `Limits` (an alias bomb), or into an
+infinite tree, is refused: YamlBudgetError, exit 2, naming it.
 
 YAML is read as kustomize does (YAML 1.2): only true/false are booleans, and dates stay strings.
 Problems never raise here except a path outside the root and YAML past its budget: they are appended to the
@@ -90,10 +91,42 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
 
 
+class _RedefinableAnchors(yaml.composer.Composer):
+    """An anchor defined again replaces the first for the aliases after it, as Go's yaml (kubectl, kustomize,
+    Flux) reads it; PyYAML refuses such a document ("found duplicate anchor"). Real fleets have them
+    (billimek/k8s-gitops' plex.yaml). Anchors stay per document: Composer.compose_document resets them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[attr-defined]  # the parser's, mixed in beside this class
+        if not isinstance(event, yaml.AliasEvent) and event.anchor is not None:
+            self.anchors.pop(event.anchor, None)
+        return super().compose_node(parent, index)
+
+
+class _GoAnchorsLoader(_RedefinableAnchors, yaml.SafeLoader):
+    """_Loader's reading, composed in Python (the C composer cannot be told to accept a redefined anchor)."""
+
+
+_GoAnchorsLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+_GoAnchorsLoader.yaml_constructors = dict(_Loader.yaml_constructors)
+
+
+def _is_redefined_anchor(exc: yaml.YAMLError) -> bool:
+    return isinstance(exc, yaml.composer.ComposerError) and "found duplicate anchor" in (exc.context or "")
+
+
 def parse_yaml_documents(text: str, where: str = "YAML text") -> list[Any]:
     """Every non-empty document of `text`; raises yaml.YAMLError, and YamlBudgetError (naming `where`) for YAML
-    that expands past the budget of one file (an alias bomb)."""
-    return read_yaml(text, where, loader=_Loader)
+    that expands past the budget of one file (an alias bomb).
+
+    The fast C loader first; a document that redefines an anchor is read again by the slower Python composer,
+    which accepts it as Go's yaml does, within the same budget."""
+    try:
+        return read_yaml(text, where, loader=_Loader)
+    except yaml.YAMLError as exc:
+        if not _is_redefined_anchor(exc):
+            raise
+    return read_yaml(text, where, loader=_GoAnchorsLoader)
 
 
 def load_documents(path: Path, warnings: list[str], display: str | None = None) -> list[Any]:

@@ -101,6 +101,8 @@ class FleetResolution:
     _external: dict[SourceKey, GitSource | OciArtifact]
     _platforms: tuple[Platform, ...] | None
     _limits: Limits
+    # ssh:// GitRepository URL → the http(s) URL it is read as (mirror.flux.giturls); None keeps ssh URLs.
+    _ssh_urls: Callable[[str], str | None] | None
 
     def _objects(self, group: str, kind: str) -> list[_Held]:
         return [held for held in self._held.values() if (held.obj.group, held.obj.kind) == (group, kind)]
@@ -282,7 +284,21 @@ class FleetResolution:
                 return None
         if spec.get("recurseSubmodules") and not quiet:
             self._plan.warnings.append(f"{obj.where}: recurseSubmodules: the submodules' repositories are not carried")
-        return GitSource(_git_name(obj), str(url).rstrip("/"), ref, obj.where)
+        url = str(url).rstrip("/")
+        if self._ssh_urls is not None and urlsplit(url).scheme == "ssh":
+            mapped = self._ssh_urls(url)
+            if mapped is None:
+                problems.append(
+                    f"{obj.where}: spec.url: {url} is an ssh:// URL, and Git is fetched over HTTP(S) only: list the "
+                    "repository's https:// URL in spec.git (same host and path), or add a spec.rewrite rule "
+                    "from its ssh:// prefix to an http(s):// one"
+                )
+                return None
+            if (problem := _git_url_problem(mapped)) is not None:
+                problems.append(f"{obj.where}: spec.url: {url} is read as {mapped}, and {problem}")
+                return None
+            url = mapped.rstrip("/")
+        return GitSource(_git_name(obj), url, ref, obj.where)
 
     def _check_includes(self, obj: FluxObject) -> None:
         for i, include in enumerate(obj.spec.get("include") or []):
@@ -579,6 +595,7 @@ class FleetResolution:
             dependencies=True,
             platforms=self._platforms,
             origin=obj.where,
+            flux_semver=bool(artifact.semver),
         )
 
     def _values_images(self, held: _Held) -> tuple[ImageReference, ...]:

@@ -28,7 +28,7 @@ import binascii
 import copy
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,8 +102,10 @@ class FluxWalker(FleetResolution):
         external: Mapping[SourceKey, GitSource | OciArtifact] | None = None,
         max_depth: int = 32,
         limits: Limits = DEFAULT_LIMITS,
+        ssh_urls: Callable[[str], str | None] | None = None,
     ) -> None:
         self._read_tree = read_tree
+        self._ssh_urls = ssh_urls
         self._limits = limits
         self._variables = dict(variables or {})
         self._platforms = platforms

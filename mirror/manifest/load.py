@@ -11,7 +11,15 @@ from urllib.parse import urlsplit
 from mirror.egress import HostPattern, parse_host_pattern
 from mirror.errors import ManifestError, ReferenceError_, UsageError
 from mirror.fsutil import require_regular_file
-from mirror.manifest.model import ChartImages, ChartSource, FluxEntry, GitSource, ImageSource, MirrorSet
+from mirror.manifest.model import (
+    ChartImages,
+    ChartSource,
+    FluxEntry,
+    GitSource,
+    ImageSource,
+    MirrorSet,
+    UrlRewrite,
+)
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
@@ -23,7 +31,8 @@ KIND = "MirrorSet"
 
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
-_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux", "allowedHosts"}
+_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux", "allowedHosts", "rewrite"}
+_REWRITE_FIELDS = {"from", "to"}
 _FLUX_FIELDS = {"git", "path", "gitRepository"}
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _GIT_FIELDS = {"name", "url", "ref"}
@@ -352,6 +361,48 @@ def _allowed_hosts(check: _Checker, value: Any) -> tuple[HostPattern, ...]:
     return tuple(result)
 
 
+def _rewrite_prefix(check: _Checker, value: Any, field: str, schemes: tuple[str, ...]) -> str:
+    text = check.string(value, field)
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise check.fail(field, f"{text!r} is not a valid URL") from exc
+    if parts.scheme not in schemes or not hostname or "://" not in text:
+        names = [s + "://" for s in schemes]
+        raise check.fail(field, f"{text!r} must be an {', '.join(names[:-1])} or {names[-1]} URL prefix")
+    if parts.password or (parts.username and parts.scheme != "ssh"):
+        raise check.fail(field, f"{text!r} must not carry credentials", hint="credentials come from the environment")
+    if parts.query or parts.fragment or not text.endswith("/"):
+        raise check.fail(
+            field, f"{text!r} must end with / and have no query or fragment", hint="a prefix covers whole path segments"
+        )
+    return text
+
+
+def _rewrites(check: _Checker, value: Any) -> tuple[UrlRewrite, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.rewrite", "expected a list of {from: PREFIX, to: PREFIX} rules")
+    result = []
+    for i, item in enumerate(value):
+        field = f"spec.rewrite[{i}]"
+        rule = check.mapping(item, field, _REWRITE_FIELDS)
+        source = _rewrite_prefix(check, rule.get("from"), f"{field}.from", ("https", "http", "ssh"))
+        target = _rewrite_prefix(check, rule.get("to"), f"{field}.to", ("https", "http"))
+        if source.startswith("ssh://") and urlsplit(source).path != urlsplit(target).path:
+            # The GitRepository keeps its ssh:// URL, and lands on the internal Git server by that URL's path; the
+            # source this rule makes must land at the same place.
+            raise check.fail(
+                f"{field}.to",
+                f"{target!r} must have the same path as {source!r}: an ssh:// rule changes scheme, user and host only",
+                hint="to fetch through a mirror, add a second rule from the https:// prefix to the mirror",
+            )
+        result.append(UrlRewrite(source, target, f"{check.path}: {field}"))
+    return tuple(result)
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -372,6 +423,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         git=(git := _git(check, spec.get("git"))),
         flux=_flux(check, spec.get("flux"), git),
         allowed_hosts=_allowed_hosts(check, spec.get("allowedHosts")),
+        rewrites=_rewrites(check, spec.get("rewrite")),
     )
 
 

@@ -41,10 +41,22 @@ class ChartSource:
     platforms: tuple[Platform, ...] | None  # for the images it uses
     origin: str
     via: str = "listed"  # listed, or flux (a Flux object); dependencies are marked by requiredBy
+    # `version` is a Flux OCIRepository's ref.semver: chosen over the tags as Flux reads them (a `v` prefix
+    # accepted), not as Helm lists OCI tags.
+    flux_semver: bool = False
 
     @property
     def is_oci(self) -> bool:
         return self.repo.startswith("oci://")
+
+
+@dataclass(frozen=True)
+class UrlRewrite:
+    """`spec.rewrite[]`: a URL starting with `source` is fetched at `target` + the rest of it."""
+
+    source: str  # the `from` prefix
+    target: str  # the `to` prefix
+    origin: str
 
 
 @dataclass(frozen=True)
@@ -76,3 +88,5 @@ class MirrorSet:
     flux: tuple[FluxEntry, ...] = ()
     # spec.allowedHosts: hosts the collector may contact beyond those named above (see mirror.egress).
     allowed_hosts: tuple[HostPattern, ...] = ()
+    # spec.rewrite: Git and HTTP chart repository URLs fetched through other prefixes (mirror.urlrewrite).
+    rewrites: tuple[UrlRewrite, ...] = ()

@@ -184,14 +184,13 @@ class TestReadYamlFiles:
         write_tree(
             tmp_path,
             {
-                "apps/plex.yaml": """
+                "apps/undefined.yaml": """
                     apiVersion: helm.toolkit.fluxcd.io/v2
                     kind: HelmRelease
-                    metadata: {name: plex, namespace: default}
+                    metadata: {name: undefined, namespace: default}
                     spec:
                       values:
-                        a: &port 32400
-                        b: &port 32401
+                        a: *port
                     """,
                 "apps/template.yaml": """
                     apiVersion: v1
@@ -222,7 +221,7 @@ class TestReadYamlFiles:
         objects = read_yaml_files(tmp_path, warnings=warnings)
         assert [o.name for o in objects] == ["good"]
         assert len(warnings) == 3
-        assert any(w.startswith("apps/plex.yaml: skipped") and "duplicate anchor" in w for w in warnings)
+        assert any(w.startswith("apps/undefined.yaml: skipped") and "undefined alias" in w for w in warnings)
         assert any(w.startswith("apps/template.yaml: skipped") for w in warnings)
         assert any(w.startswith("apps/twice.yaml: skipped") and "duplicate key" in w for w in warnings)
 
