@@ -24,6 +24,7 @@ from mirror.flux.objects import objects_from_documents, parse_yaml_documents
 from mirror.flux.rewrite import InternalEndpoints, render_objects, rewrite_objects
 from mirror.importer.flux_out import write_files
 from tests.support.kubeschemas import invalid
+from tests.support.realdata import realdata
 
 INTERNAL = InternalEndpoints("registry.internal:5000/mirror", git_base="https://git.internal/fleet")
 WITH_CA = EndpointAccess(git_auth=True, registry_auth=True, ca=True)
@@ -185,3 +186,23 @@ def test_the_rewrites_are_listed_for_the_report_each_object_with_its_old_and_new
     assert bitnami["url"]["to"] == "oci://registry.internal:5000/mirror/charts"
     assert bitnami["secretRef"] == "mirror-registry" and bitnami["certSecretRef"] == "mirror-ca"
     assert list(listed) == sorted(listed)
+
+
+def test_a_real_flux_bootstrap_root_is_taken_over_with_its_names_secret_and_path():
+    """billimek/k8s-gitops' gotk-sync.yaml: an ssh:// root at path ./ that `flux bootstrap` wrote."""
+    sync = realdata("billimek__k8s-gitops", "_history-2024-05", "flux-system", "gotk-sync.yaml")
+    objects = rewrite_objects(
+        objects_from_documents(parse_yaml_documents(sync.read_text()), "gotk-sync.yaml"), INTERNAL
+    )
+    root = FleetRoot(git="k8s-gitops", url="https://github.com/billimek/k8s-gitops", ref={"branch": "master"}, path="")
+    files = bootstrap_files([root], reference_internal_secrets(objects, INTERNAL, WITH_CA), INTERNAL, WITH_CA)
+    source = by_kind(files, "GitRepository")[("flux-system", "flux-system")]
+    assert source["spec"]["url"] == "https://git.internal/fleet/billimek/k8s-gitops.git"
+    assert source["spec"]["secretRef"] == {"name": "flux-system"}
+    assert by_kind(files, "Kustomization")[("flux-system", "flux-system")]["spec"]["path"] == "./"
+    assert set(by_kind(files, "Secret")[("flux-system", "flux-system")]["stringData"]) == {
+        "username",
+        "password",
+        "ca.crt",
+    }
+    assert invalid(documents(files)) == {}
