@@ -26,6 +26,8 @@ class Limits:
     # bundle (checked at collect while the blob is built, and at import).
     max_kustomize_depth: int = 64
     max_flux_objects_bytes: int = 64 * MiB
+    # --flux-out night after night: the record of the files an import wrote there (read before the next night).
+    max_flux_out_record_bytes: int = 16 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
     # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.

@@ -59,6 +59,7 @@ class ImportReport:
     base: dict[str, object] | None = None  # of an incremental bundle: its base, and what was found on the targets
     present_blobs: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) skipped, for --report
     flux_files: int = 0  # files written to --flux-out (or that would be, in a dry run)
+    flux_rewrites: list[dict[str, object]] = field(default_factory=list)  # each source's endpoint, from → to
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -71,6 +72,7 @@ class ImportReport:
             "base": self.base,
             "images": [i.to_json() for i in self.images],
             "fluxFiles": self.flux_files,
+            "fluxRewrites": self.flux_rewrites,
             **self.counts.to_json(),
         }
 
@@ -191,7 +193,7 @@ def import_bundle(
     if flux_out is not None:
         from mirror.importer.flux_out import check_output_directory
 
-        check_output_directory(flux_out)
+        check_output_directory(flux_out, limits=limits)
     with contextlib.ExitStack() as held:
         state_file = None
         if trust is not None:
@@ -249,6 +251,10 @@ class _Plan:
     expected: ExpectedOnTarget
     staged: list[GitPlan] = field(default_factory=list)
     pushes: list[tuple[GitPlan, PushPlan]] = field(default_factory=list)
+    flux_previous: dict[str, str] = field(default_factory=dict)
+    flux_rewrites: list[dict[str, object]] = field(
+        default_factory=list
+    )  # --flux-out: what an earlier night wrote there
 
 
 def _plan_check_write(
@@ -319,6 +325,7 @@ def _plan_check_write(
         None if base is None else {**base.to_json(), **plan.expected.to_json()},
         importer.present_blobs,
         len(plan.flux_files),
+        plan.flux_rewrites,
     )
 
 
@@ -365,10 +372,13 @@ def _plan(
             )
         )
     if flux_out is not None:
-        from mirror.importer.flux_out import render_flux_out  # only imports that write Flux objects pay for these
+        from mirror.flux.bootstrap import EndpointAccess  # only --flux-out pays for these
+        from mirror.importer.flux_out import check_output_directory, render_flux_out
 
         with refusals.check():
-            plan.flux_files = render_flux_out(
+            plan.flux_previous = check_output_directory(flux_out, limits=targets.limits)
+        with refusals.check():
+            rendered = render_flux_out(
                 verified,
                 flux_out,
                 targets.registry_url,
@@ -376,7 +386,13 @@ def _plan(
                 ca_file=targets.ca_file,
                 limits=targets.limits,
                 warn=targets.progress.warn,
+                access=EndpointAccess(
+                    git_auth=targets.git_credentials is not None,
+                    registry_auth=targets.credentials is not None,
+                    ca=targets.ca_file is not None,
+                ),
             )
+            plan.flux_files, plan.flux_rewrites = rendered.files, rendered.rewrites
     if verified.inventory.base is not None:
         with refusals.check(), targets.registry() as client:
             plan.expected = check_expected(
@@ -439,7 +455,7 @@ def _write(
     if flux_out is not None:
         from mirror.importer.flux_out import write_flux_out
 
-        write_flux_out(plan.flux_files, flux_out, written)
+        write_flux_out(plan.flux_files, flux_out, written, plan.flux_previous)
         targets.progress.log(
             f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
         )
