@@ -23,7 +23,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mirror import __version__
-from mirror.errors import MirrorError, Problem, problem_count
+from mirror.errors import Interrupted, MirrorError, Problem, problem_count
+from mirror.limits import DEFAULT_LIMITS
 from mirror.logs import format_line
 from mirror.progress import Progress, human_size
 from mirror.terminal import escape
@@ -78,10 +79,6 @@ FluxVars = Annotated[
 ]
 
 
-class _Interrupted(MirrorError):
-    exit_code = 130
-
-
 def _log_format(kwargs: dict[str, Any]) -> str:
     log_format = kwargs.get("log_format")
     return log_format.value if isinstance(log_format, LogFormat) else "text"
@@ -96,11 +93,8 @@ def _fail(error: MirrorError, log_format: str = "text", prefix: str = "error: ")
     """The error, then each problem on its own line, then the hint; each escaped on its own."""
     problems: list[Problem | str] = list(getattr(error, "problems", None) or [])
     if log_format == "json":
-        fields: dict[str, object] = {"exitCode": error.exit_code, "error": type(error).__name__}
-        if error.hint:
-            fields["hint"] = error.hint
-        if problems:
-            fields["problems"] = [p.to_json() if isinstance(p, Problem) else {"message": str(p)} for p in problems]
+        fields = error.to_json()
+        del fields["message"]  # the log line's own message field
         print(format_line("json", "error", "error", error.message, fields), file=sys.stderr)
         return
     _say(f"{prefix}{error.message}", err=True)
@@ -121,8 +115,8 @@ def handled(command: F) -> F:
             _fail(error, _log_format(kwargs))
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
-            _fail(_Interrupted("interrupted"), _log_format(kwargs), prefix="")
-            raise typer.Exit(130) from None
+            _fail(Interrupted("interrupted"), _log_format(kwargs), prefix="")
+            raise typer.Exit(Interrupted.exit_code) from None
         except typer.Exit:
             raise
         except Exception as error:  # the last resort: report, never show a traceback unless asked
@@ -182,7 +176,8 @@ def resolve(
         platforms = artifact.get("platforms")
         suffix = f"  [{', '.join(platforms)}]" if isinstance(platforms, list) else ""
         _say(f"{artifact['kind']:<6} {artifact['source']}  {artifact['digest']}{suffix}")
-        for reason in artifact.get("foundBy") or []:
+        found_by = artifact.get("foundBy")
+        for reason in found_by if isinstance(found_by, list) else []:
             _say(f"         used by {reason}")
         if artifact.get("requiredBy"):
             _say(f"         dependency of {artifact['requiredBy']}")
@@ -541,9 +536,6 @@ def _root(
     """mirror: verified bundles of images for air-gapped networks."""
 
 
-# How long an interrupted run waits for its worker threads to unwind (their transfers are already cut) before
-# the process leaves without them.
-_INTERRUPT_GRACE_S = 3.0
 _interrupting = False
 
 
@@ -571,7 +563,7 @@ def _leave_after_interrupt(code: object) -> None:
     At exit, Python joins every worker thread of concurrent.futures; one blocked where no cancel reaches it
     (a read from a stuck file system) would keep an interrupted process alive.
     """
-    deadline = time.monotonic() + _INTERRUPT_GRACE_S
+    deadline = time.monotonic() + DEFAULT_LIMITS.interrupt_grace_s
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join(max(0.0, deadline - time.monotonic()))

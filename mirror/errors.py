@@ -9,11 +9,12 @@
     │   ├── IntegrityError                  file sizes and digests disagree with the inventory
     │   ├── BundleFormatError               a bundle, tar member or inventory that is malformed or unsafe
     │   └── InvalidDocumentError            a manifest or index that is ambiguous, malformed or unsupported
-    └── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
-        ├── UnreachableError                the host could not be reached
-        ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
-        ├── RegistryHTTPError               the registry answered with an error status
-        └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
+    ├── TransferError               exit 4  network or transfer failure after retries; a re-run resumes
+    │   ├── UnreachableError                the host could not be reached
+    │   ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
+    │   ├── RegistryHTTPError               the registry answered with an error status
+    │   └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
+    └── Interrupted                 exit 130 Ctrl-C or SIGTERM; what a run had not finished is left undone
 
 The library raises; only cli.py turns these into exit codes. Messages name the file, field or reference,
 and `hint` says what the user can do next.
@@ -38,6 +39,16 @@ class MirrorError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def to_json(self) -> dict[str, object]:
+        """The error as scripts see it, in a JSON log line and a run report alike: the one mapping of both."""
+        entry: dict[str, object] = {"exitCode": self.exit_code, "error": type(self).__name__, "message": self.message}
+        if self.hint:
+            entry["hint"] = self.hint
+        problems = getattr(self, "problems", None)
+        if problems:
+            entry["problems"] = [p.to_json() if isinstance(p, Problem) else {"message": str(p)} for p in problems]
+        return entry
 
 
 class UsageError(MirrorError):
@@ -186,3 +197,9 @@ class RegistryHTTPError(TransferError):
 
 class DigestMismatchError(TransferError):
     pass
+
+
+class Interrupted(MirrorError):
+    """Stands for a KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) where errors are shown or reported."""
+
+    exit_code = 130

@@ -26,6 +26,8 @@ class Limits:
     # bundle (checked at collect while the blob is built, and at import).
     max_kustomize_depth: int = 64
     max_flux_objects_bytes: int = 64 * MiB
+    # --flux-out night after night: the record of the files an import wrote there (read before the next night).
+    max_flux_out_record_bytes: int = 16 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
     # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.
@@ -56,9 +58,27 @@ class Limits:
     # git_timeout_bytes_per_s where the size is known (an import's bundle, an incremental collect's base).
     git_source_timeout_s: float = 3600.0
     git_timeout_bytes_per_s: int = 64 * 1024
-    # Helm repositories and charts.
+    # Git, besides: ls-remote of one repository, a git bundle's header (its refs: the whole header and one
+    # line), and the tail of git's own stderr kept in an error message.
+    git_ls_remote_timeout_s: float = 300.0
+    max_git_bundle_header_bytes: int = 64 * MiB
+    max_git_bundle_header_line: int = 64 * 1024
+    max_git_message_chars: int = 4000
+    # Ctrl-C / SIGTERM: how long an interrupted run waits for its worker threads to unwind (their transfers are
+    # already cut) before the process leaves without them.
+    interrupt_grace_s: float = 3.0
+    # Helm repositories and charts. A chart archive (compressed bytes read) is capped at max_chart_bytes; inside
+    # it, Helm's own limits (MaxDecompressedChartSize, MaxDecompressedFileSize) and ours on its tar headers.
+    # Vendored sub-chart archives share the budget of the chart that carries them, so nesting cannot multiply it.
     max_index_yaml_bytes: int = 64 * MiB
     max_chart_bytes: int = 100 * MiB
+    max_chart_content_bytes: int = 100 * MiB  # file content of the whole chart, sub-charts included
+    max_chart_file_bytes: int = 5 * MiB  # one file
+    max_chart_members: int = 10_000  # tar headers of every kind, nested archives included
+    max_chart_header_bytes: int = 1 * MiB  # the data of one PAX or GNU long-name header
+    max_subchart_depth: int = 5  # sub-charts inside sub-charts
+    # Version constraints (Masterminds syntax) longer than this are refused: a limit of mirror, not of Helm.
+    max_constraint_chars: int = 1024
     # index.yaml is walked as YAML events, keeping only the charts asked for: these bound that walk's work
     # (a real 4 MB index has about 200,000 nodes) and what it keeps for one chart (real charts: under 2,000).
     max_index_yaml_nodes: int = 8_000_000
@@ -85,6 +105,9 @@ class Limits:
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4
+    # An incremental collect reads its base bundle's image indexes; nested deeper than any registry or tool
+    # makes them, they are not followed.
+    max_base_index_depth: int = 8
     # A blob's declared size, refused before any download: far above any real layer, far below "1 TB".
     max_blob_bytes: int = 256 * GiB
     # Hostile bundles (verification order and bounds): what a forged or junk-filled bundle can make us do.
@@ -99,6 +122,20 @@ class Limits:
     max_signatures_per_envelope: int = 16
     # Problems listed before the rest are summarised by code in one line (and counted in JSON).
     max_problems: int = 100
+    # Review (inspect, diff): the facts read from a bundle's small blobs, shown, not trusted. Documents as the
+    # registry client caps manifests; a chart larger than review_max_chart_bytes is listed without its
+    # Chart.yaml facts; the children of one index whose configs are read; labels and characters kept of one.
+    review_max_document_bytes: int = 4 * MiB
+    review_max_chart_bytes: int = 20 * MiB
+    review_max_chart_content_bytes: int = 50 * MiB
+    review_max_platforms: int = 64
+    review_max_labels: int = 100
+    review_max_text_chars: int = 2000
+    # Review: commits listed per moved ref (the count beyond is still given), git log's time, and the size of
+    # one commit object a thin-pack log still reads.
+    review_max_commits: int = 50
+    review_git_timeout_s: float = 300.0
+    review_max_commit_bytes: int = 1 * MiB
 
 
 DEFAULT_LIMITS = Limits()

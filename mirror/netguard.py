@@ -22,7 +22,7 @@ import httpx
 
 from mirror.errors import SlowTransferError
 from mirror.limits import Limits
-from mirror.registry.retry import Retryable
+from mirror.registry.retry import retry_slow as retry_slow  # the policy lives with the other retry rules
 
 # How long one blocking socket operation may wait before the pace and the cancellation are looked at again.
 _SLICE_S = 0.5
@@ -166,11 +166,6 @@ _local = threading.local()
 
 def _meter() -> _Meter | None:
     return getattr(_local, "meter", None)
-
-
-def retry_slow(error: SlowTransferError) -> Retryable | SlowTransferError:
-    """What an attempt raises for a slow transfer under the retry policy above."""
-    return Retryable(error) if error.retryable else error
 
 
 @contextlib.contextmanager

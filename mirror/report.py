@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from mirror.errors import MirrorError, UsageError, VerificationError
+from mirror.errors import Interrupted, MirrorError, UsageError
 from mirror.fsutil import atomic_write
 from mirror.progress import Progress
 
@@ -34,35 +34,30 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
-def exit_code_of(error: BaseException) -> int:
-    if isinstance(error, MirrorError):
-        return error.exit_code
+def _as_mirror_error(error: BaseException) -> MirrorError | None:
     if isinstance(error, KeyboardInterrupt):
-        return 130
+        return Interrupted("interrupted")
+    return error if isinstance(error, MirrorError) else None
+
+
+def exit_code_of(error: BaseException) -> int:
+    known = _as_mirror_error(error)
+    if known is not None:
+        return known.exit_code
     code = getattr(error, "exit_code", None)  # typer.Exit / click.exceptions.Exit
     return code if isinstance(code, int) else 1
 
 
 def failure_entry(error: BaseException) -> dict[str, object]:
     """What failed, as the user saw it on stderr: message, hint, exit code and, for refusals, every problem."""
-    entry: dict[str, object] = {"exitCode": exit_code_of(error)}
-    if isinstance(error, MirrorError):
-        entry["error"] = type(error).__name__
-        entry["message"] = error.message
-        if error.hint:
-            entry["hint"] = error.hint
-        if isinstance(error, VerificationError) and error.problems:
-            entry["problems"] = [p.to_json() for p in error.problems]
+    known = _as_mirror_error(error)
+    if known is not None:
+        entry = known.to_json()
         written = getattr(error, "written", None)  # an import that failed after its first write says what it did
         if isinstance(written, dict):
             entry["written"] = written
-    elif isinstance(error, KeyboardInterrupt):
-        entry["error"] = "Interrupted"
-        entry["message"] = "interrupted"
-    else:
-        entry["error"] = "InternalError"
-        entry["message"] = f"{type(error).__name__}: {error}"
-    return entry
+        return entry
+    return {"exitCode": exit_code_of(error), "error": "InternalError", "message": f"{type(error).__name__}: {error}"}
 
 
 def _time(moment: dt.datetime) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from mirror.errors import UsageError
+from mirror.limits import DEFAULT_LIMITS
 
 __all__ = ["Constraint", "InvalidConstraint", "InvalidVersion", "Version", "select_version"]
 
@@ -18,7 +19,7 @@ _CACHE_SIZE = 1 << 16
 
 # The patterns below accept the same texts, and pick the same matches, as Masterminds' Go expressions. Runs
 # use possessive quantifiers (`*+`, `++`), which change nothing here (no token can end inside a run of its
-# own characters) but spare Python's backtracking engine; constraint length is capped (_MAX_CONSTRAINT), as
+# own characters) but spare Python's backtracking engine; constraint length is capped (max_constraint_chars), as
 # the unanchored searches can still take time quadratic in the length of one run, where Go's RE2 is linear.
 # Go's `\s` is ASCII-only; Python's would also accept e.g. NBSP and vertical tab, which Helm rejects.
 _WS = "[ \\t\\n\\f\\r]"
@@ -51,7 +52,6 @@ _ALTERNATIVE = re.compile(f"{_WS}*+{_COMPARISON}(?:(?:{_WS}*+,{_WS}*+|{_WS}++){_
 _FIND_COMPARISON = re.compile(f"(?P<op>{_OPERATOR})?{_WS}*+(?P<operand>{_OPERAND})")
 # `A - B` with the spaces around it; a space before it goes too (Go rewrites `>1 2 - 3` as `>1>= 2, <= 3 `).
 _HYPHEN_RANGE = re.compile(f"{_WS}*+(?P<low>{_OPERAND}){_WS}++-{_WS}++(?P<high>{_OPERAND}){_WS}*+")
-_MAX_CONSTRAINT = 1024
 
 _WILDCARDS = frozenset({"x", "X", "*"})
 # Operator as written -> the comparison it performs (aliases: none/`=`, `=>`, `=<`, `~>`).
@@ -302,9 +302,10 @@ def _comparison(constraint: str, spelled: str, operand: str) -> _Comparison:
 def _parse_constraint(text: str) -> Constraint:
     if not text.strip():
         raise InvalidConstraint(text, "it is empty")
-    if len(text) > _MAX_CONSTRAINT:
+    if len(text) > DEFAULT_LIMITS.max_constraint_chars:
         raise InvalidConstraint(
-            text[:60] + "…", f"it is longer than {_MAX_CONSTRAINT} characters (a limit of mirror, not of Helm)"
+            text[:60] + "…",
+            f"it is longer than {DEFAULT_LIMITS.max_constraint_chars} characters (a limit of mirror, not of Helm)",
         )
     rewritten = _HYPHEN_RANGE.sub(lambda m: f">= {m['low']}, <= {m['high']} ", text)
     alternatives = []

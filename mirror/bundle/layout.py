@@ -6,13 +6,13 @@ import hashlib
 import json
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from mirror.bundle.inventory import INVENTORY_PATH, FileRecord, Inventory, blob_path
+from mirror.fsutil import atomic_write, atomic_writer, temporary_name
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import hex_of, sha256_digest
 
@@ -30,10 +30,9 @@ class LayoutWriter:
         self._write_file("oci-layout", OCI_LAYOUT)
 
     def _write_file(self, path: str, data: bytes) -> None:
-        target = self.root / path
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
+        # Not fsynced one by one (thousands of blobs): a cut-off collect leaves only its staging directory, and
+        # verify checks every file against the inventory.
+        atomic_write(self.root / path, data, durable=False)
         if path != INVENTORY_PATH:
             with self._lock:
                 self._records[path] = FileRecord(path, hashlib.sha256(data).hexdigest(), len(data))
@@ -54,21 +53,15 @@ class LayoutWriter:
 
         The caller must have checked the bytes against `digest` and `size` while writing them.
         """
-        final = self.root / blob_path(digest)
-        temporary = final.with_name(f".{hex_of(digest)}.{uuid.uuid4().hex}.partial")
-        try:
-            with open(temporary, "xb") as handle:
-                yield handle
-            os.replace(temporary, final)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with atomic_writer(self.root / blob_path(digest), durable=False) as handle:
+            yield handle
         with self._lock:
             self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
 
     @contextmanager
     def scratch_file(self) -> Iterator[tuple[Path, BinaryIO]]:
         """A temporary file inside the bundle's staging area, for content whose digest is learnt while writing."""
-        path = self.root / "blobs" / "sha256" / f".scratch.{uuid.uuid4().hex}.partial"
+        path = temporary_name(self.root / "blobs" / "sha256" / "scratch")
         try:
             with open(path, "xb+") as handle:
                 yield path, handle
@@ -78,7 +71,7 @@ class LayoutWriter:
     @contextmanager
     def scratch_path(self) -> Iterator[Path]:
         """A path inside the staging area for a tool that writes the file itself (git bundle create)."""
-        path = self.root / "blobs" / "sha256" / f".scratch.{uuid.uuid4().hex}.partial"
+        path = temporary_name(self.root / "blobs" / "sha256" / "scratch")
         try:
             yield path
         finally:

@@ -10,7 +10,6 @@ import hashlib
 import os
 import re
 import tarfile
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from mirror.bundle import ustar
 from mirror.bundle.inventory import INVENTORY_PATH, Inventory, VolumeRecord
 from mirror.bundle.volumes import volume_path
 from mirror.errors import MirrorError, UsageError
+from mirror.fsutil import atomic_write, create_exclusive, temporary_name
 
 _CHUNK = 1024 * 1024
 
@@ -68,7 +68,7 @@ class VolumeSink:
         self._finish_current()
         path = self._path_of(len(self.paths) + 1)
         self.paths.append(path)
-        self._handle = open(path, "xb")  # noqa: SIM115 - closed in _finish_current or abort
+        self._handle = create_exclusive(path)
         self._hash = hashlib.sha256()
         self._written = 0
 
@@ -152,9 +152,8 @@ def write_split(
     inventory and the volume paths, head first.
     """
     check_split_out(out)
-    token = uuid.uuid4().hex[:12]
-    sink = VolumeSink(lambda n: out.with_name(f".{volume_path(out, n).name}.{token}.partial"), volume_size)
-    head_temporary = out.with_name(f".{volume_path(out, 0).name}.{token}.partial")
+    sink = VolumeSink(lambda n: temporary_name(volume_path(out, n)), volume_size)
+    head_temporary = temporary_name(volume_path(out, 0))
     placed: list[Path] = []
     try:
         blobs = sorted(f.path for f in inventory.files if f.path not in HEAD_FIRST)
@@ -164,10 +163,10 @@ def write_split(
             VolumeRecord(volume_path(out, n).name, sha, size) for n, (_, sha, size) in enumerate(sink.volumes, 1)
         )
         inventory = replace(inventory, volumes=records)
-        (staging / INVENTORY_PATH).write_bytes(inventory.to_bytes())
+        atomic_write(staging / INVENTORY_PATH, inventory.to_bytes(), durable=False)
         signatures = sorted(sign(inventory))
         head_paths = [INVENTORY_PATH, *signatures, *[p for p in HEAD_FIRST if (staging / p).is_file()]]
-        with open(head_temporary, "xb") as handle:
+        with create_exclusive(head_temporary) as handle:
             write_members(handle, staging, head_paths, consume=False)
             handle.flush()
             os.fsync(handle.fileno())

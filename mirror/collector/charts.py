@@ -140,7 +140,10 @@ class ChartCollector:
     def _read(self, archive_digest: str, resolved: ResolvedChart) -> Chart:
         with open(self.writer.blob_location(archive_digest), "rb") as handle:
             return read_chart(
-                handle, where=f"chart {resolved.display}", yaml_budget=YamlBudget.from_limits(self.limits)
+                handle,
+                where=f"chart {resolved.display}",
+                limits=self.limits,
+                yaml_budget=YamlBudget.from_limits(self.limits),
             )
 
     def _collect_one(self, resolved: ResolvedChart, chain: tuple[str, ...]) -> CollectedChart:

@@ -15,14 +15,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from mirror.egress import EgressPolicy, redirect_target
-from mirror.errors import DigestMismatchError, RegistryHTTPError, SlowTransferError, TransferError, UnreachableError
+from mirror.errors import DigestMismatchError, RegistryHTTPError, SlowTransferError
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced, retry_slow
+from mirror.netguard import Pace, guarded_transport, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.registry.client import tls_context
-from mirror.registry.retry import Retryable, parse_retry_after, with_retries
-
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+from mirror.registry.retry import Retryable, retry_answer, retryable_failure, with_retries
 
 
 def _host(url: str) -> str:
@@ -96,27 +94,20 @@ class HttpFetcher:
             reset()
             try:
                 with paced(pace), self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
-                    if response.status_code in _RETRY_STATUSES:
-                        raise Retryable(
-                            RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code),
-                            parse_retry_after(response.headers.get("retry-after")),
-                        )
+                    retry = retry_answer(
+                        response,
+                        RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code),
+                    )
+                    if retry is not None:
+                        raise retry
                     if response.status_code == 404:
                         raise RegistryHTTPError(f"{url}: not found (404)", status=404)
                     if response.status_code != 200:
                         raise RegistryHTTPError(f"{url}: answered {response.status_code}", status=response.status_code)
                     for chunk in response.iter_raw():
                         sink(chunk)
-            except httpx.ConnectError as exc:
-                raise Retryable(UnreachableError(f"cannot reach {_host(url)}: {exc}")) from exc
-            except httpx.TimeoutException as exc:
-                raise Retryable(UnreachableError(f"{_host(url)} timed out: {exc!r}")) from exc
-            except httpx.TooManyRedirects as exc:
-                raise TransferError(f"{url}: too many redirects") from exc
-            except httpx.TransportError as exc:
-                raise Retryable(TransferError(f"transfer from {_host(url)} failed: {exc!r}")) from exc
-            except SlowTransferError as exc:
-                raise retry_slow(exc) from exc
+            except (httpx.TransportError, SlowTransferError) as exc:
+                raise retryable_failure(exc, _host(url)) from exc
 
         def report(failure: Retryable, delay: float) -> None:
             if self._log:

@@ -27,7 +27,6 @@ from mirror.oci.document import ManifestDocument
 from mirror.oci.mediatypes import INDEXES
 
 BESIDE_SUFFIX = ".inventory.json"
-MAX_INDEX_DEPTH = 8  # indexes nested deeper than any registry or tool makes them are not followed
 
 
 def beside_path(out: Path) -> Path:
@@ -111,7 +110,8 @@ class BaseChain:
                 if child.digest in carried:
                     continue
                 carried.add(child.digest)
-                nested = read(child.digest) if child.media_type in INDEXES and depth < MAX_INDEX_DEPTH else None
+                followed = child.media_type in INDEXES and depth < DEFAULT_LIMITS.max_base_index_depth
+                nested = read(child.digest) if followed else None
                 if nested is not None:
                     carry(nested, depth + 1)
 

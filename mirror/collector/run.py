@@ -26,7 +26,7 @@ from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave
 from mirror.collector.unresolved import Unresolved
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
-from mirror.fsutil import require_writable_directory
+from mirror.fsutil import require_writable_directory, temporary_name
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
@@ -532,8 +532,7 @@ class _Staging:
 
     @classmethod
     def beside(cls, out: Path) -> _Staging:
-        token = uuid.uuid4().hex[:12]
-        return cls(out, out.parent / f".{out.name}.{token}.partial", out.parent / f".{out.name}.{token}.partial.tar")
+        return cls(out, temporary_name(out), temporary_name(out, ".partial.tar"))
 
     @contextlib.contextmanager
     def discarded_on_failure(self) -> Iterator[None]:

@@ -36,6 +36,7 @@ from mirror.git.refs import (
     remote_refs,
 )
 from mirror.git.runner import DEFAULT_TRANSPORT, Transport, check_url, git_error, redact, run_git
+from mirror.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "BundleHeads",
@@ -55,8 +56,6 @@ __all__ = [
 ]
 
 _SIGNATURES = {b"# v2 git bundle\n": 2, b"# v3 git bundle\n": 3}
-_MAX_HEADER_BYTES = 64 * 1024 * 1024
-_MAX_HEADER_LINE = 64 * 1024
 _HASH_CHUNK = 1024 * 1024
 # Where the quarantine keeps the target's refs while prerequisites are checked; never pushed.
 _TARGET_NAMESPACE = "refs/mirror-target/"
@@ -417,7 +416,7 @@ def _parse_header(path: Path) -> BundleHeads:
         raise BundleFormatError(f"{path}: cannot read the bundle: {exc.strerror or exc}") from exc
 
 
-def parse_header(stream: BinaryIO, name: str) -> BundleHeads:
+def parse_header(stream: BinaryIO, name: str, limits: Limits = DEFAULT_LIMITS) -> BundleHeads:
     """The header of the git bundle read from `stream` (at its start), strictly: v2 or v3, SHA-1 only, no filter,
     ids of 40 hex digits, valid ref names, bounded lines and size, and pack data right after it. `name` is the
     file named in messages. BundleFormatError when anything is off; pack_offset is where the pack begins."""
@@ -430,12 +429,12 @@ def parse_header(stream: BinaryIO, name: str) -> BundleHeads:
         raise _format_error(name, "not a git bundle (v2 or v3)")
     offset = len(first)
     while True:
-        line = stream.readline(_MAX_HEADER_LINE + 1)
+        line = stream.readline(limits.max_git_bundle_header_line + 1)
         offset += len(line)
         if not line.endswith(b"\n"):
             raise _format_error(name, "the header ends early or has an overlong line")
-        if offset > _MAX_HEADER_BYTES:
-            raise _format_error(name, f"the header is larger than {_MAX_HEADER_BYTES} bytes")
+        if offset > limits.max_git_bundle_header_bytes:
+            raise _format_error(name, f"the header is larger than {limits.max_git_bundle_header_bytes} bytes")
         if line == b"\n":
             break
         try:

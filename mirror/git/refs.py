@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from mirror.credentials import Credentials
 from mirror.errors import SourceNotFoundError, UsageError
-from mirror.git.runner import DEFAULT_TRANSPORT, LS_REMOTE_TIMEOUT_S, Transport, check_url, run_git
+from mirror.git.runner import DEFAULT_TRANSPORT, Transport, check_url, run_git
+from mirror.limits import DEFAULT_LIMITS
 from mirror.semver import Constraint, InvalidConstraint, InvalidVersion, Version
 
 __all__ = [
@@ -102,7 +103,7 @@ def remote_refs(
     done = run_git(
         ["ls-remote", "--symref", url],
         credentials=credentials,
-        timeout=LS_REMOTE_TIMEOUT_S,
+        timeout=DEFAULT_LIMITS.git_ls_remote_timeout_s,
         transport=transport,
         what=f"list the refs of {url}",
     )

@@ -27,24 +27,16 @@ from mirror.errors import (
     UnreachableError,
     UsageError,
 )
-from mirror.limits import Limits
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.netguard import Cancelled, cancelled, kill_group, registered
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S",
-    "LS_REMOTE_TIMEOUT_S",
     "Transport",
     "check_url",
     "redact",
     "run_git",
 ]
 
-# A clone of a very large repository over a slow link can take long; a stalled transfer is cut much sooner
-# by http.lowSpeedLimit/lowSpeedTime (Transport), and a whole source by its deadline (Transport.for_source).
-DEFAULT_TIMEOUT_S = 3600.0
-LS_REMOTE_TIMEOUT_S = 300.0
-# How much of git's output goes into an error message (the end of it, where git puts the reason).
-_MESSAGE_CHARS = 4000
 
 _ENV_USERNAME = "MIRROR_GIT_USERNAME"
 _ENV_PASSWORD = "MIRROR_GIT_PASSWORD"
@@ -252,8 +244,8 @@ def classify(output: str) -> str | None:
 
 def _tail(text: str) -> str:
     text = text.strip()
-    if len(text) > _MESSAGE_CHARS:
-        text = "…" + text[-_MESSAGE_CHARS:]
+    if len(text) > DEFAULT_LIMITS.max_git_message_chars:  # the end of it, where git puts the reason
+        text = "…" + text[-DEFAULT_LIMITS.max_git_message_chars :]
     return text
 
 
@@ -386,7 +378,9 @@ def run_git(
     credentials: Credentials | None = None,
     input: str | bytes | None = None,
     stdin: BinaryIO | None = None,
-    timeout: float = DEFAULT_TIMEOUT_S,
+    # A clone of a very large repository over a slow link can take long; a stalled transfer is cut much sooner
+    # by http.lowSpeedLimit/lowSpeedTime (Transport), and a whole source by its deadline (Transport.for_source).
+    timeout: float = DEFAULT_LIMITS.git_source_timeout_s,
     transport: Transport = DEFAULT_TRANSPORT,
     check: bool = True,
     what: str | None = None,

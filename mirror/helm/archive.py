@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from mirror.errors import InvalidDocumentError
-from mirror.limits import MiB
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.yamlio import YamlBudget, read_yaml
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -39,24 +39,9 @@ class _TextScalarLoader(_Base):  # type: ignore[misc, valid-type]
     }
 
 
-@dataclass(frozen=True)
-class ChartLimits:
-    """Every bound on reading one chart archive, vendored sub-charts included."""
-
-    max_chart_bytes: int = 100 * MiB  # file content of the whole chart (Helm: MaxDecompressedChartSize)
-    max_file_bytes: int = 5 * MiB  # one file (Helm: MaxDecompressedFileSize)
-    max_members: int = 10_000  # tar headers of every kind, nested archives included
-    max_archive_bytes: int = 100 * MiB  # compressed bytes read from the input
-    max_header_bytes: int = 1 * MiB  # the data of one PAX or GNU long-name header
-    max_depth: int = 5  # sub-charts inside sub-charts
-
-    @property
-    def max_tar_bytes(self) -> int:
-        """Decompressed bytes tarfile may pull, all overheads included: the backstop behind the other caps."""
-        return self.max_chart_bytes + self.max_members * 2048 + 2 * self.max_header_bytes
-
-
-DEFAULT_CHART_LIMITS = ChartLimits()
+def max_tar_bytes(limits: Limits) -> int:
+    """Decompressed bytes tarfile may pull, all overheads included: the backstop behind the other caps."""
+    return limits.max_chart_content_bytes + limits.max_chart_members * 2048 + 2 * limits.max_chart_header_bytes
 
 
 @dataclass(frozen=True)
@@ -91,7 +76,7 @@ class _TooBig(Exception):
 
 @dataclass
 class _Budget:
-    limits: ChartLimits
+    limits: Limits
     yaml: YamlBudget  # nodes of every YAML file of the chart and its sub-charts together
     content_bytes: int = 0
     tar_bytes: int = 0
@@ -99,8 +84,8 @@ class _Budget:
 
     def add_tar_bytes(self, count: int) -> None:
         self.tar_bytes += count
-        if self.tar_bytes > self.limits.max_tar_bytes:
-            raise _TooBig(f"more than {self.limits.max_tar_bytes} bytes once decompressed")
+        if self.tar_bytes > max_tar_bytes(self.limits):
+            raise _TooBig(f"more than {max_tar_bytes(self.limits)} bytes once decompressed")
 
 
 class _CountingReader(io.RawIOBase):
@@ -156,7 +141,7 @@ class _GuardedTarInfo(tarfile.TarInfo):
     of _CountingReader still bounds what such a header can cost. Subclassed per read to carry the cap.
     """
 
-    max_header_bytes = DEFAULT_CHART_LIMITS.max_header_bytes
+    max_header_bytes = DEFAULT_LIMITS.max_chart_header_bytes
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _HEADER_TYPES and self.size > self.max_header_bytes:
@@ -186,7 +171,7 @@ def read_chart(
     data: bytes | BinaryIO,
     *,
     where: str,
-    limits: ChartLimits = DEFAULT_CHART_LIMITS,
+    limits: Limits = DEFAULT_LIMITS,
     yaml_budget: YamlBudget | None = None,
 ) -> Chart:
     """Read a chart archive; raises InvalidDocumentError (exit 3) naming `where` and the member at fault.
@@ -212,7 +197,7 @@ def _read_archive(data: bytes | BinaryIO, where: str, budget: _Budget) -> tuple[
     """Walk one .tgz; return its top directory and the kept files by path below it."""
     limits = budget.limits
     source: BinaryIO = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
-    compressed = _CountingReader(source, limit=limits.max_archive_bytes)
+    compressed = _CountingReader(source, limit=limits.max_chart_bytes)
     top: str | None = None
     files: dict[str, bytes] = {}
     seen: set[str] = set()
@@ -221,13 +206,13 @@ def _read_archive(data: bytes | BinaryIO, where: str, budget: _Budget) -> tuple[
     try:
         with gzip.GzipFile(fileobj=compressed, mode="rb") as unzipped:
             counted = _CountingReader(unzipped, budget=budget)
-            guarded = type("_CappedTarInfo", (_GuardedTarInfo,), {"max_header_bytes": limits.max_header_bytes})
+            guarded = type("_CappedTarInfo", (_GuardedTarInfo,), {"max_header_bytes": limits.max_chart_header_bytes})
             with tarfile.open(fileobj=counted, mode="r|", tarinfo=guarded) as archive:
                 for member in archive:
                     current = member.name
                     budget.members += 1
-                    if budget.members > limits.max_members:
-                        raise _fail(where, f"more than {limits.max_members} members")
+                    if budget.members > limits.max_chart_members:
+                        raise _fail(where, f"more than {limits.max_chart_members} members")
                     name, parts = _check_name(member, where)
                     if len(parts) == 1 and member.type != tarfile.DIRTYPE:
                         raise _fail(where, "a file outside the chart's top directory", name)
@@ -237,13 +222,15 @@ def _read_archive(data: bytes | BinaryIO, where: str, budget: _Budget) -> tuple[
                         raise _fail(where, f"a second top directory {parts[0]!r} besides {top!r}", name)
                     if member.type == tarfile.DIRTYPE:
                         continue
-                    if member.size > limits.max_file_bytes:
+                    if member.size > limits.max_chart_file_bytes:
                         raise _fail(
-                            where, f"{member.size} bytes is over the {limits.max_file_bytes}-byte file limit", name
+                            where,
+                            f"{member.size} bytes is over the {limits.max_chart_file_bytes}-byte file limit",
+                            name,
                         )
                     budget.content_bytes += member.size
-                    if budget.content_bytes > limits.max_chart_bytes:
-                        raise _fail(where, f"the chart holds more than {limits.max_chart_bytes} bytes", name)
+                    if budget.content_bytes > limits.max_chart_content_bytes:
+                        raise _fail(where, f"the chart holds more than {limits.max_chart_content_bytes} bytes", name)
                     if name in seen:
                         raise _fail(where, "the same file twice", name)
                     seen.add(name)
@@ -309,8 +296,8 @@ def _build_chart(
     files: dict[str, bytes], prefix: str, where: str, parent: str | None, budget: _Budget, depth: int
 ) -> Chart:
     """The chart whose files sit under `prefix`; its path is Helm's (`parent/charts/<name>`), as in `# Source:`."""
-    if depth > budget.limits.max_depth:
-        raise _fail(where, f"sub-charts nested deeper than {budget.limits.max_depth}", prefix or None)
+    if depth > budget.limits.max_subchart_depth:
+        raise _fail(where, f"sub-charts nested deeper than {budget.limits.max_subchart_depth}", prefix or None)
     notes: list[str] = []
     chart_member = prefix + "Chart.yaml"
     if chart_member not in files:
@@ -478,4 +465,4 @@ def _dependencies(value: Any, where: str, member: str) -> tuple[Dependency, ...]
     return tuple(result)
 
 
-__all__ = ["DEFAULT_CHART_LIMITS", "Chart", "ChartLimits", "Dependency", "read_chart"]
+__all__ = ["Chart", "Dependency", "max_tar_bytes", "read_chart"]

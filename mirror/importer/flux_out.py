@@ -1,20 +1,24 @@
-"""--flux-out: the carried Flux objects rewritten for the internal endpoints and the nodes' registry mirror
-files, rendered in memory (every name checked before the first write) and written under a directory that was
-new or empty, never through a link. Only imports with --flux-out import this module."""
+"""--flux-out: the carried Flux objects rewritten for the internal endpoints, the bootstrap objects
+(mirror/flux/bootstrap.py) and the nodes' registry mirror files, rendered in memory (every name checked before
+the first write) and written under a directory that is new, empty, or as the last night's import left it, never
+through a link. Only imports with --flux-out import this module."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import read_small
 from mirror.bundle.verify import VerifiedBundle
 from mirror.errors import BundleFormatError, IntegrityError, UsageError
 from mirror.flux.blob import parse_objects_blob
+from mirror.flux.bootstrap import EndpointAccess, FleetRoot, bootstrap_files, reference_internal_secrets, rewrites
 from mirror.flux.rewrite import (
     InternalEndpoints,
     RewrittenObject,
@@ -24,23 +28,104 @@ from mirror.flux.rewrite import (
     rewrite_objects,
 )
 from mirror.fsutil import atomic_write, create_exclusive
-from mirror.limits import Limits
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
+from mirror.terminal import escape
 
 if TYPE_CHECKING:
     from mirror.importer.run import WriteLog
 
 
-def check_output_directory(directory: Path) -> None:
-    """An output directory that does not exist yet (it is created) or is empty; refused otherwise."""
+RECORD_NAME = ".mirror-flux-out.json"  # no namespace can be named so: never one of the rendered files
+_RECORD_FORMAT = "mirror.flux-out/v1"
+_SHOWN_PROBLEMS = 20
+
+
+def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, str]:
+    """The files an earlier import wrote in `directory` ({relative path: sha256}), to be replaced in place.
+
+    A directory that does not exist yet (it is created) or is empty gives {}. One that holds anything is accepted
+    only if it holds mirror's record of what it wrote there, and nothing else: every file listed in that record
+    with the content recorded. A file mirror did not write, one edited since, or a link is refused (all of them
+    named), so a night never overwrites an operator's work.
+    """
     directory = Path(directory)
     if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
         raise UsageError(f"{directory}: exists and is not a directory")
-    if directory.exists() and any(directory.iterdir()):
-        raise UsageError(f"{directory}: is not empty", hint="choose an empty directory for --flux-out")
     existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{directory}: cannot be written ({existing} is not writable)")
+    if not directory.exists() or not any(directory.iterdir()):
+        return {}
+    record_path = directory / RECORD_NAME
+    if record_path.is_symlink() or not record_path.is_file():
+        raise UsageError(
+            f"{directory}: is not empty, and mirror did not write it",
+            hint="choose an empty directory for --flux-out, or the one an earlier import wrote",
+        )
+    recorded = _read_record(record_path, limits)
+    present: dict[str, str] = {}
+    problems: list[str] = []
+    for root, folders, names in os.walk(directory, followlinks=False):
+        base = Path(root)
+        for name in sorted(folders + names):
+            path = base / name
+            relative = path.relative_to(directory).as_posix()
+            if path.is_symlink():
+                problems.append(f"{escape(relative)}: a link")
+            elif path.is_dir() or relative == RECORD_NAME:
+                continue
+            elif not path.is_file():
+                problems.append(f"{escape(relative)}: not a regular file")
+            elif relative not in recorded:
+                problems.append(f"{escape(relative)}: mirror did not write it")
+            else:
+                digest = _file_digest(path)
+                if digest not in recorded[relative]:
+                    problems.append(f"{escape(relative)}: changed since mirror wrote it")
+                present[relative] = digest
+    if problems:
+        shown = problems[:_SHOWN_PROBLEMS]
+        more = f"\n  … and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise UsageError(
+            f"{directory}: holds what an import cannot replace:\n  " + "\n  ".join(shown) + more,
+            hint="move these files elsewhere (or choose another --flux-out directory); nothing was written",
+        )
+    return present
+
+
+def _read_record(path: Path, limits: Limits) -> dict[str, frozenset[str]]:
+    with path.open("rb") as handle:
+        raw = handle.read(limits.max_flux_out_record_bytes + 1)
+    if len(raw) > limits.max_flux_out_record_bytes:
+        raise UsageError(f"{path}: larger than its limit of {limits.max_flux_out_record_bytes} bytes")
+    try:
+        document = json.loads(raw)
+        if document.get("format") != _RECORD_FORMAT:
+            raise ValueError("format")
+        files = document["files"]
+        return {
+            str(name): frozenset(str(d) for d in digests)
+            for name, digests in files.items()
+            if isinstance(digests, list)
+        }
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise UsageError(
+            f"{path}: not mirror's record of a --flux-out directory", hint="choose an empty --flux-out directory"
+        ) from None
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _record(files: Mapping[str, set[str]]) -> bytes:
+    document = {"format": _RECORD_FORMAT, "files": {name: sorted(files[name]) for name in sorted(files)}}
+    return (json.dumps(document, indent=1) + "\n").encode()
 
 
 def _relative_parts(relative: str) -> list[str]:
@@ -92,11 +177,74 @@ def write_mirror_configs(configs: Mapping[str, str], directory: Path) -> list[Pa
     return write_files(render_mirror_configs(configs), directory, overwrite=True)
 
 
-def write_flux_out(files: dict[str, str], directory: Path, written: WriteLog) -> None:
-    check_output_directory(directory)  # again: it was empty at the start, and must still be
+def write_flux_out(files: dict[str, str], directory: Path, written: WriteLog, planned: Mapping[str, str]) -> None:
+    """Write the rendered files, replacing what the last night wrote (`planned`, as check_output_directory found
+    it when the import began: the directory must still be so) and removing its files this night no longer has.
+
+    The record first lists both nights' contents, so a night stopped half-way leaves a directory the next import
+    accepts; it lists this night's alone at the end.
+    """
+    directory = Path(directory)
+    if check_output_directory(directory) != dict(planned):
+        raise UsageError(f"{directory}: changed during the import; nothing was written there")
+    new = {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in files.items()}
+    for name in new:
+        _relative_parts(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    both = {name: {d for d in (planned.get(name), new.get(name)) if d} for name in {*planned, *new}}
+    atomic_write(directory / RECORD_NAME, _record(both), durable=False)
     for relative, text in files.items():
-        write_files({relative: text}, directory)
+        if planned.get(relative) != new[relative]:
+            write_files({relative: text}, directory, overwrite=True)
         written.flux_files += 1
+    for relative in sorted(set(planned) - set(new)):
+        (directory / relative).unlink(missing_ok=True)
+        _remove_empty_parents(directory, relative)
+    atomic_write(directory / RECORD_NAME, _record({name: {digest} for name, digest in new.items()}), durable=False)
+
+
+def _remove_empty_parents(directory: Path, relative: str) -> None:
+    parent = (directory / relative).parent
+    while parent != directory:
+        try:
+            parent.rmdir()
+        except OSError:
+            return  # not empty
+        parent = parent.parent
+
+
+@dataclass(frozen=True)
+class FluxOut:
+    files: dict[str, str]  # relative path → text
+    rewrites: list[dict[str, Any]]  # what was rewritten in each source, for the import report
+
+
+_GIT_REF_KINDS = ("branch", "tag", "semver", "commit", "name")
+
+
+def fleet_roots(verified: VerifiedBundle) -> list[FleetRoot]:
+    """Each `flux:` entry read from a carried Git source, with that source's URL and ref (from the inventory)."""
+    sources = {a.extra.get("name"): a for a in verified.git}
+    roots = []
+    for artifact in verified.flux:
+        git, path = artifact.extra.get("git"), artifact.extra.get("path")
+        if git is None:
+            continue  # read from a local directory: there is no Git source for Flux to follow
+        source = sources.get(git)
+        ref = source.extra.get("ref", {}) if source is not None else None
+        if (
+            not isinstance(git, str)
+            or not isinstance(path, str)
+            or source is None
+            or not isinstance(ref, dict)
+            or not all(k in _GIT_REF_KINDS and isinstance(v, str) for k, v in ref.items())
+        ):
+            raise BundleFormatError(
+                f"{verified.reader.location}: inventory: the flux entry {escape(artifact.source)} names no carried "
+                "Git source with a valid ref"
+            )
+        roots.append(FleetRoot(git=git, url=source.source, ref=ref, path=path))
+    return roots
 
 
 def render_flux_out(
@@ -108,7 +256,8 @@ def render_flux_out(
     ca_file: str | None,
     limits: Limits,
     warn: Callable[[str], None],
-) -> dict[str, str]:
+    access: EndpointAccess,
+) -> FluxOut:
     """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files,
     rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
     if not verified.flux:
@@ -128,10 +277,12 @@ def render_flux_out(
             objects += parse_objects_blob(raw, artifact.source, limits=limits)
         except (ValueError, TypeError, AttributeError) as exc:
             raise BundleFormatError(f"{verified.reader.location}: {path}: not a mirror FluxObjects document") from exc
-    files = render_objects(rewrite_objects(objects, endpoints, warnings=notes))
+    rewritten = reference_internal_secrets(rewrite_objects(objects, endpoints, warnings=notes), endpoints, access)
+    files = render_objects(rewritten)
+    files.update(bootstrap_files(fleet_roots(verified), rewritten, endpoints, access))
     sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})
     registry = registry_url.split("://", 1)[-1]
     files.update(render_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file)))
     for note in notes:
         warn(note)
-    return files
+    return FluxOut(files, rewrites(rewritten))

@@ -61,6 +61,7 @@ class ImportReport:
     base: dict[str, object] | None = None  # of an incremental bundle: its base, and what was found on the targets
     present_blobs: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) skipped, for --report
     flux_files: int = 0  # files written to --flux-out (or that would be, in a dry run)
+    flux_rewrites: list[dict[str, object]] = field(default_factory=list)  # each source's endpoint, from → to
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -73,6 +74,7 @@ class ImportReport:
             "base": self.base,
             "images": [i.to_json() for i in self.images],
             "fluxFiles": self.flux_files,
+            "fluxRewrites": self.flux_rewrites,
             **self.counts.to_json(),
         }
 
@@ -185,7 +187,7 @@ def import_bundle(
     transport: stands in for the network of the target registry's client (tests: the registry simulator).
     """
     progress = progress or Progress(quiet=True)
-    endpoint, git_base = _check_usage(trust, allow_unsigned, registry_url, ca_file, git_url, flux_out)
+    endpoint, git_base = _check_usage(trust, allow_unsigned, registry_url, ca_file, git_url, flux_out, limits)
     with contextlib.ExitStack() as held:
         state_file = _state_file(trust) if trust is not None else None
         if state_file is not None and not dry_run:  # taken before the state is read for the trust check
@@ -203,6 +205,7 @@ def _check_usage(
     ca_file: str | None,
     git_url: str | None,
     flux_out: Path | None,
+    limits: Limits,
 ) -> tuple[Endpoint, str | None]:
     """The flags, the target URLs and the --flux-out directory; returns the registry endpoint and the Git base."""
     if trust is not None and allow_unsigned:
@@ -217,7 +220,7 @@ def _check_usage(
     if flux_out is not None:
         from mirror.importer.flux_out import check_output_directory
 
-        check_output_directory(flux_out)
+        check_output_directory(flux_out, limits=limits)
     return endpoint, git_base
 
 
@@ -291,6 +294,10 @@ class _Plan:
     expected: ExpectedOnTarget
     staged: list[GitPlan] = field(default_factory=list)
     pushes: list[tuple[GitPlan, PushPlan]] = field(default_factory=list)
+    flux_previous: dict[str, str] = field(default_factory=dict)
+    flux_rewrites: list[dict[str, object]] = field(
+        default_factory=list
+    )  # --flux-out: what an earlier night wrote there
 
 
 def _plan_check_write(
@@ -384,6 +391,7 @@ def _import_report(
         None if base is None else {**base.to_json(), **plan.expected.to_json()},
         importer.present_blobs,
         len(plan.flux_files),
+        plan.flux_rewrites,
     )
 
 
@@ -430,10 +438,13 @@ def _plan(
             )
         )
     if flux_out is not None:
-        from mirror.importer.flux_out import render_flux_out  # only imports that write Flux objects pay for these
+        from mirror.flux.bootstrap import EndpointAccess  # only --flux-out pays for these
+        from mirror.importer.flux_out import check_output_directory, render_flux_out
 
         with refusals.check():
-            plan.flux_files = render_flux_out(
+            plan.flux_previous = check_output_directory(flux_out, limits=targets.limits)
+        with refusals.check():
+            rendered = render_flux_out(
                 verified,
                 flux_out,
                 targets.registry_url,
@@ -441,7 +452,13 @@ def _plan(
                 ca_file=targets.ca_file,
                 limits=targets.limits,
                 warn=targets.progress.warn,
+                access=EndpointAccess(
+                    git_auth=targets.git_credentials is not None,
+                    registry_auth=targets.credentials is not None,
+                    ca=targets.ca_file is not None,
+                ),
             )
+            plan.flux_files, plan.flux_rewrites = rendered.files, rendered.rewrites
     if verified.inventory.base is not None:
         with refusals.check(), targets.registry() as client:
             plan.expected = check_expected(
@@ -504,7 +521,7 @@ def _write(
     if flux_out is not None:
         from mirror.importer.flux_out import write_flux_out
 
-        write_flux_out(plan.flux_files, flux_out, written)
+        write_flux_out(plan.flux_files, flux_out, written, plan.flux_previous)
         targets.progress.log(
             f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
         )

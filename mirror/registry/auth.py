@@ -13,11 +13,12 @@ import httpx
 
 from mirror.credentials import Credentials
 from mirror.egress import EgressPolicy
-from mirror.errors import RegistryHTTPError, UnreachableError
+from mirror.errors import RegistryHTTPError
 from mirror.limits import Limits
 from mirror.netguard import Pace, paced
 from mirror.oci.document import bounded_json
 from mirror.registry.endpoint import Endpoint
+from mirror.registry.retry import transport_failure
 from mirror.terminal import escape
 
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
@@ -122,7 +123,7 @@ class Authenticator:
             raise self._denied(response, f"a token from realm {escape(realm)}, which is not an http(s) URL")
         if self._egress is not None:
             self._egress.check_followed(self._endpoint.base_url, realm, "token realm")
-        params: list[tuple[str, str]] = []
+        params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
         for item in scope:
@@ -140,8 +141,8 @@ class Authenticator:
                     if len(body) > self._limits.max_token_response_bytes:
                         raise self._denied(response, "a token, and the token service sent an oversized answer")
         except httpx.TransportError as exc:
-            host = urlsplit(realm).netloc
-            raise UnreachableError(f"cannot reach the token service {host} for {self._endpoint.host}: {exc}") from exc
+            where = f"the token service {urlsplit(realm).netloc} for {self._endpoint.host}"
+            raise transport_failure(exc, where) from exc
         with self._lock:
             self.token_requests += 1
         if token_response.status_code in (401, 403):

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import httpx
 
@@ -24,20 +24,20 @@ from mirror.errors import (
     RegistryHTTPError,
     SlowTransferError,
     TransferError,
-    UnreachableError,
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced, retry_slow
+from mirror.netguard import Pace, guarded_transport, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.oci.document import bounded_json
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
-from mirror.registry.retry import Retryable, parse_retry_after, with_retries
+from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+T = TypeVar("T")
+
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 OnBytes = Callable[[int], None]
@@ -192,17 +192,9 @@ class RegistryClient:
             )
             try:
                 response = self._http.send(request, stream=True)
-            except httpx.ConnectError as exc:
-                raise Retryable(
-                    UnreachableError(
-                        f"cannot reach registry {target.netloc.decode()}: {exc}",
-                        hint="check the host, port and scheme (plainHTTP), and that the registry is running",
-                    )
-                ) from exc
-            except httpx.TimeoutException as exc:
-                raise Retryable(UnreachableError(f"registry {target.netloc.decode()} timed out: {exc!r}")) from exc
             except httpx.TransportError as exc:
-                raise Retryable(TransferError(f"transfer from {target.netloc.decode()} failed: {exc!r}")) from exc
+                hint = "check the host, port and scheme (plainHTTP), and that the registry is running"
+                raise retryable_failure(exc, f"registry {target.netloc.decode()}", hint=hint) from exc
 
             if response.status_code == 401 and same_origin:
                 self._release(response)  # only the challenge header matters
@@ -222,19 +214,20 @@ class RegistryClient:
                 if response.status_code == 303:
                     method, body = "GET", None
                 continue
-            if response.status_code in _RETRY_STATUSES:
-                error = self._error(response, f"{method} {target.path}")
-                raise Retryable(error, parse_retry_after(response.headers.get("retry-after")))
+            if response.status_code in RETRY_STATUSES:
+                retry = retry_answer(response, self._error(response, f"{method} {target.path}"))
+                assert retry is not None
+                raise retry
             return response
         raise TransferError(f"too many redirects from {self.endpoint.host}")
 
     def _release(self, response: httpx.Response) -> None:
         release(response, self._limits.max_error_body_bytes)
 
-    def _retrying(self, attempt: Callable[[], object], pace: Pace) -> object:
+    def _retrying(self, attempt: Callable[[], T], pace: Pace) -> T:
         """Run `attempt` with retries; each attempt (request and body) is held to `pace` on its own."""
 
-        def timed() -> object:
+        def timed() -> T:
             try:
                 with paced(pace):
                     return attempt()
@@ -328,7 +321,7 @@ class RegistryClient:
             content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
             return FetchedManifest(data, content_type, actual)
 
-        return self._retrying(attempt, self._document(f"manifest {where}"))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(f"manifest {where}"))
 
     def manifest_digest(self, repository: str, reference: str) -> str | None:
         """The digest a tag or digest currently names on the registry, or None when it does not exist."""
@@ -352,7 +345,7 @@ class RegistryClient:
             return stated
 
         what = f"manifest {self.endpoint.host}/{repository}:{reference}"
-        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(what))
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> None:
         url = self._url(repository, "manifests", reference)
@@ -411,7 +404,7 @@ class RegistryClient:
                     str(httpx.URL(page).join(following)) if following else None
                 )
 
-            page_tags, url = self._retrying(attempt, self._document(f"tag list of {where}"))  # type: ignore[misc]
+            page_tags, url = self._retrying(attempt, self._document(f"tag list of {where}"))
             count += len(page_tags)
             if count > self._limits.max_tags:
                 raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
@@ -434,7 +427,7 @@ class RegistryClient:
             return _header_int(response, "content-length")
 
         what = f"blob {self.endpoint.host}/{repository}@{digest}"
-        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(what))
 
     def download_blob(
         self, repository: str, digest: str, size: int, dest: BinaryIO, on_bytes: OnBytes = _no_progress
@@ -501,7 +494,7 @@ class RegistryClient:
             raise self._error(response, f"mount {digest} into {repository}")
 
         what = f"mount of {digest} into {self.endpoint.host}/{repository}"
-        return self._retrying(attempt, self._document(what))  # type: ignore[return-value]
+        return self._retrying(attempt, self._document(what))
 
     def upload_blob(
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes = _no_progress
@@ -570,9 +563,7 @@ class RegistryClient:
         self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
     ) -> None:
         what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
-        location: httpx.URL = self._retrying(  # type: ignore[assignment]
-            lambda: self._start_upload(repository), self._document(what)
-        )
+        location: httpx.URL = self._retrying(lambda: self._start_upload(repository), self._document(what))
         scope = (self._scope(repository, "pull,push"),)
         hasher = hashlib.sha256()
         hashed = 0  # bytes of the source hashed so far; a resent range is not hashed twice

@@ -1,18 +1,25 @@
-"""Retries with exponential backoff and jitter, honouring Retry-After within a cap."""
+"""The one retry policy: which answers and transport failures are retried, and how (backoff with jitter,
+Retry-After honoured within a cap); every client that retries a request uses it."""
 
 from __future__ import annotations
 
 import email.utils
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from mirror.errors import MirrorError
+import httpx
+
+from mirror.errors import MirrorError, SlowTransferError, TransferError, UnreachableError
 from mirror.limits import Limits
 
 T = TypeVar("T")
+
+# Answers worth another attempt: rate limiting and the gateway/server errors of a registry or CDN in trouble.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class Retryable(Exception):
@@ -22,6 +29,48 @@ class Retryable(Exception):
         super().__init__(str(final))
         self.final = final
         self.retry_after = retry_after
+
+
+def transport_failure(exc: BaseException, where: str, *, hint: str | None = None) -> MirrorError:
+    """The mirror error for a transport failure talking to `where` (a host, or what was asked of it).
+
+    The one mapping of httpx, TLS and socket failures: a connection that could not be made (or timed out) is
+    UnreachableError, too many redirects and any other broken transfer are TransferError; a slow transfer
+    (mirror.netguard) stays what it is.
+    """
+    if isinstance(exc, MirrorError):
+        return exc
+    if isinstance(exc, httpx.ConnectError):
+        return UnreachableError(f"cannot reach {where}: {exc}", hint=hint)
+    if isinstance(exc, httpx.TimeoutException):
+        return UnreachableError(f"{where} timed out: {exc!r}", hint=hint)
+    if isinstance(exc, httpx.TooManyRedirects):
+        return TransferError(f"{where}: too many redirects", hint=hint)
+    if isinstance(exc, (httpx.HTTPError, httpx.StreamError, ssl.SSLError, OSError)):
+        return TransferError(f"transfer from {where} failed: {exc!r}", hint=hint)
+    raise TypeError(f"not a transport failure: {exc!r}")  # a bug in the caller, not bad input
+
+
+def retryable_failure(exc: BaseException, where: str, *, hint: str | None = None) -> Retryable | MirrorError:
+    """What an attempt raises for a transport failure under the policy: retried unless retrying cannot help."""
+    error = transport_failure(exc, where, hint=hint)
+    if isinstance(exc, httpx.TooManyRedirects):
+        return error
+    if isinstance(error, SlowTransferError):
+        return retry_slow(error)
+    return Retryable(error)
+
+
+def retry_slow(error: SlowTransferError) -> Retryable | SlowTransferError:
+    """A speed floor is retried like a broken transfer (a blob resumes), a missed deadline is not."""
+    return Retryable(error) if error.retryable else error
+
+
+def retry_answer(response: httpx.Response, error: MirrorError) -> Retryable | None:
+    """A Retryable for an answer the policy retries (with its Retry-After), None for any other."""
+    if response.status_code not in RETRY_STATUSES:
+        return None
+    return Retryable(error, parse_retry_after(response.headers.get("retry-after")))
 
 
 def parse_retry_after(value: str | None) -> float | None:

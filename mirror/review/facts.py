@@ -6,24 +6,25 @@ See docs/review.md.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.bundle.reader import BundleReader, opened, read_small
 from mirror.errors import BundleFormatError, MirrorError
-from mirror.helm.archive import ChartLimits, read_chart
+from mirror.helm.archive import read_chart
 from mirror.helm.package import HELM_CHART_LAYER
-from mirror.limits import MiB
+from mirror.limits import DEFAULT_LIMITS
 from mirror.oci.digest import sha256_digest
 from mirror.oci.document import ManifestDocument, parse_manifest, strict_json
 
-MAX_DOCUMENT_BYTES = 4 * MiB  # manifests and image configs, as the registry client caps them
-MAX_CHART_ARCHIVE_BYTES = 20 * MiB  # a chart larger than this is listed without its Chart.yaml facts
-MAX_PLATFORMS = 64  # children of one index whose configs are read
-MAX_LABELS = 100
-MAX_TEXT = 2000  # characters kept of one label value or description
-_CHART_LIMITS = ChartLimits(max_archive_bytes=MAX_CHART_ARCHIVE_BYTES, max_chart_bytes=50 * MiB)
+_LIMITS = DEFAULT_LIMITS
+# A chart is read for its facts under the review's smaller caps.
+_CHART_LIMITS = replace(
+    _LIMITS,
+    max_chart_bytes=_LIMITS.review_max_chart_bytes,
+    max_chart_content_bytes=_LIMITS.review_max_chart_content_bytes,
+)
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,18 @@ class ArtifactFacts:
 
 
 def _text(value: Any) -> str:
-    return value[:MAX_TEXT] if isinstance(value, str) else ""
+    return value[: _LIMITS.review_max_text_chars] if isinstance(value, str) else ""
 
 
 def _document(reader: BundleReader, digest: str, declared: str | None) -> ManifestDocument:
-    raw = read_small(reader, blob_path(digest), MAX_DOCUMENT_BYTES)
+    raw = read_small(reader, blob_path(digest), _LIMITS.review_max_document_bytes)
     return parse_manifest(raw, declared_type=declared, where=f"{reader.location}: {digest}", digest=digest)
 
 
 def _platform(reader: BundleReader, document: ManifestDocument) -> PlatformFacts:
     config: dict[str, Any] = {}
     if document.config is not None:
-        raw = read_small(reader, blob_path(document.config.digest), MAX_DOCUMENT_BYTES)
+        raw = read_small(reader, blob_path(document.config.digest), _LIMITS.review_max_document_bytes)
         if sha256_digest(raw) != document.config.digest:  # the facts shown must be the bytes that were signed
             raise BundleFormatError(f"{reader.location}: {blob_path(document.config.digest)} does not match its digest")
         body = strict_json(raw, "config")
@@ -75,7 +76,7 @@ def _platform(reader: BundleReader, document: ManifestDocument) -> PlatformFacts
     labels_raw = inner.get("Labels") if isinstance(inner, dict) else None
     labels = {}
     if isinstance(labels_raw, dict):
-        for key, value in list(labels_raw.items())[:MAX_LABELS]:
+        for key, value in list(labels_raw.items())[: _LIMITS.review_max_labels]:
             labels[_text(key)] = _text(value)
     size = document.size + sum(d.size for d in document.blobs)
     return PlatformFacts(
@@ -98,7 +99,7 @@ def image_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts
             facts.content_size = facts.platforms[0].size
             return facts
         total = top.size
-        for child in top.manifests[:MAX_PLATFORMS]:
+        for child in top.manifests[: _LIMITS.review_max_platforms]:
             if not child.is_manifest:
                 total += child.size  # an attached artifact; its blobs are not followed here
                 continue
@@ -108,8 +109,8 @@ def image_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts
                 continue
             facts.platforms.append(_platform(reader, document))
             total += facts.platforms[-1].size
-        if len(top.manifests) > MAX_PLATFORMS:
-            facts.notes.append(f"{len(top.manifests)} manifests; the first {MAX_PLATFORMS} are shown")
+        if len(top.manifests) > _LIMITS.review_max_platforms:
+            facts.notes.append(f"{len(top.manifests)} manifests; the first {_LIMITS.review_max_platforms} are shown")
         facts.content_size = total
     except MirrorError as exc:
         facts.notes.append(f"image config not read: {exc.message}")
@@ -130,7 +131,7 @@ def chart_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts
         if size is None:
             facts.notes.append("the chart archive is not in this bundle (carried by its base)")
             return facts
-        if size > MAX_CHART_ARCHIVE_BYTES:
+        if size > _LIMITS.review_max_chart_bytes:
             facts.notes.append(f"the chart archive is {size} bytes; Chart.yaml not read")
             return facts
         with opened(reader, path) as handle:

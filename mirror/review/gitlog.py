@@ -18,9 +18,8 @@ from mirror.bundle.reader import BundleReader, opened
 from mirror.errors import BundleFormatError, MirrorError
 from mirror.git.refs import is_object_id
 from mirror.git.runner import Transport, run_git
+from mirror.limits import DEFAULT_LIMITS
 
-MAX_COMMITS = 50  # listed per moved ref; the count beyond is still given
-_TIMEOUT_S = 300.0
 _CHUNK = 1024 * 1024
 _TRANSPORT = Transport(allow_file=True)
 
@@ -59,7 +58,7 @@ class GitHistory:
                 input="\n".join(refspecs) + "\n",
                 transport=_TRANSPORT,
                 network=False,
-                timeout=_TIMEOUT_S,
+                timeout=DEFAULT_LIMITS.review_git_timeout_s,
                 what=f"read the git bundle {digest}",
             )
         finally:
@@ -84,7 +83,7 @@ class GitHistory:
         done = run_git(
             [
                 "log",
-                f"--max-count={MAX_COMMITS}",
+                f"--max-count={DEFAULT_LIMITS.review_max_commits}",
                 "--format=%H%x09%<(200,trunc)%s",  # subjects from an untrusted bundle: bounded
                 "--end-of-options",
                 f"{old}..{new}",

@@ -12,11 +12,10 @@ from mirror.bundle.reader import BundleReader
 from mirror.git.bundles import parse_header
 from mirror.git.refs import is_object_id
 from mirror.git.runner import redact, run_git
-from mirror.review.gitlog import MAX_COMMITS, Commit, RefLog, copy_blob
+from mirror.limits import DEFAULT_LIMITS
+from mirror.review.gitlog import Commit, RefLog, copy_blob
 
-_TIMEOUT_S = 300.0
-# A commit larger than this is walked (its parents are read) but its subject is not shown.
-MAX_COMMIT_BYTES = 1024 * 1024
+_LIMITS = DEFAULT_LIMITS
 
 
 class CarriedCommits:
@@ -41,7 +40,7 @@ class CarriedCommits:
                     stdin=handle,
                     check=False,
                     network=False,
-                    timeout=_TIMEOUT_S,
+                    timeout=_LIMITS.review_git_timeout_s,
                 )
         finally:
             copy.unlink(missing_ok=True)
@@ -60,7 +59,7 @@ class CarriedCommits:
             git_dir=self.repo,
             input=input,
             network=False,
-            timeout=_TIMEOUT_S,
+            timeout=_LIMITS.review_git_timeout_s,
             what=f"read the commits of the git bundle {self.digest} in {self.location}",
         )
         return done.stdout
@@ -88,7 +87,8 @@ class CarriedCommits:
                 self.dates[oid] = int(date)
 
     def _subjects(self, commits: list[str]) -> dict[str, str]:
-        small = [c for c in commits if self.sizes.get(c, 0) <= MAX_COMMIT_BYTES]
+        # A larger commit is walked (its parents are read) but its subject is not shown.
+        small = [c for c in commits if self.sizes.get(c, 0) <= _LIMITS.review_max_commit_bytes]
         subjects = {c: f"(a commit of {self.sizes.get(c, 0)} bytes: its subject is not shown)" for c in commits}
         if small:
             listing = self._git(["log", "--no-walk=unsorted", "--format=%H%x00%s%x00", "--stdin"], "\n".join(small))
@@ -151,8 +151,8 @@ class CarriedCommits:
                     seen.add(parent)
                     order += 1
                     heapq.heappush(queue, (-self.dates.get(parent, 0), order, parent))
-        subjects = self._subjects(listed[:MAX_COMMITS])
-        result.commits = [Commit(c, subjects[c]) for c in listed[:MAX_COMMITS]]
+        subjects = self._subjects(listed[: _LIMITS.review_max_commits])
+        result.commits = [Commit(c, subjects[c]) for c in listed[: _LIMITS.review_max_commits]]
         result.total = len(listed)
         if unreadable:
             result.note = (

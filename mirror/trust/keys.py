@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from mirror.errors import UsageError
-from mirror.fsutil import require_regular_file
+from mirror.fsutil import create_exclusive, require_regular_file
 
 ECDSA_P256 = "ecdsa-p256"
 ED25519 = "ed25519"
@@ -131,7 +131,7 @@ def generate(name: str, algorithm: str = ECDSA_P256, env: Mapping[str, str] | No
         raise UsageError(f"--algorithm: {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
     key_path, pub_path = Path(f"{name}.key"), Path(f"{name}.pub")
     for path in (key_path, pub_path):
-        if path.exists():
+        if os.path.lexists(path):  # a link, even a dangling one, is never written through
             raise UsageError(f"{path}: already exists", hint="choose another name; keys are never overwritten")
     private: PrivateKey = (
         ec.generate_private_key(ec.SECP256R1()) if algorithm == ECDSA_P256 else (ed25519.Ed25519PrivateKey.generate())
@@ -142,8 +142,8 @@ def generate(name: str, algorithm: str = ECDSA_P256, env: Mapping[str, str] | No
     pub_pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
+    with create_exclusive(key_path, 0o600) as handle:
         handle.write(key_pem)
-    pub_path.write_bytes(pub_pem)
+    with create_exclusive(pub_path) as handle:
+        handle.write(pub_pem)
     return key_path, pub_path, _public_of(private, str(key_path)).key_id

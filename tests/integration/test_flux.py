@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from mirror.bundle.inventory import parse_inventory
+from mirror.importer.flux_out import RECORD_NAME
 from tests.support.charts import seed_charts
 from tests.support.gitrepos import ls_remote, make_upstream_repo
 from tests.support.kubeschemas import invalid
@@ -143,9 +145,11 @@ def test_fleet_is_resolved_to_git_sources_charts_artifacts_and_images(
     assert len(by_kind["flux"]) == 1
 
 
-def _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base) -> Path:
+def _import_fleet(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, *, night: int = 1, report=None
+) -> Path:
     """Collects the fleet and imports it with --git and --flux-out; returns the --flux-out directory."""
-    bundle = tmp_path / "b.tar"
+    bundle = tmp_path / f"b{night}.tar"
     assert mirror_cli("collect", _manifest(tmp_path, fleet["fleet"]["url"]), "-o", bundle, "-q").exit_code == 0
     out = tmp_path / "flux-out"
     env = {**internal_env, "MIRROR_GIT_USERNAME": services.git_user, "MIRROR_GIT_PASSWORD": services.git_password}
@@ -162,6 +166,7 @@ def _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_
         "--ca-file",
         services.ca_file,
         "-q",
+        *(["--report", report] if report else []),
         env=env,
     )
     assert result.exit_code == 0, result.stderr
@@ -175,8 +180,11 @@ def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
     out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
 
     written = {p.relative_to(out).as_posix(): p.read_text() for p in out.rglob("*") if p.is_file()}
-    # The mirror configurations name the upstream registries on purpose (they map them); the objects must not.
-    flux_files = {name: text for name, text in written.items() if not name.startswith("_registries/")}
+    # The mirror configurations name the upstream registries on purpose (they map them), and so does the record
+    # of the files written (their names); the objects must not.
+    flux_files = {
+        name: text for name, text in written.items() if not name.startswith("_registries/") and name != RECORD_NAME
+    }
     everything = "\n".join(flux_files.values())
     for upstream in (services.upstream, services.charts_url, services.git_upstream):
         assert upstream.removeprefix("http://") not in everything, upstream
@@ -221,6 +229,49 @@ def test_written_flux_objects_are_valid_against_fluxs_crd_schemas(
     ]
     assert {doc["kind"] for doc in documents} >= {"GitRepository", "HelmRepository", "HelmRelease", "OCIRepository"}
     assert invalid(documents) == {}
+
+
+def test_bootstrap_objects_point_the_fleets_root_at_the_internal_git_server_and_build_with_kubectl(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(out / "_bootstrap")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(built.stdout) if d}
+    root = objects[("GitRepository", "flux-system")]
+    assert root["spec"]["url"] == f"{git_base}/{fleet['fleet']['name']}.git"
+    assert root["spec"]["ref"] == {"branch": "main"}
+    assert objects[("Kustomization", "flux-system")]["spec"]["path"] == "./clusters/production"
+    secret = objects[("Secret", root["spec"]["secretRef"]["name"])]
+    assert set(secret["stringData"]) >= {"username", "password"}
+    assert services.git_password not in built.stdout
+    assert invalid(list(objects.values())) == {}
+
+
+def test_the_import_report_lists_each_rewritten_source_with_its_old_and_new_endpoint(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    report = tmp_path / "import.json"
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, report=report)
+    listed = {entry["object"]: entry for entry in json.loads(report.read_text())["fluxRewrites"]}
+    apps = listed["GitRepository flux-system/apps"]
+    assert apps["url"] == {"from": fleet["apps"]["url"], "to": f"{git_base}/{fleet['apps']['name']}.git"}
+    assert apps["secretRef"] == "mirror-git"
+    assert listed["HelmRepository flux-system/seed"]["url"]["to"] == f"oci://{services.internal}/{target_prefix}/charts"
+
+
+def test_the_next_night_into_the_same_flux_out_directory_updates_it_in_place(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    first = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, night=2)
+    assert {p.relative_to(again).as_posix(): p.read_bytes() for p in again.rglob("*") if p.is_file()} == first
 
 
 def test_an_unresolvable_reference_is_named_and_nothing_is_collected(tmp_path, mirror_cli, services):

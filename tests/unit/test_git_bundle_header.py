@@ -7,8 +7,8 @@ import io
 import pytest
 
 from mirror.errors import BundleFormatError
-from mirror.git import bundles
 from mirror.git.bundles import parse_header
+from mirror.limits import DEFAULT_LIMITS, Limits
 
 A = "a" * 40
 B = "b" * 40
@@ -19,8 +19,8 @@ def header(*lines: str, signature: bytes = b"# v2 git bundle\n", pack: bytes = P
     return signature + "".join(line + "\n" for line in lines).encode() + b"\n" + pack
 
 
-def parse(raw: bytes):
-    return parse_header(io.BytesIO(raw), "night3.tar.000: the git bundle sha256:0")
+def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS):
+    return parse_header(io.BytesIO(raw), "night3.tar.000: the git bundle sha256:0", limits)
 
 
 def test_a_v2_header_gives_heads_prerequisites_and_where_the_pack_begins() -> None:
@@ -108,14 +108,12 @@ def test_a_malformed_header_is_refused_naming_the_problem_and_the_file(raw: byte
     assert raised.value.message.startswith("night3.tar.000: the git bundle sha256:0: ")
 
 
-def test_an_overlong_header_line_is_refused_without_reading_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bundles, "_MAX_HEADER_LINE", 100)
+def test_an_overlong_header_line_is_refused_without_reading_the_rest() -> None:
     with pytest.raises(BundleFormatError, match="overlong line"):
-        parse(header(f"-{A} " + "x" * 200, f"{B} refs/heads/main"))
+        parse(header(f"-{A} " + "x" * 200, f"{B} refs/heads/main"), Limits(max_git_bundle_header_line=100))
 
 
-def test_a_header_larger_than_the_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bundles, "_MAX_HEADER_BYTES", 1000)
+def test_a_header_larger_than_the_bound_is_refused() -> None:
     prerequisites = [f"-{n:040x} commit {n}" for n in range(40)]
     with pytest.raises(BundleFormatError, match="larger than 1000 bytes"):
-        parse(header(*prerequisites, f"{B} refs/heads/main"))
+        parse(header(*prerequisites, f"{B} refs/heads/main"), Limits(max_git_bundle_header_bytes=1000))

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from mirror.errors import InvalidDocumentError
-from mirror.helm.archive import Chart, ChartLimits, Dependency, read_chart
-from mirror.limits import MiB
+from mirror.helm.archive import Chart, Dependency, read_chart
+from mirror.limits import DEFAULT_LIMITS, Limits, MiB
 from mirror.yamlio import YamlBudget, YamlBudgetError
 
 CHART_YAML = "apiVersion: v2\nname: demo\nversion: 1.2.3\nappVersion: 4.5.6\n"
@@ -263,8 +263,12 @@ def test_dependency_that_is_not_a_mapping_is_refused():
 
 
 def test_the_defaults_are_helms_limits():
-    limits = ChartLimits()
-    assert (limits.max_chart_bytes, limits.max_file_bytes, limits.max_members) == (100 * MiB, 5 * MiB, 10_000)
+    limits = DEFAULT_LIMITS
+    assert (limits.max_chart_content_bytes, limits.max_chart_file_bytes, limits.max_chart_members) == (
+        100 * MiB,
+        5 * MiB,
+        10_000,
+    )
 
 
 # Hostile archives: one test per attack, each refused with exit 3 naming the archive and the member.
@@ -337,7 +341,7 @@ def test_a_file_of_exactly_five_mib_is_accepted():
 
 
 def test_refuses_a_chart_over_the_total_cap():
-    limits = ChartLimits(max_chart_bytes=1000)
+    limits = Limits(max_chart_content_bytes=1000)
     assert "more than 1000 bytes" in refused(
         chart({"templates/a": b"a" * 600, "templates/b": b"b" * 600}), limits=limits
     )
@@ -345,7 +349,7 @@ def test_refuses_a_chart_over_the_total_cap():
 
 def test_nested_archives_share_the_byte_budget():
     sub = tgz({"Chart.yaml": "apiVersion: v2\nname: sub\nversion: 1.0.0\n", "templates/a": b"a" * 700}, top="sub")
-    limits = ChartLimits(max_chart_bytes=len(sub) + len(CHART_YAML) + 500)
+    limits = Limits(max_chart_content_bytes=len(sub) + len(CHART_YAML) + 500)
     assert "charts/sub-1.0.0.tgz" in refused(chart({"charts/sub-1.0.0.tgz": sub}), limits=limits)
 
 
@@ -354,12 +358,12 @@ def test_refuses_subcharts_nested_deeper_than_the_limit():
         "charts/a/Chart.yaml": "name: a\nversion: 1.0.0\n",
         "charts/a/charts/b/Chart.yaml": "name: b\nversion: 1.0.0\n",
     }
-    assert "nested deeper than 1" in refused(chart(files), limits=ChartLimits(max_depth=1))
+    assert "nested deeper than 1" in refused(chart(files), limits=Limits(max_subchart_depth=1))
 
 
 def test_refuses_too_many_members():
     many = [(entry(f"demo/templates/{i}.yaml"), b"") for i in range(30)]
-    assert "more than 20 members" in refused(chart(extra=many), limits=ChartLimits(max_members=20))
+    assert "more than 20 members" in refused(chart(extra=many), limits=Limits(max_chart_members=20))
 
 
 def test_a_million_empty_members_stop_at_the_member_cap_quickly():
@@ -473,7 +477,7 @@ def test_refuses_a_truncated_archive():
 
 def test_refuses_a_compressed_input_over_the_archive_cap():
     assert "larger than 100 bytes" in refused(
-        chart({"values.yaml": bytes(range(256)) * 40}), limits=ChartLimits(max_archive_bytes=100)
+        chart({"values.yaml": bytes(range(256)) * 40}), limits=Limits(max_chart_bytes=100)
     )
 
 

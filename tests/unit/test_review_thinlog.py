@@ -13,7 +13,7 @@ import pytest
 
 from mirror.bundle.reader import DirectoryBundle
 from mirror.errors import BundleFormatError
-from mirror.review.gitlog import MAX_COMMITS
+from mirror.limits import DEFAULT_LIMITS
 from mirror.review.thinlog import CarriedCommits
 
 
@@ -115,6 +115,7 @@ def test_a_merge_lists_both_sides_down_to_the_old_commit(tmp_path, chain) -> Non
 def test_at_most_the_cap_is_listed_and_the_total_counts_every_commit(tmp_path) -> None:
     repo = Repo(tmp_path / "upstream")
     base = repo.commit("base")
+    MAX_COMMITS = DEFAULT_LIMITS.review_max_commits
     for n in range(MAX_COMMITS + 5):
         git(repo.path, "commit", "-q", "--allow-empty", "-m", f"n{n}")
     tip = git(repo.path, "rev-parse", "HEAD")
