@@ -99,10 +99,11 @@ def read_yaml(text: str | bytes, where: str, *, loader: type = _Base, budget: Ya
     """Every non-empty document of `text`, each measured against `budget` before it is constructed.
 
     Raises YamlBudgetError (exit 2, naming `where`) past the budget; yaml.YAMLError for YAML that does not
-    parse (the caller decides how lenient to be), RecursionError turned into one.
+    parse (the caller decides how lenient to be), RecursionError and values that cannot be built turned into one.
     """
     budget = budget if budget is not None else YamlBudget.from_limits()
     parser = loader(text)
+    _guard_construction(parser)
     documents = []
     try:
         while parser.check_node():
@@ -116,6 +117,29 @@ def read_yaml(text: str | bytes, where: str, *, loader: type = _Base, budget: Ya
     finally:
         parser.dispose()
     return documents
+
+
+# What PyYAML's constructors raise for a scalar whose text its tag cannot hold: int() past 4300 digits
+# (ValueError), 2026-02-30 (ValueError), `!!timestamp abc` (AttributeError), `!!int abc` (ValueError).
+_UNBUILDABLE = (ValueError, OverflowError, AttributeError, TypeError)
+
+
+def _guard_construction(parser: Any) -> None:
+    """Make `parser` raise a ConstructorError, with the node's line, for a value that cannot be built.
+
+    Every node, nested ones included, is built through construct_object, so the innermost failing node is named.
+    """
+    construct_object = parser.construct_object
+
+    def construct_or_refuse(node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return construct_object(node, deep=deep)
+        except _UNBUILDABLE as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot build a {node.tag} value: {exc}", node.start_mark
+            ) from None
+
+    parser.construct_object = construct_or_refuse
 
 
 class _StrictLoader(_Base):  # type: ignore[misc, valid-type]
