@@ -121,7 +121,7 @@ def read_yaml(text: str | bytes, where: str, *, loader: type = _Base, budget: Ya
 
 # What PyYAML's constructors raise for a scalar whose text its tag cannot hold: int() past 4300 digits
 # (ValueError), 2026-02-30 (ValueError), `!!timestamp abc` (AttributeError), `!!int abc` (ValueError).
-_UNBUILDABLE = (ValueError, OverflowError, AttributeError, TypeError)
+UNBUILDABLE_VALUE_ERRORS = (ValueError, OverflowError, AttributeError, TypeError)
 
 
 def _guard_construction(parser: Any) -> None:
@@ -134,7 +134,7 @@ def _guard_construction(parser: Any) -> None:
     def construct_or_refuse(node: yaml.Node, deep: bool = False) -> Any:
         try:
             return construct_object(node, deep=deep)
-        except _UNBUILDABLE as exc:
+        except UNBUILDABLE_VALUE_ERRORS as exc:
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot build a {node.tag} value: {exc}", node.start_mark
             ) from None

@@ -15,6 +15,7 @@ from yaml.resolver import Resolver
 
 from mirror.errors import InvalidDocumentError, UsageError
 from mirror.limits import Limits
+from mirror.yamlio import UNBUILDABLE_VALUE_ERRORS
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -175,9 +176,13 @@ class _IndexReader:
         return event.tag
 
     def _construct(self, event: yaml.ScalarEvent) -> object:
-        node = yaml.ScalarNode(self._tag(event), event.value, style=event.style)
+        node = yaml.ScalarNode(self._tag(event), event.value, start_mark=event.start_mark, style=event.style)
         try:
             return self._constructor.construct_object(node)
+        except UNBUILDABLE_VALUE_ERRORS as exc:  # e.g. version: 2026-02-30; read_index reports it as invalid YAML
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot build a {node.tag} value: {exc}", event.start_mark
+            ) from None
         finally:
             self._constructor.constructed_objects.clear()
 

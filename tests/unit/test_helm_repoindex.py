@@ -140,3 +140,18 @@ def test_same_entries_as_yaml_load_on_a_generated_index() -> None:
         name: [IndexEntry(e["version"], e["digest"], (e["urls"][0],)) for e in listed]
         for name, listed in entries.items()
     }
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        pytest.param("1" + "0" * 5000, id="integer-of-5001-digits"),
+        pytest.param("2026-02-30", id="impossible-date"),
+        pytest.param("!!timestamp abc", id="timestamp-tag-on-text"),
+        pytest.param("!!int abc", id="int-tag-on-text"),
+    ],
+)
+def test_a_kept_value_that_cannot_be_built_is_refused_as_invalid_yaml_with_its_line(version: str) -> None:
+    with pytest.raises(InvalidDocumentError, match=r"repo/index\.yaml: not valid YAML: .*line 3") as caught:
+        read(f"entries:\n  app:\n  - version: {version}\n    urls: [a.tgz]\n", "app")
+    assert caught.value.exit_code == 3
