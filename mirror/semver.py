@@ -14,6 +14,7 @@ from mirror.limits import DEFAULT_LIMITS
 
 __all__ = ["Constraint", "InvalidConstraint", "InvalidVersion", "Version", "select_version"]
 
+_UINT64_DIGITS = 20  # len(str(_UINT64_MAX))
 _UINT64_MAX = (1 << 64) - 1
 _CACHE_SIZE = 1 << 16
 
@@ -141,12 +142,19 @@ class Version:
         return self._key >= other._key if isinstance(other, Version) else NotImplemented
 
 
+def _number(digits: str) -> int | None:
+    """The value of `digits`, or None past 20 significant digits (beyond 64 bits): int() of thousands of digits
+    raises ValueError (Python's limit on int from text), and would cost quadratic time below that limit."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= _UINT64_DIGITS else None
+
+
 def _build_version(text: str, match: re.Match[str]) -> Version | str:
     numbers = []
     for part in ("major", "minor", "patch"):
         digits = match[part]
-        value = int(digits) if digits else 0
-        if value > _UINT64_MAX:
+        value = _number(digits) if digits else 0
+        if value is None or value > _UINT64_MAX:
             return f'"{text}": the {part} number does not fit in 64 bits'
         numbers.append(value)
     prerelease: list[PrereleaseIdentifier] = []
@@ -158,8 +166,8 @@ def _build_version(text: str, match: re.Match[str]) -> Version | str:
                 return f'"{text}": numeric prerelease identifier "{ident}" has a leading zero'
             else:
                 # Like Masterminds, a number too large for 64 bits compares as text.
-                number = int(ident)
-                prerelease.append(number if number <= _UINT64_MAX else ident)
+                number = _number(ident)
+                prerelease.append(number if number is not None and number <= _UINT64_MAX else ident)
     return Version(numbers[0], numbers[1], numbers[2], tuple(prerelease), match["meta"] or "", text)
 
 

@@ -436,3 +436,8 @@ def test_unreachable_host_with_a_password_does_not_leak_it() -> None:
 def test_timeout_stops_git(tmp_path: Path) -> None:
     with pytest.raises(TransferError, match="did not finish within"):
         run_git(["-c", "alias.wait=!sleep 5", "wait"], timeout=0.5)
+
+
+def test_a_semver_ref_passes_over_a_tag_whose_number_has_thousands_of_digits() -> None:
+    refs = RemoteRefs({"refs/tags/v1.0.0": A, f"refs/tags/v1.0.{'1' * 5000}": B})
+    assert resolve_ref(refs, {"semver": ">=1.0.0"}).commit == A

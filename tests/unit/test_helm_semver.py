@@ -690,3 +690,33 @@ def test_index_fragment_argo_and_eks_oddities() -> None:
     assert select_version(sigv4, "0.1") == "0.1"  # the exact string, though as a range 0.1 means ~0.1
     assert select_version(sigv4, "0.1.0") == "0.1"
     assert select_version(sigv4, "~0.1") == "0.1.2"
+
+
+# --- numbers of thousands of digits (int() refuses more than 4300 digits: it must never be asked) -----------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("1" * 5000 + ".0.0", id="major"),
+        pytest.param("1." + "1" * 5000 + ".0", id="minor"),
+        pytest.param("v1.0." + "1" * 5000, id="patch"),
+        pytest.param("1.0." + "1" * 21, id="patch-of-21-digits"),
+    ],
+)
+def test_a_version_number_of_more_than_twenty_digits_is_an_invalid_version(text: str) -> None:
+    with pytest.raises(InvalidVersion, match="does not fit in 64 bits"):
+        Version.parse(text)
+
+
+def test_a_version_number_with_leading_zeros_is_measured_without_them() -> None:
+    assert Version.parse("0" * 30 + "1.0.0") == Version.parse("1.0.0")
+
+
+def test_a_prerelease_number_of_thousands_of_digits_compares_as_text() -> None:
+    huge = "1" * 5000
+    assert Version.parse(f"1.0.0-{huge}").prerelease == (huge,)
+
+
+def test_select_version_passes_over_a_tag_with_a_number_of_thousands_of_digits() -> None:
+    assert select_version(["v1.0." + "1" * 5000, "v1.0.0"], ">=1.0.0") == "v1.0.0"
