@@ -99,9 +99,11 @@ class SmallBundle:
         digest, size = self._manifest(config, OCI_CONFIG, f"layer of {source}".encode(), OCI_LAYER)
         self.artifacts.append(ArtifactRecord("image", source, digest, mt.OCI_MANIFEST, size, dict(extra)))
 
-    def chart(self, name: str, version: str, repo: str = "https://charts.example") -> None:
+    def chart(
+        self, name: str, version: str, repo: str = "https://charts.example", archive: bytes = b"not really a chart"
+    ) -> None:
         config = json.dumps({"name": name, "version": version}).encode()
-        digest, size = self._manifest(config, HELM_CONFIG, b"not really a chart", HELM_CHART_LAYER)
+        digest, size = self._manifest(config, HELM_CONFIG, archive, HELM_CHART_LAYER)
         extra = {"chart": name, "version": version, "repo": repo}
         self.artifacts.append(
             ArtifactRecord("chart", f"{repo}/{name}-{version}.tgz", digest, mt.OCI_MANIFEST, size, extra)
