@@ -214,7 +214,8 @@ class EgressPolicy:
         problems = list(dict.fromkeys(p for p in (self.discovered_problem(h, w) for h, w in items) if p))
         if problems:
             raise EgressRefusedError(
-                f"{len(problems)} host(s) outside the egress policy:\n" + "\n".join(f"  - {p}" for p in problems),
+                f"{len(problems)} host(s) outside the egress policy",
+                problems=problems,
                 hint="name them in the MirrorSet's spec.allowedHosts: [host[:port], …] (globs allowed), or pass "
                 "--allow-discovered-hosts for public hosts found through discovery",
             )

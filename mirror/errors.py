@@ -23,22 +23,28 @@ and `hint` says what the user can do next.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mirror.limits import DEFAULT_LIMITS
 
 
 class MirrorError(Exception):
+    """`problems`: the things a refusal lists (hosts, files, refs), which the command line prints each on a line
+    of its own, escaped; a message never holds a newline (it would be shown as \\x0a)."""
+
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, problems: Iterable[Problem | str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.problems: Sequence[Problem | str] = list(problems)
 
     def __str__(self) -> str:
-        return self.message
+        if not self.problems:
+            return self.message
+        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
 
     def to_json(self) -> dict[str, object]:
         """The error as scripts see it, in a JSON log line and a run report alike: the one mapping of both."""
@@ -137,16 +143,11 @@ def problem_count(problems: Iterable[Problem]) -> int:
 
 class VerificationError(MirrorError):
     exit_code = 3
+    problems: list[Problem]
 
     def __init__(self, message: str, *, problems: list[Problem] | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
         # Every refusal passes here: however many problems were found, at most max_problems lines are shown.
-        self.problems = cap_problems(problems or [])
-
-    def __str__(self) -> str:
-        if not self.problems:
-            return self.message
-        return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message, hint=hint, problems=cap_problems(problems or []))
 
 
 class IntegrityError(VerificationError):

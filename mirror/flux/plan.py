@@ -88,6 +88,8 @@ class FollowedKustomization:
 class FluxResolutionError(UsageError):
     """Flux objects that reference something that cannot be resolved; `problems` lists each one."""
 
+    problems: list[str]
+
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__(
             f"{len(problems)} Flux problem(s)",

@@ -621,9 +621,11 @@ def check_and_stage(
             line for line in (fsck.stdout + fsck.stderr).splitlines() if line.strip() and not line.startswith("notice:")
         ]
         if fsck.returncode != 0 or findings:
-            shown = redact("\n".join(findings[:50]) or f"exit code {fsck.returncode}")
+            shown = [Problem("git-fsck", redact(line)) for line in findings[:50]]
             raise VerificationError(
-                f"{bundle}: git fsck --strict found problems in the bundle's objects:\n{shown}",
+                f"{bundle}: git fsck --strict found problems in the bundle's objects"
+                + ("" if shown else f" (exit code {fsck.returncode})"),
+                problems=shown,
                 hint="do not import this bundle; collect it again from the source",
             )
         return StagedRepo(quarantine, dict(sorted(expected.items())), sorted(header.prerequisites), existing)
@@ -800,7 +802,8 @@ def _push_error(url: str, stdout: str, stderr: str, credentials: Credentials | N
             hint="run the import again; use --force-git to overwrite diverged refs",
         )
     return UsageError(
-        f"{url}: the server refused the push; nothing was pushed\n" + "\n".join(f"  - {p}" for p in problems),
+        f"{url}: the server refused the push; nothing was pushed",
+        problems=problems,
         hint="check the server's rules for these refs (protected branches, hooks, permissions)",
     )
 

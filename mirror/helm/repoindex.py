@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.error import Mark
 from yaml.resolver import Resolver
 
 from mirror.errors import InvalidDocumentError, UsageError
@@ -176,13 +177,13 @@ class _IndexReader:
         return event.tag
 
     def _construct(self, event: yaml.ScalarEvent) -> object:
-        node = yaml.ScalarNode(self._tag(event), event.value, start_mark=event.start_mark, style=event.style)
+        node = yaml.ScalarNode(self._tag(event), event.value, style=event.style)
         try:
             return self._constructor.construct_object(node)
         except UNBUILDABLE_VALUE_ERRORS as exc:  # e.g. version: 2026-02-30; read_index reports it as invalid YAML
             raise yaml.constructor.ConstructorError(
-                None, None, f"cannot build a {node.tag} value: {exc}", event.start_mark
-            ) from None
+                None, None, f"cannot build a {node.tag} value: {exc}", cast("Mark", event.start_mark)
+            ) from None  # the C parser's marks print as the Python ones do
         finally:
             self._constructor.constructed_objects.clear()
 

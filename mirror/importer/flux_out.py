@@ -85,9 +85,11 @@ def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) 
                 present[relative] = digest
     if problems:
         shown = problems[: limits.max_problems]
-        more = f"\n  … and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        if len(problems) > len(shown):
+            shown.append(f"… and {len(problems) - len(shown)} more")
         raise UsageError(
-            f"{directory}: holds what an import cannot replace:\n  " + "\n  ".join(shown) + more,
+            f"{directory}: holds what an import cannot replace",
+            problems=shown,
             hint="move these files elsewhere (or choose another --flux-out directory); nothing was written",
         )
     return present

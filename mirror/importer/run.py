@@ -129,10 +129,9 @@ class PartialImportError(TransferError):
 
     def __init__(self, cause: BaseException, written: WriteLog) -> None:
         reason = cause.message if isinstance(cause, MirrorError) else f"{type(cause).__name__}: {cause}"
-        problems = getattr(cause, "problems", None) or []
-        detail = "".join(f"\n  - {p}" for p in problems)
         super().__init__(
-            f"partially imported ({written.describe()}): {reason}{detail}",
+            f"partially imported ({written.describe()}): {reason}",
+            problems=getattr(cause, "problems", None) or [],
             hint="run the same import again to resume: it skips what is on the targets, and the trust state "
             "already records this bundle, so an older one stays refused",
         )

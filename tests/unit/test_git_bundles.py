@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mirror.cli import _fail
 from mirror.credentials import Credentials
 from mirror.errors import BundleFormatError, SourceNotFoundError, TransferError, UsageError, VerificationError
 from mirror.git.bundles import (
@@ -597,3 +598,18 @@ def test_refs_are_listed_from_the_quarantine_as_staged(upstream: Upstream, tmp_p
 
 def test_remote_refs_type_is_a_dict() -> None:
     assert isinstance(RemoteRefs(), dict)
+
+
+def test_fsck_findings_are_printed_each_on_its_own_line(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    blob = binascii.unhexlify(git("hash-object", "-w", "--stdin", cwd=upstream.path, input=b"hello\n"))
+    corrupt_commit(upstream, b"0100644 .GIT\0" + blob + b"0100644 .GIT\0" + blob)
+    bundle = tmp_path / "bad.bundle"
+    heads = hand_made_bundle(upstream, bundle, "refs/heads/bad")
+    with pytest.raises(VerificationError) as caught:
+        stage(bundle, heads, tmp_path / "q")
+    _fail(caught.value)
+    lines = capsys.readouterr().err.splitlines()
+    assert not [line for line in lines if "\\x0a" in line], lines
+    assert len([line for line in lines if line.startswith("  - ")]) >= 2, lines

@@ -1,0 +1,71 @@
+"""A refusal that lists several things (hosts, files, refs, fsck findings, what a failed import left) carries
+each as one of its problems, which the command line prints on a line of its own, escaped: none reaches the
+terminal as one line holding literal \\x0a escapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mirror.cli import _fail
+from mirror.egress import EgressPolicy, EgressRefusedError
+from mirror.errors import MirrorError, Problem, UsageError, VerificationError
+from mirror.git.bundles import _push_error
+from mirror.importer.flux_out import RECORD_NAME, check_output_directory
+from mirror.importer.run import PartialImportError, WriteLog
+
+
+def printed(error: MirrorError, capsys: pytest.CaptureFixture) -> list[str]:
+    _fail(error)
+    lines = capsys.readouterr().err.splitlines()
+    assert not [line for line in lines if "\\x0a" in line], lines
+    return lines
+
+
+def listed(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("  - ")]
+
+
+def test_an_egress_refusal_prints_each_refused_host_on_its_own_line(capsys: pytest.CaptureFixture) -> None:
+    policy = EgressPolicy(["registry.example"])
+    with pytest.raises(EgressRefusedError) as caught:
+        policy.require_discovered([("one.example", "chart a"), ("two.example", "chart b")])
+    lines = printed(caught.value, capsys)
+    assert lines[0] == "error: 2 host(s) outside the egress policy"
+    assert [line.split()[1] for line in listed(lines)] == ["one.example:", "two.example:"]
+
+
+def test_a_flux_out_refusal_prints_each_file_on_its_own_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / RECORD_NAME).write_text(json.dumps({"format": "mirror.flux-out/v1", "files": {}}))
+    (tmp_path / "a.yaml").write_text("a")
+    (tmp_path / "b.yaml").write_text("b")
+    with pytest.raises(UsageError) as caught:
+        check_output_directory(tmp_path)
+    lines = printed(caught.value, capsys)
+    assert lines[0] == f"error: {tmp_path}: holds what an import cannot replace"
+    assert listed(lines) == ["  - a.yaml: mirror did not write it", "  - b.yaml: mirror did not write it"]
+
+
+def test_a_push_refusal_prints_each_rejected_ref_on_its_own_line(capsys: pytest.CaptureFixture) -> None:
+    stdout = "To http://git.example/r.git\n!\trefs/heads/a:refs/heads/a\t[remote rejected] (hook declined)\n"
+    stdout += "!\trefs/heads/b:refs/heads/b\t[remote rejected] (hook declined)\nDone\n"
+    lines = printed(_push_error("http://git.example/r.git", stdout, "", None), capsys)
+    assert lines[0] == "error: http://git.example/r.git: the server refused the push; nothing was pushed"
+    assert len(listed(lines)) == 2
+
+
+def test_a_partial_import_prints_each_problem_of_its_cause_on_its_own_line(capsys: pytest.CaptureFixture) -> None:
+    cause = VerificationError("refused", problems=[Problem("ONE", "first"), Problem("TWO", "second")])
+    lines = printed(PartialImportError(cause, WriteLog()), capsys)
+    assert lines[0].startswith("error: partially imported (") and lines[0].endswith("): refused")
+    assert listed(lines) == ["  - [ONE] first", "  - [TWO] second"]
+
+
+def test_a_refusal_with_problems_still_names_them_in_its_text() -> None:
+    """str() of the error (a report, a log line of another command) keeps listing what it refused."""
+    policy = EgressPolicy(["registry.example"])
+    with pytest.raises(EgressRefusedError) as caught:
+        policy.require_discovered([("one.example", "chart a")])
+    assert "one.example" in str(caught.value)
