@@ -46,6 +46,10 @@ class MirrorError(Exception):
             return self.message
         return self.message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
 
+    def one_line(self) -> str:
+        """The message and its problems on one line: for a refusal listed as one problem of another."""
+        return "; ".join([self.message, *(str(p) for p in self.problems)])
+
     def to_json(self) -> dict[str, object]:
         """The error as scripts see it, in a JSON log line and a run report alike: the one mapping of both."""
         entry: dict[str, object] = {"exitCode": self.exit_code, "error": type(self).__name__, "message": self.message}

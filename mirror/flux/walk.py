@@ -219,7 +219,7 @@ class FluxWalker(FleetResolution):
             read = self._read_tree(resolved.source, resolved.path)
         except UsageError as exc:
             self._plan.problems.append(
-                f"{kustomization.where}: cannot read {resolved.path} of {resolved.source}: {exc.message}"
+                f"{kustomization.where}: cannot read {resolved.path} of {resolved.source}: {exc.one_line()}"
             )
             self._follow(key, resolved.source, resolved.path, resolved.variables, "failed", kustomization)
             return None

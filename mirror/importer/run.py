@@ -413,9 +413,9 @@ class _Refusals:
         if not self.errors:
             return
         problems = [
-            problem
+            problem if isinstance(problem, Problem) else Problem("IMPORT_REFUSED", f"{error.message}: {problem}")
             for error in self.errors
-            for problem in (getattr(error, "problems", None) or [Problem("IMPORT_REFUSED", error.message)])
+            for problem in (error.problems or [Problem("IMPORT_REFUSED", error.message)])
         ]
         message = f"{bundle}: refused, {len(problems)} problem(s) found before anything was written"
         hint = "nothing was written; " + "; ".join(e.hint for e in self.errors if e.hint)

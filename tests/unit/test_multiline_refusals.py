@@ -14,7 +14,7 @@ from mirror.egress import EgressPolicy, EgressRefusedError
 from mirror.errors import MirrorError, Problem, UsageError, VerificationError
 from mirror.git.bundles import _push_error
 from mirror.importer.flux_out import RECORD_NAME, check_output_directory
-from mirror.importer.run import PartialImportError, WriteLog
+from mirror.importer.run import PartialImportError, WriteLog, _Refusals
 
 
 def printed(error: MirrorError, capsys: pytest.CaptureFixture) -> list[str]:
@@ -69,3 +69,24 @@ def test_a_refusal_with_problems_still_names_them_in_its_text() -> None:
     with pytest.raises(EgressRefusedError) as caught:
         policy.require_discovered([("one.example", "chart a")])
     assert "one.example" in str(caught.value)
+
+
+def test_a_refusal_listed_as_one_problem_of_another_keeps_its_problems_on_one_line() -> None:
+    error = UsageError("2 host(s) outside the egress policy", problems=["a.example: no", "b.example: no"])
+    assert error.one_line() == "2 host(s) outside the egress policy; a.example: no; b.example: no"
+
+
+def test_import_refusals_found_together_keep_naming_the_flux_out_directory(tmp_path: Path) -> None:
+    (tmp_path / RECORD_NAME).write_text(json.dumps({"format": "mirror.flux-out/v1", "files": {}}))
+    (tmp_path / "a.yaml").write_text("a")
+    refusals = _Refusals()
+    with refusals.check():
+        check_output_directory(tmp_path)
+    with refusals.check():
+        raise UsageError("--registry: not a URL")
+    with pytest.raises(UsageError) as caught:
+        refusals.raise_any("night.tar")
+    assert [str(p) for p in caught.value.problems] == [
+        f"[IMPORT_REFUSED] {tmp_path}: holds what an import cannot replace: a.yaml: mirror did not write it",
+        "[IMPORT_REFUSED] --registry: not a URL",
+    ]
