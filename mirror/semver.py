@@ -14,8 +14,8 @@ from mirror.limits import DEFAULT_LIMITS
 
 __all__ = ["Constraint", "InvalidConstraint", "InvalidVersion", "Version", "select_version"]
 
-_UINT64_DIGITS = 20  # len(str(_UINT64_MAX))
 _UINT64_MAX = (1 << 64) - 1
+_UINT64_DIGITS = len(str(_UINT64_MAX))  # 20: a number written with more significant digits is beyond 64 bits
 _CACHE_SIZE = 1 << 16
 
 # The patterns below accept the same texts, and pick the same matches, as Masterminds' Go expressions. Runs
