@@ -186,7 +186,7 @@ def _fetch(
     what: str,
     extra: list[str] | None = None,
     network: bool = True,
-    failure: type[MirrorError] = MirrorError,
+    failure: type[MirrorError] | None = None,
 ) -> None:
     options = ["--no-tags", "--no-write-fetch-head", "--quiet", "--no-recurse-submodules", "--stdin"]
     run_git(

@@ -26,6 +26,7 @@ from mirror.errors import (
     TransferError,
     UnreachableError,
     UsageError,
+    VerificationError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.netguard import Cancelled, cancelled, kill_group, registered
@@ -253,7 +254,7 @@ def git_error(
     what: str,
     output: str,
     *,
-    failure: type[MirrorError] = MirrorError,
+    failure: type[MirrorError] | None = None,
     credentials: Credentials | None = None,
     network: bool = True,
     offered: bool | None = None,
@@ -262,6 +263,9 @@ def git_error(
 
     network=False for work on local files (bundles, fsck): their output can quote text from the bundle
     (commit subjects), which must not steer the classification, so `failure` is always the class.
+    A failure not recognised is `failure`, by default a TransferError (exit 4) for a network command (a bogus
+    pack index from a dumb-HTTP upstream, say) and a VerificationError (exit 3) for a local check: never exit 1,
+    which says mirror itself is broken.
     """
     shown = redact(_tail(output), credentials)
     message = f"{what}: {shown}" if shown else what
@@ -294,6 +298,8 @@ def git_error(
         return SourceNotFoundError(
             message, hint="check the URL; a private repository may also answer 'not found' without credentials"
         )
+    if failure is None:
+        failure = TransferError if network else VerificationError
     return failure(message)
 
 
@@ -384,7 +390,7 @@ def run_git(
     transport: Transport = DEFAULT_TRANSPORT,
     check: bool = True,
     what: str | None = None,
-    failure: type[MirrorError] = MirrorError,
+    failure: type[MirrorError] | None = None,
     network: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run `git <args>` in the clean environment described above; stdout and stderr are captured as text.
