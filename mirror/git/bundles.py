@@ -198,6 +198,7 @@ def _fetch(
         what=what,
         network=network,
         failure=failure,
+        capped=network,  # a fetch from an upstream; a bundle read at import has a known, verified size
     )
 
 
