@@ -138,7 +138,13 @@ class PushResult:
 
 def _init_bare(path: Path) -> None:
     # An empty --template: no hooks, no sample files; core.hooksPath=/dev/null covers the rest.
-    run_git(["init", "--bare", "--quiet", "--template=", str(path)], what=f"create the repository {path}")
+    # A failure here is not the upstream's nor a bundle's: mirror's own (exit 1).
+    run_git(
+        ["init", "--bare", "--quiet", "--template=", str(path)],
+        what=f"create the repository {path}",
+        network=False,
+        failure=MirrorError,
+    )
 
 
 def _local_refs(repo: Path, prefix: str = "refs/") -> dict[str, str]:
@@ -296,7 +302,8 @@ def _write_bundle(
     if done.returncode != 0:
         if "Refusing to create empty bundle" in done.stderr:
             return None
-        raise git_error(f"create the bundle {dest}", done.stderr, network=False)
+        # Writing our own bundle of objects already fetched and checked: a failure is mirror's own (exit 1).
+        raise git_error(f"create the bundle {dest}", done.stderr, network=False, failure=MirrorError)
     return inspect_bundle(partial)
 
 
