@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mirror.errors import BundleFormatError
-from mirror.flux.objects import YAML_SUFFIXES
 from mirror.git.runner import run_git
 from mirror.limits import DEFAULT_LIMITS
 
 IDENTITY = "mirror <mirror@localhost>"
 _FILE_MODES = ("100644", "100755")
+_YAML_SUFFIXES = (".yaml", ".yml")  # what kustomize and Flux read as manifests
 
 
 def _git(repo: Path, *args: str, input: str | None = None) -> str:
@@ -44,7 +44,7 @@ def _yaml_blobs(repo: Path, commit: str, max_bytes: int) -> list[tuple[str, str]
             continue
         info, _, path = entry.partition("\t")
         mode, kind, oid, size = info.split()
-        if kind == "blob" and mode in _FILE_MODES and path.endswith(YAML_SUFFIXES) and int(size) <= max_bytes:
+        if kind == "blob" and mode in _FILE_MODES and path.endswith(_YAML_SUFFIXES) and int(size) <= max_bytes:
             found.append((path, oid))
     return found
 

@@ -1,0 +1,164 @@
+"""The relocation Flux sees: the fleet's Git content on the internal server, on `mirror/<branch>`, points inside.
+
+The cluster is played for real: the bootstrap objects of --flux-out, then every Kustomization they lead to,
+cloned from the internal Git server at the branch its GitRepository follows, built with `kubectl kustomize` and
+postBuild substitution, as kustomize-controller does.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.test_flux import _apps_files, _fleet_files, _import_fleet
+from tests.support.charts import seed_charts
+from tests.support.gitrepos import add_commit, git_env, ls_remote, make_upstream_repo, run_git
+
+_SOURCE_KINDS = ("GitRepository", "HelmRepository", "OCIRepository", "HelmChart")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::=([^}]*))?\}")
+
+
+@pytest.fixture
+def fleet(services, upstream_images) -> dict:
+    """The example fleet of test_flux.py, served by the local Git server: a cluster path and an apps repository."""
+    charts = seed_charts(services)
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    apps = make_upstream_repo(services, f"{prefix}/apps", files=_apps_files(services))
+    fleet = make_upstream_repo(
+        services, f"{prefix}/fleet", files=_fleet_files(services, apps["url"], charts["repo"]["url"])
+    )
+    return {"fleet": fleet, "apps": apps, "charts": charts}
+
+
+def _bare_clone(url: str, services, dest: Path) -> Path:
+    run_git(["clone", "-q", "--bare", url, dest], env=git_env(services, auth=True))
+    return dest
+
+
+def _kustomize(directory: Path) -> list[dict]:
+    """`kubectl kustomize`, with the kustomization.yaml Flux generates for a path without one."""
+    if not any((directory / name).exists() for name in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
+        files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*.y*ml") if ".git" not in p.parts)
+        (directory / "kustomization.yaml").write_text(yaml.safe_dump({"resources": files}))
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    return [d for d in yaml.safe_load_all(built.stdout) if isinstance(d, dict)]
+
+
+def _substituted(documents: list[dict], variables: Mapping[str, str]) -> list[dict]:
+    text = yaml.safe_dump_all(documents)
+    text = _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(2) or ""), text)
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+
+
+def _play_cluster(out: Path, services, scratch: Path) -> list[dict]:
+    """Every object the cluster ends with: the bootstrap, then each Kustomization built from its source."""
+    applied = _kustomize(out / "_bootstrap")
+    sources = {("GitRepository", d["metadata"]["name"]): d for d in applied if d["kind"] == "GitRepository"}
+    pending = [d for d in applied if d["kind"] == "Kustomization"]
+    done: set[str] = set()
+    while pending:
+        kustomization = pending.pop(0)
+        name = kustomization["metadata"]["name"]
+        if name in done:
+            continue
+        done.add(name)
+        spec = kustomization["spec"]
+        source = sources[(spec["sourceRef"]["kind"], spec["sourceRef"]["name"])]["spec"]
+        clone = scratch / f"{name}-{len(done)}"
+        run_git(
+            ["clone", "-q", "--branch", source["ref"]["branch"], source["url"], clone],
+            env=git_env(services, auth=True),
+        )
+        built = _kustomize(clone / spec["path"])
+        objects = _substituted(built, (spec.get("postBuild") or {}).get("substitute") or {})
+        applied += objects
+        for obj in objects:
+            if obj["kind"] in ("GitRepository", "HelmRepository", "OCIRepository"):
+                sources[(obj["kind"], obj["metadata"]["name"])] = obj  # applied over what was there
+            if obj["kind"] == "Kustomization":
+                pending.append(obj)
+    return applied
+
+
+def _outside(objects: list[dict], services, git_base: str) -> list[str]:
+    inside = (f"{git_base}/", f"oci://{services.internal}/")
+    return [
+        f"{obj['kind']} {obj['metadata']['name']}: {obj['spec'].get('url')}"
+        for obj in objects
+        if obj["kind"] in _SOURCE_KINDS and obj["kind"] != "HelmChart" and not obj["spec"]["url"].startswith(inside)
+    ]
+
+
+def test_the_cluster_built_from_the_internal_git_server_points_only_inside_two_nights_in_a_row(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    for night in (1, 2):
+        out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, night=night)
+        objects = _play_cluster(out, services, tmp_path / f"cluster{night}")
+        kinds = {o["kind"] for o in objects}
+        assert {"GitRepository", "HelmRepository", "OCIRepository", "Kustomization", "Deployment"} <= kinds
+        assert _outside(objects, services, git_base) == []
+        git = [o for o in objects if o["kind"] == "GitRepository"]
+        assert {o["spec"]["ref"]["branch"] for o in git} == {"mirror/main"}
+
+
+def test_the_relocation_commit_id_is_the_same_when_the_same_upstream_commit_is_imported_again(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    landed = f"{git_base}/{fleet['fleet']['name']}.git"
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    first = ls_remote(landed, services, auth=True)["refs/heads/mirror/main"]
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, night=2)
+    assert ls_remote(landed, services, auth=True)["refs/heads/mirror/main"] == first
+
+
+def test_the_upstream_refs_on_the_internal_server_keep_the_upstream_commit_ids(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    for repo in (fleet["fleet"], fleet["apps"]):
+        landed = ls_remote(f"{git_base}/{repo['name']}.git", services, auth=True)
+        assert landed["refs/heads/main"] == repo["heads"]["main"]
+        clone = _bare_clone(f"{git_base}/{repo['name']}.git", services, tmp_path / repo["name"].replace("/", "-"))
+        parent = run_git(["rev-parse", "refs/heads/mirror/main^"], git_dir=clone).stdout.decode().strip()
+        assert parent == repo["heads"]["main"]
+
+
+def test_the_relocation_diff_holds_only_the_endpoint_lines(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    clone = tmp_path / "fleet.git"
+    run_git(
+        ["clone", "-q", "--bare", f"{git_base}/{fleet['fleet']['name']}.git", clone], env=git_env(services, auth=True)
+    )
+    diff = run_git(["diff", "--unified=0", "main", "mirror/main"], git_dir=clone).stdout.decode()
+    files = [line[6:] for line in diff.splitlines() if line.startswith("+++ b/")]
+    assert files == ["clusters/production/sources.yaml"]
+    removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    assert all(line.startswith(("url:", "ref:")) for line in removed), removed
+
+
+def test_when_upstream_moves_the_relocation_branch_moves_onto_the_new_upstream_commit(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    landed = f"{git_base}/{fleet['fleet']['name']}.git"
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+    moved = add_commit(services, fleet["fleet"]["name"], "main", {"clusters/production/notes.yaml": "a: 1\n"})
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, night=2)
+    clone = _bare_clone(landed, services, tmp_path / "fleet.git")
+    assert run_git(["rev-parse", "main", "mirror/main^"], git_dir=clone).stdout.decode().split() == [moved, moved]
