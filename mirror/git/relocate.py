@@ -77,9 +77,9 @@ def relocation_commit(
     edit: Callable[[str, str], str],
     *,
     max_file_bytes: int = DEFAULT_LIMITS.max_flux_objects_bytes,
-) -> str:
-    """Write the relocation commit of `commit` into `repo` and return its id: `edit(path, text)` is called for
-    every YAML file of the tree, and the files whose text it changes are the commit's diff."""
+) -> tuple[str, list[str]]:
+    """Write the relocation commit of `commit` into `repo`; return its id and the files edited: `edit(path, text)`
+    is called for every YAML file of the tree, and the files whose text it changes are the commit's diff."""
     edited: dict[str, str] = {}
     for path, oid in _yaml_blobs(repo, commit, max_file_bytes):
         text = _git(repo, "cat-file", "blob", oid)
@@ -102,4 +102,4 @@ def relocation_commit(
             f"commit {commit}: its relocation would change more than the edited files",
             hint="the tree holds names mirror cannot rebuild; report this repository",
         )
-    return relocated
+    return relocated, sorted(edited)

@@ -95,7 +95,7 @@ def relocate_staged(
             if upstream is None:
                 continue
             notes: list[str] = []
-            commit = relocation_commit(
+            commit, edited = relocation_commit(
                 staged.path,
                 upstream,
                 _editor(relocation, notes),
@@ -105,5 +105,6 @@ def relocate_staged(
             run_git(["update-ref", ref, commit], git_dir=staged.path, network=False)
             staged.heads[ref] = commit
             staged.owned.add(ref)
+            plan.relocations.append({"ref": ref, "upstream": upstream, "commit": commit, "edited": edited})
             for note in notes:
                 warn(escape(f"{plan.artifact.source} {branch}: {note}"))

@@ -478,12 +478,16 @@ def _git_report(
     staged: list[GitPlan], pushed: list[tuple[GitPlan, PushResult]], dry_run: bool
 ) -> list[dict[str, object]]:
     if dry_run:
-        return [{"source": plan.artifact.source, "target": plan.target, "refs": None} for plan in staged]
+        return [
+            {"source": plan.artifact.source, "target": plan.target, "refs": None, "relocations": plan.relocations}
+            for plan in staged
+        ]
     return [
         {
             "source": plan.artifact.source,
             "target": result.target,
             "refs": {ref: {"outcome": o.outcome, "old": o.old, "new": o.new} for ref, o in result.refs.items()},
+            "relocations": plan.relocations,
         }
         for plan, result in pushed
     ]

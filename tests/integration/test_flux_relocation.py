@@ -7,6 +7,7 @@ postBuild substitution, as kustomize-controller does.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import uuid
@@ -162,3 +163,20 @@ def test_when_upstream_moves_the_relocation_branch_moves_onto_the_new_upstream_c
     _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, night=2)
     clone = _bare_clone(landed, services, tmp_path / "fleet.git")
     assert run_git(["rev-parse", "main", "mirror/main^"], git_dir=clone).stdout.decode().split() == [moved, moved]
+
+
+def test_the_import_report_names_each_relocation_commit_its_upstream_commit_and_the_files_edited(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    report = tmp_path / "import.json"
+    _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, report=report)
+    by_target = {entry["target"]: entry for entry in json.loads(report.read_text())["git"]}
+    [relocation] = by_target[f"{git_base}/{fleet['fleet']['name']}.git"]["relocations"]
+    landed = ls_remote(f"{git_base}/{fleet['fleet']['name']}.git", services, auth=True)
+    assert relocation == {
+        "ref": "refs/heads/mirror/main",
+        "upstream": fleet["fleet"]["heads"]["main"],
+        "commit": landed["refs/heads/mirror/main"],
+        "edited": ["clusters/production/sources.yaml"],
+    }

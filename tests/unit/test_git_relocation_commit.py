@@ -55,7 +55,7 @@ def upstream(tmp_path: Path) -> tuple[Path, str]:
 
 def test_the_relocation_commit_sits_on_the_upstream_commit_with_mirrors_identity_and_the_upstream_date(upstream):
     repo, commit = upstream
-    relocated = relocation_commit(repo / ".git", commit, _point_inside)
+    relocated, _ = relocation_commit(repo / ".git", commit, _point_inside)
     assert _git(repo, "rev-parse", f"{relocated}^") == commit
     assert _git(repo, "log", "-1", "--format=%an <%ae> %at|%cn <%ce> %ct %cd", "--date=raw", relocated) == (
         "mirror <mirror@localhost> 1700000000|mirror <mirror@localhost> 1700000000 1700000000 +0100"
@@ -64,7 +64,8 @@ def test_the_relocation_commit_sits_on_the_upstream_commit_with_mirrors_identity
 
 def test_the_relocation_diff_is_exactly_the_edited_lines(upstream):
     repo, commit = upstream
-    relocated = relocation_commit(repo / ".git", commit, _point_inside)
+    relocated, edited = relocation_commit(repo / ".git", commit, _point_inside)
+    assert edited == ["clusters/prod/sources.yaml"]
     diff = _git(repo, "diff", "--unified=0", "--no-color", commit, relocated)
     changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
     assert changed == ["-  url: https://github.com/x/apps", "+  url: https://git.internal/x/apps.git"]
@@ -75,12 +76,14 @@ def test_the_same_upstream_commit_and_edits_give_the_same_commit_id_in_another_r
     repo, commit = upstream
     other = tmp_path / "other.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(other)], check=True)
-    assert relocation_commit(repo / ".git", commit, _point_inside) == relocation_commit(other, commit, _point_inside)
+    first, _ = relocation_commit(repo / ".git", commit, _point_inside)
+    assert relocation_commit(other, commit, _point_inside)[0] == first
 
 
 def test_a_commit_without_anything_to_edit_still_gets_a_relocation_commit_with_the_same_tree(upstream):
     repo, commit = upstream
-    relocated = relocation_commit(repo / ".git", commit, lambda path, text: text)
+    relocated, edited = relocation_commit(repo / ".git", commit, lambda path, text: text)
+    assert edited == []
     assert _git(repo, "rev-parse", f"{relocated}^{{tree}}") == _git(repo, "rev-parse", f"{commit}^{{tree}}")
     assert _git(repo, "rev-parse", f"{relocated}^") == commit
 
@@ -90,5 +93,5 @@ def test_an_executable_yaml_file_keeps_its_mode(tmp_path):
     (repo / "clusters/prod/sources.yaml").chmod(0o755)
     _git(repo, "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qam", "exec")
     commit = _git(repo, "rev-parse", "HEAD")
-    relocated = relocation_commit(repo / ".git", commit, _point_inside)
+    relocated, _ = relocation_commit(repo / ".git", commit, _point_inside)
     assert _git(repo, "ls-tree", relocated, "clusters/prod/sources.yaml").startswith("100755 blob ")
