@@ -8,21 +8,15 @@ postBuild substitution, as kustomize-controller does.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.integration.test_flux import _apps_files, _fleet_files, _import_fleet
 from tests.support.charts import seed_charts
+from tests.support.fluxcluster import outside, play
 from tests.support.gitrepos import add_commit, git_env, ls_remote, make_upstream_repo, run_git
-
-_SOURCE_KINDS = ("GitRepository", "HelmRepository", "OCIRepository", "HelmChart")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::=([^}]*))?\}")
 
 
 @pytest.fixture
@@ -42,73 +36,16 @@ def _bare_clone(url: str, services, dest: Path) -> Path:
     return dest
 
 
-def _kustomize(directory: Path) -> list[dict]:
-    """`kubectl kustomize`, with the kustomization.yaml Flux generates for a path without one."""
-    if not any((directory / name).exists() for name in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
-        files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*.y*ml") if ".git" not in p.parts)
-        (directory / "kustomization.yaml").write_text(yaml.safe_dump({"resources": files}))
-    built = subprocess.run(
-        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert built.returncode == 0, built.stderr
-    return [d for d in yaml.safe_load_all(built.stdout) if isinstance(d, dict)]
-
-
-def _substituted(documents: list[dict], variables: Mapping[str, str]) -> list[dict]:
-    text = yaml.safe_dump_all(documents)
-    text = _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(2) or ""), text)
-    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-
-
-def _play_cluster(out: Path, services, scratch: Path) -> list[dict]:
-    """Every object the cluster ends with: the bootstrap, then each Kustomization built from its source."""
-    applied = _kustomize(out / "_bootstrap")
-    sources = {("GitRepository", d["metadata"]["name"]): d for d in applied if d["kind"] == "GitRepository"}
-    pending = [d for d in applied if d["kind"] == "Kustomization"]
-    done: set[str] = set()
-    while pending:
-        kustomization = pending.pop(0)
-        name = kustomization["metadata"]["name"]
-        if name in done:
-            continue
-        done.add(name)
-        spec = kustomization["spec"]
-        source = sources[(spec["sourceRef"]["kind"], spec["sourceRef"]["name"])]["spec"]
-        clone = scratch / f"{name}-{len(done)}"
-        run_git(
-            ["clone", "-q", "--branch", source["ref"]["branch"], source["url"], clone],
-            env=git_env(services, auth=True),
-        )
-        built = _kustomize(clone / spec["path"])
-        objects = _substituted(built, (spec.get("postBuild") or {}).get("substitute") or {})
-        applied += objects
-        for obj in objects:
-            if obj["kind"] in ("GitRepository", "HelmRepository", "OCIRepository"):
-                sources[(obj["kind"], obj["metadata"]["name"])] = obj  # applied over what was there
-            if obj["kind"] == "Kustomization":
-                pending.append(obj)
-    return applied
-
-
-def _outside(objects: list[dict], services, git_base: str) -> list[str]:
-    inside = (f"{git_base}/", f"oci://{services.internal}/")
-    return [
-        f"{obj['kind']} {obj['metadata']['name']}: {obj['spec'].get('url')}"
-        for obj in objects
-        if obj["kind"] in _SOURCE_KINDS and obj["kind"] != "HelmChart" and not obj["spec"]["url"].startswith(inside)
-    ]
-
-
 def test_the_cluster_built_from_the_internal_git_server_points_only_inside_two_nights_in_a_row(
     tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
 ):
     git_base = f"{services.git_internal}/{target_prefix}"
     for night in (1, 2):
         out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base, night=night)
-        objects = _play_cluster(out, services, tmp_path / f"cluster{night}")
+        objects = play(out, services, tmp_path / f"cluster{night}")
         kinds = {o["kind"] for o in objects}
         assert {"GitRepository", "HelmRepository", "OCIRepository", "Kustomization", "Deployment"} <= kinds
-        assert _outside(objects, services, git_base) == []
+        assert outside(objects, (f"{git_base}/", f"oci://{services.internal}/")) == []
         git = [o for o in objects if o["kind"] == "GitRepository"]
         assert {o["spec"]["ref"]["branch"] for o in git} == {"mirror/main"}
 
