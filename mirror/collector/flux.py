@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.bundle.layout import LayoutWriter
-from mirror.collector.git import CollectedGit
+from mirror.collector.git import CollectedGit, GitCollector
 from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import RegistryHTTPError, SourceNotFoundError
@@ -55,7 +55,7 @@ class FluxCollector:
     def __init__(
         self,
         writer: LayoutWriter,
-        collect_git: Callable[[GitSource], CollectedGit],
+        git: GitCollector,
         manifest_git: dict[str, CollectedGit],
         scratch: Path,
         *,
@@ -72,7 +72,7 @@ class FluxCollector:
         self._limits = limits
         self._artifacts: dict[str, Path] = {}
         self.writer = writer
-        self._collect_git = collect_git
+        self._git_collector = git
         self._by_name = manifest_git
         self._scratch = scratch
         self._variables = variables
@@ -95,7 +95,7 @@ class FluxCollector:
             if self._egress is not None:  # a GitRepository of the fleet: reached through discovery
                 fetch = fetch_url(source.url, self._rewrites)
                 self._egress.require_discovered([(url_host(fetch), f"Git source {source.origin}")])
-            known = self._collect_git(source)
+            known = self._git_collector.collect(source, whole=True)  # Flux reads a checkout of it
             with self._lock:
                 known = self._git.setdefault(key, known)
         return known

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
 from mirror.credentials import Credentials
+from mirror.egress import url_host
 from mirror.git.bundles import BundleInfo, create_bundle
 from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
 from mirror.git.runner import Transport
-from mirror.manifest.model import GitSource
+from mirror.manifest.model import GitSource, UrlRewrite
+from mirror.urlrewrite import fetch_url
+
+if TYPE_CHECKING:
+    from mirror.collector.incremental import BaseChain
+    from mirror.egress import EgressPolicy
+    from mirror.progress import Progress
 
 GIT_BUNDLE_MEDIA_TYPE = "application/vnd.mirror.git.bundle"
 
@@ -104,3 +112,46 @@ def _base_refs(base: ArtifactRecord | None) -> dict[str, str] | None:
         if isinstance(value, dict):
             refs.update({k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)})
     return refs
+
+
+@dataclass(frozen=True)
+class GitCollector:
+    """Git sources collected into one layout: the MirrorSet's, and the GitRepositories its fleets name."""
+
+    writer: LayoutWriter
+    credentials: Credentials | None
+    transport: Transport  # with the run's limits; each source gets its own deadline from it
+    progress: Progress
+    egress: EgressPolicy
+    chain: BaseChain | None = None  # --since: what the base carries is left out
+    rewrites: Sequence[UrlRewrite] = ()  # spec.rewrite: where a source's URL is fetched from
+
+    def collect(self, source: GitSource, *, whole: bool = False) -> CollectedGit:
+        """whole: the entire history behind the ref, even with --since (Flux reads a checkout of it)."""
+        chain = self.chain
+        base = chain.git_record(source.url, source.name) if chain and not whole else None
+        commits = chain.git_commits(source.url) if chain and base else []
+        fetch = fetch_url(source.url, self.rewrites)
+        self.egress.record(url_host(fetch))
+        # The whole source within one deadline, from now; the base's bundle hints at its size.
+        timed = self.transport.for_source(base.size if base else None)
+        collected = collect_git(
+            source,
+            self.writer,
+            credentials=self.credentials,
+            transport=timed,
+            base_commits=commits,
+            base=base,
+            fetch_url=fetch,
+        )
+        self._tell(source, collected)
+        return collected
+
+    def _tell(self, source: GitSource, collected: CollectedGit) -> None:
+        if collected.skipped_refs:
+            skipped = collected.skipped_refs
+            names = ", ".join(repr(name) for name in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            self.progress.warn(f"{source.url}: left out {len(skipped)} ref(s) whose names git refuses: {names}{more}")
+        news = "" if collected.carried else " (nothing new since the base)"
+        self.progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")

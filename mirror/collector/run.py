@@ -39,6 +39,8 @@ from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
 
 if TYPE_CHECKING:
+    import httpx
+
     from mirror.collector.cache import BlobCache
     from mirror.collector.charts import CollectedChart
     from mirror.collector.flux import CollectedFlux
@@ -250,47 +252,27 @@ def _gather_git_and_flux(
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
-    from mirror.collector.git import collect_git
+    from mirror.collector.git import GitCollector
     from mirror.credentials import git_credentials
     from mirror.flux.plan import FluxResolutionError
     from mirror.git.runner import Transport
 
-    transport = Transport(ca_file=fetcher.ca_file).with_limits(limits)
     rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
-    credentials = git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git])
+    git_collector = GitCollector(
+        writer,
+        git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
+        Transport(ca_file=fetcher.ca_file).with_limits(limits),
+        progress,
+        egress,
+        chain,
+        rewrites,
+    )
     # Flux reads its objects from a checkout of the carried git bundle, which must therefore be whole.
     flux_git = {entry.git for mirrorset in sets for entry in mirrorset.flux if entry.git}
-
-    def collect_one_git(source: GitSource, *, whole: bool = False) -> CollectedGit:
-        base = chain.git_record(source.url, source.name) if chain and not whole else None
-        commits = chain.git_commits(source.url) if chain and base else []
-        fetch = fetch_url(source.url, rewrites)
-        egress.record(url_host(fetch))
-        # The whole source within one deadline, from now; the base's bundle hints at its size.
-        timed = transport.for_source(base.size if base else None)
-        collected = collect_git(
-            source,
-            writer,
-            credentials=credentials,
-            transport=timed,
-            base_commits=commits,
-            base=base,
-            fetch_url=fetch,
-        )
-        if collected.skipped_refs:
-            names = ", ".join(repr(name) for name in collected.skipped_refs[:5])
-            more = f" and {len(collected.skipped_refs) - 5} more" if len(collected.skipped_refs) > 5 else ""
-            progress.warn(
-                f"{source.url}: left out {len(collected.skipped_refs)} ref(s) whose names git refuses: {names}{more}"
-            )
-        news = "" if collected.carried else " (nothing new since the base)"
-        progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")
-        return collected
-
     listed = [g for s in sets for g in s.git]
 
     def collect_listed(source: GitSource) -> CollectedGit:
-        return collect_one_git(source, whole=source.name in flux_git)
+        return git_collector.collect(source, whole=source.name in flux_git)
 
     attempt = unresolved.attempt(collect_listed)
     manifest_git = [g for g in run_parallel(listed, attempt, jobs) if g is not None]
@@ -301,7 +283,7 @@ def _gather_git_and_flux(
     with tempfile.TemporaryDirectory(prefix="mirror-flux-") as scratch:
         flux = FluxCollector(
             writer,
-            lambda g: collect_one_git(g, whole=True),
+            git_collector,
             by_name,
             Path(scratch),
             variables=flux_vars,
@@ -340,6 +322,7 @@ def resolve(
     progress: Progress | None = None,
     flux_vars: dict[str, str] | None = None,
     allow_discovered_hosts: bool = False,
+    transport: httpx.BaseTransport | None = None,
 ) -> list[dict[str, object]]:
     """Resolve every chart and image to exact digests and return the lock; touches no bundle.
 
@@ -347,15 +330,9 @@ def resolve(
     """
     progress = progress or Progress(quiet=True)
     sets = load_mirrorsets(manifest_paths)
-    settings = _registry_settings(sets)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    with (
-        ClientPool(
-            settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn, egress=egress
-        ) as pool,
-        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn, egress=egress) as fetcher,
-        tempfile.TemporaryDirectory(prefix="mirror-resolve-") as scratch,
-    ):
+    network = _Network(ca_file, limits, jobs, progress, egress, transport)
+    with network.clients(sets) as (pool, fetcher), tempfile.TemporaryDirectory(prefix="mirror-resolve-") as scratch:
         writer = LayoutWriter(Path(scratch) / "layout")
         gathered = _gather(
             sets,
@@ -487,120 +464,214 @@ def collect(
     max_bundle_size: int | None = None,
     allow_discovered_hosts: bool = False,
     on_hosts: Callable[[list[Contact]], None] | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> CollectResult:
-    """on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report)."""
+    """Plan (the output, the MirrorSets, the base), resolve, download, write and sign one bundle.
+
+    on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report).
+    transport: stands in for the network of every registry and chart repository client (tests: the simulator).
+    """
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
+    _check_output(out, split_size)
+    sets = load_mirrorsets(manifest_paths)
+    chain = load_base(since, limits) if since is not None else None
+    staging = _Staging.beside(out)
+    egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport)
+    with network.clients(sets) as (pool, fetcher), _telling_hosts(egress, on_hosts), staging.discarded_on_failure():
+        writer = LayoutWriter(staging.directory)
+        download = GraphDownloader(pool, writer, limits, cache)
+        progress.mark("resolve")
+        gathered = _gather(
+            sets,
+            pool,
+            fetcher,
+            writer,
+            download,
+            jobs=jobs,
+            limits=limits,
+            progress=progress,
+            flux_vars=flux_vars or {},
+            egress=egress,
+            chain=chain,
+        )
+        _download(gathered, download, writer, chain, out, max_bundle_size, jobs=jobs, progress=progress)
+        progress.mark("write")
+        artifacts = _artifacts(gathered)
+        incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress)
+        inventory, volumes = _write_bundle(staging, writer, artifacts, egress, incremental, signing, split_size)
+    write_beside(beside_path(out), inventory.to_bytes())  # as written inside, volumes listed
+    written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
+    progress.log(
+        f"wrote {written}: {len(gathered.charts)} chart(s), {len(gathered.images)} image(s), "
+        f"{len(inventory.files)} files, {human_size(inventory.total_size)}"
+    )
+    downloaded = sum(download.fetched.values())
+    return CollectResult(
+        written, inventory, gathered.images, downloaded, signing, gathered.charts, moved, chain, egress.contacts
+    )
+
+
+def _check_output(out: Path, split_size: int | None) -> None:
     _check_out(out)
     _check_beside(out)
-    volumes: list[Path] = []
     if split_size is not None:
         from mirror.bundle.splitting import check_split_out
 
         check_split_out(out)
-    sets = load_mirrorsets(manifest_paths)
-    chain = load_base(since, limits) if since is not None else None
-    staging = temporary_name(out)
-    staging_tar = temporary_name(out, ".partial.tar")
-    settings = _registry_settings(sets)
-    egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    with (
-        ClientPool(
-            settings, ca_file=ca_file, limits=limits, max_connections=jobs * 2, log=progress.warn, egress=egress
-        ) as pool,
-        HttpFetcher(ca_file=ca_file, limits=limits, log=progress.warn, egress=egress) as fetcher,
-        _telling_hosts(egress, on_hosts),
-    ):
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """Where a bundle is built beside OUT (a directory, and the tar it may become) before it is renamed into place."""
+
+    out: Path
+    directory: Path
+    tar: Path
+
+    @classmethod
+    def beside(cls, out: Path) -> _Staging:
+        return cls(out, temporary_name(out), temporary_name(out, ".partial.tar"))
+
+    @contextlib.contextmanager
+    def discarded_on_failure(self) -> Iterator[None]:
         try:
-            writer = LayoutWriter(staging)
-            download = GraphDownloader(pool, writer, limits, cache)
-            progress.mark("resolve")
-            gathered = _gather(
-                sets,
-                pool,
-                fetcher,
-                writer,
-                download,
-                jobs=jobs,
-                limits=limits,
-                progress=progress,
-                flux_vars=flux_vars or {},
-                egress=egress,
-                chain=chain,
-            )
-            images = gathered.images
-            run_parallel(images, lambda image: download.walk(image.source, image.document), jobs)
-            have = chain.have if chain else {}
-            digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
-            _check_sizes(gathered, download, have, digests, out, max_bundle_size)
-            progress.start("download", sum(download.blobs[d][0] for d in digests))
-            run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
-            progress.finish()
-            progress.mark("write")
-            artifacts = [
-                *(_flux_artifact(f) for f in gathered.flux),
-                *(_git_artifact(g) for g in gathered.git),
-                *(_chart_artifact(c) for c in gathered.charts),
-                *(_image_artifact(i) for i in images),
-            ]
-            incremental, moved = {}, []
-            if chain is not None:
-                needed = {d: size for d, (size, _) in download.blobs.items()}
-                needed.update({g.digest: g.size for g in gathered.git if not g.carried})
-                graphs = [(_image_artifact(i), i.document) for i in images]
-                graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
-                keep = [*(f.digest for f in gathered.flux), *chain.changed_manifests(graphs, _layout_document(writer))]
-                expected = leave_to_base(chain, writer, needed, keep=keep)
-                incremental = {"base": chain.record, "expected": expected}
-                moved = chain.moved(artifacts)
-                for change in moved:
-                    progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}")
-            created = dt.datetime.now(dt.UTC).replace(microsecond=0)
-            inventory = writer.finish(
-                # Git bundles are blobs of the layout, listed in the inventory; index.json is for OCI content.
-                [
-                    _index_entry(a.source, a.digest, a.media_type, a.size)
-                    for a in artifacts
-                    if a.kind not in ("git", "flux") and writer.has(a.digest)  # the base chain has the others
-                ],
-                {
-                    "bundle_id": str(uuid.uuid4()),
-                    "created": format_time(created),
-                    "tool": f"mirror {__version__}",
-                    "artifacts": tuple(artifacts),
-                    "hosts": tuple(HostRecord(c.host, c.how) for c in egress.contacts),
-                    **incremental,
-                },
-            )
-            signatures = [_sign(staging, inventory, created, signing)] if signing and split_size is None else []
-            if split_size is not None:  # signed inside, once the inventory lists the volumes
-                sign = (lambda i: [_sign(staging, i, created, signing)]) if signing else (lambda i: [])
-                from mirror.bundle.splitting import write_split
-
-                inventory, volumes = write_split(staging, inventory, out, split_size, sign)
-                shutil.rmtree(staging)
-            elif out.suffix == ".tar":
-                from mirror.bundle.tarball import write_tar
-
-                write_tar(staging, inventory, staging_tar, signatures)
-                staging_tar.rename(out)
-                shutil.rmtree(staging)
-            else:
-                staging.rename(out)
+            yield
         except BaseException:
-            _discard_staging(staging, staging_tar)
+            _discard_staging(self.directory, self.tar)
             raise
-    inventory_raw = inventory.to_bytes()  # as written inside, volumes listed
-    write_beside(beside_path(out), inventory_raw)
-    downloaded = sum(download.fetched.values())
-    written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
-    progress.log(
-        f"wrote {written}: {len(gathered.charts)} chart(s), {len(images)} image(s), {len(inventory.files)} files, "
-        f"{human_size(inventory.total_size)}"
+
+
+@dataclass(frozen=True)
+class _Network:
+    """How collect and resolve reach the network: the registry client pool and the chart repository fetcher."""
+
+    ca_file: str | None
+    limits: Limits
+    jobs: int
+    progress: Progress
+    egress: EgressPolicy
+    transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
+
+    @contextlib.contextmanager
+    def clients(self, sets: Sequence[MirrorSet]) -> Iterator[tuple[ClientPool, HttpFetcher]]:
+        log = self.progress.warn
+        with (
+            ClientPool(
+                _registry_settings(sets),
+                ca_file=self.ca_file,
+                limits=self.limits,
+                max_connections=self.jobs * 2,
+                log=log,
+                egress=self.egress,
+                transport=self.transport,
+            ) as pool,
+            HttpFetcher(
+                ca_file=self.ca_file, limits=self.limits, log=log, egress=self.egress, transport=self.transport
+            ) as fetcher,
+        ):
+            yield pool, fetcher
+
+
+def _download(
+    gathered: _Gathered,
+    download: GraphDownloader,
+    writer: LayoutWriter,
+    chain: BaseChain | None,
+    out: Path,
+    max_bundle_size: int | None,
+    *,
+    jobs: int,
+    progress: Progress,
+) -> None:
+    """Every image graph walked, the sizes checked, then every blob the bundle and its base lack downloaded."""
+    run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
+    have = chain.have if chain else {}
+    digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
+    _check_sizes(gathered, download, have, digests, out, max_bundle_size)
+    progress.start("download", sum(download.blobs[d][0] for d in digests))
+    run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
+    progress.finish()
+
+
+def _artifacts(gathered: _Gathered) -> list[ArtifactRecord]:
+    return [
+        *(_flux_artifact(f) for f in gathered.flux),
+        *(_git_artifact(g) for g in gathered.git),
+        *(_chart_artifact(c) for c in gathered.charts),
+        *(_image_artifact(i) for i in gathered.images),
+    ]
+
+
+def _leave_to_base(
+    chain: BaseChain | None,
+    gathered: _Gathered,
+    download: GraphDownloader,
+    writer: LayoutWriter,
+    artifacts: list[ArtifactRecord],
+    progress: Progress,
+) -> tuple[dict[str, object], list[MovedTag]]:
+    """--since: what the base already carries leaves the layout; the inventory's base and expected, moved tags."""
+    if chain is None:
+        return {}, []
+    needed = {d: size for d, (size, _) in download.blobs.items()}
+    needed.update({g.digest: g.size for g in gathered.git if not g.carried})
+    graphs = [(_image_artifact(i), i.document) for i in gathered.images]
+    graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
+    keep = [*(f.digest for f in gathered.flux), *chain.changed_manifests(graphs, _layout_document(writer))]
+    expected = leave_to_base(chain, writer, needed, keep=keep)
+    moved = chain.moved(artifacts)
+    for change in moved:
+        progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}")
+    return {"base": chain.record, "expected": expected}, moved
+
+
+def _write_bundle(
+    staging: _Staging,
+    writer: LayoutWriter,
+    artifacts: list[ArtifactRecord],
+    egress: EgressPolicy,
+    incremental: dict[str, object],
+    signing: CollectorSigning | None,
+    split_size: int | None,
+) -> tuple[Inventory, list[Path]]:
+    """The inventory written and signed, then the layout renamed to OUT, written as a tar, or split in volumes."""
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    inventory = writer.finish(
+        # Git bundles are blobs of the layout, listed in the inventory; index.json is for OCI content.
+        [
+            _index_entry(a.source, a.digest, a.media_type, a.size)
+            for a in artifacts
+            if a.kind not in ("git", "flux") and writer.has(a.digest)  # the base chain has the others
+        ],
+        {
+            "bundle_id": str(uuid.uuid4()),
+            "created": format_time(created),
+            "tool": f"mirror {__version__}",
+            "artifacts": tuple(artifacts),
+            "hosts": tuple(HostRecord(c.host, c.how) for c in egress.contacts),
+            **incremental,
+        },
     )
-    return CollectResult(
-        written, inventory, images, downloaded, signing, gathered.charts, moved, chain, egress.contacts
-    )
+    out = staging.out
+    if split_size is not None:  # signed inside, once the inventory lists the volumes
+        from mirror.bundle.splitting import write_split
+
+        sign = (lambda i: [_sign(staging.directory, i, created, signing)]) if signing else (lambda i: [])
+        inventory, volumes = write_split(staging.directory, inventory, out, split_size, sign)
+        shutil.rmtree(staging.directory)
+        return inventory, volumes
+    signatures = [_sign(staging.directory, inventory, created, signing)] if signing else []
+    if out.suffix == ".tar":
+        from mirror.bundle.tarball import write_tar
+
+        write_tar(staging.directory, inventory, staging.tar, signatures)
+        staging.tar.rename(out)
+        shutil.rmtree(staging.directory)
+    else:
+        staging.directory.rename(out)
+    return inventory, []
 
 
 @contextlib.contextmanager

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 RECORD_NAME = ".mirror-flux-out.json"  # no namespace can be named so: never one of the rendered files
 _RECORD_FORMAT = "mirror.flux-out/v1"
-_SHOWN_PROBLEMS = 20
 
 
 def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, str]:
@@ -85,7 +84,7 @@ def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) 
                     problems.append(f"{escape(relative)}: changed since mirror wrote it")
                 present[relative] = digest
     if problems:
-        shown = problems[:_SHOWN_PROBLEMS]
+        shown = problems[: limits.max_problems]
         more = f"\n  … and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
         raise UsageError(
             f"{directory}: holds what an import cannot replace:\n  " + "\n  ".join(shown) + more,

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.opening import open_bundle
 from mirror.bundle.verify import VerifiedBundle, verify_bundle
@@ -182,9 +184,34 @@ def import_bundle(
     force_git: bool = False,
     flux_out: Path | None = None,
     lock_timeout: float | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> ImportReport:
-    """Plan and check everything, record the trust state, then write (see the module doc)."""
+    """Plan and check everything, record the trust state, then write (see the module doc).
+
+    transport: stands in for the network of the target registry's client (tests: the registry simulator).
+    """
     progress = progress or Progress(quiet=True)
+    endpoint, git_base = _check_usage(trust, allow_unsigned, registry_url, ca_file, git_url, flux_out, limits)
+    with contextlib.ExitStack() as held:
+        state_file = _state_file(trust) if trust is not None else None
+        if state_file is not None and not dry_run:  # taken before the state is read for the trust check
+            held.enter_context(state_lock(state_file, timeout=lock_timeout, announce=progress.warn))
+        remove_abandoned(log=progress.log)
+        verified, report = _verify(bundle, trust, state_file, jobs=jobs, progress=progress, limits=limits, clock=clock)
+        targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress, transport)
+        return _plan_check_write(bundle, verified, report, targets, flux_out=flux_out, dry_run=dry_run, force=force_git)
+
+
+def _check_usage(
+    trust: Path | None,
+    allow_unsigned: bool,
+    registry_url: str,
+    ca_file: str | None,
+    git_url: str | None,
+    flux_out: Path | None,
+    limits: Limits,
+) -> tuple[Endpoint, str | None]:
+    """The flags, the target URLs and the --flux-out directory; returns the registry endpoint and the Git base."""
     if trust is not None and allow_unsigned:
         raise UsageError("give --trust POLICY or --allow-unsigned, not both")
     if trust is None and not allow_unsigned:
@@ -198,25 +225,36 @@ def import_bundle(
         from mirror.importer.flux_out import check_output_directory
 
         check_output_directory(flux_out, limits=limits)
-    with contextlib.ExitStack() as held:
-        state_file = None
-        if trust is not None:
-            state_file = load_policy(trust).state_file
-            check_state_location(state_file)
-            if not dry_run:
-                held.enter_context(state_lock(state_file, timeout=lock_timeout, announce=progress.warn))
-        remove_abandoned(log=progress.log)
-        report = None
-        if trust is not None:
-            report = verify_with_policy(bundle, trust, jobs=jobs, progress=progress, limits=limits, clock=clock)
-            if report.policy.state_file != state_file:
-                raise UsageError(f"{trust}: the trust policy changed during the import (its stateFile moved)")
-            verified = report.checked
-        else:
-            progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
-            verified = verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits)
-        targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress)
-        return _plan_check_write(bundle, verified, report, targets, flux_out=flux_out, dry_run=dry_run, force=force_git)
+    return endpoint, git_base
+
+
+def _state_file(trust: Path) -> Path:
+    state_file = load_policy(trust).state_file
+    check_state_location(state_file)
+    return state_file
+
+
+def _verify(
+    bundle: str | Path,
+    trust: Path | None,
+    state_file: Path | None,
+    *,
+    jobs: int,
+    progress: Progress,
+    limits: Limits,
+    clock: dt.datetime | None,
+) -> tuple[VerifiedBundle, TrustReport | None]:
+    """Every check of `verify` under the policy, or the checksums alone with --allow-unsigned.
+
+    state_file: the policy's, as read before the lock was taken; the policy must still name it.
+    """
+    if trust is None:
+        progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
+        return verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits), None
+    report = verify_with_policy(bundle, trust, jobs=jobs, progress=progress, limits=limits, clock=clock)
+    if report.policy.state_file != state_file:
+        raise UsageError(f"{trust}: the trust policy changed during the import (its stateFile moved)")
+    return report.checked, report
 
 
 @dataclass
@@ -230,6 +268,7 @@ class _Targets:
     jobs: int
     limits: Limits
     progress: Progress
+    transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
     credentials: Credentials | None = None
     git_credentials: Credentials | None = None
     git_transport: Transport = field(default_factory=Transport)
@@ -240,7 +279,11 @@ class _Targets:
         self.git_transport = Transport(ca_file=self.ca_file).with_limits(self.limits)  # a deadline per source
 
     def registry(self, writes: WriteLog | None = None) -> RegistryClient:
-        options: dict[str, Any] = {"max_connections": self.jobs * 2, "log": self.progress.warn}
+        options: dict[str, Any] = {
+            "max_connections": self.jobs * 2,
+            "log": self.progress.warn,
+            "transport": self.transport,
+        }
         if writes is None:
             return RegistryClient(self.endpoint, self.credentials, self.limits, **options)
         return _RecordingClient(self.endpoint, self.credentials, self.limits, **options, writes=writes)
@@ -276,7 +319,6 @@ def _plan_check_write(
     refusals = _Refusals()
     plan = _plan(bundle, verified, targets, flux_out, refusals)
     carried_git = [a for a in verified.git if a not in expected_git(verified)]
-    pushed: list[tuple[GitPlan, PushResult]] = []
     with quarantine_directory() if targets.git_base and carried_git else contextlib.nullcontext() as scratch:
         try:
             if scratch is not None:
@@ -287,30 +329,54 @@ def _plan_check_write(
                 f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
                 f"{len(plan.staged)} git source(s); every check passed"
             )
-            if dry_run:
-                with targets.registry() as client:
-                    importer = RegistryImporter(
-                        client, verified.reader, jobs=targets.jobs, progress=progress, dry_run=True
-                    )
-                    outcomes = importer.run(plan.images)
-            else:
-                # Rollback protection first: from here on, whatever happens, an older bundle is refused.
-                written = WriteLog()
-                if report is not None:
-                    record_import(report)
-                    written.state_recorded = True
-                try:
-                    importer, outcomes, pushed = _write(
-                        plan, verified, targets, written, flux_out=flux_out, force=force
-                    )
-                except (MirrorError, OSError) as exc:
-                    raise PartialImportError(exc, written) from exc
+            importer, outcomes, pushed = _write_or_dry_run(plan, verified, report, targets, flux_out, dry_run, force)
         finally:
             for staged in plan.staged:
                 staged.staged.discard()
     for _, result in pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
+    return _import_report(bundle, verified, report, targets, plan, importer, outcomes, pushed, dry_run)
+
+
+def _write_or_dry_run(
+    plan: _Plan,
+    verified: VerifiedBundle,
+    report: TrustReport | None,
+    targets: _Targets,
+    flux_out: Path | None,
+    dry_run: bool,
+    force: bool,
+) -> tuple[RegistryImporter, list[ImageOutcome], list[tuple[GitPlan, PushResult]]]:
+    """A dry run asks the registry what it has; a real one records the trust state first, then writes."""
+    if dry_run:
+        with targets.registry() as client:
+            importer = RegistryImporter(
+                client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=True
+            )
+            return importer, importer.run(plan.images), []
+    # Rollback protection first: from here on, whatever happens, an older bundle is refused.
+    written = WriteLog()
+    if report is not None:
+        record_import(report)
+        written.state_recorded = True
+    try:
+        return _write(plan, verified, targets, written, flux_out=flux_out, force=force)
+    except (MirrorError, OSError) as exc:
+        raise PartialImportError(exc, written) from exc
+
+
+def _import_report(
+    bundle: str | Path,
+    verified: VerifiedBundle,
+    report: TrustReport | None,
+    targets: _Targets,
+    plan: _Plan,
+    importer: RegistryImporter,
+    outcomes: list[ImageOutcome],
+    pushed: list[tuple[GitPlan, PushResult]],
+    dry_run: bool,
+) -> ImportReport:
     endpoint = targets.endpoint
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
     trusted = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
+import httpx
+
 from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.egress import EgressPolicy
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -32,8 +34,11 @@ class ClientPool:
         trust_env: bool = False,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """transport: stands in for the network under every client (tests: the registry simulator)."""
         self._log = log
+        self._transport = transport
         self._egress = egress
         self._settings = dict(settings or {})
         self._ca_file = ca_file
@@ -59,6 +64,7 @@ class ClientPool:
                     trust_env=self._trust_env,
                     log=self._log,
                     egress=self._egress,
+                    transport=self._transport,
                 )
                 self._clients[host] = client
             return client
