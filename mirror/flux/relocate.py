@@ -26,7 +26,7 @@ from mirror.flux.objects import FluxObject, object_from_document, parse_yaml_doc
 from mirror.flux.rewrite import InternalEndpoints, rewrite_objects
 
 RELOCATED_BRANCH_PREFIX = "mirror/"
-_SOURCE_GROUP = "source.toolkit.fluxcd.io"
+SOURCE_API_GROUP = "source.toolkit.fluxcd.io"  # a file without it holds nothing to relocate
 _SOURCE_KINDS = ("GitRepository", "HelmRepository", "OCIRepository")
 # The keys of `spec` that say where a source is and how it is reached: the only ones a relocation edits.
 _ENDPOINT_KEYS = ("url", "type", "insecure", "provider", "serviceAccountName", "passCredentials")
@@ -66,7 +66,7 @@ class _Skip(Exception):
 
 def relocate_text(text: str, file: str, relocation: Relocation, notes: list[str]) -> str:
     """`text` with every Flux source object's endpoint lines rewritten; `text` itself when nothing changes."""
-    if "source.toolkit.fluxcd.io" not in text:
+    if SOURCE_API_GROUP not in text:
         return text
     try:
         documents = parse_yaml_documents(text, file)
@@ -80,7 +80,7 @@ def relocate_text(text: str, file: str, relocation: Relocation, notes: list[str]
     edits: list[_Edit] = []
     for index, (document, node) in enumerate(zip(documents, nodes, strict=True)):
         obj = object_from_document(document, file, index)
-        if obj is None or obj.group != _SOURCE_GROUP or obj.kind not in _SOURCE_KINDS:
+        if obj is None or obj.group != SOURCE_API_GROUP or obj.kind not in _SOURCE_KINDS:
             continue
         try:
             edits += _object_edits(obj, node, text, lines, newline, relocation)

@@ -36,14 +36,31 @@ def _committer_date(repo: Path, commit: str) -> str:
     raise BundleFormatError(f"commit {commit}: no committer line")
 
 
-def _yaml_blobs(repo: Path, commit: str, max_bytes: int) -> list[tuple[str, str]]:
-    """(path, blob id) of every YAML file of the commit's tree no larger than max_bytes."""
+def _holding(repo: Path, commit: str, text: str) -> set[str]:
+    """The paths of the commit's YAML files that hold `text` (one `git grep`, not one read per file)."""
+    done = run_git(
+        ["grep", "-l", "-z", "--fixed-strings", "-e", text, commit, "--", *(f"*{s}" for s in _YAML_SUFFIXES)],
+        git_dir=repo,
+        network=False,
+        check=False,
+    )
+    if done.returncode not in (0, 1):  # 1: nothing found
+        raise BundleFormatError(f"commit {commit}: git grep failed: {done.stderr.strip()[:200]}")
+    return {entry.removeprefix(f"{commit}:") for entry in done.stdout.split("\0") if entry}
+
+
+def _yaml_blobs(repo: Path, commit: str, max_bytes: int, containing: str | None) -> list[tuple[str, str]]:
+    """(path, blob id) of every YAML file of the commit's tree no larger than max_bytes (and holding
+    `containing`, when given)."""
+    wanted = None if containing is None else _holding(repo, commit, containing)
     found = []
     for entry in _git(repo, "ls-tree", "-r", "-z", "--long", commit).split("\0"):
         if not entry:
             continue
         info, _, path = entry.partition("\t")
         mode, kind, oid, size = info.split()
+        if wanted is not None and path not in wanted:
+            continue
         if kind == "blob" and mode in _FILE_MODES and path.endswith(_YAML_SUFFIXES) and int(size) <= max_bytes:
             found.append((path, oid))
     return found
@@ -77,11 +94,13 @@ def relocation_commit(
     edit: Callable[[str, str], str],
     *,
     max_file_bytes: int = DEFAULT_LIMITS.max_flux_objects_bytes,
+    containing: str | None = None,
 ) -> tuple[str, list[str]]:
     """Write the relocation commit of `commit` into `repo`; return its id and the files edited: `edit(path, text)`
-    is called for every YAML file of the tree, and the files whose text it changes are the commit's diff."""
+    is called for every YAML file of the tree (holding the text `containing`, when given: the others are not
+    even read), and the files whose text it changes are the commit's diff."""
     edited: dict[str, str] = {}
-    for path, oid in _yaml_blobs(repo, commit, max_file_bytes):
+    for path, oid in _yaml_blobs(repo, commit, max_file_bytes, containing):
         text = _git(repo, "cat-file", "blob", oid)
         if "\ufffd" in text:
             continue  # not UTF-8: kustomize would not read it either, and it cannot be edited as text

@@ -19,7 +19,13 @@ from mirror.errors import BundleFormatError, IntegrityError, MirrorError, UsageE
 from mirror.flux.blob import parse_objects_blob
 from mirror.flux.bootstrap import EndpointAccess
 from mirror.flux.objects import FluxObject
-from mirror.flux.relocate import RELOCATED_BRANCH_PREFIX, Relocation, relocate_text, relocated_branch
+from mirror.flux.relocate import (
+    RELOCATED_BRANCH_PREFIX,
+    SOURCE_API_GROUP,
+    Relocation,
+    relocate_text,
+    relocated_branch,
+)
 from mirror.flux.rewrite import InternalEndpoints
 from mirror.git.refs import HEADS
 from mirror.git.relocate import relocation_commit
@@ -57,7 +63,7 @@ def plan_relocation(
     pointed = set()
     for obj in read_flux_objects(verified, limits):
         url = obj.spec.get("url")
-        if obj.kind == "GitRepository" and obj.group == "source.toolkit.fluxcd.io" and isinstance(url, str):
+        if obj.kind == "GitRepository" and obj.group == SOURCE_API_GROUP and isinstance(url, str):
             try:
                 pointed.add(endpoints.git_url(url))
             except MirrorError:
@@ -100,6 +106,7 @@ def relocate_staged(
                 upstream,
                 _editor(relocation, notes),
                 max_file_bytes=limits.max_flux_objects_bytes,
+                containing=SOURCE_API_GROUP,  # relocate_text edits nothing else
             )
             ref = HEADS + relocated_branch(branch)
             run_git(["update-ref", ref, commit], git_dir=staged.path, network=False)

@@ -95,3 +95,15 @@ def test_an_executable_yaml_file_keeps_its_mode(tmp_path):
     commit = _git(repo, "rev-parse", "HEAD")
     relocated, _ = relocation_commit(repo / ".git", commit, _point_inside)
     assert _git(repo, "ls-tree", relocated, "clusters/prod/sources.yaml").startswith("100755 blob ")
+
+
+def test_with_containing_only_the_yaml_files_holding_that_text_are_offered_for_edits(upstream):
+    repo, commit = upstream
+    offered: list[str] = []
+
+    def edit(path: str, text: str) -> str:
+        offered.append(path)
+        return text
+
+    relocation_commit(repo / ".git", commit, edit, containing="kind: GitRepository")
+    assert offered == ["clusters/prod/sources.yaml"]
