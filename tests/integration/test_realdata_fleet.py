@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,15 @@ def _internal_tags(services, repository: str) -> list[str]:
     return sorted(json.loads(done.stdout).get("tags") or [])
 
 
+def _carried(bundle: Path) -> set[tuple[str, str]]:
+    """(kind, source) of every artifact the bundle's inventory lists."""
+    with tarfile.open(bundle) as tar:
+        member = tar.extractfile("inventory.json")
+        assert member is not None
+        inventory = json.loads(member.read())
+    return {(artifact["kind"], artifact["source"]) for artifact in inventory["artifacts"]}
+
+
 @pytest.fixture
 def nights(tmp_path, mirror_cli, services, realfleet, keys, internal_env, internal_url, target_prefix) -> list[dict]:
     """Two nights into the same --flux-out directory, the second after a new podinfo chart version upstream (which
@@ -223,7 +233,11 @@ def nights(tmp_path, mirror_cli, services, realfleet, keys, internal_env, intern
         out = _night(tmp_path, mirror_cli, services, realfleet, keys, internal_env, internal_url, git_base, night)
         objects = play(out, services, tmp_path / f"cluster{night}")
         played.append(
-            {"out": out, "objects": objects, "podinfo": _internal_tags(services, f"{target_prefix}/charts/podinfo")}
+            {
+                "objects": objects,
+                "podinfo": _internal_tags(services, f"{target_prefix}/charts/podinfo"),
+                "carried": _carried(tmp_path / f"night{night}.tar"),
+            }
         )
     return played
 
@@ -248,6 +262,19 @@ def test_a_real_fleet_played_from_the_internal_git_server_points_only_inside_two
         } <= names
         assert outside(objects, inside) == []
         assert [url for url in _helm_charts(objects) if not url.startswith(inside)] == []
+
+
+def test_the_bundle_names_every_artifact_by_its_real_upstream_identity_not_the_loopback_it_came_through(nights):
+    assert nights[1]["carried"] == {
+        ("git", FLEET_URL),
+        ("flux", f"{FLEET_URL}:clusters/production"),
+        ("chart", f"{PODINFO_REPO}/podinfo-6.15.0.tgz"),
+        ("image", PODINFO_IMAGE.format(version="6.15.0")),
+        ("image", REDIS_IMAGE),
+        *(("chart", f"{repository}:{version}") for repository, (version, _) in OCI_CHARTS.items()),
+        *(("image", f"{repository}:{version}") for repository, (version, _) in OCI_CHARTS.items()),
+        *(("image", image) for _, image in OCI_CHARTS.values()),
+    }
 
 
 def test_the_real_fleets_cluster_objects_and_bootstrap_validate_against_fluxs_schemas(nights):
