@@ -110,6 +110,8 @@ class StagedRepo:
     heads: dict[str, str]
     prerequisites: list[str]
     existing: dict[str, str] = field(default_factory=dict)
+    # Refs mirror itself made here (relocation commits): moved on the target with a lease, never a conflict.
+    owned: set[str] = field(default_factory=set)
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -721,6 +723,8 @@ def plan_push(
             )
         elif _is_ancestor(staged.path, old, new):
             outcome = "updated"
+        elif ref in staged.owned:
+            outcome = "forced"  # mirror's own ref follows its upstream; the push's lease is on `old`
         else:
             outcome = "forced"
             conflicts.append(

@@ -5,20 +5,19 @@ through a link. Only imports with --flux-out import this module."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mirror.bundle.inventory import blob_path
-from mirror.bundle.reader import read_small
 from mirror.bundle.verify import VerifiedBundle
-from mirror.errors import BundleFormatError, IntegrityError, UsageError
-from mirror.flux.blob import parse_objects_blob
+from mirror.errors import BundleFormatError, UsageError
 from mirror.flux.bootstrap import EndpointAccess, FleetRoot, bootstrap_files, reference_internal_secrets, rewrites
+from mirror.flux.relocate import Relocation
 from mirror.flux.rewrite import (
     InternalEndpoints,
     RewrittenObject,
@@ -28,6 +27,7 @@ from mirror.flux.rewrite import (
     rewrite_objects,
 )
 from mirror.fsutil import atomic_write, create_exclusive
+from mirror.importer.relocation import read_flux_objects
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import parse_reference
 from mirror.terminal import escape
@@ -248,6 +248,23 @@ def fleet_roots(verified: VerifiedBundle) -> list[FleetRoot]:
     return roots
 
 
+def _follow_relocated(item: RewrittenObject, relocation: Relocation) -> RewrittenObject:
+    spec = item.body.get("spec")
+    if item.source.kind != "GitRepository" or not isinstance(spec, dict) or not isinstance(spec.get("ref"), dict):
+        return item
+    branch = relocation.follows(str(spec.get("url")), spec["ref"].get("branch"))
+    if branch is None:
+        return item
+    body = copy.deepcopy(item.body)
+    body["spec"]["ref"]["branch"] = branch
+    return RewrittenObject(item.path, body, item.source)
+
+
+def _root_following(root: FleetRoot, endpoints: InternalEndpoints, relocation: Relocation) -> FleetRoot:
+    branch = relocation.follows(endpoints.git_url(root.url), root.ref.get("branch"))
+    return root if branch is None else replace(root, ref={**root.ref, "branch": branch})
+
+
 def render_flux_out(
     verified: VerifiedBundle,
     directory: Path,
@@ -258,29 +275,24 @@ def render_flux_out(
     limits: Limits,
     warn: Callable[[str], None],
     access: EndpointAccess,
+    relocation: Relocation | None = None,
 ) -> FluxOut:
     """The carried Flux objects rewritten for the internal endpoints, and the nodes' registry mirror files,
-    rendered in memory ({relative path: text}); every name is checked here, before anything is written."""
+    rendered in memory ({relative path: text}); every name is checked here, before anything is written. With a
+    `relocation`, GitRepository objects (and the fleet roots) on a relocated branch follow `mirror/<branch>`."""
     if not verified.flux:
         raise UsageError(f"--flux-out {directory}: the bundle carries no Flux objects")
     endpoints = InternalEndpoints(registry_url, git_base)
     notes: list[str] = []
-    objects = []
-    for artifact in verified.flux:
-        path = blob_path(artifact.digest)
-        raw = read_small(verified.reader, path, limits.max_flux_objects_bytes)
-        if "sha256:" + hashlib.sha256(raw).hexdigest() != artifact.digest:  # read again since verify: check again
-            raise IntegrityError(
-                f"{verified.reader.location}: {path} changed since it was verified",
-                hint="the bundle was altered during the import; verify it again",
-            )
-        try:
-            objects += parse_objects_blob(raw, artifact.source, limits=limits)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise BundleFormatError(f"{verified.reader.location}: {path}: not a mirror FluxObjects document") from exc
+    objects = read_flux_objects(verified, limits)
     rewritten = reference_internal_secrets(rewrite_objects(objects, endpoints, warnings=notes), endpoints, access)
+    if relocation is not None:
+        rewritten = [_follow_relocated(item, relocation) for item in rewritten]
+    roots = fleet_roots(verified)
+    if relocation is not None:
+        roots = [_root_following(root, endpoints, relocation) for root in roots]
     files = render_objects(rewritten)
-    files.update(bootstrap_files(fleet_roots(verified), rewritten, endpoints, access))
+    files.update(bootstrap_files(roots, rewritten, endpoints, access))
     sources = sorted({parse_reference(a.source).registry for a in verified.inventory.artifacts if a.kind == "image"})
     registry = registry_url.split("://", 1)[-1]
     files.update(render_mirror_configs(mirror_configs(registry, sources, ca_file=ca_file)))

@@ -6,7 +6,7 @@ See docs/importer.md ("Git pushes").
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirror.bundle.inventory import ArtifactRecord, blob_path
@@ -31,6 +31,8 @@ class GitPlan:
     artifact: ArtifactRecord
     target: str
     staged: StagedRepo
+    # Relocation commits built on the staged refs (mirror/importer/relocation.py), for the import report.
+    relocations: list[dict[str, object]] = field(default_factory=list)
 
 
 def _copy_out(reader: BundleReader, artifact: ArtifactRecord, dest: Path) -> None:

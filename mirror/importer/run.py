@@ -26,6 +26,9 @@ from mirror.errors import (
     UsageError,
     VerificationError,
 )
+from mirror.flux.bootstrap import EndpointAccess
+from mirror.flux.relocate import Relocation
+from mirror.flux.rewrite import InternalEndpoints
 from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
 from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
@@ -37,6 +40,7 @@ from mirror.importer.registry import (
     RegistryImporter,
     target_credentials,
 )
+from mirror.importer.relocation import plan_relocation, relocate_staged
 from mirror.landing import ImagePlan, parse_git_target, parse_target, plan_landing_names
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
@@ -297,6 +301,7 @@ class _Plan:
     flux_rewrites: list[dict[str, object]] = field(
         default_factory=list
     )  # --flux-out: what an earlier night wrote there
+    relocation: Relocation | None = None  # the branches of the fleets' Git sources relocated, and how
 
 
 def _plan_check_write(
@@ -441,9 +446,17 @@ def _plan(
                 f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
             )
         )
+    access = EndpointAccess(
+        git_auth=targets.git_credentials is not None,
+        registry_auth=targets.credentials is not None,
+        ca=targets.ca_file is not None,
+    )
+    if verified.flux and targets.git_base is not None:
+        with refusals.check():
+            endpoints = InternalEndpoints(targets.registry_url, targets.git_base)
+            plan.relocation = plan_relocation(verified, endpoints, access, targets.limits)
     if flux_out is not None:
-        from mirror.flux.bootstrap import EndpointAccess  # only --flux-out pays for these
-        from mirror.importer.flux_out import check_output_directory, render_flux_out
+        from mirror.importer.flux_out import check_output_directory, render_flux_out  # only --flux-out pays
 
         with refusals.check():
             plan.flux_previous = check_output_directory(flux_out, limits=targets.limits)
@@ -456,11 +469,8 @@ def _plan(
                 ca_file=targets.ca_file,
                 limits=targets.limits,
                 warn=targets.progress.warn,
-                access=EndpointAccess(
-                    git_auth=targets.git_credentials is not None,
-                    registry_auth=targets.credentials is not None,
-                    ca=targets.ca_file is not None,
-                ),
+                access=access,
+                relocation=plan.relocation,
             )
             plan.flux_files, plan.flux_rewrites = rendered.files, rendered.rewrites
     if verified.inventory.base is not None:
@@ -499,6 +509,8 @@ def _stage(
         )
     except VerificationError as exc:
         raise refused_git(verified.inventory.base, exc) from exc
+    if plan.relocation is not None and plan.relocation.branches:
+        relocate_staged(plan.staged, plan.relocation, targets.limits, targets.progress.warn)
     plan.pushes = plan_git_pushes(
         plan.staged, credentials=targets.git_credentials, force=force, transport=targets.git_transport
     )
@@ -536,12 +548,16 @@ def _git_report(
     staged: list[GitPlan], pushed: list[tuple[GitPlan, PushResult]], dry_run: bool
 ) -> list[dict[str, object]]:
     if dry_run:
-        return [{"source": plan.artifact.source, "target": plan.target, "refs": None} for plan in staged]
+        return [
+            {"source": plan.artifact.source, "target": plan.target, "refs": None, "relocations": plan.relocations}
+            for plan in staged
+        ]
     return [
         {
             "source": plan.artifact.source,
             "target": result.target,
             "refs": {ref: {"outcome": o.outcome, "old": o.old, "new": o.new} for ref, o in result.refs.items()},
+            "relocations": plan.relocations,
         }
         for plan, result in pushed
     ]

@@ -198,7 +198,7 @@ def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
     apps = objects[("GitRepository", "apps")]
     assert apps["apiVersion"] == "source.toolkit.fluxcd.io/v1"
     assert apps["spec"]["url"] == f"{git_base}/{fleet['apps']['name']}.git"
-    assert apps["spec"]["ref"] == {"branch": "main"}
+    assert apps["spec"]["ref"] == {"branch": "mirror/main"}  # the relocated branch (test_flux_relocation.py)
     seed = objects[("HelmRepository", "seed")]
     assert seed["spec"]["type"] == "oci"
     assert seed["spec"]["url"] == f"oci://{services.internal}/{target_prefix}/charts"
@@ -243,7 +243,7 @@ def test_bootstrap_objects_point_the_fleets_root_at_the_internal_git_server_and_
     objects = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(built.stdout) if d}
     root = objects[("GitRepository", "flux-system")]
     assert root["spec"]["url"] == f"{git_base}/{fleet['fleet']['name']}.git"
-    assert root["spec"]["ref"] == {"branch": "main"}
+    assert root["spec"]["ref"] == {"branch": "mirror/main"}
     assert objects[("Kustomization", "flux-system")]["spec"]["path"] == "./clusters/production"
     secret = objects[("Secret", root["spec"]["secretRef"]["name"])]
     assert set(secret["stringData"]) >= {"username", "password"}
