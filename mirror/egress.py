@@ -119,7 +119,7 @@ def parse_host_pattern(text: str, where: str) -> HostPattern:
 @dataclass(frozen=True)
 class Contact:
     host: str  # host[:port] as contacted
-    how: str  # named, allowed, discovered, redirect, token realm, chart archive
+    how: str  # named, allowed, discovered, redirect, token realm, tag list link, chart archive
 
     def to_json(self) -> dict[str, str]:
         return {"host": self.host, "how": self.how}

@@ -64,6 +64,11 @@ class Limits:
     max_git_bundle_header_bytes: int = 64 * MiB
     max_git_bundle_header_line: int = 64 * 1024
     max_git_message_chars: int = 4000
+    # Git fetch size: what one git fetch from an upstream may add to its repository (packs, loose objects,
+    # measured every git_fetch_poll_s while git runs; git is stopped past it). In a collect --max-bundle-size
+    # caps it further: a Git source counts against the bundle as images do.
+    max_git_fetch_bytes: int = 64 * GiB
+    git_fetch_poll_s: float = 0.25
     # Ctrl-C / SIGTERM: how long an interrupted run waits for its worker threads to unwind (their transfers are
     # already cut) before the process leaves without them.
     interrupt_grace_s: float = 3.0

@@ -183,6 +183,7 @@ def _gather(
     flux_vars: dict[str, str],
     egress: EgressPolicy,
     chain: BaseChain | None = None,
+    max_bundle_size: int | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
 
@@ -206,6 +207,7 @@ def _gather(
             chain=chain,
             egress=egress,
             unresolved=unresolved,
+            max_bundle_size=max_bundle_size,
         )
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
@@ -249,6 +251,7 @@ def _gather_git_and_flux(
     chain: BaseChain | None,
     egress: EgressPolicy,
     unresolved: Unresolved,
+    max_bundle_size: int | None = None,
 ) -> tuple[list[CollectedGit], list[CollectedFlux], list[ChartSource], list[ImageSource]]:
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
@@ -261,7 +264,7 @@ def _gather_git_and_flux(
     git_collector = GitCollector(
         writer,
         git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
-        Transport(ca_file=fetcher.ca_file).with_limits(limits),
+        Transport(ca_file=fetcher.ca_file).with_limits(limits).within_bundle_size(max_bundle_size),
         progress,
         egress,
         chain,
@@ -495,6 +498,7 @@ def collect(
             flux_vars=flux_vars or {},
             egress=egress,
             chain=chain,
+            max_bundle_size=max_bundle_size,
         )
         _download(gathered, download, writer, chain, out, max_bundle_size, jobs=jobs, progress=progress)
         progress.mark("write")

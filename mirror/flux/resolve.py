@@ -68,6 +68,9 @@ from mirror.urlpath import source_path_problem
 _GIT_NAME_MAX = 63
 
 
+_BOOTSTRAP_ROOT = "flux-system"  # the name `flux bootstrap` gives the root GitRepository
+
+
 @dataclass(frozen=True)
 class _ChartSpec:
     """A chart a spec names (HelmRelease spec.chart.spec, HelmChart spec), its sourceRef resolved to a key."""
@@ -238,8 +241,16 @@ class FleetResolution:
         for key, places in missing.items():
             if key not in self._plan.git_by_key and key not in self._plan.oci_by_key:
                 more = f" and {len(places) - 1} more" if len(places) > 1 else ""
+                # On real fleets: the root GitRepository that `flux bootstrap` writes in the cluster only (its
+                # gotk-sync.yaml a placeholder in Git), which the MirrorSet can name.
+                hint = (
+                    " (a root that only the cluster defines, as `flux bootstrap` does, is named with "
+                    f"spec.flux[].gitRepository: {key.namespace}/{key.name})"
+                    if (key.kind, key.name) == ("GitRepository", _BOOTSTRAP_ROOT)
+                    else ""
+                )
                 self._plan.problems.append(
-                    f"{places[0]}{more}: {key} is not among the objects collected, so it is not carried"
+                    f"{places[0]}{more}: {key} is not among the objects collected, so it is not carried{hint}"
                 )
 
     def _oci_chart_refs(self) -> set[SourceKey]:

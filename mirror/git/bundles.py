@@ -140,7 +140,13 @@ class PushResult:
 
 def _init_bare(path: Path) -> None:
     # An empty --template: no hooks, no sample files; core.hooksPath=/dev/null covers the rest.
-    run_git(["init", "--bare", "--quiet", "--template=", str(path)], what=f"create the repository {path}")
+    # A failure here is not the upstream's nor a bundle's: mirror's own (exit 1).
+    run_git(
+        ["init", "--bare", "--quiet", "--template=", str(path)],
+        what=f"create the repository {path}",
+        network=False,
+        failure=MirrorError,
+    )
 
 
 def _local_refs(repo: Path, prefix: str = "refs/") -> dict[str, str]:
@@ -188,7 +194,7 @@ def _fetch(
     what: str,
     extra: list[str] | None = None,
     network: bool = True,
-    failure: type[MirrorError] = MirrorError,
+    failure: type[MirrorError] | None = None,
 ) -> None:
     options = ["--no-tags", "--no-write-fetch-head", "--quiet", "--no-recurse-submodules", "--stdin"]
     run_git(
@@ -200,6 +206,7 @@ def _fetch(
         what=what,
         network=network,
         failure=failure,
+        capped=network,  # a fetch from an upstream; a bundle read at import has a known, verified size
     )
 
 
@@ -297,7 +304,8 @@ def _write_bundle(
     if done.returncode != 0:
         if "Refusing to create empty bundle" in done.stderr:
             return None
-        raise git_error(f"create the bundle {dest}", done.stderr, network=False)
+        # Writing our own bundle of objects already fetched and checked: a failure is mirror's own (exit 1).
+        raise git_error(f"create the bundle {dest}", done.stderr, network=False, failure=MirrorError)
     return inspect_bundle(partial)
 
 

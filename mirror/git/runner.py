@@ -26,9 +26,11 @@ from mirror.errors import (
     TransferError,
     UnreachableError,
     UsageError,
+    VerificationError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.netguard import Cancelled, cancelled, kill_group, registered
+from mirror.progress import human_size
 
 __all__ = [
     "Transport",
@@ -74,6 +76,13 @@ class Transport:
     source_timeout_s: float | None = None
     timeout_bytes_per_s: int = 64 * 1024
     deadline: float | None = None
+    # Size: what one fetch from an upstream may add to its repository (None: no cap), checked every
+    # fetch_poll_s; which setting the cap comes from, and the error past it (--max-bundle-size: exit 2, as
+    # the bundle-size check of images).
+    max_fetch_bytes: int | None = None
+    fetch_poll_s: float = 0.25
+    fetch_cap_name: str = "limit max_git_fetch_bytes"
+    fetch_cap_error: type[MirrorError] = TransferError
 
     def with_limits(self, limits: Limits) -> Transport:
         """This transport with the speed floor and the per-source budget of `limits`."""
@@ -83,6 +92,16 @@ class Transport:
             low_speed_time_s=max(1, round(limits.speed_window_s)),  # git takes whole seconds
             source_timeout_s=limits.git_source_timeout_s,
             timeout_bytes_per_s=limits.git_timeout_bytes_per_s,
+            max_fetch_bytes=limits.max_git_fetch_bytes,
+            fetch_poll_s=limits.git_fetch_poll_s,
+        )
+
+    def within_bundle_size(self, max_bundle_size: int | None) -> Transport:
+        """This transport with its fetches capped at --max-bundle-size too (a source cannot be larger)."""
+        if max_bundle_size is None or (self.max_fetch_bytes is not None and self.max_fetch_bytes <= max_bundle_size):
+            return self
+        return replace(
+            self, max_fetch_bytes=max_bundle_size, fetch_cap_name="--max-bundle-size", fetch_cap_error=UsageError
         )
 
     def for_source(self, size: int | None = None) -> Transport:
@@ -253,7 +272,7 @@ def git_error(
     what: str,
     output: str,
     *,
-    failure: type[MirrorError] = MirrorError,
+    failure: type[MirrorError] | None = None,
     credentials: Credentials | None = None,
     network: bool = True,
     offered: bool | None = None,
@@ -262,6 +281,9 @@ def git_error(
 
     network=False for work on local files (bundles, fsck): their output can quote text from the bundle
     (commit subjects), which must not steer the classification, so `failure` is always the class.
+    A failure not recognised is `failure`, by default a TransferError (exit 4) for a network command (a bogus
+    pack index from a dumb-HTTP upstream, say) and a VerificationError (exit 3) for a local check: never exit 1,
+    which says mirror itself is broken.
     """
     shown = redact(_tail(output), credentials)
     message = f"{what}: {shown}" if shown else what
@@ -294,7 +316,92 @@ def git_error(
         return SourceNotFoundError(
             message, hint="check the URL; a private repository may also answer 'not found' without credentials"
         )
+    if failure is None:
+        failure = TransferError if network else VerificationError
     return failure(message)
+
+
+class _FetchTooLarge(Exception):
+    def __init__(self, written: int) -> None:
+        self.written = written
+
+
+@dataclass(frozen=True)
+class FetchWatch:
+    """The objects directory a fetch writes into, what it held when the fetch began, and the cap on its growth."""
+
+    objects: Path
+    before: int
+    cap: int
+    poll_s: float
+    cap_name: str
+    cap_error: type[MirrorError]
+
+    @classmethod
+    def of(cls, git_dir: Path | str | None, transport: Transport) -> FetchWatch | None:
+        if git_dir is None or transport.max_fetch_bytes is None:
+            return None
+        objects = Path(git_dir) / "objects"
+        return cls(
+            objects,
+            _bytes_under(objects),
+            transport.max_fetch_bytes,
+            transport.fetch_poll_s,
+            transport.fetch_cap_name,
+            transport.fetch_cap_error,
+        )
+
+    def written(self) -> int:
+        return max(0, _bytes_under(self.objects) - self.before)
+
+    def error(self, label: str, written: int) -> MirrorError:
+        return self.cap_error(
+            f"{label}: git had written {written} bytes ({human_size(written)}), more than {self.cap_name} "
+            f"{self.cap} bytes ({human_size(self.cap)}), and was stopped",
+            hint=f"raise {self.cap_name} if the repository is meant to be that large",
+        )
+
+
+def _bytes_under(directory: Path) -> int:
+    """The size of every file under `directory` (packs, their temporary files, loose objects, quarantines)."""
+    total = 0
+    for root, _, files in os.walk(directory):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:  # git renamed or removed it meanwhile
+                continue
+    return total
+
+
+def _communicate(
+    process: subprocess.Popen[bytes], data: bytes | None, timeout: float, watch: FetchWatch | None
+) -> tuple[bytes, bytes]:
+    """process.communicate within `timeout`; with a watch, every poll_s the fetch's writes are measured too.
+
+    Raises subprocess.TimeoutExpired past the timeout, _FetchTooLarge past the watch's cap.
+    """
+    if watch is None:
+        return process.communicate(data, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    first = True
+    pause = watch.poll_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            # Input is handed over once: a retried communicate() goes on with what it has not yet written.
+            return process.communicate(data if first else None, timeout=max(0.0, min(left, pause)))
+        except subprocess.TimeoutExpired:
+            first = False
+            started = time.monotonic()
+            written = watch.written()
+            if written > watch.cap:
+                raise _FetchTooLarge(written) from None
+            # Many loose objects (a dumb-HTTP fetch) make a measure slow: measuring never takes over a fifth
+            # of the time.
+            pause = max(watch.poll_s, 4 * (time.monotonic() - started))
+            if time.monotonic() >= deadline:
+                raise
 
 
 def _git_env(home: Path, transport: Transport, credentials: Credentials | None) -> dict[str, str]:
@@ -384,8 +491,9 @@ def run_git(
     transport: Transport = DEFAULT_TRANSPORT,
     check: bool = True,
     what: str | None = None,
-    failure: type[MirrorError] = MirrorError,
+    failure: type[MirrorError] | None = None,
     network: bool = True,
+    capped: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run `git <args>` in the clean environment described above; stdout and stderr are captured as text.
 
@@ -395,6 +503,8 @@ def run_git(
     reads returncode and must pass anything it shows through redact(). input: text or bytes for stdin; or
     stdin: an open file git reads from its current position on (streamed, never loaded here).
     network: classify failures as network, authentication or not-found problems (see git_error).
+    capped: a fetch into git_dir from an upstream; what it adds to git_dir's objects is held to
+    transport.max_fetch_bytes while git runs (git is stopped past it).
     """
     args = [str(a) for a in args]
     _refuse_credentials_in_args(args)
@@ -436,8 +546,9 @@ def run_git(
             ) as process,
             registered(process),
         ):
+            watch = FetchWatch.of(git_dir, transport) if capped else None
             try:
-                out, err = process.communicate(data, timeout=timeout)
+                out, err = _communicate(process, data, timeout, watch)
             except subprocess.TimeoutExpired:
                 kill_group(process)
                 out, err = process.communicate()
@@ -445,6 +556,11 @@ def run_git(
                     f"{label}: git did not finish within {timeout:.0f} s and was stopped",
                     hint="a re-run starts it again",
                 ) from None
+            except _FetchTooLarge as exc:
+                kill_group(process)
+                process.communicate()
+                assert watch is not None
+                raise watch.error(label, exc.written) from None
             if cancelled():  # killed by cancel(): its failure says nothing about the source
                 raise Cancelled()
         done = subprocess.CompletedProcess(

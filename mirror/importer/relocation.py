@@ -109,7 +109,7 @@ def relocate_staged(
                 containing=SOURCE_API_GROUP,  # relocate_text edits nothing else
             )
             ref = HEADS + relocated_branch(branch)
-            run_git(["update-ref", ref, commit], git_dir=staged.path, network=False)
+            run_git(["update-ref", ref, commit], git_dir=staged.path, network=False, failure=MirrorError)
             staged.heads[ref] = commit
             staged.owned.add(ref)
             plan.relocations.append({"ref": ref, "upstream": upstream, "commit": commit, "edited": edited})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import re
 import threading
 import time
@@ -25,6 +26,23 @@ _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^
 # Tokens are renewed this long before they expire, so a long upload does not start with a dying token.
 _EXPIRY_MARGIN_S = 10.0
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def _lifetime(expires_in: object) -> float:
+    """A token's `expires_in` in seconds (60 when absent); a ValueError when it is not a finite number.
+
+    JSON gives `1e400` as inf and `NaN` as nan, and an integer of 400 digits does not fit a float: an infinite
+    lifetime would keep a token forever, and the overflow escaped as an uncaught OverflowError.
+    """
+    if expires_in is None:
+        return 60.0
+    try:
+        seconds = float(expires_in)  # type: ignore[arg-type]  # anything else is a TypeError or ValueError
+    except OverflowError as exc:
+        raise ValueError("expires_in is too large a number") from exc
+    if not math.isfinite(seconds):
+        raise ValueError("expires_in is not a finite number")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -155,9 +173,11 @@ class Authenticator:
         try:
             data = bounded_json(body, max_depth=self._limits.max_json_depth)
             token = data.get("token") or data.get("access_token")
-            expires_in = float(data["expires_in"]) if data.get("expires_in") is not None else 60.0
+            expires_in = _lifetime(data.get("expires_in"))
         except (ValueError, AttributeError, TypeError) as exc:
-            raise RegistryHTTPError("the token service sent an unreadable answer", status=200) from exc
+            raise RegistryHTTPError(
+                f"the token service sent an unreadable answer ({escape(str(exc))})", status=200
+            ) from exc
         if not isinstance(token, str) or not token:
             raise RegistryHTTPError("the token service sent no token", status=200)
         if not _BEARER_TOKEN.fullmatch(token):

@@ -423,15 +423,26 @@ class RegistryClient:
                 except (ValueError, AttributeError) as exc:
                     raise RegistryHTTPError(f"{where}: unreadable tag list", status=200) from exc
                 following = response.links.get("next", {}).get("url")
-                return [t for t in names if isinstance(t, str)], (
-                    str(httpx.URL(page).join(following)) if following else None
-                )
+                return [t for t in names if isinstance(t, str)], self._next_page(page, following)
 
             page_tags, url = self._retrying(attempt, self._document(f"tag list of {where}"))
             count += len(page_tags)
             if count > self._limits.max_tags:
                 raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
             yield from page_tags
+
+    def _next_page(self, page: str, link: str | None) -> str | None:
+        """The page a `Link: rel="next"` names, checked like a redirect: the registry chose that URL, not the user.
+
+        http(s) only; under the egress policy, another host at an internal address is refused and the host is
+        recorded. Authorization still goes only to the registry's own origin (`_send`).
+        """
+        if not link:
+            return None
+        following = redirect_target(page, link)
+        if self._egress is not None:
+            self._egress.check_followed(page, following, "tag list link")
+        return following
 
     # -- blobs ---------------------------------------------------------------------------------------------
 

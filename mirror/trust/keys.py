@@ -130,6 +130,8 @@ def generate(name: str, algorithm: str = ECDSA_P256, env: Mapping[str, str] | No
     if algorithm not in ALGORITHMS:
         raise UsageError(f"--algorithm: {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
     key_path, pub_path = Path(f"{name}.key"), Path(f"{name}.pub")
+    if not key_path.parent.is_dir():
+        raise UsageError(f"{key_path.parent}: not a directory", hint="create it first; NAME may include a directory")
     for path in (key_path, pub_path):
         if os.path.lexists(path):  # a link, even a dangling one, is never written through
             raise UsageError(f"{path}: already exists", hint="choose another name; keys are never overwritten")

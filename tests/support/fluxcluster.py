@@ -1,7 +1,8 @@
 """Play a Flux cluster from what `mirror import --flux-out DIR` wrote, without a cluster.
 
 Start from `DIR/_bootstrap` (`kubectl kustomize`), then reconcile every Kustomization the way kustomize-controller
-does: clone its GitRepository from the internal Git server at the branch (or tag) it follows, build its path with
+does: clone its GitRepository from the internal Git server at the branch (or tag) it follows (or assemble the
+ExternalArtifact an ArtifactGenerator makes from such clones, `@alias/DIR/**` copy rules), build its path with
 `kubectl kustomize` (generating the kustomization.yaml Flux generates for a path without one), substitute
 `${VAR}` from `postBuild.substitute` and the given variables, apply: later objects replace earlier ones of the same
 kind and name. Used by tests/integration/test_flux_relocation.py and scripts/demo:
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,15 +33,31 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::=([^}]*))?\}")
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
+def _has_kustomization(directory: Path) -> bool:
+    return any((directory / name).exists() for name in _KUSTOMIZATION_FILES)
+
+
+def _resources(directory: Path, below: Path | None = None) -> list[str]:
+    """What Flux's generated kustomization.yaml lists: every YAML file, but a subdirectory with its own
+    kustomization.yaml as that directory (its files are its own)."""
+    below = below or directory
+    found = []
+    for path in sorted(below.iterdir()):
+        if path.name == ".git":
+            continue
+        if path.is_dir():
+            found += (
+                [path.relative_to(directory).as_posix()] if _has_kustomization(path) else _resources(directory, path)
+            )
+        elif path.suffix in (".yaml", ".yml") and path.is_file():
+            found.append(path.relative_to(directory).as_posix())
+    return found
+
+
 def kustomize(directory: Path) -> list[dict]:
     """`kubectl kustomize`, with the kustomization.yaml Flux generates for a path without one."""
-    if not any((directory / name).exists() for name in _KUSTOMIZATION_FILES):
-        files = sorted(
-            p.relative_to(directory).as_posix()
-            for p in directory.rglob("*")
-            if p.suffix in (".yaml", ".yml") and ".git" not in p.parts and p.is_file()
-        )
-        (directory / "kustomization.yaml").write_text(yaml.safe_dump({"resources": files}))
+    if not _has_kustomization(directory):
+        (directory / "kustomization.yaml").write_text(yaml.safe_dump({"resources": _resources(directory)}))
     built = subprocess.run(
         ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
     )
@@ -59,6 +77,39 @@ def _key(obj: dict) -> tuple[str, str, str]:
     return obj["kind"], metadata.get("namespace") or "default", metadata["name"]
 
 
+def _clone(source: Mapping, services: Services, dest: Path) -> Path:
+    """A GitRepository's content from the internal Git server, at the branch (or tag) it follows."""
+    follows = source.get("ref") or {}
+    run_git(
+        ["clone", "-q", "--branch", follows.get("branch") or follows["tag"], source["url"], dest],
+        env=git_env(services, auth=True),
+    )
+    return dest
+
+
+def _generated_artifact(applied: dict, namespace: str, name: str, services: Services, work: Path) -> Path:
+    """The ExternalArtifact an ArtifactGenerator makes, as source-watcher does: each `copy` rule of the form
+    `from: "@alias/DIR/**"`, `to: "@artifact/DEST/"` copies DIR of the alias's GitRepository to DEST."""
+    generator, artifact = next(
+        (obj, artifact)
+        for key, obj in applied.items()
+        if key[0] == "ArtifactGenerator" and key[1] == namespace
+        for artifact in obj["spec"].get("artifacts") or []
+        if artifact.get("name") == name
+    )
+    trees = {}
+    for index, source in enumerate(generator["spec"]["sources"]):
+        ref = (source["kind"], source.get("namespace") or namespace, source["name"])
+        trees[source["alias"]] = _clone(applied[ref]["spec"], services, work / f"source{index}")
+    tree = work / "artifact"
+    tree.mkdir(parents=True)
+    for rule in artifact["copy"]:
+        alias, _, directory = rule["from"].removesuffix("/**").removeprefix("@").partition("/")
+        dest = tree / rule["to"].removeprefix("@artifact/").strip("/")
+        shutil.copytree(trees[alias] / directory, dest, dirs_exist_ok=True)
+    return tree
+
+
 def play(out: Path, services: Services, scratch: Path, variables: Mapping[str, str] | None = None) -> list[dict]:
     """Every object the cluster ends with: the bootstrap, then what each Kustomization builds from its source."""
     applied = {_key(d): d for d in kustomize(out / "_bootstrap")}
@@ -72,14 +123,12 @@ def play(out: Path, services: Services, scratch: Path, variables: Mapping[str, s
         spec = kustomization["spec"]
         ref = spec["sourceRef"]
         namespace = ref.get("namespace") or _key(kustomization)[1]
-        source = applied[(ref["kind"], namespace, ref["name"])]["spec"]
-        follows = source.get("ref") or {}
-        clone = scratch / f"k{len(done)}"
-        run_git(
-            ["clone", "-q", "--branch", follows.get("branch") or follows["tag"], source["url"], clone],
-            env=git_env(services, auth=True),
-        )
-        built = kustomize(clone / spec["path"])
+        work = scratch / f"k{len(done)}"
+        if ref["kind"] == "ExternalArtifact":
+            tree = _generated_artifact(applied, namespace, ref["name"], services, work)
+        else:
+            tree = _clone(applied[(ref["kind"], namespace, ref["name"])]["spec"], services, work)
+        built = kustomize(tree / spec["path"])
         values = {**(variables or {}), **((spec.get("postBuild") or {}).get("substitute") or {})}
         for obj in substituted(built, values):
             applied[_key(obj)] = obj  # applied over what was there, as the cluster would

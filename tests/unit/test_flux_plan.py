@@ -674,7 +674,20 @@ class TestWalking:
         )
         assert (
             "fleet.yaml: ArtifactGenerator flux-system/flux-system: spec.sources[0]: GitRepository "
-            "flux-system/flux-system is not among the objects collected, so it is not carried" in plan.problems
+            "flux-system/flux-system is not among the objects collected, so it is not carried (a root that only "
+            "the cluster defines, as `flux bootstrap` does, is named with spec.flux[].gitRepository: "
+            "flux-system/flux-system)" in plan.problems
+        )
+
+    def test_a_git_repository_read_but_not_collected_names_the_field_that_declares_a_root_defined_in_the_cluster(
+        self,
+    ) -> None:
+        """flux2-kustomize-helm-example: `flux bootstrap` writes the root GitRepository; the fleet only names it."""
+        plan = plan_of(kustomization("apps", "./apps"))
+        [problem] = [p for p in plan.problems if "not among the objects collected" in p]
+        assert problem.endswith(
+            "is not among the objects collected, so it is not carried (a root that only the cluster defines, as "
+            "`flux bootstrap` does, is named with spec.flux[].gitRepository: flux-system/flux-system)"
         )
 
     def test_duplicates_keep_the_first_definition(self) -> None:

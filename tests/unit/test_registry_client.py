@@ -280,6 +280,20 @@ def test_bearer_deeply_nested_token_answer_is_refused_as_unreadable(sim, connect
     assert caught.value.exit_code == 4
 
 
+@pytest.mark.parametrize(
+    "expires_in",
+    [b"1" + b"0" * 400, b"1e400", b"-1e400", b"NaN", b"Infinity"],
+    ids=["integer-too-large-for-a-float", "overflowing-exponent", "negative-overflow", "nan", "infinity"],
+)
+def test_bearer_token_answer_whose_expires_in_is_not_a_finite_number_is_refused_as_unreadable(sim, connect, expires_in):
+    bearer(sim).token_body = b'{"token": "abc", "expires_in": ' + expires_in + b"}"
+    sim.tokens["abc"] = {(REPO, "pull")}  # a token the registry honours: only its lifetime is wrong
+    sim.add_manifest(REPO, MANIFEST, tag="v1")
+    with pytest.raises(RegistryHTTPError, match=r"unreadable answer.*expires_in") as caught:
+        connect(sim, CREDS).get_manifest(REPO, "v1")
+    assert caught.value.exit_code == 4
+
+
 def test_bearer_token_answer_without_token_is_refused(sim, connect):
     bearer(sim).token_body = b'{"expires_in": 300}'
     sim.add_manifest(REPO, MANIFEST, tag="v1")

@@ -1,4 +1,7 @@
-"""Tag lists are read page by page, lazily; a loop of Links or too many tags stop the listing with an error."""
+"""Tag lists are read page by page, lazily; a loop of Links or too many tags stop the listing with an error.
+
+A `Link` to the next page is followed like a redirect: http(s) only, under the egress policy, recorded.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from mirror.egress import EgressPolicy, EgressRefusedError, HostPattern, url_host
 from mirror.errors import TransferError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.registry.client import RegistryClient
@@ -72,3 +76,35 @@ def test_more_tags_than_the_cap_stop_the_listing_naming_the_limit() -> None:
         pytest.raises(TransferError, match=r"more than 5 tags.*max_tags"),
     ):
         list(registry.iter_tags("team/app"))
+
+
+def on_localhost(server: HostileServer) -> str:
+    """The first tag-list page of `server` under the name `localhost`: another host than 127.0.0.1, on loopback."""
+    return f"http://localhost:{server.netloc.rpartition(':')[2]}{LIST}"
+
+
+def test_a_link_to_another_host_at_an_internal_address_is_refused_before_it_is_fetched() -> None:
+    # `localhost` is another host name than the registry's 127.0.0.1, and resolves to loopback.
+    with pages({LIST: None}) as elsewhere, pages({LIST: on_localhost(elsewhere)}) as server:
+        egress = EgressPolicy(named=[server.netloc])
+        with (
+            RegistryClient(Endpoint(server.netloc, "http", server.netloc), egress=egress) as registry,
+            pytest.raises(EgressRefusedError, match="internal address"),
+        ):
+            list(registry.iter_tags("team/app"))
+        assert elsewhere.requests == []
+
+
+def test_a_link_to_a_scheme_other_than_http_is_refused() -> None:
+    with pages({LIST: "file:///etc/passwd"}) as server, client(server) as registry:
+        with pytest.raises(TransferError, match="not an http"):
+            list(registry.iter_tags("team/app"))
+        assert len(server.requests) == 1
+
+
+def test_the_host_a_link_leads_to_is_recorded_in_the_egress_record() -> None:
+    with pages({LIST: None}) as elsewhere, pages({LIST: on_localhost(elsewhere)}) as server:
+        egress = EgressPolicy(named=[server.netloc], allowed=[HostPattern("localhost", None)])
+        with RegistryClient(Endpoint(server.netloc, "http", server.netloc), egress=egress) as registry:
+            assert len(list(registry.iter_tags("team/app"))) == 6
+        assert url_host(on_localhost(elsewhere)) in [c.host for c in egress.contacts]

@@ -146,6 +146,13 @@ def test_generate_never_overwrites_an_existing_key_or_pub(existing: str) -> None
     assert Path(existing).read_bytes() == b"precious"
 
 
+def test_generate_into_a_missing_directory_is_a_usage_error_naming_it() -> None:
+    with pytest.raises(UsageError) as caught:
+        generate("keys/officer", ECDSA_P256, env=NO_PASSWORD)
+    assert caught.value.exit_code == 2
+    assert "keys" in caught.value.message and "not a directory" in caught.value.message
+
+
 def test_generate_twice_keeps_the_first_key() -> None:
     key_path, _, _ = generate("officer", ECDSA_P256, env=NO_PASSWORD)
     first = key_path.read_bytes()
