@@ -7,6 +7,7 @@ start a line of their own. JSON output is JSON-escaped; inspect and diff escape 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -566,7 +567,9 @@ def _leave_after_interrupt(code: object) -> None:
     deadline = time.monotonic() + DEFAULT_LIMITS.interrupt_grace_s
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            # A pool worker still starting when the signal landed cannot be joined yet (RuntimeError).
+            with contextlib.suppress(RuntimeError):
+                thread.join(max(0.0, deadline - time.monotonic()))
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.stdout.flush()
         sys.stderr.flush()

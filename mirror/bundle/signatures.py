@@ -5,6 +5,7 @@ See docs/bundle-format.md.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -62,7 +63,12 @@ def read_envelopes(reader: BundleReader, limits: Limits = DEFAULT_LIMITS) -> tup
 
 def _append_to_tar(bundle: Path, name: str, raw: bytes, limits: Limits) -> None:
     with open(bundle, "r+b") as handle:
+        # Two officers approving one tar at once: the scan and the write are one step under the lock, so the
+        # second sees the first's member and writes after it instead of over it. Released when the file closes.
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         members = ustar.scan(handle, max_members=limits.max_bundle_members)
+        if any(m.name == name for m in members):
+            return  # a concurrent approval stored the same envelope
         end = max((m.offset + -(-m.size // ustar.BLOCK) * ustar.BLOCK for m in members), default=0)
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = len(raw), 0o644, 0

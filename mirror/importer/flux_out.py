@@ -52,6 +52,8 @@ def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) 
     if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
         raise UsageError(f"{directory}: exists and is not a directory")
     existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
+    if not existing.is_dir():  # a file on the way: creating the directory would fail at the write
+        raise UsageError(f"{directory}: cannot be created ({existing} exists and is not a directory)")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{directory}: cannot be written ({existing} is not writable)")
     if not directory.exists() or not any(directory.iterdir()):

@@ -133,11 +133,13 @@ class PartialImportError(TransferError):
 
     def __init__(self, cause: BaseException, written: WriteLog) -> None:
         reason = cause.message if isinstance(cause, MirrorError) else f"{type(cause).__name__}: {cause}"
+        hint = "run the same import again to resume: it skips what is on the targets"
+        if written.state_recorded:  # never with --allow-unsigned, which records nothing
+            hint += ", and the trust state already records this bundle, so an older one stays refused"
         super().__init__(
             f"partially imported ({written.describe()}): {reason}",
             problems=getattr(cause, "problems", None) or [],
-            hint="run the same import again to resume: it skips what is on the targets, and the trust state "
-            "already records this bundle, so an older one stays refused",
+            hint=hint,
         )
         self.cause = cause
         self.written = written.to_json()
@@ -354,6 +356,11 @@ def _write_or_dry_run(
                 client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=True
             )
             return importer, importer.run(plan.images), []
+    # The last check of the plan: the registry answers and lets these credentials push, so a typo'd --registry
+    # or a refused login stops here, before the trust state records a bundle that was never imported.
+    if plan.images:
+        with targets.registry() as client:
+            client.check_push_access(plan.images[0].repository)
     # Rollback protection first: from here on, whatever happens, an older bundle is refused.
     written = WriteLog()
     if report is not None:

@@ -156,6 +156,29 @@ class RegistryClient:
     def token_requests(self) -> int:
         return self._auth.token_requests
 
+    # -- access --------------------------------------------------------------------------------------------
+
+    def check_push_access(self, repository: str) -> None:
+        """That the registry answers, takes the credentials, and lets them push to `repository`; writes nothing.
+
+        GET /v2/ (reached, authenticated), then an upload started in `repository` and cancelled at once: the one
+        check of push rights every auth scheme answers (a token service may grant less than asked, silently).
+        """
+
+        def registry_answers() -> None:
+            response = self._send("GET", f"{self.endpoint.base_url}/v2/", ())
+            if response.status_code != 200:
+                raise self._error(response, "GET /v2/")
+            self._release(response)
+
+        def push_allowed() -> None:
+            location = self._start_upload(repository)
+            # Cancelled at once; a registry that cannot cancel (404, 405) lets the empty upload expire.
+            self._release(self._send("DELETE", location, (self._scope(repository, "pull,push"),)))
+
+        self._retrying(registry_answers, self._document(f"registry check of {self.endpoint.netloc}"))
+        self._retrying(push_allowed, self._document(f"push check of {self.endpoint.host}/{repository}"))
+
     # -- plumbing ------------------------------------------------------------------------------------------
 
     def _url(self, repository: str, kind: str, reference: str = "") -> str:

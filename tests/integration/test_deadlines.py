@@ -212,12 +212,13 @@ def test_sigterm_during_an_import_upload_exits_130_within_seconds(tmp_path: Path
         bundle = tmp_path / "bundle.tar"
         collect([_image_set(tmp_path, upstream)], bundle, jobs=2)
     with DripRegistry(repository="app") as target:
-        target.drip = {"upload"}  # every upload request waits 600 s for its answer
+        target.drip = {"upload"}  # every upload request waits 600 s for its answer...
+        target.prompt_uploads = 2  # ...but the import's push check, an upload started and cancelled (2 requests)
         report = tmp_path / "import.json"
         process = _start(
             "import", bundle, "--allow-unsigned", "--registry", target.url, "--report", report, "--jobs", "4", "-q"
         )
-        assert wait_until(lambda: target.uploads_seen() >= 2, timeout_s=30), "the uploads never started"
+        assert wait_until(lambda: target.uploads_seen() >= 4, timeout_s=30), "the uploads never started"
         code, stderr, took = _stop(process, signal.SIGTERM)
     assert code == 130, stderr
     assert took < 10, f"exited {took:.1f} s after the signal"

@@ -146,3 +146,10 @@ def test_a_special_file_where_mirror_wrote_one_is_refused_without_being_opened(t
     os.mkfifo(out / "flux-system/gitrepository/apps.yaml")  # opening it to hash it would block
     with pytest.raises(UsageError, match="not a regular file"):
         check_output_directory(out)
+
+
+def test_a_flux_out_directory_under_a_regular_file_is_refused_before_any_write(tmp_path):
+    (tmp_path / "exe.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "exe.sh").chmod(0o755)  # writable and executable: os.access alone lets it through
+    with pytest.raises(UsageError, match="not a directory"):
+        check_output_directory(tmp_path / "exe.sh" / "flux")

@@ -3,10 +3,13 @@ appending one member, without touching a byte of what was there before."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import tarfile
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +211,27 @@ def test_envelope_over_the_size_limit_is_refused(directory_bundle: Path) -> None
     envelopes, problems = read_envelopes(DirectoryBundle(directory_bundle))
     assert envelopes == {}
     assert [p.code for p in problems] == ["ENVELOPE_INVALID"]
+
+
+def test_two_concurrent_approvals_of_one_tar_both_survive(tar_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two officers' `mirror approve` scanning the archive for its end at the same moment: each must see the other's
+    # member (the scan is taken under a lock on the tar), or one approval is written over by the other.
+    from mirror.bundle import signatures
+
+    real_scan, both_scanned = signatures.ustar.scan, threading.Barrier(2)
+
+    def scan_then_wait_for_the_other(handle: Any, **kwargs: Any) -> Any:
+        members = real_scan(handle, **kwargs)
+        if "+" in handle.mode:  # the scan that decides where to write
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_scanned.wait(timeout=2)
+        return members
+
+    monkeypatch.setattr(signatures.ustar, "scan", scan_then_wait_for_the_other)
+    threads = [threading.Thread(target=add_envelope, args=(tar_bundle, raw)) for raw in (ENVELOPE, OTHER_ENVELOPE)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    envelopes, problems = read_envelopes(TarBundle(tar_bundle))
+    assert (set(envelopes), problems) == ({name_of(ENVELOPE), name_of(OTHER_ENVELOPE)}, [])

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,8 @@ class DripRegistry(HostileServer):
         self.piece_delay_s = piece_delay_s
         self.stall_s = stall_s
         self.drip: set[str] = set()
+        self.prompt_uploads = 0  # this many upload requests are answered at once, stalled or not
+        self._prompt_lock = threading.Lock()
         self.token_auth = False
         self.config = json.dumps(
             {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
@@ -128,8 +131,16 @@ class DripRegistry(HostileServer):
     def _upload(self, request: Request) -> Answer:
         location = f"/v2/{self.repository}/blobs/uploads/{uuid.uuid4().hex}"
         if request.method == "POST":
-            return self._stalled(Answer(202, {"Location": location, "Content-Length": "0"}))
-        return self._stalled(Answer(201, {"Docker-Content-Digest": _digest(request.body)}))
+            answer = Answer(202, {"Location": location, "Content-Length": "0"})
+        elif request.method == "DELETE":
+            answer = Answer(204, {})
+        else:
+            answer = Answer(201, {"Docker-Content-Digest": _digest(request.body)})
+        with self._prompt_lock:
+            if self.prompt_uploads > 0:
+                self.prompt_uploads -= 1
+                return answer
+        return self._stalled(answer)
 
     def uploads_seen(self) -> int:
         return len(self.seen(lambda r: "/blobs/uploads" in r.path))
