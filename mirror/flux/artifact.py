@@ -1,12 +1,12 @@
 """The content of a Flux OCI artifact, for a Kustomization whose source is an OCIRepository.
 
-source-controller pulls the artifact, takes the layer that `spec.layerSelector.mediaType` names (without a
-selector, the first layer; `flux push artifact` writes one of type application/vnd.cncf.flux.content.v1.tar+gzip)
-and unpacks that tarball; kustomize-controller then builds the Kustomization's path inside it. mirror does the
-same on the connected side, with the tarball as untrusted input: it is never given to `extractall`; members are
-read as a stream, each name must stay inside the directory (no absolute path, no `..`), only directories and
-regular files are created (links and devices are skipped, with a note), a name may appear once, and the layer's
-size, the unpacked bytes and the number of members are capped by `Limits`.
+source-controller pulls the artifact, takes the layer that `spec.layerSelector.mediaType` names (without a selector,
+the first layer; `flux push artifact` writes one of type application/vnd.cncf.flux.content.v1.tar+gzip) and unpacks
+that tarball; kustomize-controller then builds the Kustomization's path inside it. mirror does the same on the
+connected side, with the tarball as untrusted input: it is never handed to tarfile's bulk extraction; members are
+read as a stream, each name must stay inside the directory (no absolute path, no `..`), only directories and regular
+files are created (links and devices are skipped, with a note), a name may appear once, and the layer's size, the
+unpacked bytes and the number of members are capped by `Limits`.
 """
 
 from __future__ import annotations
