@@ -222,6 +222,12 @@ _EXTRA_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "path": ("a string", _is_text),
     "git": ("a string or null", lambda v: v is None or isinstance(v, str)),
     "objects": ("a non-negative integer", lambda v: type(v) is int and v >= 0),
+    # attached manifests (mirror/supplychain/attached.py)
+    "subject": ("a sha256 digest", is_digest),
+    "artifactType": ("a string", _is_text),
+    "found": ("a string", _is_text),
+    "image": ("a string", _is_text),
+    "tag": ("a string", _is_text),
 }
 
 
