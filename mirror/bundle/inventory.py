@@ -228,6 +228,12 @@ _EXTRA_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "found": ("a string", _is_text),
     "image": ("a string", _is_text),
     "tag": ("a string", _is_text),
+    # upstream signatures the collector verified (mirror/supplychain): [{"key": HEX}] or [{"issuer", "identity"}]
+    "signers": (
+        "a list of objects of strings",
+        lambda v: isinstance(v, list)
+        and all(isinstance(s, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in s.items()) for s in v),
+    ),
 }
 
 
