@@ -187,6 +187,10 @@ def _is_texts(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in value.items())
+
+
 def _is_object_id(value: Any) -> bool:
     return isinstance(value, str) and _OBJECT_ID.fullmatch(value) is not None
 
@@ -229,11 +233,7 @@ _EXTRA_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "image": ("a string", _is_text),
     "tag": ("a string", _is_text),
     # upstream signatures the collector verified (mirror/supplychain): [{"key": HEX}] or [{"issuer", "identity"}]
-    "signers": (
-        "a list of objects of strings",
-        lambda v: isinstance(v, list)
-        and all(isinstance(s, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in s.items()) for s in v),
-    ),
+    "signers": ("a list of objects of strings", lambda v: isinstance(v, list) and all(map(_is_strings, v))),
 }
 
 
