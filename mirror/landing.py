@@ -12,6 +12,7 @@ from mirror.bundle.verify import VerifiedBundle, VerifiedImage
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.oci.reference import is_repository_path, is_tag, parse_reference
 from mirror.registry.endpoint import Endpoint, parse_endpoint_url
+from mirror.supplychain.attached import ATTACHED
 from mirror.terminal import escape
 from mirror.urlpath import UnsafeUrlPath, join_under, url_path
 
@@ -60,6 +61,8 @@ def _landing(artifact: ArtifactRecord, prefix: str = "") -> tuple[str, str | Non
         else:
             reference = parse_reference(artifact.source)
             repository, tag, owner = reference.repository, reference.tag, reference.name
+            if artifact.kind == ATTACHED:
+                tag = None  # pinned by its digest; a cosign tag it lands under is checked with its subject
     except ReferenceError_ as exc:
         raise _Unlandable(exc.message) from exc
     full = f"{prefix}/{repository}" if prefix else repository
@@ -73,10 +76,11 @@ def _landing(artifact: ArtifactRecord, prefix: str = "") -> tuple[str, str | Non
 
 
 def plan_landings(verified: VerifiedBundle, prefix: str = "") -> tuple[list[ImagePlan], list[Problem]]:
-    """Each image and chart mapped to its target repository and tag, and a Problem for every artifact whose
-    landing name the distribution grammar refuses. Pure: nothing is read from or written to the registry."""
+    """Each image, chart and attached manifest mapped to its target repository and tag, and a Problem for every
+    artifact whose landing name the distribution grammar refuses. Pure: nothing is read from or written to the
+    registry."""
     plans, problems = [], []
-    for image in verified.images:
+    for image in [*verified.images, *verified.attached]:
         try:
             repository, tag, _ = _landing(image.artifact, prefix)
         except _Unlandable as exc:
@@ -88,8 +92,8 @@ def plan_landings(verified: VerifiedBundle, prefix: str = "") -> tuple[list[Imag
 
 
 def plan_images(verified: VerifiedBundle, prefix: str = "") -> list[ImagePlan]:
-    """Map each image and chart to its target repository. Raises VerificationError (exit 3) listing every
-    invalid landing name, and refuses two sources that would land on one repository (exit 2)."""
+    """Map each image, chart and attached manifest to its target repository. Raises VerificationError (exit 3)
+    listing every invalid landing name, and refuses two sources that would land on one repository (exit 2)."""
     plans, problems = plan_landings(verified, prefix)
     if problems:
         raise VerificationError(
@@ -183,6 +187,7 @@ def check_git_targets(base: str, artifacts: list[ArtifactRecord], location: str)
 class Landings:
     images: list[ImagePlan]
     git: dict[str, str] = field(default_factory=dict)  # source URL → landing URL under the Git base
+    attached: list[ImagePlan] = field(default_factory=list)  # in their subjects' repositories
 
 
 def plan_landing_names(verified: VerifiedBundle, registry_prefix: str, git_base: str | None) -> Landings:
@@ -197,6 +202,7 @@ def plan_landing_names(verified: VerifiedBundle, registry_prefix: str, git_base:
             hint="the inventory names repositories, tags or Git paths the targets must not receive; nothing was "
             "written",
         )
-    images = plan_images(verified, registry_prefix)
+    plans = plan_images(verified, registry_prefix)
     git = check_git_targets(git_base, verified.git, str(verified.reader.location)) if git_base else {}
-    return Landings(images, git)
+    images = [p for p in plans if p.image.artifact.kind != ATTACHED]
+    return Landings(images, git, [p for p in plans if p.image.artifact.kind == ATTACHED])

@@ -92,10 +92,10 @@ class RegistryImporter:
             plans, lambda p: self.client.manifest_digest(p.repository, p.image.artifact.digest) is not None, self.jobs
         )
         missing = [plan for plan, here in zip(plans, present, strict=True) if not here]
-        self._push_blobs(missing)
+        self.push_blobs(missing)
         return run_parallel(plans, lambda p: self._finish_image(p, p not in missing), self.jobs)
 
-    def _push_blobs(self, plans: list[ImagePlan]) -> None:
+    def push_blobs(self, plans: list[ImagePlan]) -> None:
         needs: dict[str, list[str]] = defaultdict(list)
         sizes: dict[str, int] = {}
         for plan in plans:

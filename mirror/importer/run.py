@@ -31,6 +31,7 @@ from mirror.flux.relocate import Relocation
 from mirror.flux.rewrite import InternalEndpoints
 from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
+from mirror.importer.attached import AttachedCounts, AttachedPusher, FallbackKey, plan_fallback_indexes
 from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.importer.git import GitPlan, plan_git_pushes, push_git, stage_git
 from mirror.importer.quarantine import quarantine_directory, remove_abandoned
@@ -66,6 +67,7 @@ class ImportReport:
     present_blobs: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) skipped, for --report
     flux_files: int = 0  # files written to --flux-out (or that would be, in a dry run)
     flux_rewrites: list[dict[str, object]] = field(default_factory=list)  # each source's endpoint, from → to
+    attached: AttachedCounts = field(default_factory=AttachedCounts)  # signatures, attestations, SBOMs
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -79,6 +81,7 @@ class ImportReport:
             "images": [i.to_json() for i in self.images],
             "fluxFiles": self.flux_files,
             "fluxRewrites": self.flux_rewrites,
+            "attached": self.attached.to_json(),
             **self.counts.to_json(),
         }
 
@@ -304,6 +307,8 @@ class _Plan:
         default_factory=list
     )  # --flux-out: what an earlier night wrote there
     relocation: Relocation | None = None  # the branches of the fleets' Git sources relocated, and how
+    attached: list[ImagePlan] = field(default_factory=list)  # signatures, attestations, SBOMs, after the images
+    fallback: dict[FallbackKey, list[dict[str, Any]]] = field(default_factory=dict)  # tag schema indexes found
 
 
 def _plan_check_write(
@@ -328,16 +333,26 @@ def _plan_check_write(
             refusals.raise_any(bundle)
             progress.log(
                 f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
-                f"{len(plan.staged)} git source(s); every check passed"
+                f"{len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); every check passed"
             )
-            importer, outcomes, pushed = _write_or_dry_run(plan, verified, report, targets, flux_out, dry_run, force)
+            written = _write_or_dry_run(plan, verified, report, targets, flux_out, dry_run, force)
         finally:
             for staged in plan.staged:
                 staged.staged.discard()
-    for _, result in pushed:
+    for _, result in written.pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
-    return _import_report(bundle, verified, report, targets, plan, importer, outcomes, pushed, dry_run)
+    return _import_report(bundle, verified, report, targets, plan, written, dry_run)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What the write step (or a dry run) did: the registry's importer, image outcomes, Git pushes, attached."""
+
+    importer: RegistryImporter
+    outcomes: list[ImageOutcome]
+    pushed: list[tuple[GitPlan, PushResult]]
+    attached: AttachedCounts
 
 
 def _write_or_dry_run(
@@ -348,14 +363,15 @@ def _write_or_dry_run(
     flux_out: Path | None,
     dry_run: bool,
     force: bool,
-) -> tuple[RegistryImporter, list[ImageOutcome], list[tuple[GitPlan, PushResult]]]:
+) -> _Written:
     """A dry run asks the registry what it has; a real one records the trust state first, then writes."""
     if dry_run:
         with targets.registry() as client:
             importer = RegistryImporter(
                 client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=True
             )
-            return importer, importer.run(plan.images), []
+            outcomes = importer.run(plan.images)
+            return _Written(importer, outcomes, [], AttachedPusher(importer, plan.fallback).run(plan.attached))
     # The last check of the plan: the registry answers and lets these credentials push, so a typo'd --registry
     # or a refused login stops here, before the trust state records a bundle that was never imported.
     if plan.images:
@@ -378,9 +394,7 @@ def _import_report(
     report: TrustReport | None,
     targets: _Targets,
     plan: _Plan,
-    importer: RegistryImporter,
-    outcomes: list[ImageOutcome],
-    pushed: list[tuple[GitPlan, PushResult]],
+    written: _Written,
     dry_run: bool,
 ) -> ImportReport:
     endpoint = targets.endpoint
@@ -395,14 +409,15 @@ def _import_report(
         display,
         dry_run,
         verified.inventory.bundle_id,
-        outcomes,
-        importer.counts,
+        written.outcomes,
+        written.importer.counts,
         trusted,
-        _git_report(plan.staged, pushed, dry_run),
+        _git_report(plan.staged, written.pushed, dry_run),
         None if base is None else {**base.to_json(), **plan.expected.to_json()},
-        importer.present_blobs,
+        written.importer.present_blobs,
         len(plan.flux_files),
         plan.flux_rewrites,
+        written.attached,
     )
 
 
@@ -440,8 +455,9 @@ def _plan(
     bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_out: Path | None, refusals: _Refusals
 ) -> _Plan:
     """Landing names, the --flux-out files, what an incremental bundle expects on the targets."""
-    images = plan_landing_names(verified, targets.endpoint.repo_prefix, targets.git_base).images
-    plan = _Plan(images, {}, ExpectedOnTarget())
+    landings = plan_landing_names(verified, targets.endpoint.repo_prefix, targets.git_base)
+    images = landings.images
+    plan = _Plan(images, {}, ExpectedOnTarget(), attached=landings.attached)
     if verified.git and targets.git_base is None:
         refusals.errors.append(
             UsageError(
@@ -479,13 +495,16 @@ def _plan(
         with refusals.check(), targets.registry() as client:
             plan.expected = check_expected(
                 verified,
-                images,
+                [*images, *plan.attached],
                 client,
                 targets.git_base,
                 jobs=targets.jobs,
                 git_credentials=targets.git_credentials,
                 transport=targets.git_transport,
             )
+    if plan.attached:
+        with refusals.check(), targets.registry() as client:
+            plan.fallback = plan_fallback_indexes(client, plan.attached, jobs=targets.jobs, limits=targets.limits)
     return plan
 
 
@@ -520,7 +539,7 @@ def _stage(
 
 def _write(
     plan: _Plan, verified: VerifiedBundle, targets: _Targets, written: WriteLog, *, flux_out: Path | None, force: bool
-) -> tuple[RegistryImporter, list[ImageOutcome], list[tuple[GitPlan, PushResult]]]:
+) -> _Written:
     """Registry (blobs, manifests, tags), then Git pushes, then the --flux-out files, noting each in `written`."""
     with targets.registry(written) as client:
         importer = RegistryImporter(
@@ -528,6 +547,7 @@ def _write(
         )
         importer.counts.add(blobs_mounted=mount_expected(client, plan.expected))
         outcomes = importer.run(plan.images)
+        attached = AttachedPusher(importer, plan.fallback).run(plan.attached)  # after their subjects
     pushed: list[tuple[GitPlan, PushResult]] = []
     for git_plan, push in plan.pushes:
         written.git_started = push.target
@@ -543,7 +563,7 @@ def _write(
         targets.progress.log(
             f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
         )
-    return importer, outcomes, pushed
+    return _Written(importer, outcomes, pushed, attached)
 
 
 def _git_report(

@@ -30,8 +30,19 @@ def _chart(name: Any, version: Any, source: str = f"{REPO}/app") -> VerifiedImag
     )
 
 
+def _attached(source: str) -> VerifiedImage:
+    extra = {"subject": DIGEST, "artifactType": "application/spdx+json", "found": "referrers", "image": source}
+    return VerifiedImage(
+        ArtifactRecord("attached", source, DIGEST, "application/vnd.oci.image.manifest.v1+json", 1, extra), [], {}
+    )
+
+
 def _verified(*images: VerifiedImage) -> Any:
-    return SimpleNamespace(images=list(images), reader=SimpleNamespace(location="bundle"))
+    return SimpleNamespace(
+        images=[i for i in images if i.artifact.kind != "attached"],
+        attached=[i for i in images if i.artifact.kind == "attached"],
+        reader=SimpleNamespace(location="bundle"),
+    )
 
 
 LANDED = [
@@ -41,6 +52,7 @@ LANDED = [
     (_image("ghcr.io/stefanprodan/charts/podinfo:6.7.1"), "stefanprodan/charts/podinfo", "6.7.1"),
     (_chart("podinfo", "6.5.0"), "charts/podinfo", "6.5.0"),
     (_chart("PodInfo", "6.5.0+build.1"), "charts/podinfo", "6.5.0_build.1"),  # '+' becomes '_', as Helm does
+    (_attached(f"ghcr.io/team/app@{DIGEST}"), "team/app", None),  # by digest; a cosign tag is checked at verify
 ]
 
 
@@ -64,6 +76,7 @@ REFUSED = [
     (_image("ghcr.io/team/../app:1.0"), "team/../app"),
     (_image("ghcr.io/team/app:1.0/../../x"), "1.0/../../x"),
     (_image("ghcr.io/team/%2e%2e/app:1.0"), "team/%2e%2e/app"),
+    (_attached(f"ghcr.io/team/App@{DIGEST}"), "team/App"),
 ]
 
 
