@@ -295,9 +295,10 @@ def collect(
     for artifact in result.inventory.artifacts:
         _say(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
     git_count = sum(1 for a in result.inventory.artifacts if a.kind == "git")
+    attached = sum(result.attached.values())
     _say(
         f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
-        f"{human_size(result.inventory.total_size)}"
+        f"{attached} attached manifest(s), {human_size(result.inventory.total_size)}"
     )
     if result.inventory.volumes:
         _say(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
@@ -374,6 +375,12 @@ def import_(
         f"{counts.blobs_uploaded} blob(s) uploaded ({human_size(counts.bytes_uploaded)}), "
         f"{counts.blobs_mounted} mounted, {counts.blobs_present} already present"
     )
+    attached = result.attached
+    if attached.pushed or attached.present:
+        _say(
+            f"attached manifests (signatures, attestations, SBOMs): {attached.pushed} "
+            f"{'to push' if dry_run else 'pushed'}, {attached.present} already present"
+        )
 
 
 @app.command()
