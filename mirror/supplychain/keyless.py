@@ -90,7 +90,7 @@ def verify_cosign_keyless(
     _within(rekor_bundle_json, limits.max_sigstore_bundle_bytes, "max_sigstore_bundle_bytes", "the Rekor entry")
     _within(certificate_pem, limits.max_certificate_pem_bytes, "max_certificate_pem_bytes", "the certificate")
     _within(chain_pem, limits.max_certificate_pem_bytes, "max_certificate_pem_bytes", "the certificate chain")
-    _within(signature_b64.encode(), limits.max_certificate_pem_bytes, "max_certificate_pem_bytes", "the signature")
+    _within(signature_b64.encode(), limits.max_sigstore_bundle_bytes, "max_sigstore_bundle_bytes", "the signature")
     certificate = verify_classic(payload, signature_b64, certificate_pem, chain_pem, rekor_bundle_json, trusted_root)
     return signer_matching(certificate, rule)
 
@@ -104,7 +104,7 @@ def signer_of_certificate(certificate_pem: bytes) -> KeylessSigner | None:
         return None
     try:
         return claimed_signer(x509.load_pem_x509_certificate(certificate_pem))
-    except ValueError:
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):  # extensions parse lazily
         return None
 
 

@@ -46,6 +46,7 @@ def verify_classic(
 ) -> Certificate:
     """The signing certificate, once every check above holds; KeylessFailure(SIGNATURE_INVALID) otherwise."""
     from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.x509 import DuplicateExtension
 
     try:
         if rekor_bundle_json is None:
@@ -64,7 +65,12 @@ def verify_classic(
         _check_sct(leaf, chain, root)
     except _Refused as exc:
         raise KeylessFailure(SIGNATURE_INVALID, str(exc)) from exc
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # cryptography on a certificate it cannot use
+    except (
+        ValueError,
+        TypeError,
+        UnsupportedAlgorithm,
+        DuplicateExtension,
+    ) as exc:  # a certificate cryptography cannot use
         raise KeylessFailure(SIGNATURE_INVALID, f"the signature's materials do not parse: {exc}") from exc
     return leaf
 

@@ -87,7 +87,10 @@ def _bytes(value: Any, field: str) -> bytes:
 def _time(value: Any, field: str) -> datetime.datetime:
     if not isinstance(value, str):
         raise _Malformed(f"{field} is not an RFC 3339 time")
-    moment = datetime.datetime.fromisoformat(value)
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _Malformed(f"{field} is not an RFC 3339 time: {value!r:.40}") from exc
     if moment.tzinfo is None:
         raise _Malformed(f"{field} has no time zone")
     return moment
@@ -98,7 +101,8 @@ def _valid_for(entry: Mapping[str, Any], field: str) -> ValidFor:
     if not isinstance(valid, dict):
         raise _Malformed(f"{field}.validFor is missing")
     end = valid.get("end")
-    return ValidFor(_time(valid.get("start"), f"{field}.validFor.start"), end and _time(end, f"{field}.validFor.end"))
+    start = _time(valid.get("start"), f"{field}.validFor.start")
+    return ValidFor(start, None if end is None else _time(end, f"{field}.validFor.end"))
 
 
 def _authority(entry: Any) -> CertificateAuthority:

@@ -103,6 +103,14 @@ def test_a_trusted_root_without_a_rekor_key_is_a_usage_error() -> None:
         load_trusted_root(json.dumps(document).encode(), "trusted_root.json")
 
 
+@pytest.mark.parametrize("end", ["", "yesterday", 7])
+def test_a_trusted_root_with_a_validity_that_is_not_a_time_is_a_usage_error(end: object) -> None:
+    document = trusted_root_document()
+    document["tlogs"][0]["publicKey"]["validFor"]["end"] = end
+    with pytest.raises(UsageError, match=r"validFor\.end"):
+        load_trusted_root(json.dumps(document).encode(), "trusted_root.json")
+
+
 def test_a_trusted_root_over_its_limit_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keyless, "DEFAULT_LIMITS", replace(DEFAULT_LIMITS, max_trusted_root_bytes=1000))
     with pytest.raises(UsageError, match="max_trusted_root_bytes"):
