@@ -10,7 +10,7 @@ from html import escape
 from mirror.progress import human_size
 from mirror.review.diff import Diff
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
-from mirror.review.text import sbom_line, signature_claim, supply_chain_counts
+from mirror.review.text import sbom_line, signature_claim, signers_phrase, supply_chain_counts
 from mirror.review.upstream import Upstream
 from mirror.terminal import escape as visible
 
@@ -32,6 +32,8 @@ th { background: #f3f5f8; font-weight: 600; }
 .muted { color: var(--muted); } .small { font-size: 12px; }
 ul.plain { margin: .2rem 0; padding-left: 1.1rem; }
 .labels td { border: 0; padding: 0 .4rem 0 0; font-size: 12px; }
+tr.alarm td { background: #ffebe9; color: var(--bad); font-weight: 600; }
+tr.alarm td:first-child { border-left: 4px solid var(--bad); }
 .upstream { margin-top: .3rem; border-top: 1px dotted var(--line); padding-top: .2rem; }
 @media print {
   body { margin: 0; max-width: none; font-size: 10pt; }
@@ -121,7 +123,9 @@ def _diff(diff: Diff) -> str:
     parts = [
         f"<p>Compared with <code>{_e(diff.old)}</code> (bundle {_e(diff.old_bundle_id)}): "
         f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, "
-        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {_e(human_size(diff.new_blob_bytes))}.</p>"
+        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {_e(human_size(diff.new_blob_bytes))}."
+        + (f" {_status(f'{len(diff.signer_alarms)} supply-chain ALARM(s)', 'bad')}" if diff.signer_alarms else "")
+        + "</p>"
     ]
     if diff.changed:
         rows = "".join(
@@ -141,6 +145,7 @@ def _diff(diff: Diff) -> str:
                 for a in artifacts
             )
             parts.append(f"<h3>{title}</h3><table><tr><th>Kind</th><th>Source</th><th>Digest</th></tr>{rows}</table>")
+    parts.append(_signer_changes(diff))
     for move in diff.refs:
         commits = "".join(f"<li><code>{_e(c.id[:12])}</code> {_e(c.subject)}</li>" for c in move.commits)
         more = move.total - len(move.commits)
@@ -157,6 +162,28 @@ def _diff(diff: Diff) -> str:
             f"{note}{dropped}<ul class='plain'>{commits}{extra}</ul>"
         )
     parts += [f"<p class='warn'>{_e(n)}</p>" for n in diff.notes]
+    return "".join(parts)
+
+
+def _signer_changes(diff: Diff) -> str:
+    """Upstream signer changes: an alarm row is styled apart and says ALARM, should the page be printed grey."""
+    parts = []
+    if diff.signers:
+        rows = "".join(
+            f"<tr class='{'alarm' if c.alarm else 'entry'}'><td>{'ALARM ' if c.alarm else ''}{_e(c.what)}</td>"
+            f"<td><code>{_e(c.source)}</code></td><td>{_e(signers_phrase(c.old))}</td>"
+            f"<td>{_e(signers_phrase(c.new))}</td><td>{'tag moved' if c.image_moved else 'same digest'}</td></tr>"
+            for c in diff.signers
+        )
+        parts.append(
+            "<h3>Upstream signers</h3><table><tr><th>Change</th><th>Source</th><th>Before</th><th>Now</th>"
+            f"<th>Image</th></tr>{rows}</table>"
+        )
+    if diff.attached_added or diff.attached_removed:
+        parts.append(
+            f"<p>{diff.attached_added} attached manifest(s) added, {diff.attached_removed} removed (signatures, "
+            "attestations, SBOMs).</p>"
+        )
     return "".join(parts)
 
 

@@ -4,10 +4,10 @@ characters (escape sequences that could repaint the terminal) are shown as \\x..
 from __future__ import annotations
 
 from mirror.progress import human_size
-from mirror.review.diff import Diff, artifact_json
+from mirror.review.diff import Diff, SignerChange, artifact_json
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
 from mirror.review.upstream import Upstream
-from mirror.supplychain.summary import AttestationSummary, SbomSummary, SignatureSummary
+from mirror.supplychain.summary import AttestationSummary, SbomSummary, SignatureSummary, Signer
 from mirror.terminal import escape as clean
 
 
@@ -19,7 +19,9 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
     lines = [
         f"{indent}from {clean(diff.old)} (bundle {clean(diff.old_bundle_id)}) to {clean(diff.new)}",
         f"{indent}{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, "
-        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {human_size(diff.new_blob_bytes)}",
+        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {human_size(diff.new_blob_bytes)}"
+        + (f"; {len(diff.signers)} signer change(s)" if diff.signers else "")
+        + (f", {len(diff.signer_alarms)} ALARM(s)" if diff.signer_alarms else ""),
     ]
     for change in diff.changed:
         if change.what == "version bump":
@@ -49,8 +51,33 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
             lines.append(f"{indent}    ... and {move.total - len(move.commits)} more commit(s)")
         if move.dropped:
             lines.append(f"{indent}    not a fast-forward: {move.dropped} commit(s) of the old state are gone")
+    lines += signer_lines(diff, indent)
     for note in diff.notes:
         lines.append(f"{indent}  note: {clean(note)}")
+    return lines
+
+
+def signers_phrase(signers: tuple[Signer, ...]) -> str:
+    return "; ".join(s.describe() for s in signers) or "none"
+
+
+def signer_change_line(change: SignerChange) -> str:
+    """`signer changed registry/app:1.0  key aa… -> key bb…  (tag moved)`, unescaped."""
+    moved = "tag moved" if change.image_moved else "same digest"
+    return f"{change.what:<14} {change.source}  {signers_phrase(change.old)} -> {signers_phrase(change.new)}  ({moved})"
+
+
+def signer_lines(diff: Diff, indent: str = "") -> list[str]:
+    """Upstream signer changes, alarms marked first on their line so that no reader can miss one."""
+    lines = []
+    for change in diff.signers:
+        mark = "ALARM " if change.alarm else ""
+        lines.append(f"{indent}  {mark}{clean(signer_change_line(change))}")
+    if diff.attached_added or diff.attached_removed:
+        lines.append(
+            f"{indent}  {diff.attached_added} attached manifest(s) added, {diff.attached_removed} removed "
+            "(signatures, attestations, SBOMs)"
+        )
     return lines
 
 
