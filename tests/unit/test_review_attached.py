@@ -13,7 +13,7 @@ from mirror.review.jsonout import review_json
 from mirror.review.model import build_review
 from mirror.review.text import review_text
 from mirror.supplychain.attached import CYCLONEDX_JSON, FOUND_COSIGN_TAG, TRUSTED_ROOT
-from tests.support import attached as craft
+from tests.support import attachedcraft as craft
 from tests.support.signedbundles import SmallBundle
 
 APP = "registry.example/team/app:1.0"

@@ -22,7 +22,7 @@ from mirror.supplychain.summary import (
     summarize,
     verified_by,
 )
-from tests.support import attached as craft
+from tests.support import attachedcraft as craft
 
 SUBJECT = sha256_digest(b"the image manifest")
 SLSA_V02 = "https://slsa.dev/provenance/v0.2"
