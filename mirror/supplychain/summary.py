@@ -30,7 +30,7 @@ from mirror.supplychain.attached import (
     SPDX_JSON,
     Attached,
 )
-from mirror.supplychain.certificate import signer_of_certificate
+from mirror.supplychain.keyless import signer_of_certificate
 
 ReadBlob = Callable[[str, int], bytes]  # (digest, limit) -> bytes; raises MirrorError when missing or larger
 
