@@ -147,7 +147,8 @@ class Attacher:
 
     def _check(self, response: httpx.Response, *expected: int) -> httpx.Response:
         if response.status_code not in expected:
-            raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+            request = response.request
+            raise RuntimeError(f"{request.method} {request.url}: {response.status_code} {response.text}")
         return response
 
     def push(self, repository: str, artifact: Artifact, reference: str | None = None) -> None:

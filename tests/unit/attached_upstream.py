@@ -116,9 +116,7 @@ def collect_from(
     platforms: Any = None,
 ) -> CollectResult:
     mirrorset = write_mirrorset(tmp_path / f"{name}.yaml", images, platforms=platforms)
-    return collect(
-        [mirrorset], tmp_path / name, transport=upstream.sim.transport(), limits=limits, since=since
-    )
+    return collect([mirrorset], tmp_path / name, transport=upstream.sim.transport(), limits=limits, since=since)
 
 
 def attached_records(bundle: Path) -> list[ArtifactRecord]:

@@ -202,9 +202,7 @@ class RegistrySim:
             self.manifests[repository][tag] = (raw, media_type)
         return digest
 
-    def add_artifact(
-        self, repository: str, manifest: bytes, blobs: Mapping[str, bytes], tag: str | None = None
-    ) -> str:
+    def add_artifact(self, repository: str, manifest: bytes, blobs: Mapping[str, bytes], tag: str | None = None) -> str:
         """An OCI manifest and the blobs it names (digest → bytes), as a client pushes them."""
         for data in blobs.values():
             self.add_blob(repository, data)

@@ -63,7 +63,8 @@ def test_a_cosign_signature_is_carried_with_the_tag_it_was_found_under(tmp_path)
     result = collect_from(upstream, tmp_path, [APP])
 
     record = _by_digest(result)[signature.digest]
-    assert (record["found"], record["tag"], record["artifactType"]) == ("cosign-tag", cosign_tag(image), COSIGN_SIGNATURE)
+    assert (record["found"], record["tag"]) == ("cosign-tag", cosign_tag(image))
+    assert record["artifactType"] == COSIGN_SIGNATURE
     assert record["subject"] == image
     assert all(carried(result.out, d) for d in [signature.digest, *signature.blobs])
 
@@ -144,7 +145,7 @@ def test_more_attached_manifests_on_one_subject_than_the_limit_are_refused(tmp_p
 
 def test_a_referrers_answer_listing_a_manifest_of_another_subject_is_refused(tmp_path):
     upstream = Upstream(referrers=True)
-    image, _ = upstream.image("team/app", "1.0")
+    upstream.image("team/app", "1.0")
     other, _ = upstream.image("team/app", "2.0")
     sbom_of_other = upstream.attach_sbom("team/app", other)
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [sbom_of_other.descriptor()]}

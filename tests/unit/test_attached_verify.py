@@ -23,7 +23,8 @@ def _signed_app_with_sbom(tmp_path: Path) -> tuple[Upstream, Path, dict[str, str
     on_sbom = upstream.sign("team/app", sbom.digest)
     on_image = upstream.sign("team/app", image)
     bundle = collect_from(upstream, tmp_path, [APP]).out
-    return upstream, bundle, {"image": image, "sbom": sbom.digest, "on_sbom": on_sbom.digest, "on_image": on_image.digest}
+    digests = {"image": image, "sbom": sbom.digest, "on_sbom": on_sbom.digest, "on_image": on_image.digest}
+    return upstream, bundle, digests
 
 
 def _check(bundle: Path) -> VerifiedBundle:
