@@ -295,7 +295,7 @@ def collect(
     for artifact in result.inventory.artifacts:
         _say(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
     git_count = sum(1 for a in result.inventory.artifacts if a.kind == "git")
-    attached = sum(result.attached.values())
+    attached = sum(1 for a in result.inventory.artifacts if a.kind == "attached")
     _say(
         f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
         f"{attached} attached manifest(s), {human_size(result.inventory.total_size)}"
