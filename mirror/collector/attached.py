@@ -103,10 +103,10 @@ class AttachedFinder:
         client = self._pool.for_host(subject.repository.registry)
         where = f"{subject.repository.name}@{subject.digest}"
         listed: dict[str, tuple[Descriptor, str]] = {}
+        tags = self._candidate_tags(client, subject.repository)  # first: other threads list while one probes
         referrers = self._referrers(client, subject)
         for descriptor in referrers or ():
             listed.setdefault(descriptor.digest, (descriptor, FOUND_REFERRERS))
-        tags = self._candidate_tags(client, subject.repository)
         if referrers is None and tag_schema_tag(subject.digest) in tags:
             for descriptor in self._tag_schema_index(client, subject, where):
                 listed.setdefault(descriptor.digest, (descriptor, FOUND_TAG_SCHEMA))
