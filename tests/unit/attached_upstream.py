@@ -114,9 +114,13 @@ def collect_from(
     limits: Limits = DEFAULT_LIMITS,
     since: Path | None = None,
     platforms: Any = None,
+    max_bundle_size: int | None = None,
 ) -> CollectResult:
     mirrorset = write_mirrorset(tmp_path / f"{name}.yaml", images, platforms=platforms)
-    return collect([mirrorset], tmp_path / name, transport=upstream.sim.transport(), limits=limits, since=since)
+    transport = upstream.sim.transport()
+    return collect(
+        [mirrorset], tmp_path / name, transport=transport, limits=limits, since=since, max_bundle_size=max_bundle_size
+    )
 
 
 def attached_records(bundle: Path) -> list[ArtifactRecord]:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mirror.collector.run import CollectResult
-from mirror.errors import DigestMismatchError, InvalidDocumentError
+from mirror.errors import DigestMismatchError, InvalidDocumentError, UsageError
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
 from mirror.supplychain.attached import COSIGN_SIGNATURE, SPDX_JSON
@@ -175,6 +175,16 @@ def test_a_tag_schema_tag_that_is_not_an_index_is_refused(tmp_path):
 
     with pytest.raises(InvalidDocumentError, match="not an image index"):
         collect_from(upstream, tmp_path, [APP])
+
+
+def test_attached_blobs_count_against_the_maximum_bundle_size(tmp_path):
+    upstream = Upstream()
+    image, _ = upstream.image("team/app", "1.0")
+    image_blobs = sum(len(data) for data in upstream.sim.blobs["team/app"].values())
+    upstream.attach_sbom("team/app", image)
+
+    with pytest.raises(UsageError, match="--max-bundle-size"):
+        collect_from(upstream, tmp_path, [APP], max_bundle_size=image_blobs)
 
 
 def test_a_platform_filter_that_leaves_signatures_pointing_at_nothing_is_reported_and_they_are_carried(tmp_path):
