@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from mirror.bundle.inventory import ArtifactRecord
-from mirror.errors import InvalidDocumentError, RegistryHTTPError
+from mirror.errors import InvalidDocumentError, TransferError
 from mirror.limits import Limits
 from mirror.oci.document import Descriptor, ManifestDocument, parse_manifest
 from mirror.oci.mediatypes import INDEXES, OCI_INDEX
@@ -33,8 +33,6 @@ from mirror.supplychain.attached import (
 
 # The tags that can name something attached: the tag schema's sha256-<hex>, and cosign's .sig, .att, .sbom.
 _CANDIDATE_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.sig|\.att|\.sbom)?")
-# A repository whose tags cannot be listed is looked at through the referrers API alone (with a warning).
-_UNLISTABLE = frozenset({401, 403, 404, 405})
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class AttachedFinder:
         self._lock = threading.Lock()
         self._once: dict[str, threading.Lock] = {}  # a lock per host or repository, for what is learnt once
         self._has_api: dict[str, bool] = {}  # registry host → whether it has the referrers API
-        self._tags: dict[str, frozenset[str]] = {}  # HOST/PATH → its candidate tags
+        self._tags: dict[str, frozenset[str] | None] = {}  # HOST/PATH → its candidate tags; None: not listable
 
     def _lock_for(self, key: str) -> threading.Lock:
         with self._lock:
@@ -104,14 +102,19 @@ class AttachedFinder:
         where = f"{subject.repository.name}@{subject.digest}"
         listed: dict[str, tuple[Descriptor, str]] = {}
         tags = self._candidate_tags(client, subject.repository)  # first: other threads list while one probes
+
+        def exists(tag: str) -> bool:
+            if tags is None:  # the repository's tags could not be listed: asked for one by one
+                return client.manifest_digest(subject.repository.repository, tag) is not None
+            return tag in tags
+
         referrers = self._referrers(client, subject)
         for descriptor in referrers or ():
             listed.setdefault(descriptor.digest, (descriptor, FOUND_REFERRERS))
-        if referrers is None and tag_schema_tag(subject.digest) in tags:
+        if referrers is None and exists(tag_schema_tag(subject.digest)):
             for descriptor in self._tag_schema_index(client, subject, where):
                 listed.setdefault(descriptor.digest, (descriptor, FOUND_TAG_SCHEMA))
-        cosign = [cosign_tag(subject.digest, suffix) for suffix in COSIGN_SUFFIXES]
-        cosign = [tag for tag in cosign if tag in tags]
+        cosign = [tag for tag in (cosign_tag(subject.digest, suffix) for suffix in COSIGN_SUFFIXES) if exists(tag)]
         if len(listed) + len(cosign) > self._limits.max_attached_per_subject:
             raise InvalidDocumentError(
                 f"{where}: {len(listed) + len(cosign)} manifests are attached to it, more than the "
@@ -133,23 +136,22 @@ class AttachedFinder:
                 return answer
         return client.referrers(repository, subject.digest) if known else None
 
-    def _candidate_tags(self, client: RegistryClient, repository: ImageReference) -> frozenset[str]:
-        """The repository's tags that may name attached manifests, listed once per run."""
+    def _candidate_tags(self, client: RegistryClient, repository: ImageReference) -> frozenset[str] | None:
+        """The repository's tags that may name attached manifests, listed once per run; None when the registry
+        will not list them (refused, or more than the tag list limits): each candidate is then asked for."""
         with self._lock_for(f"tags {repository.name}"):
-            tags = self._tags.get(repository.name)
-            if tags is None:
+            if repository.name not in self._tags:
+                tags: frozenset[str] | None
                 try:
                     tags = frozenset(t for t in client.iter_tags(repository.repository) if _CANDIDATE_TAG.fullmatch(t))
-                except RegistryHTTPError as exc:
-                    if exc.status not in _UNLISTABLE:
-                        raise
+                except TransferError as exc:  # a registry down fails the requests that follow all the same
                     self._warn(
-                        f"{repository.name}: its tags cannot be listed ({exc.status}); signatures, attestations and "
-                        "SBOMs under cosign's tags or the referrers tag schema are not looked for there"
+                        f"{repository.name}: its tags cannot be listed ({exc.message}); cosign's tags and the "
+                        "referrers tag schema are asked for one by one"
                     )
-                    tags = frozenset()
+                    tags = None
                 self._tags[repository.name] = tags
-            return tags
+            return self._tags[repository.name]
 
     def _tag_schema_index(self, client: RegistryClient, subject: Subject, where: str) -> tuple[Descriptor, ...]:
         tag = tag_schema_tag(subject.digest)

@@ -123,6 +123,17 @@ def test_each_repository_is_listed_once_and_only_tags_that_exist_are_fetched(tmp
     assert [r.url.path.rsplit("/", 1)[-1] for r in by_tag] == [cosign_tag(first)]
 
 
+def test_a_repository_whose_tags_cannot_be_listed_has_its_candidate_tags_asked_for_one_by_one(tmp_path):
+    upstream = Upstream()
+    image, _ = upstream.image("team/app", "1.0")
+    signature = upstream.sign("team/app", image)
+    upstream.sim.fail(99, 403, match=lambda request: request.url.path.endswith("/tags/list"))
+
+    result = collect_from(upstream, tmp_path, [APP])
+
+    assert _by_digest(result)[signature.digest]["tag"] == cosign_tag(image)
+
+
 def test_a_chain_of_attached_manifests_deeper_than_the_limit_is_refused(tmp_path):
     upstream = Upstream()
     image, _ = upstream.image("team/app", "1.0")
