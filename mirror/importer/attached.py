@@ -151,7 +151,8 @@ def _levels(plans: list[ImagePlan]) -> list[list[ImagePlan]]:
         level = [p for p in remaining if (p.repository, Attached(p.image.artifact).subject) not in waiting]
         level = level or remaining  # a cycle no honest collector records: pushed together
         levels.append(level)
-        remaining = [p for p in remaining if p not in level]
+        placed = {id(p) for p in level}
+        remaining = [p for p in remaining if id(p) not in placed]
     return levels
 
 
