@@ -41,7 +41,9 @@ def test_a_cosign_signature_layer_gives_its_payload_and_signature():
     found, unreadable = evidence_of(document_of(manifest), Blobs(manifest.blobs).read, DEFAULT_LIMITS)
     assert unreadable == []
     assert found == [
-        CosignLayer(manifest.digest, cosign.sha256_digest(layer.payload), layer.payload, layer.signature, None, None, None)
+        CosignLayer(
+            manifest.digest, cosign.sha256_digest(layer.payload), layer.payload, layer.signature, None, None, None
+        )
     ]
 
 
