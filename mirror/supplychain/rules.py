@@ -7,9 +7,9 @@ One shape in three places: MirrorSet `spec.verify` (with `match`), an image entr
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Sequence
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -80,7 +80,7 @@ def test_the_key_id_is_the_sha256_of_the_der_public_key():
 def test_a_key_file_that_is_not_a_public_key_is_a_usage_error_naming_it(tmp_path):
     path = tmp_path / "cosign.pub"
     path.write_text("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
-    with pytest.raises(UsageError, match="cosign.pub"):
+    with pytest.raises(UsageError, match=r"cosign\.pub"):
         load_cosign_key(path)
 
 
