@@ -24,6 +24,7 @@ from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.unresolved import Unresolved
+from mirror.collector.upstream import verify_upstream
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory, temporary_name
@@ -35,6 +36,7 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
+from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
 
@@ -501,9 +503,12 @@ def collect(
             max_bundle_size=max_bundle_size,
         )
         _download(gathered, download, writer, chain, out, max_bundle_size, jobs=jobs, progress=progress)
+        upstream = verify_upstream(sets, _artifacts(gathered), writer, limits)
+        if upstream.images:
+            progress.log(f"verified the upstream signatures of {sum(bool(i.rules) for i in upstream.images)} image(s)")
         progress.mark("write")
-        artifacts = _artifacts(gathered)
-        incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress)
+        artifacts = upstream.artifacts
+        incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress, upstream.read)
         inventory, volumes = _write_bundle(staging, writer, artifacts, egress, incremental, signing, split_size)
     write_beside(beside_path(out), inventory.to_bytes())  # as written inside, volumes listed
     written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
@@ -615,15 +620,22 @@ def _leave_to_base(
     writer: LayoutWriter,
     artifacts: list[ArtifactRecord],
     progress: Progress,
+    signatures_read: set[str],
 ) -> tuple[dict[str, object], list[MovedTag]]:
-    """--since: what the base already carries leaves the layout; the inventory's base and expected, moved tags."""
+    """--since: what the base already carries leaves the layout; the inventory's base and expected, moved tags.
+
+    What the upstream signature check read (signatures, trusted roots) stays: the import checks them again."""
     if chain is None:
         return {}, []
     needed = {d: size for d, (size, _) in download.blobs.items()}
     needed.update({g.digest: g.size for g in gathered.git if not g.carried})
     graphs = [(_image_artifact(i), i.document) for i in gathered.images]
     graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
-    keep = [*(f.digest for f in gathered.flux), *chain.changed_manifests(graphs, _layout_document(writer))]
+    keep = [
+        *(f.digest for f in gathered.flux),
+        *chain.changed_manifests(graphs, _layout_document(writer)),
+        *signatures_read,
+    ]
     expected = leave_to_base(chain, writer, needed, keep=keep)
     moved = chain.moved(artifacts)
     for change in moved:
@@ -647,7 +659,8 @@ def _write_bundle(
         [
             _index_entry(a.source, a.digest, a.media_type, a.size)
             for a in artifacts
-            if a.kind not in ("git", "flux") and writer.has(a.digest)  # the base chain has the others
+            if a.kind not in ("git", "flux", TRUSTED_ROOT_KIND)
+            and writer.has(a.digest)  # the base chain has the others
         ],
         {
             "bundle_id": str(uuid.uuid4()),

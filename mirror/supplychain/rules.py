@@ -12,16 +12,16 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import re2
+from typing import TYPE_CHECKING, Any
 
 from mirror.errors import ManifestError, UsageError
-from mirror.supplychain.cosign import CosignKey, load_cosign_key
+
+if TYPE_CHECKING:
+    from mirror.supplychain.cosign import CosignKey
+
+# cryptography and RE2 are imported when a rule needs them: every MirrorSet is read through here.
 
 _FIELDS = {"match", "key", "issuer", "identity", "identityRegexp", "trustedRoot"}
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # RE2 would print its own line on stderr; the error names the field instead
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,8 @@ def _key_rule(reader: _Reader, item: dict[str, Any], field: str, match: str | No
     for name in ("identity", "identityRegexp", "trustedRoot"):
         if name in item:
             raise reader.fail(f"{field}.{name}", "only for keyless rules (with issuer), not with key")
+    from mirror.supplychain.cosign import load_cosign_key
+
     try:
         key = load_cosign_key(reader.path.parent / reader.text(item["key"], f"{field}.key"))
     except ManifestError:
@@ -127,9 +129,13 @@ def _keyless_rule(
     identity = reader.text(item["identity"], f"{field}.identity") if "identity" in item else None
     pattern = None
     if "identityRegexp" in item:
+        import re2
+
         pattern = reader.text(item["identityRegexp"], f"{field}.identityRegexp")
+        options = re2.Options()
+        options.log_errors = False  # RE2 would print its own line on stderr; the error names the field instead
         try:
-            re2.compile(pattern, _RE2_OPTIONS)
+            re2.compile(pattern, options)
         except re2.error as exc:
             raise reader.fail(
                 f"{field}.identityRegexp",
