@@ -107,6 +107,11 @@ class Limits:
     max_flux_artifact_bytes: int = 100 * MiB  # the layer (tar+gzip) as the manifest declares it
     max_flux_artifact_content_bytes: int = 256 * MiB  # the files unpacked from it, in all
     max_flux_artifact_files: int = 20_000  # tar members of every type
+    # Manifests attached to a carried manifest (signatures, attestations, SBOMs; docs/supply-chain.md): how deep
+    # attached manifests of attached manifests are followed (a signature on an SBOM is 2), and how many one
+    # manifest may have. Real images have a handful; past either bound the collect is refused.
+    max_attached_depth: int = 4
+    max_attached_per_subject: int = 100
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
 
+from mirror.bundle.attached import check_attached
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, FileRecord, Inventory, blob_path, parse_inventory
 from mirror.bundle.reader import BundleReader, opened, read_small
 from mirror.bundle.signatures import is_signature_path, read_envelopes
@@ -19,6 +20,7 @@ from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.document import Descriptor, ManifestDocument, parse_descriptor, parse_manifest, strict_json
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
+from mirror.supplychain.attached import ATTACHED
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 
 OnBytes = Callable[[int], None]
@@ -52,6 +54,9 @@ class VerifiedBundle:
     inventory: Inventory
     inventory_sha256: str
     images: list[VerifiedImage] = field(default_factory=list)
+    # Manifests attached to carried ones (signatures, attestations, SBOMs): checked as image graphs are, and
+    # kept apart from the images, whose landing and tags they do not share.
+    attached: list[VerifiedImage] = field(default_factory=list)
     git: list[ArtifactRecord] = field(default_factory=list)  # git bundle blobs; their refs are checked at import
     flux: list[ArtifactRecord] = field(default_factory=list)  # Flux objects, written rewritten by --flux-out
     envelopes: dict[str, bytes] = field(default_factory=dict)
@@ -197,15 +202,18 @@ def _check_git(artifact: ArtifactRecord, sizes: dict[str, int], expected: dict[s
 
 def check_graph(
     reader: BundleReader, inventory: Inventory, limits: Limits
-) -> tuple[list[VerifiedImage], list[Problem]]:
-    """Walk every image from index.json: each manifest present and parseable, each blob present with its size."""
+) -> tuple[list[VerifiedImage], list[VerifiedImage], list[Problem]]:
+    """Walk every image, chart and attached manifest from index.json: each manifest present and parseable, each
+    blob present with its size; then what the attached manifests are attached to. Returns the images and charts,
+    the attached manifests, and every problem."""
     problems: list[Problem] = []
     try:
         entries = {d.digest: d for d in _read_index(reader, limits)}
     except MirrorError as exc:
-        return [], [Problem("GRAPH_INVALID", str(exc))]
+        return [], [], [Problem("GRAPH_INVALID", str(exc))]
     walker = _GraphWalker(reader, inventory, limits)
-    images = []
+    images: list[VerifiedImage] = []
+    attached: list[VerifiedImage] = []
     for artifact in inventory.artifacts:
         where = f"artifact {artifact.source}"
         if artifact.kind == "git":
@@ -219,7 +227,7 @@ def check_graph(
             if walker.sizes.get(blob_path(artifact.digest)) != artifact.size:
                 problems.append(Problem("GRAPH_INVALID", f"trusted root {artifact.source}: blob missing or resized"))
             continue
-        if artifact.kind not in ("image", "chart"):
+        if artifact.kind not in ("image", "chart", ATTACHED):
             problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))
             continue
         entry = entries.get(artifact.digest)
@@ -237,8 +245,9 @@ def check_graph(
         except MirrorError as exc:
             problems.append(Problem("GRAPH_INVALID", str(exc)))
             continue
-        images.append(image)
-    return images, problems
+        (attached if artifact.kind == ATTACHED else images).append(image)
+    problems += check_attached(images, attached, inventory)
+    return images, attached, problems
 
 
 def read_signed_part(reader: BundleReader, limits: Limits = DEFAULT_LIMITS) -> VerifiedBundle:
@@ -267,7 +276,7 @@ def check_contents(
     progress.finish()
     if not problems:
         # The graph is read from files just proven intact; on a damaged bundle it would only add noise.
-        checked.images, problems = check_graph(reader, inventory, limits)
+        checked.images, checked.attached, problems = check_graph(reader, inventory, limits)
         checked.git = [a for a in inventory.artifacts if a.kind == "git"]
         checked.flux = [a for a in inventory.artifacts if a.kind == "flux"]
     checked.problems = cap_problems([*problems, *checked.problems], limits.max_problems)

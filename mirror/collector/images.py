@@ -29,6 +29,7 @@ class ResolvedImage:
     filtered: bool = False
     found_by: tuple[str, ...] = ()
     via: str = "listed"
+    upstream: ManifestDocument | None = field(default=None, repr=False)  # the upstream index, when narrowed
 
     @property
     def digest(self) -> str:
@@ -98,6 +99,15 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
     if image.platforms is not None:
         landed = _narrow_index(document, image.platforms, where)
     platforms = tuple(str(d.platform) for d in landed.manifests if d.platform)
+    filtered = landed is not document
     return ResolvedImage(
-        reference, landed, document.digest, platforms, image.origin, landed is not document, image.found_by, image.via
+        reference,
+        landed,
+        document.digest,
+        platforms,
+        image.origin,
+        filtered,
+        image.found_by,
+        image.via,
+        upstream=document if filtered else None,
     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from mirror import __version__
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, HostRecord, Inventory
 from mirror.bundle.layout import LayoutWriter
+from mirror.collector.attached import AttachedFinder, FoundAttached, Subject, carried_manifests, find_attached
 from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
@@ -32,10 +33,12 @@ from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
 from mirror.oci.document import ManifestDocument, parse_manifest
+from mirror.oci.reference import ImageReference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
+from mirror.supplychain.codes import ATTACHED_SUBJECT_FILTERED
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
@@ -76,6 +79,8 @@ class CollectResult:
     moved: list[MovedTag] = field(default_factory=list)  # upstream references on another digest than in the base
     base: BaseChain | None = None  # the --since base, for the report's changes
     hosts: list[Contact] = field(default_factory=list)  # every host contacted, as the inventory lists them
+    warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message}: what the operator should know
+    attached: dict[str, int] = field(default_factory=lambda: {"added": 0, "unchanged": 0})  # attached manifests
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -94,6 +99,8 @@ class CollectResult:
             "expected": len(self.inventory.expected),
             "movedTags": [m.to_json() for m in self.moved],
             "hosts": [h.to_json() for h in self.hosts],
+            "attached": dict(self.attached),
+            "warnings": list(self.warnings),
         }
 
 
@@ -170,6 +177,8 @@ class _Gathered:
     images: list[ResolvedImage]
     git: list[CollectedGit]
     flux: list[CollectedFlux]
+    attached: list[FoundAttached] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 def _gather(
@@ -502,7 +511,18 @@ def collect(
             chain=chain,
             max_bundle_size=max_bundle_size,
         )
-        _download(gathered, download, writer, chain, out, max_bundle_size, jobs=jobs, progress=progress)
+        _download(
+            gathered,
+            download,
+            writer,
+            chain,
+            out,
+            max_bundle_size,
+            pool=pool,
+            limits=limits,
+            jobs=jobs,
+            progress=progress,
+        )
         upstream = verify_upstream(sets, _artifacts(gathered), writer, limits)
         if upstream.images:
             progress.log(f"verified the upstream signatures of {sum(bool(i.rules) for i in upstream.images)} image(s)")
@@ -517,8 +537,19 @@ def collect(
         f"{len(inventory.files)} files, {human_size(inventory.total_size)}"
     )
     downloaded = sum(download.fetched.values())
+    unchanged = sum(1 for a in gathered.attached if chain is not None and chain.unchanged(a.record()))
     return CollectResult(
-        written, inventory, gathered.images, downloaded, signing, gathered.charts, moved, chain, egress.contacts
+        written,
+        inventory,
+        gathered.images,
+        downloaded,
+        signing,
+        gathered.charts,
+        moved,
+        chain,
+        egress.contacts,
+        gathered.warnings,
+        {"added": len(gathered.attached) - unchanged, "unchanged": unchanged},
     )
 
 
@@ -591,11 +622,15 @@ def _download(
     out: Path,
     max_bundle_size: int | None,
     *,
+    pool: ClientPool,
+    limits: Limits,
     jobs: int,
     progress: Progress,
 ) -> None:
-    """Every image graph walked, the sizes checked, then every blob the bundle and its base lack downloaded."""
+    """Every image graph walked, then what is attached to them, the sizes checked, then every blob the bundle
+    and its base lack downloaded."""
     run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
+    _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
     _check_sizes(gathered, download, have, digests, out, max_bundle_size)
@@ -604,12 +639,58 @@ def _download(
     progress.finish()
 
 
+def _carry_attached(
+    gathered: _Gathered,
+    pool: ClientPool,
+    download: GraphDownloader,
+    writer: LayoutWriter,
+    *,
+    limits: Limits,
+    jobs: int,
+    progress: Progress,
+) -> None:
+    """What is attached to every image and OCI chart manifest carried, found and walked into the layout.
+
+    A narrowed index exists nowhere upstream: what is attached to the upstream index is looked for instead, and
+    carried with a warning (it will point at an index the target does not have), together with that index's
+    exact bytes, so that the narrowing can be checked against the index the signatures cover.
+    """
+    read = _layout_document(writer)
+    subjects = []
+    for image in gathered.images:
+        repository = ImageReference(image.source.registry, image.source.repository)
+        for digest in [image.source_digest, *carried_manifests(image.document, read, max_depth=limits.max_graph_depth)]:
+            subjects.append(Subject(repository, digest, str(image.source)))
+    for chart in gathered.charts:
+        if chart.resolved.reference is not None:
+            reference = chart.resolved.reference
+            repository = ImageReference(reference.registry, reference.repository)
+            subjects.append(Subject(repository, chart.document.digest, chart.resolved.source_ref))
+    found = find_attached(AttachedFinder(pool, limits, progress.warn), subjects, limits, jobs)
+    run_parallel(found, lambda attached: download.walk(attached.repository, attached.document), jobs)
+    gathered.attached = found
+    for image in gathered.images:
+        if image.upstream is None:
+            continue
+        count = sum(1 for a in found if (a.repository.name, a.subject) == (image.source.name, image.source_digest))
+        if count:
+            message = (
+                f"{image.source}: {count} attached manifest(s) (signatures, attestations, SBOMs) point at the "
+                f"upstream index {image.source_digest}, which the platform filter narrowed to {image.digest}; "
+                "they are carried, with the upstream index's bytes, but the target will not have that index"
+            )
+            progress.warn(message)
+            gathered.warnings.append({"code": ATTACHED_SUBJECT_FILTERED, "message": message})
+            writer.put_bytes(image.source_digest, image.upstream.raw)
+
+
 def _artifacts(gathered: _Gathered) -> list[ArtifactRecord]:
     return [
         *(_flux_artifact(f) for f in gathered.flux),
         *(_git_artifact(g) for g in gathered.git),
         *(_chart_artifact(c) for c in gathered.charts),
         *(_image_artifact(i) for i in gathered.images),
+        *(a.record() for a in gathered.attached),
     ]
 
 
@@ -631,6 +712,7 @@ def _leave_to_base(
     needed.update({g.digest: g.size for g in gathered.git if not g.carried})
     graphs = [(_image_artifact(i), i.document) for i in gathered.images]
     graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
+    graphs += [(a.record(), a.document) for a in gathered.attached]
     keep = [
         *(f.digest for f in gathered.flux),
         *chain.changed_manifests(graphs, _layout_document(writer)),

@@ -44,7 +44,7 @@ from mirror.importer.relocation import plan_relocation, relocate_staged
 from mirror.landing import ImagePlan, parse_git_target, parse_target, plan_landing_names
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
-from mirror.registry.client import RegistryClient
+from mirror.registry.client import PushedManifest, RegistryClient
 from mirror.registry.endpoint import Endpoint
 from mirror.trust.check import TrustReport, check_trust, record_import
 from mirror.trust.lock import state_lock
@@ -152,9 +152,9 @@ class _RecordingClient(RegistryClient):
         super().__init__(*args, **kwargs)
         self._writes = writes
 
-    def put_manifest(self, *args: Any, **kwargs: Any) -> None:
+    def put_manifest(self, *args: Any, **kwargs: Any) -> PushedManifest:
         self._writes.registry_write()
-        super().put_manifest(*args, **kwargs)
+        return super().put_manifest(*args, **kwargs)
 
     def upload_blob(self, *args: Any, **kwargs: Any) -> None:
         self._writes.registry_write()

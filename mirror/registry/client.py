@@ -21,6 +21,7 @@ from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
+    InvalidDocumentError,
     RegistryHTTPError,
     SlowTransferError,
     TransferError,
@@ -31,7 +32,7 @@ from mirror.netguard import Pace, guarded_transport, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
-from mirror.oci.document import bounded_json
+from mirror.oci.document import Descriptor, bounded_json, parse_manifest
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
@@ -54,6 +55,12 @@ class FetchedManifest:
     raw: bytes
     media_type: str | None
     digest: str
+
+
+@dataclass(frozen=True)
+class PushedManifest:
+    digest: str
+    oci_subject: str | None  # the OCI-Subject header: the registry indexed the manifest's subject for referrers
 
 
 def _header_int(response: httpx.Response, name: str) -> int | None:
@@ -370,12 +377,13 @@ class RegistryClient:
         what = f"manifest {self.endpoint.host}/{repository}:{reference}"
         return self._retrying(attempt, self._document(what))
 
-    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> None:
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> PushedManifest:
+        """PUT a manifest's exact bytes under a digest or tag; says whether the registry indexed its `subject`."""
         url = self._url(repository, "manifests", reference)
         scope = (self._scope(repository, "pull,push"),)
         expected = sha256_digest(raw)
 
-        def attempt() -> None:
+        def attempt() -> PushedManifest:
             response = self._send("PUT", url, scope, headers={"Content-Type": media_type}, body=lambda: raw)
             if response.status_code not in (200, 201):
                 raise self._error(response, f"PUT manifest {repository}:{reference}")
@@ -385,8 +393,58 @@ class RegistryClient:
                 raise DigestMismatchError(
                     f"{self.endpoint.host}/{repository}: stored manifest as {stated}, but its bytes hash to {expected}"
                 )
+            return PushedManifest(expected, response.headers.get("oci-subject") or None)
 
-        self._retrying(attempt, self._document(f"manifest upload {self.endpoint.host}/{repository}:{reference}"))
+        return self._retrying(attempt, self._document(f"manifest upload {self.endpoint.host}/{repository}:{reference}"))
+
+    def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> list[Descriptor] | None:
+        """The manifests whose `subject` is `digest`, as the OCI 1.1 referrers API lists them; None when the
+        registry has no such API (distribution 2.8 answers 404: an implementation must never answer 404).
+
+        `artifact_type` is sent as the API's filter, and applied here too when the registry says it did not
+        (no `OCI-Filters-Applied: artifactType`). The answer must be an OCI image index; pages are followed
+        like a tag list's, bounded alike.
+        """
+        params = {"artifactType": artifact_type} if artifact_type else {}
+        url: str | None = str(
+            httpx.URL(self._url(repository, "referrers", check_digest(digest, "digest")), params=params)
+        )
+        scope = (self._scope(repository, "pull"),)
+        where = f"{self.endpoint.host}/{repository} referrers of {digest}"
+        found: list[Descriptor] = []
+        read: set[str] = set()
+        while url is not None:
+            if url in read or len(read) >= self._limits.max_tag_pages:
+                raise TransferError(f"{where}: the list loops or has more than {self._limits.max_tag_pages} pages")
+            read.add(url)
+
+            def attempt(page: str = url, first: bool = len(read) == 1) -> tuple[list[Descriptor], str | None] | None:
+                response = self._send("GET", page, scope, headers={"Accept": mt.OCI_INDEX})
+                if response.status_code == 404 and first:
+                    self._release(response)
+                    return None
+                if response.status_code != 200:
+                    raise self._error(response, where)
+                with closing(response):
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > self._limits.max_manifest_bytes:
+                            raise DigestMismatchError(f"{where}: answer larger than {self._limits.max_manifest_bytes}")
+                index = parse_manifest(bytes(body), declared_type=mt.OCI_INDEX, where=where)
+                if index.media_type != mt.OCI_INDEX:
+                    raise InvalidDocumentError(f"{where}: answered a {index.media_type}, not an OCI image index")
+                listed = list(index.manifests)
+                if artifact_type and "artifactType" not in response.headers.get("oci-filters-applied", ""):
+                    listed = [d for d in listed if d.artifact_type == artifact_type]
+                return listed, self._next_page(page, response.links.get("next", {}).get("url"))
+
+            answer = self._retrying(attempt, self._document(where))
+            if answer is None:
+                return None
+            page_found, url = answer
+            found += page_found
+        return found
 
     def iter_tags(self, repository: str) -> Iterator[str]:
         """The tags of a repository, page by page, following `Link: <…>; rel="next"`; one page in memory at a time.

@@ -1,7 +1,8 @@
 """An in-process registry for unit tests, served through ``httpx.MockTransport``.
 
 It speaks enough of the distribution API for the registry client (manifests, blobs with Range, uploads,
-mounts, Basic and Bearer auth) and can be switched into the hostile or broken behaviours a real registry
+mounts, tag lists, Basic and Bearer auth; with ``referrers`` on, the OCI 1.1 referrers API and the ``OCI-Subject``
+header) and can be switched into the hostile or broken behaviours a real registry
 rarely shows on demand: injected 429/503/connection failures, lying ``Docker-Content-Digest`` headers,
 cross-host redirects, transfers that break after K bytes, oversized or endless bodies.
 
@@ -21,7 +22,7 @@ import itertools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -29,7 +30,7 @@ import httpx
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import sha256_digest
 
-_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?P<kind>manifests|blobs)/(?P<rest>.*)$")
+_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?P<kind>manifests|blobs|tags|referrers)/(?P<rest>.*)$")
 _RANGE = re.compile(r"^bytes=(\d+)-$")
 _UPLOAD = "uploads/"
 
@@ -98,6 +99,15 @@ def _error(status: int, code: str, message: str = "", headers: dict[str, str] | 
     return httpx.Response(status, headers={"Content-Type": "application/json", **(headers or {})}, content=body)
 
 
+def _subject(raw: bytes) -> str | None:
+    """The digest a manifest's `subject` names, if it has one."""
+    try:
+        subject = json.loads(raw).get("subject")
+    except (ValueError, AttributeError):
+        return None
+    return subject.get("digest") if isinstance(subject, dict) else None
+
+
 class RegistrySim:
     """One registry host (plus an optional token service and redirect target), all in memory."""
 
@@ -157,6 +167,10 @@ class RegistrySim:
         self.mount_allowed = True
         self.put_blob_digest_header: str | None = None  # a lying Docker-Content-Digest on blob PUT
         self.put_manifest_digest_header: str | None = None
+        # OCI 1.1 referrers: off, the registry is distribution 2.8 (the referrers path answers 404 page not found,
+        # a PUT names no OCI-Subject); on, the API answers an index of the manifests whose subject is the digest.
+        self.referrers = False
+        self.referrers_body: bytes | None = None  # when set, the referrers API answers exactly this
         self.on_request: Callable[[httpx.Request], None] | None = None  # called first for every request
 
     # -- wiring ------------------------------------------------------------------------------------------------
@@ -187,6 +201,12 @@ class RegistrySim:
         if tag:
             self.manifests[repository][tag] = (raw, media_type)
         return digest
+
+    def add_artifact(self, repository: str, manifest: bytes, blobs: Mapping[str, bytes], tag: str | None = None) -> str:
+        """An OCI manifest and the blobs it names (digest → bytes), as a client pushes them."""
+        for data in blobs.values():
+            self.add_blob(repository, data)
+        return self.add_manifest(repository, manifest, mt.OCI_MANIFEST, tag=tag)
 
     # -- switches ----------------------------------------------------------------------------------------------
 
@@ -251,6 +271,12 @@ class RegistrySim:
         name, kind, rest = m["name"], m["kind"], m["rest"]
         if kind == "manifests":
             return self._manifests(request, name, rest)
+        if kind == "tags" and rest == "list":
+            return self._tags(request, name)
+        if kind == "referrers":
+            return self._referrers(request, name, rest)
+        if kind != "blobs":
+            return _error(404, "NOT_FOUND", path)
         if rest.startswith(_UPLOAD):
             return self._uploads(request, name, rest[len(_UPLOAD) :])
         return self._blobs(request, name, rest)
@@ -355,8 +381,49 @@ class RegistrySim:
                 "Location": f"/v2/{name}/manifests/{digest}",
                 "Docker-Content-Digest": self.put_manifest_digest_header or digest,
             }
+            subject = _subject(raw)
+            if self.referrers and subject:
+                headers["OCI-Subject"] = subject
             return httpx.Response(201, headers=headers)
         return _error(405, "UNSUPPORTED")
+
+    def _tags(self, request: httpx.Request, name: str) -> httpx.Response:
+        denied = self._authorize(request, name, ("pull",))
+        if denied:
+            return denied
+        if not self.manifests.get(name):
+            return _error(404, "NAME_UNKNOWN", name)
+        tags = sorted(r for r in self.manifests[name] if not r.startswith("sha256:"))
+        return httpx.Response(200, json={"name": name, "tags": tags})
+
+    def _referrers(self, request: httpx.Request, name: str, digest: str) -> httpx.Response:
+        if not self.referrers:
+            return httpx.Response(404, headers={"Content-Type": "text/plain"}, content=b"404 page not found\n")
+        denied = self._authorize(request, name, ("pull",))
+        if denied:
+            return denied
+        headers = {"Content-Type": mt.OCI_INDEX}
+        if self.referrers_body is not None:
+            return httpx.Response(200, headers=headers, content=self.referrers_body)
+        wanted = request.url.params.get("artifactType")
+        descriptors = []
+        for reference, (raw, media_type) in sorted(self.manifests[name].items()):
+            if not reference.startswith("sha256:") or _subject(raw) != digest:
+                continue
+            body = json.loads(raw)
+            artifact_type = body.get("artifactType") or body.get("config", {}).get("mediaType")
+            if wanted and artifact_type != wanted:
+                continue
+            descriptor = {"mediaType": media_type, "digest": reference, "size": len(raw)}
+            if artifact_type:
+                descriptor["artifactType"] = artifact_type
+            if body.get("annotations"):
+                descriptor["annotations"] = body["annotations"]
+            descriptors.append(descriptor)
+        if wanted:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}
+        return httpx.Response(200, headers=headers, content=json.dumps(index).encode())
 
     # -- blobs -------------------------------------------------------------------------------------------------
 
