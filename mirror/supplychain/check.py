@@ -18,11 +18,13 @@ from typing import Any
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import MirrorError, Problem
 from mirror.limits import Limits
+from mirror.oci.digest import sha256_digest
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.supplychain import codes
 from mirror.supplychain.attached import Attached
 from mirror.supplychain.cosign import parse_simple_signing
 from mirror.supplychain.evidence import CosignLayer, Evidence, ReadBlob, SigstoreBundleLayer, Unreadable, evidence_of
+from mirror.supplychain.narrowing import narrowed_from
 from mirror.supplychain.rules import VerifyRule
 
 Signer = dict[str, str]  # {"key": HEX} or {"issuer": ..., "identity": ...}, as the inventory's `signers`
@@ -122,18 +124,17 @@ class _Checker:
 
     def _upstream_refusal(self, image: ArtifactRecord, upstream: str) -> str | None:
         """None when the bundle vouches that the carried index was narrowed from `upstream`: it carries the
-        upstream index's exact bytes, and every child of the carried index is one of its children."""
+        upstream index's exact bytes, and the carried index is that index less some children."""
         try:
             raw = self.read_blob(upstream, self.limits.max_manifest_bytes)
-            upstream_index = parse_manifest(raw, declared_type=image.media_type, where=upstream, digest=upstream)
             carried = self.read_blob(image.digest, self.limits.max_manifest_bytes)
             narrowed = parse_manifest(carried, declared_type=image.media_type, where=image.source, digest=image.digest)
         except MirrorError as exc:
             return f"over the upstream index {upstream}, which the bundle does not carry whole ({exc.message})"
-        offered = {(d.digest, d.media_type, d.size) for d in upstream_index.manifests}
-        stray = [d.digest for d in narrowed.manifests if (d.digest, d.media_type, d.size) not in offered]
-        if stray:
-            return f"over the upstream index {upstream}, which does not list {stray[0]} of the carried index"
+        if sha256_digest(raw) != upstream or sha256_digest(carried) != image.digest:
+            return f"over the upstream index {upstream}, whose bytes in the bundle are not that index"
+        if not narrowed_from(narrowed, raw):
+            return f"over the upstream index {upstream}, which the carried index is not that index narrowed"
         return None
 
     def gather(self, image: ArtifactRecord) -> tuple[list[_Signed], list[Unreadable], bool]:
