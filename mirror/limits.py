@@ -152,6 +152,13 @@ class Limits:
     review_max_commits: int = 50
     review_git_timeout_s: float = 300.0
     review_max_commit_bytes: int = 1 * MiB
+    # Keyless verification of upstream signatures (issue 15): a Sigstore trusted root (real ones: under 10 KiB),
+    # a Sigstore bundle or one part of cosign's classic layout (its payload, its Rekor entry; real ones: a few
+    # KiB, an attestation with an SBOM inside: megabytes), a certificate or chain in PEM, and an identity regexp.
+    max_trusted_root_bytes: int = 4 * MiB
+    max_sigstore_bundle_bytes: int = 16 * MiB
+    max_certificate_pem_bytes: int = 64 * 1024
+    max_identity_regexp_chars: int = 1024
 
 
 DEFAULT_LIMITS = Limits()
