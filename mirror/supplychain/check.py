@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,8 +96,10 @@ class _Signed:
 
 
 def _keyless() -> Any:
-    # Imported when a keyless signature is judged: sigstore's imports cost what a key-only run should not pay.
-    return importlib.import_module("mirror.supplychain.keyless")
+    # Imported when a keyless signature is judged: what it imports costs what a key-only run should not pay.
+    from mirror.supplychain import keyless
+
+    return keyless
 
 
 def _document(attached: Attached, read_blob: ReadBlob, limits: Limits) -> ManifestDocument:
@@ -183,7 +184,7 @@ class _Checker:
         if not isinstance(evidence, CosignLayer) or evidence.certificate is None:
             return None
         try:
-            signer = _keyless().signer_of_certificate(evidence.certificate)
+            signer = _keyless().signer_of_certificate(evidence.certificate.encode())
         except Exception:  # what a certificate claims is only shown; any failure to read it shows nothing
             return None
         return None if signer is None else {"issuer": signer.issuer, "identity": signer.identity}
@@ -246,9 +247,9 @@ class _Checker:
                     signer = keyless.verify_cosign_keyless(
                         evidence.payload,
                         evidence.signature,
-                        evidence.certificate,
-                        evidence.chain,
-                        evidence.rekor_bundle,
+                        _bytes(evidence.certificate) or b"",
+                        _bytes(evidence.chain),
+                        _bytes(evidence.rekor_bundle),
                         trusted_root=root,
                         rule=identity,
                     )
@@ -290,6 +291,10 @@ class _Checker:
             reasons = "; ".join(f"{rule.origin} ({rule.describe()}): {why}" for rule, _, why in failed)
             result.problems.append(Problem(code, f"{image.source} ({image.digest}): no valid signature for {reasons}"))
         return result
+
+
+def _bytes(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
 
 
 class _Refused(Exception):

@@ -70,9 +70,9 @@ class Unreadable:
 
 
 def _read(descriptor: Descriptor, read_blob: ReadBlob, limits: Limits) -> bytes:
-    if descriptor.size > limits.max_upstream_signature_bytes:
+    if descriptor.size > limits.max_sigstore_bundle_bytes:
         raise MirrorError(
-            f"{descriptor.size} bytes, more than max_upstream_signature_bytes ({limits.max_upstream_signature_bytes})"
+            f"{descriptor.size} bytes, more than max_sigstore_bundle_bytes ({limits.max_sigstore_bundle_bytes})"
         )
     data = read_blob(descriptor.digest, descriptor.size)
     if len(data) != descriptor.size or sha256_digest(data) != descriptor.digest:

@@ -7,11 +7,10 @@ by its collector and approved). See docs/supply-chain.md.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from mirror.bundle.inventory import ArtifactRecord
-from mirror.errors import MirrorError, UsageError
+from mirror.errors import UsageError
 from mirror.fsutil import require_regular_file
 from mirror.limits import Limits
 from mirror.oci.digest import sha256_digest
@@ -26,14 +25,10 @@ def trusted_root_record(name: str, raw: bytes) -> ArtifactRecord:
 
 
 def load_trusted_root(raw: bytes, where: str) -> object:
-    """A trusted root ready for mirror.supplychain.keyless; a root that does not load is an error naming `where`."""
-    keyless = importlib.import_module("mirror.supplychain.keyless")  # sigstore's imports, only when needed
-    try:
-        return keyless.load_trusted_root(raw, where)
-    except MirrorError:
-        raise
-    except Exception as exc:  # whatever the sigstore library raises for a malformed root
-        raise UsageError(f"{where}: not a usable trusted root: {exc}") from exc
+    """A trusted root ready for mirror.supplychain.keyless; one that does not load is a UsageError naming `where`."""
+    from mirror.supplychain import keyless  # sigstore's imports, only when a keyless rule needs them
+
+    return keyless.load_trusted_root(raw, where)
 
 
 def read_trusted_root_file(path: Path, limits: Limits) -> bytes:

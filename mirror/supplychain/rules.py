@@ -127,21 +127,15 @@ def _keyless_rule(
     if ("identity" in item) == ("identityRegexp" in item):
         raise reader.fail(f"{field}.identity", "give exactly one of identity and identityRegexp")
     identity = reader.text(item["identity"], f"{field}.identity") if "identity" in item else None
-    pattern = None
-    if "identityRegexp" in item:
-        import re2
+    pattern = reader.text(item["identityRegexp"], f"{field}.identityRegexp") if "identityRegexp" in item else None
+    if pattern is not None:
+        from mirror.supplychain.keyless import IdentityRule, check_identity_rule
 
-        pattern = reader.text(item["identityRegexp"], f"{field}.identityRegexp")
-        options = re2.Options()
-        options.log_errors = False  # RE2 would print its own line on stderr; the error names the field instead
         try:
-            re2.compile(pattern, options)
-        except re2.error as exc:
-            raise reader.fail(
-                f"{field}.identityRegexp",
-                f"{pattern!r} is not valid RE2 syntax",
-                hint="identities are matched as cosign matches them: RE2, no backreferences or lookaround",
-            ) from exc
+            check_identity_rule(IdentityRule(issuer, identity_regexp=pattern), f"{field}.identityRegexp")
+        except UsageError as exc:
+            message = exc.message.removeprefix(f"{field}.identityRegexp: ")
+            raise reader.fail(f"{field}.identityRegexp", message, hint=exc.hint) from exc
     if "trustedRoot" in item:
         trusted_root = reader.file(item["trustedRoot"], f"{field}.trustedRoot")
     return VerifyRule(

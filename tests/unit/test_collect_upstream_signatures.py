@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import mirror.supplychain
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
 from mirror.collector.upstream import verify_upstream
@@ -169,6 +170,7 @@ def keyless(monkeypatch):
 
     module.__dict__.update(load_trusted_root=load_trusted_root)
     monkeypatch.setitem(sys.modules, "mirror.supplychain.keyless", module)
+    monkeypatch.setattr(mirror.supplychain, "keyless", module, raising=False)
     return loaded
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import mirror.supplychain
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.opening import open_bundle
 from mirror.bundle.verify import check_bundle, read_signed_part
@@ -186,6 +187,7 @@ def keyless(monkeypatch):
         signer_of_certificate=lambda pem: None,
     )
     monkeypatch.setitem(sys.modules, "mirror.supplychain.keyless", module)
+    monkeypatch.setattr(mirror.supplychain, "keyless", module, raising=False)
 
 
 def keyless_bundle(root: Path, *, signed_under: str, carried_root: bytes | None) -> SmallBundle:

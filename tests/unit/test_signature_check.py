@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import mirror.supplychain
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import MirrorError
 from mirror.limits import DEFAULT_LIMITS
@@ -366,6 +367,7 @@ def keyless(monkeypatch):
         signer_of_certificate=signer_of_certificate,
     )
     monkeypatch.setitem(sys.modules, "mirror.supplychain.keyless", module)
+    monkeypatch.setattr(mirror.supplychain, "keyless", module, raising=False)
     return calls
 
 

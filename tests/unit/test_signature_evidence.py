@@ -118,10 +118,10 @@ def test_a_payload_whose_bytes_do_not_match_its_descriptor_is_unreadable():
 def test_a_payload_larger_than_the_limit_is_not_read():
     layer = cosign.signed_layer(cosign.generate_key(), REPOSITORY, DIGEST)
     manifest = cosign.signature_manifest([layer])
-    limits = dataclasses.replace(DEFAULT_LIMITS, max_upstream_signature_bytes=len(layer.payload) - 1)
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_sigstore_bundle_bytes=len(layer.payload) - 1)
     found, [unreadable] = evidence_of(document_of(manifest), Blobs(manifest.blobs).read, limits)
     assert found == []
-    assert "max_upstream_signature_bytes" in unreadable.reason
+    assert "max_sigstore_bundle_bytes" in unreadable.reason
 
 
 @pytest.mark.parametrize("signature", ["not base64!", "QUJD", ""])
