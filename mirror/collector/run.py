@@ -39,6 +39,7 @@ from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.supplychain.codes import ATTACHED_SUBJECT_FILTERED
+from mirror.supplychain.evidence import signature_layers
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
@@ -632,7 +633,10 @@ def _download(
     run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
     _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
     have = chain.have if chain else {}
-    digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
+    # Signature layers are fetched even when the base carried them (they are small): the upstream signature
+    # check reads them from this collect's layout, and an incremental bundle keeps them for the import's check.
+    signatures = {layer.digest for a in gathered.attached for layer in signature_layers(a.document)}
+    digests = sorted(d for d in download.blobs if not writer.has(d) and (d not in have or d in signatures))
     _check_sizes(gathered, download, have, digests, out, max_bundle_size)
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, lambda d: download.fetch(d, progress), jobs)

@@ -26,6 +26,7 @@ from mirror.supplychain.attached import (
 # read_blob(digest, max_bytes): the blob's bytes, at most max_bytes of them; raises MirrorError otherwise.
 ReadBlob = Callable[[str, int], bytes]
 
+SIGNATURE_LAYERS = (COSIGN_SIGNATURE, SIGSTORE_BUNDLE)  # media types of the layers that hold signatures
 COSIGN_KEY = "cosign-key"
 COSIGN_KEYLESS = "cosign-keyless"
 SIGSTORE = "sigstore-bundle"
@@ -96,6 +97,11 @@ def _cosign_layer(document: ManifestDocument, descriptor: Descriptor, payload: b
     )
 
 
+def signature_layers(document: ManifestDocument) -> list[Descriptor]:
+    """The layers of `document` that hold signatures (the blobs a signature check reads)."""
+    return [d for d in document.layers if d.media_type in SIGNATURE_LAYERS]
+
+
 def evidence_of(
     document: ManifestDocument, read_blob: ReadBlob, limits: Limits
 ) -> tuple[list[Evidence], list[Unreadable]]:
@@ -103,7 +109,7 @@ def evidence_of(
     found: list[Evidence] = []
     unreadable: list[Unreadable] = []
     for descriptor in document.layers:
-        if descriptor.media_type not in (COSIGN_SIGNATURE, SIGSTORE_BUNDLE):
+        if descriptor.media_type not in SIGNATURE_LAYERS:
             continue
         try:
             data = _read(descriptor, read_blob, limits)

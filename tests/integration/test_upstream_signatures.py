@@ -294,3 +294,20 @@ def test_import_refuses_a_signature_altered_with_its_inventory_listing_and_write
     assert result.exit_code == 3, result.stderr
     assert "[SUBJECT_MISMATCH]" in result.stderr  # the collector's signature and the approval no longer hold
     assert written_repositories() == []
+
+
+def test_an_incremental_bundle_keeps_the_signatures_its_base_carried_so_they_verify_again(
+    mirror_cli, tmp_path, upstream_key, high_side
+):
+    image = push_image("app")
+    sign(image, upstream_key)
+    manifest = mirrorset(tmp_path, image)
+    base = collect_and_approve(mirror_cli, tmp_path, high_side, manifest)
+    night = tmp_path / "night"
+    collected = mirror_cli("collect", manifest, "-o", night, "--key", high_side.collector, "--since", base)
+    assert collected.exit_code == 0, collected.stderr
+    assert mirror_cli("approve", night, "--key", high_side.officer, "--trust", high_side.policy).exit_code == 0
+    assert image.digest in {e["digest"] for e in inventory(night)["expected"]}  # the image itself is left to the base
+    result = mirror_cli("verify", night, "--trust", high_side.policy, "--json")
+    assert result.exit_code == 0, result.stdout
+    assert result.json()["upstreamSignatures"][0]["signers"] == [{"key": key_id(upstream_key)}]
