@@ -25,7 +25,7 @@ from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.unresolved import Unresolved
-from mirror.collector.upstream import verify_upstream
+from mirror.collector.upstream import UpstreamChecked, verify_upstream
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory, temporary_name
@@ -512,6 +512,7 @@ def collect(
             chain=chain,
             max_bundle_size=max_bundle_size,
         )
+        checked: list[UpstreamChecked] = []  # by _download, between the signatures' download and the layers'
         _download(
             gathered,
             download,
@@ -523,10 +524,9 @@ def collect(
             limits=limits,
             jobs=jobs,
             progress=progress,
+            check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
         )
-        upstream = verify_upstream(sets, _artifacts(gathered), writer, limits)
-        if upstream.images:
-            progress.log(f"verified the upstream signatures of {sum(bool(i.rules) for i in upstream.images)} image(s)")
+        [upstream] = checked
         progress.mark("write")
         artifacts = upstream.artifacts
         incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress, upstream.read)
@@ -627,20 +627,34 @@ def _download(
     limits: Limits,
     jobs: int,
     progress: Progress,
+    check_signatures: Callable[[], None],
 ) -> None:
-    """Every image graph walked, then what is attached to them, the sizes checked, then every blob the bundle
-    and its base lack downloaded."""
+    """Every image graph walked, then what is attached to them, their signatures downloaded and checked, the
+    sizes checked, then every blob the bundle and its base lack downloaded."""
     run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
     _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
+    # Signature layers first, even those the base carried (they are small): the upstream signature check reads
+    # them from this collect's layout before any layer is downloaded, and an incremental bundle keeps them.
+    signatures = sorted({layer.digest for a in gathered.attached for layer in signature_layers(a.document)})
+    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
+    check_signatures()
     have = chain.have if chain else {}
-    # Signature layers are fetched even when the base carried them (they are small): the upstream signature
-    # check reads them from this collect's layout, and an incremental bundle keeps them for the import's check.
-    signatures = {layer.digest for a in gathered.attached for layer in signature_layers(a.document)}
-    digests = sorted(d for d in download.blobs if not writer.has(d) and (d not in have or d in signatures))
+    digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
     _check_sizes(gathered, download, have, digests, out, max_bundle_size)
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
     progress.finish()
+
+
+def _check_upstream(
+    sets: Sequence[MirrorSet], gathered: _Gathered, writer: LayoutWriter, limits: Limits, progress: Progress
+) -> UpstreamChecked:
+    """The MirrorSets' verify rules over the images (exit 3 if one fails), before any layer is downloaded."""
+    upstream = verify_upstream(sets, _artifacts(gathered), writer, limits)
+    count = sum(1 for image in upstream.images if image.rules)
+    if count:
+        progress.log(f"verified the upstream signatures of {count} image(s)")
+    return upstream
 
 
 def _carry_attached(
