@@ -7,6 +7,7 @@ by its collector and approved). See docs/supply-chain.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from mirror.bundle.inventory import ArtifactRecord
@@ -17,6 +18,12 @@ from mirror.oci.digest import sha256_digest
 from mirror.supplychain.attached import TRUSTED_ROOT
 
 TRUSTED_ROOT_KIND = "trusted-root"
+
+
+def judged_sources(artifacts: Iterable[ArtifactRecord]) -> list[str]:
+    """The sources a trust policy's allowedSources judges: every artifact's, but a carried trusted root's, which
+    names a file given to the collector, not a place anything was fetched from."""
+    return [a.source for a in artifacts if a.kind != TRUSTED_ROOT_KIND]
 
 
 def trusted_root_record(name: str, raw: bytes) -> ArtifactRecord:

@@ -12,7 +12,7 @@ from mirror.errors import Problem, VerificationError, cap_problems, problem_coun
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
 from mirror.supplychain.check import ImageSignatures
-from mirror.supplychain.roots import TRUSTED_ROOT_KIND
+from mirror.supplychain.roots import judged_sources
 from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import CollectorRecord, TrustState, load_state, save_state
 from mirror.trust.upstream import check_upstream, policy_trusted_roots
@@ -78,8 +78,7 @@ def judge(checked: VerifiedBundle, policy: TrustPolicy, state: TrustState, clock
         inventory_sha256=checked.inventory_sha256,
         bundle_id=checked.inventory.bundle_id,
         envelopes=checked.envelopes,
-        # A carried trusted root is not fetched from anywhere: allowedSources is not asked about it.
-        sources=[a.source for a in checked.inventory.artifacts if a.kind != TRUSTED_ROOT_KIND],
+        sources=judged_sources(checked.inventory.artifacts),
         policy=policy,
         state=state,
         clock=clock,

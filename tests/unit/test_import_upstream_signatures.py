@@ -14,7 +14,7 @@ import pytest
 import mirror.supplychain
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.opening import open_bundle
-from mirror.bundle.verify import check_bundle, read_signed_part
+from mirror.bundle.verify import read_signed_part
 from mirror.errors import UsageError, VerificationError
 from mirror.limits import DEFAULT_LIMITS
 from mirror.supplychain import codes
@@ -268,21 +268,3 @@ def test_the_carried_trusted_root_is_read_from_its_blob(tmp_path, keyless):
     (bundle.root / blob_path(trusted_root_record("x", b"CARRIED").digest)).write_bytes(b"ALTERED")
     [image] = upstream_of(bundle, keyless_policy(tmp_path))
     assert [p.code for p in image.problems] == [codes.SIGNATURE_INVALID]
-
-
-def test_a_carried_trusted_root_is_checked_with_the_bundle_s_files(tmp_path):
-    bundle = SmallBundle(tmp_path / "b")
-    bundle.image(SOURCE)
-    bundle.blob(b"ROOT")
-    bundle.artifacts.append(trusted_root_record("trusted_root.json", b"ROOT"))
-    bundle.finish()
-    assert check_bundle(open_bundle(bundle.root)).problems == []
-
-
-def test_a_trusted_root_listed_without_its_blob_is_refused(tmp_path):
-    bundle = SmallBundle(tmp_path / "b")
-    bundle.image(SOURCE)
-    bundle.artifacts.append(trusted_root_record("trusted_root.json", b"ROOT"))
-    bundle.finish()
-    [problem] = check_bundle(open_bundle(bundle.root)).problems
-    assert problem.code == "GRAPH_INVALID" and "trusted root" in problem.message
