@@ -144,6 +144,12 @@ class Limits:
     review_max_platforms: int = 64
     review_max_labels: int = 100
     review_max_text_chars: int = 2000
+    # Review: what upstream vendors attach to an image (mirror/supplychain/summary.py). One blob of an attached
+    # manifest (a signature payload, a DSSE envelope, a Sigstore bundle, an SBOM) read for what it says: real
+    # SBOMs of large images run to tens of MiB; a larger one is listed without its package count. And the layers
+    # read of one attached manifest (cosign's .sig holds one per signature).
+    review_max_attached_blob_bytes: int = 32 * MiB
+    review_max_attached_layers: int = 16
     # Review: commits listed per moved ref (the count beyond is still given), git log's time, and the size of
     # one commit object a thin-pack log still reads.
     review_max_commits: int = 50

@@ -12,6 +12,8 @@ from mirror.git.refs import is_object_id
 from mirror.review.gitlog import Commit, GitHistory, git_history, history_error
 from mirror.review.source import Source
 from mirror.review.thinlog import CarriedCommits
+from mirror.supplychain.attached import ATTACHED
+from mirror.supplychain.summary import Signer, recorded_signers
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,37 @@ class RefMove:
         }
 
 
+@dataclass(frozen=True)
+class SignerChange:
+    """The upstream signers the collector verified for an artifact, different from one bundle to the next.
+
+    A signer changed or removed is a supply-chain alarm: the image is now vouched for by someone else, or by
+    no one; a signer added to an image that had none is news, not an alarm. See docs/supply-chain.md.
+    """
+
+    kind: str
+    source: str
+    what: str  # signer added | signer removed | signer changed
+    old: tuple[Signer, ...]
+    new: tuple[Signer, ...]
+    image_moved: bool  # its digest changed too
+
+    @property
+    def alarm(self) -> bool:
+        return self.what != "signer added"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "change": self.what,
+            "old": [s.to_json() for s in self.old],
+            "new": [s.to_json() for s in self.new],
+            "imageMoved": self.image_moved,
+            "alarm": self.alarm,
+        }
+
+
 @dataclass
 class Diff:
     old: str  # location
@@ -74,6 +107,9 @@ class Diff:
     refs: list[RefMove] = field(default_factory=list)
     new_blobs: list[tuple[str, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    signers: list[SignerChange] = field(default_factory=list)
+    attached_added: int = 0  # manifests attached upstream (signatures, attestations, SBOMs) new in NEW
+    attached_removed: int = 0
 
     @property
     def new_blob_bytes(self) -> int:
@@ -87,6 +123,10 @@ class Diff:
     def version_bumps(self) -> list[Change]:
         return [c for c in self.changed if c.what == "version bump"]
 
+    @property
+    def signer_alarms(self) -> list[SignerChange]:
+        return [c for c in self.signers if c.alarm]
+
     def to_json(self) -> dict[str, object]:
         return {
             "old": {"location": self.old, "bundleId": self.old_bundle_id, "inventory": self.old_inventory},
@@ -97,6 +137,8 @@ class Diff:
             "unchanged": self.unchanged,
             "movedRefs": [r.to_json() for r in self.refs],
             "newBlobs": {"count": len(self.new_blobs), "bytes": self.new_blob_bytes},
+            "signers": [c.to_json() for c in self.signers],
+            "attached": {"added": self.attached_added, "removed": self.attached_removed},
             "notes": list(self.notes),
         }
 
@@ -153,13 +195,16 @@ def _refs(artifact: ArtifactRecord) -> dict[str, str]:
 
 def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, ArtifactRecord]]:
     """Pair artifacts by identity; fill added, removed, unchanged and the simple changes. Returns moved gits."""
-    before: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in old.inventory.artifacts}
-    after: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in new.inventory.artifacts}
+    # Attached manifests are counted, not listed: each is named by its own digest, so every new signature of a
+    # moved image would otherwise be an artifact added and the old one an artifact removed.
+    before: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in old.inventory.artifacts if a.kind != ATTACHED}
+    after: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in new.inventory.artifacts if a.kind != ATTACHED}
     gits = []
     for key, artifact in after.items():
         previous = before.get(key)
         if previous is None:
             continue
+        _signer_change(previous, artifact, diff)
         if previous.digest == artifact.digest:
             diff.unchanged += 1
             continue
@@ -210,6 +255,18 @@ def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, A
     diff.removed = [a for a in gone if id(a) not in bumped]
     diff.added = [a for a in fresh if id(a) not in bumped]
     return gits
+
+
+def _signer_change(old: ArtifactRecord, new: ArtifactRecord, diff: Diff) -> None:
+    before, after = recorded_signers(old), recorded_signers(new)
+    if set(before) == set(after):
+        return
+    what = "signer added" if not before else "signer removed" if not after else "signer changed"
+    diff.signers.append(SignerChange(new.kind, new.source, what, before, after, old.digest != new.digest))
+
+
+def _attached(source: Source) -> set[str]:
+    return {a.source for a in source.inventory.artifacts if a.kind == ATTACHED}
 
 
 def _ref_moves(old: ArtifactRecord, new: ArtifactRecord) -> list[RefMove]:
@@ -313,6 +370,11 @@ def diff_sources(old: Source, new: Source, *, commits: bool = True) -> Diff:
         new.inventory.bundle_id,
     )
     pairs = _match(old, new, diff)
+    before_attached, after_attached = _attached(old), _attached(new)
+    diff.attached_added, diff.attached_removed = (
+        len(after_attached - before_attached),
+        len(before_attached - after_attached),
+    )
     _commits(old, new, pairs, diff, commits)
     before = _needed(old)
     diff.new_blobs = sorted((d, s) for d, s in _needed(new).items() if d not in before)
@@ -334,4 +396,8 @@ def summary_counts(diff: Diff) -> dict[str, Any]:
         "movedRefs": len(diff.refs),
         "newBlobs": len(diff.new_blobs),
         "newBlobBytes": diff.new_blob_bytes,
+        "signerChanges": len(diff.signers),
+        "signerAlarms": len(diff.signer_alarms),
+        "attachedAdded": diff.attached_added,
+        "attachedRemoved": diff.attached_removed,
     }

@@ -10,6 +10,8 @@ from html import escape
 from mirror.progress import human_size
 from mirror.review.diff import Diff
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.review.text import sbom_line, signature_claim, signers_phrase, supply_chain_counts
+from mirror.review.upstream import Upstream
 from mirror.terminal import escape as visible
 
 _CSS = """
@@ -30,6 +32,9 @@ th { background: #f3f5f8; font-weight: 600; }
 .muted { color: var(--muted); } .small { font-size: 12px; }
 ul.plain { margin: .2rem 0; padding-left: 1.1rem; }
 .labels td { border: 0; padding: 0 .4rem 0 0; font-size: 12px; }
+tr.alarm td { background: #ffebe9; color: var(--bad); font-weight: 600; }
+tr.alarm td:first-child { border-left: 4px solid var(--bad); }
+.upstream { margin-top: .3rem; border-top: 1px dotted var(--line); padding-top: .2rem; }
 @media print {
   body { margin: 0; max-width: none; font-size: 10pt; }
   h2 { break-after: avoid; } tr, .entry { break-inside: avoid; }
@@ -80,6 +85,7 @@ def _summary(review: Review) -> str:
         ("Artifacts", f"{len(review.entries)}: {_e(counts)}"),
         ("Carried", f"{len(inventory.files)} files, {_e(human_size(review.carried_bytes))}"),
         ("Signatures", _status(verdict.verdict, tone)),
+        ("Upstream supply chain", _supply_chain(review)),
     ]
     if source.expected:
         rows.insert(
@@ -87,6 +93,22 @@ def _summary(review: Review) -> str:
         )
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="summary">{body}</table>'
+
+
+def _supply_chain(review: Review) -> str:
+    placed = review.supply_chain
+    parts = [_e(supply_chain_counts(review))]
+    parts += [f"<br>Sigstore trusted root carried (<code>{_e(r.digest)}</code>)" for r in placed.trusted_roots]
+    if placed.unplaced:
+        items = "".join(
+            f"<li><code>{_e(a.artifact.source)}</code> (subject <code>{_e(a.subject)}</code>)</li>"
+            for a in placed.unplaced
+        )
+        parts.append(
+            f"<br><span class='warn'>{len(placed.unplaced)} attached manifest(s) attached to nothing in this "
+            f"bundle:</span><ul class='plain'>{items}</ul>"
+        )
+    return "".join(parts)
 
 
 def _hosts(review: Review) -> str:
@@ -101,7 +123,9 @@ def _diff(diff: Diff) -> str:
     parts = [
         f"<p>Compared with <code>{_e(diff.old)}</code> (bundle {_e(diff.old_bundle_id)}): "
         f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, "
-        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {_e(human_size(diff.new_blob_bytes))}.</p>"
+        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {_e(human_size(diff.new_blob_bytes))}."
+        + (f" {_status(f'{len(diff.signer_alarms)} supply-chain ALARM(s)', 'bad')}" if diff.signer_alarms else "")
+        + "</p>"
     ]
     if diff.changed:
         rows = "".join(
@@ -121,6 +145,7 @@ def _diff(diff: Diff) -> str:
                 for a in artifacts
             )
             parts.append(f"<h3>{title}</h3><table><tr><th>Kind</th><th>Source</th><th>Digest</th></tr>{rows}</table>")
+    parts.append(_signer_changes(diff))
     for move in diff.refs:
         commits = "".join(f"<li><code>{_e(c.id[:12])}</code> {_e(c.subject)}</li>" for c in move.commits)
         more = move.total - len(move.commits)
@@ -137,6 +162,28 @@ def _diff(diff: Diff) -> str:
             f"{note}{dropped}<ul class='plain'>{commits}{extra}</ul>"
         )
     parts += [f"<p class='warn'>{_e(n)}</p>" for n in diff.notes]
+    return "".join(parts)
+
+
+def _signer_changes(diff: Diff) -> str:
+    """Upstream signer changes: an alarm row is styled apart and says ALARM, should the page be printed grey."""
+    parts = []
+    if diff.signers:
+        rows = "".join(
+            f"<tr class='{'alarm' if c.alarm else 'entry'}'><td>{'ALARM ' if c.alarm else ''}{_e(c.what)}</td>"
+            f"<td><code>{_e(c.source)}</code></td><td>{_e(signers_phrase(c.old))}</td>"
+            f"<td>{_e(signers_phrase(c.new))}</td><td>{'tag moved' if c.image_moved else 'same digest'}</td></tr>"
+            for c in diff.signers
+        )
+        parts.append(
+            "<h3>Upstream signers</h3><table><tr><th>Change</th><th>Source</th><th>Before</th><th>Now</th>"
+            f"<th>Image</th></tr>{rows}</table>"
+        )
+    if diff.attached_added or diff.attached_removed:
+        parts.append(
+            f"<p>{diff.attached_added} attached manifest(s) added, {diff.attached_removed} removed (signatures, "
+            "attestations, SBOMs).</p>"
+        )
     return "".join(parts)
 
 
@@ -215,7 +262,44 @@ def _facts(entry: Entry) -> str:
     if extra.get("requiredBy"):
         parts.append(f"<div class='small muted'>dependency of {_e(extra['requiredBy'])}</div>")
     parts += [f"<div class='small warn'>{_e(n)}</div>" for n in entry.facts.notes]
-    return "".join(parts)
+    return "".join(parts) + _upstream(entry.upstream)
+
+
+def _notes(notes: tuple[str, ...] | list[str]) -> str:
+    return "".join(f"<div class='small warn'>{_e(n)}</div>" for n in notes)
+
+
+def _upstream(upstream: Upstream) -> str:
+    """What upstream attached to the artifact: each signature with its verification, attestations, SBOMs."""
+    summary = upstream.summary
+    parts = []
+    if upstream.signers and not summary.signatures:
+        verified = "; ".join(s.describe() for s in upstream.signers)
+        parts.append(f"<div>{_status(f'verified by the collector ({verified})', 'ok')} no signature is carried</div>")
+    for signature in summary.signatures:
+        tone = "ok" if upstream.verified_by(signature) else "warn"
+        parts.append(
+            f"<div>signature {_status(upstream.verification(signature), tone)} {_e(signature_claim(signature))}</div>"
+            + _notes(signature.notes)
+        )
+    for attestation in summary.attestations:
+        builder = f" builder <code>{_e(attestation.builder)}</code>" if attestation.builder else ""
+        claimed = (
+            f" <span class='muted'>attested by {_e(attestation.claimed.describe())} (claimed)</span>"
+            if attestation.claimed
+            else ""
+        )
+        kind = f"<code>{_e(attestation.predicate_type)}</code>" if attestation.predicate_type else "unknown predicate"
+        parts.append(f"<div>attestation {kind}{builder}{claimed}</div>" + _notes(attestation.notes))
+    for sbom in summary.sboms:
+        line, rest = sbom_line(sbom)
+        parts.append(f"<div>SBOM {_e(line)}</div>" + _notes(rest))
+    for other in summary.other:
+        parts.append(f"<div>attached <code>{_e(other.artifact_type)}</code></div>" + _notes(other.notes))
+    parts.append(_notes(summary.notes))
+    for finding in upstream.policy or []:
+        parts.append(f"<div class='small'>trust policy: {_e(finding)}</div>")
+    return f"<div class='upstream'>{''.join(parts)}</div>" if any(parts) else ""
 
 
 def _listing(review: Review) -> str:

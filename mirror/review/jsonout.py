@@ -8,6 +8,8 @@ from typing import Any
 from mirror.review.diff import Diff, summary_counts
 from mirror.review.facts import ArtifactFacts
 from mirror.review.model import Entry, Review
+from mirror.review.upstream import Upstream
+from mirror.supplychain.summary import Signer
 
 SCHEMA_VERSION = 1
 _CORE = {"kind", "source", "digest", "mediaType", "size", "via"}
@@ -42,6 +44,70 @@ def _facts(facts: ArtifactFacts) -> dict[str, Any]:
     }
 
 
+def _signer(signer: Signer | None) -> dict[str, str] | None:
+    return None if signer is None else signer.to_json()
+
+
+def upstream_json(upstream: Upstream) -> dict[str, Any]:
+    summary = upstream.summary
+    return {
+        "count": upstream.count,
+        "signers": [s.to_json() for s in upstream.signers],
+        "signatures": [
+            {
+                "manifest": s.manifest,
+                "form": s.form,
+                "keyless": s.keyless,
+                "claimedSigner": _signer(s.claimed),
+                "signs": s.signs,
+                "verified": bool(verified),
+                "verifiedBy": [v.to_json() for v in verified],
+                "notes": list(s.notes),
+            }
+            for s in summary.signatures
+            for verified in [upstream.verified_by(s)]
+        ],
+        "attestations": [
+            {
+                "manifest": a.manifest,
+                "predicateType": a.predicate_type,
+                "builder": a.builder,
+                "claimedSigner": _signer(a.claimed),
+                "notes": list(a.notes),
+            }
+            for a in summary.attestations
+        ],
+        "sboms": [
+            {
+                "manifest": s.manifest,
+                "format": s.format,
+                "version": s.version,
+                "packages": s.packages,
+                "predicateType": s.predicate_type,
+                "notes": list(s.notes),
+            }
+            for s in summary.sboms
+        ],
+        "other": [
+            {"manifest": o.manifest, "artifactType": o.artifact_type, "notes": list(o.notes)} for o in summary.other
+        ],
+        "notes": list(summary.notes),
+        "policyCheck": upstream.policy,
+    }
+
+
+def _supply_chain(review: Review) -> dict[str, Any]:
+    placed = review.supply_chain
+    return {
+        "attached": review.attached_count,
+        "trustedRoots": [{"source": r.source, "digest": r.digest} for r in placed.trusted_roots],
+        "unplaced": [
+            {"source": a.artifact.source, "subject": a.subject, "image": a.image, "artifactType": a.artifact_type}
+            for a in placed.unplaced
+        ],
+    }
+
+
 def entry_json(entry: Entry) -> dict[str, Any]:
     artifact = entry.artifact
     return {
@@ -55,6 +121,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "inBundle": entry.in_bundle,
         "details": {k: v for k, v in artifact.extra.items() if k not in _CORE},
         **_facts(entry.facts),
+        "attached": upstream_json(entry.upstream),
     }
 
 
@@ -103,6 +170,7 @@ def review_json(review: Review) -> dict[str, Any]:
         "sinceBase": None if review.since_base is None else diff_json(review.since_base),
         "volumes": [v.to_json() for v in source.volumes],
         "hosts": [h.to_json() for h in inventory.hosts],
+        "supplyChain": _supply_chain(review),
         "artifacts": [entry_json(e) for e in review.entries],
         "notes": list(review.notes),
     }

@@ -18,6 +18,7 @@ from mirror.review.diff import Diff, diff_sources, version_of
 from mirror.review.facts import ArtifactFacts, artifact_facts
 from mirror.review.signatures import SignatureReview, SignatureView, review_signatures
 from mirror.review.source import Source, open_source
+from mirror.review.upstream import SUPPLY_CHAIN_KINDS, Placed, Upstream, place, upstream_of
 from mirror.supplychain.roots import judged_sources
 
 KINDS = ("image", "chart", "git", "flux")
@@ -50,6 +51,7 @@ class Entry:
     found: str
     facts: ArtifactFacts
     in_bundle: bool  # its own document (manifest, git bundle, objects) is carried, not expected from the base
+    upstream: Upstream = field(default_factory=Upstream)  # what upstream attached to it; who signed it
 
     @property
     def version(self) -> str | None:
@@ -61,6 +63,7 @@ class Review:
     source: Source
     entries: list[Entry]
     signatures: SignatureReview
+    supply_chain: Placed = field(default_factory=lambda: Placed({}, [], []))
     since_base: Diff | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -76,6 +79,10 @@ class Review:
         """The collection statement to show: a verified one first, otherwise the first as claimed."""
         collections = [s for s in self.signatures.signatures if s.kind == "collection"]
         return next((s for s in collections if s.verified), collections[0] if collections else None)
+
+    @property
+    def attached_count(self) -> int:
+        return sum(e.upstream.count for e in self.entries) + len(self.supply_chain.unplaced)
 
     @property
     def carried_bytes(self) -> int:
@@ -125,15 +132,19 @@ def build_review(
     if reader is not None and previous is not None and previous.reader is not None:
         reader = _Overlay(reader, previous.reader)  # an incremental bundle's unchanged documents are in its base
     carried = source.blob_sizes
+    placed = place(source.inventory.artifacts)
     entries = []
     for artifact in source.inventory.artifacts:
+        if artifact.kind in SUPPLY_CHAIN_KINDS:
+            continue  # shown with the artifact they belong to (placed), not as artifacts of their own
         in_bundle = artifact.digest in carried
         if in_bundle or reader is not source.reader or reader is None:
             facts = artifact_facts(reader, artifact)
         else:
             facts = ArtifactFacts(notes=["carried by the base chain, not by this bundle (give --base to read it)"])
-        entries.append(Entry(artifact, found_of(artifact), facts, in_bundle))
-    review = Review(source, entries, signatures)
+        upstream = upstream_of(reader, artifact, placed.owned.get(artifact.source, []))
+        entries.append(Entry(artifact, found_of(artifact), facts, in_bundle, upstream))
+    review = Review(source, entries, signatures, placed)
     if previous is not None:
         review.since_base = diff_sources(previous, source)
         if source.base is None:

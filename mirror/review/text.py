@@ -4,8 +4,10 @@ characters (escape sequences that could repaint the terminal) are shown as \\x..
 from __future__ import annotations
 
 from mirror.progress import human_size
-from mirror.review.diff import Diff, artifact_json
+from mirror.review.diff import Diff, SignerChange, artifact_json
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.review.upstream import Upstream
+from mirror.supplychain.summary import AttestationSummary, SbomSummary, SignatureSummary, Signer
 from mirror.terminal import escape as clean
 
 
@@ -17,7 +19,9 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
     lines = [
         f"{indent}from {clean(diff.old)} (bundle {clean(diff.old_bundle_id)}) to {clean(diff.new)}",
         f"{indent}{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, "
-        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {human_size(diff.new_blob_bytes)}",
+        f"{diff.unchanged} unchanged; {len(diff.new_blobs)} new blob(s), {human_size(diff.new_blob_bytes)}"
+        + (f"; {len(diff.signers)} signer change(s)" if diff.signers else "")
+        + (f", {len(diff.signer_alarms)} ALARM(s)" if diff.signer_alarms else ""),
     ]
     for change in diff.changed:
         if change.what == "version bump":
@@ -47,8 +51,33 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
             lines.append(f"{indent}    ... and {move.total - len(move.commits)} more commit(s)")
         if move.dropped:
             lines.append(f"{indent}    not a fast-forward: {move.dropped} commit(s) of the old state are gone")
+    lines += signer_lines(diff, indent)
     for note in diff.notes:
         lines.append(f"{indent}  note: {clean(note)}")
+    return lines
+
+
+def signers_phrase(signers: tuple[Signer, ...]) -> str:
+    return "; ".join(s.describe() for s in signers) or "none"
+
+
+def signer_change_line(change: SignerChange) -> str:
+    """`signer changed registry/app:1.0  key aa… -> key bb…  (tag moved)`, unescaped."""
+    moved = "tag moved" if change.image_moved else "same digest"
+    return f"{change.what:<14} {change.source}  {signers_phrase(change.old)} -> {signers_phrase(change.new)}  ({moved})"
+
+
+def signer_lines(diff: Diff, indent: str = "") -> list[str]:
+    """Upstream signer changes, alarms marked first on their line so that no reader can miss one."""
+    lines = []
+    for change in diff.signers:
+        mark = "ALARM " if change.alarm else ""
+        lines.append(f"{indent}  {mark}{clean(signer_change_line(change))}")
+    if diff.attached_added or diff.attached_removed:
+        lines.append(
+            f"{indent}  {diff.attached_added} attached manifest(s) added, {diff.attached_removed} removed "
+            "(signatures, attestations, SBOMs)"
+        )
     return lines
 
 
@@ -77,6 +106,95 @@ def _entry_lines(entry: Entry) -> list[str]:
         lines.append(f"      used by {clean(reason)}")
     for note in entry.facts.notes:
         lines.append(f"      note: {clean(note)}")
+    return lines + _upstream_lines(entry.upstream)
+
+
+def signature_claim(signature: SignatureSummary) -> str:
+    """What a signature says of its signer (unescaped)."""
+    claimed = signature.claimed
+    if signature.keyless:
+        return f"{signature.form}, keyless" + (
+            f", {claimed.describe()} (claimed by its certificate)" if claimed else ""
+        )
+    if claimed is not None:
+        return f"{signature.form}, key hint {claimed.key} (claimed)"
+    return f"{signature.form}, key-based (the signature names no key)"
+
+
+def attestation_line(attestation: AttestationSummary) -> str:
+    """An attestation: its predicate type, a provenance's builder, who claims to have attested (unescaped)."""
+    line = attestation.predicate_type or "unknown predicate type"
+    if attestation.builder:
+        line += f"  builder {attestation.builder}"
+    if attestation.claimed:
+        line += f"  attested by {attestation.claimed.describe()} (claimed)"
+    return line
+
+
+def sbom_line(sbom: SbomSummary) -> tuple[str, tuple[str, ...]]:
+    """An SBOM: format, version, package count or why it is not known (unescaped); and its other notes."""
+    line = " ".join(x for x in (sbom.format or "unknown format", sbom.version) if x)
+    notes = sbom.notes
+    if sbom.packages is not None:
+        line += f", {sbom.packages} {'components' if sbom.format == 'CycloneDX' else 'packages'}"
+    elif notes:
+        line, notes = f"{line}, {notes[0]}", notes[1:]
+    if sbom.predicate_type:
+        line += f" (attested, {sbom.predicate_type})"
+    return line, notes
+
+
+def _upstream_lines(upstream: Upstream) -> list[str]:
+    summary = upstream.summary
+    lines: list[str] = []
+
+    def notes(found: tuple[str, ...] | list[str]) -> None:
+        lines.extend(f"        note: {clean(n)}" for n in found)
+
+    if upstream.signers and not summary.signatures:
+        verified = "; ".join(s.describe() for s in upstream.signers)
+        lines.append(f"      signed: verified by the collector ({clean(verified)}); no signature is carried")
+    for signature in summary.signatures:
+        lines.append(f"      signature  {clean(signature_claim(signature))}  {clean(upstream.verification(signature))}")
+        notes(signature.notes)
+    for attestation in summary.attestations:
+        lines.append(f"      attestation  {clean(attestation_line(attestation))}")
+        notes(attestation.notes)
+    for sbom in summary.sboms:
+        line, rest = sbom_line(sbom)
+        lines.append(f"      SBOM  {clean(line)}")
+        notes(rest)
+    for other in summary.other:
+        lines.append(f"      attached  {clean(other.artifact_type)}")
+        notes(other.notes)
+    notes(summary.notes)
+    for finding in upstream.policy or []:
+        lines.append(f"      trust policy: {clean(finding)}")
+    return lines
+
+
+def supply_chain_counts(review: Review) -> str:
+    """`6 attached manifest(s) on 1 artifact(s): 2 signature(s), …`, or that nothing is attached."""
+    summaries = [e.upstream.summary for e in review.entries if e.upstream.count]
+    if not review.attached_count:
+        return "nothing attached upstream (no signatures, attestations or SBOMs)"
+    return (
+        f"{review.attached_count} attached manifest(s) on {len(summaries)} artifact(s): "
+        f"{sum(len(s.signatures) for s in summaries)} signature(s), "
+        f"{sum(len(s.attestations) for s in summaries)} attestation(s), "
+        f"{sum(len(s.sboms) for s in summaries)} SBOM(s), {sum(len(s.other) for s in summaries)} other"
+    )
+
+
+def _supply_chain_lines(review: Review) -> list[str]:
+    placed = review.supply_chain
+    lines = ["", "upstream supply chain", f"  {supply_chain_counts(review)}"]
+    for root in placed.trusted_roots:
+        lines.append(f"  Sigstore trusted root carried ({clean(root.digest)})")
+    if placed.unplaced:
+        lines.append(f"  {len(placed.unplaced)} attached manifest(s) attached to nothing in this bundle:")
+        for attached in placed.unplaced:
+            lines.append(f"    {clean(attached.artifact.source)} (subject {clean(attached.subject)})")
     return lines
 
 
@@ -130,6 +248,7 @@ def review_text(review: Review) -> str:
         lines.append("  none")
     for problem in review.signatures.problems:
         lines.append(f"  - {clean(problem)}")
+    lines += _supply_chain_lines(review)
     lines += ["", f"hosts contacted by the collector ({len(inventory.hosts)})"]
     for host in inventory.hosts:
         lines.append(f"  {clean(host.host)}  {clean(host.how)}")

@@ -95,15 +95,17 @@ def verify_cosign_keyless(
     return signer_matching(certificate, rule)
 
 
-def signer_of_certificate(certificate_pem: bytes) -> KeylessSigner | None:
-    """What a Fulcio certificate claims (issuer, first identity), UNVERIFIED: for the report, never for a
-    decision. None if it does not parse or names no signer."""
+def signer_of_certificate(certificate: bytes) -> KeylessSigner | None:
+    """What a Fulcio certificate (PEM, or DER as Sigstore bundles hold it) claims (issuer, first identity),
+    UNVERIFIED: for the report, never for a decision. None if it does not parse or names no signer."""
     from cryptography import x509
 
-    if len(certificate_pem) > DEFAULT_LIMITS.max_certificate_pem_bytes:
+    if len(certificate) > DEFAULT_LIMITS.max_certificate_pem_bytes:
         return None
     try:
-        return claimed_signer(x509.load_pem_x509_certificate(certificate_pem))
+        if certificate.lstrip().startswith(b"-----BEGIN"):
+            return claimed_signer(x509.load_pem_x509_certificate(certificate))
+        return claimed_signer(x509.load_der_x509_certificate(certificate))
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):  # extensions parse lazily
         return None
 

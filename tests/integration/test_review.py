@@ -175,8 +175,8 @@ def test_inspect_json_has_the_documented_schema(mirror_cli, nights, night):
     review = result.json()
     assert review["schemaVersion"] == 1 and review["kind"] == "BundleReview"
     assert set(review) == {
-        "schemaVersion", "kind", "bundle", "totals", "signing", "base", "sinceBase", "volumes", "hosts", "artifacts",
-        "notes",
+        "schemaVersion", "kind", "bundle", "totals", "signing", "base", "sinceBase", "volumes", "hosts",
+        "supplyChain", "artifacts", "notes",
     }  # fmt: skip
     assert review["totals"]["byKind"] == {"image": 1, "chart": 1, "git": 1, "flux": 0}
     assert review["base"] is None and review["sinceBase"] is None

@@ -309,7 +309,8 @@ def test_the_report_of_a_nothing_changed_night_says_nothing_changed(reports):
     assert changes["base"]["bundleId"] == reports["reports"][1]["bundleId"]
     assert changes["summary"] == {
         "added": 0, "removed": 0, "changed": 0, "movedTags": 0, "versionBumps": 0, "movedRefs": 0,
-        "newBlobs": 0, "newBlobBytes": 0,
+        "newBlobs": 0, "newBlobBytes": 0, "signerChanges": 0, "signerAlarms": 0, "attachedAdded": 0,
+        "attachedRemoved": 0,
     }  # fmt: skip
     assert changes["added"] == changes["removed"] == changes["changed"] == changes["movedTags"] == []
     assert changes["unchanged"] == 1

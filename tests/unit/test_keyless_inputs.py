@@ -266,6 +266,15 @@ def test_what_a_certificate_claims_is_read_without_verifying_it() -> None:
     )
 
 
+def test_a_der_certificate_claims_the_same_signer_as_its_pem() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = cosign_layer()["certificate"].encode()
+    der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
+    assert signer_of_certificate(der) == signer_of_certificate(pem) is not None
+
+
 @pytest.mark.parametrize("pem", [b"", b"junk", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
 def test_a_certificate_that_does_not_parse_claims_nothing(pem: bytes) -> None:
     assert signer_of_certificate(pem) is None
