@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
@@ -21,6 +22,9 @@ from mirror.supplychain.attached import attached_by_subject
 from mirror.supplychain.check import ImageSignatures, check_signatures
 from mirror.supplychain.roots import load_trusted_root, read_trusted_root_file, trusted_root_record
 from mirror.supplychain.rules import VerifyRule, rules_for
+
+if TYPE_CHECKING:
+    from mirror.supplychain.keyless_types import TrustedRootHandle
 
 
 @dataclass
@@ -63,7 +67,7 @@ def verify_upstream(
     if not every_rule:
         return UpstreamChecked(list(artifacts))
     read_blob = _StagingBlobs(writer)
-    roots: dict[Path, object] = {}
+    roots: dict[Path, TrustedRootHandle] = {}
     carried: list[ArtifactRecord] = []
     for path in dict.fromkeys(r.trusted_root for r in every_rule if r.keyless and r.trusted_root is not None):
         raw = read_trusted_root_file(path, limits)

@@ -12,7 +12,7 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import MirrorError, Problem
@@ -26,11 +26,14 @@ from mirror.supplychain.evidence import CosignLayer, Evidence, ReadBlob, Sigstor
 from mirror.supplychain.narrowing import narrowed_from
 from mirror.supplychain.rules import VerifyRule
 
+if TYPE_CHECKING:
+    from mirror.supplychain.keyless_types import TrustedRootHandle
+
 Signer = dict[str, str]  # {"key": HEX} or {"issuer": ..., "identity": ...}, as the inventory's `signers`
 RulesFor = Callable[[ArtifactRecord], Sequence[VerifyRule]]
 # The trusted roots a keyless rule verifies against (handles of mirror.supplychain.keyless.load_trusted_root);
 # raises MirrorError when a root cannot be had.
-TrustedRoots = Callable[[VerifyRule], Sequence[object]]
+TrustedRoots = Callable[[VerifyRule], Sequence["TrustedRootHandle"]]
 
 # When no signature satisfies a rule, the code told is the first of these any finding has: a valid signature of
 # the wrong image or by the wrong identity says more than a signature that does not verify at all.
@@ -93,13 +96,6 @@ class _Signed:
     subject: str
     # Why it cannot count whatever it verifies (attached to an upstream index the bundle cannot vouch for).
     refused: str | None = None
-
-
-def _keyless() -> Any:
-    # Imported when a keyless signature is judged: what it imports costs what a key-only run should not pay.
-    from mirror.supplychain import keyless
-
-    return keyless
 
 
 def _document(attached: Attached, read_blob: ReadBlob, limits: Limits) -> ManifestDocument:
@@ -181,12 +177,12 @@ class _Checker:
         return finding("verified", signer=signer)
 
     def _claimed(self, evidence: Evidence) -> Signer | None:
+        """Who a keyless certificate names, unverified: shown to the officers, never decided on."""
         if not isinstance(evidence, CosignLayer) or evidence.certificate is None:
             return None
-        try:
-            signer = _keyless().signer_of_certificate(evidence.certificate.encode())
-        except Exception:  # what a certificate claims is only shown; any failure to read it shows nothing
-            return None
+        from mirror.supplychain import keyless  # keyless verification's imports, only for keyless signatures
+
+        signer = keyless.signer_of_certificate(evidence.certificate.encode())
         return None if signer is None else {"issuer": signer.issuer, "identity": signer.identity}
 
     def _verify(self, signed: _Signed, rule: VerifyRule) -> Signer:
@@ -234,7 +230,9 @@ class _Checker:
             raise _Refused(codes.SIGNATURE_INVALID, f"no usable trusted root: {exc.message}") from exc
         if not roots:
             raise _Refused(codes.SIGNATURE_INVALID, "no trusted root to verify a keyless signature against")
-        keyless = _keyless()
+        from mirror.supplychain import keyless  # keyless verification's imports, only for keyless rules
+
+        assert rule.issuer is not None  # a keyless rule has one (mirror.supplychain.rules)
         identity = keyless.IdentityRule(rule.issuer, identity=rule.identity, identity_regexp=rule.identity_regexp)
         failures: list[Any] = []
         for root in roots:

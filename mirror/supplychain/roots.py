@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import UsageError
@@ -16,6 +17,9 @@ from mirror.fsutil import require_regular_file
 from mirror.limits import Limits
 from mirror.oci.digest import sha256_digest
 from mirror.supplychain.attached import TRUSTED_ROOT
+
+if TYPE_CHECKING:
+    from mirror.supplychain.keyless_types import TrustedRootHandle
 
 TRUSTED_ROOT_KIND = "trusted-root"
 
@@ -31,7 +35,7 @@ def trusted_root_record(name: str, raw: bytes) -> ArtifactRecord:
     return ArtifactRecord(TRUSTED_ROOT_KIND, name, sha256_digest(raw), TRUSTED_ROOT, len(raw))
 
 
-def load_trusted_root(raw: bytes, where: str) -> object:
+def load_trusted_root(raw: bytes, where: str) -> TrustedRootHandle:
     """A trusted root ready for mirror.supplychain.keyless; one that does not load is a UsageError naming `where`."""
     from mirror.supplychain import keyless  # sigstore's imports, only when a keyless rule needs them
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import read_small
@@ -22,6 +23,9 @@ from mirror.supplychain.check import ImageSignatures, check_signatures
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND, load_trusted_root, read_trusted_root_file
 from mirror.supplychain.rules import VerifyRule, rules_for
 from mirror.trust.policy import TrustPolicy
+
+if TYPE_CHECKING:
+    from mirror.supplychain.keyless_types import TrustedRootHandle
 
 
 class _BundleBlobs:
@@ -37,7 +41,7 @@ class _BundleBlobs:
         return data
 
 
-def policy_trusted_roots(policy: TrustPolicy, limits: Limits) -> dict[Path, object]:
+def policy_trusted_roots(policy: TrustPolicy, limits: Limits) -> dict[Path, TrustedRootHandle]:
     """The trusted roots the policy names for its keyless rules, loaded; one that does not load is the policy's
     fault (exit 2), told before anything about the bundle."""
     paths = dict.fromkeys(r.trusted_root for r in policy.require_signatures if r.keyless and r.trusted_root)
@@ -49,22 +53,22 @@ class _Roots:
     needed (a carried one that does not load verifies nothing)."""
 
     def __init__(
-        self, checked: VerifiedBundle, own: dict[Path, object], read_blob: _BundleBlobs, limits: Limits
+        self, checked: VerifiedBundle, own: dict[Path, TrustedRootHandle], read_blob: _BundleBlobs, limits: Limits
     ) -> None:
         self.checked = checked
         self.read_blob = read_blob
         self.limits = limits
         self.own = own
-        self.carried: list[object] | None = None
+        self.carried: list[TrustedRootHandle] | None = None
 
-    def __call__(self, rule: VerifyRule) -> list[object]:
+    def __call__(self, rule: VerifyRule) -> list[TrustedRootHandle]:
         if rule.trusted_root is not None:
             return [self.own[rule.trusted_root]]
         if self.carried is None:
             self.carried = self._load_carried()
         return self.carried
 
-    def _load_carried(self) -> list[object]:
+    def _load_carried(self) -> list[TrustedRootHandle]:
         roots = []
         for artifact in self.checked.inventory.artifacts:
             if artifact.kind != TRUSTED_ROOT_KIND:
@@ -76,7 +80,7 @@ class _Roots:
 
 
 def check_upstream(
-    checked: VerifiedBundle, policy: TrustPolicy, limits: Limits, own_roots: dict[Path, object] | None = None
+    checked: VerifiedBundle, policy: TrustPolicy, limits: Limits, own_roots: dict[Path, TrustedRootHandle] | None = None
 ) -> list[ImageSignatures]:
     """Every image of the bundle judged under the policy's `requireSignatures` rules (none: nothing is read).
 
