@@ -197,3 +197,13 @@ def test_a_trusted_root_that_does_not_load_is_a_usage_error_naming_the_file(tmp_
     staging.image("team/app")
     with pytest.raises(UsageError, match=r"root\.json"):
         verify_upstream(mirrorset(tmp_path, KEYLESS), staging.artifacts, staging.writer)
+
+
+def test_sigstore_s_production_trusted_root_loads_and_is_carried_byte_for_byte(tmp_path, staging):
+    from tests.support import sigstore_data
+
+    (tmp_path / "root.json").write_bytes(sigstore_data.trusted_root_bytes())
+    staging.image("team/app")
+    checked = verify_upstream(mirrorset(tmp_path, KEYLESS), staging.artifacts, staging.writer)
+    [root] = [a for a in checked.artifacts if a.kind == "trusted-root"]
+    assert staging.writer.blob_location(root.digest).read_bytes() == sigstore_data.trusted_root_bytes()

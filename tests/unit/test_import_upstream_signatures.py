@@ -268,3 +268,46 @@ def test_the_carried_trusted_root_is_read_from_its_blob(tmp_path, keyless):
     (bundle.root / blob_path(trusted_root_record("x", b"CARRIED").digest)).write_bytes(b"ALTERED")
     [image] = upstream_of(bundle, keyless_policy(tmp_path))
     assert [p.code for p in image.problems] == [codes.SIGNATURE_INVALID]
+
+
+def test_a_real_sigstore_bundle_verifies_against_the_carried_production_root(tmp_path):
+    from mirror.bundle.inventory import ArtifactRecord
+    from mirror.supplychain.attached import FOUND_REFERRERS, SIGSTORE_BUNDLE
+    from tests.support import sigstore_data
+
+    bundle = SmallBundle(tmp_path / "b")
+    image = ArtifactRecord(
+        "image", "ghcr.io/kubewarden/kubewarden-controller:v1.34.0", sigstore_data.IMAGE_DIGEST, OCI_MANIFEST, 1234
+    )
+    layer = cosign.SignatureLayer(sigstore_data.IMAGE_BUNDLE.read_bytes(), "", media_type=SIGSTORE_BUNDLE)
+    manifest = cosign.signature_manifest([layer])
+    for data in [*manifest.blobs.values(), manifest.raw, sigstore_data.trusted_root_bytes()]:
+        bundle.blob(data)
+    bundle.artifacts += [
+        image,
+        attached_record(
+            "ghcr.io/kubewarden/kubewarden-controller",
+            manifest.digest,
+            OCI_MANIFEST,
+            len(manifest.raw),
+            subject=image.digest,
+            artifact_type=SIGSTORE_BUNDLE,
+            found=FOUND_REFERRERS,
+            image=image.source,
+        ),
+        trusted_root_record("trusted_root.json", sigstore_data.trusted_root_bytes()),
+    ]
+    bundle.finish()
+    trust = make_trust(tmp_path / "trust")
+    body = json.loads(trust.policy.read_text())
+    body["requireSignatures"] = [
+        {
+            "match": "ghcr.io/kubewarden/*",
+            "issuer": sigstore_data.GITHUB_ISSUER,
+            "identity": sigstore_data.IMAGE_IDENTITY,
+        }
+    ]
+    trust.policy.write_text(json.dumps(body))
+    [checked] = upstream_of(bundle, trust.policy)
+    assert checked.problems == []
+    assert checked.signers == [{"issuer": sigstore_data.GITHUB_ISSUER, "identity": sigstore_data.IMAGE_IDENTITY}]
