@@ -427,6 +427,10 @@ def _print_trust_report(report: Any) -> None:
         who = f"{signature.role or 'unknown'} {signature.key_id or ''}".strip()
         detail = f": {signature.detail}" if signature.detail else ""
         _say(f"  signature {signature.file}: {signature.status} ({who}){detail}")
+    required = [image for image in report.upstream if image.rules]
+    if required:
+        verified = sum(1 for image in required if not image.problems)
+        _say(f"  upstream signatures: {verified} of {len(required)} image(s) requireSignatures matches verified")
     if report.ok:
         _say("verified: every file, signature and policy rule holds")
         return

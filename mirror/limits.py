@@ -130,6 +130,9 @@ class Limits:
     max_envelopes: int = 64
     max_envelope_bytes: int = 64 * 1024
     max_signatures_per_envelope: int = 16
+    # Upstream signatures (docs/supply-chain.md): the signatures examined for one image (each may cost a
+    # public-key operation, or a certificate chain; real images have a few).
+    max_upstream_signatures: int = 64
     # Problems listed before the rest are summarised by code in one line (and counted in JSON).
     max_problems: int = 100
     # Review (inspect, diff): the facts read from a bundle's small blobs, shown, not trusted. Documents as the

@@ -21,6 +21,7 @@ from mirror.oci.document import Descriptor, ManifestDocument, parse_descriptor, 
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.supplychain.attached import ATTACHED
+from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 
 OnBytes = Callable[[int], None]
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -221,6 +222,10 @@ def check_graph(
         if artifact.kind == "flux":
             if walker.sizes.get(blob_path(artifact.digest)) != artifact.size:
                 problems.append(Problem("GRAPH_INVALID", f"Flux objects {artifact.source}: blob missing or resized"))
+            continue
+        if artifact.kind == TRUSTED_ROOT_KIND:  # read at import to verify keyless signatures, never pushed
+            if walker.sizes.get(blob_path(artifact.digest)) != artifact.size:
+                problems.append(Problem("GRAPH_INVALID", f"trusted root {artifact.source}: blob missing or resized"))
             continue
         if artifact.kind not in ("image", "chart", ATTACHED):
             problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))

@@ -25,6 +25,7 @@ from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.unresolved import Unresolved
+from mirror.collector.upstream import UpstreamChecked, verify_upstream
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory, temporary_name
@@ -38,6 +39,8 @@ from mirror.progress import Progress, human_size
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.supplychain.codes import ATTACHED_SUBJECT_FILTERED
+from mirror.supplychain.evidence import signature_layers
+from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
 
@@ -509,6 +512,7 @@ def collect(
             chain=chain,
             max_bundle_size=max_bundle_size,
         )
+        checked: list[UpstreamChecked] = []  # by _download, between the signatures' download and the layers'
         _download(
             gathered,
             download,
@@ -520,10 +524,12 @@ def collect(
             limits=limits,
             jobs=jobs,
             progress=progress,
+            check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
         )
+        [upstream] = checked
         progress.mark("write")
-        artifacts = _artifacts(gathered)
-        incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress)
+        artifacts = upstream.artifacts
+        incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress, upstream.read)
         inventory, volumes = _write_bundle(staging, writer, artifacts, egress, incremental, signing, split_size)
     write_beside(beside_path(out), inventory.to_bytes())  # as written inside, volumes listed
     written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
@@ -621,17 +627,34 @@ def _download(
     limits: Limits,
     jobs: int,
     progress: Progress,
+    check_signatures: Callable[[], None],
 ) -> None:
-    """Every image graph walked, then what is attached to them, the sizes checked, then every blob the bundle
-    and its base lack downloaded."""
+    """Every image graph walked, then what is attached to them, their signatures downloaded and checked, the
+    sizes checked, then every blob the bundle and its base lack downloaded."""
     run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
     _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
+    # Signature layers first, even those the base carried (they are small): the upstream signature check reads
+    # them from this collect's layout before any layer is downloaded, and an incremental bundle keeps them.
+    signatures = sorted({layer.digest for a in gathered.attached for layer in signature_layers(a.document)})
+    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
+    check_signatures()
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
     _check_sizes(gathered, download, have, digests, out, max_bundle_size)
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
     progress.finish()
+
+
+def _check_upstream(
+    sets: Sequence[MirrorSet], gathered: _Gathered, writer: LayoutWriter, limits: Limits, progress: Progress
+) -> UpstreamChecked:
+    """The MirrorSets' verify rules over the images (exit 3 if one fails), before any layer is downloaded."""
+    upstream = verify_upstream(sets, _artifacts(gathered), writer, limits)
+    count = sum(1 for image in upstream.images if image.rules)
+    if count:
+        progress.log(f"verified the upstream signatures of {count} image(s)")
+    return upstream
 
 
 def _carry_attached(
@@ -696,8 +719,11 @@ def _leave_to_base(
     writer: LayoutWriter,
     artifacts: list[ArtifactRecord],
     progress: Progress,
+    signatures_read: set[str],
 ) -> tuple[dict[str, object], list[MovedTag]]:
-    """--since: what the base already carries leaves the layout; the inventory's base and expected, moved tags."""
+    """--since: what the base already carries leaves the layout; the inventory's base and expected, moved tags.
+
+    What the upstream signature check read (signatures, trusted roots) stays: the import checks them again."""
     if chain is None:
         return {}, []
     needed = {d: size for d, (size, _) in download.blobs.items()}
@@ -705,7 +731,11 @@ def _leave_to_base(
     graphs = [(_image_artifact(i), i.document) for i in gathered.images]
     graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
     graphs += [(a.record(), a.document) for a in gathered.attached]
-    keep = [*(f.digest for f in gathered.flux), *chain.changed_manifests(graphs, _layout_document(writer))]
+    keep = [
+        *(f.digest for f in gathered.flux),
+        *chain.changed_manifests(graphs, _layout_document(writer)),
+        *signatures_read,
+    ]
     expected = leave_to_base(chain, writer, needed, keep=keep)
     moved = chain.moved(artifacts)
     for change in moved:
@@ -729,7 +759,8 @@ def _write_bundle(
         [
             _index_entry(a.source, a.digest, a.media_type, a.size)
             for a in artifacts
-            if a.kind not in ("git", "flux") and writer.has(a.digest)  # the base chain has the others
+            if a.kind not in ("git", "flux", TRUSTED_ROOT_KIND)
+            and writer.has(a.digest)  # the base chain has the others
         ],
         {
             "bundle_id": str(uuid.uuid4()),

@@ -23,6 +23,7 @@ from mirror.manifest.model import (
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
+from mirror.supplychain.rules import VerifyRule, parse_rules, trusted_root_file
 from mirror.urlpath import source_path_problem
 from mirror.yamlio import load_yaml_documents
 
@@ -31,7 +32,10 @@ KIND = "MirrorSet"
 
 _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
-_SPEC_FIELDS = {"platforms", "registries", "images", "charts", "git", "flux", "allowedHosts", "rewrite"}
+_SPEC_FIELDS = {
+    *("platforms", "registries", "images", "charts", "git", "flux", "allowedHosts", "rewrite"),
+    *("verify", "trustedRoot"),
+}
 _REWRITE_FIELDS = {"from", "to"}
 _FLUX_FIELDS = {"git", "path", "gitRepository"}
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -43,7 +47,7 @@ _CHART_FIELDS = {"name", "repo", "version", "images", "dependencies"}
 _CHART_IMAGE_FIELDS = {"discover", "include", "exclude"}
 _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _REGISTRY_FIELDS = {"plainHTTP", "endpoint", "caFile"}
-_IMAGE_FIELDS = {"ref", "platforms"}
+_IMAGE_FIELDS = {"ref", "platforms", "verify"}
 
 
 class _Checker:
@@ -124,21 +128,26 @@ def _registries(check: _Checker, value: Any) -> dict[str, RegistrySettings]:
     return result
 
 
-def _images(check: _Checker, value: Any, default_platforms: tuple[Platform, ...] | None) -> tuple[ImageSource, ...]:
+def _images(
+    check: _Checker, value: Any, default_platforms: tuple[Platform, ...] | None, trusted_root: Path | None
+) -> tuple[ImageSource, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise check.fail("spec.images", "expected a list of references or {ref, platforms} entries")
-    result = []
+        raise check.fail("spec.images", "expected a list of references or {ref, platforms, verify} entries")
+    result: list[ImageSource] = []
     for i, item in enumerate(value):
         field = f"spec.images[{i}]"
         platforms = default_platforms
+        verify = None
         if isinstance(item, dict):
             item = check.mapping(item, field, _IMAGE_FIELDS)
             if "ref" not in item:
                 raise check.fail(f"{field}.ref", "missing; expected an image reference")
             if "platforms" in item:
                 platforms = check.platforms(item["platforms"], f"{field}.platforms")
+            if "verify" in item:
+                verify = _verify_rules(check, item["verify"], f"{field}.verify", trusted_root, with_match=False)
             text, ref_field = item["ref"], f"{field}.ref"
         else:
             text, ref_field = item, field
@@ -146,8 +155,24 @@ def _images(check: _Checker, value: Any, default_platforms: tuple[Platform, ...]
             reference = parse_reference(check.string(text, ref_field))
         except ReferenceError_ as exc:
             raise check.fail(ref_field, exc.message, hint=exc.hint) from exc
-        result.append(ImageSource(reference, platforms, f"{check.path}: {ref_field}"))
+        result.append(ImageSource(reference, platforms, f"{check.path}: {ref_field}", verify=verify))
     return tuple(result)
+
+
+def _verify_rules(
+    check: _Checker, value: Any, field: str, trusted_root: Path | None, *, with_match: bool
+) -> tuple[VerifyRule, ...]:
+    if value is None and not with_match:
+        raise check.fail(field, "expected a list of rules; [] exempts the image from spec.verify")
+    return parse_rules(
+        value,
+        check.path,
+        field,
+        with_match=with_match,
+        trusted_root=trusted_root,
+        root_required=True,
+        root_field="spec.trustedRoot",
+    )
 
 
 def _chart_repo(check: _Checker, value: Any, field: str) -> str:
@@ -413,17 +438,20 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     name = check.string(metadata.get("name"), "metadata.name")
     spec = check.mapping(doc.get("spec"), "spec", _SPEC_FIELDS)
     platforms = check.platforms(spec.get("platforms"), "spec.platforms")
+    trusted_root = trusted_root_file(spec.get("trustedRoot"), check.path, "spec.trustedRoot")
     return MirrorSet(
         name=name,
         path=str(check.path),
         platforms=platforms,
         registries=_registries(check, spec.get("registries")),
-        images=_images(check, spec.get("images"), platforms),
+        images=_images(check, spec.get("images"), platforms, trusted_root),
         charts=_charts(check, spec.get("charts"), platforms),
         git=(git := _git(check, spec.get("git"))),
         flux=_flux(check, spec.get("flux"), git),
         allowed_hosts=_allowed_hosts(check, spec.get("allowedHosts")),
         rewrites=_rewrites(check, spec.get("rewrite")),
+        verify=_verify_rules(check, spec.get("verify"), "spec.verify", trusted_root, with_match=True),
+        trusted_root=trusted_root,
     )
 
 
@@ -463,5 +491,12 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
                     image.origin.removeprefix(f"{mirrorset.path}: "),
                     f"{image.reference} is also listed at {earlier_image.origin} with other platforms",
                     hint="list each image once, or give both entries the same platforms",
+                )
+            if earlier_image.verify != image.verify:
+                raise ManifestError(
+                    mirrorset.path,
+                    image.origin.removeprefix(f"{mirrorset.path}: "),
+                    f"{image.reference} is also listed at {earlier_image.origin} with other verify rules",
+                    hint="list each image once, or give both entries the same verify rules",
                 )
     return sets

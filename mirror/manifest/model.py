@@ -10,6 +10,7 @@ from mirror.egress import HostPattern
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
 from mirror.registry.endpoint import RegistrySettings
+from mirror.supplychain.rules import VerifyRule
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class ImageSource:
     found_by: tuple[str, ...] = ()  # the charts that use it, and how each was found to
     optional: bool = False  # only inferred (a tag guessed from appVersion): skipped with a warning if absent
     via: str = "listed"  # how it was found: listed, chart (discovery) or flux (a Flux object); kept in the inventory
+    # Its own `verify:` rules, which replace spec.verify for it (an empty tuple exempts it); None: spec.verify's.
+    verify: tuple[VerifyRule, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,6 @@ class MirrorSet:
     allowed_hosts: tuple[HostPattern, ...] = ()
     # spec.rewrite: Git and HTTP chart repository URLs fetched through other prefixes (mirror.urlrewrite).
     rewrites: tuple[UrlRewrite, ...] = ()
+    # spec.verify: upstream signatures required at collect (mirror.supplychain.rules), and spec.trustedRoot.
+    verify: tuple[VerifyRule, ...] = ()
+    trusted_root: Path | None = None

@@ -19,6 +19,7 @@ from mirror.review.facts import ArtifactFacts, artifact_facts
 from mirror.review.signatures import SignatureReview, SignatureView, review_signatures
 from mirror.review.source import Source, open_source
 from mirror.review.upstream import SUPPLY_CHAIN_KINDS, Placed, Upstream, place, upstream_of
+from mirror.supplychain.roots import judged_sources
 
 KINDS = ("image", "chart", "git", "flux")
 KIND_TITLES = {"image": "Images", "chart": "Charts", "git": "Git sources", "flux": "Flux artifacts"}
@@ -122,7 +123,7 @@ def build_review(
         source.reader,
         source.inventory_sha256,
         source.inventory.bundle_id,
-        [a.source for a in source.inventory.artifacts],
+        judged_sources(source.inventory.artifacts),
         trust,
         clock,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirror.bundle.opening import open_bundle
@@ -11,8 +11,11 @@ from mirror.bundle.verify import VerifiedBundle, check_contents, read_signed_par
 from mirror.errors import Problem, VerificationError, cap_problems, problem_count
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
+from mirror.supplychain.check import ImageSignatures
+from mirror.supplychain.roots import judged_sources
 from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import CollectorRecord, TrustState, load_state, save_state
+from mirror.trust.upstream import check_upstream, policy_trusted_roots
 from mirror.trust.verdict import Verdict, evaluate
 
 FILES_NOT_CHECKED = "files were not checked: the signatures already refuse the bundle"
@@ -24,10 +27,13 @@ class TrustReport:
     verdict: Verdict
     policy: TrustPolicy
     state: TrustState
+    # Upstream signatures re-verified under the policy's requireSignatures (none: not required, or not reached).
+    upstream: list[ImageSignatures] = field(default_factory=list)
 
     @property
     def problems(self) -> list[Problem]:
-        return cap_problems([*self.checked.problems, *self.verdict.problems])
+        upstream = (p for image in self.upstream for p in image.problems)
+        return cap_problems([*self.checked.problems, *self.verdict.problems, *upstream])
 
     @property
     def ok(self) -> bool:
@@ -53,6 +59,7 @@ class TrustReport:
             "filesChecked": self.files_checked,
             "problemCount": problem_count(self.problems),
             "problems": [p.to_json() for p in self.problems],
+            **({"upstreamSignatures": [i.to_json() for i in self.upstream]} if self.policy.require_signatures else {}),
         }
 
     def require(self) -> None:
@@ -71,7 +78,7 @@ def judge(checked: VerifiedBundle, policy: TrustPolicy, state: TrustState, clock
         inventory_sha256=checked.inventory_sha256,
         bundle_id=checked.inventory.bundle_id,
         envelopes=checked.envelopes,
-        sources=[a.source for a in checked.inventory.artifacts],
+        sources=judged_sources(checked.inventory.artifacts),
         policy=policy,
         state=state,
         clock=clock,
@@ -87,8 +94,8 @@ def check_trust(
     progress: Progress | None = None,
     clock: dt.datetime | None = None,
 ) -> TrustReport:
-    """Check every signature against the policy, then every file and the image graph; collects, never raises,
-    problems.
+    """Check every signature against the policy, then every file and the image graph, then the upstream
+    signatures the policy requires; collects, never raises, problems.
 
     The policy is read first, so a bad policy is reported (exit 2) before anything about the bundle. The verdict
     depends only on the inventory's sha256, the envelopes, the policy and the state, so it comes first: when it
@@ -96,12 +103,16 @@ def check_trust(
     bundle costs what its inventory and envelopes cost to read, whatever the size of its blobs.
     """
     policy = load_policy(policy_path)
+    own_roots = policy_trusted_roots(policy, limits)
     state = load_state(policy.state_file)
     checked = read_signed_part(open_bundle(bundle, limits), limits)
     verdict = judge(checked, policy, state, clock or dt.datetime.now(dt.UTC))
+    report = TrustReport(checked, verdict, policy, state)
     if verdict.ok and not checked.problems:
         check_contents(checked, jobs=jobs, limits=limits, progress=progress)
-    return TrustReport(checked, verdict, policy, state)
+        if not checked.problems:  # signatures are read from files just proven intact, as the graph is
+            report.upstream = check_upstream(checked, policy, limits, own_roots)
+    return report
 
 
 def record_import(report: TrustReport) -> None:

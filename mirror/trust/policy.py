@@ -10,12 +10,16 @@ from typing import Any
 
 from mirror.errors import ManifestError, UsageError
 from mirror.fsutil import require_regular_file
+from mirror.supplychain.rules import VerifyRule, parse_rules, trusted_root_file
 from mirror.trust.keys import PublicKey, load_public_key
 from mirror.yamlio import load_yaml_documents
 
 API_VERSION = "mirror/v1"
 KIND = "TrustPolicy"
-_FIELDS = {"apiVersion", "kind", "collectors", "approvers", "maxAge", "allowedSources", "stateFile", "maxSequenceGap"}
+_FIELDS = {
+    *("apiVersion", "kind", "collectors", "approvers", "maxAge", "allowedSources", "stateFile", "maxSequenceGap"),
+    *("requireSignatures", "trustedRoot"),
+}
 _ROLE_FIELDS = {"keys", "threshold"}
 _DURATION = re.compile(r"([0-9]+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -37,6 +41,10 @@ class TrustPolicy:
     allowed_sources: tuple[str, ...] | None
     state_file: Path
     max_sequence_gap: int
+    # Upstream signatures every matching image must carry, re-verified offline (mirror/trust/upstream.py); the
+    # trusted root for keyless ones (None: the one the bundle carries).
+    require_signatures: tuple[VerifyRule, ...] = ()
+    trusted_root: Path | None = None
 
 
 def parse_duration(text: object, where: str) -> dt.timedelta:
@@ -116,6 +124,16 @@ def load_policy(path: Path) -> TrustPolicy:
     gap = body.get("maxSequenceGap", DEFAULT_MAX_SEQUENCE_GAP)
     if not isinstance(gap, int) or isinstance(gap, bool) or gap < 1:
         raise fail("maxSequenceGap", "expected a positive integer")
+    trusted_root = trusted_root_file(body.get("trustedRoot"), path, "trustedRoot")
+    required = parse_rules(
+        body.get("requireSignatures"),
+        path,
+        "requireSignatures",
+        with_match=True,
+        trusted_root=trusted_root,
+        root_required=False,
+        root_field="trustedRoot",
+    )
     return TrustPolicy(
         path=path,
         collectors=collectors,
@@ -124,4 +142,6 @@ def load_policy(path: Path) -> TrustPolicy:
         allowed_sources=tuple(sources) if sources is not None else None,
         state_file=path.parent / state,
         max_sequence_gap=gap,
+        require_signatures=required,
+        trusted_root=trusted_root,
     )

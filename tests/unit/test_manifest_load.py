@@ -370,7 +370,7 @@ def test_invalid_manifest_is_refused_naming_file_field_and_expectation(tmp_path,
 
 def test_unknown_field_hint_lists_allowed_fields(tmp_path):
     path = write(tmp_path, "mirror.yaml", with_spec("images:\n  - {ref: nginx, tag: '1'}\n"))
-    assert refusal(path).hint == "allowed fields here: platforms, ref"
+    assert refusal(path).hint == "allowed fields here: platforms, ref, verify"
 
 
 def test_document_that_is_not_a_mapping_is_refused(tmp_path):
