@@ -85,9 +85,7 @@ def write_journal(
     return state_file
 
 
-def append_entry(
-    state_file: Path, n: int, *, signer: Signer | None = None, warnings: list[str] | None = None
-) -> None:
+def append_entry(state_file: Path, n: int, *, signer: Signer | None = None, warnings: list[str] | None = None) -> None:
     """One more import entry (bundle number n), under the lock, through a writer opened for it alone."""
     warn = warnings.append if warnings is not None else None
     with state_lock(state_file):

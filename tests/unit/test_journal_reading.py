@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from mirror.limits import DEFAULT_LIMITS
 from mirror.trust.journal import JournalError, journal_file_for
 from mirror.trust.journal_read import LandedImage, LandedRef, imported_bundles, iter_entries
 from mirror.trust.journal_write import open_journal
 from mirror.trust.lock import state_lock
-from mirror.limits import DEFAULT_LIMITS
 from tests.support.journals import REGISTRY, hexdigest, import_fields, lines, rewrite, write_journal
-
-
-def entries_of(state_file: Path) -> list[object]:
-    return list(iter_entries(journal_file_for(state_file)))
 
 
 def test_entries_come_in_order_with_their_number_kind_time_and_body(tmp_path: Path) -> None:
@@ -64,9 +60,7 @@ def test_imported_bundles_lists_what_each_import_landed(tmp_path: Path) -> None:
         LandedImage("mirror/team/app", "1.0", image, tuple(sorted([image, f"sha256:{hexdigest('child 1')}"]))),
     )
     assert [m.digest for m in first.attached] == [f"sha256:{hexdigest('sig 1')}"]
-    assert second.refs == (
-        LandedRef("https://git.test/base/fleet.git", "refs/heads/main", hexdigest("commit 2")[:40]),
-    )
+    assert second.refs == (LandedRef("https://git.test/base/fleet.git", "refs/heads/main", hexdigest("commit 2")[:40]),)
 
 
 def test_imported_bundles_skips_refused_and_partial_attempts_and_keeps_the_latest_import_of_each_bundle(

@@ -89,7 +89,12 @@ def test_a_rewritten_signed_journal_with_a_matching_head_is_found_by_its_signatu
     entries[1]["bundleId"] = "night-forged"
     _rechain(state_file, entries)
     assert check_journal(state_file).problems == []  # the chain alone cannot tell
-    assert codes(state_file, Importers((importer.public,))) == ["JOURNAL_SIGNATURE_INVALID"]
+    problems = check_journal(state_file, importers=Importers((importer.public,))).problems
+    # The entry edited, and the next one, whose prev changed with it.
+    assert [(p.code, p.message.split(":")[0]) for p in problems] == [
+        ("JOURNAL_SIGNATURE_INVALID", "entry 2"),
+        ("JOURNAL_SIGNATURE_INVALID", "entry 3"),
+    ]
 
 
 def test_a_forged_signature_under_the_importer_key_id_is_refused(
