@@ -7,6 +7,7 @@ of them through the real writer, under the lock, and returns the state file. Tes
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,20 @@ def lines(state_file: Path) -> list[bytes]:
 
 def rewrite(state_file: Path, new_lines: list[bytes]) -> None:
     journal_file_for(state_file).write_bytes(b"".join(new_lines))
+
+
+def rollback_record(state_file: Path) -> dict[str, Any] | None:
+    """The trust state file without the journal's head: what a refusal leaves exactly as it was (None: it records
+    no import). A refusal after the lock still moves the head: it is journaled (docs/journal.md)."""
+    if not state_file.exists():
+        return None
+    body = json.loads(state_file.read_bytes())
+    body.pop("journal", None)
+    return body if body.get("collectors") or body.get("latestCreated") else None
+
+
+def last_entry(state_file: Path) -> dict[str, Any] | None:
+    journal = journal_file_for(state_file)
+    if not journal.exists() or not journal.read_bytes():
+        return None
+    return json.loads(lines(state_file)[-1])  # type: ignore[no-any-return]
