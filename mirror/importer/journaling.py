@@ -141,7 +141,9 @@ def _message(error: BaseException | None, limit: int) -> str | None:
 
 
 @contextlib.contextmanager
-def journaled(writer: JournalWriter | None, attempt: ImportAttempt, warn: Callable[[str], None]) -> Iterator[None]:
+def journaled(
+    writer: JournalWriter | None, attempt: ImportAttempt, log: Callable[[str], None], warn: Callable[[str], None]
+) -> Iterator[None]:
     """Append the attempt's entry once the block's outcome is known. An entry that cannot be appended after a
     failure is warned about, and never hides the failure."""
     if writer is None:
@@ -155,4 +157,5 @@ def journaled(writer: JournalWriter | None, attempt: ImportAttempt, warn: Callab
         except (MirrorError, ValueError, OSError) as failed:
             warn(f"this attempt's journal entry could not be written: {failed}")
         raise
-    writer.append("import", attempt.fields(None))
+    entry = writer.append("import", attempt.fields(None))
+    log(f"recorded as entry {entry.seq} of the import journal {writer.path}")

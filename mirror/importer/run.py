@@ -213,7 +213,7 @@ def import_bundle(
                 policy.state_file, limits=limits, importers=policy.importers, signer=signer, warn=progress.warn
             )
         attempt = ImportAttempt(endpoint, git_base, limits)
-        with journaled(journal, attempt, progress.warn):
+        with journaled(journal, attempt, progress.log, progress.warn):
             remove_abandoned(log=progress.log)
             state_file = policy.state_file if policy is not None else None
             verified, report = _verify(

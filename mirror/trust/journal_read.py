@@ -118,8 +118,8 @@ class JournalCheck:
     @property
     def notes(self) -> list[str]:
         """What a crash left that the next writer repairs, and an adoption to come; not problems."""
-        adoption = ["the trust state file predates the journal: the next import starts it with an adopt entry"]
-        return [*self.repairs, *(adoption if self.adopt else [])]
+        adoption = "the trust state file records imports and there is no journal yet: the next import starts it"
+        return [*self.repairs, *([adoption] if self.adopt else [])]
 
     @property
     def repairs(self) -> list[str]:
@@ -128,12 +128,12 @@ class JournalCheck:
         if self.beyond_head and self.head is not None:
             notes.append(
                 f"entry {self.head.entries + 1} was appended by a run that stopped before the trust state file "
-                "recorded it; it chains onto the head, so it is accepted and the next entry moves the head past it"
+                "recorded it; it chains onto the head, so it is accepted, and the next entry moves the head past it"
             )
         if self.torn_tail:
             notes.append(
                 f"an incomplete last line of {self.torn_tail} byte(s), from a write cut short, is not an entry; "
-                "the next writer cuts it off"
+                "a writer cuts it off before it appends"
             )
         return notes
 

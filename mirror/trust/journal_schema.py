@@ -98,20 +98,20 @@ def mapping_of(keys: Check, values: Check) -> Check:
 
 def obj(required: Mapping[str, Check], optional: Mapping[str, Check] | None = None) -> Check:
     """An object with exactly the required fields and any of the optional ones, nothing else."""
-    optional = optional or {}
+    fields = {**required, **(optional or {})}
+    needed, allowed = frozenset(required), frozenset(fields)
 
     def check(value: Any, where: str) -> None:
         if not isinstance(value, dict):
             raise _fail(where or "entry", "an object")
-        missing = sorted(set(required) - set(value))
-        if missing:
-            raise SchemaError(f"{where or 'entry'}: missing field {missing[0]}")
-        unknown = sorted(str(k) for k in set(value) - set(required) - set(optional))
-        if unknown:
-            raise SchemaError(f"{where or 'entry'}: unknown field {unknown[0]}")
-        for name, field_check in {**required, **optional}.items():
-            if name in value:
-                field_check(value[name], f"{where}.{name}" if where else name)
+        keys = value.keys()
+        if not needed <= keys:
+            raise SchemaError(f"{where or 'entry'}: missing field {sorted(needed - keys)[0]}")
+        if not keys <= allowed:
+            raise SchemaError(f"{where or 'entry'}: unknown field {sorted(str(k) for k in keys - allowed)[0]}")
+        prefix = f"{where}." if where else ""
+        for name, item in value.items():
+            fields[name](item, prefix + name)
 
     return check
 

@@ -155,8 +155,11 @@ def open_journal(
         )
     if check.torn_tail:
         _cut_torn_tail(check.path, check.size)
-    for note in check.notes:
-        (warn or _quiet)(f"{check.path}: {note}")
+    say = warn or _quiet
+    for note in check.repairs:
+        say(f"{check.path}: {note}")
+    if check.adopt:
+        say(f"{check.path}: the trust state file predates the journal; it starts here, with an entry recording it")
     return JournalWriter(state_file, check, limits=limits, signer=signer, notes=check.repairs)
 
 

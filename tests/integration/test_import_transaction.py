@@ -2,8 +2,9 @@
 
 Each refusal that used to come after the registry push is checked the same way on the real services: its exit
 code, nothing new on the internal registry (catalogue) or Git server (ls-remote), and the trust state's rollback
-record exactly as it was (the attempt itself is journaled). Then: two imports at once on one state file, a timeout on the lock, a partial write that
-keeps rollback protection, and the quarantine directories a killed import leaves behind.
+record exactly as it was (the attempt itself is journaled). Then: two imports at once on one state file, a
+timeout on the lock, a partial write that keeps rollback protection, and the quarantine directories a killed
+import leaves behind.
 """
 
 from __future__ import annotations

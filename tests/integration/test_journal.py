@@ -13,6 +13,8 @@ import pytest
 
 from mirror.trust.journal import journal_file_for
 from mirror.trust.journal_read import check_journal, imported_bundles, iter_entries
+from mirror.trust.keys import generate
+from mirror.trust.policy import load_policy
 from mirror.trust.state import JournalHead, load_state
 from tests.conftest import internal_repositories
 from tests.support.journals import lines, rewrite
@@ -45,10 +47,10 @@ def tags(services: Any, repository: str) -> list[str]:
 
 @pytest.fixture
 def run_import(mirror_cli, services, internal_env, internal_url):  # type: ignore[no-untyped-def]
-    def run(bundle: Path, trust: Trust) -> Any:
+    def run(bundle: Path, trust: Trust, *extra: object) -> Any:
         return mirror_cli(
             "import", bundle, "--trust", trust.policy, "--registry", internal_url, "--ca-file", services.ca_file,
-            "--quiet", env=internal_env,
+            "--quiet", *extra, env=internal_env,
         )  # fmt: skip
 
     return run
@@ -105,3 +107,21 @@ def test_a_truncated_journal_refuses_the_third_import_and_nothing_is_written(
     assert internal_repositories(services, target_prefix) == repositories_before == [f"{target_prefix}/team/app"]
     assert tags(services, f"{target_prefix}/team/app") == ["1.0", "2.0"]
     assert (state_file.read_bytes(), journal_file_for(state_file).read_bytes()) == (state_before, journal_before)
+
+
+def test_importer_key_signs_the_entry_a_policy_listing_it_requires(tmp_path, run_import):
+    trust = make_trust(tmp_path / "trust")
+    _, _, key_id = generate(str(tmp_path / "trust" / "importer"), env={})
+    policy = json.loads(trust.policy.read_text())
+    trust.policy.write_text(json.dumps({**policy, "importers": {"keys": ["importer.pub"]}}))
+    bundle, _ = signed_bundle(tmp_path, trust, 1, "upstream.example/team/app:1.0")
+
+    unsigned = run_import(bundle, trust)
+    assert unsigned.exit_code == 2 and "--importer-key" in unsigned.stderr, unsigned.stderr
+    signed = run_import(bundle, trust, "--importer-key", tmp_path / "trust" / "importer.key")
+    assert signed.exit_code == 0, signed.stderr
+
+    state_file = trust.policy.parent / "state.json"
+    [entry] = [json.loads(line) for line in lines(state_file)]
+    assert entry["signature"]["keyid"] == key_id
+    assert check_journal(state_file, importers=load_policy(trust.policy).importers).problems == []

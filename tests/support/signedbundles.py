@@ -120,9 +120,7 @@ class SmallBundle:
         return raw
 
 
-def sign(
-    bundle: Path, trust: Trust, *, approve: bool = True, bundle_id: str | None = None, sequence: int = 1
-) -> None:
+def sign(bundle: Path, trust: Trust, *, approve: bool = True, bundle_id: str | None = None, sequence: int = 1) -> None:
     """Add the collector's envelope and the officer's approval; `bundle_id` names another bundle in both."""
     raw = (bundle / "inventory.json").read_bytes()
     named = bundle_id if bundle_id is not None else json.loads(raw)["bundleId"]
