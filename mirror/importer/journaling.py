@@ -72,8 +72,12 @@ class ImportAttempt:
         if self.report is None:
             return {"bundleId": None, "inventory": None, "sequence": None, "collectors": [], "approvers": []}
         verdict = self.report.verdict
+        bundle_id = self.report.checked.inventory.bundle_id
+        limit = self.limits.max_journal_message_chars
+        notes = [] if len(bundle_id) <= limit else [f"bundleId cut to its first {limit} characters"]
         return {
-            "bundleId": self.report.checked.inventory.bundle_id,
+            "bundleId": bundle_id[:limit],  # the inventory's, of a bundle perhaps refused: any length
+            "notes": notes,
             "inventory": f"sha256:{self.report.checked.inventory_sha256}",
             "sequence": max((c.sequence for c in verdict.collections.values()), default=None),
             "collectors": sorted(k.key_id for k in verdict.collections),

@@ -21,6 +21,7 @@ from mirror.trust.journal_read import check_journal
 from mirror.trust.keys import generate
 from mirror.trust.state import load_state
 from tests.support.journals import lines, rewrite
+from tests.support.signedbundles import SmallBundle, make_trust, sign
 from tests.unit.registry_sim import RegistrySim
 from tests.unit.test_collect_import_sim import INTERNAL, UPSTREAM, _collect, _policy, _upstream
 from tests.unit.test_collect_import_sim import collector_key as collector_key  # the fixture
@@ -228,3 +229,16 @@ def test_the_upstream_host_is_not_part_of_the_journal(signed: tuple[Path, Path, 
     bundle, policy, _ = signed
     import_bundle(bundle, TARGET, trust=policy, transport=RegistrySim(INTERNAL).transport())
     assert UPSTREAM not in json.dumps(journal(policy)[0]["written"])
+
+
+def test_a_hostile_bundle_id_is_cut_in_the_entry_and_the_refusal_still_journaled(tmp_path: Path) -> None:
+    trust = make_trust(tmp_path / "trust")
+    bundle = SmallBundle(tmp_path / "bundle", bundle_id="x" * 100_000)
+    bundle.image("upstream.test/team/app:1.0")
+    bundle.finish()
+    sign(bundle.root, trust)
+    with pytest.raises(VerificationError):
+        import_bundle(bundle.root, TARGET, trust=trust.policy, transport=RegistrySim(INTERNAL).transport())
+    [entry] = journal(trust.policy)
+    assert entry["result"] == "refused"
+    assert len(entry["bundleId"]) == DEFAULT_LIMITS.max_journal_message_chars and "bundleId" in entry["notes"][0]
