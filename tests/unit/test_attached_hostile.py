@@ -1,0 +1,113 @@
+"""Hostile attached manifests, from an upstream or in a bundle: what they must not make collect or import do
+(write a tag the bundle does not carry, refuse after a write, read without bound, crash)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mirror.errors import MirrorError
+from mirror.importer.run import import_bundle
+from mirror.oci import mediatypes as mt
+from mirror.supplychain.attached import COSIGN_SIGNATURE, FOUND_COSIGN_TAG, attached_record
+from tests.support.attach import Artifact, cosign_signature, cosign_tag
+from tests.support.signedbundles import SmallBundle
+from tests.unit.attached_upstream import UPSTREAM, Upstream, collect_from
+from tests.unit.registry_sim import RegistrySim
+
+INTERNAL = "internal.test"
+APP = f"{UPSTREAM}/team/app:1.0"
+
+
+def _with_subject(artifact: Artifact, digest: str) -> Artifact:
+    """`artifact` with a `subject` naming `digest` (whatever that string is)."""
+    body = artifact.body
+    body["subject"] = {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": 1}
+    return Artifact(json.dumps(body, separators=(",", ":")).encode(), artifact.blobs)
+
+
+def _writes(requests: list[httpx.Request]) -> list[httpx.Request]:
+    return [r for r in requests if r.method in ("PUT", "PATCH", "DELETE") or "mount" in r.url.params]
+
+
+def _bundle_with_cosign_manifest(root: Path, signature: Artifact) -> tuple[SmallBundle, str]:
+    """registry.example/team/app:1.0 and `signature` recorded as found under its cosign tag."""
+    bundle = SmallBundle(root)
+    bundle.image("registry.example/team/app:1.0")
+    image = bundle.artifacts[0].digest
+    for data in signature.blobs.values():
+        bundle.blob(data)
+    bundle.blob(signature.manifest)
+    bundle.index.append({"mediaType": mt.OCI_MANIFEST, "digest": signature.digest, "size": signature.size})
+    bundle.artifacts.append(
+        attached_record(
+            "registry.example/team/app",
+            signature.digest,
+            mt.OCI_MANIFEST,
+            signature.size,
+            subject=image,
+            artifact_type=COSIGN_SIGNATURE,
+            found=FOUND_COSIGN_TAG,
+            image="registry.example/team/app:1.0",
+            tag=cosign_tag(image),
+        )
+    )
+    bundle.finish()
+    return bundle, image
+
+
+def _target_with_latest() -> RegistrySim:
+    """A target whose team/app:latest is a multi-platform index (of another version)."""
+    other = Upstream()
+    other.index("team/app", "latest")
+    internal = RegistrySim(INTERNAL)
+    internal.manifests["team/app"] = dict(other.sim.manifests["team/app"])
+    return internal
+
+
+# --- a `subject` that is not a digest, or not the one the manifest is attached to -------------------------------
+
+
+def test_collect_refuses_a_cosign_tag_manifest_whose_subject_is_another_manifest(tmp_path):
+    upstream = Upstream()
+    image, _ = upstream.image("team/app", "1.0")
+    hostile = _with_subject(cosign_signature(image, f"{UPSTREAM}/team/app"), "latest")
+    upstream.sim.add_artifact("team/app", hostile.manifest, hostile.blobs, tag=cosign_tag(image))
+
+    with pytest.raises(MirrorError) as info:
+        collect_from(upstream, tmp_path, [APP])
+
+    assert info.value.exit_code == 3
+    assert cosign_tag(image) in str(info.value)
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_an_attached_manifest_naming_a_tag_as_its_subject_moves_no_tag_on_the_target(tmp_path):
+    signature = _with_subject(cosign_signature("sha256:" + "e" * 64, "registry.example/team/app"), "latest")
+    bundle, _ = _bundle_with_cosign_manifest(tmp_path / "b", signature)
+    internal = _target_with_latest()
+    latest = internal.manifests["team/app"]["latest"]
+    before = len(internal.requests)
+
+    with pytest.raises(MirrorError) as info:
+        import_bundle(bundle.root, f"https://{INTERNAL}", allow_unsigned=True, transport=internal.transport())
+
+    assert info.value.exit_code == 3
+    assert "subject" in str(info.value.problems)
+    assert internal.manifests["team/app"]["latest"] == latest
+    assert _writes(internal.requests[before:]) == []
+
+
+def test_an_attached_manifest_naming_the_image_s_own_tag_as_its_subject_is_refused_before_any_write(tmp_path):
+    signature = _with_subject(cosign_signature("sha256:" + "e" * 64, "registry.example/team/app"), "1.0")
+    bundle, _ = _bundle_with_cosign_manifest(tmp_path / "b", signature)
+    internal = RegistrySim(INTERNAL)
+
+    with pytest.raises(MirrorError) as info:
+        import_bundle(bundle.root, f"https://{INTERNAL}", allow_unsigned=True, transport=internal.transport())
+
+    assert info.value.exit_code == 3
+    assert _writes(internal.requests) == []
