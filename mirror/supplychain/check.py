@@ -317,6 +317,15 @@ def _why(findings: list[SignatureFinding], capped: bool, limits: Limits) -> tupl
     return code, why
 
 
+def judged(artifact: ArtifactRecord) -> bool:
+    """Whether the rules judge `artifact`: an image, or a chart pulled from a registry. Both land under their
+    source reference, which is what the rules match: a kind the record names is no way around them. A chart from
+    an HTTP repository lands under charts/ and has nothing attached to it."""
+    return artifact.kind == "image" or (
+        artifact.kind == "chart" and not artifact.source.startswith(("http://", "https://"))
+    )
+
+
 def check_signatures(
     images: Sequence[ArtifactRecord],
     attached: Mapping[str, Sequence[Attached]],
