@@ -196,7 +196,9 @@ class AttachedFinder:
         named = document.body.get("subject")
         named_digest = named.get("digest") if isinstance(named, dict) else None
         if named is not None and named_digest != subject.digest:  # the import would list it under that name
-            raise InvalidDocumentError(f"{where}: {at} names {named_digest!r:.100} as its subject, not {subject.digest}")
+            raise InvalidDocumentError(
+                f"{where}: {at} names {named_digest!r:.100} as its subject, not {subject.digest}"
+            )
         artifact_type = COSIGN_SUFFIXES[tag[tag.rindex(".") :]]
         return FoundAttached(
             subject.repository,

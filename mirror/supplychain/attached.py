@@ -35,6 +35,8 @@ SPDX_JSON = "application/spdx+json"
 CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 IN_TOTO = "application/vnd.in-toto+json"
 TRUSTED_ROOT = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
+# The predicate type of the in-toto statement cosign 3 signs an image with.
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
 COSIGN_SUFFIXES = {".sig": COSIGN_SIGNATURE, ".att": DSSE_ENVELOPE, ".sbom": SPDX_JSON}
 
