@@ -9,9 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import MirrorError
 from mirror.importer.run import import_bundle
 from mirror.oci import mediatypes as mt
+from mirror.review.html import review_html
+from mirror.review.jsonout import review_json
+from mirror.review.model import build_review
+from mirror.review.text import review_text
 from mirror.supplychain.attached import COSIGN_SIGNATURE, FOUND_COSIGN_TAG, attached_record
 from tests.support.attach import Artifact, cosign_signature, cosign_tag
 from tests.support.signedbundles import SmallBundle
@@ -111,3 +116,21 @@ def test_an_attached_manifest_naming_the_image_s_own_tag_as_its_subject_is_refus
 
     assert info.value.exit_code == 3
     assert _writes(internal.requests) == []
+
+
+# --- inspect of an unchecked bundle ---------------------------------------------------------------------------
+
+
+def test_inspect_lists_an_attached_record_without_subject_or_image_as_attached_to_nothing(tmp_path):
+    bundle = SmallBundle(tmp_path / "b")
+    bundle.image("registry.example/team/app:1.0")
+    image = bundle.artifacts[0]
+    source = f"registry.example/team/app@{image.digest}"
+    bundle.artifacts.append(ArtifactRecord("attached", source, image.digest, image.media_type, image.size, {}))
+    bundle.finish()
+
+    review = build_review(bundle.root)
+
+    assert f"{source} (subject )" in review_text(review)
+    assert review_json(review)["supplyChain"]["unplaced"][0]["subject"] == ""
+    assert source in review_html(review)
