@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import MirrorError
+from mirror.limits import DEFAULT_LIMITS
 from mirror.importer.run import import_bundle
 from mirror.oci import mediatypes as mt
 from mirror.review.html import review_html
@@ -134,3 +136,28 @@ def test_inspect_lists_an_attached_record_without_subject_or_image_as_attached_t
     assert f"{source} (subject )" in review_text(review)
     assert review_json(review)["supplyChain"]["unplaced"][0]["subject"] == ""
     assert source in review_html(review)
+
+
+# --- bounds ----------------------------------------------------------------------------------------------------
+
+
+def test_what_is_attached_to_one_image_is_bounded_in_all_not_only_per_manifest_and_level(tmp_path):
+    # Three SBOMs on the image, three on each of those, three on each of those: within max_attached_per_subject
+    # and max_attached_depth everywhere, but a fan-out that grows as per_subject ** depth.
+    upstream = Upstream()
+    image, _ = upstream.image("team/app", "1.0")
+    level = [image]
+    for _ in range(3):
+        level = [upstream.attach_sbom("team/app", s, name=f"{s[-6:]}-{i}").digest for s in level for i in range(3)]
+    limits = dataclasses.replace(
+        DEFAULT_LIMITS, max_attached_per_subject=3, max_attached_depth=4, max_attached_per_image=10
+    )
+    before = len(upstream.sim.requests)
+
+    with pytest.raises(MirrorError) as info:
+        collect_from(upstream, tmp_path, [APP], limits=limits)
+
+    assert info.value.exit_code == 3
+    assert "max_attached_per_image" in str(info.value)
+    fetched = [r for r in upstream.sim.requests[before:] if r.method == "GET" and "/manifests/sha256:" in r.url.path]
+    assert len(fetched) <= 1 + 10 + 3  # the image, what the limit lets through, one subject's list beyond it
