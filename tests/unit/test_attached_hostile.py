@@ -12,8 +12,8 @@ import pytest
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import MirrorError
-from mirror.limits import DEFAULT_LIMITS
 from mirror.importer.run import import_bundle
+from mirror.limits import DEFAULT_LIMITS
 from mirror.oci import mediatypes as mt
 from mirror.review.html import review_html
 from mirror.review.jsonout import review_json

@@ -145,9 +145,11 @@ def test_a_referrers_list_is_read_no_further_than_the_manifests_a_subject_may_ha
         return httpx.Response(200, headers={"Content-Type": mt.OCI_INDEX, "Link": following}, content=page)
 
     endpoint = Endpoint(sim.host, sim.scheme, sim.host)
-    with RegistryClient(endpoint, transport=httpx.MockTransport(endless)) as client:
-        with pytest.raises(InvalidDocumentError) as info:
-            client.referrers(REPO, digest, max_count=100)
+    with (
+        RegistryClient(endpoint, transport=httpx.MockTransport(endless)) as client,
+        pytest.raises(InvalidDocumentError) as info,
+    ):
+        client.referrers(REPO, digest, max_count=100)
 
     assert "100" in str(info.value)
     assert len(pages) == 1
