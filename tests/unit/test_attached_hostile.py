@@ -11,15 +11,18 @@ import httpx
 import pytest
 
 from mirror.bundle.inventory import ArtifactRecord
-from mirror.errors import MirrorError
+from mirror.collector.run import collect
+from mirror.errors import MirrorError, UsageError
 from mirror.importer.run import import_bundle
 from mirror.limits import DEFAULT_LIMITS
 from mirror.oci import mediatypes as mt
+from mirror.oci.digest import sha256_digest
 from mirror.review.html import review_html
 from mirror.review.jsonout import review_json
 from mirror.review.model import build_review
 from mirror.review.text import review_text
 from mirror.supplychain.attached import COSIGN_SIGNATURE, FOUND_COSIGN_TAG, attached_record
+from tests.support import cosign as cosign_keys
 from tests.support.attach import Artifact, cosign_signature, cosign_tag
 from tests.support.signedbundles import SmallBundle
 from tests.unit.attached_upstream import UPSTREAM, Upstream, collect_from
@@ -161,3 +164,52 @@ def test_what_is_attached_to_one_image_is_bounded_in_all_not_only_per_manifest_a
     assert "max_attached_per_image" in str(info.value)
     fetched = [r for r in upstream.sim.requests[before:] if r.method == "GET" and "/manifests/sha256:" in r.url.path]
     assert len(fetched) <= 1 + 10 + 3  # the image, what the limit lets through, one subject's list beyond it
+
+
+def _signed_with_a_big_layer(upstream: Upstream, image: str, size: int) -> str:
+    """A `.sig` of `image` whose one simple-signing layer is `size` bytes; the layer's digest."""
+    signature = cosign_signature(image, f"{UPSTREAM}/team/app")
+    body = signature.body
+    payload = b" " * size
+    body["layers"][0].update(digest=sha256_digest(payload), size=size)
+    blobs = {**signature.blobs, sha256_digest(payload): payload}
+    big = Artifact(json.dumps(body, separators=(",", ":")).encode(), blobs)
+    upstream.sim.add_artifact("team/app", big.manifest, big.blobs, tag=cosign_tag(image))
+    return sha256_digest(payload)
+
+
+def _blob_gets(upstream: Upstream, digest: str) -> list[httpx.Request]:
+    return [r for r in upstream.sim.requests if r.method == "GET" and r.url.path.endswith(f"/blobs/{digest}")]
+
+
+def test_a_signature_layer_is_not_downloaded_before_max_bundle_size_refuses_the_collect(tmp_path):
+    upstream = Upstream()
+    image, _ = upstream.image("team/app", "1.0")
+    layer = _signed_with_a_big_layer(upstream, image, 300_000)
+
+    with pytest.raises(UsageError) as info:
+        collect_from(upstream, tmp_path, [APP], max_bundle_size=200_000)
+
+    assert "nothing was downloaded" in str(info.value)
+    assert _blob_gets(upstream, layer) == []
+
+
+def test_a_signature_layer_too_large_to_verify_is_not_downloaded_before_the_signature_check(tmp_path, monkeypatch):
+    upstream = Upstream()
+    image, _ = upstream.image("team/app", "1.0")
+    layer = _signed_with_a_big_layer(upstream, image, 300_000)
+    key = cosign_keys.generate_key()
+    cosign_keys.write_public_key(key, tmp_path / "upstream.pub")
+    mirrorset = tmp_path / "set.yaml"
+    mirrorset.write_text(
+        "apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: t}\n"
+        f"spec:\n  images: [{APP}]\n  verify: [{{match: '*', key: upstream.pub}}]\n"
+    )
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_sigstore_bundle_bytes=100_000)
+
+    with pytest.raises(MirrorError) as info:
+        collect([mirrorset], tmp_path / "bundle", transport=upstream.sim.transport(), limits=limits)
+
+    assert info.value.exit_code == 3
+    assert "max_sigstore_bundle_bytes" in str(info.value.problems)
+    assert _blob_gets(upstream, layer) == []
