@@ -103,14 +103,17 @@ def signature_layers(document: ManifestDocument) -> list[Descriptor]:
 
 
 def evidence_of(
-    document: ManifestDocument, read_blob: ReadBlob, limits: Limits
+    document: ManifestDocument, read_blob: ReadBlob, limits: Limits, room: int | None = None
 ) -> tuple[list[Evidence], list[Unreadable]]:
-    """Every signature in `document`'s layers, and every signature layer that could not be read."""
+    """Every signature in `document`'s layers, and every signature layer that could not be read; at most `room`
+    of them in all (the layers beyond are not read)."""
     found: list[Evidence] = []
     unreadable: list[Unreadable] = []
     for descriptor in document.layers:
         if descriptor.media_type not in SIGNATURE_LAYERS:
             continue
+        if room is not None and len(found) + len(unreadable) >= room:
+            break
         try:
             data = _read(descriptor, read_blob, limits)
             if descriptor.media_type == SIGSTORE_BUNDLE:
