@@ -81,11 +81,23 @@ def _read(descriptor: Descriptor, read_blob: ReadBlob, limits: Limits) -> bytes:
     return data
 
 
+_COSIGN_ANNOTATIONS = (
+    COSIGN_SIGNATURE_ANNOTATION,
+    COSIGN_CERTIFICATE_ANNOTATION,
+    COSIGN_CHAIN_ANNOTATION,
+    COSIGN_BUNDLE_ANNOTATION,
+)
+
+
 def _cosign_layer(document: ManifestDocument, descriptor: Descriptor, payload: bytes) -> CosignLayer:
     annotations = descriptor.annotations
     signature = annotations.get(COSIGN_SIGNATURE_ANNOTATION)
     if signature is None:
         raise MirrorError(f"no {COSIGN_SIGNATURE_ANNOTATION} annotation")
+    for name in _COSIGN_ANNOTATIONS:  # base64, PEM and JSON of base64 and hex: ASCII (JSON can carry lone surrogates)
+        value = annotations.get(name)
+        if value is not None and not value.isascii():
+            raise MirrorError(f"its {name} annotation is not ASCII text")
     return CosignLayer(
         document.digest,
         descriptor.digest,

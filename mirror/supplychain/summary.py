@@ -179,6 +179,8 @@ def _certificate_claim(certificate: bytes) -> _Claim:
 def _annotation_claim(layer: Descriptor) -> _Claim:
     """cosign's classic layout: a keyless signature's certificate is an annotation of its layer (PEM)."""
     pem = layer.annotations.get(COSIGN_CERTIFICATE_ANNOTATION)
+    if pem and not pem.isascii():  # PEM is ASCII; JSON can carry lone surrogates, which no encoding takes
+        return _Claim(None, True, ("its certificate could not be read",))
     return _certificate_claim(pem.encode()) if pem else _Claim()
 
 

@@ -289,3 +289,18 @@ def test_html_keeps_its_sections_in_order(tmp_path):
     sections = ["Summary", "Changes since base", "Signatures", "Hosts contacted", "Contents"]
     assert [page.index(f"<h2>{s}</h2>") for s in sections] == sorted(page.index(f"<h2>{s}</h2>") for s in sections)
     assert "<script" not in page.replace("&lt;script", "")
+
+
+def test_a_certificate_annotation_that_is_not_text_is_listed_as_unreadable(tmp_path):
+    bundle = SmallBundle(tmp_path / "b")
+    bundle.image(APP)
+    made = craft.cosign_signature(craft.image_digest(bundle, APP), certificate=b"SURROGATE")
+    hostile = craft.Crafted(made.manifest.replace(b"SURROGATE", b"\\ud800"), made.artifact_type, made.blobs)
+    craft.attach(bundle, APP, hostile, found=FOUND_COSIGN_TAG)
+    bundle.finish()
+
+    review = build_review(bundle.root)
+
+    assert "its certificate could not be read" in review_text(review)
+    assert "its certificate could not be read" in review_html(review)
+    assert review_json(review)["artifacts"][0]["attached"]["signatures"][0]["keyless"] is True
