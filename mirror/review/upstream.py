@@ -50,7 +50,7 @@ class Upstream:
 
     def verification(self, signature: SignatureSummary) -> str:
         by = self.verified_by(signature)
-        return f"verified by the collector ({'; '.join(s.describe() for s in by)})" if by else "not verified"
+        return f"verified by the collector ({'; '.join(s.describe() for s in by)})" if by else "not verified by the collector"
 
     @property
     def empty(self) -> bool:
