@@ -17,6 +17,7 @@ from mirror.errors import MirrorError
 from mirror.limits import DEFAULT_LIMITS
 from mirror.oci.digest import sha256_digest
 from mirror.oci.document import parse_manifest
+from mirror.review.policycheck import RuleCheck
 from mirror.supplychain.attached import ATTACHED, Attached
 from mirror.supplychain.summary import (
     AttachedSummary,
@@ -41,9 +42,9 @@ class Upstream:
     count: int = 0  # attached manifests
     signers: tuple[Signer, ...] = ()  # the artifact's `signers`: verified by the collector against spec.verify
     summary: AttachedSummary = field(default_factory=AttachedSummary)
-    # The trust policy's own re-verification of these signatures (inspect --trust), when it runs; None until
-    # then. The hook for the import-side check (mirror/supplychain: check_signatures), which fills it.
-    policy: list[str] | None = None
+    # The trust policy's own re-verification of these signatures (inspect --trust, review/policycheck.py): one
+    # verdict per requireSignatures rule that applies, [] when none does; None when nothing was checked.
+    policy: list[RuleCheck] | None = None
     # Whether `signers` is the collector's word: a collector's signature over this very inventory verified under
     # inspect --trust. Otherwise they are what an unchecked inventory claims, which anyone can write.
     vouched: bool = False
@@ -53,7 +54,7 @@ class Upstream:
 
     def verification(self, signature: SignatureSummary) -> str:
         by = self.verified_by(signature)
-        return self.collector_verified(by) if by else "not verified"
+        return self.collector_verified(by) if by else "not verified by the collector"
 
     def collector_verified(self, signers: tuple[Signer, ...]) -> str:
         said = f"verified by the collector ({'; '.join(s.describe() for s in signers)})"
