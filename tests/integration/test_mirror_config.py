@@ -20,16 +20,27 @@ DROP_IN = "containers/registries.conf.d/50-mirror.conf"
 
 
 @pytest.fixture
-def imported(tmp_path, mirror_cli, write_mirrorset, upstream_images, services, internal_env, internal_url):
-    """One upstream image collected and imported with --mirror-config; returns (the directory, the CLI result)."""
+def bundle(tmp_path, mirror_cli, write_mirrorset, upstream_images) -> Path:
+    """One upstream image, collected."""
     manifest = write_mirrorset([upstream_images["app_1"]["ref"]], registries={UPSTREAM_REGISTRY: {"plainHTTP": True}})
-    bundle = tmp_path / "bundle.tar"
-    assert mirror_cli("collect", manifest, "-o", bundle, "-q").exit_code == 0
-    out = tmp_path / "nodes"
-    result = mirror_cli(
+    out = tmp_path / "bundle.tar"
+    assert mirror_cli("collect", manifest, "-o", out, "-q").exit_code == 0
+    return out
+
+
+def import_with_mirror_config(mirror_cli, bundle, out, services, internal_env, internal_url, *extra):
+    return mirror_cli(
         "import", bundle, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file,
-        "--mirror-config", out, "--node-ca-path", NODE_CA, "--json", "-q", env=internal_env,
+        "--mirror-config", out, *extra, env=internal_env,
     )  # fmt: skip
+
+
+@pytest.fixture
+def imported(tmp_path, mirror_cli, bundle, services, internal_env, internal_url):
+    """The bundle imported with --mirror-config and --node-ca-path; returns (the directory, the CLI result)."""
+    out = tmp_path / "nodes"
+    extra = ("--node-ca-path", NODE_CA, "--json", "-q")
+    result = import_with_mirror_config(mirror_cli, bundle, out, services, internal_env, internal_url, *extra)
     assert result.exit_code == 0, result.stderr
     return out, result
 
@@ -85,17 +96,11 @@ def test_the_files_parse_and_name_the_node_ca_path_never_the_local_one(imported,
 
 
 def test_a_dry_run_says_what_it_would_write_and_writes_nothing(
-    tmp_path, mirror_cli, write_mirrorset, upstream_images, services, internal_env, internal_url
+    tmp_path, mirror_cli, bundle, services, internal_env, internal_url
 ):
-    manifest = write_mirrorset([upstream_images["app_1"]["ref"]], registries={UPSTREAM_REGISTRY: {"plainHTTP": True}})
-    bundle = tmp_path / "bundle.tar"
-    assert mirror_cli("collect", manifest, "-o", bundle, "-q").exit_code == 0
     out = tmp_path / "nodes"
 
-    result = mirror_cli(
-        "import", bundle, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file,
-        "--mirror-config", out, "--dry-run", "-q", env=internal_env,
-    )  # fmt: skip
+    result = import_with_mirror_config(mirror_cli, bundle, out, services, internal_env, internal_url, "--dry-run", "-q")
 
     assert result.exit_code == 0, result.stderr
     assert not out.exists()
