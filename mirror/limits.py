@@ -28,6 +28,8 @@ class Limits:
     max_flux_objects_bytes: int = 64 * MiB
     # --flux-out night after night: the record of the files an import wrote there (read before the next night).
     max_flux_out_record_bytes: int = 16 * MiB
+    # --mirror-config night after night: the record of the node files an import wrote there.
+    max_mirror_config_record_bytes: int = 1 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
     # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.
