@@ -633,14 +633,23 @@ def _download(
     sizes checked, then every blob the bundle and its base lack downloaded."""
     run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
     _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
-    # Signature layers first, even those the base carried (they are small): the upstream signature check reads
-    # them from this collect's layout before any layer is downloaded, and an incremental bundle keeps them.
-    signatures = sorted({layer.digest for a in gathered.attached for layer in signature_layers(a.document)})
-    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
-    check_signatures()
+    # Signature layers first, even those the base carried: the upstream signature check reads them from this
+    # collect's layout before any other layer is downloaded, and an incremental bundle keeps them. Only those it
+    # can read (a larger one verifies nothing), and only once the sizes are checked: they count like any blob.
+    signatures = sorted(
+        {
+            layer.digest
+            for a in gathered.attached
+            for layer in signature_layers(a.document)
+            if layer.size <= limits.max_sigstore_bundle_bytes
+        }
+    )
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
-    _check_sizes(gathered, download, have, digests, out, max_bundle_size)
+    _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
+    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
+    check_signatures()
+    digests = [d for d in digests if not writer.has(d)]
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
     progress.finish()

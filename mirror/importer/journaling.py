@@ -18,6 +18,7 @@ from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.registry.endpoint import Endpoint
 from mirror.trust.check import TrustReport
+from mirror.trust.journal_schema import PROGRESS_FIELDS
 from mirror.trust.journal_write import JournalWriter
 
 
@@ -43,13 +44,18 @@ class ImportAttempt:
     attached: list[ImagePlan] = field(default_factory=list)
     pushes: list[PushPlan] = field(default_factory=list)
     flux_files: int = 0
-    planned: bool = False
+    mirror_config_files: int = 0
     writes: WriteProgress | None = None  # set once the state records the bundle: a failure is then partial
     outcomes: list[ImageOutcome] | None = None
     pushed: list[PushResult] = field(default_factory=list)
 
-    def plan(self, images: list[ImagePlan], attached: list[ImagePlan], pushes: list[PushPlan], flux: int) -> None:
-        self.images, self.attached, self.pushes, self.flux_files, self.planned = images, attached, pushes, flux, True
+    def plan(
+        self, images: list[ImagePlan], attached: list[ImagePlan], pushes: list[PushPlan], flux: int, nodes: int
+    ) -> None:
+        """What the import is about to write: images, attached manifests, Git pushes, --flux-out and
+        --mirror-config files."""
+        self.images, self.attached, self.pushes = images, attached, pushes
+        self.flux_files, self.mirror_config_files = flux, nodes
 
     def done(self, outcomes: list[ImageOutcome], pushed: list[PushResult]) -> None:
         self.outcomes, self.pushed = outcomes, pushed
@@ -63,10 +69,16 @@ class ImportAttempt:
             "registry": target_url(self.endpoint),
             "git": self.git,
             "written": self._written(complete=error is None) if error is None or partial else None,
-            "progress": self.writes.to_json() if partial and self.writes is not None else None,
+            "progress": self._progress() if partial else None,
             "problems": [p.code for p in getattr(error, "problems", None) or [] if isinstance(p, Problem)],
             "message": _message(error, self.limits.max_journal_message_chars),
         }
+
+    def _progress(self) -> dict[str, object] | None:
+        if self.writes is None:
+            return None
+        log = self.writes.to_json()
+        return {name: log[name] for name in PROGRESS_FIELDS if name in log}
 
     def _bundle(self) -> dict[str, Any]:
         if self.report is None:
@@ -103,6 +115,7 @@ class ImportAttempt:
                 for target, ref, o, done in refs
             ],
             "fluxFiles": self.flux_files,
+            "mirrorConfigFiles": self.mirror_config_files,
         }
 
     def _image(self, plan: ImagePlan, outcome: ImageOutcome | None) -> dict[str, Any]:

@@ -182,18 +182,19 @@ _WRITTEN = obj(
             )
         ),
         "fluxFiles": integer(0),
+        "mirrorConfigFiles": integer(0),
     }
 )
-_PROGRESS = obj(
-    {},
-    {
-        "stateRecorded": boolean,
-        "registryWriteRequests": integer(0),
-        "gitPushed": list_of(string),
-        "gitInterrupted": nullable(string),
-        "fluxFiles": integer(0),
-    },
-)
+# How far a partial import's writes got: these fields of its WriteLog (importer/run.py), no others.
+PROGRESS_FIELDS: dict[str, Check] = {
+    "stateRecorded": boolean,
+    "registryWriteRequests": integer(0),
+    "gitPushed": list_of(string),
+    "gitInterrupted": nullable(string),
+    "fluxFiles": integer(0),
+    "mirrorConfigFiles": integer(0),
+}
+_PROGRESS = obj({}, PROGRESS_FIELDS)
 
 KINDS: dict[str, dict[str, Check]] = {
     "import": {

@@ -51,6 +51,7 @@ def import_fields(n: int, *, result: str = "imported", tag: str | None = None) -
             }
         ],
         "fluxFiles": 0,
+        "mirrorConfigFiles": 0,
     }
     return {
         "result": result,
