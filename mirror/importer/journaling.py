@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mirror.errors import Interrupted, MirrorError, Problem, UsageError, VerificationError
+from mirror.errors import Interrupted, MirrorError, Problem, UsageError, VerificationError, cap_problems
 from mirror.git.bundles import PushPlan, PushResult, RefOutcome
 from mirror.importer.registry import ImageOutcome
 from mirror.landing import ImagePlan
@@ -70,7 +70,7 @@ class ImportAttempt:
             "git": self.git,
             "written": self._written(complete=error is None) if error is None or partial else None,
             "progress": self._progress() if partial else None,
-            "problems": [p.code for p in getattr(error, "problems", None) or [] if isinstance(p, Problem)],
+            "problems": _codes(error, self.limits.max_problems),
             "message": _message(error, self.limits.max_journal_message_chars),
         }
 
@@ -137,6 +137,11 @@ def _result(error: BaseException | None, partial: bool) -> str:
     if partial:
         return "partial"
     return "refused" if isinstance(error, UsageError | VerificationError) else "failed"
+
+
+def _codes(error: BaseException | None, limit: int) -> list[str]:
+    problems = getattr(error, "problems", None) or []
+    return [p.code for p in cap_problems((p for p in problems if isinstance(p, Problem)), limit)]
 
 
 def _exit_code(error: BaseException | None) -> int:

@@ -155,23 +155,40 @@ def check_journal(
         check.adopt = state.journal is None and state.records_imports
         return check
     reader = _Reader(check.path, limits)
-    signatures: list[Problem] = []
-    at_head = None
-    try:
-        for entry in reader.entries():
-            check.entries, check.last_sha256 = entry.seq, entry.sha256
-            if state.journal is not None and entry.seq == state.journal.entries:
-                at_head = entry.sha256
-            if importers is not None and entry.seq >= importers.from_entry:
-                signatures += _signature_problems(entry, importers)
-    except JournalError as exc:
-        check.problems = cap_problems([*exc.problems, *signatures], limits.max_problems)
+    walk = _Walk(state.journal)
+    found = cap_problems(walk.problems(reader, importers), limits.max_problems)  # bounded, however many
+    check.entries, check.last_sha256 = walk.entries, walk.last_sha256
+    if walk.broken:
+        check.problems = found
         return check
     check.size, check.torn_tail = reader.size, reader.torn
-    check.problems = cap_problems([*_head_problems(check, state.journal, at_head), *signatures], limits.max_problems)
+    check.problems = cap_problems([*_head_problems(check, state.journal, walk.at_head), *found], limits.max_problems)
     if state.journal is None and check.entries == 0:
         check.adopt = state.records_imports
     return check
+
+
+@dataclass
+class _Walk:
+    """The entries read, with what the head check needs; the problems (chain, signatures) as they are found."""
+
+    head: JournalHead | None
+    entries: int = 0
+    last_sha256: str | None = None
+    at_head: str | None = None  # the hash of the entry the head counts to
+    broken: bool = False
+
+    def problems(self, reader: _Reader, importers: Importers | None) -> Iterator[Problem]:
+        try:
+            for entry in reader.entries():
+                self.entries, self.last_sha256 = entry.seq, entry.sha256
+                if self.head is not None and entry.seq == self.head.entries:
+                    self.at_head = entry.sha256
+                if importers is not None and entry.seq >= importers.from_entry:
+                    yield from _signature_problems(entry, importers)
+        except JournalError as exc:
+            self.broken = True
+            yield from exc.problems
 
 
 def _head_problems(check: JournalCheck, head: JournalHead | None, at_head: str | None) -> list[Problem]:

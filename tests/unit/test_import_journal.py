@@ -242,3 +242,20 @@ def test_a_hostile_bundle_id_is_cut_in_the_entry_and_the_refusal_still_journaled
     [entry] = journal(trust.policy)
     assert entry["result"] == "refused"
     assert len(entry["bundleId"]) == DEFAULT_LIMITS.max_journal_message_chars and "bundleId" in entry["notes"][0]
+
+
+def test_an_import_interrupted_after_its_first_write_appends_a_partial_entry_with_exit_130(
+    signed: tuple[Path, Path, dict[str, str]],
+) -> None:
+    bundle, policy, _ = signed
+    internal = RegistrySim(INTERNAL)
+
+    def interrupt(request: Any) -> None:
+        if request.method == "PUT" and "/manifests/" in request.url.path:
+            raise KeyboardInterrupt
+
+    internal.on_request = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        import_bundle(bundle, TARGET, trust=policy, transport=internal.transport(), jobs=1)
+    [entry] = journal(policy)
+    assert (entry["result"], entry["exitCode"], entry["message"]) == ("partial", 130, "interrupted")

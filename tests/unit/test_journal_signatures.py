@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from securesystemslib.dsse import Envelope as SslibEnvelope
 from securesystemslib.signer import SSlibKey
 
 from mirror.errors import ManifestError
+from mirror.limits import DEFAULT_LIMITS
 from mirror.trust.journal import ENTRY_PAYLOAD_TYPE
 from mirror.trust.journal_read import check_journal
 from mirror.trust.keys import Signer, generate, load_signer
@@ -180,3 +182,11 @@ def test_a_malformed_importers_field_is_a_policy_error(tmp_path: Path, importer:
 def test_an_importer_key_that_is_also_a_collector_key_is_a_policy_error(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="importers"):
         load_policy(_policy(tmp_path, {"keys": ["collector.pub"]}))
+
+
+def test_signature_problems_are_capped_like_every_list_of_problems(tmp_path: Path, importer: Signer) -> None:
+    state_file = write_journal(tmp_path, 5)
+    few = replace(DEFAULT_LIMITS, max_problems=3)
+    problems = check_journal(state_file, limits=few, importers=Importers((importer.public,))).problems
+    assert [p.code for p in problems] == ["JOURNAL_UNSIGNED"] * 3 + ["PROBLEMS_OMITTED"]
+    assert problems[-1].omitted == (("JOURNAL_UNSIGNED", 2),)
