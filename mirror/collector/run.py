@@ -525,6 +525,7 @@ def collect(
             jobs=jobs,
             progress=progress,
             check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
+            discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
         )
         [upstream] = checked
         progress.mark("write")
@@ -628,11 +629,17 @@ def _download(
     jobs: int,
     progress: Progress,
     check_signatures: Callable[[], None],
+    discover_attached: bool = True,
 ) -> None:
-    """Every image graph walked, then what is attached to them, their signatures downloaded and checked, the
-    sizes checked, then every blob the bundle and its base lack downloaded."""
+    """Every image graph walked, then what is attached to them (unless spec.attached is false), their signatures
+    downloaded and checked, the sizes checked, then every blob the bundle and its base lack downloaded."""
     run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
-    _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
+    if discover_attached:
+        _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
+    else:
+        progress.log(
+            "spec.attached is false: what upstream attached to the images (signatures, SBOMs) is not looked for"
+        )
     # Signature layers first, even those the base carried (they are small): the upstream signature check reads
     # them from this collect's layout before any layer is downloaded, and an incremental bundle keeps them.
     signatures = sorted({layer.digest for a in gathered.attached for layer in signature_layers(a.document)})
