@@ -377,11 +377,13 @@ class FleetResolution:
             selector = {}
         media_type = selector.get("mediaType") if isinstance(selector.get("mediaType"), str) else None
         verify = spec.get("verify")
-        if isinstance(verify, dict) and not quiet:
-            how = "with a key" if verify.get("secretRef") else "keyless: OIDC identities need Fulcio and Rekor online"
+        # The artifact's signatures are carried with it (mirror.collector.attached), so a key-based verify works
+        # against the internal registry; a keyless one makes the controller reach Sigstore's TUF and Rekor.
+        if isinstance(verify, dict) and not verify.get("secretRef") and not quiet:
             self._plan.warnings.append(
-                f"{obj.where}: spec.verify ({verify.get('provider', 'cosign')}, {how}): the signatures must be "
-                "carried to the internal registry too, or verification fails there"
+                f"{obj.where}: spec.verify ({verify.get('provider', 'cosign')}, keyless): its signatures are carried "
+                "to the internal registry, but the controller verifies keyless signatures against Sigstore online "
+                "(TUF, Rekor); in an air gap give it a key (secretRef), or verify at collect (MirrorSet spec.verify)"
             )
         return OciArtifact(
             key=_key_of(obj),

@@ -17,6 +17,7 @@ from mirror.errors import MirrorError
 from mirror.limits import DEFAULT_LIMITS
 from mirror.oci.digest import sha256_digest
 from mirror.oci.document import parse_manifest
+from mirror.review.policycheck import RuleCheck
 from mirror.supplychain.attached import ATTACHED, Attached
 from mirror.supplychain.summary import (
     AttachedSummary,
@@ -40,16 +41,16 @@ class Upstream:
     count: int = 0  # attached manifests
     signers: tuple[Signer, ...] = ()  # the artifact's `signers`: verified by the collector against spec.verify
     summary: AttachedSummary = field(default_factory=AttachedSummary)
-    # The trust policy's own re-verification of these signatures (inspect --trust), when it runs; None until
-    # then. The hook for the import-side check (mirror/supplychain: check_signatures), which fills it.
-    policy: list[str] | None = None
+    # The trust policy's own re-verification of these signatures (inspect --trust, review/policycheck.py): one
+    # verdict per requireSignatures rule that applies, [] when none does; None when nothing was checked.
+    policy: list[RuleCheck] | None = None
 
     def verified_by(self, signature: SignatureSummary) -> tuple[Signer, ...]:
         return verified_by(signature, self.signers)
 
     def verification(self, signature: SignatureSummary) -> str:
         by = self.verified_by(signature)
-        return f"verified by the collector ({'; '.join(s.describe() for s in by)})" if by else "not verified"
+        return f"verified by the collector ({'; '.join(s.describe() for s in by)})" if by else "not verified by the collector"
 
     @property
     def empty(self) -> bool:

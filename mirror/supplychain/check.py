@@ -68,6 +68,16 @@ class SignatureFinding:
         }
 
 
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule's verdict on one image: the signers that satisfy it, or the code and reason none does."""
+
+    rule: VerifyRule
+    signers: tuple[Signer, ...] = ()
+    code: str | None = None  # None: satisfied
+    reason: str | None = None  # why it is not
+
+
 @dataclass
 class ImageSignatures:
     source: str
@@ -76,6 +86,7 @@ class ImageSignatures:
     signers: list[Signer] = field(default_factory=list)  # verified, under the rules, each once
     findings: list[SignatureFinding] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    outcomes: list[RuleOutcome] = field(default_factory=list)  # one per rule, in the rules' order
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -281,9 +292,13 @@ class _Checker:
             for signer in verified:
                 if signer not in result.signers:
                     result.signers.append(signer)
-            if not verified:
+            if verified:
+                unique = [s for i, s in enumerate(verified) if s not in verified[:i]]
+                result.outcomes.append(RuleOutcome(rule, tuple(unique)))
+            else:
                 code, why = _why(findings, capped, self.limits)
                 failed.append((rule, code, why))
+                result.outcomes.append(RuleOutcome(rule, code=code, reason=why))
         if failed:
             code = min((c for _, c, _ in failed), key=_rank)
             reasons = "; ".join(f"{rule.origin} ({rule.describe()}): {why}" for rule, _, why in failed)

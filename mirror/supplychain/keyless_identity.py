@@ -112,8 +112,10 @@ def signer_matching(certificate: Certificate, rule: IdentityRule) -> KeylessSign
         wanted = f"identity {rule.identity}"
     else:
         pattern = _compiled(str(rule.identity_regexp), "keyless rule")
-        matched = [identity for identity in identities if pattern.fullmatch(identity) is not None]
-        wanted = f"an identity matching {rule.identity_regexp} (whole)"
+        # Matched anywhere unless anchored, as cosign's --certificate-identity-regexp and Flux's matchOIDCIdentity
+        # match: a rule copied from either means here what it meant there.
+        matched = [identity for identity in identities if pattern.search(identity) is not None]
+        wanted = f"an identity matching {rule.identity_regexp}"
     if not matched:
         raise KeylessFailure(SIGNATURE_IDENTITY_MISMATCH, f"{signed_by}; the rule wants {wanted}")
     return KeylessSigner(issuer=rule.issuer, identity=matched[0])

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class IdentityRule:
     """Who may sign: the OIDC issuer exactly, and either one identity exactly (a subject alternative name of
-    the certificate: a URI or an email) or an RE2 regexp that must match a whole identity."""
+    the certificate: a URI or an email) or an RE2 regexp matched anywhere in an identity
+    unless anchored (as cosign's)."""
 
     issuer: str
     identity: str | None = None

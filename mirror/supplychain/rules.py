@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,23 @@ def _keyless_rule(
     )
 
 
+# Where the `sigstore` package keeps the public-good instance's trusted root as of its release (a copy it ships
+# to bootstrap TUF). tests/unit/test_verify_rules.py reads it, so an upgrade that moves it fails there.
+_SHIPPED_ROOT = ("_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev", "trusted_root.json")
+
+
+def shipped_trusted_root() -> Path | None:
+    """The public-good Sigstore trusted root the installed `sigstore` package ships; None when there is none.
+
+    Found without importing sigstore (every MirrorSet is read through here)."""
+    spec = importlib.util.find_spec("sigstore")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location).joinpath(*_SHIPPED_ROOT)
+        if path.is_file():
+            return path
+    return None
+
+
 def parse_rules(
     value: Any,
     path: Path,
@@ -172,6 +190,11 @@ def parse_rules(
         _rule(reader, item, f"{field}[{i}]", with_match=with_match, trusted_root=trusted_root)
         for i, item in enumerate(value)
     )
+    shipped = (
+        shipped_trusted_root() if root_required and any(r.keyless and r.trusted_root is None for r in rules) else None
+    )
+    if shipped is not None:  # Sigstore's public-good instance, as of the sigstore package's release
+        rules = tuple(dataclasses.replace(r, trusted_root=r.trusted_root or shipped) if r.keyless else r for r in rules)
     for i, rule in enumerate(rules):
         if root_required and rule.keyless and rule.trusted_root is None:
             raise reader.fail(

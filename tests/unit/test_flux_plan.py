@@ -386,7 +386,32 @@ class TestCharts:
             "fleet.yaml: OCIRepository flux-system/bad: spec.url: expected oci://host/path, got "
             "'https://ghcr.io/example/manifests'"
         ]
-        assert any("spec.verify (cosign, keyless" in w for w in plan.warnings)
+        assert any("spec.verify (cosign, keyless)" in w for w in plan.warnings)
+
+    def test_a_key_based_oci_verify_is_not_warned_about_since_its_signatures_are_carried(self) -> None:
+        plan = plan_of("""
+            apiVersion: source.toolkit.fluxcd.io/v1
+            kind: OCIRepository
+            metadata: {name: manifests, namespace: flux-system}
+            spec:
+              url: oci://ghcr.io/example/manifests
+              ref: {tag: "1.0"}
+              verify: {provider: cosign, secretRef: {name: cosign-pub}}
+            """)
+        assert not any("spec.verify" in w for w in plan.warnings)
+
+    def test_a_keyless_oci_verify_warns_that_the_cluster_needs_sigstore_online(self) -> None:
+        plan = plan_of("""
+            apiVersion: source.toolkit.fluxcd.io/v1
+            kind: OCIRepository
+            metadata: {name: manifests, namespace: flux-system}
+            spec:
+              url: oci://ghcr.io/example/manifests
+              ref: {tag: "1.0"}
+              verify: {provider: cosign, matchOIDCIdentity: [{issuer: "^https://token", subject: "^https://g"}]}
+            """)
+        [warning] = [w for w in plan.warnings if "spec.verify" in w]
+        assert "keyless" in warning and "signatures are carried" in warning and "online" in warning
 
     def test_chart_ref_to_a_helm_chart_and_charts_from_git(self) -> None:
         plan = plan_of(

@@ -75,7 +75,8 @@ def signed_bundle(root: Path, key: cosign.PrivateKey | None, *, signs: str | Non
 
 
 def upstream_of(bundle: SmallBundle, policy: Path):
-    return check_upstream(read_signed_part(open_bundle(bundle.root)), load_policy(policy), DEFAULT_LIMITS)
+    checked = read_signed_part(open_bundle(bundle.root))
+    return check_upstream(checked.reader, checked.inventory, load_policy(policy), DEFAULT_LIMITS)
 
 
 def test_a_policy_without_required_signatures_reads_none(tmp_path):

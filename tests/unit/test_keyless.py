@@ -155,8 +155,18 @@ def test_a_trusted_root_without_the_ct_log_key_refuses_as_invalid() -> None:
     assert "SCT" in failure.reason
 
 
-def test_an_identity_regexp_that_matches_the_whole_identity_verifies(root: TrustedRootHandle) -> None:
-    rule = IdentityRule(issuer=GITHUB_ISSUER, identity_regexp=r"https://github\.com/kubewarden/[^/]+/\.github/.*")
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^https://github\.com/kubewarden/",  # the contract's example shape: an anchored prefix
+        r"kubewarden-controller",  # a part of it, as cosign's --certificate-identity-regexp matches
+        r"^https://github\.com/kubewarden/[^/]+/\.github/.*$",  # the whole identity
+    ],
+)
+def test_an_identity_regexp_matches_anywhere_in_the_identity_as_cosigns_does(
+    root: TrustedRootHandle, pattern: str
+) -> None:
+    rule = IdentityRule(issuer=GITHUB_ISSUER, identity_regexp=pattern)
     signer = verify_sigstore_bundle(IMAGE_BUNDLE.read_bytes(), trusted_root=root, digest=IMAGE_DIGEST, rule=rule)
     assert signer.identity == IMAGE_IDENTITY
 
@@ -164,11 +174,11 @@ def test_an_identity_regexp_that_matches_the_whole_identity_verifies(root: Trust
 @pytest.mark.parametrize(
     "pattern",
     [
-        r"https://github\.com/kubewarden/",  # a prefix of the identity
-        r"kubewarden-controller",  # a part of it
-        r"release\.yml@refs/tags/v1\.34\.0",  # its end
+        r"^https://github\.com/acme/",  # another owner
+        r"^kubewarden-controller",  # anchored where the identity does not start
+        r"release\.yml@refs/tags/v1\.34\.0$x",  # nothing matches
     ],
 )
-def test_an_identity_regexp_must_match_the_whole_identity(root: TrustedRootHandle, pattern: str) -> None:
+def test_an_identity_regexp_that_matches_nowhere_refuses(root: TrustedRootHandle, pattern: str) -> None:
     rule = IdentityRule(issuer=GITHUB_ISSUER, identity_regexp=pattern)
     assert refusal(IMAGE_BUNDLE.read_bytes(), root, IMAGE_DIGEST, rule).code == SIGNATURE_IDENTITY_MISMATCH

@@ -166,11 +166,11 @@ def test_another_issuer_is_an_identity_mismatch(root: TrustedRootHandle) -> None
     assert refusal(root, rule=rule).code == SIGNATURE_IDENTITY_MISMATCH
 
 
-def test_an_identity_regexp_matches_the_whole_identity(root: TrustedRootHandle) -> None:
-    whole = IdentityRule(issuer=GITHUB_ISSUER, identity_regexp=r"https://github\.com/salrashid123/.*@refs/tags/v.*")
-    assert verify(root, rule=whole).identity == COSIGN_IDENTITY
-    part = IdentityRule(issuer=GITHUB_ISSUER, identity_regexp=r"https://github\.com/salrashid123/")
-    assert refusal(root, rule=part).code == SIGNATURE_IDENTITY_MISMATCH
+def test_an_anchored_identity_regexp_accepts_the_identities_under_its_prefix(root: TrustedRootHandle) -> None:
+    prefix = IdentityRule(issuer=GITHUB_ISSUER, identity_regexp=r"^https://github\.com/salrashid123/")
+    assert verify(root, rule=prefix).identity == COSIGN_IDENTITY
+    other = IdentityRule(issuer=GITHUB_ISSUER, identity_regexp=r"^https://github\.com/someone-else/")
+    assert refusal(root, rule=other).code == SIGNATURE_IDENTITY_MISMATCH
 
 
 def test_a_trusted_root_without_the_fulcio_ca_refuses_as_invalid() -> None:

@@ -68,13 +68,13 @@ def test_a_key_based_signature_the_collector_verified_names_the_key(tmp_path):
 def test_a_keyless_signature_shows_the_claimed_issuer_and_identity_and_that_it_is_not_verified(tmp_path):
     text = review_text(_reviewed(tmp_path))
     claim = f"keyless, issuer {craft.GITHUB_ISSUER}, identity {craft.WORKFLOW} (claimed by its certificate)"
-    assert f"signature  cosign, {claim}  not verified" in text
+    assert f"signature  cosign, {claim}  not verified by the collector" in text
 
 
 def test_a_keyless_signature_the_collector_verified_says_so(tmp_path):
     signers = [{"issuer": craft.GITHUB_ISSUER, "identity": craft.WORKFLOW}]
     text = review_text(_reviewed(tmp_path, signers=signers))
-    assert "not verified\n" in text  # the key-based one: no key was recorded
+    assert "not verified by the collector\n" in text  # the key-based one: no key was recorded
     assert f"verified by the collector (issuer {craft.GITHUB_ISSUER}, identity {craft.WORKFLOW})" in text
 
 
@@ -127,7 +127,7 @@ def test_an_oci_charts_attached_manifests_are_listed_under_it(tmp_path):
     craft.attach(bundle, CHART, craft.cosign_signature(record.digest))
     bundle.finish()
     text = review_text(build_review(bundle.root))
-    assert "Charts (1)" in text and "signature  cosign, key-based (the signature names no key)  not verified" in text
+    assert "Charts (1)" in text and "signature  cosign, key-based (the signature names no key)  not verified by the collector" in text
 
 
 def test_an_attached_manifest_whose_image_is_not_in_the_bundle_is_listed_apart(tmp_path):
@@ -236,7 +236,7 @@ def test_json_gives_an_artifact_with_nothing_attached_an_empty_record(tmp_path):
 def test_html_shows_each_signature_under_its_image_with_its_verification_marked(tmp_path):
     page = review_html(_reviewed(tmp_path))
     assert f'<span class="status ok">verified by the collector (key {KEY})</span>' in page
-    assert '<span class="status warn">not verified</span>' in page
+    assert '<span class="status warn">not verified by the collector</span>' in page
 
 
 def test_html_shows_attestations_and_sboms_under_their_image(tmp_path):

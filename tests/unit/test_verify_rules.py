@@ -14,7 +14,7 @@ import pytest
 
 from mirror.errors import ManifestError
 from mirror.manifest.load import load_mirrorsets
-from mirror.supplychain.rules import VerifyRule, rules_for
+from mirror.supplychain.rules import VerifyRule, rules_for, shipped_trusted_root
 from mirror.trust.policy import load_policy
 from tests.support import cosign
 from tests.support.signedbundles import make_trust
@@ -92,7 +92,19 @@ def test_a_rule_may_name_its_own_trusted_root(tmp_path, root_file):
     assert load_mirrorsets([path])[0].verify[0].trusted_root == other
 
 
-def test_a_keyless_rule_without_a_trusted_root_is_refused(tmp_path):
+def test_a_keyless_rule_without_a_trusted_root_takes_sigstores_public_root_shipped_with_the_sigstore_package(
+    tmp_path,
+):
+    from mirror.supplychain.keyless import load_trusted_root
+
+    path = mirrorset(tmp_path, 'images: [nginx]\nverify: [{match: "*", issuer: "https://i", identity: "me"}]\n')
+    [rule] = load_mirrorsets([path])[0].verify
+    assert rule.trusted_root is not None and rule.trusted_root == shipped_trusted_root()
+    load_trusted_root(rule.trusted_root.read_bytes(), str(rule.trusted_root))  # a real trusted root
+
+
+def test_without_the_shipped_root_a_keyless_rule_needs_a_trusted_root(tmp_path, monkeypatch):
+    monkeypatch.setattr("mirror.supplychain.rules.shipped_trusted_root", lambda: None)
     path = mirrorset(tmp_path, 'images: [nginx]\nverify: [{match: "*", issuer: "https://i", identity: "me"}]\n')
     assert "spec.verify[0].trustedRoot" in refusal(path)
 
