@@ -643,16 +643,26 @@ def _download(
         progress.log(
             "spec.attached is false: what upstream attached to the images (signatures, SBOMs) is not looked for"
         )
-    if signatures_first:
-        # Signature layers first, even those the base carried (they are small): the upstream signature check reads
-        # them from this collect's layout before any layer is downloaded, and an incremental bundle keeps them.
-        # Without rules nothing reads them: they come with the other blobs, saving a round of requests.
-        signatures = sorted({layer.digest for a in gathered.attached for layer in signature_layers(a.document)})
-        run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
-    check_signatures()
+    # Signature layers first, even those the base carried: the upstream signature check reads them from this
+    # collect's layout before any other layer is downloaded, and an incremental bundle keeps them. Only those it
+    # can read (a larger one verifies nothing), and only once the sizes are checked: they count like any blob.
+    # Without verify rules nothing reads them: they come with the other blobs, saving a round of requests.
+    signatures = sorted(
+        {
+            layer.digest
+            for a in gathered.attached
+            for layer in signature_layers(a.document)
+            if layer.size <= limits.max_sigstore_bundle_bytes
+        }
+        if signatures_first
+        else ()
+    )
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
-    _check_sizes(gathered, download, have, digests, out, max_bundle_size)
+    _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
+    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
+    check_signatures()
+    digests = [d for d in digests if not writer.has(d)]
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
     progress.finish()

@@ -19,7 +19,7 @@ from mirror.errors import MirrorError, VerificationError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import MirrorSet
 from mirror.supplychain.attached import attached_by_subject
-from mirror.supplychain.check import ImageSignatures, check_signatures
+from mirror.supplychain.check import ImageSignatures, check_signatures, judged
 from mirror.supplychain.roots import load_trusted_root, read_trusted_root_file, trusted_root_record
 from mirror.supplychain.rules import VerifyRule, rules_for
 
@@ -83,7 +83,7 @@ def verify_upstream(
         read_blob.read.add(record.digest)
         if all(c.digest != record.digest for c in carried):
             carried.append(record)
-    images = [a for a in artifacts if a.kind == "image"]
+    images = [a for a in artifacts if judged(a)]
     checked = check_signatures(
         images,
         attached_by_subject(artifacts),
@@ -102,7 +102,7 @@ def verify_upstream(
     signers = {(image.source, image.digest): image.signers for image in checked if image.signers}
     result = [
         dataclasses.replace(a, extra={**a.extra, "signers": signers[(a.source, a.digest)]})
-        if a.kind == "image" and (a.source, a.digest) in signers
+        if judged(a) and (a.source, a.digest) in signers
         else a
         for a in artifacts
     ]

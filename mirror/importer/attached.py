@@ -17,6 +17,7 @@ from mirror.importer.registry import RegistryImporter
 from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
+from mirror.oci.digest import is_digest
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
@@ -51,9 +52,11 @@ class AttachedCounts:
 
 
 def subject_of(document: ManifestDocument) -> str | None:
+    """The digest `document` is attached to; None when it names none, or names something that is not a digest
+    (its fallback index is a tag named after it: never another tag of the repository)."""
     subject = document.body.get("subject")
     digest = subject.get("digest") if isinstance(subject, dict) else None
-    return digest if isinstance(digest, str) else None
+    return digest if is_digest(digest) else None
 
 
 def referrer_descriptor(document: ManifestDocument) -> dict[str, Any]:

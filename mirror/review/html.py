@@ -286,11 +286,12 @@ def _upstream(upstream: Upstream) -> str:
     """What upstream attached to the artifact: each signature with its verification, attestations, SBOMs."""
     summary = upstream.summary
     parts = []
+    signed_tone = "ok" if upstream.vouched else "warn"
     if upstream.signers and not summary.signatures:
-        verified = "; ".join(s.describe() for s in upstream.signers)
-        parts.append(f"<div>{_status(f'verified by the collector ({verified})', 'ok')} no signature is carried</div>")
+        verified = upstream.collector_verified(upstream.signers)
+        parts.append(f"<div>{_status(verified, signed_tone)} no signature is carried</div>")
     for signature in summary.signatures:
-        tone = "ok" if upstream.verified_by(signature) else "warn"
+        tone = signed_tone if upstream.verified_by(signature) else "warn"
         parts.append(
             f"<div>signature {_status(upstream.verification(signature), tone)} {_e(signature_claim(signature))}</div>"
             + _notes(signature.notes)

@@ -143,6 +143,8 @@ def build_review(
         reader = _Overlay(reader, previous.reader)  # an incremental bundle's unchanged documents are in its base
     carried = source.blob_sizes
     placed = place(source.inventory.artifacts)
+    # The signers an inventory records are the collector's word only if its signature over this inventory counts.
+    vouched = any(s.kind == "collection" and s.status == "counted" for s in signatures.signatures)
     entries = []
     for artifact in source.inventory.artifacts:
         if artifact.kind in SUPPLY_CHAIN_KINDS:
@@ -152,7 +154,7 @@ def build_review(
             facts = artifact_facts(reader, artifact)
         else:
             facts = ArtifactFacts(notes=["carried by the base chain, not by this bundle (give --base to read it)"])
-        upstream = upstream_of(reader, artifact, placed.owned.get(artifact.source, []))
+        upstream = upstream_of(reader, artifact, placed.owned.get(artifact.source, []), vouched=vouched)
         if policy_check is not None:
             upstream.policy = policy_check.of(artifact)
         entries.append(Entry(artifact, found_of(artifact), facts, in_bundle, upstream))

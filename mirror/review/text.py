@@ -153,8 +153,7 @@ def _upstream_lines(upstream: Upstream) -> list[str]:
         lines.extend(f"        note: {clean(n)}" for n in found)
 
     if upstream.signers and not summary.signatures:
-        verified = "; ".join(s.describe() for s in upstream.signers)
-        lines.append(f"      signed: verified by the collector ({clean(verified)}); no signature is carried")
+        lines.append(f"      signed: {clean(upstream.collector_verified(upstream.signers))}; no signature is carried")
     for signature in summary.signatures:
         lines.append(f"      signature  {clean(signature_claim(signature))}  {clean(upstream.verification(signature))}")
         notes(signature.notes)

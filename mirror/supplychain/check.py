@@ -22,7 +22,15 @@ from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.supplychain import codes
 from mirror.supplychain.attached import Attached
 from mirror.supplychain.cosign import parse_simple_signing
-from mirror.supplychain.evidence import CosignLayer, Evidence, ReadBlob, SigstoreBundleLayer, Unreadable, evidence_of
+from mirror.supplychain.evidence import (
+    CosignLayer,
+    Evidence,
+    ReadBlob,
+    SigstoreBundleLayer,
+    Unreadable,
+    evidence_of,
+    signature_layers,
+)
 from mirror.supplychain.narrowing import narrowed_from
 from mirror.supplychain.rules import VerifyRule
 
@@ -154,18 +162,24 @@ class _Checker:
             subjects.append((upstream, self._upstream_refusal(image, upstream)))
         signed: list[_Signed] = []
         unreadable: list[Unreadable] = []
+        # No signature layer is read beyond the cap: a manifest of thousands of them costs what `cap` of them do.
+        cap = self.limits.max_upstream_signatures
+        capped = False
         for subject, refused in subjects:
             for attached in self.attached.get(subject, []):
+                room = cap - len(signed) - len(unreadable)
                 try:
                     document = _document(attached, self.read_blob, self.limits)
                 except MirrorError as exc:
-                    unreadable.append(Unreadable(attached.artifact.digest, attached.artifact.digest, exc.message))
+                    if room > 0:
+                        unreadable.append(Unreadable(attached.artifact.digest, attached.artifact.digest, exc.message))
+                    capped = capped or room <= 0
                     continue
-                found, bad = evidence_of(document, self.read_blob, self.limits)
+                found, bad = evidence_of(document, self.read_blob, self.limits, max(room, 0))
                 signed += [_Signed(e, subject, refused) for e in found]
                 unreadable += bad
-        cap = self.limits.max_upstream_signatures
-        return signed[:cap], unreadable, len(signed) > cap
+                capped = capped or len(found) + len(bad) < len(signature_layers(document))
+        return signed, unreadable, capped
 
     # --- judging -----------------------------------------------------------------------------------------------
 
@@ -330,6 +344,15 @@ def _why(findings: list[SignatureFinding], capped: bool, limits: Limits) -> tupl
     if capped:
         why += f" (only the first max_upstream_signatures ({limits.max_upstream_signatures}) were examined)"
     return code, why
+
+
+def judged(artifact: ArtifactRecord) -> bool:
+    """Whether the rules judge `artifact`: an image, or a chart pulled from a registry. Both land under their
+    source reference, which is what the rules match: a kind the record names is no way around them. A chart from
+    an HTTP repository lands under charts/ and has nothing attached to it."""
+    return artifact.kind == "image" or (
+        artifact.kind == "chart" and not artifact.source.startswith(("http://", "https://"))
+    )
 
 
 def check_signatures(

@@ -19,7 +19,7 @@ from mirror.bundle.reader import BundleReader, read_small
 from mirror.errors import MirrorError
 from mirror.limits import Limits
 from mirror.supplychain.attached import attached_by_subject
-from mirror.supplychain.check import ImageSignatures, check_signatures
+from mirror.supplychain.check import ImageSignatures, check_signatures, judged
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND, load_trusted_root, read_trusted_root_file
 from mirror.supplychain.rules import VerifyRule, rules_for
 from mirror.trust.policy import TrustPolicy
@@ -97,7 +97,7 @@ def check_upstream(
     roots = _Roots(inventory, own, read_blob, limits)
     artifacts = inventory.artifacts
     return check_signatures(
-        [a for a in artifacts if a.kind == "image"],
+        [a for a in artifacts if judged(a)],
         attached_by_subject(artifacts),
         read_blob,
         lambda image: rules_for(image.source, policy.require_signatures, None),
