@@ -40,6 +40,12 @@ def _rules(sets: Sequence[MirrorSet]) -> tuple[tuple[VerifyRule, ...], dict[str,
     return spec, own
 
 
+def has_rules(sets: Sequence[MirrorSet]) -> bool:
+    """Whether any verify rule applies to the collect (an image's `verify: []` is none)."""
+    spec, own = _rules(sets)
+    return bool(spec) or any(own.values())
+
+
 class _StagingBlobs:
     """Blobs read back from the staging layout (each was checked against its digest on its way in)."""
 
