@@ -132,31 +132,3 @@ def test_a_bad_split_size_is_reported_in_the_run_report(tmp_path):
     written = json.loads(report.read_text())
     assert (written["ok"], written["exitCode"]) == (False, 2)
     assert "--split-size" in written["failed"][0]["message"]
-
-
-def _command_names() -> list[str]:
-    import typer.main
-
-    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-
-
-def test_the_top_level_help_renders():
-    result = invoke("--help")
-    assert result.exit_code == 0 and "Usage" in result.stdout
-
-
-@pytest.mark.parametrize("command", _command_names())
-def test_every_command_help_renders(command):
-    # A `[/PREFIX]` in a help text was read as rich markup and crashed `mirror import --help`.
-    result = CliRunner().invoke(app, [command, "--help"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    assert "Usage" in result.stdout
-
-
-def test_python_dash_m_mirror_help_renders():
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "mirror", "import", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "--registry" in done.stdout
