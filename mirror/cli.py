@@ -41,6 +41,8 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel network transfers.")]
+# verify and approve do no network work: --jobs is still accepted from scripts written for older versions.
+UnusedJobs = Annotated[int | None, typer.Option("--jobs", "-j", hidden=True)]
 CaFile = Annotated[
     Path | None,
     typer.Option("--ca-file", exists=True, dir_okay=False, help="CA bundle for TLS; default: $SSL_CERT_FILE."),
@@ -421,11 +423,20 @@ def keygen(
     algorithm: Annotated[str, typer.Option("--algorithm", help="ecdsa-p256 or ed25519.")] = "ecdsa-p256",
 ) -> None:
     """Write a signing key pair; the private key is encrypted when MIRROR_KEY_PASSWORD is set."""
-    from mirror.trust.keys import generate
+    from mirror.trust.keys import PASSWORD_VARIABLE, encrypts_new_keys, generate
 
+    encrypted = encrypts_new_keys()
     key_path, pub_path, key_id = generate(name, algorithm)
     _say(key_id)
     _say(f"wrote {key_path} (private, keep it secret) and {pub_path} (public)", err=True)
+    if encrypted:
+        _say(f"{key_path} is encrypted with {PASSWORD_VARIABLE}", err=True)
+    else:
+        _say(
+            f"warning: {key_path} is written unencrypted ({PASSWORD_VARIABLE} is not set): whoever can read the "
+            "file can sign with it; keep it on an encrypted volume, or set the variable and run keygen again",
+            err=True,
+        )
 
 
 @app.command()
@@ -433,20 +444,26 @@ def keygen(
 def verify(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory, .tar file or head volume .tar.000.", exists=True)],
     trust: Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")],
-    jobs: Jobs = 4,
+    jobs: UnusedJobs = None,
     as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
     """Check every checksum, signature, threshold, age and sequence rule; changes nothing."""
     from mirror.trust.check import check_trust
 
-    report = check_trust(bundle, trust, jobs=jobs, progress=Progress(quiet=quiet or as_json))
+    _unused_jobs("verify", jobs)
+    report = check_trust(bundle, trust, progress=Progress(quiet=quiet or as_json))
     if as_json:
         _print_json(report.to_json())
     else:
         _print_trust_report(report)
     if not report.ok:
         raise typer.Exit(3)
+
+
+def _unused_jobs(command: str, jobs: int | None) -> None:
+    if jobs is not None:
+        _say(f"note: {command} does no network work: --jobs is no longer used, and will be removed", err=True)
 
 
 def _print_trust_report(report: Any) -> None:
@@ -487,16 +504,17 @@ def approve(
         typer.Option("--collector-key", exists=True, dir_okay=False, help="Or check it against this public key."),
     ] = None,
     comment: Annotated[str, typer.Option("--comment", help="Recorded in the approval.")] = "",
-    jobs: Jobs = 4,
+    jobs: UnusedJobs = None,
     as_json: AsJson = False,
 ) -> None:
     """Check the bundle and its collector signature, then add this key's approval to it in place."""
     from mirror.trust.approve import approve_bundle
     from mirror.trust.keys import load_public_key, load_signer
 
+    _unused_jobs("approve", jobs)
     signer = load_signer(key)
     collectors = [load_public_key(path) for path in collector_key or []]
-    result = approve_bundle(bundle, signer, comment=comment, trust=trust, collector_keys=collectors, jobs=jobs)
+    result = approve_bundle(bundle, signer, comment=comment, trust=trust, collector_keys=collectors)
     if as_json:
         _print_json(result.to_json())
         return
@@ -504,6 +522,15 @@ def approve(
     _say(f"{bundle} {verb} by {result.key_id}")
     _say(f"  bundle {result.bundle_id}, inventory sha256 {result.inventory_sha256}")
     _say(f"  collector signature(s) checked: {', '.join(result.collectors)}")
+    if result.required is None:
+        _say("  approvals: pass --trust POLICY to count the approvals it requires")
+    elif result.approvals is not None and result.approvals >= result.required:
+        _say(
+            f"  approval {result.approvals} of {result.required} required: "
+            "the bundle has every approval the policy requires"
+        )
+    else:
+        _say(f"  approval {result.approvals} of {result.required} required")
 
 
 @app.command()

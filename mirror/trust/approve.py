@@ -29,6 +29,8 @@ class ApprovalResult:
     collectors: list[str]
     envelope: str
     already_approved: bool
+    approvals: int | None = None  # distinct approver keys of the policy that approved, this one included
+    required: int | None = None  # the policy's approvers threshold; None: approved without --trust
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -39,21 +41,23 @@ class ApprovalResult:
             "collectors": self.collectors,
             "envelope": self.envelope,
             "alreadyApproved": self.already_approved,
+            "approvals": {"counted": self.approvals, "required": self.required},
         }
 
 
-def _collector_policy(trust: Path | None, collector_keys: list[PublicKey]) -> TrustPolicy:
-    """What the approver checks the collector against: the trust policy, or collector keys given by hand."""
+def _collector_policy(trust: Path | None, collector_keys: list[PublicKey]) -> tuple[TrustPolicy, int | None]:
+    """What the approver checks the collector against: the trust policy, or collector keys given by hand; and
+    how many approvals the policy requires (None without one)."""
     if trust is not None:
         # Approvals are what is being added, so none are required yet; every other rule applies.
         policy = load_policy(trust)
-        return replace(policy, approvers=Role(policy.approvers.keys, 0))
+        return replace(policy, approvers=Role(policy.approvers.keys, 0)), policy.approvers.threshold
     if not collector_keys:
         raise UsageError(
             "approve needs the collector's public key to check the bundle's signature",
             hint="pass --trust POLICY, or --collector-key collector.pub",
         )
-    return TrustPolicy(
+    policy = TrustPolicy(
         path=Path("."),
         collectors=Role(tuple(collector_keys), 1),
         approvers=Role((), 0),
@@ -62,6 +66,7 @@ def _collector_policy(trust: Path | None, collector_keys: list[PublicKey]) -> Tr
         state_file=Path("."),
         max_sequence_gap=1,
     )
+    return policy, None
 
 
 def approve_bundle(
@@ -75,7 +80,7 @@ def approve_bundle(
     limits: Limits = DEFAULT_LIMITS,
     clock: dt.datetime | None = None,
 ) -> ApprovalResult:
-    policy = _collector_policy(trust, collector_keys or [])
+    policy, required = _collector_policy(trust, collector_keys or [])
     if signer.public in policy.collectors.keys:
         raise UsageError(f"{signer.public.source}: this is a collector key; a collector cannot approve its own bundle")
     if trust is not None and signer.public not in policy.approvers.keys:
@@ -111,6 +116,9 @@ def approve_bundle(
             signer, checked.inventory_sha256, bundle_id=checked.inventory.bundle_id, comment=comment, now=now
         )
         existing = add_envelope(bundle, envelope, limits)
+    already = existing in checked.envelopes
+    # The policy's approvers whose approval of this inventory verified, and this one (counted once).
+    counted = len(verdict.approvals) + (0 if signer.public in verdict.approvals else 1)
     return ApprovalResult(
         str(bundle),
         checked.inventory.bundle_id,
@@ -118,7 +126,9 @@ def approve_bundle(
         signer.public.key_id,
         [key.key_id for key in verdict.collections],
         existing,
-        already_approved=existing in checked.envelopes,
+        already_approved=already,
+        approvals=counted if required is not None else None,
+        required=required,
     )
 
 

@@ -128,6 +128,11 @@ def load_signer(path: Path, env: Mapping[str, str] | None = None) -> Signer:
     return Signer(private, _public_of(private, str(path)))  # type: ignore[arg-type]
 
 
+def encrypts_new_keys(env: Mapping[str, str] | None = None) -> bool:
+    """Whether `generate` encrypts the private key it writes: when MIRROR_KEY_PASSWORD is set and not empty."""
+    return bool((os.environ if env is None else env).get(PASSWORD_VARIABLE))
+
+
 def generate(name: str, algorithm: str = ECDSA_P256, env: Mapping[str, str] | None = None) -> tuple[Path, Path, str]:
     """Write NAME.key (PKCS#8 PEM, encrypted when MIRROR_KEY_PASSWORD is set) and NAME.pub; return the key id."""
     env = os.environ if env is None else env
@@ -142,8 +147,12 @@ def generate(name: str, algorithm: str = ECDSA_P256, env: Mapping[str, str] | No
     private: PrivateKey = (
         ec.generate_private_key(ec.SECP256R1()) if algorithm == ECDSA_P256 else (ed25519.Ed25519PrivateKey.generate())
     )
-    password = env.get(PASSWORD_VARIABLE)
-    encryption = serialization.BestAvailableEncryption(password.encode()) if password else serialization.NoEncryption()
+    password = env.get(PASSWORD_VARIABLE, "")
+    encryption = (
+        serialization.BestAvailableEncryption(password.encode())
+        if encrypts_new_keys(env)
+        else serialization.NoEncryption()
+    )
     key_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     pub_pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
