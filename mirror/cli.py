@@ -398,11 +398,18 @@ def import_(
         changes = ", ".join(f"{ref} {r['outcome']}" for ref, r in refs.items()) if isinstance(refs, dict) else ""
         _say(f"{repository['target']}  {changes or 'staged (dry run)'}")
     counts = result.counts
-    _say(
-        f"{'would import' if dry_run else 'imported'} {len(result.images)} artifact(s) into {result.registry}: "
-        f"{counts.blobs_uploaded} blob(s) uploaded ({human_size(counts.bytes_uploaded)}), "
-        f"{counts.blobs_mounted} mounted, {counts.blobs_present} already present"
-    )
+    if dry_run:
+        _say(
+            f"would import {len(result.images)} artifact(s) into {result.registry}: would upload "
+            f"{counts.blobs_uploaded} blob(s) ({human_size(counts.bytes_uploaded)}) and mount "
+            f"{counts.blobs_mounted}; {counts.blobs_present} already present"
+        )
+    else:
+        _say(
+            f"imported {len(result.images)} artifact(s) into {result.registry}: "
+            f"{counts.blobs_uploaded} blob(s) uploaded ({human_size(counts.bytes_uploaded)}), "
+            f"{counts.blobs_mounted} mounted, {counts.blobs_present} already present"
+        )
     attached = result.attached
     if attached.pushed or attached.present:
         _say(

@@ -210,8 +210,10 @@ def import_fields(run: RunReport, result: Any) -> None:
     run.result = result.to_json()
     run.transfer = {
         "verified": run.progress.phase_bytes.get("verify", 0),
-        "uploaded": result.counts.bytes_uploaded,
+        "uploaded": 0 if result.dry_run else result.counts.bytes_uploaded,
     }
+    if result.dry_run:  # its counts are what the import would do
+        run.transfer["wouldUpload"] = result.counts.bytes_uploaded
     added = [i.target for i in result.images if i.status in ("pushed", "would-push") and not i.previous_tag_digest]
     moved = [
         {"target": i.target, "from": i.previous_tag_digest, "to": i.digest}

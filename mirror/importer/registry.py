@@ -128,6 +128,13 @@ class RegistryImporter:
                 self.progress.advance(size)
                 continue
             if self.dry_run:
+                # Counted as the import would count it: mounted from the repository that holds it, else uploaded
+                # (a registry that refuses the mount makes that one an upload too).
+                if holder is not None:
+                    self.counts.add(blobs_mounted=1)
+                else:
+                    self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
+                holder = holder or repository
                 self.progress.advance(size)
                 continue
             if holder is not None and self.client.mount_blob(repository, digest, holder):
