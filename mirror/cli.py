@@ -48,7 +48,12 @@ CaFile = Annotated[
     typer.Option("--ca-file", exists=True, dir_okay=False, help="CA bundle for TLS; default: $SSL_CERT_FILE."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log lines.")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print nothing when all goes well (--json still prints); warnings and errors still show."
+    ),
+]
 
 
 class LogFormat(StrEnum):
@@ -294,6 +299,8 @@ def collect(
     if as_json:
         _print_json(result.summary())
         return
+    if quiet:
+        return
     for artifact in result.inventory.artifacts:
         _say(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
     git_count = sum(1 for a in result.inventory.artifacts if a.kind == "git")
@@ -391,6 +398,8 @@ def import_(
     if as_json:
         _print_json(result.to_json())
         return
+    if quiet:
+        return
     for image in result.images:
         _say(f"{image.target}@{image.digest}  {image.status}")
     for repository in result.git:
@@ -462,7 +471,7 @@ def verify(
     report = check_trust(bundle, trust, progress=Progress(quiet=quiet or as_json))
     if as_json:
         _print_json(report.to_json())
-    else:
+    elif not (quiet and report.ok):  # a refusal is always shown
         _print_trust_report(report)
     if not report.ok:
         raise typer.Exit(3)

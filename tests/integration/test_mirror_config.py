@@ -100,7 +100,7 @@ def test_a_dry_run_says_what_it_would_write_and_writes_nothing(
 ):
     out = tmp_path / "nodes"
 
-    result = import_with_mirror_config(mirror_cli, bundle, out, services, internal_env, internal_url, "--dry-run", "-q")
+    result = import_with_mirror_config(mirror_cli, bundle, out, services, internal_env, internal_url, "--dry-run")
 
     assert result.exit_code == 0, result.stderr
     assert not out.exists()
