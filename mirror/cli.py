@@ -209,7 +209,11 @@ def collect(
     state_file: Annotated[
         Path | None,
         typer.Option(
-            "--state-file", dir_okay=False, help="The collector's sequence record; default: KEY's NAME.state.json."
+            "--state-file",
+            envvar="MIRROR_STATE_FILE",
+            dir_okay=False,
+            help="The collector's sequence record, one per key; default: $MIRROR_STATE_FILE, else KEY's "
+            "NAME.state.json.",
         ),
     ] = None,
     split_size: Annotated[
@@ -275,7 +279,7 @@ def collect(
             signer = load_signer(key)
             validity = parse_duration(valid_for, "--valid-for")
             signing = CollectorSigning(
-                signer, collector or key.stem, reserve_sequence(key, sequence, state_file), validity
+                signer, collector or key.stem, reserve_sequence(key, sequence, state_file, progress.warn), validity
             )
         cache = None if no_cache else BlobCache(cache_dir or default_cache_dir())
         result = collect_bundle(

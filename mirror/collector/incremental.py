@@ -30,9 +30,10 @@ BESIDE_SUFFIX = ".inventory.json"
 
 
 def beside_path(out: Path) -> Path:
-    """Where collect writes the copy of a bundle's inventory: OUT without `.tar`, plus `.inventory.json`."""
-    name = out.name.removesuffix(".tar")
-    return out.with_name(name + BESIDE_SUFFIX)
+    """Where collect writes the copy of a bundle's inventory: OUT's whole name plus `.inventory.json`, so that a
+    directory bundle `night` and a tar `night.tar` beside it keep one each (`--since` reads any such file, the
+    copies older versions wrote for a tar as `night.inventory.json` included)."""
+    return out.with_name(out.name + BESIDE_SUFFIX)
 
 
 def read_base_inventory(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:

@@ -420,18 +420,6 @@ def _check_out(out: Path) -> None:
     require_writable_directory(out.parent, "bundle")
 
 
-def _check_beside(out: Path) -> None:
-    # `-o night` and `-o night.tar` share night.inventory.json: refuse while the other bundle exists. A copy
-    # whose bundle is gone (deleted, or a run killed between the two renames) is stale and is replaced.
-    stem = out.with_name(out.name.removesuffix(".tar"))
-    for other in (stem, stem.with_name(stem.name + ".tar"), stem.with_name(stem.name + ".tar.000")):
-        if other != out and (other.exists() or other.is_symlink()):
-            raise UsageError(
-                f"{beside_path(out)}: would replace the inventory copy of {other}",
-                hint="choose an output name no other bundle uses",
-            )
-
-
 def _check_sizes(
     gathered: _Gathered,
     download: GraphDownloader,
@@ -558,7 +546,6 @@ def collect(
 
 def _check_output(out: Path, split_size: int | None) -> None:
     _check_out(out)
-    _check_beside(out)
     if split_size is not None:
         from mirror.bundle.splitting import check_split_out
 

@@ -118,7 +118,7 @@ def three_nights(tmp_path, mirror_cli, upstream) -> dict:
     summaries.append(collect(mirror_cli, first, n2, "--since", n1))
     app2 = upstream.publish("app:2", upstream.image("app", "app-2"))
     third = write_set(tmp_path, [upstream.ref("app:1"), upstream.ref("app:2"), upstream.ref("tool:1")])
-    summaries.append(collect(mirror_cli, third, n3, "--since", tmp_path / "n2.inventory.json"))
+    summaries.append(collect(mirror_cli, third, n3, "--since", tmp_path / "n2.tar.inventory.json"))
     return {"bundles": [n1, n2, n3], "summaries": summaries, "images": {"app:1": app1, "tool:1": tool, "app:2": app2}}
 
 
@@ -130,7 +130,7 @@ def test_night_one_carries_every_blob_of_its_images(three_nights):
 
 
 def test_collect_writes_the_inventory_beside_every_bundle(three_nights, tmp_path):
-    for bundle, beside in zip(three_nights["bundles"], ("n1", "n2", "n3"), strict=True):
+    for bundle, beside in zip(three_nights["bundles"], ("n1", "n2.tar", "n3"), strict=True):
         copy = (tmp_path / f"{beside}.inventory.json").read_bytes()
         assert parse_inventory(copy) == inventory_of(bundle)
     assert (tmp_path / "n1.inventory.json").read_bytes() == (three_nights["bundles"][0] / "inventory.json").read_bytes()
@@ -151,7 +151,7 @@ def test_incremental_inventory_names_its_base_by_inventory_digest(three_nights, 
     assert base is not None
     assert base.inventory == sha256_digest((n1 / "inventory.json").read_bytes())
     assert (base.bundle_id, base.created) == (inventory_of(n1).bundle_id, inventory_of(n1).created)
-    assert inventory_of(n3).base.inventory == sha256_digest((tmp_path / "n2.inventory.json").read_bytes())
+    assert inventory_of(n3).base.inventory == sha256_digest((tmp_path / "n2.tar.inventory.json").read_bytes())
 
 
 def test_new_tag_night_carries_exactly_its_new_layer_config_and_manifest(three_nights, upstream):

@@ -63,7 +63,7 @@ def test_the_first_night_is_a_full_signed_bundle_with_a_report_and_json_logs(hos
     assert done.returncode == 0, done.stderr
     (bundle,) = host["bundles"].glob("*.tar")
     latest = host["bundles"] / "latest.inventory.json"
-    assert latest.is_symlink() and latest.resolve() == bundle.with_name(bundle.stem + ".inventory.json")
+    assert latest.is_symlink() and latest.resolve() == bundle.with_name(bundle.name + ".inventory.json")
     inventory = inventory_of(bundle)
     assert "base" not in inventory
     with tarfile.open(bundle) as tar:
@@ -84,7 +84,7 @@ def test_the_next_night_is_incremental_to_the_last_good_one(host: dict[str, Any]
     inventory = inventory_of(second)
     assert inventory["base"]["inventory"] == "sha256:" + hashlib.sha256(first_inventory.read_bytes()).hexdigest()
     assert not [f for f in inventory["files"] if f["path"].startswith("blobs/")]  # nothing changed upstream
-    assert (host["bundles"] / "latest.inventory.json").resolve() == second.with_name(second.stem + ".inventory.json")
+    assert (host["bundles"] / "latest.inventory.json").resolve() == second.with_name(second.name + ".inventory.json")
     assert json.loads((host["data"] / "collector.state.json").read_text()) == {"sequence": 2}
 
 
@@ -110,3 +110,70 @@ def test_a_night_with_a_split_size_writes_volumes_and_the_next_builds_on_them(ho
     assert night(host, MIRROR_SPLIT_SIZE="8K").returncode == 0
     newest = max(host["bundles"].glob("*.tar.000"))
     assert inventory_of(newest)["base"]["bundleId"] == inventory_of(heads[0])["bundleId"]
+
+
+def manual_collect(host: dict[str, Any], out: str, **env: str) -> None:
+    """An operator's collect with the nightly job's key, outside the job."""
+    host["data"].mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [MIRROR, "collect", host["set"], "-o", host["data"] / out, "--key", host["env"]["MIRROR_KEY"], "-q"],
+        env={**host["env"], **env}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def signed_sequence(host: dict[str, Any]) -> int:
+    newest = max(host["bundles"].glob("*.report.json"))
+    return int(json.loads(newest.read_text())["signedBy"]["sequence"])
+
+
+def test_a_manual_collect_with_the_jobs_state_file_and_the_next_night_share_one_sequence(
+    host: dict[str, Any],
+) -> None:
+    state = host["data"] / "collector.state.json"
+    manual_collect(host, "manual", MIRROR_STATE_FILE=str(state))
+    assert night(host).returncode == 0
+    assert signed_sequence(host) == 2
+
+
+def test_a_night_continues_from_a_manual_collects_record_beside_the_key_and_says_so(host: dict[str, Any]) -> None:
+    manual_collect(host, "manual")  # the record beside the key: collect's default without MIRROR_STATE_FILE
+    done = night(host)
+    assert done.returncode == 0, done.stderr
+    assert signed_sequence(host) == 2
+    assert "MIRROR_STATE_FILE" in done.stderr
+
+
+def test_a_night_collects_several_mirrorsets_named_in_mirror_set(
+    host: dict[str, Any], upstream_images: dict[str, Any]
+) -> None:
+    second = write_mirrorset(
+        host["set"].with_name("second.yaml"), [upstream_images["app_2"]["ref"]], registries=UPSTREAM_SETTINGS
+    )
+    done = night(host, MIRROR_SET=f"{host['set']}:{second}")
+    assert done.returncode == 0, done.stderr
+    (bundle,) = host["bundles"].glob("*.tar")
+    sources = {a["source"] for a in inventory_of(bundle)["artifacts"]}
+    assert {upstream_images[name]["ref"] for name in ("app_1", "shared_a", "app_2")} <= sources
+
+
+def test_a_directory_in_mirror_set_stands_for_its_yaml_files(
+    host: dict[str, Any], upstream_images: dict[str, Any]
+) -> None:
+    sets = host["set"].parent / "mirrorsets.d"
+    sets.mkdir()
+    host["set"].rename(sets / "first.yaml")
+    write_mirrorset(sets / "second.yaml", [upstream_images["app_2"]["ref"]], registries=UPSTREAM_SETTINGS)
+    done = night(host, MIRROR_SET=str(sets))
+    assert done.returncode == 0, done.stderr
+    (bundle,) = host["bundles"].glob("*.tar")
+    sources = {a["source"] for a in inventory_of(bundle)["artifacts"]}
+    assert {upstream_images[name]["ref"] for name in ("app_1", "app_2")} <= sources
+
+
+def test_a_mirror_set_that_names_no_file_exits_2(host: dict[str, Any], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.d"
+    empty.mkdir()
+    done = night(host, MIRROR_SET=str(empty))
+    assert done.returncode == 2
+    assert "MIRROR_SET" in done.stderr

@@ -39,7 +39,9 @@ class Chain:
     bundles: list[Path]  # night1 (directory), night2.tar, night3.tar.000
 
     def beside(self, night: int) -> Path:
-        return self.work / f"night{night}.inventory.json"
+        """The inventory copy collect wrote beside night N: OUT's whole name plus .inventory.json."""
+        out = {1: "night1", 2: "night2.tar", 3: "night3.tar"}[night]
+        return self.work / f"{out}.inventory.json"
 
 
 def cli(*args: object) -> Result:

@@ -119,14 +119,14 @@ def test_collect_writes_a_head_volume_and_data_volumes_of_at_most_size(pristine:
     assert [p.name for p in volumes[1:]] == [f"night.tar.{n:03d}" for n in range(1, len(volumes))]
     assert len(volumes) >= 4
     assert all(p.stat().st_size <= VOLUME_SIZE for p in volumes[1:])
-    written = ["m.yaml", "night.inventory.json", *(p.name for p in volumes)]
+    written = ["m.yaml", "night.tar.inventory.json", *(p.name for p in volumes)]
     assert sorted(p.name for p in pristine.parent.iterdir()) == sorted(written)
 
 
 def test_the_inventory_copy_beside_a_split_bundle_lists_its_volumes(pristine: Path) -> None:
     with tarfile.open(pristine) as head:
         inside = head.extractfile("inventory.json").read()
-    beside = (pristine.parent / "night.inventory.json").read_bytes()
+    beside = (pristine.parent / "night.tar.inventory.json").read_bytes()
     assert beside == inside
     assert [v["name"] for v in json.loads(beside)["volumes"]] == [p.name for p in volume_set(pristine)[1:]]
 
@@ -237,6 +237,6 @@ def test_a_head_volume_serves_as_the_base_of_an_incremental_collect(pristine: Pa
     must("collect", pristine.parent / "m.yaml", "-o", out, "--since", pristine, "--quiet")
     with tarfile.open(out) as bundle:
         inventory = json.loads(bundle.extractfile("inventory.json").read())
-    base_inventory = (pristine.parent / "night.inventory.json").read_bytes()
+    base_inventory = (pristine.parent / "night.tar.inventory.json").read_bytes()
     assert inventory["base"]["inventory"] == "sha256:" + hashlib.sha256(base_inventory).hexdigest()
     assert not [m for m in inventory["files"] if m["path"].startswith("blobs/")]  # nothing changed upstream

@@ -179,9 +179,13 @@ def test_since_refuses_a_file_that_is_not_an_inventory(tmp_path):
 
 @pytest.mark.parametrize(
     ("out", "beside"),
-    [("night.tar", "night.inventory.json"), ("night", "night.inventory.json"), ("a.b.tar", "a.b.inventory.json")],
+    [
+        ("night.tar", "night.tar.inventory.json"),
+        ("night", "night.inventory.json"),
+        ("a.b.tar", "a.b.tar.inventory.json"),
+    ],
 )
-def test_the_inventory_copy_goes_beside_the_bundle_without_tar(out, beside):
+def test_the_inventory_copy_goes_beside_the_bundle_named_after_its_whole_name(out, beside):
     assert beside_path(Path("/x") / out) == Path("/x") / beside
 
 

@@ -1,4 +1,4 @@
-"""Where collect may write: OUT and its inventory copy beside it never replace another bundle's."""
+"""Where collect may write: OUT, and the copy of its inventory beside it, named so that no two bundles share one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mirror.collector.incremental import beside_path, read_base_inventory
 from mirror.collector.run import collect
 from mirror.errors import UsageError
 
@@ -17,27 +18,25 @@ def test_an_existing_out_is_refused(tmp_path: Path) -> None:
         collect([tmp_path / "unused.yaml"], tmp_path / "night.tar")
 
 
+def test_a_directory_bundle_and_a_tar_of_the_same_name_have_distinct_inventory_copies(tmp_path: Path) -> None:
+    assert beside_path(tmp_path / "night") != beside_path(tmp_path / "night.tar")
+
+
 @pytest.mark.parametrize("other", ["night", "night.tar.000"])
-def test_a_tar_whose_inventory_copy_belongs_to_another_bundle_is_refused(tmp_path: Path, other: str) -> None:
+def test_a_tar_beside_another_bundle_of_the_same_stem_is_not_refused(tmp_path: Path, other: str) -> None:
     (tmp_path / other).mkdir()
     (tmp_path / "night.inventory.json").write_text("{}")
-    with pytest.raises(UsageError, match=r"night.inventory.json: would replace the inventory copy of .*night"):
-        collect([tmp_path / "unused.yaml"], tmp_path / "night.tar")
-
-
-def test_a_directory_bundle_beside_a_tar_of_the_same_name_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "night.tar").mkdir()
-    with pytest.raises(UsageError, match="inventory copy of"):
-        collect([tmp_path / "unused.yaml"], tmp_path / "night")
-
-
-def test_a_stale_inventory_copy_whose_bundle_is_gone_does_not_block_a_rerun(tmp_path: Path) -> None:
-    (tmp_path / "night.inventory.json").write_text("{}")
-    # Past the output checks, the run fails on the missing MirrorSet, not on the stale copy.
+    # Past the output checks, the run fails on the missing MirrorSet, not on the other bundle's copy.
     with pytest.raises(UsageError) as caught:
         collect([tmp_path / "missing.yaml"], tmp_path / "night.tar")
-    assert "inventory copy" not in str(caught.value)
     assert "missing.yaml" in str(caught.value)
+
+
+def test_an_inventory_copy_under_the_old_name_of_a_tar_is_still_read_by_since(tmp_path: Path) -> None:
+    # Before 0.x the copy of night.tar was night.inventory.json; nightly jobs point --since at such files.
+    old = tmp_path / "night.inventory.json"
+    old.write_bytes(b'{"inventory": "as written"}')
+    assert read_base_inventory(old) == old.read_bytes()
 
 
 @pytest.fixture

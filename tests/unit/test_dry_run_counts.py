@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mirror.cli import app
 from mirror.importer.run import import_bundle
+from mirror.trust.keys import generate
 from tests.unit.registry_sim import RegistrySim
-from tests.unit.test_collect_import_sim import INTERNAL, _collect, _policy, _upstream, collector_key  # noqa: F401
+from tests.unit.test_collect_import_sim import INTERNAL, _collect, _policy, _upstream
+
+
+@pytest.fixture
+def collector_key(tmp_path: Path) -> tuple[Path, Path]:
+    key, pub, _ = generate(str(tmp_path / "collector"), env={})
+    return key, pub
 
 
 def _bundle(tmp_path: Path, key: Path) -> Path:
@@ -45,8 +54,9 @@ def test_a_dry_run_counts_nothing_to_upload_when_the_target_has_every_blob(
 def test_the_dry_run_summary_line_says_what_would_be_uploaded(
     tmp_path: Path, collector_key: tuple[Path, Path], monkeypatch
 ) -> None:
-    import mirror.importer.run as importer_run
     from typer.testing import CliRunner
+
+    import mirror.importer.run as importer_run
 
     bundle = _bundle(tmp_path, collector_key[0])
     policy = _policy(tmp_path, collector_key[1])

@@ -85,3 +85,16 @@ def test_systemd_accepts_the_service_and_timer(tmp_path: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stderr.strip()) == (0, "")
+
+
+def test_the_cronjob_keeps_the_keys_sequence_record_on_the_data_volume() -> None:
+    # The key is a read-only Secret; a collect run in the pod's environment reads MIRROR_STATE_FILE too.
+    container = by_kind("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+    assert env["MIRROR_STATE_FILE"] == f"{mounts['data']}/collector.state.json"
+
+
+def test_the_systemd_unit_names_the_sequence_record_a_manual_collect_must_share() -> None:
+    service = (NIGHTLY / "systemd" / "mirror-nightly.service").read_text()
+    assert "Environment=MIRROR_STATE_FILE=/var/lib/mirror/collector.state.json\n" in service

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 import mirror.collector.run as collector_run
 import mirror.importer.run as importer_run
 from mirror.cli import app
+from tests.support.mirrorsets import write_mirrorset
 from tests.support.signedbundles import SmallBundle, make_trust, sign
 from tests.unit.registry_sim import RegistrySim
 from tests.unit.test_collect_import_sim import INTERNAL, UPSTREAM, _upstream
-from tests.support.mirrorsets import write_mirrorset
 
 
 def invoke(*args: object):
