@@ -5,6 +5,7 @@ is written. Pure. See docs/importer.md ("Landing rules").
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mirror.bundle.inventory import ArtifactRecord
@@ -101,17 +102,43 @@ def plan_images(verified: VerifiedBundle, prefix: str = "") -> list[ImagePlan]:
             problems=problems,
             hint="the inventory names repositories or tags the registry grammar refuses; nothing was written",
         )
-    owners = defaultdict(set)
-    for plan in plans:
-        owners[plan.repository].add(_landing(plan.image.artifact, prefix)[2])
-    clashes = {repo: sorted(names) for repo, names in owners.items() if len(names) > 1}
+    clashes = landing_clashes(((plan.image.artifact, "") for plan in plans), prefix)
     if clashes:
         raise UsageError(
             "sources from different registries would land on the same repository: "
-            + "; ".join(f"{repo} ← {', '.join(names)}" for repo, names in sorted(clashes.items())),
+            + "; ".join(p.message for p in clashes),
             hint="import them into different registries or prefixes (--registry https://HOST/PREFIX)",
         )
     return plans
+
+
+LANDING_CLASH = "LANDING_CLASH"
+
+
+def landing_clashes(artifacts: Iterable[tuple[ArtifactRecord, str]], prefix: str = "") -> list[Problem]:
+    """One LANDING_CLASH for every repository that sources from different registries would land on, naming
+    them (and, where given, where each came from: `(artifact, origin)`). The one rule of import and collect;
+    an artifact without a valid landing name is left to plan_landings."""
+    owners: dict[str, dict[str, list[str]]] = defaultdict(dict)  # repository → owner → origins
+    for artifact, origin in artifacts:
+        try:
+            repository, _, owner = _landing(artifact, prefix)
+        except _Unlandable:
+            continue
+        origins = owners[repository].setdefault(owner, [])
+        if origin and origin not in origins:
+            origins.append(origin)
+    return [
+        Problem(LANDING_CLASH, escape(f"{repository} ← {_named(by_owner)}"))  # inventory or manifest text
+        for repository, by_owner in sorted(owners.items())
+        if len(by_owner) > 1
+    ]
+
+
+def _named(by_owner: dict[str, list[str]]) -> str:
+    return ", ".join(
+        f"{owner} ({'; '.join(origins)})" if origins else owner for owner, origins in sorted(by_owner.items())
+    )
 
 
 # --- Git landing URLs ----------------------------------------------------------------------------------------
@@ -138,6 +165,26 @@ def git_target_url(base: str, source_url: str) -> str:
         raise VerificationError(
             f"{shown}: would not land under {base}", problems=[problem], hint="nothing was written"
         ) from exc
+
+
+def git_landing_clashes(sources: Iterable[tuple[str, str]]) -> list[Problem]:
+    """One GIT_TARGET_CLASH for every path under any Git base that sources from different hosts would land on
+    (`(url, origin)` pairs): the clash plan_git_targets finds, before a base is known. Paths that would leave
+    the base are left to it."""
+    owners: dict[str, dict[str, list[str]]] = defaultdict(dict)  # landing path → source URL → origins
+    for url, origin in sources:
+        try:
+            path = url_path(url)
+        except UnsafeUrlPath:
+            continue
+        origins = owners[path if path.endswith(".git") else path + ".git"].setdefault(url, [])
+        if origin and origin not in origins:
+            origins.append(origin)
+    return [
+        Problem(TARGET_CLASH, escape(f"{path.lstrip('/')} ← {_named(by_url)}"))
+        for path, by_url in sorted(owners.items())
+        if len(by_url) > 1
+    ]
 
 
 def plan_git_targets(base: str, artifacts: list[ArtifactRecord]) -> tuple[dict[str, str], list[Problem]]:

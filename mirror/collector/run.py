@@ -24,6 +24,7 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
+from mirror.collector.landings import check_one_source_per_repository, listed_sources
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.egress import Contact, EgressPolicy, url_host
@@ -478,6 +479,7 @@ def collect(
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_output(out, split_size)
     sets = load_mirrorsets(manifest_paths)
+    check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
@@ -500,6 +502,7 @@ def collect(
             chain=chain,
             max_bundle_size=max_bundle_size,
         )
+        check_one_source_per_repository(*_resolved_sources(gathered), stage="no blob was downloaded")
         checked: list[UpstreamChecked] = []  # by _download, between the signatures' download and the layers'
         _download(
             gathered,
@@ -542,6 +545,13 @@ def collect(
         gathered.warnings,
         {"added": len(gathered.attached) - unchanged, "unchanged": unchanged},
     )
+
+
+def _resolved_sources(gathered: _Gathered) -> tuple[list[tuple[ArtifactRecord, str]], list[tuple[str, str]]]:
+    """Every image and chart resolved, and every Git source, with where each came from, for the landing rule."""
+    artifacts = [(_image_artifact(i), "; ".join(i.found_by) or i.origin) for i in gathered.images]
+    artifacts += [(_chart_artifact(c), c.resolved.source.origin) for c in gathered.charts]
+    return artifacts, [(g.source.url, g.source.origin) for g in gathered.git]
 
 
 def _check_output(out: Path, split_size: int | None) -> None:
