@@ -23,7 +23,8 @@ and `hint` says what the user can do next.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from mirror.limits import DEFAULT_LIMITS
@@ -168,6 +169,29 @@ class InvalidDocumentError(VerificationError):
 
 class TransferError(MirrorError):
     exit_code = 4
+
+    def needed_for(self, artifact: str, by: str = "") -> None:
+        """Name the artifact whose transfer failed, and what needed it (a MirrorSet field, a chart, a Flux
+        object), unless the message names them already: a failure passes several callers on its way up."""
+        name = artifact not in self.message
+        cause = bool(by) and by not in self.message
+        if name and cause:
+            self.message += f"; needed for {artifact} ({by})"
+        elif name:
+            self.message += f"; needed for {artifact}"
+        elif cause:
+            self.message += f"; needed by {by}"
+        self.args = (self.message,)
+
+
+@contextmanager
+def needed_for(artifact: str, by: str = "") -> Iterator[None]:
+    """Within the block, a TransferError names `artifact` and what needed it (see TransferError.needed_for)."""
+    try:
+        yield
+    except TransferError as error:
+        error.needed_for(artifact, by)
+        raise
 
 
 class UnreachableError(TransferError):

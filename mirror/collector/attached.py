@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from mirror.bundle.inventory import ArtifactRecord
-from mirror.errors import InvalidDocumentError, TransferError
+from mirror.errors import InvalidDocumentError, TransferError, needed_for
 from mirror.limits import Limits
 from mirror.oci.document import Descriptor, ManifestDocument, parse_manifest
 from mirror.oci.mediatypes import INDEXES, OCI_INDEX
@@ -232,7 +232,7 @@ def find_attached(finder: AttachedFinder, subjects: list[Subject], limits: Limit
     level = list({(s.repository.name, s.digest): s for s in reversed(subjects)}.values())[::-1]
     while level:
         following = []
-        for items in run_parallel(level, finder.find, jobs):
+        for items in run_parallel(level, lambda subject: _find(finder, subject), jobs):
             for item in items:
                 key = (item.repository.name, item.document.digest)
                 if key in seen:
@@ -247,6 +247,11 @@ def find_attached(finder: AttachedFinder, subjects: list[Subject], limits: Limit
                 following.append(Subject(item.repository, item.document.digest, item.image, item.depth + 1))
         level = following
     return found
+
+
+def _find(finder: AttachedFinder, subject: Subject) -> list[FoundAttached]:
+    with needed_for(f"what is attached to {subject.repository.name}@{subject.digest}", f"image {subject.image}"):
+        return finder.find(subject)
 
 
 def carried_manifests(

@@ -16,7 +16,7 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
-from mirror.errors import InvalidDocumentError, UsageError
+from mirror.errors import InvalidDocumentError, UsageError, needed_for
 from mirror.helm.archive import Chart, read_chart
 from mirror.helm.discover import discover_images
 from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
@@ -111,7 +111,9 @@ class ChartCollector:
             self.indexes.expect(s for s, _ in wave)
 
             def resolve(item: tuple[ChartSource, tuple[str, ...]]) -> tuple[ResolvedChart, tuple[str, ...]]:
-                return resolve_chart(item[0], self.indexes, self.pool), item[1]
+                source, chain = item
+                with needed_for(f"chart {source.name} from {source.repo}", _needed_by(source, chain)):
+                    return resolve_chart(source, self.indexes, self.pool), chain
 
             attempt = resolve if unresolved is None else unresolved.attempt(resolve)
             resolved = [r for r in run_parallel(wave, attempt, jobs) if r is not None]
@@ -147,6 +149,10 @@ class ChartCollector:
             )
 
     def _collect_one(self, resolved: ResolvedChart, chain: tuple[str, ...]) -> CollectedChart:
+        with needed_for(f"chart {resolved.display} from {resolved.source.repo}", _needed_by(resolved.source, chain)):
+            return self._collect_resolved(resolved, chain)
+
+    def _collect_resolved(self, resolved: ResolvedChart, chain: tuple[str, ...]) -> CollectedChart:
         required_by = chain[-1] if chain else None
         if resolved.is_oci:
             document, archive_digest = self._copy_oci(resolved)
@@ -238,6 +244,11 @@ class ChartCollector:
         for reference in spec.include:
             found.append(ImageSource(reference, collected.resolved.source.platforms, f"{origin}: listed"))
         return found
+
+
+def _needed_by(source: ChartSource, chain: tuple[str, ...]) -> str:
+    """What asked for a chart, for messages: the MirrorSet field or Flux object, or the chart depending on it."""
+    return f"a dependency of chart {chain[-1]}" if chain else source.origin
 
 
 def chart_sources(sets: list[MirrorSet]) -> list[ChartSource]:

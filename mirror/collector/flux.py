@@ -16,7 +16,7 @@ from mirror.bundle.layout import LayoutWriter
 from mirror.collector.git import CollectedGit, GitCollector
 from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
-from mirror.errors import RegistryHTTPError, SourceNotFoundError
+from mirror.errors import RegistryHTTPError, SourceNotFoundError, needed_for
 from mirror.flux.artifact import fetch_artifact
 from mirror.flux.blob import objects_blob
 from mirror.flux.giturls import SshUrlMap
@@ -216,6 +216,11 @@ def oci_sources(
 
 
 def _oci_source(item: tuple[ClientPool, OciArtifact]) -> ImageSource:
+    with needed_for(f"OCI artifact {item[1].reference}", item[1].origin):
+        return _resolve_oci_source(item)
+
+
+def _resolve_oci_source(item: tuple[ClientPool, OciArtifact]) -> ImageSource:
     pool, artifact = item
     reference = artifact.reference
     if artifact.semver is not None:

@@ -10,6 +10,7 @@ from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
 from mirror.credentials import Credentials
 from mirror.egress import url_host
+from mirror.errors import needed_for
 from mirror.git.bundles import BundleInfo, create_bundle
 from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
 from mirror.git.runner import Transport
@@ -128,6 +129,10 @@ class GitCollector:
 
     def collect(self, source: GitSource, *, whole: bool = False) -> CollectedGit:
         """whole: the entire history behind the ref, even with --since (Flux reads a checkout of it)."""
+        with needed_for(f"Git source {source.url}", source.origin):
+            return self._collect(source, whole)
+
+    def _collect(self, source: GitSource, whole: bool) -> CollectedGit:
         chain = self.chain
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []

@@ -28,7 +28,7 @@ from mirror.collector.landings import check_one_source_per_repository, listed_so
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.egress import Contact, EgressPolicy, url_host
-from mirror.errors import SourceNotFoundError, UsageError
+from mirror.errors import SourceNotFoundError, UsageError, needed_for
 from mirror.fsutil import require_writable_directory, temporary_name
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
@@ -150,6 +150,11 @@ def _discovered_images(sources: Sequence[ImageSource]) -> list[tuple[str, str]]:
     return found
 
 
+def _needed_by(image: ImageSource | ResolvedImage) -> str:
+    """What asked for an image, for messages: the MirrorSet field, or the charts and Flux objects using it."""
+    return "; ".join(image.found_by) or image.origin
+
+
 def _image_sources(
     sets: Sequence[MirrorSet], charts: list[CollectedChart], flux: list[ImageSource]
 ) -> list[ImageSource]:
@@ -235,7 +240,8 @@ def _gather(
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
-            return resolve_image(pool, image)
+            with needed_for(f"image {image.reference}", _needed_by(image)):
+                return resolve_image(pool, image)
         except SourceNotFoundError as exc:
             if not image.optional:
                 unresolved.add(exc.message, image.origin)
@@ -633,7 +639,12 @@ def _download(
     """Every image graph walked, then what is attached to them (unless spec.attached is false), their signatures
     downloaded and checked (where verify rules apply), the sizes checked, then every blob the bundle and its base
     lack downloaded."""
-    run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
+
+    def walk(image: ResolvedImage) -> None:
+        with needed_for(f"image {image.source}", _needed_by(image)):
+            download.walk(image.source, image.document)
+
+    run_parallel(gathered.images, walk, jobs)
     if discover_attached:
         _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
     else:
@@ -657,11 +668,18 @@ def _download(
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
     _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
-    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
+    needed_by = {str(image.source): _needed_by(image) for image in gathered.images}
+
+    def fetch(digest: str) -> None:
+        source = download.blobs[digest][1]  # the first image found to use it
+        with needed_for(f"blob {digest} of image {source}", needed_by.get(str(source), "")):
+            download.fetch(digest, progress)
+
+    run_parallel(signatures, fetch, jobs)
     check_signatures()
     digests = [d for d in digests if not writer.has(d)]
     progress.start("download", sum(download.blobs[d][0] for d in digests))
-    run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
+    run_parallel(digests, fetch, jobs)
     progress.finish()
 
 
@@ -704,7 +722,12 @@ def _carry_attached(
             repository = ImageReference(reference.registry, reference.repository)
             subjects.append(Subject(repository, chart.document.digest, chart.resolved.source_ref))
     found = find_attached(AttachedFinder(pool, limits, progress.warn), subjects, limits, jobs)
-    run_parallel(found, lambda attached: download.walk(attached.repository, attached.document), jobs)
+
+    def walk(attached: FoundAttached) -> None:
+        with needed_for(f"manifest {attached.document.digest} attached to image {attached.image}"):
+            download.walk(attached.repository, attached.document)
+
+    run_parallel(found, walk, jobs)
     gathered.attached = found
     for image in gathered.images:
         if image.upstream is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import BundleReader, opened
 from mirror.credentials import Credentials, credentials_from_auth_file, credentials_from_env
+from mirror.errors import needed_for
 from mirror.landing import ImagePlan
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
@@ -87,6 +88,7 @@ class RegistryImporter:
         self.dry_run = dry_run
         self.counts = ImportCounts()
         self.present_blobs: list[tuple[str, str]] = []  # (repository, digest) found on the target, for --report
+        self._users: dict[str, list[str]] = {}  # digest → the images that need it, set by push_blobs
 
     def target_name(self, plan: ImagePlan) -> str:
         endpoint = self.client.endpoint
@@ -104,11 +106,14 @@ class RegistryImporter:
     def push_blobs(self, plans: list[ImagePlan]) -> None:
         needs: dict[str, list[str]] = defaultdict(list)
         sizes: dict[str, int] = {}
+        users: dict[str, list[str]] = defaultdict(list)  # the images that need each blob, for messages
         for plan in plans:
             for digest, size in plan.image.blobs.items():
                 if plan.repository not in needs[digest]:
                     needs[digest].append(plan.repository)
+                users[digest].append(plan.source)
                 sizes[digest] = size
+        self._users = users
         self.progress.start("upload", sum(sizes[d] * len(repos) for d, repos in needs.items()))
         digests = sorted(needs)
         # Each blob goes to one repository first (found there, or uploaded), then into all the others at once,
@@ -119,6 +124,12 @@ class RegistryImporter:
         self.progress.finish()
 
     def _push_blob(self, digest: str, size: int, repositories: list[str], holder: str | None = None) -> None:
+        users = self._users.get(digest, [])
+        more = f" and {len(users) - 1} more" if len(users) > 1 else ""
+        with needed_for(f"blob {digest}", f"image {users[0]}{more}" if users else ""):
+            self._push_blob_to(digest, size, repositories, holder)
+
+    def _push_blob_to(self, digest: str, size: int, repositories: list[str], holder: str | None) -> None:
         for repository in repositories:
             if self.client.blob_size(repository, digest) is not None:
                 holder = holder or repository
@@ -164,6 +175,10 @@ class RegistryImporter:
         return ImageOutcome(plan.source, self.target_name(plan), digest, status, current)
 
     def _finish_image(self, plan: ImagePlan, top_present: bool) -> ImageOutcome:
+        with needed_for(f"{plan.image.artifact.kind} {plan.source}", f"target {self.target_name(plan)}"):
+            return self._finish(plan, top_present)
+
+    def _finish(self, plan: ImagePlan, top_present: bool) -> ImageOutcome:
         if not plan.image.carried:
             return self._retag(plan)
         top = plan.image.top

@@ -154,8 +154,8 @@ def test_allow_unsigned_warns(mirror_process, bundle, services, internal_env, in
     assert "warning: --allow-unsigned" in result.stderr
 
 
-def test_two_sources_landing_on_one_repository_are_refused(
-    mirror_cli, tmp_path, write_mirrorset, upstream_images, services, internal_env, internal_url, written_repositories
+def test_two_sources_landing_on_one_repository_are_refused_at_collect(
+    mirror_cli, tmp_path, write_mirrorset, upstream_images
 ):
     app = upstream_images["app_1"]
     # The same path from two registries: <upstream>/fixtures/app and mirror.example/fixtures/app.
@@ -163,17 +163,26 @@ def test_two_sources_landing_on_one_repository_are_refused(
         [app["ref"], "mirror.example/fixtures/app:2.0"],
         registries={**UPSTREAM_SETTINGS, "mirror.example": {"endpoint": f"http://{UPSTREAM_REGISTRY}"}},
     )
-    assert mirror_cli("collect", manifest, "-o", tmp_path / "b").exit_code == 0
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "b")
+    assert result.exit_code == 2
+    assert "fixtures/app" in result.stderr and "mirror.example/fixtures/app" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_bundle_with_two_sources_landing_on_one_repository_is_refused_at_import(
+    mirror_cli, tmp_path, services, internal_env, internal_url, written_repositories
+):
+    # Collect refuses such a bundle; one from an older collector, or made by hand, meets the same rule here.
+    from tests.support.signedbundles import SmallBundle
+
+    bundle = SmallBundle(tmp_path / "b")
+    bundle.image(f"{UPSTREAM_REGISTRY}/fixtures/app:1.0")
+    bundle.image("mirror.example/fixtures/app:2.0")
+    bundle.finish()
     result = mirror_cli(
-        "import",
-        tmp_path / "b",
-        "--registry",
-        internal_url,
-        "--allow-unsigned",
-        "--ca-file",
-        services.ca_file,
+        "import", bundle.root, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file,
         env=internal_env,
-    )
+    )  # fmt: skip
     assert result.exit_code == 2
     assert "fixtures/app" in result.stderr and "mirror.example/fixtures/app" in result.stderr
     assert written_repositories() == []
