@@ -279,7 +279,10 @@ def collect(
             signer = load_signer(key)
             validity = parse_duration(valid_for, "--valid-for")
             signing = CollectorSigning(
-                signer, collector or key.stem, reserve_sequence(key, sequence, state_file, progress.warn), validity
+                signer,
+                collector or key.stem,
+                reserve_sequence(key, sequence, state_file, _sequence_warn(progress)),
+                validity,
             )
         cache = None if no_cache else BlobCache(cache_dir or default_cache_dir())
         result = collect_bundle(
@@ -317,6 +320,12 @@ def collect(
         _say(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
     if signing:
         _say(f"signed by collector key {signing.signer.public.key_id}, sequence {signing.sequence}")
+
+
+def _sequence_warn(progress: Progress) -> Callable[[str], None]:
+    from mirror.warncodes import SEQUENCE_RECORD_AHEAD
+
+    return lambda message: progress.warn(message, SEQUENCE_RECORD_AHEAD)
 
 
 @app.command("import")

@@ -9,12 +9,15 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
 from mirror.logs import format_line
+from mirror.warncodes import WARNING, Acknowledgement
 
 
 def human_size(size: float) -> str:
@@ -44,7 +47,10 @@ class Progress:
         self._phase: tuple[str, float] | None = None
         self.phases: dict[str, float] = {}  # seconds per phase, in the order they ran
         self.phase_bytes: dict[str, int] = {}  # bytes moved by the phases that count them
-        self.warnings: list[str] = []
+        self.warnings: list[str] = []  # shown, for --report
+        self.coded: list[dict[str, str]] = []  # the same, {code, message}, for --json
+        self.acknowledged: list[dict[str, str]] = []  # {code, message, reason}: not shown (spec.acknowledge)
+        self._acknowledgements: tuple[Acknowledgement, ...] = ()
 
     def _emit(self, level: str, event: str, message: str, fields: dict[str, object]) -> None:
         line = format_line(self._format, level, event, message, fields)
@@ -58,10 +64,30 @@ class Progress:
         if not self._quiet:
             self._emit("info", event, message, fields)
 
-    def warn(self, message: str) -> None:
+    def acknowledge(self, acknowledgements: Iterable[Acknowledgement]) -> None:
+        """From now on, warnings these cover are counted (with the reason), not shown."""
+        self._acknowledgements = tuple(acknowledgements)
+
+    def warn(self, message: str, code: str = WARNING) -> None:
+        covering = next((a for a in self._acknowledgements if a.covers(code, message)), None)
         with self._lock:
+            if covering is not None:
+                self.acknowledged.append({"code": code, "message": message, "reason": covering.reason})
+                return
             self.warnings.append(message)
-        self._emit("warning", "warning", message, {})
+            self.coded.append({"code": code, "message": message})
+        self._emit("warning", "warning", message, {"code": code})
+
+    def tell_acknowledged(self) -> None:
+        """One line for the warnings acknowledgements kept from being shown, counted by code."""
+        counts = Counter(item["code"] for item in self.acknowledged)
+        if counts:
+            kinds = ", ".join(f"{code} x{count}" for code, count in sorted(counts.items()))
+            self.log(
+                f"{len(self.acknowledged)} warning(s) acknowledged in the MirrorSet, not shown: {kinds}",
+                "warnings.acknowledged",
+                counts=dict(counts),
+            )
 
     def _close_phase(self, now: float) -> None:
         if self._phase is not None:

@@ -29,6 +29,7 @@ from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.semver import Constraint, InvalidVersion, Version
 from mirror.urlrewrite import fetch_url
+from mirror.warncodes import CHART_DEPENDENCY, CHART_IMAGES, CHART_INDEX_NO_DIGEST
 from mirror.yamlio import YamlBudget
 
 
@@ -183,7 +184,9 @@ class ChartCollector:
             )
             handle.close()
             if not resolved.index_sha256:
-                self.progress.warn(f"{resolved.url}: the index gives no digest; the archive is taken as served")
+                self.progress.warn(
+                    f"{resolved.url}: the index gives no digest; the archive is taken as served", CHART_INDEX_NO_DIGEST
+                )
             self.writer.adopt(path, f"sha256:{sha}", size)
         chart = self._read(f"sha256:{sha}", resolved)
         config = chart_config(chart.metadata)
@@ -208,7 +211,7 @@ class ChartCollector:
         notes: list[str] = []
         result = dependency_sources(collected.chart, collected.resolved.source, collected.resolved.display, notes)
         for note in notes:
-            self.progress.warn(note)
+            self.progress.warn(note, CHART_DEPENDENCY)
         return result
 
     def _images(self, collected: CollectedChart, archive_digest: str) -> list[ImageSource]:
@@ -240,7 +243,7 @@ class ChartCollector:
                 # Dependencies from repositories are collected as charts of their own, images included.
                 if followed and "is not vendored" in note and (" from http" in note or " from oci://" in note):
                     continue
-                self.progress.warn(f"{origin}: {note}")
+                self.progress.warn(f"{origin}: {note}", CHART_IMAGES)
         for reference in spec.include:
             found.append(ImageSource(reference, collected.resolved.source.platforms, f"{origin}: listed"))
         return found

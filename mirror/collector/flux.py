@@ -33,6 +33,7 @@ from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 from mirror.urlrewrite import fetch_url
+from mirror.warncodes import FLUX_FLEET, FLUX_GIT_CHART
 from mirror.yamlio import YamlBudgetError
 
 
@@ -186,7 +187,7 @@ class FluxCollector:
         )
         plan = walker.walk(objects, source=root_key, path=entry.path, strict=True)
         for note in [*notes, *plan.warnings]:
-            self._progress.warn(f"{entry.origin}: {note}")
+            self._progress.warn(f"{entry.origin}: {note}", FLUX_FLEET)
         if self._egress is not None:
             known = {g.source.url for g in self.git}
             self._egress.require_discovered(
@@ -198,7 +199,9 @@ class FluxCollector:
         for git in plan.git:
             collect_git(git)
         for chart in plan.git_charts:
-            self._progress.warn(f"{chart.origin}: a chart from a Git repository travels in that repository only")
+            self._progress.warn(
+                f"{chart.origin}: a chart from a Git repository travels in that repository only", FLUX_GIT_CHART
+            )
         blob = objects_blob(plan.objects, max_bytes=self._limits.max_flux_objects_bytes, where=entry.origin)
         return CollectedFlux(entry, source, plan, blob)
 

@@ -16,6 +16,7 @@ from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
 from mirror.git.runner import Transport
 from mirror.manifest.model import GitSource, UrlRewrite
 from mirror.urlrewrite import fetch_url
+from mirror.warncodes import GIT_REFS_SKIPPED
 
 if TYPE_CHECKING:
     from mirror.collector.incremental import BaseChain
@@ -157,6 +158,8 @@ class GitCollector:
             skipped = collected.skipped_refs
             names = ", ".join(repr(name) for name in skipped[:5])
             more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-            self.progress.warn(f"{source.url}: left out {len(skipped)} ref(s) whose names git refuses: {names}{more}")
+            self.progress.warn(
+                f"{source.url}: left out {len(skipped)} ref(s) whose names git refuses: {names}{more}", GIT_REFS_SKIPPED
+            )
         news = "" if collected.carried else " (nothing new since the base)"
         self.progress.log(f"git {source.url} {collected.resolved.name or ''} at {collected.resolved.commit}{news}")

@@ -44,6 +44,7 @@ from mirror.supplychain.evidence import signature_layers
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
+from mirror.warncodes import ATTACHED_TAGS_UNLISTED, IMAGE_GUESS_NOT_FOUND, TAG_MOVED, TRANSFER_RETRY
 
 if TYPE_CHECKING:
     import httpx
@@ -83,6 +84,7 @@ class CollectResult:
     hosts: list[Contact] = field(default_factory=list)  # every host contacted, as the inventory lists them
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message}: what the operator should know
     attached: dict[str, int] = field(default_factory=lambda: {"added": 0, "unchanged": 0})  # attached manifests
+    acknowledged: list[dict[str, str]] = field(default_factory=list)  # {code, message, reason}: not shown
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -103,6 +105,7 @@ class CollectResult:
             "hosts": [h.to_json() for h in self.hosts],
             "attached": dict(self.attached),
             "warnings": list(self.warnings),
+            "acknowledged": list(self.acknowledged),
         }
 
 
@@ -185,7 +188,6 @@ class _Gathered:
     git: list[CollectedGit]
     flux: list[CollectedFlux]
     attached: list[FoundAttached] = field(default_factory=list)
-    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 def _gather(
@@ -247,7 +249,8 @@ def _gather(
                 unresolved.add(exc.message, image.origin)
                 return None
             progress.warn(
-                f"{image.reference}: not found upstream; {image.origin} only guessed its tag, so it is left out"
+                f"{image.reference}: not found upstream; {image.origin} only guessed its tag, so it is left out",
+                IMAGE_GUESS_NOT_FOUND,
             )
             return None
 
@@ -485,6 +488,7 @@ def collect(
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_output(out, split_size)
     sets = load_mirrorsets(manifest_paths)
+    progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
@@ -536,6 +540,7 @@ def collect(
         f"wrote {written}: {len(gathered.charts)} chart(s), {len(gathered.images)} image(s), "
         f"{len(inventory.files)} files, {human_size(inventory.total_size)}"
     )
+    progress.tell_acknowledged()
     downloaded = sum(download.fetched.values())
     unchanged = sum(1 for a in gathered.attached if chain is not None and chain.unchanged(a.record()))
     return CollectResult(
@@ -548,8 +553,9 @@ def collect(
         moved,
         chain,
         egress.contacts,
-        gathered.warnings,
+        list(progress.coded),
         {"added": len(gathered.attached) - unchanged, "unchanged": unchanged},
+        list(progress.acknowledged),
     )
 
 
@@ -602,7 +608,9 @@ class _Network:
 
     @contextlib.contextmanager
     def clients(self, sets: Sequence[MirrorSet]) -> Iterator[tuple[ClientPool, HttpFetcher]]:
-        log = self.progress.warn
+        def log(message: str) -> None:  # the clients' retries
+            self.progress.warn(message, TRANSFER_RETRY)
+
         with (
             ClientPool(
                 _registry_settings(sets),
@@ -721,7 +729,8 @@ def _carry_attached(
             reference = chart.resolved.reference
             repository = ImageReference(reference.registry, reference.repository)
             subjects.append(Subject(repository, chart.document.digest, chart.resolved.source_ref))
-    found = find_attached(AttachedFinder(pool, limits, progress.warn), subjects, limits, jobs)
+    finder = AttachedFinder(pool, limits, lambda message: progress.warn(message, ATTACHED_TAGS_UNLISTED))
+    found = find_attached(finder, subjects, limits, jobs)
 
     def walk(attached: FoundAttached) -> None:
         with needed_for(f"manifest {attached.document.digest} attached to image {attached.image}"):
@@ -739,8 +748,7 @@ def _carry_attached(
                 f"upstream index {image.source_digest}, which the platform filter narrowed to {image.digest}; "
                 "they are carried, with the upstream index's bytes, but the target will not have that index"
             )
-            progress.warn(message)
-            gathered.warnings.append({"code": ATTACHED_SUBJECT_FILTERED, "message": message})
+            progress.warn(message, ATTACHED_SUBJECT_FILTERED)
             writer.put_bytes(image.source_digest, image.upstream.raw)
 
 
@@ -781,7 +789,7 @@ def _leave_to_base(
     expected = leave_to_base(chain, writer, needed, keep=keep)
     moved = chain.moved(artifacts)
     for change in moved:
-        progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}")
+        progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}", TAG_MOVED)
     return {"base": chain.record, "expected": expected}, moved
 
 

@@ -25,6 +25,7 @@ from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
 from mirror.supplychain.rules import VerifyRule, parse_rules, trusted_root_file
 from mirror.urlpath import source_path_problem
+from mirror.warncodes import ACKNOWLEDGEABLE, Acknowledgement
 from mirror.yamlio import load_yaml_documents
 
 API_VERSION = "mirror/v1"
@@ -34,8 +35,9 @@ _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {
     *("platforms", "registries", "images", "charts", "git", "flux", "allowedHosts", "rewrite"),
-    *("verify", "trustedRoot", "attached"),
+    *("verify", "trustedRoot", "attached", "acknowledge"),
 }
+_ACKNOWLEDGE_FIELDS = {"code", "match", "reason"}
 _REWRITE_FIELDS = {"from", "to"}
 _FLUX_FIELDS = {"git", "path", "gitRepository"}
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -450,6 +452,31 @@ def _attached(
     return False
 
 
+def _acknowledge(check: _Checker, value: Any) -> tuple[Acknowledgement, ...]:
+    """spec.acknowledge: warnings (by code, and glob on their text) counted, not repeated; each with a reason."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise check.fail("spec.acknowledge", "expected a list of {code, match, reason} entries")
+    result = []
+    for i, item in enumerate(value):
+        field = f"spec.acknowledge[{i}]"
+        item = check.mapping(item, field, _ACKNOWLEDGE_FIELDS)
+        code = item.get("code")
+        if code is not None and check.string(code, f"{field}.code") not in ACKNOWLEDGEABLE:
+            raise check.fail(
+                f"{field}.code",
+                f"{code!r} is not the code of a warning collect gives",
+                hint=f"the codes (docs/collector.md, Acknowledged warnings): {', '.join(sorted(ACKNOWLEDGEABLE))}",
+            )
+        match = check.string(item["match"], f"{field}.match") if item.get("match") is not None else None
+        if code is None and match is None:
+            raise check.fail(field, "give a code, a match (a glob on the warning's text), or both")
+        reason = check.string(item.get("reason"), f"{field}.reason")
+        result.append(Acknowledgement(code, match, reason, f"{check.path}: {field}"))
+    return tuple(result)
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -477,6 +504,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         verify=verify,
         trusted_root=trusted_root,
         attached=_attached(check, spec, images, verify),
+        acknowledge=_acknowledge(check, spec.get("acknowledge")),
     )
 
 

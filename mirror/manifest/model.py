@@ -11,6 +11,7 @@ from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
 from mirror.registry.endpoint import RegistrySettings
 from mirror.supplychain.rules import VerifyRule
+from mirror.warncodes import Acknowledgement
 
 
 @dataclass(frozen=True)
@@ -98,3 +99,5 @@ class MirrorSet:
     trusted_root: Path | None = None
     # spec.attached: whether collect looks for what upstream attached to the images (signatures, SBOMs...).
     attached: bool = True
+    # spec.acknowledge: warnings counted, not repeated (mirror.warncodes).
+    acknowledge: tuple[Acknowledgement, ...] = ()
