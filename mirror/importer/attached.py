@@ -6,7 +6,6 @@ See docs/importer.md ("Attached manifests").
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
 from mirror.oci.document import ManifestDocument, parse_manifest
+from mirror.oci.referrers import referrer_descriptor, referrers_index, subject_of
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
 from mirror.supplychain.attached import FOUND_COSIGN_TAG, Attached, tag_schema_tag
@@ -50,25 +50,6 @@ class AttachedCounts:
         }
 
 
-def subject_of(document: ManifestDocument) -> str | None:
-    subject = document.body.get("subject")
-    digest = subject.get("digest") if isinstance(subject, dict) else None
-    return digest if isinstance(digest, str) else None
-
-
-def referrer_descriptor(document: ManifestDocument) -> dict[str, Any]:
-    """The descriptor of `document` as the referrers API lists it: media type, digest, size, artifact type (its
-    `artifactType`, else its config's media type) and annotations."""
-    descriptor: dict[str, Any] = {"mediaType": document.media_type, "digest": document.digest, "size": document.size}
-    artifact_type = document.body.get("artifactType") or (document.config.media_type if document.config else None)
-    if isinstance(artifact_type, str) and artifact_type:
-        descriptor["artifactType"] = artifact_type
-    annotations = document.body.get("annotations")
-    if isinstance(annotations, dict) and annotations:
-        descriptor["annotations"] = annotations
-    return descriptor
-
-
 def read_fallback_index(client: RegistryClient, repository: str, subject: str) -> list[dict[str, Any]]:
     """What the referrers tag schema's index of `subject` lists on the target (nothing when the tag is absent).
 
@@ -86,10 +67,6 @@ def read_fallback_index(client: RegistryClient, repository: str, subject: str) -
     if document.media_type != mt.OCI_INDEX:
         raise InvalidDocumentError(f"{where}: a {document.media_type}, not the referrers tag schema's image index")
     return [dict(d.raw) for d in document.manifests]
-
-
-def _index_bytes(descriptors: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}).encode()
 
 
 def _fallback_keys(plans: list[ImagePlan]) -> dict[FallbackKey, list[ManifestDocument]]:
@@ -123,7 +100,7 @@ def plan_fallback_indexes(
             continue
         known = {d.get("digest") for d in listed}
         extended = listed + [referrer_descriptor(d) for d in keys[key] if d.digest not in known]
-        if len(_index_bytes(extended)) > limits.max_manifest_bytes:
+        if len(referrers_index(extended)) > limits.max_manifest_bytes:
             problems.append(
                 Problem(
                     FALLBACK_TAG_INVALID,
@@ -240,5 +217,5 @@ class AttachedPusher:
         if len(listed) == len(current):
             return
         if not self.dry_run:
-            self.client.put_manifest(repository, tag_schema_tag(subject), _index_bytes(listed), mt.OCI_INDEX)
+            self.client.put_manifest(repository, tag_schema_tag(subject), referrers_index(listed), mt.OCI_INDEX)
         self.counts.add(indexes_written=1)
