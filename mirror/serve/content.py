@@ -24,7 +24,7 @@ class ContentChanged(Exception):
     """The blob's bytes on disk are no longer those verified: `written` bytes of the answer went out already."""
 
     def __init__(self, digest: str, found: str, written: int) -> None:
-        super().__init__(f"{digest}: the bundle now holds other bytes (sha256 {found}) than those verified at start")
+        super().__init__(f"changed on disk since it was verified: the bundle's bytes now hash to {found}")
         self.digest = digest
         self.written = written
 

@@ -179,16 +179,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return answer.status, sent
             except (ContentChanged, MirrorError, OSError) as exc:  # OSError of a read: writes raise _ClientGone
                 store.mark_changed(blob.digest)
+                written = exc.written if isinstance(exc, ContentChanged) else 0
+                if begun:  # headers went out: only a short body can tell the client "not this"
+                    self.close_connection = True
+                outcome = f"connection cut after {written} bytes" if begun else "answered 500"
                 log.error(
-                    f"blob {blob.digest}: {exc}; not served, and refused from now on (restart serve on an intact "
+                    f"blob {blob.digest}: {exc}; {outcome}, and refused from now on (restart serve on an intact "
                     "bundle)",
                     "blob.changed",
                     digest=blob.digest,
                 )
-                if not begun:
-                    return 500, self._send(changed_on_disk(blob.digest))
-                self.close_connection = True  # headers went out: only a short body can say "not this"
-                return answer.status, exc.written if isinstance(exc, ContentChanged) else 0
+                if begun:
+                    return answer.status, written
+                return 500, self._send(changed_on_disk(blob.digest))
 
     # -- one request
 
