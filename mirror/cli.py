@@ -324,6 +324,23 @@ def import_(
     flux_out: Annotated[
         Path | None, typer.Option("--flux-out", file_okay=False, help="Write the Flux objects, rewritten, here.")
     ] = None,
+    mirror_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--mirror-config",
+            file_okay=False,
+            help="Write the nodes' registry mirror configuration here: containerd hosts.toml, k3s/RKE2 "
+            "registries.yaml, a containers-registries.conf drop-in, OpenShift Image{Digest,Tag}MirrorSets.",
+        ),
+    ] = None,
+    node_ca_path: Annotated[
+        str | None,
+        typer.Option(
+            "--node-ca-path",
+            help="The registry's CA as the nodes see it (an absolute path), for the mirror configuration; "
+            "--ca-file's path is never written there.",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
     lock_timeout: Annotated[
         float | None,
@@ -353,6 +370,8 @@ def import_(
             git_url=git,
             force_git=force_git,
             flux_out=flux_out,
+            mirror_config=mirror_config,
+            node_ca_path=node_ca_path,
             jobs=jobs,
             dry_run=dry_run,
             ca_file=_ca(ca_file),
@@ -381,6 +400,11 @@ def import_(
             f"attached manifests (signatures, attestations, SBOMs): {attached.pushed} "
             f"{'to push' if dry_run else 'pushed'}, {attached.present} already present"
         )
+    if result.mirror_config is not None:
+        files = result.mirror_config_files
+        _say(f"{'would write' if dry_run else 'wrote'} {len(files)} registry mirror file(s) to {mirror_config}:")
+        for name in files:
+            _say(f"  {name}")
 
 
 @app.command()

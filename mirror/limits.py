@@ -28,6 +28,8 @@ class Limits:
     max_flux_objects_bytes: int = 64 * MiB
     # --flux-out night after night: the record of the files an import wrote there (read before the next night).
     max_flux_out_record_bytes: int = 16 * MiB
+    # --mirror-config night after night: the record of the node files an import wrote there.
+    max_mirror_config_record_bytes: int = 1 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
     # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.
@@ -108,10 +110,13 @@ class Limits:
     max_flux_artifact_content_bytes: int = 256 * MiB  # the files unpacked from it, in all
     max_flux_artifact_files: int = 20_000  # tar members of every type
     # Manifests attached to a carried manifest (signatures, attestations, SBOMs; docs/supply-chain.md): how deep
-    # attached manifests of attached manifests are followed (a signature on an SBOM is 2), and how many one
-    # manifest may have. Real images have a handful; past either bound the collect is refused.
+    # attached manifests of attached manifests are followed (a signature on an SBOM is 2), how many one
+    # manifest may have, and how many one image may have in all, its index's children and every level included
+    # (per manifest and level alone, 100 ** 4). Real images have a handful to a few dozen; past any bound the
+    # collect is refused.
     max_attached_depth: int = 4
     max_attached_per_subject: int = 100
+    max_attached_per_image: int = 1_000
     # Bundles.
     max_bundle_members: int = 1_000_000
     max_graph_depth: int = 4

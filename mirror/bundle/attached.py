@@ -77,11 +77,13 @@ def _record_problem(image: VerifiedImage) -> str | None:
         reference = None
     if reference is None or reference.tag is not None or reference.digest != artifact.digest:
         return f"its source is not pinned to its own digest {artifact.digest}"
-    if found != FOUND_COSIGN_TAG and image.carried:
+    if image.carried:
+        # Found through a subject, it must name that subject; found under cosign's tag, it may name none, but
+        # never another: the import lists a manifest in its subject's fallback index, a tag named after it.
         named = image.top.body.get("subject")
         named_digest = named.get("digest") if isinstance(named, dict) else None
-        if named_digest != subject:
-            return f"its manifest's subject is {named_digest}, not {subject}"
+        if (found != FOUND_COSIGN_TAG or named is not None) and named_digest != subject:
+            return f"its manifest's subject is {str(named_digest)[:100]}, not {subject}"
     return None
 
 

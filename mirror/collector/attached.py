@@ -92,6 +92,7 @@ class AttachedFinder:
         self._once: dict[str, threading.Lock] = {}  # a lock per host or repository, for what is learnt once
         self._has_api: dict[str, bool] = {}  # registry host → whether it has the referrers API
         self._tags: dict[str, frozenset[str] | None] = {}  # HOST/PATH → its candidate tags; None: not listable
+        self._per_image: dict[str, int] = {}  # image → the attached manifests listed for it so far, every level
 
     def _lock_for(self, key: str) -> threading.Lock:
         with self._lock:
@@ -120,9 +121,19 @@ class AttachedFinder:
                 f"{where}: {len(listed) + len(cosign)} manifests are attached to it, more than the "
                 f"{self._limits.max_attached_per_subject} allowed (limit max_attached_per_subject)"
             )
+        self._count(subject, len(listed) + len(cosign))  # before they are fetched
         found = [self._listed(client, subject, d, how, where) for d, how in listed.values()]
         found += [self._cosign(client, subject, tag, where) for tag in cosign]
         return found
+
+    def _count(self, subject: Subject, more: int) -> None:
+        with self._lock:
+            total = self._per_image[subject.image] = self._per_image.get(subject.image, 0) + more
+        if total > self._limits.max_attached_per_image:
+            raise InvalidDocumentError(
+                f"{subject.image}: more than {self._limits.max_attached_per_image} manifests are attached to the "
+                "image, its children and what is attached to them (limit max_attached_per_image)"
+            )
 
     def _referrers(self, client: RegistryClient, subject: Subject) -> list[Descriptor] | None:
         """The referrers API's answer, or None where the host has none; the first request of a host tells."""
@@ -131,10 +142,12 @@ class AttachedFinder:
         with self._lock_for(f"api {host}"):
             known = self._has_api.get(host)
             if known is None:
-                answer = client.referrers(repository, subject.digest)
+                answer = client.referrers(repository, subject.digest, max_count=self._limits.max_attached_per_subject)
                 self._has_api[host] = answer is not None
                 return answer
-        return client.referrers(repository, subject.digest) if known else None
+        if not known:
+            return None
+        return client.referrers(repository, subject.digest, max_count=self._limits.max_attached_per_subject)
 
     def _candidate_tags(self, client: RegistryClient, repository: ImageReference) -> frozenset[str] | None:
         """The repository's tags that may name attached manifests, listed once per run; None when the registry
@@ -193,6 +206,12 @@ class AttachedFinder:
         document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=at, digest=fetched.digest)
         if document.digest == subject.digest:
             raise InvalidDocumentError(f"{where}: {at} names the manifest it is attached to")
+        named = document.body.get("subject")
+        named_digest = named.get("digest") if isinstance(named, dict) else None
+        if named is not None and named_digest != subject.digest:  # the import would list it under that name
+            raise InvalidDocumentError(
+                f"{where}: {at} names {named_digest!r:.100} as its subject, not {subject.digest}"
+            )
         artifact_type = COSIGN_SUFFIXES[tag[tag.rindex(".") :]]
         return FoundAttached(
             subject.repository,

@@ -25,7 +25,7 @@ from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.unresolved import Unresolved
-from mirror.collector.upstream import UpstreamChecked, verify_upstream
+from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError
 from mirror.fsutil import require_writable_directory, temporary_name
@@ -525,6 +525,8 @@ def collect(
             jobs=jobs,
             progress=progress,
             check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
+            discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
+            signatures_first=has_rules(sets),
         )
         [upstream] = checked
         progress.mark("write")
@@ -628,19 +630,39 @@ def _download(
     jobs: int,
     progress: Progress,
     check_signatures: Callable[[], None],
+    discover_attached: bool = True,
+    signatures_first: bool = True,
 ) -> None:
-    """Every image graph walked, then what is attached to them, their signatures downloaded and checked, the
-    sizes checked, then every blob the bundle and its base lack downloaded."""
+    """Every image graph walked, then what is attached to them (unless spec.attached is false), their signatures
+    downloaded and checked (where verify rules apply), the sizes checked, then every blob the bundle and its base
+    lack downloaded."""
     run_parallel(gathered.images, lambda image: download.walk(image.source, image.document), jobs)
-    _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
-    # Signature layers first, even those the base carried (they are small): the upstream signature check reads
-    # them from this collect's layout before any layer is downloaded, and an incremental bundle keeps them.
-    signatures = sorted({layer.digest for a in gathered.attached for layer in signature_layers(a.document)})
-    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
-    check_signatures()
+    if discover_attached:
+        _carry_attached(gathered, pool, download, writer, limits=limits, jobs=jobs, progress=progress)
+    else:
+        progress.log(
+            "spec.attached is false: what upstream attached to the images (signatures, SBOMs) is not looked for"
+        )
+    # Signature layers first, even those the base carried: the upstream signature check reads them from this
+    # collect's layout before any other layer is downloaded, and an incremental bundle keeps them. Only those it
+    # can read (a larger one verifies nothing), and only once the sizes are checked: they count like any blob.
+    # Without verify rules nothing reads them: they come with the other blobs, saving a round of requests.
+    signatures = sorted(
+        {
+            layer.digest
+            for a in gathered.attached
+            for layer in signature_layers(a.document)
+            if layer.size <= limits.max_sigstore_bundle_bytes
+        }
+        if signatures_first
+        else ()
+    )
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
-    _check_sizes(gathered, download, have, digests, out, max_bundle_size)
+    _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
+    run_parallel(signatures, lambda d: download.fetch(d, progress), jobs)
+    check_signatures()
+    digests = [d for d in digests if not writer.has(d)]
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, lambda d: download.fetch(d, progress), jobs)
     progress.finish()

@@ -19,7 +19,7 @@ from mirror.errors import MirrorError, VerificationError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import MirrorSet
 from mirror.supplychain.attached import attached_by_subject
-from mirror.supplychain.check import ImageSignatures, check_signatures
+from mirror.supplychain.check import ImageSignatures, check_signatures, judged
 from mirror.supplychain.roots import load_trusted_root, read_trusted_root_file, trusted_root_record
 from mirror.supplychain.rules import VerifyRule, rules_for
 
@@ -38,6 +38,12 @@ def _rules(sets: Sequence[MirrorSet]) -> tuple[tuple[VerifyRule, ...], dict[str,
     spec = tuple(rule for mirrorset in sets for rule in mirrorset.verify)
     own = {str(i.reference): i.verify for s in sets for i in s.images if i.verify is not None}
     return spec, own
+
+
+def has_rules(sets: Sequence[MirrorSet]) -> bool:
+    """Whether any verify rule applies to the collect (an image's `verify: []` is none)."""
+    spec, own = _rules(sets)
+    return bool(spec) or any(own.values())
 
 
 class _StagingBlobs:
@@ -77,7 +83,7 @@ def verify_upstream(
         read_blob.read.add(record.digest)
         if all(c.digest != record.digest for c in carried):
             carried.append(record)
-    images = [a for a in artifacts if a.kind == "image"]
+    images = [a for a in artifacts if judged(a)]
     checked = check_signatures(
         images,
         attached_by_subject(artifacts),
@@ -96,7 +102,7 @@ def verify_upstream(
     signers = {(image.source, image.digest): image.signers for image in checked if image.signers}
     result = [
         dataclasses.replace(a, extra={**a.extra, "signers": signers[(a.source, a.digest)]})
-        if a.kind == "image" and (a.source, a.digest) in signers
+        if judged(a) and (a.source, a.digest) in signers
         else a
         for a in artifacts
     ]

@@ -6,8 +6,8 @@
 - substitute.py is Flux's postBuild variable substitution (envsubst) of the fields mirror reads.
 - walk.py follows a fleet's Kustomizations through a caller's callback, with cycle protection, and resolves the
   objects collected into a FluxPlan (plan.py: the records: git sources, charts, OCI artifacts and images).
-- rewrite.py rewrites the objects for the internal endpoints and renders them, and registry mirror
-  configurations, in memory (mirror/importer/flux_out.py writes them).
+- rewrite.py rewrites the objects for the internal endpoints and renders them in memory
+  (mirror/importer/flux_out.py writes them, with the nodes' registry mirror files of mirror/nodeconfig/).
 - blob.py is the FluxObjects blob that carries the objects read in the bundle, written and parsed.
 - patterns.py runs the regular expressions fleets write (patch targets, semverFilter) with RE2, as Flux does.
 

@@ -1,4 +1,4 @@
-"""The Flux objects of a fleet rewritten for the high side, and registry mirror configurations for its nodes.
+"""The Flux objects of a fleet rewritten for the high side.
 
 `rewrite_objects` turns every collected Flux object into the current API version (source.toolkit.fluxcd.io/v1,
 helm.toolkit.fluxcd.io/v2, kustomize.toolkit.fluxcd.io/v1), converting the fields those versions dropped, and
@@ -14,19 +14,18 @@ Names, namespaces, versions, refs, digests, intervals and everything else stay a
 plain-HTTP registry, OCI sources get `insecure: true`, and with a TLS one an upstream's `insecure` is dropped.
 `render_objects` renders them in memory as `<namespace>/<kind>/<name>.yaml`, with a kustomization.yaml listing
 them all (`kubectl apply -k DIR`), so the importer checks every name before its first write;
-mirror/importer/flux_out.py writes them (and `render_mirror_configs`' files) under a directory, never through a
-link. Pure: nothing here reads or writes a file.
+mirror/importer/flux_out.py writes them under a directory, never through a link. Pure: nothing here reads or
+writes a file.
 
-Workload image names stay as they are: nodes pull them through the mirror configurations `mirror_configs` makes
-(containerd hosts.toml per source registry, and a k3s/RKE2 registries.yaml).
+Workload image names stay as they are: nodes pull them through the registry mirror configurations
+(mirror/nodeconfig/) the importer writes beside them.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -36,7 +35,8 @@ import yaml
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.flux.objects import FluxObject
 from mirror.landing import LANDING_NAME_INVALID, git_target_url
-from mirror.oci.reference import DOCKER_HUB, check_repository_path, is_repository_path, parse_reference
+from mirror.nodeconfig.hosts import registry_host_problem
+from mirror.oci.reference import check_repository_path, is_repository_path, parse_reference
 from mirror.terminal import escape
 
 SOURCE_V1 = "source.toolkit.fluxcd.io/v1"
@@ -52,12 +52,8 @@ CURRENT_API_VERSIONS: dict[tuple[str, str], str] = {
     ("kustomize.toolkit.fluxcd.io", "Kustomization"): KUSTOMIZE_V1,
 }
 CHARTS_PATH = "charts"  # where the importer lands charts from HTTP repositories
-REGISTRY_CONFIG_DIR = "_registries"  # under the --flux-out directory; no namespace can be named so
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9]{0,62}")
-_REGISTRY_HOST = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::[0-9]{1,5})?"
-)
 _SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -82,7 +78,7 @@ def parse_registry(text: str) -> tuple[str, str, str]:
     else:
         scheme = "https"
         host, _, prefix = text.strip("/").partition("/")
-    if not host or not _REGISTRY_HOST.fullmatch(host):
+    if not host or registry_host_problem(host) is not None:
         raise UsageError(f"registry {text!r}: {host!r} is not a registry host[:port]")
     if prefix:
         check_repository_path(prefix, f"registry {text}")
@@ -350,73 +346,3 @@ def render_objects(rewritten: Sequence[RewrittenObject]) -> dict[str, str]:
     }
     files["kustomization.yaml"] = dump_object(index)
     return files
-
-
-# --- Registry mirror configurations ---------------------------------------------------------------------------
-
-
-def _toml(text: str) -> str:
-    return json.dumps(text)  # a JSON string is a TOML basic string
-
-
-def mirror_configs(
-    registry_host_and_prefix: str,
-    source_registries: Iterable[str],
-    *,
-    ca_file: str | None = None,
-    skip_verify: bool = False,
-) -> dict[str, str]:
-    """Node configurations that pull `SRC/PATH:TAG` from `REGISTRY/PREFIX/PATH:TAG`, as the importer lands them.
-
-    Returns {relative path: text}:
-    - `containerd/certs.d/<SRC>/hosts.toml` per source registry (containerd's config_path layout, usually
-      /etc/containerd/certs.d): the internal registry as a pull/resolve host; with a prefix, the host URL holds
-      `/v2/PREFIX` and `override_path = true`, so containerd asks for `/v2/PREFIX/PATH/manifests/…`;
-    - `k3s/registries.yaml` (/etc/rancher/k3s/ or /etc/rancher/rke2/): a mirror per source registry with the
-      internal endpoint and, with a prefix, a rewrite `^(.*)$` → `PREFIX/$1`; TLS settings under `configs`.
-    `registry_host_and_prefix` is `host[:port][/prefix]`, or an http(s):// URL (http: plain HTTP).
-    """
-    scheme, host, prefix = parse_registry(registry_host_and_prefix)
-    sources = sorted({s for s in source_registries if s and s != host})
-    for source in sources:
-        if not _REGISTRY_HOST.fullmatch(source):
-            raise UsageError(f"source registry {source!r} is not a host[:port]")
-    files: dict[str, str] = {}
-    host_url = f"{scheme}://{host}" + (f"/v2/{prefix}" if prefix else "")
-    for source in sources:
-        upstream = "registry-1.docker.io" if source == DOCKER_HUB else source
-        lines = [
-            f"# {source} images are pulled from {host}/{prefix + '/' if prefix else ''}<path>, where mirror puts them",
-            f"server = {_toml('https://' + upstream)}",
-            "",
-            f"[host.{_toml(host_url)}]",
-            '  capabilities = ["pull", "resolve"]',
-        ]
-        if prefix:
-            lines.append("  override_path = true")
-        if ca_file:
-            lines.append(f"  ca = {_toml(ca_file)}")
-        if skip_verify:
-            lines.append("  skip_verify = true")
-        files[f"containerd/certs.d/{source}/hosts.toml"] = "\n".join(lines) + "\n"
-    mirrors: dict[str, Any] = {}
-    for source in sources:
-        entry: dict[str, Any] = {"endpoint": [f"{scheme}://{host}"]}
-        if prefix:
-            entry["rewrite"] = {"^(.*)$": f"{prefix}/$1"}
-        mirrors[source] = entry
-    document: dict[str, Any] = {"mirrors": mirrors}
-    tls: dict[str, Any] = {}
-    if ca_file:
-        tls["ca_file"] = ca_file
-    if skip_verify:
-        tls["insecure_skip_verify"] = True
-    if tls:
-        document["configs"] = {host: {"tls": tls}}
-    files["k3s/registries.yaml"] = dump_object(document)
-    return files
-
-
-def render_mirror_configs(configs: Mapping[str, str]) -> dict[str, str]:
-    """mirror_configs' files as they are written under the output directory: `_registries/...`."""
-    return {f"{REGISTRY_CONFIG_DIR}/{relative}": text for relative, text in sorted(configs.items())}

@@ -68,6 +68,8 @@ class ImportReport:
     flux_files: int = 0  # files written to --flux-out (or that would be, in a dry run)
     flux_rewrites: list[dict[str, object]] = field(default_factory=list)  # each source's endpoint, from → to
     attached: AttachedCounts = field(default_factory=AttachedCounts)  # signatures, attestations, SBOMs
+    mirror_config: Path | None = None  # --mirror-config's directory
+    mirror_config_files: list[str] = field(default_factory=list)  # written there (or that would be, in a dry run)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -82,6 +84,9 @@ class ImportReport:
             "fluxFiles": self.flux_files,
             "fluxRewrites": self.flux_rewrites,
             "attached": self.attached.to_json(),
+            "mirrorConfig": None
+            if self.mirror_config is None
+            else {"directory": str(self.mirror_config), "files": self.mirror_config_files, "written": not self.dry_run},
             **self.counts.to_json(),
         }
 
@@ -95,6 +100,7 @@ class WriteLog:
     git_pushed: list[str] = field(default_factory=list)  # target repositories whose push completed
     git_started: str | None = None  # the repository being pushed when the run stopped
     flux_files: int = 0
+    mirror_config_files: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def registry_write(self) -> None:
@@ -108,6 +114,7 @@ class WriteLog:
             "gitPushed": list(self.git_pushed),
             "gitInterrupted": self.git_started,
             "fluxFiles": self.flux_files,
+            "mirrorConfigFiles": self.mirror_config_files,
         }
 
     def describe(self) -> str:
@@ -117,6 +124,7 @@ class WriteLog:
         if self.git_started:
             parts.append(f"a push to {self.git_started} under way")
         parts.append(f"{self.flux_files} --flux-out file(s)")
+        parts.append(f"{self.mirror_config_files} --mirror-config file(s)")
         return ", ".join(parts)
 
 
@@ -187,15 +195,20 @@ def import_bundle(
     git_url: str | None = None,
     force_git: bool = False,
     flux_out: Path | None = None,
+    mirror_config: Path | None = None,
+    node_ca_path: str | None = None,
     lock_timeout: float | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> ImportReport:
     """Plan and check everything, record the trust state, then write (see the module doc).
 
+    mirror_config: the directory of the nodes' registry mirror files; node_ca_path: the registry CA's path on the
+    nodes, written into them (never `ca_file`, the importer's own).
     transport: stands in for the network of the target registry's client (tests: the registry simulator).
     """
     progress = progress or Progress(quiet=True)
-    endpoint, git_base = _check_usage(trust, allow_unsigned, registry_url, ca_file, git_url, flux_out, limits)
+    outputs = _Outputs(flux_out, mirror_config, node_ca_path)
+    endpoint, git_base = _check_usage(trust, allow_unsigned, registry_url, ca_file, git_url, outputs, limits)
     with contextlib.ExitStack() as held:
         state_file = _state_file(trust) if trust is not None else None
         if state_file is not None and not dry_run:  # taken before the state is read for the trust check
@@ -203,7 +216,7 @@ def import_bundle(
         remove_abandoned(log=progress.log)
         verified, report = _verify(bundle, trust, state_file, jobs=jobs, progress=progress, limits=limits, clock=clock)
         targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress, transport)
-        return _plan_check_write(bundle, verified, report, targets, flux_out=flux_out, dry_run=dry_run, force=force_git)
+        return _plan_check_write(bundle, verified, report, targets, outputs=outputs, dry_run=dry_run, force=force_git)
 
 
 def _check_usage(
@@ -212,10 +225,10 @@ def _check_usage(
     registry_url: str,
     ca_file: str | None,
     git_url: str | None,
-    flux_out: Path | None,
+    outputs: _Outputs,
     limits: Limits,
 ) -> tuple[Endpoint, str | None]:
-    """The flags, the target URLs and the --flux-out directory; returns the registry endpoint and the Git base."""
+    """The flags, the target URLs and the output directories; returns the registry endpoint and the Git base."""
     if trust is not None and allow_unsigned:
         raise UsageError("give --trust POLICY or --allow-unsigned, not both")
     if trust is None and not allow_unsigned:
@@ -225,11 +238,31 @@ def _check_usage(
         )
     endpoint = parse_target(registry_url, ca_file)
     git_base = parse_git_target(git_url) if git_url else None
-    if flux_out is not None:
+    if outputs.flux_out is not None:
         from mirror.importer.flux_out import check_output_directory
 
-        check_output_directory(flux_out, limits=limits)
+        check_output_directory(outputs.flux_out, limits=limits)
+    if outputs.writes_node_files or outputs.node_ca_path is not None:
+        from mirror.importer.mirror_config import MIRROR_CONFIG, check_output_flags
+
+        check_output_flags(outputs.mirror_config, outputs.flux_out, outputs.node_ca_path, endpoint)
+        if outputs.mirror_config is not None:
+            MIRROR_CONFIG.check(outputs.mirror_config, limits=limits)
     return endpoint, git_base
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """The directories of rendered files an import writes after the registry and Git, and the nodes' CA path."""
+
+    flux_out: Path | None = None
+    mirror_config: Path | None = None
+    node_ca_path: str | None = None
+
+    @property
+    def writes_node_files(self) -> bool:
+        """Whether the nodes' registry mirror files are rendered: --mirror-config, and --flux-out's _registries/."""
+        return self.flux_out is not None or self.mirror_config is not None
 
 
 def _state_file(trust: Path) -> Path:
@@ -309,6 +342,8 @@ class _Plan:
     relocation: Relocation | None = None  # the branches of the fleets' Git sources relocated, and how
     attached: list[ImagePlan] = field(default_factory=list)  # signatures, attestations, SBOMs, after the images
     fallback: dict[FallbackKey, list[dict[str, Any]]] = field(default_factory=dict)  # tag schema indexes found
+    node_files: dict[str, str] = field(default_factory=dict)  # the nodes' registry mirror files (mirror/nodeconfig)
+    mirror_config_previous: dict[str, str] = field(default_factory=dict)  # what an earlier night wrote there
 
 
 def _plan_check_write(
@@ -317,13 +352,13 @@ def _plan_check_write(
     report: TrustReport | None,
     targets: _Targets,
     *,
-    flux_out: Path | None,
+    outputs: _Outputs,
     dry_run: bool,
     force: bool,
 ) -> ImportReport:
     progress = targets.progress
     refusals = _Refusals()
-    plan = _plan(bundle, verified, targets, flux_out, refusals)
+    plan = _plan(bundle, verified, targets, outputs, refusals)
     carried_git = [a for a in verified.git if a not in expected_git(verified)]
     with quarantine_directory() if targets.git_base and carried_git else contextlib.nullcontext() as scratch:
         try:
@@ -335,14 +370,14 @@ def _plan_check_write(
                 f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
                 f"{len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); every check passed"
             )
-            written = _write_or_dry_run(plan, verified, report, targets, flux_out, dry_run, force)
+            written = _write_or_dry_run(plan, verified, report, targets, outputs, dry_run, force)
         finally:
             for staged in plan.staged:
                 staged.staged.discard()
     for _, result in written.pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
-    return _import_report(bundle, verified, report, targets, plan, written, dry_run)
+    return _import_report(bundle, verified, report, targets, plan, written, dry_run, outputs.mirror_config)
 
 
 @dataclass(frozen=True)
@@ -360,7 +395,7 @@ def _write_or_dry_run(
     verified: VerifiedBundle,
     report: TrustReport | None,
     targets: _Targets,
-    flux_out: Path | None,
+    outputs: _Outputs,
     dry_run: bool,
     force: bool,
 ) -> _Written:
@@ -383,7 +418,7 @@ def _write_or_dry_run(
         record_import(report)
         written.state_recorded = True
     try:
-        return _write(plan, verified, targets, written, flux_out=flux_out, force=force)
+        return _write(plan, verified, targets, written, outputs=outputs, force=force)
     except (MirrorError, OSError) as exc:
         raise PartialImportError(exc, written) from exc
 
@@ -396,6 +431,7 @@ def _import_report(
     plan: _Plan,
     written: _Written,
     dry_run: bool,
+    mirror_config: Path | None,
 ) -> ImportReport:
     endpoint = targets.endpoint
     display = endpoint.netloc + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
@@ -418,6 +454,8 @@ def _import_report(
         len(plan.flux_files),
         plan.flux_rewrites,
         written.attached,
+        mirror_config,
+        sorted(plan.node_files) if mirror_config is not None else [],
     )
 
 
@@ -452,9 +490,10 @@ class _Refusals:
 
 
 def _plan(
-    bundle: str | Path, verified: VerifiedBundle, targets: _Targets, flux_out: Path | None, refusals: _Refusals
+    bundle: str | Path, verified: VerifiedBundle, targets: _Targets, outputs: _Outputs, refusals: _Refusals
 ) -> _Plan:
-    """Landing names, the --flux-out files, what an incremental bundle expects on the targets."""
+    """Landing names, the nodes' registry mirror files and the --flux-out files, what an incremental bundle
+    expects on the targets."""
     landings = plan_landing_names(verified, targets.endpoint.repo_prefix, targets.git_base)
     images = landings.images
     plan = _Plan(images, {}, ExpectedOnTarget(), attached=landings.attached)
@@ -473,18 +512,32 @@ def _plan(
         with refusals.check():
             endpoints = InternalEndpoints(targets.registry_url, targets.git_base)
             plan.relocation = plan_relocation(verified, endpoints, access, targets.limits)
-    if flux_out is not None:
+    if outputs.writes_node_files:
+        from mirror.importer.mirror_config import MIRROR_CONFIG, plan_node_files
+
+        with refusals.check():
+            plan.node_files = plan_node_files(
+                [*images, *plan.attached],
+                targets.endpoint,
+                node_ca_path=outputs.node_ca_path,
+                local_ca=targets.ca_file is not None,
+                warn=targets.progress.warn,
+            )
+        if outputs.mirror_config is not None:
+            with refusals.check():
+                plan.mirror_config_previous = MIRROR_CONFIG.check(outputs.mirror_config, limits=targets.limits)
+    if outputs.flux_out is not None:
         from mirror.importer.flux_out import check_output_directory, render_flux_out  # only --flux-out pays
 
         with refusals.check():
-            plan.flux_previous = check_output_directory(flux_out, limits=targets.limits)
+            plan.flux_previous = check_output_directory(outputs.flux_out, limits=targets.limits)
         with refusals.check():
             rendered = render_flux_out(
                 verified,
-                flux_out,
+                outputs.flux_out,
                 targets.registry_url,
                 targets.git_base,
-                ca_file=targets.ca_file,
+                node_files=plan.node_files,
                 limits=targets.limits,
                 warn=targets.progress.warn,
                 access=access,
@@ -538,9 +591,10 @@ def _stage(
 
 
 def _write(
-    plan: _Plan, verified: VerifiedBundle, targets: _Targets, written: WriteLog, *, flux_out: Path | None, force: bool
+    plan: _Plan, verified: VerifiedBundle, targets: _Targets, written: WriteLog, *, outputs: _Outputs, force: bool
 ) -> _Written:
-    """Registry (blobs, manifests, tags), then Git pushes, then the --flux-out files, noting each in `written`."""
+    """Registry (blobs, manifests, tags), then Git pushes, then the --flux-out and --mirror-config files, noting
+    each in `written`."""
     with targets.registry(written) as client:
         importer = RegistryImporter(
             client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=False
@@ -556,12 +610,20 @@ def _write(
         )
         written.git_pushed.append(push.target)
         written.git_started = None
-    if flux_out is not None:
+    if outputs.flux_out is not None:
         from mirror.importer.flux_out import write_flux_out
 
-        write_flux_out(plan.flux_files, flux_out, written, plan.flux_previous)
+        write_flux_out(plan.flux_files, outputs.flux_out, written, plan.flux_previous)
         targets.progress.log(
-            f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to {flux_out}"
+            f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to "
+            f"{outputs.flux_out}"
+        )
+    if outputs.mirror_config is not None:
+        from mirror.importer.mirror_config import write_mirror_config
+
+        write_mirror_config(plan.node_files, outputs.mirror_config, written, plan.mirror_config_previous)
+        targets.progress.log(
+            f"wrote {len(plan.node_files)} registry mirror configuration file(s) to {outputs.mirror_config}"
         )
     return _Written(importer, outcomes, pushed, attached)
 

@@ -34,7 +34,7 @@ _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {
     *("platforms", "registries", "images", "charts", "git", "flux", "allowedHosts", "rewrite"),
-    *("verify", "trustedRoot"),
+    *("verify", "trustedRoot", "attached"),
 }
 _REWRITE_FIELDS = {"from", "to"}
 _FLUX_FIELDS = {"git", "path", "gitRepository"}
@@ -428,6 +428,28 @@ def _rewrites(check: _Checker, value: Any) -> tuple[UrlRewrite, ...]:
     return tuple(result)
 
 
+def _attached(
+    check: _Checker, spec: Mapping[str, Any], images: tuple[ImageSource, ...], rules: tuple[VerifyRule, ...]
+) -> bool:
+    """spec.attached: whether collect looks for what upstream attached to the images. Off, no signature can be
+    found, so a verify rule could only fail the collect: refused before any network work."""
+    attached = spec.get("attached", True)
+    if not isinstance(attached, bool):
+        raise check.fail("spec.attached", f"expected true or false, got {attached!r}")
+    if attached:
+        return True
+    ruled = ["spec.verify"] if rules else []
+    ruled += [i.origin.removeprefix(f"{check.path}: ").removesuffix(".ref") + ".verify" for i in images if i.verify]
+    if ruled:
+        raise check.fail(
+            "spec.attached",
+            f"false, yet {ruled[0]} requires upstream signatures, which are found only by looking for what is "
+            "attached to the images",
+            hint="remove the verify rules, or leave attached at true",
+        )
+    return False
+
+
 def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     doc = check.mapping(doc, "", _TOP_FIELDS)
     if doc.get("apiVersion") != API_VERSION:
@@ -439,19 +461,22 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
     spec = check.mapping(doc.get("spec"), "spec", _SPEC_FIELDS)
     platforms = check.platforms(spec.get("platforms"), "spec.platforms")
     trusted_root = trusted_root_file(spec.get("trustedRoot"), check.path, "spec.trustedRoot")
+    images = _images(check, spec.get("images"), platforms, trusted_root)
+    verify = _verify_rules(check, spec.get("verify"), "spec.verify", trusted_root, with_match=True)
     return MirrorSet(
         name=name,
         path=str(check.path),
         platforms=platforms,
         registries=_registries(check, spec.get("registries")),
-        images=_images(check, spec.get("images"), platforms, trusted_root),
+        images=images,
         charts=_charts(check, spec.get("charts"), platforms),
         git=(git := _git(check, spec.get("git"))),
         flux=_flux(check, spec.get("flux"), git),
         allowed_hosts=_allowed_hosts(check, spec.get("allowedHosts")),
         rewrites=_rewrites(check, spec.get("rewrite")),
-        verify=_verify_rules(check, spec.get("verify"), "spec.verify", trusted_root, with_match=True),
+        verify=verify,
         trusted_root=trusted_root,
+        attached=_attached(check, spec, images, verify),
     )
 
 
@@ -477,6 +502,14 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
     registries: dict[str, tuple[RegistrySettings, str]] = {}
     images: dict[str, ImageSource] = {}
     for mirrorset in sets:
+        if mirrorset.attached != sets[0].attached:
+            # Discovery is one decision for the whole collect: the rules of every MirrorSet apply to every image.
+            raise ManifestError(
+                mirrorset.path,
+                "spec.attached",
+                f"{str(mirrorset.attached).lower()} here, {str(sets[0].attached).lower()} in {sets[0].path}",
+                hint="MirrorSets collected together look for attached manifests or do not: give them the same value",
+            )
         for host, settings in mirrorset.registries.items():
             earlier = registries.setdefault(host, (settings, mirrorset.path))
             if earlier[0] != settings:

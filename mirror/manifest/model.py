@@ -96,3 +96,5 @@ class MirrorSet:
     # spec.verify: upstream signatures required at collect (mirror.supplychain.rules), and spec.trustedRoot.
     verify: tuple[VerifyRule, ...] = ()
     trusted_root: Path | None = None
+    # spec.attached: whether collect looks for what upstream attached to the images (signatures, SBOMs...).
+    attached: bool = True

@@ -10,14 +10,16 @@ import json
 from typing import Any
 
 from mirror.oci import mediatypes as mt
+from mirror.oci.digest import is_digest
 from mirror.oci.document import ManifestDocument
 
 
 def subject_of(document: ManifestDocument) -> str | None:
-    """The digest in the document's `subject` field, or None."""
+    """The digest `document` is attached to; None when it names none, or names something that is not a digest
+    (its fallback index is a tag named after it: never another tag of the repository)."""
     subject = document.body.get("subject")
     digest = subject.get("digest") if isinstance(subject, dict) else None
-    return digest if isinstance(digest, str) else None
+    return digest if is_digest(digest) else None
 
 
 def referrer_descriptor(document: ManifestDocument) -> dict[str, Any]:

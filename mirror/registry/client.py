@@ -397,13 +397,16 @@ class RegistryClient:
 
         return self._retrying(attempt, self._document(f"manifest upload {self.endpoint.host}/{repository}:{reference}"))
 
-    def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> list[Descriptor] | None:
+    def referrers(
+        self, repository: str, digest: str, artifact_type: str | None = None, *, max_count: int | None = None
+    ) -> list[Descriptor] | None:
         """The manifests whose `subject` is `digest`, as the OCI 1.1 referrers API lists them; None when the
         registry has no such API (distribution 2.8 answers 404: an implementation must never answer 404).
 
         `artifact_type` is sent as the API's filter, and applied here too when the registry says it did not
         (no `OCI-Filters-Applied: artifactType`). The answer must be an OCI image index; pages are followed
-        like a tag list's, bounded alike.
+        like a tag list's, bounded alike, and no further once they list more than `max_count` manifests
+        (InvalidDocumentError): a list the caller refuses anyway is not read to its last page.
         """
         params = {"artifactType": artifact_type} if artifact_type else {}
         url: str | None = str(
@@ -444,6 +447,10 @@ class RegistryClient:
                 return None
             page_found, url = answer
             found += page_found
+            if max_count is not None and len(found) > max_count:
+                raise InvalidDocumentError(
+                    f"{where}: more than {max_count} manifests are attached to it (limit max_attached_per_subject)"
+                )
         return found
 
     def iter_tags(self, repository: str) -> Iterator[str]:

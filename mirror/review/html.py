@@ -10,7 +10,15 @@ from html import escape
 from mirror.progress import human_size
 from mirror.review.diff import Diff
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
-from mirror.review.text import sbom_line, signature_claim, signers_phrase, supply_chain_counts
+from mirror.review.policycheck import RuleCheck
+from mirror.review.text import (
+    NO_RULE_APPLIES,
+    policy_check_counts,
+    sbom_line,
+    signature_claim,
+    signers_phrase,
+    supply_chain_counts,
+)
 from mirror.review.upstream import Upstream
 from mirror.terminal import escape as visible
 
@@ -98,6 +106,11 @@ def _summary(review: Review) -> str:
 def _supply_chain(review: Review) -> str:
     placed = review.supply_chain
     parts = [_e(supply_chain_counts(review))]
+    check = review.policy_check
+    if check is not None:
+        refused = check.count()[1]
+        tone = "warn" if check.note is not None else ("bad" if refused else "ok")
+        parts.append(f"<br>trust policy: {_status(policy_check_counts(check), tone)}")
     parts += [f"<br>Sigstore trusted root carried (<code>{_e(r.digest)}</code>)" for r in placed.trusted_roots]
     if placed.unplaced:
         items = "".join(
@@ -273,11 +286,12 @@ def _upstream(upstream: Upstream) -> str:
     """What upstream attached to the artifact: each signature with its verification, attestations, SBOMs."""
     summary = upstream.summary
     parts = []
+    signed_tone = "ok" if upstream.vouched else "warn"
     if upstream.signers and not summary.signatures:
-        verified = "; ".join(s.describe() for s in upstream.signers)
-        parts.append(f"<div>{_status(f'verified by the collector ({verified})', 'ok')} no signature is carried</div>")
+        verified = upstream.collector_verified(upstream.signers)
+        parts.append(f"<div>{_status(verified, signed_tone)} no signature is carried</div>")
     for signature in summary.signatures:
-        tone = "ok" if upstream.verified_by(signature) else "warn"
+        tone = signed_tone if upstream.verified_by(signature) else "warn"
         parts.append(
             f"<div>signature {_status(upstream.verification(signature), tone)} {_e(signature_claim(signature))}</div>"
             + _notes(signature.notes)
@@ -297,9 +311,18 @@ def _upstream(upstream: Upstream) -> str:
     for other in summary.other:
         parts.append(f"<div>attached <code>{_e(other.artifact_type)}</code></div>" + _notes(other.notes))
     parts.append(_notes(summary.notes))
-    for finding in upstream.policy or []:
-        parts.append(f"<div class='small'>trust policy: {_e(finding)}</div>")
+    parts += [_rule_check(c) for c in upstream.policy or []]
+    if upstream.policy == []:
+        parts.append(f"<div class='small muted'>trust policy: {_e(NO_RULE_APPLIES)}</div>")
     return f"<div class='upstream'>{''.join(parts)}</div>" if any(parts) else ""
+
+
+def _rule_check(check: RuleCheck) -> str:
+    """The policy's verdict under one rule: the signer in the ok style, or the problem in the bad style."""
+    rule = f"<span class='muted'>{_e(check.rule)} ({_e(check.requires)})</span>"
+    if check.verified:
+        return f"<div>trust policy {_status(f'verified: {signers_phrase(check.signers)}', 'ok')} {rule}</div>"
+    return f"<div>trust policy {_status(f'REFUSED, {check.code}', 'bad')} {rule}: {_e(check.reason)}</div>"
 
 
 def _listing(review: Review) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from mirror.review.diff import Diff, summary_counts
 from mirror.review.facts import ArtifactFacts
 from mirror.review.model import Entry, Review
+from mirror.review.policycheck import PolicyCheck
 from mirror.review.upstream import Upstream
 from mirror.supplychain.summary import Signer
 
@@ -92,7 +93,20 @@ def upstream_json(upstream: Upstream) -> dict[str, Any]:
             {"manifest": o.manifest, "artifactType": o.artifact_type, "notes": list(o.notes)} for o in summary.other
         ],
         "notes": list(summary.notes),
-        "policyCheck": upstream.policy,
+        "policyCheck": None if upstream.policy is None else [c.to_json() for c in upstream.policy],
+    }
+
+
+def _policy_check(check: PolicyCheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    verified, refused, not_required = check.count()
+    return {
+        "rules": [{"rule": rule, "requires": requires} for rule, requires in check.rules],
+        "note": check.note,
+        "verified": verified,
+        "refused": refused,
+        "notRequired": not_required,
     }
 
 
@@ -105,6 +119,7 @@ def _supply_chain(review: Review) -> dict[str, Any]:
             {"source": a.artifact.source, "subject": a.subject, "image": a.image, "artifactType": a.artifact_type}
             for a in placed.unplaced
         ],
+        "policyCheck": _policy_check(review.policy_check),
     }
 
 

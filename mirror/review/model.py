@@ -14,12 +14,16 @@ from typing import BinaryIO
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.reader import BundleReader
+from mirror.limits import DEFAULT_LIMITS
 from mirror.review.diff import Diff, diff_sources, version_of
 from mirror.review.facts import ArtifactFacts, artifact_facts
+from mirror.review.policycheck import PolicyCheck, check_policy
 from mirror.review.signatures import SignatureReview, SignatureView, review_signatures
 from mirror.review.source import Source, open_source
 from mirror.review.upstream import SUPPLY_CHAIN_KINDS, Placed, Upstream, place, upstream_of
 from mirror.supplychain.roots import judged_sources
+from mirror.trust.policy import load_policy
+from mirror.trust.upstream import policy_trusted_roots
 
 KINDS = ("image", "chart", "git", "flux")
 KIND_TITLES = {"image": "Images", "chart": "Charts", "git": "Git sources", "flux": "Flux artifacts"}
@@ -66,6 +70,7 @@ class Review:
     supply_chain: Placed = field(default_factory=lambda: Placed({}, [], []))
     since_base: Diff | None = None
     notes: list[str] = field(default_factory=list)
+    policy_check: PolicyCheck | None = None  # the policy's requireSignatures over the images (--trust)
 
     def group(self, kind: str) -> list[Entry]:
         return [e for e in self.entries if e.artifact.kind == kind]
@@ -118,21 +123,28 @@ def build_review(
     base: str | Path | None = None,
     clock: dt.datetime | None = None,
 ) -> Review:
+    # The policy first: a bad one (or a trustedRoot of its own that does not load) is exit 2, before the bundle.
+    policy = load_policy(trust) if trust is not None else None
+    own_roots = policy_trusted_roots(policy, DEFAULT_LIMITS) if policy is not None else {}
     source = open_source(bundle)
     signatures = review_signatures(
         source.reader,
         source.inventory_sha256,
         source.inventory.bundle_id,
         judged_sources(source.inventory.artifacts),
-        trust,
+        policy,
         clock,
     )
+    # From the bundle's own reader, never the base's: what verify and import will judge.
+    policy_check = check_policy(source, policy, own_roots, DEFAULT_LIMITS) if policy is not None else None
     previous = open_source(base) if base is not None else None
     reader = source.reader
     if reader is not None and previous is not None and previous.reader is not None:
         reader = _Overlay(reader, previous.reader)  # an incremental bundle's unchanged documents are in its base
     carried = source.blob_sizes
     placed = place(source.inventory.artifacts)
+    # The signers an inventory records are the collector's word only if its signature over this inventory counts.
+    vouched = any(s.kind == "collection" and s.status == "counted" for s in signatures.signatures)
     entries = []
     for artifact in source.inventory.artifacts:
         if artifact.kind in SUPPLY_CHAIN_KINDS:
@@ -142,9 +154,11 @@ def build_review(
             facts = artifact_facts(reader, artifact)
         else:
             facts = ArtifactFacts(notes=["carried by the base chain, not by this bundle (give --base to read it)"])
-        upstream = upstream_of(reader, artifact, placed.owned.get(artifact.source, []))
+        upstream = upstream_of(reader, artifact, placed.owned.get(artifact.source, []), vouched=vouched)
+        if policy_check is not None:
+            upstream.policy = policy_check.of(artifact)
         entries.append(Entry(artifact, found_of(artifact), facts, in_bundle, upstream))
-    review = Review(source, entries, signatures, placed)
+    review = Review(source, entries, signatures, placed, policy_check=policy_check)
     if previous is not None:
         review.since_base = diff_sources(previous, source)
         if source.base is None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 from mirror.bundle.reader import BundleReader
 from mirror.bundle.signatures import read_envelopes
 from mirror.errors import MirrorError
 from mirror.trust.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope
-from mirror.trust.policy import load_policy
+from mirror.trust.policy import TrustPolicy
 from mirror.trust.state import load_state
 from mirror.trust.statement import Approval, Collection, format_time, parse_statement
 from mirror.trust.verdict import evaluate
@@ -114,12 +113,11 @@ def review_signatures(
     inventory_sha256: str,
     bundle_id: str,
     sources: list[str],
-    policy_path: Path | None,
+    policy: TrustPolicy | None,
     clock: dt.datetime | None = None,
 ) -> SignatureReview:
-    policy = load_policy(policy_path) if policy_path else None  # a bad policy is exit 2, before anything else
     if reader is None:
-        return SignatureReview((), str(policy_path) if policy_path else None, ("an inventory file has no signatures",))
+        return SignatureReview((), str(policy.path) if policy else None, ("an inventory file has no signatures",))
     envelopes, problems = read_envelopes(reader)
     claims = {name: _claims(name, raw) for name, raw in envelopes.items()}
     views = [

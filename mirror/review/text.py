@@ -6,6 +6,7 @@ from __future__ import annotations
 from mirror.progress import human_size
 from mirror.review.diff import Diff, SignerChange, artifact_json
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.review.policycheck import PolicyCheck, RuleCheck
 from mirror.review.upstream import Upstream
 from mirror.supplychain.summary import AttestationSummary, SbomSummary, SignatureSummary, Signer
 from mirror.terminal import escape as clean
@@ -152,8 +153,7 @@ def _upstream_lines(upstream: Upstream) -> list[str]:
         lines.extend(f"        note: {clean(n)}" for n in found)
 
     if upstream.signers and not summary.signatures:
-        verified = "; ".join(s.describe() for s in upstream.signers)
-        lines.append(f"      signed: verified by the collector ({clean(verified)}); no signature is carried")
+        lines.append(f"      signed: {clean(upstream.collector_verified(upstream.signers))}; no signature is carried")
     for signature in summary.signatures:
         lines.append(f"      signature  {clean(signature_claim(signature))}  {clean(upstream.verification(signature))}")
         notes(signature.notes)
@@ -168,9 +168,33 @@ def _upstream_lines(upstream: Upstream) -> list[str]:
         lines.append(f"      attached  {clean(other.artifact_type)}")
         notes(other.notes)
     notes(summary.notes)
-    for finding in upstream.policy or []:
-        lines.append(f"      trust policy: {clean(finding)}")
+    for check in upstream.policy or []:
+        lines.append(f"      trust policy  {clean(rule_check_line(check))}")
+    if upstream.policy == []:
+        lines.append(f"      trust policy  {NO_RULE_APPLIES}")
     return lines
+
+
+NO_RULE_APPLIES = "no requireSignatures rule applies to this image"
+
+
+def rule_check_line(check: RuleCheck) -> str:
+    """`requireSignatures[0] (key …): verified, signed by key …`, or `…: REFUSED, CODE: reason` (unescaped)."""
+    rule = f"{check.rule} ({check.requires})"
+    if check.verified:
+        return f"{rule}: verified, signed by {signers_phrase(check.signers)}"
+    return f"{rule}: REFUSED, {check.code}: {check.reason}"
+
+
+def policy_check_counts(check: PolicyCheck) -> str:
+    """What the policy's requireSignatures made of the images, in one line; or why nothing was checked."""
+    if check.note is not None:
+        return check.note
+    verified, refused, not_required = check.count()
+    return (
+        f"{len(check.rules)} requireSignatures rule(s): {verified} image(s) verified, {refused} REFUSED, "
+        f"{not_required} not required"
+    )
 
 
 def supply_chain_counts(review: Review) -> str:
@@ -189,6 +213,8 @@ def supply_chain_counts(review: Review) -> str:
 def _supply_chain_lines(review: Review) -> list[str]:
     placed = review.supply_chain
     lines = ["", "upstream supply chain", f"  {supply_chain_counts(review)}"]
+    if review.policy_check is not None:
+        lines.append(f"  trust policy: {clean(policy_check_counts(review.policy_check))}")
     for root in placed.trusted_roots:
         lines.append(f"  Sigstore trusted root carried ({clean(root.digest)})")
     if placed.unplaced:

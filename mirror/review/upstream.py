@@ -17,6 +17,7 @@ from mirror.errors import MirrorError
 from mirror.limits import DEFAULT_LIMITS
 from mirror.oci.digest import sha256_digest
 from mirror.oci.document import parse_manifest
+from mirror.review.policycheck import RuleCheck
 from mirror.supplychain.attached import ATTACHED, Attached
 from mirror.supplychain.summary import (
     AttachedSummary,
@@ -29,6 +30,7 @@ from mirror.supplychain.summary import (
 )
 
 _LIMITS = DEFAULT_LIMITS
+UNVOUCHED = "as claimed by an inventory whose collector signature is not verified"
 TRUSTED_ROOT_KIND = "trusted-root"  # a carried Sigstore trusted_root.json, for keyless verification offline
 SUPPLY_CHAIN_KINDS = (ATTACHED, TRUSTED_ROOT_KIND)  # shown with what they belong to, not as artifacts
 
@@ -40,16 +42,23 @@ class Upstream:
     count: int = 0  # attached manifests
     signers: tuple[Signer, ...] = ()  # the artifact's `signers`: verified by the collector against spec.verify
     summary: AttachedSummary = field(default_factory=AttachedSummary)
-    # The trust policy's own re-verification of these signatures (inspect --trust), when it runs; None until
-    # then. The hook for the import-side check (mirror/supplychain: check_signatures), which fills it.
-    policy: list[str] | None = None
+    # The trust policy's own re-verification of these signatures (inspect --trust, review/policycheck.py): one
+    # verdict per requireSignatures rule that applies, [] when none does; None when nothing was checked.
+    policy: list[RuleCheck] | None = None
+    # Whether `signers` is the collector's word: a collector's signature over this very inventory verified under
+    # inspect --trust. Otherwise they are what an unchecked inventory claims, which anyone can write.
+    vouched: bool = False
 
     def verified_by(self, signature: SignatureSummary) -> tuple[Signer, ...]:
         return verified_by(signature, self.signers)
 
     def verification(self, signature: SignatureSummary) -> str:
         by = self.verified_by(signature)
-        return f"verified by the collector ({'; '.join(s.describe() for s in by)})" if by else "not verified"
+        return self.collector_verified(by) if by else "not verified by the collector"
+
+    def collector_verified(self, signers: tuple[Signer, ...]) -> str:
+        said = f"verified by the collector ({'; '.join(s.describe() for s in signers)})"
+        return said if self.vouched else f"{said}, {UNVOUCHED}"
 
     @property
     def empty(self) -> bool:
@@ -107,8 +116,11 @@ def _summary(reader: BundleReader | None, attached: Attached) -> AttachedSummary
     return summarize(document, read_blob, subject=attached.subject, limits=_LIMITS)
 
 
-def upstream_of(reader: BundleReader | None, artifact: ArtifactRecord, attached: list[Attached]) -> Upstream:
-    found = Upstream(len(attached), recorded_signers(artifact))
+def upstream_of(
+    reader: BundleReader | None, artifact: ArtifactRecord, attached: list[Attached], *, vouched: bool
+) -> Upstream:
+    """vouched: a collector's signature over the inventory verified (see Upstream.vouched)."""
+    found = Upstream(len(attached), recorded_signers(artifact), vouched=vouched)
     for item in attached:
         found.summary.extend(_summary(reader, item))
     return found

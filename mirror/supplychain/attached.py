@@ -35,6 +35,8 @@ SPDX_JSON = "application/spdx+json"
 CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 IN_TOTO = "application/vnd.in-toto+json"
 TRUSTED_ROOT = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
+# The predicate type of the in-toto statement cosign 3 signs an image with.
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
 COSIGN_SUFFIXES = {".sig": COSIGN_SIGNATURE, ".att": DSSE_ENVELOPE, ".sbom": SPDX_JSON}
 
@@ -51,25 +53,29 @@ def tag_schema_tag(subject: str) -> str:
 
 @dataclass(frozen=True)
 class Attached:
-    """One attached manifest as the inventory records it."""
+    """One attached manifest as the inventory records it. A field the record lacks reads as "": inspect reads
+    unchecked bundles (bundle verification refuses such a record, mirror.bundle.attached)."""
 
     artifact: ArtifactRecord
 
+    def _text(self, name: str) -> str:
+        return str(self.artifact.extra.get(name) or "")
+
     @property
     def subject(self) -> str:
-        return str(self.artifact.extra["subject"])
+        return self._text("subject")
 
     @property
     def artifact_type(self) -> str:
-        return str(self.artifact.extra.get("artifactType") or "")
+        return self._text("artifactType")
 
     @property
     def found(self) -> str:
-        return str(self.artifact.extra["found"])
+        return self._text("found")
 
     @property
     def image(self) -> str:
-        return str(self.artifact.extra["image"])
+        return self._text("image")
 
     @property
     def tag(self) -> str | None:

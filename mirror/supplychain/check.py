@@ -22,7 +22,15 @@ from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.supplychain import codes
 from mirror.supplychain.attached import Attached
 from mirror.supplychain.cosign import parse_simple_signing
-from mirror.supplychain.evidence import CosignLayer, Evidence, ReadBlob, SigstoreBundleLayer, Unreadable, evidence_of
+from mirror.supplychain.evidence import (
+    CosignLayer,
+    Evidence,
+    ReadBlob,
+    SigstoreBundleLayer,
+    Unreadable,
+    evidence_of,
+    signature_layers,
+)
 from mirror.supplychain.narrowing import narrowed_from
 from mirror.supplychain.rules import VerifyRule
 
@@ -68,6 +76,16 @@ class SignatureFinding:
         }
 
 
+@dataclass(frozen=True)
+class RuleOutcome:
+    """One rule's verdict on one image: the signers that satisfy it, or the code and reason none does."""
+
+    rule: VerifyRule
+    signers: tuple[Signer, ...] = ()
+    code: str | None = None  # None: satisfied
+    reason: str | None = None  # why it is not
+
+
 @dataclass
 class ImageSignatures:
     source: str
@@ -76,6 +94,7 @@ class ImageSignatures:
     signers: list[Signer] = field(default_factory=list)  # verified, under the rules, each once
     findings: list[SignatureFinding] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    outcomes: list[RuleOutcome] = field(default_factory=list)  # one per rule, in the rules' order
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -143,18 +162,24 @@ class _Checker:
             subjects.append((upstream, self._upstream_refusal(image, upstream)))
         signed: list[_Signed] = []
         unreadable: list[Unreadable] = []
+        # No signature layer is read beyond the cap: a manifest of thousands of them costs what `cap` of them do.
+        cap = self.limits.max_upstream_signatures
+        capped = False
         for subject, refused in subjects:
             for attached in self.attached.get(subject, []):
+                room = cap - len(signed) - len(unreadable)
                 try:
                     document = _document(attached, self.read_blob, self.limits)
                 except MirrorError as exc:
-                    unreadable.append(Unreadable(attached.artifact.digest, attached.artifact.digest, exc.message))
+                    if room > 0:
+                        unreadable.append(Unreadable(attached.artifact.digest, attached.artifact.digest, exc.message))
+                    capped = capped or room <= 0
                     continue
-                found, bad = evidence_of(document, self.read_blob, self.limits)
+                found, bad = evidence_of(document, self.read_blob, self.limits, max(room, 0))
                 signed += [_Signed(e, subject, refused) for e in found]
                 unreadable += bad
-        cap = self.limits.max_upstream_signatures
-        return signed[:cap], unreadable, len(signed) > cap
+                capped = capped or len(found) + len(bad) < len(signature_layers(document))
+        return signed, unreadable, capped
 
     # --- judging -----------------------------------------------------------------------------------------------
 
@@ -281,9 +306,13 @@ class _Checker:
             for signer in verified:
                 if signer not in result.signers:
                     result.signers.append(signer)
-            if not verified:
+            if verified:
+                unique = [s for i, s in enumerate(verified) if s not in verified[:i]]
+                result.outcomes.append(RuleOutcome(rule, tuple(unique)))
+            else:
                 code, why = _why(findings, capped, self.limits)
                 failed.append((rule, code, why))
+                result.outcomes.append(RuleOutcome(rule, code=code, reason=why))
         if failed:
             code = min((c for _, c, _ in failed), key=_rank)
             reasons = "; ".join(f"{rule.origin} ({rule.describe()}): {why}" for rule, _, why in failed)
@@ -315,6 +344,15 @@ def _why(findings: list[SignatureFinding], capped: bool, limits: Limits) -> tupl
     if capped:
         why += f" (only the first max_upstream_signatures ({limits.max_upstream_signatures}) were examined)"
     return code, why
+
+
+def judged(artifact: ArtifactRecord) -> bool:
+    """Whether the rules judge `artifact`: an image, or a chart pulled from a registry. Both land under their
+    source reference, which is what the rules match: a kind the record names is no way around them. A chart from
+    an HTTP repository lands under charts/ and has nothing attached to it."""
+    return artifact.kind == "image" or (
+        artifact.kind == "chart" and not artifact.source.startswith(("http://", "https://"))
+    )
 
 
 def check_signatures(

@@ -81,11 +81,23 @@ def _read(descriptor: Descriptor, read_blob: ReadBlob, limits: Limits) -> bytes:
     return data
 
 
+_COSIGN_ANNOTATIONS = (
+    COSIGN_SIGNATURE_ANNOTATION,
+    COSIGN_CERTIFICATE_ANNOTATION,
+    COSIGN_CHAIN_ANNOTATION,
+    COSIGN_BUNDLE_ANNOTATION,
+)
+
+
 def _cosign_layer(document: ManifestDocument, descriptor: Descriptor, payload: bytes) -> CosignLayer:
     annotations = descriptor.annotations
     signature = annotations.get(COSIGN_SIGNATURE_ANNOTATION)
     if signature is None:
         raise MirrorError(f"no {COSIGN_SIGNATURE_ANNOTATION} annotation")
+    for name in _COSIGN_ANNOTATIONS:  # base64, PEM and JSON of base64 and hex: ASCII (JSON can carry lone surrogates)
+        value = annotations.get(name)
+        if value is not None and not value.isascii():
+            raise MirrorError(f"its {name} annotation is not ASCII text")
     return CosignLayer(
         document.digest,
         descriptor.digest,
@@ -103,14 +115,17 @@ def signature_layers(document: ManifestDocument) -> list[Descriptor]:
 
 
 def evidence_of(
-    document: ManifestDocument, read_blob: ReadBlob, limits: Limits
+    document: ManifestDocument, read_blob: ReadBlob, limits: Limits, room: int | None = None
 ) -> tuple[list[Evidence], list[Unreadable]]:
-    """Every signature in `document`'s layers, and every signature layer that could not be read."""
+    """Every signature in `document`'s layers, and every signature layer that could not be read; at most `room`
+    of them in all (the layers beyond are not read)."""
     found: list[Evidence] = []
     unreadable: list[Unreadable] = []
     for descriptor in document.layers:
         if descriptor.media_type not in SIGNATURE_LAYERS:
             continue
+        if room is not None and len(found) + len(unreadable) >= room:
+            break
         try:
             data = _read(descriptor, read_blob, limits)
             if descriptor.media_type == SIGSTORE_BUNDLE:

@@ -13,7 +13,7 @@ from typing import Any
 
 from mirror.errors import InvalidDocumentError
 from mirror.oci.document import strict_json
-from mirror.supplychain.attached import IN_TOTO
+from mirror.supplychain.attached import COSIGN_SIGN_PREDICATE, IN_TOTO
 from mirror.supplychain.codes import SIGNATURE_DIGEST_MISMATCH, SIGNATURE_INVALID
 from mirror.supplychain.keyless_types import KeylessFailure, TrustedRootHandle
 
@@ -86,18 +86,27 @@ def _claimed_message_digest(document: dict[str, Any]) -> tuple[str, str] | None:
         raise KeylessFailure(SIGNATURE_INVALID, f"the bundle's message digest is not one we read: {claimed!r:.200}")
     try:
         return algorithm, base64.b64decode(value, validate=True).hex()
-    except binascii.Error as exc:
+    except (binascii.Error, ValueError) as exc:  # ValueError: not ASCII
         raise KeylessFailure(SIGNATURE_INVALID, f"the bundle's message digest is not base64: {exc}") from exc
 
 
 def _check_statement(payload_type: str, payload: bytes, algorithm: str, expected: str, digest: str) -> None:
-    """The signed in-toto statement must name `digest` among its subjects."""
+    """The signed in-toto statement must be cosign's image signature and name `digest` among its subjects."""
     if payload_type != IN_TOTO:
         raise KeylessFailure(SIGNATURE_INVALID, f"the bundle signs a {payload_type!r:.200}, not an in-toto statement")
     try:
         statement = strict_json(payload, "the signed in-toto statement")
     except InvalidDocumentError as exc:
         raise KeylessFailure(SIGNATURE_INVALID, exc.message) from exc
+    predicate_type = statement.get("predicateType") if isinstance(statement, dict) else None
+    if predicate_type != COSIGN_SIGN_PREDICATE:
+        # An attestation (provenance, an SBOM, a scan) says something about the image, by whoever made it; as
+        # cosign's verify, only the statement cosign signs an image with is a signature.
+        raise KeylessFailure(
+            SIGNATURE_INVALID,
+            f"the bundle is an attestation of predicate type {predicate_type!r:.200}, not an image signature "
+            f"({COSIGN_SIGN_PREDICATE})",
+        )
     subjects = statement.get("subject") if isinstance(statement, dict) else None
     if not isinstance(subjects, list):
         raise KeylessFailure(SIGNATURE_INVALID, "the signed in-toto statement has no subject list")

@@ -23,6 +23,7 @@ from mirror.oci.digest import sha256_digest
 from mirror.oci.document import Descriptor, ManifestDocument, strict_json
 from mirror.supplychain.attached import (
     COSIGN_CERTIFICATE_ANNOTATION,
+    COSIGN_SIGN_PREDICATE,
     COSIGN_SIGNATURE,
     CYCLONEDX_JSON,
     DSSE_ENVELOPE,
@@ -34,7 +35,6 @@ from mirror.supplychain.keyless import signer_of_certificate
 
 ReadBlob = Callable[[str, int], bytes]  # (digest, limit) -> bytes; raises MirrorError when missing or larger
 
-COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"  # cosign v3 signs an image with this statement
 SLSA_PROVENANCE = "https://slsa.dev/provenance/"
 SBOM_PREDICATES = {"https://spdx.dev/Document": "SPDX", "https://cyclonedx.org/bom": "CycloneDX"}
 SBOM_MEDIA_TYPES = {SPDX_JSON: "SPDX", "text/spdx+json": "SPDX", CYCLONEDX_JSON: "CycloneDX"}
@@ -179,6 +179,8 @@ def _certificate_claim(certificate: bytes) -> _Claim:
 def _annotation_claim(layer: Descriptor) -> _Claim:
     """cosign's classic layout: a keyless signature's certificate is an annotation of its layer (PEM)."""
     pem = layer.annotations.get(COSIGN_CERTIFICATE_ANNOTATION)
+    if pem and not pem.isascii():  # PEM is ASCII; JSON can carry lone surrogates, which no encoding takes
+        return _Claim(None, True, ("its certificate could not be read",))
     return _certificate_claim(pem.encode()) if pem else _Claim()
 
 

@@ -111,7 +111,7 @@ def check_trust(
     if verdict.ok and not checked.problems:
         check_contents(checked, jobs=jobs, limits=limits, progress=progress)
         if not checked.problems:  # signatures are read from files just proven intact, as the graph is
-            report.upstream = check_upstream(checked, policy, limits, own_roots)
+            report.upstream = check_upstream(checked.reader, checked.inventory, policy, limits, own_roots)
     return report
 
 

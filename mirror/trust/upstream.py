@@ -4,7 +4,8 @@ Everything comes from the bundle: the attached manifests and their signature lay
 the upstream index a platform filter narrowed, and (unless the policy names its own `trustedRoot`) the trusted
 roots the collector carried. Nothing here, nor below it, opens a network connection. The rules are the policy's
 own (`requireSignatures:`); the `signers` the collector recorded are shown to the officers, never trusted here.
-See docs/supply-chain.md ("Verifying again at import").
+Every blob is hashed as it is read, so `inspect --trust` runs the same check on a bundle whose files nobody
+checked. See docs/supply-chain.md ("Verifying again at import").
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirror.bundle.inventory import blob_path
-from mirror.bundle.reader import read_small
-from mirror.bundle.verify import VerifiedBundle
+from mirror.bundle.inventory import Inventory, blob_path
+from mirror.bundle.reader import BundleReader, read_small
 from mirror.errors import MirrorError
 from mirror.limits import Limits
 from mirror.supplychain.attached import attached_by_subject
-from mirror.supplychain.check import ImageSignatures, check_signatures
+from mirror.supplychain.check import ImageSignatures, check_signatures, judged
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND, load_trusted_root, read_trusted_root_file
 from mirror.supplychain.rules import VerifyRule, rules_for
 from mirror.trust.policy import TrustPolicy
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 class _BundleBlobs:
     """Blobs read from the bundle, each hashed again as it is read: it may have changed since it was checked."""
 
-    def __init__(self, checked: VerifiedBundle) -> None:
-        self.reader = checked.reader
+    def __init__(self, reader: BundleReader) -> None:
+        self.reader = reader
 
     def __call__(self, digest: str, max_bytes: int) -> bytes:
         data = read_small(self.reader, blob_path(digest), max_bytes)
@@ -53,9 +53,9 @@ class _Roots:
     needed (a carried one that does not load verifies nothing)."""
 
     def __init__(
-        self, checked: VerifiedBundle, own: dict[Path, TrustedRootHandle], read_blob: _BundleBlobs, limits: Limits
+        self, inventory: Inventory, own: dict[Path, TrustedRootHandle], read_blob: _BundleBlobs, limits: Limits
     ) -> None:
-        self.checked = checked
+        self.inventory = inventory
         self.read_blob = read_blob
         self.limits = limits
         self.own = own
@@ -70,7 +70,7 @@ class _Roots:
 
     def _load_carried(self) -> list[TrustedRootHandle]:
         roots = []
-        for artifact in self.checked.inventory.artifacts:
+        for artifact in self.inventory.artifacts:
             if artifact.kind != TRUSTED_ROOT_KIND:
                 continue
             where = f"carried trusted root {artifact.source} ({artifact.digest})"
@@ -80,19 +80,24 @@ class _Roots:
 
 
 def check_upstream(
-    checked: VerifiedBundle, policy: TrustPolicy, limits: Limits, own_roots: dict[Path, TrustedRootHandle] | None = None
+    reader: BundleReader,
+    inventory: Inventory,
+    policy: TrustPolicy,
+    limits: Limits,
+    own_roots: dict[Path, TrustedRootHandle] | None = None,
 ) -> list[ImageSignatures]:
-    """Every image of the bundle judged under the policy's `requireSignatures` rules (none: nothing is read).
+    """Every image of the bundle (`reader`, its `inventory`) judged under the policy's `requireSignatures` rules
+    (none: nothing is read).
 
     own_roots: the policy's trusted roots as policy_trusted_roots loaded them (loaded here when not given)."""
     if not policy.require_signatures:
         return []
-    read_blob = _BundleBlobs(checked)
+    read_blob = _BundleBlobs(reader)
     own = own_roots if own_roots is not None else policy_trusted_roots(policy, limits)
-    roots = _Roots(checked, own, read_blob, limits)
-    artifacts = checked.inventory.artifacts
+    roots = _Roots(inventory, own, read_blob, limits)
+    artifacts = inventory.artifacts
     return check_signatures(
-        [a for a in artifacts if a.kind == "image"],
+        [a for a in artifacts if judged(a)],
         attached_by_subject(artifacts),
         read_blob,
         lambda image: rules_for(image.source, policy.require_signatures, None),

@@ -62,3 +62,16 @@ def test_forged_and_stuffed_bundles_are_refused_quickly_in_little_memory(small_b
     (sample,) = row["mirror"]["samples"]
     assert row["note"].startswith("exit 3"), row
     assert sample["seconds"] < 10 and sample["peak_rss_mb"] < 150  # targets 2 s and 150 MB; generous on a busy CI
+
+
+def test_bench_times_collect_with_the_discovery_of_attached_manifests_beside_without(small_bench):
+    row = _row(small_bench, "attached")
+    assert row["other"]["tool"] == "no discovery"
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
+    assert row["ratio"] == pytest.approx(row["mirror"]["value"] / row["other"]["value"])
+    assert row["target"] == "<= 1.10x without discovery" and isinstance(row["met"], bool)
+
+
+def test_the_attached_step_says_how_many_attached_manifests_each_collect_carried(small_bench):
+    # --small: 2 images, each with a cosign signature and an SBOM; the bench checks the bundles carry them.
+    assert _row(small_bench, "attached")["note"] == "4 attached manifests carried per run (none without)"

@@ -214,6 +214,23 @@ def test_import_writes_flux_objects_pointing_only_at_internal_endpoints(
     assert landed["refs/heads/main"] == fleet["apps"]["heads"]["main"]
 
 
+def test_the_registries_directory_holds_every_node_file_and_never_the_importers_ca_path(
+    tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    out = _import_fleet(tmp_path, mirror_cli, services, fleet, internal_env, internal_url, git_base)
+
+    registries = out / "_registries"
+    written = {p.relative_to(registries).as_posix(): p.read_text() for p in registries.rglob("*") if p.is_file()}
+    assert {
+        "k3s/registries.yaml",
+        "containers/registries.conf.d/50-mirror.conf",
+        "openshift/imagedigestmirrorset.yaml",
+        "openshift/imagetagmirrorset.yaml",
+    } < set(written)  # and a containerd hosts.toml per source registry: what --mirror-config writes
+    assert str(services.ca_file) not in "\n".join(written.values())  # --ca-file is the importer's, not the nodes'
+
+
 def test_written_flux_objects_are_valid_against_fluxs_crd_schemas(
     tmp_path, mirror_cli, services, fleet, internal_env, internal_url, target_prefix
 ):

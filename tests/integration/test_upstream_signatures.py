@@ -225,6 +225,22 @@ def test_import_re_verifies_the_upstream_signature_offline(
     assert written_repositories() != []
 
 
+def test_inspect_with_the_policy_shows_each_image_s_verdict_offline(
+    mirror_cli, tmp_path, upstream_key, high_side, only_the_target
+):
+    signed, unsigned = push_image("app"), push_image("db")
+    sign(signed, upstream_key)
+    manifest = mirrorset(tmp_path, signed, unsigned, verify=False)
+    bundle = collect_and_approve(mirror_cli, tmp_path, high_side, manifest)
+    with only_the_target():
+        result = mirror_cli("inspect", bundle, "--trust", high_side.policy, "--json")
+    assert result.exit_code == 0, result.stderr
+    checks = {a["source"]: a["attached"]["policyCheck"] for a in result.json()["artifacts"]}
+    [verified], [refused] = checks[signed.reference], checks[unsigned.reference]
+    assert (verified["verified"], verified["signers"]) == (True, [{"key": key_id(upstream_key)}])
+    assert (refused["verified"], refused["code"]) == (False, "SIGNATURE_MISSING")
+
+
 def test_import_refuses_an_image_the_collector_did_not_verify_and_writes_nothing(
     mirror_cli, tmp_path, upstream_key, high_side, internal_url, internal_env, ca, written_repositories
 ):

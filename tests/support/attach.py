@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,9 +77,10 @@ def subject_descriptor(digest: str, size: int, media_type: str = OCI_MANIFEST) -
     return {"mediaType": media_type, "digest": digest, "size": size}
 
 
-def sbom(subject: Mapping[str, Any], name: str = "app") -> Artifact:
+def sbom(subject: Mapping[str, Any], name: str = "app", packages: Sequence[str] = ()) -> Artifact:
     """An SPDX SBOM attached to `subject` (a descriptor) as an OCI 1.1 artifact: empty config, one layer."""
-    document = _json({"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": name, "packages": []})
+    listed = [{"SPDXID": f"SPDXRef-Package-{i}", "name": package} for i, package in enumerate(packages)]
+    document = _json({"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": name, "packages": listed})
     empty = b"{}"
     manifest = {
         "schemaVersion": 2,

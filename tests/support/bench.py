@@ -9,6 +9,10 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
 4. night: a nothing-changed `mirror collect --since PREV` over --night-images small images (only when this
    build of mirror has --since).
 5. peak RSS of collect and import, from /usr/bin/time -v (the largest of the repeats).
+8. attached: `mirror collect` of the collect corpus with each image signed upstream (a cosign `.sig`) and an
+   SPDX SBOM attached (in the referrers tag schema index, distribution 2.8 having no referrers API), with the
+   discovery of attached manifests against the same collect with `spec.attached: false`, in turns; each run
+   with a blob cache of its own, so neither finds the other's blobs.
 6. hostile upstreams (issue 20): `mirror resolve` against a 60 MB index.yaml and against a tag list whose
    Link points back to itself, on loopback servers: time and peak RSS, finished or refused.
 7. hostile input (issue 12): wall time and peak RSS for mirror to refuse (a) a forged directory bundle (signed
@@ -46,12 +50,14 @@ from pathlib import Path
 from tests.support.benchcorpus import (
     Pusher,
     SigningKey,
+    attach_signature_and_sbom,
     push_family,
     tar_layer,
     write_alias_bomb_fleet,
     write_hostile_bundle,
     write_stuffed_tar,
 )
+from tests.support.cosign import generate_key
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 
@@ -64,6 +70,7 @@ TARGET_COPY_RATIO = 0.67  # collect and import: at most this share of skopeo's w
 TARGET_VERIFY_SPEED = 0.80  # verify: at least this share of sha256sum's speed
 TARGET_NIGHT_SECONDS = 10.0
 TARGET_RSS_MB = 150.0
+TARGET_ATTACHED_RATIO = 1.10  # collect with the discovery of attached manifests: at most this of without
 TARGET_REFUSAL_SECONDS = 2.0  # hostile input: refused within this, under TARGET_RSS_MB
 HOSTILE_ADDRESS_SPACE = 3_000_000_000  # a hostile run that expands past this fails instead of taking the machine
 
@@ -191,6 +198,12 @@ def _in_turns(repeat: int, first: Callable[[], None], second: Callable[[], None]
         first(), second()
     else:
         second(), first()
+
+
+def _attached_in(bundle: Path) -> int:
+    """The attached manifests a directory bundle's inventory lists."""
+    inventory = json.loads((bundle / "inventory.json").read_bytes())
+    return sum(1 for artifact in inventory["artifacts"] if artifact["kind"] == "attached")
 
 
 def _size_of(path: Path) -> int:
@@ -377,6 +390,60 @@ class Bench:
         row.note = f"bundle {max(sizes) / 1e3:.0f} kB"
         return [full, row]
 
+    # -- step 8: the discovery of attached manifests, on and off -------------------------------------------
+
+    def _knows_attached(self) -> bool:
+        """Whether the build measured has spec.attached (an older one refuses the field as unknown)."""
+        probe = self.work / "attached-probe.yaml"
+        probe.write_text("apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: probe}\nspec: {attached: false}\n")
+        return subprocess.run([self.mirror, "resolve", str(probe)], capture_output=True).returncode == 0
+
+    def attached_step(self) -> list[Row]:
+        what = f"{self.images} images, .sig + SBOM each"
+        row = Row(
+            "attached", what, other_tool="no discovery", target=f"<= {TARGET_ATTACHED_RATIO:.2f}x without discovery"
+        )
+        if not self._knows_attached():
+            row.note = "not available in this build (no spec.attached)"
+            return [row]
+        key = generate_key()
+        pushed_attached = 0
+        for r in range(self.repeat):
+            prefix = f"bench-{self.run_id}-a{r}"
+            with Pusher(self.services.upstream) as pusher:
+                pushed = push_family(pusher, prefix, self.images, self.base_bytes, self.unique_bytes)
+            pushed_attached = attach_signature_and_sbom(self.services.upstream, pushed, key)
+            self.log(f"attached, repeat {r + 1}/{self.repeat}: {len(pushed)} images signed, each with an SBOM")
+            references = [p.reference for p in pushed]
+            manifests = {
+                on: write_mirrorset(
+                    self.work / f"{prefix}-{'on' if on else 'off'}.yaml",
+                    references,
+                    registries=self.registries,
+                    name="bench",
+                    attached=None if on else False,  # the default: what every collect does today
+                )
+                for on in (True, False)
+            }
+
+            def collect(
+                on: bool, prefix: str = prefix, manifests: dict[bool, Path] = manifests, pushed: int = pushed_attached
+            ) -> None:
+                name = f"{prefix}-{'on' if on else 'off'}"
+                bundle, cache = self.work / f"{name}-bundle", self.work / f"{name}-cache"
+                command = [self.mirror, "collect", str(manifests[on]), "-o", str(bundle), "-q"]
+                sample = _timed(f"mirror collect ({name})", command, {"MIRROR_CACHE_DIR": str(cache)})
+                (row.mirror if on else row.other).append(sample)
+                carried, expected = _attached_in(bundle), pushed if on else 0
+                if carried != expected:
+                    sys.exit(f"bench: {name}: the bundle carries {carried} attached manifest(s), not {expected}")
+                self._drop(bundle, cache)
+
+            _in_turns(r, lambda: collect(True), lambda: collect(False))
+        row.met = row.ratio is not None and row.ratio <= TARGET_ATTACHED_RATIO
+        row.note = f"{pushed_attached} attached manifests carried per run (none without)"
+        return [row]
+
     # -- step 7: hostile input, refused --------------------------------------------------------------------
 
     def _refusal(self, what: str, command: list[str]) -> Row:
@@ -424,10 +491,11 @@ class Bench:
         copy = self.copy_steps() if "copy" in steps else []
         verify = self.verify_step() if "verify" in steps else []
         night = self.night_step() if "night" in steps else []
+        attached = self.attached_step() if "attached" in steps else []
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
-        return copy[:2] + verify[:1] + night + copy[2:] + verify[1:] + hostile
+        return copy[:2] + attached + verify[:1] + night + copy[2:] + verify[1:] + hostile
 
 
 TARGET_HOSTILE_SECONDS = 30.0
@@ -502,6 +570,14 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
             continue
         if row.step == "verify":
             print(f"verify: mirror runs at {1 / row.ratio:.0%} of sha256sum's speed")
+        elif row.step == "attached":
+            cpu = statistics.median(x.cpu_seconds for x in row.mirror) / statistics.median(
+                x.cpu_seconds for x in row.other
+            )
+            print(
+                f"attached: collect with discovery takes {row.ratio:.2f}x the wall time of the same collect without "
+                f"({cpu:.2f}x its CPU time)"
+            )
         elif row.unit == "s":
             cpu = statistics.median(x.cpu_seconds for x in row.mirror) / statistics.median(
                 x.cpu_seconds for x in row.other
@@ -521,8 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
         "--steps",
-        default="copy,verify,night,hostile",
-        help="which to run: copy (collect, import, RSS), verify, night, hostile (hostile bundles and upstreams)",
+        default="copy,attached,verify,night,hostile",
+        help="which to run: copy (collect, import, RSS), attached (collect with and without the discovery of "
+        "attached manifests), verify, night, hostile (hostile bundles and upstreams)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"

@@ -67,8 +67,8 @@ def _blob(root: Path, data: bytes, files: dict[str, FileRecord]) -> dict[str, ob
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def craft_bundle(root: Path, signer: Signer, *, sparse_layer_bytes: int = 0) -> Crafted:
-    """One image bundle signed by `signer` as collector (sequence 1, valid for a day).
+def craft_bundle(root: Path, signer: Signer, *, sparse_layer_bytes: int = 0, source: str = SOURCE) -> Crafted:
+    """One image bundle (`source`) signed by `signer` as collector (sequence 1, valid for a day).
 
     With `sparse_layer_bytes`, the layer is a sparse file of that size (zeros, no disk used), listed in the
     inventory under a made-up digest: computing the real one is the work a forged bundle must not cause.
@@ -101,7 +101,7 @@ def craft_bundle(root: Path, signer: Signer, *, sparse_layer_bytes: int = 0) -> 
     }.items():
         (root / name).write_bytes(data)
         files[name] = FileRecord(name, hashlib.sha256(data).hexdigest(), len(data))
-    artifact = ArtifactRecord("image", SOURCE, str(top["digest"]), mt.OCI_MANIFEST, int(top["size"]), {"via": "listed"})  # type: ignore[call-overload]
+    artifact = ArtifactRecord("image", source, str(top["digest"]), mt.OCI_MANIFEST, int(top["size"]), {"via": "listed"})  # type: ignore[call-overload]
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     inventory = Inventory(
         f"crafted-{root.name}", f"{created:%Y-%m-%dT%H:%M:%SZ}", "test", (artifact,), tuple(files.values())

@@ -9,9 +9,16 @@ import yaml
 
 
 def mirrorset(
-    images: list[Any], *, registries: dict[str, Any] | None = None, platforms: Any = None, name: str = "test"
+    images: list[Any],
+    *,
+    registries: dict[str, Any] | None = None,
+    platforms: Any = None,
+    name: str = "test",
+    attached: bool | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"images": images}
+    if attached is not None:
+        spec["attached"] = attached
     if registries is not None:
         spec["registries"] = registries
     if platforms is not None:

@@ -47,6 +47,15 @@ COSIGN_IDENTITY = (
 
 TRUSTED_ROOT = DATA / "trusted_root.json"
 
+# An attestation (SLSA provenance in a DSSE in-toto statement), not a signature, on Sigstore's staging instance.
+PROVENANCE_BUNDLE = DATA / "a.dsse.staging-rekor-v2.txt.sigstore.json"
+PROVENANCE_DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
+PROVENANCE_IDENTITY = (
+    "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
+    "extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+)
+STAGING_TRUSTED_ROOT = DATA / "trusted_root.staging.json"
+
 
 def trusted_root_bytes() -> bytes:
     return TRUSTED_ROOT.read_bytes()

@@ -115,8 +115,9 @@ def collect_from(
     since: Path | None = None,
     platforms: Any = None,
     max_bundle_size: int | None = None,
+    attached: bool | None = None,
 ) -> CollectResult:
-    mirrorset = write_mirrorset(tmp_path / f"{name}.yaml", images, platforms=platforms)
+    mirrorset = write_mirrorset(tmp_path / f"{name}.yaml", images, platforms=platforms, attached=attached)
     transport = upstream.sim.transport()
     return collect(
         [mirrorset], tmp_path / name, transport=transport, limits=limits, since=since, max_bundle_size=max_bundle_size

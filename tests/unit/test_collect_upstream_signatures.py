@@ -207,3 +207,28 @@ def test_sigstore_s_production_trusted_root_loads_and_is_carried_byte_for_byte(t
     checked = verify_upstream(mirrorset(tmp_path, KEYLESS), staging.artifacts, staging.writer)
     [root] = [a for a in checked.artifacts if a.kind == "trusted-root"]
     assert staging.writer.blob_location(root.digest).read_bytes() == sigstore_data.trusted_root_bytes()
+
+
+def test_an_oci_chart_under_a_rule_needs_a_signature_like_an_image(tmp_path, staging, key):
+    image = staging.image("team/chart")
+    staging.artifacts[-1] = ArtifactRecord("chart", image.source, image.digest, OCI_MANIFEST, image.size, {})
+    with pytest.raises(VerificationError) as caught:
+        verify_upstream(mirrorset(tmp_path, SIGNED_TEAM), staging.artifacts, staging.writer)
+    assert [p.code for p in caught.value.problems] == [codes.SIGNATURE_MISSING]
+
+
+def test_a_signed_oci_chart_records_its_verified_signer(tmp_path, staging, key):
+    image = staging.image("team/chart")
+    staging.artifacts[-1] = chart = ArtifactRecord("chart", image.source, image.digest, OCI_MANIFEST, image.size, {})
+    staging.sign(chart, key)
+    checked = verify_upstream(mirrorset(tmp_path, SIGNED_TEAM), staging.artifacts, staging.writer)
+    [recorded] = [a for a in checked.artifacts if a.kind == "chart"]
+    assert recorded.extra["signers"] == [{"key": key_id(key)}]
+
+
+def test_a_chart_from_an_http_repository_is_not_judged_by_the_rules(tmp_path, staging, key):
+    chart = ArtifactRecord("chart", "https://charts.example/app-1.0.tgz", "sha256:" + "c" * 64, OCI_MANIFEST, 1, {})
+    staging.artifacts.append(chart)
+    spec = f'images: [{HOST}/team/app:1.0]\nverify: [{{match: "*", key: upstream.pub}}]\n'
+    checked = verify_upstream(mirrorset(tmp_path, spec), staging.artifacts, staging.writer)
+    assert checked.artifacts == staging.artifacts

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mirror.limits import Limits
+from mirror.manifest.load import load_mirrorsets
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
@@ -70,3 +71,8 @@ def test_the_readme_links_every_docs_page():
 def test_the_limits_page_names_every_field_of_limits():
     page = (ROOT / "docs" / "limits.md").read_text()
     assert [f.name for f in dataclasses.fields(Limits) if f"`{f.name}`" not in page] == []
+
+
+def test_the_example_mirrorset_scripts_demo_collects_loads():
+    [example] = load_mirrorsets([ROOT / "manifests" / "example.yaml"])
+    assert "127.0.0.1:15000/demo/signed:1.0" in {str(image.reference) for image in example.images}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mirror.errors import UsageError
-from mirror.importer import flux_out
+from mirror.importer import flux_out, outdir
 from mirror.importer.flux_out import check_output_directory, write_flux_out
 from mirror.importer.run import WriteLog
 
@@ -122,7 +122,7 @@ def test_a_directory_that_changed_between_plan_and_write_is_refused_before_writi
 def test_a_night_interrupted_half_way_can_be_run_again(tmp_path, monkeypatch):
     out = tmp_path / "flux-out"
     night(NIGHT_1, out)
-    real = flux_out.atomic_write
+    real = outdir.atomic_write
     calls = []
 
     def failing(path, data, **kwargs):
@@ -131,10 +131,10 @@ def test_a_night_interrupted_half_way_can_be_run_again(tmp_path, monkeypatch):
             raise OSError("disk full")
         real(path, data, **kwargs)
 
-    monkeypatch.setattr(flux_out, "atomic_write", failing)
+    monkeypatch.setattr(outdir, "atomic_write", failing)
     with pytest.raises(OSError):
         night(NIGHT_2, out)
-    monkeypatch.setattr(flux_out, "atomic_write", real)
+    monkeypatch.setattr(outdir, "atomic_write", real)
     night(NIGHT_2, out)
     assert contents(out) == NIGHT_2
 

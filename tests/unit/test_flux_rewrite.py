@@ -1,5 +1,5 @@
 """Flux objects rewritten for the high side (current API versions, internal endpoints), checked against Flux's own
-CRD schemas, and the registry mirror configurations for the nodes."""
+CRD schemas. The nodes' registry mirror files: tests/unit/test_mirror_config_render.py."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ from mirror.flux.rewrite import (
     InternalEndpoints,
     RewrittenObject,
     dump_object,
-    mirror_configs,
     parse_registry,
     rewrite_objects,
 )
-from mirror.importer.flux_out import write_mirror_configs, write_objects
+from mirror.importer.flux_out import write_objects
 
 DIGEST = "sha256:" + "9f" * 32
 INTERNAL = InternalEndpoints("registry.internal:5000/mirror", git_base="https://git.internal/fleet")
@@ -360,59 +359,11 @@ class TestWriting:
         )
 
 
-class TestMirrorConfigs:
-    def test_with_a_prefix(self) -> None:
-        configs = mirror_configs("registry.internal:5000/mirror", ["ghcr.io", "docker.io", "ghcr.io", "quay.io:443"])
-        assert sorted(configs) == [
-            "containerd/certs.d/docker.io/hosts.toml",
-            "containerd/certs.d/ghcr.io/hosts.toml",
-            "containerd/certs.d/quay.io:443/hosts.toml",
-            "k3s/registries.yaml",
-        ]
-        assert configs["containerd/certs.d/docker.io/hosts.toml"] == (
-            "# docker.io images are pulled from registry.internal:5000/mirror/<path>, where mirror puts them\n"
-            'server = "https://registry-1.docker.io"\n'
-            "\n"
-            '[host."https://registry.internal:5000/v2/mirror"]\n'
-            '  capabilities = ["pull", "resolve"]\n'
-            "  override_path = true\n"
-        )
-        assert 'server = "https://ghcr.io"' in configs["containerd/certs.d/ghcr.io/hosts.toml"]
-        assert yaml.safe_load(configs["k3s/registries.yaml"]) == {
-            "mirrors": {
-                source: {"endpoint": ["https://registry.internal:5000"], "rewrite": {"^(.*)$": "mirror/$1"}}
-                for source in ("docker.io", "ghcr.io", "quay.io:443")
-            }
-        }
-
-    def test_without_a_prefix_with_tls_settings(self) -> None:
-        configs = mirror_configs(
-            "https://registry.internal", ["ghcr.io", "registry.internal"], ca_file="/etc/ca.pem", skip_verify=True
-        )
-        assert sorted(configs) == ["containerd/certs.d/ghcr.io/hosts.toml", "k3s/registries.yaml"]
-        toml = configs["containerd/certs.d/ghcr.io/hosts.toml"]
-        assert '[host."https://registry.internal"]' in toml
-        assert "override_path" not in toml
-        assert 'ca = "/etc/ca.pem"' in toml and "skip_verify = true" in toml
-        assert yaml.safe_load(configs["k3s/registries.yaml"]) == {
-            "mirrors": {"ghcr.io": {"endpoint": ["https://registry.internal"]}},
-            "configs": {"registry.internal": {"tls": {"ca_file": "/etc/ca.pem", "insecure_skip_verify": True}}},
-        }
-
-    def test_plain_http_and_bad_input(self, tmp_path: Path) -> None:
-        configs = mirror_configs("http://10.0.0.5:5000/a/b", ["docker.io"])
-        assert '[host."http://10.0.0.5:5000/v2/a/b"]' in configs["containerd/certs.d/docker.io/hosts.toml"]
-        assert yaml.safe_load(configs["k3s/registries.yaml"])["mirrors"]["docker.io"]["endpoint"] == [
-            "http://10.0.0.5:5000"
-        ]
-        with pytest.raises(UsageError):
-            mirror_configs("registry.internal", ["../../etc"])
+class TestParseRegistry:
+    def test_credentials_and_invalid_prefixes_are_refused(self) -> None:
         with pytest.raises(UsageError):
             parse_registry("https://user:pw@registry.internal")
         with pytest.raises(UsageError):
             parse_registry("registry.internal/Upper")
-        written = write_mirror_configs(configs, tmp_path)
-        assert [p.relative_to(tmp_path).as_posix() for p in written] == [
-            "_registries/containerd/certs.d/docker.io/hosts.toml",
-            "_registries/k3s/registries.yaml",
-        ]
+        with pytest.raises(UsageError):
+            parse_registry("registry.internal:99999")

@@ -4,6 +4,7 @@ is written; `verify` reports the same problems, with their codes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import types
@@ -75,7 +76,8 @@ def signed_bundle(root: Path, key: cosign.PrivateKey | None, *, signs: str | Non
 
 
 def upstream_of(bundle: SmallBundle, policy: Path):
-    return check_upstream(read_signed_part(open_bundle(bundle.root)), load_policy(policy), DEFAULT_LIMITS)
+    checked = read_signed_part(open_bundle(bundle.root))
+    return check_upstream(checked.reader, checked.inventory, load_policy(policy), DEFAULT_LIMITS)
 
 
 def test_a_policy_without_required_signatures_reads_none(tmp_path):
@@ -311,3 +313,14 @@ def test_a_real_sigstore_bundle_verifies_against_the_carried_production_root(tmp
     [checked] = upstream_of(bundle, trust.policy)
     assert checked.problems == []
     assert checked.signers == [{"issuer": sigstore_data.GITHUB_ISSUER, "identity": sigstore_data.IMAGE_IDENTITY}]
+
+
+def test_an_image_recorded_as_an_oci_chart_is_held_to_the_required_signatures(tmp_path, key):
+    trust = trust_requiring(tmp_path, key)
+    bundle = SmallBundle(tmp_path / "b")
+    bundle.image(SOURCE)
+    bundle.artifacts[0] = dataclasses.replace(bundle.artifacts[0], kind="chart")
+    bundle.finish()
+    sign(bundle.root, trust)
+    report = check_trust(bundle.root, trust.policy)
+    assert [p.code for p in report.problems] == [codes.SIGNATURE_MISSING]

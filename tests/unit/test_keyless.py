@@ -26,6 +26,10 @@ from tests.support.sigstore_data import (
     IMAGE_BUNDLE,
     IMAGE_DIGEST,
     IMAGE_IDENTITY,
+    PROVENANCE_BUNDLE,
+    PROVENANCE_DIGEST,
+    PROVENANCE_IDENTITY,
+    STAGING_TRUSTED_ROOT,
     WHEEL_BUNDLE,
     WHEEL_DIGEST,
     WHEEL_IDENTITY,
@@ -81,6 +85,22 @@ def test_a_tampered_message_signature_is_invalid(root: TrustedRootHandle) -> Non
     bundle = bundle_document(WHEEL_BUNDLE)
     signature = bundle["messageSignature"]["signature"]
     bundle["messageSignature"]["signature"] = signature[:20] + ("A" if signature[20] != "A" else "B") + signature[21:]
+    assert refusal(json_bytes(bundle), root, WHEEL_DIGEST, WHEEL_RULE).code == SIGNATURE_INVALID
+
+
+def test_an_attestation_by_the_rule_s_identity_over_the_digest_is_no_signature() -> None:
+    # Genuine: SLSA provenance about this digest, by this identity. cosign's verify takes only its own sign
+    # predicate for an image signature; an attestation says something about an image, not that it was signed.
+    staging = load_trusted_root(STAGING_TRUSTED_ROOT.read_bytes(), "tests/data/sigstore/trusted_root.staging.json")
+    rule = IdentityRule(issuer=GITHUB_ISSUER, identity=PROVENANCE_IDENTITY)
+    failure = refusal(PROVENANCE_BUNDLE.read_bytes(), staging, PROVENANCE_DIGEST, rule)
+    assert failure.code == SIGNATURE_INVALID
+    assert "https://slsa.dev/provenance/v1" in failure.reason
+
+
+def test_a_message_digest_that_is_not_ascii_is_invalid(root: TrustedRootHandle) -> None:
+    bundle = bundle_document(WHEEL_BUNDLE)
+    bundle["messageSignature"]["messageDigest"]["digest"] = "\u00e9t\u00e9"
     assert refusal(json_bytes(bundle), root, WHEEL_DIGEST, WHEEL_RULE).code == SIGNATURE_INVALID
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from mirror.errors import InvalidDocumentError
@@ -127,3 +128,28 @@ def test_a_manifest_without_subject_is_indexed_by_no_registry(sim, client):
     signature = cosign_signature(_image(sim), f"{sim.host}/{REPO}")
 
     assert client.put_manifest(REPO, "x.sig", signature.manifest, mt.OCI_MANIFEST).oci_subject is None
+
+
+def test_a_referrers_list_is_read_no_further_than_the_manifests_a_subject_may_have(sim):
+    sim.referrers = True
+    digest = _image(sim)
+    descriptors = [{"mediaType": mt.OCI_MANIFEST, "digest": f"sha256:{i:064x}", "size": 10} for i in range(150)]
+    page = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}).encode()
+    pages: list[httpx.Request] = []
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        if "/referrers/" not in request.url.path:
+            return sim.handle(request)
+        pages.append(request)
+        following = f'<{request.url.copy_merge_params({"page": len(pages)})}>; rel="next"'
+        return httpx.Response(200, headers={"Content-Type": mt.OCI_INDEX, "Link": following}, content=page)
+
+    endpoint = Endpoint(sim.host, sim.scheme, sim.host)
+    with (
+        RegistryClient(endpoint, transport=httpx.MockTransport(endless)) as client,
+        pytest.raises(InvalidDocumentError) as info,
+    ):
+        client.referrers(REPO, digest, max_count=100)
+
+    assert "100" in str(info.value)
+    assert len(pages) == 1

@@ -14,7 +14,7 @@ from mirror.review.model import build_review
 from mirror.review.text import review_text
 from mirror.supplychain.attached import CYCLONEDX_JSON, FOUND_COSIGN_TAG, TRUSTED_ROOT
 from tests.support import attachedcraft as craft
-from tests.support.signedbundles import SmallBundle
+from tests.support.signedbundles import SmallBundle, make_trust, sign
 
 APP = "registry.example/team/app:1.0"
 CHART = "oci://registry.example/charts/web:2.0.0"
@@ -60,21 +60,53 @@ def test_attached_manifests_are_not_listed_as_artifacts_of_their_own(tmp_path):
     assert "attached (" not in text and "1 artifact(s)" in text
 
 
+def _signed_and_reviewed(tmp_path: Path, **options: object):
+    """The bundle signed by its collector (and approved), reviewed with the trust policy that pins the key."""
+    bundle = _bundle(tmp_path, **options)  # type: ignore[arg-type]
+    bundle.finish()
+    trust = make_trust(tmp_path / "trust")
+    sign(bundle.root, trust)
+    return build_review(bundle.root, trust=trust.policy)
+
+
 def test_a_key_based_signature_the_collector_verified_names_the_key(tmp_path):
-    text = review_text(_reviewed(tmp_path))
-    assert f"signature  cosign, key-based (the signature names no key)  verified by the collector (key {KEY})" in text
+    text = review_text(_signed_and_reviewed(tmp_path))
+    assert f"signature  cosign, key-based (the signature names no key)  verified by the collector (key {KEY})\n" in text
+
+
+def test_signers_are_only_the_inventory_s_claim_while_its_collector_signature_is_not_verified(tmp_path):
+    text = review_text(_reviewed(tmp_path))  # no collector signature at all, no policy
+    assert (
+        f"verified by the collector (key {KEY}), as claimed by an inventory whose collector signature is not verified"
+        in text
+    )
+
+
+def test_signers_written_into_a_signed_inventory_afterwards_are_not_shown_as_verified(tmp_path):
+    bundle = _bundle(tmp_path, signers=[])
+    bundle.finish()
+    trust = make_trust(tmp_path / "trust")
+    sign(bundle.root, trust)
+    inventory = json.loads((bundle.root / "inventory.json").read_bytes())
+    inventory["artifacts"][0]["signers"] = [{"key": KEY}]
+    (bundle.root / "inventory.json").write_text(json.dumps(inventory))
+
+    review = build_review(bundle.root, trust=trust.policy)
+
+    assert "as claimed by an inventory whose collector signature is not verified" in review_text(review)
+    assert f'<span class="status warn">verified by the collector (key {KEY}), as claimed' in review_html(review)
 
 
 def test_a_keyless_signature_shows_the_claimed_issuer_and_identity_and_that_it_is_not_verified(tmp_path):
     text = review_text(_reviewed(tmp_path))
     claim = f"keyless, issuer {craft.GITHUB_ISSUER}, identity {craft.WORKFLOW} (claimed by its certificate)"
-    assert f"signature  cosign, {claim}  not verified" in text
+    assert f"signature  cosign, {claim}  not verified by the collector" in text
 
 
 def test_a_keyless_signature_the_collector_verified_says_so(tmp_path):
     signers = [{"issuer": craft.GITHUB_ISSUER, "identity": craft.WORKFLOW}]
-    text = review_text(_reviewed(tmp_path, signers=signers))
-    assert "not verified\n" in text  # the key-based one: no key was recorded
+    text = review_text(_signed_and_reviewed(tmp_path, signers=signers))
+    assert "not verified by the collector\n" in text  # the key-based one: no key was recorded
     assert f"verified by the collector (issuer {craft.GITHUB_ISSUER}, identity {craft.WORKFLOW})" in text
 
 
@@ -127,7 +159,10 @@ def test_an_oci_charts_attached_manifests_are_listed_under_it(tmp_path):
     craft.attach(bundle, CHART, craft.cosign_signature(record.digest))
     bundle.finish()
     text = review_text(build_review(bundle.root))
-    assert "Charts (1)" in text and "signature  cosign, key-based (the signature names no key)  not verified" in text
+    assert (
+        "Charts (1)" in text
+        and "signature  cosign, key-based (the signature names no key)  not verified by the collector" in text
+    )
 
 
 def test_an_attached_manifest_whose_image_is_not_in_the_bundle_is_listed_apart(tmp_path):
@@ -234,9 +269,9 @@ def test_json_gives_an_artifact_with_nothing_attached_an_empty_record(tmp_path):
 
 
 def test_html_shows_each_signature_under_its_image_with_its_verification_marked(tmp_path):
-    page = review_html(_reviewed(tmp_path))
+    page = review_html(_signed_and_reviewed(tmp_path))
     assert f'<span class="status ok">verified by the collector (key {KEY})</span>' in page
-    assert '<span class="status warn">not verified</span>' in page
+    assert '<span class="status warn">not verified by the collector</span>' in page
 
 
 def test_html_shows_attestations_and_sboms_under_their_image(tmp_path):
@@ -257,3 +292,18 @@ def test_html_keeps_its_sections_in_order(tmp_path):
     sections = ["Summary", "Changes since base", "Signatures", "Hosts contacted", "Contents"]
     assert [page.index(f"<h2>{s}</h2>") for s in sections] == sorted(page.index(f"<h2>{s}</h2>") for s in sections)
     assert "<script" not in page.replace("&lt;script", "")
+
+
+def test_a_certificate_annotation_that_is_not_text_is_listed_as_unreadable(tmp_path):
+    bundle = SmallBundle(tmp_path / "b")
+    bundle.image(APP)
+    made = craft.cosign_signature(craft.image_digest(bundle, APP), certificate=b"SURROGATE")
+    hostile = craft.Crafted(made.manifest.replace(b"SURROGATE", b"\\ud800"), made.artifact_type, made.blobs)
+    craft.attach(bundle, APP, hostile, found=FOUND_COSIGN_TAG)
+    bundle.finish()
+
+    review = build_review(bundle.root)
+
+    assert "its certificate could not be read" in review_text(review)
+    assert "its certificate could not be read" in review_html(review)
+    assert review_json(review)["artifacts"][0]["attached"]["signatures"][0]["keyless"] is True

@@ -249,6 +249,21 @@ def test_only_the_first_signatures_up_to_the_limit_are_examined(bundle, key):
     assert "max_upstream_signatures" in checked.problems[0].message
 
 
+def test_signature_layers_beyond_the_limit_are_not_even_read(bundle, key):
+    image = bundle.image()
+    strangers = [cosign.signed_layer(cosign.generate_key(), REPOSITORY, image.digest) for _ in range(10)]
+    bundle.attach(image.digest, cosign.signature_manifest(strangers))
+    bundle.attach(image.digest, cosign.signature_manifest(strangers[:5]))
+    payloads = {sha256_digest(layer.payload) for layer in strangers}
+    read: list[str] = []
+    reader = bundle.read
+    bundle.read = lambda digest, max_bytes: read.append(digest) or reader(digest, max_bytes)  # type: ignore[method-assign]
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_upstream_signatures=3)
+    [checked] = bundle.check([key_rule(key)], limits=limits)
+    assert "max_upstream_signatures" in checked.problems[0].message
+    assert len([d for d in read if d in payloads]) == 3
+
+
 def test_signatures_of_other_images_do_not_count(bundle, key):
     bundle.image()
     other = bundle.image("other", f"{REPOSITORY}:2.0")

@@ -124,3 +124,18 @@ def test_cosign_s_classic_keyless_signature_copied_to_another_image_is_a_digest_
     [problem] = checked.problems
     assert problem.code == codes.SIGNATURE_DIGEST_MISMATCH
     assert sigstore_data.COSIGN_IMAGE_DIGEST in problem.message
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [cosign.SIGNATURE_ANNOTATION, cosign.CERTIFICATE_ANNOTATION, cosign.CHAIN_ANNOTATION, cosign.BUNDLE_ANNOTATION],
+)
+def test_an_annotation_that_is_not_text_makes_the_signature_invalid_not_a_crash(annotation):
+    annotations = json.loads(sigstore_data.COSIGN_MANIFEST.read_bytes())["layers"][0]["annotations"]
+    annotations[annotation] = "SURROGATE"
+    signature = annotations.pop(cosign.SIGNATURE_ANNOTATION)
+    layer = cosign.SignatureLayer(sigstore_data.COSIGN_PAYLOAD.read_bytes(), signature, annotations)
+    made = cosign.signature_manifest([layer])
+    hostile = cosign.SignatureManifest(made.raw.replace(b"SURROGATE", b"\\ud800"), made.blobs)  # a lone surrogate
+    checked = check(sigstore_data.COSIGN_IMAGE_DIGEST, hostile, COSIGN_SIGNATURE, sigstore_data.COSIGN_IDENTITY)
+    assert [p.code for p in checked.problems] == [codes.SIGNATURE_INVALID]
