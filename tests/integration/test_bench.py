@@ -75,3 +75,11 @@ def test_bench_times_collect_with_the_discovery_of_attached_manifests_beside_wit
 def test_the_attached_step_says_how_many_attached_manifests_each_collect_carried(small_bench):
     # --small: 2 images, each with a cosign signature and an SBOM; the bench checks the bundles carry them.
     assert _row(small_bench, "attached")["note"] == "4 attached manifests carried per run (none without)"
+
+
+def test_bench_times_skopeo_pulling_one_blob_from_serve_beside_distribution(small_bench):
+    row = _row(small_bench, "serve", "blob, skopeo pulls")
+    assert row["other"]["tool"] == "distribution"
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
+    assert row["ratio"] == pytest.approx(row["mirror"]["value"] / row["other"]["value"])
+    assert row["target"] == ">= 80% of distribution's throughput" and isinstance(row["met"], bool)
