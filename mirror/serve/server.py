@@ -103,7 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: RegistryServer
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
     server_version = "mirror-serve"
-    sys_version = ""  # no Python version in the Server header
+
+    def version_string(self) -> str:
+        return self.server_version  # the Server header names no Python version
 
     def setup(self) -> None:
         # Every read and write of the connection, the TLS handshake first, waits at most the idle timeout.

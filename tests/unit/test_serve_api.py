@@ -233,11 +233,11 @@ def test_the_bundle_is_unchanged_after_every_write_was_refused(client, bundle):
     assert client.get(f"/v2/team/app/manifests/{digest}").content == raw
 
 
-def _raw_request(url: str, target: bytes) -> tuple[int, bytes]:
+def _raw_request(url: str, target: bytes, method: bytes = b"GET") -> tuple[int, bytes]:
     """Send a request line exactly as given (no client normalises it); the status and body."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        connection.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         answer = b""
         while chunk := connection.recv(65536):
             answer += chunk
@@ -268,6 +268,18 @@ def test_a_hostile_path_is_refused_with_an_error_and_never_reads_a_file(served, 
 
     assert status in (400, 404)
     assert "errors" in json.loads(body)
+
+
+def test_a_request_line_longer_than_http_server_reads_is_refused_with_an_error(served):
+    status, body = _raw_request(served.url, b"/v2/" + b"a" * 70_000)
+
+    assert status == 414 and json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+
+
+def test_a_method_http_server_does_not_know_is_refused_with_an_error(served):
+    status, body = _raw_request(served.url, b"/v2/", method=b"BREW")
+
+    assert status == 501 and json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
 
 
 def test_percent_encoded_names_are_read_as_decoded(served, bundle):
@@ -368,5 +380,5 @@ def test_the_request_log_can_be_json_lines(bundle):
     assert (record["method"], record["path"], record["status"]) == ("GET", "/v2/team/app/manifests/1.0", 200)
 
 
-def test_the_server_names_no_python_version(client):
-    assert "Python" not in client.get("/v2/").headers.get("Server", "")
+def test_the_server_names_itself_and_no_python_version(client):
+    assert client.get("/v2/").headers["Server"] == "mirror-serve"

@@ -119,6 +119,17 @@ def test_unrelated_full_bundles_are_served_together(tmp_path, first, trust):
     assert catalog["repositories"] == ["team/app", "team/other", "team/tool"]
 
 
+def test_two_sources_that_would_land_on_one_repository_are_refused(tmp_path, trust):
+    def build(bundle: ChainBundle) -> None:
+        bundle.image("registry.example/team/app:1")
+        bundle.image("elsewhere.example/team/app:2")
+
+    clash = _night(tmp_path, "clash", trust, build)
+
+    with pytest.raises(UsageError):
+        prepare([clash.root], trust=trust.policy, jobs=1, progress=Progress(quiet=True))
+
+
 def test_every_bundle_the_policy_refuses_is_listed(tmp_path, trust):
     unsigned = _night(tmp_path, "unsigned", None, lambda b: b.image("registry.example/team/a:1"))
     unapproved = _night(tmp_path, "unapproved", None, lambda b: b.image("registry.example/team/b:1"))
