@@ -348,6 +348,12 @@ def import_(
             "--lock-timeout", min=0, help="Seconds to wait for another import of the same trust state; default: wait."
         ),
     ] = None,
+    importer_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--importer-key", exists=True, dir_okay=False, help="Sign each import journal entry with this key."
+        ),
+    ] = None,
     report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
@@ -377,6 +383,7 @@ def import_(
             ca_file=_ca(ca_file),
             progress=progress,
             lock_timeout=lock_timeout,
+            importer_key=importer_key,
         )
         import_fields(run, result)
     if as_json:

@@ -41,7 +41,7 @@ def atomic_writer(path: Path, *, mode: int = 0o644, durable: bool = True) -> Ite
                 os.fsync(handle.fileno())
         os.replace(temporary, path)
         if durable:
-            _sync_directory(path.parent)
+            sync_directory(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -53,7 +53,8 @@ def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644, durable: b
         handle.write(data.encode() if isinstance(data, str) else data)
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
+    """Make a file created or renamed in `directory` durable (its entry), where the file system allows it."""
     try:
         descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:

@@ -138,6 +138,10 @@ class Limits:
     # Upstream signatures (docs/supply-chain.md): the signatures examined for one image (each may cost a
     # public-key operation, or a certificate chain; real images have a few).
     max_upstream_signatures: int = 64
+    # The import journal (docs/journal.md): one line, read one at a time (an entry lists at most what an
+    # inventory does, so the inventory's bound); an error message kept in an entry.
+    max_journal_entry_bytes: int = 64 * MiB
+    max_journal_message_chars: int = 2000
     # Problems listed before the rest are summarised by code in one line (and counted in JSON).
     max_problems: int = 100
     # Review (inspect, diff): the facts read from a bundle's small blobs, shown, not trusted. Documents as the

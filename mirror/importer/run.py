@@ -34,6 +34,7 @@ from mirror.git.runner import Transport
 from mirror.importer.attached import AttachedCounts, AttachedPusher, FallbackKey, plan_fallback_indexes
 from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
 from mirror.importer.git import GitPlan, plan_git_pushes, push_git, stage_git
+from mirror.importer.journaling import ImportAttempt, journaled
 from mirror.importer.quarantine import quarantine_directory, remove_abandoned
 from mirror.importer.registry import (
     ImageOutcome,
@@ -48,8 +49,10 @@ from mirror.progress import Progress
 from mirror.registry.client import PushedManifest, RegistryClient
 from mirror.registry.endpoint import Endpoint
 from mirror.trust.check import TrustReport, check_trust, record_import
+from mirror.trust.journal_write import JournalWriter, check_importer_key, open_journal
+from mirror.trust.keys import Signer, load_signer
 from mirror.trust.lock import state_lock
-from mirror.trust.policy import load_policy
+from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import check_state_location
 
 
@@ -199,8 +202,10 @@ def import_bundle(
     node_ca_path: str | None = None,
     lock_timeout: float | None = None,
     transport: httpx.BaseTransport | None = None,
+    importer_key: Path | None = None,
 ) -> ImportReport:
-    """Plan and check everything, record the trust state, then write (see the module doc).
+    """Plan and check everything, record the trust state, then write (see the module doc); every attempt that
+    takes the lock is appended to the journal, signed with `importer_key` (docs/journal.md).
 
     mirror_config: the directory of the nodes' registry mirror files; node_ca_path: the registry CA's path on the
     nodes, written into them (never `ca_file`, the importer's own).
@@ -209,14 +214,28 @@ def import_bundle(
     progress = progress or Progress(quiet=True)
     outputs = _Outputs(flux_out, mirror_config, node_ca_path)
     endpoint, git_base = _check_usage(trust, allow_unsigned, registry_url, ca_file, git_url, outputs, limits)
+    if importer_key is not None and allow_unsigned:
+        raise UsageError("--importer-key signs journal entries, and --allow-unsigned keeps no trust state or journal")
     with contextlib.ExitStack() as held:
-        state_file = _state_file(trust) if trust is not None else None
-        if state_file is not None and not dry_run:  # taken before the state is read for the trust check
-            held.enter_context(state_lock(state_file, timeout=lock_timeout, announce=progress.warn))
-        remove_abandoned(log=progress.log)
-        verified, report = _verify(bundle, trust, state_file, jobs=jobs, progress=progress, limits=limits, clock=clock)
-        targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress, transport)
-        return _plan_check_write(bundle, verified, report, targets, outputs=outputs, dry_run=dry_run, force=force_git)
+        policy = _policy(trust) if trust is not None else None
+        signer = _importer_signer(importer_key, policy)
+        journal: JournalWriter | None = None
+        if policy is not None and not dry_run:  # taken before the state is read for the trust check
+            held.enter_context(state_lock(policy.state_file, timeout=lock_timeout, announce=progress.warn))
+            journal = open_journal(
+                policy.state_file, limits=limits, importers=policy.importers, signer=signer, warn=progress.warn
+            )
+        attempt = ImportAttempt(endpoint, git_base, limits)
+        with journaled(journal, attempt, progress.log, progress.warn):
+            remove_abandoned(log=progress.log)
+            state_file = policy.state_file if policy is not None else None
+            verified, report = _verify(
+                bundle, trust, state_file, attempt, jobs=jobs, progress=progress, limits=limits, clock=clock
+            )
+            targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress, transport)
+            return _plan_check_write(
+                bundle, verified, report, targets, attempt, outputs=outputs, dry_run=dry_run, force=force_git
+            )
 
 
 def _check_usage(
@@ -265,16 +284,25 @@ class _Outputs:
         return self.flux_out is not None or self.mirror_config is not None
 
 
-def _state_file(trust: Path) -> Path:
-    state_file = load_policy(trust).state_file
-    check_state_location(state_file)
-    return state_file
+def _policy(trust: Path) -> TrustPolicy:
+    policy = load_policy(trust)
+    check_state_location(policy.state_file)
+    return policy
+
+
+def _importer_signer(importer_key: Path | None, policy: TrustPolicy | None) -> Signer | None:
+    """--importer-key loaded, and held to the policy's importer keys (exit 2, before the lock)."""
+    signer = load_signer(importer_key) if importer_key is not None else None
+    if policy is not None:
+        check_importer_key(policy.importers, signer)
+    return signer
 
 
 def _verify(
     bundle: str | Path,
     trust: Path | None,
     state_file: Path | None,
+    attempt: ImportAttempt,
     *,
     jobs: int,
     progress: Progress,
@@ -288,7 +316,9 @@ def _verify(
     if trust is None:
         progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
         return verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits), None
-    report = verify_with_policy(bundle, trust, jobs=jobs, progress=progress, limits=limits, clock=clock)
+    report = check_trust(bundle, trust, jobs=jobs, limits=limits, progress=progress, clock=clock)
+    attempt.report = report  # journaled, refused or not
+    report.require()
     if report.policy.state_file != state_file:
         raise UsageError(f"{trust}: the trust policy changed during the import (its stateFile moved)")
     return report.checked, report
@@ -351,6 +381,7 @@ def _plan_check_write(
     verified: VerifiedBundle,
     report: TrustReport | None,
     targets: _Targets,
+    attempt: ImportAttempt,
     *,
     outputs: _Outputs,
     dry_run: bool,
@@ -366,11 +397,14 @@ def _plan_check_write(
                 with refusals.check():
                     _stage(plan, verified, carried_git, targets, scratch, force=force)
             refusals.raise_any(bundle)
+            node_files = len(plan.node_files) if outputs.mirror_config is not None else 0
+            attempt.plan(plan.images, plan.attached, [p for _, p in plan.pushes], len(plan.flux_files), node_files)
             progress.log(
                 f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
                 f"{len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); every check passed"
             )
-            written = _write_or_dry_run(plan, verified, report, targets, outputs, dry_run, force)
+            written = _write_or_dry_run(plan, verified, report, targets, attempt, outputs, dry_run, force)
+            attempt.done(written.outcomes, [result for _, result in written.pushed])
         finally:
             for staged in plan.staged:
                 staged.staged.discard()
@@ -395,6 +429,7 @@ def _write_or_dry_run(
     verified: VerifiedBundle,
     report: TrustReport | None,
     targets: _Targets,
+    attempt: ImportAttempt,
     outputs: _Outputs,
     dry_run: bool,
     force: bool,
@@ -417,6 +452,7 @@ def _write_or_dry_run(
     if report is not None:
         record_import(report)
         written.state_recorded = True
+        attempt.writes = written  # from here on, a failure is a partial import
     try:
         return _write(plan, verified, targets, written, outputs=outputs, force=force)
     except (MirrorError, OSError) as exc:

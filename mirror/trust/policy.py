@@ -18,9 +18,10 @@ API_VERSION = "mirror/v1"
 KIND = "TrustPolicy"
 _FIELDS = {
     *("apiVersion", "kind", "collectors", "approvers", "maxAge", "allowedSources", "stateFile", "maxSequenceGap"),
-    *("requireSignatures", "trustedRoot"),
+    *("requireSignatures", "trustedRoot", "importers"),
 }
 _ROLE_FIELDS = {"keys", "threshold"}
+_IMPORTER_FIELDS = {"keys", "fromEntry"}
 _DURATION = re.compile(r"([0-9]+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_MAX_SEQUENCE_GAP = 1000
@@ -30,6 +31,14 @@ DEFAULT_MAX_SEQUENCE_GAP = 1000
 class Role:
     keys: tuple[PublicKey, ...]
     threshold: int
+
+
+@dataclass(frozen=True)
+class Importers:
+    """The keys that sign the import journal's entries (docs/journal.md), from entry number `from_entry` on."""
+
+    keys: tuple[PublicKey, ...]
+    from_entry: int = 1
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class TrustPolicy:
     # trusted root for keyless ones (None: the one the bundle carries).
     require_signatures: tuple[VerifyRule, ...] = ()
     trusted_root: Path | None = None
+    importers: Importers | None = None  # None: journal entries need no signature
 
 
 def parse_duration(text: object, where: str) -> dt.timedelta:
@@ -83,6 +93,27 @@ def _role(path: Path, value: Any, name: str, *, required: bool) -> Role:
     if threshold > len(keys):
         raise fail("threshold", f"{threshold} is more than the {len(keys)} key(s) listed")
     return Role(tuple(keys), threshold)
+
+
+def _importers(path: Path, value: Any, collectors: Role, approvers: Role) -> Importers | None:
+    def fail(field: str, problem: str) -> ManifestError:
+        return ManifestError(str(path), f"importers.{field}" if field else "importers", problem)
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise fail("", "expected a mapping with keys and an optional fromEntry")
+    unknown = sorted(str(k) for k in set(value) - _IMPORTER_FIELDS)
+    if unknown:
+        raise fail(unknown[0], "unknown field")
+    role = _role(path, {"keys": value.get("keys"), "threshold": 1}, "importers", required=True)
+    shared = set(role.keys) & {*collectors.keys, *approvers.keys}
+    if shared:
+        raise fail("keys", f"key {sorted(k.key_id for k in shared)[0]} is also a collector or approver key")
+    start = value.get("fromEntry", 1)
+    if not isinstance(start, int) or isinstance(start, bool) or start < 1:
+        raise fail("fromEntry", "expected a positive integer: the first journal entry the keys sign")
+    return Importers(role.keys, start)
 
 
 def load_policy(path: Path) -> TrustPolicy:
@@ -144,4 +175,5 @@ def load_policy(path: Path) -> TrustPolicy:
         max_sequence_gap=gap,
         require_signatures=required,
         trusted_root=trusted_root,
+        importers=_importers(path, body.get("importers"), collectors, approvers),
     )

@@ -1,5 +1,6 @@
 """The high side's anti-rollback record: per collector key, the last sequence imported, and the newest
-`created` ever accepted, which stands in for "now" when the clock runs behind it."""
+`created` ever accepted, which stands in for "now" when the clock runs behind it; and the import journal's head
+(docs/journal.md)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,21 @@ class CollectorRecord:
     inventory: str  # that bundle's inventory sha256: re-importing the very same bundle is not a rollback
 
 
+@dataclass(frozen=True)
+class JournalHead:
+    entries: int  # how many entries the journal has
+    sha256: str  # hex of its last line's bytes, newline included
+
+
 @dataclass
 class TrustState:
     collectors: dict[str, CollectorRecord] = field(default_factory=dict)  # by collector key id
     latest_created: dt.datetime | None = None
+    journal: JournalHead | None = None  # None: no journal entry yet (or a state file older than the journal)
+
+    @property
+    def records_imports(self) -> bool:
+        return bool(self.collectors) or self.latest_created is not None
 
     def to_bytes(self) -> bytes:
         body = {
@@ -35,8 +47,20 @@ class TrustState:
                 k: {"sequence": v.sequence, "inventory": v.inventory} for k, v in sorted(self.collectors.items())
             },
             "latestCreated": format_time(self.latest_created) if self.latest_created else None,
+            "journal": {"entries": self.journal.entries, "sha256": self.journal.sha256} if self.journal else None,
         }
         return json.dumps(body, indent=1).encode() + b"\n"
+
+
+def _journal_head(value: object) -> JournalHead | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"entries", "sha256"}:
+        raise ValueError("journal: expected entries and sha256")
+    entries, sha256 = value["entries"], value["sha256"]
+    if type(entries) is not int or entries < 1 or not isinstance(sha256, str) or not _HEX.fullmatch(sha256):
+        raise ValueError("journal: malformed head")
+    return JournalHead(entries, sha256)
 
 
 def load_state(path: Path) -> TrustState:
@@ -56,7 +80,8 @@ def load_state(path: Path) -> TrustState:
                 raise ValueError(f"collector {key_id}: malformed record")
             collectors[str(key_id)] = CollectorRecord(sequence, inventory)
         latest = body.get("latestCreated")
-        return TrustState(collectors, parse_time(latest, str(path)) if latest else None)
+        head = _journal_head(body.get("journal"))
+        return TrustState(collectors, parse_time(latest, str(path)) if latest else None, head)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, BundleFormatError) as exc:
         raise UsageError(
             f"{path}: the trust state file is unreadable",

@@ -65,7 +65,7 @@ def test_forged_and_stuffed_bundles_are_refused_quickly_in_little_memory(small_b
 
 
 def test_bench_times_collect_with_the_discovery_of_attached_manifests_beside_without(small_bench):
-    row = _row(small_bench, "attached")
+    row = _row(small_bench, "attached", "nothing attached")
     assert row["other"]["tool"] == "no discovery"
     assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
     assert row["ratio"] == pytest.approx(row["mirror"]["value"] / row["other"]["value"])
@@ -74,7 +74,13 @@ def test_bench_times_collect_with_the_discovery_of_attached_manifests_beside_wit
 
 def test_the_attached_step_says_how_many_attached_manifests_each_collect_carried(small_bench):
     # --small: 2 images, each with a cosign signature and an SBOM; the bench checks the bundles carry them.
-    assert _row(small_bench, "attached")["note"] == "4 attached manifests carried per run (none without)"
+    note = _row(small_bench, "attached", ".sig + SBOM")["note"]
+    assert note.startswith("4 attached manifests carried per run (none without)")
+
+
+def test_the_cost_of_carrying_signatures_and_sboms_is_shown_without_a_target(small_bench):
+    row = _row(small_bench, "attached", ".sig + SBOM")
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0 and row["met"] is None
 
 
 def test_bench_times_skopeo_pulling_one_blob_from_serve_beside_distribution(small_bench):

@@ -1,9 +1,10 @@
 """`mirror import` is a transaction: every check before the first write, one importer per state file.
 
 Each refusal that used to come after the registry push is checked the same way on the real services: its exit
-code, nothing new on the internal registry (catalogue) or Git server (ls-remote), and the trust state file
-exactly as it was. Then: two imports at once on one state file, a timeout on the lock, a partial write that
-keeps rollback protection, and the quarantine directories a killed import leaves behind.
+code, nothing new on the internal registry (catalogue) or Git server (ls-remote), and the trust state's rollback
+record exactly as it was (the attempt itself is journaled). Then: two imports at once on one state file, a
+timeout on the lock, a partial write that keeps rollback protection, and the quarantine directories a killed
+import leaves behind.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tests.conftest import MIRROR
 from tests.support.gitrepos import GitError, ls_remote, make_upstream_repo, move_tag
 from tests.support.hostile import Answer, HostileServer, Request
 from tests.support.images import Image, Layer, Layout, inspect_raw, push, sha256_digest
+from tests.support.journals import rollback_record
 from tests.support.mirrorsets import mirrorset
 from tests.support.services import UPSTREAM_REGISTRY
 
@@ -58,8 +60,9 @@ class Trust:
     policy: Path
     state: Path
 
-    def state_bytes(self) -> bytes | None:
-        return self.state.read_bytes() if self.state.exists() else None
+    def rollback(self) -> dict[str, Any] | None:
+        """The state file's rollback record; a refusal after the lock moves only the journal's head."""
+        return rollback_record(self.state)
 
     def sequence(self) -> int:
         [record] = json.loads(self.state.read_bytes())["collectors"].values()
@@ -139,7 +142,7 @@ def assert_refused_before_writing(result: Any, exit_code: int, written: Callable
     assert result.exit_code == exit_code, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert written() == [], "the registry was written before the refusal"
-    assert trust.state_bytes() is None, "the state file changed"
+    assert trust.rollback() is None, "the state file records an import"
 
 
 # === hole 1: every refusal comes before the first write ========================================================
@@ -225,7 +228,7 @@ def test_flux_objects_over_their_limit_are_refused_before_anything_is_written(
     assert refused.value.exit_code in (2, 3)
     assert "limit" in str(refused.value)
     assert written_repositories() == []
-    assert trust.state_bytes() is None
+    assert trust.rollback() is None
     assert not (tmp_path / "flux-out").exists()
 
 
@@ -415,7 +418,7 @@ def test_lock_timeout_gives_up_naming_the_lock_and_its_holder(
     assert "--lock-timeout" in result.stderr
     assert waited < 60  # gave up, did not wait for the holder
     assert written_repositories() == []
-    assert trust.state_bytes() is None
+    assert trust.rollback() is None
 
 
 # === a partial write keeps rollback protection =================================================================

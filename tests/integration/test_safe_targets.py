@@ -24,6 +24,7 @@ from mirror.trust.keys import PASSWORD_VARIABLE
 from tests.conftest import internal_repositories
 from tests.support.gitrepos import ls_remote, make_upstream_repo, repo_path
 from tests.support.hostile.resolving import ResolvingGitServer, serve_bare_copy
+from tests.support.journals import rollback_record
 from tests.support.mirrorsets import mirrorset, write_mirrorset
 from tests.support.signing import edit_inventory, resign, write_policy
 
@@ -162,7 +163,7 @@ def test_import_refuses_a_signed_git_source_that_would_land_outside_base(
     assert before == _landed_anywhere(services, escape["name"]) == []
     assert not (Path(services.git_internal_dir) / target_prefix).exists()
     assert internal_repositories(services, target_prefix) == []
-    assert not (policy.parent / "state.json").exists()
+    assert rollback_record(policy.parent / "state.json") is None
 
 
 def _catalog_names(services, token: str) -> list[str]:
@@ -235,4 +236,4 @@ def test_import_refuses_signed_artifacts_whose_landing_names_break_the_grammar(
         assert source in result.stderr
     assert internal_repositories(services, target_prefix) == []
     assert _catalog_names(services, token) == []
-    assert not (policy.parent / "state.json").exists()
+    assert rollback_record(policy.parent / "state.json") is None

@@ -1,8 +1,9 @@
 """Attacks on signed bundles, approvals and the trust policy (the threat model's table, rows 1-19).
 
 Every refusal is checked the same way: the exit code, the stable problem code(s) printed as `[CODE]` lines, an
-empty namespace on the internal registry, and a trust state file left exactly as it was. Bundles are collected
-and approved once per module and copied per test; attacks are crafted on the copies.
+empty namespace on the internal registry, the trust state's rollback record left exactly as it was, and the
+refusal journaled with its codes. Bundles are collected and approved once per module and copied per test;
+attacks are crafted on the copies.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from mirror.trust.keys import PASSWORD_VARIABLE, Signer, load_signer
 from mirror.trust.sign import sign_approval, sign_collection
 from mirror.trust.statement import Approval, Collection, approval_statement, collection_statement, parse_time
 from tests.conftest import internal_repositories
+from tests.support.journals import last_entry, rollback_record
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import UPSTREAM_REGISTRY
 
@@ -108,8 +110,9 @@ class Trust:
     def state(self) -> Path:
         return self.directory / "state.json"
 
-    def state_bytes(self) -> bytes | None:
-        return self.state.read_bytes() if self.state.exists() else None
+    def rollback(self) -> dict[str, Any] | None:
+        """The state file's rollback record; a refusal after the lock moves only the journal's head."""
+        return rollback_record(self.state)
 
 
 @pytest.fixture(scope="module")
@@ -260,17 +263,24 @@ def assert_refused(
     result: Any,
     written: Callable[[], list[str]],
     trust: Trust,
-    state_before: bytes | None,
+    state_before: dict[str, Any] | None,
     codes: set[str] | None = None,
     exit_code: int = 3,
 ) -> None:
-    """The contract of every refusal: exit code, stable codes, nothing on the registry, the state untouched."""
+    """The contract of every refusal: exit code, stable codes, nothing on the registry, the state's rollback record
+    untouched, and a refused bundle (exit 3; a bad policy, exit 2, is refused before the lock) journaled with its
+    codes."""
     assert result.exit_code == exit_code, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     if codes is not None:
         assert problem_codes(result.stderr) == codes, result.stderr
     assert written() == []
-    assert trust.state_bytes() == state_before
+    assert trust.rollback() == state_before
+    if exit_code == 3:
+        entry = last_entry(trust.state)
+        assert entry is not None and (entry["result"], entry["exitCode"]) == ("refused", 3)
+        if codes is not None:
+            assert set(entry["problems"]) == codes
 
 
 def status_of(report: dict[str, Any], file: str) -> str:
@@ -427,10 +437,10 @@ def test_importing_the_same_bundle_again_succeeds_and_keeps_the_state(
 ):
     bundle = copy(approved_dir)
     assert attempt_import(bundle, policy).exit_code == 0
-    state = trust.state_bytes()
+    state = trust.rollback()
     again = attempt_import(bundle, policy)
     assert again.exit_code == 0, again.stderr
-    assert trust.state_bytes() == state
+    assert trust.rollback() == state
     assert written_repositories() == [f"{target_prefix}/fixtures/app"]
 
 
@@ -760,7 +770,7 @@ def test_replaying_an_older_sequence_is_a_rollback(
     approved_dir, approved_seq2, copy, attempt_import, policy, trust, second_target
 ):
     assert attempt_import(copy(approved_seq2), policy).exit_code == 0
-    before = trust.state_bytes()
+    before = trust.rollback()
     url, written = second_target
     result = attempt_import(copy(approved_dir), policy, url=url)
     assert_refused(result, written, trust, before, {"ROLLBACK", "COLLECTOR_THRESHOLD"})
@@ -770,7 +780,7 @@ def test_another_bundle_under_an_already_imported_sequence_is_a_rollback(
     approved_dir, approved_tar, copy, attempt_import, policy, trust, second_target
 ):
     assert attempt_import(copy(approved_dir), policy).exit_code == 0
-    before = trust.state_bytes()
+    before = trust.rollback()
     url, written = second_target
     result = attempt_import(copy(approved_tar), policy, url=url)  # also sequence 1, another inventory
     assert_refused(result, written, trust, before, {"ROLLBACK", "COLLECTOR_THRESHOLD"})
@@ -780,7 +790,7 @@ def test_sequence_far_beyond_the_last_import_is_a_gap(
     approved_dir, approved_far, copy, attempt_import, policy, trust, second_target
 ):
     assert attempt_import(copy(approved_dir), policy).exit_code == 0
-    before = trust.state_bytes()
+    before = trust.rollback()
     url, written = second_target
     result = attempt_import(copy(approved_far), policy, url=url)
     assert_refused(result, written, trust, before, {"SEQUENCE_GAP", "COLLECTOR_THRESHOLD"})
@@ -846,13 +856,13 @@ def test_clock_set_back_cannot_revive_a_bundle_that_expired_before_the_last_impo
     resign_collection(stale, keys, created=latest - dt.timedelta(hours=2), valid_for=dt.timedelta(hours=1), sequence=2)
     set_back = latest - dt.timedelta(minutes=90)  # a clock at which the stale bundle would still be valid
     assert check_trust(stale, trust.policy("no-history.yaml", stateFile="empty-state.json"), clock=set_back).ok
-    before = trust.state_bytes()
+    before = trust.rollback()
     url, written = second_target
     with pytest.raises(VerificationError) as refused:
         import_bundle(stale, url, trust=policy, ca_file=str(services.ca_file), clock=set_back)
     assert {p.code for p in refused.value.problems} == {"EXPIRED", "COLLECTOR_THRESHOLD"}
     assert written() == []
-    assert trust.state_bytes() == before
+    assert trust.rollback() == before
 
 
 # === hostile tars (threats 15-19) ===============================================================================
@@ -872,8 +882,10 @@ def test_tar_member_climbing_out_with_dot_dot_is_refused_and_lands_nowhere(
     assert_refused(result, written_repositories, trust, None)
     assert "unsafe member name" in result.stderr
     assert not (tmp_path / escaped).exists()
-    # The state lock (mirror.trust.lock) is the one file an import may leave, and it is never removed.
-    assert [p for p in snapshot(tmp_path) if p != "trust/state.json.lock"] == before
+    # The state lock (mirror.trust.lock), never removed, and the journal of the refusal with its head in the state
+    # file are the files an import may leave.
+    left = {"trust/state.json.lock", "trust/state.json.journal", "trust/state.json"}
+    assert [p for p in snapshot(tmp_path) if p not in left] == before
 
 
 def test_tar_member_with_an_absolute_name_is_refused_and_lands_nowhere(
@@ -997,7 +1009,9 @@ def test_unreadable_state_file_exits_2_naming_it(
 ):
     trust.state.write_bytes(content)
     result = attempt_import(copy(approved_dir), policy)
-    assert_refused(result, written_repositories, trust, content, exit_code=2)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr, result.stderr
+    assert written_repositories() == []
+    assert trust.state.read_bytes() == content and last_entry(trust.state) is None
     assert f"{trust.state}: the trust state file is unreadable" in result.stderr
 
 

@@ -24,6 +24,7 @@ from mirror.supplychain.cosign import cosign_key_from_pem
 from tests.support import cosign
 from tests.support.attach import Artifact, Attacher
 from tests.support.images import Image, Layer
+from tests.support.journals import rollback_record
 from tests.support.services import UPSTREAM_REGISTRY
 
 PROBLEM = "  - [{code}] "
@@ -255,7 +256,7 @@ def test_import_refuses_an_image_the_collector_did_not_verify_and_writes_nothing
     assert result.exit_code == 3, result.stderr
     assert PROBLEM.format(code="SIGNATURE_INVALID") + image.reference in result.stderr
     assert written_repositories() == []
-    assert not (high_side.policy.parent / "state.json").exists()
+    assert rollback_record(high_side.policy.parent / "state.json") is None
 
 
 def test_verify_json_gives_the_upstream_refusal_its_code(mirror_cli, tmp_path, high_side):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -404,21 +405,24 @@ class Bench:
         return subprocess.run([self.mirror, "resolve", str(probe)], capture_output=True).returncode == 0
 
     def attached_step(self) -> list[Row]:
-        what = f"{self.images} images, .sig + SBOM each"
-        row = Row(
-            "attached", what, other_tool="no discovery", target=f"<= {TARGET_ATTACHED_RATIO:.2f}x without discovery"
+        """Discovery of attached manifests: what it costs a corpus with nothing attached (the issue's target: the
+        collect of today's corpus, plus discovery), and what carrying a signature and an SBOM per image costs."""
+        plain = Row(
+            "attached",
+            f"{self.images} images, nothing attached",
+            other_tool="no discovery",
+            target=f"<= {TARGET_ATTACHED_RATIO:.2f}x without discovery",
         )
+        signed = Row("attached", f"{self.images} images, .sig + SBOM each", other_tool="no discovery")
         if not self._knows_attached():
-            row.note = "not available in this build (no spec.attached)"
-            return [row]
+            plain.note = signed.note = "not available in this build (no spec.attached)"
+            return [plain, signed]
         key = generate_key()
         pushed_attached = 0
         for r in range(self.repeat):
             prefix = f"bench-{self.run_id}-a{r}"
             with Pusher(self.services.upstream) as pusher:
                 pushed = push_family(pusher, prefix, self.images, self.base_bytes, self.unique_bytes)
-            pushed_attached = attach_signature_and_sbom(self.services.upstream, pushed, key)
-            self.log(f"attached, repeat {r + 1}/{self.repeat}: {len(pushed)} images signed, each with an SBOM")
             references = [p.reference for p in pushed]
             manifests = {
                 on: write_mirrorset(
@@ -432,22 +436,30 @@ class Bench:
             }
 
             def collect(
-                on: bool, prefix: str = prefix, manifests: dict[bool, Path] = manifests, pushed: int = pushed_attached
+                on: bool, row: Row, expected: int, prefix: str = prefix, manifests: dict[bool, Path] = manifests
             ) -> None:
-                name = f"{prefix}-{'on' if on else 'off'}"
+                name = f"{prefix}-{'on' if on else 'off'}-{'signed' if row is signed else 'plain'}"
                 bundle, cache = self.work / f"{name}-bundle", self.work / f"{name}-cache"
                 command = [self.mirror, "collect", str(manifests[on]), "-o", str(bundle), "-q"]
                 sample = _timed(f"mirror collect ({name})", command, {"MIRROR_CACHE_DIR": str(cache)})
                 (row.mirror if on else row.other).append(sample)
-                carried, expected = _attached_in(bundle), pushed if on else 0
-                if carried != expected:
+                carried = _attached_in(bundle)
+                if carried != (expected if on else 0):
                     sys.exit(f"bench: {name}: the bundle carries {carried} attached manifest(s), not {expected}")
                 self._drop(bundle, cache)
 
-            _in_turns(r, lambda: collect(True), lambda: collect(False))
-        row.met = row.ratio is not None and row.ratio <= TARGET_ATTACHED_RATIO
-        row.note = f"{pushed_attached} attached manifests carried per run (none without)"
-        return [row]
+            _in_turns(r, lambda: collect(True, plain, 0), lambda: collect(False, plain, 0))
+            pushed_attached = attach_signature_and_sbom(self.services.upstream, pushed, key)
+            self.log(f"attached, repeat {r + 1}/{self.repeat}: {len(pushed)} images signed, each with an SBOM")
+            _in_turns(
+                r,
+                functools.partial(collect, True, signed, pushed_attached),
+                functools.partial(collect, False, signed, pushed_attached),
+            )
+        plain.met = plain.ratio is not None and plain.ratio <= TARGET_ATTACHED_RATIO
+        plain.note = "discovery only: a referrers probe per host and a tag list per repository"
+        signed.note = f"{pushed_attached} attached manifests carried per run (none without); no target: more is carried"
+        return [plain, signed]
 
     # -- step 7: hostile input, refused --------------------------------------------------------------------
 

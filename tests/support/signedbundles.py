@@ -120,7 +120,7 @@ class SmallBundle:
         return raw
 
 
-def sign(bundle: Path, trust: Trust, *, approve: bool = True, bundle_id: str | None = None) -> None:
+def sign(bundle: Path, trust: Trust, *, approve: bool = True, bundle_id: str | None = None, sequence: int = 1) -> None:
     """Add the collector's envelope and the officer's approval; `bundle_id` names another bundle in both."""
     raw = (bundle / "inventory.json").read_bytes()
     named = bundle_id if bundle_id is not None else json.loads(raw)["bundleId"]
@@ -130,7 +130,7 @@ def sign(bundle: Path, trust: Trust, *, approve: bool = True, bundle_id: str | N
         raw,
         bundle_id=named,
         collector="collector",
-        sequence=1,
+        sequence=sequence,
         created=now,
         valid_for=dt.timedelta(days=30),
     )

@@ -40,6 +40,7 @@ NOT_LIMITS = {
     "semver.py:_CACHE_SIZE": "memo size, a tuning",
     "semver.py:_UINT64_MAX": "Go's uint64, as Masterminds parses versions",
     "supplychain/cosign.py:_MIN_RSA_BITS": "a cryptographic floor for upstream RSA keys, not a bound on work",
+    "trust/journal_schema.py:FORMAT_VERSION": "a format version",
     "trust/lock.py:_POLL_S": "how often a waiter retries flock, not a bound",
     "trust/policy.py:DEFAULT_MAX_SEQUENCE_GAP": "the default of a policy file field, set by the policy's author",
     "trust/statement.py:_MAX_SEQUENCE": "the largest integer JSON carries exactly (2**53 - 1)",
