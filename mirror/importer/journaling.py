@@ -28,10 +28,6 @@ class WriteProgress(Protocol):
     def to_json(self) -> dict[str, object]: ...
 
 
-def target_url(endpoint: Endpoint) -> str:
-    return endpoint.base_url + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
-
-
 @dataclass
 class ImportAttempt:
     """Filled in as the import goes; `fields` turns it into the entry's fields."""
@@ -66,7 +62,7 @@ class ImportAttempt:
             "result": _result(error, partial),
             "exitCode": _exit_code(error),
             **self._bundle(),
-            "registry": target_url(self.endpoint),
+            "registry": self.endpoint.url,
             "git": self.git,
             "written": self._written(complete=error is None) if error is None or partial else None,
             "progress": self._progress() if partial else None,
