@@ -35,6 +35,8 @@ class ImportAttempt:
     endpoint: Endpoint
     git: str | None
     limits: Limits
+    kind: str = "import"  # or "restore": a bundle the journal lists, imported again (docs/day-two.md)
+    restores: int | None = None  # of a restore: the entry whose import it repeats
     report: TrustReport | None = None  # the trust check's, refused or not
     images: list[ImagePlan] = field(default_factory=list)
     attached: list[ImagePlan] = field(default_factory=list)
@@ -58,8 +60,11 @@ class ImportAttempt:
 
     def fields(self, error: BaseException | None) -> dict[str, Any]:
         partial = error is not None and self.writes is not None
+        result = _result(error, partial)
+        restore = {"restores": self.restores} if self.kind == "restore" else {}
         return {
-            "result": _result(error, partial),
+            **restore,
+            "result": "restored" if self.kind == "restore" and result == "imported" else result,
             "exitCode": _exit_code(error),
             **self._bundle(),
             "registry": self.endpoint.url,
@@ -171,9 +176,9 @@ def journaled(
         yield
     except BaseException as error:
         try:
-            writer.append("import", attempt.fields(error))
+            writer.append(attempt.kind, attempt.fields(error))
         except (MirrorError, ValueError, OSError) as failed:
             warn(f"this attempt's journal entry could not be written: {failed}")
         raise
-    entry = writer.append("import", attempt.fields(None))
+    entry = writer.append(attempt.kind, attempt.fields(None))
     log(f"recorded as entry {entry.seq} of the import journal {writer.path}")
