@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from mirror.errors import Problem
 from mirror.trust.journal import JournalEntry
-from mirror.trust.journal_read import ImportedBundle, imported_bundles
+from mirror.trust.journal_read import ImportedBundle, LandedImage, LandedManifest, imported_bundles
 
 PRUNE_TARGET_UNKNOWN = "PRUNE_TARGET_UNKNOWN"
 PRUNE_KEPT_UNLISTED = "PRUNE_KEPT_UNLISTED"
@@ -70,7 +70,8 @@ def _refs(bundle: ImportedBundle) -> Iterator[tuple[Ref, str]]:
 
 def _tags(bundle: ImportedBundle) -> Iterator[tuple[Ref, str]]:
     """((repository, digest), tag) for every tag the bundle put on a manifest."""
-    for item in (*bundle.images, *bundle.attached):
+    items: list[LandedImage | LandedManifest] = [*bundle.images, *bundle.attached]
+    for item in items:
         if item.tag is not None:
             yield (item.repository, item.digest), item.tag
 
@@ -145,7 +146,9 @@ def _candidates(pruned: list[ImportedBundle], protected: set[Ref], notes: list[s
                 tags.setdefault(ref, set()).add(tag)
     met = {ref: position for position, ref in enumerate(roles)}
     ordered = sorted(roles.items(), key=lambda item: (item[0][0], ROLES.index(item[1]), met[item[0]]))
-    return [Candidate(repo, digest, role, tuple(sorted(tags.get((repo, digest), ())))) for (repo, digest), role in ordered]
+    return [
+        Candidate(repo, digest, role, tuple(sorted(tags.get((repo, digest), ())))) for (repo, digest), role in ordered
+    ]
 
 
 def _unknown_target(target: str, bundles: list[ImportedBundle]) -> Problem:

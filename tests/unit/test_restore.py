@@ -101,9 +101,10 @@ def test_each_bundle_restored_is_journaled_as_a_restore_of_its_import(chain: Cha
     imported = {e["inventory"]: e for e in entries if e["kind"] == "import"}
     for entry in restores:
         before = imported[entry["inventory"]]["written"]["images"]
-        assert [(i["repository"].replace("restored/", "mirror/", 1), i["tag"], i["digest"]) for i in entry["written"]["images"]] == [
-            (i["repository"], i["tag"], i["digest"]) for i in before
-        ]
+        assert [
+            (i["repository"].replace("restored/", "mirror/", 1), i["tag"], i["digest"])
+            for i in entry["written"]["images"]
+        ] == [(i["repository"], i["tag"], i["digest"]) for i in before]
     assert check_journal(chain.state_file).problems == []
 
 
@@ -128,9 +129,7 @@ def test_expired_bundles_the_journal_lists_are_restored(chain: Chain) -> None:
     assert chain.under("restored") == chain.under("mirror")
 
 
-def test_a_bundle_the_journal_does_not_list_is_refused_before_anything_is_written(
-    chain: Chain, tmp_path: Path
-) -> None:
+def test_a_bundle_the_journal_does_not_list_is_refused_before_anything_is_written(chain: Chain, tmp_path: Path) -> None:
     stranger = night(tmp_path / "other", chain.trust, 4, {"upstream.example/team/new:1.0": "new"})
     with pytest.raises(VerificationError) as refused:
         chain.restore([*chain.bundles, stranger])
