@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mirror.errors import InvalidDocumentError, Problem, RegistryHTTPError, UsageError
-from mirror.importer.registry import RegistryImporter
+from mirror.importer.registry import RegistryImporter, Tally
 from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
@@ -30,17 +30,11 @@ FallbackKey = tuple[str, str]  # (repository, subject digest)
 
 
 @dataclass
-class AttachedCounts:
+class AttachedCounts(Tally):
     pushed: int = 0  # manifests pushed by digest (would be, in a dry run)
     present: int = 0  # on the target already
     tags_written: int = 0  # cosign tags put or moved
     indexes_written: int = 0  # referrers tag schema indexes written or extended
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **amounts: int) -> None:
-        with self.lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
 
     def to_json(self) -> dict[str, int]:
         return {
