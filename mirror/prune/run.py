@@ -6,29 +6,26 @@ See docs/day-two.md ("Prune").
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from mirror.credentials import target_registry_credentials
-from mirror.errors import Interrupted, MirrorError, Problem, RegistryHTTPError, TransferError, UsageError, cap_problems
+from mirror.errors import MirrorError, Problem, RegistryHTTPError, TransferError, UsageError
 from mirror.landing import parse_target
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.prune.check import DELETE, GONE, SKIP, Decision, decide, read_registry
+from mirror.prune.entry import PruneAttempt, journaled
 from mirror.prune.plan import PrunePlan, plan_prune
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint
 from mirror.trust.journal import JournalError, journal_file_for
 from mirror.trust.journal_read import ImportedBundle, check_journal, iter_entries
-from mirror.trust.journal_write import JournalWriter, check_importer_key, open_journal
+from mirror.trust.journal_write import check_importer_key, open_journal
 from mirror.trust.keys import Signer, load_signer
 from mirror.trust.lock import state_lock
 from mirror.trust.policy import TrustPolicy, load_policy
@@ -97,76 +94,6 @@ class PartialPruneError(TransferError):
         )
 
 
-@dataclass
-class _Attempt:
-    """The run as its journal entry says it: filled in as it goes."""
-
-    target: str
-    limits: Limits
-    kept: list[str] = field(default_factory=list)
-    deleted: list[Decision] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def record(self, decision: Decision) -> None:
-        with self.lock:
-            self.deleted.append(decision)
-
-    def fields(self, error: BaseException | None) -> dict[str, Any]:
-        if error is None:
-            result = "pruned"
-        elif self.deleted:
-            result = "partial"
-        else:
-            result = "refused" if isinstance(error, UsageError) or _is_refusal(error) else "failed"
-        problems = getattr(error, "problems", None) or []
-        limit = self.limits.max_problems
-        message = None
-        if error is not None:
-            text = "interrupted" if isinstance(error, KeyboardInterrupt) else str(getattr(error, "message", error))
-            chars = self.limits.max_journal_message_chars
-            message = text if len(text) <= chars else text[: chars - 3] + "..."
-        return {
-            "result": result,
-            "exitCode": _exit_code(error),
-            "registry": self.target,
-            "kept": self.kept,
-            "deleted": [
-                {"repository": d.candidate.repository, "digest": d.candidate.digest, "tags": list(d.tags)}
-                for d in self.deleted
-            ],
-            "problems": [p.code for p in cap_problems((p for p in problems if isinstance(p, Problem)), limit)],
-            "message": message,
-        }
-
-
-def _is_refusal(error: BaseException) -> bool:
-    return isinstance(error, MirrorError) and error.exit_code in (2, 3)
-
-
-def _exit_code(error: BaseException | None) -> int:
-    if error is None:
-        return 0
-    if isinstance(error, MirrorError):
-        return error.exit_code
-    return Interrupted.exit_code if isinstance(error, KeyboardInterrupt) else 1
-
-
-@contextlib.contextmanager
-def _journaled(
-    writer: JournalWriter, attempt: _Attempt, report: Callable[[int], None], warn: Callable[[str], None]
-) -> Iterator[None]:
-    """One `prune` entry once the outcome is known, whatever it is; a failed append never hides the failure."""
-    try:
-        yield
-    except BaseException as error:
-        try:
-            writer.append("prune", attempt.fields(error))
-        except (MirrorError, ValueError, OSError) as failed:
-            warn(f"this prune's journal entry could not be written: {failed}")
-        raise
-    report(writer.append("prune", attempt.fields(None)).seq)
-
-
 def prune_target(
     registry_url: str,
     *,
@@ -208,9 +135,9 @@ def _locked(run: _Run, policy: TrustPolicy, signer: Signer | None, lock_timeout:
         writer = open_journal(
             policy.state_file, limits=run.limits, importers=policy.importers, signer=signer, warn=progress.warn
         )
-        attempt = _Attempt(run.endpoint.url, run.limits)
+        attempt = PruneAttempt(run.endpoint.url, run.limits)
         entry: list[int] = []
-        with _journaled(writer, attempt, entry.append, progress.warn):
+        with journaled(writer, attempt, entry.append, progress.warn):
             report = run.go(attempt)
         report.journal_entry = entry[0]
         progress.log(f"recorded as entry {entry[0]} of the import journal {writer.path}")
@@ -227,7 +154,7 @@ class _Run:
     progress: Progress
     transport: httpx.BaseTransport | None
 
-    def go(self, attempt: _Attempt | None) -> PruneReport:
+    def go(self, attempt: PruneAttempt | None) -> PruneReport:
         """Plan, check; with an attempt (--yes, under the lock), delete."""
         journal = journal_file_for(self.policy.state_file)
         plan = plan_prune(iter_entries(journal, limits=self.limits), self.endpoint.url, self.keep)
@@ -264,7 +191,7 @@ class _Run:
             transport=self.transport,
         )
 
-    def _delete(self, client: RegistryClient, doomed: list[Decision], attempt: _Attempt) -> None:
+    def _delete(self, client: RegistryClient, doomed: list[Decision], attempt: PruneAttempt) -> None:
         """Per repository in order (what refers before what is referred to), repositories in parallel."""
         by_repository: dict[str, list[Decision]] = {}
         for decision in doomed:
