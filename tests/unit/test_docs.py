@@ -1,16 +1,35 @@
 """The documentation: every relative link resolves to a file of the repository, each docs page is linked from
-the README, and docs/limits.md names every field of `Limits`."""
+the README, docs/limits.md names every field of `Limits`, the README stays short, and every YAML example loads.
+
+How a ```yaml block of README.md or docs/*.md is checked, document by document (`---` separates them):
+
+- `kind: MirrorSet`: loaded with `mirror.manifest.load`, `kind: TrustPolicy` with `mirror.trust.policy.load_policy`,
+  from a file in an empty directory; the files they name (`key`, `keys`, `caFile`, `trustedRoot`, a local
+  `spec.flux[].path`) are made there first, each key a fresh public key;
+- a document whose only top-level field is `spec` is a MirrorSet's spec, loaded under a MirrorSet header; one
+  without `kind`, `apiVersion`, `metadata` or `spec` is part of a TrustPolicy, loaded with the fields a policy
+  needs (`collectors`, `stateFile`) added where it has none;
+- any other document with `apiVersion` and `kind` (Flux and Kubernetes objects) is parsed as YAML only.
+
+Anything else fails, and so does an example the loaders refuse: an unknown field, a wrong type, a bad value.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from mirror.limits import Limits
 from mirror.manifest.load import load_mirrorsets
+from mirror.trust.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
@@ -76,3 +95,150 @@ def test_the_limits_page_names_every_field_of_limits():
 def test_the_example_mirrorset_scripts_demo_collects_loads():
     [example] = load_mirrorsets([ROOT / "manifests" / "example.yaml"])
     assert "demo/signed:1.0" in {f"{image.reference.repository}:{image.reference.tag}" for image in example.images}
+
+
+def test_the_readme_stays_short():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; the reference belongs in docs/"
+
+
+def test_the_readme_names_the_two_commands_in_the_contracts_order():
+    text = (ROOT / "README.md").read_text()
+    assert "scripts/setup && scripts/demo" in text and "scripts/test" in text
+    assert text.index("scripts/setup && scripts/demo") < text.index("scripts/test")
+
+
+_PARENT_PATH = re.compile(r"(?<![\w./-])((?:\.\./)+[\w./-]*)")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_document_names_a_file_outside_the_repository(document):
+    """Links are checked above; this catches paths in code spans and text too (`../shared/...`)."""
+    outside = [
+        path
+        for path in _PARENT_PATH.findall(document.read_text())
+        if not (document.parent / path).resolve().is_relative_to(ROOT)
+    ]
+    assert outside == []
+
+
+# --- YAML examples -----------------------------------------------------------------------------------------------
+
+_YAML_BLOCK = re.compile(r"^( *)```ya?ml[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+_DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_FILE_FIELDS = {"caFile", "trustedRoot"}
+_KEY_FIELDS = {"key", "keys"}
+
+
+def yaml_examples() -> list[tuple[str, str]]:
+    """(where, text) of every YAML document in a ```yaml block of the README and the docs pages."""
+    examples = []
+    for document in DOCUMENTS:
+        text = document.read_text()
+        for block in _YAML_BLOCK.finditer(text):
+            line = text.count("\n", 0, block.start()) + 1
+            body = textwrap.dedent(block.group(2))
+            for number, part in enumerate(_DOCUMENT_SEPARATOR.split(body)):
+                if part.strip():
+                    examples.append((f"{document.relative_to(ROOT)}:{line}" + (f"#{number}" if number else ""), part))
+    return examples
+
+
+def _public_key_pem() -> bytes:
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def _named_files(node: Any, flux_entry: bool = False) -> tuple[set[str], set[str], set[str]]:
+    """The key files, other files and directories a document names, relative to it."""
+    keys: set[str] = set()
+    files: set[str] = set()
+    directories: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found = _named_files(item, flux_entry)
+            keys |= found[0]
+            files |= found[1]
+            directories |= found[2]
+    elif isinstance(node, dict):
+        if flux_entry and node.get("git") is None:
+            directories.add(str(node.get("path", ".")))
+        for field, value in node.items():
+            if field in _KEY_FIELDS:
+                keys |= {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
+            elif field in _FILE_FIELDS and isinstance(value, str):
+                files.add(value)
+            else:
+                found = _named_files(value, flux_entry=field == "flux")
+                keys |= found[0]
+                files |= found[1]
+                directories |= found[2]
+    return keys, files, directories
+
+
+def _make_named_files(directory: Path, document: dict[str, Any]) -> None:
+    keys, files, directories = _named_files(document)
+    for name in keys:
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(_public_key_pem())
+    for name in files:
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text("{}\n")
+    for name in directories:
+        (directory / name).mkdir(parents=True, exist_ok=True)
+
+
+_MIRRORSET_HEADER = "apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: example}\n"
+
+
+def _as_loadable(text: str, document: Any) -> tuple[str, str] | None:
+    """(kind, text) to load with mirror's loaders; None for an object YAML alone checks; fails for anything else."""
+    assert isinstance(document, dict), "an example that is not a mapping"
+    kind = document.get("kind")
+    if kind in ("MirrorSet", "TrustPolicy"):
+        return kind, text
+    if kind is None and set(document) == {"spec"}:
+        return "MirrorSet", _MIRRORSET_HEADER + text
+    if kind is None and not {"apiVersion", "metadata", "spec"} & set(document):
+        header = "apiVersion: mirror/v1\nkind: TrustPolicy\n"
+        if "collectors" not in document:
+            header += "collectors: {keys: [example-collector.pub], threshold: 1}\n"
+        if "stateFile" not in document:
+            header += "stateFile: example-state.json\n"
+        return "TrustPolicy", header + text
+    assert "apiVersion" in document and kind, (
+        "an example that is neither a MirrorSet, a TrustPolicy, a part of one, nor an object with apiVersion and kind"
+    )
+    return None
+
+
+@pytest.mark.parametrize(("where", "text"), yaml_examples(), ids=[where for where, _ in yaml_examples()])
+def test_every_yaml_example_loads_with_the_real_loaders(where, text, tmp_path):
+    loadable = _as_loadable(text, yaml.safe_load(text))
+    if loadable is None:
+        return
+    kind, full = loadable
+    document = yaml.safe_load(full)
+    _make_named_files(tmp_path, document)
+    path = tmp_path / "example.yaml"
+    path.write_text(full)
+    if kind == "MirrorSet":
+        load_mirrorsets([path])
+    else:
+        load_policy(path)
+
+
+def test_the_example_check_refuses_an_unknown_field(tmp_path):
+    text = "spec:\n  images: [registry.example/app:1]\n  imagez: []\n"
+    kind, full = _as_loadable(text, yaml.safe_load(text)) or ("", "")
+    (tmp_path / "example.yaml").write_text(full)
+    with pytest.raises(Exception, match="imagez"):
+        load_mirrorsets([tmp_path / "example.yaml"])
+
+
+def test_the_docs_hold_yaml_examples_of_both_kinds():
+    kinds = {(yaml.safe_load(text) or {}).get("kind") for _, text in yaml_examples()}
+    assert {"MirrorSet", "TrustPolicy"} <= kinds
