@@ -48,15 +48,37 @@ def link_targets(markdown: str) -> list[str]:
     return _INLINE_LINK.findall(text) + _REFERENCE_LINK.findall(text)
 
 
-def broken_links(document: Path) -> list[str]:
-    """Every relative link of `document` that does not name a file inside the repository."""
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
+
+
+def anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lowercased, punctuation dropped, spaces as '-', repeats numbered."""
+    seen: dict[str, int] = {}
+    found = set()
+    for heading in _HEADING.findall(_FENCE.sub("", markdown)):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def broken_links(document: Path, text: str | None = None) -> list[str]:
+    """Every relative link of `document` (or of `text` as if it were there) that does not name a file inside the
+    repository, or names a heading its Markdown page does not have."""
+    markdown = document.read_text() if text is None else text
     broken = []
-    for target in link_targets(document.read_text()):
-        if _SCHEME.match(target) or target.startswith("#"):
-            continue  # a URL, or an anchor in the same page
-        path = target.split("#", 1)[0]
+    for target in link_targets(markdown):
+        if _SCHEME.match(target):
+            continue  # a URL
+        path, _, anchor = target.partition("#")
+        if not path:
+            if anchor not in anchors(markdown):
+                broken.append(target)
+            continue
         resolved = (document.parent / path).resolve()
         if path.startswith("/") or not resolved.is_relative_to(ROOT) or not resolved.exists():
+            broken.append(target)
+        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text()):
             broken.append(target)
     return broken
 
@@ -72,6 +94,16 @@ def test_a_link_out_of_the_repository_or_to_a_missing_file_is_broken(tmp_path):
     stray = tmp_path / "page.md"
     stray.write_text("[a](/etc/passwd) [b](missing.md)")
     assert broken_links(stray) == ["/etc/passwd", "missing.md"]
+
+
+def test_a_link_to_a_heading_the_page_does_not_have_is_broken():
+    assert anchors("# The `spec.flux` field\n## Day two: prune\n## Day two: prune\n") == {
+        "the-specflux-field",
+        "day-two-prune",
+        "day-two-prune-1",
+    }
+    links = "# Here\n[a](trust.md#the-lock) [b](trust.md#no-such-heading) [c](#here) [d](#nowhere)"
+    assert broken_links(ROOT / "docs" / "architecture.md", links) == ["trust.md#no-such-heading", "#nowhere"]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -113,11 +145,12 @@ _PARENT_PATH = re.compile(r"(?<![\w./-])((?:\.\./)+[\w./-]*)")
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_document_names_a_file_outside_the_repository(document):
-    """Links are checked above; this catches paths in code spans and text too (`../shared/...`)."""
+    """Links are checked above; this catches `../` paths in code spans and text too (`../shared/CONTRACT.md`):
+    each must name a file or directory of the repository."""
     outside = [
         path
         for path in _PARENT_PATH.findall(document.read_text())
-        if not (document.parent / path).resolve().is_relative_to(ROOT)
+        if not (resolved := (document.parent / path).resolve()).is_relative_to(ROOT) or not resolved.exists()
     ]
     assert outside == []
 
