@@ -27,6 +27,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mirror.errors import ManifestError
 from mirror.limits import Limits
 from mirror.manifest.load import load_mirrorsets
 from mirror.trust.policy import load_policy
@@ -76,9 +77,8 @@ def broken_links(document: Path, text: str | None = None) -> list[str]:
                 broken.append(target)
             continue
         resolved = (document.parent / path).resolve()
-        if path.startswith("/") or not resolved.is_relative_to(ROOT) or not resolved.exists():
-            broken.append(target)
-        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text()):
+        inside = not path.startswith("/") and resolved.is_relative_to(ROOT) and resolved.exists()
+        if not inside or (anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text())):
             broken.append(target)
     return broken
 
@@ -248,15 +248,14 @@ def _as_loadable(text: str, document: Any) -> tuple[str, str] | None:
     return None
 
 
-@pytest.mark.parametrize(("where", "text"), yaml_examples(), ids=[where for where, _ in yaml_examples()])
-def test_every_yaml_example_loads_with_the_real_loaders(where, text, tmp_path):
+def load_example(text: str, directory: Path) -> None:
+    """Load one YAML example as the module docstring says, in `directory`; raises what the loader raises."""
     loadable = _as_loadable(text, yaml.safe_load(text))
     if loadable is None:
         return
     kind, full = loadable
-    document = yaml.safe_load(full)
-    _make_named_files(tmp_path, document)
-    path = tmp_path / "example.yaml"
+    _make_named_files(directory, yaml.safe_load(full))
+    path = directory / "example.yaml"
     path.write_text(full)
     if kind == "MirrorSet":
         load_mirrorsets([path])
@@ -264,12 +263,28 @@ def test_every_yaml_example_loads_with_the_real_loaders(where, text, tmp_path):
         load_policy(path)
 
 
-def test_the_example_check_refuses_an_unknown_field(tmp_path):
-    text = "spec:\n  images: [registry.example/app:1]\n  imagez: []\n"
-    kind, full = _as_loadable(text, yaml.safe_load(text)) or ("", "")
-    (tmp_path / "example.yaml").write_text(full)
-    with pytest.raises(Exception, match="imagez"):
-        load_mirrorsets([tmp_path / "example.yaml"])
+@pytest.mark.parametrize(("where", "text"), yaml_examples(), ids=[where for where, _ in yaml_examples()])
+def test_every_yaml_example_loads_with_the_real_loaders(where, text, tmp_path):
+    load_example(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: x}\nspec: {imagez: []}\n",
+        "spec:\n  images: [registry.example/app:1]\n  imagez: []\n",
+        "maxAge: 14d\nimagez: []\n",
+    ],
+    ids=["mirrorset", "spec-fragment", "policy-fragment"],
+)
+def test_an_example_with_an_unknown_field_fails(text, tmp_path):
+    with pytest.raises(ManifestError, match="imagez"):
+        load_example(text, tmp_path)
+
+
+def test_an_example_that_is_no_known_document_fails(tmp_path):
+    with pytest.raises(AssertionError, match="neither a MirrorSet"):
+        load_example("metadata: {name: x}\n", tmp_path)
 
 
 def test_the_docs_hold_yaml_examples_of_both_kinds():
