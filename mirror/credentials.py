@@ -170,6 +170,13 @@ def git_credentials(env: Mapping[str, str] | None = None, *, named: Iterable[str
     return BoundCredentials(credentials.username, credentials.password, origins=(origins[0],))
 
 
+def target_registry_credentials(netloc: str, env: Mapping[str, str] | None = None) -> Credentials | None:
+    """The high side's credentials for its own registry (import, audit): MIRROR_REGISTRY_USERNAME and
+    MIRROR_REGISTRY_PASSWORD, else the containers auth file's entry for the target's `host[:port]`."""
+    given = credentials_from_env("MIRROR_REGISTRY_USERNAME", "MIRROR_REGISTRY_PASSWORD", env)
+    return given or credentials_from_auth_file(netloc, env)
+
+
 def target_git_credentials(target: str, env: Mapping[str, str] | None = None) -> BoundCredentials | None:
     """The import's Git credentials, bound to the internal Git server's origin (`--git`) alone."""
     env = os.environ if env is None else env

@@ -46,6 +46,8 @@ class Limits:
     max_tag_pages: int = 100
     # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.
     max_tags: int = 1_000_000
+    # `audit`: the repositories a registry's catalog may list (read page by page, like tags).
+    max_repositories: int = 1_000_000
     # Deadlines and speed floors (issue 20): an upstream that drips must not hold a run forever, and a slow but
     # honest link (a data diode, a satellite hop, a throttled proxy) must not be cut. So the floor is low and
     # measured over a long window: a transfer that moves fewer than min_bytes_per_s * speed_window_s bytes in
@@ -144,6 +146,8 @@ class Limits:
     max_journal_message_chars: int = 2000
     # Problems listed before the rest are summarised by code in one line (and counted in JSON).
     max_problems: int = 100
+    # `audit`: drift listed one by one (text and --json); past it, only counted by code.
+    max_drift_listed: int = 10_000
     # Review (inspect, diff): the facts read from a bundle's small blobs, shown, not trusted. Documents as the
     # registry client caps manifests; a chart larger than review_max_chart_bytes is listed without its
     # Chart.yaml facts; the children of one index whose configs are read; labels and characters kept of one.

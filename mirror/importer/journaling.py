@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from mirror.errors import Interrupted, MirrorError, Problem, UsageError, VerificationError, cap_problems
 from mirror.git.bundles import PushPlan, PushResult, RefOutcome
 from mirror.importer.registry import ImageOutcome
-from mirror.landing import ImagePlan
+from mirror.landing import ImagePlan, target_url
 from mirror.limits import Limits
 from mirror.registry.endpoint import Endpoint
 from mirror.trust.check import TrustReport
@@ -26,10 +26,6 @@ class WriteProgress(Protocol):
     """The import's WriteLog (importer/run.py): what was written so far."""
 
     def to_json(self) -> dict[str, object]: ...
-
-
-def target_url(endpoint: Endpoint) -> str:
-    return endpoint.base_url + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
 
 
 @dataclass
