@@ -170,9 +170,7 @@ def test_moving_the_tag_back_after_a_later_bundle_moved_it_is_drift(
     assert codes(run(trust, sim)) == [("TAG_MOVED", "mirror/team/app:1.0")]
 
 
-def test_a_truncated_journal_is_refused_with_exit_3_before_any_registry_request(
-    trust: Trust, sim: RegistrySim
-) -> None:
+def test_a_truncated_journal_is_refused_with_exit_3_before_any_registry_request(trust: Trust, sim: RegistrySim) -> None:
     state_file = trust.policy.parent / "state.json"
     rewrite(state_file, [])
     sim.requests.clear()
