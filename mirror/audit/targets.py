@@ -85,10 +85,10 @@ class RegistryTarget:
     def repositories(self, prefix: str = "") -> list[str] | None:
         """The repositories under `prefix` (every one when empty), sorted; None when the registry does not list
         its catalog to these credentials."""
-        listed = self.client.iter_repositories()
+        under = prefix.rstrip("/") + "/" if prefix else ""
+        listed = self.client.iter_repositories(after=prefix.rstrip("/"))
         if listed is None:
             return None
-        under = prefix.rstrip("/") + "/" if prefix else ""
         return sorted({r for r in listed if r.startswith(under)})
 
     def tags(self, repository: str) -> list[str] | None:

@@ -496,16 +496,19 @@ class RegistryClient:
                 raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
             yield from page_tags
 
-    def iter_repositories(self) -> Iterator[str] | None:
+    def iter_repositories(self, after: str = "") -> Iterator[str] | None:
         """The registry's repositories (`GET /v2/_catalog`), page by page; None when the registry does not list
         them to these credentials (401, 403, 404 or 405 on the first page: many keep the catalog to administrators).
+        `after`: start after this name (`last=`; the catalog is in lexical order), a hint a registry may ignore.
 
         Bounded as a tag list is: bytes per page, `Limits.max_tag_pages` pages and `Limits.max_repositories`
         names; a `Link` back to a page already read stops the listing with an error.
         """
         where = f"{self.endpoint.host} repository catalog"
         read: set[str] = set()
-        first = self._catalog_page(f"{self.endpoint.base_url}/v2/_catalog?n=1000", read, where, first=True)
+        params = {"n": "1000", **({"last": after} if after else {})}
+        url = str(httpx.URL(f"{self.endpoint.base_url}/v2/_catalog", params=params))
+        first = self._catalog_page(url, read, where, first=True)
         return None if first is None else self._catalog_rest(first, read, where)
 
     def _catalog_rest(self, first: tuple[list[str], str | None], read: set[str], where: str) -> Iterator[str]:
