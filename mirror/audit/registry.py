@@ -22,7 +22,7 @@ from mirror.audit.drift import (
     Drift,
 )
 from mirror.audit.expected import Expected
-from mirror.audit.targets import Graphs, RegistryTarget
+from mirror.audit.targets import Graphs, Manifest, RegistryTarget
 
 # The referrers tag schema's index of a subject: `<alg>-<hex>` (distribution-spec v1.1).
 _FALLBACK_TAG = re.compile(r"([a-z0-9]+)-([a-f0-9]{32,128})")
@@ -57,11 +57,13 @@ def check_registry(
 ) -> RegistryChecked:
     """Compare, reporting drift as it is found (`report`); returns what was looked at."""
     checked = RegistryChecked()
-    found = target.tag_digests(expected.tags)
-    checked.tags = len(found)
-    report(_tag_drift(expected, found))
+    tagged = target.tagged(expected.tags)  # where each tag points, and the manifest itself: no second request
+    checked.tags = len(tagged)
+    report(_tag_drift(expected, {key: _pointed(m) for key, m in tagged.items()}))
     roots = set(expected.manifests) | {(r, m) for (r, _), graph in expected.manifests.items() for m in graph}
-    graphs = target.graphs(roots)
+    graphs = target.graphs(
+        roots, known=[m for m in tagged.values() if m is not None and (m.repository, m.digest) in roots]
+    )
     checked.manifests, checked.blobs = len(graphs.manifests), len(graphs.blobs)
     report(_graph_drift(graphs))
     if only_journaled:
@@ -83,6 +85,13 @@ def check_registry(
     known = expected.repositories
     report(Drift(r, REPOSITORY_UNEXPECTED) for r in repositories if r not in known)
     return checked
+
+
+def _pointed(manifest: Manifest | None) -> str | None:
+    """The digest a tag names: of the bytes it answered, or `unreadable` (the registry contradicted itself)."""
+    if manifest is None:
+        return None
+    return "unreadable" if manifest.corrupt is not None and manifest.digest == "" else manifest.digest
 
 
 def _tag_drift(expected: Expected, found: dict[tuple[str, str], str | None]) -> Iterator[Drift]:

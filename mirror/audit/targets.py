@@ -17,6 +17,7 @@ from mirror.git.refs import RemoteRefs, remote_refs
 from mirror.git.runner import Transport
 from mirror.landing import parse_target
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.oci.digest import is_digest
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
@@ -110,31 +111,46 @@ class RegistryTarget:
         found = run_parallel(keys, lambda key: self.client.manifest_digest(*key), self.jobs)
         return dict(zip(keys, found, strict=True))
 
+    def tagged(self, tags: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Manifest | None]:
+        """The manifest each (repository, tag) names now, read whole (one GET each: where it points and what it
+        holds at once); None: no such tag. Its `digest` is the one its bytes hash to."""
+        keys = sorted(set(tags))
+        found = run_parallel(keys, lambda key: self._read(*key), self.jobs)
+        return dict(zip(keys, found, strict=True))
+
     def manifest(self, repository: str, digest: str) -> Manifest:
+        """The manifest under `digest` (missing, or corrupt when the registry answers other bytes)."""
+        return self._read(repository, digest) or Manifest(repository, digest, None)
+
+    def _read(self, repository: str, reference: str) -> Manifest | None:
         try:
-            fetched = self.client.get_manifest(repository, digest)
+            fetched = self.client.get_manifest(repository, reference)
         except RegistryHTTPError as exc:
             if exc.status == 404:
-                return Manifest(repository, digest, None)
+                return None
             raise
-        except DigestMismatchError as exc:
-            return Manifest(repository, digest, None, corrupt=exc.message)
-        where = f"{self.client.endpoint.netloc}/{repository}@{digest}"
+        except DigestMismatchError as exc:  # under a tag, no digest can be trusted: none is given
+            return Manifest(repository, reference if is_digest(reference) else "", None, corrupt=exc.message)
+        where = f"{self.client.endpoint.netloc}/{repository}@{fetched.digest}"
         try:
-            document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=where, digest=digest)
+            document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=where, digest=fetched.digest)
         except InvalidDocumentError as exc:
-            return Manifest(repository, digest, None, corrupt=exc.message)
-        return Manifest(repository, digest, document)
+            return Manifest(repository, fetched.digest, None, corrupt=exc.message)
+        return Manifest(repository, fetched.digest, document)
 
-    def graphs(self, roots: Iterable[RepoDigest]) -> Graphs:
+    def graphs(self, roots: Iterable[RepoDigest], known: Iterable[Manifest] = ()) -> Graphs:
         """Every root's manifest graph, level by level (an index, then its children), and the blobs they name:
-        a GET per manifest and a HEAD per blob, each (repository, digest) once however many images share it."""
+        a GET per manifest and a HEAD per blob, each (repository, digest) once however many images share it.
+        `known`: manifests already read (through their tags), not read again."""
         graphs = Graphs()
-        level = sorted(set(roots))
+        graphs.manifests.update(((m.repository, m.digest), m) for m in known if m.document is not None)
+        level = sorted(set(roots) - graphs.manifests.keys())
+        children = {(m.repository, child) for m in graphs.manifests.values() for child in m.children}
         while level:
             read = run_parallel(level, lambda key: self.manifest(*key), self.jobs)
             graphs.manifests.update(zip(level, read, strict=True))
-            level = sorted({(m.repository, child) for m in read for child in m.children} - graphs.manifests.keys())
+            children |= {(m.repository, child) for m in read for child in m.children}
+            level = sorted(children - graphs.manifests.keys())
         blobs = sorted({(m.repository, blob) for m in graphs.manifests.values() for blob in m.blobs})
         sizes = run_parallel(blobs, lambda key: self.client.blob_size(*key), self.jobs)
         graphs.blobs = dict(zip(blobs, sizes, strict=True))

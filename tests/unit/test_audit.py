@@ -116,6 +116,18 @@ def test_each_blob_is_asked_once_per_repository(trust: Trust, sim: RegistrySim) 
     assert len(heads) == len(set(heads)) == 4
 
 
+def test_a_tagged_image_costs_one_manifest_request_where_it_points_and_what_it_holds(
+    trust: Trust, sim: RegistrySim
+) -> None:
+    sim.requests.clear()
+    run(trust, sim)
+    manifests = [(r.method, r.url.path) for r in sim.registry_requests(kind="manifests")]
+    assert sorted(manifests) == [
+        ("GET", "/v2/mirror/team/app/manifests/1.0"),
+        ("GET", "/v2/mirror/team/web/manifests/2.0"),
+    ]
+
+
 def test_a_tag_side_loaded_into_an_imported_repository_is_tag_unexpected(trust: Trust, sim: RegistrySim) -> None:
     sim.manifests["mirror/team/app"]["debug"] = sim.manifests["mirror/team/app"]["1.0"]
     assert codes(run(trust, sim)) == [("TAG_UNEXPECTED", "mirror/team/app:debug")]
