@@ -35,7 +35,7 @@ def audit(
     registry_url: str,
     *,
     git_url: str | None = None,
-    jobs: int = 4,
+    jobs: int = 8,
     ca_file: str | None = None,
     only_journaled: bool = False,
     statement: Path | None = None,
