@@ -488,7 +488,9 @@ def _print_audit(report: Any) -> None:
         counts = ", ".join(f"{code} x{n}" for code, n in sorted(report.drift.counts.items()))
         _say(f"DRIFT ... and {report.drift.omitted} more, not listed (in all: {counts})")
     if report.clean:
-        _say(f"clean: the targets hold what bundles {report.sequences} put there")
+        _say(
+            f"clean: the targets hold what the {len(report.bundles)} bundle(s) put there (sequences {report.sequences})"
+        )
     if report.statement:
         _say(f"wrote the signed statement {report.statement}")
 

@@ -75,7 +75,7 @@ def test_an_audit_right_after_a_real_import_is_clean_and_writes_a_statement(
     statement = tmp_path / "audit.intoto.json"
     result = run_audit("--statement", statement, "--key", trust.policy.parent / "officer.key")
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "clean: the targets hold what bundles 1 put there" in result.stdout
+    assert "clean: the targets hold what the 1 bundle(s) put there (sequences 1)" in result.stdout
     envelope = parse_envelope(statement.read_bytes(), str(statement))
     public = load_public_key(trust.policy.parent / "officer.pub")
     assert envelope.signed_by([public]) == [public]
