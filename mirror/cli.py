@@ -416,6 +416,71 @@ def import_(
 
 @app.command()
 @handled
+def serve(
+    bundles: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Bundles (directory, .tar or head volume .tar.000): a full one, then its incrementals in order.",
+            exists=True,
+        ),
+    ],
+    trust: Annotated[
+        Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy to verify against.")
+    ] = None,
+    allow_unsigned: Annotated[
+        bool, typer.Option("--allow-unsigned", help="Serve on checksums alone, for labs; warns.")
+    ] = False,
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks one).")
+    ] = "127.0.0.1:5000",
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", exists=True, dir_okay=False, help="Serve HTTPS: the certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="The certificate's key (PEM).")
+    ] = None,
+    jobs: Jobs = 4,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Verify the bundles, then serve them read-only over the OCI distribution API until stopped."""
+    from mirror.serve.run import Listening, serve_bundles
+    from mirror.serve.server import RequestLog
+
+    def ready(listening: Listening) -> None:
+        if as_json:
+            print(json.dumps(listening.to_json()), flush=True)
+        else:
+            signed = "verified by the trust policy" if listening.signed else "UNSIGNED, checksums only"
+            _say(
+                f"listening on {listening.url}: {listening.repositories} repositories, {listening.tags} tags, "
+                f"{listening.blobs} blobs from {listening.bundles} bundle(s), {signed}; read-only"
+            )
+            sys.stdout.flush()
+
+    try:
+        serve_bundles(
+            bundles,
+            trust=trust,
+            allow_unsigned=allow_unsigned,
+            listen=listen,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            jobs=jobs,
+            progress=Progress(quiet=quiet, log_format=log_format.value),
+            log=RequestLog(log_format=log_format.value, quiet=quiet),
+            on_ready=ready,
+        )
+    except KeyboardInterrupt:
+        if _stop_signal != signal.SIGTERM:
+            raise  # Ctrl-C: 130, as every command
+    # SIGTERM is how a service manager stops a server: a clean stop, exit 0.
+    _say("stopped", err=True)
+
+
+@app.command()
+@handled
 def audit(
     trust: Annotated[
         Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy: its state file's journal.")
@@ -661,6 +726,7 @@ def _root(
 
 
 _interrupting = False
+_stop_signal: int | None = None  # the signal that interrupted the run: serve stops cleanly on SIGTERM
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -671,10 +737,11 @@ def _interrupted(signum: int, frame: object) -> None:
     its staging area and --report is written. Later signals are ignored: the clean-up must not be cut short.
     Only SIGKILL leaves a staging area behind (never a bundle at OUT).
     """
-    global _interrupting
+    global _interrupting, _stop_signal
     if _interrupting:
         return
     _interrupting = True
+    _stop_signal = signum
     guard = sys.modules.get("mirror.netguard")  # not loaded: nothing has touched the network yet
     if guard is not None:
         guard.cancel()

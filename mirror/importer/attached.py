@@ -6,19 +6,18 @@ See docs/importer.md ("Attached manifests").
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mirror.errors import InvalidDocumentError, Problem, RegistryHTTPError, UsageError
-from mirror.importer.registry import RegistryImporter
+from mirror.importer.registry import RegistryImporter, Tally
 from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
-from mirror.oci.digest import is_digest
 from mirror.oci.document import ManifestDocument, parse_manifest
+from mirror.oci.referrers import referrer_descriptor, referrers_index, subject_of
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
 from mirror.supplychain.attached import FOUND_COSIGN_TAG, Attached, tag_schema_tag
@@ -30,17 +29,11 @@ FallbackKey = tuple[str, str]  # (repository, subject digest)
 
 
 @dataclass
-class AttachedCounts:
+class AttachedCounts(Tally):
     pushed: int = 0  # manifests pushed by digest (would be, in a dry run)
     present: int = 0  # on the target already
     tags_written: int = 0  # cosign tags put or moved
     indexes_written: int = 0  # referrers tag schema indexes written or extended
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **amounts: int) -> None:
-        with self.lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -49,27 +42,6 @@ class AttachedCounts:
             "tagsWritten": self.tags_written,
             "indexesWritten": self.indexes_written,
         }
-
-
-def subject_of(document: ManifestDocument) -> str | None:
-    """The digest `document` is attached to; None when it names none, or names something that is not a digest
-    (its fallback index is a tag named after it: never another tag of the repository)."""
-    subject = document.body.get("subject")
-    digest = subject.get("digest") if isinstance(subject, dict) else None
-    return digest if is_digest(digest) else None
-
-
-def referrer_descriptor(document: ManifestDocument) -> dict[str, Any]:
-    """The descriptor of `document` as the referrers API lists it: media type, digest, size, artifact type (its
-    `artifactType`, else its config's media type) and annotations."""
-    descriptor: dict[str, Any] = {"mediaType": document.media_type, "digest": document.digest, "size": document.size}
-    artifact_type = document.body.get("artifactType") or (document.config.media_type if document.config else None)
-    if isinstance(artifact_type, str) and artifact_type:
-        descriptor["artifactType"] = artifact_type
-    annotations = document.body.get("annotations")
-    if isinstance(annotations, dict) and annotations:
-        descriptor["annotations"] = annotations
-    return descriptor
 
 
 def read_fallback_index(client: RegistryClient, repository: str, subject: str) -> list[dict[str, Any]]:
@@ -89,10 +61,6 @@ def read_fallback_index(client: RegistryClient, repository: str, subject: str) -
     if document.media_type != mt.OCI_INDEX:
         raise InvalidDocumentError(f"{where}: a {document.media_type}, not the referrers tag schema's image index")
     return [dict(d.raw) for d in document.manifests]
-
-
-def _index_bytes(descriptors: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}).encode()
 
 
 def _fallback_keys(plans: list[ImagePlan]) -> dict[FallbackKey, list[ManifestDocument]]:
@@ -126,7 +94,7 @@ def plan_fallback_indexes(
             continue
         known = {d.get("digest") for d in listed}
         extended = listed + [referrer_descriptor(d) for d in keys[key] if d.digest not in known]
-        if len(_index_bytes(extended)) > limits.max_manifest_bytes:
+        if len(referrers_index(extended)) > limits.max_manifest_bytes:
             problems.append(
                 Problem(
                     FALLBACK_TAG_INVALID,
@@ -243,5 +211,5 @@ class AttachedPusher:
         if len(listed) == len(current):
             return
         if not self.dry_run:
-            self.client.put_manifest(repository, tag_schema_tag(subject), _index_bytes(listed), mt.OCI_INDEX)
+            self.client.put_manifest(repository, tag_schema_tag(subject), referrers_index(listed), mt.OCI_INDEX)
         self.counts.add(indexes_written=1)

@@ -24,19 +24,25 @@ def target_credentials(endpoint: Endpoint, env: dict[str, str] | None = None) ->
 
 
 @dataclass
-class ImportCounts:
+class Tally:
+    """Counters that worker threads add to at once; a subclass declares them as int fields."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **amounts: int) -> None:
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+@dataclass
+class ImportCounts(Tally):
     blobs_uploaded: int = 0
     blobs_mounted: int = 0
     blobs_present: int = 0
     bytes_uploaded: int = 0
     manifests_pushed: int = 0
     manifests_present: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **amounts: int) -> None:
-        with self.lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
 
     def to_json(self) -> dict[str, int]:
         return {

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from mirror.errors import InvalidDocumentError, UsageError
-from mirror.fsutil import require_regular_file
 from mirror.oci.digest import is_digest
 from mirror.oci.document import strict_json
+from mirror.trust.keys import read_public_key_file
 
 ECDSA_P256 = "ecdsa-p256"
 ED25519 = "ed25519"
@@ -94,12 +94,7 @@ def cosign_key_from_pem(pem: bytes, where: str) -> CosignKey:
 
 
 def load_cosign_key(path: Path) -> CosignKey:
-    require_regular_file(path, "public key")
-    try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read public key: {exc.strerror}") from exc
-    return cosign_key_from_pem(pem, str(path))
+    return cosign_key_from_pem(read_public_key_file(path), str(path))
 
 
 @dataclass(frozen=True)

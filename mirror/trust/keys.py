@@ -75,13 +75,17 @@ def public_key_from_pem(pem: bytes, where: str) -> PublicKey:
     return PublicKey(der, algorithm, where)
 
 
-def load_public_key(path: Path) -> PublicKey:
+def read_public_key_file(path: Path) -> bytes:
+    """The bytes of a public key file (a regular file, not a device or a directory); UsageError naming it."""
     require_regular_file(path, "public key")
     try:
-        pem = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read public key: {exc.strerror}") from exc
-    return public_key_from_pem(pem, str(path))
+
+
+def load_public_key(path: Path) -> PublicKey:
+    return public_key_from_pem(read_public_key_file(path), str(path))
 
 
 @dataclass(frozen=True)
