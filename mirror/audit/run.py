@@ -26,7 +26,7 @@ from mirror.progress import Progress
 from mirror.trust.journal import JOURNAL_CHAIN_BROKEN, JournalEntry, JournalError
 from mirror.trust.journal_read import JournalCheck, check_journal, iter_entries
 from mirror.trust.keys import Signer, load_signer
-from mirror.trust.policy import load_policy
+from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import load_state
 
 
@@ -57,11 +57,7 @@ def audit(
     check_statement_flags(statement, key)
     signer: Signer | None = load_signer(key) if key is not None else None
     policy = load_policy(trust)
-    check = check_journal(policy.state_file, limits=limits, importers=policy.importers)
-    if not check.ok:
-        raise JournalError("the import journal is damaged: nothing was compared", check.problems)
-    expected = fold(_checked_entries(check, limits), target_url(endpoint), git_base)
-    _require_known_target(expected, check)
+    check, expected = _read_journal(policy, target_url(endpoint), git_base, limits)
     if statement is not None and not expected.bundles:
         raise UsageError(f"--statement {statement}: the journal records no bundle held on {expected.registry}")
     time = clock or dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -96,6 +92,18 @@ def audit(
     if statement is not None and signer is not None:
         _statement(report, statement, signer)
     return report
+
+
+def _read_journal(
+    policy: TrustPolicy, registry: str, git_base: str | None, limits: Limits
+) -> tuple[JournalCheck, Expected]:
+    """The journal checked whole (JournalError, exit 3, on any problem), then folded for this registry and base."""
+    check = check_journal(policy.state_file, limits=limits, importers=policy.importers)
+    if not check.ok:
+        raise JournalError("the import journal is damaged: nothing was compared", check.problems)
+    expected = fold(_checked_entries(check, limits), registry, git_base)
+    _require_known_target(expected, check)
+    return check, expected
 
 
 def _checked_entries(check: JournalCheck, limits: Limits) -> Iterator[JournalEntry]:
