@@ -414,6 +414,124 @@ def import_(
             _say(f"  {name}")
 
 
+Trust = Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")]
+ImporterKey = Annotated[
+    Path | None,
+    typer.Option("--importer-key", exists=True, dir_okay=False, help="Sign each import journal entry with this key."),
+]
+LockTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout", min=0, help="Seconds to wait for another run on the same trust state; default: wait."
+    ),
+]
+
+
+@app.command()
+@handled
+def prune(
+    trust: Trust,
+    registry: Annotated[str, typer.Option("--registry", help="The import target: https://HOST[:PORT][/PREFIX].")],
+    keep: Annotated[int, typer.Option("--keep", min=1, help="Keep what the last N imported bundles use.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Delete; without it, only say what would be deleted.")] = False,
+    importer_key: ImporterKey = None,
+    lock_timeout: LockTimeout = None,
+    jobs: Jobs = 4,
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+) -> None:
+    """Delete the manifests only bundles older than the last N imported use, as the journal records them; a dry
+    run unless --yes. Blobs stay until the registry's garbage collection."""
+    from mirror.prune.run import prune_target
+
+    result = prune_target(
+        registry,
+        trust=trust,
+        keep=keep,
+        yes=yes,
+        ca_file=_ca(ca_file),
+        jobs=jobs,
+        progress=Progress(quiet=quiet or as_json),
+        lock_timeout=lock_timeout,
+        importer_key=importer_key,
+    )
+    if as_json:
+        _print_json(result.to_json())
+        return
+    kept = ", ".join(b.bundle_id for b in result.kept)
+    _say(f"keeping what the last {len(result.kept)} bundle(s) imported to {result.target} use: {kept}")
+    verb = "would delete" if result.dry_run else "deleted"
+    for decision in result.decisions:
+        candidate = decision.candidate
+        where = f"{candidate.repository}@{candidate.digest}"
+        tags = f"  (tags: {', '.join(decision.tags)})" if decision.tags else ""
+        if decision.action == "delete":
+            _say(f"{verb:<12} {where}{tags}")
+        elif decision.action == "gone":
+            _say(f"{'gone':<12} {where}  (already deleted)")
+        else:
+            _say(f"{'left':<12} {where}{tags}")
+    count = len(result.to_delete) if result.dry_run else len(result.deleted)
+    _say(
+        f"{verb} {count} manifest(s), {len(result.gone)} already gone, {len(result.skipped)} left; "
+        "blobs stay until the registry's garbage collection (docs/day-two.md)"
+    )
+    if result.dry_run and count:
+        _say("dry run: nothing was deleted; run again with --yes to delete")
+
+
+@app.command()
+@handled
+def restore(
+    bundles: Annotated[
+        list[Path], typer.Argument(help="Every bundle of the chain, full and incrementals, in any order.", exists=True)
+    ],
+    trust: Trust,
+    registry: Annotated[str, typer.Option("--registry", help="The empty target: https://HOST[:PORT][/PREFIX].")],
+    git: Annotated[str | None, typer.Option("--git", help="The Git server for Git sources: https://HOST/BASE.")] = None,
+    force_git: Annotated[
+        bool, typer.Option("--force-git", help="Allow non-fast-forward updates, as the original imports did.")
+    ] = False,
+    importer_key: ImporterKey = None,
+    lock_timeout: LockTimeout = None,
+    jobs: Jobs = 4,
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Import again, in order, the bundles the journal lists as imported, into targets that lost them."""
+    from mirror.importer.restore import restore_chain
+
+    result = restore_chain(
+        bundles,
+        registry,
+        trust=trust,
+        git_url=git,
+        force_git=force_git,
+        jobs=jobs,
+        ca_file=_ca(ca_file),
+        progress=Progress(quiet=quiet or as_json, log_format=log_format.value),
+        lock_timeout=lock_timeout,
+        importer_key=importer_key,
+    )
+    if as_json:
+        _print_json(result.to_json())
+        return
+    for restored in result.restored:
+        imported = restored.report
+        _say(
+            f"restored {restored.bundle_id} ({restored.bundle}): {len(imported.images)} artifact(s), "
+            f"{imported.counts.blobs_uploaded} blob(s) uploaded, {len(imported.git)} Git source(s)"
+        )
+    for note in result.notes:
+        _say(f"note: {note}")
+    git_flag = f" --git {result.git}" if result.git else ""
+    _say(f"restored {len(result.restored)} bundle(s) into {result.registry}; compare the targets with the journal:")
+    _say(f"  mirror audit --trust {trust} --registry {result.registry}{git_flag}")
+
+
 @app.command()
 @handled
 def serve(

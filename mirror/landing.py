@@ -24,11 +24,6 @@ def parse_target(url: str, ca_file: str | None) -> Endpoint:
     return Endpoint(netloc, scheme, netloc, prefix, ca_file)
 
 
-def target_url(endpoint: Endpoint) -> str:
-    """The --registry target as the journal records it: `scheme://host[:port][/prefix]`."""
-    return endpoint.base_url + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
-
-
 @dataclass(frozen=True)
 class ImagePlan:
     image: VerifiedImage

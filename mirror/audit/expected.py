@@ -90,7 +90,7 @@ def fold(entries: Iterable[JournalEntry], registry: str, git: str | None) -> Exp
                 f"entry {entry.seq}: the journal starts on an installation that imported before it; what those "
                 "imports wrote is not in the journal (see --only-journaled)"
             )
-        elif entry.kind == "import":
+        elif entry.kind in ("import", "restore"):  # a restored bundle is imported again: its latest import
             _import(expected, entry.seq, body)
         elif entry.kind == "prune" and body["registry"] == registry:
             _prune(expected, entry.seq, body)
@@ -98,7 +98,7 @@ def fold(entries: Iterable[JournalEntry], registry: str, git: str | None) -> Exp
 
 
 def _import(expected: Expected, seq: int, body: Mapping[str, Any]) -> None:
-    if body["result"] not in ("imported", "partial") or body["inventory"] is None:
+    if body["result"] not in ("imported", "restored", "partial") or body["inventory"] is None:
         return  # refused and failed attempts wrote nothing
     here = body["registry"] == expected.registry
     git_here = expected.git is not None and body["git"] == expected.git

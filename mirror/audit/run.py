@@ -20,7 +20,7 @@ from mirror.audit.report import AuditReport
 from mirror.audit.statement import audit_statement, check_statement_flags, write_statement
 from mirror.audit.targets import GitTarget, open_registry
 from mirror.errors import Problem, UsageError
-from mirror.landing import parse_git_target, parse_target, target_url
+from mirror.landing import parse_git_target, parse_target
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
 from mirror.trust.journal import JOURNAL_CHAIN_BROKEN, JournalEntry, JournalError
@@ -57,7 +57,7 @@ def audit(
     check_statement_flags(statement, key)
     signer: Signer | None = load_signer(key) if key is not None else None
     policy = load_policy(trust)
-    check, expected = _read_journal(policy, target_url(endpoint), git_base, limits)
+    check, expected = _read_journal(policy, endpoint.url, git_base, limits)
     if statement is not None and not expected.bundles:
         raise UsageError(f"--statement {statement}: the journal records no bundle held on {expected.registry}")
     time = clock or dt.datetime.now(dt.UTC).replace(microsecond=0)

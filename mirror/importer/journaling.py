@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from mirror.errors import Interrupted, MirrorError, Problem, UsageError, VerificationError, cap_problems
 from mirror.git.bundles import PushPlan, PushResult, RefOutcome
 from mirror.importer.registry import ImageOutcome
-from mirror.landing import ImagePlan, target_url
+from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.registry.endpoint import Endpoint
 from mirror.trust.check import TrustReport
@@ -35,6 +35,8 @@ class ImportAttempt:
     endpoint: Endpoint
     git: str | None
     limits: Limits
+    kind: str = "import"  # or "restore": a bundle the journal lists, imported again (docs/day-two.md)
+    restores: int | None = None  # of a restore: the entry whose import it repeats
     report: TrustReport | None = None  # the trust check's, refused or not
     images: list[ImagePlan] = field(default_factory=list)
     attached: list[ImagePlan] = field(default_factory=list)
@@ -58,11 +60,14 @@ class ImportAttempt:
 
     def fields(self, error: BaseException | None) -> dict[str, Any]:
         partial = error is not None and self.writes is not None
+        result = _result(error, partial)
+        restore = {"restores": self.restores} if self.kind == "restore" else {}
         return {
-            "result": _result(error, partial),
+            **restore,
+            "result": "restored" if self.kind == "restore" and result == "imported" else result,
             "exitCode": _exit_code(error),
             **self._bundle(),
-            "registry": target_url(self.endpoint),
+            "registry": self.endpoint.url,
             "git": self.git,
             "written": self._written(complete=error is None) if error is None or partial else None,
             "progress": self._progress() if partial else None,
@@ -171,9 +176,9 @@ def journaled(
         yield
     except BaseException as error:
         try:
-            writer.append("import", attempt.fields(error))
+            writer.append(attempt.kind, attempt.fields(error))
         except (MirrorError, ValueError, OSError) as failed:
             warn(f"this attempt's journal entry could not be written: {failed}")
         raise
-    entry = writer.append("import", attempt.fields(None))
+    entry = writer.append(attempt.kind, attempt.fields(None))
     log(f"recorded as entry {entry.seq} of the import journal {writer.path}")

@@ -94,10 +94,14 @@ class SmallBundle:
         self.index.append({"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(manifest)})
         return digest, len(manifest)
 
-    def image(self, source: str, **extra: object) -> None:
-        config = json.dumps({"os": "linux", "architecture": "amd64", "note": source}).encode()
-        digest, size = self._manifest(config, OCI_CONFIG, f"layer of {source}".encode(), OCI_LAYER)
+    def image(self, source: str, *, content: str | None = None, **extra: object) -> str:
+        """An image of one layer; its digest follows `content` (default: the source), which the test may vary to
+        move a tag from one night to the next. Returns the digest."""
+        note = source if content is None else content
+        config = json.dumps({"os": "linux", "architecture": "amd64", "note": note}).encode()
+        digest, size = self._manifest(config, OCI_CONFIG, f"layer of {note}".encode(), OCI_LAYER)
         self.artifacts.append(ArtifactRecord("image", source, digest, mt.OCI_MANIFEST, size, dict(extra)))
+        return digest
 
     def chart(
         self, name: str, version: str, repo: str = "https://charts.example", archive: bytes = b"not really a chart"

@@ -62,6 +62,20 @@ def test_a_later_import_moves_the_tag_and_both_images_stay_expected(tmp_path: Pa
     assert [b.bundle_id for b in expected.bundles.values()] == ["night-1", "night-2"]
 
 
+def test_a_restore_of_an_earlier_bundle_moves_its_tags_back_and_holds_it_again(tmp_path: Path) -> None:
+    deleted = [{"repository": "mirror/team/app", "digest": image(1), "tags": []}]
+    restored = {**import_fields(1, tag="1.0"), "result": "restored", "restores": 1}
+    entries = [
+        ("import", import_fields(1, tag="1.0")),
+        ("import", import_fields(2, tag="1.0")),
+        ("prune", prune(deleted, [2])),
+        ("restore", restored),
+    ]
+    expected = folded(journal(tmp_path, *entries))
+    assert expected.tags[APP] == image(1) and ("mirror/team/app", image(1)) in expected.manifests
+    assert [b.bundle_id for b in expected.bundles.values()] == ["night-2", "night-1"]
+
+
 def test_refused_and_failed_imports_expect_nothing(tmp_path: Path) -> None:
     expected = folded(journal(tmp_path, ("import", import_fields(1, result="refused"))))
     assert expected.tags == {} and expected.bundles == {} and expected.refs == {}
