@@ -11,6 +11,7 @@ from mirror.progress import human_size
 from mirror.review.diff import Diff
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
 from mirror.review.policycheck import RuleCheck
+from mirror.review.signatures import AWAITING, SignatureView
 from mirror.review.text import (
     NO_RULE_APPLIES,
     policy_check_counts,
@@ -216,20 +217,56 @@ def _since_base(review: Review) -> str:
 
 def _signatures(review: Review) -> str:
     verdict = review.signatures
-    rows = "".join(
-        f"<tr><td><code>{_e(s.file)}</code></td><td>{_status(s.status, _signature_tone(s.status))}</td>"
-        f"<td>{_e(s.role or s.kind)}</td><td><code>{_e(', '.join(s.key_ids))}</code></td>"
-        f"<td>{_e(s.collector or s.comment or '')} {_e(s.detail)}</td></tr>"
+    rows = [
+        (
+            f"{_e(s.kind if s.kind != 'unknown' else 'signature')} by <b>{_e(s.key_name or s.role or '')}</b>"
+            f"{'' if s.key_name or s.verified else ' <span class=muted>(claimed)</span>'}"
+            f"<br><code>{_e(', '.join(s.key_ids) or 'no key id')}</code>",
+            _e(s.time or s.created or ""),
+            _status(s.status, _signature_tone(s.status))
+            + (f" <span class='muted'>{_e(s.role)}</span>" if s.role else ""),
+            _signature_detail(s),
+            f"<code>{_e(s.file)}</code>",
+        )
         for s in verdict.signatures
-    )
+    ]
     table = (
-        "<table><tr><th>File</th><th>Status</th><th>Role</th><th>Key id</th><th>Detail</th></tr>" + rows + "</table>"
+        _table(("Signature", "Time", "Status", "Comment and detail", "File"), rows, "signatures")
         if rows
         else "<p>No signatures.</p>"
     )
     problems = "".join(f"<li>{_e(p)}</li>" for p in verdict.problems)
     policy = f"<p>Policy: <code>{_e(verdict.policy)}</code></p>" if verdict.policy else ""
-    return policy + table + (f"<ul class='plain bad'>{problems}</ul>" if problems else "")
+    tone = "warn" if verdict.state == AWAITING else "bad"
+    return policy + table + (f"<ul class='plain {tone}'>{problems}</ul>" if problems else "")
+
+
+def _signature_detail(signature: SignatureView) -> str:
+    parts = []
+    if signature.kind == "collection":
+        parts.append(
+            f"collector <b>{_e(signature.collector)}</b>, sequence {_e(signature.sequence)}, "
+            f"expires {_e(signature.expires)}"
+        )
+    if signature.comment:
+        parts.append(f"&ldquo;{_e(signature.comment)}&rdquo;")
+    if signature.detail:
+        parts.append(f"<span class='muted'>{_e(signature.detail)}</span>")
+    return "<br>".join(parts)
+
+
+def _table(
+    headers: tuple[str, ...], rows: list[tuple[str, ...]], cls: str = "", row_classes: list[str] | None = None
+) -> str:
+    """A table that stacks into labelled blocks on a narrow screen (each cell names its column: data-label)."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join(
+        f"<tr class='{(row_classes or [''] * len(rows))[i]}'>"
+        + "".join(f"<td data-label='{h}'>{cell}</td>" for h, cell in zip(headers, row, strict=True))
+        + "</tr>"
+        for i, row in enumerate(rows)
+    )
+    return f"<table class='stack {cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _labels(labels: dict[str, str]) -> str:

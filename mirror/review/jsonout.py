@@ -171,6 +171,10 @@ def review_json(review: Review) -> dict[str, Any]:
         "signing": {
             "policy": review.signatures.policy,
             "verdict": review.signatures.verdict,
+            "state": review.signatures.state,
+            "approvals": None
+            if review.signatures.policy is None
+            else {"given": review.signatures.approvals_given, "required": review.signatures.approvals_required},
             "problems": list(review.signatures.problems),
             "collector": collection.collector if collection else None,
             "sequence": collection.sequence if collection else None,

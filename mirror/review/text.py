@@ -7,6 +7,7 @@ from mirror.progress import human_size
 from mirror.review.diff import Diff, SignerChange, artifact_json
 from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
 from mirror.review.policycheck import PolicyCheck, RuleCheck
+from mirror.review.signatures import SignatureView
 from mirror.review.upstream import Upstream
 from mirror.supplychain.summary import AttestationSummary, SbomSummary, SignatureSummary, Signer
 from mirror.terminal import escape as clean
@@ -224,6 +225,28 @@ def _supply_chain_lines(review: Review) -> list[str]:
     return lines
 
 
+def signature_heading(signature: SignatureView) -> str:
+    """`approval by officer-a (key ab12…), 2026-01-01T00:00:00Z: counted` (unescaped)."""
+    what = signature.kind if signature.kind != "unknown" else "signature"
+    when = signature.time or signature.created
+    return f"{what} by {signature.signer}" + (f", {when}" if when else "") + f": {signature.status}"
+
+
+def _signature_lines(signature: SignatureView) -> list[str]:
+    lines = [f"  {clean(signature_heading(signature))}"]
+    if signature.kind == "collection":
+        lines.append(
+            f"      collector {clean(signature.collector)}, sequence {signature.sequence}, "
+            f"expires {clean(signature.expires)}"
+        )
+    if signature.comment:
+        lines.append(f"      comment: {clean(signature.comment)}")
+    if signature.detail:
+        lines.append(f"      {clean(signature.detail)}")
+    lines.append(f"      file {clean(signature.file)}")
+    return lines
+
+
 def review_text(review: Review) -> str:
     source = review.source
     inventory = source.inventory
@@ -265,11 +288,7 @@ def review_text(review: Review) -> str:
         lines.append(f"  {len(source.volumes)} data volume(s)")
     lines += ["", f"signatures: {review.signatures.verdict}"]
     for signature in review.signatures.signatures:
-        who = signature.role or (signature.kind if signature.kind != "unknown" else "")
-        keys = ", ".join(signature.key_ids) or "no key id"
-        lines.append(f"  {signature.file}: {signature.status} {who}  key {clean(keys)}")
-        if signature.detail:
-            lines.append(f"      {clean(signature.detail)}")
+        lines += _signature_lines(signature)
     if not review.signatures.signatures:
         lines.append("  none")
     for problem in review.signatures.problems:

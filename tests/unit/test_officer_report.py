@@ -1,0 +1,167 @@
+"""The officer's report (`mirror inspect`, text, JSON and HTML) on small bundles built in-process: what an
+officer must see before approving. See docs/officer-guide.md and docs/review.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from mirror.bundle.signatures import add_envelope
+from mirror.review.html import review_html
+from mirror.review.jsonout import review_json
+from mirror.review.model import build_review
+from mirror.review.text import review_text
+from mirror.trust.keys import generate, load_public_key, load_signer
+from mirror.trust.sign import sign_approval, sign_collection
+from tests.support.signedbundles import SmallBundle
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+class Keys:
+    """A collector key and two officer keys, and a policy that wants both officers (2 of 2)."""
+
+    def __init__(self, directory: Path, *, allowed_sources: list[str] | None = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.signers = {}
+        for name in ("collector", "officer-a", "officer-b"):
+            key, _, _ = generate(str(directory / name), env={})
+            self.signers[name] = load_signer(key, env={})
+        self.key_ids = {name: load_public_key(directory / f"{name}.pub").key_id for name in self.signers}
+        policy = {
+            "apiVersion": "mirror/v1",
+            "kind": "TrustPolicy",
+            "collectors": {"keys": ["collector.pub"], "threshold": 1},
+            "approvers": {"keys": ["officer-a.pub", "officer-b.pub"], "threshold": 2},
+            "stateFile": "state.json",
+        }
+        if allowed_sources is not None:
+            policy["allowedSources"] = allowed_sources
+        self.policy = directory / "policy.yaml"
+        self.policy.write_text(json.dumps(policy))
+
+    def collect(self, bundle: Path) -> None:
+        raw = (bundle / "inventory.json").read_bytes()
+        envelope = sign_collection(
+            self.signers["collector"],
+            raw,
+            bundle_id=json.loads(raw)["bundleId"],
+            collector="night-collector",
+            sequence=7,
+            created=NOW,
+            valid_for=dt.timedelta(days=10),
+        )
+        add_envelope(bundle, envelope)
+
+    def approve(self, bundle: Path, officer: str, comment: str) -> None:
+        raw = (bundle / "inventory.json").read_bytes()
+        sha = hashlib.sha256(raw).hexdigest()
+        envelope = sign_approval(
+            self.signers[officer], sha, bundle_id=json.loads(raw)["bundleId"], comment=comment, now=NOW
+        )
+        add_envelope(bundle, envelope)
+
+
+def small_bundle(root: Path) -> Path:
+    bundle = SmallBundle(root)
+    bundle.image("registry.example/team/app:1.0", via="listed")
+    bundle.finish()
+    return root
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    return Keys(tmp_path / "keys")
+
+
+# --- the verdict before approval --------------------------------------------------------------------------
+
+
+def test_a_bundle_with_fewer_approvals_than_the_policy_wants_is_awaiting_approvals_not_refused(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+    keys.approve(bundle, "officer-a", "looked at it")
+
+    review = build_review(bundle, trust=keys.policy)
+
+    assert "signatures: awaiting 1 of 2 approvals (1 given)" in review_text(review)
+    assert "REFUSED" not in review_text(review).split("upstream supply chain")[0]
+    signing = review_json(review)["signing"]
+    assert signing["state"] == "awaiting approval"
+    assert signing["approvals"] == {"given": 1, "required": 2}
+    assert "awaiting 1 of 2 approvals (1 given)" in review_html(review)
+
+
+def test_a_collected_bundle_not_yet_approved_awaits_every_approval(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+
+    review = build_review(bundle, trust=keys.policy)
+
+    assert review.signatures.verdict == "awaiting 2 of 2 approvals (0 given)"
+
+
+def test_a_bundle_the_policy_refuses_for_more_than_missing_approvals_is_refused(tmp_path):
+    keys = Keys(tmp_path / "keys", allowed_sources=["elsewhere.example/*"])
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+
+    review = build_review(bundle, trust=keys.policy)
+
+    assert review.signatures.verdict == "REFUSED by the policy"
+    assert review_json(review)["signing"]["state"] == "refused"
+
+
+def test_a_bundle_with_every_approval_satisfies_the_policy(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+    keys.approve(bundle, "officer-a", "one")
+    keys.approve(bundle, "officer-b", "two")
+
+    review = build_review(bundle, trust=keys.policy)
+
+    assert review.signatures.verdict == "signatures satisfy the policy"
+    assert review_json(review)["signing"]["state"] == "satisfied"
+
+
+# --- who approved, when, and what they said ------------------------------------------------------------------
+
+
+def test_an_approval_shows_the_key_name_from_the_policy_its_time_and_comment_in_text(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+    keys.approve(bundle, "officer-a", "checked against CHG-1234")
+
+    text = review_text(build_review(bundle, trust=keys.policy))
+
+    stamp = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"approval by officer-a (key {keys.key_ids['officer-a']}), {stamp}: counted" in text
+    assert "comment: checked against CHG-1234" in text
+
+
+def test_an_approval_shows_its_key_name_in_json_and_html(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+    keys.approve(bundle, "officer-a", "checked against CHG-1234")
+
+    review = build_review(bundle, trust=keys.policy)
+
+    [approval] = [s for s in review_json(review)["signing"]["signatures"] if s["kind"] == "approval"]
+    assert approval["keyName"] == "officer-a"
+    page = review_html(review)
+    assert "officer-a" in page and "checked against CHG-1234" in page
+
+
+def test_without_a_policy_an_approval_is_named_by_its_key_id_with_its_time_and_comment(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+    keys.approve(bundle, "officer-a", "checked against CHG-1234")
+
+    text = review_text(build_review(bundle))
+
+    assert f"approval by key {keys.key_ids['officer-a']} (claimed), {NOW:%Y-%m-%dT%H:%M:%SZ}: unverified" in text
+    assert "comment: checked against CHG-1234" in text
