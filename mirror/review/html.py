@@ -384,13 +384,13 @@ def _listing(review: Review) -> str:
 
 
 def review_html(review: Review) -> str:
-    title = f"Bundle review {review.source.inventory.bundle_id}"
+    title = review.title
     notes = "".join(f"<p class='warn'>{_e(n)}</p>" for n in review.notes)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>Bundle review: {_e(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>"
         "<p class='muted small'>Written by mirror inspect. Signatures are checked against the inventory; file "
         "contents are checked by <code>mirror verify</code>.</p>"

@@ -154,6 +154,8 @@ def review_json(review: Review) -> dict[str, Any]:
         "kind": "BundleReview",
         "bundle": {
             "location": source.location,
+            "title": review.title,
+            "mirrorSets": list(inventory.mirror_sets),
             "form": "bundle" if source.reader is not None else "inventory",
             "bundleId": inventory.bundle_id,
             "inventorySha256": source.inventory_sha256,

@@ -86,6 +86,19 @@ class Review:
         return next((s for s in collections if s.verified), collections[0] if collections else None)
 
     @property
+    def title(self) -> str:
+        """What the bundle is: the MirrorSets collected and who collected it (docs/officer-guide.md)."""
+        names = self.source.inventory.mirror_sets
+        if not names:
+            what = "MirrorSets not recorded (an older bundle)"
+        else:
+            what = ("MirrorSet " if len(names) == 1 else "MirrorSets ") + ", ".join(names)
+        collection = self.collection
+        if collection is None:
+            return f"{what}, not signed by a collector"
+        return f"{what}, collected by {collection.collector} with {collection.signer}"
+
+    @property
     def attached_count(self) -> int:
         return sum(e.upstream.count for e in self.entries) + len(self.supply_chain.unplaced)
 

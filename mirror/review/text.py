@@ -252,6 +252,7 @@ def review_text(review: Review) -> str:
     inventory = source.inventory
     collection = review.collection
     lines = [
+        clean(review.title),
         f"bundle {clean(source.location)}",
         f"  id {clean(inventory.bundle_id)}, inventory sha256 {source.inventory_sha256}",
         f"  created {clean(inventory.created)} by {clean(inventory.tool)}",

@@ -15,6 +15,7 @@ import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mirror.bundle.inventory import ArtifactRecord, FileRecord, Inventory, blob_path
 from mirror.bundle.signatures import add_envelope
@@ -109,11 +110,12 @@ class SmallBundle:
             ArtifactRecord("chart", f"{repo}/{name}-{version}.tgz", digest, mt.OCI_MANIFEST, size, extra)
         )
 
-    def finish(self) -> bytes:
-        """Write index.json and inventory.json; the inventory's bytes, which a collector signs."""
+    def finish(self, **fields: Any) -> bytes:
+        """Write index.json and inventory.json (with any other Inventory `fields`, such as hosts); the inventory's
+        bytes, which a collector signs."""
         self._file("index.json", json.dumps({"schemaVersion": 2, "manifests": self.index}).encode())
         inventory = Inventory(
-            self.bundle_id, "2026-01-01T00:00:00Z", "test", tuple(self.artifacts), tuple(self.files.values())
+            self.bundle_id, "2026-01-01T00:00:00Z", "test", tuple(self.artifacts), tuple(self.files.values()), **fields
         )
         raw = inventory.to_bytes()
         (self.root / "inventory.json").write_bytes(raw)

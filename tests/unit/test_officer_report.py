@@ -66,10 +66,10 @@ class Keys:
         add_envelope(bundle, envelope)
 
 
-def small_bundle(root: Path) -> Path:
+def small_bundle(root: Path, **inventory: object) -> Path:
     bundle = SmallBundle(root)
     bundle.image("registry.example/team/app:1.0", via="listed")
-    bundle.finish()
+    bundle.finish(**inventory)
     return root
 
 
@@ -165,3 +165,36 @@ def test_without_a_policy_an_approval_is_named_by_its_key_id_with_its_time_and_c
 
     assert f"approval by key {keys.key_ids['officer-a']} (claimed), {NOW:%Y-%m-%dT%H:%M:%SZ}: unverified" in text
     assert "comment: checked against CHG-1234" in text
+
+
+# --- the title: which MirrorSets, which collector -----------------------------------------------------------
+
+
+def test_the_report_is_titled_by_the_mirrorsets_and_the_collector(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle", mirror_sets=("platform", "apps"))
+    keys.collect(bundle)
+
+    review = build_review(bundle, trust=keys.policy)
+
+    title = f"MirrorSets platform, apps, collected by night-collector with collector (key {keys.key_ids['collector']})"
+    assert review_text(review).splitlines()[0] == title
+    assert f"<h1>{title}</h1>" in review_html(review)
+    assert review_json(review)["bundle"]["title"] == title
+    assert review_json(review)["bundle"]["mirrorSets"] == ["platform", "apps"]
+
+
+def test_without_a_policy_the_title_names_the_collector_key_as_claimed(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle", mirror_sets=("platform",))
+    keys.collect(bundle)
+
+    title = review_text(build_review(bundle)).splitlines()[0]
+
+    assert title == f"MirrorSet platform, collected by night-collector with key {keys.key_ids['collector']} (claimed)"
+
+
+def test_a_bundle_from_before_mirrorset_names_were_recorded_says_so_in_its_title(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+
+    title = review_text(build_review(bundle)).splitlines()[0]
+
+    assert title == "MirrorSets not recorded (an older bundle), not signed by a collector"
