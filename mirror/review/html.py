@@ -14,6 +14,7 @@ from mirror.review.policycheck import RuleCheck
 from mirror.review.signatures import AWAITING, SignatureView
 from mirror.review.text import (
     NO_RULE_APPLIES,
+    PLAIN_HTTP,
     policy_check_counts,
     sbom_line,
     signature_claim,
@@ -94,6 +95,7 @@ def _summary(review: Review) -> str:
         ("Artifacts", f"{len(review.entries)}: {_e(counts)}"),
         ("Carried", f"{len(inventory.files)} files, {_e(human_size(review.carried_bytes))}"),
         ("Signatures", _status(verdict.verdict, tone)),
+        ("Plain HTTP", _plain_http(review)),
         ("Upstream supply chain", _supply_chain(review)),
     ]
     if source.expected:
@@ -127,10 +129,29 @@ def _supply_chain(review: Review) -> str:
 
 def _hosts(review: Review) -> str:
     hosts = review.source.inventory.hosts
+    plain = review.plain_http_hosts
     if not hosts:
         return "<p>Not recorded (an inventory from before the egress policy).</p>"
-    rows = "".join(f"<tr><td><code>{_e(h.host)}</code></td><td>{_e(h.how)}</td></tr>" for h in hosts)
-    return f"<table><tr><th>Host</th><th>How it came to be contacted</th></tr>{rows}</table>"
+    rows = [
+        (
+            f"<code>{_e(h.host)}</code>",
+            _e(h.how),
+            _status(f"{PLAIN_HTTP}: no TLS", "bad") if h.host in plain else "",
+        )
+        for h in hosts
+    ]
+    return _table(("Host", "How it came to be contacted", "Transport"), rows)
+
+
+def _plain_http(review: Review) -> str:
+    plain = review.plain_http_hosts
+    if not plain:
+        return "none recorded"
+    return (
+        _status(f"{PLAIN_HTTP}: {len(plain)} host(s) reached without TLS", "bad")
+        + "<br>"
+        + ", ".join(f"<code>{_e(h)}</code>" for h in plain)
+    )
 
 
 def _diff(diff: Diff) -> str:

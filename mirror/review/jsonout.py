@@ -149,6 +149,7 @@ def review_json(review: Review) -> dict[str, Any]:
     inventory = source.inventory
     collection = review.collection
     kinds = Counter(e.artifact.kind for e in review.entries)
+    plain = review.plain_http_hosts
     return {
         "schemaVersion": SCHEMA_VERSION,
         "kind": "BundleReview",
@@ -190,7 +191,8 @@ def review_json(review: Review) -> dict[str, Any]:
         else {"inventory": source.base.inventory, "bundleId": source.base.bundle_id, "created": source.base.created},
         "sinceBase": None if review.since_base is None else diff_json(review.since_base),
         "volumes": [v.to_json() for v in source.volumes],
-        "hosts": [h.to_json() for h in inventory.hosts],
+        "hosts": [{"host": h.host, "how": h.how, "plainHTTP": h.host in plain} for h in inventory.hosts],
+        "plainHTTPHosts": plain,
         "supplyChain": _supply_chain(review),
         "artifacts": [entry_json(e) for e in review.entries],
         "notes": list(review.notes),

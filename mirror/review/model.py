@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.reader import BundleReader
+from mirror.egress import is_plain_http, url_host
 from mirror.limits import DEFAULT_LIMITS
 from mirror.review.diff import Diff, diff_sources, version_of
 from mirror.review.facts import ArtifactFacts, artifact_facts
@@ -97,6 +98,18 @@ class Review:
         if collection is None:
             return f"{what}, not signed by a collector"
         return f"{what}, collected by {collection.collector} with {collection.signer}"
+
+    @property
+    def plain_http_hosts(self) -> list[str]:
+        """Hosts reached in clear text: as the collector recorded them, and (for inventories from before it did)
+        the hosts of sources it names by an http:// or git:// URL."""
+        inventory = self.source.inventory
+        found = [h.host for h in inventory.hosts if h.plain_http]
+        for artifact in inventory.artifacts:
+            for url in (artifact.source, artifact.extra.get("repo")):
+                if isinstance(url, str) and is_plain_http(url):
+                    found.append(url_host(url))
+        return list(dict.fromkeys(h for h in found if h))
 
     @property
     def attached_count(self) -> int:

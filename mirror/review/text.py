@@ -177,6 +177,8 @@ def _upstream_lines(upstream: Upstream) -> list[str]:
 
 
 NO_RULE_APPLIES = "no requireSignatures rule applies to this image"
+# Clear text: anyone on the network path could have answered in the upstream's name (docs/officer-guide.md).
+PLAIN_HTTP = "PLAIN HTTP"
 
 
 def rule_check_line(check: RuleCheck) -> str:
@@ -270,6 +272,9 @@ def review_text(review: Review) -> str:
         f"  {len(review.entries)} artifact(s): {counts}; {len(inventory.files)} files, "
         f"{human_size(review.carried_bytes)} carried"
     )
+    plain = review.plain_http_hosts
+    if plain:
+        lines.append(f"  {PLAIN_HTTP}: {len(plain)} host(s) reached without TLS: {clean(', '.join(plain))}")
     lines += ["", "since base"]
     if source.base:
         lines.append(
@@ -297,7 +302,7 @@ def review_text(review: Review) -> str:
     lines += _supply_chain_lines(review)
     lines += ["", f"hosts contacted by the collector ({len(inventory.hosts)})"]
     for host in inventory.hosts:
-        lines.append(f"  {clean(host.host)}  {clean(host.how)}")
+        lines.append(f"  {clean(host.host)}  {clean(host.how)}" + (f"  {PLAIN_HTTP}" if host.host in plain else ""))
     if not inventory.hosts:
         lines.append("  not recorded (an inventory from before the egress policy)")
     for kind in (*KINDS, *review.other_kinds):

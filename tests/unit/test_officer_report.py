@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mirror.bundle.inventory import HostRecord
 from mirror.bundle.signatures import add_envelope
 from mirror.review.html import review_html
 from mirror.review.jsonout import review_json
@@ -198,3 +199,40 @@ def test_a_bundle_from_before_mirrorset_names_were_recorded_says_so_in_its_title
     title = review_text(build_review(bundle)).splitlines()[0]
 
     assert title == "MirrorSets not recorded (an older bundle), not signed by a collector"
+
+
+# --- upstream endpoints reached in clear text ---------------------------------------------------------------
+
+
+def _hosts_bundle(root: Path) -> Path:
+    hosts = (HostRecord("registry.example", "named"), HostRecord("127.0.0.1:15000", "named", plain_http=True))
+    return small_bundle(root, hosts=hosts)
+
+
+def test_a_host_reached_over_plain_http_is_flagged_at_the_top_and_in_the_host_list(tmp_path):
+    text = review_text(build_review(_hosts_bundle(tmp_path / "bundle")))
+
+    header = text.split("\n\n")[0]
+    assert "PLAIN HTTP: 1 host(s) reached without TLS" in header and "127.0.0.1:15000" in header
+    assert "  127.0.0.1:15000  named  PLAIN HTTP" in text.splitlines()
+    assert "  registry.example  named" in text.splitlines()
+
+
+def test_a_host_reached_over_plain_http_is_flagged_in_json_and_html(tmp_path):
+    review = build_review(_hosts_bundle(tmp_path / "bundle"))
+
+    body = review_json(review)
+    assert body["plainHTTPHosts"] == ["127.0.0.1:15000"]
+    assert body["hosts"] == [
+        {"host": "registry.example", "how": "named", "plainHTTP": False},
+        {"host": "127.0.0.1:15000", "how": "named", "plainHTTP": True},
+    ]
+    assert "PLAIN HTTP" in review_html(review)
+
+
+def test_an_http_source_of_an_older_inventory_is_flagged_as_plain_http_too(tmp_path):
+    bundle = SmallBundle(tmp_path / "bundle")
+    bundle.chart("app", "1.0.0", repo="http://charts.example:8080")
+    bundle.finish()
+
+    assert review_json(build_review(tmp_path / "bundle"))["plainHTTPHosts"] == ["charts.example:8080"]
