@@ -9,7 +9,7 @@ from html import escape
 
 from mirror.progress import human_size
 from mirror.review.diff import Diff
-from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.review.model import KIND_TITLES, KINDS, Entry, Review
 from mirror.review.policycheck import RuleCheck
 from mirror.review.signatures import AWAITING, SignatureView
 from mirror.review.text import (
@@ -393,7 +393,7 @@ def _listing(review: Review) -> str:
             f"<tr class='entry'><td><code>{_e(e.artifact.source)}</code></td><td>{_e(e.version or '')}</td>"
             f"<td><code>{_e(e.artifact.digest)}</code></td>"
             f"<td>{_e(human_size(e.facts.content_size if e.facts.content_size is not None else e.artifact.size))}</td>"
-            f"<td>{_e(FOUND_TITLES.get(e.found, e.found))}{'' if e.in_bundle else ' (in base)'}</td>"
+            f"<td>{_e(e.found_phrase)}{'' if e.in_bundle else ' (in base)'}</td>"
             f"<td>{_facts(e)}</td></tr>"
             for e in group
         )

@@ -133,6 +133,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "mediaType": artifact.media_type,
         "size": artifact.size,
         "found": entry.found,
+        "alsoFound": list(entry.also_found),
         "inBundle": entry.in_bundle,
         "details": {k: v for k, v in artifact.extra.items() if k not in _CORE},
         **_facts(entry.facts),

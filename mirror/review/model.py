@@ -57,6 +57,12 @@ class Entry:
     facts: ArtifactFacts
     in_bundle: bool  # its own document (manifest, git bundle, objects) is carried, not expected from the base
     upstream: Upstream = field(default_factory=Upstream)  # what upstream attached to it; who signed it
+    # An OCI chart that is also an image record (the OCI artifact a Flux object names): how that one was found.
+    also_found: list[str] = field(default_factory=list)
+
+    @property
+    def found_phrase(self) -> str:
+        return ", ".join(dict.fromkeys(FOUND_TITLES.get(f, f) for f in (self.found, *self.also_found)))
 
     @property
     def version(self) -> str | None:
@@ -172,9 +178,12 @@ def build_review(
     # The signers an inventory records are the collector's word only if its signature over this inventory counts.
     vouched = any(s.kind == "collection" and s.status == "counted" for s in signatures.signatures)
     entries = []
+    folded = _oci_charts_as_images(source.inventory.artifacts)
     for artifact in source.inventory.artifacts:
         if artifact.kind in SUPPLY_CHAIN_KINDS:
             continue  # shown with the artifact they belong to (placed), not as artifacts of their own
+        if artifact.kind == "image" and (artifact.source, artifact.digest) in folded:
+            continue  # the chart's entry says how this record was found too
         in_bundle = artifact.digest in carried
         if in_bundle or reader is not source.reader or reader is None:
             facts = artifact_facts(reader, artifact)
@@ -183,10 +192,25 @@ def build_review(
         upstream = upstream_of(reader, artifact, placed.owned.get(artifact.source, []), vouched=vouched)
         if policy_check is not None:
             upstream.policy = policy_check.of(artifact)
-        entries.append(Entry(artifact, found_of(artifact), facts, in_bundle, upstream))
+        entry = Entry(artifact, found_of(artifact), facts, in_bundle, upstream)
+        if artifact.kind == "chart":
+            entry.also_found = folded.get((artifact.source, artifact.digest), [])
+        entries.append(entry)
     review = Review(source, entries, signatures, placed, policy_check=policy_check)
     if previous is not None:
         review.since_base = diff_sources(previous, source)
         if source.base is None:
             review.notes.append(f"the inventory names no base; compared with {previous.location} as asked")
     return review
+
+
+def _oci_charts_as_images(artifacts: tuple[ArtifactRecord, ...]) -> dict[tuple[str, str], list[str]]:
+    """OCI charts that are also recorded as images (a Flux OCIRepository names the chart): by (source, digest),
+    how each image record was found. One artifact, listed once, under Charts."""
+    charts = {(a.source, a.digest) for a in artifacts if a.kind == "chart"}
+    folded: dict[tuple[str, str], list[str]] = {}
+    for artifact in artifacts:
+        key = (artifact.source, artifact.digest)
+        if artifact.kind == "image" and key in charts:
+            folded.setdefault(key, []).append(found_of(artifact))
+    return folded

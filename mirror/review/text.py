@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mirror.progress import human_size
 from mirror.review.diff import Diff, SignerChange, artifact_json
-from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.review.model import KIND_TITLES, KINDS, Entry, Review
 from mirror.review.policycheck import PolicyCheck, RuleCheck
 from mirror.review.signatures import SignatureView
 from mirror.review.upstream import Upstream
@@ -89,7 +89,7 @@ def _entry_lines(entry: Entry) -> list[str]:
     lines = [
         f"  {clean(artifact.source)}",
         f"      {clean(entry.version or '-')}  {artifact.digest}  {human_size(size)}  "
-        f"found: {FOUND_TITLES.get(entry.found, entry.found)}" + ("" if entry.in_bundle else "  (in base)"),
+        f"found: {entry.found_phrase}" + ("" if entry.in_bundle else "  (in base)"),
     ]
     for platform in entry.facts.platforms:
         arch = "/".join(x for x in (platform.os, platform.architecture, platform.variant) if x) or "unknown platform"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from mirror.bundle.inventory import HostRecord
+from mirror.bundle.inventory import ArtifactRecord, HostRecord
 from mirror.bundle.signatures import add_envelope
 from mirror.review.html import review_html
 from mirror.review.jsonout import review_json
@@ -236,3 +237,37 @@ def test_an_http_source_of_an_older_inventory_is_flagged_as_plain_http_too(tmp_p
     bundle.finish()
 
     assert review_json(build_review(tmp_path / "bundle"))["plainHTTPHosts"] == ["charts.example:8080"]
+
+
+# --- an OCI chart is one artifact ---------------------------------------------------------------------------
+
+
+def _oci_chart_bundle(root: Path) -> Path:
+    """An OCI chart listed in a MirrorSet, and the same manifest again as the OCI artifact a Flux object names."""
+    bundle = SmallBundle(root)
+    bundle.chart("app", "1.0.0", repo="oci://registry.example/charts")
+    listed = bundle.artifacts.pop()
+    chart = ArtifactRecord("chart", "registry.example/charts/app:1.0.0", listed.digest, listed.media_type, 9, {})
+    bundle.artifacts.append(replace(chart, extra={**listed.extra, "via": "listed"}))
+    bundle.artifacts.append(replace(chart, kind="image", extra={"via": "flux"}))
+    bundle.finish()
+    return root
+
+
+def test_an_oci_chart_that_a_flux_object_also_names_is_listed_once_under_charts(tmp_path):
+    review = build_review(_oci_chart_bundle(tmp_path / "bundle"))
+
+    assert [e.artifact.kind for e in review.entries] == ["chart"]
+    text = review_text(review)
+    assert text.count("registry.example/charts/app:1.0.0") == 1
+    assert "found: listed, Flux object" in text
+    assert "Images (" not in text
+    assert review_json(review)["totals"]["byKind"]["image"] == 0
+
+
+def test_an_oci_chart_listed_once_still_says_every_way_it_was_found_in_json_and_html(tmp_path):
+    review = build_review(_oci_chart_bundle(tmp_path / "bundle"))
+
+    [chart] = review_json(review)["artifacts"]
+    assert chart["found"] == "listed" and chart["alsoFound"] == ["flux"]
+    assert review_html(review).count("registry.example/charts/app:1.0.0") == 1
