@@ -9,6 +9,7 @@ from typing import Any
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.errors import MirrorError
 from mirror.git.refs import is_object_id
+from mirror.review.fluxobjects import FleetChange, object_changes, read_objects
 from mirror.review.gitlog import Commit, GitHistory, git_history, history_error
 from mirror.review.source import Source
 from mirror.review.thinlog import CarriedCommits
@@ -110,6 +111,7 @@ class Diff:
     signers: list[SignerChange] = field(default_factory=list)
     attached_added: int = 0  # manifests attached upstream (signatures, attestations, SBOMs) new in NEW
     attached_removed: int = 0
+    flux: list[FleetChange] = field(default_factory=list)  # the objects of each fleet added or changed
 
     @property
     def new_blob_bytes(self) -> int:
@@ -139,6 +141,7 @@ class Diff:
             "newBlobs": {"count": len(self.new_blobs), "bytes": self.new_blob_bytes},
             "signers": [c.to_json() for c in self.signers],
             "attached": {"added": self.attached_added, "removed": self.attached_removed},
+            "flux": [f.to_json() for f in self.flux],
             "notes": list(self.notes),
         }
 
@@ -354,6 +357,29 @@ def _commits(
                     move.note = old_problem or new_problem
 
 
+def _fleets(old: Source, new: Source, diff: Diff) -> None:
+    """The objects of each Flux fleet that is new or changed, read from both bundles (not from inventory files)."""
+    if new.reader is None:
+        return
+    before = {_key(a): a for a in old.inventory.artifacts if a.kind == "flux"}
+    for artifact in new.inventory.artifacts:
+        previous = before.get(_key(artifact))
+        if artifact.kind != "flux" or (previous is not None and previous.digest == artifact.digest):
+            continue
+        change = FleetChange(artifact.source, str(artifact.extra.get("path") or ""))
+        diff.flux.append(change)
+        try:
+            objects = read_objects(new.reader, artifact)
+            if previous is not None and old.reader is None:
+                change.note = f"the objects before are not in {old.location}, an inventory file"
+                continue
+            earlier = read_objects(old.reader, previous) if previous is not None and old.reader is not None else []
+        except MirrorError as exc:
+            change.note = f"objects not read: {exc.message}"
+            continue
+        change.objects = object_changes(earlier, objects)
+
+
 def _needed(source: Source) -> dict[str, int]:
     """Every blob the bundle's artifacts need: carried, or expected from its base chain."""
     return {**dict(source.expected), **source.blob_sizes}
@@ -376,6 +402,7 @@ def diff_sources(old: Source, new: Source, *, commits: bool = True) -> Diff:
         len(before_attached - after_attached),
     )
     _commits(old, new, pairs, diff, commits)
+    _fleets(old, new, diff)
     before = _needed(old)
     diff.new_blobs = sorted((d, s) for d, s in _needed(new).items() if d not in before)
     if new.base is not None and new.base.inventory != diff.old_inventory:
@@ -400,4 +427,5 @@ def summary_counts(diff: Diff) -> dict[str, Any]:
         "signerAlarms": len(diff.signer_alarms),
         "attachedAdded": diff.attached_added,
         "attachedRemoved": diff.attached_removed,
+        "fluxObjectChanges": sum(len(f.objects) for f in diff.flux),
     }

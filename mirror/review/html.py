@@ -5,6 +5,7 @@ See docs/review.md ("Outputs").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from mirror.progress import human_size
@@ -181,6 +182,7 @@ def _diff(diff: Diff) -> str:
             )
             parts.append(f"<h3>{title}</h3><table><tr><th>Kind</th><th>Source</th><th>Digest</th></tr>{rows}</table>")
     parts.append(_signer_changes(diff))
+    parts.append(_fleet_changes(diff))
     for move in diff.refs:
         commits = "".join(f"<li><code>{_e(c.id[:12])}</code> {_e(c.subject)}</li>" for c in move.commits)
         more = move.total - len(move.commits)
@@ -197,6 +199,26 @@ def _diff(diff: Diff) -> str:
             f"{note}{dropped}<ul class='plain'>{commits}{extra}</ul>"
         )
     parts += [f"<p class='warn'>{_e(n)}</p>" for n in diff.notes]
+    return "".join(parts)
+
+
+def _fleet_changes(diff: Diff) -> str:
+    """Per Flux fleet: each object added, removed or changed, with the fields that changed."""
+    parts = []
+    for fleet in diff.flux:
+        rows = [
+            (
+                _e(c.name.kind),
+                f"<code>{_e(c.name.display.partition(' ')[2])}</code>",
+                _e(c.what),
+                "<br>".join(_e(f.describe(not c.hidden)) for f in c.fields)
+                + (f"<br><span class='muted'>and {c.more_fields} more field(s)</span>" if c.more_fields else ""),
+            )
+            for c in fleet.objects
+        ]
+        note = f"<p class='muted'>{_e(fleet.note)}</p>" if fleet.note else ""
+        table = _table(("Kind", "Object", "Change", "Fields"), rows) if rows else ""
+        parts.append(f"<h3>Flux objects: <code>{_e(fleet.source)}</code> {_e(fleet.path)}</h3>{note}{table}")
     return "".join(parts)
 
 
@@ -277,7 +299,7 @@ def _signature_detail(signature: SignatureView) -> str:
 
 
 def _table(
-    headers: tuple[str, ...], rows: list[tuple[str, ...]], cls: str = "", row_classes: list[str] | None = None
+    headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], cls: str = "", row_classes: Sequence[str] | None = None
 ) -> str:
     """A table that stacks into labelled blocks on a narrow screen (each cell names its column: data-label)."""
     head = "".join(f"<th>{h}</th>" for h in headers)
@@ -325,8 +347,15 @@ def _facts(entry: Entry) -> str:
             + "</div>"
         )
     if entry.artifact.kind == "flux":
+        facts = entry.facts
+        names = "".join(
+            f"<li>{_e(o.kind)} <code>{_e(f'{o.namespace}/{o.name}' if o.namespace else o.name)}</code></li>"
+            for o in facts.objects
+        )
+        more = f"<li class='muted'>and {facts.more_objects} more</li>" if facts.more_objects else ""
         parts.append(
-            f"<div>{_e(extra.get('objects'))} Flux object(s) from {_e(extra.get('git') or 'a local path')}</div>"
+            f"<div>{_e(extra.get('objects'))} object(s) from {_e(extra.get('git') or 'a local path')}</div>"
+            + (f"<ul class='plain'>{names}{more}</ul>" if names or more else "")
         )
     for reason in extra.get("foundBy") or []:
         parts.append(f"<div class='small muted'>used by {_e(reason)}</div>")

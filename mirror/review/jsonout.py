@@ -41,6 +41,8 @@ def _facts(facts: ArtifactFacts) -> dict[str, Any]:
             "description": chart.description,
             "dependencies": list(chart.dependencies),
         },
+        "objects": [o.to_json() for o in facts.objects],
+        "moreObjects": facts.more_objects,
         "notes": list(facts.notes),
     }
 

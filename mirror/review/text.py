@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mirror.progress import human_size
 from mirror.review.diff import Diff, SignerChange, artifact_json
+from mirror.review.fluxobjects import ObjectChange
 from mirror.review.model import KIND_TITLES, KINDS, Entry, Review
 from mirror.review.policycheck import PolicyCheck, RuleCheck
 from mirror.review.signatures import SignatureView
@@ -53,10 +54,25 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
             lines.append(f"{indent}    ... and {move.total - len(move.commits)} more commit(s)")
         if move.dropped:
             lines.append(f"{indent}    not a fast-forward: {move.dropped} commit(s) of the old state are gone")
+    for fleet in diff.flux:
+        lines.append(f"{indent}  flux objects   {clean(fleet.source)} {clean(fleet.path)}")
+        lines += [f"{indent}    {clean(object_change_line(change))}" for change in fleet.objects]
+        if fleet.note:
+            lines.append(f"{indent}    ({clean(fleet.note)})")
     lines += signer_lines(diff, indent)
     for note in diff.notes:
         lines.append(f"{indent}  note: {clean(note)}")
     return lines
+
+
+def object_change_line(change: ObjectChange) -> str:
+    """`HelmRelease apps/web changed: spec.chart.spec.version "1.0.0" -> "1.1.0"` (unescaped)."""
+    line = f"{change.name.display} {change.what}"
+    if change.fields:
+        line += ": " + "; ".join(f.describe(not change.hidden) for f in change.fields)
+    if change.more_fields:
+        line += f"; and {change.more_fields} more field(s)"
+    return line
 
 
 def signers_phrase(signers: tuple[Signer, ...]) -> str:
@@ -102,6 +118,11 @@ def _entry_lines(entry: Entry) -> list[str]:
     extra = artifact.extra
     if artifact.kind == "git":
         lines.append(f"      commit {clean(extra.get('commit', '-'))}, {len(extra.get('heads') or {})} ref(s)")
+    if artifact.kind == "flux" and (entry.facts.objects or entry.facts.more_objects):
+        lines.append(f"      {len(entry.facts.objects) + entry.facts.more_objects} object(s):")
+        lines += [f"        {clean(name.display)}" for name in entry.facts.objects]
+        if entry.facts.more_objects:
+            lines.append(f"        ... and {entry.facts.more_objects} more")
     if artifact.kind == "chart" and extra.get("requiredBy"):
         lines.append(f"      dependency of {clean(extra['requiredBy'])}")
     for reason in extra.get("foundBy") or []:

@@ -19,6 +19,8 @@ from typing import Any
 
 from mirror.bundle.inventory import ArtifactRecord, FileRecord, Inventory, blob_path
 from mirror.bundle.signatures import add_envelope
+from mirror.flux.blob import FLUX_OBJECTS_MEDIA_TYPE, objects_blob
+from mirror.flux.objects import object_from_document
 from mirror.helm.package import HELM_CHART_LAYER, HELM_CONFIG
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import sha256_digest
@@ -109,6 +111,13 @@ class SmallBundle:
         self.artifacts.append(
             ArtifactRecord("chart", f"{repo}/{name}-{version}.tgz", digest, mt.OCI_MANIFEST, size, extra)
         )
+
+    def flux(self, source: str, path: str, documents: list[dict[str, Any]]) -> None:
+        """A Flux fleet: its objects blob, as collect writes it."""
+        objects = [o for i, d in enumerate(documents) if (o := object_from_document(d, "fleet.yaml", i)) is not None]
+        raw = objects_blob(objects, max_bytes=1 << 20, where=source)
+        extra = {"path": path, "git": None, "objects": len(objects)}
+        self.artifacts.append(ArtifactRecord("flux", source, self.blob(raw), FLUX_OBJECTS_MEDIA_TYPE, len(raw), extra))
 
     def finish(self, **fields: Any) -> bytes:
         """Write index.json and inventory.json (with any other Inventory `fields`, such as hosts); the inventory's

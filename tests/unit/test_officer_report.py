@@ -13,10 +13,12 @@ import pytest
 
 from mirror.bundle.inventory import ArtifactRecord, HostRecord
 from mirror.bundle.signatures import add_envelope
+from mirror.review.diff import diff_sources
 from mirror.review.html import review_html
-from mirror.review.jsonout import review_json
+from mirror.review.jsonout import diff_json, review_json
 from mirror.review.model import build_review
-from mirror.review.text import review_text
+from mirror.review.source import open_source
+from mirror.review.text import diff_text, review_text
 from mirror.trust.keys import generate, load_public_key, load_signer
 from mirror.trust.sign import sign_approval, sign_collection
 from tests.support.signedbundles import SmallBundle
@@ -271,3 +273,128 @@ def test_an_oci_chart_listed_once_still_says_every_way_it_was_found_in_json_and_
     [chart] = review_json(review)["artifacts"]
     assert chart["found"] == "listed" and chart["alsoFound"] == ["flux"]
     assert review_html(review).count("registry.example/charts/app:1.0.0") == 1
+
+
+# --- Flux objects -------------------------------------------------------------------------------------------
+
+
+def _object(kind: str, namespace: str, name: str, spec: dict, api: str = "source.toolkit.fluxcd.io/v1") -> dict:
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+RELEASE = "helm.toolkit.fluxcd.io/v2"
+
+
+def _fleet(root: Path, objects: list[dict], bundle_id: str = "b-fleet") -> Path:
+    bundle = SmallBundle(root, bundle_id=bundle_id)
+    bundle.flux("https://git.example/fleet.git", "clusters/prod", objects)
+    bundle.finish()
+    return root
+
+
+def test_inspect_lists_each_flux_object_by_kind_namespace_and_name(tmp_path):
+    bundle = _fleet(
+        tmp_path / "bundle",
+        [
+            _object("GitRepository", "flux-system", "apps", {"url": "https://git.example/apps.git"}),
+            _object("HelmRelease", "apps", "web", {"chart": {"spec": {"version": "1.0.0"}}}, RELEASE),
+        ],
+    )
+
+    review = build_review(bundle)
+
+    lines = review_text(review).splitlines()
+    assert "      2 object(s):" in lines
+    assert "        GitRepository flux-system/apps" in lines and "        HelmRelease apps/web" in lines
+    [fleet] = review_json(review)["artifacts"]
+    assert fleet["objects"] == [
+        {"apiVersion": RELEASE, "kind": "HelmRelease", "namespace": "apps", "name": "web"},
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "namespace": "flux-system",
+            "name": "apps",
+        },
+    ]
+    assert "HelmRelease" in review_html(review) and "flux-system/apps" in review_html(review)
+
+
+def _two_fleets(tmp_path: Path) -> tuple[Path, Path]:
+    old = _fleet(
+        tmp_path / "old",
+        [
+            _object("GitRepository", "flux-system", "apps", {"url": "https://git.example/apps.git"}),
+            _object("HelmRelease", "apps", "web", {"chart": {"spec": {"version": "1.0.0"}}, "interval": "5m"}, RELEASE),
+            _object("Secret", "apps", "token", {}, "v1") | {"stringData": {"token": "old-secret-value"}},
+        ],
+        "b-old",
+    )
+    new = _fleet(
+        tmp_path / "new",
+        [
+            _object("HelmRelease", "apps", "web", {"chart": {"spec": {"version": "1.1.0"}}, "interval": "5m"}, RELEASE),
+            _object("OCIRepository", "flux-system", "charts", {"url": "oci://registry.example/charts"}),
+            _object("Secret", "apps", "token", {}, "v1") | {"stringData": {"token": "new-secret-value"}},
+        ],
+        "b-new",
+    )
+    return old, new
+
+
+def test_the_diff_names_each_flux_object_added_removed_and_changed_with_the_fields_that_changed(tmp_path):
+    old, new = _two_fleets(tmp_path)
+
+    lines = diff_text(diff_sources(open_source(old), open_source(new))).splitlines()
+
+    assert '    HelmRelease apps/web changed: spec.chart.spec.version "1.0.0" -> "1.1.0"' in lines
+    assert "    OCIRepository flux-system/charts added" in lines
+    assert "    GitRepository flux-system/apps removed" in lines
+
+
+def test_the_diff_of_a_flux_secret_names_the_fields_that_changed_but_never_their_values(tmp_path):
+    old, new = _two_fleets(tmp_path)
+
+    diff = diff_sources(open_source(old), open_source(new))
+
+    shown = diff_text(diff) + json.dumps(diff_json(diff))
+    assert "    Secret apps/token changed: stringData.token (value not shown)" in diff_text(diff).splitlines()
+    assert "secret-value" not in shown
+
+
+def test_the_diff_json_lists_flux_object_changes_per_fleet(tmp_path):
+    old, new = _two_fleets(tmp_path)
+
+    [fleet] = diff_json(diff_sources(open_source(old), open_source(new)))["flux"]
+
+    assert fleet["source"] == "https://git.example/fleet.git" and fleet["path"] == "clusters/prod"
+    changes = {(o["kind"], o["change"]): o for o in fleet["objects"]}
+    assert set(changes) == {
+        ("HelmRelease", "changed"),
+        ("OCIRepository", "added"),
+        ("GitRepository", "removed"),
+        ("Secret", "changed"),
+    }
+    assert changes[("HelmRelease", "changed")]["fields"] == [
+        {"path": "spec.chart.spec.version", "old": "1.0.0", "new": "1.1.0"}
+    ]
+
+
+def test_a_flux_objects_blob_that_does_not_match_its_digest_is_noted_and_its_objects_not_listed(tmp_path):
+    bundle = _fleet(tmp_path / "bundle", [_object("GitRepository", "flux-system", "apps", {})])
+    [blob] = [p for p in (bundle / "blobs" / "sha256").iterdir() if b"FluxObjects" in p.read_bytes()]
+    blob.write_bytes(blob.read_bytes().replace(b"apps", b"evil"))
+
+    [fleet] = review_json(build_review(bundle))["artifacts"]
+
+    assert fleet["objects"] == []
+    assert any("does not match its digest" in n for n in fleet["notes"])
+
+
+def test_the_report_with_a_base_shows_the_flux_object_changes_in_html(tmp_path):
+    old, new = _two_fleets(tmp_path)
+
+    page = review_html(build_review(new, base=old))
+
+    assert "HelmRelease" in page and "apps/web" in page
+    assert "spec.chart.spec.version" in page and "&quot;1.0.0&quot; -&gt; &quot;1.1.0&quot;" in page
+    assert "secret-value" not in page
