@@ -183,3 +183,20 @@ def artifact_facts(reader: BundleReader | None, artifact: ArtifactRecord) -> Art
     if artifact.kind == "flux":
         return flux_facts(reader, artifact)
     return ArtifactFacts(content_size=artifact.size)
+
+
+def content_size(reader: BundleReader | None, artifact: ArtifactRecord) -> int | None:
+    """Every byte the artifact needs, as its documents state them; None when they cannot be read here."""
+    if artifact.kind in ("git", "flux"):
+        return artifact.size  # one blob, the record's own
+    if reader is None:
+        return None
+    if artifact.kind == "image":
+        return image_facts(reader, artifact).content_size
+    if artifact.kind == "chart":
+        try:
+            manifest = _document(reader, artifact.digest, artifact.media_type)
+        except MirrorError:
+            return None
+        return manifest.size + sum(d.size for d in manifest.blobs)
+    return None

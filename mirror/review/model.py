@@ -18,6 +18,7 @@ from mirror.egress import is_plain_http, url_host
 from mirror.limits import DEFAULT_LIMITS
 from mirror.review.diff import Diff, diff_sources, version_of
 from mirror.review.facts import ArtifactFacts, artifact_facts
+from mirror.review.found import FOUND_TITLES, found_of
 from mirror.review.policycheck import PolicyCheck, check_policy
 from mirror.review.signatures import SignatureReview, SignatureView, review_signatures
 from mirror.review.source import Source, open_source
@@ -28,26 +29,6 @@ from mirror.trust.upstream import policy_trusted_roots
 
 KINDS = ("image", "chart", "git", "flux")
 KIND_TITLES = {"image": "Images", "chart": "Charts", "git": "Git sources", "flux": "Flux artifacts"}
-FOUND_TITLES = {
-    "listed": "listed",
-    "chart": "chart discovery",
-    "flux": "Flux object",
-    "dependency": "chart dependency",
-}
-
-
-def found_of(artifact: ArtifactRecord) -> str:
-    """How the collector found it; bundles from before `via` was recorded are judged by what they do record."""
-    via = artifact.extra.get("via")
-    if isinstance(via, str) and via in FOUND_TITLES:
-        return via
-    if artifact.kind == "chart" and artifact.extra.get("requiredBy"):
-        return "dependency"
-    if artifact.kind == "image" and artifact.extra.get("foundBy"):
-        return "chart"
-    if artifact.kind in ("git", "flux"):
-        return "listed"
-    return "unrecorded"
 
 
 @dataclass
@@ -95,6 +76,11 @@ class Review:
     @property
     def title(self) -> str:
         """What the bundle is: the MirrorSets collected and who collected it (docs/officer-guide.md)."""
+        return ", ".join(self.title_parts)
+
+    @property
+    def title_parts(self) -> tuple[str, str]:
+        """(`MirrorSets platform, apps`, `collected by NAME with KEY-NAME (key ID)`)."""
         names = self.source.inventory.mirror_sets
         if not names:
             what = "MirrorSets not recorded (an older bundle)"
@@ -102,8 +88,8 @@ class Review:
             what = ("MirrorSet " if len(names) == 1 else "MirrorSets ") + ", ".join(names)
         collection = self.collection
         if collection is None:
-            return f"{what}, not signed by a collector"
-        return f"{what}, collected by {collection.collector} with {collection.signer}"
+            return what, "not signed by a collector"
+        return what, f"collected by {collection.collector} with {collection.signer}"
 
     @property
     def plain_http_hosts(self) -> list[str]:

@@ -4,8 +4,9 @@ characters (escape sequences that could repaint the terminal) are shown as \\x..
 from __future__ import annotations
 
 from mirror.progress import human_size
-from mirror.review.diff import Diff, SignerChange, artifact_json
+from mirror.review.diff import Diff, SignerChange
 from mirror.review.fluxobjects import ObjectChange
+from mirror.review.found import FOUND_TITLES, found_of
 from mirror.review.model import KIND_TITLES, KINDS, Entry, Review
 from mirror.review.policycheck import PolicyCheck, RuleCheck
 from mirror.review.signatures import SignatureView
@@ -16,6 +17,20 @@ from mirror.terminal import escape as clean
 
 def _short(digest: str | None) -> str:
     return (digest or "-").removeprefix("sha256:")[:12]
+
+
+def event_lines(diff: Diff, indent: str = "") -> list[str]:
+    """`supply-chain events (N)` and one line per event, marked ALARM, CHECK or NOTE; or that there are none."""
+    events = diff.events
+    if not events:
+        return [
+            f"{indent}supply-chain events: none (no signer changed, no tag moved, no chart republished, "
+            "no history rewritten)"
+        ]
+    lines = [f"{indent}supply-chain events ({len(events)}): check each before approving"]
+    for event in events:
+        lines.append(f"{indent}  {event.mark}  {clean(event.what)}  {clean(event.source)}  {clean(event.detail)}")
+    return lines
 
 
 def diff_lines(diff: Diff, indent: str = "") -> list[str]:
@@ -38,10 +53,16 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
                 f"{_short(change.new_digest)}"
             )
     for artifact in diff.added:
-        item = artifact_json(artifact)
-        lines.append(f"{indent}  added          {clean(artifact.kind):<5} {clean(artifact.source)}  {item['digest']}")
+        size = diff.size_of(artifact)
+        lines.append(
+            f"{indent}  added          {clean(artifact.kind):<5} {clean(artifact.source)}  {artifact.digest}  "
+            f"{human_size(size) if size is not None else 'size not read'}  "
+            f"found: {FOUND_TITLES.get(found_of(artifact), found_of(artifact))}"
+        )
     for artifact in diff.removed:
         lines.append(f"{indent}  removed        {clean(artifact.kind):<5} {clean(artifact.source)}  {artifact.digest}")
+    if diff.removal_note:
+        lines.append(f"{indent}    ({diff.removal_note})")
     for move in diff.refs:
         lines.append(
             f"{indent}  ref moved      {clean(move.source)} {clean(move.ref)}  {_short(move.old)} -> {_short(move.new)}"
@@ -296,6 +317,11 @@ def review_text(review: Review) -> str:
     plain = review.plain_http_hosts
     if plain:
         lines.append(f"  {PLAIN_HTTP}: {len(plain)} host(s) reached without TLS: {clean(', '.join(plain))}")
+    lines.append("")
+    if review.since_base is not None:
+        lines += event_lines(review.since_base)
+    else:
+        lines.append("supply-chain events: give --base PREV (the bundle before this one) to see them")
     lines += ["", "since base"]
     if source.base:
         lines.append(
@@ -339,4 +365,5 @@ def review_text(review: Review) -> str:
 
 
 def diff_text(diff: Diff) -> str:
-    return "\n".join(diff_lines(diff)) + "\n"
+    lines = diff_lines(diff)
+    return "\n".join([*lines[:2], *event_lines(diff), *lines[2:]]) + "\n"

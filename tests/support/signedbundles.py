@@ -97,9 +97,10 @@ class SmallBundle:
         self.index.append({"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(manifest)})
         return digest, len(manifest)
 
-    def image(self, source: str, **extra: object) -> None:
+    def image(self, source: str, *, layer: bytes | None = None, **extra: object) -> None:
         config = json.dumps({"os": "linux", "architecture": "amd64", "note": source}).encode()
-        digest, size = self._manifest(config, OCI_CONFIG, f"layer of {source}".encode(), OCI_LAYER)
+        layer = layer if layer is not None else f"layer of {source}".encode()
+        digest, size = self._manifest(config, OCI_CONFIG, layer, OCI_LAYER)
         self.artifacts.append(ArtifactRecord("image", source, digest, mt.OCI_MANIFEST, size, dict(extra)))
 
     def chart(

@@ -182,7 +182,8 @@ def test_the_report_is_titled_by_the_mirrorsets_and_the_collector(tmp_path, keys
 
     title = f"MirrorSets platform, apps, collected by night-collector with collector (key {keys.key_ids['collector']})"
     assert review_text(review).splitlines()[0] == title
-    assert f"<h1>{title}</h1>" in review_html(review)
+    what, by = title.split(", collected ")
+    assert f"<h1>{what}</h1><p class='byline'>collected {by}</p>" in review_html(review)
     assert review_json(review)["bundle"]["title"] == title
     assert review_json(review)["bundle"]["mirrorSets"] == ["platform", "apps"]
 
@@ -398,3 +399,91 @@ def test_the_report_with_a_base_shows_the_flux_object_changes_in_html(tmp_path):
     assert "HelmRelease" in page and "apps/web" in page
     assert "spec.chart.spec.version" in page and "&quot;1.0.0&quot; -&gt; &quot;1.1.0&quot;" in page
     assert "secret-value" not in page
+
+
+# --- what changed: added artifacts, removals, supply-chain events --------------------------------------------
+
+
+def _nights(tmp_path: Path) -> tuple[Path, Path]:
+    """Night 1: app:1.0 and old:1.0. Night 2: app:1.0 on another digest (signed by someone else), old:1.0 gone,
+    and new:2.0 added through a chart (a 10,000-byte layer)."""
+    first = SmallBundle(tmp_path / "night1", bundle_id="night1")
+    first.image("registry.example/team/app:1.0", via="listed", signers=[{"key": "aa" * 32}])
+    first.image("registry.example/team/old:1.0", via="listed")
+    first.finish()
+    second = SmallBundle(tmp_path / "night2", bundle_id="night2")
+    second.image("registry.example/team/app:1.0", layer=b"moved", via="listed", signers=[{"key": "bb" * 32}])
+    second.image("registry.example/team/new:2.0", layer=b"x" * 10_000, via="chart", foundBy=["chart web@1.0.0"])
+    second.finish()
+    return first.root, second.root
+
+
+def test_an_added_artifact_shows_its_size_and_how_it_was_found(tmp_path):
+    old, new = _nights(tmp_path)
+
+    diff = diff_sources(open_source(old), open_source(new))
+
+    [line] = [x for x in diff_text(diff).splitlines() if "added " in x and "new:2.0" in x]
+    assert line.endswith("10.5 KB  found: chart discovery")
+    [added] = diff_json(diff)["added"]
+    assert added["found"] == "chart" and 10_000 < added["size"] < 11_000
+
+
+def test_an_added_artifact_of_an_inventory_file_says_its_size_was_not_read(tmp_path):
+    old, new = _nights(tmp_path)
+
+    diff = diff_sources(open_source(old / "inventory.json"), open_source(new / "inventory.json"))
+
+    [line] = [x for x in diff_text(diff).splitlines() if "added " in x]
+    assert "size not read" in line and "found: chart discovery" in line
+    assert diff_json(diff)["added"][0]["size"] is None
+
+
+def test_removed_artifacts_are_said_to_stay_on_the_targets_after_import(tmp_path):
+    old, new = _nights(tmp_path)
+
+    diff = diff_sources(open_source(old), open_source(new))
+
+    assert any("registry.example/team/old:1.0" in x and "removed" in x for x in diff_text(diff).splitlines())
+    assert "import never deletes: the 1 removed artifact(s) stay on the targets" in diff_text(diff)
+    assert "import never deletes" in review_html(build_review(new, base=old))
+
+
+def test_a_moved_tag_and_a_changed_signer_come_first_as_supply_chain_events(tmp_path):
+    old, new = _nights(tmp_path)
+
+    text = review_text(build_review(new, base=old))
+
+    events = text[text.index("supply-chain events (2)") : text.index("since base")].splitlines()
+    assert events[1].startswith("  ALARM  signer changed  registry.example/team/app:1.0")
+    assert events[2].startswith("  CHECK  tag moved  registry.example/team/app:1.0")
+
+
+def test_supply_chain_events_are_listed_in_json_and_marked_in_html(tmp_path):
+    old, new = _nights(tmp_path)
+    review = build_review(new, base=old)
+
+    events = review_json(review)["sinceBase"]["supplyChainEvents"]
+    assert [(e["event"], e["alarm"]) for e in events] == [("signer changed", True), ("tag moved", False)]
+    page = review_html(review)
+    assert page.index("Supply-chain events") < page.index("Changes since base")
+    assert "ALARM" in page[page.index("Supply-chain events") : page.index("Changes since base")]
+
+
+def test_a_chart_republished_under_the_same_version_is_a_supply_chain_event(tmp_path):
+    first = SmallBundle(tmp_path / "night1")
+    first.chart("web", "1.0.0", archive=b"first")
+    first.finish()
+    second = SmallBundle(tmp_path / "night2")
+    second.chart("web", "1.0.0", archive=b"second")
+    second.finish()
+
+    diff = diff_sources(open_source(first.root), open_source(second.root))
+
+    assert [e.what for e in diff.events] == ["chart republished"]
+
+
+def test_a_report_without_a_base_says_how_to_see_supply_chain_events(tmp_path):
+    _, new = _nights(tmp_path)
+
+    assert "supply-chain events: give --base PREV" in review_text(build_review(new))
