@@ -31,7 +31,7 @@ _CSS = """
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); margin: 2rem auto;
-  max-width: 1100px; padding: 0 1rem; overflow-wrap: anywhere; }
+  max-width: 1100px; padding: 0 1rem; overflow-wrap: break-word; }
 h1 { font-size: 1.45rem; margin: 0 0 .25rem; line-height: 1.25; } h2 { font-size: 1.15rem; margin: 1.8rem 0 .5rem;
   border-bottom: 2px solid var(--line); padding-bottom: .2rem; } h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; word-break: break-all; }
@@ -40,12 +40,13 @@ th, td { text-align: left; vertical-align: top; padding: .3rem .45rem; border-bo
 th { background: #f3f5f8; font-weight: 600; }
 .summary td:first-child { width: 13rem; color: var(--muted); }
 .status { display: inline-block; padding: .1rem .5rem; border-radius: 3px; font-weight: 600; }
+.mark { white-space: nowrap; }
 .ok { background: #dafbe1; color: var(--ok); } .bad { background: #ffebe9; color: var(--bad); }
 .warn { background: #fff8c5; color: var(--warn); }
 .muted { color: var(--muted); } .small { font-size: 12px; }
 .verdict { font-size: 1.05rem; margin: .6rem 0 .2rem; } .byline { margin: 0 0 .2rem; }
 ul.plain { margin: .2rem 0; padding-left: 1.1rem; }
-.labels td { border: 0; padding: 0 .4rem 0 0; font-size: 12px; }
+.labels { width: auto; margin: 0 0 .3rem; } .labels td { border: 0; padding: 0 .6rem 0 0; font-size: 12px; }
 tr.alarm td { background: #ffebe9; color: var(--bad); font-weight: 600; }
 tr.alarm td:first-child { border-left: 4px solid var(--bad); }
 tr.check td:first-child { border-left: 4px solid var(--warn); }
@@ -297,7 +298,7 @@ def _events(review: Review) -> str:
         return "<p>None: no signer changed, no tag moved, no chart republished, no history rewritten.</p>"
     rows = [
         (
-            _status(e.mark, {"ALARM": "bad", "CHECK": "warn"}.get(e.mark, "ok")),
+            f"<span class='mark'>{_status(e.mark, {'ALARM': 'bad', 'CHECK': 'warn'}.get(e.mark, 'ok'))}</span>",
             _e(e.what),
             f"<code>{_e(e.source)}</code>",
             f"<span class='mono'>{_e(e.detail)}</span>",
