@@ -8,6 +8,7 @@ Chromium's own `--window-size` cannot go below 500 px wide, so a phone's 390 px 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -79,20 +80,16 @@ class Browser:
         self.close()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, RuntimeError):
             self._send("Browser.close")
-        except (OSError, RuntimeError):
-            pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
         for fd in (self._write, self._read):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def _send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
         self._next += 1
