@@ -139,6 +139,7 @@ class Diff:
     attached_added: int = 0  # manifests attached upstream (signatures, attestations, SBOMs) new in NEW
     attached_removed: int = 0
     flux: list[FleetChange] = field(default_factory=list)  # the objects of each fleet added or changed
+    flux_read: bool = False  # NEW is a bundle, so its fleets' objects were compared (not an inventory file)
     sizes: dict[tuple[str, ...], int] = field(default_factory=dict)  # of added and removed artifacts, when read
 
     def size_of(self, artifact: ArtifactRecord) -> int | None:
@@ -443,6 +444,7 @@ def _fleets(old: Source, new: Source, diff: Diff) -> None:
     """The objects of each Flux fleet that is new or changed, read from both bundles (not from inventory files)."""
     if new.reader is None:
         return
+    diff.flux_read = True
     before = {_key(a): a for a in old.inventory.artifacts if a.kind == "flux"}
     for artifact in new.inventory.artifacts:
         previous = before.get(_key(artifact))
@@ -514,6 +516,6 @@ def summary_counts(diff: Diff) -> dict[str, Any]:
         "signerAlarms": len(diff.signer_alarms),
         "attachedAdded": diff.attached_added,
         "attachedRemoved": diff.attached_removed,
-        "fluxObjectChanges": sum(len(f.objects) for f in diff.flux),
+        "fluxObjectChanges": sum(len(f.objects) for f in diff.flux) if diff.flux_read else None,
         "supplyChainEvents": len(diff.events),
     }

@@ -295,7 +295,7 @@ def _events(review: Review) -> str:
         )
     events = review.since_base.events
     if not events:
-        return "<p>None: no signer changed, no tag moved, no chart republished, no history rewritten.</p>"
+        return "<p>None: no signer changes, moved tags, republished charts or rewritten history.</p>"
     rows = [
         (
             f"<span class='mark'>{_status(e.mark, {'ALARM': 'bad', 'CHECK': 'warn'}.get(e.mark, 'ok'))}</span>",

@@ -24,8 +24,8 @@ def event_lines(diff: Diff, indent: str = "") -> list[str]:
     events = diff.events
     if not events:
         return [
-            f"{indent}supply-chain events: none (no signer changed, no tag moved, no chart republished, "
-            "no history rewritten)"
+            f"{indent}supply-chain events: none (no signer changes, moved tags, republished charts or rewritten "
+            "history)"
         ]
     lines = [f"{indent}supply-chain events ({len(events)}): check each before approving"]
     for event in events:
