@@ -338,7 +338,7 @@ def _signatures(review: Review) -> str:
             _signature_detail(s),
             f"<code>{_e(s.file)}</code>",
         )
-        for s in verdict.signatures
+        for s in verdict.in_order
     ]
     table = (
         _table(("Signature", "Time", "Status", "Comment and detail", "File"), rows) if rows else "<p>No signatures.</p>"

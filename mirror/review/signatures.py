@@ -83,6 +83,12 @@ class SignatureReview:
     approvals_required: int = 0  # the policy's approvers.threshold
 
     @property
+    def in_order(self) -> list[SignatureView]:
+        """The collection statement first, then the approvals, then what is neither: the order they happened in."""
+        rank = {"collection": 0, "approval": 1}
+        return sorted(self.signatures, key=lambda s: rank.get(s.kind, 2))
+
+    @property
     def state(self) -> str:
         """Too few approvals alone is the normal state of a bundle before its officers approve it, not a refusal."""
         if self.policy is None:

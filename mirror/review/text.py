@@ -340,7 +340,7 @@ def review_text(review: Review) -> str:
     if source.volumes:
         lines.append(f"  {len(source.volumes)} data volume(s)")
     lines += ["", f"signatures: {review.signatures.verdict}"]
-    for signature in review.signatures.signatures:
+    for signature in review.signatures.in_order:
         lines += _signature_lines(signature)
     if not review.signatures.signatures:
         lines.append("  none")

@@ -171,6 +171,19 @@ def test_without_a_policy_an_approval_is_named_by_its_key_id_with_its_time_and_c
     assert "comment: checked against CHG-1234" in text
 
 
+def test_the_collection_statement_is_listed_before_the_approvals(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle")
+    keys.collect(bundle)
+    keys.approve(bundle, "officer-a", "one")
+    keys.approve(bundle, "officer-b", "two")
+
+    text = review_text(build_review(bundle, trust=keys.policy))
+
+    headings = [line.split(" (key")[0].strip() for line in text.splitlines() if " by " in line and ": counted" in line]
+    assert headings[0] == "collection by collector"
+    assert sorted(headings[1:]) == ["approval by officer-a", "approval by officer-b"]
+
+
 # --- the title: which MirrorSets, which collector -----------------------------------------------------------
 
 
