@@ -414,6 +414,189 @@ def import_(
             _say(f"  {name}")
 
 
+Trust = Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")]
+ImporterKey = Annotated[
+    Path | None,
+    typer.Option("--importer-key", exists=True, dir_okay=False, help="Sign each import journal entry with this key."),
+]
+LockTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout", min=0, help="Seconds to wait for another run on the same trust state; default: wait."
+    ),
+]
+
+
+@app.command()
+@handled
+def prune(
+    trust: Trust,
+    registry: Annotated[str, typer.Option("--registry", help="The import target: https://HOST[:PORT][/PREFIX].")],
+    keep: Annotated[int, typer.Option("--keep", min=1, help="Keep what the last N imported bundles use.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Delete; without it, only say what would be deleted.")] = False,
+    importer_key: ImporterKey = None,
+    lock_timeout: LockTimeout = None,
+    jobs: Jobs = 4,
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+) -> None:
+    """Delete the manifests only bundles older than the last N imported use, as the journal records them; a dry
+    run unless --yes. Blobs stay until the registry's garbage collection."""
+    from mirror.prune.run import prune_target
+
+    result = prune_target(
+        registry,
+        trust=trust,
+        keep=keep,
+        yes=yes,
+        ca_file=_ca(ca_file),
+        jobs=jobs,
+        progress=Progress(quiet=quiet or as_json),
+        lock_timeout=lock_timeout,
+        importer_key=importer_key,
+    )
+    if as_json:
+        _print_json(result.to_json())
+        return
+    kept = ", ".join(b.bundle_id for b in result.kept)
+    _say(f"keeping what the last {len(result.kept)} bundle(s) imported to {result.target} use: {kept}")
+    verb = "would delete" if result.dry_run else "deleted"
+    for decision in result.decisions:
+        candidate = decision.candidate
+        where = f"{candidate.repository}@{candidate.digest}"
+        tags = f"  (tags: {', '.join(decision.tags)})" if decision.tags else ""
+        if decision.action == "delete":
+            _say(f"{verb:<12} {where}{tags}")
+        elif decision.action == "gone":
+            _say(f"{'gone':<12} {where}  (already deleted)")
+        else:
+            _say(f"{'left':<12} {where}{tags}")
+    count = len(result.to_delete) if result.dry_run else len(result.deleted)
+    _say(
+        f"{verb} {count} manifest(s), {len(result.gone)} already gone, {len(result.skipped)} left; "
+        "blobs stay until the registry's garbage collection (docs/day-two.md)"
+    )
+    if result.dry_run and count:
+        _say("dry run: nothing was deleted; run again with --yes to delete")
+
+
+@app.command()
+@handled
+def restore(
+    bundles: Annotated[
+        list[Path], typer.Argument(help="Every bundle of the chain, full and incrementals, in any order.", exists=True)
+    ],
+    trust: Trust,
+    registry: Annotated[str, typer.Option("--registry", help="The empty target: https://HOST[:PORT][/PREFIX].")],
+    git: Annotated[str | None, typer.Option("--git", help="The Git server for Git sources: https://HOST/BASE.")] = None,
+    force_git: Annotated[
+        bool, typer.Option("--force-git", help="Allow non-fast-forward updates, as the original imports did.")
+    ] = False,
+    importer_key: ImporterKey = None,
+    lock_timeout: LockTimeout = None,
+    jobs: Jobs = 4,
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Import again, in order, the bundles the journal lists as imported, into targets that lost them."""
+    from mirror.importer.restore import restore_chain
+
+    result = restore_chain(
+        bundles,
+        registry,
+        trust=trust,
+        git_url=git,
+        force_git=force_git,
+        jobs=jobs,
+        ca_file=_ca(ca_file),
+        progress=Progress(quiet=quiet or as_json, log_format=log_format.value),
+        lock_timeout=lock_timeout,
+        importer_key=importer_key,
+    )
+    if as_json:
+        _print_json(result.to_json())
+        return
+    for restored in result.restored:
+        imported = restored.report
+        _say(
+            f"restored {restored.bundle_id} ({restored.bundle}): {len(imported.images)} artifact(s), "
+            f"{imported.counts.blobs_uploaded} blob(s) uploaded, {len(imported.git)} Git source(s)"
+        )
+    for note in result.notes:
+        _say(f"note: {note}")
+    git_flag = f" --git {result.git}" if result.git else ""
+    _say(f"restored {len(result.restored)} bundle(s) into {result.registry}; compare the targets with the journal:")
+    _say(f"  mirror audit --trust {trust} --registry {result.registry}{git_flag}")
+
+
+@app.command()
+@handled
+def serve(
+    bundles: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Bundles (directory, .tar or head volume .tar.000): a full one, then its incrementals in order.",
+            exists=True,
+        ),
+    ],
+    trust: Annotated[
+        Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy to verify against.")
+    ] = None,
+    allow_unsigned: Annotated[
+        bool, typer.Option("--allow-unsigned", help="Serve on checksums alone, for labs; warns.")
+    ] = False,
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks one).")
+    ] = "127.0.0.1:5000",
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", exists=True, dir_okay=False, help="Serve HTTPS: the certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="The certificate's key (PEM).")
+    ] = None,
+    jobs: Jobs = 4,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Verify the bundles, then serve them read-only over the OCI distribution API until stopped."""
+    from mirror.serve.run import Listening, serve_bundles
+    from mirror.serve.server import RequestLog
+
+    def ready(listening: Listening) -> None:
+        if as_json:
+            print(json.dumps(listening.to_json()), flush=True)
+        else:
+            signed = "verified by the trust policy" if listening.signed else "UNSIGNED, checksums only"
+            _say(
+                f"listening on {listening.url}: {listening.repositories} repositories, {listening.tags} tags, "
+                f"{listening.blobs} blobs from {listening.bundles} bundle(s), {signed}; read-only"
+            )
+            sys.stdout.flush()
+
+    try:
+        serve_bundles(
+            bundles,
+            trust=trust,
+            allow_unsigned=allow_unsigned,
+            listen=listen,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            jobs=jobs,
+            progress=Progress(quiet=quiet, log_format=log_format.value),
+            log=RequestLog(log_format=log_format.value, quiet=quiet),
+            on_ready=ready,
+        )
+    except KeyboardInterrupt:
+        if _stop_signal != signal.SIGTERM:
+            raise  # Ctrl-C: 130, as every command
+    # SIGTERM is how a service manager stops a server: a clean stop, exit 0.
+    _say("stopped", err=True)
+
+
 @app.command()
 @handled
 def keygen(
@@ -580,6 +763,7 @@ def _root(
 
 
 _interrupting = False
+_stop_signal: int | None = None  # the signal that interrupted the run: serve stops cleanly on SIGTERM
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -590,10 +774,11 @@ def _interrupted(signum: int, frame: object) -> None:
     its staging area and --report is written. Later signals are ignored: the clean-up must not be cut short.
     Only SIGKILL leaves a staging area behind (never a bundle at OUT).
     """
-    global _interrupting
+    global _interrupting, _stop_signal
     if _interrupting:
         return
     _interrupting = True
+    _stop_signal = signum
     guard = sys.modules.get("mirror.netguard")  # not loaded: nothing has touched the network yet
     if guard is not None:
         guard.cancel()

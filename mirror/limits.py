@@ -177,6 +177,15 @@ class Limits:
     max_sigstore_bundle_bytes: int = 16 * MiB
     max_certificate_pem_bytes: int = 64 * 1024
     max_identity_regexp_chars: int = 1024
+    # mirror serve (docs/serve.md): connections served at once (a thread each; more wait in the listen queue), how
+    # long a connection may stay silent (no request, a stalled TLS handshake, a client that stops reading its
+    # answer) before it is closed, the longest request path looked at (a distribution name is at most 255
+    # characters: anything longer is answered 404 unread, and logged cut to this length), and the most entries
+    # one page of tags/list or _catalog holds.
+    serve_max_connections: int = 64
+    serve_idle_timeout_s: float = 60.0
+    serve_max_path_chars: int = 1024
+    serve_max_page_entries: int = 10_000
 
 
 DEFAULT_LIMITS = Limits()

@@ -397,6 +397,24 @@ class RegistryClient:
 
         return self._retrying(attempt, self._document(f"manifest upload {self.endpoint.host}/{repository}:{reference}"))
 
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        """DELETE a manifest by digest (the tags on it go with it): True once deleted, False when the registry does
+        not have it. Anything else raises RegistryHTTPError: 405 UNSUPPORTED is a registry whose deletes are off.
+
+        Asks for the `delete` action, which distribution's token auth grants apart from push.
+        """
+        url = self._url(repository, "manifests", check_digest(digest, "manifest digest"))
+        scope = (self._scope(repository, "delete"),)
+
+        def attempt() -> bool:
+            response = self._send("DELETE", url, scope)
+            if response.status_code not in (200, 202, 404):
+                raise self._error(response, f"DELETE manifest {repository}@{digest}")
+            self._release(response)
+            return response.status_code != 404
+
+        return self._retrying(attempt, self._document(f"manifest delete {self.endpoint.host}/{repository}@{digest}"))
+
     def referrers(
         self, repository: str, digest: str, artifact_type: str | None = None, *, max_count: int | None = None
     ) -> list[Descriptor] | None:

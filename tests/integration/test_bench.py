@@ -81,3 +81,11 @@ def test_the_attached_step_says_how_many_attached_manifests_each_collect_carried
 def test_the_cost_of_carrying_signatures_and_sboms_is_shown_without_a_target(small_bench):
     row = _row(small_bench, "attached", ".sig + SBOM")
     assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0 and row["met"] is None
+
+
+def test_bench_times_skopeo_pulling_one_blob_from_serve_beside_distribution(small_bench):
+    row = _row(small_bench, "serve", "blob, skopeo pulls")
+    assert row["other"]["tool"] == "distribution"
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
+    assert row["ratio"] == pytest.approx(row["mirror"]["value"] / row["other"]["value"])
+    assert row["target"] == ">= 80% of distribution's throughput" and isinstance(row["met"], bool)

@@ -20,6 +20,9 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
    the trusted collector, as a tar stuffed with --hostile-blobs one-byte members its inventory does not list,
    (c) a collect of a Flux fleet holding a ten-level YAML alias bomb. Each runs once, under a --hostile-timeout
    and a 3 GB address-space cap; a run that is not refused in time is reported so, not waited for.
+9. serve: `skopeo copy` of an image holding one --serve-size blob (1 GiB) from `mirror serve` of a bundle that
+   carries it, against the same copy from the distribution registry it was collected from, in turns: the
+   throughput of serve (which hashes every byte it sends) beside distribution's (which does not).
 
 The corpus (N images sharing a --base-size layer, each with a --unique-size layer of its own) is random and
 pushed afresh for every repeat: skopeo's blob-info cache would otherwise mount blobs it saw in an earlier run
@@ -44,7 +47,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +74,7 @@ TARGET_COPY_RATIO = 0.67  # collect and import: at most this share of skopeo's w
 TARGET_VERIFY_SPEED = 0.80  # verify: at least this share of sha256sum's speed
 TARGET_NIGHT_SECONDS = 10.0
 TARGET_RSS_MB = 150.0
+TARGET_SERVE_SPEED = 0.80  # serve: at least this share of the distribution registry's throughput
 TARGET_ATTACHED_RATIO = 1.10  # collect with the discovery of attached manifests: at most this of without
 TARGET_REFUSAL_SECONDS = 2.0  # hostile input: refused within this, under TARGET_RSS_MB
 HOSTILE_ADDRESS_SPACE = 3_000_000_000  # a hostile run that expands past this fails instead of taking the machine
@@ -228,6 +232,7 @@ class Bench:
     hostile_sparse_bytes: int = 20 << 30
     hostile_blobs: int = 200_000
     hostile_timeout: float = 20.0
+    serve_bytes: int = 1 << 30
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     log: Callable[[str], None] = lambda message: print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -499,18 +504,86 @@ class Bench:
         self._drop(work / "bomb-bundle")
         return rows
 
+    # -- step 9: serve beside the distribution registry -----------------------------------------------------
+
+    def serve_step(self) -> list[Row]:
+        size = (
+            f"{self.serve_bytes / MiB:.0f} MiB"
+            if self.serve_bytes < 1 << 30
+            else f"{self.serve_bytes / (1 << 30):g} GiB"
+        )
+        row = Row(
+            "serve",
+            f"one {size} blob, skopeo pulls",
+            other_tool="distribution",
+            target=f">= {TARGET_SERVE_SPEED:.0%} of distribution's throughput",
+        )
+        if subprocess.run([self.mirror, "serve", "--help"], capture_output=True).returncode != 0:
+            row.note = "not available in this build (no mirror serve)"
+            return [row]
+        repository = f"bench-{self.run_id}-serve/big"
+        with Pusher(self.services.upstream) as pusher:
+            pushed = pusher.image(repository, "1", [tar_layer(self.serve_bytes)])
+        self.log(f"serve corpus pushed: {pushed.size / 1e6:.0f} MB in one layer")
+        manifest = write_mirrorset(self.work / "serve.yaml", [pushed.reference], registries=self.registries)
+        bundle = self.work / "serve-bundle"
+        _timed("mirror collect (serve corpus)", [self.mirror, "collect", str(manifest), "-o", str(bundle), "-q"])
+        out = self.work / "serve-pull"
+
+        def pull(reference: str, samples: list[Sample], what: str) -> None:
+            command = ["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false"]
+            samples.append(_timed(what, [*command, f"docker://{reference}", f"dir:{out}"]))
+            shutil.rmtree(out)
+
+        with _serving(self.mirror, bundle, self.work / "serve.log") as address:
+            for r in range(self.repeat):
+                _in_turns(
+                    r,
+                    lambda: pull(f"{address}/{repository}:1", row.mirror, "skopeo copy from mirror serve"),
+                    lambda: pull(pushed.reference, row.other, "skopeo copy from distribution"),
+                )
+        row.met = row.ratio is not None and 1 / row.ratio >= TARGET_SERVE_SPEED
+        served = row.value(row.mirror)
+        row.note = f"serve: {pushed.size / 1e6 / served:.0f} MB/s" if served else ""
+        self._drop(bundle)
+        return [row]
+
     def run(self, steps: set[str]) -> list[Row]:
         copy = self.copy_steps() if "copy" in steps else []
         verify = self.verify_step() if "verify" in steps else []
         night = self.night_step() if "night" in steps else []
         attached = self.attached_step() if "attached" in steps else []
+        serve = self.serve_step() if "serve" in steps else []
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
-        return copy[:2] + attached + verify[:1] + night + copy[2:] + verify[1:] + hostile
+        return copy[:2] + attached + verify[:1] + serve + night + copy[2:] + verify[1:] + hostile
 
 
 TARGET_HOSTILE_SECONDS = 30.0
+
+
+@contextlib.contextmanager
+def _serving(mirror: str, bundle: Path, log: Path) -> Iterator[str]:
+    """`mirror serve BUNDLE` on a free loopback port (its log in `log`); yields host:port; stopped with SIGTERM."""
+    with log.open("w") as errors:
+        command = [mirror, "serve", str(bundle), "--allow-unsigned", "--listen", "127.0.0.1:0", "--json", "-q"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line:
+                sys.exit(f"bench: mirror serve did not start:\n{log.read_text()[-3000:]}")
+            yield str(json.loads(line)["url"]).removeprefix("http://")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def hostile_upstream_rows(work: Path, mirror: str, log: Callable[[str], None]) -> list[Row]:
@@ -582,6 +655,10 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
             continue
         if row.step == "verify":
             print(f"verify: mirror runs at {1 / row.ratio:.0%} of sha256sum's speed")
+        elif row.step == "serve":
+            print(
+                f"serve: skopeo pulls from mirror serve at {1 / row.ratio:.0%} of the speed it pulls from distribution"
+            )
         elif row.step == "attached":
             cpu = statistics.median(x.cpu_seconds for x in row.mirror) / statistics.median(
                 x.cpu_seconds for x in row.other
@@ -606,12 +683,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unique-size", type=_parse_size, default=6 * 10**6, help="each image's own layer (6M)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each step; medians are reported (3)")
     parser.add_argument("--verify-size", type=_parse_size, default=1 << 30, help="size of the verify bundle (1G)")
+    parser.add_argument("--serve-size", type=_parse_size, default=1 << 30, help="the blob skopeo pulls from serve (1G)")
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
         "--steps",
-        default="copy,attached,verify,night,hostile",
+        default="copy,attached,verify,serve,night,hostile",
         help="which to run: copy (collect, import, RSS), attached (collect with and without the discovery of "
-        "attached manifests), verify, night, hostile (hostile bundles and upstreams)",
+        "attached manifests), verify, serve (skopeo pulling from mirror serve and from distribution), night, "
+        "hostile (hostile bundles and upstreams)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"
@@ -627,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.small:
         args.images, args.base_size, args.unique_size, args.repeat = 2, MiB, 256 * 1024, 1
-        args.verify_size, args.night_images = 4 * MiB, 3
+        args.verify_size, args.night_images, args.serve_size = 4 * MiB, 3, 4 * MiB
         args.hostile_sparse_size, args.hostile_blobs, args.hostile_timeout = 1 << 30, 2_000, 10.0
     if args.keep:
         (REPO_ROOT / ".bench").mkdir(exist_ok=True)
@@ -654,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         args.hostile_sparse_size,
         args.hostile_blobs,
         args.hostile_timeout,
+        serve_bytes=args.serve_size,
     )
     try:
         rows = bench.run(set(args.steps.split(",")))

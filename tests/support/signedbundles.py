@@ -97,11 +97,15 @@ class SmallBundle:
         self.index.append({"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(manifest)})
         return digest, len(manifest)
 
-    def image(self, source: str, *, layer: bytes | None = None, **extra: object) -> None:
-        config = json.dumps({"os": "linux", "architecture": "amd64", "note": source}).encode()
-        layer = layer if layer is not None else f"layer of {source}".encode()
+    def image(self, source: str, *, content: str | None = None, layer: bytes | None = None, **extra: object) -> str:
+        """An image of one layer; its digest follows `content` (default: the source), which the test may vary to
+        move a tag from one night to the next, or the `layer` bytes given. Returns the digest."""
+        note = source if content is None else content
+        config = json.dumps({"os": "linux", "architecture": "amd64", "note": note}).encode()
+        layer = layer if layer is not None else f"layer of {note}".encode()
         digest, size = self._manifest(config, OCI_CONFIG, layer, OCI_LAYER)
         self.artifacts.append(ArtifactRecord("image", source, digest, mt.OCI_MANIFEST, size, dict(extra)))
+        return digest
 
     def chart(
         self, name: str, version: str, repo: str = "https://charts.example", archive: bytes = b"not really a chart"
