@@ -168,6 +168,12 @@ class Limits:
     review_max_commits: int = 50
     review_git_timeout_s: float = 300.0
     review_max_commit_bytes: int = 1 * MiB
+    # Review: the objects of one Flux fleet listed by inspect (the count beyond is given), and the changed fields
+    # of one object listed by a diff (the count beyond is given), and the characters of one value shown there.
+    # The blob itself is capped by max_flux_objects_bytes, as when it was collected.
+    review_max_flux_objects: int = 1000
+    review_max_object_fields: int = 20
+    review_max_value_chars: int = 120
     # Keyless verification of upstream signatures (issue 15): a Sigstore trusted root (real ones: under 10 KiB),
     # a Sigstore bundle or one part of cosign's classic layout (its payload, its Rekor entry; real ones: a few
     # KiB, an attestation with an SBOM inside: megabytes), a certificate or chain in PEM, and an identity regexp.

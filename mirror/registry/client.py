@@ -209,7 +209,7 @@ class RegistryClient:
         """
         target = httpx.URL(url)
         if self._egress is not None:
-            self._egress.record(self.endpoint.netloc)
+            self._egress.record(self.endpoint.netloc, plain_http=self.endpoint.scheme == "http")
         authorization = self._auth.cached_header(scope)
         auth_answered = False
         for _ in range(self._limits.max_redirects + 1):
