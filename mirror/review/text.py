@@ -218,7 +218,7 @@ def _upstream_lines(upstream: Upstream) -> list[str]:
     return lines
 
 
-NO_RULE_APPLIES = "no requireSignatures rule applies to this image"
+NO_RULE_APPLIES = "no requireSignatures rule applies to it"
 # Clear text: anyone on the network path could have answered in the upstream's name (docs/officer-guide.md).
 PLAIN_HTTP = "PLAIN HTTP"
 
