@@ -599,6 +599,87 @@ def serve(
 
 @app.command()
 @handled
+def audit(
+    trust: Annotated[
+        Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy: its state file's journal.")
+    ],
+    registry: Annotated[
+        str, typer.Option("--registry", help="The registry the imports wrote to: https://HOST[/PREFIX].")
+    ],
+    git: Annotated[
+        str | None, typer.Option("--git", help="The Git server the imports pushed to: https://HOST/BASE.")
+    ] = None,
+    only_journaled: Annotated[
+        bool,
+        typer.Option(
+            "--only-journaled",
+            help="Check only what the journal says was written: no tag, ref or repository it never wrote is looked "
+            "for (a shared registry without a prefix of its own, or a journal adopted on an older installation).",
+        ),
+    ] = False,
+    statement: Annotated[
+        Path | None,
+        typer.Option(
+            "--statement", dir_okay=False, help="When clean, write a signed in-toto statement of what was held here."
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option("--key", exists=True, dir_okay=False, help="The key that signs --statement.")
+    ] = None,
+    jobs: Jobs = 8,  # small read-only requests: latency, not bandwidth, bounds an audit
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Compare the targets with what the import journal says was imported; exit 5 on drift."""
+    from mirror.audit.run import audit as audit_targets
+
+    report = audit_targets(
+        trust,
+        registry,
+        git_url=git,
+        jobs=jobs,
+        ca_file=_ca(ca_file),
+        only_journaled=only_journaled,
+        statement=statement,
+        key=key,
+        progress=Progress(quiet=quiet, log_format=log_format.value),
+    )
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        _print_audit(report)
+    report.require_clean()
+
+
+def _print_audit(report: Any) -> None:
+    git = f" and {report.git}" if report.git else ""
+    head = f" (sha256 {report.journal_head[:12]})" if report.journal_head else ""
+    _say(f"audit of {report.registry}{git} against {report.journal_entries} journal entr(y/ies){head}")
+    _say(f"  bundles held: {len(report.bundles)}, sequences {report.sequences}")
+    checked = report.registry_checked
+    _say(
+        f"  checked: {checked.tags} tag(s), {checked.manifests} manifest(s), {checked.blobs} blob(s), "
+        f"{checked.repositories} tag list(s), {report.refs_checked} Git ref(s)"
+    )
+    for note in report.notes:
+        _say(f"  note: {note}")
+    for drift in report.drift.sorted():
+        _say(f"DRIFT {drift}")
+    if report.drift.omitted:
+        counts = ", ".join(f"{code} x{n}" for code, n in sorted(report.drift.counts.items()))
+        _say(f"DRIFT ... and {report.drift.omitted} more, not listed (in all: {counts})")
+    if report.clean:
+        _say(
+            f"clean: the targets hold what the {len(report.bundles)} bundle(s) put there (sequences {report.sequences})"
+        )
+    if report.statement:
+        _say(f"wrote the signed statement {report.statement}")
+
+
+@app.command()
+@handled
 def keygen(
     name: Annotated[str, typer.Argument(help="Writes NAME.key and NAME.pub.")],
     algorithm: Annotated[str, typer.Option("--algorithm", help="ecdsa-p256 or ed25519.")] = "ecdsa-p256",

@@ -759,18 +759,3 @@ def _git_report(
         }
         for plan, result in pushed
     ]
-
-
-def verify_with_policy(
-    bundle: str | Path,
-    policy: Path,
-    *,
-    jobs: int,
-    progress: Progress,
-    limits: Limits = DEFAULT_LIMITS,
-    clock: dt.datetime | None = None,
-) -> TrustReport:
-    """Every check of `mirror verify`; raises VerificationError listing every problem."""
-    report = check_trust(bundle, policy, jobs=jobs, limits=limits, progress=progress, clock=clock)
-    report.require()
-    return report

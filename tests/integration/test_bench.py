@@ -47,6 +47,13 @@ def test_bench_reports_the_nothing_changed_night_or_says_it_cannot(small_bench):
         assert row["mirror"]["value"] > 0 and "bundle" in row["note"]
 
 
+def test_bench_times_the_audit_of_imported_images_and_finds_them_clean(small_bench):
+    row = _row(small_bench, "audit")
+    (sample,) = row["mirror"]["samples"]
+    assert sample["seconds"] > 0 and row["note"].startswith("exit 0;") and isinstance(row["met"], bool)
+    assert row["target"] == "< 10 s"
+
+
 @pytest.mark.parametrize("what", ["forged", "unlisted tiny blobs", "alias-bomb"])
 def test_bench_reports_time_and_memory_to_refuse_hostile_input(small_bench, what):
     row = _row(small_bench, "hostile", what)

@@ -8,6 +8,8 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
 3. verify: `mirror verify` of a signed bundle of about --verify-size, against `sha256sum` of its files.
 4. night: a nothing-changed `mirror collect --since PREV` over --night-images small images (only when this
    build of mirror has --since).
+10. audit: `mirror audit` of --night-images small images imported from a signed bundle into the TLS registry
+    (only when this build of mirror has `audit`); every run must find the targets clean.
 5. peak RSS of collect and import, from /usr/bin/time -v (the largest of the repeats).
 8. attached: `mirror collect` of the collect corpus with each image signed upstream (a cosign `.sig`) and an
    SPDX SBOM attached (in the referrers tag schema index, distribution 2.8 having no referrers API), with the
@@ -64,6 +66,7 @@ from tests.support.benchcorpus import (
 from tests.support.cosign import generate_key
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
+from tests.support.signedbundles import make_trust, sign
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIRROR = str(REPO_ROOT / ".venv" / "bin" / "mirror")  # --mirror benches another build
@@ -73,6 +76,7 @@ VERIFY_LAYER_BYTES = 128 * MiB  # the verify corpus is cut into layers of this s
 TARGET_COPY_RATIO = 0.67  # collect and import: at most this share of skopeo's wall time
 TARGET_VERIFY_SPEED = 0.80  # verify: at least this share of sha256sum's speed
 TARGET_NIGHT_SECONDS = 10.0
+TARGET_AUDIT_SECONDS = 10.0
 TARGET_RSS_MB = 150.0
 TARGET_SERVE_SPEED = 0.80  # serve: at least this share of the distribution registry's throughput
 TARGET_ATTACHED_RATIO = 1.10  # collect with the discovery of attached manifests: at most this of without
@@ -396,6 +400,47 @@ class Bench:
         row.note = f"bundle {max(sizes) / 1e3:.0f} kB"
         return [full, row]
 
+    # -- step 9: the audit of what was imported ------------------------------------------------------------
+
+    def audit_step(self) -> list[Row]:
+        """`mirror audit` of --night-images imported images: tags, graphs, tag lists and the catalog, all clean."""
+        what = f"{self.night_images} imported images, clean"
+        row = Row("audit", what, target=f"< {TARGET_AUDIT_SECONDS:.0f} s")
+        help_text = subprocess.run([self.mirror, "--help"], capture_output=True, text=True).stdout
+        if "audit" not in help_text:
+            row.note = "not available in this build (no mirror audit)"
+            return [row]
+        prefix = f"bench-{self.run_id}-audit"
+        with Pusher(self.services.upstream, connections=16) as pusher:
+            pushed = push_family(pusher, prefix, self.night_images, 64 * 1024, 2048, workers=8)
+        self.log(f"audit corpus pushed ({len(pushed)} images)")
+        manifest = write_mirrorset(
+            self.work / "audit.yaml", [p.reference for p in pushed], registries=self.registries, name="audit"
+        )
+        bundle = self.work / "audit-bundle"
+        quiet = {"check": True, "stdout": subprocess.DEVNULL}
+        subprocess.run([self.mirror, "collect", str(manifest), "-o", str(bundle), "-q"], **quiet)  # type: ignore[call-overload]
+        trust = make_trust(self.work / "audit-trust")
+        sign(bundle, trust, sequence=1)
+        target = ["--registry", f"https://{self.services.internal}/{prefix}", "--ca-file", str(self.services.ca_file)]
+        env = {**os.environ, **self.internal_env}
+        subprocess.run(  # type: ignore[call-overload]
+            [self.mirror, "import", str(bundle), "--trust", str(trust.policy), *target, "-q"], env=env, **quiet
+        )
+        self.log(f"audit corpus imported ({len(pushed)} images)")
+        command = [self.mirror, "audit", "--trust", str(trust.policy), *target, "--json"]
+        for _ in range(self.repeat):
+            row.mirror.append(_timed("mirror audit", command, self.internal_env))
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        checked = json.loads(done.stdout)["checked"] if done.stdout else {}
+        row.met = done.returncode == 0 and (row.value(row.mirror) or math.inf) < TARGET_AUDIT_SECONDS
+        row.note = (
+            f"exit {done.returncode}; {checked.get('tags')} tags, {checked.get('manifests')} manifests, "
+            f"{checked.get('blobs')} blobs, {checked.get('repositoriesListed')} tag lists"
+        )
+        self._drop(bundle)
+        return [row]
+
     # -- step 8: the discovery of attached manifests, on and off -------------------------------------------
 
     def _knows_attached(self) -> bool:
@@ -554,10 +599,11 @@ class Bench:
         night = self.night_step() if "night" in steps else []
         attached = self.attached_step() if "attached" in steps else []
         serve = self.serve_step() if "serve" in steps else []
+        audited = self.audit_step() if "audit" in steps else []
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
-        return copy[:2] + attached + verify[:1] + serve + night + copy[2:] + verify[1:] + hostile
+        return copy[:2] + attached + verify[:1] + serve + night + audited + copy[2:] + verify[1:] + hostile
 
 
 TARGET_HOSTILE_SECONDS = 30.0
@@ -687,10 +733,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
         "--steps",
-        default="copy,attached,verify,serve,night,hostile",
+        default="copy,attached,verify,serve,night,audit,hostile",
         help="which to run: copy (collect, import, RSS), attached (collect with and without the discovery of "
         "attached manifests), verify, serve (skopeo pulling from mirror serve and from distribution), night, "
-        "hostile (hostile bundles and upstreams)",
+        "audit (of --night-images imported images), hostile (hostile bundles and upstreams)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"

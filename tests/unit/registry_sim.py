@@ -171,6 +171,7 @@ class RegistrySim:
         # a PUT names no OCI-Subject); on, the API answers an index of the manifests whose subject is the digest.
         self.referrers = False
         self.referrers_body: bytes | None = None  # when set, the referrers API answers exactly this
+        self.catalog = True  # GET /v2/_catalog lists the repositories; off, it answers 404 as some registries do
         self.on_request: Callable[[httpx.Request], None] | None = None  # called first for every request
         # Manifest DELETE by digest (202, the tags on it go too); off, 405 UNSUPPORTED as distribution answers
         # with storage.delete disabled, checked before whether the manifest exists.
@@ -267,6 +268,8 @@ class RegistrySim:
         if path == "/v2/":
             denied = self._authorize(request, None, ())
             return denied or httpx.Response(200, json={})
+        if path == "/v2/_catalog":
+            return self._catalog(request)
         if path.startswith("/same-origin/"):
             return self._serve_blob(request, path.rsplit("/", 1)[-1], None)
         m = _PATH.match(path)
@@ -392,6 +395,15 @@ class RegistrySim:
         if request.method == "DELETE":
             return self._delete_manifest(request, name, reference)
         return _error(405, "UNSUPPORTED")
+
+    def _catalog(self, request: httpx.Request) -> httpx.Response:
+        """Every repository holding a manifest, as distribution lists them (one page); 404 with `catalog` off."""
+        if not self.catalog:
+            return _error(404, "NOT_FOUND", "/v2/_catalog")
+        denied = self._authorize(request, None, ())
+        if denied:
+            return denied
+        return httpx.Response(200, json={"repositories": sorted(r for r, held in self.manifests.items() if held)})
 
     def _delete_manifest(self, request: httpx.Request, name: str, reference: str) -> httpx.Response:
         denied = self._authorize(request, name, ("delete",))
