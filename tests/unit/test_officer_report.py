@@ -222,7 +222,7 @@ def test_a_bundle_from_before_mirrorset_names_were_recorded_says_so_in_its_title
 
 
 def _hosts_bundle(root: Path) -> Path:
-    hosts = (HostRecord("registry.example", "named"), HostRecord("127.0.0.1:15000", "named", plain_http=True))
+    hosts = (HostRecord("registry.example", "named"), HostRecord("127.0.0.1:25000", "named", plain_http=True))
     return small_bundle(root, hosts=hosts)
 
 
@@ -230,8 +230,8 @@ def test_a_host_reached_over_plain_http_is_flagged_at_the_top_and_in_the_host_li
     text = review_text(build_review(_hosts_bundle(tmp_path / "bundle")))
 
     header = text.split("\n\n")[0]
-    assert "PLAIN HTTP: 1 host(s) reached without TLS" in header and "127.0.0.1:15000" in header
-    assert "  127.0.0.1:15000  named  PLAIN HTTP" in text.splitlines()
+    assert "PLAIN HTTP: 1 host(s) reached without TLS" in header and "127.0.0.1:25000" in header
+    assert "  127.0.0.1:25000  named  PLAIN HTTP" in text.splitlines()
     assert "  registry.example  named" in text.splitlines()
 
 
@@ -239,10 +239,10 @@ def test_a_host_reached_over_plain_http_is_flagged_in_json_and_html(tmp_path):
     review = build_review(_hosts_bundle(tmp_path / "bundle"))
 
     body = review_json(review)
-    assert body["plainHTTPHosts"] == ["127.0.0.1:15000"]
+    assert body["plainHTTPHosts"] == ["127.0.0.1:25000"]
     assert body["hosts"] == [
         {"host": "registry.example", "how": "named", "plainHTTP": False},
-        {"host": "127.0.0.1:15000", "how": "named", "plainHTTP": True},
+        {"host": "127.0.0.1:25000", "how": "named", "plainHTTP": True},
     ]
     assert "PLAIN HTTP" in review_html(review)
 
