@@ -48,7 +48,9 @@ CaFile = Annotated[
     typer.Option("--ca-file", exists=True, dir_okay=False, help="CA bundle for TLS; default: $SSL_CERT_FILE."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-Quiet = Annotated[
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log lines.")]
+# collect, import and verify: quiet for cron, which mails whatever a job prints.
+QuietRun = Annotated[
     bool,
     typer.Option(
         "--quiet", "-q", help="Print nothing when all goes well (--json still prints); warnings and errors still show."
@@ -252,7 +254,7 @@ def collect(
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
-    quiet: Quiet = False,
+    quiet: QuietRun = False,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Resolve, download and write a bundle at OUT; with --key, sign it as collector."""
@@ -380,7 +382,7 @@ def import_(
     jobs: Jobs = 4,
     ca_file: CaFile = None,
     as_json: AsJson = False,
-    quiet: Quiet = False,
+    quiet: QuietRun = False,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Verify the bundle completely, then load its images into the registry."""
@@ -445,6 +447,270 @@ def import_(
             _say(f"  {name}")
 
 
+Trust = Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")]
+ImporterKey = Annotated[
+    Path | None,
+    typer.Option("--importer-key", exists=True, dir_okay=False, help="Sign each import journal entry with this key."),
+]
+LockTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout", min=0, help="Seconds to wait for another run on the same trust state; default: wait."
+    ),
+]
+
+
+@app.command()
+@handled
+def prune(
+    trust: Trust,
+    registry: Annotated[str, typer.Option("--registry", help="The import target: https://HOST[:PORT][/PREFIX].")],
+    keep: Annotated[int, typer.Option("--keep", min=1, help="Keep what the last N imported bundles use.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Delete; without it, only say what would be deleted.")] = False,
+    importer_key: ImporterKey = None,
+    lock_timeout: LockTimeout = None,
+    jobs: Jobs = 4,
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+) -> None:
+    """Delete the manifests only bundles older than the last N imported use, as the journal records them; a dry
+    run unless --yes. Blobs stay until the registry's garbage collection."""
+    from mirror.prune.run import prune_target
+
+    result = prune_target(
+        registry,
+        trust=trust,
+        keep=keep,
+        yes=yes,
+        ca_file=_ca(ca_file),
+        jobs=jobs,
+        progress=Progress(quiet=quiet or as_json),
+        lock_timeout=lock_timeout,
+        importer_key=importer_key,
+    )
+    if as_json:
+        _print_json(result.to_json())
+        return
+    kept = ", ".join(b.bundle_id for b in result.kept)
+    _say(f"keeping what the last {len(result.kept)} bundle(s) imported to {result.target} use: {kept}")
+    verb = "would delete" if result.dry_run else "deleted"
+    for decision in result.decisions:
+        candidate = decision.candidate
+        where = f"{candidate.repository}@{candidate.digest}"
+        tags = f"  (tags: {', '.join(decision.tags)})" if decision.tags else ""
+        if decision.action == "delete":
+            _say(f"{verb:<12} {where}{tags}")
+        elif decision.action == "gone":
+            _say(f"{'gone':<12} {where}  (already deleted)")
+        else:
+            _say(f"{'left':<12} {where}{tags}")
+    count = len(result.to_delete) if result.dry_run else len(result.deleted)
+    _say(
+        f"{verb} {count} manifest(s), {len(result.gone)} already gone, {len(result.skipped)} left; "
+        "blobs stay until the registry's garbage collection (docs/day-two.md)"
+    )
+    if result.dry_run and count:
+        _say("dry run: nothing was deleted; run again with --yes to delete")
+
+
+@app.command()
+@handled
+def restore(
+    bundles: Annotated[
+        list[Path], typer.Argument(help="Every bundle of the chain, full and incrementals, in any order.", exists=True)
+    ],
+    trust: Trust,
+    registry: Annotated[str, typer.Option("--registry", help="The empty target: https://HOST[:PORT][/PREFIX].")],
+    git: Annotated[str | None, typer.Option("--git", help="The Git server for Git sources: https://HOST/BASE.")] = None,
+    force_git: Annotated[
+        bool, typer.Option("--force-git", help="Allow non-fast-forward updates, as the original imports did.")
+    ] = False,
+    importer_key: ImporterKey = None,
+    lock_timeout: LockTimeout = None,
+    jobs: Jobs = 4,
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Import again, in order, the bundles the journal lists as imported, into targets that lost them."""
+    from mirror.importer.restore import restore_chain
+
+    result = restore_chain(
+        bundles,
+        registry,
+        trust=trust,
+        git_url=git,
+        force_git=force_git,
+        jobs=jobs,
+        ca_file=_ca(ca_file),
+        progress=Progress(quiet=quiet or as_json, log_format=log_format.value),
+        lock_timeout=lock_timeout,
+        importer_key=importer_key,
+    )
+    if as_json:
+        _print_json(result.to_json())
+        return
+    for restored in result.restored:
+        imported = restored.report
+        _say(
+            f"restored {restored.bundle_id} ({restored.bundle}): {len(imported.images)} artifact(s), "
+            f"{imported.counts.blobs_uploaded} blob(s) uploaded, {len(imported.git)} Git source(s)"
+        )
+    for note in result.notes:
+        _say(f"note: {note}")
+    git_flag = f" --git {result.git}" if result.git else ""
+    _say(f"restored {len(result.restored)} bundle(s) into {result.registry}; compare the targets with the journal:")
+    _say(f"  mirror audit --trust {trust} --registry {result.registry}{git_flag}")
+
+
+@app.command()
+@handled
+def serve(
+    bundles: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Bundles (directory, .tar or head volume .tar.000): a full one, then its incrementals in order.",
+            exists=True,
+        ),
+    ],
+    trust: Annotated[
+        Path | None, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy to verify against.")
+    ] = None,
+    allow_unsigned: Annotated[
+        bool, typer.Option("--allow-unsigned", help="Serve on checksums alone, for labs; warns.")
+    ] = False,
+    listen: Annotated[
+        str, typer.Option("--listen", help="HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks one).")
+    ] = "127.0.0.1:5000",
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", exists=True, dir_okay=False, help="Serve HTTPS: the certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="The certificate's key (PEM).")
+    ] = None,
+    jobs: Jobs = 4,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Verify the bundles, then serve them read-only over the OCI distribution API until stopped."""
+    from mirror.serve.run import Listening, serve_bundles
+    from mirror.serve.server import RequestLog
+
+    def ready(listening: Listening) -> None:
+        if as_json:
+            print(json.dumps(listening.to_json()), flush=True)
+        else:
+            signed = "verified by the trust policy" if listening.signed else "UNSIGNED, checksums only"
+            _say(
+                f"listening on {listening.url}: {listening.repositories} repositories, {listening.tags} tags, "
+                f"{listening.blobs} blobs from {listening.bundles} bundle(s), {signed}; read-only"
+            )
+            sys.stdout.flush()
+
+    try:
+        serve_bundles(
+            bundles,
+            trust=trust,
+            allow_unsigned=allow_unsigned,
+            listen=listen,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            jobs=jobs,
+            progress=Progress(quiet=quiet, log_format=log_format.value),
+            log=RequestLog(log_format=log_format.value, quiet=quiet),
+            on_ready=ready,
+        )
+    except KeyboardInterrupt:
+        if _stop_signal != signal.SIGTERM:
+            raise  # Ctrl-C: 130, as every command
+    # SIGTERM is how a service manager stops a server: a clean stop, exit 0.
+    _say("stopped", err=True)
+
+
+@app.command()
+@handled
+def audit(
+    trust: Annotated[
+        Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy: its state file's journal.")
+    ],
+    registry: Annotated[
+        str, typer.Option("--registry", help="The registry the imports wrote to: https://HOST[/PREFIX].")
+    ],
+    git: Annotated[
+        str | None, typer.Option("--git", help="The Git server the imports pushed to: https://HOST/BASE.")
+    ] = None,
+    only_journaled: Annotated[
+        bool,
+        typer.Option(
+            "--only-journaled",
+            help="Check only what the journal says was written: no tag, ref or repository it never wrote is looked "
+            "for (a shared registry without a prefix of its own, or a journal adopted on an older installation).",
+        ),
+    ] = False,
+    statement: Annotated[
+        Path | None,
+        typer.Option(
+            "--statement", dir_okay=False, help="When clean, write a signed in-toto statement of what was held here."
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option("--key", exists=True, dir_okay=False, help="The key that signs --statement.")
+    ] = None,
+    jobs: Jobs = 8,  # small read-only requests: latency, not bandwidth, bounds an audit
+    ca_file: CaFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Compare the targets with what the import journal says was imported; exit 5 on drift."""
+    from mirror.audit.run import audit as audit_targets
+
+    report = audit_targets(
+        trust,
+        registry,
+        git_url=git,
+        jobs=jobs,
+        ca_file=_ca(ca_file),
+        only_journaled=only_journaled,
+        statement=statement,
+        key=key,
+        progress=Progress(quiet=quiet, log_format=log_format.value),
+    )
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        _print_audit(report)
+    report.require_clean()
+
+
+def _print_audit(report: Any) -> None:
+    git = f" and {report.git}" if report.git else ""
+    head = f" (sha256 {report.journal_head[:12]})" if report.journal_head else ""
+    _say(f"audit of {report.registry}{git} against {report.journal_entries} journal entr(y/ies){head}")
+    _say(f"  bundles held: {len(report.bundles)}, sequences {report.sequences}")
+    checked = report.registry_checked
+    _say(
+        f"  checked: {checked.tags} tag(s), {checked.manifests} manifest(s), {checked.blobs} blob(s), "
+        f"{checked.repositories} tag list(s), {report.refs_checked} Git ref(s)"
+    )
+    for note in report.notes:
+        _say(f"  note: {note}")
+    for drift in report.drift.sorted():
+        _say(f"DRIFT {drift}")
+    if report.drift.omitted:
+        counts = ", ".join(f"{code} x{n}" for code, n in sorted(report.drift.counts.items()))
+        _say(f"DRIFT ... and {report.drift.omitted} more, not listed (in all: {counts})")
+    if report.clean:
+        _say(
+            f"clean: the targets hold what the {len(report.bundles)} bundle(s) put there (sequences {report.sequences})"
+        )
+    if report.statement:
+        _say(f"wrote the signed statement {report.statement}")
+
+
 @app.command()
 @handled
 def keygen(
@@ -475,7 +741,7 @@ def verify(
     trust: Annotated[Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy.")],
     jobs: UnusedJobs = None,
     as_json: AsJson = False,
-    quiet: Quiet = False,
+    quiet: QuietRun = False,
 ) -> None:
     """Check every checksum, signature, threshold, age and sequence rule; changes nothing."""
     from mirror.trust.check import check_trust
@@ -636,6 +902,7 @@ def _root(
 
 
 _interrupting = False
+_stop_signal: int | None = None  # the signal that interrupted the run: serve stops cleanly on SIGTERM
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -646,10 +913,11 @@ def _interrupted(signum: int, frame: object) -> None:
     its staging area and --report is written. Later signals are ignored: the clean-up must not be cut short.
     Only SIGKILL leaves a staging area behind (never a bundle at OUT).
     """
-    global _interrupting
+    global _interrupting, _stop_signal
     if _interrupting:
         return
     _interrupting = True
+    _stop_signal = signum
     guard = sys.modules.get("mirror.netguard")  # not loaded: nothing has touched the network yet
     if guard is not None:
         guard.cancel()

@@ -137,6 +137,13 @@ def credentials_from_auth_file(host: str, env: Mapping[str, str] | None = None) 
     return None
 
 
+def target_registry_credentials(netloc: str, env: Mapping[str, str] | None = None) -> Credentials | None:
+    """The target registry's (import, prune, restore): MIRROR_REGISTRY_USERNAME and MIRROR_REGISTRY_PASSWORD, else
+    the auth file's entry for `netloc`."""
+    given = credentials_from_env("MIRROR_REGISTRY_USERNAME", "MIRROR_REGISTRY_PASSWORD", env)
+    return given or credentials_from_auth_file(netloc, env)
+
+
 def git_credentials(env: Mapping[str, str] | None = None, *, named: Iterable[str] = ()) -> BoundCredentials | None:
     """MIRROR_GIT_USERNAME/MIRROR_GIT_PASSWORD, bound to the one Git origin (scheme, host, port) they are for.
 

@@ -79,6 +79,11 @@ def url_host(url: str) -> str:
         return ""
 
 
+def is_plain_http(url: str) -> bool:
+    """A URL whose requests go in clear text (`http://`); git's own `git://` protocol is clear text too."""
+    return url.split("://", 1)[0].lower() in ("http", "git") if "://" in url else False
+
+
 @dataclass(frozen=True)
 class HostPattern:
     host: str  # lower-case; may hold fnmatch globs (`*.example.com`)
@@ -120,9 +125,13 @@ def parse_host_pattern(text: str, where: str) -> HostPattern:
 class Contact:
     host: str  # host[:port] as contacted
     how: str  # named, allowed, discovered, redirect, token realm, tag list link, chart archive
+    plain_http: bool = False  # some request to it went over http://, readable by anyone on the path
 
-    def to_json(self) -> dict[str, str]:
-        return {"host": self.host, "how": self.how}
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"host": self.host, "how": self.how}
+        if self.plain_http:
+            body["plainHTTP"] = True
+        return body
 
 
 class EgressRefusedError(UsageError):
@@ -231,7 +240,7 @@ class EgressPolicy:
                     f"({', '.join(internal)})",
                     hint=f"if that is meant, add {escape(target_host)} to the MirrorSet's spec.allowedHosts",
                 )
-        self.record(target_host, how)
+        self.record(target_host, how, plain_http=is_plain_http(target))
 
     def check_contact(self, netloc: str) -> None:
         """The last line, where a registry client is opened: a host no check above allowed is refused."""
@@ -239,18 +248,22 @@ class EgressPolicy:
 
     # -- the record ------------------------------------------------------------------------------------------
 
-    def record(self, netloc: str, how: str | None = None) -> None:
+    def record(self, netloc: str, how: str | None = None, *, plain_http: bool = False) -> None:
+        """The first way a host came to be contacted; plain HTTP once is plain HTTP (the officer's report says so)."""
         netloc = netloc.lower()
         if not netloc:
             return
         with self._lock:
-            if netloc in self._contacts:
+            known = self._contacts.get(netloc)
+            if known is not None:
+                if plain_http and not known.plain_http:
+                    self._contacts[netloc] = Contact(known.host, known.how, True)
                 return
             if self._named_entry(netloc):
                 how = "named"
             elif self._allowed_entry(netloc):
                 how = "allowed"
-            self._contacts[netloc] = Contact(netloc, how or "discovered")
+            self._contacts[netloc] = Contact(netloc, how or "discovered", plain_http)
 
     @property
     def contacts(self) -> list[Contact]:

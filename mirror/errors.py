@@ -14,6 +14,7 @@
     │   ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
     │   ├── RegistryHTTPError               the registry answered with an error status
     │   └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
+    ├── DriftError                  exit 5  `audit`: the targets differ from what the import journal says was imported
     └── Interrupted                 exit 130 Ctrl-C or SIGTERM; what a run had not finished is left undone
 
 The library raises; only cli.py turns these into exit codes. Messages name the file, field or reference,
@@ -226,6 +227,13 @@ class RegistryHTTPError(TransferError):
 
 class DigestMismatchError(TransferError):
     pass
+
+
+class DriftError(MirrorError):
+    """`mirror audit` found the targets other than the journal says they were left: a tag moved or side-loaded, a
+    manifest or blob missing, a Git ref rewritten. The drift itself is the audit's report (docs/audit.md)."""
+
+    exit_code = 5
 
 
 class Interrupted(MirrorError):

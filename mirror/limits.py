@@ -46,6 +46,8 @@ class Limits:
     max_tag_pages: int = 100
     # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.
     max_tags: int = 1_000_000
+    # `audit`: the repositories a registry's catalog may list (read page by page, like tags).
+    max_repositories: int = 1_000_000
     # Deadlines and speed floors (issue 20): an upstream that drips must not hold a run forever, and a slow but
     # honest link (a data diode, a satellite hop, a throttled proxy) must not be cut. So the floor is low and
     # measured over a long window: a transfer that moves fewer than min_bytes_per_s * speed_window_s bytes in
@@ -144,6 +146,8 @@ class Limits:
     max_journal_message_chars: int = 2000
     # Problems listed before the rest are summarised by code in one line (and counted in JSON).
     max_problems: int = 100
+    # `audit`: drift listed one by one (text and --json); past it, only counted by code.
+    max_drift_listed: int = 10_000
     # Review (inspect, diff): the facts read from a bundle's small blobs, shown, not trusted. Documents as the
     # registry client caps manifests; a chart larger than review_max_chart_bytes is listed without its
     # Chart.yaml facts; the children of one index whose configs are read; labels and characters kept of one.
@@ -164,6 +168,12 @@ class Limits:
     review_max_commits: int = 50
     review_git_timeout_s: float = 300.0
     review_max_commit_bytes: int = 1 * MiB
+    # Review: the objects of one Flux fleet listed by inspect (the count beyond is given), and the changed fields
+    # of one object listed by a diff (the count beyond is given), and the characters of one value shown there.
+    # The blob itself is capped by max_flux_objects_bytes, as when it was collected.
+    review_max_flux_objects: int = 1000
+    review_max_object_fields: int = 20
+    review_max_value_chars: int = 120
     # Keyless verification of upstream signatures (issue 15): a Sigstore trusted root (real ones: under 10 KiB),
     # a Sigstore bundle or one part of cosign's classic layout (its payload, its Rekor entry; real ones: a few
     # KiB, an attestation with an SBOM inside: megabytes), a certificate or chain in PEM, and an identity regexp.
@@ -171,6 +181,15 @@ class Limits:
     max_sigstore_bundle_bytes: int = 16 * MiB
     max_certificate_pem_bytes: int = 64 * 1024
     max_identity_regexp_chars: int = 1024
+    # mirror serve (docs/serve.md): connections served at once (a thread each; more wait in the listen queue), how
+    # long a connection may stay silent (no request, a stalled TLS handshake, a client that stops reading its
+    # answer) before it is closed, the longest request path looked at (a distribution name is at most 255
+    # characters: anything longer is answered 404 unread, and logged cut to this length), and the most entries
+    # one page of tags/list or _catalog holds.
+    serve_max_connections: int = 64
+    serve_idle_timeout_s: float = 60.0
+    serve_max_path_chars: int = 1024
+    serve_max_page_entries: int = 10_000
 
 
 DEFAULT_LIMITS = Limits()

@@ -22,7 +22,7 @@ FLUX_FLEET = "FLUX_FLEET"
 FLUX_GIT_CHART = "FLUX_GIT_CHART"
 GIT_REFS_SKIPPED = "GIT_REFS_SKIPPED"
 ATTACHED_TAGS_UNLISTED = "ATTACHED_TAGS_UNLISTED"
-TAG_MOVED = "TAG_MOVED"
+UPSTREAM_TAG_MOVED = "UPSTREAM_TAG_MOVED"
 SEQUENCE_RECORD_AHEAD = "SEQUENCE_RECORD_AHEAD"  # given before the MirrorSets are read: not acknowledgeable
 
 # What a MirrorSet may acknowledge, and what each says (docs/collector.md lists them; a test keeps both equal).
@@ -37,7 +37,7 @@ ACKNOWLEDGEABLE = {
     GIT_REFS_SKIPPED: "Git refs whose names git refuses, left out",
     ATTACHED_TAGS_UNLISTED: "a repository whose tags cannot be listed, so attached manifests are asked for one by one",
     ATTACHED_SUBJECT_FILTERED: "attached manifests pointing at an upstream index the platform filter narrowed",
-    TAG_MOVED: "an upstream tag on another digest than in the --since base",
+    UPSTREAM_TAG_MOVED: "an upstream tag on another digest than in the --since base",
 }
 
 

@@ -24,7 +24,7 @@ _BLOB_PATH = re.compile(r"blobs/sha256/([a-f0-9]{64})")
 _LAYOUT_FILES = {"oci-layout", "index.json"}
 _TOP_FIELDS = {
     *("apiVersion", "kind", "bundleId", "created", "tool", "artifacts", "files", "base", "expected", "volumes"),
-    "hosts",
+    *("hosts", "mirrorSets"),
 }
 
 
@@ -106,13 +106,18 @@ class VolumeRecord:
 
 @dataclass(frozen=True)
 class HostRecord:
-    """A host the collector contacted (`host[:port]`), and how it came to (see mirror.egress.Contact)."""
+    """A host the collector contacted (`host[:port]`), how it came to (see mirror.egress.Contact), and whether
+    any request to it went over plain HTTP."""
 
     host: str
     how: str
+    plain_http: bool = False
 
-    def to_json(self) -> dict[str, str]:
-        return {"host": self.host, "how": self.how}
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"host": self.host, "how": self.how}
+        if self.plain_http:  # written only when true, so that inventories of HTTPS hosts read as before
+            body["plainHTTP"] = True
+        return body
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class Inventory:
     expected: tuple[ExpectedBlob, ...] = ()
     volumes: tuple[VolumeRecord, ...] = ()  # empty unless the bundle is split; see mirror/bundle/volumes.py
     hosts: tuple[HostRecord, ...] = ()  # every host the collect contacted; absent from older inventories
+    mirror_sets: tuple[str, ...] = ()  # metadata.name of each MirrorSet collected; absent from older inventories
 
     def to_bytes(self) -> bytes:
         body: dict[str, object] = {
@@ -144,6 +150,8 @@ class Inventory:
             body["volumes"] = [v.to_json() for v in self.volumes]
         if self.hosts:
             body["hosts"] = [h.to_json() for h in self.hosts]
+        if self.mirror_sets:
+            body["mirrorSets"] = list(self.mirror_sets)
         return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
 
     @property
@@ -310,6 +318,7 @@ def parse_inventory(raw: bytes) -> Inventory:
         expected=expected,
         volumes=_volumes(body.get("volumes", [])),
         hosts=_hosts(body.get("hosts", [])),
+        mirror_sets=_mirror_sets(body.get("mirrorSets", [])),
     )
 
 
@@ -375,7 +384,16 @@ def _hosts(value: Any) -> tuple[HostRecord, ...]:
     result = []
     for i, item in enumerate(value):
         where = f"hosts[{i}]"
-        if not isinstance(item, dict) or set(item) != {"host", "how"}:
-            raise _fail(f"{where}: expected exactly host and how")
-        result.append(HostRecord(_str(item["host"], f"{where}.host"), _str(item["how"], f"{where}.how")))
+        if not isinstance(item, dict) or not {"host", "how"} <= set(item) <= {"host", "how", "plainHTTP"}:
+            raise _fail(f"{where}: expected host and how, and plainHTTP only")
+        plain = item.get("plainHTTP", False)
+        if not isinstance(plain, bool):
+            raise _fail(f"{where}.plainHTTP: expected true or false")
+        result.append(HostRecord(_str(item["host"], f"{where}.host"), _str(item["how"], f"{where}.how"), plain))
     return tuple(result)
+
+
+def _mirror_sets(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _fail("mirrorSets: expected a list of MirrorSet names")
+    return tuple(_str(name, f"mirrorSets[{i}]") for i, name in enumerate(value))

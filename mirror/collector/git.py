@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
 from mirror.credentials import Credentials
-from mirror.egress import url_host
+from mirror.egress import is_plain_http, url_host
 from mirror.errors import needed_for
 from mirror.git.bundles import BundleInfo, create_bundle
 from mirror.git.refs import ResolvedRef, remote_refs, resolve_ref
@@ -138,7 +138,7 @@ class GitCollector:
         base = chain.git_record(source.url, source.name) if chain and not whole else None
         commits = chain.git_commits(source.url) if chain and base else []
         fetch = fetch_url(source.url, self.rewrites)
-        self.egress.record(url_host(fetch))
+        self.egress.record(url_host(fetch), plain_http=is_plain_http(fetch))
         # The whole source within one deadline, from now; the base's bundle hints at its size.
         timed = self.transport.for_source(base.size if base else None)
         collected = collect_git(

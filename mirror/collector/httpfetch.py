@@ -68,7 +68,7 @@ class HttpFetcher:
 
     def _record(self, request: httpx.Request) -> None:
         if self.egress is not None:
-            self.egress.record(request.url.netloc.decode("ascii", "replace"))
+            self.egress.record(request.url.netloc.decode("ascii", "replace"), plain_http=request.url.scheme == "http")
 
     def _check_redirect(self, response: httpx.Response) -> None:
         """Before httpx follows a redirect: refuse a scheme other than http(s), and what the egress policy refuses."""

@@ -44,7 +44,7 @@ from mirror.supplychain.evidence import signature_layers
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
-from mirror.warncodes import ATTACHED_TAGS_UNLISTED, IMAGE_GUESS_NOT_FOUND, TAG_MOVED, TRANSFER_RETRY
+from mirror.warncodes import ATTACHED_TAGS_UNLISTED, IMAGE_GUESS_NOT_FOUND, TRANSFER_RETRY, UPSTREAM_TAG_MOVED
 
 if TYPE_CHECKING:
     import httpx
@@ -533,7 +533,8 @@ def collect(
         progress.mark("write")
         artifacts = upstream.artifacts
         incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress, upstream.read)
-        inventory, volumes = _write_bundle(staging, writer, artifacts, egress, incremental, signing, split_size)
+        names = tuple(dict.fromkeys(s.name for s in sets))
+        inventory, volumes = _write_bundle(staging, writer, artifacts, egress, incremental, signing, split_size, names)
     write_beside(beside_path(out), inventory.to_bytes())  # as written inside, volumes listed
     written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
     progress.log(
@@ -789,7 +790,7 @@ def _leave_to_base(
     expected = leave_to_base(chain, writer, needed, keep=keep)
     moved = chain.moved(artifacts)
     for change in moved:
-        progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}", TAG_MOVED)
+        progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}", UPSTREAM_TAG_MOVED)
     return {"base": chain.record, "expected": expected}, moved
 
 
@@ -801,6 +802,7 @@ def _write_bundle(
     incremental: dict[str, object],
     signing: CollectorSigning | None,
     split_size: int | None,
+    mirror_sets: tuple[str, ...],
 ) -> tuple[Inventory, list[Path]]:
     """The inventory written and signed, then the layout renamed to OUT, written as a tar, or split in volumes."""
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -817,7 +819,8 @@ def _write_bundle(
             "created": format_time(created),
             "tool": f"mirror {__version__}",
             "artifacts": tuple(artifacts),
-            "hosts": tuple(HostRecord(c.host, c.how) for c in egress.contacts),
+            "hosts": tuple(HostRecord(c.host, c.how, c.plain_http) for c in egress.contacts),
+            "mirror_sets": mirror_sets,  # what the officer's report is titled by
             **incremental,
         },
     )

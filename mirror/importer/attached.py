@@ -6,7 +6,6 @@ See docs/importer.md ("Attached manifests").
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ from mirror.importer.registry import RegistryImporter, Tally
 from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
-from mirror.oci.digest import is_digest
 from mirror.oci.document import ManifestDocument, parse_manifest
+from mirror.oci.referrers import referrer_descriptor, referrers_index, subject_of
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
 from mirror.supplychain.attached import FOUND_COSIGN_TAG, Attached, tag_schema_tag
@@ -45,27 +44,6 @@ class AttachedCounts(Tally):
         }
 
 
-def subject_of(document: ManifestDocument) -> str | None:
-    """The digest `document` is attached to; None when it names none, or names something that is not a digest
-    (its fallback index is a tag named after it: never another tag of the repository)."""
-    subject = document.body.get("subject")
-    digest = subject.get("digest") if isinstance(subject, dict) else None
-    return digest if is_digest(digest) else None
-
-
-def referrer_descriptor(document: ManifestDocument) -> dict[str, Any]:
-    """The descriptor of `document` as the referrers API lists it: media type, digest, size, artifact type (its
-    `artifactType`, else its config's media type) and annotations."""
-    descriptor: dict[str, Any] = {"mediaType": document.media_type, "digest": document.digest, "size": document.size}
-    artifact_type = document.body.get("artifactType") or (document.config.media_type if document.config else None)
-    if isinstance(artifact_type, str) and artifact_type:
-        descriptor["artifactType"] = artifact_type
-    annotations = document.body.get("annotations")
-    if isinstance(annotations, dict) and annotations:
-        descriptor["annotations"] = annotations
-    return descriptor
-
-
 def read_fallback_index(client: RegistryClient, repository: str, subject: str) -> list[dict[str, Any]]:
     """What the referrers tag schema's index of `subject` lists on the target (nothing when the tag is absent).
 
@@ -83,10 +61,6 @@ def read_fallback_index(client: RegistryClient, repository: str, subject: str) -
     if document.media_type != mt.OCI_INDEX:
         raise InvalidDocumentError(f"{where}: a {document.media_type}, not the referrers tag schema's image index")
     return [dict(d.raw) for d in document.manifests]
-
-
-def _index_bytes(descriptors: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}).encode()
 
 
 def _fallback_keys(plans: list[ImagePlan]) -> dict[FallbackKey, list[ManifestDocument]]:
@@ -120,7 +94,7 @@ def plan_fallback_indexes(
             continue
         known = {d.get("digest") for d in listed}
         extended = listed + [referrer_descriptor(d) for d in keys[key] if d.digest not in known]
-        if len(_index_bytes(extended)) > limits.max_manifest_bytes:
+        if len(referrers_index(extended)) > limits.max_manifest_bytes:
             problems.append(
                 Problem(
                     FALLBACK_TAG_INVALID,
@@ -237,5 +211,5 @@ class AttachedPusher:
         if len(listed) == len(current):
             return
         if not self.dry_run:
-            self.client.put_manifest(repository, tag_schema_tag(subject), _index_bytes(listed), mt.OCI_INDEX)
+            self.client.put_manifest(repository, tag_schema_tag(subject), referrers_index(listed), mt.OCI_INDEX)
         self.counts.add(indexes_written=1)

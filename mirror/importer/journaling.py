@@ -28,10 +28,6 @@ class WriteProgress(Protocol):
     def to_json(self) -> dict[str, object]: ...
 
 
-def target_url(endpoint: Endpoint) -> str:
-    return endpoint.base_url + (f"/{endpoint.repo_prefix}" if endpoint.repo_prefix else "")
-
-
 @dataclass
 class ImportAttempt:
     """Filled in as the import goes; `fields` turns it into the entry's fields."""
@@ -39,6 +35,8 @@ class ImportAttempt:
     endpoint: Endpoint
     git: str | None
     limits: Limits
+    kind: str = "import"  # or "restore": a bundle the journal lists, imported again (docs/day-two.md)
+    restores: int | None = None  # of a restore: the entry whose import it repeats
     report: TrustReport | None = None  # the trust check's, refused or not
     images: list[ImagePlan] = field(default_factory=list)
     attached: list[ImagePlan] = field(default_factory=list)
@@ -62,11 +60,14 @@ class ImportAttempt:
 
     def fields(self, error: BaseException | None) -> dict[str, Any]:
         partial = error is not None and self.writes is not None
+        result = _result(error, partial)
+        restore = {"restores": self.restores} if self.kind == "restore" else {}
         return {
-            "result": _result(error, partial),
+            **restore,
+            "result": "restored" if self.kind == "restore" and result == "imported" else result,
             "exitCode": _exit_code(error),
             **self._bundle(),
-            "registry": target_url(self.endpoint),
+            "registry": self.endpoint.url,
             "git": self.git,
             "written": self._written(complete=error is None) if error is None or partial else None,
             "progress": self._progress() if partial else None,
@@ -175,9 +176,9 @@ def journaled(
         yield
     except BaseException as error:
         try:
-            writer.append("import", attempt.fields(error))
+            writer.append(attempt.kind, attempt.fields(error))
         except (MirrorError, ValueError, OSError) as failed:
             warn(f"this attempt's journal entry could not be written: {failed}")
         raise
-    entry = writer.append("import", attempt.fields(None))
+    entry = writer.append(attempt.kind, attempt.fields(None))
     log(f"recorded as entry {entry.seq} of the import journal {writer.path}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import BundleReader, opened
-from mirror.credentials import Credentials, credentials_from_auth_file, credentials_from_env
+from mirror.credentials import Credentials, target_registry_credentials
 from mirror.errors import needed_for
 from mirror.landing import ImagePlan
 from mirror.parallel import run_parallel
@@ -21,8 +21,7 @@ from mirror.registry.endpoint import Endpoint
 
 
 def target_credentials(endpoint: Endpoint, env: dict[str, str] | None = None) -> Credentials | None:
-    given = credentials_from_env("MIRROR_REGISTRY_USERNAME", "MIRROR_REGISTRY_PASSWORD", env)
-    return given or credentials_from_auth_file(endpoint.netloc, env)
+    return target_registry_credentials(endpoint.netloc, env)
 
 
 @dataclass

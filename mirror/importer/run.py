@@ -55,6 +55,8 @@ from mirror.trust.lock import state_lock
 from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import check_state_location
 
+RESTORE_BUNDLE_CHANGED = "RESTORE_BUNDLE_CHANGED"
+
 
 @dataclass(frozen=True)
 class ImportReport:
@@ -217,24 +219,89 @@ def import_bundle(
     if importer_key is not None and allow_unsigned:
         raise UsageError("--importer-key signs journal entries, and --allow-unsigned keeps no trust state or journal")
     with contextlib.ExitStack() as held:
-        policy = _policy(trust) if trust is not None else None
-        signer = _importer_signer(importer_key, policy)
-        journal: JournalWriter | None = None
+        policy = load_import_policy(trust) if trust is not None else None
+        signer = importer_signer(importer_key, policy)
+        run = ImportRun(endpoint, registry_url, git_base, ca_file, jobs, limits, progress, transport, trust, policy)
+        run.clock, run.outputs = clock, outputs
         if policy is not None and not dry_run:  # taken before the state is read for the trust check
-            held.enter_context(state_lock(policy.state_file, timeout=lock_timeout, announce=progress.warn))
-            journal = open_journal(
-                policy.state_file, limits=limits, importers=policy.importers, signer=signer, warn=progress.warn
-            )
-        attempt = ImportAttempt(endpoint, git_base, limits)
-        with journaled(journal, attempt, progress.log, progress.warn):
+            run.journal = hold_journal(held, policy, signer, lock_timeout=lock_timeout, progress=progress)
+        return run.one(bundle, ImportAttempt(endpoint, git_base, limits), dry_run=dry_run, force=force_git)
+
+
+def hold_journal(
+    held: contextlib.ExitStack,
+    policy: TrustPolicy,
+    signer: Signer | None,
+    *,
+    lock_timeout: float | None,
+    progress: Progress,
+    limits: Limits = DEFAULT_LIMITS,
+) -> JournalWriter:
+    """The trust state lock, held until `held` closes, and the journal checked whole and opened for appending."""
+    held.enter_context(state_lock(policy.state_file, timeout=lock_timeout, announce=progress.warn))
+    return open_journal(policy.state_file, limits=limits, importers=policy.importers, signer=signer, warn=progress.warn)
+
+
+@dataclass
+class ImportRun:
+    """What the bundles of one run share: the targets, the flags, the policy and the journal held under the lock.
+    `import` takes one bundle; `restore` a chain, under one lock (importer/restore.py)."""
+
+    endpoint: Endpoint
+    registry_url: str
+    git_base: str | None
+    ca_file: str | None
+    jobs: int
+    limits: Limits
+    progress: Progress
+    transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
+    trust: Path | None = None  # None: --allow-unsigned
+    policy: TrustPolicy | None = None
+    journal: JournalWriter | None = None  # None: a dry run, or --allow-unsigned
+    clock: dt.datetime | None = None
+    outputs: _Outputs = field(default_factory=lambda: _Outputs())
+
+    def one(
+        self,
+        bundle: str | Path,
+        attempt: ImportAttempt,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        replay: str | None = None,
+    ) -> ImportReport:
+        """One bundle verified, planned, checked and written, journaled as `attempt`.
+
+        replay: `sha256:<hex>` of the inventory restore imports again (verdict.evaluate: not judged for age and
+        order); the bundle must still have that inventory.
+        """
+        progress = self.progress
+        with journaled(self.journal, attempt, progress.log, progress.warn):
             remove_abandoned(log=progress.log)
-            state_file = policy.state_file if policy is not None else None
+            state_file = self.policy.state_file if self.policy is not None else None
             verified, report = _verify(
-                bundle, trust, state_file, attempt, jobs=jobs, progress=progress, limits=limits, clock=clock
+                bundle,
+                self.trust,
+                state_file,
+                attempt,
+                jobs=self.jobs,
+                progress=progress,
+                limits=self.limits,
+                clock=self.clock,
+                replay=replay,
             )
-            targets = _Targets(endpoint, registry_url, git_base, ca_file, jobs, limits, progress, transport)
+            targets = _Targets(
+                self.endpoint,
+                self.registry_url,
+                self.git_base,
+                self.ca_file,
+                self.jobs,
+                self.limits,
+                progress,
+                self.transport,
+            )
             return _plan_check_write(
-                bundle, verified, report, targets, attempt, outputs=outputs, dry_run=dry_run, force=force_git
+                bundle, verified, report, targets, attempt, outputs=self.outputs, dry_run=dry_run, force=force
             )
 
 
@@ -284,13 +351,14 @@ class _Outputs:
         return self.flux_out is not None or self.mirror_config is not None
 
 
-def _policy(trust: Path) -> TrustPolicy:
+def load_import_policy(trust: Path) -> TrustPolicy:
+    """The policy, and a state file that can be written where it says (exit 2 if not)."""
     policy = load_policy(trust)
     check_state_location(policy.state_file)
     return policy
 
 
-def _importer_signer(importer_key: Path | None, policy: TrustPolicy | None) -> Signer | None:
+def importer_signer(importer_key: Path | None, policy: TrustPolicy | None) -> Signer | None:
     """--importer-key loaded, and held to the policy's importer keys (exit 2, before the lock)."""
     signer = load_signer(importer_key) if importer_key is not None else None
     if policy is not None:
@@ -308,16 +376,25 @@ def _verify(
     progress: Progress,
     limits: Limits,
     clock: dt.datetime | None,
+    replay: str | None = None,
 ) -> tuple[VerifiedBundle, TrustReport | None]:
     """Every check of `verify` under the policy, or the checksums alone with --allow-unsigned.
 
     state_file: the policy's, as read before the lock was taken; the policy must still name it.
+    replay: see ImportRun.one.
     """
     if trust is None:
         progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
         return verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits), None
-    report = check_trust(bundle, trust, jobs=jobs, limits=limits, progress=progress, clock=clock)
+    waived = None if replay is None else replay.removeprefix("sha256:")
+    report = check_trust(bundle, trust, jobs=jobs, limits=limits, progress=progress, clock=clock, replay=waived)
     attempt.report = report  # journaled, refused or not
+    if waived is not None and report.checked.inventory_sha256 != waived:
+        raise VerificationError(
+            f"{bundle}: its inventory changed since the restore checked the chain",
+            problems=[Problem(RESTORE_BUNDLE_CHANGED, f"sha256:{report.checked.inventory_sha256}, not {replay}")],
+            hint="nothing of this bundle was written; do not change the bundles while they are restored",
+        )
     report.require()
     if report.policy.state_file != state_file:
         raise UsageError(f"{trust}: the trust policy changed during the import (its stateFile moved)")
@@ -450,8 +527,9 @@ def _write_or_dry_run(
     # Rollback protection first: from here on, whatever happens, an older bundle is refused.
     written = WriteLog()
     if report is not None:
-        record_import(report)
-        written.state_recorded = True
+        if attempt.kind == "import":  # a restore imports what the state already records: it stays as it is
+            record_import(report)
+            written.state_recorded = True
         attempt.writes = written  # from here on, a failure is a partial import
     try:
         return _write(plan, verified, targets, written, outputs=outputs, force=force)
@@ -681,18 +759,3 @@ def _git_report(
         }
         for plan, result in pushed
     ]
-
-
-def verify_with_policy(
-    bundle: str | Path,
-    policy: Path,
-    *,
-    jobs: int,
-    progress: Progress,
-    limits: Limits = DEFAULT_LIMITS,
-    clock: dt.datetime | None = None,
-) -> TrustReport:
-    """Every check of `mirror verify`; raises VerificationError listing every problem."""
-    report = check_trust(bundle, policy, jobs=jobs, limits=limits, progress=progress, clock=clock)
-    report.require()
-    return report

@@ -107,6 +107,11 @@ def is_repository_path(path: str) -> bool:
     return _PATH.fullmatch(path) is not None
 
 
+def is_repository_name(path: str) -> bool:
+    """A repository path a registry accepts as a name: the grammar, and at most 255 characters."""
+    return len(path) <= _MAX_NAME and is_repository_path(path)
+
+
 def is_tag(tag: str) -> bool:
     """A tag by the distribution grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`."""
     return _TAG.fullmatch(tag) is not None

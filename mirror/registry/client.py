@@ -209,7 +209,7 @@ class RegistryClient:
         """
         target = httpx.URL(url)
         if self._egress is not None:
-            self._egress.record(self.endpoint.netloc)
+            self._egress.record(self.endpoint.netloc, plain_http=self.endpoint.scheme == "http")
         authorization = self._auth.cached_header(scope)
         auth_answered = False
         for _ in range(self._limits.max_redirects + 1):
@@ -397,6 +397,24 @@ class RegistryClient:
 
         return self._retrying(attempt, self._document(f"manifest upload {self.endpoint.host}/{repository}:{reference}"))
 
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        """DELETE a manifest by digest (the tags on it go with it): True once deleted, False when the registry does
+        not have it. Anything else raises RegistryHTTPError: 405 UNSUPPORTED is a registry whose deletes are off.
+
+        Asks for the `delete` action, which distribution's token auth grants apart from push.
+        """
+        url = self._url(repository, "manifests", check_digest(digest, "manifest digest"))
+        scope = (self._scope(repository, "delete"),)
+
+        def attempt() -> bool:
+            response = self._send("DELETE", url, scope)
+            if response.status_code not in (200, 202, 404):
+                raise self._error(response, f"DELETE manifest {repository}@{digest}")
+            self._release(response)
+            return response.status_code != 404
+
+        return self._retrying(attempt, self._document(f"manifest delete {self.endpoint.host}/{repository}@{digest}"))
+
     def referrers(
         self, repository: str, digest: str, artifact_type: str | None = None, *, max_count: int | None = None
     ) -> list[Descriptor] | None:
@@ -495,6 +513,71 @@ class RegistryClient:
             if count > self._limits.max_tags:
                 raise TransferError(f"{where}: more than {self._limits.max_tags} tags (limit max_tags)")
             yield from page_tags
+
+    def iter_repositories(self, after: str = "") -> Iterator[str] | None:
+        """The registry's repositories (`GET /v2/_catalog`), page by page; None when the registry does not list
+        them to these credentials (401, 403, 404 or 405 on the first page: many keep the catalog to administrators).
+        `after`: start after this name (`last=`; the catalog is in lexical order), a hint a registry may ignore.
+
+        Bounded as a tag list is: bytes per page, `Limits.max_tag_pages` pages and `Limits.max_repositories`
+        names; a `Link` back to a page already read stops the listing with an error.
+        """
+        where = f"{self.endpoint.host} repository catalog"
+        read: set[str] = set()
+        params = {"n": "1000", **({"last": after} if after else {})}
+        url = str(httpx.URL(f"{self.endpoint.base_url}/v2/_catalog", params=params))
+        first = self._catalog_page(url, read, where, first=True)
+        return None if first is None else self._catalog_rest(first, read, where)
+
+    def _catalog_rest(self, first: tuple[list[str], str | None], read: set[str], where: str) -> Iterator[str]:
+        names, url = first
+        count = 0
+        while True:
+            count += len(names)
+            if count > self._limits.max_repositories:
+                raise TransferError(f"{where}: more than {self._limits.max_repositories} (limit max_repositories)")
+            yield from names
+            if url is None:
+                return
+            page = self._catalog_page(url, read, where)
+            assert page is not None  # only the first page may answer that there is no catalog
+            names, url = page
+
+    def _catalog_page(
+        self, url: str, read: set[str], where: str, *, first: bool = False
+    ) -> tuple[list[str], str | None] | None:
+        if url in read:
+            raise TransferError(f"{where}: the list links back to a page already read ({url})")
+        if len(read) >= self._limits.max_tag_pages:
+            raise TransferError(f"{where}: more than {self._limits.max_tag_pages} pages (limit max_tag_pages)")
+        read.add(url)
+
+        def attempt() -> tuple[list[str], str | None] | None:
+            response = self._send("GET", url, ("registry:catalog:*",), headers={"Accept": "application/json"})
+            if first and response.status_code in (401, 403, 404, 405):
+                self._release(response)
+                return None
+            if response.status_code != 200:
+                raise self._error(response, where)
+            with closing(response):
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self._limits.max_manifest_bytes:
+                        raise DigestMismatchError(f"{where}: a page larger than {self._limits.max_manifest_bytes}")
+            try:
+                names = bounded_json(bytes(body), max_depth=self._limits.max_json_depth).get("repositories") or []
+            except (ValueError, AttributeError) as exc:
+                raise RegistryHTTPError(f"{where}: unreadable repository list", status=200) from exc
+            following = self._next_page(url, response.links.get("next", {}).get("url"))
+            return [n for n in names if isinstance(n, str)], following
+
+        try:
+            return self._retrying(attempt, self._document(where))
+        except RegistryHTTPError as exc:
+            if first and exc.status in (401, 403):  # the token service or the registry refused the catalog scope
+                return None
+            raise
 
     def _next_page(self, page: str, link: str | None) -> str | None:
         """The page a `Link: rel="next"` names, checked like a redirect: the registry chose that URL, not the user.

@@ -33,6 +33,11 @@ class Endpoint:
     def base_url(self) -> str:
         return f"{self.scheme}://{self.netloc}"
 
+    @property
+    def url(self) -> str:
+        """`scheme://host[:port][/prefix]`, as a target is written (and recorded in the import journal)."""
+        return self.base_url + (f"/{self.repo_prefix}" if self.repo_prefix else "")
+
     def repository(self, repository: str) -> str:
         return f"{self.repo_prefix}/{repository}" if self.repo_prefix else repository
 

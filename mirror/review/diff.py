@@ -9,6 +9,9 @@ from typing import Any
 from mirror.bundle.inventory import ArtifactRecord, blob_path
 from mirror.errors import MirrorError
 from mirror.git.refs import is_object_id
+from mirror.review.facts import content_size
+from mirror.review.fluxobjects import FleetChange, object_changes, read_objects
+from mirror.review.found import found_of
 from mirror.review.gitlog import Commit, GitHistory, git_history, history_error
 from mirror.review.source import Source
 from mirror.review.thinlog import CarriedCommits
@@ -93,6 +96,31 @@ class SignerChange:
         }
 
 
+@dataclass(frozen=True)
+class SupplyChainEvent:
+    """A change an officer must look at before approving: who vouches for an image changed, or a name that
+    should be immutable (a version tag, a chart version, a branch's history) now means something else."""
+
+    what: str  # signer changed | signer removed | signer added | tag moved | chart republished | history rewritten
+    kind: str
+    source: str
+    detail: str
+    alarm: bool  # a signer changed or removed (SignerChange.alarm)
+
+    @property
+    def mark(self) -> str:
+        return "ALARM" if self.alarm else "NOTE" if self.what == "signer added" else "CHECK"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "event": self.what,
+            "kind": self.kind,
+            "source": self.source,
+            "detail": self.detail,
+            "alarm": self.alarm,
+        }
+
+
 @dataclass
 class Diff:
     old: str  # location
@@ -110,6 +138,47 @@ class Diff:
     signers: list[SignerChange] = field(default_factory=list)
     attached_added: int = 0  # manifests attached upstream (signatures, attestations, SBOMs) new in NEW
     attached_removed: int = 0
+    flux: list[FleetChange] = field(default_factory=list)  # the objects of each fleet added or changed
+    flux_read: bool = False  # NEW is a bundle, so its fleets' objects were compared (not an inventory file)
+    sizes: dict[tuple[str, ...], int] = field(default_factory=dict)  # of added and removed artifacts, when read
+
+    def size_of(self, artifact: ArtifactRecord) -> int | None:
+        return self.sizes.get(_key(artifact))
+
+    @property
+    def removal_note(self) -> str | None:
+        """What happens to removed artifacts on the high side: nothing (docs/importer.md)."""
+        if not self.removed:
+            return None
+        return (
+            f"import never deletes: the {len(self.removed)} removed artifact(s) stay on the targets "
+            "(registry, Git server) until `mirror prune` removes them"
+        )
+
+    @property
+    def events(self) -> list[SupplyChainEvent]:
+        """Supply-chain events, alarms first; each names what to check (docs/officer-guide.md)."""
+        found = [
+            SupplyChainEvent(
+                c.what,
+                c.kind,
+                c.source,
+                f"{_signers(c.old)} -> {_signers(c.new)} ({'tag moved' if c.image_moved else 'same digest'})",
+                c.alarm,
+            )
+            for c in self.signers
+        ]
+        for change in self.changed:
+            if change.what in ("tag moved", "republished"):
+                what = "tag moved" if change.what == "tag moved" else "chart republished"
+                detail = f"{change.old_digest} -> {change.new_digest}"
+                found.append(SupplyChainEvent(what, change.kind, change.source, detail, False))
+        for move in self.refs:
+            if move.dropped:
+                detail = f"{move.dropped} commit(s) of the old state are gone (not a fast-forward)"
+                found.append(SupplyChainEvent("history rewritten", "git", f"{move.source} {move.ref}", detail, False))
+        order = {"ALARM": 0, "CHECK": 1, "NOTE": 2}
+        return sorted(found, key=lambda e: order[e.mark])
 
     @property
     def new_blob_bytes(self) -> int:
@@ -131,16 +200,25 @@ class Diff:
         return {
             "old": {"location": self.old, "bundleId": self.old_bundle_id, "inventory": self.old_inventory},
             "new": {"location": self.new, "bundleId": self.new_bundle_id},
-            "added": [artifact_json(a) for a in self.added],
-            "removed": [artifact_json(a) for a in self.removed],
+            "added": [self._listed(a) for a in self.added],
+            "removed": [self._listed(a) for a in self.removed],
             "changed": [c.to_json() for c in self.changed],
             "unchanged": self.unchanged,
             "movedRefs": [r.to_json() for r in self.refs],
             "newBlobs": {"count": len(self.new_blobs), "bytes": self.new_blob_bytes},
             "signers": [c.to_json() for c in self.signers],
             "attached": {"added": self.attached_added, "removed": self.attached_removed},
-            "notes": list(self.notes),
+            "flux": [f.to_json() for f in self.flux],
+            "supplyChainEvents": [e.to_json() for e in self.events],
+            "notes": [*self.notes, *([self.removal_note] if self.removal_note else [])],
         }
+
+    def _listed(self, artifact: ArtifactRecord) -> dict[str, object]:
+        return {**artifact_json(artifact), "size": self.size_of(artifact), "found": found_of(artifact)}
+
+
+def _signers(signers: tuple[Signer, ...]) -> str:
+    return "; ".join(s.describe() for s in signers) or "none"
 
 
 def artifact_json(artifact: ArtifactRecord) -> dict[str, object]:
@@ -193,12 +271,20 @@ def _refs(artifact: ArtifactRecord) -> dict[str, str]:
     return {**_heads(artifact, "unchanged"), **_heads(artifact)}
 
 
+def _artifacts(source: Source) -> list[ArtifactRecord]:
+    """The artifacts compared: not the attached manifests (counted), and an OCI chart once, as a chart (a Flux
+    object that names it makes an image record of the same manifest too)."""
+    artifacts = source.inventory.artifacts
+    charts = {(a.source, a.digest) for a in artifacts if a.kind == "chart"}
+    return [a for a in artifacts if a.kind != ATTACHED and not (a.kind == "image" and (a.source, a.digest) in charts)]
+
+
 def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, ArtifactRecord]]:
     """Pair artifacts by identity; fill added, removed, unchanged and the simple changes. Returns moved gits."""
     # Attached manifests are counted, not listed: each is named by its own digest, so every new signature of a
     # moved image would otherwise be an artifact added and the old one an artifact removed.
-    before: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in old.inventory.artifacts if a.kind != ATTACHED}
-    after: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in new.inventory.artifacts if a.kind != ATTACHED}
+    before: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in _artifacts(old)}
+    after: dict[tuple[str, ...], ArtifactRecord] = {_key(a): a for a in _artifacts(new)}
     gits = []
     for key, artifact in after.items():
         previous = before.get(key)
@@ -354,6 +440,30 @@ def _commits(
                     move.note = old_problem or new_problem
 
 
+def _fleets(old: Source, new: Source, diff: Diff) -> None:
+    """The objects of each Flux fleet that is new or changed, read from both bundles (not from inventory files)."""
+    if new.reader is None:
+        return
+    diff.flux_read = True
+    before = {_key(a): a for a in old.inventory.artifacts if a.kind == "flux"}
+    for artifact in new.inventory.artifacts:
+        previous = before.get(_key(artifact))
+        if artifact.kind != "flux" or (previous is not None and previous.digest == artifact.digest):
+            continue
+        change = FleetChange(artifact.source, str(artifact.extra.get("path") or ""))
+        diff.flux.append(change)
+        try:
+            objects = read_objects(new.reader, artifact)
+            if previous is not None and old.reader is None:
+                change.note = f"the objects before are not in {old.location}, an inventory file"
+                continue
+            earlier = read_objects(old.reader, previous) if previous is not None and old.reader is not None else []
+        except MirrorError as exc:
+            change.note = f"objects not read: {exc.message}"
+            continue
+        change.objects = object_changes(earlier, objects)
+
+
 def _needed(source: Source) -> dict[str, int]:
     """Every blob the bundle's artifacts need: carried, or expected from its base chain."""
     return {**dict(source.expected), **source.blob_sizes}
@@ -376,6 +486,12 @@ def diff_sources(old: Source, new: Source, *, commits: bool = True) -> Diff:
         len(before_attached - after_attached),
     )
     _commits(old, new, pairs, diff, commits)
+    _fleets(old, new, diff)
+    for source, artifacts in ((new, diff.added), (old, diff.removed)):
+        for artifact in artifacts:
+            size = content_size(source.reader, artifact)
+            if size is not None:
+                diff.sizes[_key(artifact)] = size
     before = _needed(old)
     diff.new_blobs = sorted((d, s) for d, s in _needed(new).items() if d not in before)
     if new.base is not None and new.base.inventory != diff.old_inventory:
@@ -400,4 +516,6 @@ def summary_counts(diff: Diff) -> dict[str, Any]:
         "signerAlarms": len(diff.signer_alarms),
         "attachedAdded": diff.attached_added,
         "attachedRemoved": diff.attached_removed,
+        "fluxObjectChanges": sum(len(f.objects) for f in diff.flux) if diff.flux_read else None,
+        "supplyChainEvents": len(diff.events),
     }

@@ -17,6 +17,7 @@ from mirror.helm.package import HELM_CHART_LAYER
 from mirror.limits import DEFAULT_LIMITS
 from mirror.oci.digest import sha256_digest
 from mirror.oci.document import ManifestDocument, parse_manifest, strict_json
+from mirror.review.fluxobjects import ObjectName, object_names, read_objects
 
 _LIMITS = DEFAULT_LIMITS
 # A chart is read for its facts under the review's smaller caps.
@@ -53,6 +54,8 @@ class ArtifactFacts:
     chart: ChartFacts | None = None
     content_size: int | None = None  # every blob the artifact needs, as stated by its documents
     notes: list[str] = field(default_factory=list)
+    objects: list[ObjectName] = field(default_factory=list)  # a Flux fleet's, the first review_max_flux_objects
+    more_objects: int = 0  # a Flux fleet's objects beyond those listed
 
 
 def _text(value: Any) -> str:
@@ -158,6 +161,18 @@ def chart_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts
     return facts
 
 
+def flux_facts(reader: BundleReader, artifact: ArtifactRecord) -> ArtifactFacts:
+    facts = ArtifactFacts(content_size=artifact.size)
+    try:
+        names = object_names(read_objects(reader, artifact))
+    except MirrorError as exc:
+        facts.notes.append(f"Flux objects not read: {exc.message}")
+        return facts
+    cap = _LIMITS.review_max_flux_objects
+    facts.objects, facts.more_objects = names[:cap], max(0, len(names) - cap)
+    return facts
+
+
 def artifact_facts(reader: BundleReader | None, artifact: ArtifactRecord) -> ArtifactFacts:
     if reader is None:
         return ArtifactFacts()
@@ -165,4 +180,23 @@ def artifact_facts(reader: BundleReader | None, artifact: ArtifactRecord) -> Art
         return image_facts(reader, artifact)
     if artifact.kind == "chart":
         return chart_facts(reader, artifact)
+    if artifact.kind == "flux":
+        return flux_facts(reader, artifact)
     return ArtifactFacts(content_size=artifact.size)
+
+
+def content_size(reader: BundleReader | None, artifact: ArtifactRecord) -> int | None:
+    """Every byte the artifact needs, as its documents state them; None when they cannot be read here."""
+    if artifact.kind in ("git", "flux"):
+        return artifact.size  # one blob, the record's own
+    if reader is None:
+        return None
+    if artifact.kind == "image":
+        return image_facts(reader, artifact).content_size
+    if artifact.kind == "chart":
+        try:
+            manifest = _document(reader, artifact.digest, artifact.media_type)
+        except MirrorError:
+            return None
+        return manifest.size + sum(d.size for d in manifest.blobs)
+    return None

@@ -41,6 +41,8 @@ def _facts(facts: ArtifactFacts) -> dict[str, Any]:
             "description": chart.description,
             "dependencies": list(chart.dependencies),
         },
+        "objects": [o.to_json() for o in facts.objects],
+        "moreObjects": facts.more_objects,
         "notes": list(facts.notes),
     }
 
@@ -133,6 +135,7 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "mediaType": artifact.media_type,
         "size": artifact.size,
         "found": entry.found,
+        "alsoFound": list(entry.also_found),
         "inBundle": entry.in_bundle,
         "details": {k: v for k, v in artifact.extra.items() if k not in _CORE},
         **_facts(entry.facts),
@@ -149,11 +152,14 @@ def review_json(review: Review) -> dict[str, Any]:
     inventory = source.inventory
     collection = review.collection
     kinds = Counter(e.artifact.kind for e in review.entries)
+    plain = review.plain_http_hosts
     return {
         "schemaVersion": SCHEMA_VERSION,
         "kind": "BundleReview",
         "bundle": {
             "location": source.location,
+            "title": review.title,
+            "mirrorSets": list(inventory.mirror_sets),
             "form": "bundle" if source.reader is not None else "inventory",
             "bundleId": inventory.bundle_id,
             "inventorySha256": source.inventory_sha256,
@@ -171,6 +177,10 @@ def review_json(review: Review) -> dict[str, Any]:
         "signing": {
             "policy": review.signatures.policy,
             "verdict": review.signatures.verdict,
+            "state": review.signatures.state,
+            "approvals": None
+            if review.signatures.policy is None
+            else {"given": review.signatures.approvals_given, "required": review.signatures.approvals_required},
             "problems": list(review.signatures.problems),
             "collector": collection.collector if collection else None,
             "sequence": collection.sequence if collection else None,
@@ -184,7 +194,8 @@ def review_json(review: Review) -> dict[str, Any]:
         else {"inventory": source.base.inventory, "bundleId": source.base.bundle_id, "created": source.base.created},
         "sinceBase": None if review.since_base is None else diff_json(review.since_base),
         "volumes": [v.to_json() for v in source.volumes],
-        "hosts": [h.to_json() for h in inventory.hosts],
+        "hosts": [{"host": h.host, "how": h.how, "plainHTTP": h.host in plain} for h in inventory.hosts],
+        "plainHTTPHosts": plain,
         "supplyChain": _supply_chain(review),
         "artifacts": [entry_json(e) for e in review.entries],
         "notes": list(review.notes),

@@ -14,9 +14,11 @@ from typing import BinaryIO
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.reader import BundleReader
+from mirror.egress import is_plain_http, url_host
 from mirror.limits import DEFAULT_LIMITS
 from mirror.review.diff import Diff, diff_sources, version_of
 from mirror.review.facts import ArtifactFacts, artifact_facts
+from mirror.review.found import FOUND_TITLES, found_of
 from mirror.review.policycheck import PolicyCheck, check_policy
 from mirror.review.signatures import SignatureReview, SignatureView, review_signatures
 from mirror.review.source import Source, open_source
@@ -27,26 +29,6 @@ from mirror.trust.upstream import policy_trusted_roots
 
 KINDS = ("image", "chart", "git", "flux")
 KIND_TITLES = {"image": "Images", "chart": "Charts", "git": "Git sources", "flux": "Flux artifacts"}
-FOUND_TITLES = {
-    "listed": "listed",
-    "chart": "chart discovery",
-    "flux": "Flux object",
-    "dependency": "chart dependency",
-}
-
-
-def found_of(artifact: ArtifactRecord) -> str:
-    """How the collector found it; bundles from before `via` was recorded are judged by what they do record."""
-    via = artifact.extra.get("via")
-    if isinstance(via, str) and via in FOUND_TITLES:
-        return via
-    if artifact.kind == "chart" and artifact.extra.get("requiredBy"):
-        return "dependency"
-    if artifact.kind == "image" and artifact.extra.get("foundBy"):
-        return "chart"
-    if artifact.kind in ("git", "flux"):
-        return "listed"
-    return "unrecorded"
 
 
 @dataclass
@@ -56,6 +38,12 @@ class Entry:
     facts: ArtifactFacts
     in_bundle: bool  # its own document (manifest, git bundle, objects) is carried, not expected from the base
     upstream: Upstream = field(default_factory=Upstream)  # what upstream attached to it; who signed it
+    # An OCI chart that is also an image record (the OCI artifact a Flux object names): how that one was found.
+    also_found: list[str] = field(default_factory=list)
+
+    @property
+    def found_phrase(self) -> str:
+        return ", ".join(dict.fromkeys(FOUND_TITLES.get(f, f) for f in (self.found, *self.also_found)))
 
     @property
     def version(self) -> str | None:
@@ -84,6 +72,36 @@ class Review:
         """The collection statement to show: a verified one first, otherwise the first as claimed."""
         collections = [s for s in self.signatures.signatures if s.kind == "collection"]
         return next((s for s in collections if s.verified), collections[0] if collections else None)
+
+    @property
+    def title(self) -> str:
+        """What the bundle is: the MirrorSets collected and who collected it (docs/officer-guide.md)."""
+        return ", ".join(self.title_parts)
+
+    @property
+    def title_parts(self) -> tuple[str, str]:
+        """(`MirrorSets platform, apps`, `collected by NAME with KEY-NAME (key ID)`)."""
+        names = self.source.inventory.mirror_sets
+        if not names:
+            what = "MirrorSets not recorded (an older bundle)"
+        else:
+            what = ("MirrorSet " if len(names) == 1 else "MirrorSets ") + ", ".join(names)
+        collection = self.collection
+        if collection is None:
+            return what, "not signed by a collector"
+        return what, f"collected by {collection.collector} with {collection.signer}"
+
+    @property
+    def plain_http_hosts(self) -> list[str]:
+        """Hosts reached in clear text: as the collector recorded them, and (for inventories from before it did)
+        the hosts of sources it names by an http:// or git:// URL."""
+        inventory = self.source.inventory
+        found = [h.host for h in inventory.hosts if h.plain_http]
+        for artifact in inventory.artifacts:
+            for url in (artifact.source, artifact.extra.get("repo")):
+                if isinstance(url, str) and is_plain_http(url):
+                    found.append(url_host(url))
+        return list(dict.fromkeys(h for h in found if h))
 
     @property
     def attached_count(self) -> int:
@@ -146,9 +164,12 @@ def build_review(
     # The signers an inventory records are the collector's word only if its signature over this inventory counts.
     vouched = any(s.kind == "collection" and s.status == "counted" for s in signatures.signatures)
     entries = []
+    folded = _oci_charts_as_images(source.inventory.artifacts)
     for artifact in source.inventory.artifacts:
         if artifact.kind in SUPPLY_CHAIN_KINDS:
             continue  # shown with the artifact they belong to (placed), not as artifacts of their own
+        if artifact.kind == "image" and (artifact.source, artifact.digest) in folded:
+            continue  # the chart's entry says how this record was found too
         in_bundle = artifact.digest in carried
         if in_bundle or reader is not source.reader or reader is None:
             facts = artifact_facts(reader, artifact)
@@ -157,10 +178,25 @@ def build_review(
         upstream = upstream_of(reader, artifact, placed.owned.get(artifact.source, []), vouched=vouched)
         if policy_check is not None:
             upstream.policy = policy_check.of(artifact)
-        entries.append(Entry(artifact, found_of(artifact), facts, in_bundle, upstream))
+        entry = Entry(artifact, found_of(artifact), facts, in_bundle, upstream)
+        if artifact.kind == "chart":
+            entry.also_found = folded.get((artifact.source, artifact.digest), [])
+        entries.append(entry)
     review = Review(source, entries, signatures, placed, policy_check=policy_check)
     if previous is not None:
         review.since_base = diff_sources(previous, source)
         if source.base is None:
             review.notes.append(f"the inventory names no base; compared with {previous.location} as asked")
     return review
+
+
+def _oci_charts_as_images(artifacts: tuple[ArtifactRecord, ...]) -> dict[tuple[str, str], list[str]]:
+    """OCI charts that are also recorded as images (a Flux OCIRepository names the chart): by (source, digest),
+    how each image record was found. One artifact, listed once, under Charts."""
+    charts = {(a.source, a.digest) for a in artifacts if a.kind == "chart"}
+    folded: dict[tuple[str, str], list[str]] = {}
+    for artifact in artifacts:
+        key = (artifact.source, artifact.digest)
+        if artifact.kind == "image" and key in charts:
+            folded.setdefault(key, []).append(found_of(artifact))
+    return folded

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from mirror.bundle.reader import BundleReader
 from mirror.bundle.signatures import read_envelopes
 from mirror.errors import MirrorError
 from mirror.trust.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope
+from mirror.trust.keys import PublicKey
 from mirror.trust.policy import TrustPolicy
 from mirror.trust.state import load_state
 from mirror.trust.statement import Approval, Collection, format_time, parse_statement
@@ -35,6 +37,15 @@ class SignatureView:
     reviewer: str | None = None
     time: str | None = None
     comment: str | None = None
+    key_name: str | None = None  # the key's file name in the policy, without .pub (officer-a.pub: officer-a)
+
+    @property
+    def signer(self) -> str:
+        """`officer-a (key ab12…)` under a policy that lists the key; `key ab12… (claimed)` when not verified."""
+        key = ", ".join(self.key_ids) or "no key id"
+        if self.key_name is not None:
+            return f"{self.key_name} (key {key})"
+        return f"key {key}" + ("" if self.verified else " (claimed)")
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -53,7 +64,13 @@ class SignatureView:
             "reviewer": self.reviewer,
             "time": self.time,
             "comment": self.comment,
+            "keyName": self.key_name,
         }
+
+
+# The states of a bundle's signatures under a policy, in the JSON's `signing.state`.
+NOT_VERIFIED, SATISFIED, AWAITING, REFUSED = "not verified", "satisfied", "awaiting approval", "refused"
+_AWAITING_CODE = "APPROVER_THRESHOLD"
 
 
 @dataclass(frozen=True)
@@ -61,12 +78,36 @@ class SignatureReview:
     signatures: tuple[SignatureView, ...]
     policy: str | None  # the policy file, when one was given
     problems: tuple[str, ...]  # the policy's verdict: what would refuse this bundle at import
+    codes: tuple[str, ...] = ()  # the problems' codes, in the same order
+    approvals_given: int = 0  # distinct approver keys whose approval counts (under a policy)
+    approvals_required: int = 0  # the policy's approvers.threshold
+
+    @property
+    def in_order(self) -> list[SignatureView]:
+        """The collection statement first, then the approvals, then what is neither: the order they happened in."""
+        rank = {"collection": 0, "approval": 1}
+        return sorted(self.signatures, key=lambda s: rank.get(s.kind, 2))
+
+    @property
+    def state(self) -> str:
+        """Too few approvals alone is the normal state of a bundle before its officers approve it, not a refusal."""
+        if self.policy is None:
+            return NOT_VERIFIED
+        if not self.problems:
+            return SATISFIED
+        return AWAITING if set(self.codes) == {_AWAITING_CODE} else REFUSED
 
     @property
     def verdict(self) -> str:
-        if self.policy is None:
+        state = self.state
+        if state == NOT_VERIFIED:
             return "not verified (no --trust policy given)"
-        return "signatures satisfy the policy" if not self.problems else "REFUSED by the policy"
+        if state == SATISFIED:
+            return "signatures satisfy the policy"
+        if state == AWAITING:
+            missing = self.approvals_required - self.approvals_given
+            return f"awaiting {missing} of {self.approvals_required} approvals ({self.approvals_given} given)"
+        return "REFUSED by the policy"
 
 
 def _claims(file: str, raw: bytes) -> SignatureView:
@@ -125,6 +166,7 @@ def review_signatures(
     ]
     if policy is None:
         return SignatureReview((*views, *claims.values()), None, ())
+    names = {key.key_id: Path(key.source).name.removesuffix(".pub") for key in _policy_keys(policy)}
     verdict = evaluate(
         inventory_sha256=inventory_sha256,
         bundle_id=bundle_id,
@@ -136,14 +178,16 @@ def review_signatures(
     )
     for report in verdict.signatures:
         claim = claims[report.file]
+        # Refused with a key id: it verified with a pinned key, and a rule then refused it.
+        verified = report.status in ("counted", "duplicate") or (report.status == "refused" and bool(report.key_id))
         views.append(
             SignatureView(
                 report.file,
-                claim.key_ids,
+                # The key it verified with, rather than the envelope's hint; else the hint, as a claim.
+                (report.key_id,) if verified and report.key_id else claim.key_ids,
                 claim.kind,
                 report.status,
-                # Refused with a key id: it verified with a pinned key, and a rule then refused it.
-                report.status in ("counted", "duplicate") or (report.status == "refused" and bool(report.key_id)),
+                verified,
                 role=report.role,
                 detail=report.detail,
                 collector=claim.collector,
@@ -154,8 +198,19 @@ def review_signatures(
                 reviewer=claim.reviewer,
                 time=claim.time,
                 comment=claim.comment,
+                key_name=names.get(report.key_id or "") if verified else None,
             )
         )
+    found = [*problems, *verdict.problems]
     return SignatureReview(
-        tuple(views), str(policy.path), tuple(f"{p.code}: {p.message}" for p in [*problems, *verdict.problems])
+        tuple(views),
+        str(policy.path),
+        tuple(f"{p.code}: {p.message}" for p in found),
+        tuple(p.code for p in found),
+        len(verdict.approvals),
+        policy.approvers.threshold,
     )
+
+
+def _policy_keys(policy: TrustPolicy) -> list[PublicKey]:
+    return [*policy.collectors.keys, *policy.approvers.keys]

@@ -4,9 +4,12 @@ characters (escape sequences that could repaint the terminal) are shown as \\x..
 from __future__ import annotations
 
 from mirror.progress import human_size
-from mirror.review.diff import Diff, SignerChange, artifact_json
-from mirror.review.model import FOUND_TITLES, KIND_TITLES, KINDS, Entry, Review
+from mirror.review.diff import Diff, SignerChange
+from mirror.review.fluxobjects import ObjectChange
+from mirror.review.found import FOUND_TITLES, found_of
+from mirror.review.model import KIND_TITLES, KINDS, Entry, Review
 from mirror.review.policycheck import PolicyCheck, RuleCheck
+from mirror.review.signatures import SignatureView
 from mirror.review.upstream import Upstream
 from mirror.supplychain.summary import AttestationSummary, SbomSummary, SignatureSummary, Signer
 from mirror.terminal import escape as clean
@@ -14,6 +17,20 @@ from mirror.terminal import escape as clean
 
 def _short(digest: str | None) -> str:
     return (digest or "-").removeprefix("sha256:")[:12]
+
+
+def event_lines(diff: Diff, indent: str = "") -> list[str]:
+    """`supply-chain events (N)` and one line per event, marked ALARM, CHECK or NOTE; or that there are none."""
+    events = diff.events
+    if not events:
+        return [
+            f"{indent}supply-chain events: none (no signer changes, moved tags, republished charts or rewritten "
+            "history)"
+        ]
+    lines = [f"{indent}supply-chain events ({len(events)}): check each before approving"]
+    for event in events:
+        lines.append(f"{indent}  {event.mark}  {clean(event.what)}  {clean(event.source)}  {clean(event.detail)}")
+    return lines
 
 
 def diff_lines(diff: Diff, indent: str = "") -> list[str]:
@@ -36,10 +53,16 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
                 f"{_short(change.new_digest)}"
             )
     for artifact in diff.added:
-        item = artifact_json(artifact)
-        lines.append(f"{indent}  added          {clean(artifact.kind):<5} {clean(artifact.source)}  {item['digest']}")
+        size = diff.size_of(artifact)
+        lines.append(
+            f"{indent}  added          {clean(artifact.kind):<5} {clean(artifact.source)}  {artifact.digest}  "
+            f"{human_size(size) if size is not None else 'size not read'}  "
+            f"found: {FOUND_TITLES.get(found_of(artifact), found_of(artifact))}"
+        )
     for artifact in diff.removed:
         lines.append(f"{indent}  removed        {clean(artifact.kind):<5} {clean(artifact.source)}  {artifact.digest}")
+    if diff.removal_note:
+        lines.append(f"{indent}    ({diff.removal_note})")
     for move in diff.refs:
         lines.append(
             f"{indent}  ref moved      {clean(move.source)} {clean(move.ref)}  {_short(move.old)} -> {_short(move.new)}"
@@ -52,10 +75,25 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
             lines.append(f"{indent}    ... and {move.total - len(move.commits)} more commit(s)")
         if move.dropped:
             lines.append(f"{indent}    not a fast-forward: {move.dropped} commit(s) of the old state are gone")
+    for fleet in diff.flux:
+        lines.append(f"{indent}  flux objects   {clean(fleet.source)} {clean(fleet.path)}")
+        lines += [f"{indent}    {clean(object_change_line(change))}" for change in fleet.objects]
+        if fleet.note:
+            lines.append(f"{indent}    ({clean(fleet.note)})")
     lines += signer_lines(diff, indent)
     for note in diff.notes:
         lines.append(f"{indent}  note: {clean(note)}")
     return lines
+
+
+def object_change_line(change: ObjectChange) -> str:
+    """`HelmRelease apps/web changed: spec.chart.spec.version "1.0.0" -> "1.1.0"` (unescaped)."""
+    line = f"{change.name.display} {change.what}"
+    if change.fields:
+        line += ": " + "; ".join(f.describe(not change.hidden) for f in change.fields)
+    if change.more_fields:
+        line += f"; and {change.more_fields} more field(s)"
+    return line
 
 
 def signers_phrase(signers: tuple[Signer, ...]) -> str:
@@ -88,7 +126,7 @@ def _entry_lines(entry: Entry) -> list[str]:
     lines = [
         f"  {clean(artifact.source)}",
         f"      {clean(entry.version or '-')}  {artifact.digest}  {human_size(size)}  "
-        f"found: {FOUND_TITLES.get(entry.found, entry.found)}" + ("" if entry.in_bundle else "  (in base)"),
+        f"found: {entry.found_phrase}" + ("" if entry.in_bundle else "  (in base)"),
     ]
     for platform in entry.facts.platforms:
         arch = "/".join(x for x in (platform.os, platform.architecture, platform.variant) if x) or "unknown platform"
@@ -101,6 +139,11 @@ def _entry_lines(entry: Entry) -> list[str]:
     extra = artifact.extra
     if artifact.kind == "git":
         lines.append(f"      commit {clean(extra.get('commit', '-'))}, {len(extra.get('heads') or {})} ref(s)")
+    if artifact.kind == "flux" and (entry.facts.objects or entry.facts.more_objects):
+        lines.append(f"      {len(entry.facts.objects) + entry.facts.more_objects} object(s):")
+        lines += [f"        {clean(name.display)}" for name in entry.facts.objects]
+        if entry.facts.more_objects:
+            lines.append(f"        ... and {entry.facts.more_objects} more")
     if artifact.kind == "chart" and extra.get("requiredBy"):
         lines.append(f"      dependency of {clean(extra['requiredBy'])}")
     for reason in extra.get("foundBy") or []:
@@ -175,7 +218,9 @@ def _upstream_lines(upstream: Upstream) -> list[str]:
     return lines
 
 
-NO_RULE_APPLIES = "no requireSignatures rule applies to this image"
+NO_RULE_APPLIES = "no requireSignatures rule applies to it"
+# Clear text: anyone on the network path could have answered in the upstream's name (docs/officer-guide.md).
+PLAIN_HTTP = "PLAIN HTTP"
 
 
 def rule_check_line(check: RuleCheck) -> str:
@@ -224,11 +269,34 @@ def _supply_chain_lines(review: Review) -> list[str]:
     return lines
 
 
+def signature_heading(signature: SignatureView) -> str:
+    """`approval by officer-a (key ab12…), 2026-01-01T00:00:00Z: counted` (unescaped)."""
+    what = signature.kind if signature.kind != "unknown" else "signature"
+    when = signature.time or signature.created
+    return f"{what} by {signature.signer}" + (f", {when}" if when else "") + f": {signature.status}"
+
+
+def _signature_lines(signature: SignatureView) -> list[str]:
+    lines = [f"  {clean(signature_heading(signature))}"]
+    if signature.kind == "collection":
+        lines.append(
+            f"      collector {clean(signature.collector)}, sequence {signature.sequence}, "
+            f"expires {clean(signature.expires)}"
+        )
+    if signature.comment:
+        lines.append(f"      comment: {clean(signature.comment)}")
+    if signature.detail:
+        lines.append(f"      {clean(signature.detail)}")
+    lines.append(f"      file {clean(signature.file)}")
+    return lines
+
+
 def review_text(review: Review) -> str:
     source = review.source
     inventory = source.inventory
     collection = review.collection
     lines = [
+        clean(review.title),
         f"bundle {clean(source.location)}",
         f"  id {clean(inventory.bundle_id)}, inventory sha256 {source.inventory_sha256}",
         f"  created {clean(inventory.created)} by {clean(inventory.tool)}",
@@ -246,6 +314,14 @@ def review_text(review: Review) -> str:
         f"  {len(review.entries)} artifact(s): {counts}; {len(inventory.files)} files, "
         f"{human_size(review.carried_bytes)} carried"
     )
+    plain = review.plain_http_hosts
+    if plain:
+        lines.append(f"  {PLAIN_HTTP}: {len(plain)} host(s) reached without TLS: {clean(', '.join(plain))}")
+    lines.append("")
+    if review.since_base is not None:
+        lines += event_lines(review.since_base)
+    else:
+        lines.append("supply-chain events: give --base PREV (the bundle before this one) to see them")
     lines += ["", "since base"]
     if source.base:
         lines.append(
@@ -264,12 +340,8 @@ def review_text(review: Review) -> str:
     if source.volumes:
         lines.append(f"  {len(source.volumes)} data volume(s)")
     lines += ["", f"signatures: {review.signatures.verdict}"]
-    for signature in review.signatures.signatures:
-        who = signature.role or (signature.kind if signature.kind != "unknown" else "")
-        keys = ", ".join(signature.key_ids) or "no key id"
-        lines.append(f"  {signature.file}: {signature.status} {who}  key {clean(keys)}")
-        if signature.detail:
-            lines.append(f"      {clean(signature.detail)}")
+    for signature in review.signatures.in_order:
+        lines += _signature_lines(signature)
     if not review.signatures.signatures:
         lines.append("  none")
     for problem in review.signatures.problems:
@@ -277,7 +349,7 @@ def review_text(review: Review) -> str:
     lines += _supply_chain_lines(review)
     lines += ["", f"hosts contacted by the collector ({len(inventory.hosts)})"]
     for host in inventory.hosts:
-        lines.append(f"  {clean(host.host)}  {clean(host.how)}")
+        lines.append(f"  {clean(host.host)}  {clean(host.how)}" + (f"  {PLAIN_HTTP}" if host.host in plain else ""))
     if not inventory.hosts:
         lines.append("  not recorded (an inventory from before the egress policy)")
     for kind in (*KINDS, *review.other_kinds):
@@ -293,4 +365,5 @@ def review_text(review: Review) -> str:
 
 
 def diff_text(diff: Diff) -> str:
-    return "\n".join(diff_lines(diff)) + "\n"
+    lines = diff_lines(diff)
+    return "\n".join([*lines[:2], *event_lines(diff), *lines[2:]]) + "\n"

@@ -72,8 +72,10 @@ class TrustReport:
             )
 
 
-def judge(checked: VerifiedBundle, policy: TrustPolicy, state: TrustState, clock: dt.datetime) -> Verdict:
-    """The verdict on a checked bundle's envelopes and sources."""
+def judge(
+    checked: VerifiedBundle, policy: TrustPolicy, state: TrustState, clock: dt.datetime, replay: str | None = None
+) -> Verdict:
+    """The verdict on a checked bundle's envelopes and sources; `replay`: see verdict.evaluate."""
     return evaluate(
         inventory_sha256=checked.inventory_sha256,
         bundle_id=checked.inventory.bundle_id,
@@ -82,6 +84,7 @@ def judge(checked: VerifiedBundle, policy: TrustPolicy, state: TrustState, clock
         policy=policy,
         state=state,
         clock=clock,
+        replay=replay,
     )
 
 
@@ -93,9 +96,10 @@ def check_trust(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     clock: dt.datetime | None = None,
+    replay: str | None = None,
 ) -> TrustReport:
     """Check every signature against the policy, then every file and the image graph, then the upstream
-    signatures the policy requires; collects, never raises, problems.
+    signatures the policy requires; collects, never raises, problems. `replay`: see verdict.evaluate.
 
     The policy is read first, so a bad policy is reported (exit 2) before anything about the bundle. The verdict
     depends only on the inventory's sha256, the envelopes, the policy and the state, so it comes first: when it
@@ -106,7 +110,7 @@ def check_trust(
     own_roots = policy_trusted_roots(policy, limits)
     state = load_state(policy.state_file)
     checked = read_signed_part(open_bundle(bundle, limits), limits)
-    verdict = judge(checked, policy, state, clock or dt.datetime.now(dt.UTC))
+    verdict = judge(checked, policy, state, clock or dt.datetime.now(dt.UTC), replay)
     report = TrustReport(checked, verdict, policy, state)
     if verdict.ok and not checked.problems:
         check_contents(checked, jobs=jobs, limits=limits, progress=progress)

@@ -291,13 +291,23 @@ class ImportedBundle:
         )
 
 
+# The entries that say a bundle's content is on its target: an import, and a restore (which repeats one).
+LANDED = {("import", "imported"), ("restore", "restored")}
+
+
+def landed(entry: JournalEntry) -> bool:
+    """Whether the entry says its bundle was imported whole (by `import` or by `restore`)."""
+    body = entry.body
+    return (entry.kind, body.get("result")) in LANDED and body.get("inventory") is not None
+
+
 def imported_bundles(entries: Iterable[JournalEntry]) -> list[ImportedBundle]:
-    """One per inventory, from its latest `imported` entry, ordered by that entry (oldest first); refused,
-    failed and partial attempts are not imports."""
+    """One per inventory, from its latest `imported` (or `restored`) entry, ordered by that entry (oldest first);
+    refused, failed and partial attempts are not imports."""
     latest: dict[str, ImportedBundle] = {}
     for entry in entries:
         body = entry.body
-        if entry.kind != "import" or body["result"] != "imported" or body["inventory"] is None:
+        if not landed(entry):
             continue
         latest.pop(body["inventory"], None)  # re-inserted last: the order is that of the latest import
         latest[body["inventory"]] = ImportedBundle.from_entry(entry)

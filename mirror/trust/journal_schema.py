@@ -196,21 +196,30 @@ PROGRESS_FIELDS: dict[str, Check] = {
 }
 _PROGRESS = obj({}, PROGRESS_FIELDS)
 
+_IMPORT: dict[str, Check] = {
+    "result": one_of("imported", "partial", "refused", "failed"),
+    "exitCode": exit_code,
+    "bundleId": nullable(string),
+    "inventory": nullable(sha256_ref),
+    "sequence": nullable(integer(1)),
+    "collectors": list_of(hex64),
+    "approvers": list_of(hex64),
+    "registry": string,
+    "git": nullable(string),
+    "written": nullable(_WRITTEN),
+    "progress": nullable(_PROGRESS),
+    "problems": codes,
+    "message": nullable(string),
+}
+
 KINDS: dict[str, dict[str, Check]] = {
-    "import": {
-        "result": one_of("imported", "partial", "refused", "failed"),
-        "exitCode": exit_code,
-        "bundleId": nullable(string),
-        "inventory": nullable(sha256_ref),
-        "sequence": nullable(integer(1)),
-        "collectors": list_of(hex64),
-        "approvers": list_of(hex64),
-        "registry": string,
-        "git": nullable(string),
-        "written": nullable(_WRITTEN),
-        "progress": nullable(_PROGRESS),
-        "problems": codes,
-        "message": nullable(string),
+    "import": _IMPORT,
+    # A bundle the journal lists as imported, imported again by `mirror restore` (docs/day-two.md): an import's
+    # fields, `restored` for `imported`, and the entry whose import it repeats.
+    "restore": {
+        **_IMPORT,
+        "result": one_of("restored", "partial", "refused", "failed"),
+        "restores": integer(1),
     },
     "prune": {
         "result": one_of("pruned", "partial", "refused", "failed"),
@@ -231,7 +240,7 @@ KINDS: dict[str, dict[str, Check]] = {
     },
 }
 # The one field of a kind that may be left out (null) when the entry would not fit in a line, and a note says so.
-OMITTABLE = {"import": "written", "prune": "deleted"}
+OMITTABLE = {"import": "written", "restore": "written", "prune": "deleted"}
 
 
 def check_entry(body: Any) -> None:

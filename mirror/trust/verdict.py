@@ -140,8 +140,13 @@ def _check_collection(
     state: TrustState,
     now: dt.datetime,
     verdict: Verdict,
+    replay: str | None = None,
 ) -> bool:
-    """Freshness and order of one collector's statement. The very bundle imported last may be imported again."""
+    """Freshness and order of one collector's statement. The very bundle imported last may be imported again;
+    `replay` names an inventory the journal lists as imported, which `mirror restore` imports again: it was judged
+    fresh and in order when it was imported, and is not judged again."""
+    if replay is not None and replay == inventory_sha256:
+        return True
     problems = []
     if collection.created > now + CLOCK_SKEW:
         problems.append(Problem("CREATED_IN_FUTURE", f"created {collection.created:%Y-%m-%dT%H:%M:%SZ} is after now"))
@@ -181,8 +186,13 @@ def evaluate(
     policy: TrustPolicy,
     state: TrustState,
     clock: dt.datetime,
+    replay: str | None = None,
 ) -> Verdict:
-    """Judge a bundle whose files were already checked against `inventory_sha256`'s inventory."""
+    """Judge a bundle whose files were already checked against `inventory_sha256`'s inventory.
+
+    replay: the inventory sha256 (hex) of a bundle the journal lists as imported, which restore imports again; its
+    age and sequence are not judged (see _check_collection), its signatures and sources are.
+    """
     verdict = Verdict()
     for name, raw in sorted(envelopes.items()):
         _check_envelope(name, raw, inventory_sha256, bundle_id, policy, verdict)
@@ -191,7 +201,7 @@ def evaluate(
     fresh = [
         key
         for key, c in verdict.collections.items()
-        if _check_collection(key, c, inventory_sha256, policy, state, now, verdict)
+        if _check_collection(key, c, inventory_sha256, policy, state, now, verdict, replay)
     ]
     if len(fresh) < policy.collectors.threshold:
         verdict.problems.append(

@@ -47,6 +47,13 @@ def test_bench_reports_the_nothing_changed_night_or_says_it_cannot(small_bench):
         assert row["mirror"]["value"] > 0 and "bundle" in row["note"]
 
 
+def test_bench_times_the_audit_of_imported_images_and_finds_them_clean(small_bench):
+    row = _row(small_bench, "audit")
+    (sample,) = row["mirror"]["samples"]
+    assert sample["seconds"] > 0 and row["note"].startswith("exit 0;") and isinstance(row["met"], bool)
+    assert row["target"] == "< 10 s"
+
+
 @pytest.mark.parametrize("what", ["forged", "unlisted tiny blobs", "alias-bomb"])
 def test_bench_reports_time_and_memory_to_refuse_hostile_input(small_bench, what):
     row = _row(small_bench, "hostile", what)
@@ -81,3 +88,11 @@ def test_the_attached_step_says_how_many_attached_manifests_each_collect_carried
 def test_the_cost_of_carrying_signatures_and_sboms_is_shown_without_a_target(small_bench):
     row = _row(small_bench, "attached", ".sig + SBOM")
     assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0 and row["met"] is None
+
+
+def test_bench_times_skopeo_pulling_one_blob_from_serve_beside_distribution(small_bench):
+    row = _row(small_bench, "serve", "blob, skopeo pulls")
+    assert row["other"]["tool"] == "distribution"
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
+    assert row["ratio"] == pytest.approx(row["mirror"]["value"] / row["other"]["value"])
+    assert row["target"] == ">= 80% of distribution's throughput" and isinstance(row["met"], bool)

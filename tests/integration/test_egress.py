@@ -86,7 +86,7 @@ def test_a_collect_refused_by_the_egress_policy_reports_the_hosts_it_did_contact
     assert result.exit_code == 2, result.stderr
     written = json.loads(report.read_text())
     assert written["exitCode"] == 2
-    assert written["hosts"] == [{"host": parent_repo.netloc, "how": "named"}]
+    assert written["hosts"] == [{"host": parent_repo.netloc, "how": "named", "plainHTTP": True}]
 
 
 # -- redirects ------------------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_an_upstream_flux_gitrepository_on_another_host_never_receives_the_git_c
 # -- the record -----------------------------------------------------------------------------------------------
 
 
-def test_the_run_report_the_inventory_and_inspect_list_every_host_contacted(
+def test_the_run_report_the_inventory_and_inspect_list_every_host_contacted_and_flag_plain_http(
     tmp_path, mirror_cli, services, upstream_images
 ):
     image = upstream_images["shared_a"]["ref"]
@@ -202,13 +202,15 @@ def test_the_run_report_the_inventory_and_inspect_list_every_host_contacted(
     bundle, report, html = tmp_path / "b", tmp_path / "report.json", tmp_path / "review.html"
     result = mirror_cli("collect", write(tmp_path, spec), "-o", bundle, "--report", report, "-q")
     assert result.exit_code == 0, result.stderr
-    expected = {"host": services.upstream, "how": "named"}
+    expected = {"host": services.upstream, "how": "named", "plainHTTP": True}  # the registry is plainHTTP
     assert json.loads(report.read_text())["hosts"] == [expected]
     assert [h.to_json() for h in parse_inventory((bundle / "inventory.json").read_bytes()).hosts] == [expected]
     shown = mirror_cli("inspect", bundle, "--json")
     assert shown.exit_code == 0, shown.stderr
     assert shown.json()["hosts"] == [expected]
     text = mirror_cli("inspect", bundle)
-    assert f"  {services.upstream}  named" in text.stdout
+    assert f"  {services.upstream}  named  PLAIN HTTP" in text.stdout
     assert mirror_cli("inspect", bundle, "--html", html).exit_code == 0
-    assert f"<code>{services.upstream}</code></td><td>named" in html.read_text()
+    assert (
+        f"<code>{services.upstream}</code></td><td data-label='How it came to be contacted'>named" in html.read_text()
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import Browser, png_size
 from tests.support.charts import ChartRepo, build_chart
 from tests.support.gitrepos import add_commit, make_upstream_repo
 from tests.support.images import Image, Layer, Layout, push
@@ -176,7 +177,7 @@ def test_inspect_json_has_the_documented_schema(mirror_cli, nights, night):
     assert review["schemaVersion"] == 1 and review["kind"] == "BundleReview"
     assert set(review) == {
         "schemaVersion", "kind", "bundle", "totals", "signing", "base", "sinceBase", "volumes", "hosts",
-        "supplyChain", "artifacts", "notes",
+        "plainHTTPHosts", "supplyChain", "artifacts", "notes",
     }  # fmt: skip
     assert review["totals"]["byKind"] == {"image": 1, "chart": 1, "git": 1, "flux": 0}
     assert review["base"] is None and review["sinceBase"] is None
@@ -218,7 +219,7 @@ def test_inspect_reports_a_signature_the_policy_does_not_trust_and_the_missing_a
     )
     result = mirror_cli("inspect", nights.nights[0].bundle, "--trust", policy)
     assert result.exit_code == 0, result.stderr
-    assert "signatures: REFUSED by the policy" in result.stdout
+    assert "signatures: awaiting 1 of 1 approvals (0 given)" in result.stdout  # the stranger's does not count
     assert "untrusted" in result.stdout and "signed by a key the policy does not list" in result.stdout
     assert "APPROVER_THRESHOLD" in result.stdout
 
@@ -346,6 +347,31 @@ def test_html_report_renders_in_headless_chromium_with_the_key_facts(mirror_cli,
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("MIRROR_REVIEW_SCREENSHOT"):  # refreshes docs/review-report.png for the README
         shutil.copyfile(screenshot, os.environ["MIRROR_REVIEW_SCREENSHOT"])
+
+
+def _artifacts_dir(tmp_path: Path) -> Path:
+    """Where screenshots go: $MIRROR_TEST_ARTIFACTS when set (kept for people to look at), else tmp_path."""
+    directory = Path(os.environ.get("MIRROR_TEST_ARTIFACTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.mark.parametrize(("width", "mobile"), [(1280, False), (390, True)], ids=["desktop-1280", "phone-390"])
+def test_html_report_fits_the_screen_without_sideways_scrolling(mirror_cli, nights, tmp_path, width, mobile):
+    first, second, _ = nights.nights
+    report = tmp_path / "review.html"
+    result = mirror_cli("inspect", second.bundle, "--base", first.bundle, "--trust", nights.policy, "--html", report)
+    assert result.exit_code == 0, result.stderr
+
+    with Browser(tmp_path / "profile") as browser:
+        shot = browser.shot(report.as_uri(), width, mobile=mobile)
+
+    picture = _artifacts_dir(tmp_path) / f"review-report-{width}.png"
+    picture.write_bytes(shot.png)
+    print(f"screenshot: {picture}")
+    assert shot.scroll_width <= width, f"the page is {shot.scroll_width} px wide at {width} px: see {picture}"
+    assert png_size(shot.png) == (width, shot.height) and shot.height > 1500
+    assert len(shot.png) > 50_000  # a page of text, not a blank one
 
 
 def test_diff_warns_when_a_branch_was_rewritten_and_counts_the_commits_it_lost(mirror_cli, services, tmp_path):

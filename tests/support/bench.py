@@ -8,6 +8,8 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
 3. verify: `mirror verify` of a signed bundle of about --verify-size, against `sha256sum` of its files.
 4. night: a nothing-changed `mirror collect --since PREV` over --night-images small images (only when this
    build of mirror has --since).
+10. audit: `mirror audit` of --night-images small images imported from a signed bundle into the TLS registry
+    (only when this build of mirror has `audit`); every run must find the targets clean.
 5. peak RSS of collect and import, from /usr/bin/time -v (the largest of the repeats).
 8. attached: `mirror collect` of the collect corpus with each image signed upstream (a cosign `.sig`) and an
    SPDX SBOM attached (in the referrers tag schema index, distribution 2.8 having no referrers API), with the
@@ -20,6 +22,9 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
    the trusted collector, as a tar stuffed with --hostile-blobs one-byte members its inventory does not list,
    (c) a collect of a Flux fleet holding a ten-level YAML alias bomb. Each runs once, under a --hostile-timeout
    and a 3 GB address-space cap; a run that is not refused in time is reported so, not waited for.
+9. serve: `skopeo copy` of an image holding one --serve-size blob (1 GiB) from `mirror serve` of a bundle that
+   carries it, against the same copy from the distribution registry it was collected from, in turns: the
+   throughput of serve (which hashes every byte it sends) beside distribution's (which does not).
 
 The corpus (N images sharing a --base-size layer, each with a --unique-size layer of its own) is random and
 pushed afresh for every repeat: skopeo's blob-info cache would otherwise mount blobs it saw in an earlier run
@@ -44,7 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +66,7 @@ from tests.support.benchcorpus import (
 from tests.support.cosign import generate_key
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
+from tests.support.signedbundles import make_trust, sign
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIRROR = str(REPO_ROOT / ".venv" / "bin" / "mirror")  # --mirror benches another build
@@ -70,7 +76,9 @@ VERIFY_LAYER_BYTES = 128 * MiB  # the verify corpus is cut into layers of this s
 TARGET_COPY_RATIO = 0.67  # collect and import: at most this share of skopeo's wall time
 TARGET_VERIFY_SPEED = 0.80  # verify: at least this share of sha256sum's speed
 TARGET_NIGHT_SECONDS = 10.0
+TARGET_AUDIT_SECONDS = 10.0
 TARGET_RSS_MB = 150.0
+TARGET_SERVE_SPEED = 0.80  # serve: at least this share of the distribution registry's throughput
 TARGET_ATTACHED_RATIO = 1.10  # collect with the discovery of attached manifests: at most this of without
 TARGET_REFUSAL_SECONDS = 2.0  # hostile input: refused within this, under TARGET_RSS_MB
 HOSTILE_ADDRESS_SPACE = 3_000_000_000  # a hostile run that expands past this fails instead of taking the machine
@@ -228,6 +236,7 @@ class Bench:
     hostile_sparse_bytes: int = 20 << 30
     hostile_blobs: int = 200_000
     hostile_timeout: float = 20.0
+    serve_bytes: int = 1 << 30
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     log: Callable[[str], None] = lambda message: print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -391,6 +400,47 @@ class Bench:
         row.note = f"bundle {max(sizes) / 1e3:.0f} kB"
         return [full, row]
 
+    # -- step 9: the audit of what was imported ------------------------------------------------------------
+
+    def audit_step(self) -> list[Row]:
+        """`mirror audit` of --night-images imported images: tags, graphs, tag lists and the catalog, all clean."""
+        what = f"{self.night_images} imported images, clean"
+        row = Row("audit", what, target=f"< {TARGET_AUDIT_SECONDS:.0f} s")
+        help_text = subprocess.run([self.mirror, "--help"], capture_output=True, text=True).stdout
+        if "audit" not in help_text:
+            row.note = "not available in this build (no mirror audit)"
+            return [row]
+        prefix = f"bench-{self.run_id}-audit"
+        with Pusher(self.services.upstream, connections=16) as pusher:
+            pushed = push_family(pusher, prefix, self.night_images, 64 * 1024, 2048, workers=8)
+        self.log(f"audit corpus pushed ({len(pushed)} images)")
+        manifest = write_mirrorset(
+            self.work / "audit.yaml", [p.reference for p in pushed], registries=self.registries, name="audit"
+        )
+        bundle = self.work / "audit-bundle"
+        quiet = {"check": True, "stdout": subprocess.DEVNULL}
+        subprocess.run([self.mirror, "collect", str(manifest), "-o", str(bundle), "-q"], **quiet)  # type: ignore[call-overload]
+        trust = make_trust(self.work / "audit-trust")
+        sign(bundle, trust, sequence=1)
+        target = ["--registry", f"https://{self.services.internal}/{prefix}", "--ca-file", str(self.services.ca_file)]
+        env = {**os.environ, **self.internal_env}
+        subprocess.run(  # type: ignore[call-overload]
+            [self.mirror, "import", str(bundle), "--trust", str(trust.policy), *target, "-q"], env=env, **quiet
+        )
+        self.log(f"audit corpus imported ({len(pushed)} images)")
+        command = [self.mirror, "audit", "--trust", str(trust.policy), *target, "--json"]
+        for _ in range(self.repeat):
+            row.mirror.append(_timed("mirror audit", command, self.internal_env))
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        checked = json.loads(done.stdout)["checked"] if done.stdout else {}
+        row.met = done.returncode == 0 and (row.value(row.mirror) or math.inf) < TARGET_AUDIT_SECONDS
+        row.note = (
+            f"exit {done.returncode}; {checked.get('tags')} tags, {checked.get('manifests')} manifests, "
+            f"{checked.get('blobs')} blobs, {checked.get('repositoriesListed')} tag lists"
+        )
+        self._drop(bundle)
+        return [row]
+
     # -- step 8: the discovery of attached manifests, on and off -------------------------------------------
 
     def _knows_attached(self) -> bool:
@@ -499,18 +549,87 @@ class Bench:
         self._drop(work / "bomb-bundle")
         return rows
 
+    # -- step 9: serve beside the distribution registry -----------------------------------------------------
+
+    def serve_step(self) -> list[Row]:
+        size = (
+            f"{self.serve_bytes / MiB:.0f} MiB"
+            if self.serve_bytes < 1 << 30
+            else f"{self.serve_bytes / (1 << 30):g} GiB"
+        )
+        row = Row(
+            "serve",
+            f"one {size} blob, skopeo pulls",
+            other_tool="distribution",
+            target=f">= {TARGET_SERVE_SPEED:.0%} of distribution's throughput",
+        )
+        if subprocess.run([self.mirror, "serve", "--help"], capture_output=True).returncode != 0:
+            row.note = "not available in this build (no mirror serve)"
+            return [row]
+        repository = f"bench-{self.run_id}-serve/big"
+        with Pusher(self.services.upstream) as pusher:
+            pushed = pusher.image(repository, "1", [tar_layer(self.serve_bytes)])
+        self.log(f"serve corpus pushed: {pushed.size / 1e6:.0f} MB in one layer")
+        manifest = write_mirrorset(self.work / "serve.yaml", [pushed.reference], registries=self.registries)
+        bundle = self.work / "serve-bundle"
+        _timed("mirror collect (serve corpus)", [self.mirror, "collect", str(manifest), "-o", str(bundle), "-q"])
+        out = self.work / "serve-pull"
+
+        def pull(reference: str, samples: list[Sample], what: str) -> None:
+            command = ["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false"]
+            samples.append(_timed(what, [*command, f"docker://{reference}", f"dir:{out}"]))
+            shutil.rmtree(out)
+
+        with _serving(self.mirror, bundle, self.work / "serve.log") as address:
+            for r in range(self.repeat):
+                _in_turns(
+                    r,
+                    lambda: pull(f"{address}/{repository}:1", row.mirror, "skopeo copy from mirror serve"),
+                    lambda: pull(pushed.reference, row.other, "skopeo copy from distribution"),
+                )
+        row.met = row.ratio is not None and 1 / row.ratio >= TARGET_SERVE_SPEED
+        served = row.value(row.mirror)
+        row.note = f"serve: {pushed.size / 1e6 / served:.0f} MB/s" if served else ""
+        self._drop(bundle)
+        return [row]
+
     def run(self, steps: set[str]) -> list[Row]:
         copy = self.copy_steps() if "copy" in steps else []
         verify = self.verify_step() if "verify" in steps else []
         night = self.night_step() if "night" in steps else []
         attached = self.attached_step() if "attached" in steps else []
+        serve = self.serve_step() if "serve" in steps else []
+        audited = self.audit_step() if "audit" in steps else []
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
-        return copy[:2] + attached + verify[:1] + night + copy[2:] + verify[1:] + hostile
+        return copy[:2] + attached + verify[:1] + serve + night + audited + copy[2:] + verify[1:] + hostile
 
 
 TARGET_HOSTILE_SECONDS = 30.0
+
+
+@contextlib.contextmanager
+def _serving(mirror: str, bundle: Path, log: Path) -> Iterator[str]:
+    """`mirror serve BUNDLE` on a free loopback port (its log in `log`); yields host:port; stopped with SIGTERM."""
+    with log.open("w") as errors:
+        command = [mirror, "serve", str(bundle), "--allow-unsigned", "--listen", "127.0.0.1:0", "--json", "-q"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line:
+                sys.exit(f"bench: mirror serve did not start:\n{log.read_text()[-3000:]}")
+            yield str(json.loads(line)["url"]).removeprefix("http://")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def hostile_upstream_rows(work: Path, mirror: str, log: Callable[[str], None]) -> list[Row]:
@@ -582,6 +701,10 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
             continue
         if row.step == "verify":
             print(f"verify: mirror runs at {1 / row.ratio:.0%} of sha256sum's speed")
+        elif row.step == "serve":
+            print(
+                f"serve: skopeo pulls from mirror serve at {1 / row.ratio:.0%} of the speed it pulls from distribution"
+            )
         elif row.step == "attached":
             cpu = statistics.median(x.cpu_seconds for x in row.mirror) / statistics.median(
                 x.cpu_seconds for x in row.other
@@ -606,12 +729,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unique-size", type=_parse_size, default=6 * 10**6, help="each image's own layer (6M)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each step; medians are reported (3)")
     parser.add_argument("--verify-size", type=_parse_size, default=1 << 30, help="size of the verify bundle (1G)")
+    parser.add_argument("--serve-size", type=_parse_size, default=1 << 30, help="the blob skopeo pulls from serve (1G)")
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
         "--steps",
-        default="copy,attached,verify,night,hostile",
+        default="copy,attached,verify,serve,night,audit,hostile",
         help="which to run: copy (collect, import, RSS), attached (collect with and without the discovery of "
-        "attached manifests), verify, night, hostile (hostile bundles and upstreams)",
+        "attached manifests), verify, serve (skopeo pulling from mirror serve and from distribution), night, "
+        "audit (of --night-images imported images), hostile (hostile bundles and upstreams)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"
@@ -627,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.small:
         args.images, args.base_size, args.unique_size, args.repeat = 2, MiB, 256 * 1024, 1
-        args.verify_size, args.night_images = 4 * MiB, 3
+        args.verify_size, args.night_images, args.serve_size = 4 * MiB, 3, 4 * MiB
         args.hostile_sparse_size, args.hostile_blobs, args.hostile_timeout = 1 << 30, 2_000, 10.0
     if args.keep:
         (REPO_ROOT / ".bench").mkdir(exist_ok=True)
@@ -654,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         args.hostile_sparse_size,
         args.hostile_blobs,
         args.hostile_timeout,
+        serve_bytes=args.serve_size,
     )
     try:
         rows = bench.run(set(args.steps.split(",")))

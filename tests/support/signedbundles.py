@@ -15,9 +15,12 @@ import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mirror.bundle.inventory import ArtifactRecord, FileRecord, Inventory, blob_path
 from mirror.bundle.signatures import add_envelope
+from mirror.flux.blob import FLUX_OBJECTS_MEDIA_TYPE, objects_blob
+from mirror.flux.objects import object_from_document
 from mirror.helm.package import HELM_CHART_LAYER, HELM_CONFIG
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import sha256_digest
@@ -94,10 +97,15 @@ class SmallBundle:
         self.index.append({"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(manifest)})
         return digest, len(manifest)
 
-    def image(self, source: str, **extra: object) -> None:
-        config = json.dumps({"os": "linux", "architecture": "amd64", "note": source}).encode()
-        digest, size = self._manifest(config, OCI_CONFIG, f"layer of {source}".encode(), OCI_LAYER)
+    def image(self, source: str, *, content: str | None = None, layer: bytes | None = None, **extra: object) -> str:
+        """An image of one layer; its digest follows `content` (default: the source), which the test may vary to
+        move a tag from one night to the next, or the `layer` bytes given. Returns the digest."""
+        note = source if content is None else content
+        config = json.dumps({"os": "linux", "architecture": "amd64", "note": note}).encode()
+        layer = layer if layer is not None else f"layer of {note}".encode()
+        digest, size = self._manifest(config, OCI_CONFIG, layer, OCI_LAYER)
         self.artifacts.append(ArtifactRecord("image", source, digest, mt.OCI_MANIFEST, size, dict(extra)))
+        return digest
 
     def chart(
         self, name: str, version: str, repo: str = "https://charts.example", archive: bytes = b"not really a chart"
@@ -109,11 +117,19 @@ class SmallBundle:
             ArtifactRecord("chart", f"{repo}/{name}-{version}.tgz", digest, mt.OCI_MANIFEST, size, extra)
         )
 
-    def finish(self) -> bytes:
-        """Write index.json and inventory.json; the inventory's bytes, which a collector signs."""
+    def flux(self, source: str, path: str, documents: list[dict[str, Any]]) -> None:
+        """A Flux fleet: its objects blob, as collect writes it."""
+        objects = [o for i, d in enumerate(documents) if (o := object_from_document(d, "fleet.yaml", i)) is not None]
+        raw = objects_blob(objects, max_bytes=1 << 20, where=source)
+        extra = {"path": path, "git": None, "objects": len(objects)}
+        self.artifacts.append(ArtifactRecord("flux", source, self.blob(raw), FLUX_OBJECTS_MEDIA_TYPE, len(raw), extra))
+
+    def finish(self, **fields: Any) -> bytes:
+        """Write index.json and inventory.json (with any other Inventory `fields`, such as hosts); the inventory's
+        bytes, which a collector signs."""
         self._file("index.json", json.dumps({"schemaVersion": 2, "manifests": self.index}).encode())
         inventory = Inventory(
-            self.bundle_id, "2026-01-01T00:00:00Z", "test", tuple(self.artifacts), tuple(self.files.values())
+            self.bundle_id, "2026-01-01T00:00:00Z", "test", tuple(self.artifacts), tuple(self.files.values()), **fields
         )
         raw = inventory.to_bytes()
         (self.root / "inventory.json").write_bytes(raw)

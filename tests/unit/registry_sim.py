@@ -1,8 +1,8 @@
 """An in-process registry for unit tests, served through ``httpx.MockTransport``.
 
-It speaks enough of the distribution API for the registry client (manifests, blobs with Range, uploads,
-mounts, tag lists, Basic and Bearer auth; with ``referrers`` on, the OCI 1.1 referrers API and the ``OCI-Subject``
-header) and can be switched into the hostile or broken behaviours a real registry
+It speaks enough of the distribution API for the registry client (manifests, DELETE by digest included, blobs
+with Range, uploads, mounts, tag lists, Basic and Bearer auth; with ``referrers`` on, the OCI 1.1 referrers API
+and the ``OCI-Subject`` header) and can be switched into the hostile or broken behaviours a real registry
 rarely shows on demand: injected 429/503/connection failures, lying ``Docker-Content-Digest`` headers,
 cross-host redirects, transfers that break after K bytes, oversized or endless bodies.
 
@@ -171,7 +171,12 @@ class RegistrySim:
         # a PUT names no OCI-Subject); on, the API answers an index of the manifests whose subject is the digest.
         self.referrers = False
         self.referrers_body: bytes | None = None  # when set, the referrers API answers exactly this
+        self.catalog = True  # GET /v2/_catalog lists the repositories; off, it answers 404 as some registries do
         self.on_request: Callable[[httpx.Request], None] | None = None  # called first for every request
+        # Manifest DELETE by digest (202, the tags on it go too); off, 405 UNSUPPORTED as distribution answers
+        # with storage.delete disabled, checked before whether the manifest exists.
+        self.deletes_enabled = True
+        self.user_actions: tuple[str, ...] = ("pull", "push", "delete")  # what the token service grants a user
 
     # -- wiring ------------------------------------------------------------------------------------------------
 
@@ -263,6 +268,8 @@ class RegistrySim:
         if path == "/v2/":
             denied = self._authorize(request, None, ())
             return denied or httpx.Response(200, json={})
+        if path == "/v2/_catalog":
+            return self._catalog(request)
         if path.startswith("/same-origin/"):
             return self._serve_blob(request, path.rsplit("/", 1)[-1], None)
         m = _PATH.match(path)
@@ -326,7 +333,7 @@ class RegistrySim:
             user, _, password = base64.b64decode(value).decode().partition(":") if scheme == "Basic" else ("", "", "")
             if user not in self.users or self.users[user] != password:
                 return _error(401, "UNAUTHORIZED", "bad credentials")
-            allowed = ("pull", "push")
+            allowed = self.user_actions
         elif self.anonymous_pull:
             allowed = ("pull",)
         if self.token_body is not None:
@@ -385,7 +392,31 @@ class RegistrySim:
             if self.referrers and subject:
                 headers["OCI-Subject"] = subject
             return httpx.Response(201, headers=headers)
+        if request.method == "DELETE":
+            return self._delete_manifest(request, name, reference)
         return _error(405, "UNSUPPORTED")
+
+    def _catalog(self, request: httpx.Request) -> httpx.Response:
+        """Every repository holding a manifest, as distribution lists them (one page); 404 with `catalog` off."""
+        if not self.catalog:
+            return _error(404, "NOT_FOUND", "/v2/_catalog")
+        denied = self._authorize(request, None, ())
+        if denied:
+            return denied
+        return httpx.Response(200, json={"repositories": sorted(r for r, held in self.manifests.items() if held)})
+
+    def _delete_manifest(self, request: httpx.Request, name: str, reference: str) -> httpx.Response:
+        denied = self._authorize(request, name, ("delete",))
+        if denied:
+            return denied
+        if not self.deletes_enabled:
+            return _error(405, "UNSUPPORTED", "The operation is unsupported.")
+        stored = self.manifests[name].get(reference)
+        if not reference.startswith("sha256:") or stored is None:
+            return _error(404, "MANIFEST_UNKNOWN", f"{name}@{reference}")
+        for key in [k for k, (raw, _) in self.manifests[name].items() if sha256_digest(raw) == reference]:
+            del self.manifests[name][key]
+        return httpx.Response(202)
 
     def _tags(self, request: httpx.Request, name: str) -> httpx.Response:
         denied = self._authorize(request, name, ("pull",))

@@ -17,7 +17,7 @@ from mirror.cli import app
 from mirror.errors import ManifestError
 from mirror.manifest.load import load_mirrorset_file
 from mirror.progress import Progress
-from mirror.warncodes import ACKNOWLEDGEABLE, TAG_MOVED, TRANSFER_RETRY, Acknowledgement
+from mirror.warncodes import ACKNOWLEDGEABLE, TRANSFER_RETRY, UPSTREAM_TAG_MOVED, Acknowledgement
 from tests.unit.test_collect_import_sim import UPSTREAM, _upstream
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "collector.md"
@@ -42,10 +42,14 @@ def _refusal(tmp_path: Path, acknowledge: object) -> ManifestError:
 
 
 def test_an_acknowledgement_is_read_with_its_code_glob_reason_and_origin(tmp_path: Path) -> None:
-    path = _write(tmp_path, [{"code": "TAG_MOVED", "match": "*/team/app:*", "reason": "app:latest moves nightly"}])
+    path = _write(
+        tmp_path, [{"code": "UPSTREAM_TAG_MOVED", "match": "*/team/app:*", "reason": "app:latest moves nightly"}]
+    )
     [mirrorset] = load_mirrorset_file(path)
     assert mirrorset.acknowledge == (
-        Acknowledgement("TAG_MOVED", "*/team/app:*", "app:latest moves nightly", f"{path}: spec.acknowledge[0]"),
+        Acknowledgement(
+            "UPSTREAM_TAG_MOVED", "*/team/app:*", "app:latest moves nightly", f"{path}: spec.acknowledge[0]"
+        ),
     )
 
 
@@ -57,11 +61,11 @@ def test_an_acknowledgement_by_message_glob_alone_is_read(tmp_path: Path) -> Non
 def test_an_unknown_code_is_refused_naming_the_field_and_the_known_codes(tmp_path: Path) -> None:
     refused = _refusal(tmp_path, [{"code": "NO_SUCH_WARNING", "reason": "x"}])
     assert refused.field == "spec.acknowledge[0].code"
-    assert "TAG_MOVED" in (refused.hint or "")
+    assert "UPSTREAM_TAG_MOVED" in (refused.hint or "")
 
 
 def test_an_acknowledgement_without_a_reason_is_refused(tmp_path: Path) -> None:
-    assert _refusal(tmp_path, [{"code": "TAG_MOVED"}]).field == "spec.acknowledge[0].reason"
+    assert _refusal(tmp_path, [{"code": "UPSTREAM_TAG_MOVED"}]).field == "spec.acknowledge[0].reason"
 
 
 def test_an_acknowledgement_of_everything_is_refused(tmp_path: Path) -> None:
@@ -69,12 +73,12 @@ def test_an_acknowledgement_of_everything_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_field_of_an_acknowledgement_is_refused(tmp_path: Path) -> None:
-    refused = _refusal(tmp_path, [{"code": "TAG_MOVED", "reason": "x", "until": "2030-01-01"}])
+    refused = _refusal(tmp_path, [{"code": "UPSTREAM_TAG_MOVED", "reason": "x", "until": "2030-01-01"}])
     assert refused.field == "spec.acknowledge[0].until"
 
 
 def test_acknowledge_must_be_a_list(tmp_path: Path) -> None:
-    assert _refusal(tmp_path, {"code": "TAG_MOVED"}).field == "spec.acknowledge"
+    assert _refusal(tmp_path, {"code": "UPSTREAM_TAG_MOVED"}).field == "spec.acknowledge"
 
 
 def test_the_docs_list_every_acknowledgeable_code() -> None:
@@ -90,11 +94,11 @@ def test_the_docs_list_every_acknowledgeable_code() -> None:
 def test_an_acknowledged_warning_is_counted_with_its_reason_and_not_shown() -> None:
     stream = io.StringIO()
     progress = Progress(stream=stream)
-    progress.acknowledge([Acknowledgement(TAG_MOVED, None, "moves nightly", "m.yaml: spec.acknowledge[0]")])
-    progress.warn("x:1 moved since the base", TAG_MOVED)
+    progress.acknowledge([Acknowledgement(UPSTREAM_TAG_MOVED, None, "moves nightly", "m.yaml: spec.acknowledge[0]")])
+    progress.warn("x:1 moved since the base", UPSTREAM_TAG_MOVED)
     assert stream.getvalue() == ""
     assert progress.acknowledged == [
-        {"code": TAG_MOVED, "message": "x:1 moved since the base", "reason": "moves nightly"}
+        {"code": UPSTREAM_TAG_MOVED, "message": "x:1 moved since the base", "reason": "moves nightly"}
     ]
     assert progress.warnings == []
 
@@ -102,7 +106,7 @@ def test_an_acknowledged_warning_is_counted_with_its_reason_and_not_shown() -> N
 def test_a_warning_of_another_code_is_still_shown() -> None:
     stream = io.StringIO()
     progress = Progress(stream=stream)
-    progress.acknowledge([Acknowledgement(TAG_MOVED, None, "moves nightly", "m.yaml: spec.acknowledge[0]")])
+    progress.acknowledge([Acknowledgement(UPSTREAM_TAG_MOVED, None, "moves nightly", "m.yaml: spec.acknowledge[0]")])
     progress.warn("registry answered 503; retrying", TRANSFER_RETRY)
     assert stream.getvalue() == "warning: registry answered 503; retrying\n"
 
@@ -110,16 +114,16 @@ def test_a_warning_of_another_code_is_still_shown() -> None:
 def test_a_glob_narrows_an_acknowledgement_to_the_warnings_it_matches() -> None:
     stream = io.StringIO()
     progress = Progress(stream=stream)
-    progress.acknowledge([Acknowledgement(TAG_MOVED, "x:*", "x moves", "m.yaml: spec.acknowledge[0]")])
-    progress.warn("x:1 moved since the base", TAG_MOVED)
-    progress.warn("y:1 moved since the base", TAG_MOVED)
+    progress.acknowledge([Acknowledgement(UPSTREAM_TAG_MOVED, "x:*", "x moves", "m.yaml: spec.acknowledge[0]")])
+    progress.warn("x:1 moved since the base", UPSTREAM_TAG_MOVED)
+    progress.warn("y:1 moved since the base", UPSTREAM_TAG_MOVED)
     assert stream.getvalue() == "warning: y:1 moved since the base\n"
 
 
 def test_a_json_warning_line_carries_its_code() -> None:
     stream = io.StringIO()
-    Progress(stream=stream, log_format="json").warn("x:1 moved since the base", TAG_MOVED)
-    assert json.loads(stream.getvalue())["code"] == TAG_MOVED
+    Progress(stream=stream, log_format="json").warn("x:1 moved since the base", UPSTREAM_TAG_MOVED)
+    assert json.loads(stream.getvalue())["code"] == UPSTREAM_TAG_MOVED
 
 
 # --- a collect ------------------------------------------------------------------------------------------------
@@ -159,7 +163,7 @@ def test_a_collect_lists_acknowledged_warnings_with_their_reasons_in_json(tmp_pa
 
 
 def test_a_collect_shows_the_warnings_no_acknowledgement_covers(tmp_path: Path, flaky_upstream) -> None:
-    path = _write(tmp_path, [{"code": TAG_MOVED, "reason": "x"}], [f"{UPSTREAM}/team/app:1.0"])
+    path = _write(tmp_path, [{"code": UPSTREAM_TAG_MOVED, "reason": "x"}], [f"{UPSTREAM}/team/app:1.0"])
     result = CliRunner().invoke(app, ["collect", str(path), "-o", str(tmp_path / "b"), "--json"])
     assert "warning:" in result.stderr
     assert [w["code"] for w in json.loads(result.stdout)["warnings"]] == [TRANSFER_RETRY]

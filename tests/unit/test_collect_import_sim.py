@@ -149,3 +149,20 @@ def test_import_on_the_simulator_lands_every_digest_and_tag_under_the_trust_poli
         assert landed[tag] == landed[digest]
     landed_blobs = {d for repo in internal.blobs.values() for d in repo}
     assert landed_blobs == {d for repo in upstream.blobs.values() for d in repo}
+
+
+def test_the_inventory_names_the_mirrorsets_collected_and_the_hosts_reached_over_plain_http(tmp_path: Path) -> None:
+    upstream, _ = _upstream()
+    platform = write_mirrorset(
+        tmp_path / "platform.yaml",
+        [f"{UPSTREAM}/team/app:1.0"],
+        name="platform",
+        registries={UPSTREAM: {"plainHTTP": True}},
+    )
+    apps = write_mirrorset(tmp_path / "apps.yaml", [f"{UPSTREAM}/team/multi:2.0"], name="apps")
+
+    collect([platform, apps], tmp_path / "bundle", transport=upstream.transport())
+
+    inventory = json.loads((tmp_path / "bundle" / "inventory.json").read_bytes())
+    assert inventory["mirrorSets"] == ["platform", "apps"]
+    assert inventory["hosts"] == [{"host": UPSTREAM, "how": "named", "plainHTTP": True}]

@@ -175,3 +175,44 @@ def test_an_inventory_hosts_entry_that_is_not_host_and_how_strings_is_refused(ho
     body["hosts"] = json.loads(hosts)
     with pytest.raises(BundleFormatError):
         parse_inventory(json.dumps(body).encode())
+
+
+def test_a_host_contacted_over_plain_http_is_recorded_as_such() -> None:
+    rules = policy("registry.example", "storage.example")
+    rules.record("registry.example", plain_http=False)
+    rules.record("storage.example", plain_http=True)
+    assert [(c.host, c.plain_http) for c in rules.contacts] == [("registry.example", False), ("storage.example", True)]
+
+
+def test_a_host_contacted_over_https_and_then_plain_http_is_recorded_as_plain_http() -> None:
+    rules = policy("registry.example")
+    rules.record("registry.example", plain_http=False)
+    rules.record("registry.example", plain_http=True)
+    assert [(c.host, c.how, c.plain_http) for c in rules.contacts] == [("registry.example", "named", True)]
+
+
+def test_a_redirect_to_plain_http_records_the_target_as_plain_http() -> None:
+    rules = policy("registry.example")
+    rules.check_followed("https://registry.example/v2/x", "http://storage.example/blob", "redirect")
+    assert [(c.host, c.plain_http) for c in rules.contacts] == [("storage.example", True)]
+
+
+def test_the_inventory_carries_which_hosts_were_contacted_over_plain_http() -> None:
+    from mirror.bundle.inventory import HostRecord, Inventory, parse_inventory
+
+    hosts = (HostRecord("a:1", "named", plain_http=True), HostRecord("b", "named"))
+    raw = Inventory("id", "2026-01-01T00:00:00Z", "mirror test", (), (), hosts=hosts).to_bytes()
+    assert parse_inventory(raw).hosts == hosts
+    assert b'"plainHTTP": true' in raw and raw.count(b"plainHTTP") == 1  # only where it is true
+
+
+def test_an_inventory_hosts_entry_whose_plain_http_is_not_a_boolean_is_refused() -> None:
+    import json
+
+    from mirror.bundle.inventory import Inventory, parse_inventory
+    from mirror.errors import BundleFormatError
+
+    body = json.loads(Inventory("id", "2026-01-01T00:00:00Z", "mirror test", (), ()).to_bytes())
+    body["hosts"] = [{"host": "a", "how": "named", "plainHTTP": "yes"}]
+    with pytest.raises(BundleFormatError):
+        parse_inventory(json.dumps(body).encode())

@@ -265,3 +265,24 @@ def test_a_deeply_nested_inventory_is_refused_as_malformed():
         parse_inventory(b'{"apiVersion": "mirror/v1", "artifacts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     assert caught.value.exit_code == 3
     assert "inventory.json" in caught.value.message
+
+
+# --- What the officer's report names: the MirrorSets collected ------------------------------------------------
+
+
+def test_the_mirrorset_names_round_trip_through_bytes():
+    inventory = Inventory("b-1", "2025-01-01T00:00:00Z", "mirror 0.1.0", (), (), mirror_sets=("platform", "apps"))
+    assert parse_inventory(inventory.to_bytes()).mirror_sets == ("platform", "apps")
+
+
+def test_an_inventory_without_mirrorset_names_writes_no_field_and_parses_to_no_names():
+    raw = sample().to_bytes()
+    assert "mirrorSets" not in json.loads(raw)
+    assert parse_inventory(raw).mirror_sets == ()
+
+
+@pytest.mark.parametrize("value", ['"platform"', "[1]", '[""]', '{"name": "platform"}'])
+def test_mirrorset_names_that_are_not_a_list_of_names_are_refused(value):
+    body = json.loads(sample().to_bytes())
+    body["mirrorSets"] = json.loads(value)
+    assert "mirrorSets" in str(refuse(json.dumps(body).encode()))

@@ -76,3 +76,23 @@ def test_imported_bundles_skips_refused_and_partial_attempts_and_keeps_the_lates
         writer.append("import", import_fields(1))  # the same bundle again
     bundles = imported_bundles(iter_entries(journal_file_for(state_file)))
     assert [(b.seq, b.bundle_id) for b in bundles] == [(4, "night-2"), (5, "night-1")]
+
+
+def test_a_restored_entry_is_the_latest_import_of_its_bundle(tmp_path: Path) -> None:
+    state_file = write_journal(tmp_path, 2)
+    restored = {**import_fields(1), "result": "restored", "restores": 1, "registry": "https://new.test/mirror"}
+    with state_lock(state_file):
+        open_journal(state_file, limits=DEFAULT_LIMITS, importers=None, signer=None).append("restore", restored)
+    bundles = imported_bundles(iter_entries(journal_file_for(state_file)))
+    assert [(b.seq, b.bundle_id, b.registry) for b in bundles] == [
+        (2, "night-2", REGISTRY),
+        (3, "night-1", "https://new.test/mirror"),
+    ]
+
+
+def test_a_restore_entry_without_the_entry_it_repeats_is_not_an_entry_of_the_format(tmp_path: Path) -> None:
+    state_file = write_journal(tmp_path, 1)
+    with state_lock(state_file), pytest.raises(ValueError, match="restores"):
+        open_journal(state_file, limits=DEFAULT_LIMITS, importers=None, signer=None).append(
+            "restore", {**import_fields(1), "result": "restored"}
+        )

@@ -205,7 +205,7 @@ class TestSources:
             render(PREFIXED, ["[::1]", "a:0", "ghcr.io"])
         assert len(raised.value.problems) == 2
 
-    @pytest.mark.parametrize("host", ["ghcr.io", "localhost:5000", "127.0.0.1:15000", "Quay.IO", "a-b.c-d.e:65535"])
+    @pytest.mark.parametrize("host", ["ghcr.io", "localhost:5000", "127.0.0.1:25000", "Quay.IO", "a-b.c-d.e:65535"])
     def test_ordinary_hosts_pass_the_grammar(self, host: str) -> None:
         assert registry_host_problem(host) is None
 

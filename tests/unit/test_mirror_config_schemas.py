@@ -9,7 +9,7 @@ from mirror.nodeconfig.hosts import MirrorTarget
 from mirror.nodeconfig.render import OPENSHIFT_DIGESTS, OPENSHIFT_TAGS, render
 from tests.support.kubeschemas import invalid, schema_errors
 
-SOURCES = ["docker.io", "ghcr.io", "quay.io:443", "127.0.0.1:15000", "localhost:5000", "Registry.Example"]
+SOURCES = ["docker.io", "ghcr.io", "quay.io:443", "127.0.0.1:25000", "localhost:5000", "Registry.Example"]
 
 
 def mirror_sets(target: MirrorTarget) -> list[dict]:

@@ -212,7 +212,7 @@ def test_a_policy_without_require_signatures_says_so_once_not_per_image(tmp_path
 
 def test_an_image_no_rule_matches_says_the_policy_requires_nothing_of_it(tmp_path, key):
     review = reviewed(bundle_of(tmp_path, key, sources=(APP, "elsewhere.example/x:1")), policy(tmp_path, key=key))
-    assert "trust policy  no requireSignatures rule applies to this image" in review_text(review)
+    assert "trust policy  no requireSignatures rule applies to it" in review_text(review)
     assert image_json(review, "elsewhere.example/x:1")["policyCheck"] == []
 
 
