@@ -20,7 +20,7 @@ from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.referrers import referrer_descriptor, referrers_index, subject_of
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
-from mirror.supplychain.attached import FOUND_COSIGN_TAG, Attached, tag_schema_tag
+from mirror.supplychain.attached import Attached, tag_schema_tag
 from mirror.terminal import escape
 
 FALLBACK_TAG_INVALID = "FALLBACK_TAG_INVALID"
@@ -171,9 +171,9 @@ class AttachedPusher:
                     if document is top:
                         indexed = pushed.oci_subject is not None
             self.counts.add(pushed=1)
-        attached = Attached(plan.image.artifact)
-        if attached.found == FOUND_COSIGN_TAG and attached.tag is not None:
-            self._tag(plan, attached.tag)
+        cosign_tag = Attached(plan.image.artifact).cosign_tag
+        if cosign_tag is not None:
+            self._tag(plan, cosign_tag)
         subject = subject_of(top)
         if subject is not None and not indexed and (indexed is False or self._needs_listing(plan, subject)):
             with self._lock:

@@ -17,6 +17,7 @@ from mirror.importer.registry import ImageOutcome
 from mirror.landing import ImagePlan
 from mirror.limits import Limits
 from mirror.registry.endpoint import Endpoint
+from mirror.supplychain.attached import Attached
 from mirror.trust.check import TrustReport
 from mirror.trust.journal_schema import PROGRESS_FIELDS
 from mirror.trust.journal_write import JournalWriter
@@ -108,7 +109,11 @@ class ImportAttempt:
         return {
             "images": [self._image(plan, outcome) for plan, outcome in zip(self.images, outcomes, strict=True)],
             "attached": [
-                {"repository": self.endpoint.repository(a.repository), "tag": a.tag, "digest": a.image.artifact.digest}
+                {
+                    "repository": self.endpoint.repository(a.repository),
+                    "tag": Attached(a.image.artifact).cosign_tag,
+                    "digest": a.image.artifact.digest,
+                }
                 for a in self.attached
             ],
             "git": [

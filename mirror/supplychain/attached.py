@@ -82,6 +82,11 @@ class Attached:
         tag = self.artifact.extra.get("tag")
         return tag if isinstance(tag, str) else None
 
+    @property
+    def cosign_tag(self) -> str | None:
+        """The cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) the import puts this manifest under, if any."""
+        return self.tag if self.found == FOUND_COSIGN_TAG else None
+
 
 def attached_record(
     repository_name: str,

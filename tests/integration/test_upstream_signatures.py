@@ -328,3 +328,18 @@ def test_an_incremental_bundle_keeps_the_signatures_its_base_carried_so_they_ver
     result = mirror_cli("verify", night, "--trust", high_side.policy, "--json")
     assert result.exit_code == 0, result.stdout
     assert result.json()["upstreamSignatures"][0]["signers"] == [{"key": key_id(upstream_key)}]
+
+
+def test_import_journals_the_cosign_tag_it_puts_so_audit_finds_no_drift(
+    mirror_cli, tmp_path, upstream_key, high_side, internal_url, internal_env, ca, written_repositories
+):
+    image = push_image("app")
+    sign(image, upstream_key)
+    bundle = collect_and_approve(mirror_cli, tmp_path, high_side, mirrorset(tmp_path, image))
+    trust = ("--trust", high_side.policy, "--registry", internal_url, "--ca-file", ca)
+    imported = mirror_cli("import", bundle, *trust, env=internal_env)
+    assert imported.exit_code == 0, imported.stderr
+    entry = json.loads((high_side.policy.parent / "state.json.journal").read_text().splitlines()[-1])
+    assert [a["tag"] for a in entry["written"]["attached"]] == [cosign.cosign_tag(image.digest)]
+    audited = mirror_cli("audit", *trust, env=internal_env)
+    assert audited.exit_code == 0, audited.stdout + audited.stderr
