@@ -207,7 +207,8 @@ def evaluate(
         verdict.problems.append(
             Problem(
                 "COLLECTOR_THRESHOLD",
-                f"{len(fresh)} valid collector signature(s), the policy requires {policy.collectors.threshold}",
+                f"{len(verdict.collections)} collector signature(s) verified, {len(fresh)} of them pass the age and "
+                f"sequence checks; the policy requires {policy.collectors.threshold}",
             )
         )
     if len(verdict.approvals) < policy.approvers.threshold:

@@ -386,6 +386,14 @@ def test_sequence_below_the_last_imported_is_a_rollback() -> None:
     assert codes(verdict) == ["ROLLBACK", "COLLECTOR_THRESHOLD"]
 
 
+def test_collector_threshold_after_a_rollback_says_the_signature_verified_but_does_not_count() -> None:
+    # The signature itself verifies ("counted" in the listing): the threshold line must not call it invalid.
+    verdict = judge(collection(sequence=6), approval(), state=state_after(7, OTHER_SHA))
+    [threshold] = [p for p in verdict.problems if p.code == "COLLECTOR_THRESHOLD"]
+    assert "valid" not in threshold.message
+    assert "1 collector signature(s) verified, 0 of them pass the age and sequence checks" in threshold.message
+
+
 def test_equal_sequence_with_another_inventory_is_a_rollback() -> None:
     verdict = judge(collection(sequence=7), approval(), state=state_after(7, OTHER_SHA))
     assert codes(verdict) == ["ROLLBACK", "COLLECTOR_THRESHOLD"]
