@@ -467,7 +467,12 @@ def prune(
     registry: Annotated[str, typer.Option("--registry", help="The import target: https://HOST[:PORT][/PREFIX].")],
     keep: Annotated[int, typer.Option("--keep", min=1, help="Keep what the last N imported bundles use.")],
     yes: Annotated[bool, typer.Option("--yes", help="Delete; without it, only say what would be deleted.")] = False,
-    importer_key: ImporterKey = None,
+    importer_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--importer-key", exists=True, dir_okay=False, help="Sign the prune's journal entry with this key."
+        ),
+    ] = None,
     lock_timeout: LockTimeout = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
@@ -590,7 +595,9 @@ def serve(
     tls_key: Annotated[
         Path | None, typer.Option("--tls-key", exists=True, dir_okay=False, help="The certificate's key (PEM).")
     ] = None,
-    jobs: Jobs = 4,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, max=64, help="Parallel hashing while the bundles are verified.")
+    ] = 4,
     as_json: AsJson = False,
     quiet: Quiet = False,
     log_format: LogFormatOption = LogFormat.text,
@@ -637,7 +644,7 @@ def audit(
         Path, typer.Option("--trust", exists=True, dir_okay=False, help="The trust policy: its state file's journal.")
     ],
     registry: Annotated[
-        str, typer.Option("--registry", help="The registry the imports wrote to: https://HOST[/PREFIX].")
+        str, typer.Option("--registry", help="The registry the imports wrote to: https://HOST[:PORT][/PREFIX].")
     ],
     git: Annotated[
         str | None, typer.Option("--git", help="The Git server the imports pushed to: https://HOST/BASE.")

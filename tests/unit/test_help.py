@@ -87,3 +87,20 @@ def test_python_dash_m_mirror_command_help_renders(path: tuple[str, ...]) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage:") and not done.stderr
+
+
+def _option_help(path: tuple[str, ...], flag: str) -> str:
+    [option] = [p for p in _command(path).params if flag in getattr(p, "opts", [])]
+    return str(option.help)
+
+
+def test_prune_s_importer_key_signs_the_prune_s_journal_entry() -> None:
+    assert "prune" in _option_help(("prune",), "--importer-key")
+
+
+def test_serve_s_jobs_bound_the_hashing_of_its_verification_not_network_transfers() -> None:
+    assert _option_help(("serve",), "--jobs") == "Parallel hashing while the bundles are verified."
+
+
+def test_audit_s_registry_takes_a_port_as_every_other_registry_flag() -> None:
+    assert "https://HOST[:PORT][/PREFIX]" in _option_help(("audit",), "--registry")
