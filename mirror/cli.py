@@ -769,10 +769,16 @@ def _unused_jobs(command: str, jobs: int | None) -> None:
 
 
 def _print_trust_report(report: Any) -> None:
+    from mirror.supplychain.attached import ATTACHED
+
     inventory = report.checked.inventory
     _say(f"bundle {report.checked.reader.location}")
     _say(f"  id {inventory.bundle_id}, inventory sha256 {report.checked.inventory_sha256}")
-    _say(f"  {len(inventory.artifacts)} artifact(s), {len(inventory.files)} files, {human_size(inventory.total_size)}")
+    attached = sum(1 for a in inventory.artifacts if a.kind == ATTACHED)  # counted apart, as inspect and import do
+    counted = f"{len(inventory.artifacts) - attached} artifact(s)" + (
+        f" and {attached} attached manifest(s)" if attached else ""
+    )
+    _say(f"  {counted}, {len(inventory.files)} files, {human_size(inventory.total_size)}")
     for signature in report.verdict.signatures:
         who = f"{signature.role or 'unknown'} {signature.key_id or ''}".strip()
         detail = f": {signature.detail}" if signature.detail else ""

@@ -343,3 +343,14 @@ def test_import_journals_the_cosign_tag_it_puts_so_audit_finds_no_drift(
     assert [a["tag"] for a in entry["written"]["attached"]] == [cosign.cosign_tag(image.digest)]
     audited = mirror_cli("audit", *trust, env=internal_env)
     assert audited.exit_code == 0, audited.stdout + audited.stderr
+
+
+def test_verify_counts_attached_manifests_apart_from_artifacts_as_inspect_and_import_do(
+    mirror_cli, tmp_path, upstream_key, high_side
+):
+    image = push_image("app")
+    sign(image, upstream_key)
+    bundle = collect_and_approve(mirror_cli, tmp_path, high_side, mirrorset(tmp_path, image))
+    verified = mirror_cli("verify", bundle, "--trust", high_side.policy)
+    assert verified.exit_code == 0, verified.stderr
+    assert "  1 artifact(s) and 1 attached manifest(s), " in verified.stdout
