@@ -164,7 +164,7 @@ def check_journal(
     check.size, check.torn_tail = reader.size, reader.torn
     head = _head_problems(check, state.journal, walk.at_head)
     if check.beyond_head and walk.last is not None:
-        head += _unrecorded_problems(check, walk.last, state)
+        head += _unrecorded_problems(check, walk.last, state) + _unrepeated_problems(check, walk.last, walk.landed)
     check.problems = cap_problems([*head, *found], limits.max_problems)
     if state.journal is None and check.entries == 0:
         check.adopt = state.records_imports
@@ -181,11 +181,14 @@ class _Walk:
     at_head: str | None = None  # the hash of the entry the head counts to
     broken: bool = False
     last: JournalEntry | None = None
+    landed: dict[int, str] = field(default_factory=dict)  # seq → inventory of each entry that landed a bundle
 
     def problems(self, reader: _Reader, importers: Importers | None) -> Iterator[Problem]:
         try:
             for entry in reader.entries():
                 self.entries, self.last_sha256, self.last = entry.seq, entry.sha256, entry
+                if landed(entry):
+                    self.landed[entry.seq] = str(entry.body["inventory"])
                 if self.head is not None and entry.seq == self.head.entries:
                     self.at_head = entry.sha256
                 if importers is not None and entry.seq >= importers.from_entry:
@@ -248,6 +251,25 @@ def _unrecorded_problems(check: JournalCheck, entry: JournalEntry, state: TrustS
             JOURNAL_HEAD_MISMATCH,
             f"{check.path}: entry {entry.seq}, beyond the head, imported {body['inventory']}, and the trust state "
             "does not record it: not what a crash leaves (an older copy of the state file?)",
+        )
+    ]
+
+
+def _unrepeated_problems(check: JournalCheck, entry: JournalEntry, landed: dict[int, str]) -> list[Problem]:
+    """A `restored` entry beyond the head is a crash's only if the entry it `restores` landed the same bundle:
+    else it is a line appended by someone who can write the journal, naming a bundle no import ever landed, which
+    restore would then take as imported (and judge for neither age nor sequence)."""
+    body = entry.body
+    if entry.kind != "restore" or body.get("result") != "restored":
+        return []
+    restores = body.get("restores")
+    if isinstance(restores, int) and restores < entry.seq and landed.get(restores) == body.get("inventory"):
+        return []
+    return [
+        Problem(
+            JOURNAL_HEAD_MISMATCH,
+            f"{check.path}: entry {entry.seq}, beyond the head, restores {body.get('inventory')}, which entry "
+            f"{restores} did not land: not what a crash leaves",
         )
     ]
 

@@ -212,6 +212,28 @@ def _append_without_head(state_file: Path, n: int) -> None:
     state_file.write_bytes(saved)
 
 
+def _append_restore_without_head(state_file: Path, n: int, restores: int) -> None:
+    """A `restore` entry of bundle n appended, the state file left as it was (what a crash leaves, or a forger
+    who can write the journal alone)."""
+    saved = state_file.read_bytes()
+    with state_lock(state_file):
+        writer = open_journal(state_file, limits=DEFAULT_LIMITS, importers=None, signer=None)
+        writer.append("restore", {**import_fields(n), "result": "restored", "restores": restores})
+    state_file.write_bytes(saved)
+
+
+def test_a_restore_beyond_the_head_repeating_an_import_of_its_bundle_is_a_crash_and_accepted(tmp_path: Path) -> None:
+    state_file = write_journal(tmp_path, 2)
+    _append_restore_without_head(state_file, 1, restores=1)
+    assert codes(state_file) == []
+
+
+def test_a_restore_beyond_the_head_of_a_bundle_never_imported_is_refused(tmp_path: Path) -> None:
+    state_file = write_journal(tmp_path, 2)
+    _append_restore_without_head(state_file, 9, restores=1)  # bundle 9: no entry ever imported it
+    assert codes(state_file) == ["JOURNAL_HEAD_MISMATCH"]
+
+
 def test_a_state_file_one_import_older_than_the_journal_is_no_crash_and_is_refused(tmp_path: Path) -> None:
     state_file = write_journal(tmp_path, 2)
     _record(state_file, 2)
