@@ -48,7 +48,10 @@ def parse_route(target: str, max_chars: int) -> Route:
     """The route a request target (path and query, as sent) asks for."""
     if len(target) > max_chars:
         return Route(Endpoint.UNKNOWN)
-    split = urlsplit(target)
+    try:
+        split = urlsplit(target)
+    except ValueError:  # an unbalanced `[` where urlsplit looks for a host: no endpoint, not a crash
+        return Route(Endpoint.UNKNOWN)
     if split.scheme or split.netloc:
         return Route(Endpoint.UNKNOWN)  # the absolute form is for proxies
     query: dict[str, str] = {}

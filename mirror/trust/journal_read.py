@@ -32,7 +32,7 @@ from mirror.trust.journal import (
     parse_entry,
 )
 from mirror.trust.policy import Importers
-from mirror.trust.state import JournalHead, load_state
+from mirror.trust.state import JournalHead, TrustState, load_state
 
 _OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -162,7 +162,10 @@ def check_journal(
         check.problems = found
         return check
     check.size, check.torn_tail = reader.size, reader.torn
-    check.problems = cap_problems([*_head_problems(check, state.journal, walk.at_head), *found], limits.max_problems)
+    head = _head_problems(check, state.journal, walk.at_head)
+    if check.beyond_head and walk.last is not None:
+        head += _unrecorded_problems(check, walk.last, state) + _unrepeated_problems(check, walk.last, walk.landed)
+    check.problems = cap_problems([*head, *found], limits.max_problems)
     if state.journal is None and check.entries == 0:
         check.adopt = state.records_imports
     return check
@@ -177,11 +180,15 @@ class _Walk:
     last_sha256: str | None = None
     at_head: str | None = None  # the hash of the entry the head counts to
     broken: bool = False
+    last: JournalEntry | None = None
+    landed: dict[int, str] = field(default_factory=dict)  # seq → inventory of each entry that landed a bundle
 
     def problems(self, reader: _Reader, importers: Importers | None) -> Iterator[Problem]:
         try:
             for entry in reader.entries():
-                self.entries, self.last_sha256 = entry.seq, entry.sha256
+                self.entries, self.last_sha256, self.last = entry.seq, entry.sha256, entry
+                if landed(entry):
+                    self.landed[entry.seq] = str(entry.body["inventory"])
                 if self.head is not None and entry.seq == self.head.entries:
                     self.at_head = entry.sha256
                 if importers is not None and entry.seq >= importers.from_entry:
@@ -219,6 +226,52 @@ def _head_problems(check: JournalCheck, head: JournalHead | None, at_head: str |
         ]
     check.beyond_head = check.entries - head.entries
     return []
+
+
+def _unrecorded_problems(check: JournalCheck, entry: JournalEntry, state: TrustState) -> list[Problem]:
+    """The entry beyond the head is a crash's only if the state is the one that crash left: an import records
+    its bundle in the trust state before its first write, so an import entry that says it got that far must find
+    the state recording its bundle for each of its collectors. Else the state is an older copy put back (one
+    import older than the journal): its rollback record has forgotten that bundle."""
+    body = entry.body
+    progress = body.get("progress") or {}
+    recorded = body.get("result") == "imported" or (body.get("result") == "partial" and progress.get("stateRecorded"))
+    if entry.kind != "import" or not recorded or body.get("inventory") is None:
+        return []
+    inventory = str(body["inventory"]).removeprefix("sha256:")
+    forgotten = [
+        key
+        for key in body.get("collectors", [])
+        if (record := state.collectors.get(key)) is None or record.inventory != inventory
+    ]
+    if not forgotten:
+        return []
+    return [
+        Problem(
+            JOURNAL_HEAD_MISMATCH,
+            f"{check.path}: entry {entry.seq}, beyond the head, imported {body['inventory']}, and the trust state "
+            "does not record it: not what a crash leaves (an older copy of the state file?)",
+        )
+    ]
+
+
+def _unrepeated_problems(check: JournalCheck, entry: JournalEntry, landed: dict[int, str]) -> list[Problem]:
+    """A `restored` entry beyond the head is a crash's only if the entry it `restores` landed the same bundle:
+    else it is a line appended by someone who can write the journal, naming a bundle no import ever landed, which
+    restore would then take as imported (and judge for neither age nor sequence)."""
+    body = entry.body
+    if entry.kind != "restore" or body.get("result") != "restored":
+        return []
+    restores = body.get("restores")
+    if isinstance(restores, int) and restores < entry.seq and landed.get(restores) == body.get("inventory"):
+        return []
+    return [
+        Problem(
+            JOURNAL_HEAD_MISMATCH,
+            f"{check.path}: entry {entry.seq}, beyond the head, restores {body.get('inventory')}, which entry "
+            f"{restores} did not land: not what a crash leaves",
+        )
+    ]
 
 
 def _signature_problems(entry: JournalEntry, importers: Importers) -> list[Problem]:

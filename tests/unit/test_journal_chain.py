@@ -194,11 +194,54 @@ def test_the_writer_refuses_a_damaged_journal_and_appends_nothing(tmp_path: Path
 # --- recovery from a crash -----------------------------------------------------------------------------------
 
 
+def _record(state_file: Path, n: int) -> None:
+    """What an import records in the trust state before its first write (record_import): bundle n's collector."""
+    fields = import_fields(n)
+    state = load_state(state_file)
+    for key in fields["collectors"]:
+        state.collectors[key] = CollectorRecord(fields["sequence"], fields["inventory"].removeprefix("sha256:"))
+    save_state(state_file, state)
+
+
 def _append_without_head(state_file: Path, n: int) -> None:
-    """What a crash between the journal's fsync and the state file's replacement leaves."""
+    """What a crash between the journal's fsync and the state file's replacement leaves: the bundle recorded in
+    the state (before the import's first write), its entry appended, the head not yet moved."""
+    _record(state_file, n)
     saved = state_file.read_bytes()
     append_entry(state_file, n)
     state_file.write_bytes(saved)
+
+
+def _append_restore_without_head(state_file: Path, n: int, restores: int) -> None:
+    """A `restore` entry of bundle n appended, the state file left as it was (what a crash leaves, or a forger
+    who can write the journal alone)."""
+    saved = state_file.read_bytes()
+    with state_lock(state_file):
+        writer = open_journal(state_file, limits=DEFAULT_LIMITS, importers=None, signer=None)
+        writer.append("restore", {**import_fields(n), "result": "restored", "restores": restores})
+    state_file.write_bytes(saved)
+
+
+def test_a_restore_beyond_the_head_repeating_an_import_of_its_bundle_is_a_crash_and_accepted(tmp_path: Path) -> None:
+    state_file = write_journal(tmp_path, 2)
+    _append_restore_without_head(state_file, 1, restores=1)
+    assert codes(state_file) == []
+
+
+def test_a_restore_beyond_the_head_of_a_bundle_never_imported_is_refused(tmp_path: Path) -> None:
+    state_file = write_journal(tmp_path, 2)
+    _append_restore_without_head(state_file, 9, restores=1)  # bundle 9: no entry ever imported it
+    assert codes(state_file) == ["JOURNAL_HEAD_MISMATCH"]
+
+
+def test_a_state_file_one_import_older_than_the_journal_is_no_crash_and_is_refused(tmp_path: Path) -> None:
+    state_file = write_journal(tmp_path, 2)
+    _record(state_file, 2)
+    older = state_file.read_bytes()  # a backup of the state taken after import 2
+    _record(state_file, 3)
+    append_entry(state_file, 3)
+    state_file.write_bytes(older)  # put back: its rollback record no longer knows bundle 3
+    assert codes(state_file) == ["JOURNAL_HEAD_MISMATCH"]
 
 
 def test_an_entry_beyond_the_head_left_by_a_crash_is_accepted_and_said(tmp_path: Path) -> None:

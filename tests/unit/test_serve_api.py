@@ -261,6 +261,8 @@ def _raw_request(url: str, target: bytes, method: bytes = b"GET") -> tuple[int, 
         b"/inventory.json",
         b"/blobs/sha256/" + b"a" * 64,
         b"http://elsewhere.example/v2/team/app/manifests/1.0",
+        b"http://[::1/v2/team/app/manifests/1.0",
+        b"//[x/v2/team/app/manifests/1.0",
     ],
 )
 def test_a_hostile_path_is_refused_with_an_error_and_never_reads_a_file(served, target):
