@@ -89,6 +89,8 @@ class Review:
         collection = self.collection
         if collection is None:
             return what, "not signed by a collector"
+        if collection.signer.split(" (", 1)[0] == collection.collector:  # the key is named as the collector
+            return what, f"collected by {collection.signer}"
         return what, f"collected by {collection.collector} with {collection.signer}"
 
     @property

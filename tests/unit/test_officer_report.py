@@ -48,13 +48,13 @@ class Keys:
         self.policy = directory / "policy.yaml"
         self.policy.write_text(json.dumps(policy))
 
-    def collect(self, bundle: Path) -> None:
+    def collect(self, bundle: Path, collector: str = "night-collector") -> None:
         raw = (bundle / "inventory.json").read_bytes()
         envelope = sign_collection(
             self.signers["collector"],
             raw,
             bundle_id=json.loads(raw)["bundleId"],
-            collector="night-collector",
+            collector=collector,
             sequence=7,
             created=NOW,
             valid_for=dt.timedelta(days=10),
@@ -199,6 +199,15 @@ def test_the_report_is_titled_by_the_mirrorsets_and_the_collector(tmp_path, keys
     assert f"<h1>{what}</h1><p class='byline'>collected {by}</p>" in review_html(review)
     assert review_json(review)["bundle"]["title"] == title
     assert review_json(review)["bundle"]["mirrorSets"] == ["platform", "apps"]
+
+
+def test_a_collector_named_as_its_key_is_named_once_in_the_title(tmp_path, keys):
+    bundle = small_bundle(tmp_path / "bundle", mirror_sets=("platform",))
+    keys.collect(bundle, collector="collector")
+
+    title = review_text(build_review(bundle, trust=keys.policy)).splitlines()[0]
+
+    assert title == f"MirrorSet platform, collected by collector (key {keys.key_ids['collector']})"
 
 
 def test_without_a_policy_the_title_names_the_collector_key_as_claimed(tmp_path, keys):
