@@ -12,7 +12,8 @@ import hashlib
 import json
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,17 @@ def layer_of(bundle: SmallBundle, source: str) -> tuple[str, Path]:
 class Served:
     url: str
     log: list[str]
+
+    def logged(self, wanted: Callable[[str], bool], timeout: float = 5.0) -> str:
+        """The last log line `wanted` accepts, waited for: the server logs a request after its answer is sent,
+        so a client may read the answer before the line is written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for line in self.log if wanted(line)]
+            if found or time.monotonic() > deadline:
+                assert found, f"no such line in the request log: {self.log}"
+                return found[-1]
+            time.sleep(0.01)
 
 
 class _Lines:
