@@ -251,6 +251,17 @@ class RegistryClient:
             return response
         raise TransferError(f"too many redirects from {self.endpoint.host}")
 
+    def _read_page(self, response: httpx.Response, where: str) -> bytes:
+        """A JSON answer (a tag list, catalog or referrers page) read whole, closed, and no larger than a manifest."""
+        limit = self._limits.max_manifest_bytes
+        with closing(response):
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise DigestMismatchError(f"{where}: an answer larger than {limit} bytes (max_manifest_bytes)")
+        return bytes(body)
+
     def _release(self, response: httpx.Response) -> None:
         release(response, self._limits.max_error_body_bytes)
 
@@ -446,13 +457,8 @@ class RegistryClient:
                     return None
                 if response.status_code != 200:
                     raise self._error(response, where)
-                with closing(response):
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > self._limits.max_manifest_bytes:
-                            raise DigestMismatchError(f"{where}: answer larger than {self._limits.max_manifest_bytes}")
-                index = parse_manifest(bytes(body), declared_type=mt.OCI_INDEX, where=where)
+                body = self._read_page(response, where)
+                index = parse_manifest(body, declared_type=mt.OCI_INDEX, where=where)
                 if index.media_type != mt.OCI_INDEX:
                     raise InvalidDocumentError(f"{where}: answered a {index.media_type}, not an OCI image index")
                 listed = list(index.manifests)
@@ -495,14 +501,9 @@ class RegistryClient:
                 response = self._send("GET", page, scope, headers={"Accept": "application/json"})
                 if response.status_code != 200:
                     raise self._error(response, f"tags of {repository}")
-                with closing(response):
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > self._limits.max_manifest_bytes:
-                            raise DigestMismatchError(f"{where}: tag list page too large")
+                body = self._read_page(response, where)
                 try:
-                    names = bounded_json(bytes(body), max_depth=self._limits.max_json_depth).get("tags") or []
+                    names = bounded_json(body, max_depth=self._limits.max_json_depth).get("tags") or []
                 except (ValueError, AttributeError) as exc:
                     raise RegistryHTTPError(f"{where}: unreadable tag list", status=200) from exc
                 following = response.links.get("next", {}).get("url")
@@ -559,14 +560,9 @@ class RegistryClient:
                 return None
             if response.status_code != 200:
                 raise self._error(response, where)
-            with closing(response):
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > self._limits.max_manifest_bytes:
-                        raise DigestMismatchError(f"{where}: a page larger than {self._limits.max_manifest_bytes}")
+            body = self._read_page(response, where)
             try:
-                names = bounded_json(bytes(body), max_depth=self._limits.max_json_depth).get("repositories") or []
+                names = bounded_json(body, max_depth=self._limits.max_json_depth).get("repositories") or []
             except (ValueError, AttributeError) as exc:
                 raise RegistryHTTPError(f"{where}: unreadable repository list", status=200) from exc
             following = self._next_page(url, response.links.get("next", {}).get("url"))
