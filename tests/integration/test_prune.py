@@ -115,3 +115,20 @@ def test_a_second_prune_finds_nothing_left_to_delete(run_prune):
     assert again.exit_code == 0, again.stderr
     assert again.json()["deleted"] == 0
     assert {m["action"] for m in again.json()["manifests"]} == {"gone"}
+
+
+def test_after_keep_1_yes_mirror_audit_finds_the_targets_clean(
+    run_prune, three_nights, mirror_cli, services, internal_env, internal_url
+):
+    pruned = run_prune("--keep", "1", "--yes")
+    if pruned.exit_code == 2 and "PRUNE_DELETES_DISABLED" in pruned.stderr:
+        pytest.skip("the running internal registry has deletes disabled: restart the services (scripts/services)")
+    assert pruned.exit_code == 0, pruned.stderr
+
+    audited = mirror_cli(
+        "audit", "--trust", three_nights["trust"].policy, "--registry", internal_url, "--ca-file", services.ca_file,
+        "--json", env=internal_env,
+    )  # fmt: skip
+
+    assert audited.exit_code == 0, audited.stdout + audited.stderr
+    assert audited.json()["drift"] == []

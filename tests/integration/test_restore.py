@@ -124,6 +124,33 @@ def test_a_chain_restored_into_an_empty_prefix_and_git_base_lands_every_tag_and_
     assert [e["inventory"] for e in entries[3:]] == [e["inventory"] for e in entries[:3]]
 
 
+def test_after_a_restore_into_an_empty_prefix_mirror_audit_finds_it_clean(
+    chain, mirror_cli, services, internal_url, target_prefix, git_env
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    for bundle in chain["bundles"]:
+        imported = mirror_cli(
+            "import", bundle, "--trust", chain["policy"], "--registry", internal_url, "--git", git_base,
+            "--ca-file", services.ca_file, "-q", env=git_env,
+        )  # fmt: skip
+        assert imported.exit_code == 0, imported.stderr
+    other = f"r{uuid.uuid4().hex[:10]}"
+    other_url, other_git = f"https://{services.internal}/{other}", f"{services.git_internal}/{other}"
+    restored = mirror_cli(
+        "restore", *chain["bundles"], "--trust", chain["policy"], "--registry", other_url, "--git", other_git,
+        "--ca-file", services.ca_file, "-q", env=git_env,
+    )  # fmt: skip
+    assert restored.exit_code == 0, restored.stderr
+
+    audited = mirror_cli(
+        "audit", "--trust", chain["policy"], "--registry", other_url, "--git", other_git,
+        "--ca-file", services.ca_file, "--json", env=git_env,
+    )  # fmt: skip
+
+    assert audited.exit_code == 0, audited.stdout + audited.stderr
+    assert audited.json()["drift"] == []
+
+
 def test_a_chain_given_without_its_last_night_is_refused_and_nothing_is_written(
     chain, mirror_cli, services, internal_url, target_prefix, git_env
 ):
