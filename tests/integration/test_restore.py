@@ -94,17 +94,17 @@ def refs(services: Any, git_base: str, repo: dict[str, Any]) -> dict[str, str]:
     return ls_remote(f"{git_base}/{repo['name']}.git", services, auth=True)
 
 
-def test_a_chain_restored_into_an_empty_prefix_and_git_base_lands_every_tag_and_ref_as_imported(
-    chain, mirror_cli, services, internal_url, target_prefix, git_env
-):
-    git_base = f"{services.git_internal}/{target_prefix}"
+def import_then_restore(
+    chain: dict[str, Any], mirror_cli: Any, services: Any, internal_url: str, git_base: str, git_env: dict[str, str]
+) -> tuple[str, str, str, Any]:
+    """The chain imported into `internal_url` and `git_base`, then restored (bundles given newest first) into a new,
+    empty prefix and Git base: (that prefix, its registry URL, its Git base, the restore's result)."""
     for bundle in chain["bundles"]:
         imported = mirror_cli(
             "import", bundle, "--trust", chain["policy"], "--registry", internal_url, "--git", git_base,
             "--ca-file", services.ca_file, "-q", env=git_env,
         )  # fmt: skip
         assert imported.exit_code == 0, imported.stderr
-
     other = f"r{uuid.uuid4().hex[:10]}"
     other_url, other_git = f"https://{services.internal}/{other}", f"{services.git_internal}/{other}"
     restored = mirror_cli(
@@ -112,6 +112,16 @@ def test_a_chain_restored_into_an_empty_prefix_and_git_base_lands_every_tag_and_
         "--git", other_git, "--ca-file", services.ca_file, "-q", env=git_env,
     )  # fmt: skip
     assert restored.exit_code == 0, restored.stderr
+    return other, other_url, other_git, restored
+
+
+def test_a_chain_restored_into_an_empty_prefix_and_git_base_lands_every_tag_and_ref_as_imported(
+    chain, mirror_cli, services, internal_url, target_prefix, git_env
+):
+    git_base = f"{services.git_internal}/{target_prefix}"
+    other, other_url, other_git, restored = import_then_restore(
+        chain, mirror_cli, services, internal_url, git_base, git_env
+    )
     assert f"restored 3 bundle(s) into {other_url}" in restored.stdout and "mirror audit" in restored.stdout
 
     original = tagged(services, target_prefix)
@@ -128,19 +138,7 @@ def test_after_a_restore_into_an_empty_prefix_mirror_audit_finds_it_clean(
     chain, mirror_cli, services, internal_url, target_prefix, git_env
 ):
     git_base = f"{services.git_internal}/{target_prefix}"
-    for bundle in chain["bundles"]:
-        imported = mirror_cli(
-            "import", bundle, "--trust", chain["policy"], "--registry", internal_url, "--git", git_base,
-            "--ca-file", services.ca_file, "-q", env=git_env,
-        )  # fmt: skip
-        assert imported.exit_code == 0, imported.stderr
-    other = f"r{uuid.uuid4().hex[:10]}"
-    other_url, other_git = f"https://{services.internal}/{other}", f"{services.git_internal}/{other}"
-    restored = mirror_cli(
-        "restore", *chain["bundles"], "--trust", chain["policy"], "--registry", other_url, "--git", other_git,
-        "--ca-file", services.ca_file, "-q", env=git_env,
-    )  # fmt: skip
-    assert restored.exit_code == 0, restored.stderr
+    _, other_url, other_git, _ = import_then_restore(chain, mirror_cli, services, internal_url, git_base, git_env)
 
     audited = mirror_cli(
         "audit", "--trust", chain["policy"], "--registry", other_url, "--git", other_git,
