@@ -24,6 +24,7 @@ from mirror.errors import ReferenceError_, UsageError
 from mirror.helm.archive import Chart, Dependency
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.manifest.model import ChartValues
 from mirror.oci.reference import parse_reference
 from mirror.yamlio import YamlBudget, read_yaml
 
@@ -56,6 +57,7 @@ class _Found:
         self._what = what
         self._limit = limit if limit is not None else limits.max_images_per_chart
         self.yaml = YamlBudget.from_limits(limits)
+        self.values_given = False  # the values walked include the MirrorSet's (values, valuesFiles)
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
         try:
@@ -95,6 +97,7 @@ def discover_images(
     helm_timeout: float | None = None,
     max_images: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    values: ChartValues | None = None,
 ) -> list[FoundImage]:
     """The images of `chart` and its vendored sub-charts, sorted by reference.
 
@@ -103,17 +106,45 @@ def discover_images(
     `max_images` (by default Limits.max_images_per_chart) distinct images raise TooManyImagesError. The YAML
     read here (annotations, what helm template printed) shares one budget per chart: past it, an alias bomb,
     is YamlBudgetError (exit 2).
+
+    `values` (a MirrorSet chart entry's values, valuesFiles, kubeVersion, apiVersions) are merged over the chart's
+    own values for the walk of layer 2, and given to helm template for layer 3.
     """
     notes: list[str] = warnings if warnings is not None else []
+    values = values or ChartValues()
     found = _Found(f"chart {chart.name} {chart.version}", max_images, limits)
-    _walk_chart(chart, chart.path or chart.name, chart.values, "", found, notes, depth=0)
+    merged = _with_values(chart, values, found, notes)
+    _walk_chart(chart, chart.path or chart.name, merged, "", found, notes, depth=0)
     if helm is not None:
         if archive is None:
             notes.append(f"{chart.name}: helm template needs the chart archive; layer 3 skipped")
         else:
             timeout = helm_timeout if helm_timeout is not None else limits.helm_timeout_s
-            _rendered_images(chart, helm, archive, timeout, found, notes)
+            _rendered_images(chart, helm, archive, timeout, found, notes, values)
+    elif values.given:
+        notes.append(
+            f"{chart.name}: no helm to render the templates with the MirrorSet's values; only the walk of the values "
+            "used them"
+        )
     return found.result()
+
+
+def _with_values(chart: Chart, values: ChartValues, found: _Found, notes: list[str]) -> Mapping[str, Any]:
+    """The chart's values with the MirrorSet's values files, then its inline values, coalesced over them."""
+    merged: Mapping[str, Any] = chart.values
+    layers = [*values.files, ("values", values.inline)] if values.inline else list(values.files)
+    for name, text in layers:
+        where = f"{chart.name}: MirrorSet {name}"
+        try:
+            documents = read_yaml(text, where, budget=found.yaml)
+        except yaml.YAMLError as exc:  # checked when the MirrorSet was loaded: only a changed file gets here
+            notes.append(f"{where} is not valid YAML: {' '.join(str(exc).split())[:200]}")
+            continue
+        layer = documents[0] if len(documents) == 1 else None
+        if isinstance(layer, dict) and layer:
+            merged = _merge(merged, layer, found.limits.max_values_depth)
+            found.values_given = True
+    return merged
 
 
 # Layer 1 and 2, recursively over vendored sub-charts.
@@ -276,6 +307,8 @@ class _ValuesWalker:
         notes = list(notes or [])
         if self.foreign:
             notes.append(f"values for dependency {self.foreign}")
+        if self.found.values_given:
+            notes.append("with the MirrorSet's values")
         note = f" ({'; '.join(notes)})" if notes else ""
         self.found.add(text, self.path, f"values: {where or '.'}{note}{self.suffix}", guessed=guessed)
 
@@ -363,7 +396,9 @@ def _digest(value: Any) -> str | None:
 # Layer 3.
 
 
-def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, found: _Found, notes: list[str]) -> None:
+def _rendered_images(
+    chart: Chart, helm: str, archive: bytes, timeout: float, found: _Found, notes: list[str], values: ChartValues
+) -> None:
     top = chart.path or chart.name
     with tempfile.TemporaryDirectory(prefix="mirror-helm-") as scratch:
         home = Path(scratch)
@@ -378,12 +413,29 @@ def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, fo
             "KUBECONFIG": str(home / "no-kubeconfig"),
         }
         argv = [helm, "template", "release-name", str(chart_file), "--namespace", "default"]
+        argv += _values_arguments(values, home)
         outcome = _run(argv, environment, home, timeout, found.limits.max_render_bytes)
     if isinstance(outcome, str):
         notes.append(f"{top}: helm template {outcome}; rendered images not discovered")
         return
     for source, document in _documents(outcome, top, notes, found.yaml):
         _document_images(document, source, top, found, notes)
+
+
+def _values_arguments(values: ChartValues, scratch: Path) -> list[str]:
+    """helm template's arguments for a chart entry's values: each values file and then the inline values as a file
+    of its own (-f, later ones win, as helm reads them), never --set; --kube-version; --api-versions each. The
+    versions were checked when the MirrorSet was loaded; the `--flag=value` form keeps any value a value."""
+    arguments: list[str] = []
+    contents = [text for _, text in values.files] + ([values.inline] if values.inline else [])
+    for index, text in enumerate(contents):
+        path = scratch / f"values-{index}.yaml"
+        path.write_bytes(text)
+        arguments += ["-f", str(path)]
+    if values.kube_version:
+        arguments.append(f"--kube-version={values.kube_version}")
+    arguments += [f"--api-versions={api}" for api in values.api_versions]
+    return arguments
 
 
 def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float, max_bytes: int) -> bytes | str:
@@ -502,9 +554,32 @@ def _document_images(document: Any, source: str, top: str, found: _Found, notes:
                 how = f"helm template: {label} {list_key} {container.get('name')}{note}"
                 if not isinstance(image, str) or not found.add(image, chart, how):
                     notes.append(f"{chart}: helm template rendered {label} with image {image!r}, not a reference")
+                _env_images(container, f"helm template: {label} {list_key} {container.get('name')}", note, chart, found)
         return
     for where, image in _image_fields(document, "", 0, found.limits.max_values_depth):
         found.add(image, chart, f"helm template: {label} {where}{note}")
+
+
+_TAGGED = re.compile(r"[^\s/]+(/[^\s/]+)*(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})")
+
+
+def _env_images(container: Mapping[str, Any], what: str, note: str, chart: str, found: _Found) -> None:
+    """Images an operator or controller is told to start, through its env: guesses (an env value is any text).
+
+    A value counts when it reads as a reference with a tag or digest and either has a path (host/name or
+    org/name) or sits under a name that says IMAGE: `localhost:8080` is a host and port, `helper:2.1` under
+    HELPER_IMAGE an image."""
+    env = container.get("env")
+    for entry in env if isinstance(env, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        name, value = entry.get("name"), entry.get("value")
+        if not isinstance(name, str) or not isinstance(value, str) or "://" in value or "{{" in value:
+            continue
+        value = value.strip()
+        if not _TAGGED.fullmatch(value) or ("/" not in value and "IMAGE" not in name.upper()):
+            continue
+        found.add(value, chart, f"{what} env {name} (a guess: an env value){note}", guessed=True)
 
 
 def _image_fields(node: Any, where: str, depth: int, max_depth: int) -> list[tuple[str, str]]:
