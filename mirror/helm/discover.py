@@ -57,7 +57,6 @@ class _Found:
         self._what = what
         self._limit = limit if limit is not None else limits.max_images_per_chart
         self.yaml = YamlBudget.from_limits(limits)
-        self.values_given = False  # the values walked include the MirrorSet's (values, valuesFiles)
 
     def add(self, text: str, chart: str, how: str, *, guessed: bool = False) -> bool:
         try:
@@ -113,8 +112,8 @@ def discover_images(
     notes: list[str] = warnings if warnings is not None else []
     values = values or ChartValues()
     found = _Found(f"chart {chart.name} {chart.version}", max_images, limits)
-    merged = _with_values(chart, values, found, notes)
-    _walk_chart(chart, chart.path or chart.name, merged, "", found, notes, depth=0)
+    merged, overrides = _with_values(chart, values, found, notes)
+    _walk_chart(chart, chart.path or chart.name, merged, "", found, notes, depth=0, overrides=overrides)
     if helm is not None:
         if archive is None:
             notes.append(f"{chart.name}: helm template needs the chart archive; layer 3 skipped")
@@ -129,9 +128,13 @@ def discover_images(
     return found.result()
 
 
-def _with_values(chart: Chart, values: ChartValues, found: _Found, notes: list[str]) -> Mapping[str, Any]:
-    """The chart's values with the MirrorSet's values files, then its inline values, coalesced over them."""
+def _with_values(
+    chart: Chart, values: ChartValues, found: _Found, notes: list[str]
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The chart's values with the MirrorSet's values files, then its inline values, coalesced over them; and
+    what the MirrorSet's values set, alone (to say which findings they changed)."""
     merged: Mapping[str, Any] = chart.values
+    overrides: Mapping[str, Any] = {}
     layers = [*values.files, ("values", values.inline)] if values.inline else list(values.files)
     for name, text in layers:
         where = f"{chart.name}: MirrorSet {name}"
@@ -143,15 +146,41 @@ def _with_values(chart: Chart, values: ChartValues, found: _Found, notes: list[s
         layer = documents[0] if len(documents) == 1 else None
         if isinstance(layer, dict) and layer:
             merged = _merge(merged, layer, found.limits.max_values_depth)
-            found.values_given = True
-    return merged
+            overrides = _merge(overrides, layer, found.limits.max_values_depth)
+    return merged, overrides
+
+
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _touches(overrides: Mapping[str, Any], where: str) -> bool:
+    """Whether the MirrorSet's values set the value at `where` (.a.b[0]), or something inside it, or replaced a
+    list on the way there."""
+    if not overrides:
+        return False
+    node: Any = overrides
+    for match in _STEP.finditer(where):
+        if isinstance(node, list):
+            return True  # a list is replaced whole
+        key = match.group(1)
+        if key is None or not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 # Layer 1 and 2, recursively over vendored sub-charts.
 
 
 def _walk_chart(
-    chart: Chart, path: str, values: Mapping[str, Any], suffix: str, found: _Found, notes: list[str], depth: int
+    chart: Chart,
+    path: str,
+    values: Mapping[str, Any],
+    suffix: str,
+    found: _Found,
+    notes: list[str],
+    depth: int,
+    overrides: Mapping[str, Any] | None = None,  # what the MirrorSet's values set in `values`
 ) -> None:
     found.charts_walked += 1
     most = found.limits.max_chart_walks
@@ -164,7 +193,9 @@ def _walk_chart(
     vendored = {sub.name for sub in chart.subcharts}
     vendored_keys = {d.alias or d.name for d in chart.dependencies if d.name in vendored} | vendored
     missing_keys = {d.alias or d.name for d in chart.dependencies if d.name not in vendored}
-    _ValuesWalker(chart, values, path, suffix, found, notes, (vendored_keys, missing_keys)).walk()
+    walker = _ValuesWalker(chart, values, path, suffix, found, notes, (vendored_keys, missing_keys))
+    walker.overrides = overrides or {}
+    walker.walk()
     for dependency in chart.dependencies:
         if dependency.name not in vendored:
             origin = dependency.repository or "no repository"
@@ -193,7 +224,9 @@ def _walk_chart(
             condition = use.condition if use else None
             if condition and _condition(values, condition) is False:
                 sub_suffix += f" (sub-chart disabled by default: {condition})"
-            _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1)
+            own_overrides = (overrides or {}).get(key)
+            sub_overrides = own_overrides if isinstance(own_overrides, dict) else None
+            _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1, sub_overrides)
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any], max_depth: int, depth: int = 0) -> dict[str, Any]:
@@ -270,6 +303,7 @@ class _ValuesWalker:
         self.global_image_registry = _text(global_image.get("registry")) if isinstance(global_image, dict) else None
         self.visited: set[int] = {id(values)}
         self.nodes = 0
+        self.overrides: Mapping[str, Any] = {}  # what the MirrorSet's values set here
 
     def walk(self) -> None:
         claimed = self._image_map(self.values, "")
@@ -307,7 +341,7 @@ class _ValuesWalker:
         notes = list(notes or [])
         if self.foreign:
             notes.append(f"values for dependency {self.foreign}")
-        if self.found.values_given:
+        if _touches(self.overrides, where):
             notes.append("with the MirrorSet's values")
         note = f" ({'; '.join(notes)})" if notes else ""
         self.found.add(text, self.path, f"values: {where or '.'}{note}{self.suffix}", guessed=guessed)

@@ -61,7 +61,11 @@ def arguments(tmp_path: Path) -> list[str]:
 def test_values_files_are_given_with_f_in_order_and_the_inline_values_last(tmp_path):
     run(tmp_path, OVERRIDES)
     seen = sorted((tmp_path / "seen").iterdir(), key=lambda p: int(p.stem))
-    assert [p.read_bytes() for p in seen] == [b"image:\n  tag: '2.0'\n", b"replicaCount: 3\n", b"image:\n  tag: '3.0'\n"]
+    assert [p.read_bytes() for p in seen] == [
+        b"image:\n  tag: '2.0'\n",
+        b"replicaCount: 3\n",
+        b"image:\n  tag: '3.0'\n",
+    ]
 
 
 def test_kube_version_is_given_to_helm_template(tmp_path):
@@ -96,6 +100,36 @@ def test_an_image_overridden_in_the_inline_values_is_found(tmp_path):
     )
     assert list(found) == ["ghcr.io/acme/app:7.0"]
     assert found["ghcr.io/acme/app:7.0"].how == "values: .image (with the MirrorSet's values)"
+
+
+def test_only_images_the_mirrorset_values_touch_say_so(tmp_path):
+    found = run(
+        tmp_path,
+        ChartValues(inline=b"app:\n  image: {tag: '7.0'}\nworker: {replicas: 2}\n"),
+        chart_values="app:\n  image: {repository: acme/app, tag: '1.0'}\nworker:\n  image: acme/worker:2.0\n",
+    )
+    assert found["docker.io/acme/app:7.0"].how == "values: .app.image (with the MirrorSet's values)"
+    assert found["docker.io/acme/worker:2.0"].how == "values: .worker.image"
+
+
+def test_values_files_and_inline_values_each_mark_what_they_set(tmp_path):
+    values = ChartValues(files=(("a.yaml", b"app:\n  image: {tag: '2.0'}\n"),), inline=b"app:\n  replicas: 2\n")
+    found = run(tmp_path, values, chart_values="app:\n  image: {repository: acme/app, tag: '1.0'}\n")
+    assert found["docker.io/acme/app:2.0"].how == "values: .app.image (with the MirrorSet's values)"
+
+
+def test_a_vendored_sub_chart_image_the_values_override_says_so(tmp_path):
+    sub = tgz(
+        {"Chart.yaml": chart_yaml("redis", None), "values.yaml": "image: {repository: redis, tag: '7.0'}\n"},
+        top="redis",
+    )
+    data = tgz({"Chart.yaml": chart_yaml(app_version=None), "charts/redis.tgz": sub})
+    chart = read_chart(data, where="demo.tgz")
+    (found,) = discover_images(chart, values=ChartValues(inline=b"redis:\n  image: {tag: '8.0'}\n"))
+    assert (found.reference, found.how) == (
+        "docker.io/library/redis:8.0",
+        "values: .image (with the MirrorSet's values)",
+    )
 
 
 def test_inline_values_win_over_values_files(tmp_path):
@@ -161,7 +195,9 @@ def test_a_digest_pinned_env_value_is_a_guess(tmp_path):
 
 def test_a_short_env_value_is_a_guess_only_under_an_image_name(tmp_path):
     found = run(tmp_path, ChartValues(), ENV_RENDERED)
-    assert found["docker.io/library/helper:2.1"].how.endswith("initContainers init env HELPER_IMAGE (a guess: an env value)")
+    assert found["docker.io/library/helper:2.1"].how.endswith(
+        "initContainers init env HELPER_IMAGE (a guess: an env value)"
+    )
     assert not any("localhost" in reference for reference in found)
 
 
@@ -179,4 +215,3 @@ def test_env_values_that_are_not_images_are_not_found(tmp_path):
 def test_an_env_value_that_is_also_a_container_image_is_certain(tmp_path):
     found = run(tmp_path, ChartValues(), ENV_RENDERED)["ghcr.io/acme/operator:1.0"]
     assert not found.guessed and "env SELF" in found.how
-
