@@ -602,7 +602,7 @@ def _env_images(container: Mapping[str, Any], what: str, note: str, chart: str, 
 
     A value counts when it reads as a reference with a tag or digest and either has a path (host/name or
     org/name) or sits under a name that says IMAGE: `localhost:8080` is a host and port, `helper:2.1` under
-    HELPER_IMAGE an image."""
+    HELPER_IMAGE an image. No reference is longer than 512 characters (a 255-character name, a tag, a digest)."""
     env = container.get("env")
     for entry in env if isinstance(env, list) else ():
         if not isinstance(entry, dict):
@@ -611,7 +611,7 @@ def _env_images(container: Mapping[str, Any], what: str, note: str, chart: str, 
         if not isinstance(name, str) or not isinstance(value, str) or "://" in value or "{{" in value:
             continue
         value = value.strip()
-        if not _TAGGED.fullmatch(value) or ("/" not in value and "IMAGE" not in name.upper()):
+        if len(value) > 512 or not _TAGGED.fullmatch(value) or ("/" not in value and "IMAGE" not in name.upper()):
             continue
         found.add(value, chart, f"{what} env {name} (a guess: an env value){note}", guessed=True)
 

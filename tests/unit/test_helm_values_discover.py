@@ -171,6 +171,7 @@ spec:
             - {name: RELOADER_IMAGE, value: "quay.io/acme/reloader:v0.7.0"}
             - {name: SIDECAR, value: "ghcr.io/acme/sidecar@sha256:%s"}
             - {name: LOG_LEVEL, value: info}
+            - {name: LONG_IMAGE, value: "acme/%s:1"}
             - {name: UPSTREAM, value: "localhost:8080"}
             - {name: URL, value: "https://example.com/x:1"}
             - {name: SELF, value: "ghcr.io/acme/operator:1.0"}
@@ -180,7 +181,7 @@ spec:
           image: busybox:1.36
           env:
             - {name: HELPER_IMAGE, value: "helper:2.1"}
-""" % ("c" * 64)
+""" % ("c" * 64, "x" * 600)
 
 
 def test_an_image_in_an_env_value_is_a_guess(tmp_path):
