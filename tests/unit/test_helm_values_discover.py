@@ -169,9 +169,9 @@ spec:
           image: ghcr.io/acme/operator:1.0
           env:
             - {name: RELOADER_IMAGE, value: "quay.io/acme/reloader:v0.7.0"}
-            - {name: SIDECAR, value: "ghcr.io/acme/sidecar@sha256:%s"}
+            - {name: SIDECAR, value: "ghcr.io/acme/sidecar@sha256:CCC"}
             - {name: LOG_LEVEL, value: info}
-            - {name: LONG_IMAGE, value: "acme/%s:1"}
+            - {name: LONG_IMAGE, value: "acme/XXX:1"}
             - {name: UPSTREAM, value: "localhost:8080"}
             - {name: URL, value: "https://example.com/x:1"}
             - {name: SELF, value: "ghcr.io/acme/operator:1.0"}
@@ -181,7 +181,7 @@ spec:
           image: busybox:1.36
           env:
             - {name: HELPER_IMAGE, value: "helper:2.1"}
-""" % ("c" * 64, "x" * 600)
+""".replace("CCC", "c" * 64).replace("XXX", "x" * 600)
 
 
 def test_an_image_in_an_env_value_is_a_guess(tmp_path):
