@@ -365,6 +365,10 @@ def import_(
             "--ca-file's path is never written there.",
         ),
     ] = None,
+    files_out: Annotated[
+        Path | None,
+        typer.Option("--files-out", file_okay=False, help="Also write each file the bundle carries (spec.files) here."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
     lock_timeout: Annotated[
         float | None,
@@ -408,6 +412,7 @@ def import_(
             progress=progress,
             lock_timeout=lock_timeout,
             importer_key=importer_key,
+            files_out=files_out,
         )
         import_fields(run, result)
     if as_json:

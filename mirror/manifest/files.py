@@ -13,22 +13,16 @@ from urllib.parse import urlsplit
 
 from mirror.errors import ManifestError
 from mirror.manifest.model import FileSource
+from mirror.oci.fileartifact import is_file_name, landing_repository
 from mirror.oci.reference import is_repository_path, is_tag
 
 TRUST_ON_FIRST_USE = "trust-on-first-use"
 DEFAULT_TAG = "latest"
-FILES_REPOSITORY = "files"  # landing: PREFIX/files/<name>:<tag> (docs/importer.md)
 
 _FIELDS = {"url", "path", "sha256", "name", "tag"}
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 Fail = Callable[..., ManifestError]  # _Checker.fail: (field, problem, hint=None) → ManifestError
-
-
-def landing_repository(name: str) -> str:
-    """The repository a file lands in, under the target's prefix."""
-    return f"{FILES_REPOSITORY}/{name.lower()}"
 
 
 def parse_files(value: Any, manifest: Path, fail: Fail) -> tuple[FileSource, ...]:
@@ -109,7 +103,7 @@ def _sha256(value: Any, field: str, fail: Fail) -> str:
 
 
 def _name(value: Any, field: str, fail: Fail, *, defaulted: bool) -> str:
-    if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
+    if not is_file_name(value):
         told = f"the last path segment {value!r}" if defaulted else repr(value)
         raise fail(
             field,
