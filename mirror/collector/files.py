@@ -22,7 +22,6 @@ from mirror.progress import Progress
 from mirror.urlrewrite import fetch_url
 
 FILE_KIND = "file"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ class FileCollector:
         assert source.path is not None
         digest, size = hashlib.sha256(), 0
         with self.writer.scratch_file() as (path, handle), source.path.open("rb") as local:
-            while chunk := local.read(_CHUNK):
+            while chunk := local.read(self.limits.copy_chunk_bytes):
                 size += len(chunk)
                 if size > self.limits.max_file_bytes:
                     raise UsageError(

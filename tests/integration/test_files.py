@@ -174,3 +174,61 @@ def test_unchanged_pinned_file_is_left_to_the_base_of_an_incremental_bundle(tmp_
     inventory = parse_inventory((tmp_path / "next" / "inventory.json").read_bytes())
     assert f"sha256:{sha}" in {e.digest for e in inventory.expected}
     assert not (tmp_path / "next" / "blobs" / "sha256" / sha).exists()
+
+
+def test_signed_file_bundle_verifies_imports_with_a_journal_and_audits_clean(
+    tmp_path, mirror_cli, services, served, internal_env, internal_url
+):
+    from tests.support.signedbundles import make_trust, sign
+
+    url, sha = _serve(served, "rke2-install.sh", b"#!/bin/sh\nrke2\n")
+    bundle = tmp_path / "b"
+    assert mirror_cli("collect", _mirrorset(tmp_path, [{"url": url, "sha256": sha}]), "-o", bundle).exit_code == 0
+    trust = make_trust(tmp_path / "trust")
+    sign(bundle, trust, sequence=1)
+    verified = mirror_cli("verify", bundle, "--trust", trust.policy)
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    common = ("--registry", internal_url, "--ca-file", services.ca_file)
+    imported = mirror_cli("import", bundle, "--trust", trust.policy, *common, "-q", env=internal_env)
+    assert imported.exit_code == 0, imported.stderr
+    audited = mirror_cli("audit", "--trust", trust.policy, *common, env=internal_env)
+    assert audited.exit_code == 0, audited.stdout + audited.stderr
+
+
+def test_a_file_whose_blob_was_altered_fails_verification(tmp_path, mirror_cli, served):
+    from tests.support.signedbundles import make_trust, sign
+
+    url, sha = _serve(served, "tool", b"genuine tool\n")
+    bundle = tmp_path / "b"
+    assert mirror_cli("collect", _mirrorset(tmp_path, [{"url": url, "sha256": sha}]), "-o", bundle).exit_code == 0
+    trust = make_trust(tmp_path / "trust")
+    sign(bundle, trust, sequence=1)
+    (bundle / "blobs" / "sha256" / sha).write_bytes(b"altered tool\n")
+    result = mirror_cli("verify", bundle, "--trust", trust.policy)
+    assert result.exit_code == 3
+    assert "FILE_DIGEST" in result.stdout + result.stderr
+
+
+def test_inspect_and_diff_show_each_files_name_url_sha256_and_size(tmp_path, mirror_cli, served):
+    url, first = _serve(served, "cli", b"cli v1\n")
+    manifest = _mirrorset(tmp_path, [{"url": url, "sha256": "trust-on-first-use"}])
+    assert mirror_cli("collect", manifest, "-o", tmp_path / "one").exit_code == 0
+    _, second = _serve(served, "cli", b"cli v2, longer\n")
+    assert mirror_cli("collect", manifest, "-o", tmp_path / "two").exit_code == 0
+
+    assert mirror_cli("inspect", tmp_path / "one", "--html", tmp_path / "report.html").exit_code == 0
+    text = mirror_cli("inspect", tmp_path / "one")
+    assert text.exit_code == 0, text.stderr
+    assert "Files (1)" in text.stdout and url in text.stdout and first in text.stdout and "file cli" in text.stdout
+    html = (tmp_path / "report.html").read_text()
+    assert first in html and url in html
+    [entry] = [e for e in mirror_cli("inspect", tmp_path / "one", "--json").json()["artifacts"] if e["kind"] == "file"]
+    assert (entry["source"], entry["details"]["name"], entry["details"]["fileSha256"]) == (url, "cli", first)
+    assert entry["details"]["fileSize"] == len(b"cli v1\n")
+
+    diff = mirror_cli("diff", tmp_path / "one", tmp_path / "two", "--json").json()
+    [change] = diff["changed"]
+    assert (change["kind"], change["source"], change["change"]) == ("file", url, "other bytes")
+    assert (change["oldVersion"], change["newVersion"]) == (f"sha256:{first}", f"sha256:{second}")
+    shown = mirror_cli("diff", tmp_path / "one", tmp_path / "two")
+    assert second in shown.stdout
