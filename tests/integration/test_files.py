@@ -232,3 +232,14 @@ def test_inspect_and_diff_show_each_files_name_url_sha256_and_size(tmp_path, mir
     assert (change["oldVersion"], change["newVersion"]) == (f"sha256:{first}", f"sha256:{second}")
     shown = mirror_cli("diff", tmp_path / "one", tmp_path / "two")
     assert second in shown.stdout
+
+
+def test_a_local_file_names_no_registry_in_the_nodes_mirror_configuration(
+    tmp_path, mirror_cli, services, internal_env, internal_url
+):
+    (tmp_path / "tool").write_bytes(b"local tool\n")
+    bundle = tmp_path / "b"
+    assert mirror_cli("collect", _mirrorset(tmp_path, [{"path": "tool"}]), "-o", bundle).exit_code == 0
+    _import(mirror_cli, bundle, services, internal_url, internal_env, "--mirror-config", tmp_path / "nodes")
+    rendered = "".join(p.read_text() for p in (tmp_path / "nodes").rglob("*") if p.is_file())
+    assert "docker.io" not in rendered
