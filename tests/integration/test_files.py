@@ -151,6 +151,8 @@ def test_trust_on_first_use_puts_the_digest_seen_in_the_lock(tmp_path, mirror_cl
     assert result.exit_code == 0, result.stderr
     [entry] = [a for a in result.json()["artifacts"] if a["kind"] == "file"]
     assert (entry["source"], entry["digest"], entry["name"], entry["size"]) == (url, f"sha256:{sha}", "cli", len(data))
+    shown = mirror_cli("resolve", _mirrorset(tmp_path, [{"url": url, "sha256": "trust-on-first-use"}]))
+    assert f"file   {url}  sha256:{sha}  as cli" in shown.stdout
 
 
 def test_local_file_is_carried_from_beside_the_mirrorset(tmp_path, mirror_cli):
@@ -165,15 +167,39 @@ def test_local_file_is_carried_from_beside_the_mirrorset(tmp_path, mirror_cli):
     assert record.extra["fileSha256"] == hashlib.sha256(b"local tool\n").hexdigest()
 
 
-def test_unchanged_pinned_file_is_left_to_the_base_of_an_incremental_bundle(tmp_path, mirror_cli, served):
+def test_unchanged_pinned_file_is_left_to_the_base_of_an_incremental_bundle(
+    tmp_path, mirror_cli, services, served, internal_env, internal_url
+):
     url, sha = _serve(served, "big", os.urandom(50_000))
     manifest = _mirrorset(tmp_path, [{"url": url, "sha256": sha}])
     assert mirror_cli("collect", manifest, "-o", tmp_path / "base").exit_code == 0
+    (served[1] / "big").unlink()  # nothing is downloaded: the base carries these bytes
     result = mirror_cli("collect", manifest, "-o", tmp_path / "next", "--since", tmp_path / "base")
     assert result.exit_code == 0, result.stderr
     inventory = parse_inventory((tmp_path / "next" / "inventory.json").read_bytes())
     assert f"sha256:{sha}" in {e.digest for e in inventory.expected}
     assert not (tmp_path / "next" / "blobs" / "sha256" / sha).exists()
+    out = tmp_path / "files"
+    _import(mirror_cli, tmp_path / "base", services, internal_url, internal_env, "--files-out", out)
+    report = _import(mirror_cli, tmp_path / "next", services, internal_url, internal_env, "--files-out", out)
+    assert report["filesOut"]["files"] == [{"name": "big", "sha256": sha, "size": 50_000}]
+    assert hashlib.sha256((out / "big").read_bytes()).hexdigest() == sha
+
+
+def test_files_out_refuses_an_incremental_bundle_whose_base_holds_the_bytes_it_lacks(
+    tmp_path, mirror_cli, services, served, internal_env, internal_url
+):
+    url, sha = _serve(served, "big", os.urandom(20_000))
+    manifest = _mirrorset(tmp_path, [{"url": url, "sha256": sha}])
+    assert mirror_cli("collect", manifest, "-o", tmp_path / "base").exit_code == 0
+    assert mirror_cli("collect", manifest, "-o", tmp_path / "next", "--since", tmp_path / "base").exit_code == 0
+    _import(mirror_cli, tmp_path / "base", services, internal_url, internal_env)
+    result = mirror_cli(
+        "import", tmp_path / "next", "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file,
+        "--files-out", tmp_path / "empty", env=internal_env,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert "big" in result.stderr and not (tmp_path / "empty").exists()
 
 
 def test_signed_file_bundle_verifies_imports_with_a_journal_and_audits_clean(
