@@ -458,6 +458,7 @@ def _check_sizes(
     if max_bundle_size is not None:
         declared = sum(size for digest, (size, _) in download.blobs.items() if digest not in have)
         declared += sum(g.size for g in gathered.git if g.carried)
+        declared += sum(f.size for f in gathered.files if f"sha256:{f.sha256}" not in have)  # downloaded already
         if declared > max_bundle_size:
             raise UsageError(
                 f"the bundle would hold {declared} bytes ({human_size(declared)}) as declared upstream, more than "

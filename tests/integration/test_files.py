@@ -269,3 +269,20 @@ def test_a_local_file_names_no_registry_in_the_nodes_mirror_configuration(
     _import(mirror_cli, bundle, services, internal_url, internal_env, "--mirror-config", tmp_path / "nodes")
     rendered = "".join(p.read_text() for p in (tmp_path / "nodes").rglob("*") if p.is_file())
     assert "docker.io" not in rendered
+
+
+def test_a_file_the_server_does_not_have_is_an_unresolved_reference(tmp_path, mirror_cli, served):
+    url = f"{served[0]}/absent.sh"
+    result = mirror_cli("resolve", _mirrorset(tmp_path, [{"url": url, "sha256": "trust-on-first-use"}]))
+    assert result.exit_code == 2, result.stderr
+    assert url in result.stderr and "spec.files[0]" in result.stderr
+
+
+def test_files_count_against_the_bundle_size_cap(tmp_path, mirror_cli, served):
+    url, sha = _serve(served, "big", os.urandom(40_000))
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = _mirrorset(tmp_path, [{"url": url, "sha256": sha}])
+    result = mirror_cli("collect", manifest, "-o", out / "b", "--max-bundle-size", "20000")
+    assert result.exit_code == 2, result.stderr
+    assert "--max-bundle-size" in result.stderr and list(out.iterdir()) == []
