@@ -24,7 +24,7 @@ import httpx
 import pytest
 from registry_sim import RegistrySim
 
-from mirror.credentials import Credentials, auth_file_path, credentials_from_auth_file
+from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
@@ -940,16 +940,6 @@ def write_config(path: Path, config: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config))
     return path
-
-
-def test_auth_file_lookup_order(tmp_path):
-    env = {"REGISTRY_AUTH_FILE": "/a/auth.json", "DOCKER_CONFIG": "/b", "HOME": "/c"}
-    assert auth_file_path(env) == Path("/a/auth.json")
-    del env["REGISTRY_AUTH_FILE"]
-    assert auth_file_path(env) == Path("/b/config.json")
-    del env["DOCKER_CONFIG"]
-    assert auth_file_path(env) == Path("/c/.docker/config.json")
-    assert auth_file_path({}) is None
 
 
 def test_registry_auth_file_wins_over_docker_config_and_home(tmp_path):
