@@ -1058,7 +1058,7 @@ def test_pool_looks_up_credentials_of_the_host_actually_contacted(tmp_path, monk
     )
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(path))
     proxied = Endpoint("ghcr.io", "https", "proxy.corp", "ghcr.io")
-    assert _auth_file_lookup(proxied) == Credentials("proxy", "p")
+    assert _auth_file_lookup(proxied)("ghcr.io/org/app") == Credentials("proxy", "p")
 
 
 # -- auth.parse_challenge --------------------------------------------------------------------------------------
