@@ -27,6 +27,7 @@ from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
+from mirror.credentials import ChartCredentials, chart_credentials
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError, needed_for
 from mirror.fsutil import require_writable_directory, temporary_name
@@ -623,10 +624,21 @@ class _Network:
                 transport=self.transport,
             ) as pool,
             HttpFetcher(
-                ca_file=self.ca_file, limits=self.limits, log=log, egress=self.egress, transport=self.transport
+                ca_file=self.ca_file,
+                limits=self.limits,
+                log=log,
+                egress=self.egress,
+                transport=self.transport,
+                credentials=_chart_credentials(sets),
             ) as fetcher,
         ):
             yield pool, fetcher
+
+
+def _chart_credentials(sets: Sequence[MirrorSet]) -> ChartCredentials:
+    """Bound to the origins the MirrorSets' HTTP chart repositories are fetched from (after spec.rewrite)."""
+    rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+    return chart_credentials(named=[fetch_url(c.repo + "/", rewrites) for s in sets for c in s.charts if not c.is_oci])
 
 
 def _download(

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
 
 from mirror.credentials.authfile import AuthPath, auth_file_paths, credentials_from_auth_file
 from mirror.credentials.base import BoundCredentials, Credentials, credentials_from_env, url_origin
-from mirror.errors import UsageError
+from mirror.credentials.charts import ChartCredentials, chart_credentials
+from mirror.credentials.envbound import bound_env_credentials
 
 __all__ = [
     "AuthPath",
     "BoundCredentials",
+    "ChartCredentials",
     "Credentials",
     "auth_file_paths",
+    "chart_credentials",
     "credentials_from_auth_file",
     "credentials_from_env",
     "git_credentials",
@@ -41,29 +43,7 @@ def git_credentials(env: Mapping[str, str] | None = None, *, named: Iterable[str
     for that origin only: never for a host a named one redirects to, nor for a repository a Flux fleet names
     on another host. Several named origins without MIRROR_GIT_HOST are ambiguous (exit 2); none: unused.
     """
-    env = os.environ if env is None else env
-    credentials = credentials_from_env("MIRROR_GIT_USERNAME", "MIRROR_GIT_PASSWORD", dict(env))
-    if credentials is None:
-        return None
-    chosen = env.get("MIRROR_GIT_HOST", "").strip()
-    if chosen:
-        origin = url_origin(chosen if "://" in chosen else f"https://{chosen}")
-        if origin is None or urlsplit(chosen if "://" in chosen else f"https://{chosen}").path.strip("/"):
-            raise UsageError(
-                f"MIRROR_GIT_HOST: {chosen!r} is not a Git origin",
-                hint="write https://host[:port] (or http://host[:port]), the host the credentials are for",
-            )
-        return BoundCredentials(credentials.username, credentials.password, origins=(origin,))
-    origins = sorted({o for o in (url_origin(u) for u in named) if o is not None})
-    if not origins:
-        return None
-    if len(origins) > 1:
-        raise UsageError(
-            f"MIRROR_GIT_USERNAME/MIRROR_GIT_PASSWORD are set and the MirrorSet names {len(origins)} Git hosts "
-            f"({', '.join(origins)}); credentials go to one host only",
-            hint="set MIRROR_GIT_HOST to the origin they are for, e.g. MIRROR_GIT_HOST=" + origins[0],
-        )
-    return BoundCredentials(credentials.username, credentials.password, origins=(origins[0],))
+    return bound_env_credentials("MIRROR_GIT", "Git", os.environ if env is None else env, named)
 
 
 def target_git_credentials(target: str, env: Mapping[str, str] | None = None) -> BoundCredentials | None:
