@@ -279,14 +279,14 @@ def _gather_git_and_flux(
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
     from mirror.collector.git import GitCollector
-    from mirror.credentials import git_credentials
+    from mirror.credentials import git_credential_set
     from mirror.flux.plan import FluxResolutionError
     from mirror.git.runner import Transport
 
     rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
     git_collector = GitCollector(
         writer,
-        git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
+        git_credential_set(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
         Transport(ca_file=fetcher.ca_file).with_limits(limits).within_bundle_size(max_bundle_size),
         progress,
         egress,

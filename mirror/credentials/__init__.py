@@ -11,17 +11,22 @@ from mirror.credentials.authfile import AuthPath, auth_file_paths, credentials_f
 from mirror.credentials.base import BoundCredentials, Credentials, credentials_from_env, url_origin
 from mirror.credentials.charts import ChartCredentials, chart_credentials
 from mirror.credentials.envbound import bound_env_credentials
+from mirror.credentials.gitcreds import GitCredentials, git_credential_set
+from mirror.credentials.netrc import netrc_path
 
 __all__ = [
     "AuthPath",
     "BoundCredentials",
     "ChartCredentials",
     "Credentials",
+    "GitCredentials",
     "auth_file_paths",
     "chart_credentials",
     "credentials_from_auth_file",
     "credentials_from_env",
+    "git_credential_set",
     "git_credentials",
+    "netrc_path",
     "target_git_credentials",
     "target_registry_credentials",
     "url_origin",
