@@ -194,3 +194,17 @@ def test_an_identitytoken_entry_without_auth_is_used(home):
     env = env_for(home, REGISTRY_AUTH_FILE=str(write(home / "a.json", {"auths": {"reg.test": {"identitytoken": "t"}}})))
     found = credentials_from_auth_file("reg.test", env)
     assert found is not None and found.identity_token == "t" and found.password == ""
+
+
+def test_a_credential_helpers_identity_token_is_used_as_one(home, monkeypatch):
+    bindir = home / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-tokens"
+    helper.write_text(
+        '#!/bin/sh\ncat >/dev/null\necho \'{"ServerURL":"reg.test","Username":"<token>","Secret":"t0k"}\'\n'
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = env_for(home, REGISTRY_AUTH_FILE=str(write(home / "a.json", {"credHelpers": {"reg.test": "tokens"}})))
+    found = credentials_from_auth_file("reg.test", env)
+    assert found is not None and found.identity_token == "t0k" and not (found.username or found.password)
