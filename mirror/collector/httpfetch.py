@@ -212,8 +212,8 @@ def _denied(url: str, status: int, offered: bool) -> RegistryHTTPError:
         hint = "the credentials given for this origin were refused, or lack access to it"
     else:
         hint = (
-            "the chart repository asks for credentials: set MIRROR_CHARTS_USERNAME/MIRROR_CHARTS_PASSWORD, or an "
-            "entry for its host in a containers auth file (docs/collector.md, Credentials)"
+            "the server asks for credentials: an entry for its host in a containers auth file, or for a chart "
+            "repository MIRROR_CHARTS_USERNAME/MIRROR_CHARTS_PASSWORD (docs/collector.md, Credentials)"
         )
     return RegistryHTTPError(f"{url}: access denied ({status})", status=status, codes=("UNAUTHORIZED",), hint=hint)
 
