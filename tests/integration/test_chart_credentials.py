@@ -4,6 +4,7 @@ containers auth file or from MIRROR_CHARTS_USERNAME/MIRROR_CHARTS_PASSWORD; they
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -106,3 +107,23 @@ def test_chart_credentials_never_go_with_an_archive_the_index_names_on_another_h
     archive_lines = [line for line in log if f"/{public}/secret-app-1.0.0.tgz" in line]
     assert index_lines and all(f" - {services.charts_user} [" in line for line in index_lines)
     assert archive_lines and all(" - - [" in line for line in archive_lines)
+
+
+def test_a_file_on_a_private_location_is_collected_with_the_auth_file_entry_for_its_host(
+    tmp_path, services, mirror_process
+):
+    name = f"private/files-{uuid.uuid4().hex[:8]}"
+    (services.charts_dir / name).mkdir(parents=True)
+    data = b"#!/bin/sh\necho private install\n"
+    (services.charts_dir / name / "install.sh").write_bytes(data)
+    document = mirrorset([])
+    document["spec"] = {
+        "files": [{"url": f"{services.charts_url}/{name}/install.sh", "sha256": hashlib.sha256(data).hexdigest()}]
+    }
+    path = tmp_path / "files.yaml"
+    path.write_text(json.dumps(document))
+    env = {"REGISTRY_AUTH_FILE": auth_file(tmp_path, CHARTS_ADDRESS, services.charts_user, services.charts_password)}
+    result = mirror_process("collect", path, "-o", tmp_path / "b", env=env)
+    assert result.exit_code == 0, result.stderr
+    refused = mirror_process("collect", path, "-o", tmp_path / "b2", env=no_credentials(tmp_path))
+    assert refused.exit_code == 4 and "401" in refused.stderr
