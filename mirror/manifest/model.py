@@ -36,6 +36,21 @@ class ChartImages:
 
 
 @dataclass(frozen=True)
+class ChartValues:
+    """What `helm template` renders a chart with in discovery (spec.charts[].values, valuesFiles, kubeVersion,
+    apiVersions); the values also feed the walk of the chart's values. See docs/mirrorset.md."""
+
+    files: tuple[tuple[str, bytes], ...] = ()  # each values file: (the path as given, its bytes), in order
+    inline: bytes = b""  # the inline `values:` mapping as YAML, given to helm after the files
+    kube_version: str | None = None
+    api_versions: tuple[str, ...] = ()
+
+    @property
+    def given(self) -> bool:
+        return self != ChartValues()
+
+
+@dataclass(frozen=True)
 class ChartSource:
     name: str
     repo: str  # https://host/path (an index.yaml repository) or oci://host/path
@@ -48,6 +63,7 @@ class ChartSource:
     # `version` is a Flux OCIRepository's ref.semver: chosen over the tags as Flux reads them (a `v` prefix
     # accepted), not as Helm lists OCI tags.
     flux_semver: bool = False
+    values: ChartValues = ChartValues()
 
     @property
     def is_oci(self) -> bool:
@@ -81,6 +97,19 @@ class FluxEntry:
 
 
 @dataclass(frozen=True)
+class FileSource:
+    """`spec.files[]`: one file carried as an OCI artifact (mirror.collector.files; docs/mirrorset.md)."""
+
+    name: str  # the file name it is written under, and its landing repository files/<name>
+    source: str  # its identity in the inventory and the lock: the URL, or the `path:` as written
+    url: str | None  # http(s), fetched through the egress rules; None for a local file
+    path: Path | None  # a local file, resolved against the MirrorSet file; None for a URL
+    sha256: str | None  # lowercase hex; None: trust on first use (a URL) or unchecked (a local file)
+    tag: str  # the tag it lands under
+    origin: str
+
+
+@dataclass(frozen=True)
 class MirrorSet:
     name: str
     path: str
@@ -101,3 +130,5 @@ class MirrorSet:
     attached: bool = True
     # spec.acknowledge: warnings counted, not repeated (mirror.warncodes).
     acknowledge: tuple[Acknowledgement, ...] = ()
+    # spec.files: single files (install scripts, binaries) carried as OCI artifacts.
+    files: tuple[FileSource, ...] = ()
