@@ -35,6 +35,7 @@ from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
+from mirror.registry.quota import QuotaWatch
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
 
 T = TypeVar("T")
@@ -147,6 +148,7 @@ class RegistryClient:
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
+        self.quota = QuotaWatch(endpoint.host, limits.min_ratelimit_remaining)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -225,6 +227,7 @@ class RegistryClient:
             except httpx.TransportError as exc:
                 hint = "check the host, port and scheme (plainHTTP), and that the registry is running"
                 raise retryable_failure(exc, f"registry {target.netloc.decode()}", hint=hint) from exc
+            self.quota.observe(response.headers)  # every answer: a 401, a redirect and a 429 state it too
 
             if response.status_code == 401 and same_origin:
                 self._release(response)  # only the challenge header matters
@@ -333,6 +336,7 @@ class RegistryClient:
         )
 
         def attempt() -> FetchedManifest:
+            self.quota.before_pull(f"manifest {where}")  # each attempt is a pull to a registry that counts them
             response = self._send("GET", url, scope, headers={"Accept": mt.ACCEPT, "Accept-Encoding": "identity"})
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
@@ -370,6 +374,7 @@ class RegistryClient:
         scope = (self._scope(repository, "pull"),)
 
         def attempt() -> str | None:
+            self.quota.counted_head()
             response = self._send("HEAD", url, scope, headers={"Accept": mt.ACCEPT})
             self._release(response)
             if response.status_code == 404:
@@ -387,6 +392,31 @@ class RegistryClient:
 
         what = f"manifest {self.endpoint.host}/{repository}:{reference}"
         return self._retrying(attempt, self._document(what))
+
+    def head_manifest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag (or digest) names, from a HEAD's Docker-Content-Digest: pull quotas count GETs only.
+
+        None when the registry states no digest on HEAD (the caller GETs instead); a manifest the registry does
+        not have raises RegistryHTTPError (404) as get_manifest does.
+        """
+        url = self._url(repository, "manifests", reference)
+        scope = (self._scope(repository, "pull"),)
+        where = f"{self.endpoint.host}/{repository}{'@' if is_digest(reference) else ':'}{reference}"
+
+        def attempt() -> str | None:
+            self.quota.counted_head()
+            response = self._send("HEAD", url, scope, headers={"Accept": mt.ACCEPT})
+            if response.status_code != 200:
+                raise self._error(response, f"manifest {where}")
+            self._release(response)
+            stated = response.headers.get("docker-content-digest")
+            if stated is None:
+                return None
+            if not is_digest(stated) or (is_digest(reference) and stated != reference):
+                raise DigestMismatchError(f"{where}: the registry states digest {stated!r:.100}")
+            return stated
+
+        return self._retrying(attempt, self._document(f"manifest {where}"))
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> PushedManifest:
         """PUT a manifest's exact bytes under a digest or tag; says whether the registry indexed its `subject`."""
