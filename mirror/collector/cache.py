@@ -213,6 +213,34 @@ class BlobCache:
         self._unlink(name)
         self._count(discarded=1)
 
+    def read_small(self, digest: str, max_bytes: int) -> bytes | None:
+        """A small entry's bytes (a manifest), hashed again before they are returned; None if absent, larger than
+        `max_bytes` or damaged (then deleted). Not counted as a blob reuse."""
+        name = hex_of(digest)
+        handle = self._open(name)
+        if handle is None:
+            return None
+        with handle:
+            data = handle.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                return None
+            if hashlib.sha256(data).hexdigest() != name:
+                self._discard(name)
+                return None
+            os.utime(handle.fileno())  # recently used: kept by prune
+        return data
+
+    def keep_small(self, digest: str, data: bytes) -> None:
+        """Store a small entry (a manifest) whose bytes were checked against `digest`; not counted as a blob."""
+        name = hex_of(digest)
+        temporary = f".{name}.{uuid.uuid4().hex}.partial"
+        try:
+            with os.fdopen(os.open(temporary, _CREATE, 0o600, dir_fd=self._directory), "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, name, src_dir_fd=self._directory, dst_dir_fd=self._directory)
+        finally:
+            self._unlink(temporary)
+
     @contextmanager
     def storing(self, digest: str, size: int) -> Iterator[BinaryIO]:
         """A temporary file in the cache; it becomes the entry for `digest` only if the block ends without error.

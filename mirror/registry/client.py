@@ -35,6 +35,7 @@ from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
+from mirror.registry.known import ManifestStore
 from mirror.registry.quota import QuotaWatch
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
 
@@ -56,6 +57,12 @@ class FetchedManifest:
     raw: bytes
     media_type: str | None
     digest: str
+
+
+@dataclass(frozen=True)
+class ManifestHead:
+    digest: str
+    media_type: str | None
 
 
 @dataclass(frozen=True)
@@ -129,8 +136,11 @@ class RegistryClient:
         sleep: Callable[[float], None] = cancellable_sleep,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
+        manifests: ManifestStore | None = None,
     ) -> None:
+        """manifests: where collect keeps manifests by digest; with it, tags are resolved with HEAD first."""
         self.endpoint = endpoint
+        self._manifests = manifests
         self._log = log
         self._egress = egress
         self._limits = limits
@@ -322,10 +332,36 @@ class RegistryClient:
     # -- manifests -----------------------------------------------------------------------------------------
 
     def get_manifest(self, repository: str, reference: str, size: int | None = None) -> FetchedManifest:
-        """Fetch a manifest's exact bytes, checked against the digest asked for or the one the registry states.
+        """A manifest's exact bytes, checked against the digest asked for or the one the registry states.
 
-        With `size` (from the referring descriptor), the size is checked first, while the bytes stream.
+        With `size` (from the referring descriptor), the size is checked first, while the bytes stream. With a
+        manifest store (collect), a tag is resolved with HEAD first, and a digest held locally is not fetched:
+        pull quotas count manifest GETs (docs/collector.md, "Pull quotas"); what was fetched is kept there.
         """
+        if self._manifests is None:
+            return self._fetch_manifest(repository, reference, size)
+        media_type = None
+        if not is_digest(reference):
+            head = self.head_manifest(repository, reference)
+            if head is not None:
+                reference, media_type = head.digest, head.media_type
+        if is_digest(reference):
+            known = self._known_manifest(reference, size, media_type)
+            if known is not None:
+                return known
+        fetched = self._fetch_manifest(repository, reference, size)
+        self._manifests.put(fetched.digest, fetched.raw)
+        return fetched
+
+    def _known_manifest(self, digest: str, size: int | None, media_type: str | None) -> FetchedManifest | None:
+        assert self._manifests is not None
+        limit = self._limits.max_manifest_bytes if size is None else min(size, self._limits.max_manifest_bytes)
+        raw = self._manifests.get(digest, limit)
+        if raw is None or sha256_digest(raw) != digest or (size is not None and len(raw) != size):
+            return None  # absent, or not these bytes: fetched instead
+        return FetchedManifest(raw, media_type, digest)
+
+    def _fetch_manifest(self, repository: str, reference: str, size: int | None = None) -> FetchedManifest:
         limit = self._limits.max_manifest_bytes if size is None else min(size, self._limits.max_manifest_bytes)
         url = self._url(repository, "manifests", reference)
         scope = (self._scope(repository, "pull"),)
@@ -393,19 +429,22 @@ class RegistryClient:
         what = f"manifest {self.endpoint.host}/{repository}:{reference}"
         return self._retrying(attempt, self._document(what))
 
-    def head_manifest(self, repository: str, reference: str) -> str | None:
-        """The digest a tag (or digest) names, from a HEAD's Docker-Content-Digest: pull quotas count GETs only.
+    def head_manifest(self, repository: str, reference: str) -> ManifestHead | None:
+        """What a tag (or digest) names, from a HEAD's Docker-Content-Digest: pull quotas count GETs only.
 
-        None when the registry states no digest on HEAD (the caller GETs instead); a manifest the registry does
-        not have raises RegistryHTTPError (404) as get_manifest does.
+        None when the registry states no digest on HEAD, or does not take HEAD for manifests (405, 501): the
+        caller GETs instead. A manifest the registry does not have raises RegistryHTTPError (404) as GET does.
         """
         url = self._url(repository, "manifests", reference)
         scope = (self._scope(repository, "pull"),)
         where = f"{self.endpoint.host}/{repository}{'@' if is_digest(reference) else ':'}{reference}"
 
-        def attempt() -> str | None:
+        def attempt() -> ManifestHead | None:
             self.quota.counted_head()
             response = self._send("HEAD", url, scope, headers={"Accept": mt.ACCEPT})
+            if response.status_code in (405, 501):
+                self._release(response)
+                return None
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
             self._release(response)
@@ -414,7 +453,8 @@ class RegistryClient:
                 return None
             if not is_digest(stated) or (is_digest(reference) and stated != reference):
                 raise DigestMismatchError(f"{where}: the registry states digest {stated!r:.100}")
-            return stated
+            content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
+            return ManifestHead(stated, content_type)
 
         return self._retrying(attempt, self._document(f"manifest {where}"))
 

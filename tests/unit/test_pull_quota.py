@@ -74,7 +74,7 @@ def test_the_quota_is_read_from_docker_hubs_headers_and_nothing_else(headers, ex
 
 def test_a_manifest_get_is_refused_before_it_is_sent_once_an_answer_says_the_quota_is_nearly_spent(sim, client):
     sim.answer_headers = lambda request: quota_left(9)
-    assert client.head_manifest(REPO, "1.0") == sha256_digest(MANIFEST)
+    assert client.head_manifest(REPO, "1.0").digest == sha256_digest(MANIFEST)
     with pytest.raises(RateLimitedError) as caught:
         client.get_manifest(REPO, "1.0")
     assert manifest_gets(sim) == []
@@ -115,13 +115,19 @@ def test_a_refusal_without_a_window_says_what_it_knows(sim, client):
 
 
 def test_a_tag_is_resolved_with_head_and_no_get(sim, client):
-    assert client.head_manifest(REPO, "2.0") == sha256_digest(MANIFEST + b" ")
+    head = client.head_manifest(REPO, "2.0")
+    assert head.digest == sha256_digest(MANIFEST + b" ") and head.media_type == mt.OCI_MANIFEST
     assert manifest_gets(sim) == []
     assert client.quota.to_json()["manifestHeads"] == 1
 
 
 def test_head_says_none_when_the_registry_states_no_digest_so_the_caller_gets(sim, client):
     sim.manifest_send_digest = False
+    assert client.head_manifest(REPO, "1.0") is None
+
+
+def test_head_says_none_when_the_registry_takes_no_head_for_manifests(sim, client):
+    sim.fail(1, 405, match=lambda request: request.method == "HEAD")
     assert client.head_manifest(REPO, "1.0") is None
 
 
@@ -142,3 +148,61 @@ def test_the_client_counts_its_manifest_gets_and_heads_and_the_last_quota(sim, c
         "manifestHeads": 1,
         "quota": {"remaining": 50, "limit": 100, "windowS": 21600},
     }
+
+
+class Held:
+    """A manifest store as collect's: bytes by digest, and what was put."""
+
+    def __init__(self, held: dict[str, bytes] | None = None) -> None:
+        self.held = dict(held or {})
+        self.put_digests: list[str] = []
+
+    def get(self, digest: str, max_bytes: int) -> bytes | None:
+        return self.held.get(digest)
+
+    def put(self, digest: str, raw: bytes) -> None:
+        self.put_digests.append(digest)
+        self.held[digest] = raw
+
+
+def with_store(sim: RegistrySim, store: Held) -> RegistryClient:
+    endpoint = Endpoint("docker.io", "https", sim.host)
+    return RegistryClient(endpoint, None, RESERVE, transport=sim.transport(), sleep=lambda _: None, manifests=store)
+
+
+def test_with_a_store_a_tag_whose_manifest_is_held_costs_one_head_and_no_get(sim):
+    digest = sha256_digest(MANIFEST)
+    with with_store(sim, Held({digest: MANIFEST})) as client:
+        fetched = client.get_manifest(REPO, "1.0")
+    assert (fetched.raw, fetched.digest, fetched.media_type) == (MANIFEST, digest, mt.OCI_MANIFEST)
+    assert manifest_gets(sim) == [] and len(sim.registry_requests("HEAD", "manifests")) == 1
+
+
+def test_with_a_store_a_digest_held_costs_no_request_at_all(sim):
+    digest = sha256_digest(MANIFEST)
+    with with_store(sim, Held({digest: MANIFEST})) as client:
+        assert client.get_manifest(REPO, digest, len(MANIFEST)).raw == MANIFEST
+    assert sim.registry_requests() == []
+
+
+def test_with_a_store_a_manifest_not_held_is_fetched_by_the_digest_head_named_and_kept(sim):
+    store = Held()
+    digest = sha256_digest(MANIFEST)
+    with with_store(sim, store) as client:
+        client.get_manifest(REPO, "1.0")
+    assert [r.url.path for r in manifest_gets(sim)] == [f"/v2/{REPO}/manifests/{digest}"]
+    assert store.put_digests == [digest]
+
+
+def test_with_a_store_held_bytes_that_are_not_the_digests_are_fetched_instead(sim):
+    digest = sha256_digest(MANIFEST)
+    with with_store(sim, Held({digest: b"something else"})) as client:
+        assert client.get_manifest(REPO, "1.0").raw == MANIFEST
+    assert len(manifest_gets(sim)) == 1
+
+
+def test_with_a_store_a_low_quota_on_the_head_stops_before_the_first_get(sim):
+    sim.answer_headers = lambda request: quota_left(0)
+    with with_store(sim, Held()) as client, pytest.raises(RateLimitedError):
+        client.get_manifest(REPO, "1.0")
+    assert manifest_gets(sim) == []
