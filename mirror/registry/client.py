@@ -77,6 +77,14 @@ def _header_int(response: httpx.Response, name: str) -> int | None:
     return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
 
 
+def _states_media_type(raw: bytes, max_depth: int) -> bool:
+    """Whether manifest bytes carry their own `mediaType` (then no Content-Type is needed to read them)."""
+    try:
+        return isinstance(bounded_json(raw, max_depth=max_depth).get("mediaType"), str)
+    except (ValueError, AttributeError):
+        return False
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
@@ -359,6 +367,8 @@ class RegistryClient:
         raw = self._manifests.get(digest, limit)
         if raw is None or sha256_digest(raw) != digest or (size is not None and len(raw) != size):
             return None  # absent, or not these bytes: fetched instead
+        if media_type is None and not _states_media_type(raw, self._limits.max_json_depth):
+            return None  # only a GET's Content-Type would say what it is
         return FetchedManifest(raw, media_type, digest)
 
     def _fetch_manifest(self, repository: str, reference: str, size: int | None = None) -> FetchedManifest:

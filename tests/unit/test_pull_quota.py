@@ -7,12 +7,15 @@ Against the in-process simulator; docs/collector.md ("Pull quotas") is the speci
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from registry_sim import RegistrySim
 
+from mirror.collector.cache import BlobCache
+from mirror.collector.known import KnownManifests
 from mirror.errors import RateLimitedError, RegistryHTTPError
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
@@ -206,3 +209,53 @@ def test_with_a_store_a_low_quota_on_the_head_stops_before_the_first_get(sim):
     with with_store(sim, Held()) as client, pytest.raises(RateLimitedError):
         client.get_manifest(REPO, "1.0")
     assert manifest_gets(sim) == []
+
+
+def test_with_a_store_a_held_manifest_without_its_own_media_type_is_fetched_for_its_content_type(sim):
+    untyped = json.dumps({"schemaVersion": 2, "config": json.loads(MANIFEST)["config"], "layers": []}).encode()
+    digest = sim.add_manifest(REPO, untyped, media_type=mt.OCI_MANIFEST)
+    with with_store(sim, Held({digest: untyped})) as client:
+        fetched = client.get_manifest(REPO, digest)
+    assert fetched.media_type == mt.OCI_MANIFEST and len(manifest_gets(sim)) == 1
+
+
+# -- where collect holds manifests (mirror/collector/known.py, the cache's manifests/sha256) ------------------
+
+
+def test_the_cache_keeps_manifests_apart_from_blobs_and_hands_them_back_checked(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    digest = sha256_digest(MANIFEST)
+    cache.keep_small(digest, MANIFEST)
+    assert cache.read_small(digest, 1 << 20) == MANIFEST
+    assert not any((tmp_path / "cache" / "blobs" / "sha256").iterdir())  # a blob reuse counts blobs only
+    (tmp_path / "cache" / "manifests" / "sha256" / digest.removeprefix("sha256:")).write_bytes(b"tampered")
+    assert cache.read_small(digest, 1 << 20) is None
+    assert not any((tmp_path / "cache" / "manifests" / "sha256").iterdir())
+
+
+def test_the_cache_prunes_manifests_unused_like_blobs(tmp_path):
+    cache = BlobCache(tmp_path / "cache")
+    cache.keep_small(sha256_digest(MANIFEST), MANIFEST)
+    assert cache.prune(now=time.time() + 8 * 24 * 3600) == 1
+
+
+def test_known_manifests_come_from_the_base_bundle_first_then_the_cache(tmp_path):
+    base = tmp_path / "base"
+    (base / "blobs" / "sha256").mkdir(parents=True)
+    digest = sha256_digest(MANIFEST)
+    (base / "blobs" / "sha256" / digest.removeprefix("sha256:")).write_bytes(MANIFEST)
+    (base / "inventory.json").write_text("{}")
+    other = MANIFEST + b"\n"
+    cache = BlobCache(tmp_path / "cache")
+    cache.keep_small(sha256_digest(other), other)
+    known = KnownManifests(cache, base, Limits())
+    assert known.get(digest, 1 << 20) == MANIFEST
+    assert known.get(sha256_digest(other), 1 << 20) == other
+    assert known.get(sha256_digest(b"absent"), 1 << 20) is None
+    assert known.reused == 2
+
+
+def test_an_inventory_file_as_base_holds_no_manifest(tmp_path):
+    inventory = tmp_path / "n1.inventory.json"
+    inventory.write_text("{}")
+    assert KnownManifests(None, inventory, Limits()).get(sha256_digest(MANIFEST), 1 << 20) is None
