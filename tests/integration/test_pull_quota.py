@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -103,10 +104,15 @@ def test_a_nothing_changed_night_sends_no_manifest_get_and_a_moved_tag_one(
     assert len(first_gets) >= 9
     assert first["attached"] == {"added": 3, "unchanged": 0}
 
+    before = len(proxy.seen())
     second, gets, heads = night(proxy, lambda: collect(mirror_cli, manifest, n2, "--since", n1))
     assert gets == []
     # Each image's tag, the tag schema's tag and the two cosign tags: HEADs, which Docker Hub does not count.
     assert len(heads) == 6, heads
+    # And nothing else but each repository's tag list and the one probe for the referrers API (distribution 2.8
+    # has none): no blob, no manifest GET.
+    kinds = Counter((r.method, r.path.split("?")[0].split("/")[-2]) for r in proxy.seen()[before:])
+    assert kinds == {("HEAD", "manifests"): 6, ("GET", "tags"): 3, ("GET", "referrers"): 1}
     assert second["movedTags"] == [] and second["attached"] == {"added": 0, "unchanged": 3}
     assert [a["digest"] for a in second["artifacts"]] == [a["digest"] for a in first["artifacts"]]
     pulls = {entry["host"]: entry for entry in second["pullQuota"]}
