@@ -28,10 +28,11 @@ from mirror.errors import (
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import Pace, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
+from mirror.proxy import ProxyServer, ProxySettings, network_transport
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
@@ -128,7 +129,9 @@ class RegistryClient:
         sleep: Callable[[float], None] = cancellable_sleep,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
+        proxy: ProxySettings | None = None,
     ) -> None:
+        """proxy: the upstream proxies (mirror.proxy), connected side only; None: every host directly."""
         self.endpoint = endpoint
         self._log = log
         self._egress = egress
@@ -143,10 +146,15 @@ class RegistryClient:
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
             limits=pool_limits,
             # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
-            transport=transport or guarded_transport(verify=verify, trust_env=trust_env, limits=pool_limits),
+            transport=transport
+            or network_transport(proxy, on_proxy=self._used_proxy, verify=verify, trust_env=trust_env, limits=pool_limits),
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
+
+    def _used_proxy(self, server: ProxyServer) -> None:
+        if self._egress is not None:  # the officer's list of hosts contacted names the proxy too
+            self._egress.record(server.netloc, "proxy")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import httpx
 from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.egress import EgressPolicy
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.proxy import ProxySettings
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
 
@@ -35,10 +36,12 @@ class ClientPool:
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        proxy: ProxySettings | None = None,
     ) -> None:
         """transport: stands in for the network under every client (tests: the registry simulator)."""
         self._log = log
         self._transport = transport
+        self._proxy = proxy
         self._egress = egress
         self._settings = dict(settings or {})
         self._ca_file = ca_file
@@ -65,6 +68,7 @@ class ClientPool:
                     log=self._log,
                     egress=self._egress,
                     transport=self._transport,
+                    proxy=self._proxy,
                 )
                 self._clients[host] = client
             return client

@@ -203,7 +203,7 @@ def test_proxy_password_is_never_printed(tmp_path, services, mirror_process, gua
         report,
         "--log-format",
         "json",
-        "-v",
+        env={"MIRROR_DEBUG": "1"},
     )
     assert result.exit_code == 0, result.stderr
     assert PROXY_PASSWORD not in result.stdout + result.stderr + report.read_text()
