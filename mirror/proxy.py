@@ -115,10 +115,11 @@ def parse_no_proxy(text: str, where: str) -> tuple[NoProxyEntry, ...]:
             continue
         except ValueError:
             pass
+        host = host.removeprefix("*")  # "*.example.com" is ".example.com", as Go reads it
         subdomains_only = host.startswith(".")
-        host = host.removeprefix("*").lstrip(".").rstrip(".")
+        host = host.lstrip(".").rstrip(".")
         if not host or any(c in host for c in "/@ \t\r\n?#\\*"):
-            raise UsageError(f"{where}: {escape(raw.strip())!s} is not a host, domain, IP address or CIDR range")
+            raise UsageError(f"{where}: {escape(raw.strip())} is not a host, domain, IP address or CIDR range")
         entries.append(NoProxyEntry(host, port, subdomains_only=subdomains_only))
     return tuple(entries)
 
@@ -216,7 +217,7 @@ def proxy_settings(
     env = os.environ if env is None else env
     opt_in = env.get(ENV_OPT_IN, "")
     if opt_in not in ("", "0", "1"):
-        raise UsageError(f"{ENV_OPT_IN}: {escape(opt_in)!s} is neither 1 nor 0")
+        raise UsageError(f"{ENV_OPT_IN}: {escape(opt_in)} is neither 1 nor 0")
     https = http = None
     bypass: tuple[NoProxyEntry, ...] = ()
     if opt_in == "1":

@@ -620,4 +620,3 @@ def _clear_text_refusal(origin: str, transport: Transport) -> UsageError:
         hint="reach the Git server over HTTPS (through the proxy: a tunnel the proxy cannot read), or directly: "
         "list it in --no-proxy (NO_PROXY with MIRROR_USE_ENV_PROXY=1)",
     )
-

@@ -32,8 +32,8 @@ from mirror.netguard import Pace, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
-from mirror.proxy import ProxyServer, ProxySettings, network_transport
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
+from mirror.proxy import ProxyServer, ProxySettings, network_transport
 from mirror.registry.auth import Authenticator, Scope
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
@@ -147,7 +147,9 @@ class RegistryClient:
             limits=pool_limits,
             # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
             transport=transport
-            or network_transport(proxy, on_proxy=self._used_proxy, verify=verify, trust_env=trust_env, limits=pool_limits),
+            or network_transport(
+                proxy, on_proxy=self._used_proxy, verify=verify, trust_env=trust_env, limits=pool_limits
+            ),
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))

@@ -132,12 +132,8 @@ def _proxy_env(url: str) -> dict[str, str]:
     return {"HTTPS_PROXY": url, "HTTP_PROXY": url, "https_proxy": url, "http_proxy": url}
 
 
-def test_environment_proxy_is_not_used_without_opt_in(
-    tmp_path, services, mirror_cli, proxy, internal_image, auth_file
-):
-    result = _collect_internal(
-        mirror_cli, tmp_path, services, internal_image, auth_file, env=_proxy_env(proxy.url)
-    )
+def test_environment_proxy_is_not_used_without_opt_in(tmp_path, services, mirror_cli, proxy, internal_image, auth_file):
+    result = _collect_internal(mirror_cli, tmp_path, services, internal_image, auth_file, env=_proxy_env(proxy.url))
     assert result.exit_code == 0, result.stderr
     assert proxy.seen == []
 
@@ -214,7 +210,13 @@ def test_refused_proxy_credentials_exit_4_without_printing_them(
 ):
     wrong = "wrong-proxy-password-1234"
     result = _collect_internal(
-        mirror_process, tmp_path, services, internal_image, auth_file, "--proxy", _with_credentials(guarded_proxy, wrong)
+        mirror_process,
+        tmp_path,
+        services,
+        internal_image,
+        auth_file,
+        "--proxy",
+        _with_credentials(guarded_proxy, wrong),
     )
     assert result.exit_code == 4, result.stderr
     assert "407" in result.stderr
@@ -309,3 +311,53 @@ def test_git_credentials_are_not_sent_through_the_proxy_over_plain_http(tmp_path
     assert result.exit_code == 2, result.stderr
     assert "plain HTTP" in result.stderr and "proxy" in result.stderr
     assert all("authorization" not in s.header_names() for s in proxy.seen)
+
+
+def test_git_ignores_environment_proxies_without_opt_in(tmp_path, services, mirror_cli, proxy, repo):
+    result = mirror_cli(
+        "resolve",
+        _manifest(tmp_path, [], git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}]),
+        env=_proxy_env(proxy.url),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert proxy.seen == []
+
+
+# -- egress -----------------------------------------------------------------------------------------------------
+
+
+def test_proxy_host_needs_no_allowed_hosts_entry_and_is_listed_among_the_hosts_contacted(
+    tmp_path, services, mirror_cli, proxy, internal_image, auth_file
+):
+    report = tmp_path / "report.json"
+    result = _collect_internal(
+        mirror_cli, tmp_path, services, internal_image, auth_file, "--proxy", proxy.url, "--report", report
+    )
+    assert result.exit_code == 0, result.stderr
+    hosts = json.loads(report.read_text())["hosts"]
+    assert {"host": proxy.address, "how": "proxy"} in hosts
+    assert {"host": services.internal, "how": "named"} in hosts
+
+
+# -- the high side ----------------------------------------------------------------------------------------------
+
+
+def test_import_never_uses_a_proxy_even_with_the_environment_opt_in(
+    tmp_path, services, mirror_cli, proxy, upstream_images, internal_url, internal_env
+):
+    app = upstream_images["app_1"]
+    bundle = tmp_path / "b"
+    collected = mirror_cli(
+        "collect",
+        _manifest(tmp_path, [app["ref"]], registries={services.upstream: {"plainHTTP": True}}),
+        "-o",
+        bundle,
+        "-q",
+    )
+    assert collected.exit_code == 0, collected.stderr
+    env = {**internal_env, **_proxy_env(proxy.url), "MIRROR_USE_ENV_PROXY": "1"}
+    imported = mirror_cli(
+        "import", bundle, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file, "-q", env=env
+    )
+    assert imported.exit_code == 0, imported.stderr
+    assert proxy.seen == []

@@ -87,7 +87,7 @@ class _Handler(socketserver.BaseRequestHandler):
         proxy.record(Seen(line, tuple(headers)))
         if not proxy.authorised(headers):
             client.sendall(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\n"
+                b'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\n'
                 b"Content-Length: 0\r\nConnection: close\r\n\r\n"
             )
             return
@@ -123,7 +123,9 @@ class _Handler(socketserver.BaseRequestHandler):
             client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return
         with upstream:
-            kept = [(n, v) for n, v in headers if n.lower() not in ("proxy-authorization", "proxy-connection", "connection")]
+            kept = [
+                (n, v) for n, v in headers if n.lower() not in ("proxy-authorization", "proxy-connection", "connection")
+            ]
             out = [f"{method} {slash}{path} {version}", *(f"{n}: {v}" for n, v in kept), "Connection: close"]
             upstream.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + rest)
             sender = threading.Thread(target=_pump, args=(client, upstream), daemon=True)
