@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from mirror.errors import UsageError
+from mirror.errors import TransferError, UsageError
 from mirror.netguard import guarded_transport
 from mirror.terminal import escape
 
@@ -248,6 +248,10 @@ class ClearTextThroughProxyError(UsageError):
     """An Authorization header that would cross a proxy in clear text (a plain-HTTP upstream): exit 2."""
 
 
+class ProxyAuthenticationError(TransferError):
+    """The proxy wants credentials, or refused those given (407): exit 4, not retried (the next try is the same)."""
+
+
 class ProxyRouter(httpx.BaseTransport):
     """Each request straight to its host or through its proxy (settings.for_url), each way with its own pool.
 
@@ -282,12 +286,33 @@ class ProxyRouter(httpx.BaseTransport):
             )
         if self._on_proxy is not None:
             self._on_proxy(server)
-        return self._through[server].handle_request(request)
+        try:
+            response = self._through[server].handle_request(request)
+        except httpx.ProxyError as exc:  # the proxy's answer to CONNECT
+            if str(exc).startswith("407"):
+                raise _refused(server) from exc
+            raise httpx.ProxyError(f"{exc}, from the proxy {server.shown}", request=request) from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise type(exc)(f"{exc} (through the proxy {server.shown})", request=request) from exc
+        if response.status_code == 407:  # a forwarded plain-HTTP request
+            response.close()
+            raise _refused(server)
+        return response
 
     def close(self) -> None:
         self._direct.close()
         for transport in self._through.values():
             transport.close()
+
+
+def _refused(server: ProxyServer) -> ProxyAuthenticationError:
+    given = bool(server.username or server.password)
+    return ProxyAuthenticationError(
+        f"the proxy {server.shown} {'refused the proxy credentials given' if given else 'asks for credentials'} "
+        "(407 Proxy Authentication Required)",
+        hint="give them in the proxy URL, http://user:password@host:port (--proxy, or HTTPS_PROXY with "
+        "MIRROR_USE_ENV_PROXY=1); they are sent to the proxy only, as Proxy-Authorization: Basic",
+    )
 
 
 def network_transport(

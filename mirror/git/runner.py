@@ -232,7 +232,7 @@ def credential_origins(credentials: Credentials, args: Sequence[str]) -> list[st
 @dataclass(frozen=True)
 class _Pattern:
     regex: re.Pattern[str]
-    kind: str  # "unreachable", "transfer", "auth", "notfound", "tls", "redirect"
+    kind: str  # "proxy", "unreachable", "transfer", "auth", "notfound", "tls", "redirect"
 
 
 def _p(pattern: str, kind: str) -> _Pattern:
@@ -241,6 +241,7 @@ def _p(pattern: str, kind: str) -> _Pattern:
 
 # Order matters: the first match decides.
 _PATTERNS = (
+    _p(r"returned error: 407\b|code 407 from proxy|Proxy Authentication Required", "proxy"),
     _p(r"could not read (Username|Password)|terminal prompts disabled", "auth"),
     _p(r"Authentication failed|Invalid username or password|returned error: 40[13]\b", "auth"),
     _p(r"Permission denied \(publickey|Host key verification failed", "auth"),
@@ -298,6 +299,12 @@ def git_error(
         return TransferError(message, hint="the transfer broke off; a re-run starts it again")
     if kind == "tls":
         return TransferError(message, hint="give the CA that signed the server's certificate (ca_file)")
+    if kind == "proxy":
+        return TransferError(
+            message,
+            hint="the proxy asks for credentials, or refused those given: http://user:password@host:port in "
+            "--proxy (or HTTPS_PROXY/HTTP_PROXY with MIRROR_USE_ENV_PROXY=1)",
+        )
     if kind == "auth":
         offered = credentials is not None if offered is None else offered
         if offered:

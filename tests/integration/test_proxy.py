@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.charts import seed_charts
 from tests.support.connectproxy import RecordingProxy, recording_proxy
 from tests.support.gitrepos import internal_url as git_internal_url
 from tests.support.gitrepos import make_upstream_repo
@@ -271,6 +272,19 @@ def test_plain_http_registry_asking_for_auth_through_the_proxy_is_refused(
     assert all("authorization" not in s.header_names() for s in proxy.seen)
 
 
+def test_chart_repository_index_and_archive_are_fetched_through_the_proxy(tmp_path, services, mirror_cli, proxy):
+    repo_url = seed_charts(services)["repo"]["url"]
+    manifest = _manifest(tmp_path, [], registries={services.upstream: {"plainHTTP": True}})
+    document = json.loads(manifest.read_text())
+    document["spec"]["charts"] = [{"name": "app", "repo": repo_url, "version": "1.0.0"}]
+    manifest.write_text(json.dumps(document))
+    result = mirror_cli("resolve", manifest, "--proxy", proxy.url, "--json")
+    assert result.exit_code == 0, result.stderr
+    targets = [s.target for s in proxy.seen]
+    assert f"{repo_url}/index.yaml" in targets
+    assert any(t.startswith(repo_url) and t.endswith(".tgz") for t in targets)
+
+
 # -- git --------------------------------------------------------------------------------------------------------
 
 
@@ -361,3 +375,18 @@ def test_import_never_uses_a_proxy_even_with_the_environment_opt_in(
     )
     assert imported.exit_code == 0, imported.stderr
     assert proxy.seen == []
+
+
+def test_git_through_a_proxy_refusing_its_credentials_exits_4_without_printing_them(
+    tmp_path, services, mirror_process, guarded_proxy, repo
+):
+    wrong = "wrong-git-proxy-password-77"
+    result = mirror_process(
+        "resolve",
+        _manifest(tmp_path, [], git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}]),
+        "--proxy",
+        _with_credentials(guarded_proxy, wrong),
+    )
+    assert result.exit_code == 4, result.stderr
+    assert "proxy" in result.stderr and "407" in result.stderr
+    assert wrong not in result.stdout + result.stderr

@@ -9,6 +9,7 @@ from mirror.errors import UsageError
 from mirror.git.runner import Transport, run_git
 from mirror.proxy import (
     ClearTextThroughProxyError,
+    ProxyAuthenticationError,
     ProxyRouter,
     ProxySettings,
     git_proxy_config,
@@ -239,3 +240,39 @@ def test_git_gets_no_proxy_for_a_no_proxy_host():
         check=False,
     )
     assert done.stdout.strip() == ""
+
+
+def _failing_router(failure: Exception | httpx.Response) -> ProxyRouter:
+    settings = proxy_settings(PROXY, env={})
+    assert settings is not None
+
+    def make(through: httpx.Proxy | None) -> httpx.BaseTransport:
+        def answer(request: httpx.Request) -> httpx.Response:
+            if isinstance(failure, httpx.Response):
+                return failure
+            raise failure
+
+        return httpx.MockTransport(answer)
+
+    return ProxyRouter(settings, make)
+
+
+def test_proxy_refusing_its_credentials_is_a_transfer_failure_naming_the_proxy_not_retried():
+    router = _failing_router(httpx.ProxyError("407 Proxy Authentication Required"))
+    with httpx.Client(transport=router) as client, pytest.raises(ProxyAuthenticationError) as refused:
+        client.get("https://ghcr.io/v2/")
+    assert refused.value.exit_code == 4
+    assert "http://proxy.corp.example:3128" in str(refused.value) and "407" in str(refused.value)
+
+
+def test_proxy_answering_407_to_a_forwarded_request_is_the_same_failure():
+    router = _failing_router(httpx.Response(407))
+    with httpx.Client(transport=router) as client, pytest.raises(ProxyAuthenticationError):
+        client.get("http://plain.example/v2/")
+
+
+def test_a_proxy_that_cannot_be_reached_is_named_in_the_error():
+    router = _failing_router(httpx.ConnectError("[Errno 111] Connection refused"))
+    with httpx.Client(transport=router) as client, pytest.raises(httpx.ConnectError) as failed:
+        client.get("https://ghcr.io/v2/")
+    assert "through the proxy http://proxy.corp.example:3128" in str(failed.value)
