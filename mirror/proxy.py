@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ _HTTPS_VARIABLES = ("HTTPS_PROXY", "https_proxy")
 _HTTP_VARIABLES = ("HTTP_PROXY", "http_proxy")
 _NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host name (ASCII, as DNS has it) or an IP address: what is shown of the proxy in every message needs no escaping.
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -161,6 +164,8 @@ def parse_proxy_url(text: str, where: str) -> ProxyServer:
         )
     if not hostname:
         raise UsageError(f"{where}: the proxy URL has no host")
+    if not _HOST_NAME.fullmatch(hostname):
+        raise UsageError(f"{where}: the proxy's host is not a host name or an IP address")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(f"{where}: a proxy URL is scheme://[user:password@]host[:port], with no path")
     if any(ch.isspace() or ord(ch) < 0x20 for ch in candidate):

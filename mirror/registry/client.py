@@ -124,7 +124,6 @@ class RegistryClient:
         limits: Limits = DEFAULT_LIMITS,
         *,
         max_connections: int = 16,
-        trust_env: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = cancellable_sleep,
         log: Callable[[str], None] | None = None,
@@ -141,15 +140,13 @@ class RegistryClient:
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.Client(
             verify=verify,
-            trust_env=trust_env,
+            trust_env=False,  # proxies come from mirror.proxy only, never from the environment (threat 29)
             follow_redirects=False,
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
             limits=pool_limits,
             # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
             transport=transport
-            or network_transport(
-                proxy, on_proxy=self._used_proxy, verify=verify, trust_env=trust_env, limits=pool_limits
-            ),
+            or network_transport(proxy, on_proxy=self._used_proxy, verify=verify, trust_env=False, limits=pool_limits),
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))

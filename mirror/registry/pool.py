@@ -32,7 +32,6 @@ class ClientPool:
         limits: Limits = DEFAULT_LIMITS,
         max_connections: int = 16,
         credentials: Callable[[Endpoint], Credentials | None] = _auth_file_lookup,
-        trust_env: bool = False,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -48,7 +47,6 @@ class ClientPool:
         self._limits = limits
         self._max_connections = max_connections
         self._credentials = credentials
-        self._trust_env = trust_env
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
@@ -64,7 +62,6 @@ class ClientPool:
                     self._credentials(endpoint),
                     self._limits,
                     max_connections=self._max_connections,
-                    trust_env=self._trust_env,
                     log=self._log,
                     egress=self._egress,
                     transport=self._transport,

@@ -276,3 +276,45 @@ def test_a_proxy_that_cannot_be_reached_is_named_in_the_error():
     with httpx.Client(transport=router) as client, pytest.raises(httpx.ConnectError) as failed:
         client.get("https://ghcr.io/v2/")
     assert "through the proxy http://proxy.corp.example:3128" in str(failed.value)
+
+
+# -- nothing else reads the environment -------------------------------------------------------------------------
+
+_CLIENT_FACTORIES = {"Client", "AsyncClient", "HTTPTransport", "guarded_transport", "network_transport"}
+
+
+def _factory_calls_without_trust_env_false() -> list[str]:
+    import ast
+    from pathlib import Path
+
+    import mirror
+
+    found = []
+    for path in Path(mirror.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name not in _CLIENT_FACTORIES:
+                continue
+            keywords = {k.arg: k.value for k in node.keywords}
+            if None in keywords:  # **options: a wrapper, checked where it is called
+                continue
+            value = keywords.get("trust_env")
+            if not (isinstance(value, ast.Constant) and value.value is False):
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_httpx_client_and_transport_is_built_with_trust_env_false():
+    """Proxies come from mirror.proxy alone: no httpx client reads HTTPS_PROXY, NO_PROXY or SSL_CERT_FILE itself."""
+    assert _factory_calls_without_trust_env_false() == []
+
+
+def test_proxy_host_with_characters_no_host_name_has_is_refused():
+    with pytest.raises(UsageError, match="host"):
+        parse_proxy_url("http://pro\u202exy.example:3128", "--proxy")
+
+
+def test_ipv6_proxy_is_shown_in_brackets():
+    assert parse_proxy_url("http://[fd00::1]:3128", "t").shown == "http://[fd00::1]:3128"
