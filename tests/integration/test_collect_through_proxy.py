@@ -285,6 +285,21 @@ def test_chart_repository_index_and_archive_are_fetched_through_the_proxy(tmp_pa
     assert any(t.startswith(repo_url) and t.endswith(".tgz") for t in targets)
 
 
+def test_a_file_of_spec_files_is_fetched_through_the_proxy(tmp_path, services, mirror_cli, proxy):
+    name = f"files-{uuid.uuid4().hex[:8]}"
+    (services.charts_dir / name).mkdir()
+    data = b"#!/bin/sh\necho through the proxy\n"
+    (services.charts_dir / name / "install.sh").write_bytes(data)
+    url = f"{services.charts_url}/{name}/install.sh"
+    manifest = _manifest(tmp_path, [])
+    document = json.loads(manifest.read_text())
+    document["spec"]["files"] = [{"url": url, "sha256": hashlib.sha256(data).hexdigest()}]
+    manifest.write_text(json.dumps(document))
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "b", "--proxy", proxy.url, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert [s.line for s in proxy.seen] == [f"GET {url} HTTP/1.1"]
+
+
 # -- git --------------------------------------------------------------------------------------------------------
 
 
