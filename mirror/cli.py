@@ -48,6 +48,25 @@ CaFile = Annotated[
     typer.Option("--ca-file", exists=True, dir_okay=False, help="CA bundle for TLS; default: $SSL_CERT_FILE."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ProxyUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy",
+        metavar="URL",
+        help="Reach upstreams through this HTTP proxy (http://[user:password@]host:port); HTTPS through CONNECT. "
+        "Environment proxies are read only with MIRROR_USE_ENV_PROXY=1.",
+        show_default=False,
+    ),
+]
+NoProxy = Annotated[
+    str | None,
+    typer.Option(
+        "--no-proxy",
+        metavar="HOSTS",
+        help="Comma-separated hosts reached directly, as NO_PROXY: domain (and below), .domain, IP, CIDR, :port, *.",
+        show_default=False,
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log lines.")]
 # collect, import and verify: quiet for cron, which mails whatever a job prints.
 QuietRun = Annotated[
@@ -166,10 +185,13 @@ def resolve(
     allow_discovered_hosts: AllowDiscoveredHosts = False,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
+    proxy: ProxyUrl = None,
+    no_proxy: NoProxy = None,
     as_json: AsJson = False,
 ) -> None:
     """Resolve every source to immutable references and print the lock; touches no bundle."""
     from mirror.collector.run import resolve as resolve_sources
+    from mirror.proxy import proxy_settings
 
     artifacts = resolve_sources(
         manifests,
@@ -178,6 +200,7 @@ def resolve(
         progress=Progress(quiet=True),
         flux_vars=_flux_vars(flux_var),
         allow_discovered_hosts=allow_discovered_hosts,
+        proxy=proxy_settings(proxy, no_proxy),
     )
     if as_json:
         _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
@@ -255,6 +278,8 @@ def collect(
     report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
+    proxy: ProxyUrl = None,
+    no_proxy: NoProxy = None,
     as_json: AsJson = False,
     quiet: QuietRun = False,
     log_format: LogFormatOption = LogFormat.text,
@@ -263,6 +288,7 @@ def collect(
     from mirror.collector.cache import BlobCache, default_cache_dir
     from mirror.collector.run import CollectorSigning
     from mirror.collector.run import collect as collect_bundle
+    from mirror.proxy import proxy_settings
     from mirror.report import collect_fields, reporting
     from mirror.units import parse_size
 
@@ -303,6 +329,7 @@ def collect(
             max_bundle_size=size_cap,
             allow_discovered_hosts=allow_discovered_hosts,
             on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
+            proxy=proxy_settings(proxy, no_proxy),
         )
         if cache is not None:
             cache.prune()

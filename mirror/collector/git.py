@@ -139,6 +139,9 @@ class GitCollector:
         commits = chain.git_commits(source.url) if chain and base else []
         fetch = fetch_url(source.url, self.rewrites)
         self.egress.record(url_host(fetch), plain_http=is_plain_http(fetch))
+        proxy = self.transport.proxy.for_url(fetch) if self.transport.proxy is not None else None
+        if proxy is not None:
+            self.egress.record(proxy.netloc, "proxy")
         # The whole source within one deadline, from now; the base's bundle hints at its size.
         timed = self.transport.for_source(base.size if base else None)
         collected = collect_git(

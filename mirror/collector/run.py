@@ -38,6 +38,7 @@ from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
+from mirror.proxy import ProxySettings
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.pool import ClientPool
 from mirror.supplychain.codes import ATTACHED_SUBJECT_FILTERED
@@ -299,7 +300,7 @@ def _gather_git_and_flux(
     git_collector = GitCollector(
         writer,
         git_credential_set(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
-        Transport(ca_file=fetcher.ca_file).with_limits(limits).within_bundle_size(max_bundle_size),
+        Transport(ca_file=fetcher.ca_file, proxy=fetcher.proxy).with_limits(limits).within_bundle_size(max_bundle_size),
         progress,
         egress,
         chain,
@@ -361,6 +362,7 @@ def resolve(
     flux_vars: dict[str, str] | None = None,
     allow_discovered_hosts: bool = False,
     transport: httpx.BaseTransport | None = None,
+    proxy: ProxySettings | None = None,
 ) -> list[dict[str, object]]:
     """Resolve every chart and image to exact digests and return the lock; touches no bundle.
 
@@ -369,7 +371,7 @@ def resolve(
     progress = progress or Progress(quiet=True)
     sets = load_mirrorsets(manifest_paths)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    network = _Network(ca_file, limits, jobs, progress, egress, transport)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy)
     with network.clients(sets) as (pool, fetcher), tempfile.TemporaryDirectory(prefix="mirror-resolve-") as scratch:
         writer = LayoutWriter(Path(scratch) / "layout")
         gathered = _gather(
@@ -493,6 +495,7 @@ def collect(
     allow_discovered_hosts: bool = False,
     on_hosts: Callable[[list[Contact]], None] | None = None,
     transport: httpx.BaseTransport | None = None,
+    proxy: ProxySettings | None = None,
 ) -> CollectResult:
     """Plan (the output, the MirrorSets, the base), resolve, download, write and sign one bundle.
 
@@ -508,7 +511,7 @@ def collect(
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    network = _Network(ca_file, limits, jobs, progress, egress, transport)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy)
     with network.clients(sets) as (pool, fetcher), _telling_hosts(egress, on_hosts), staging.discarded_on_failure():
         writer = LayoutWriter(staging.directory)
         download = GraphDownloader(pool, writer, limits, cache)
@@ -622,6 +625,7 @@ class _Network:
     progress: Progress
     egress: EgressPolicy
     transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
+    proxy: ProxySettings | None = None
 
     @contextlib.contextmanager
     def clients(self, sets: Sequence[MirrorSet]) -> Iterator[tuple[ClientPool, HttpFetcher]]:
@@ -637,6 +641,7 @@ class _Network:
                 log=log,
                 egress=self.egress,
                 transport=self.transport,
+                proxy=self.proxy,
             ) as pool,
             HttpFetcher(
                 ca_file=self.ca_file,
@@ -645,6 +650,7 @@ class _Network:
                 egress=self.egress,
                 transport=self.transport,
                 credentials=_chart_credentials(sets),
+                proxy=self.proxy,
             ) as fetcher,
         ):
             yield pool, fetcher

@@ -28,11 +28,12 @@ from mirror.errors import (
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import Pace, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
+from mirror.proxy import ProxyServer, ProxySettings, network_transport
 from mirror.registry.auth import Authenticator, CredentialLookup, Scope
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
@@ -123,12 +124,13 @@ class RegistryClient:
         limits: Limits = DEFAULT_LIMITS,
         *,
         max_connections: int = 16,
-        trust_env: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = cancellable_sleep,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
+        proxy: ProxySettings | None = None,
     ) -> None:
+        """proxy: the upstream proxies (mirror.proxy), connected side only; None: every host directly."""
         self.endpoint = endpoint
         self._log = log
         self._egress = egress
@@ -138,15 +140,20 @@ class RegistryClient:
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.Client(
             verify=verify,
-            trust_env=trust_env,
+            trust_env=False,  # proxies come from mirror.proxy only, never from the environment (threat 29)
             follow_redirects=False,
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
             limits=pool_limits,
             # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
-            transport=transport or guarded_transport(verify=verify, trust_env=trust_env, limits=pool_limits),
+            transport=transport
+            or network_transport(proxy, on_proxy=self._used_proxy, verify=verify, trust_env=False, limits=pool_limits),
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
+
+    def _used_proxy(self, server: ProxyServer) -> None:
+        if self._egress is not None:  # the officer's list of hosts contacted names the proxy too
+            self._egress.record(server.netloc, "proxy")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
