@@ -191,6 +191,9 @@ def resolve(
             _say(f"         used by {reason}")
         if artifact.get("requiredBy"):
             _say(f"         dependency of {artifact['requiredBy']}")
+        selected = artifact.get("selectedBy")
+        if isinstance(selected, dict):
+            _say(f"         chosen by tags: {json.dumps(selected['tags'])}")
 
 
 @app.command()

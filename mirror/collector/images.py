@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
 from mirror.manifest.model import ImageSource
+from mirror.manifest.tagselect import TagSelector
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
@@ -30,6 +31,7 @@ class ResolvedImage:
     found_by: tuple[str, ...] = ()
     via: str = "listed"
     upstream: ManifestDocument | None = field(default=None, repr=False)  # the upstream index, when narrowed
+    selected_by: TagSelector | None = None  # the tag selector that chose this tag
 
     @property
     def digest(self) -> str:
@@ -58,6 +60,8 @@ class ResolvedImage:
         if self.found_by:
             entry["foundBy"] = list(self.found_by)
         entry["via"] = self.via
+        if self.selected_by is not None:
+            entry["selectedBy"] = {"repository": self.source.name, "tags": self.selected_by.to_json()}
         return entry
 
 
@@ -93,7 +97,14 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
     document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=where, digest=fetched.digest)
     if not document.is_index:
         return ResolvedImage(
-            reference, document, document.digest, (), image.origin, found_by=image.found_by, via=image.via
+            reference,
+            document,
+            document.digest,
+            (),
+            image.origin,
+            found_by=image.found_by,
+            via=image.via,
+            selected_by=image.selected_by,
         )
     landed = document
     if image.platforms is not None:
@@ -110,4 +121,5 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
         image.found_by,
         image.via,
         upstream=document if filtered else None,
+        selected_by=image.selected_by,
     )

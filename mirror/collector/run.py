@@ -25,6 +25,7 @@ from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
+from mirror.collector.tagselection import expand_tag_selectors
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.egress import Contact, EgressPolicy, url_host
@@ -188,6 +189,7 @@ class _Gathered:
     git: list[CollectedGit]
     flux: list[CollectedFlux]
     attached: list[FoundAttached] = field(default_factory=list)
+    sets: Sequence[MirrorSet] = ()  # the MirrorSets with their tag selectors expanded
 
 
 def _gather(
@@ -210,6 +212,8 @@ def _gather(
     A reference the upstream does not have does not stop the run: every one is gathered, and the run ends with
     all of them listed together (mirror.collector.unresolved)."""
     unresolved = Unresolved()
+    # Each tag a selector chooses becomes an ordinary listed image, in every step below (verify rules included).
+    sets = expand_tag_selectors(sets, pool, limits=limits, jobs=jobs, unresolved=unresolved)
     git: list[CollectedGit] = []
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -257,7 +261,7 @@ def _gather(
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
     unresolved.check()
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images, git, fleets)
+    return _Gathered(charts, images, git, fleets, sets=sets)
 
 
 def _gather_git_and_flux(
@@ -385,7 +389,8 @@ def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[s
 
 def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     entry = image.lock_entry()
-    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
+    # selectedBy is the lock's (resolve --json): the bundle's format stays as it was.
+    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size", "selectedBy"}}
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
 
 
@@ -525,7 +530,7 @@ def collect(
             limits=limits,
             jobs=jobs,
             progress=progress,
-            check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
+            check_signatures=lambda: checked.append(_check_upstream(gathered.sets, gathered, writer, limits, progress)),
             discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
             signatures_first=has_rules(sets),
         )

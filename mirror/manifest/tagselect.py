@@ -103,7 +103,9 @@ def parse_tag_selector(value: Any, field: str, limits: Limits = DEFAULT_LIMITS) 
     if latest is not None and (
         not isinstance(latest, int) or isinstance(latest, bool) or not 1 <= latest <= limits.max_selected_tags
     ):
-        raise UsageError(f"{field}.latest: expected a whole number from 1 to {limits.max_selected_tags}, got {latest!r}")
+        raise UsageError(
+            f"{field}.latest: expected a whole number from 1 to {limits.max_selected_tags}, got {latest!r}"
+        )
     return TagSelector(semver, regex, latest)
 
 
