@@ -252,6 +252,16 @@ def collect(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    lock: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock",
+            exists=True,
+            dir_okay=False,
+            help="Collect exactly what this lock (resolve --json) says: images by its digests, charts at its "
+            "versions, Git at its commits, no tag list read. A lock that does not match the MirrorSets is refused.",
+        ),
+    ] = None,
     allow_discovered_hosts: AllowDiscoveredHosts = False,
     report: ReportFile = None,
     jobs: Jobs = 4,
@@ -304,6 +314,7 @@ def collect(
             max_bundle_size=size_cap,
             allow_discovered_hosts=allow_discovered_hosts,
             on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
+            lock=lock,
         )
         if cache is not None:
             cache.prune()

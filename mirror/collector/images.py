@@ -85,11 +85,15 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
     reference = image.reference
     client = pool.for_host(reference.registry)
     try:
-        fetched = client.get_manifest(reference.repository, reference.digest or reference.tag or "latest")
+        # collect --lock: by the locked digest, landing under the tag as ever.
+        wanted = reference.digest or image.locked_digest or reference.tag or "latest"
+        fetched = client.get_manifest(reference.repository, wanted)
     except RegistryHTTPError as exc:
         if exc.status == 404 or _NOT_FOUND_CODES & set(exc.codes):
+            locked = f" at the locked digest {image.locked_digest}" if image.locked_digest else ""
+            answer = f"{exc.status} {', '.join(exc.codes)}".rstrip()
             raise SourceNotFoundError(
-                f"{image.origin}: {reference} was not found upstream ({exc.status} {', '.join(exc.codes)})".rstrip(),
+                f"{image.origin}: {reference}{locked} was not found upstream ({answer})",
                 hint="check the repository path and tag; private images also answer 'not found' without credentials",
             ) from exc
         raise

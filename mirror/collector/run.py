@@ -25,6 +25,8 @@ from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
+from mirror.collector.lockfile import read_lock
+from mirror.collector.pinning import Pins, apply_lock
 from mirror.collector.tagselection import expand_tag_selectors
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
@@ -206,6 +208,7 @@ def _gather(
     egress: EgressPolicy,
     chain: BaseChain | None = None,
     max_bundle_size: int | None = None,
+    pins: Pins | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
 
@@ -233,6 +236,8 @@ def _gather(
             unresolved=unresolved,
             max_bundle_size=max_bundle_size,
         )
+    if pins is not None:
+        pins.check_git(git)
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
         from mirror.collector.charts import ChartCollector, chart_sources
@@ -241,7 +246,11 @@ def _gather(
         charts = ChartCollector(
             pool, fetcher, writer, graphs, limits, progress, egress=egress, rewrites=rewrites
         ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs, unresolved)
+    if pins is not None:
+        pins.check_charts(charts)
     sources = _image_sources(sets, charts, flux_images)
+    if pins is not None:
+        sources = pins.pin_found_images(sources)
     egress.require_discovered(_discovered_images(sources))
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
@@ -260,6 +269,8 @@ def _gather(
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
     unresolved.check()
+    if pins is not None:
+        pins.check_images(images)
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
     return _Gathered(charts, images, git, fleets, sets=sets)
 
@@ -483,16 +494,21 @@ def collect(
     allow_discovered_hosts: bool = False,
     on_hosts: Callable[[list[Contact]], None] | None = None,
     transport: httpx.BaseTransport | None = None,
+    lock: Path | None = None,
 ) -> CollectResult:
     """Plan (the output, the MirrorSets, the base), resolve, download, write and sign one bundle.
 
     on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report).
     transport: stands in for the network of every registry and chart repository client (tests: the simulator).
+    lock: a lock resolve --json printed; everything is collected exactly as it says (mirror.collector.pinning).
     """
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_output(out, split_size)
     sets = load_mirrorsets(manifest_paths)
+    pins = None
+    if lock is not None:
+        sets, pins = apply_lock(sets, read_lock(lock, limits))
     progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None
@@ -516,6 +532,7 @@ def collect(
             egress=egress,
             chain=chain,
             max_bundle_size=max_bundle_size,
+            pins=pins,
         )
         check_one_source_per_repository(*_resolved_sources(gathered), stage="no blob was downloaded")
         checked: list[UpstreamChecked] = []  # by _download, between the signatures' download and the layers'
