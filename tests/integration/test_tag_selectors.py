@@ -22,7 +22,7 @@ TAGS = [f"1.{minor}.{patch}" for minor in range(12) for patch in range(100)]  # 
 
 
 @pytest.fixture(scope="module")
-def many_tags(services) -> str:  # noqa: ARG001 - the services must run
+def many_tags(services) -> str:  # services: the registry must run
     repository = f"tagsel/many-{uuid.uuid4().hex[:8]}"
     with TagPusher(UPSTREAM_REGISTRY, repository) as pusher:
         pusher.tag_all([*TAGS, "latest", "main-0123abc", "v2.0.0-rc.1"])
