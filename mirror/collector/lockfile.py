@@ -67,7 +67,7 @@ def _string(entry: Mapping[str, Any], key: str, path: Path, where: str, *, optio
     value = entry.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not value or len(value) > 4096:
+    if not isinstance(value, str) or not value:
         raise _fail(path, f"{where}.{key}", f"expected a non-empty string, got {type(value).__name__}")
     return value
 
