@@ -1,0 +1,101 @@
+"""collect --lock with charts (an HTTP repository on nginx) and Git sources (git http-backend): the chart at the
+locked version and digest, the Git source at the locked commit, or a refusal before any image blob is fetched."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mirror.bundle.inventory import parse_inventory
+from tests.support.charts import seed_charts
+from tests.support.gitrepos import add_commit, make_upstream_repo
+from tests.support.mirrorsets import mirrorset
+from tests.support.services import CHARTS_ADDRESS2
+
+
+@pytest.fixture(scope="module")
+def repo_url(services, upstream_images) -> str:  # upstream_images: the charts name them
+    return seed_charts(services)["repo"]["url"]
+
+
+def _manifest(tmp_path: Path, charts: list[dict] = (), git: list[dict] = ()) -> Path:
+    document = mirrorset([])
+    document["spec"]["charts"] = list(charts)
+    document["spec"]["git"] = list(git)
+    document["spec"]["allowedHosts"] = [CHARTS_ADDRESS2]
+    path = tmp_path / f"lock-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _resolved(mirror_cli, manifest: Path) -> dict:
+    result = mirror_cli("resolve", manifest, "--json")
+    assert result.exit_code == 0, result.stderr
+    return result.json()
+
+
+def _write(tmp_path: Path, lock: dict) -> Path:
+    path = tmp_path / f"lock-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(lock))
+    return path
+
+
+def _chart_lock(mirror_cli, tmp_path: Path, repo_url: str, version: str) -> dict:
+    """The lock of the chart `app` at `version`, as resolve printed it for a MirrorSet asking for that version."""
+    return _resolved(mirror_cli, _manifest(tmp_path, [{"name": "app", "repo": repo_url, "version": version}]))
+
+
+def test_a_chart_is_collected_at_the_locked_version_not_the_newest(tmp_path, mirror_cli, repo_url) -> None:
+    lock = _chart_lock(mirror_cli, tmp_path, repo_url, "1.1.0")
+    manifest = _manifest(tmp_path, [{"name": "app", "repo": repo_url, "version": ">=1.0.0"}])  # newest: 2.0.0
+    bundle = tmp_path / "bundle"
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", bundle, "--no-cache", "-q")
+    assert result.exit_code == 0, result.stderr
+    [chart] = [a for a in parse_inventory((bundle / "inventory.json").read_bytes()).artifacts if a.kind == "chart"]
+    assert (chart.extra["version"], chart.digest) == ("1.1.0", lock["artifacts"][0]["digest"])
+
+
+def test_a_chart_version_with_other_content_upstream_exits_4(tmp_path, mirror_cli, repo_url) -> None:
+    lock = _chart_lock(mirror_cli, tmp_path, repo_url, "1.1.0")
+    lock["artifacts"][0]["digest"] = "sha256:" + "0" * 64  # what upstream served when the lock was made
+    manifest = _manifest(tmp_path, [{"name": "app", "repo": repo_url, "version": ">=1.0.0"}])
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 4
+    assert "[LOCK_DIGEST_CHANGED]" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_locked_chart_version_outside_the_constraint_is_refused_before_any_request(
+    tmp_path, mirror_cli, repo_url
+) -> None:
+    lock = _chart_lock(mirror_cli, tmp_path, repo_url, "1.1.0")
+    manifest = _manifest(tmp_path, [{"name": "app", "repo": repo_url, "version": ">=2.0.0"}])
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 2
+    assert "[LOCK_MISMATCH]" in result.stderr and "nothing was contacted" in result.stderr
+
+
+def test_a_git_source_is_collected_at_the_locked_commit(tmp_path, mirror_cli, services) -> None:
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/locked")
+    manifest = _manifest(tmp_path, git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}])
+    lock = _resolved(mirror_cli, manifest)
+    bundle = tmp_path / "bundle"
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", bundle, "--no-cache", "-q")
+    assert result.exit_code == 0, result.stderr
+    [git] = [a for a in parse_inventory((bundle / "inventory.json").read_bytes()).artifacts if a.kind == "git"]
+    assert git.extra["commit"] == lock["artifacts"][0]["commit"]
+
+
+def test_a_branch_moved_since_the_lock_is_refused_naming_both_commits(tmp_path, mirror_cli, services) -> None:
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/moving")
+    manifest = _manifest(tmp_path, git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}])
+    lock = _resolved(mirror_cli, manifest)
+    moved = add_commit(services, repo["name"], "main", {"new.txt": "after the lock\n"})
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 2
+    assert "[LOCK_MISMATCH]" in result.stderr
+    assert moved in result.stderr and lock["artifacts"][0]["commit"] in result.stderr
+    assert not (tmp_path / "b").exists()
