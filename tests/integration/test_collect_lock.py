@@ -13,7 +13,7 @@ from mirror.bundle.inventory import parse_inventory
 from tests.support.charts import seed_charts
 from tests.support.gitrepos import add_commit, make_upstream_repo
 from tests.support.mirrorsets import mirrorset
-from tests.support.services import CHARTS_ADDRESS2
+from tests.support.services import CHARTS_ADDRESS2, UPSTREAM_REGISTRY
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +99,40 @@ def test_a_branch_moved_since_the_lock_is_refused_naming_both_commits(tmp_path, 
     assert "[LOCK_MISMATCH]" in result.stderr
     assert moved in result.stderr and lock["artifacts"][0]["commit"] in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def _annotated(tmp_path: Path, repo_url: str) -> Path:
+    """A MirrorSet of the chart whose artifacthub.io/images annotation names images of the upstream registry."""
+    path = _manifest(tmp_path, [{"name": "annotated", "repo": repo_url, "images": True}])
+    document = json.loads(path.read_text())
+    document["spec"]["registries"] = {UPSTREAM_REGISTRY: {"plainHTTP": True}}
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_images_a_chart_uses_are_collected_by_their_locked_digests(tmp_path, mirror_cli, repo_url) -> None:
+    manifest = _annotated(tmp_path, repo_url)
+    lock = _resolved(mirror_cli, manifest)
+    found = {a["source"]: a["digest"] for a in lock["artifacts"] if a["kind"] == "image"}
+    assert found and all(a["via"] == "chart" for a in lock["artifacts"] if a["kind"] == "image")
+    bundle = tmp_path / "bundle"
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", bundle, "--no-cache", "-q")
+    assert result.exit_code == 0, result.stderr
+    inventory = parse_inventory((bundle / "inventory.json").read_bytes())
+    assert {a.source: a.digest for a in inventory.artifacts if a.kind == "image"} == found
+
+
+def test_an_image_a_chart_uses_that_the_lock_lacks_is_refused_before_any_image_is_resolved(
+    tmp_path, mirror_cli, repo_url
+) -> None:
+    manifest = _annotated(tmp_path, repo_url)
+    lock = _resolved(mirror_cli, manifest)
+    [dropped, *_] = [a for a in lock["artifacts"] if a["kind"] == "image"]
+    lock["artifacts"].remove(dropped)
+    stray = {**dropped, "source": dropped["source"].rsplit(":", 1)[0] + ":not-used"}
+    lock["artifacts"].append(stray)
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 2
+    assert f"[LOCK_MISSING] image {dropped['source']}" in result.stderr
+    assert "[LOCK_UNEXPECTED]" in result.stderr and ":not-used" in result.stderr
+    assert "no image was resolved" in result.stderr
