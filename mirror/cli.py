@@ -192,8 +192,8 @@ def resolve(
         if artifact.get("requiredBy"):
             _say(f"         dependency of {artifact['requiredBy']}")
         selected = artifact.get("selectedBy")
-        if isinstance(selected, dict):
-            _say(f"         chosen by tags: {json.dumps(selected['tags'])}")
+        for selector in selected if isinstance(selected, list) else []:
+            _say(f"         chosen by tags: {json.dumps(selector)}")
 
 
 @app.command()

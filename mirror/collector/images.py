@@ -31,7 +31,7 @@ class ResolvedImage:
     found_by: tuple[str, ...] = ()
     via: str = "listed"
     upstream: ManifestDocument | None = field(default=None, repr=False)  # the upstream index, when narrowed
-    selected_by: TagSelector | None = None  # the tag selector that chose this tag
+    selected_by: tuple[TagSelector, ...] = ()  # the tag selectors that chose this tag
 
     @property
     def digest(self) -> str:
@@ -60,8 +60,8 @@ class ResolvedImage:
         if self.found_by:
             entry["foundBy"] = list(self.found_by)
         entry["via"] = self.via
-        if self.selected_by is not None:
-            entry["selectedBy"] = {"repository": self.source.name, "tags": self.selected_by.to_json()}
+        if self.selected_by:
+            entry["selectedBy"] = [selector.to_json() for selector in self.selected_by]
         return entry
 
 

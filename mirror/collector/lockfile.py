@@ -43,7 +43,7 @@ class Locked:
     via: str = "listed"
     reference: ImageReference | None = None  # image: its repository and tag (or digest)
     source_digest: str | None = None  # image: the upstream digest, when a platform filter narrowed it
-    selected_by: tuple[str, TagSelector] | None = None  # image: (repository, selector) that chose its tag
+    selected_by: tuple[TagSelector, ...] = ()  # image: the selectors of its repository that chose its tag
     fields: Mapping[str, str] = field(default_factory=dict)  # chart: repo, chart, version; git: name, commit
 
 
@@ -98,18 +98,17 @@ def _image(entry: Mapping[str, Any], path: Path, where: str) -> Locked:
         raise _fail(path, f"{where}.source", exc.message) from exc
     digest = _digest(entry, "digest", path, where)
     assert digest is not None
-    selected = entry.get("selectedBy")
-    selected_by = None
-    if selected is not None:
-        if not isinstance(selected, dict) or set(selected) != {"repository", "tags"}:
-            raise _fail(path, f"{where}.selectedBy", "expected {repository, tags}")
+    selected = entry.get("selectedBy", [])
+    if not isinstance(selected, list):
+        raise _fail(path, f"{where}.selectedBy", "expected a list of tag selectors")
+    if selected and (reference.tag is None or reference.digest is not None):
+        raise _fail(path, f"{where}.source", "a tag a selector chose is named by its tag alone")
+    selected_by = []
+    for i, selector in enumerate(selected):
         try:
-            selector = parse_tag_selector(selected["tags"], f"{where}.selectedBy.tags")
+            selected_by.append(parse_tag_selector(selector, f"{where}.selectedBy[{i}]"))
         except UsageError as exc:
             raise _fail(path, "", exc.message) from exc
-        if selected["repository"] != reference.name or reference.tag is None or reference.digest is not None:
-            raise _fail(path, f"{where}.selectedBy", f"does not name the repository of {source} with a tag")
-        selected_by = (reference.name, selector)
     return Locked(
         "image",
         source,
@@ -118,7 +117,7 @@ def _image(entry: Mapping[str, Any], path: Path, where: str) -> Locked:
         _via(entry, path, where),
         reference=reference,
         source_digest=_digest(entry, "sourceDigest", path, where, optional=True),
-        selected_by=selected_by,
+        selected_by=tuple(selected_by),
     )
 
 

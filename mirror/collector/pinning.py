@@ -172,11 +172,12 @@ class Pins:
 
 
 def _pin_images(mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list[Problem]) -> tuple[ImageSource, ...]:
-    listed = {a.source: a for a in lock.of_kind("image") if a.selected_by is None and a.via == "listed"}
+    listed = {a.source: a for a in lock.of_kind("image") if a.via == "listed"}
     selected: dict[tuple[str, str], list[Locked]] = {}
     for locked in lock.of_kind("image"):
-        if locked.selected_by is not None:
-            selected.setdefault(_selector_key(*locked.selected_by), []).append(locked)
+        assert locked.reference is not None
+        for selector in locked.selected_by:
+            selected.setdefault(_selector_key(locked.reference.name, selector), []).append(locked)
     images: list[ImageSource] = []
     for image in mirrorset.images:
         if image.tags is None:

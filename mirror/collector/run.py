@@ -168,7 +168,10 @@ def _image_sources(
     merged: dict[str, ImageSource] = {}
     for mirrorset in sets:
         for image in mirrorset.images:
-            merged.setdefault(str(image.reference), image)
+            first = merged.setdefault(str(image.reference), image)
+            if first is not image and image.selected_by:  # listed and chosen, or chosen by several selectors
+                more = tuple(s for s in image.selected_by if s not in first.selected_by)
+                merged[str(image.reference)] = replace(first, selected_by=first.selected_by + more)
     for image in flux:
         merged.setdefault(str(image.reference), replace(image, via="flux"))
     for chart in charts:

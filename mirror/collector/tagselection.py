@@ -23,8 +23,9 @@ from mirror.terminal import escape
 
 def selected_sources(image: ImageSource, tags: Sequence[str]) -> list[ImageSource]:
     """The ordinary sources of `tags`, each remembering the selector that chose it."""
+    assert image.tags is not None
     return [
-        replace(image, reference=replace(image.reference, tag=tag, digest=None), tags=None, selected_by=image.tags)
+        replace(image, reference=replace(image.reference, tag=tag, digest=None), tags=None, selected_by=(image.tags,))
         for tag in tags
     ]
 

@@ -26,9 +26,9 @@ class ImageSource:
     # Its own `verify:` rules, which replace spec.verify for it (an empty tuple exempts it); None: spec.verify's.
     verify: tuple[VerifyRule, ...] | None = None
     # `tags:` (mirror.manifest.tagselect): the reference names a repository, and the selector its tags; before
-    # resolution each chosen tag becomes a source of its own, which keeps the selector in `selected_by`.
+    # resolution each chosen tag becomes a source of its own, which keeps the selectors that chose it.
     tags: TagSelector | None = None
-    selected_by: TagSelector | None = None
+    selected_by: tuple[TagSelector, ...] = ()
     # collect --lock: the digest the lock fixes (the upstream one, before a platform filter narrows an index).
     locked_digest: str | None = None
 

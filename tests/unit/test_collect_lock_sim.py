@@ -118,7 +118,7 @@ def test_a_locked_tag_the_selector_does_not_allow_is_a_mismatch(tmp_path: Path) 
         "kind": "image",
         "source": f"{APP}:latest",
         "digest": "sha256:" + "b" * 64,
-        "selectedBy": {"repository": APP, "tags": {"semver": "~1.1"}},
+        "selectedBy": [{"semver": "~1.1"}],
     }
     with pytest.raises(LockMismatchError) as raised:
         collect([manifest], tmp_path / "bundle", transport=sim.transport(), lock=_lock(tmp_path, [forged]))
@@ -163,3 +163,19 @@ def test_a_lock_larger_than_the_limit_is_refused_unread(tmp_path: Path) -> None:
 
     with pytest.raises(LockError, match="max_lock_bytes"):
         read_lock(path, replace(DEFAULT_LIMITS, max_lock_bytes=10))
+
+
+def test_a_tag_listed_and_chosen_by_two_selectors_is_collected_again_from_its_lock(tmp_path: Path) -> None:
+    sim = _upstream()
+    manifest = write_mirrorset(
+        tmp_path / "m.yaml",
+        [f"{APP}:1.2.0", {"ref": APP, "tags": {"latest": 1}}, {"ref": APP, "tags": {"regex": "^1\\.2\\."}}],
+        attached=False,
+    )
+    locked = resolve([manifest], transport=sim.transport())
+    assert [(a["source"], a["selectedBy"]) for a in locked] == [
+        (f"{APP}:1.2.0", [{"latest": 1}, {"regex": "^1\\.2\\."}])
+    ]
+    out = tmp_path / "bundle"
+    collect([manifest], out, transport=sim.transport(), lock=_lock(tmp_path, locked))
+    assert _collected(out) == {f"{APP}:1.2.0": locked[0]["digest"]}

@@ -54,10 +54,7 @@ def test_each_tag_chosen_is_an_image_of_the_lock_with_its_selector(tmp_path: Pat
     sim = _upstream([f"1.{minor}.{patch}" for minor in range(12) for patch in range(100)])
     artifacts = _resolve(tmp_path, sim, {"semver": "~1.11", "latest": 2})
     assert [a["source"] for a in artifacts] == [f"{UPSTREAM}/team/app:1.11.99", f"{UPSTREAM}/team/app:1.11.98"]
-    assert artifacts[0]["selectedBy"] == {
-        "repository": f"{UPSTREAM}/team/app",
-        "tags": {"semver": "~1.11", "latest": 2},
-    }
+    assert artifacts[0]["selectedBy"] == [{"semver": "~1.11", "latest": 2}]
 
 
 def test_the_tag_list_is_read_to_its_last_page(tmp_path: Path) -> None:
