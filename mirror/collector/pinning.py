@@ -18,7 +18,7 @@ from mirror.collector.lockfile import Lock, Locked
 from mirror.collector.tagselection import selected_sources
 from mirror.errors import Problem, TransferError, UsageError, cap_problems
 from mirror.manifest import MirrorSet
-from mirror.manifest.model import ChartSource, ImageSource
+from mirror.manifest.model import ChartSource, GitSource, ImageSource
 from mirror.manifest.tagselect import TagSelector, select_tags
 from mirror.semver import Constraint, is_version
 
@@ -242,8 +242,11 @@ def _pin_charts(
     return tuple(charts)
 
 
-def _pin_git(mirrorset: MirrorSet, lock: Lock, used: set[str], pins: Pins, problems: list[Problem]) -> None:
+def _pin_git(
+    mirrorset: MirrorSet, lock: Lock, used: set[str], pins: Pins, problems: list[Problem]
+) -> tuple[GitSource, ...]:
     by_name = {a.fields["name"]: a for a in lock.of_kind("git")}
+    pinned = []
     for source in mirrorset.git:
         locked = by_name.get(source.name)
         if locked is None or locked.source != source.url:
@@ -253,6 +256,8 @@ def _pin_git(mirrorset: MirrorSet, lock: Lock, used: set[str], pins: Pins, probl
             continue
         used.add(locked.where)
         pins.git[source.name] = locked
+        pinned.append(replace(source, locked_commit=locked.fields["commit"]))
+    return tuple(pinned)
 
 
 def apply_lock(sets: Sequence[MirrorSet], lock: Lock) -> tuple[list[MirrorSet], Pins]:
@@ -265,8 +270,8 @@ def apply_lock(sets: Sequence[MirrorSet], lock: Lock) -> tuple[list[MirrorSet], 
     for mirrorset in sets:
         images = _pin_images(mirrorset, lock, used, problems)
         charts = _pin_charts(mirrorset, lock, used, pins, problems)
-        _pin_git(mirrorset, lock, used, pins, problems)
-        pinned.append(replace(mirrorset, images=images, charts=charts))
+        git = _pin_git(mirrorset, lock, used, pins, problems)
+        pinned.append(replace(mirrorset, images=images, charts=charts, git=git))
     for locked in lock.artifacts:
         if locked.where in used or locked.kind == "flux":  # a fleet is read from its Git source's locked commit
             continue

@@ -76,6 +76,7 @@ class GitSource:
     url: str  # https://, http:// or ssh:// without credentials
     ref: Mapping[str, str]  # exactly one of branch, tag, semver, commit, name; empty: the remote's HEAD
     origin: str
+    locked_commit: str | None = None  # collect --lock: a branch is carried at this commit, wherever it is now
 
 
 @dataclass(frozen=True)

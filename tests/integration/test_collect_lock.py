@@ -4,6 +4,7 @@ locked version and digest, the Git source at the locked commit, or a refusal bef
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from mirror.bundle.inventory import parse_inventory
 from tests.support.charts import seed_charts
-from tests.support.gitrepos import add_commit, make_upstream_repo
+from tests.support.gitrepos import add_commit, make_upstream_repo, move_tag, rewrite_branch
 from tests.support.mirrorsets import mirrorset
 from tests.support.services import CHARTS_ADDRESS2, UPSTREAM_REGISTRY
 
@@ -89,16 +90,53 @@ def test_a_git_source_is_collected_at_the_locked_commit(tmp_path, mirror_cli, se
     assert git.extra["commit"] == lock["artifacts"][0]["commit"]
 
 
-def test_a_branch_moved_since_the_lock_is_refused_naming_both_commits(tmp_path, mirror_cli, services) -> None:
+def _git_artifact(bundle: Path):
+    [git] = [a for a in parse_inventory((bundle / "inventory.json").read_bytes()).artifacts if a.kind == "git"]
+    return git
+
+
+def test_a_branch_moved_since_the_lock_is_carried_at_the_locked_commit(tmp_path, mirror_cli, services) -> None:
     repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/moving")
     manifest = _manifest(tmp_path, git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}])
     lock = _resolved(mirror_cli, manifest)
+    locked = lock["artifacts"][0]["commit"]
     moved = add_commit(services, repo["name"], "main", {"new.txt": "after the lock\n"})
+    bundle = tmp_path / "bundle"
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", bundle, "--no-cache", "-q")
+    assert result.exit_code == 0, result.stderr
+    git = _git_artifact(bundle)
+    assert git.extra["commit"] == locked
+    assert git.extra["heads"]["refs/heads/main"] == locked
+    listed = subprocess.run(
+        ["git", "bundle", "list-heads", bundle / "blobs" / "sha256" / git.digest.removeprefix("sha256:")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"{locked} refs/heads/main" in listed and moved not in listed
+
+
+def test_a_branch_rewritten_since_the_lock_exits_2_naming_the_locked_commit(tmp_path, mirror_cli, services) -> None:
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/rewritten")
+    manifest = _manifest(tmp_path, git=[{"name": "fleet", "url": repo["url"], "ref": {"branch": "main"}}])
+    lock = _resolved(mirror_cli, manifest)
+    rewrite_branch(services, repo["name"], "main")
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 2
+    assert f"the locked commit {lock['artifacts'][0]['commit']} is no longer in the history" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_tag_moved_since_the_lock_is_refused_naming_both_commits(tmp_path, mirror_cli, services) -> None:
+    repo = make_upstream_repo(services, f"t{uuid.uuid4().hex[:8]}/tagged")
+    [tag, *_] = sorted(t for t, commit in repo["tags"].items() if commit != repo["heads"]["main"])
+    manifest = _manifest(tmp_path, git=[{"name": "fleet", "url": repo["url"], "ref": {"tag": tag}}])
+    lock = _resolved(mirror_cli, manifest)
+    moved = move_tag(services, repo["name"], tag, repo["heads"]["main"])
     result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", tmp_path / "b", "--no-cache")
     assert result.exit_code == 2
     assert "[LOCK_MISMATCH]" in result.stderr
-    assert moved in result.stderr and lock["artifacts"][0]["commit"] in result.stderr
-    assert not (tmp_path / "b").exists()
+    assert lock["artifacts"][0]["commit"] in result.stderr and moved in result.stderr
 
 
 def _annotated(tmp_path: Path, repo_url: str) -> Path:
