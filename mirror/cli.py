@@ -185,6 +185,8 @@ def resolve(
     for artifact in artifacts:
         platforms = artifact.get("platforms")
         suffix = f"  [{', '.join(platforms)}]" if isinstance(platforms, list) else ""
+        if artifact["kind"] == "file":
+            suffix = f"  as {artifact['name']}, {human_size(int(str(artifact['size'])))}"
         _say(f"{artifact['kind']:<6} {artifact['source']}  {artifact['digest']}{suffix}")
         found_by = artifact.get("foundBy")
         for reason in found_by if isinstance(found_by, list) else []:
@@ -328,9 +330,11 @@ def collect(
         _say(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
     git_count = sum(1 for a in result.inventory.artifacts if a.kind == "git")
     attached = sum(1 for a in result.inventory.artifacts if a.kind == "attached")
+    files = sum(1 for a in result.inventory.artifacts if a.kind == "file")
     _say(
         f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
-        f"{attached} attached manifest(s), {human_size(result.inventory.total_size)}"
+        + (f"{files} file(s), " if files else "")
+        + f"{attached} attached manifest(s), {human_size(result.inventory.total_size)}"
     )
     if result.inventory.volumes:
         _say(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
@@ -379,6 +383,10 @@ def import_(
             "--ca-file's path is never written there.",
         ),
     ] = None,
+    files_out: Annotated[
+        Path | None,
+        typer.Option("--files-out", file_okay=False, help="Also write each file the bundle carries (spec.files) here."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
     lock_timeout: Annotated[
         float | None,
@@ -422,6 +430,7 @@ def import_(
             progress=progress,
             lock_timeout=lock_timeout,
             importer_key=importer_key,
+            files_out=files_out,
         )
         import_fields(run, result)
     if as_json:

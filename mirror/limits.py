@@ -28,6 +28,7 @@ class Limits:
     max_flux_objects_bytes: int = 64 * MiB
     # --flux-out night after night: the record of the files an import wrote there (read before the next night).
     max_flux_out_record_bytes: int = 16 * MiB
+    max_files_out_record_bytes: int = 16 * MiB
     # --mirror-config night after night: the record of the node files an import wrote there.
     max_mirror_config_record_bytes: int = 1 * MiB
     # Streaming.
@@ -99,6 +100,10 @@ class Limits:
     max_index_yaml_nodes: int = 8_000_000
     max_index_chart_versions: int = 50_000
     max_index_yaml_anchors: int = 10_000  # anchored nodes remembered (compactly) for aliases; helm writes none
+    # spec.files: one file (downloaded or read; a larger one is refused as it streams), and how many one collect
+    # carries.
+    max_file_bytes: int = 64 * GiB
+    max_files: int = 10_000
     # Chart dependencies are followed breadth-first; an endless chain c0 → c1 → … stops at these.
     max_chart_dependency_depth: int = 16
     max_charts: int = 2_000

@@ -146,11 +146,20 @@ def _flux(entry: Mapping[str, Any], path: Path, where: str) -> Locked:
     return Locked("flux", source, digest, where)
 
 
+def _file(entry: Mapping[str, Any], path: Path, where: str) -> Locked:
+    """A file (spec.files) pinned by the sha256 of its bytes, whatever its MirrorSet entry says."""
+    source, digest = _string(entry, "source", path, where), _digest(entry, "digest", path, where)
+    name = _string(entry, "name", path, where)
+    assert source is not None and digest is not None and name is not None
+    return Locked("file", source, digest, where, fields={"name": name})
+
+
 _READERS: dict[str, Callable[[Mapping[str, Any], Path, str], Locked]] = {
     "image": _image,
     "chart": _chart,
     "git": _git,
     "flux": _flux,
+    "file": _file,
 }
 
 

@@ -18,7 +18,7 @@ from mirror.collector.lockfile import Lock, Locked
 from mirror.collector.tagselection import selected_sources
 from mirror.errors import Problem, TransferError, UsageError, cap_problems
 from mirror.manifest import MirrorSet
-from mirror.manifest.model import ChartSource, GitSource, ImageSource
+from mirror.manifest.model import ChartSource, FileSource, GitSource, ImageSource
 from mirror.manifest.tagselect import TagSelector, select_tags
 from mirror.semver import Constraint, is_version
 
@@ -262,6 +262,32 @@ def _pin_git(
     return tuple(pinned)
 
 
+def _pin_files(mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list[Problem]) -> tuple[FileSource, ...]:
+    """Each file at its locked sha256: a trust-on-first-use entry then requires exactly the bytes resolve saw."""
+    locked_files = {(a.source, a.fields["name"]): a for a in lock.of_kind("file")}
+    pinned = []
+    for source in mirrorset.files:
+        locked = locked_files.get((source.source, source.name))
+        if locked is None:
+            problems.append(
+                Problem(LOCK_MISSING, f"{source.origin}: file {source.name} ({source.source}) is not in the lock")
+            )
+            continue
+        used.add(locked.where)
+        sha256 = locked.digest.removeprefix("sha256:")
+        if source.sha256 is not None and source.sha256 != sha256:
+            problems.append(
+                Problem(
+                    LOCK_MISMATCH,
+                    f"{locked.where}: file {source.name} is {locked.digest} in the lock, {source.origin} pins "
+                    f"sha256:{source.sha256}",
+                )
+            )
+            continue
+        pinned.append(replace(source, sha256=sha256))
+    return tuple(pinned)
+
+
 def apply_lock(sets: Sequence[MirrorSet], lock: Lock) -> tuple[list[MirrorSet], Pins]:
     """The MirrorSets pinned to the lock, and the pins for what collecting finds; LockMismatchError (exit 2)
     listing every difference, before any request."""
@@ -273,7 +299,8 @@ def apply_lock(sets: Sequence[MirrorSet], lock: Lock) -> tuple[list[MirrorSet], 
         images = _pin_images(mirrorset, lock, used, problems)
         charts = _pin_charts(mirrorset, lock, used, pins, problems)
         git = _pin_git(mirrorset, lock, used, pins, problems)
-        pinned.append(replace(mirrorset, images=images, charts=charts, git=git))
+        files = _pin_files(mirrorset, lock, used, problems)
+        pinned.append(replace(mirrorset, images=images, charts=charts, git=git, files=files))
     for locked in lock.artifacts:
         if locked.where in used or locked.kind == "flux":  # a fleet is read from its Git source's locked commit
             continue

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     from mirror.collector.cache import BlobCache
     from mirror.collector.charts import CollectedChart
+    from mirror.collector.files import CollectedFile
     from mirror.collector.flux import CollectedFlux
     from mirror.collector.git import CollectedGit
     from mirror.trust.keys import Signer
@@ -140,6 +141,7 @@ def egress_policy(sets: Sequence[MirrorSet], *, allow_discovered: bool = False) 
             else:
                 named.append(url_host(chart.repo))
         named += [url_host(g.url) for g in mirrorset.git]
+        named += [url_host(f.url) for f in mirrorset.files if f.url is not None]
         named += [url_host(rule.target) for rule in mirrorset.rewrites]  # where rewritten URLs are fetched
     allowed = [pattern for mirrorset in sets for pattern in mirrorset.allowed_hosts]
     return EgressPolicy(named, allowed, allow_discovered=allow_discovered)
@@ -194,6 +196,7 @@ class _Gathered:
     git: list[CollectedGit]
     flux: list[CollectedFlux]
     attached: list[FoundAttached] = field(default_factory=list)
+    files: list[CollectedFile] = field(default_factory=list)
     sets: Sequence[MirrorSet] = ()  # the MirrorSets with their tag selectors expanded
 
 
@@ -255,6 +258,15 @@ def _gather(
     if pins is not None:
         sources = pins.pin_found_images(sources)
     egress.require_discovered(_discovered_images(sources))
+    files: list[CollectedFile] = []
+    if any(s.files for s in sets):
+        from mirror.collector.files import FileCollector, file_sources
+
+        rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+        have = chain.have if chain is not None else None
+        files = FileCollector(fetcher, writer, limits, progress, rewrites, have).collect(
+            file_sources(sets), jobs, unresolved
+        )
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
@@ -275,7 +287,7 @@ def _gather(
     if pins is not None:
         pins.check_images(images)
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images, git, fleets, sets=sets)
+    return _Gathered(charts, images, git, fleets, files=files, sets=sets)
 
 
 def _gather_git_and_flux(
@@ -394,6 +406,7 @@ def resolve(
         *(_git_artifact(g).to_json() for g in gathered.git),
         *(_chart_artifact(c).to_json() for c in gathered.charts),
         *(i.lock_entry() for i in gathered.images),
+        *(f.lock_entry() for f in gathered.files),
     ]
 
 
@@ -464,6 +477,7 @@ def _check_sizes(
     if max_bundle_size is not None:
         declared = sum(size for digest, (size, _) in download.blobs.items() if digest not in have)
         declared += sum(g.size for g in gathered.git if g.carried)
+        declared += sum(f.size for f in gathered.files if f"sha256:{f.sha256}" not in have)  # downloaded already
         if declared > max_bundle_size:
             raise UsageError(
                 f"the bundle would hold {declared} bytes ({human_size(declared)}) as declared upstream, more than "
@@ -589,6 +603,7 @@ def _resolved_sources(gathered: _Gathered) -> tuple[list[tuple[ArtifactRecord, s
     """Every image and chart resolved, and every Git source, with where each came from, for the landing rule."""
     artifacts = [(_image_artifact(i), "; ".join(i.found_by) or i.origin) for i in gathered.images]
     artifacts += [(_chart_artifact(c), c.resolved.source.origin) for c in gathered.charts]
+    artifacts += [(f.record(), f.source.origin) for f in gathered.files]
     return artifacts, [(g.source.url, g.source.origin) for g in gathered.git]
 
 
@@ -784,6 +799,7 @@ def _artifacts(gathered: _Gathered) -> list[ArtifactRecord]:
         *(_git_artifact(g) for g in gathered.git),
         *(_chart_artifact(c) for c in gathered.charts),
         *(_image_artifact(i) for i in gathered.images),
+        *(f.record() for f in gathered.files),
         *(a.record() for a in gathered.attached),
     ]
 
@@ -804,7 +820,9 @@ def _leave_to_base(
         return {}, []
     needed = {d: size for d, (size, _) in download.blobs.items()}
     needed.update({g.digest: g.size for g in gathered.git if not g.carried})
+    needed.update({f"sha256:{f.sha256}": f.size for f in gathered.files})  # left out of the layout if the base has it
     graphs = [(_image_artifact(i), i.document) for i in gathered.images]
+    graphs += [(f.record(), f.document) for f in gathered.files]
     graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
     graphs += [(a.record(), a.document) for a in gathered.attached]
     keep = [

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from mirror.egress import HostPattern, parse_host_pattern
 from mirror.errors import ManifestError, ReferenceError_, UsageError
 from mirror.fsutil import require_regular_file
+from mirror.manifest.files import check_one_name, parse_files
 from mirror.manifest.model import (
     ChartImages,
     ChartSource,
@@ -37,7 +38,7 @@ _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {
     *("platforms", "registries", "images", "charts", "git", "flux", "allowedHosts", "rewrite"),
-    *("verify", "trustedRoot", "attached", "acknowledge"),
+    *("verify", "trustedRoot", "attached", "acknowledge", "files"),
 }
 _ACKNOWLEDGE_FIELDS = {"code", "match", "reason"}
 _REWRITE_FIELDS = {"from", "to"}
@@ -521,6 +522,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         trusted_root=trusted_root,
         attached=_attached(check, spec, images, verify),
         acknowledge=_acknowledge(check, spec.get("acknowledge")),
+        files=parse_files(spec.get("files"), check.path, check.fail),
     )
 
 
@@ -543,6 +545,7 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
         sets.extend(load_mirrorset_file(Path(path)))
     if not sets:
         raise UsageError("no manifest given", hint="pass one or more MirrorSet files")
+    check_one_name((m.path, f) for m in sets for f in m.files)
     registries: dict[str, tuple[RegistrySettings, str]] = {}
     images: dict[str, ImageSource] = {}
     for mirrorset in sets:

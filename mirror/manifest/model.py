@@ -89,6 +89,19 @@ class FluxEntry:
 
 
 @dataclass(frozen=True)
+class FileSource:
+    """`spec.files[]`: one file carried as an OCI artifact (mirror.collector.files; docs/mirrorset.md)."""
+
+    name: str  # the file name it is written under, and its landing repository files/<name>
+    source: str  # its identity in the inventory and the lock: the URL, or the `path:` as written
+    url: str | None  # http(s), fetched through the egress rules; None for a local file
+    path: Path | None  # a local file, resolved against the MirrorSet file; None for a URL
+    sha256: str | None  # lowercase hex; None: trust on first use (a URL) or unchecked (a local file)
+    tag: str  # the tag it lands under
+    origin: str
+
+
+@dataclass(frozen=True)
 class MirrorSet:
     name: str
     path: str
@@ -109,3 +122,5 @@ class MirrorSet:
     attached: bool = True
     # spec.acknowledge: warnings counted, not repeated (mirror.warncodes).
     acknowledge: tuple[Acknowledgement, ...] = ()
+    # spec.files: single files (install scripts, binaries) carried as OCI artifacts.
+    files: tuple[FileSource, ...] = ()

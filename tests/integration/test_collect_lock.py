@@ -174,3 +174,44 @@ def test_an_image_a_chart_uses_that_the_lock_lacks_is_refused_before_any_image_i
     assert f"[LOCK_MISSING] image {dropped['source']}" in result.stderr
     assert "[LOCK_UNEXPECTED]" in result.stderr and ":not-used" in result.stderr
     assert "no image was resolved" in result.stderr
+
+
+@pytest.fixture
+def served(services) -> tuple[str, Path]:
+    """A fresh directory under the nginx document root, and its URL."""
+    name = f"lockfiles-{uuid.uuid4().hex[:8]}"
+    directory = services.charts_dir / name
+    directory.mkdir()
+    return f"{services.charts_url}/{name}", directory
+
+
+def _file_set(tmp_path: Path, url: str) -> Path:
+    document = mirrorset([])
+    document["spec"]["files"] = [{"url": url, "sha256": "trust-on-first-use"}]
+    path = tmp_path / f"files-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_a_file_trusted_on_first_use_is_collected_with_the_locked_bytes(tmp_path, mirror_cli, served) -> None:
+    url, directory = served
+    (directory / "install.sh").write_bytes(b"echo reviewed\n")
+    manifest = _file_set(tmp_path, f"{url}/install.sh")
+    lock = _resolved(mirror_cli, manifest)
+    bundle = tmp_path / "bundle"
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", bundle, "--no-cache", "-q")
+    assert result.exit_code == 0, result.stderr
+    [file] = [a for a in parse_inventory((bundle / "inventory.json").read_bytes()).artifacts if a.kind == "file"]
+    assert f"sha256:{file.extra['fileSha256']}" == lock["artifacts"][0]["digest"]
+
+
+def test_a_file_upstream_changed_since_the_lock_exits_4(tmp_path, mirror_cli, served) -> None:
+    url, directory = served
+    (directory / "install.sh").write_bytes(b"echo reviewed\n")
+    manifest = _file_set(tmp_path, f"{url}/install.sh")
+    lock = _resolved(mirror_cli, manifest)
+    (directory / "install.sh").write_bytes(b"echo something else\n")
+    result = mirror_cli("collect", manifest, "--lock", _write(tmp_path, lock), "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 4, result.stderr
+    assert lock["artifacts"][0]["digest"].removeprefix("sha256:") in result.stderr
+    assert not (tmp_path / "b").exists()

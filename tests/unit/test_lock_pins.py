@@ -100,3 +100,29 @@ def test_an_image_found_that_the_lock_lacks_and_one_it_has_unused_are_listed(tmp
     with pytest.raises(LockMismatchError) as raised:
         pins.pin_found_images([_found("reg.test/new:1")])
     assert sorted(p.code for p in raised.value.problems) == ["LOCK_MISSING", "LOCK_UNEXPECTED"]
+
+
+HEX = "4" * 64
+
+
+def _file(source: str, digest: str = f"sha256:{HEX}", name: str = "install.sh") -> dict:
+    return {"kind": "file", "source": source, "digest": digest, "name": name, "size": 10, "tag": "latest"}
+
+
+def test_a_file_trusted_on_first_use_is_pinned_to_the_locked_sha256(tmp_path: Path) -> None:
+    url = "https://get.test/install.sh"
+    spec = {"files": [{"url": url, "sha256": "trust-on-first-use"}]}
+    [pinned], _ = apply_lock(_sets(tmp_path, spec), _lock(tmp_path, _file(url)))
+    assert pinned.files[0].sha256 == HEX
+
+
+def test_a_file_the_lock_pins_to_other_bytes_than_the_mirrorset_is_a_mismatch(tmp_path: Path) -> None:
+    url = "https://get.test/install.sh"
+    spec = {"files": [{"url": url, "sha256": "5" * 64}]}
+    assert [code for code, _ in _problems(tmp_path, spec, _file(url))] == ["LOCK_MISMATCH"]
+
+
+def test_a_file_missing_from_the_lock_and_one_nothing_asks_for_are_listed(tmp_path: Path) -> None:
+    spec = {"files": [{"url": "https://get.test/install.sh", "sha256": "trust-on-first-use"}]}
+    problems = _problems(tmp_path, spec, _file("https://get.test/other.sh", name="other.sh"))
+    assert sorted(code for code, _ in problems) == ["LOCK_MISSING", "LOCK_UNEXPECTED"]
