@@ -117,6 +117,7 @@ class Limits:
     max_values_nodes: int = 500_000
     max_values_depth: int = 64
     max_chart_walks: int = 1_000
+    max_values_file_bytes: int = 16 * MiB  # a MirrorSet chart entry's valuesFiles, each (read when it is loaded)
     # Kustomizations whose source is an OCIRepository (issue 14): the artifact's layer is downloaded and
     # unpacked by hand to read the manifests in it. Real ones are kilobytes to a few MiB.
     max_flux_artifact_bytes: int = 100 * MiB  # the layer (tar+gzip) as the manifest declares it

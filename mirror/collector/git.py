@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.layout import LayoutWriter
-from mirror.credentials import Credentials
+from mirror.credentials import Credentials, GitCredentials
 from mirror.egress import is_plain_http, url_host
 from mirror.errors import needed_for
 from mirror.git.bundles import BundleInfo, create_bundle
@@ -126,7 +126,7 @@ class GitCollector:
     """Git sources collected into one layout: the MirrorSet's, and the GitRepositories its fleets name."""
 
     writer: LayoutWriter
-    credentials: Credentials | None
+    credentials: GitCredentials  # chosen per source by the URL it is fetched from
     transport: Transport  # with the run's limits; each source gets its own deadline from it
     progress: Progress
     egress: EgressPolicy
@@ -149,7 +149,7 @@ class GitCollector:
         collected = collect_git(
             source,
             self.writer,
-            credentials=self.credentials,
+            credentials=self.credentials.for_url(fetch),
             transport=timed,
             base_commits=commits,
             base=base,

@@ -30,6 +30,7 @@ from mirror.collector.pinning import Pins, apply_lock
 from mirror.collector.tagselection import expand_tag_selectors
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
+from mirror.credentials import ChartCredentials, chart_credentials
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError, needed_for
 from mirror.fsutil import require_writable_directory, temporary_name
@@ -308,14 +309,14 @@ def _gather_git_and_flux(
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
     from mirror.collector.git import GitCollector
-    from mirror.credentials import git_credentials
+    from mirror.credentials import git_credential_set
     from mirror.flux.plan import FluxResolutionError
     from mirror.git.runner import Transport
 
     rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
     git_collector = GitCollector(
         writer,
-        git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
+        git_credential_set(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
         Transport(ca_file=fetcher.ca_file).with_limits(limits).within_bundle_size(max_bundle_size),
         progress,
         egress,
@@ -663,10 +664,21 @@ class _Network:
                 transport=self.transport,
             ) as pool,
             HttpFetcher(
-                ca_file=self.ca_file, limits=self.limits, log=log, egress=self.egress, transport=self.transport
+                ca_file=self.ca_file,
+                limits=self.limits,
+                log=log,
+                egress=self.egress,
+                transport=self.transport,
+                credentials=_chart_credentials(sets),
             ) as fetcher,
         ):
             yield pool, fetcher
+
+
+def _chart_credentials(sets: Sequence[MirrorSet]) -> ChartCredentials:
+    """Bound to the origins the MirrorSets' HTTP chart repositories are fetched from (after spec.rewrite)."""
+    rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+    return chart_credentials(named=[fetch_url(c.repo + "/", rewrites) for s in sets for c in s.charts if not c.is_oci])
 
 
 def _download(

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from mirror.egress import HostPattern, parse_host_pattern
 from mirror.errors import ManifestError, ReferenceError_, UsageError
 from mirror.fsutil import require_regular_file
+from mirror.manifest.chartvalues import FIELDS as _CHART_VALUES_FIELDS
+from mirror.manifest.chartvalues import chart_values
 from mirror.manifest.files import check_one_name, parse_files
 from mirror.manifest.model import (
     ChartImages,
@@ -48,7 +50,7 @@ _GIT_FIELDS = {"name", "url", "ref"}
 _GIT_REF_FIELDS = {"branch", "tag", "semver", "commit", "name"}
 _GIT_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_CHART_FIELDS = {"name", "repo", "version", "images", "dependencies"}
+_CHART_FIELDS = {"name", "repo", "version", "images", "dependencies", *_CHART_VALUES_FIELDS}
 _CHART_IMAGE_FIELDS = {"discover", "include", "exclude"}
 _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _REGISTRY_FIELDS = {"plainHTTP", "endpoint", "caFile"}
@@ -279,6 +281,7 @@ def _charts(check: _Checker, value: Any, platforms: tuple[Platform, ...] | None)
                 dependencies=dependencies,
                 platforms=platforms,
                 origin=f"{check.path}: {field}",
+                values=chart_values(item, field, check.path.parent, check.fail),
             )
         )
     return tuple(result)
@@ -548,6 +551,7 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
     check_one_name((m.path, f) for m in sets for f in m.files)
     registries: dict[str, tuple[RegistrySettings, str]] = {}
     images: dict[str, ImageSource] = {}
+    charts: dict[tuple[str, str, str | None], ChartSource] = {}
     for mirrorset in sets:
         if mirrorset.attached != sets[0].attached:
             # Discovery is one decision for the whole collect: the rules of every MirrorSet apply to every image.
@@ -562,6 +566,17 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
             if earlier[0] != settings:
                 raise ManifestError(
                     mirrorset.path, f"spec.registries[{host!r}]", f"differs from the settings in {earlier[1]}"
+                )
+        for chart in mirrorset.charts:
+            # Discovery renders each chart once: two entries for it must not ask for two renderings.
+            earlier_chart = charts.setdefault((chart.repo, chart.name, chart.version), chart)
+            if earlier_chart.values != chart.values:
+                raise ManifestError(
+                    mirrorset.path,
+                    chart.origin.removeprefix(f"{mirrorset.path}: "),
+                    f"chart {chart.name} is also listed at {earlier_chart.origin} with other values, valuesFiles, "
+                    "kubeVersion or apiVersions",
+                    hint="list the chart once; images another configuration uses can be added with images.include",
                 )
         for image in mirrorset.images:
             earlier_image = images.setdefault(str(image.reference), image)

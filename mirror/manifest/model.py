@@ -43,6 +43,21 @@ class ChartImages:
 
 
 @dataclass(frozen=True)
+class ChartValues:
+    """What `helm template` renders a chart with in discovery (spec.charts[].values, valuesFiles, kubeVersion,
+    apiVersions); the values also feed the walk of the chart's values. See docs/mirrorset.md."""
+
+    files: tuple[tuple[str, bytes], ...] = ()  # each values file: (the path as given, its bytes), in order
+    inline: bytes = b""  # the inline `values:` mapping as YAML, given to helm after the files
+    kube_version: str | None = None
+    api_versions: tuple[str, ...] = ()
+
+    @property
+    def given(self) -> bool:
+        return self != ChartValues()
+
+
+@dataclass(frozen=True)
 class ChartSource:
     name: str
     repo: str  # https://host/path (an index.yaml repository) or oci://host/path
@@ -55,6 +70,7 @@ class ChartSource:
     # `version` is a Flux OCIRepository's ref.semver: chosen over the tags as Flux reads them (a `v` prefix
     # accepted), not as Helm lists OCI tags.
     flux_semver: bool = False
+    values: ChartValues = ChartValues()
 
     @property
     def is_oci(self) -> bool:

@@ -33,7 +33,7 @@ from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
-from mirror.registry.auth import Authenticator, Scope
+from mirror.registry.auth import Authenticator, CredentialLookup, Scope
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
 
@@ -119,7 +119,7 @@ class RegistryClient:
     def __init__(
         self,
         endpoint: Endpoint,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialLookup | None = None,
         limits: Limits = DEFAULT_LIMITS,
         *,
         max_connections: int = 16,

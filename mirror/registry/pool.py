@@ -10,16 +10,24 @@ import httpx
 from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.egress import EgressPolicy
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.registry.auth import CredentialLookup
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
 
 
-def _auth_file_lookup(endpoint: Endpoint) -> Credentials | None:
-    # Credentials belong to the host that is contacted: a proxy endpoint gets the proxy's, never the origin's.
+def _auth_file_lookup(endpoint: Endpoint) -> CredentialLookup:
+    """The auth files' credentials for each repository of the endpoint, looked up when a registry asks for them.
+
+    They belong to the host that is contacted: a proxy endpoint gets the proxy's, never the origin's; a key naming
+    a repository names it as it is reached (with the endpoint's repository prefix)."""
     contacted = endpoint.netloc
     if endpoint.host == "docker.io" and contacted == "registry-1.docker.io":
         contacted = "docker.io"  # docker login stores Hub credentials under its index names
-    return credentials_from_auth_file(contacted)
+
+    def lookup(repository: str) -> Credentials | None:
+        return credentials_from_auth_file(contacted, repository=repository)
+
+    return lookup
 
 
 class ClientPool:
@@ -30,7 +38,7 @@ class ClientPool:
         ca_file: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
         max_connections: int = 16,
-        credentials: Callable[[Endpoint], Credentials | None] = _auth_file_lookup,
+        credentials: Callable[[Endpoint], Credentials | CredentialLookup | None] = _auth_file_lookup,
         trust_env: bool = False,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,

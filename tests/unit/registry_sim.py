@@ -140,6 +140,9 @@ class RegistrySim:
         self.token_expires_in: float | None = 300
         self.token_body: bytes | None = None  # when set, the token service answers exactly this
         self.tokens: dict[str, set[tuple[str, str]]] = {}  # token -> granted (repository, action)
+        # OAuth2 refresh tokens (an auth file's identitytoken) -> user: a POSTed refresh_token grant (distribution's
+        # "oauth" token spec) answers as that user would be answered.
+        self.refresh_tokens: dict[str, str] = {}
 
         # -- faults and lies -------------------------------------------------------------------------------
         self.faults: list[Fault] = []
@@ -331,7 +334,13 @@ class RegistrySim:
             return httpx.Response(404)
         allowed: tuple[str, ...] = ()
         header = request.headers.get("authorization", "")
-        if header:
+        params = request.url.params
+        if request.method == "POST":
+            form = httpx.QueryParams(request.content.decode())
+            if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in self.refresh_tokens:
+                return _error(401, "UNAUTHORIZED", "bad refresh token")
+            allowed, params = self.user_actions, form
+        elif header:
             scheme, _, value = header.partition(" ")
             user, _, password = base64.b64decode(value).decode().partition(":") if scheme == "Basic" else ("", "", "")
             if user not in self.users or self.users[user] != password:
@@ -342,7 +351,7 @@ class RegistrySim:
         if self.token_body is not None:
             return httpx.Response(200, content=self.token_body)
         granted: set[tuple[str, str]] = set()
-        for scope in request.url.params.get_list("scope"):
+        for scope in params.get_list("scope"):
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
             if kind == "repository":

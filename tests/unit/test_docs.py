@@ -159,7 +159,7 @@ def test_no_document_names_a_file_outside_the_repository(document):
 
 _YAML_BLOCK = re.compile(r"^( *)```ya?ml[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 _DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
-_FILE_FIELDS = {"caFile", "trustedRoot"}
+_FILE_FIELDS = {"caFile", "trustedRoot", "valuesFiles"}
 _KEY_FIELDS = {"key", "keys"}
 
 
@@ -204,8 +204,8 @@ def _named_files(node: Any, flux_entry: bool = False, files_entry: bool = False)
         for field, value in node.items():
             if field in _KEY_FIELDS:
                 keys |= {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
-            elif field in _FILE_FIELDS and isinstance(value, str):
-                files.add(value)
+            elif field in _FILE_FIELDS:
+                files |= {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
             else:
                 found = _named_files(value, flux_entry=field == "flux", files_entry=field == "files")
                 keys |= found[0]
