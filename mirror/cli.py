@@ -216,6 +216,9 @@ def resolve(
             _say(f"         used by {reason}")
         if artifact.get("requiredBy"):
             _say(f"         dependency of {artifact['requiredBy']}")
+        selected = artifact.get("selectedBy")
+        for selector in selected if isinstance(selected, list) else []:
+            _say(f"         chosen by tags: {json.dumps(selector)}")
 
 
 @app.command()
@@ -274,6 +277,16 @@ def collect(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    lock: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock",
+            exists=True,
+            dir_okay=False,
+            help="Collect exactly what this lock (resolve --json) says: images by its digests, charts at its "
+            "versions, Git at its commits, no tag list read. A lock that does not match the MirrorSets is refused.",
+        ),
+    ] = None,
     allow_discovered_hosts: AllowDiscoveredHosts = False,
     report: ReportFile = None,
     jobs: Jobs = 4,
@@ -330,6 +343,7 @@ def collect(
             allow_discovered_hosts=allow_discovered_hosts,
             on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
             proxy=proxy_settings(proxy, no_proxy),
+            lock=lock,
         )
         if cache is not None:
             cache.prune()

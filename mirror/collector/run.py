@@ -25,6 +25,9 @@ from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
+from mirror.collector.lockfile import read_lock
+from mirror.collector.pinning import Pins, apply_lock
+from mirror.collector.tagselection import expand_tag_selectors
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.credentials import ChartCredentials, chart_credentials
@@ -169,7 +172,10 @@ def _image_sources(
     merged: dict[str, ImageSource] = {}
     for mirrorset in sets:
         for image in mirrorset.images:
-            merged.setdefault(str(image.reference), image)
+            first = merged.setdefault(str(image.reference), image)
+            if first is not image and image.selected_by:  # listed and chosen, or chosen by several selectors
+                more = tuple(s for s in image.selected_by if s not in first.selected_by)
+                merged[str(image.reference)] = replace(first, selected_by=first.selected_by + more)
     for image in flux:
         merged.setdefault(str(image.reference), replace(image, via="flux"))
     for chart in charts:
@@ -193,6 +199,7 @@ class _Gathered:
     flux: list[CollectedFlux]
     attached: list[FoundAttached] = field(default_factory=list)
     files: list[CollectedFile] = field(default_factory=list)
+    sets: Sequence[MirrorSet] = ()  # the MirrorSets with their tag selectors expanded
 
 
 def _gather(
@@ -209,12 +216,15 @@ def _gather(
     egress: EgressPolicy,
     chain: BaseChain | None = None,
     max_bundle_size: int | None = None,
+    pins: Pins | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
 
     A reference the upstream does not have does not stop the run: every one is gathered, and the run ends with
     all of them listed together (mirror.collector.unresolved)."""
     unresolved = Unresolved()
+    # Each tag a selector chooses becomes an ordinary listed image, in every step below (verify rules included).
+    sets = expand_tag_selectors(sets, pool, limits=limits, jobs=jobs, unresolved=unresolved)
     git: list[CollectedGit] = []
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -234,6 +244,8 @@ def _gather(
             unresolved=unresolved,
             max_bundle_size=max_bundle_size,
         )
+    if pins is not None:
+        pins.check_git(git)
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
         from mirror.collector.charts import ChartCollector, chart_sources
@@ -242,7 +254,11 @@ def _gather(
         charts = ChartCollector(
             pool, fetcher, writer, graphs, limits, progress, egress=egress, rewrites=rewrites
         ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs, unresolved)
+    if pins is not None:
+        pins.check_charts(charts)
     sources = _image_sources(sets, charts, flux_images)
+    if pins is not None:
+        sources = pins.pin_found_images(sources)
     egress.require_discovered(_discovered_images(sources))
     files: list[CollectedFile] = []
     if any(s.files for s in sets):
@@ -270,8 +286,10 @@ def _gather(
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
     unresolved.check()
+    if pins is not None:
+        pins.check_images(images)
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images, git, fleets, files=files)
+    return _Gathered(charts, images, git, fleets, files=files, sets=sets)
 
 
 def _gather_git_and_flux(
@@ -401,7 +419,8 @@ def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[s
 
 def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     entry = image.lock_entry()
-    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
+    # selectedBy is the lock's (resolve --json): the bundle's format stays as it was.
+    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size", "selectedBy"}}
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
 
 
@@ -496,16 +515,21 @@ def collect(
     on_hosts: Callable[[list[Contact]], None] | None = None,
     transport: httpx.BaseTransport | None = None,
     proxy: ProxySettings | None = None,
+    lock: Path | None = None,
 ) -> CollectResult:
     """Plan (the output, the MirrorSets, the base), resolve, download, write and sign one bundle.
 
     on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report).
     transport: stands in for the network of every registry and chart repository client (tests: the simulator).
+    lock: a lock resolve --json printed; everything is collected exactly as it says (mirror.collector.pinning).
     """
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_output(out, split_size)
     sets = load_mirrorsets(manifest_paths)
+    pins = None
+    if lock is not None:
+        sets, pins = apply_lock(sets, read_lock(lock, limits))
     progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None
@@ -529,6 +553,7 @@ def collect(
             egress=egress,
             chain=chain,
             max_bundle_size=max_bundle_size,
+            pins=pins,
         )
         check_one_source_per_repository(*_resolved_sources(gathered), stage="no blob was downloaded")
         checked: list[UpstreamChecked] = []  # by _download, between the signatures' download and the layers'
@@ -543,7 +568,7 @@ def collect(
             limits=limits,
             jobs=jobs,
             progress=progress,
-            check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
+            check_signatures=lambda: checked.append(_check_upstream(gathered.sets, gathered, writer, limits, progress)),
             discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
             signatures_first=has_rules(sets),
         )
