@@ -49,6 +49,25 @@ CaFile = Annotated[
     typer.Option("--ca-file", exists=True, dir_okay=False, help="CA bundle for TLS; default: $SSL_CERT_FILE."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ProxyUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy",
+        metavar="URL",
+        help="Reach upstreams through this HTTP proxy (http://[user:password@]host:port); HTTPS through CONNECT. "
+        "Environment proxies are read only with MIRROR_USE_ENV_PROXY=1.",
+        show_default=False,
+    ),
+]
+NoProxy = Annotated[
+    str | None,
+    typer.Option(
+        "--no-proxy",
+        metavar="HOSTS",
+        help="Comma-separated hosts reached directly, as NO_PROXY: domain (and below), .domain, IP, CIDR, :port, *.",
+        show_default=False,
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log lines.")]
 # collect, import and verify: quiet for cron, which mails whatever a job prints.
 QuietRun = Annotated[
@@ -167,10 +186,13 @@ def resolve(
     allow_discovered_hosts: AllowDiscoveredHosts = False,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
+    proxy: ProxyUrl = None,
+    no_proxy: NoProxy = None,
     as_json: AsJson = False,
 ) -> None:
     """Resolve every source to immutable references and print the lock; touches no bundle."""
     from mirror.collector.run import resolve as resolve_sources
+    from mirror.proxy import proxy_settings
 
     artifacts = resolve_sources(
         manifests,
@@ -179,6 +201,7 @@ def resolve(
         progress=Progress(quiet=True),
         flux_vars=_flux_vars(flux_var),
         allow_discovered_hosts=allow_discovered_hosts,
+        proxy=proxy_settings(proxy, no_proxy),
     )
     if as_json:
         _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
@@ -186,12 +209,17 @@ def resolve(
     for artifact in artifacts:
         platforms = artifact.get("platforms")
         suffix = f"  [{', '.join(platforms)}]" if isinstance(platforms, list) else ""
+        if artifact["kind"] == "file":
+            suffix = f"  as {artifact['name']}, {human_size(int(str(artifact['size'])))}"
         _say(f"{artifact['kind']:<6} {artifact['source']}  {artifact['digest']}{suffix}")
         found_by = artifact.get("foundBy")
         for reason in found_by if isinstance(found_by, list) else []:
             _say(f"         used by {reason}")
         if artifact.get("requiredBy"):
             _say(f"         dependency of {artifact['requiredBy']}")
+        selected = artifact.get("selectedBy")
+        for selector in selected if isinstance(selected, list) else []:
+            _say(f"         chosen by tags: {json.dumps(selector)}")
 
 
 @app.command()
@@ -259,10 +287,22 @@ def collect(
             f"default {DEFAULT_LIMITS.min_ratelimit_remaining}, 0: never.",
         ),
     ] = None,
+    lock: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock",
+            exists=True,
+            dir_okay=False,
+            help="Collect exactly what this lock (resolve --json) says: images by its digests, charts at its "
+            "versions, Git at its commits, no tag list read. A lock that does not match the MirrorSets is refused.",
+        ),
+    ] = None,
     allow_discovered_hosts: AllowDiscoveredHosts = False,
     report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
+    proxy: ProxyUrl = None,
+    no_proxy: NoProxy = None,
     as_json: AsJson = False,
     quiet: QuietRun = False,
     log_format: LogFormatOption = LogFormat.text,
@@ -271,6 +311,7 @@ def collect(
     from mirror.collector.cache import BlobCache, default_cache_dir
     from mirror.collector.run import CollectorSigning
     from mirror.collector.run import collect as collect_bundle
+    from mirror.proxy import proxy_settings
     from mirror.report import collect_fields, reporting
     from mirror.units import parse_size
 
@@ -311,6 +352,8 @@ def collect(
             max_bundle_size=size_cap,
             allow_discovered_hosts=allow_discovered_hosts,
             on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
+            proxy=proxy_settings(proxy, no_proxy),
+            lock=lock,
             limits=DEFAULT_LIMITS
             if min_pull_quota is None
             else replace(DEFAULT_LIMITS, min_ratelimit_remaining=min_pull_quota),
@@ -327,9 +370,11 @@ def collect(
         _say(f"{artifact.kind:<6} {artifact.source}  {artifact.digest}")
     git_count = sum(1 for a in result.inventory.artifacts if a.kind == "git")
     attached = sum(1 for a in result.inventory.artifacts if a.kind == "attached")
+    files = sum(1 for a in result.inventory.artifacts if a.kind == "file")
     _say(
         f"bundle {out}: {git_count} git source(s), {len(result.charts)} chart(s), {len(result.images)} image(s), "
-        f"{attached} attached manifest(s), {human_size(result.inventory.total_size)}"
+        + (f"{files} file(s), " if files else "")
+        + f"{attached} attached manifest(s), {human_size(result.inventory.total_size)}"
     )
     if result.inventory.volumes:
         _say(f"  split: head volume {result.out.name} and {len(result.inventory.volumes)} data volume(s)")
@@ -378,6 +423,10 @@ def import_(
             "--ca-file's path is never written there.",
         ),
     ] = None,
+    files_out: Annotated[
+        Path | None,
+        typer.Option("--files-out", file_okay=False, help="Also write each file the bundle carries (spec.files) here."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Verify and report what would change.")] = False,
     lock_timeout: Annotated[
         float | None,
@@ -421,6 +470,7 @@ def import_(
             progress=progress,
             lock_timeout=lock_timeout,
             importer_key=importer_key,
+            files_out=files_out,
         )
         import_fields(run, result)
     if as_json:

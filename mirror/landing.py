@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.verify import VerifiedBundle, VerifiedImage
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
+from mirror.oci.fileartifact import is_file_name, landing_repository
 from mirror.oci.reference import is_repository_path, is_tag, parse_reference
 from mirror.registry.endpoint import Endpoint, parse_endpoint_url
 from mirror.supplychain.attached import ATTACHED
@@ -46,7 +47,8 @@ class _Unlandable(Exception):
 def _landing(artifact: ArtifactRecord, prefix: str = "") -> tuple[str, str | None, str]:
     """Target repository path (before the prefix), tag, and the source identity that owns that repository.
 
-    Images and OCI charts keep their path without the source host. Charts from HTTP repositories land at
+    Images and OCI charts keep their path without the source host. Files land at files/NAME (lowercased),
+    tagged with their `tag` (latest unless given). Charts from HTTP repositories land at
     charts/NAME, tagged with the version (`+` written as `_`, as Helm does for OCI tags). The inventory is
     signed, but what it names becomes a registry URL path: the repository (after the prefix) and the tag are
     held to the distribution grammar here too, so a version like `1.0/../../x` cannot address another
@@ -54,7 +56,12 @@ def _landing(artifact: ArtifactRecord, prefix: str = "") -> tuple[str, str | Non
     """
     tag: str | None  # an image pinned by digest alone has none
     try:
-        if artifact.kind == "chart" and artifact.source.startswith(("http://", "https://")):
+        if artifact.kind == "file":
+            name, tag = artifact.extra.get("name"), artifact.extra.get("tag")
+            if not is_file_name(name) or not isinstance(tag, str):
+                raise _Unlandable("file without a valid name and tag")
+            repository, owner = landing_repository(str(name)), artifact.source
+        elif artifact.kind == "chart" and artifact.source.startswith(("http://", "https://")):
             name, version, repo = (artifact.extra.get(k) for k in ("chart", "version", "repo"))
             if not (isinstance(name, str) and isinstance(version, str) and isinstance(repo, str)):
                 raise _Unlandable("chart without name, version and repo")

@@ -28,6 +28,7 @@ class Limits:
     max_flux_objects_bytes: int = 64 * MiB
     # --flux-out night after night: the record of the files an import wrote there (read before the next night).
     max_flux_out_record_bytes: int = 16 * MiB
+    max_files_out_record_bytes: int = 16 * MiB
     # --mirror-config night after night: the record of the node files an import wrote there.
     max_mirror_config_record_bytes: int = 1 * MiB
     # Streaming.
@@ -49,6 +50,12 @@ class Limits:
     max_tag_pages: int = 100
     # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.
     max_tags: int = 1_000_000
+    # Image tag selectors (`tags:` of an image entry): the tags one selector may choose, and its regex's length.
+    max_selected_tags: int = 1_000
+    max_tag_regex_chars: int = 256
+    # `collect --lock FILE`: the lock is read whole (JSON, from wherever the operator got it) and checked.
+    max_lock_bytes: int = 16 * MiB
+    max_lock_artifacts: int = 100_000
     # `audit`: the repositories a registry's catalog may list (read page by page, like tags).
     max_repositories: int = 1_000_000
     # Deadlines and speed floors (issue 20): an upstream that drips must not hold a run forever, and a slow but
@@ -96,6 +103,10 @@ class Limits:
     max_index_yaml_nodes: int = 8_000_000
     max_index_chart_versions: int = 50_000
     max_index_yaml_anchors: int = 10_000  # anchored nodes remembered (compactly) for aliases; helm writes none
+    # spec.files: one file (downloaded or read; a larger one is refused as it streams), and how many one collect
+    # carries.
+    max_file_bytes: int = 64 * GiB
+    max_files: int = 10_000
     # Chart dependencies are followed breadth-first; an endless chain c0 → c1 → … stops at these.
     max_chart_dependency_depth: int = 16
     max_charts: int = 2_000
@@ -109,6 +120,7 @@ class Limits:
     max_values_nodes: int = 500_000
     max_values_depth: int = 64
     max_chart_walks: int = 1_000
+    max_values_file_bytes: int = 16 * MiB  # a MirrorSet chart entry's valuesFiles, each (read when it is loaded)
     # Kustomizations whose source is an OCIRepository (issue 14): the artifact's layer is downloaded and
     # unpacked by hand to read the manifests in it. Real ones are kilobytes to a few MiB.
     max_flux_artifact_bytes: int = 100 * MiB  # the layer (tar+gzip) as the manifest declares it

@@ -46,7 +46,7 @@ def _holders(images: list[VerifiedImage], attached: list[VerifiedImage], invento
             holders[artifact.digest].add(repository)
     for image in [*images, *attached]:
         repository = _repository(image.artifact.source)
-        if repository is None:
+        if repository is None or image.artifact.kind == "file":  # a file's source is a URL or a local path
             continue
         digests = [m.digest for m in image.manifests] + list(image.expected_manifests)
         upstream = image.artifact.extra.get("sourceDigest")

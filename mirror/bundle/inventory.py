@@ -240,6 +240,9 @@ _EXTRA_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "found": ("a string", _is_text),
     "image": ("a string", _is_text),
     "tag": ("a string", _is_text),
+    # files (spec.files): the file's own sha256 and size, beside the manifest that carries it
+    "fileSha256": ("64 lowercase hex digits", lambda v: isinstance(v, str) and _HEX.fullmatch(v) is not None),
+    "fileSize": ("a non-negative integer", lambda v: type(v) is int and v >= 0),
     # upstream signatures the collector verified (mirror/supplychain): [{"key": HEX}] or [{"issuer", "identity"}]
     "signers": ("a list of objects of strings", lambda v: isinstance(v, list) and all(map(_is_strings, v))),
 }

@@ -18,6 +18,7 @@ from mirror.bundle.volumes import check_volumes, streamed_sha256
 from mirror.errors import IntegrityError, InvalidDocumentError, MirrorError, Problem, cap_problems
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.document import Descriptor, ManifestDocument, parse_descriptor, parse_manifest, strict_json
+from mirror.oci.fileartifact import file_layer
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
 from mirror.supplychain.attached import ATTACHED
@@ -200,6 +201,21 @@ def _check_git(artifact: ArtifactRecord, sizes: dict[str, int], expected: dict[s
     return []
 
 
+def _file_problem(image: VerifiedImage, where: str) -> Problem | None:
+    """A file artifact: one layer titled with its name, holding the bytes its record names."""
+    extra = image.artifact.extra
+    name, sha256, size = extra.get("name"), extra.get("fileSha256"), extra.get("fileSize")
+    if not image.carried:
+        return None  # left to the base chain, which was checked when it was imported
+    try:
+        layer = file_layer(image.top, str(name), where)
+    except MirrorError as exc:
+        return Problem("GRAPH_INVALID", str(exc))
+    if (layer.digest, layer.size) != (f"sha256:{sha256}", size):
+        return Problem("GRAPH_INVALID", f"{where}: its layer is not the file its record names")
+    return None
+
+
 def check_graph(
     reader: BundleReader, inventory: Inventory, limits: Limits
 ) -> tuple[list[VerifiedImage], list[VerifiedImage], list[Problem]]:
@@ -227,7 +243,7 @@ def check_graph(
             if walker.sizes.get(blob_path(artifact.digest)) != artifact.size:
                 problems.append(Problem("GRAPH_INVALID", f"trusted root {artifact.source}: blob missing or resized"))
             continue
-        if artifact.kind not in ("image", "chart", ATTACHED):
+        if artifact.kind not in ("image", "chart", "file", ATTACHED):
             problems.append(Problem("ARTIFACT_UNSUPPORTED", f"{where}: kind {artifact.kind!r} is not supported"))
             continue
         entry = entries.get(artifact.digest)
@@ -244,6 +260,9 @@ def check_graph(
             walker.walk(entry, where, image)
         except MirrorError as exc:
             problems.append(Problem("GRAPH_INVALID", str(exc)))
+            continue
+        if artifact.kind == "file" and (problem := _file_problem(image, where)) is not None:
+            problems.append(problem)
             continue
         (attached if artifact.kind == ATTACHED else images).append(image)
     problems += check_attached(images, attached, inventory)

@@ -6,7 +6,6 @@ See docs/collector.md ("Helm charts").
 from __future__ import annotations
 
 import fnmatch
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ from mirror.collector.unresolved import Unresolved
 from mirror.egress import EgressPolicy, url_host
 from mirror.errors import InvalidDocumentError, UsageError, needed_for
 from mirror.helm.archive import Chart, read_chart
+from mirror.helm.binary import find_helm
 from mirror.helm.discover import discover_images
 from mirror.helm.package import HELM_CHART_LAYER, chart_config, chart_manifest
 from mirror.limits import Limits
@@ -78,7 +78,7 @@ class ChartCollector:
         self.graphs = graphs
         self.limits = limits
         self.progress = progress
-        self.helm = helm if helm is not None else shutil.which("helm")
+        self.helm = helm if helm is not None else find_helm()
 
     def collect(
         self, sources: list[ChartSource], jobs: int, unresolved: Unresolved | None = None
@@ -87,6 +87,12 @@ class ChartCollector:
 
         A chart the upstream does not have raises SourceNotFoundError, or goes to `unresolved` when given (the
         others are still collected)."""
+        if self.helm is None and any(s.images.discover for s in sources):
+            self.progress.warn(
+                "no helm (on PATH or in MIRROR_HELM): chart image discovery reads annotations and values only, so "
+                "images that only the templates name are not found, and kubeVersion and apiVersions are not used",
+                CHART_IMAGES,
+            )
         try:
             return self._collect(sources, jobs, unresolved)
         finally:
@@ -224,7 +230,12 @@ class ChartCollector:
                 archive = self.writer.blob_location(archive_digest).read_bytes()
             notes: list[str] = []
             discovered = discover_images(
-                collected.chart, helm=self.helm, archive=archive, warnings=notes, limits=self.limits
+                collected.chart,
+                helm=self.helm,
+                archive=archive,
+                warnings=notes,
+                limits=self.limits,
+                values=collected.resolved.source.values,
             )
             for image in discovered:
                 if any(fnmatch.fnmatchcase(image.reference, pattern) for pattern in spec.exclude):

@@ -122,8 +122,9 @@ class BaseChain:
         return carried
 
     def moved(self, artifacts: Iterable[ArtifactRecord]) -> list[MovedTag]:
-        """Images and charts whose source reference now resolves to another digest than in PREV."""
-        before = {(a.kind, a.source): a.digest for a in self.inventory.artifacts if a.kind in ("image", "chart")}
+        """Images, charts and files whose source now resolves to another digest than in PREV."""
+        kinds = ("image", "chart", "file")
+        before = {(a.kind, a.source): a.digest for a in self.inventory.artifacts if a.kind in kinds}
         moved = []
         for artifact in artifacts:
             old = before.get((artifact.kind, artifact.source))

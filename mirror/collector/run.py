@@ -26,8 +26,12 @@ from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
 from mirror.collector.known import KnownManifests
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
+from mirror.collector.lockfile import read_lock
+from mirror.collector.pinning import Pins, apply_lock
+from mirror.collector.tagselection import expand_tag_selectors
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
+from mirror.credentials import ChartCredentials, chart_credentials
 from mirror.egress import Contact, EgressPolicy, url_host
 from mirror.errors import SourceNotFoundError, UsageError, needed_for
 from mirror.fsutil import require_writable_directory, temporary_name
@@ -38,6 +42,7 @@ from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
+from mirror.proxy import ProxySettings
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.known import ManifestStore
 from mirror.registry.pool import ClientPool
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
 
     from mirror.collector.cache import BlobCache
     from mirror.collector.charts import CollectedChart
+    from mirror.collector.files import CollectedFile
     from mirror.collector.flux import CollectedFlux
     from mirror.collector.git import CollectedGit
     from mirror.trust.keys import Signer
@@ -143,6 +149,7 @@ def egress_policy(sets: Sequence[MirrorSet], *, allow_discovered: bool = False) 
             else:
                 named.append(url_host(chart.repo))
         named += [url_host(g.url) for g in mirrorset.git]
+        named += [url_host(f.url) for f in mirrorset.files if f.url is not None]
         named += [url_host(rule.target) for rule in mirrorset.rewrites]  # where rewritten URLs are fetched
     allowed = [pattern for mirrorset in sets for pattern in mirrorset.allowed_hosts]
     return EgressPolicy(named, allowed, allow_discovered=allow_discovered)
@@ -171,7 +178,10 @@ def _image_sources(
     merged: dict[str, ImageSource] = {}
     for mirrorset in sets:
         for image in mirrorset.images:
-            merged.setdefault(str(image.reference), image)
+            first = merged.setdefault(str(image.reference), image)
+            if first is not image and image.selected_by:  # listed and chosen, or chosen by several selectors
+                more = tuple(s for s in image.selected_by if s not in first.selected_by)
+                merged[str(image.reference)] = replace(first, selected_by=first.selected_by + more)
     for image in flux:
         merged.setdefault(str(image.reference), replace(image, via="flux"))
     for chart in charts:
@@ -194,6 +204,8 @@ class _Gathered:
     git: list[CollectedGit]
     flux: list[CollectedFlux]
     attached: list[FoundAttached] = field(default_factory=list)
+    files: list[CollectedFile] = field(default_factory=list)
+    sets: Sequence[MirrorSet] = ()  # the MirrorSets with their tag selectors expanded
 
 
 def _gather(
@@ -210,12 +222,15 @@ def _gather(
     egress: EgressPolicy,
     chain: BaseChain | None = None,
     max_bundle_size: int | None = None,
+    pins: Pins | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
 
     A reference the upstream does not have does not stop the run: every one is gathered, and the run ends with
     all of them listed together (mirror.collector.unresolved)."""
     unresolved = Unresolved()
+    # Each tag a selector chooses becomes an ordinary listed image, in every step below (verify rules included).
+    sets = expand_tag_selectors(sets, pool, limits=limits, jobs=jobs, unresolved=unresolved)
     git: list[CollectedGit] = []
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -235,6 +250,8 @@ def _gather(
             unresolved=unresolved,
             max_bundle_size=max_bundle_size,
         )
+    if pins is not None:
+        pins.check_git(git)
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
         from mirror.collector.charts import ChartCollector, chart_sources
@@ -243,8 +260,21 @@ def _gather(
         charts = ChartCollector(
             pool, fetcher, writer, graphs, limits, progress, egress=egress, rewrites=rewrites
         ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs, unresolved)
+    if pins is not None:
+        pins.check_charts(charts)
     sources = _image_sources(sets, charts, flux_images)
+    if pins is not None:
+        sources = pins.pin_found_images(sources)
     egress.require_discovered(_discovered_images(sources))
+    files: list[CollectedFile] = []
+    if any(s.files for s in sets):
+        from mirror.collector.files import FileCollector, file_sources
+
+        rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+        have = chain.have if chain is not None else None
+        files = FileCollector(fetcher, writer, limits, progress, rewrites, have).collect(
+            file_sources(sets), jobs, unresolved
+        )
 
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
@@ -262,8 +292,10 @@ def _gather(
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
     unresolved.check()
+    if pins is not None:
+        pins.check_images(images)
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images, git, fleets)
+    return _Gathered(charts, images, git, fleets, files=files, sets=sets)
 
 
 def _gather_git_and_flux(
@@ -284,15 +316,15 @@ def _gather_git_and_flux(
     """Git sources and Flux fleets: what they carry, and the charts and images the fleets use."""
     from mirror.collector.flux import FluxCollector, oci_sources
     from mirror.collector.git import GitCollector
-    from mirror.credentials import git_credentials
+    from mirror.credentials import git_credential_set
     from mirror.flux.plan import FluxResolutionError
     from mirror.git.runner import Transport
 
     rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
     git_collector = GitCollector(
         writer,
-        git_credentials(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
-        Transport(ca_file=fetcher.ca_file).with_limits(limits).within_bundle_size(max_bundle_size),
+        git_credential_set(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
+        Transport(ca_file=fetcher.ca_file, proxy=fetcher.proxy).with_limits(limits).within_bundle_size(max_bundle_size),
         progress,
         egress,
         chain,
@@ -354,6 +386,7 @@ def resolve(
     flux_vars: dict[str, str] | None = None,
     allow_discovered_hosts: bool = False,
     transport: httpx.BaseTransport | None = None,
+    proxy: ProxySettings | None = None,
 ) -> list[dict[str, object]]:
     """Resolve every chart and image to exact digests and return the lock; touches no bundle.
 
@@ -362,7 +395,7 @@ def resolve(
     progress = progress or Progress(quiet=True)
     sets = load_mirrorsets(manifest_paths)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    network = _Network(ca_file, limits, jobs, progress, egress, transport)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy)
     with network.clients(sets) as (pool, fetcher), tempfile.TemporaryDirectory(prefix="mirror-resolve-") as scratch:
         writer = LayoutWriter(Path(scratch) / "layout")
         gathered = _gather(
@@ -382,6 +415,7 @@ def resolve(
         *(_git_artifact(g).to_json() for g in gathered.git),
         *(_chart_artifact(c).to_json() for c in gathered.charts),
         *(i.lock_entry() for i in gathered.images),
+        *(f.lock_entry() for f in gathered.files),
     ]
 
 
@@ -391,7 +425,8 @@ def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[s
 
 def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     entry = image.lock_entry()
-    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
+    # selectedBy is the lock's (resolve --json): the bundle's format stays as it was.
+    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size", "selectedBy"}}
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
 
 
@@ -451,6 +486,7 @@ def _check_sizes(
     if max_bundle_size is not None:
         declared = sum(size for digest, (size, _) in download.blobs.items() if digest not in have)
         declared += sum(g.size for g in gathered.git if g.carried)
+        declared += sum(f.size for f in gathered.files if f"sha256:{f.sha256}" not in have)  # downloaded already
         if declared > max_bundle_size:
             raise UsageError(
                 f"the bundle would hold {declared} bytes ({human_size(declared)}) as declared upstream, more than "
@@ -484,23 +520,29 @@ def collect(
     allow_discovered_hosts: bool = False,
     on_hosts: Callable[[list[Contact]], None] | None = None,
     transport: httpx.BaseTransport | None = None,
+    proxy: ProxySettings | None = None,
+    lock: Path | None = None,
 ) -> CollectResult:
     """Plan (the output, the MirrorSets, the base), resolve, download, write and sign one bundle.
 
     on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report).
     transport: stands in for the network of every registry and chart repository client (tests: the simulator).
+    lock: a lock resolve --json printed; everything is collected exactly as it says (mirror.collector.pinning).
     """
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_output(out, split_size)
     sets = load_mirrorsets(manifest_paths)
+    pins = None
+    if lock is not None:
+        sets, pins = apply_lock(sets, read_lock(lock, limits))
     progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
     known = KnownManifests(cache, since, limits)
-    network = _Network(ca_file, limits, jobs, progress, egress, transport, known)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
     with network.clients(sets) as (pool, fetcher), _telling_hosts(egress, on_hosts), staging.discarded_on_failure():
         writer = LayoutWriter(staging.directory)
         download = GraphDownloader(pool, writer, limits, cache)
@@ -518,6 +560,7 @@ def collect(
             egress=egress,
             chain=chain,
             max_bundle_size=max_bundle_size,
+            pins=pins,
         )
         check_one_source_per_repository(*_resolved_sources(gathered), stage="no blob was downloaded")
         checked: list[UpstreamChecked] = []  # by _download, between the signatures' download and the layers'
@@ -532,7 +575,7 @@ def collect(
             limits=limits,
             jobs=jobs,
             progress=progress,
-            check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
+            check_signatures=lambda: checked.append(_check_upstream(gathered.sets, gathered, writer, limits, progress)),
             discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
             signatures_first=has_rules(sets),
         )
@@ -574,6 +617,7 @@ def _resolved_sources(gathered: _Gathered) -> tuple[list[tuple[ArtifactRecord, s
     """Every image and chart resolved, and every Git source, with where each came from, for the landing rule."""
     artifacts = [(_image_artifact(i), "; ".join(i.found_by) or i.origin) for i in gathered.images]
     artifacts += [(_chart_artifact(c), c.resolved.source.origin) for c in gathered.charts]
+    artifacts += [(f.record(), f.source.origin) for f in gathered.files]
     return artifacts, [(g.source.url, g.source.origin) for g in gathered.git]
 
 
@@ -616,6 +660,7 @@ class _Network:
     progress: Progress
     egress: EgressPolicy
     transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
+    proxy: ProxySettings | None = None
     manifests: ManifestStore | None = None  # collect's manifests held locally: tags resolved with HEAD first
 
     @contextlib.contextmanager
@@ -632,13 +677,26 @@ class _Network:
                 log=log,
                 egress=self.egress,
                 transport=self.transport,
+                proxy=self.proxy,
                 manifests=self.manifests,
             ) as pool,
             HttpFetcher(
-                ca_file=self.ca_file, limits=self.limits, log=log, egress=self.egress, transport=self.transport
+                ca_file=self.ca_file,
+                limits=self.limits,
+                log=log,
+                egress=self.egress,
+                transport=self.transport,
+                credentials=_chart_credentials(sets),
+                proxy=self.proxy,
             ) as fetcher,
         ):
             yield pool, fetcher
+
+
+def _chart_credentials(sets: Sequence[MirrorSet]) -> ChartCredentials:
+    """Bound to the origins the MirrorSets' HTTP chart repositories are fetched from (after spec.rewrite)."""
+    rewrites = [rule for mirrorset in sets for rule in mirrorset.rewrites]
+    return chart_credentials(named=[fetch_url(c.repo + "/", rewrites) for s in sets for c in s.charts if not c.is_oci])
 
 
 def _download(
@@ -771,6 +829,7 @@ def _artifacts(gathered: _Gathered) -> list[ArtifactRecord]:
         *(_git_artifact(g) for g in gathered.git),
         *(_chart_artifact(c) for c in gathered.charts),
         *(_image_artifact(i) for i in gathered.images),
+        *(f.record() for f in gathered.files),
         *(a.record() for a in gathered.attached),
     ]
 
@@ -791,7 +850,9 @@ def _leave_to_base(
         return {}, []
     needed = {d: size for d, (size, _) in download.blobs.items()}
     needed.update({g.digest: g.size for g in gathered.git if not g.carried})
+    needed.update({f"sha256:{f.sha256}": f.size for f in gathered.files})  # left out of the layout if the base has it
     graphs = [(_image_artifact(i), i.document) for i in gathered.images]
+    graphs += [(f.record(), f.document) for f in gathered.files]
     graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
     graphs += [(a.record(), a.document) for a in gathered.attached]
     keep = [

@@ -24,6 +24,7 @@ from mirror.errors import ReferenceError_, UsageError
 from mirror.helm.archive import Chart, Dependency
 from mirror.kube import CONTAINER_LISTS, WORKLOAD_POD_SPECS
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.manifest.model import ChartValues
 from mirror.oci.reference import parse_reference
 from mirror.yamlio import YamlBudget, read_yaml
 
@@ -95,6 +96,7 @@ def discover_images(
     helm_timeout: float | None = None,
     max_images: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    values: ChartValues | None = None,
 ) -> list[FoundImage]:
     """The images of `chart` and its vendored sub-charts, sorted by reference.
 
@@ -103,24 +105,82 @@ def discover_images(
     `max_images` (by default Limits.max_images_per_chart) distinct images raise TooManyImagesError. The YAML
     read here (annotations, what helm template printed) shares one budget per chart: past it, an alias bomb,
     is YamlBudgetError (exit 2).
+
+    `values` (a MirrorSet chart entry's values, valuesFiles, kubeVersion, apiVersions) are merged over the chart's
+    own values for the walk of layer 2, and given to helm template for layer 3.
     """
     notes: list[str] = warnings if warnings is not None else []
+    values = values or ChartValues()
     found = _Found(f"chart {chart.name} {chart.version}", max_images, limits)
-    _walk_chart(chart, chart.path or chart.name, chart.values, "", found, notes, depth=0)
+    merged, overrides = _with_values(chart, values, found, notes)
+    _walk_chart(chart, chart.path or chart.name, merged, "", found, notes, depth=0, overrides=overrides)
     if helm is not None:
         if archive is None:
             notes.append(f"{chart.name}: helm template needs the chart archive; layer 3 skipped")
         else:
             timeout = helm_timeout if helm_timeout is not None else limits.helm_timeout_s
-            _rendered_images(chart, helm, archive, timeout, found, notes)
+            _rendered_images(chart, helm, archive, timeout, found, notes, values)
+    elif values.given:
+        notes.append(
+            f"{chart.name}: no helm to render the templates with the MirrorSet's values; only the walk of the values "
+            "used them"
+        )
     return found.result()
+
+
+def _with_values(
+    chart: Chart, values: ChartValues, found: _Found, notes: list[str]
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The chart's values with the MirrorSet's values files, then its inline values, coalesced over them; and
+    what the MirrorSet's values set, alone (to say which findings they changed)."""
+    merged: Mapping[str, Any] = chart.values
+    overrides: Mapping[str, Any] = {}
+    layers = [*values.files, ("values", values.inline)] if values.inline else list(values.files)
+    for name, text in layers:
+        where = f"{chart.name}: MirrorSet {name}"
+        try:
+            documents = read_yaml(text, where, budget=found.yaml)
+        except yaml.YAMLError as exc:  # checked when the MirrorSet was loaded: only a changed file gets here
+            notes.append(f"{where} is not valid YAML: {' '.join(str(exc).split())[:200]}")
+            continue
+        layer = documents[0] if len(documents) == 1 else None
+        if isinstance(layer, dict) and layer:
+            merged = _merge(merged, layer, found.limits.max_values_depth)
+            overrides = _merge(overrides, layer, found.limits.max_values_depth)
+    return merged, overrides
+
+
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _touches(overrides: Mapping[str, Any], where: str) -> bool:
+    """Whether the MirrorSet's values set the value at `where` (.a.b[0]), or something inside it, or replaced a
+    list on the way there."""
+    if not overrides:
+        return False
+    node: Any = overrides
+    for match in _STEP.finditer(where):
+        if isinstance(node, list):
+            return True  # a list is replaced whole
+        key = match.group(1)
+        if key is None or not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 # Layer 1 and 2, recursively over vendored sub-charts.
 
 
 def _walk_chart(
-    chart: Chart, path: str, values: Mapping[str, Any], suffix: str, found: _Found, notes: list[str], depth: int
+    chart: Chart,
+    path: str,
+    values: Mapping[str, Any],
+    suffix: str,
+    found: _Found,
+    notes: list[str],
+    depth: int,
+    overrides: Mapping[str, Any] | None = None,  # what the MirrorSet's values set in `values`
 ) -> None:
     found.charts_walked += 1
     most = found.limits.max_chart_walks
@@ -133,7 +193,9 @@ def _walk_chart(
     vendored = {sub.name for sub in chart.subcharts}
     vendored_keys = {d.alias or d.name for d in chart.dependencies if d.name in vendored} | vendored
     missing_keys = {d.alias or d.name for d in chart.dependencies if d.name not in vendored}
-    _ValuesWalker(chart, values, path, suffix, found, notes, (vendored_keys, missing_keys)).walk()
+    walker = _ValuesWalker(chart, values, path, suffix, found, notes, (vendored_keys, missing_keys))
+    walker.overrides = overrides or {}
+    walker.walk()
     for dependency in chart.dependencies:
         if dependency.name not in vendored:
             origin = dependency.repository or "no repository"
@@ -162,7 +224,9 @@ def _walk_chart(
             condition = use.condition if use else None
             if condition and _condition(values, condition) is False:
                 sub_suffix += f" (sub-chart disabled by default: {condition})"
-            _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1)
+            own_overrides = (overrides or {}).get(key)
+            sub_overrides = own_overrides if isinstance(own_overrides, dict) else None
+            _walk_chart(sub, sub_path, sub_values, sub_suffix, found, notes, depth + 1, sub_overrides)
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any], max_depth: int, depth: int = 0) -> dict[str, Any]:
@@ -239,6 +303,7 @@ class _ValuesWalker:
         self.global_image_registry = _text(global_image.get("registry")) if isinstance(global_image, dict) else None
         self.visited: set[int] = {id(values)}
         self.nodes = 0
+        self.overrides: Mapping[str, Any] = {}  # what the MirrorSet's values set here
 
     def walk(self) -> None:
         claimed = self._image_map(self.values, "")
@@ -276,6 +341,8 @@ class _ValuesWalker:
         notes = list(notes or [])
         if self.foreign:
             notes.append(f"values for dependency {self.foreign}")
+        if _touches(self.overrides, where):
+            notes.append("with the MirrorSet's values")
         note = f" ({'; '.join(notes)})" if notes else ""
         self.found.add(text, self.path, f"values: {where or '.'}{note}{self.suffix}", guessed=guessed)
 
@@ -363,7 +430,9 @@ def _digest(value: Any) -> str | None:
 # Layer 3.
 
 
-def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, found: _Found, notes: list[str]) -> None:
+def _rendered_images(
+    chart: Chart, helm: str, archive: bytes, timeout: float, found: _Found, notes: list[str], values: ChartValues
+) -> None:
     top = chart.path or chart.name
     with tempfile.TemporaryDirectory(prefix="mirror-helm-") as scratch:
         home = Path(scratch)
@@ -378,12 +447,29 @@ def _rendered_images(chart: Chart, helm: str, archive: bytes, timeout: float, fo
             "KUBECONFIG": str(home / "no-kubeconfig"),
         }
         argv = [helm, "template", "release-name", str(chart_file), "--namespace", "default"]
+        argv += _values_arguments(values, home)
         outcome = _run(argv, environment, home, timeout, found.limits.max_render_bytes)
     if isinstance(outcome, str):
         notes.append(f"{top}: helm template {outcome}; rendered images not discovered")
         return
     for source, document in _documents(outcome, top, notes, found.yaml):
         _document_images(document, source, top, found, notes)
+
+
+def _values_arguments(values: ChartValues, scratch: Path) -> list[str]:
+    """helm template's arguments for a chart entry's values: each values file and then the inline values as a file
+    of its own (-f, later ones win, as helm reads them), never --set; --kube-version; --api-versions each. The
+    versions were checked when the MirrorSet was loaded; the `--flag=value` form keeps any value a value."""
+    arguments: list[str] = []
+    contents = [text for _, text in values.files] + ([values.inline] if values.inline else [])
+    for index, text in enumerate(contents):
+        path = scratch / f"values-{index}.yaml"
+        path.write_bytes(text)
+        arguments += ["-f", str(path)]
+    if values.kube_version:
+        arguments.append(f"--kube-version={values.kube_version}")
+    arguments += [f"--api-versions={api}" for api in values.api_versions]
+    return arguments
 
 
 def _run(argv: list[str], environment: dict[str, str], cwd: Path, timeout: float, max_bytes: int) -> bytes | str:
@@ -502,9 +588,32 @@ def _document_images(document: Any, source: str, top: str, found: _Found, notes:
                 how = f"helm template: {label} {list_key} {container.get('name')}{note}"
                 if not isinstance(image, str) or not found.add(image, chart, how):
                     notes.append(f"{chart}: helm template rendered {label} with image {image!r}, not a reference")
+                _env_images(container, f"helm template: {label} {list_key} {container.get('name')}", note, chart, found)
         return
     for where, image in _image_fields(document, "", 0, found.limits.max_values_depth):
         found.add(image, chart, f"helm template: {label} {where}{note}")
+
+
+_TAGGED = re.compile(r"[^\s/]+(/[^\s/]+)*(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})")
+
+
+def _env_images(container: Mapping[str, Any], what: str, note: str, chart: str, found: _Found) -> None:
+    """Images an operator or controller is told to start, through its env: guesses (an env value is any text).
+
+    A value counts when it reads as a reference with a tag or digest and either has a path (host/name or
+    org/name) or sits under a name that says IMAGE: `localhost:8080` is a host and port, `helper:2.1` under
+    HELPER_IMAGE an image. No reference is longer than 512 characters (a 255-character name, a tag, a digest)."""
+    env = container.get("env")
+    for entry in env if isinstance(env, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        name, value = entry.get("name"), entry.get("value")
+        if not isinstance(name, str) or not isinstance(value, str) or "://" in value or "{{" in value:
+            continue
+        value = value.strip()
+        if len(value) > 512 or not _TAGGED.fullmatch(value) or ("/" not in value and "IMAGE" not in name.upper()):
+            continue
+        found.add(value, chart, f"{what} env {name} (a guess: an env value){note}", guessed=True)
 
 
 def _image_fields(node: Any, where: str, depth: int, max_depth: int) -> list[tuple[str, str]]:

@@ -27,11 +27,12 @@ MIRROR_CONFIG = RecordedDirectory(
 
 def source_registries(plans: Iterable[ImagePlan]) -> list[str]:
     """The registry host of every image, OCI chart and attached manifest that lands on the internal registry.
-    Charts from HTTP repositories land under charts/ and are pulled by no node: they name no registry."""
+    Charts from HTTP repositories land under charts/, files under files/: no node pulls them from a registry
+    they name."""
     hosts = set()
     for plan in plans:
         source = plan.source
-        if not source.startswith(("http://", "https://")):
+        if plan.image.artifact.kind != "file" and not source.startswith(("http://", "https://")):
             hosts.add(parse_reference(source).registry)  # parsed already by the landing plan
     return sorted(hosts)
 

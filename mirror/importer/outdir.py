@@ -104,7 +104,7 @@ class RecordedDirectory:
                 hint=f"choose an empty {self.flag} directory",
             ) from None
 
-    def _record(self, files: Mapping[str, set[str]]) -> bytes:
+    def record(self, files: Mapping[str, set[str]]) -> bytes:
         document = {"format": self.record_format, "files": {name: sorted(files[name]) for name in sorted(files)}}
         return (json.dumps(document, indent=1) + "\n").encode()
 
@@ -132,7 +132,7 @@ class RecordedDirectory:
             _relative_parts(name)
         directory.mkdir(parents=True, exist_ok=True)
         both = {name: {d for d in (planned.get(name), new.get(name)) if d} for name in {*planned, *new}}
-        atomic_write(directory / self.record_name, self._record(both), durable=False)
+        atomic_write(directory / self.record_name, self.record(both), durable=False)
         for relative, text in files.items():
             if planned.get(relative) != new[relative]:
                 write_files({relative: text}, directory, overwrite=True)
@@ -140,7 +140,7 @@ class RecordedDirectory:
         for relative in sorted(set(planned) - set(new)):
             (directory / relative).unlink(missing_ok=True)
             _remove_empty_parents(directory, relative)
-        final = self._record({name: {digest} for name, digest in new.items()})
+        final = self.record({name: {digest} for name, digest in new.items()})
         atomic_write(directory / self.record_name, final, durable=False)
 
 

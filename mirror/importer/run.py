@@ -9,7 +9,7 @@ import contextlib
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from mirror.git.bundles import PushPlan, PushResult
 from mirror.git.runner import Transport
 from mirror.importer.attached import AttachedCounts, AttachedPusher, FallbackKey, plan_fallback_indexes
 from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
+from mirror.importer.files_out import OutFile
 from mirror.importer.git import GitPlan, plan_git_pushes, push_git, stage_git
 from mirror.importer.journaling import ImportAttempt, journaled
 from mirror.importer.quarantine import quarantine_directory, remove_abandoned
@@ -75,6 +76,7 @@ class ImportReport:
     attached: AttachedCounts = field(default_factory=AttachedCounts)  # signatures, attestations, SBOMs
     mirror_config: Path | None = None  # --mirror-config's directory
     mirror_config_files: list[str] = field(default_factory=list)  # written there (or that would be, in a dry run)
+    files_out: dict[str, object] | None = None  # --files-out: the directory and the files written there
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -92,6 +94,7 @@ class ImportReport:
             "mirrorConfig": None
             if self.mirror_config is None
             else {"directory": str(self.mirror_config), "files": self.mirror_config_files, "written": not self.dry_run},
+            "filesOut": self.files_out,
             **self.counts.to_json(),
         }
 
@@ -106,6 +109,7 @@ class WriteLog:
     git_started: str | None = None  # the repository being pushed when the run stopped
     flux_files: int = 0
     mirror_config_files: int = 0
+    files_out: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def registry_write(self) -> None:
@@ -120,6 +124,7 @@ class WriteLog:
             "gitInterrupted": self.git_started,
             "fluxFiles": self.flux_files,
             "mirrorConfigFiles": self.mirror_config_files,
+            "filesOut": self.files_out,
         }
 
     def describe(self) -> str:
@@ -130,6 +135,8 @@ class WriteLog:
             parts.append(f"a push to {self.git_started} under way")
         parts.append(f"{self.flux_files} --flux-out file(s)")
         parts.append(f"{self.mirror_config_files} --mirror-config file(s)")
+        if self.files_out:
+            parts.append(f"{self.files_out} --files-out file(s)")
         return ", ".join(parts)
 
 
@@ -205,6 +212,7 @@ def import_bundle(
     lock_timeout: float | None = None,
     transport: httpx.BaseTransport | None = None,
     importer_key: Path | None = None,
+    files_out: Path | None = None,
 ) -> ImportReport:
     """Plan and check everything, record the trust state, then write (see the module doc); every attempt that
     takes the lock is appended to the journal, signed with `importer_key` (docs/journal.md).
@@ -214,7 +222,7 @@ def import_bundle(
     transport: stands in for the network of the target registry's client (tests: the registry simulator).
     """
     progress = progress or Progress(quiet=True)
-    outputs = _Outputs(flux_out, mirror_config, node_ca_path)
+    outputs = _Outputs(flux_out, mirror_config, node_ca_path, files_out)
     endpoint, git_base = _check_usage(trust, allow_unsigned, registry_url, ca_file, git_url, outputs, limits)
     if importer_key is not None and allow_unsigned:
         raise UsageError("--importer-key signs journal entries, and --allow-unsigned keeps no trust state or journal")
@@ -334,6 +342,10 @@ def _check_usage(
         check_output_flags(outputs.mirror_config, outputs.flux_out, outputs.node_ca_path, endpoint)
         if outputs.mirror_config is not None:
             MIRROR_CONFIG.check(outputs.mirror_config, limits=limits)
+    if outputs.files_out is not None:
+        from mirror.importer.files_out import check_output_directory as check_files_out
+
+        check_files_out(outputs.files_out, limits=limits)
     return endpoint, git_base
 
 
@@ -344,6 +356,7 @@ class _Outputs:
     flux_out: Path | None = None
     mirror_config: Path | None = None
     node_ca_path: str | None = None
+    files_out: Path | None = None
 
     @property
     def writes_node_files(self) -> bool:
@@ -450,6 +463,8 @@ class _Plan:
     attached: list[ImagePlan] = field(default_factory=list)  # signatures, attestations, SBOMs, after the images
     fallback: dict[FallbackKey, list[dict[str, Any]]] = field(default_factory=dict)  # tag schema indexes found
     node_files: dict[str, str] = field(default_factory=dict)  # the nodes' registry mirror files (mirror/nodeconfig)
+    files_out: dict[str, OutFile] = field(default_factory=dict)  # --files-out: name → the file written there
+    files_out_previous: dict[str, str] = field(default_factory=dict)  # what an earlier night wrote there
     mirror_config_previous: dict[str, str] = field(default_factory=dict)  # what an earlier night wrote there
 
 
@@ -488,7 +503,11 @@ def _plan_check_write(
     for _, result in written.pushed:
         for note in result.notes:
             progress.warn(f"{result.target}: {note}")
-    return _import_report(bundle, verified, report, targets, plan, written, dry_run, outputs.mirror_config)
+    imported = _import_report(bundle, verified, report, targets, plan, written, dry_run, outputs.mirror_config)
+    if outputs.files_out is None:
+        return imported
+    files = [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in plan.files_out.values()]
+    return replace(imported, files_out={"directory": str(outputs.files_out), "files": files, "written": not dry_run})
 
 
 @dataclass(frozen=True)
@@ -658,6 +677,13 @@ def _plan(
                 relocation=plan.relocation,
             )
             plan.flux_files, plan.flux_rewrites = rendered.files, rendered.rewrites
+    if outputs.files_out is not None:
+        from mirror.importer.files_out import check_output_directory as check_files_out
+        from mirror.importer.files_out import plan_files_out
+
+        with refusals.check():
+            plan.files_out_previous = check_files_out(outputs.files_out, limits=targets.limits)
+            plan.files_out = plan_files_out(verified, plan.files_out_previous)
     if verified.inventory.base is not None:
         with refusals.check(), targets.registry() as client:
             plan.expected = check_expected(
@@ -732,6 +758,21 @@ def _write(
             f"wrote {len(plan.flux_files)} file(s) of Flux objects and registry mirror configuration to "
             f"{outputs.flux_out}"
         )
+    if outputs.files_out is not None:
+        from mirror.importer.files_out import write_files_out
+
+        def count() -> None:
+            written.files_out += 1
+
+        write_files_out(
+            plan.files_out,
+            verified.reader,
+            outputs.files_out,
+            plan.files_out_previous,
+            on_file=count,
+            limits=targets.limits,
+        )
+        targets.progress.log(f"wrote {len(plan.files_out)} file(s) to {outputs.files_out}")
     if outputs.mirror_config is not None:
         from mirror.importer.mirror_config import write_mirror_config
 

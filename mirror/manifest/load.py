@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +12,9 @@ from urllib.parse import urlsplit
 from mirror.egress import HostPattern, parse_host_pattern
 from mirror.errors import ManifestError, ReferenceError_, UsageError
 from mirror.fsutil import require_regular_file
+from mirror.manifest.chartvalues import FIELDS as _CHART_VALUES_FIELDS
+from mirror.manifest.chartvalues import chart_values
+from mirror.manifest.files import check_one_name, parse_files
 from mirror.manifest.model import (
     ChartImages,
     ChartSource,
@@ -20,6 +24,7 @@ from mirror.manifest.model import (
     MirrorSet,
     UrlRewrite,
 )
+from mirror.manifest.tagselect import TagSelector, parse_tag_selector
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
@@ -35,7 +40,7 @@ _TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec"}
 _METADATA_FIELDS = {"name", "labels", "annotations"}
 _SPEC_FIELDS = {
     *("platforms", "registries", "images", "charts", "git", "flux", "allowedHosts", "rewrite"),
-    *("verify", "trustedRoot", "attached", "acknowledge"),
+    *("verify", "trustedRoot", "attached", "acknowledge", "files"),
 }
 _ACKNOWLEDGE_FIELDS = {"code", "match", "reason"}
 _REWRITE_FIELDS = {"from", "to"}
@@ -45,11 +50,11 @@ _GIT_FIELDS = {"name", "url", "ref"}
 _GIT_REF_FIELDS = {"branch", "tag", "semver", "commit", "name"}
 _GIT_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_CHART_FIELDS = {"name", "repo", "version", "images", "dependencies"}
+_CHART_FIELDS = {"name", "repo", "version", "images", "dependencies", *_CHART_VALUES_FIELDS}
 _CHART_IMAGE_FIELDS = {"discover", "include", "exclude"}
 _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _REGISTRY_FIELDS = {"plainHTTP", "endpoint", "caFile"}
-_IMAGE_FIELDS = {"ref", "platforms", "verify"}
+_IMAGE_FIELDS = {"ref", "platforms", "verify", "tags"}
 
 
 class _Checker:
@@ -157,8 +162,22 @@ def _images(
             reference = parse_reference(check.string(text, ref_field))
         except ReferenceError_ as exc:
             raise check.fail(ref_field, exc.message, hint=exc.hint) from exc
-        result.append(ImageSource(reference, platforms, f"{check.path}: {ref_field}", verify=verify))
+        selector = None
+        if isinstance(item, dict) and "tags" in item:
+            selector = _tag_selector(check, item["tags"], f"{field}.tags")
+            if "@" in text or text.rfind(":") > text.rfind("/"):
+                raise check.fail(ref_field, f"{text!r} names a tag or digest; with tags: give the repository alone")
+            reference = replace(reference, tag=None)
+        result.append(ImageSource(reference, platforms, f"{check.path}: {ref_field}", verify=verify, tags=selector))
     return tuple(result)
+
+
+def _tag_selector(check: _Checker, value: Any, field: str) -> TagSelector:
+    try:
+        return parse_tag_selector(value, field)
+    except UsageError as exc:
+        field_at_fault, _, problem = exc.message.partition(": ")
+        raise check.fail(field_at_fault, problem, hint=exc.hint) from exc
 
 
 def _verify_rules(
@@ -262,6 +281,7 @@ def _charts(check: _Checker, value: Any, platforms: tuple[Platform, ...] | None)
                 dependencies=dependencies,
                 platforms=platforms,
                 origin=f"{check.path}: {field}",
+                values=chart_values(item, field, check.path.parent, check.fail),
             )
         )
     return tuple(result)
@@ -505,6 +525,7 @@ def _load_document(check: _Checker, doc: Any) -> MirrorSet:
         trusted_root=trusted_root,
         attached=_attached(check, spec, images, verify),
         acknowledge=_acknowledge(check, spec.get("acknowledge")),
+        files=parse_files(spec.get("files"), check.path, check.fail),
     )
 
 
@@ -527,8 +548,10 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
         sets.extend(load_mirrorset_file(Path(path)))
     if not sets:
         raise UsageError("no manifest given", hint="pass one or more MirrorSet files")
+    check_one_name((m.path, f) for m in sets for f in m.files)
     registries: dict[str, tuple[RegistrySettings, str]] = {}
     images: dict[str, ImageSource] = {}
+    charts: dict[tuple[str, str, str | None], ChartSource] = {}
     for mirrorset in sets:
         if mirrorset.attached != sets[0].attached:
             # Discovery is one decision for the whole collect: the rules of every MirrorSet apply to every image.
@@ -543,6 +566,17 @@ def load_mirrorsets(paths: Iterable[str | Path]) -> list[MirrorSet]:
             if earlier[0] != settings:
                 raise ManifestError(
                     mirrorset.path, f"spec.registries[{host!r}]", f"differs from the settings in {earlier[1]}"
+                )
+        for chart in mirrorset.charts:
+            # Discovery renders each chart once: two entries for it must not ask for two renderings.
+            earlier_chart = charts.setdefault((chart.repo, chart.name, chart.version), chart)
+            if earlier_chart.values != chart.values:
+                raise ManifestError(
+                    mirrorset.path,
+                    chart.origin.removeprefix(f"{mirrorset.path}: "),
+                    f"chart {chart.name} is also listed at {earlier_chart.origin} with other values, valuesFiles, "
+                    "kubeVersion or apiVersions",
+                    hint="list the chart once; images another configuration uses can be added with images.include",
                 )
         for image in mirrorset.images:
             earlier_image = images.setdefault(str(image.reference), image)

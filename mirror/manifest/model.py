@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirror.egress import HostPattern
+from mirror.manifest.tagselect import TagSelector
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
 from mirror.registry.endpoint import RegistrySettings
@@ -24,6 +25,12 @@ class ImageSource:
     via: str = "listed"  # how it was found: listed, chart (discovery) or flux (a Flux object); kept in the inventory
     # Its own `verify:` rules, which replace spec.verify for it (an empty tuple exempts it); None: spec.verify's.
     verify: tuple[VerifyRule, ...] | None = None
+    # `tags:` (mirror.manifest.tagselect): the reference names a repository, and the selector its tags; before
+    # resolution each chosen tag becomes a source of its own, which keeps the selectors that chose it.
+    tags: TagSelector | None = None
+    selected_by: tuple[TagSelector, ...] = ()
+    # collect --lock: the digest the lock fixes (the upstream one, before a platform filter narrows an index).
+    locked_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,21 @@ class ChartImages:
     discover: bool = False
     include: tuple[ImageReference, ...] = ()
     exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChartValues:
+    """What `helm template` renders a chart with in discovery (spec.charts[].values, valuesFiles, kubeVersion,
+    apiVersions); the values also feed the walk of the chart's values. See docs/mirrorset.md."""
+
+    files: tuple[tuple[str, bytes], ...] = ()  # each values file: (the path as given, its bytes), in order
+    inline: bytes = b""  # the inline `values:` mapping as YAML, given to helm after the files
+    kube_version: str | None = None
+    api_versions: tuple[str, ...] = ()
+
+    @property
+    def given(self) -> bool:
+        return self != ChartValues()
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class ChartSource:
     # `version` is a Flux OCIRepository's ref.semver: chosen over the tags as Flux reads them (a `v` prefix
     # accepted), not as Helm lists OCI tags.
     flux_semver: bool = False
+    values: ChartValues = ChartValues()
 
     @property
     def is_oci(self) -> bool:
@@ -69,6 +92,7 @@ class GitSource:
     url: str  # https://, http:// or ssh:// without credentials
     ref: Mapping[str, str]  # exactly one of branch, tag, semver, commit, name; empty: the remote's HEAD
     origin: str
+    locked_commit: str | None = None  # collect --lock: a branch is carried at this commit, wherever it is now
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,19 @@ class FluxEntry:
     origin: str
     directory: Path | None = None  # the local directory, when git is None
     git_repository: tuple[str, str] | None = None  # (namespace, name) of the GitRepository Flux knows it as
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """`spec.files[]`: one file carried as an OCI artifact (mirror.collector.files; docs/mirrorset.md)."""
+
+    name: str  # the file name it is written under, and its landing repository files/<name>
+    source: str  # its identity in the inventory and the lock: the URL, or the `path:` as written
+    url: str | None  # http(s), fetched through the egress rules; None for a local file
+    path: Path | None  # a local file, resolved against the MirrorSet file; None for a URL
+    sha256: str | None  # lowercase hex; None: trust on first use (a URL) or unchecked (a local file)
+    tag: str  # the tag it lands under
+    origin: str
 
 
 @dataclass(frozen=True)
@@ -101,3 +138,5 @@ class MirrorSet:
     attached: bool = True
     # spec.acknowledge: warnings counted, not repeated (mirror.warncodes).
     acknowledge: tuple[Acknowledgement, ...] = ()
+    # spec.files: single files (install scripts, binaries) carried as OCI artifacts.
+    files: tuple[FileSource, ...] = ()

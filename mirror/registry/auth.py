@@ -1,4 +1,5 @@
-"""Registry authentication: the WWW-Authenticate challenge, Basic, and Bearer tokens cached per scope."""
+"""Registry authentication: the WWW-Authenticate challenge, Basic, and Bearer tokens cached per scope (an auth
+file's identity token exchanged in an OAuth2 refresh-token grant)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -66,6 +68,19 @@ def basic_header(credentials: Credentials) -> str:
 
 
 Scope = tuple[str, ...]
+# The credentials for one repository (as named on the registry; "" for requests about no repository).
+CredentialLookup = Callable[[str], Credentials | None]
+# Sent as the OAuth2 client_id of a refresh-token grant, as containers/image sends "containers/image".
+OAUTH_CLIENT_ID = "mirror"
+
+
+def scope_repository(scope: Scope) -> str:
+    """The repository a request is about: its first scope's (the one written to, for a cross-repository mount)."""
+    for item in scope:
+        kind, _, rest = item.partition(":")
+        if kind == "repository":
+            return rest.rpartition(":")[0]
+    return ""
 
 
 class Authenticator:
@@ -74,25 +89,39 @@ class Authenticator:
     def __init__(
         self,
         endpoint: Endpoint,
-        credentials: Credentials | None,
+        credentials: Credentials | CredentialLookup | None,
         http: httpx.Client,
         limits: Limits,
         egress: EgressPolicy | None = None,
     ) -> None:
+        """credentials: one set for every repository, or a lookup by repository (auth file keys may name one)."""
         self._endpoint = endpoint
         self._egress = egress
-        self._credentials = credentials
+        self._lookup = credentials if callable(credentials) else None
+        self._found: dict[str, Credentials | None] = {} if callable(credentials) else {"": credentials}
         self._http = http
         self._limits = limits
         self._lock = threading.Lock()
-        self._basic: str | None = None
+        self._basic: dict[str, str] = {}  # repository -> the Basic header its credentials make
         self._tokens: dict[Scope, tuple[str, float]] = {}
         self.token_requests = 0
 
-    def cached_header(self, scope: Scope) -> str | None:
+    def _credentials_for(self, repository: str) -> Credentials | None:
+        if self._lookup is None:
+            return self._found[""]
         with self._lock:
-            if self._basic:
-                return self._basic
+            if repository in self._found:
+                return self._found[repository]
+        found = self._lookup(repository)  # outside the lock: a credential helper may take a while
+        with self._lock:
+            self._found[repository] = found
+        return found
+
+    def cached_header(self, scope: Scope) -> str | None:
+        key = scope_repository(scope) if self._lookup is not None else ""
+        with self._lock:
+            if key in self._basic:
+                return self._basic[key]
             cached = self._tokens.get(scope)
             if cached and cached[1] > time.monotonic():
                 return cached[0]
@@ -106,16 +135,18 @@ class Authenticator:
         challenge = parse_challenge(response.headers.get("www-authenticate", ""))
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
             raise self._denied(response, "an authentication scheme mirror does not support")
+        key = scope_repository(scope) if self._lookup is not None else ""
+        credentials = self._credentials_for(key)
         if challenge.scheme == "basic":
-            if self._credentials is None:
+            if credentials is None or not (credentials.username or credentials.password):
                 raise self._denied(response, "credentials, and none are configured")
-            header = basic_header(self._credentials)
+            header = basic_header(credentials)
             if sent == header:
                 raise self._denied(response, "valid credentials; the configured ones were refused")
             with self._lock:
-                self._basic = header
+                self._basic[key] = header
             return header
-        return self._fetch_token(challenge, scope, response)
+        return self._fetch_token(challenge, scope, response, credentials)
 
     def refused(self, response: httpx.Response) -> RegistryHTTPError:
         """The error for a 401 that persists after the challenge was answered: credentials wrong or insufficient."""
@@ -135,24 +166,43 @@ class Authenticator:
         own = urlsplit(self._endpoint.base_url).hostname
         return self._endpoint.scheme == "http" and (parts.hostname or "").lower() == (own or "").lower()
 
-    def _fetch_token(self, challenge: Challenge, scope: Scope, response: httpx.Response) -> str:
+    def _fetch_token(
+        self, challenge: Challenge, scope: Scope, response: httpx.Response, credentials: Credentials | None
+    ) -> str:
         realm = challenge.params.get("realm", "")
         if urlsplit(realm).scheme not in ("http", "https"):
             raise self._denied(response, f"a token from realm {escape(realm)}, which is not an http(s) URL")
         if self._egress is not None:
             self._egress.check_followed(self._endpoint.base_url, realm, "token realm")
-        params: list[tuple[str, str | int | float | bool | None]] = []
+        params: list[tuple[str, str]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
         for item in scope:
             params.append(("scope", item))
-        headers = {}
-        if self._credentials is not None and self._may_send_credentials_to(realm):
-            headers["Authorization"] = basic_header(self._credentials)
+        usable = credentials is not None and self._may_send_credentials_to(realm)
+        refresh = credentials.identity_token if usable and credentials is not None else ""
+        method, content, headers = "GET", None, {}
+        query: list[tuple[str, str | int | float | bool | None]] = list(params)
+        if refresh:
+            # distribution's OAuth2 token spec: the refresh token in a POSTed form, never in the URL.
+            form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                *params,
+                ("client_id", OAUTH_CLIENT_ID),
+            ]
+            method, content = "POST", urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            query = []
+        elif usable and credentials is not None and (credentials.username or credentials.password):
+            headers["Authorization"] = basic_header(credentials)
         # A token answer is a small document: whole within the deadline, like a manifest.
         pace = Pace.document(f"token from {urlsplit(realm).netloc} for {self._endpoint.host}", self._limits)
         try:
-            with paced(pace), self._http.stream("GET", realm, params=params, headers=headers) as token_response:
+            with (
+                paced(pace),
+                self._http.stream(method, realm, params=query, headers=headers, content=content) as token_response,
+            ):
                 body = b""
                 for chunk in token_response.iter_bytes():
                     body += chunk
@@ -163,8 +213,9 @@ class Authenticator:
             raise transport_failure(exc, where) from exc
         with self._lock:
             self.token_requests += 1
-        if token_response.status_code in (401, 403):
-            raise self._denied(token_response, "valid credentials; the token service refused them")
+        if token_response.status_code in (401, 403) or (refresh and token_response.status_code == 400):
+            what = "the auth file's identity token (a refresh token)" if refresh else "them"
+            raise self._denied(token_response, f"valid credentials; the token service refused {what}")
         if token_response.status_code != 200:
             raise RegistryHTTPError(
                 f"token service {urlsplit(realm).netloc} answered {token_response.status_code}",
@@ -196,6 +247,7 @@ class Authenticator:
             f"{self._endpoint.host}: access denied ({response.status_code}); the registry requires {needed}",
             status=response.status_code,
             codes=("UNAUTHORIZED",),
-            hint="set credentials in the containers auth file (REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or "
-            "~/.docker/config.json), or MIRROR_REGISTRY_USERNAME/MIRROR_REGISTRY_PASSWORD for the import target",
+            hint="set credentials in a containers auth file (REGISTRY_AUTH_FILE, else podman's "
+            "$XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json, "
+            "~/.dockercfg), or MIRROR_REGISTRY_USERNAME/MIRROR_REGISTRY_PASSWORD for the import target",
         )

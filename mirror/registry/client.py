@@ -28,12 +28,13 @@ from mirror.errors import (
     UsageError,
 )
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import Pace, paced
 from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
-from mirror.registry.auth import Authenticator, Scope
+from mirror.proxy import ProxyServer, ProxySettings, network_transport
+from mirror.registry.auth import Authenticator, CredentialLookup, Scope
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.known import ManifestStore
 from mirror.registry.quota import QuotaWatch
@@ -135,18 +136,19 @@ class RegistryClient:
     def __init__(
         self,
         endpoint: Endpoint,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialLookup | None = None,
         limits: Limits = DEFAULT_LIMITS,
         *,
         max_connections: int = 16,
-        trust_env: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = cancellable_sleep,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
+        proxy: ProxySettings | None = None,
         manifests: ManifestStore | None = None,
     ) -> None:
-        """manifests: where collect keeps manifests by digest; with it, tags are resolved with HEAD first."""
+        """proxy: the upstream proxies (mirror.proxy), connected side only; None: every host directly.
+        manifests: where collect keeps manifests by digest; with it, tags are resolved with HEAD first."""
         self.endpoint = endpoint
         self._manifests = manifests
         self._log = log
@@ -157,16 +159,21 @@ class RegistryClient:
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.Client(
             verify=verify,
-            trust_env=trust_env,
+            trust_env=False,  # proxies come from mirror.proxy only, never from the environment (threat 29)
             follow_redirects=False,
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
             limits=pool_limits,
             # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
-            transport=transport or guarded_transport(verify=verify, trust_env=trust_env, limits=pool_limits),
+            transport=transport
+            or network_transport(proxy, on_proxy=self._used_proxy, verify=verify, trust_env=False, limits=pool_limits),
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
         self.quota = QuotaWatch(endpoint.host, limits.min_ratelimit_remaining)
+
+    def _used_proxy(self, server: ProxyServer) -> None:
+        if self._egress is not None:  # the officer's list of hosts contacted names the proxy too
+            self._egress.record(server.netloc, "proxy")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 

@@ -10,17 +10,26 @@ import httpx
 from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.egress import EgressPolicy
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.proxy import ProxySettings
+from mirror.registry.auth import CredentialLookup
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
 from mirror.registry.known import ManifestStore
 
 
-def _auth_file_lookup(endpoint: Endpoint) -> Credentials | None:
-    # Credentials belong to the host that is contacted: a proxy endpoint gets the proxy's, never the origin's.
+def _auth_file_lookup(endpoint: Endpoint) -> CredentialLookup:
+    """The auth files' credentials for each repository of the endpoint, looked up when a registry asks for them.
+
+    They belong to the host that is contacted: a proxy endpoint gets the proxy's, never the origin's; a key naming
+    a repository names it as it is reached (with the endpoint's repository prefix)."""
     contacted = endpoint.netloc
     if endpoint.host == "docker.io" and contacted == "registry-1.docker.io":
         contacted = "docker.io"  # docker login stores Hub credentials under its index names
-    return credentials_from_auth_file(contacted)
+
+    def lookup(repository: str) -> Credentials | None:
+        return credentials_from_auth_file(contacted, repository=repository)
+
+    return lookup
 
 
 class ClientPool:
@@ -31,11 +40,11 @@ class ClientPool:
         ca_file: str | None = None,
         limits: Limits = DEFAULT_LIMITS,
         max_connections: int = 16,
-        credentials: Callable[[Endpoint], Credentials | None] = _auth_file_lookup,
-        trust_env: bool = False,
+        credentials: Callable[[Endpoint], Credentials | CredentialLookup | None] = _auth_file_lookup,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        proxy: ProxySettings | None = None,
         manifests: ManifestStore | None = None,
     ) -> None:
         """transport: stands in for the network under every client (tests: the registry simulator).
@@ -43,13 +52,13 @@ class ClientPool:
         self._manifests = manifests
         self._log = log
         self._transport = transport
+        self._proxy = proxy
         self._egress = egress
         self._settings = dict(settings or {})
         self._ca_file = ca_file
         self._limits = limits
         self._max_connections = max_connections
         self._credentials = credentials
-        self._trust_env = trust_env
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
@@ -65,10 +74,10 @@ class ClientPool:
                     self._credentials(endpoint),
                     self._limits,
                     max_connections=self._max_connections,
-                    trust_env=self._trust_env,
                     log=self._log,
                     egress=self._egress,
                     transport=self._transport,
+                    proxy=self._proxy,
                     manifests=self._manifests,
                 )
                 self._clients[host] = client

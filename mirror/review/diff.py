@@ -222,21 +222,25 @@ def _signers(signers: tuple[Signer, ...]) -> str:
 
 
 def artifact_json(artifact: ArtifactRecord) -> dict[str, object]:
-    return {
+    listed: dict[str, object] = {
         "kind": artifact.kind,
         "source": artifact.source,
         "version": version_of(artifact),
         "digest": artifact.digest,
     }
+    if artifact.kind == "file":
+        listed |= {"name": artifact.extra.get("name"), "sha256": file_digest(artifact)}
+        listed["fileSize"] = artifact.extra.get("fileSize")
+    return listed
 
 
 def version_of(artifact: ArtifactRecord) -> str | None:
-    """The human version: an image's tag, a chart's version, a Git source's ref, a fleet's path."""
+    """The human version: an image's tag, a chart's version, a Git source's ref, a fleet's path, a file's name."""
     extra = artifact.extra
     if artifact.kind == "image":
         name = artifact.source.rsplit("/", 1)[-1]
         return name.split("@", 1)[0].split(":", 1)[1] if ":" in name.split("@", 1)[0] else None
-    key = {"chart": "version", "git": "refName", "flux": "path"}.get(artifact.kind)
+    key = {"chart": "version", "git": "refName", "flux": "path", "file": "name"}.get(artifact.kind)
     value = extra.get(key) if key else None
     return value if isinstance(value, str) else None
 
@@ -249,7 +253,15 @@ def _key(artifact: ArtifactRecord) -> tuple[str, ...]:
         return ("git", artifact.source, str(extra.get("name")))
     if artifact.kind == "flux":
         return ("flux", artifact.source, str(extra.get("path")))
+    if artifact.kind == "file":  # one name, one file: a new download URL for it is a change, not a new file
+        return ("file", str(extra.get("name")).lower())
     return (artifact.kind, artifact.source)
+
+
+def file_digest(artifact: ArtifactRecord) -> str | None:
+    """A file's own sha256 (`sha256:<hex>`), what its publisher's checksum names; None for other kinds."""
+    sha = artifact.extra.get("fileSha256") if artifact.kind == "file" else None
+    return f"sha256:{sha}" if isinstance(sha, str) else None
 
 
 def _chart_family(artifact: ArtifactRecord) -> tuple[str, str]:
@@ -297,17 +309,11 @@ def _match(old: Source, new: Source, diff: Diff) -> list[tuple[ArtifactRecord, A
         what = {"image": "tag moved", "chart": "republished", "git": "ref moved"}.get(artifact.kind, "changed")
         if artifact.kind == "image" and version_of(artifact) is None:
             what = "changed"
-        diff.changed.append(
-            Change(
-                artifact.kind,
-                artifact.source,
-                what,
-                previous.digest,
-                artifact.digest,
-                version_of(previous),
-                version_of(artifact),
-            )
-        )
+        versions = (version_of(previous), version_of(artifact))
+        if artifact.kind == "file":  # its name is its identity here: the versions shown are its bytes' sha256
+            what = "other bytes" if previous.source == artifact.source else f"other source (was {previous.source})"
+            versions = (file_digest(previous), file_digest(artifact))
+        diff.changed.append(Change(artifact.kind, artifact.source, what, previous.digest, artifact.digest, *versions))
         if artifact.kind == "git":
             gits.append((previous, artifact))
     gone = [a for k, a in before.items() if k not in after]

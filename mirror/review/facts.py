@@ -182,13 +182,15 @@ def artifact_facts(reader: BundleReader | None, artifact: ArtifactRecord) -> Art
         return chart_facts(reader, artifact)
     if artifact.kind == "flux":
         return flux_facts(reader, artifact)
-    return ArtifactFacts(content_size=artifact.size)
+    return ArtifactFacts(content_size=content_size(reader, artifact) or artifact.size)
 
 
 def content_size(reader: BundleReader | None, artifact: ArtifactRecord) -> int | None:
     """Every byte the artifact needs, as its documents state them; None when they cannot be read here."""
     if artifact.kind in ("git", "flux"):
         return artifact.size  # one blob, the record's own
+    if artifact.kind == "file" and type(artifact.extra.get("fileSize")) is int:
+        return artifact.size + 2 + int(artifact.extra["fileSize"])  # its manifest, the empty config, the file
     if reader is None:
         return None
     if artifact.kind == "image":

@@ -412,6 +412,12 @@ def _facts(entry: Entry) -> str:
             + ", ".join(_e(r) for r in sorted(heads))
             + "</div>"
         )
+    if entry.artifact.kind == "file":
+        size = extra.get("fileSize")
+        parts.append(
+            f"<div>file <code>{_e(extra.get('name'))}</code>, sha256 <code>{_e(extra.get('fileSha256'))}</code>, "
+            f"{_e(human_size(size) if isinstance(size, int) else '-')}, tag <code>{_e(extra.get('tag'))}</code></div>"
+        )
     if entry.artifact.kind == "flux":
         facts = entry.facts
         names = "".join(

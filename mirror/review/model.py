@@ -27,8 +27,8 @@ from mirror.supplychain.roots import judged_sources
 from mirror.trust.policy import load_policy
 from mirror.trust.upstream import policy_trusted_roots
 
-KINDS = ("image", "chart", "git", "flux")
-KIND_TITLES = {"image": "Images", "chart": "Charts", "git": "Git sources", "flux": "Flux artifacts"}
+KINDS = ("image", "chart", "git", "flux", "file")
+KIND_TITLES = {"image": "Images", "chart": "Charts", "git": "Git sources", "flux": "Flux artifacts", "file": "Files"}
 
 
 @dataclass

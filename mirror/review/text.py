@@ -47,6 +47,11 @@ def diff_lines(diff: Diff, indent: str = "") -> list[str]:
                 f"{indent}  chart bumped   {clean(change.source)}  {clean(change.old_version)} -> "
                 f"{clean(change.new_version)}"
             )
+        elif change.kind == "file":  # its bytes' sha256 in full: what an officer compares with the publisher's
+            lines.append(
+                f"{indent}  {clean(change.what):<14} {clean(change.source)}  {clean(change.old_version or '-')} -> "
+                f"{clean(change.new_version or '-')}"
+            )
         else:
             lines.append(
                 f"{indent}  {change.what:<14} {clean(change.source)}  {_short(change.old_digest)} -> "
@@ -146,6 +151,12 @@ def _entry_lines(entry: Entry) -> list[str]:
             lines.append(f"        ... and {entry.facts.more_objects} more")
     if artifact.kind == "chart" and extra.get("requiredBy"):
         lines.append(f"      dependency of {clean(extra['requiredBy'])}")
+    if artifact.kind == "file":
+        file_size = extra.get("fileSize")
+        lines.append(
+            f"      file {clean(str(extra.get('name')))}  sha256 {clean(str(extra.get('fileSha256')))}  "
+            f"{human_size(file_size) if isinstance(file_size, int) else '-'}, tag {clean(str(extra.get('tag')))}"
+        )
     for reason in extra.get("foundBy") or []:
         lines.append(f"      used by {clean(reason)}")
     for note in entry.facts.notes:

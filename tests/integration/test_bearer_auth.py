@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
+import httpx
 import pytest
 
 from tests.support.images import skopeo_copy
@@ -83,3 +85,64 @@ def test_refused_credentials_exit_4_without_printing_the_password(
     assert result.exit_code == 4
     assert "not-the-password-1234" not in result.stderr + result.stdout
     assert "credentials" in result.stderr
+
+
+def _refresh_token(services) -> str:
+    """An OAuth2 refresh token for alice, as `docker login` gets one (a password grant with access_type=offline)
+    from the realm the token registry names."""
+    challenge = httpx.get(f"http://{services.token_registry}/v2/").headers["www-authenticate"]
+    realm = re.search(r'realm="([^"]+)"', challenge).group(1)
+    service = re.search(r'service="([^"]+)"', challenge).group(1)
+    form = {
+        "grant_type": "password",
+        "username": services.token_user,
+        "password": services.token_password,
+        "service": service,
+        "client_id": "mirror-tests",
+        "access_type": "offline",
+    }
+    answer = httpx.post(realm, data=form)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["refresh_token"]
+
+
+def _identity_token_auth_file(tmp_path, host: str, token: str) -> str:
+    path = tmp_path / "auth.json"
+    # As docker writes it after a login that returned an identity token: no password, the token beside.
+    user = base64.b64encode(b"<token>:").decode()
+    path.write_text(json.dumps({"auths": {host: {"auth": user, "identitytoken": token}}}))
+    return str(path)
+
+
+def test_an_identitytoken_in_the_auth_file_is_exchanged_for_a_token_as_its_user(
+    tmp_path, services, mirror_process, write_mirrorset, token_image
+):
+    refresh = _refresh_token(services)
+    auth_file = _identity_token_auth_file(tmp_path, services.token_registry, refresh)
+    before = len(token_requests(services))
+    result = mirror_process(
+        "resolve",
+        write_mirrorset([token_image["ref"]], registries=_settings(services)),
+        env={"REGISTRY_AUTH_FILE": auth_file},
+    )
+    assert result.exit_code == 0, result.stderr
+    made = token_requests(services)[before:]
+    assert [(r["method"], r["grant"], r["user"], r["status"]) for r in made] == [
+        ("POST", "refresh_token", services.token_user, 200)
+    ]
+    assert refresh not in result.stdout + result.stderr
+
+
+def test_a_refused_identitytoken_exits_4_and_is_never_printed(
+    tmp_path, services, mirror_process, write_mirrorset, token_image
+):
+    refused = "not-a-refresh-token-the-server-issued-0123"
+    auth_file = _identity_token_auth_file(tmp_path, services.token_registry, refused)
+    result = mirror_process(
+        "resolve",
+        write_mirrorset([token_image["ref"]], registries=_settings(services)),
+        env={"REGISTRY_AUTH_FILE": auth_file},
+    )
+    assert result.exit_code == 4
+    assert refused not in result.stdout + result.stderr
+    assert "identity token" in result.stderr

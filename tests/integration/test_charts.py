@@ -284,3 +284,46 @@ def test_a_version_listed_twice_is_accepted_when_the_archive_matches_either_dige
     summary = _collect(mirror_cli, _manifest(tmp_path, [_chart("twice", repo.base_url)]), tmp_path / "b")
     [chart] = _charts_by_name(summary).values()
     assert chart["archiveSha256"] == hashlib.sha256(archive).hexdigest()
+
+
+def test_a_chart_entrys_values_decide_the_images_collect_finds_with_the_real_helm(
+    tmp_path, mirror_process, repo_url, charts
+):
+    # The chart's values name fixtures/app:1.0; a values file and inline values move it to 2.0 (which upstream has).
+    from tests.support.helmtool import real_helm
+
+    default, wanted = (f"{UPSTREAM_REGISTRY}/fixtures/app:{tag}" for tag in ("1.0", "2.0"))
+    (tmp_path / "values").mkdir()
+    (tmp_path / "values" / "prod.yaml").write_text("image: {tag: '1.5'}\n")
+    entry = _chart(
+        "app",
+        repo_url,
+        version="1.1.0",
+        images=True,
+        valuesFiles=["values/prod.yaml"],
+        values={"image": {"tag": "2.0"}},
+        kubeVersion="1.31.0",
+        apiVersions=["monitoring.coreos.com/v1"],
+    )
+    result = mirror_process("resolve", _manifest(tmp_path, [entry]), "--json", env={"MIRROR_HELM": real_helm()})
+    assert result.exit_code == 0, result.stderr
+    found = {a["source"]: a for a in result.json()["artifacts"] if a["kind"] == "image"}
+    assert default not in found
+    how = found[wanted]["foundBy"]
+    assert any("with the MirrorSet's values" in why for why in how)
+    assert any("helm template: Deployment/" in why for why in how)
+
+
+def test_discovery_without_helm_says_so_once(tmp_path, mirror_process, repo_url):
+    entries = [_chart("app", repo_url, version="1.1.0", images=True), _chart("annotated", repo_url, images=True)]
+    environment = {"PATH": "/usr/bin:/bin", "MIRROR_HELM": ""}  # no helm there
+    result = mirror_process("resolve", _manifest(tmp_path, entries), "--json", env=environment)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("no helm (on PATH or in MIRROR_HELM)") == 1
+
+
+def test_a_mirror_helm_that_is_no_program_is_refused(tmp_path, mirror_process, repo_url):
+    entry = _chart("app", repo_url, version="1.1.0", images=True)
+    result = mirror_process("resolve", _manifest(tmp_path, [entry]), env={"MIRROR_HELM": str(tmp_path / "absent")})
+    assert result.exit_code == 2
+    assert "MIRROR_HELM" in result.stderr

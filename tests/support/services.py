@@ -81,6 +81,8 @@ _FIELDS = {
     "MIRROR_TEST_CHARTS_URL": "charts_url",
     "MIRROR_TEST_CHARTS_URL2": "charts_url2",
     "MIRROR_TEST_CHARTS_DIR": "charts_dir",
+    "MIRROR_TEST_CHARTS_USER": "charts_user",
+    "MIRROR_TEST_CHARTS_PASSWORD": "charts_password",
     "MIRROR_TEST_GIT_UPSTREAM": "git_upstream",
     "MIRROR_TEST_GIT_INTERNAL": "git_internal",
     "MIRROR_TEST_GIT_USER": "git_user",
@@ -112,6 +114,8 @@ class Services:
     charts_url: str  # http://127.0.0.1:<charts port>, nginx serving charts_dir as static files (no trailing slash)
     charts_url2: str  # http://127.0.0.2:<charts port>, the same files under a second host name
     charts_dir: Path  # document root of charts_url/charts_url2; put chart repositories in subdirectories
+    charts_user: str  # basic auth for charts_url/private/... (charts_dir/private), a private chart repository
+    charts_password: str
     git_upstream: str  # http://127.0.0.1:<port>, smart HTTP git, anonymous, read-only (no trailing slash)
     git_internal: str  # http://127.0.0.1:<port>, smart HTTP git, basic auth git_user/git_password, push allowed
     git_user: str

@@ -5,8 +5,11 @@ expects (https://distribution.github.io/distribution/spec/auth/token/):
 
 * ``GET /token?service=S&scope=repository:NAME:ACTIONS[&scope=...]``, with
   optional HTTP Basic credentials;
-* ``POST /token`` with an OAuth2 ``grant_type=password`` form (containerd's
-  preferred form), answering the same way;
+* ``POST /token`` with an OAuth2 form (https://distribution.github.io/distribution/spec/auth/oauth/):
+  ``grant_type=password`` (containerd's preferred form), answering the same way, and with
+  ``access_type=offline`` also a ``refresh_token``; ``grant_type=refresh_token`` exchanges such a
+  refresh token (an auth file's ``identitytoken``) for a token as its user (with a ``client_id``);
+  an unknown refresh token gets 401. Refresh tokens live as long as the server;
 * ``GET /healthz`` for readiness probes (never logged).
 
 Policy: the configured user (``--user``, password read from
@@ -21,8 +24,8 @@ same certificate), checks ``iss``, ``aud`` (a plain string in 2.8.2), ``exp``
 and ``nbf`` (each with 60 s leeway) and the raw ``r||s`` signature.
 
 Every token request appends one JSON line to ``--log``:
-``{"time", "user", "service", "scopes", "granted", "status"}``; passwords are
-never logged. Tests count these lines to prove that clients reuse tokens.
+``{"time", "user", "service", "scopes", "granted", "status", "method", "grant"}``;
+passwords and refresh tokens are never logged. Tests count these lines to prove that clients reuse tokens.
 
 Only the standard library and ``cryptography`` are used.
 """
@@ -124,6 +127,7 @@ class TokenServer(ThreadingHTTPServer):
         self.log_path = log_path
         self.expires_in = expires_in
         self.log_lock = threading.Lock()
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
 
     def record(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, sort_keys=True) + "\n"
@@ -178,15 +182,22 @@ class Handler(BaseHTTPRequestHandler):
         params = urllib.parse.parse_qs(body, keep_blank_values=True)
         grant = (params.get("grant_type") or [""])[0]
         credentials: tuple[str, str] | bool | None
+        if grant == "refresh_token" and not (params.get("client_id") or [""])[0]:
+            self.error(400, "INVALID_REQUEST", "client_id is required")
+            return
         if grant == "password":
             credentials = ((params.get("username") or [""])[0], (params.get("password") or [""])[0])
+        elif grant == "refresh_token":
+            user = self.server.refresh_tokens.get((params.get("refresh_token") or [""])[0])
+            # A known refresh token stands for its user's password; an unknown one is refused like a wrong one.
+            credentials = (user, self.server.users[user]) if user is not None else ("", "\0unknown refresh token")
         elif grant == "":
             credentials = self.basic_credentials()
         else:
-            # refresh_token and friends are not supported: tell the client to use GET.
             self.error(400, "UNSUPPORTED", f"grant_type {grant!r} is not supported")
             return
-        self.issue(params, credentials, oauth=True)
+        offline = grant == "password" and (params.get("access_type") or [""])[0] == "offline"
+        self.issue(params, credentials, oauth=True, grant=grant, offline=offline)
 
     # --- logic --------------------------------------------------------------------
     def basic_credentials(self) -> tuple[str, str] | bool | None:
@@ -211,6 +222,8 @@ class Handler(BaseHTTPRequestHandler):
         params: dict[str, list[str]],
         credentials: tuple[str, str] | bool | None,
         oauth: bool = False,
+        grant: str = "",
+        offline: bool = False,
     ) -> None:
         service = (params.get("service") or [""])[0] or self.server.service
         scopes: list[str] = []
@@ -223,6 +236,7 @@ class Handler(BaseHTTPRequestHandler):
             "scopes": scopes,
             "granted": [],
             "method": self.command,
+            "grant": grant or None,
         }
 
         user: str | None = None
@@ -294,6 +308,10 @@ class Handler(BaseHTTPRequestHandler):
         }
         if oauth:
             body["scope"] = " ".join(scopes)
+        if offline and user:
+            refresh_token = secrets.token_urlsafe(32)
+            self.server.refresh_tokens[refresh_token] = user
+            body["refresh_token"] = refresh_token
         self.send_json(200, body)
 
     def unauthorized(self, message: str) -> None:

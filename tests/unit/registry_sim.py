@@ -140,6 +140,9 @@ class RegistrySim:
         self.token_expires_in: float | None = 300
         self.token_body: bytes | None = None  # when set, the token service answers exactly this
         self.tokens: dict[str, set[tuple[str, str]]] = {}  # token -> granted (repository, action)
+        # OAuth2 refresh tokens (an auth file's identitytoken) -> user: a POSTed refresh_token grant (distribution's
+        # "oauth" token spec) answers as that user would be answered.
+        self.refresh_tokens: dict[str, str] = {}
 
         # -- faults and lies -------------------------------------------------------------------------------
         self.faults: list[Fault] = []
@@ -172,6 +175,9 @@ class RegistrySim:
         self.referrers = False
         self.referrers_body: bytes | None = None  # when set, the referrers API answers exactly this
         self.catalog = True  # GET /v2/_catalog lists the repositories; off, it answers 404 as some registries do
+        # tags/list in pages of at most this many tags, `Link: <…?n=N&last=T>; rel="next"` to the next one, as
+        # distribution 3 pages them (2.8 lists every tag at once); None: one page. A client's `n` below it wins.
+        self.tags_page_size: int | None = None
         self.on_request: Callable[[httpx.Request], None] | None = None  # called first for every request
         # Headers added to every answer of the registry host (e.g. Docker Hub's ratelimit-remaining), per request.
         self.answer_headers: Callable[[httpx.Request], dict[str, str]] | None = None
@@ -336,7 +342,13 @@ class RegistrySim:
             return httpx.Response(404)
         allowed: tuple[str, ...] = ()
         header = request.headers.get("authorization", "")
-        if header:
+        params = request.url.params
+        if request.method == "POST":
+            form = httpx.QueryParams(request.content.decode())
+            if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in self.refresh_tokens:
+                return _error(401, "UNAUTHORIZED", "bad refresh token")
+            allowed, params = self.user_actions, form
+        elif header:
             scheme, _, value = header.partition(" ")
             user, _, password = base64.b64decode(value).decode().partition(":") if scheme == "Basic" else ("", "", "")
             if user not in self.users or self.users[user] != password:
@@ -347,7 +359,7 @@ class RegistrySim:
         if self.token_body is not None:
             return httpx.Response(200, content=self.token_body)
         granted: set[tuple[str, str]] = set()
-        for scope in request.url.params.get_list("scope"):
+        for scope in params.get_list("scope"):
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
             if kind == "repository":
@@ -433,7 +445,16 @@ class RegistrySim:
         if not self.manifests.get(name):
             return _error(404, "NAME_UNKNOWN", name)
         tags = sorted(r for r in self.manifests[name] if not r.startswith("sha256:"))
-        return httpx.Response(200, json={"name": name, "tags": tags})
+        if self.tags_page_size is None:
+            return httpx.Response(200, json={"name": name, "tags": tags})
+        asked = request.url.params.get("n")
+        size = min(int(asked), self.tags_page_size) if asked else self.tags_page_size
+        last = request.url.params.get("last")
+        page = [t for t in tags if last is None or t > last][:size]
+        headers = {}
+        if page and page[-1] != tags[-1]:
+            headers["Link"] = f'</v2/{name}/tags/list?n={size}&last={page[-1]}>; rel="next"'
+        return httpx.Response(200, json={"name": name, "tags": page}, headers=headers)
 
     def _referrers(self, request: httpx.Request, name: str, digest: str) -> httpx.Response:
         if not self.referrers:

@@ -159,7 +159,7 @@ def test_no_document_names_a_file_outside_the_repository(document):
 
 _YAML_BLOCK = re.compile(r"^( *)```ya?ml[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 _DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
-_FILE_FIELDS = {"caFile", "trustedRoot"}
+_FILE_FIELDS = {"caFile", "trustedRoot", "valuesFiles"}
 _KEY_FIELDS = {"key", "keys"}
 
 
@@ -185,27 +185,29 @@ def _public_key_pem() -> bytes:
     )
 
 
-def _named_files(node: Any, flux_entry: bool = False) -> tuple[set[str], set[str], set[str]]:
-    """The key files, other files and directories a document names, relative to it."""
+def _named_files(node: Any, flux_entry: bool = False, files_entry: bool = False) -> tuple[set[str], set[str], set[str]]:
+    """The key files, other files and directories a document names, relative to it (`spec.files[].path` too)."""
     keys: set[str] = set()
     files: set[str] = set()
     directories: set[str] = set()
     if isinstance(node, list):
         for item in node:
-            found = _named_files(item, flux_entry)
+            found = _named_files(item, flux_entry, files_entry)
             keys |= found[0]
             files |= found[1]
             directories |= found[2]
     elif isinstance(node, dict):
         if flux_entry and node.get("git") is None:
             directories.add(str(node.get("path", ".")))
+        if files_entry and isinstance(node.get("path"), str):
+            files.add(node["path"])
         for field, value in node.items():
             if field in _KEY_FIELDS:
                 keys |= {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
-            elif field in _FILE_FIELDS and isinstance(value, str):
-                files.add(value)
+            elif field in _FILE_FIELDS:
+                files |= {value} if isinstance(value, str) else {v for v in value or [] if isinstance(v, str)}
             else:
-                found = _named_files(value, flux_entry=field == "flux")
+                found = _named_files(value, flux_entry=field == "flux", files_entry=field == "files")
                 keys |= found[0]
                 files |= found[1]
                 directories |= found[2]

@@ -30,6 +30,13 @@ def _chart(name: Any, version: Any, source: str = f"{REPO}/app") -> VerifiedImag
     )
 
 
+def _file(name: Any, tag: Any = "latest", source: str = "https://get.example.com/install.sh") -> VerifiedImage:
+    extra = {"name": name, "tag": tag, "fileSha256": "b" * 64, "fileSize": 1}
+    return VerifiedImage(
+        ArtifactRecord("file", source, DIGEST, "application/vnd.oci.image.manifest.v1+json", 1, extra), [], {}
+    )
+
+
 def _attached(source: str) -> VerifiedImage:
     extra = {"subject": DIGEST, "artifactType": "application/spdx+json", "found": "referrers", "image": source}
     return VerifiedImage(
@@ -53,6 +60,8 @@ LANDED = [
     (_chart("podinfo", "6.5.0"), "charts/podinfo", "6.5.0"),
     (_chart("PodInfo", "6.5.0+build.1"), "charts/podinfo", "6.5.0_build.1"),  # '+' becomes '_', as Helm does
     (_attached(f"ghcr.io/team/app@{DIGEST}"), "team/app", None),  # by digest; a cosign tag is checked at verify
+    (_file("rke2-install.sh"), "files/rke2-install.sh", "latest"),
+    (_file("Tool", "v1.4.0", source="bin/Tool"), "files/tool", "v1.4.0"),  # a local path names no registry
 ]
 
 
@@ -77,6 +86,12 @@ REFUSED = [
     (_image("ghcr.io/team/app:1.0/../../x"), "1.0/../../x"),
     (_image("ghcr.io/team/%2e%2e/app:1.0"), "team/%2e%2e/app"),
     (_attached(f"ghcr.io/team/App@{DIGEST}"), "team/App"),
+    (_file("a/b"), "file without a valid name"),
+    (_file("../../v2/x"), "file without a valid name"),
+    (_file(".."), "file without a valid name"),
+    (_file("a..b"), "repository 'mirror/files/a..b'"),
+    (_file("tool", "1.0/../x"), "tag '1.0/../x'"),
+    (_file("tool", None), "file without a valid name and tag"),
 ]
 
 

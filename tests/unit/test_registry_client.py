@@ -24,7 +24,7 @@ import httpx
 import pytest
 from registry_sim import RegistrySim
 
-from mirror.credentials import Credentials, auth_file_path, credentials_from_auth_file
+from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
@@ -956,16 +956,6 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def test_auth_file_lookup_order(tmp_path):
-    env = {"REGISTRY_AUTH_FILE": "/a/auth.json", "DOCKER_CONFIG": "/b", "HOME": "/c"}
-    assert auth_file_path(env) == Path("/a/auth.json")
-    del env["REGISTRY_AUTH_FILE"]
-    assert auth_file_path(env) == Path("/b/config.json")
-    del env["DOCKER_CONFIG"]
-    assert auth_file_path(env) == Path("/c/.docker/config.json")
-    assert auth_file_path({}) is None
-
-
 def test_registry_auth_file_wins_over_docker_config_and_home(tmp_path):
     first = write_config(tmp_path / "first.json", {"auths": {"reg.test": _auth_entry("first", "p1")}})
     write_config(tmp_path / "dc" / "config.json", {"auths": {"reg.test": _auth_entry("second", "p2")}})
@@ -1082,7 +1072,7 @@ def test_pool_looks_up_credentials_of_the_host_actually_contacted(tmp_path, monk
     )
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(path))
     proxied = Endpoint("ghcr.io", "https", "proxy.corp", "ghcr.io")
-    assert _auth_file_lookup(proxied) == Credentials("proxy", "p")
+    assert _auth_file_lookup(proxied)("ghcr.io/org/app") == Credentials("proxy", "p")
 
 
 # -- auth.parse_challenge --------------------------------------------------------------------------------------

@@ -282,6 +282,8 @@ def env(context: Context) -> int:
         "MIRROR_TEST_CHARTS_URL": f"http://{p.address('charts')}",
         "MIRROR_TEST_CHARTS_URL2": f"http://{ports.CHARTS_HOST2}:{p.charts}",
         "MIRROR_TEST_CHARTS_DIR": str(d / "charts" / "www"),
+        "MIRROR_TEST_CHARTS_USER": material.CHARTS_USER,
+        "MIRROR_TEST_CHARTS_PASSWORD": material.read_password(d / "charts" / "password"),
         "MIRROR_TEST_GIT_UPSTREAM": f"http://{p.address('git_upstream')}",
         "MIRROR_TEST_GIT_INTERNAL": f"http://{p.address('git_internal')}",
         "MIRROR_TEST_GIT_USER": material.GIT_USER,

@@ -107,7 +107,9 @@ def write_charts_nginx(layout: Layout, ports: Ports) -> None:
         listen=f"{HOST}:{ports.charts}",
         listen2=f"{CHARTS_HOST2}:{ports.charts}",
         www=nginx_quote(str(directory / "www")),
+        htpasswd=nginx_quote(str(directory / "htpasswd")),
     )
+    (directory / "www" / "private").mkdir(exist_ok=True)
     replace_file(directory / "nginx.conf", text.encode())
 
 

@@ -18,6 +18,7 @@ from .layout import Layout, ServicesError
 INTERNAL_USER = "mirror"
 TOKEN_USER = "alice"
 GIT_USER = "mirror"
+CHARTS_USER = "charts-reader"
 
 
 def _require_cryptography() -> None:
@@ -215,8 +216,8 @@ def make_internal_auth(layout: Layout) -> None:
         replace_file(directory / "htpasswd", ("\n".join(lines) + "\n").encode(), mode=0o600)
 
 
-def make_git_auth(layout: Layout) -> None:
-    directory = layout.dir / "git"
+def _make_nginx_auth(directory: Path, user: str, service: str) -> None:
+    """<directory>/password (made once) and the htpasswd nginx reads, remade when the password is newer."""
     directory.mkdir(parents=True, exist_ok=True)
     password = directory / "password"
     make_password(password)
@@ -230,8 +231,17 @@ def make_git_auth(layout: Layout) -> None:
             check=False,
         )
         if done.returncode != 0 or not done.stdout.strip():
-            raise ServicesError("git: openssl passwd -apr1 failed")
-        replace_file(directory / "htpasswd", f"{GIT_USER}:{done.stdout.strip()}\n".encode(), mode=0o600)
+            raise ServicesError(f"{service}: openssl passwd -apr1 failed")
+        replace_file(directory / "htpasswd", f"{user}:{done.stdout.strip()}\n".encode(), mode=0o600)
+
+
+def make_git_auth(layout: Layout) -> None:
+    _make_nginx_auth(layout.dir / "git", GIT_USER, "git")
+
+
+def make_charts_auth(layout: Layout) -> None:
+    """The charts nginx's /private/ location asks for basic auth (CHARTS_USER, <dir>/charts/password)."""
+    _make_nginx_auth(layout.dir / "charts", CHARTS_USER, "charts")
 
 
 def prepare_all(layout: Layout) -> None:
@@ -240,3 +250,4 @@ def prepare_all(layout: Layout) -> None:
     make_internal_auth(layout)
     (layout.dir / "tokenserver").mkdir(exist_ok=True)
     make_git_auth(layout)
+    make_charts_auth(layout)
