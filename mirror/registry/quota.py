@@ -80,7 +80,7 @@ class QuotaWatch:
         raise RateLimitedError(
             f"{self.host}: {tripped.remaining} pull(s) left{of}{window} (ratelimit-remaining), fewer than the "
             f"{self.minimum} kept in reserve (min_ratelimit_remaining); stopped before {what}: no further manifest "
-            "is requested from this host, requests already sent finished",
+            "is fetched from this host (GET), requests already sent finished",
             rate_limit={"host": self.host, **tripped.to_json(), "minimum": self.minimum},
             hint=(
                 "run again once the window has moved on"

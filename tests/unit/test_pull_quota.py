@@ -103,6 +103,14 @@ def test_the_manifest_whose_answer_says_the_quota_is_low_is_kept_and_the_next_on
     assert [r.url.path for r in manifest_gets(sim)] == [f"/v2/{REPO}/manifests/1.0"]
 
 
+def test_a_429_that_says_the_quota_is_spent_is_not_retried_as_a_pull(sim, client):
+    sim.fail(5, 429)
+    sim.answer_headers = lambda request: quota_left(0)
+    with pytest.raises(RateLimitedError):
+        client.get_manifest(REPO, "1.0")
+    assert len(manifest_gets(sim)) == 1
+
+
 def test_a_quota_at_the_reserve_lets_manifests_be_fetched(sim, client):
     sim.answer_headers = lambda request: quota_left(10)
     client.get_manifest(REPO, "1.0")
