@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -48,6 +49,25 @@ CaFile = Annotated[
     typer.Option("--ca-file", exists=True, dir_okay=False, help="CA bundle for TLS; default: $SSL_CERT_FILE."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ProxyUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy",
+        metavar="URL",
+        help="Reach upstreams through this HTTP proxy (http://[user:password@]host:port); HTTPS through CONNECT. "
+        "Environment proxies are read only with MIRROR_USE_ENV_PROXY=1.",
+        show_default=False,
+    ),
+]
+NoProxy = Annotated[
+    str | None,
+    typer.Option(
+        "--no-proxy",
+        metavar="HOSTS",
+        help="Comma-separated hosts reached directly, as NO_PROXY: domain (and below), .domain, IP, CIDR, :port, *.",
+        show_default=False,
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log lines.")]
 # collect, import and verify: quiet for cron, which mails whatever a job prints.
 QuietRun = Annotated[
@@ -166,10 +186,13 @@ def resolve(
     allow_discovered_hosts: AllowDiscoveredHosts = False,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
+    proxy: ProxyUrl = None,
+    no_proxy: NoProxy = None,
     as_json: AsJson = False,
 ) -> None:
     """Resolve every source to immutable references and print the lock; touches no bundle."""
     from mirror.collector.run import resolve as resolve_sources
+    from mirror.proxy import proxy_settings
 
     artifacts = resolve_sources(
         manifests,
@@ -178,6 +201,7 @@ def resolve(
         progress=Progress(quiet=True),
         flux_vars=_flux_vars(flux_var),
         allow_discovered_hosts=allow_discovered_hosts,
+        proxy=proxy_settings(proxy, no_proxy),
     )
     if as_json:
         _print_json({"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": artifacts})
@@ -193,6 +217,9 @@ def resolve(
             _say(f"         used by {reason}")
         if artifact.get("requiredBy"):
             _say(f"         dependency of {artifact['requiredBy']}")
+        selected = artifact.get("selectedBy")
+        for selector in selected if isinstance(selected, list) else []:
+            _say(f"         chosen by tags: {json.dumps(selector)}")
 
 
 @app.command()
@@ -251,10 +278,31 @@ def collect(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    min_pull_quota: Annotated[
+        int | None,
+        typer.Option(
+            "--min-pull-quota",
+            min=0,
+            help="Stop (exit 4) once a registry says fewer pulls than N are left (ratelimit-remaining); "
+            f"default {DEFAULT_LIMITS.min_ratelimit_remaining}, 0: never.",
+        ),
+    ] = None,
+    lock: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock",
+            exists=True,
+            dir_okay=False,
+            help="Collect exactly what this lock (resolve --json) says: images by its digests, charts at its "
+            "versions, Git at its commits, no tag list read. A lock that does not match the MirrorSets is refused.",
+        ),
+    ] = None,
     allow_discovered_hosts: AllowDiscoveredHosts = False,
     report: ReportFile = None,
     jobs: Jobs = 4,
     ca_file: CaFile = None,
+    proxy: ProxyUrl = None,
+    no_proxy: NoProxy = None,
     as_json: AsJson = False,
     quiet: QuietRun = False,
     log_format: LogFormatOption = LogFormat.text,
@@ -263,6 +311,7 @@ def collect(
     from mirror.collector.cache import BlobCache, default_cache_dir
     from mirror.collector.run import CollectorSigning
     from mirror.collector.run import collect as collect_bundle
+    from mirror.proxy import proxy_settings
     from mirror.report import collect_fields, reporting
     from mirror.units import parse_size
 
@@ -303,6 +352,11 @@ def collect(
             max_bundle_size=size_cap,
             allow_discovered_hosts=allow_discovered_hosts,
             on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
+            proxy=proxy_settings(proxy, no_proxy),
+            lock=lock,
+            limits=DEFAULT_LIMITS
+            if min_pull_quota is None
+            else replace(DEFAULT_LIMITS, min_ratelimit_remaining=min_pull_quota),
         )
         if cache is not None:
             cache.prune()

@@ -43,10 +43,19 @@ class Limits:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     retry_after_max_s: float = 60.0
+    # Pull quotas (Docker Hub's `ratelimit-remaining`): below this many pulls left in the window, collect sends no
+    # further manifest GET to that registry and stops with exit 4 (`collect --min-pull-quota` sets it per run).
+    min_ratelimit_remaining: int = 10
     max_redirects: int = 5
     max_tag_pages: int = 100
     # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.
     max_tags: int = 1_000_000
+    # Image tag selectors (`tags:` of an image entry): the tags one selector may choose, and its regex's length.
+    max_selected_tags: int = 1_000
+    max_tag_regex_chars: int = 256
+    # `collect --lock FILE`: the lock is read whole (JSON, from wherever the operator got it) and checked.
+    max_lock_bytes: int = 16 * MiB
+    max_lock_artifacts: int = 100_000
     # `audit`: the repositories a registry's catalog may list (read page by page, like tags).
     max_repositories: int = 1_000_000
     # Deadlines and speed floors (issue 20): an upstream that drips must not hold a run forever, and a slow but

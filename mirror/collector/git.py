@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import ArtifactRecord
@@ -86,6 +86,10 @@ def collect_git(
     fetch = fetch_url or source.url  # a spec.rewrite rule's target; the source keeps its URL as its identity
     refs = remote_refs(fetch, credentials, transport=transport)
     resolved = resolve_ref(refs, source.ref, where=source.origin, url=fetch)
+    pinned = False
+    if source.locked_commit not in (None, resolved.commit) and resolved.kind == "branch":
+        # collect --lock: the branch moved since the lock; it is carried at the locked commit (if still on it).
+        resolved, pinned = replace(resolved, commit=str(source.locked_commit)), True
     with writer.scratch_path() as path:
         info = create_bundle(
             fetch,
@@ -96,6 +100,7 @@ def collect_git(
             transport=transport,
             base_commits=base_commits,
             base_refs=_base_refs(base),
+            pinned=pinned,
         )
         if info.written:
             writer.adopt(path, f"sha256:{info.sha256}", info.size)
@@ -139,6 +144,9 @@ class GitCollector:
         commits = chain.git_commits(source.url) if chain and base else []
         fetch = fetch_url(source.url, self.rewrites)
         self.egress.record(url_host(fetch), plain_http=is_plain_http(fetch))
+        proxy = self.transport.proxy.for_url(fetch) if self.transport.proxy is not None else None
+        if proxy is not None:
+            self.egress.record(proxy.netloc, "proxy")
         # The whole source within one deadline, from now; the base's bundle hints at its size.
         timed = self.transport.for_source(base.size if base else None)
         collected = collect_git(

@@ -19,8 +19,9 @@ from mirror.credentials import BoundCredentials, ChartCredentials, url_origin
 from mirror.egress import EgressPolicy, redirect_target
 from mirror.errors import DigestMismatchError, RegistryHTTPError, SlowTransferError
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.netguard import Pace, guarded_transport, paced
+from mirror.netguard import Pace, paced
 from mirror.netguard import sleep as cancellable_sleep
+from mirror.proxy import ProxyServer, ProxySettings, network_transport
 from mirror.registry.auth import basic_header
 from mirror.registry.client import tls_context
 from mirror.registry.retry import Retryable, retry_answer, retryable_failure, with_retries
@@ -53,8 +54,10 @@ class HttpFetcher:
         sleep: Callable[[float], None] = cancellable_sleep,
         egress: EgressPolicy | None = None,
         credentials: ChartCredentials | None = None,
+        proxy: ProxySettings | None = None,
     ) -> None:
         self.ca_file = ca_file
+        self.proxy = proxy  # also what git is given (mirror.git.runner.Transport)
         self.egress = egress
         self._credentials = credentials
         self._limits = limits
@@ -78,10 +81,15 @@ class HttpFetcher:
                     max_redirects=self._limits.max_redirects,
                     timeout=httpx.Timeout(self._limits.read_timeout_s, connect=self._limits.connect_timeout_s),
                     # Every socket keeps to the pace of its request and stops at cancel() (mirror.netguard).
-                    transport=self._transport or guarded_transport(verify=verify, trust_env=False),
+                    transport=self._transport
+                    or network_transport(self.proxy, on_proxy=self._used_proxy, verify=verify, trust_env=False),
                     event_hooks={"request": [self._record], "response": [self._check_redirect]},
                 )
             return self._client
+
+    def _used_proxy(self, server: ProxyServer) -> None:
+        if self.egress is not None:
+            self.egress.record(server.netloc, "proxy")
 
     def _record(self, request: httpx.Request) -> None:
         if self.egress is not None:

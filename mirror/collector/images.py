@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
 from mirror.manifest.model import ImageSource
+from mirror.manifest.tagselect import TagSelector
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
@@ -30,6 +31,7 @@ class ResolvedImage:
     found_by: tuple[str, ...] = ()
     via: str = "listed"
     upstream: ManifestDocument | None = field(default=None, repr=False)  # the upstream index, when narrowed
+    selected_by: tuple[TagSelector, ...] = ()  # the tag selectors that chose this tag
 
     @property
     def digest(self) -> str:
@@ -58,6 +60,8 @@ class ResolvedImage:
         if self.found_by:
             entry["foundBy"] = list(self.found_by)
         entry["via"] = self.via
+        if self.selected_by:
+            entry["selectedBy"] = [selector.to_json() for selector in self.selected_by]
         return entry
 
 
@@ -81,11 +85,15 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
     reference = image.reference
     client = pool.for_host(reference.registry)
     try:
-        fetched = client.get_manifest(reference.repository, reference.digest or reference.tag or "latest")
+        # collect --lock: by the locked digest, landing under the tag as ever.
+        wanted = reference.digest or image.locked_digest or reference.tag or "latest"
+        fetched = client.get_manifest(reference.repository, wanted)
     except RegistryHTTPError as exc:
         if exc.status == 404 or _NOT_FOUND_CODES & set(exc.codes):
+            locked = f" at the locked digest {image.locked_digest}" if image.locked_digest else ""
+            answer = f"{exc.status} {', '.join(exc.codes)}".rstrip()
             raise SourceNotFoundError(
-                f"{image.origin}: {reference} was not found upstream ({exc.status} {', '.join(exc.codes)})".rstrip(),
+                f"{image.origin}: {reference}{locked} was not found upstream ({answer})",
                 hint="check the repository path and tag; private images also answer 'not found' without credentials",
             ) from exc
         raise
@@ -93,7 +101,14 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
     document = parse_manifest(fetched.raw, declared_type=fetched.media_type, where=where, digest=fetched.digest)
     if not document.is_index:
         return ResolvedImage(
-            reference, document, document.digest, (), image.origin, found_by=image.found_by, via=image.via
+            reference,
+            document,
+            document.digest,
+            (),
+            image.origin,
+            found_by=image.found_by,
+            via=image.via,
+            selected_by=image.selected_by,
         )
     landed = document
     if image.platforms is not None:
@@ -110,4 +125,5 @@ def resolve_image(pool: ClientPool, image: ImageSource) -> ResolvedImage:
         image.found_by,
         image.via,
         upstream=document if filtered else None,
+        selected_by=image.selected_by,
     )

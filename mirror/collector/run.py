@@ -24,7 +24,11 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
+from mirror.collector.known import KnownManifests
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
+from mirror.collector.lockfile import read_lock
+from mirror.collector.pinning import Pins, apply_lock
+from mirror.collector.tagselection import expand_tag_selectors
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.credentials import ChartCredentials, chart_credentials
@@ -38,7 +42,9 @@ from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference
 from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
+from mirror.proxy import ProxySettings
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
+from mirror.registry.known import ManifestStore
 from mirror.registry.pool import ClientPool
 from mirror.supplychain.codes import ATTACHED_SUBJECT_FILTERED
 from mirror.supplychain.evidence import signature_layers
@@ -87,6 +93,8 @@ class CollectResult:
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message}: what the operator should know
     attached: dict[str, int] = field(default_factory=lambda: {"added": 0, "unchanged": 0})  # attached manifests
     acknowledged: list[dict[str, str]] = field(default_factory=list)  # {code, message, reason}: not shown
+    pull_quotas: list[dict[str, object]] = field(default_factory=list)  # per registry host: manifest GETs, HEADs
+    manifests_reused: int = 0  # manifests taken from the base bundle or the cache instead of a GET
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -108,6 +116,8 @@ class CollectResult:
             "attached": dict(self.attached),
             "warnings": list(self.warnings),
             "acknowledged": list(self.acknowledged),
+            "pullQuota": list(self.pull_quotas),
+            "manifestsReused": self.manifests_reused,
         }
 
 
@@ -168,7 +178,10 @@ def _image_sources(
     merged: dict[str, ImageSource] = {}
     for mirrorset in sets:
         for image in mirrorset.images:
-            merged.setdefault(str(image.reference), image)
+            first = merged.setdefault(str(image.reference), image)
+            if first is not image and image.selected_by:  # listed and chosen, or chosen by several selectors
+                more = tuple(s for s in image.selected_by if s not in first.selected_by)
+                merged[str(image.reference)] = replace(first, selected_by=first.selected_by + more)
     for image in flux:
         merged.setdefault(str(image.reference), replace(image, via="flux"))
     for chart in charts:
@@ -192,6 +205,7 @@ class _Gathered:
     flux: list[CollectedFlux]
     attached: list[FoundAttached] = field(default_factory=list)
     files: list[CollectedFile] = field(default_factory=list)
+    sets: Sequence[MirrorSet] = ()  # the MirrorSets with their tag selectors expanded
 
 
 def _gather(
@@ -208,12 +222,15 @@ def _gather(
     egress: EgressPolicy,
     chain: BaseChain | None = None,
     max_bundle_size: int | None = None,
+    pins: Pins | None = None,
 ) -> _Gathered:
     """Git sources and Flux fleets, charts (downloaded, for their dependencies and images), then every image.
 
     A reference the upstream does not have does not stop the run: every one is gathered, and the run ends with
     all of them listed together (mirror.collector.unresolved)."""
     unresolved = Unresolved()
+    # Each tag a selector chooses becomes an ordinary listed image, in every step below (verify rules included).
+    sets = expand_tag_selectors(sets, pool, limits=limits, jobs=jobs, unresolved=unresolved)
     git: list[CollectedGit] = []
     fleets: list[CollectedFlux] = []
     flux_charts: list[ChartSource] = []
@@ -233,6 +250,8 @@ def _gather(
             unresolved=unresolved,
             max_bundle_size=max_bundle_size,
         )
+    if pins is not None:
+        pins.check_git(git)
     charts: list[CollectedChart] = []
     if flux_charts or any(s.charts for s in sets):
         from mirror.collector.charts import ChartCollector, chart_sources
@@ -241,7 +260,11 @@ def _gather(
         charts = ChartCollector(
             pool, fetcher, writer, graphs, limits, progress, egress=egress, rewrites=rewrites
         ).collect([*chart_sources(list(sets)), *(replace(c, via="flux") for c in flux_charts)], jobs, unresolved)
+    if pins is not None:
+        pins.check_charts(charts)
     sources = _image_sources(sets, charts, flux_images)
+    if pins is not None:
+        sources = pins.pin_found_images(sources)
     egress.require_discovered(_discovered_images(sources))
     files: list[CollectedFile] = []
     if any(s.files for s in sets):
@@ -269,8 +292,10 @@ def _gather(
 
     images = [i for i in run_parallel(sources, resolve_one, jobs) if i is not None]
     unresolved.check()
+    if pins is not None:
+        pins.check_images(images)
     progress.log(f"resolved {len(git)} git source(s), {len(charts)} chart(s) and {len(images)} image(s)")
-    return _Gathered(charts, images, git, fleets, files=files)
+    return _Gathered(charts, images, git, fleets, files=files, sets=sets)
 
 
 def _gather_git_and_flux(
@@ -299,7 +324,7 @@ def _gather_git_and_flux(
     git_collector = GitCollector(
         writer,
         git_credential_set(named=[fetch_url(g.url, rewrites) for s in sets for g in s.git]),
-        Transport(ca_file=fetcher.ca_file).with_limits(limits).within_bundle_size(max_bundle_size),
+        Transport(ca_file=fetcher.ca_file, proxy=fetcher.proxy).with_limits(limits).within_bundle_size(max_bundle_size),
         progress,
         egress,
         chain,
@@ -361,6 +386,7 @@ def resolve(
     flux_vars: dict[str, str] | None = None,
     allow_discovered_hosts: bool = False,
     transport: httpx.BaseTransport | None = None,
+    proxy: ProxySettings | None = None,
 ) -> list[dict[str, object]]:
     """Resolve every chart and image to exact digests and return the lock; touches no bundle.
 
@@ -369,7 +395,7 @@ def resolve(
     progress = progress or Progress(quiet=True)
     sets = load_mirrorsets(manifest_paths)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    network = _Network(ca_file, limits, jobs, progress, egress, transport)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy)
     with network.clients(sets) as (pool, fetcher), tempfile.TemporaryDirectory(prefix="mirror-resolve-") as scratch:
         writer = LayoutWriter(Path(scratch) / "layout")
         gathered = _gather(
@@ -399,7 +425,8 @@ def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[s
 
 def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
     entry = image.lock_entry()
-    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size"}}
+    # selectedBy is the lock's (resolve --json): the bundle's format stays as it was.
+    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size", "selectedBy"}}
     return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
 
 
@@ -493,22 +520,29 @@ def collect(
     allow_discovered_hosts: bool = False,
     on_hosts: Callable[[list[Contact]], None] | None = None,
     transport: httpx.BaseTransport | None = None,
+    proxy: ProxySettings | None = None,
+    lock: Path | None = None,
 ) -> CollectResult:
     """Plan (the output, the MirrorSets, the base), resolve, download, write and sign one bundle.
 
     on_hosts: given the hosts contacted when the network work ends, also when it fails (for --report).
     transport: stands in for the network of every registry and chart repository client (tests: the simulator).
+    lock: a lock resolve --json printed; everything is collected exactly as it says (mirror.collector.pinning).
     """
     progress = progress or Progress(quiet=True)
     out = out.absolute()  # tools run elsewhere (git) are handed paths inside the staging directory
     _check_output(out, split_size)
     sets = load_mirrorsets(manifest_paths)
+    pins = None
+    if lock is not None:
+        sets, pins = apply_lock(sets, read_lock(lock, limits))
     progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    network = _Network(ca_file, limits, jobs, progress, egress, transport)
+    known = KnownManifests(cache, since, limits)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
     with network.clients(sets) as (pool, fetcher), _telling_hosts(egress, on_hosts), staging.discarded_on_failure():
         writer = LayoutWriter(staging.directory)
         download = GraphDownloader(pool, writer, limits, cache)
@@ -526,6 +560,7 @@ def collect(
             egress=egress,
             chain=chain,
             max_bundle_size=max_bundle_size,
+            pins=pins,
         )
         check_one_source_per_repository(*_resolved_sources(gathered), stage="no blob was downloaded")
         checked: list[UpstreamChecked] = []  # by _download, between the signatures' download and the layers'
@@ -540,7 +575,7 @@ def collect(
             limits=limits,
             jobs=jobs,
             progress=progress,
-            check_signatures=lambda: checked.append(_check_upstream(sets, gathered, writer, limits, progress)),
+            check_signatures=lambda: checked.append(_check_upstream(gathered.sets, gathered, writer, limits, progress)),
             discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
             signatures_first=has_rules(sets),
         )
@@ -549,6 +584,7 @@ def collect(
         artifacts = upstream.artifacts
         incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress, upstream.read)
         names = tuple(dict.fromkeys(s.name for s in sets))
+        pull_quotas = pool.pull_quotas()
         inventory, volumes = _write_bundle(staging, writer, artifacts, egress, incremental, signing, split_size, names)
     write_beside(beside_path(out), inventory.to_bytes())  # as written inside, volumes listed
     written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
@@ -572,6 +608,8 @@ def collect(
         list(progress.coded),
         {"added": len(gathered.attached) - unchanged, "unchanged": unchanged},
         list(progress.acknowledged),
+        pull_quotas,
+        known.reused,
     )
 
 
@@ -622,6 +660,8 @@ class _Network:
     progress: Progress
     egress: EgressPolicy
     transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
+    proxy: ProxySettings | None = None
+    manifests: ManifestStore | None = None  # collect's manifests held locally: tags resolved with HEAD first
 
     @contextlib.contextmanager
     def clients(self, sets: Sequence[MirrorSet]) -> Iterator[tuple[ClientPool, HttpFetcher]]:
@@ -637,6 +677,8 @@ class _Network:
                 log=log,
                 egress=self.egress,
                 transport=self.transport,
+                proxy=self.proxy,
+                manifests=self.manifests,
             ) as pool,
             HttpFetcher(
                 ca_file=self.ca_file,
@@ -645,6 +687,7 @@ class _Network:
                 egress=self.egress,
                 transport=self.transport,
                 credentials=_chart_credentials(sets),
+                proxy=self.proxy,
             ) as fetcher,
         ):
             yield pool, fetcher

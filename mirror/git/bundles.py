@@ -241,6 +241,7 @@ def create_bundle(
     base_refs: Mapping[str, str] | None = None,
     refs: Mapping[str, str] | None = None,
     transport: Transport = DEFAULT_TRANSPORT,
+    pinned: bool = False,
 ) -> BundleInfo:
     """Fetch what `resolved` needs from `url` and write it as a git bundle at dest_path (see module doc).
 
@@ -252,6 +253,8 @@ def create_bundle(
     base_refs: the refs the base recorded (name → id), when known. git leaves out of a bundle every ref whose object is
     excluded, so a ref that is new or moved but points into the base's history (a tag added to an old commit)
     could not travel in an incremental bundle; the source is then carried whole instead.
+    pinned: `resolved` names a branch at an earlier commit than its tip (collect --lock): the branch is carried
+    at that commit, which must still be in its history.
     """
     check_url(url, transport)
     bases = []
@@ -267,7 +270,9 @@ def create_bundle(
     repo = work / "repo.git"
     try:
         _init_bare(repo)
-        selected = _fetch_selected(repo, url, resolved, remote, credentials=credentials, transport=transport)
+        selected = _fetch_selected(
+            repo, url, resolved, remote, credentials=credentials, transport=transport, pinned=pinned
+        )
         tags = _fetch_reachable_tags(repo, url, remote, selected, credentials=credentials, transport=transport)
         carried = {**selected, **tags}
         present = _object_types(repo, bases)
@@ -323,6 +328,7 @@ def _fetch_selected(
     *,
     credentials: Credentials | None,
     transport: Transport,
+    pinned: bool = False,
 ) -> dict[str, str]:
     """Fetch the resolved ref (or the branches holding a bare commit); return the refs to carry → object."""
     if resolved.name is not None:
@@ -339,6 +345,16 @@ def _fetch_selected(
         listed = resolved.target or remote.get(name)
         if local is None or local != listed:
             raise _moved(url, name, listed, local)
+        if pinned:
+            if _object_types(repo, [resolved.commit]).get(resolved.commit) != "commit" or not _is_ancestor(
+                repo, resolved.commit, name
+            ):
+                raise SourceNotFoundError(
+                    f"{url}: the locked commit {resolved.commit} is no longer in the history of {name}",
+                    hint="the branch was rewritten since the lock; resolve again and review the new lock",
+                )
+            run_git(["update-ref", name, resolved.commit], git_dir=repo)  # carried where the lock says
+            return {name: resolved.commit}
         if resolved.kind == "commit":
             if _object_types(repo, [resolved.commit]).get(resolved.commit) != "commit" or not _is_ancestor(
                 repo, resolved.commit, name

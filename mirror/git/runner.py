@@ -31,6 +31,7 @@ from mirror.errors import (
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.netguard import Cancelled, cancelled, kill_group, registered
 from mirror.progress import human_size
+from mirror.proxy import ProxySettings, git_proxy_config
 
 __all__ = [
     "Transport",
@@ -61,6 +62,7 @@ class Transport:
     allow_ssh: ssh:// URLs; the host key must be in known_hosts_file (HOME is empty, so there is no
       ~/.ssh), and identity_file is the key. BatchMode: ssh never prompts.
     ca_file: a PEM bundle that replaces the system CAs for https (http.sslCAInfo).
+    proxy: the upstream proxies (mirror.proxy); None: git connects directly (it never reads proxy variables).
     """
 
     allow_file: bool = False
@@ -68,6 +70,7 @@ class Transport:
     ca_file: Path | str | None = None
     identity_file: Path | str | None = None
     known_hosts_file: Path | str | None = None
+    proxy: ProxySettings | None = None
     # Timing: http.lowSpeedLimit/lowSpeedTime; the budget of one whole source (every git call it needs), base
     # plus its size at timeout_bytes_per_s; and the time.monotonic() by which the current source must be done
     # (set by for_source; None: each call has only its own timeout).
@@ -229,7 +232,7 @@ def credential_origins(credentials: Credentials, args: Sequence[str]) -> list[st
 @dataclass(frozen=True)
 class _Pattern:
     regex: re.Pattern[str]
-    kind: str  # "unreachable", "transfer", "auth", "notfound", "tls", "redirect"
+    kind: str  # "proxy", "unreachable", "transfer", "auth", "notfound", "tls", "redirect"
 
 
 def _p(pattern: str, kind: str) -> _Pattern:
@@ -238,6 +241,7 @@ def _p(pattern: str, kind: str) -> _Pattern:
 
 # Order matters: the first match decides.
 _PATTERNS = (
+    _p(r"returned error: 407\b|code 407 from proxy|Proxy Authentication Required", "proxy"),
     _p(r"could not read (Username|Password)|terminal prompts disabled", "auth"),
     _p(r"Authentication failed|Invalid username or password|returned error: 40[13]\b", "auth"),
     _p(r"Permission denied \(publickey|Host key verification failed", "auth"),
@@ -276,6 +280,7 @@ def git_error(
     credentials: Credentials | None = None,
     network: bool = True,
     offered: bool | None = None,
+    secrets: Sequence[str] = (),
 ) -> MirrorError:
     """The error for a failed git command: `what` was being done; `output` is git's (unredacted) stderr.
 
@@ -285,7 +290,7 @@ def git_error(
     pack index from a dumb-HTTP upstream, say) and a VerificationError (exit 3) for a local check: never exit 1,
     which says mirror itself is broken.
     """
-    shown = redact(_tail(output), credentials)
+    shown = redact(redact(_tail(output), credentials), secrets)  # secrets: the proxy's password, say
     message = f"{what}: {shown}" if shown else what
     kind = classify(output) if network else None
     if kind == "unreachable":
@@ -294,6 +299,12 @@ def git_error(
         return TransferError(message, hint="the transfer broke off; a re-run starts it again")
     if kind == "tls":
         return TransferError(message, hint="give the CA that signed the server's certificate (ca_file)")
+    if kind == "proxy":
+        return TransferError(
+            message,
+            hint="the proxy asks for credentials, or refused those given: http://user:password@host:port in "
+            "--proxy (or HTTPS_PROXY/HTTP_PROXY with MIRROR_USE_ENV_PROXY=1)",
+        )
     if kind == "auth":
         offered = credentials is not None if offered is None else offered
         if offered:
@@ -404,7 +415,10 @@ def _communicate(
                 raise
 
 
-def _git_env(home: Path, transport: Transport, credentials: Credentials | None) -> dict[str, str]:
+def _git_env(
+    home: Path, transport: Transport, credentials: Credentials | None, config: Sequence[tuple[str, str]] = ()
+) -> dict[str, str]:
+    """config: settings passed in the environment (GIT_CONFIG_COUNT), out of sight of `ps`: they may hold secrets."""
     env = {
         "PATH": os.environ.get("PATH") or _DEFAULT_PATH,
         "HOME": str(home),
@@ -432,6 +446,11 @@ def _git_env(home: Path, transport: Transport, credentials: Credentials | None) 
     if credentials is not None:
         env[_ENV_USERNAME] = credentials.username
         env[_ENV_PASSWORD] = credentials.password
+    if config:
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for index, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
 
 
@@ -520,14 +539,16 @@ def run_git(
     try:
         command = ["git", *_config_args(transport)]
         origins: list[str] = []
+        withheld: list[str] = []
         if credentials is not None:
             helper = home / "credential-helper.sh"
             helper.write_text(_HELPER_SCRIPT)
             helper.chmod(stat.S_IRWXU)
-            origins = credential_origins(credentials, args)
+            # A proxy forwards plain HTTP and reads it whole: no credentials for such an origin.
+            origins, withheld = _split_clear_text(credential_origins(credentials, args), transport)
             for origin in origins:  # "!": a shell command, so a temporary directory with a space still works
                 command += ["-c", f"credential.{origin}.helper=!{_shell_quote(str(helper))}"]
-        env = _git_env(home, transport, credentials)
+        env = _git_env(home, transport, credentials, git_proxy_config(transport.proxy, _url_origins(args)))
         # Whether the command's own URL is one the credentials are offered to: the hint of an auth failure says.
         offered = bool(set(origins) & set(_url_origins(args)))
         if git_dir is not None:
@@ -573,5 +594,36 @@ def run_git(
         shutil.rmtree(home, ignore_errors=True)
     if check and done.returncode != 0:
         output = done.stderr or done.stdout
-        raise git_error(label, output, failure=failure, credentials=credentials, network=network, offered=offered)
+        refused = set(withheld) & set(_url_origins(args))
+        if refused and network and classify(output) == "auth":
+            raise _clear_text_refusal(sorted(refused)[0], transport)
+        raise git_error(
+            label,
+            output,
+            failure=failure,
+            credentials=credentials,
+            network=network,
+            offered=offered,
+            secrets=transport.proxy.secrets() if transport.proxy is not None else (),
+        )
     return done
+
+
+def _split_clear_text(origins: Sequence[str], transport: Transport) -> tuple[list[str], list[str]]:
+    """(origins credentials may be offered to, http:// origins reached through a proxy that get none)."""
+    proxy = transport.proxy
+    if proxy is None:
+        return list(origins), []
+    withheld = [o for o in origins if o.startswith("http://") and proxy.for_url(o) is not None]
+    return [o for o in origins if o not in withheld], withheld
+
+
+def _clear_text_refusal(origin: str, transport: Transport) -> UsageError:
+    server = transport.proxy.for_url(origin) if transport.proxy is not None else None
+    shown = server.shown if server is not None else "the proxy"
+    return UsageError(
+        f"{origin}: asks for credentials over plain HTTP, and the proxy {shown} would read them; mirror gives git "
+        "no credentials for a plain-HTTP host reached through a proxy",
+        hint="reach the Git server over HTTPS (through the proxy: a tunnel the proxy cannot read), or directly: "
+        "list it in --no-proxy (NO_PROXY with MIRROR_USE_ENV_PROXY=1)",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from mirror.manifest.model import (
     MirrorSet,
     UrlRewrite,
 )
+from mirror.manifest.tagselect import TagSelector, parse_tag_selector
 from mirror.oci.platform import Platform, parse_platform
 from mirror.oci.reference import parse_reference
 from mirror.registry.endpoint import RegistrySettings, parse_endpoint_url
@@ -52,7 +54,7 @@ _CHART_FIELDS = {"name", "repo", "version", "images", "dependencies", *_CHART_VA
 _CHART_IMAGE_FIELDS = {"discover", "include", "exclude"}
 _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _REGISTRY_FIELDS = {"plainHTTP", "endpoint", "caFile"}
-_IMAGE_FIELDS = {"ref", "platforms", "verify"}
+_IMAGE_FIELDS = {"ref", "platforms", "verify", "tags"}
 
 
 class _Checker:
@@ -160,8 +162,22 @@ def _images(
             reference = parse_reference(check.string(text, ref_field))
         except ReferenceError_ as exc:
             raise check.fail(ref_field, exc.message, hint=exc.hint) from exc
-        result.append(ImageSource(reference, platforms, f"{check.path}: {ref_field}", verify=verify))
+        selector = None
+        if isinstance(item, dict) and "tags" in item:
+            selector = _tag_selector(check, item["tags"], f"{field}.tags")
+            if "@" in text or text.rfind(":") > text.rfind("/"):
+                raise check.fail(ref_field, f"{text!r} names a tag or digest; with tags: give the repository alone")
+            reference = replace(reference, tag=None)
+        result.append(ImageSource(reference, platforms, f"{check.path}: {ref_field}", verify=verify, tags=selector))
     return tuple(result)
+
+
+def _tag_selector(check: _Checker, value: Any, field: str) -> TagSelector:
+    try:
+        return parse_tag_selector(value, field)
+    except UsageError as exc:
+        field_at_fault, _, problem = exc.message.partition(": ")
+        raise check.fail(field_at_fault, problem, hint=exc.hint) from exc
 
 
 def _verify_rules(

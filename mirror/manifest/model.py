@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirror.egress import HostPattern
+from mirror.manifest.tagselect import TagSelector
 from mirror.oci.platform import Platform
 from mirror.oci.reference import ImageReference
 from mirror.registry.endpoint import RegistrySettings
@@ -24,6 +25,12 @@ class ImageSource:
     via: str = "listed"  # how it was found: listed, chart (discovery) or flux (a Flux object); kept in the inventory
     # Its own `verify:` rules, which replace spec.verify for it (an empty tuple exempts it); None: spec.verify's.
     verify: tuple[VerifyRule, ...] | None = None
+    # `tags:` (mirror.manifest.tagselect): the reference names a repository, and the selector its tags; before
+    # resolution each chosen tag becomes a source of its own, which keeps the selectors that chose it.
+    tags: TagSelector | None = None
+    selected_by: tuple[TagSelector, ...] = ()
+    # collect --lock: the digest the lock fixes (the upstream one, before a platform filter narrows an index).
+    locked_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ class GitSource:
     url: str  # https://, http:// or ssh:// without credentials
     ref: Mapping[str, str]  # exactly one of branch, tag, semver, commit, name; empty: the remote's HEAD
     origin: str
+    locked_commit: str | None = None  # collect --lock: a branch is carried at this commit, wherever it is now
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ import httpx
 from mirror.credentials import Credentials, credentials_from_auth_file
 from mirror.egress import EgressPolicy
 from mirror.limits import DEFAULT_LIMITS, Limits
+from mirror.proxy import ProxySettings
 from mirror.registry.auth import CredentialLookup
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
+from mirror.registry.known import ManifestStore
 
 
 def _auth_file_lookup(endpoint: Endpoint) -> CredentialLookup:
@@ -39,21 +41,24 @@ class ClientPool:
         limits: Limits = DEFAULT_LIMITS,
         max_connections: int = 16,
         credentials: Callable[[Endpoint], Credentials | CredentialLookup | None] = _auth_file_lookup,
-        trust_env: bool = False,
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        proxy: ProxySettings | None = None,
+        manifests: ManifestStore | None = None,
     ) -> None:
-        """transport: stands in for the network under every client (tests: the registry simulator)."""
+        """transport: stands in for the network under every client (tests: the registry simulator).
+        manifests: the collect's manifests held locally (mirror.registry.known)."""
+        self._manifests = manifests
         self._log = log
         self._transport = transport
+        self._proxy = proxy
         self._egress = egress
         self._settings = dict(settings or {})
         self._ca_file = ca_file
         self._limits = limits
         self._max_connections = max_connections
         self._credentials = credentials
-        self._trust_env = trust_env
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
@@ -69,13 +74,19 @@ class ClientPool:
                     self._credentials(endpoint),
                     self._limits,
                     max_connections=self._max_connections,
-                    trust_env=self._trust_env,
                     log=self._log,
                     egress=self._egress,
                     transport=self._transport,
+                    proxy=self._proxy,
+                    manifests=self._manifests,
                 )
                 self._clients[host] = client
             return client
+
+    def pull_quotas(self) -> list[dict[str, object]]:
+        """Per registry host contacted: the manifest GETs and HEADs sent, and the quota its last answer stated."""
+        with self._lock:
+            return [client.quota.to_json() for client in self._clients.values()]
 
     def close(self) -> None:
         with self._lock:

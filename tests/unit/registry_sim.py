@@ -175,7 +175,12 @@ class RegistrySim:
         self.referrers = False
         self.referrers_body: bytes | None = None  # when set, the referrers API answers exactly this
         self.catalog = True  # GET /v2/_catalog lists the repositories; off, it answers 404 as some registries do
+        # tags/list in pages of at most this many tags, `Link: <…?n=N&last=T>; rel="next"` to the next one, as
+        # distribution 3 pages them (2.8 lists every tag at once); None: one page. A client's `n` below it wins.
+        self.tags_page_size: int | None = None
         self.on_request: Callable[[httpx.Request], None] | None = None  # called first for every request
+        # Headers added to every answer of the registry host (e.g. Docker Hub's ratelimit-remaining), per request.
+        self.answer_headers: Callable[[httpx.Request], dict[str, str]] | None = None
         # Manifest DELETE by digest (202, the tags on it go too); off, 405 UNSUPPORTED as distribution answers
         # with storage.delete disabled, checked before whether the manifest exists.
         self.deletes_enabled = True
@@ -252,6 +257,12 @@ class RegistrySim:
         self.requests.append(request)
         if self.on_request is not None:
             self.on_request(request)
+        response = self._answer(request)
+        if self.answer_headers is not None and request.url.netloc.decode() == self.host:
+            response.headers.update(self.answer_headers(request))
+        return response
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
         netloc = request.url.netloc.decode()
         if request.url.host == self.token_host:
             return self._token(request)
@@ -434,7 +445,16 @@ class RegistrySim:
         if not self.manifests.get(name):
             return _error(404, "NAME_UNKNOWN", name)
         tags = sorted(r for r in self.manifests[name] if not r.startswith("sha256:"))
-        return httpx.Response(200, json={"name": name, "tags": tags})
+        if self.tags_page_size is None:
+            return httpx.Response(200, json={"name": name, "tags": tags})
+        asked = request.url.params.get("n")
+        size = min(int(asked), self.tags_page_size) if asked else self.tags_page_size
+        last = request.url.params.get("last")
+        page = [t for t in tags if last is None or t > last][:size]
+        headers = {}
+        if page and page[-1] != tags[-1]:
+            headers["Link"] = f'</v2/{name}/tags/list?n={size}&last={page[-1]}>; rel="next"'
+        return httpx.Response(200, json={"name": name, "tags": page}, headers=headers)
 
     def _referrers(self, request: httpx.Request, name: str, digest: str) -> httpx.Response:
         if not self.referrers:

@@ -26,6 +26,7 @@ NOT_LIMITS = {
     "flux/artifact.py:_CHUNK": "read size of a copy",
     "flux/resolve.py:_GIT_NAME_MAX": "Kubernetes' name length (a DNS label)",
     "flux/tags.py:_SAMPLE": "how many examples a message names, not a bound on work",
+    "manifest/tagselect.py:_SAMPLE": "how many examples a message names, not a bound on work",
     "git/bundles.py:_HASH_CHUNK": "read size while hashing",
     "netguard.py:_SLICE_S": "how often a blocked read wakes to check its pace, not a bound",
     "netguard.py:_WRITE_PIECE": "write size, not a bound",

@@ -370,7 +370,7 @@ def test_invalid_manifest_is_refused_naming_file_field_and_expectation(tmp_path,
 
 def test_unknown_field_hint_lists_allowed_fields(tmp_path):
     path = write(tmp_path, "mirror.yaml", with_spec("images:\n  - {ref: nginx, tag: '1'}\n"))
-    assert refusal(path).hint == "allowed fields here: platforms, ref, verify"
+    assert refusal(path).hint == "allowed fields here: platforms, ref, tags, verify"
 
 
 def test_document_that_is_not_a_mapping_is_refused(tmp_path):
@@ -556,3 +556,24 @@ def test_a_mirrorset_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(UsageError, match="not a regular file"):
         load_mirrorsets([fifo])
+
+
+def test_an_image_entry_with_tags_names_its_repository_alone(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "m.yaml", with_spec("images:\n  - ref: ghcr.io/team/app\n    tags: {semver: '>=1.2 <2', latest: 3}\n")
+    )
+    [mirrorset] = load_mirrorsets([path])
+    [image] = mirrorset.images
+    assert image.reference == ImageReference("ghcr.io", "team/app")
+    assert image.tags is not None and (image.tags.semver, image.tags.latest) == (">=1.2 <2", 3)
+
+
+@pytest.mark.parametrize("ref", ["ghcr.io/team/app:1.0", "ghcr.io/team/app@sha256:" + "a" * 64])
+def test_tags_beside_a_tag_or_digest_in_ref_are_refused(tmp_path: Path, ref: str) -> None:
+    path = write(tmp_path, "m.yaml", with_spec(f"images:\n  - ref: {ref}\n    tags: {{latest: 1}}\n"))
+    assert_names(refusal(path), path, "spec.images[0].ref", "names a tag or digest")
+
+
+def test_an_invalid_tag_selector_is_refused_naming_its_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "m.yaml", with_spec("images:\n  - ref: ghcr.io/team/app\n    tags: {regex: '(a'}\n"))
+    assert_names(refusal(path), path, "spec.images[0].tags.regex", "not valid RE2 syntax")
