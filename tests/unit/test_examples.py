@@ -1,9 +1,6 @@
 """The shipped examples (manifests/examples): Hauler manifests and Zarf packages rewritten by hand as MirrorSets.
 Each loads with the real loader, carries something, and names at its top the upstream file it rewrites (repository,
-path inside that repository, commit), so a reader can put the two side by side.
-
-manifests/examples/pending/ holds examples that use a MirrorSet field the loader does not have yet: they are held to
-the same comments, but not loaded."""
+path inside that repository, commit), so a reader can put the two side by side."""
 
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ from mirror.manifest.load import load_mirrorsets
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "manifests" / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
-WRITTEN = EXAMPLES + sorted((EXAMPLES_DIR / "pending").glob("*.yaml"))
 UPSTREAMS = {"hauler": "hauler-dev/hauler", "zarf": "zarf-dev/zarf"}
 _REWRITES = re.compile(r"^# Rewrites (?P<repo>[\w.-]+/[\w.-]+) (?P<path>\S+) \(commit (?P<commit>[0-9a-f]{40})\)", re.M)
 
@@ -32,18 +28,18 @@ def header(path: Path) -> str:
 
 
 def test_there_are_examples_from_both_hauler_and_zarf() -> None:
-    tools = {path.name.split("-", 1)[0] for path in WRITTEN}
+    tools = {path.name.split("-", 1)[0] for path in EXAMPLES}
     assert tools == set(UPSTREAMS)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_the_example_loads_with_the_real_loader_and_carries_something(path: Path) -> None:
     for mirrorset in load_mirrorsets([path]):
-        carried = (mirrorset.images, mirrorset.charts, mirrorset.git, mirrorset.flux, getattr(mirrorset, "files", ()))
+        carried = (mirrorset.images, mirrorset.charts, mirrorset.git, mirrorset.flux, mirrorset.files)
         assert any(carried), f"{path.name}: MirrorSet {mirrorset.name} carries nothing"
 
 
-@pytest.mark.parametrize("path", WRITTEN, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_the_example_names_the_upstream_file_it_rewrites(path: Path) -> None:
     found = _REWRITES.search(header(path))
     assert found, f"{path.name}: no '# Rewrites OWNER/REPO PATH (commit HEX)' line in the comments at its top"
@@ -54,6 +50,6 @@ def test_the_example_names_the_upstream_file_it_rewrites(path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("path", WRITTEN, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_the_example_says_what_could_not_be_expressed(path: Path) -> None:
     assert "Not expressible" in header(path), f"{path.name}: say what the rewrite leaves out, or 'none'"
