@@ -134,7 +134,13 @@ def check_one_name(files: Iterable[tuple[str, FileSource]]) -> None:
     for path, entry in files:
         key = entry.name.lower()
         earlier = seen.setdefault(key, (path, entry))
-        same = (earlier[1].source, earlier[1].sha256, earlier[1].tag) == (entry.source, entry.sha256, entry.tag)
+        # The same entry: the very name too, as one file lands (and is locked) under one name.
+        same = (earlier[1].name, earlier[1].source, earlier[1].sha256, earlier[1].tag) == (
+            entry.name,
+            entry.source,
+            entry.sha256,
+            entry.tag,
+        )
         if earlier[1] is not entry and not same:
             raise ManifestError(
                 path,

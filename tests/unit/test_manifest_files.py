@@ -121,3 +121,13 @@ def test_two_mirrorsets_listing_the_same_file_are_accepted(tmp_path):
     entry = f"- url: https://a.example/tool\n  sha256: {DIGEST}\n"
     sets = load_mirrorsets([manifest(tmp_path, entry, "a.yaml"), manifest(tmp_path, entry, "b.yaml")])
     assert [len(s.files) for s in sets] == [1, 1]
+
+
+def test_two_mirrorsets_naming_the_same_file_in_other_cases_are_refused(tmp_path):
+    # One file lands once, under one name: "Tool" in one MirrorSet and "tool" in the other cannot both be kept
+    # (collect --lock would find the second missing from the lock resolve wrote).
+    first = manifest(tmp_path, f"- url: https://a.example/tool\n  sha256: {DIGEST}\n  name: Tool\n", "a.yaml")
+    second = manifest(tmp_path, f"- url: https://a.example/tool\n  sha256: {DIGEST}\n  name: tool\n", "b.yaml")
+    with pytest.raises(ManifestError) as caught:
+        load_mirrorsets([first, second])
+    assert "'tool'" in str(caught.value) and "a.yaml" in str(caught.value)
