@@ -36,6 +36,18 @@ class OutFile:
     carried: bool  # False: an incremental bundle left its bytes to the base chain
 
 
+def check_output_flags(files_out: Path, others: Mapping[str, Path | None]) -> None:
+    """--files-out must not hold, or be held by, another output directory ({flag: directory}): each night checks
+    that its directory holds only what it wrote, so two sharing one would refuse each other after the first write."""
+    mine = Path(files_out).absolute()
+    for flag, other in others.items():
+        if other is None:
+            continue
+        theirs = Path(other).absolute()
+        if mine == theirs or mine in theirs.parents or theirs in mine.parents:
+            raise UsageError(f"--files-out {files_out} and {flag} {other}: give two directories, neither in the other")
+
+
 def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, str]:
     """The files an earlier import wrote in the --files-out `directory` (RecordedDirectory.check)."""
     return FILES_OUT.check(directory, limits=limits)
