@@ -49,8 +49,19 @@ def check_output_flags(files_out: Path, others: Mapping[str, Path | None]) -> No
 
 
 def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, str]:
-    """The files an earlier import wrote in the --files-out `directory` (RecordedDirectory.check)."""
-    return FILES_OUT.check(directory, limits=limits)
+    """The files an earlier import wrote in the --files-out `directory` (RecordedDirectory.check), which holds
+    files only: a directory there (where a file would be renamed into place) is refused too."""
+    previous = FILES_OUT.check(directory, limits=limits)
+    folders = (
+        sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.is_symlink()) if directory.is_dir() else []
+    )
+    if folders:
+        raise UsageError(
+            f"{directory}: holds what an import cannot replace",
+            problems=[f"{escape(name)}: a directory; mirror writes only files here" for name in folders],
+            hint="move these directories elsewhere (or choose another --files-out directory); nothing was written",
+        )
+    return previous
 
 
 def plan_files_out(verified: VerifiedBundle, previous: Mapping[str, str]) -> dict[str, OutFile]:
@@ -105,7 +116,7 @@ def write_files_out(
 
     The record first lists both nights' contents, so a night stopped half-way leaves a directory the next import
     accepts; it lists this night's alone at the end."""
-    if FILES_OUT.check(directory, limits=limits) != dict(previous):
+    if check_output_directory(directory, limits=limits) != dict(previous):
         raise UsageError(f"{directory}: changed during the import; nothing was written there")
     directory.mkdir(parents=True, exist_ok=True)
     new = {name: f.sha256 for name, f in files.items()}
