@@ -119,6 +119,7 @@ def write_files_out(
     if check_output_directory(directory, limits=limits) != dict(previous):
         raise UsageError(f"{directory}: changed during the import; nothing was written there")
     directory.mkdir(parents=True, exist_ok=True)
+    FILES_OUT.remove_leftovers(directory, limits=limits)
     new = {name: f.sha256 for name, f in files.items()}
     both = {name: {d for d in (previous.get(name), new.get(name)) if d} for name in {*previous, *new}}
     with atomic_writer(directory / RECORD_NAME, durable=False) as handle:
