@@ -134,13 +134,9 @@ def check_one_name(files: Iterable[tuple[str, FileSource]]) -> None:
     for path, entry in files:
         key = entry.name.lower()
         earlier = seen.setdefault(key, (path, entry))
-        # The same entry: the very name too, as one file lands (and is locked) under one name.
-        same = (earlier[1].name, earlier[1].source, earlier[1].sha256, earlier[1].tag) == (
-            entry.name,
-            entry.source,
-            entry.sha256,
-            entry.tag,
-        )
+        # The same entry: the very name too, as one file lands (and is locked) under one name; and for a local
+        # file the same file, not the same words (`path: tool` beside two MirrorSets names two files).
+        same = _identity(earlier[1]) == _identity(entry)
         if earlier[1] is not entry and not same:
             raise ManifestError(
                 path,
@@ -148,3 +144,8 @@ def check_one_name(files: Iterable[tuple[str, FileSource]]) -> None:
                 f"{entry.name!r} is also the name of another file at {earlier[1].origin}",
                 hint="two files land in one repository and one --files-out name: give one of them another name",
             )
+
+
+def _identity(entry: FileSource) -> tuple[object, ...]:
+    local = entry.path.resolve() if entry.path is not None else None
+    return entry.name, entry.source, local, entry.sha256, entry.tag

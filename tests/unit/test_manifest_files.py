@@ -131,3 +131,15 @@ def test_two_mirrorsets_naming_the_same_file_in_other_cases_are_refused(tmp_path
     with pytest.raises(ManifestError) as caught:
         load_mirrorsets([first, second])
     assert "'tool'" in str(caught.value) and "a.yaml" in str(caught.value)
+
+
+def test_two_mirrorsets_naming_different_local_files_alike_are_refused(tmp_path):
+    # `path: tool` beside each MirrorSet: the same words, two files; one of them would silently be carried as both.
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "tool").write_bytes(f"{folder} tool\n".encode())
+    first = manifest(tmp_path / "a", "- path: tool\n", "set.yaml")
+    second = manifest(tmp_path / "b", "- path: tool\n", "set.yaml")
+    with pytest.raises(ManifestError) as caught:
+        load_mirrorsets([first, second])
+    assert "'tool'" in str(caught.value)
