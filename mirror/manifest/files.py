@@ -83,6 +83,8 @@ def _entry(item: Any, field: str, manifest: Path, fail: Fail) -> FileSource:
 def _url(value: Any, field: str, fail: Fail) -> str:
     if not isinstance(value, str) or not value:
         raise fail(field, f"expected an http(s) URL, got {value!r}")
+    if not value.isprintable():  # urlsplit drops tabs and newlines, the HTTP client refuses them: percent-encode
+        raise fail(field, f"{value!r} holds a control character", hint="percent-encode it (%09, %0A, ...)")
     try:
         parts = urlsplit(value)
         credentials = bool(parts.username or parts.password)

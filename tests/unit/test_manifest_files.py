@@ -77,6 +77,10 @@ def test_missing_local_file_is_refused(tmp_path):
         (f"- url: https://h.example/x\n  sha256: {DIGEST}\n  tag: 'a:b'\n", "spec.files[0].tag"),
         (f"- url: https://h.example/x\n  sha256: {DIGEST}\n  mode: 755\n", "spec.files[0].mode"),
         ("- path: /etc/passwd\n", "spec.files[0].path"),
+        (f'- url: "https://h.example/a\\tb/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
+        (f'- url: "https://h.example/a\\nb/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
+        (f'- url: "https://h.example/a\\e[31m/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
+        (f'- url: "https://h.example/a\\u202eb/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
     ],
     ids=[
         "url-and-path",
@@ -92,6 +96,10 @@ def test_missing_local_file_is_refused(tmp_path):
         "bad-tag",
         "unknown-field",
         "absolute-path",
+        "tab-in-url",
+        "newline-in-url",
+        "escape-in-url",
+        "bidi-control-in-url",
     ],
 )
 def test_invalid_file_entry_is_refused_naming_its_field(tmp_path, entry, field):
