@@ -131,3 +131,10 @@ def test_a_refused_chart_repository_says_credentials_without_showing_them():
         fetcher.get_bytes(f"{REPO}/index.yaml", 1000)
     shown = f"{caught.value}"
     assert SECRET not in shown and "401" in shown
+
+
+@pytest.mark.parametrize("host", ["https://reader:host-pa55@charts.example.com", "https://reader:host-pa55@h/x"])
+def test_a_mirror_charts_host_with_userinfo_is_refused_without_echoing_it(host):
+    with pytest.raises(UsageError) as caught:
+        chart_credentials({**ENV, "MIRROR_CHARTS_HOST": host}, named=[REPO])
+    assert "host-pa55" not in caught.value.message + (caught.value.hint or "")
