@@ -157,8 +157,12 @@ def parse_proxy_url(text: str, where: str) -> ProxyServer:
         parts = urlsplit(candidate)
         port = parts.port
         hostname = parts.hostname
-    except ValueError as exc:
-        raise UsageError(f"{where}: not a valid proxy URL ({exc})") from None
+    except ValueError:
+        # urlsplit's message quotes what it took for the port: the start of a password with an unencoded / # ?.
+        raise UsageError(
+            f"{where}: not a valid proxy URL (its port is not a number)",
+            hint="percent-encode / # ? @ : and % in the user name and password (e.g. / as %2F)",
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise UsageError(
