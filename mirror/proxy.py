@@ -160,8 +160,8 @@ def parse_proxy_url(text: str, where: str) -> ProxyServer:
     except ValueError:
         # urlsplit's message quotes what it took for the port: the start of a password with an unencoded / # ?.
         raise UsageError(
-            f"{where}: not a valid proxy URL (its port is not a number)",
-            hint="percent-encode / # ? @ : and % in the user name and password (e.g. / as %2F)",
+            f"{where}: not a valid proxy URL (a port that is not a number, or an unclosed [)",
+            hint="percent-encode / # ? @ : [ ] and % in the user name and password (e.g. / as %2F)",
         ) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
