@@ -305,7 +305,7 @@ class ProxyRouter(httpx.BaseTransport):
             if str(exc).startswith("407"):
                 raise _refused(server) from exc
             raise httpx.ProxyError(f"{exc}, from the proxy {server.shown}", request=request) from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except httpx.TransportError as exc:  # same class (the retry policy maps it), the proxy named in its text
             raise type(exc)(f"{exc} (through the proxy {server.shown})", request=request) from exc
         if response.status_code == 407:  # a forwarded plain-HTTP request
             response.close()
