@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -277,6 +278,15 @@ def collect(
         ),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    min_pull_quota: Annotated[
+        int | None,
+        typer.Option(
+            "--min-pull-quota",
+            min=0,
+            help="Stop (exit 4) once a registry says fewer pulls than N are left (ratelimit-remaining); "
+            f"default {DEFAULT_LIMITS.min_ratelimit_remaining}, 0: never.",
+        ),
+    ] = None,
     lock: Annotated[
         Path | None,
         typer.Option(
@@ -344,6 +354,9 @@ def collect(
             on_hosts=lambda hosts: run.context.update(hosts=[h.to_json() for h in hosts]),
             proxy=proxy_settings(proxy, no_proxy),
             lock=lock,
+            limits=DEFAULT_LIMITS
+            if min_pull_quota is None
+            else replace(DEFAULT_LIMITS, min_ratelimit_remaining=min_pull_quota),
         )
         if cache is not None:
             cache.prune()

@@ -13,6 +13,7 @@
     │   ├── UnreachableError                the host could not be reached
     │   ├── SlowTransferError               a transfer slower than the speed floor, or past its deadline
     │   ├── RegistryHTTPError               the registry answered with an error status
+    │   ├── RateLimitedError                a pull quota nearly spent, or a Retry-After beyond the ceiling
     │   └── DigestMismatchError             a remote sent bytes (or a digest) other than the ones asked for
     ├── DriftError                  exit 5  `audit`: the targets differ from what the import journal says was imported
     └── Interrupted                 exit 130 Ctrl-C or SIGTERM; what a run had not finished is left undone
@@ -227,6 +228,19 @@ class RegistryHTTPError(TransferError):
 
 class DigestMismatchError(TransferError):
     pass
+
+
+class RateLimitedError(TransferError):
+    """A registry's pull quota is nearly spent (`ratelimit-remaining` below Limits.min_ratelimit_remaining), or it
+    asked to wait longer than Limits.retry_after_max_s; `rate_limit` is what scripts read: host, remaining,
+    limit, window_s, retry_after_s (what the registry said; None where it did not)."""
+
+    def __init__(self, message: str, *, rate_limit: dict[str, object], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.rate_limit = rate_limit
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), "rateLimit": dict(self.rate_limit)}
 
 
 class DriftError(MirrorError):

@@ -43,6 +43,9 @@ class Limits:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     retry_after_max_s: float = 60.0
+    # Pull quotas (Docker Hub's `ratelimit-remaining`): below this many pulls left in the window, collect sends no
+    # further manifest GET to that registry and stops with exit 4 (`collect --min-pull-quota` sets it per run).
+    min_ratelimit_remaining: int = 10
     max_redirects: int = 5
     max_tag_pages: int = 100
     # Tag lists are streamed page by page into the selection; this bounds the work one repository can ask for.

@@ -132,6 +132,9 @@ class BlobCache:
         self.blobs = root / "blobs" / "sha256"
         self._directory = _open_directories(root, ("blobs", "sha256"))
         weakref.finalize(self, os.close, self._directory)
+        # Manifests apart from blobs (docs/collector.md, "Pull quotas"): what a blob reuse counts stays blobs.
+        self._manifests = _open_directories(root, ("manifests", "sha256"))
+        weakref.finalize(self, os.close, self._manifests)
         self.use = CacheUse()
         self._lock = threading.Lock()
 
@@ -143,16 +146,17 @@ class BlobCache:
     def entry(self, digest: str) -> Path:
         return self.blobs / hex_of(digest)
 
-    def _open(self, name: str) -> BinaryIO | None:
+    def _open(self, name: str, directory: int | None = None) -> BinaryIO | None:
         """The entry, opened, if it is a regular file; a link, FIFO or device there is treated as absent."""
+        directory = self._directory if directory is None else directory
         try:
-            descriptor = os.open(name, _OPEN_ENTRY, dir_fd=self._directory)
+            descriptor = os.open(name, _OPEN_ENTRY, dir_fd=directory)
         except FileNotFoundError:
             return None
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-            self._unlink(name)  # a link where an entry should be: never followed, removed
+            self._unlink(name, directory)  # a link where an entry should be: never followed, removed
             return None
         handle = os.fdopen(descriptor, "rb")
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
@@ -161,9 +165,9 @@ class BlobCache:
         os.set_blocking(descriptor, True)
         return handle
 
-    def _unlink(self, name: str) -> None:
+    def _unlink(self, name: str, directory: int | None = None) -> None:
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
-            os.unlink(name, dir_fd=self._directory)
+            os.unlink(name, dir_fd=self._directory if directory is None else directory)
 
     def place(self, digest: str, size: int, target: Path, *, rehash: bool = True) -> bool:
         """Put the cached blob at `target` (which must not exist); False, and the entry deleted, if it is missing
@@ -213,6 +217,34 @@ class BlobCache:
         self._unlink(name)
         self._count(discarded=1)
 
+    def read_small(self, digest: str, max_bytes: int) -> bytes | None:
+        """A manifest kept by keep_small, hashed again before it is returned; None if absent, larger than
+        `max_bytes` or damaged (then deleted). Kept under manifests/sha256, not counted as a blob reuse."""
+        name = hex_of(digest)
+        handle = self._open(name, self._manifests)
+        if handle is None:
+            return None
+        with handle:
+            data = handle.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                return None
+            if hashlib.sha256(data).hexdigest() != name:
+                self._unlink(name, self._manifests)
+                return None
+            os.utime(handle.fileno())  # recently used: kept by prune
+        return data
+
+    def keep_small(self, digest: str, data: bytes) -> None:
+        """Keep a manifest whose bytes were checked against `digest` (manifests/sha256; not counted as a blob)."""
+        name = hex_of(digest)
+        temporary = f".{name}.{uuid.uuid4().hex}.partial"
+        try:
+            with os.fdopen(os.open(temporary, _CREATE, 0o600, dir_fd=self._manifests), "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, name, src_dir_fd=self._manifests, dst_dir_fd=self._manifests)
+        finally:
+            self._unlink(temporary, self._manifests)
+
     @contextmanager
     def storing(self, digest: str, size: int) -> Iterator[BinaryIO]:
         """A temporary file in the cache; it becomes the entry for `digest` only if the block ends without error.
@@ -236,8 +268,11 @@ class BlobCache:
         Only regular files named as the cache names them are candidates: anything else someone put there stays.
         """
         now = time.time() if now is None else now
+        return sum(self._prune(directory, max_age, now) for directory in (self._directory, self._manifests))
+
+    def _prune(self, directory: int, max_age: dt.timedelta, now: float) -> int:
         removed = 0
-        with os.scandir(self._directory) as entries:
+        with os.scandir(directory) as entries:
             for item in entries:
                 if _ENTRY.fullmatch(item.name):
                     limit = max_age
@@ -248,10 +283,10 @@ class BlobCache:
                 try:
                     info = item.stat(follow_symlinks=False)
                     if stat.S_ISLNK(info.st_mode):
-                        self._unlink(item.name)  # a planted link: the link goes, its target is never touched
+                        self._unlink(item.name, directory)  # a planted link: the link goes, its target is untouched
                         continue
                     if stat.S_ISREG(info.st_mode) and now - info.st_mtime > limit.total_seconds():
-                        os.unlink(item.name, dir_fd=self._directory)
+                        os.unlink(item.name, dir_fd=directory)
                         removed += 1
                 except FileNotFoundError:
                     continue

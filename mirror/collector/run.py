@@ -24,6 +24,7 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
+from mirror.collector.known import KnownManifests
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
 from mirror.collector.lockfile import read_lock
 from mirror.collector.pinning import Pins, apply_lock
@@ -43,6 +44,7 @@ from mirror.parallel import run_parallel
 from mirror.progress import Progress, human_size
 from mirror.proxy import ProxySettings
 from mirror.registry.endpoint import RegistrySettings, endpoint_for
+from mirror.registry.known import ManifestStore
 from mirror.registry.pool import ClientPool
 from mirror.supplychain.codes import ATTACHED_SUBJECT_FILTERED
 from mirror.supplychain.evidence import signature_layers
@@ -91,6 +93,8 @@ class CollectResult:
     warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message}: what the operator should know
     attached: dict[str, int] = field(default_factory=lambda: {"added": 0, "unchanged": 0})  # attached manifests
     acknowledged: list[dict[str, str]] = field(default_factory=list)  # {code, message, reason}: not shown
+    pull_quotas: list[dict[str, object]] = field(default_factory=list)  # per registry host: manifest GETs, HEADs
+    manifests_reused: int = 0  # manifests taken from the base bundle or the cache instead of a GET
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -112,6 +116,8 @@ class CollectResult:
             "attached": dict(self.attached),
             "warnings": list(self.warnings),
             "acknowledged": list(self.acknowledged),
+            "pullQuota": list(self.pull_quotas),
+            "manifestsReused": self.manifests_reused,
         }
 
 
@@ -535,7 +541,8 @@ def collect(
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy)
+    known = KnownManifests(cache, since, limits)
+    network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
     with network.clients(sets) as (pool, fetcher), _telling_hosts(egress, on_hosts), staging.discarded_on_failure():
         writer = LayoutWriter(staging.directory)
         download = GraphDownloader(pool, writer, limits, cache)
@@ -577,6 +584,7 @@ def collect(
         artifacts = upstream.artifacts
         incremental, moved = _leave_to_base(chain, gathered, download, writer, artifacts, progress, upstream.read)
         names = tuple(dict.fromkeys(s.name for s in sets))
+        pull_quotas = pool.pull_quotas()
         inventory, volumes = _write_bundle(staging, writer, artifacts, egress, incremental, signing, split_size, names)
     write_beside(beside_path(out), inventory.to_bytes())  # as written inside, volumes listed
     written = volumes[0] if volumes else out  # a split bundle is opened by its head volume
@@ -600,6 +608,8 @@ def collect(
         list(progress.coded),
         {"added": len(gathered.attached) - unchanged, "unchanged": unchanged},
         list(progress.acknowledged),
+        pull_quotas,
+        known.reused,
     )
 
 
@@ -651,6 +661,7 @@ class _Network:
     egress: EgressPolicy
     transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
     proxy: ProxySettings | None = None
+    manifests: ManifestStore | None = None  # collect's manifests held locally: tags resolved with HEAD first
 
     @contextlib.contextmanager
     def clients(self, sets: Sequence[MirrorSet]) -> Iterator[tuple[ClientPool, HttpFetcher]]:
@@ -667,6 +678,7 @@ class _Network:
                 egress=self.egress,
                 transport=self.transport,
                 proxy=self.proxy,
+                manifests=self.manifests,
             ) as pool,
             HttpFetcher(
                 ca_file=self.ca_file,

@@ -90,7 +90,7 @@ def _url(value: Any, field: str, fail: Fail) -> str:
         credentials = bool(parts.username or parts.password)
         hostname = parts.hostname
     except ValueError as exc:
-        raise fail(field, f"{value!r} is not a valid URL") from exc
+        raise fail(field, "not a valid URL") from exc  # never echoed: it may carry a password
     if credentials:
         raise fail(field, "the URL must not carry credentials")
     if parts.scheme not in ("http", "https") or not hostname or parts.fragment:

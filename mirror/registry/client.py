@@ -36,6 +36,8 @@ from mirror.oci.document import Descriptor, bounded_json, parse_manifest
 from mirror.proxy import ProxyServer, ProxySettings, network_transport
 from mirror.registry.auth import Authenticator, CredentialLookup, Scope
 from mirror.registry.endpoint import Endpoint
+from mirror.registry.known import ManifestStore
+from mirror.registry.quota import QuotaWatch
 from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry_slow, retryable_failure, with_retries
 
 T = TypeVar("T")
@@ -59,6 +61,12 @@ class FetchedManifest:
 
 
 @dataclass(frozen=True)
+class ManifestHead:
+    digest: str
+    media_type: str | None
+
+
+@dataclass(frozen=True)
 class PushedManifest:
     digest: str
     oci_subject: str | None  # the OCI-Subject header: the registry indexed the manifest's subject for referrers
@@ -68,6 +76,14 @@ def _header_int(response: httpx.Response, name: str) -> int | None:
     """A header's non-negative integer value, or None; ASCII digits only, since str.isdigit() also takes "²"."""
     value = response.headers.get(name, "").strip()
     return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else None
+
+
+def _states_media_type(raw: bytes, max_depth: int) -> bool:
+    """Whether manifest bytes carry their own `mediaType` (then no Content-Type is needed to read them)."""
+    try:
+        return isinstance(bounded_json(raw, max_depth=max_depth).get("mediaType"), str)
+    except (ValueError, AttributeError):
+        return False
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -129,9 +145,12 @@ class RegistryClient:
         log: Callable[[str], None] | None = None,
         egress: EgressPolicy | None = None,
         proxy: ProxySettings | None = None,
+        manifests: ManifestStore | None = None,
     ) -> None:
-        """proxy: the upstream proxies (mirror.proxy), connected side only; None: every host directly."""
+        """proxy: the upstream proxies (mirror.proxy), connected side only; None: every host directly.
+        manifests: where collect keeps manifests by digest; with it, tags are resolved with HEAD first."""
         self.endpoint = endpoint
+        self._manifests = manifests
         self._log = log
         self._egress = egress
         self._limits = limits
@@ -150,6 +169,7 @@ class RegistryClient:
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
+        self.quota = QuotaWatch(endpoint.host, limits.min_ratelimit_remaining)
 
     def _used_proxy(self, server: ProxyServer) -> None:
         if self._egress is not None:  # the officer's list of hosts contacted names the proxy too
@@ -232,6 +252,7 @@ class RegistryClient:
             except httpx.TransportError as exc:
                 hint = "check the host, port and scheme (plainHTTP), and that the registry is running"
                 raise retryable_failure(exc, f"registry {target.netloc.decode()}", hint=hint) from exc
+            self.quota.observe(response.headers)  # every answer: a 401, a redirect and a 429 state it too
 
             if response.status_code == 401 and same_origin:
                 self._release(response)  # only the challenge header matters
@@ -326,10 +347,38 @@ class RegistryClient:
     # -- manifests -----------------------------------------------------------------------------------------
 
     def get_manifest(self, repository: str, reference: str, size: int | None = None) -> FetchedManifest:
-        """Fetch a manifest's exact bytes, checked against the digest asked for or the one the registry states.
+        """A manifest's exact bytes, checked against the digest asked for or the one the registry states.
 
-        With `size` (from the referring descriptor), the size is checked first, while the bytes stream.
+        With `size` (from the referring descriptor), the size is checked first, while the bytes stream. With a
+        manifest store (collect), a tag is resolved with HEAD first, and a digest held locally is not fetched:
+        pull quotas count manifest GETs (docs/collector.md, "Pull quotas"); what was fetched is kept there.
         """
+        if self._manifests is None:
+            return self._fetch_manifest(repository, reference, size)
+        media_type = None
+        if not is_digest(reference):
+            head = self.head_manifest(repository, reference)
+            if head is not None:
+                reference, media_type = head.digest, head.media_type
+        if is_digest(reference):
+            known = self._known_manifest(reference, size, media_type)
+            if known is not None:
+                return known
+        fetched = self._fetch_manifest(repository, reference, size)
+        self._manifests.put(fetched.digest, fetched.raw)
+        return fetched
+
+    def _known_manifest(self, digest: str, size: int | None, media_type: str | None) -> FetchedManifest | None:
+        assert self._manifests is not None
+        limit = self._limits.max_manifest_bytes if size is None else min(size, self._limits.max_manifest_bytes)
+        raw = self._manifests.get(digest, limit)
+        if raw is None or sha256_digest(raw) != digest or (size is not None and len(raw) != size):
+            return None  # absent, or not these bytes: fetched instead
+        if media_type is None and not _states_media_type(raw, self._limits.max_json_depth):
+            return None  # only a GET's Content-Type would say what it is
+        return FetchedManifest(raw, media_type, digest)
+
+    def _fetch_manifest(self, repository: str, reference: str, size: int | None = None) -> FetchedManifest:
         limit = self._limits.max_manifest_bytes if size is None else min(size, self._limits.max_manifest_bytes)
         url = self._url(repository, "manifests", reference)
         scope = (self._scope(repository, "pull"),)
@@ -340,6 +389,7 @@ class RegistryClient:
         )
 
         def attempt() -> FetchedManifest:
+            self.quota.before_pull(f"manifest {where}")  # each attempt is a pull to a registry that counts them
             response = self._send("GET", url, scope, headers={"Accept": mt.ACCEPT, "Accept-Encoding": "identity"})
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
@@ -377,6 +427,7 @@ class RegistryClient:
         scope = (self._scope(repository, "pull"),)
 
         def attempt() -> str | None:
+            self.quota.counted_head()
             response = self._send("HEAD", url, scope, headers={"Accept": mt.ACCEPT})
             self._release(response)
             if response.status_code == 404:
@@ -394,6 +445,35 @@ class RegistryClient:
 
         what = f"manifest {self.endpoint.host}/{repository}:{reference}"
         return self._retrying(attempt, self._document(what))
+
+    def head_manifest(self, repository: str, reference: str) -> ManifestHead | None:
+        """What a tag (or digest) names, from a HEAD's Docker-Content-Digest: pull quotas count GETs only.
+
+        None when the registry states no digest on HEAD, or does not take HEAD for manifests (405, 501): the
+        caller GETs instead. A manifest the registry does not have raises RegistryHTTPError (404) as GET does.
+        """
+        url = self._url(repository, "manifests", reference)
+        scope = (self._scope(repository, "pull"),)
+        where = f"{self.endpoint.host}/{repository}{'@' if is_digest(reference) else ':'}{reference}"
+
+        def attempt() -> ManifestHead | None:
+            self.quota.counted_head()
+            response = self._send("HEAD", url, scope, headers={"Accept": mt.ACCEPT})
+            if response.status_code in (405, 501):
+                self._release(response)
+                return None
+            if response.status_code != 200:
+                raise self._error(response, f"manifest {where}")
+            self._release(response)
+            stated = response.headers.get("docker-content-digest")
+            if stated is None:
+                return None
+            if not is_digest(stated) or (is_digest(reference) and stated != reference):
+                raise DigestMismatchError(f"{where}: the registry states digest {stated!r:.100}")
+            content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
+            return ManifestHead(stated, content_type)
+
+        return self._retrying(attempt, self._document(f"manifest {where}"))
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> PushedManifest:
         """PUT a manifest's exact bytes under a digest or tag; says whether the registry indexed its `subject`."""

@@ -14,6 +14,7 @@ from mirror.proxy import ProxySettings
 from mirror.registry.auth import CredentialLookup
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
+from mirror.registry.known import ManifestStore
 
 
 def _auth_file_lookup(endpoint: Endpoint) -> CredentialLookup:
@@ -44,8 +45,11 @@ class ClientPool:
         egress: EgressPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         proxy: ProxySettings | None = None,
+        manifests: ManifestStore | None = None,
     ) -> None:
-        """transport: stands in for the network under every client (tests: the registry simulator)."""
+        """transport: stands in for the network under every client (tests: the registry simulator).
+        manifests: the collect's manifests held locally (mirror.registry.known)."""
+        self._manifests = manifests
         self._log = log
         self._transport = transport
         self._proxy = proxy
@@ -74,9 +78,15 @@ class ClientPool:
                     egress=self._egress,
                     transport=self._transport,
                     proxy=self._proxy,
+                    manifests=self._manifests,
                 )
                 self._clients[host] = client
             return client
+
+    def pull_quotas(self) -> list[dict[str, object]]:
+        """Per registry host contacted: the manifest GETs and HEADs sent, and the quota its last answer stated."""
+        with self._lock:
+            return [client.quota.to_json() for client in self._clients.values()]
 
     def close(self) -> None:
         with self._lock:

@@ -1,9 +1,12 @@
 """The one retry policy: which answers and transport failures are retried, and how (backoff with jitter,
-Retry-After honoured within a cap); every client that retries a request uses it."""
+Retry-After honoured up to a ceiling, and a longer one not waited for at all); every client that retries a
+request uses it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
+import math
 import random
 import re
 import ssl
@@ -13,7 +16,7 @@ from typing import TypeVar
 
 import httpx
 
-from mirror.errors import MirrorError, SlowTransferError, TransferError, UnreachableError
+from mirror.errors import MirrorError, RateLimitedError, SlowTransferError, TransferError, UnreachableError
 from mirror.limits import Limits
 
 T = TypeVar("T")
@@ -86,6 +89,20 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def wait_too_long(failure: Retryable, retry_after: float, limits: Limits) -> RateLimitedError:
+    """A Retry-After beyond the ceiling is not waited for, nor cut short: an attempt before the time the registry
+    named is refused again (and on a registry with a pull quota may count), so the run stops (exit 4) saying when
+    to run it again."""
+    when = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=math.ceil(retry_after))
+    at = when.isoformat().replace("+00:00", "Z")
+    return RateLimitedError(
+        f"{failure.final.message}; it asks to wait {retry_after:.0f} s (Retry-After), more than the "
+        f"{limits.retry_after_max_s:.0f} s waited at most (retry_after_max_s): not retried",
+        rate_limit={"retryAfterS": math.ceil(retry_after), "retryAt": at},
+        hint=f"run the same command again after {at}",
+    )
+
+
 def with_retries(
     attempt: Callable[[], T],
     limits: Limits,
@@ -97,6 +114,8 @@ def with_retries(
         try:
             return attempt()
         except Retryable as exc:
+            if exc.retry_after is not None and exc.retry_after > limits.retry_after_max_s:
+                raise wait_too_long(exc, exc.retry_after, limits) from exc
             if number == limits.max_attempts:
                 raise exc.final from exc
             backoff = min(limits.backoff_max_s, limits.backoff_initial_s * 2 ** (number - 1))

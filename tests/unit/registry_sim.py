@@ -179,6 +179,8 @@ class RegistrySim:
         # distribution 3 pages them (2.8 lists every tag at once); None: one page. A client's `n` below it wins.
         self.tags_page_size: int | None = None
         self.on_request: Callable[[httpx.Request], None] | None = None  # called first for every request
+        # Headers added to every answer of the registry host (e.g. Docker Hub's ratelimit-remaining), per request.
+        self.answer_headers: Callable[[httpx.Request], dict[str, str]] | None = None
         # Manifest DELETE by digest (202, the tags on it go too); off, 405 UNSUPPORTED as distribution answers
         # with storage.delete disabled, checked before whether the manifest exists.
         self.deletes_enabled = True
@@ -255,6 +257,12 @@ class RegistrySim:
         self.requests.append(request)
         if self.on_request is not None:
             self.on_request(request)
+        response = self._answer(request)
+        if self.answer_headers is not None and request.url.netloc.decode() == self.host:
+            response.headers.update(self.answer_headers(request))
+        return response
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
         netloc = request.url.netloc.decode()
         if request.url.host == self.token_host:
             return self._token(request)

@@ -106,6 +106,13 @@ def test_invalid_file_entry_is_refused_naming_its_field(tmp_path, entry, field):
     assert field in refusal(manifest(tmp_path, entry))
 
 
+def test_a_url_with_credentials_that_urlsplit_cannot_read_is_refused_without_echoing_them(tmp_path):
+    # An unclosed [ in the password: urlsplit fails before it can say the URL carries credentials.
+    shown = refusal(manifest(tmp_path, f"- url: 'https://user:files[pa55@h.example/x'\n  sha256: {DIGEST}\n"))
+    assert "spec.files[0].url" in shown
+    assert "pa55" not in shown
+
+
 def test_two_files_with_one_name_are_refused(tmp_path):
     entries = f"- url: https://a.example/tool\n  sha256: {DIGEST}\n- url: https://b.example/tool\n  sha256: {DIGEST}\n"
     text = refusal(manifest(tmp_path, entries))

@@ -29,6 +29,7 @@ from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
     MirrorError,
+    RateLimitedError,
     RegistryHTTPError,
     TransferError,
     UnreachableError,
@@ -454,11 +455,24 @@ def test_429_retry_after_is_honoured(sim, connect, sleeps):
     assert sleeps[0] >= 3
 
 
-def test_retry_after_is_capped(sim, connect, sleeps):
+def test_a_retry_after_at_the_ceiling_is_waited_then_retried(sim, connect, sleeps):
     sim.add_manifest(REPO, MANIFEST, tag="v1")
-    sim.fail(1, 429, retry_after="86400")
+    sim.fail(1, 429, retry_after=str(int(DEFAULT_LIMITS.retry_after_max_s)))
     connect(sim).get_manifest(REPO, "v1")
     assert sleeps == [DEFAULT_LIMITS.retry_after_max_s]
+
+
+def test_a_retry_after_beyond_the_ceiling_is_not_waited_for_and_says_when_to_run_again(sim, connect, sleeps):
+    sim.add_manifest(REPO, MANIFEST, tag="v1")
+    sim.fail(1, 429, retry_after="86400")
+    with pytest.raises(RateLimitedError) as caught:
+        connect(sim).get_manifest(REPO, "v1")
+    assert sleeps == []
+    assert len(sim.registry_requests("GET", "manifests")) == 1
+    assert caught.value.exit_code == 4
+    assert "86400 s (Retry-After)" in caught.value.message and "retry_after_max_s" in caught.value.message
+    assert caught.value.rate_limit["retryAfterS"] == 86400
+    assert f"after {caught.value.rate_limit['retryAt']}" in (caught.value.hint or "")
 
 
 def test_503_is_retried_then_succeeds(sim, connect, sleeps):

@@ -19,7 +19,15 @@ import mirror
 from mirror import errors
 from mirror.cli import _fail
 from mirror.collector.httpfetch import HttpFetcher
-from mirror.errors import Interrupted, MirrorError, Problem, TransferError, UnreachableError, VerificationError
+from mirror.errors import (
+    Interrupted,
+    MirrorError,
+    Problem,
+    RateLimitedError,
+    TransferError,
+    UnreachableError,
+    VerificationError,
+)
 from mirror.limits import Limits
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint
@@ -97,10 +105,21 @@ def _answering(status: int, retry_after: str) -> httpx.MockTransport:
 
 
 @pytest.mark.parametrize("fail", [_registry_failure, _chart_failure], ids=["registry", "chart fetcher"])
-def test_a_retry_after_beyond_the_ceiling_is_capped_the_same_in_every_client(fail: Callable[..., MirrorError]) -> None:
+def test_a_retry_after_beyond_the_ceiling_stops_at_once_the_same_in_every_client(
+    fail: Callable[..., MirrorError],
+) -> None:
     sleeps: list[float] = []
-    fail(_answering(503, "3600"), sleeps)
-    assert sleeps == [FAST.retry_after_max_s]
+    error = fail(_answering(503, "3600"), sleeps)
+    assert sleeps == []
+    assert isinstance(error, RateLimitedError) and error.exit_code == 4
+    assert "3600 s (Retry-After)" in error.message
+
+
+@pytest.mark.parametrize("fail", [_registry_failure, _chart_failure], ids=["registry", "chart fetcher"])
+def test_a_retry_after_within_the_ceiling_is_waited_the_same_in_every_client(fail: Callable[..., MirrorError]) -> None:
+    sleeps: list[float] = []
+    fail(_answering(503, "0"), sleeps)
+    assert sleeps and all(s <= FAST.retry_after_max_s for s in sleeps)
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
@@ -123,6 +142,8 @@ def _instance(cls: type[MirrorError]) -> MirrorError:
         return cls("slow", retryable=True, hint="fix it")
     if cls is errors.RegistryHTTPError:
         return cls("no", status=500, hint="fix it")
+    if cls is errors.RateLimitedError:
+        return cls("quota", rate_limit={"host": "docker.io", "remaining": 3}, hint="fix it")
     if issubclass(cls, VerificationError):
         return cls("refused", problems=[Problem("CODE", "what")], hint="fix it")
     return cls("failed", hint="fix it")
@@ -133,7 +154,7 @@ def test_every_error_has_one_json_form_with_the_same_keys(cls: type[MirrorError]
     body = _instance(cls).to_json()
     assert {"exitCode", "error", "message", "hint"} <= set(body)
     assert body["exitCode"] == cls.exit_code and body["error"] == cls.__name__
-    assert set(body) - {"exitCode", "error", "message", "hint"} <= {"problems"}
+    assert set(body) - {"exitCode", "error", "message", "hint"} <= {"problems", "rateLimit"}
 
 
 @pytest.mark.parametrize("cls", _every_error_class(), ids=lambda c: c.__name__)

@@ -1,0 +1,58 @@
+"""The manifests a collect already holds locally, by digest: those the --since base bundle carries, and those
+the blob cache kept from earlier runs. With them, a tag whose digest did not move costs a HEAD and no GET, and
+so do the children of its index and what is attached to it. See docs/collector.md ("Pull quotas").
+
+Every byte handed out is hashed again by the registry client before it is used (mirror.registry.client).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from mirror.bundle.inventory import blob_path
+from mirror.bundle.opening import open_bundle
+from mirror.bundle.reader import BundleReader, read_small
+from mirror.collector.cache import BlobCache
+from mirror.errors import MirrorError
+from mirror.limits import Limits
+
+
+class KnownManifests:
+    """Thread-safe. `base`: the --since path when it is a bundle (an inventory file holds no manifest)."""
+
+    def __init__(self, cache: BlobCache | None, base: Path | None, limits: Limits) -> None:
+        self._cache = cache
+        self._reader: BundleReader | None = None
+        self._lock = threading.Lock()
+        self.reused = 0  # manifests taken from here instead of the network
+        if base is not None and not (base.is_file() and base.name.endswith(".json")):
+            try:
+                self._reader = open_bundle(base, limits)
+            except MirrorError:
+                self._reader = None  # load_base has read its inventory; a base unreadable here only costs GETs
+
+    def get(self, digest: str, max_bytes: int) -> bytes | None:
+        raw = self._from_base(digest, max_bytes)
+        if raw is None and self._cache is not None:
+            raw = self._cache.read_small(digest, max_bytes)
+        if raw is not None:
+            with self._lock:
+                self.reused += 1
+        return raw
+
+    def _from_base(self, digest: str, max_bytes: int) -> bytes | None:
+        if self._reader is None:
+            return None
+        path = blob_path(digest)
+        with self._lock:  # a tar reader is one file position
+            if path not in self._reader.files():
+                return None
+            try:
+                return read_small(self._reader, path, max_bytes)
+            except MirrorError:
+                return None
+
+    def put(self, digest: str, raw: bytes) -> None:
+        if self._cache is not None:
+            self._cache.keep_small(digest, raw)
