@@ -535,7 +535,7 @@ def collect(
     sets = load_mirrorsets(manifest_paths)
     pins = None
     if lock is not None:
-        sets, pins = apply_lock(sets, read_lock(lock, limits))
+        sets, pins = apply_lock(sets, read_lock(lock, limits), limits)
     progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None
