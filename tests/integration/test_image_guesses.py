@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.charts import ChartRepo, build_chart
 from tests.support.mirrorsets import mirrorset
-from tests.support.services import UPSTREAM_REGISTRY
+from tests.support.services import CHARTS_ADDRESS, UPSTREAM_REGISTRY
 
 # A chart that renders no image of its own: what it uses is found in its values only, so a repository without a tag
 # there is a guess (appVersion) that nothing confirms.
@@ -122,6 +122,28 @@ def test_an_image_guessed_from_an_env_value_on_an_unreachable_host_is_left_out(
     assert {a["source"] for a in summary["artifacts"] if a["kind"] == "image"} == {used}
     [warning] = [w for w in summary["warnings"] if w["code"] == "IMAGE_GUESS_UNREACHABLE"]
     assert f"{unreachable}/team/helper:2.1" in warning["message"]
+
+
+def test_a_guessed_image_on_a_host_whose_tls_handshake_fails_is_left_out(tmp_path, mirror_process, services):
+    # The chart repository's nginx speaks plain HTTP only: a registry client speaking TLS to it fails the handshake.
+    chart_repo = _chart_repo(services, {"repository": f"{CHARTS_ADDRESS}/team/app"})
+    result = _collect(mirror_process, _manifest(tmp_path, chart_repo, []), tmp_path / "b")
+    assert result.exit_code == 0, result.stderr
+    [warning] = [w for w in result.json()["warnings"] if w["code"] == "IMAGE_GUESS_UNREACHABLE"]
+    assert f"{CHARTS_ADDRESS}/team/app:1.0.0: {CHARTS_ADDRESS} cannot be reached" in warning["message"]
+
+
+def test_a_guessed_image_on_a_registry_that_denies_access_is_left_out(tmp_path, mirror_process, services):
+    # The internal registry asks for credentials (basic auth), and this collect has none for it: a 401.
+    chart_repo = _chart_repo(services, {"repository": f"{services.internal}/team/app"})
+    manifest = _manifest(tmp_path, chart_repo, [])
+    empty_auth = tmp_path / "auth.json"
+    empty_auth.write_text("{}")
+    env = {"SSL_CERT_FILE": str(services.ca_file), "REGISTRY_AUTH_FILE": str(empty_auth)}
+    result = _collect(mirror_process, manifest, tmp_path / "b", env=env)
+    assert result.exit_code == 0, result.stderr
+    [warning] = [w for w in result.json()["warnings"] if w["code"] == "IMAGE_GUESS_UNREACHABLE"]
+    assert f"{services.internal} refuses it" in warning["message"] and "401" in warning["message"]
 
 
 def test_the_warning_can_be_acknowledged(tmp_path, mirror_process, services, upstream_images, unreachable):
