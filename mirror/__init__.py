@@ -5,6 +5,6 @@ import sys
 __version__ = "0.1.0"
 
 # `import httpx` also imports httpx's own command-line client (click, rich, pygments: about 0.1 s of CPU) whenever
-# click is installed, as it is beside the test tools. A None entry makes that optional import fail, as httpx
+# click is installed, and typer brings click. A None entry makes that optional import fail, as httpx
 # expects it to when click is absent, and mirror never runs that client.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
