@@ -186,6 +186,18 @@ def test_unchanged_pinned_file_is_left_to_the_base_of_an_incremental_bundle(
     assert hashlib.sha256((out / "big").read_bytes()).hexdigest() == sha
 
 
+def test_a_file_changed_since_the_base_is_a_moved_warning_naming_its_own_sha256(tmp_path, mirror_cli, served):
+    url, old = _serve(served, "install.sh", b"echo first\n")
+    manifest = _mirrorset(tmp_path, [{"url": url, "sha256": "trust-on-first-use"}])
+    assert mirror_cli("collect", manifest, "-o", tmp_path / "base").exit_code == 0
+    _, new = _serve(served, "install.sh", b"echo second\n")
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "next", "--since", tmp_path / "base", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert f"{url}: moved since the base, from file sha256:{old} to sha256:{new}" in result.stderr
+    [moved] = result.json()["movedTags"]
+    assert moved["fileSha256"] == {"old": f"sha256:{old}", "new": f"sha256:{new}"}
+
+
 def test_files_out_refuses_an_incremental_bundle_whose_base_holds_the_bytes_it_lacks(
     tmp_path, mirror_cli, services, served, internal_env, internal_url
 ):
