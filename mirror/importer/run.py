@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -620,10 +621,19 @@ class _Refusals:
             for problem in (error.problems or [Problem("IMPORT_REFUSED", error.message)])
         ]
         message = f"{bundle}: refused, {len(problems)} problem(s) found before anything was written"
-        hint = "nothing was written; " + "; ".join(e.hint for e in self.errors if e.hint)
+        hints = dict.fromkeys(_without_nothing_written(e.hint) for e in self.errors if e.hint)  # each one once
+        hint = "; ".join(["nothing was written", *(h for h in hints if h)])
         if any(isinstance(e, VerificationError) for e in self.errors):
             raise VerificationError(message, problems=problems, hint=hint)  # the bundle is at fault: exit 3
         raise PlanRefused(message, problems=problems, hint=hint)
+
+
+_NOTHING_WRITTEN = re.compile(r"[;.]?\s*nothing was written(?: there)?\s*[;.]?\s*", re.IGNORECASE)
+
+
+def _without_nothing_written(hint: str) -> str:
+    """A refusal's hint without its own "nothing was written": the combined hint says it once."""
+    return _NOTHING_WRITTEN.sub("; ", hint).strip("; ")
 
 
 def _plan(
