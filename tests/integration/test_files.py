@@ -80,6 +80,22 @@ def test_file_lands_as_an_oras_artifact_pulled_back_with_its_bytes(
     assert registry.get_manifest(target)["artifactType"] == "application/vnd.mirror.file.v1"
 
 
+def test_import_counts_files_apart_from_images_and_charts(
+    tmp_path, mirror_cli, services, served, internal_env, internal_url
+):
+    one, sha_one = _serve(served, "one.sh", b"one\n")
+    two, sha_two = _serve(served, "two.sh", b"two\n")
+    bundle = tmp_path / "b"
+    manifest = _mirrorset(tmp_path, [{"url": one, "sha256": sha_one}, {"url": two, "sha256": sha_two}])
+    assert mirror_cli("collect", manifest, "-o", bundle).exit_code == 0
+    result = mirror_cli(
+        "import", bundle, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file, "--dry-run",
+        env=internal_env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert ": 0 image(s) and chart(s), 2 file(s), 0 attached manifest(s)" in result.stderr
+
+
 def test_files_out_writes_each_file_by_name_and_replaces_last_nights(
     tmp_path, mirror_cli, services, served, internal_env, internal_url
 ):
