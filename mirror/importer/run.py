@@ -497,8 +497,9 @@ def _plan_check_write(
             node_files = len(plan.node_files) if outputs.mirror_config is not None else 0
             attempt.plan(plan.images, plan.attached, [p for _, p in plan.pushes], len(plan.flux_files), node_files)
             files = sum(1 for p in plan.images if p.image.artifact.kind == "file")
+            images = len(plan.images) - files
             progress.log(
-                f"verified {len(verified.inventory.files)} bundle files: {len(plan.images) - files} image(s) and chart(s), "
+                f"verified {len(verified.inventory.files)} bundle files: {images} image(s) and chart(s), "
                 f"{files} file(s), {len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); "
                 "every check passed"
             )
