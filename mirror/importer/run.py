@@ -496,11 +496,11 @@ def _plan_check_write(
             refusals.raise_any(bundle)
             node_files = len(plan.node_files) if outputs.mirror_config is not None else 0
             attempt.plan(plan.images, plan.attached, [p for _, p in plan.pushes], len(plan.flux_files), node_files)
-            files = sum(1 for p in plan.images if p.image.artifact.kind == "file")
-            images = len(plan.images) - files
+            file_count = sum(1 for p in plan.images if p.image.artifact.kind == "file")
+            images = len(plan.images) - file_count
             progress.log(
                 f"verified {len(verified.inventory.files)} bundle files: {images} image(s) and chart(s), "
-                f"{files} file(s), {len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); "
+                f"{file_count} file(s), {len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); "
                 "every check passed"
             )
             written = _write_or_dry_run(plan, verified, report, targets, attempt, outputs, dry_run, force)
