@@ -783,7 +783,10 @@ class RegistryClient:
         check_digest(digest, "blob digest")
         source = holder or repository
         url = self._url(repository, "blobs", "uploads/")
-        scope = tuple(dict.fromkeys((self._scope(repository, "pull,push"), self._scope(source, "pull"))))
+        # From itself: the scope of a plain upload, so the token that the upload would fetch serves both.
+        scope = (self._scope(repository, "pull,push"),) + (
+            () if source == repository else (self._scope(source, "pull"),)
+        )
         params = {"mount": digest, "from": self.endpoint.repository(source)}
         what = f"blob {self.endpoint.host}/{repository}@{digest}"
 
