@@ -102,14 +102,17 @@ class RegistryImporter:
 
     def _on_target(self, plan: ImagePlan) -> tuple[bool, str | None]:
         """Whether the image's top manifest is on the target, and where its tag points: one HEAD, of the tag, for
-        a tagged image whose tag is absent or already right; a second, by digest, only for a tag that moved."""
+        a tagged image whose tag is absent or already right; a second, by digest, for a tag that moved (and for an
+        image an incremental bundle left to its base, whose blobs it does not carry)."""
         digest = plan.image.artifact.digest
         if not plan.tag:
             return self.client.manifest_digest(plan.repository, digest) is not None, None
         current = self.client.manifest_digest(plan.repository, plan.tag)
-        if current is None or current == digest:
+        if current == digest:
+            return True, current
+        if current is None and plan.image.carried:
             # An absent tag: the image is pushed, its blobs offered (one request each when already there).
-            return current == digest, current
+            return False, None
         return self.client.manifest_digest(plan.repository, digest) is not None, current
 
     def push_blobs(self, plans: list[ImagePlan]) -> None:
