@@ -854,13 +854,13 @@ def _print_trust_report(report: Any) -> None:
     if report.ok:
         _say("verified: every file, signature and policy rule holds")
         return
-    from mirror.trust.check import FILES_NOT_CHECKED
+    from mirror.trust.check import files_not_checked
 
     _say(f"REFUSED: {problem_count(report.problems)} problem(s)")
     for problem in report.problems:
         _say(f"  - {problem}")
     if not report.files_checked:
-        _say(f"  ({FILES_NOT_CHECKED})")
+        _say(f"  ({files_not_checked(report.problems)})")
 
 
 @app.command()

@@ -101,9 +101,21 @@ class FileCollector:
         else:
             sha, size = self._read_local(source)
         if pinned is not None and sha != pinned and source.url is None:
+            pinned_by = f"the lock ({source.locked_in}) pins" if source.locked_in else f"{source.origin} pins"
             raise UsageError(
-                f"file {source.source}: sha256 {sha}, but {source.origin} pins {pinned}",
-                hint="the local file changed: check it, then update sha256",
+                f"file {source.source}: sha256 {sha}, but {pinned_by} {pinned}",
+                hint="the local file changed: check it, then run `mirror resolve --json` again and collect with "
+                "the new lock"
+                if source.locked_in
+                else "the local file changed: check it, then update sha256",
+            )
+        if pinned is not None and sha != pinned and source.locked_in is not None:
+            raise DigestMismatchError(
+                f"file {source.source}: upstream served other bytes than the lock ({source.locked_in}) pins for "
+                f"{source.origin} (sha256: trust-on-first-use): expected sha256 {pinned}, got {sha} ({size} bytes)",
+                hint="the lock holds the digest resolve saw: check the new file against the publisher's checksum; "
+                "if it changed on purpose, run `mirror resolve --json` again, review the new lock and collect with it "
+                "(or update that entry of the lock); otherwise do not carry it",
             )
         if pinned is not None and sha != pinned:
             raise DigestMismatchError(

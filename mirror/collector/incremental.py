@@ -53,11 +53,27 @@ class MovedTag:
 
     kind: str
     source: str
-    old: str
+    old: str  # manifest digests
     new: str
+    # A file's own sha256 before and after (`sha256:<hex>`): what an officer compares with the publisher's checksum.
+    file_old: str | None = None
+    file_new: str | None = None
 
-    def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "source": self.source, "old": self.old, "new": self.new}
+    def to_json(self) -> dict[str, object]:
+        moved: dict[str, object] = {"kind": self.kind, "source": self.source, "old": self.old, "new": self.new}
+        if self.file_old is not None and self.file_new is not None:
+            moved["fileSha256"] = {"old": self.file_old, "new": self.file_new}
+        return moved
+
+    def warning(self) -> str:
+        if self.file_old is not None and self.file_new is not None:
+            return f"{self.source}: moved since the base, from file {self.file_old} to {self.file_new}"
+        return f"{self.source}: moved since the base, from {self.old} to {self.new}"
+
+
+def _file_sha256(artifact: ArtifactRecord) -> str | None:
+    sha = artifact.extra.get("fileSha256") if artifact.kind == "file" else None
+    return f"sha256:{sha}" if isinstance(sha, str) else None
 
 
 @dataclass(frozen=True)
@@ -124,12 +140,13 @@ class BaseChain:
     def moved(self, artifacts: Iterable[ArtifactRecord]) -> list[MovedTag]:
         """Images, charts and files whose source now resolves to another digest than in PREV."""
         kinds = ("image", "chart", "file")
-        before = {(a.kind, a.source): a.digest for a in self.inventory.artifacts if a.kind in kinds}
+        before = {(a.kind, a.source): a for a in self.inventory.artifacts if a.kind in kinds}
         moved = []
         for artifact in artifacts:
             old = before.get((artifact.kind, artifact.source))
-            if old is not None and old != artifact.digest:
-                moved.append(MovedTag(artifact.kind, artifact.source, old, artifact.digest))
+            if old is not None and old.digest != artifact.digest:
+                files = (_file_sha256(old), _file_sha256(artifact))
+                moved.append(MovedTag(artifact.kind, artifact.source, old.digest, artifact.digest, *files))
         return moved
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirror.collector.lockfile import Lock, Locked
@@ -305,7 +306,8 @@ def _pin_files(mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list[
                 )
             )
             continue
-        pinned.append(replace(source, sha256=sha256))
+        locked_in = f"{Path(lock.path).name} ({locked.where})" if source.sha256 is None else None
+        pinned.append(replace(source, sha256=sha256, locked_in=locked_in))
     return tuple(pinned)
 
 

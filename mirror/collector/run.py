@@ -880,7 +880,7 @@ def _leave_to_base(
     expected = leave_to_base(chain, writer, needed, keep=keep)
     moved = chain.moved(artifacts)
     for change in moved:
-        progress.warn(f"{change.source}: moved since the base, from {change.old} to {change.new}", UPSTREAM_TAG_MOVED)
+        progress.warn(change.warning(), UPSTREAM_TAG_MOVED)
     return {"base": chain.record, "expected": expected}, moved
 
 

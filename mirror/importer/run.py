@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -499,9 +500,12 @@ def _plan_check_write(
             refusals.raise_any(bundle)
             node_files = len(plan.node_files) if outputs.mirror_config is not None else 0
             attempt.plan(plan.images, plan.attached, [p for _, p in plan.pushes], len(plan.flux_files), node_files)
+            file_count = sum(1 for p in plan.images if p.image.artifact.kind == "file")
+            images = len(plan.images) - file_count
             progress.log(
-                f"verified {len(verified.inventory.files)} files: {len(plan.images)} image(s) and chart(s), "
-                f"{len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); every check passed"
+                f"verified {len(verified.inventory.files)} bundle files: {images} image(s) and chart(s), "
+                f"{file_count} file(s), {len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); "
+                "every check passed"
             )
             written = _write_or_dry_run(plan, verified, report, targets, attempt, outputs, dry_run, force)
             attempt.done(written.outcomes, [result for _, result in written.pushed])
@@ -624,10 +628,19 @@ class _Refusals:
             for problem in (error.problems or [Problem("IMPORT_REFUSED", error.message)])
         ]
         message = f"{bundle}: refused, {len(problems)} problem(s) found before anything was written"
-        hint = "nothing was written; " + "; ".join(e.hint for e in self.errors if e.hint)
+        hints = dict.fromkeys(_without_nothing_written(e.hint) for e in self.errors if e.hint)  # each one once
+        hint = "; ".join(["nothing was written", *(h for h in hints if h)])
         if any(isinstance(e, VerificationError) for e in self.errors):
             raise VerificationError(message, problems=problems, hint=hint)  # the bundle is at fault: exit 3
         raise PlanRefused(message, problems=problems, hint=hint)
+
+
+_NOTHING_WRITTEN = re.compile(r"[;.]?\s*nothing was written(?: there)?\s*[;.]?\s*", re.IGNORECASE)
+
+
+def _without_nothing_written(hint: str) -> str:
+    """A refusal's hint without its own "nothing was written": the combined hint says it once."""
+    return _NOTHING_WRITTEN.sub("; ", hint).strip("; ")
 
 
 def _plan(

@@ -115,6 +115,8 @@ class FileSource:
     sha256: str | None  # lowercase hex; None: trust on first use (a URL) or unchecked (a local file)
     tag: str  # the tag it lands under
     origin: str
+    # collect --lock: where the sha256 of a trust-on-first-use entry came from (`LOCK (artifacts[3])`), for messages
+    locked_in: str | None = None
 
 
 @dataclass(frozen=True)

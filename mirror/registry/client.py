@@ -172,7 +172,9 @@ class RegistryClient:
         )
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
-        self.quota = QuotaWatch(endpoint.host, limits.min_ratelimit_remaining)
+        self.quota = QuotaWatch(
+            endpoint.host, limits.min_ratelimit_remaining, endpoint=endpoint.url if endpoint.configured else None
+        )
 
     def _used_proxy(self, server: ProxyServer) -> None:
         if self._egress is not None:  # the officer's list of hosts contacted names the proxy too

@@ -28,6 +28,7 @@ class Endpoint:
     netloc: str
     repo_prefix: str = ""
     ca_file: str | None = None
+    configured: bool = False  # from `registries.HOST.endpoint`: requests go to it, not to the host itself
 
     @property
     def base_url(self) -> str:
@@ -70,7 +71,7 @@ def endpoint_for(host: str, settings: RegistrySettings | None, default_ca: str |
     ca_file = settings.ca_file or default_ca
     if settings.endpoint:
         scheme, netloc, prefix = parse_endpoint_url(settings.endpoint, f"registries.{host}.endpoint")
-        return Endpoint(host, scheme, netloc, prefix, ca_file)
+        return Endpoint(host, scheme, netloc, prefix, ca_file, configured=True)
     scheme = "http" if settings.plain_http else "https"
     netloc = _DOCKER_HUB_API if host == DOCKER_HUB else host
     return Endpoint(host, scheme, netloc, "", ca_file)

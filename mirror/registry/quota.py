@@ -50,8 +50,9 @@ class QuotaWatch:
     manifest GET to the host is refused before it is sent (a request already sent finishes).
     """
 
-    def __init__(self, host: str, minimum: int) -> None:
+    def __init__(self, host: str, minimum: int, *, endpoint: str | None = None) -> None:
         self.host = host
+        self.endpoint = endpoint  # `registries.HOST.endpoint` when set: the address asked, whose headers these are
         self.minimum = minimum
         self.last: Quota | None = None
         self.tripped: Quota | None = None
@@ -77,16 +78,27 @@ class QuotaWatch:
                 return
         window = f" in a window of {tripped.window_s} s" if tripped.window_s is not None else ""
         of = f" of {tripped.limit}" if tripped.limit is not None else ""
+        asked = self.host if self.endpoint is None else f"{self.endpoint} (registries.{self.host}.endpoint)"
+        ways = (
+            f"log in for a larger quota, collect through a pull-through cache (registries.{self.host}.endpoint), "
+            if self.endpoint is None
+            else "log in to the endpoint for a larger quota (the quota is the endpoint's, or its upstream's it "
+            "passes on), "
+        )
         raise RateLimitedError(
-            f"{self.host}: {tripped.remaining} pull(s) left{of}{window} (ratelimit-remaining), fewer than the "
+            f"{asked}: {tripped.remaining} pull(s) left{of}{window} (ratelimit-remaining), fewer than the "
             f"{self.minimum} kept in reserve (min_ratelimit_remaining); stopped before {what}: no further manifest "
             "is fetched from this host (GET), requests already sent finished",
-            rate_limit={"host": self.host, **tripped.to_json(), "minimum": self.minimum},
+            rate_limit={
+                "host": self.host,
+                **({"endpoint": self.endpoint} if self.endpoint is not None else {}),
+                **tripped.to_json(),
+                "minimum": self.minimum,
+            },
             hint=(
                 "run again once the window has moved on"
                 + (f" (up to {tripped.window_s} s)" if tripped.window_s is not None else "")
-                + ", log in for a larger quota, collect through a pull-through cache (registries.HOST.endpoint), "
-                "or lower --min-pull-quota"
+                + f", {ways}or lower --min-pull-quota"
             ),
         )
 

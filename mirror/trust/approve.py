@@ -11,7 +11,7 @@ from mirror.bundle.signatures import add_envelope
 from mirror.bundle.verify import check_contents, read_signed_part
 from mirror.errors import MirrorError, UsageError, VerificationError, cap_problems, problem_count
 from mirror.limits import DEFAULT_LIMITS, Limits
-from mirror.trust.check import FILES_NOT_CHECKED, judge
+from mirror.trust.check import files_not_checked, judge, refused_by_sources_alone
 from mirror.trust.dsse import parse_envelope
 from mirror.trust.keys import PublicKey, Signer
 from mirror.trust.policy import Role, TrustPolicy, load_policy
@@ -96,11 +96,15 @@ def approve_bundle(
         check_contents(checked, jobs=jobs, limits=limits)
     problems = cap_problems([*checked.problems, *verdict.problems], limits.max_problems)
     if problems:
-        unchecked = "" if checked.files_checked else f"; {FILES_NOT_CHECKED}"
+        unchecked = "" if checked.files_checked else f"; {files_not_checked(problems)}"
+        hint = (
+            f"a source matches no allowedSources pattern of {trust}: an approval is only added to a bundle the "
+            "policy's source rules accept; change the MirrorSet, or the policy if the source should be allowed"
+            if refused_by_sources_alone(problems)
+            else "an approval is only added to an intact bundle with a valid collector signature"
+        )
         raise VerificationError(
-            f"{bundle}: not approved, {problem_count(problems)} problem(s){unchecked}",
-            problems=problems,
-            hint="an approval is only added to an intact bundle with a valid collector signature",
+            f"{bundle}: not approved, {problem_count(problems)} problem(s){unchecked}", problems=problems, hint=hint
         )
     existing = next(
         (name for name, raw in checked.envelopes.items() if _approved_by(raw, signer, checked.inventory_sha256)),

@@ -18,7 +18,19 @@ from mirror.trust.state import CollectorRecord, TrustState, load_state, save_sta
 from mirror.trust.upstream import check_upstream, policy_trusted_roots
 from mirror.trust.verdict import Verdict, evaluate
 
-FILES_NOT_CHECKED = "files were not checked: the signatures already refuse the bundle"
+SOURCE_RULES = frozenset({"SOURCE_NOT_ALLOWED"})
+
+
+def refused_by_sources_alone(problems: list[Problem]) -> bool:
+    """True when the policy's allowedSources are all that refuse the bundle (signatures, age and sequence hold)."""
+    return bool(problems) and all(p.code in SOURCE_RULES for p in problems)
+
+
+def files_not_checked(problems: list[Problem]) -> str:
+    """Why no file was hashed, naming what refused the bundle before its files were read."""
+    if refused_by_sources_alone(problems):
+        return "files were not checked: the policy's allowedSources already refuse the bundle"
+    return "files were not checked: the signatures already refuse the bundle"
 
 
 @dataclass
@@ -64,7 +76,7 @@ class TrustReport:
 
     def require(self) -> None:
         if not self.ok:
-            unchecked = "" if self.files_checked else f"; {FILES_NOT_CHECKED}"
+            unchecked = "" if self.files_checked else f"; {files_not_checked(self.problems)}"
             raise VerificationError(
                 f"{self.checked.reader.location}: refused, {problem_count(self.problems)} problem(s){unchecked}",
                 problems=self.problems,

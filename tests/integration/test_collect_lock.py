@@ -215,3 +215,19 @@ def test_a_file_upstream_changed_since_the_lock_exits_4(tmp_path, mirror_cli, se
     assert result.exit_code == 4, result.stderr
     assert lock["artifacts"][0]["digest"].removeprefix("sha256:") in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_file_changed_since_the_lock_names_the_lock_as_the_pin_and_says_to_resolve_again(
+    tmp_path, mirror_cli, served
+) -> None:
+    url, directory = served
+    (directory / "install.sh").write_bytes(b"echo reviewed\n")
+    manifest = _file_set(tmp_path, f"{url}/install.sh")
+    lock_file = _write(tmp_path, _resolved(mirror_cli, manifest))
+    (directory / "install.sh").write_bytes(b"echo something else\n")
+    result = mirror_cli("collect", manifest, "--lock", lock_file, "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 4, result.stderr
+    assert "spec.files[0] pins" not in result.stderr
+    assert f"the lock ({Path(lock_file).name}" in result.stderr
+    assert "mirror resolve --json" in result.stderr
+    assert "update sha256" not in result.stderr

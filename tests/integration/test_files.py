@@ -80,6 +80,22 @@ def test_file_lands_as_an_oras_artifact_pulled_back_with_its_bytes(
     assert registry.get_manifest(target)["artifactType"] == "application/vnd.mirror.file.v1"
 
 
+def test_import_counts_files_apart_from_images_and_charts(
+    tmp_path, mirror_cli, services, served, internal_env, internal_url
+):
+    one, sha_one = _serve(served, "one.sh", b"one\n")
+    two, sha_two = _serve(served, "two.sh", b"two\n")
+    bundle = tmp_path / "b"
+    manifest = _mirrorset(tmp_path, [{"url": one, "sha256": sha_one}, {"url": two, "sha256": sha_two}])
+    assert mirror_cli("collect", manifest, "-o", bundle).exit_code == 0
+    result = mirror_cli(
+        "import", bundle, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file, "--dry-run",
+        env=internal_env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert ": 0 image(s) and chart(s), 2 file(s), 0 attached manifest(s)" in result.stderr
+
+
 def test_files_out_writes_each_file_by_name_and_replaces_last_nights(
     tmp_path, mirror_cli, services, served, internal_env, internal_url
 ):
@@ -184,6 +200,18 @@ def test_unchanged_pinned_file_is_left_to_the_base_of_an_incremental_bundle(
     report = _import(mirror_cli, tmp_path / "next", services, internal_url, internal_env, "--files-out", out)
     assert report["filesOut"]["files"] == [{"name": "big", "sha256": sha, "size": 50_000}]
     assert hashlib.sha256((out / "big").read_bytes()).hexdigest() == sha
+
+
+def test_a_file_changed_since_the_base_is_a_moved_warning_naming_its_own_sha256(tmp_path, mirror_cli, served):
+    url, old = _serve(served, "install.sh", b"echo first\n")
+    manifest = _mirrorset(tmp_path, [{"url": url, "sha256": "trust-on-first-use"}])
+    assert mirror_cli("collect", manifest, "-o", tmp_path / "base").exit_code == 0
+    _, new = _serve(served, "install.sh", b"echo second\n")
+    result = mirror_cli("collect", manifest, "-o", tmp_path / "next", "--since", tmp_path / "base", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert f"{url}: moved since the base, from file sha256:{old} to sha256:{new}" in result.stderr
+    [moved] = result.json()["movedTags"]
+    assert moved["fileSha256"] == {"old": f"sha256:{old}", "new": f"sha256:{new}"}
 
 
 def test_files_out_refuses_an_incremental_bundle_whose_base_holds_the_bytes_it_lacks(

@@ -158,13 +158,17 @@ def test_a_registry_whose_quota_is_nearly_spent_stops_the_collect_before_any_pul
         result = mirror_cli("collect", manifest, "-o", tmp_path / "n1", "--jobs", "1", "--report", report)
 
         assert result.exit_code == 4
-        assert f"{UPSTREAM_REGISTRY}: 3 pull(s) left of 100 in a window of 21600 s" in result.stderr
+        asked = f"{proxy.url.rstrip('/')} (registries.{UPSTREAM_REGISTRY}.endpoint)"
+        assert f"{asked}: 3 pull(s) left of 100 in a window of 21600 s" in result.stderr
         assert "--min-pull-quota" in result.stderr
+        assert "pull-through cache" not in result.stderr  # the endpoint is one already
         assert manifest_requests(proxy.seen(), "GET") == []
         assert not any(f"/{namespace}/b/" in r.path for r in proxy.seen())  # the rest not even asked about
         assert not (tmp_path / "n1").exists()
         failed = json.loads(report.read_text())["failed"]
         assert failed[0]["rateLimit"]["remaining"] == 3
+        assert failed[0]["rateLimit"]["host"] == UPSTREAM_REGISTRY
+        assert failed[0]["rateLimit"]["endpoint"] == proxy.url.rstrip("/")
 
         again = mirror_cli("collect", manifest, "-o", tmp_path / "n2", "--min-pull-quota", "3", "-q")
         assert again.exit_code == 0, again.stderr

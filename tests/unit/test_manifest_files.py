@@ -158,3 +158,29 @@ def test_two_mirrorsets_naming_different_local_files_alike_are_refused(tmp_path)
     with pytest.raises(ManifestError) as caught:
         load_mirrorsets([first, second])
     assert "'tool'" in str(caught.value)
+
+
+def test_allowed_sources_judge_a_local_file_by_its_path_as_written_in_the_mirrorset(tmp_path):
+    """docs/trust-policy.md: a URL file matches by its URL, a local file by its `path:` as written."""
+    import datetime as dt
+
+    from mirror.trust.policy import Role, TrustPolicy
+    from mirror.trust.state import TrustState
+    from mirror.trust.verdict import evaluate
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "site-tool").write_bytes(b"tool\n")
+    path = manifest(tmp_path, f"- url: https://get.rke2.io/install.sh\n  sha256: {DIGEST}\n- path: bin/site-tool\n")
+    sources = [f.source for f in load_mirrorsets([path])[0].files]
+    assert sources == ["https://get.rke2.io/install.sh", "bin/site-tool"]
+
+    def refused(patterns: tuple[str, ...]) -> list[str]:
+        policy = TrustPolicy(Path("."), Role((), 0), Role((), 0), None, patterns, Path("."), 1)
+        verdict = evaluate(
+            inventory_sha256="0" * 64, bundle_id="b", envelopes={}, sources=sources, policy=policy,
+            state=TrustState(), clock=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        return [p.message for p in verdict.problems if p.code == "SOURCE_NOT_ALLOWED"]
+
+    assert refused(("https://get.rke2.io/*", "bin/*")) == []
+    assert refused(("https://get.rke2.io/*",)) == ["bin/site-tool matches no allowedSources pattern"]

@@ -90,3 +90,26 @@ def test_import_refusals_found_together_keep_naming_the_flux_out_directory(tmp_p
         f"[IMPORT_REFUSED] {tmp_path}: holds what an import cannot replace: a.yaml: mirror did not write it",
         "[IMPORT_REFUSED] --registry: not a URL",
     ]
+
+
+def test_import_refusals_found_together_say_nothing_was_written_once() -> None:
+    refusals = _Refusals()
+    with refusals.check():
+        raise VerificationError("2 item(s) are not on the target", hint="import its base first. Nothing was written")
+    with refusals.check():
+        raise UsageError("tags on the target", hint="remove those tags; nothing was written")
+    with pytest.raises(VerificationError) as caught:
+        refusals.raise_any("night.tar")
+    assert caught.value.hint is not None
+    assert caught.value.hint.lower().count("nothing was written") == 1, caught.value.hint
+    assert "import its base first" in caught.value.hint and "remove those tags" in caught.value.hint
+
+
+def test_import_refusals_with_the_same_hint_give_it_once() -> None:
+    refusals = _Refusals()
+    for what in ("images", "git"):
+        with refusals.check():
+            raise VerificationError(f"{what} not on the target", hint="import its base first. Nothing was written")
+    with pytest.raises(VerificationError) as caught:
+        refusals.raise_any("night.tar")
+    assert caught.value.hint == "nothing was written; import its base first"

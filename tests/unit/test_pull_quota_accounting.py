@@ -21,7 +21,7 @@ from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import sha256_digest
 from mirror.registry.client import RegistryClient
-from mirror.registry.endpoint import Endpoint
+from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
 from mirror.registry.quota import Quota, read_quota
 
 REPO = "library/app"
@@ -123,6 +123,29 @@ def test_a_refusal_without_a_window_says_what_it_knows(sim, client):
     client.head_manifest(REPO, "1.0")
     with pytest.raises(RateLimitedError, match=r"docker\.io: 0 pull\(s\) left \(ratelimit-remaining\)"):
         client.get_manifest(REPO, "1.0")
+
+
+def test_a_refusal_through_a_configured_endpoint_names_the_endpoint_contacted_and_the_registry(sim):
+    endpoint = endpoint_for("docker.io", RegistrySettings(endpoint=f"https://{sim.host}"))
+    with RegistryClient(endpoint, None, RESERVE, transport=sim.transport(), sleep=lambda _: None) as client:
+        sim.answer_headers = lambda request: quota_left(3)
+        client.head_manifest(REPO, "1.0")
+        with pytest.raises(RateLimitedError) as caught:
+            client.get_manifest(REPO, "1.0")
+    message = str(caught.value)
+    assert message.startswith(f"https://{sim.host} (registries.docker.io.endpoint): 3 pull(s) left")
+    assert caught.value.rate_limit is not None
+    assert caught.value.rate_limit["host"] == "docker.io"
+    assert caught.value.rate_limit["endpoint"] == f"https://{sim.host}"
+    assert "pull-through cache" not in (caught.value.hint or "")
+
+
+def test_a_refusal_from_the_registry_itself_suggests_a_pull_through_cache(sim, client):
+    sim.answer_headers = lambda request: quota_left(3)
+    client.head_manifest(REPO, "1.0")
+    with pytest.raises(RateLimitedError) as caught:
+        client.get_manifest(REPO, "1.0")
+    assert "pull-through cache (registries.docker.io.endpoint)" in (caught.value.hint or "")
 
 
 def test_a_tag_is_resolved_with_head_and_no_get(sim, client):

@@ -15,7 +15,7 @@ from mirror.cli import app
 from mirror.errors import VerificationError
 from mirror.trust.approve import approve_bundle
 from mirror.trust.check import check_trust
-from tests.support.craft import craft_bundle, p256_signer, sparse_is_sparse, write_policy
+from tests.support.craft import craft_bundle, p256_signer, sparse_is_sparse, write_policy, write_public_key
 
 GiB = 1 << 30
 COLLECTOR = p256_signer("collector")
@@ -97,3 +97,29 @@ def test_approve_refuses_a_forged_bundle_without_reading_its_layer(forged_20g, o
     assert [p.code for p in refused.value.problems] == ["COLLECTOR_THRESHOLD"]
     assert str(forged_20g.layer.relative_to(forged_20g.root)) not in opened_paths
     assert len(list((forged_20g.root / "signatures").iterdir())) == 1  # no approval added
+
+
+def test_approve_refused_by_allowed_sources_names_the_source_rules_not_the_signatures(tmp_path, policy):
+    crafted = craft_bundle(tmp_path / "signed", COLLECTOR)
+    officer = write_public_key(OFFICER, policy.parent / "officer.pub")
+    policy.write_text(
+        policy.read_text()
+        + f"approvers: {{keys: ['{officer}'], threshold: 1}}\nallowedSources: ['registry.example.org/*']\n"
+    )
+    with pytest.raises(VerificationError) as refused:
+        approve_bundle(crafted.root, OFFICER, trust=policy)
+    assert [p.code for p in refused.value.problems] == ["SOURCE_NOT_ALLOWED"]
+    assert "signature" not in str(refused.value)
+    assert "allowedSources" in str(refused.value)
+    assert refused.value.hint is not None and "allowedSources" in refused.value.hint
+    assert "signature" not in refused.value.hint
+
+
+def test_verify_refused_by_allowed_sources_alone_does_not_blame_the_signatures(tmp_path, policy):
+    crafted = craft_bundle(tmp_path / "signed", COLLECTOR)
+    policy.write_text(policy.read_text() + "allowedSources: ['registry.example.org/*']\n")
+    result = CliRunner().invoke(app, ["verify", str(crafted.root), "--trust", str(policy)])
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "[SOURCE_NOT_ALLOWED]" in result.stdout
+    assert "the signatures already refuse" not in result.stdout + result.stderr
+    assert "allowedSources" in result.stdout + result.stderr
