@@ -45,8 +45,8 @@ class _Slot:
     Behaves as the empty, seekable file a blob download expects (write, and seek(0) + truncate() to start over).
     """
 
-    def __init__(self, descriptor: int, name: str, offset: int, size: int) -> None:
-        self._descriptor = descriptor
+    def __init__(self, tar: OnePassTar, name: str, offset: int, size: int) -> None:
+        self._tar = tar
         self.name = name
         self._offset = offset
         self.size = size
@@ -56,10 +56,8 @@ class _Slot:
         view = memoryview(data)
         if self.filled + len(view) > self.size:
             raise MirrorError(f"{self.name}: more than the {self.size} bytes reserved for it")
-        while view:
-            count = os.pwrite(self._descriptor, view, self._offset + self.filled)
-            self.filled += count
-            view = view[count:]
+        self._tar.write_at(view, self._offset + self.filled)
+        self.filled += len(view)
         return len(data)
 
     def seek(self, position: int, whence: int = os.SEEK_SET) -> int:
@@ -95,6 +93,27 @@ class OnePassTar:
         self._slots: dict[str, _Slot] = {}
         self._filled: set[str] = set()
         self._finished = False
+        # Downloads write from worker threads that an interrupt does not wait for: the descriptor is closed only
+        # once no write is under way, so a late write can never land in a file opened later under its number.
+        self._writers = threading.Lock()
+        self._writing = 0
+        self._closed = False
+
+    def write_at(self, data: memoryview, offset: int) -> None:
+        with self._writers:
+            if self._closed:
+                raise MirrorError(f"{self.path}: closed while a blob was being written into it")
+            self._writing += 1
+        try:
+            while data:
+                count = os.pwrite(self._descriptor, data, offset)
+                offset += count
+                data = data[count:]
+        finally:
+            with self._writers:
+                self._writing -= 1
+                if self._closed and not self._writing:
+                    self._handle.close()
 
     def _put(self, data: bytes) -> None:
         os.pwrite(self._descriptor, data, self._end)
@@ -120,7 +139,7 @@ class OnePassTar:
                 self._claim(name)
                 self._directories_of(name)
                 self._put(_header(name, size))
-                self._slots[name] = _Slot(self._descriptor, name, self._end, size)
+                self._slots[name] = _Slot(self, name, self._end, size)
                 self._end += _padded(size)  # a hole until filled; the padding stays a hole, read as zeros
 
     def is_reserved(self, name: str) -> bool:
@@ -175,7 +194,10 @@ class OnePassTar:
         self.close()
 
     def close(self) -> None:
-        self._handle.close()
+        with self._writers:
+            self._closed = True
+            if not self._writing:
+                self._handle.close()
 
     def __enter__(self) -> OnePassTar:
         return self

@@ -96,3 +96,10 @@ def test_bench_times_skopeo_pulling_one_blob_from_serve_beside_distribution(smal
     assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
     assert row["ratio"] == pytest.approx(row["mirror"]["value"] / row["other"]["value"])
     assert row["target"] == ">= 80% of distribution's throughput" and isinstance(row["met"], bool)
+
+
+def test_bench_puts_collect_to_a_tar_beside_collect_to_a_directory_with_the_bytes_each_wrote(small_bench):
+    row = _row(small_bench, "tar")
+    assert row["other"]["tool"] == "to a dir" and isinstance(row["met"], bool)
+    assert all(s["bytes_written"] > 0 for s in row["mirror"]["samples"] + row["other"]["samples"])
+    assert "MB (.tar)" in row["note"] and "MB (dir)" in row["note"]

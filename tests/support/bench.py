@@ -22,6 +22,8 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
    the trusted collector, as a tar stuffed with --hostile-blobs one-byte members its inventory does not list,
    (c) a collect of a Flux fleet holding a ten-level YAML alias bomb. Each runs once, under a --hostile-timeout
    and a 3 GB address-space cap; a run that is not refused in time is reported so, not waited for.
+11. tar: `mirror collect` of the copy corpus to a .tar against the same collect to a directory, with the bytes
+    each wrote (tests/support/benchtar.py).
 9. serve: `skopeo copy` of an image holding one --serve-size blob (1 GiB) from `mirror serve` of a bundle that
    carries it, against the same copy from the distribution registry it was collected from, in turns: the
    throughput of serve (which hashes every byte it sends) beside distribution's (which does not).
@@ -63,10 +65,12 @@ from tests.support.benchcorpus import (
     write_hostile_bundle,
     write_stuffed_tar,
 )
+from tests.support.benchtar import tar_rows
 from tests.support.cosign import generate_key
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 from tests.support.signedbundles import make_trust, sign
+from tests.support.written import bytes_from_time_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIRROR = str(REPO_ROOT / ".venv" / "bin" / "mirror")  # --mirror benches another build
@@ -89,6 +93,7 @@ class Sample:
     seconds: float
     peak_rss_mb: float
     cpu_seconds: float  # user + system, of the process and its children: less swayed by a busy machine
+    bytes_written: int = 0  # to storage, as the kernel counts them (tests/support/written.py)
 
 
 @dataclass
@@ -153,7 +158,7 @@ def _timed(what: str, command: list[str], env: dict[str, str] | None = None) -> 
         sys.exit(f"bench: {what}: no figures from /usr/bin/time:\n{done.stderr[-2000:]}")
     seconds = int(clock.group(1) or 0) * 3600 + int(clock.group(2)) * 60 + float(clock.group(3))
     cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr))
-    return Sample(seconds, int(rss.group(1)) / 1024, cpu)
+    return Sample(seconds, int(rss.group(1)) / 1024, cpu, bytes_from_time_report(done.stderr))
 
 
 def _signal_children(pid: int, signum: int) -> None:
@@ -600,10 +605,11 @@ class Bench:
         attached = self.attached_step() if "attached" in steps else []
         serve = self.serve_step() if "serve" in steps else []
         audited = self.audit_step() if "audit" in steps else []
+        tar = tar_rows(self) if "tar" in steps else []
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
-        return copy[:2] + attached + verify[:1] + serve + night + audited + copy[2:] + verify[1:] + hostile
+        return copy[:2] + tar + attached + verify[:1] + serve + night + audited + copy[2:] + verify[1:] + hostile
 
 
 TARGET_HOSTILE_SECONDS = 30.0
@@ -699,7 +705,9 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
     for row in rows:
         if row.ratio is None:
             continue
-        if row.step == "verify":
+        if row.step == "tar":
+            print(f"tar: collect to a .tar takes {row.ratio:.2f}x collect to a directory; {row.note}")
+        elif row.step == "verify":
             print(f"verify: mirror runs at {1 / row.ratio:.0%} of sha256sum's speed")
         elif row.step == "serve":
             print(
@@ -733,8 +741,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
         "--steps",
-        default="copy,attached,verify,serve,night,audit,hostile",
-        help="which to run: copy (collect, import, RSS), attached (collect with and without the discovery of "
+        default="copy,tar,attached,verify,serve,night,audit,hostile",
+        help="which to run: copy (collect, import, RSS), tar (collect to a .tar beside collect to a directory), "
+        "attached (collect with and without the discovery of "
         "attached manifests), verify, serve (skopeo pulling from mirror serve and from distribution), night, "
         "audit (of --night-images imported images), hostile (hostile bundles and upstreams)",
     )

@@ -8,6 +8,7 @@ staging copy costs the disk its bandwidth whether or not it is flushed.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,3 +30,9 @@ def run_counting_writes(command: Sequence[str], env: dict[str, str] | None = Non
     _, status, usage = os.wait4(process.pid, 0)  # reaped here, not by Popen, to read its usage
     process.returncode = os.waitstatus_to_exitcode(status)
     return Written(process.returncode, usage.ru_oublock * 512, stderr)
+
+
+def bytes_from_time_report(report: str) -> int:
+    """The bytes written, from GNU time -v's "File system outputs" (wait4's ru_oublock, in 512-byte blocks)."""
+    match = re.search(r"File system outputs: (\d+)", report)
+    return int(match.group(1)) * 512 if match else 0

@@ -97,3 +97,11 @@ def test_write_tar_of_a_staging_layout_ends_with_the_inventory(tmp_path: Path) -
     write_tar(tmp_path / "staging", inventory, tmp_path / "t.tar")
     with tarfile.open(tmp_path / "t.tar") as archive:
         assert archive.getnames()[-1] == INVENTORY_PATH
+
+
+def test_a_download_still_writing_after_the_tar_was_closed_is_refused(tmp_path: Path) -> None:
+    tar = OnePassTar(tmp_path / "t.tar")
+    tar.reserve([("blobs/sha256/a", 10)])
+    with pytest.raises(MirrorError, match="closed while a blob"), tar.filling("blobs/sha256/a") as slot:
+        tar.close()  # an interrupted collect unwinding while a worker thread still downloads
+        slot.write(b"x" * 10)
