@@ -5,7 +5,8 @@ and member names, sources, refs and registry messages are untrusted, and must no
 start a line of their own. JSON output is JSON-escaped; inspect and diff escape their own reports.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every command's annotations on every run, and evaluating
+# them from strings costs more than building them once here (docs/development.md, "Start-up").
 
 import contextlib
 import functools

@@ -22,6 +22,9 @@ from mirror.netguard import guarded_transport
 from mirror.terminal import escape
 
 ENV_OPT_IN = "MIRROR_USE_ENV_PROXY"
+# A request extension marking a request whose body carries a credential (an OAuth2 refresh token in a POSTed form):
+# through a proxy in clear text, it is refused as an Authorization header is.
+CARRIES_CREDENTIALS = "mirror.carries_credentials"
 # Upper case first, then lower case, as Go's net/http does; ALL_PROXY is not read (see the docs).
 _HTTPS_VARIABLES = ("HTTPS_PROXY", "https_proxy")
 _HTTP_VARIABLES = ("HTTP_PROXY", "http_proxy")
@@ -154,8 +157,12 @@ def parse_proxy_url(text: str, where: str) -> ProxyServer:
         parts = urlsplit(candidate)
         port = parts.port
         hostname = parts.hostname
-    except ValueError as exc:
-        raise UsageError(f"{where}: not a valid proxy URL ({exc})") from None
+    except ValueError:
+        # urlsplit's message quotes what it took for the port: the start of a password with an unencoded / # ?.
+        raise UsageError(
+            f"{where}: not a valid proxy URL (a port that is not a number, or an unclosed [)",
+            hint="percent-encode / # ? @ : [ ] and % in the user name and password (e.g. / as %2F)",
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise UsageError(
@@ -281,11 +288,12 @@ class ProxyRouter(httpx.BaseTransport):
         server = self._settings.for_url(request.url)
         if server is None:
             return self._direct.handle_request(request)
-        if request.url.scheme == "http" and "authorization" in request.headers:
+        carries = "authorization" in request.headers or bool(request.extensions.get(CARRIES_CREDENTIALS))
+        if request.url.scheme == "http" and carries:
             host = request.url.netloc.decode("ascii", "replace")
             raise ClearTextThroughProxyError(
                 f"{escape(host)}: asks for credentials over plain HTTP, and the proxy {server.shown} would read "
-                "them; mirror sends no Authorization header through a proxy in clear text",
+                "them; mirror sends no credentials through a proxy in clear text",
                 hint="reach the host over HTTPS (through the proxy: a tunnel the proxy cannot read), or directly: "
                 "list it in --no-proxy (NO_PROXY with MIRROR_USE_ENV_PROXY=1)",
             )

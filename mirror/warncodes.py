@@ -15,6 +15,7 @@ WARNING = "WARNING"  # a warning without a code of its own (the import's, for on
 
 TRANSFER_RETRY = "TRANSFER_RETRY"
 IMAGE_GUESS_NOT_FOUND = "IMAGE_GUESS_NOT_FOUND"
+IMAGE_GUESS_UNREACHABLE = "IMAGE_GUESS_UNREACHABLE"
 CHART_INDEX_NO_DIGEST = "CHART_INDEX_NO_DIGEST"
 CHART_DEPENDENCY = "CHART_DEPENDENCY"
 CHART_IMAGES = "CHART_IMAGES"
@@ -29,6 +30,7 @@ SEQUENCE_RECORD_AHEAD = "SEQUENCE_RECORD_AHEAD"  # given before the MirrorSets a
 ACKNOWLEDGEABLE = {
     TRANSFER_RETRY: "a request failed and is tried again",
     IMAGE_GUESS_NOT_FOUND: "an image whose tag a chart only guessed is not upstream, and is left out",
+    IMAGE_GUESS_UNREACHABLE: "an image a chart only guessed whose host cannot be reached or refuses it, left out",
     CHART_INDEX_NO_DIGEST: "a chart repository's index gives no digest for an archive",
     CHART_DEPENDENCY: "a chart dependency that is not collected (not vendored, or from a repository not followed)",
     CHART_IMAGES: "what image discovery in a chart could not read or resolve",

@@ -177,8 +177,8 @@ class ChartCollector:
         assert resolved.url is not None
         # The archive URL the index lists keeps its identity; a spec.rewrite rule may say where it is fetched.
         fetch = fetch_url(resolved.url, self.rewrites)
+        repository = fetch_url(resolved.source.repo + "/", self.rewrites)
         if self.egress is not None:  # the index names where its archives are, as a redirect would
-            repository = fetch_url(resolved.source.repo + "/", self.rewrites)
             self.egress.check_followed(repository, fetch, "chart archive")
         with self.writer.scratch_file() as (path, handle):
             sha, size = self.fetcher.download(
@@ -187,6 +187,7 @@ class ChartCollector:
                 expected_sha256=resolved.index_sha256,
                 max_bytes=self.limits.max_chart_bytes,
                 on_bytes=lambda _: None,
+                credentials_origin=repository,  # credentials go with an archive on the index's own origin only
             )
             handle.close()
             if not resolved.index_sha256:

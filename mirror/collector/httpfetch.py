@@ -125,8 +125,17 @@ class HttpFetcher:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _stream(self, url: str, sink: Callable[[bytes], None], reset: Callable[[], None], pace: Pace) -> None:
+    def _stream(
+        self,
+        url: str,
+        sink: Callable[[bytes], None],
+        reset: Callable[[], None],
+        pace: Pace,
+        credentials_origin: str | None = None,
+    ) -> None:
         bound = self._credentials.for_url(url) if self._credentials is not None else None
+        if credentials_origin is not None and url_origin(url) != url_origin(credentials_origin):
+            bound = None  # a URL another document named (an archive an index lists): only on that document's origin
         auth = _OriginBasicAuth(bound) if bound is not None else None
 
         def attempt() -> None:
@@ -180,11 +189,14 @@ class HttpFetcher:
         max_bytes: int,
         on_bytes: Callable[[int], None],
         document: bool = False,
+        credentials_origin: str | None = None,
     ) -> tuple[str, int]:
         """Stream `url` into `dest`, hashing on the way; returns (sha256 hex, size).
 
         With `expected_sha256`, the content must hash to one of them, or it is refused. `document`: a small
         document (an index.yaml), held to the document deadline as well as to the speed floor.
+        `credentials_origin`: a URL (the chart repository) whose origin alone gets credentials: an archive its index
+        names on another origin (another host, or http:// on the same one) is fetched without any.
         """
         digest, size = hashlib.sha256(), 0
 
@@ -205,7 +217,7 @@ class HttpFetcher:
             on_bytes(len(chunk))
 
         pace = Pace.document(url, self._limits) if document else Pace.stream(url, self._limits)
-        self._stream(url, sink, reset, pace)
+        self._stream(url, sink, reset, pace, credentials_origin)
         actual = digest.hexdigest()
         if expected_sha256 and actual not in expected_sha256:
             raise DigestMismatchError(

@@ -188,7 +188,8 @@ def read_lock(path: Path, limits: Limits = DEFAULT_LIMITS) -> Lock:
         where = f"artifacts[{i}]"
         if not isinstance(entry, dict):
             raise _fail(path, where, "expected a mapping")
-        reader = _READERS.get(entry.get("kind"))  # type: ignore[arg-type]
+        kind = entry.get("kind")
+        reader = _READERS.get(kind) if isinstance(kind, str) else None  # a list or mapping cannot be a key
         if reader is None:
             raise _fail(path, f"{where}.kind", f"expected one of {', '.join(sorted(_READERS))}")
         locked.append(reader(entry, path, where))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mirror.collector.lockfile import Lock, Locked
 from mirror.collector.tagselection import selected_sources
 from mirror.errors import Problem, TransferError, UsageError, cap_problems
+from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet
 from mirror.manifest.model import ChartSource, FileSource, GitSource, ImageSource
 from mirror.manifest.tagselect import TagSelector, select_tags
@@ -173,7 +174,9 @@ class Pins:
             raise LockMismatchError(problems, "no image blob was downloaded")
 
 
-def _pin_images(mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list[Problem]) -> tuple[ImageSource, ...]:
+def _pin_images(
+    mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list[Problem], limits: Limits
+) -> tuple[ImageSource, ...]:
     listed = {a.source: a for a in lock.of_kind("image") if a.via == "listed"}
     selected: dict[tuple[str, str], list[Locked]] = {}
     for locked in lock.of_kind("image"):
@@ -200,6 +203,17 @@ def _pin_images(mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list
                 )
             )
             continue
+        if (most := _most_chosen(image.tags, limits)) is not None and len(chosen) > most[0]:
+            # The selector could not have chosen them all: a lock made with another selector, or edited.
+            problems.append(
+                Problem(
+                    LOCK_MISMATCH,
+                    f"{image.origin}: the lock has {len(chosen)} tags of {image.reference.name} chosen by tags "
+                    f"{json.dumps(image.tags.to_json())}, which keeps at most {most[0]} ({most[1]})",
+                )
+            )
+            used.update(locked.where for locked in chosen)
+            continue
         unranked = replace(image.tags, latest=None)  # one tag at a time: whether it passes the filters
         for locked in chosen:
             assert locked.reference is not None and locked.reference.tag is not None
@@ -215,6 +229,13 @@ def _pin_images(mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list
             [source] = selected_sources(image, [locked.reference.tag])
             images.append(replace(source, locked_digest=locked.source_digest or locked.digest))
     return tuple(images)
+
+
+def _most_chosen(selector: TagSelector, limits: Limits) -> tuple[int, str] | None:
+    """How many tags a selector can choose, and why: its `latest`, or the limit a collect holds it to."""
+    if selector.latest is not None:
+        return selector.latest, f"latest: {selector.latest}"
+    return limits.max_selected_tags, "limit max_selected_tags"
 
 
 def _pin_charts(
@@ -288,7 +309,7 @@ def _pin_files(mirrorset: MirrorSet, lock: Lock, used: set[str], problems: list[
     return tuple(pinned)
 
 
-def apply_lock(sets: Sequence[MirrorSet], lock: Lock) -> tuple[list[MirrorSet], Pins]:
+def apply_lock(sets: Sequence[MirrorSet], lock: Lock, limits: Limits = DEFAULT_LIMITS) -> tuple[list[MirrorSet], Pins]:
     """The MirrorSets pinned to the lock, and the pins for what collecting finds; LockMismatchError (exit 2)
     listing every difference, before any request."""
     pins = Pins(lock)
@@ -296,7 +317,7 @@ def apply_lock(sets: Sequence[MirrorSet], lock: Lock) -> tuple[list[MirrorSet], 
     used: set[str] = set()
     pinned = []
     for mirrorset in sets:
-        images = _pin_images(mirrorset, lock, used, problems)
+        images = _pin_images(mirrorset, lock, used, problems, limits)
         charts = _pin_charts(mirrorset, lock, used, pins, problems)
         git = _pin_git(mirrorset, lock, used, pins, problems)
         files = _pin_files(mirrorset, lock, used, problems)

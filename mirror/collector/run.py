@@ -21,6 +21,7 @@ from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, HostRecord, 
 from mirror.bundle.layout import LayoutWriter
 from mirror.collector.attached import AttachedFinder, FoundAttached, Subject, carried_manifests, find_attached
 from mirror.collector.download import GraphDownloader
+from mirror.collector.guesses import guess_left_out
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
 from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
@@ -33,7 +34,7 @@ from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.credentials import ChartCredentials, chart_credentials
 from mirror.egress import Contact, EgressPolicy, url_host
-from mirror.errors import SourceNotFoundError, UsageError, needed_for
+from mirror.errors import SourceNotFoundError, TransferError, UsageError, needed_for
 from mirror.fsutil import require_writable_directory, temporary_name
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
@@ -51,7 +52,13 @@ from mirror.supplychain.evidence import signature_layers
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND
 from mirror.trust.statement import format_time
 from mirror.urlrewrite import fetch_url
-from mirror.warncodes import ATTACHED_TAGS_UNLISTED, IMAGE_GUESS_NOT_FOUND, TRANSFER_RETRY, UPSTREAM_TAG_MOVED
+from mirror.warncodes import (
+    ATTACHED_TAGS_UNLISTED,
+    IMAGE_GUESS_NOT_FOUND,
+    IMAGE_GUESS_UNREACHABLE,
+    TRANSFER_RETRY,
+    UPSTREAM_TAG_MOVED,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -277,10 +284,20 @@ def _gather(
             file_sources(sets), jobs, unresolved
         )
 
+    needed_hosts = {image.reference.registry for image in sources if not image.optional}
+
     def resolve_one(image: ImageSource) -> ResolvedImage | None:
         try:
             with needed_for(f"image {image.reference}", _needed_by(image)):
-                return resolve_image(pool, image)
+                try:
+                    return resolve_image(pool, image)
+                except TransferError as exc:
+                    # Caught within needed_for: the warning quotes the failure as the host gave it.
+                    left_out = guess_left_out(image, exc, needed_hosts)
+                    if left_out is None:
+                        raise
+                    progress.warn(left_out, IMAGE_GUESS_UNREACHABLE)
+                    return None
         except SourceNotFoundError as exc:
             if not image.optional:
                 unresolved.add(exc.message, image.origin)
@@ -536,7 +553,7 @@ def collect(
     sets = load_mirrorsets(manifest_paths)
     pins = None
     if lock is not None:
-        sets, pins = apply_lock(sets, read_lock(lock, limits))
+        sets, pins = apply_lock(sets, read_lock(lock, limits), limits)
     progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
     chain = load_base(since, limits) if since is not None else None

@@ -22,6 +22,11 @@ def bound_env_credentials(
     chosen = env.get(f"{prefix}_HOST", "").strip()
     if chosen:
         url = chosen if "://" in chosen else f"https://{chosen}"
+        if "@" in url.split("://", 1)[1].split("/", 1)[0]:  # userinfo: the message must not echo it
+            raise UsageError(
+                f"{prefix}_HOST must not carry credentials",
+                hint=f"write https://host[:port]; the credentials are {prefix}_USERNAME and {prefix}_PASSWORD",
+            )
         origin = url_origin(url)
         if origin is None or urlsplit(url).path.strip("/"):
             raise UsageError(

@@ -36,9 +36,32 @@ class OutFile:
     carried: bool  # False: an incremental bundle left its bytes to the base chain
 
 
+def check_output_flags(files_out: Path, others: Mapping[str, Path | None]) -> None:
+    """--files-out must not hold, or be held by, another output directory ({flag: directory}): each night checks
+    that its directory holds only what it wrote, so two sharing one would refuse each other after the first write."""
+    mine = Path(files_out).absolute()
+    for flag, other in others.items():
+        if other is None:
+            continue
+        theirs = Path(other).absolute()
+        if mine == theirs or mine in theirs.parents or theirs in mine.parents:
+            raise UsageError(f"--files-out {files_out} and {flag} {other}: give two directories, neither in the other")
+
+
 def check_output_directory(directory: Path, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, str]:
-    """The files an earlier import wrote in the --files-out `directory` (RecordedDirectory.check)."""
-    return FILES_OUT.check(directory, limits=limits)
+    """The files an earlier import wrote in the --files-out `directory` (RecordedDirectory.check), which holds
+    files only: a directory there (where a file would be renamed into place) is refused too."""
+    previous = FILES_OUT.check(directory, limits=limits)
+    folders = (
+        sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.is_symlink()) if directory.is_dir() else []
+    )
+    if folders:
+        raise UsageError(
+            f"{directory}: holds what an import cannot replace",
+            problems=[f"{escape(name)}: a directory; mirror writes only files here" for name in folders],
+            hint="move these directories elsewhere (or choose another --files-out directory); nothing was written",
+        )
+    return previous
 
 
 def plan_files_out(verified: VerifiedBundle, previous: Mapping[str, str]) -> dict[str, OutFile]:
@@ -93,9 +116,10 @@ def write_files_out(
 
     The record first lists both nights' contents, so a night stopped half-way leaves a directory the next import
     accepts; it lists this night's alone at the end."""
-    if FILES_OUT.check(directory, limits=limits) != dict(previous):
+    if check_output_directory(directory, limits=limits) != dict(previous):
         raise UsageError(f"{directory}: changed during the import; nothing was written there")
     directory.mkdir(parents=True, exist_ok=True)
+    FILES_OUT.remove_leftovers(directory, limits=limits)
     new = {name: f.sha256 for name, f in files.items()}
     both = {name: {d for d in (previous.get(name), new.get(name)) if d} for name in {*previous, *new}}
     with atomic_writer(directory / RECORD_NAME, durable=False) as handle:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from mirror.errors import UsageError
 from mirror.fsutil import atomic_write, create_exclusive
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.terminal import escape
+
+# fsutil.temporary_name's file beside FOLDER/NAME: .NAME.<16 hex>.partial
+_TEMPORARY = re.compile(r"(?P<folder>(?:[^/]+/)*)\.(?P<name>[^/]+)\.[0-9a-f]{16}\.partial")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class RecordedDirectory:
                 relative = path.relative_to(directory).as_posix()
                 if path.is_symlink():
                     problems.append(f"{escape(relative)}: a link")
-                elif path.is_dir() or relative == self.record_name:
+                elif path.is_dir() or relative == self.record_name or self._leftover(relative, recorded):
                     continue
                 elif not path.is_file():
                     problems.append(f"{escape(relative)}: not a regular file")
@@ -81,6 +85,24 @@ class RecordedDirectory:
                 hint=f"move these files elsewhere (or choose another {self.flag} directory); nothing was written",
             )
         return present
+
+    def _leftover(self, relative: str, recorded: Mapping[str, object]) -> bool:
+        """A temporary file of a night stopped while it wrote one of its files (or the record): mirror's own, so
+        the next night is simply run again (its write removes it)."""
+        match = _TEMPORARY.fullmatch(relative)
+        return match is not None and match["folder"] + match["name"] in {*recorded, self.record_name}
+
+    def remove_leftovers(self, directory: Path, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        """Remove the temporary files a stopped night left (the directory was just checked)."""
+        record_path = directory / self.record_name
+        if record_path.is_symlink() or not record_path.is_file():
+            return
+        recorded = self._read_record(record_path, limits)
+        for root, _, names in os.walk(directory, followlinks=False):
+            for name in names:
+                path = Path(root) / name
+                if self._leftover(path.relative_to(directory).as_posix(), recorded) and not path.is_symlink():
+                    path.unlink(missing_ok=True)
 
     def _read_record(self, path: Path, limits: Limits) -> dict[str, frozenset[str]]:
         most = self.record_limit(limits)
@@ -132,6 +154,7 @@ class RecordedDirectory:
             _relative_parts(name)
         directory.mkdir(parents=True, exist_ok=True)
         both = {name: {d for d in (planned.get(name), new.get(name)) if d} for name in {*planned, *new}}
+        self.remove_leftovers(directory, limits=limits)
         atomic_write(directory / self.record_name, self.record(both), durable=False)
         for relative, text in files.items():
             if planned.get(relative) != new[relative]:

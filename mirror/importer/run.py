@@ -344,7 +344,11 @@ def _check_usage(
             MIRROR_CONFIG.check(outputs.mirror_config, limits=limits)
     if outputs.files_out is not None:
         from mirror.importer.files_out import check_output_directory as check_files_out
+        from mirror.importer.files_out import check_output_flags as check_files_out_flags
 
+        check_files_out_flags(
+            outputs.files_out, {"--flux-out": outputs.flux_out, "--mirror-config": outputs.mirror_config}
+        )
         check_files_out(outputs.files_out, limits=limits)
     return endpoint, git_base
 

@@ -20,7 +20,7 @@ from mirror.yamlio import YamlBudget, read_yaml
 
 FIELDS = {"values", "valuesFiles", "kubeVersion", "apiVersions"}
 # What Helm's --kube-version parses (a semantic version, `v` and the patch optional).
-_KUBE_VERSION = re.compile(r"v?\d{1,4}\.\d{1,4}(\.\d{1,4})?(-[0-9A-Za-z.-]{1,64})?(\+[0-9A-Za-z.-]{1,64})?")
+_KUBE_VERSION = re.compile(r"v?[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,4})?(-[0-9A-Za-z.-]{1,64})?(\+[0-9A-Za-z.-]{1,64})?")
 # version, group/version or group/version/Kind: never a flag, never a comma (helm splits its list on commas).
 _API_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(/[A-Za-z0-9][A-Za-z0-9.-]{0,62}){0,2}")
 

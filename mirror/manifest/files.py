@@ -83,12 +83,14 @@ def _entry(item: Any, field: str, manifest: Path, fail: Fail) -> FileSource:
 def _url(value: Any, field: str, fail: Fail) -> str:
     if not isinstance(value, str) or not value:
         raise fail(field, f"expected an http(s) URL, got {value!r}")
+    if not value.isprintable():  # urlsplit drops tabs and newlines, the HTTP client refuses them: percent-encode
+        raise fail(field, f"{value!r} holds a control character", hint="percent-encode it (%09, %0A, ...)")
     try:
         parts = urlsplit(value)
         credentials = bool(parts.username or parts.password)
         hostname = parts.hostname
     except ValueError as exc:
-        raise fail(field, f"{value!r} is not a valid URL") from exc
+        raise fail(field, "not a valid URL") from exc  # never echoed: it may carry a password
     if credentials:
         raise fail(field, "the URL must not carry credentials")
     if parts.scheme not in ("http", "https") or not hostname or parts.fragment:
@@ -134,7 +136,9 @@ def check_one_name(files: Iterable[tuple[str, FileSource]]) -> None:
     for path, entry in files:
         key = entry.name.lower()
         earlier = seen.setdefault(key, (path, entry))
-        same = (earlier[1].source, earlier[1].sha256, earlier[1].tag) == (entry.source, entry.sha256, entry.tag)
+        # The same entry: the very name too, as one file lands (and is locked) under one name; and for a local
+        # file the same file, not the same words (`path: tool` beside two MirrorSets names two files).
+        same = _identity(earlier[1]) == _identity(entry)
         if earlier[1] is not entry and not same:
             raise ManifestError(
                 path,
@@ -142,3 +146,8 @@ def check_one_name(files: Iterable[tuple[str, FileSource]]) -> None:
                 f"{entry.name!r} is also the name of another file at {earlier[1].origin}",
                 hint="two files land in one repository and one --files-out name: give one of them another name",
             )
+
+
+def _identity(entry: FileSource) -> tuple[object, ...]:
+    local = entry.path.resolve() if entry.path is not None else None
+    return entry.name, entry.source, local, entry.sha256, entry.tag

@@ -413,13 +413,14 @@ def _rewrite_prefix(check: _Checker, value: Any, field: str, schemes: tuple[str,
     try:
         parts = urlsplit(text)
         hostname = parts.hostname
-    except ValueError as exc:
-        raise check.fail(field, f"{text!r} is not a valid URL") from exc
+    except ValueError as exc:  # the message does not echo the text: it may carry a password
+        raise check.fail(field, "not a valid URL") from exc
+    # Checked first: every later message echoes the text.
+    if parts.password or (parts.username and parts.scheme != "ssh"):
+        raise check.fail(field, "the URL must not carry credentials", hint="credentials come from the environment")
     if parts.scheme not in schemes or not hostname or "://" not in text:
         names = [s + "://" for s in schemes]
         raise check.fail(field, f"{text!r} must be an {', '.join(names[:-1])} or {names[-1]} URL prefix")
-    if parts.password or (parts.username and parts.scheme != "ssh"):
-        raise check.fail(field, f"{text!r} must not carry credentials", hint="credentials come from the environment")
     if parts.query or parts.fragment or not text.endswith("/"):
         raise check.fail(
             field, f"{text!r} must end with / and have no query or fragment", hint="a prefix covers whole path segments"

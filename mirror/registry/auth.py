@@ -20,6 +20,7 @@ from mirror.errors import RegistryHTTPError
 from mirror.limits import Limits
 from mirror.netguard import Pace, paced
 from mirror.oci.document import bounded_json
+from mirror.proxy import CARRIES_CREDENTIALS
 from mirror.registry.endpoint import Endpoint
 from mirror.registry.retry import transport_failure
 from mirror.terminal import escape
@@ -181,7 +182,7 @@ class Authenticator:
             params.append(("scope", item))
         usable = credentials is not None and self._may_send_credentials_to(realm)
         refresh = credentials.identity_token if usable and credentials is not None else ""
-        method, content, headers = "GET", None, {}
+        method, content, headers, extensions = "GET", None, {}, {}
         query: list[tuple[str, str | int | float | bool | None]] = list(params)
         if refresh:
             # distribution's OAuth2 token spec: the refresh token in a POSTed form, never in the URL.
@@ -192,6 +193,7 @@ class Authenticator:
                 ("client_id", OAUTH_CLIENT_ID),
             ]
             method, content = "POST", urlencode(form).encode()
+            extensions[CARRIES_CREDENTIALS] = True  # never through a proxy in clear text (mirror.proxy)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             query = []
         elif usable and credentials is not None and (credentials.username or credentials.password):
@@ -201,7 +203,9 @@ class Authenticator:
         try:
             with (
                 paced(pace),
-                self._http.stream(method, realm, params=query, headers=headers, content=content) as token_response,
+                self._http.stream(
+                    method, realm, params=query, headers=headers, content=content, extensions=extensions
+                ) as token_response,
             ):
                 body = b""
                 for chunk in token_response.iter_bytes():

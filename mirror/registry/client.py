@@ -591,6 +591,8 @@ class RegistryClient:
                 body = self._read_page(response, where)
                 try:
                     names = bounded_json(body, max_depth=self._limits.max_json_depth).get("tags") or []
+                    if not isinstance(names, list):  # a string would be read as its characters, each a "tag"
+                        raise ValueError("tags is not a list")
                 except (ValueError, AttributeError) as exc:
                     raise RegistryHTTPError(f"{where}: unreadable tag list", status=200) from exc
                 following = response.links.get("next", {}).get("url")

@@ -98,6 +98,13 @@ def test_bench_times_skopeo_pulling_one_blob_from_serve_beside_distribution(smal
     assert row["target"] == ">= 80% of distribution's throughput" and isinstance(row["met"], bool)
 
 
+@pytest.mark.parametrize(("what", "target"), [("mirror --help", "< 0.12 s"), ("mirror --version", "< 0.08 s")])
+def test_bench_times_start_up_beside_python_doing_nothing(small_bench, what, target):
+    row = _row(small_bench, "startup", what)
+    assert row["other"]["tool"] == "python -c pass" and row["target"] == target
+    assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0 and isinstance(row["met"], bool)
+
+
 def test_bench_puts_collect_to_a_tar_beside_collect_to_a_directory_with_the_bytes_each_wrote(small_bench):
     row = _row(small_bench, "tar")
     assert row["other"]["tool"] == "to a dir" and isinstance(row["met"], bool)

@@ -286,3 +286,40 @@ def test_files_count_against_the_bundle_size_cap(tmp_path, mirror_cli, served):
     result = mirror_cli("collect", manifest, "-o", out / "b", "--max-bundle-size", "20000")
     assert result.exit_code == 2, result.stderr
     assert "--max-bundle-size" in result.stderr and list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("files_out", ["nodes", "nodes/files"])
+def test_files_out_sharing_the_mirror_config_directory_is_refused_before_any_write(
+    tmp_path, mirror_cli, services, served, internal_env, internal_url, written_repositories, files_out
+):
+    url, sha = _serve(served, "tool", b"tool\n")
+    bundle = tmp_path / "b"
+    assert mirror_cli("collect", _mirrorset(tmp_path, [{"url": url, "sha256": sha}]), "-o", bundle).exit_code == 0
+    result = mirror_cli(
+        "import", bundle, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file,
+        "--files-out", tmp_path / files_out, "--mirror-config", tmp_path / "nodes", env=internal_env,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert "--files-out" in result.stderr and "--mirror-config" in result.stderr
+    assert written_repositories() == [] and not (tmp_path / "nodes").exists()
+
+
+def test_files_out_holding_a_directory_under_a_files_name_is_refused_before_any_write(
+    tmp_path, mirror_cli, services, served, internal_env, internal_url, written_repositories
+):
+    url, sha = _serve(served, "tool", b"tool\n")
+    bundle = tmp_path / "b"
+    assert mirror_cli("collect", _mirrorset(tmp_path, [{"url": url, "sha256": sha}]), "-o", bundle).exit_code == 0
+    out = tmp_path / "files"
+    night = f"{internal_url}/night1"
+    _import(mirror_cli, bundle, services, night, internal_env, "--files-out", out)  # a night that wrote it
+    (out / "tool").unlink()
+    (out / "tool").mkdir()  # an operator's directory where the next night writes the file
+    written = written_repositories()
+    result = mirror_cli(
+        "import", bundle, "--registry", internal_url, "--allow-unsigned", "--ca-file", services.ca_file,
+        "--files-out", out, env=internal_env,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert "tool" in result.stderr and "directory" in result.stderr
+    assert written_repositories() == written and (out / "tool").is_dir()

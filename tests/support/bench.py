@@ -22,8 +22,10 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
    the trusted collector, as a tar stuffed with --hostile-blobs one-byte members its inventory does not list,
    (c) a collect of a Flux fleet holding a ten-level YAML alias bomb. Each runs once, under a --hostile-timeout
    and a 3 GB address-space cap; a run that is not refused in time is reported so, not waited for.
-11. tar: `mirror collect` of the copy corpus to a .tar against the same collect to a directory, with the bytes
+12. tar: `mirror collect` of the copy corpus to a .tar against the same collect to a directory, with the bytes
     each wrote (tests/support/benchtar.py).
+11. startup: `mirror --version` and `mirror --help` beside `python -c pass` (the interpreter mirror runs on),
+    5 x --repeat runs of each in turns (tests/support/benchstartup.py).
 9. serve: `skopeo copy` of an image holding one --serve-size blob (1 GiB) from `mirror serve` of a bundle that
    carries it, against the same copy from the distribution registry it was collected from, in turns: the
    throughput of serve (which hashes every byte it sends) beside distribution's (which does not).
@@ -65,7 +67,6 @@ from tests.support.benchcorpus import (
     write_hostile_bundle,
     write_stuffed_tar,
 )
-from tests.support.benchtar import tar_rows
 from tests.support.cosign import generate_key
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
@@ -605,11 +606,22 @@ class Bench:
         attached = self.attached_step() if "attached" in steps else []
         serve = self.serve_step() if "serve" in steps else []
         audited = self.audit_step() if "audit" in steps else []
-        tar = tar_rows(self) if "tar" in steps else []
+        startup = []
+        if "startup" in steps:
+            from tests.support.benchstartup import startup_rows
+
+            startup = startup_rows(self.mirror, runs=5 * self.repeat)
+        tar = []
+        if "tar" in steps:
+            from tests.support.benchtar import tar_rows
+
+            tar = tar_rows(self)
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
-        return copy[:2] + tar + attached + verify[:1] + serve + night + audited + copy[2:] + verify[1:] + hostile
+        return (
+            copy[:2] + tar + attached + verify[:1] + serve + night + audited + startup + copy[2:] + verify[1:] + hostile
+        )
 
 
 TARGET_HOSTILE_SECONDS = 30.0
@@ -713,6 +725,10 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
             print(
                 f"serve: skopeo pulls from mirror serve at {1 / row.ratio:.0%} of the speed it pulls from distribution"
             )
+        elif row.step == "startup":
+            from tests.support.benchstartup import summary
+
+            print(summary(row))
         elif row.step == "attached":
             cpu = statistics.median(x.cpu_seconds for x in row.mirror) / statistics.median(
                 x.cpu_seconds for x in row.other
@@ -741,11 +757,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
         "--steps",
-        default="copy,tar,attached,verify,serve,night,audit,hostile",
+        default="copy,tar,attached,verify,serve,night,audit,startup,hostile",
         help="which to run: copy (collect, import, RSS), tar (collect to a .tar beside collect to a directory), "
         "attached (collect with and without the discovery of "
         "attached manifests), verify, serve (skopeo pulling from mirror serve and from distribution), night, "
-        "audit (of --night-images imported images), hostile (hostile bundles and upstreams)",
+        "audit (of --night-images imported images), startup (mirror --version and --help), hostile (hostile "
+        "bundles and upstreams)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 
@@ -131,3 +132,49 @@ def test_a_refused_chart_repository_says_credentials_without_showing_them():
         fetcher.get_bytes(f"{REPO}/index.yaml", 1000)
     shown = f"{caught.value}"
     assert SECRET not in shown and "401" in shown
+
+
+@pytest.mark.parametrize("host", ["https://reader:host-pa55@charts.example.com", "https://reader:host-pa55@h/x"])
+def test_a_mirror_charts_host_with_userinfo_is_refused_without_echoing_it(host):
+    with pytest.raises(UsageError) as caught:
+        chart_credentials({**ENV, "MIRROR_CHARTS_HOST": host}, named=[REPO])
+    assert "host-pa55" not in caught.value.message + (caught.value.hint or "")
+
+
+def test_an_archive_the_index_names_over_plain_http_on_its_host_gets_no_credentials(tmp_path):
+    # The auth file's entry is for the host; the repository is https. An index naming its archive on http:// (the
+    # same host, another origin) must not get the password sent in clear text.
+    seen: list[httpx.Request] = []
+    downgraded = "http://charts.example.com/private/app-1.0.0.tgz"
+    routes = {downgraded: answer(200, b"archive")}
+    env = auth_file(tmp_path, {"charts.example.com": ("file-user", "file-pass")})
+    fetcher = HttpFetcher(
+        transport=serve(routes, seen), limits=Limits(max_attempts=1), credentials=chart_credentials(env, named=[REPO])
+    )
+    with fetcher, io.BytesIO() as sink:
+        fetcher.download(
+            downgraded,
+            sink,
+            expected_sha256=(),
+            max_bytes=1000,
+            on_bytes=lambda _: None,
+            credentials_origin=f"{REPO}/",
+        )
+    assert [str(r.url) for r in seen] == [downgraded]
+    assert "authorization" not in seen[0].headers
+
+
+def test_an_archive_on_the_index_origin_is_fetched_with_its_credentials(tmp_path):
+    seen: list[httpx.Request] = []
+    archive = f"{REPO}/app-1.0.0.tgz"
+    env = auth_file(tmp_path, {"charts.example.com": ("file-user", "file-pass")})
+    fetcher = HttpFetcher(
+        transport=serve({archive: answer(200, b"archive")}, seen),
+        limits=Limits(max_attempts=1),
+        credentials=chart_credentials(env, named=[REPO]),
+    )
+    with fetcher, io.BytesIO() as sink:
+        fetcher.download(
+            archive, sink, expected_sha256=(), max_bytes=1000, on_bytes=lambda _: None, credentials_origin=f"{REPO}/"
+        )
+    assert "authorization" in seen[0].headers

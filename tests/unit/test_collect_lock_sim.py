@@ -137,6 +137,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("[]", "expected a mirror/v1 Lock document"),
         ('{"apiVersion": "mirror/v1", "kind": "Lock"}', "artifacts: expected a list"),
         ('{"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": [{"kind": "vm"}]}', r"artifacts\[0\].kind"),
+        ('{"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": [{"kind": ["image"]}]}', r"artifacts\[0\].kind"),
+        ('{"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": [{"kind": {"image": 1}}]}', r"artifacts\[0\].kind"),
         (
             '{"apiVersion": "mirror/v1", "kind": "Lock", "artifacts": [{"kind": "image", "source": "a/b:1", '
             '"digest": "sha256:12"}]}',

@@ -107,3 +107,31 @@ def test_files_out_refuses_a_bundle_altered_after_it_was_verified_and_keeps_no_f
     with pytest.raises(VerificationError):
         write_files_out(planned, checked.reader, tmp_path / "out", {})
     assert not (tmp_path / "out" / "tool").exists()
+
+
+def test_files_out_stopped_while_writing_a_file_is_simply_run_again(tmp_path):
+    # A night killed mid-copy (no Python cleanup) leaves the temporary file beside the name it was writing.
+    from mirror.importer.files_out import check_output_directory
+
+    bundle = _collect(tmp_path, [{"path": "tool"}])
+    checked = check_bundle(open_bundle(bundle))
+    out = tmp_path / "out"
+    write_files_out(plan_files_out(checked, {}), checked.reader, out, {})
+    leftover = out / ".tool.0123456789abcdef.partial"
+    leftover.write_bytes(TOOL[:5])
+    previous = check_output_directory(out)
+    assert previous == {"tool": hashlib.sha256(TOOL).hexdigest()}
+    write_files_out(plan_files_out(checked, previous), checked.reader, out, previous)
+    assert sorted(p.name for p in out.iterdir()) == [".mirror-files-out.json", "tool"]
+
+
+def test_files_out_keeps_refusing_a_partial_looking_file_for_a_name_it_never_wrote(tmp_path):
+    from mirror.importer.files_out import check_output_directory
+
+    bundle = _collect(tmp_path, [{"path": "tool"}])
+    checked = check_bundle(open_bundle(bundle))
+    out = tmp_path / "out"
+    write_files_out(plan_files_out(checked, {}), checked.reader, out, {})
+    (out / ".notes.0123456789abcdef.partial").write_bytes(b"mine\n")
+    with pytest.raises(UsageError, match="mirror did not write it"):
+        check_output_directory(out)

@@ -38,3 +38,17 @@ def test_a_mirror_helm_that_is_not_executable_is_refused(tmp_path):
 def test_a_mirror_helm_that_does_not_exist_is_refused(tmp_path):
     with pytest.raises(UsageError, match="not an executable file"):
         find_helm({"MIRROR_HELM": str(tmp_path / "absent")})
+
+
+def test_a_relative_mirror_helm_is_made_absolute(tmp_path, monkeypatch):
+    # helm runs in a scratch directory: a relative path would name another file there (or, without a slash,
+    # whatever helm PATH finds first), not the one checked here.
+    executable(tmp_path / "helm")
+    monkeypatch.chdir(tmp_path)
+    assert find_helm({"MIRROR_HELM": "helm", "PATH": ""}) == str(tmp_path / "helm")
+
+
+def test_helm_found_through_a_relative_path_entry_is_made_absolute(tmp_path, monkeypatch):
+    executable(tmp_path / "helm")
+    monkeypatch.chdir(tmp_path)
+    assert find_helm({"PATH": "."}) == str(tmp_path / "helm")

@@ -126,3 +126,22 @@ def test_a_file_missing_from_the_lock_and_one_nothing_asks_for_are_listed(tmp_pa
     spec = {"files": [{"url": "https://get.test/install.sh", "sha256": "trust-on-first-use"}]}
     problems = _problems(tmp_path, spec, _file("https://get.test/other.sh", name="other.sh"))
     assert sorted(code for code, _ in problems) == ["LOCK_MISSING", "LOCK_UNEXPECTED"]
+
+
+def test_a_lock_with_more_tags_than_the_selectors_latest_keeps_is_a_mismatch(tmp_path: Path) -> None:
+    selector = {"semver": ">=1", "latest": 2}
+    chosen = [_image(f"reg.test/app:{t}", selectedBy=[selector]) for t in ("1.2.0", "1.1.0", "1.0.0")]
+    problems = _problems(tmp_path, {"images": [{"ref": "reg.test/app", "tags": selector}]}, *chosen)
+    assert [code for code, _ in problems] == ["LOCK_MISMATCH"]
+    assert "3 tags" in problems[0][1] and "latest: 2" in problems[0][1]
+
+
+def test_a_lock_with_more_tags_for_a_selector_than_max_selected_tags_is_a_mismatch(tmp_path: Path) -> None:
+    from mirror.limits import DEFAULT_LIMITS
+
+    selector = {"regex": "^1\\."}
+    count = DEFAULT_LIMITS.max_selected_tags + 1
+    chosen = [_image(f"reg.test/app:1.{n}.0", selectedBy=[selector]) for n in range(count)]
+    problems = _problems(tmp_path, {"images": [{"ref": "reg.test/app", "tags": selector}]}, *chosen)
+    assert [code for code, _ in problems] == ["LOCK_MISMATCH"]
+    assert "max_selected_tags" in problems[0][1]

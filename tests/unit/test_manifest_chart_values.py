@@ -131,6 +131,11 @@ def test_kube_version_that_is_not_a_version_is_refused(tmp_path):
     assert "spec.charts[0].kubeVersion" in refused(tmp_path, "kubeVersion: --debug\n")
 
 
+def test_kube_version_in_other_scripts_digits_is_refused(tmp_path):
+    # Python's \d takes any script's digits; helm's version parser takes 0-9 only.
+    assert "spec.charts[0].kubeVersion" in refused(tmp_path, "kubeVersion: '\u0661.\u0663\u0661.0'\n")
+
+
 def test_api_versions_are_kept_in_order(tmp_path):
     values = chart_values(tmp_path, "apiVersions: [monitoring.coreos.com/v1, policy/v1/PodDisruptionBudget, v1]\n")
     assert values.api_versions == ("monitoring.coreos.com/v1", "policy/v1/PodDisruptionBudget", "v1")

@@ -77,6 +77,10 @@ def test_missing_local_file_is_refused(tmp_path):
         (f"- url: https://h.example/x\n  sha256: {DIGEST}\n  tag: 'a:b'\n", "spec.files[0].tag"),
         (f"- url: https://h.example/x\n  sha256: {DIGEST}\n  mode: 755\n", "spec.files[0].mode"),
         ("- path: /etc/passwd\n", "spec.files[0].path"),
+        (f'- url: "https://h.example/a\\tb/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
+        (f'- url: "https://h.example/a\\nb/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
+        (f'- url: "https://h.example/a\\e[31m/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
+        (f'- url: "https://h.example/a\\u202eb/x"\n  sha256: {DIGEST}\n', "spec.files[0].url"),
     ],
     ids=[
         "url-and-path",
@@ -92,10 +96,21 @@ def test_missing_local_file_is_refused(tmp_path):
         "bad-tag",
         "unknown-field",
         "absolute-path",
+        "tab-in-url",
+        "newline-in-url",
+        "escape-in-url",
+        "bidi-control-in-url",
     ],
 )
 def test_invalid_file_entry_is_refused_naming_its_field(tmp_path, entry, field):
     assert field in refusal(manifest(tmp_path, entry))
+
+
+def test_a_url_with_credentials_that_urlsplit_cannot_read_is_refused_without_echoing_them(tmp_path):
+    # An unclosed [ in the password: urlsplit fails before it can say the URL carries credentials.
+    shown = refusal(manifest(tmp_path, f"- url: 'https://user:files[pa55@h.example/x'\n  sha256: {DIGEST}\n"))
+    assert "spec.files[0].url" in shown
+    assert "pa55" not in shown
 
 
 def test_two_files_with_one_name_are_refused(tmp_path):
@@ -121,3 +136,25 @@ def test_two_mirrorsets_listing_the_same_file_are_accepted(tmp_path):
     entry = f"- url: https://a.example/tool\n  sha256: {DIGEST}\n"
     sets = load_mirrorsets([manifest(tmp_path, entry, "a.yaml"), manifest(tmp_path, entry, "b.yaml")])
     assert [len(s.files) for s in sets] == [1, 1]
+
+
+def test_two_mirrorsets_naming_the_same_file_in_other_cases_are_refused(tmp_path):
+    # One file lands once, under one name: "Tool" in one MirrorSet and "tool" in the other cannot both be kept
+    # (collect --lock would find the second missing from the lock resolve wrote).
+    first = manifest(tmp_path, f"- url: https://a.example/tool\n  sha256: {DIGEST}\n  name: Tool\n", "a.yaml")
+    second = manifest(tmp_path, f"- url: https://a.example/tool\n  sha256: {DIGEST}\n  name: tool\n", "b.yaml")
+    with pytest.raises(ManifestError) as caught:
+        load_mirrorsets([first, second])
+    assert "'tool'" in str(caught.value) and "a.yaml" in str(caught.value)
+
+
+def test_two_mirrorsets_naming_different_local_files_alike_are_refused(tmp_path):
+    # `path: tool` beside each MirrorSet: the same words, two files; one of them would silently be carried as both.
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "tool").write_bytes(f"{folder} tool\n".encode())
+    first = manifest(tmp_path / "a", "- path: tool\n", "set.yaml")
+    second = manifest(tmp_path / "b", "- path: tool\n", "set.yaml")
+    with pytest.raises(ManifestError) as caught:
+        load_mirrorsets([first, second])
+    assert "'tool'" in str(caught.value)

@@ -105,6 +105,14 @@ def test_a_bad_proxy_url_is_refused_without_echoing_its_password():
     assert "hunter2-secret" not in str(refused.value) + (refused.value.hint or "")
 
 
+@pytest.mark.parametrize("separator", ["/", "#", "?", "["])
+def test_a_password_with_an_unencoded_separator_is_refused_without_echoing_any_of_it(separator):
+    # urlsplit ends the host part at the separator, and then reads the password's first part as the port.
+    with pytest.raises(UsageError) as refused:
+        parse_proxy_url(f"http://user:hunter2-secret{separator}rest@proxy.example:3128", "--proxy")
+    assert "hunter2" not in str(refused.value) + (refused.value.hint or "")
+
+
 # -- NO_PROXY, as curl and Go read it ---------------------------------------------------------------------------
 
 

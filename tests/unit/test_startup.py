@@ -1,12 +1,25 @@
 """Start-up stays light: a command that draws no progress bar never imports tqdm, and the CLI never pydantic.
 
-Every mirror command pays its imports before any work; on small nights they are most of the run.
+Every mirror command pays its imports before any work; on small nights they are most of the run. These tests
+time nothing: they check what makes start-up fast (docs/development.md, "Start-up", has the figures).
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
+
+from mirror.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+# Libraries a command imports only when it does the work that needs them; the command-line client httpx ships
+# (click, rich, pygments) is never needed.
+NETWORK_AND_CRYPTO = ("httpx", "httpcore", "cryptography", "sigstore", "yaml")
+RENDERING = ("rich", "pygments", "click")
 
 _PROBE = """
 import atexit, sys
@@ -30,3 +43,53 @@ def test_a_collect_without_a_terminal_imports_neither_tqdm_nor_pydantic(tmp_path
 
 def test_an_import_refused_for_usage_imports_neither(tmp_path):
     assert _heavy_modules_after("import", str(tmp_path), "--registry", "https://127.0.0.1:1") == "[]"
+
+
+def _imported(*command: str) -> set[str]:
+    """The top-level packages a run imports, as `python -X importtime` lists them."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *command], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    names = re.findall(r"^import time:.*\| +(\S+)$", done.stderr, re.MULTILINE)
+    return {name.split(".")[0] for name in names}
+
+
+def _console_script(*arguments: str) -> set[str]:
+    """Runs the function pyproject.toml declares as the `mirror` console script, as the installed script does."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["mirror"]
+    module, function = declared.split(":")
+    probe = f"import sys; sys.argv = ['mirror', *sys.argv[1:]]; from {module} import {function}; {function}()"
+    return _imported("-c", probe, *arguments)
+
+
+def test_version_imports_neither_the_command_line_framework_nor_any_heavy_library():
+    for imported in (_console_script("--version"), _imported("-m", "mirror", "--version")):
+        assert imported & {"typer", *RENDERING, *NETWORK_AND_CRYPTO} == set()
+
+
+def test_help_imports_no_network_crypto_or_rendering_library():
+    assert _console_script("--help") & {*RENDERING, *NETWORK_AND_CRYPTO} == set()
+
+
+def test_a_collect_never_imports_the_httpx_command_line_client(tmp_path):
+    # httpx imports its own CLI (click, rich, pygments: ~0.1 s) whenever click happens to be installed.
+    manifest = tmp_path / "empty.yaml"
+    manifest.write_text("apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: x}\nspec: {images: []}\n")
+    imported = _console_script("collect", str(manifest), "-o", str(tmp_path / "out"), "--quiet")
+    assert "httpx" in imported
+    assert imported & set(RENDERING) == set()
+
+
+def test_command_annotations_are_objects_typer_need_not_evaluate_from_strings():
+    # With `from __future__ import annotations` in cli.py typer evaluated ~500 annotation strings on every run.
+    callbacks = [command.callback for command in app.registered_commands]
+    assert app.registered_callback is not None
+    callbacks.append(app.registered_callback.callback)
+    as_strings = {
+        f"{callback.__name__}.{name}"
+        for callback in callbacks
+        if callback is not None
+        for name, annotation in inspect.get_annotations(callback).items()
+        if isinstance(annotation, str)
+    }
+    assert as_strings == set()

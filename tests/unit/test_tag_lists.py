@@ -108,3 +108,17 @@ def test_the_host_a_link_leads_to_is_recorded_in_the_egress_record() -> None:
         with RegistryClient(Endpoint(server.netloc, "http", server.netloc), egress=egress) as registry:
             assert len(list(registry.iter_tags("team/app"))) == 6
         assert url_host(on_localhost(elsewhere)) in [c.host for c in egress.contacts]
+
+
+@pytest.mark.parametrize("tags", ['"1.2.3"', '{"1.2.3": 1}', "7"])
+def test_a_tags_field_that_is_not_a_list_is_an_unreadable_tag_list(tags: str) -> None:
+    # A string would otherwise be read as its characters ("1", ".", "2", ...), each a tag a selector may choose.
+    def route(_: Request) -> Answer:
+        return Answer(200, {"Content-Type": "application/json"}, f'{{"name": "team/app", "tags": {tags}}}'.encode())
+
+    with (
+        HostileServer(route) as server,
+        client(server) as registry,
+        pytest.raises(TransferError, match="unreadable tag list"),
+    ):
+        list(registry.iter_tags("team/app"))

@@ -53,6 +53,13 @@ def test_a_bad_rewrite_rule_is_refused_naming_the_field(tmp_path: Path, rule: st
     assert problem in str(error)
 
 
+def test_a_rewrite_target_with_credentials_is_refused_without_echoing_them(tmp_path: Path) -> None:
+    rule = '{from: "https://github.com/", to: "https://mirror:rewrite-pa55@m.corp/"}'
+    error = refusal(write(tmp_path, "m.yaml", with_spec(f"rewrite:\n  - {rule}\n")))
+    assert "credentials" in str(error)
+    assert "rewrite-pa55" not in str(error) + (error.hint or "")
+
+
 def test_a_url_under_a_rule_is_fetched_through_its_target() -> None:
     assert fetch_url("https://github.com/org/fleet.git", [GITHUB]) == "https://git-mirror.corp/github/org/fleet.git"
 
