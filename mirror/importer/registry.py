@@ -95,12 +95,25 @@ class RegistryImporter:
         return f"{name}:{plan.tag}" if plan.tag else name
 
     def run(self, plans: list[ImagePlan]) -> list[ImageOutcome]:
-        present = run_parallel(
-            plans, lambda p: self.client.manifest_digest(p.repository, p.image.artifact.digest) is not None, self.jobs
-        )
-        missing = [plan for plan, here in zip(plans, present, strict=True) if not here]
+        found = run_parallel(plans, self._on_target, self.jobs)
+        missing = [plan for plan, (here, _) in zip(plans, found, strict=True) if not here]
         self.push_blobs(missing)
-        return run_parallel(plans, lambda p: self._finish_image(p, p not in missing), self.jobs)
+        return run_parallel(list(zip(plans, found, strict=True)), lambda f: self._finish_image(f[0], *f[1]), self.jobs)
+
+    def _on_target(self, plan: ImagePlan) -> tuple[bool, str | None]:
+        """Whether the image's top manifest is on the target, and where its tag points: one HEAD, of the tag, for
+        a tagged image whose tag is absent or already right; a second, by digest, for a tag that moved (and for an
+        image an incremental bundle left to its base, whose blobs it does not carry)."""
+        digest = plan.image.artifact.digest
+        if not plan.tag:
+            return self.client.manifest_digest(plan.repository, digest) is not None, None
+        current = self.client.manifest_digest(plan.repository, plan.tag)
+        if current == digest:
+            return True, current
+        if current is None and plan.image.carried:
+            # An absent tag: the image is pushed, its blobs offered (one request each when already there).
+            return False, None
+        return self.client.manifest_digest(plan.repository, digest) is not None, current
 
     def push_blobs(self, plans: list[ImagePlan]) -> None:
         needs: dict[str, list[str]] = defaultdict(list)
@@ -130,39 +143,49 @@ class RegistryImporter:
 
     def _push_blob_to(self, digest: str, size: int, repositories: list[str], holder: str | None) -> None:
         for repository in repositories:
-            if self.client.blob_size(repository, digest) is not None:
-                holder = holder or repository
-                self.counts.add(blobs_present=1)
-                with self.counts.lock:
-                    self.present_blobs.append((self.client.endpoint.repository(repository), digest))
-                self.progress.advance(size)
-                continue
             if self.dry_run:
-                # Counted as the import would count it: mounted from the repository that holds it, else uploaded
-                # (a registry that refuses the mount makes that one an upload too).
-                if holder is not None:
-                    self.counts.add(blobs_mounted=1)
-                else:
-                    self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
-                holder = holder or repository
-                self.progress.advance(size)
+                holder = self._count_dry_run(digest, size, repository, holder)
                 continue
-            if holder is not None and self.client.mount_blob(repository, digest, holder):
+            linked = self.client.push_blob(
+                repository, digest, size, self._opener(digest), self.progress.advance, holder=holder
+            )
+            if linked and holder is None:  # mounted from its own repository: it was there already
+                self._found(repository, digest, size)
+            elif linked:
                 self.counts.add(blobs_mounted=1)
                 self.progress.advance(size)
-                continue
-            self.client.upload_blob(repository, digest, size, self._opener(digest), self.progress.advance)
+            else:
+                self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
+            holder = holder or repository
+
+    def _found(self, repository: str, digest: str, size: int) -> None:
+        self.counts.add(blobs_present=1)
+        with self.counts.lock:
+            self.present_blobs.append((self.client.endpoint.repository(repository), digest))
+        self.progress.advance(size)
+
+    def _count_dry_run(self, digest: str, size: int, repository: str, holder: str | None) -> str | None:
+        """Asks (HEAD) and counts as the import would count; the holder for the next repository."""
+        if self.client.blob_size(repository, digest) is not None:
+            self._found(repository, digest, size)
+            return holder or repository
+        # Mounted from the repository that holds it, else uploaded (a registry that refuses the mount makes that
+        # one an upload too).
+        if holder is not None:
+            self.counts.add(blobs_mounted=1)
+        else:
             self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
-            holder = repository
+        self.progress.advance(size)
+        return holder or repository
 
     def _opener(self, digest: str) -> OpenSource:
         return lambda: opened(self.reader, blob_path(digest))
 
-    def _retag(self, plan: ImagePlan) -> ImageOutcome:
+    def _retag(self, plan: ImagePlan, current: str | None) -> ImageOutcome:
         """An image an incremental bundle left to its base: on the target already, perhaps under another tag."""
         digest = plan.image.artifact.digest
         self.counts.add(manifests_present=1)
-        current = self.client.manifest_digest(plan.repository, plan.tag) if plan.tag else digest
+        current = current if plan.tag else digest
         if current == digest:
             return ImageOutcome(plan.source, self.target_name(plan), digest, "unchanged")
         if not self.dry_run:
@@ -173,13 +196,14 @@ class RegistryImporter:
         status = "would-push" if self.dry_run else "pushed"
         return ImageOutcome(plan.source, self.target_name(plan), digest, status, current)
 
-    def _finish_image(self, plan: ImagePlan, top_present: bool) -> ImageOutcome:
+    def _finish_image(self, plan: ImagePlan, top_present: bool, current: str | None) -> ImageOutcome:
         with needed_for(f"{plan.image.artifact.kind} {plan.source}", f"target {self.target_name(plan)}"):
-            return self._finish(plan, top_present)
+            return self._finish(plan, top_present, current)
 
-    def _finish(self, plan: ImagePlan, top_present: bool) -> ImageOutcome:
+    def _finish(self, plan: ImagePlan, top_present: bool, current: str | None) -> ImageOutcome:
+        """current: the digest the tag points to (None: no tag, or the tag is absent), asked by _on_target."""
         if not plan.image.carried:
-            return self._retag(plan)
+            return self._retag(plan, current)
         top = plan.image.top
         pushed = False
         if top_present:
@@ -189,18 +213,18 @@ class RegistryImporter:
             if document is not top and self.client.manifest_digest(plan.repository, document.digest):
                 self.counts.add(manifests_present=1)
                 continue
+            # The top manifest of a tagged image goes up once, by its tag (the registry keeps it by digest too).
+            reference = plan.tag if document is top and plan.tag else document.digest
             if not self.dry_run:
-                self.client.put_manifest(plan.repository, document.digest, document.raw, document.media_type)
+                self.client.put_manifest(plan.repository, reference, document.raw, document.media_type)
             self.counts.add(manifests_pushed=1)
             pushed = True
         previous = None
-        if plan.tag:
-            current = self.client.manifest_digest(plan.repository, plan.tag)
-            if current != top.digest:
-                previous = current
-                pushed = True
-                if not self.dry_run:
-                    self.client.put_manifest(plan.repository, plan.tag, top.raw, top.media_type)
+        if plan.tag and current != top.digest:
+            previous = current
+            if top_present and not self.dry_run:
+                self.client.put_manifest(plan.repository, plan.tag, top.raw, top.media_type)
+            pushed = True
         status = "unchanged" if not pushed else ("would-push" if self.dry_run else "pushed")
         if previous and not self.dry_run:
             self.progress.warn(f"{self.target_name(plan)} moved from {previous} to {top.digest}")

@@ -187,6 +187,10 @@ class _RecordingClient(RegistryClient):
         self._writes.registry_write()
         return super().mount_blob(*args, **kwargs)
 
+    def push_blob(self, *args: Any, **kwargs: Any) -> bool:
+        self._writes.registry_write()  # the mount POST; an upload it turns into is noted by upload_blob
+        return super().push_blob(*args, **kwargs)
+
 
 def verify_checksums(bundle: str | Path, *, jobs: int, progress: Progress, limits: Limits) -> VerifiedBundle:
     return verify_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits, progress=progress)

@@ -43,6 +43,9 @@ from mirror.registry.retry import RETRY_STATUSES, Retryable, retry_answer, retry
 T = TypeVar("T")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Answers to a mount POST from a registry that takes no mount parameters at all (the spec says 202, an upload
+# session, for one that cannot mount): push_blob then starts a plain upload.
+_MOUNT_DECLINED = frozenset({400, 404, 405})
 
 OnBytes = Callable[[int], None]
 OpenSource = Callable[[], AbstractContextManager[BinaryIO]]
@@ -763,15 +766,68 @@ class RegistryClient:
         what = f"mount of {digest} into {self.endpoint.host}/{repository}"
         return self._retrying(attempt, self._document(what))
 
+    def push_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_source: OpenSource,
+        on_bytes: OnBytes = _no_progress,
+        *,
+        holder: str | None = None,
+    ) -> bool:
+        """Place a blob in `repository`: True when the registry linked it (a mount from `holder`, or, without one,
+        from `repository` itself: it held the blob already), False when it was uploaded.
+
+        The mount POST is also the upload's start: a registry that cannot mount opens an upload session (202) and
+        the blob goes into it, so a blob costs one request when it is there and two when it is not, never a HEAD.
+        """
+        check_digest(digest, "blob digest")
+        source = holder or repository
+        url = self._url(repository, "blobs", "uploads/")
+        # From itself: the scope of a plain upload, so the token that the upload would fetch serves both.
+        scope = (self._scope(repository, "pull,push"),) + (
+            () if source == repository else (self._scope(source, "pull"),)
+        )
+        params = {"mount": digest, "from": self.endpoint.repository(source)}
+        what = f"blob {self.endpoint.host}/{repository}@{digest}"
+
+        def offer() -> httpx.URL | None:
+            response = self._send("POST", httpx.URL(url, params=params), scope)
+            self._release(response)
+            if response.status_code == 201:
+                return None
+            if response.status_code == 202 and "location" in response.headers:
+                return httpx.URL(url).join(response.headers["location"])
+            if response.status_code in _MOUNT_DECLINED:
+                return self._start_upload(repository)  # a registry that refuses the mount parameters outright
+            raise self._error(response, f"mount {digest} into {repository}")
+
+        location = self._retrying(offer, self._document(f"mount of {what}"))
+        if location is None:
+            return True
+        self.upload_blob(repository, digest, size, open_source, on_bytes, location=location)
+        return False
+
     def upload_blob(
-        self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes = _no_progress
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_source: OpenSource,
+        on_bytes: OnBytes = _no_progress,
+        *,
+        location: httpx.URL | None = None,
     ) -> None:
-        """Upload a blob, hashing it on the way out; chunked, and resumable per chunk, above a size threshold."""
+        """Upload a blob, hashing it on the way out; chunked, and resumable per chunk, above a size threshold.
+
+        location: an upload session already open (push_blob's); a retry opens a new one."""
         check_digest(digest, "blob digest")
         if size > self._limits.monolithic_upload_max_bytes:
-            self._upload_chunked(repository, digest, size, open_source, on_bytes)
+            self._upload_chunked(repository, digest, size, open_source, on_bytes, location)
         else:
             sent = 0
+            opened = [location] if location is not None else []
 
             def counted(n: int) -> None:
                 nonlocal sent
@@ -781,7 +837,9 @@ class RegistryClient:
             def attempt() -> None:
                 # A retried upload starts again from byte 0: take back what the failed attempt reported.
                 counted(-sent)
-                self._upload_monolithic(repository, digest, size, open_source, counted)
+                self._upload_monolithic(
+                    repository, digest, size, open_source, counted, opened.pop() if opened else None
+                )
 
             self._retrying(attempt, self._stream(f"blob upload {self.endpoint.host}/{repository}@{digest}"))
 
@@ -806,9 +864,15 @@ class RegistryClient:
             raise DigestMismatchError(f"{self.endpoint.host}/{repository}: stored blob as {stated}, expected {digest}")
 
     def _upload_monolithic(
-        self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_source: OpenSource,
+        on_bytes: OnBytes,
+        location: httpx.URL | None = None,
     ) -> None:
-        location = self._start_upload(repository)
+        location = location or self._start_upload(repository)
         sent = 0
 
         def body() -> Iterator[bytes]:
@@ -827,10 +891,16 @@ class RegistryClient:
         self._finish_upload(repository, location, digest, body, size)
 
     def _upload_chunked(
-        self, repository: str, digest: str, size: int, open_source: OpenSource, on_bytes: OnBytes
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_source: OpenSource,
+        on_bytes: OnBytes,
+        opened: httpx.URL | None = None,
     ) -> None:
         what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
-        location: httpx.URL = self._retrying(lambda: self._start_upload(repository), self._document(what))
+        location: httpx.URL = opened or self._retrying(lambda: self._start_upload(repository), self._document(what))
         scope = (self._scope(repository, "pull,push"),)
         hasher = hashlib.sha256()
         hashed = 0  # bytes of the source hashed so far; a resent range is not hashed twice

@@ -39,6 +39,12 @@ def test_bench_reports_the_peak_memory_of_both_tools(small_bench, step):
     assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0
 
 
+def test_bench_counts_the_requests_an_import_sends_per_blob(small_bench):
+    row = _row(small_bench, "requests", "import")
+    assert "requests/blob" in row["note"] and "again:" in row["note"]
+    assert row["target"] == "<= 2.5 per blob" and isinstance(row["met"], bool)
+
+
 def test_bench_reports_the_nothing_changed_night_or_says_it_cannot(small_bench):
     row = _row(small_bench, "night", "nothing changed")
     if row["mirror"]["value"] is None:

@@ -5,6 +5,8 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
    image into one OCI layout (skopeo copies one image per invocation; its `sync` cannot write an OCI layout).
 2. import: `mirror import` of that bundle into the internal TLS registry, against a loop of `skopeo copy`
    from the layout to the same registry. Every run writes to fresh repositories, so nothing is skipped.
+   Once, untimed: the requests that import sends per blob, counted by a proxy in front of the plain-HTTP
+   registry (a first import, then a second of the same bundle; tests/support/importrequests.py).
 3. verify: `mirror verify` of a signed bundle of about --verify-size, against `sha256sum` of its files.
 4. night: a nothing-changed `mirror collect --since PREV` over --night-images small images (only when this
    build of mirror has --since).
@@ -68,6 +70,7 @@ from tests.support.benchcorpus import (
     write_stuffed_tar,
 )
 from tests.support.cosign import generate_key
+from tests.support.importrequests import TARGET_REQUESTS_PER_BLOB, count_import
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 from tests.support.signedbundles import make_trust, sign
@@ -272,6 +275,7 @@ class Bench:
         what = f"{self.images} images, {mb:.0f} MB"
         collect = Row("collect", what, other_tool="skopeo")
         imported = Row("import", what, other_tool="skopeo")
+        requests = Row("requests", f"import of {self.images} images", target=f"<= {TARGET_REQUESTS_PER_BLOB} per blob")
         sk_tls = ["--dest-cert-dir", str(self.services.cert_dir)]
         sk_creds = ["--dest-creds", f"{self.services.internal_user}:{self.services.internal_password}"]
         skopeo = ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests", "-q"]
@@ -319,6 +323,10 @@ class Bench:
                 imported.other.append(_timed("skopeo copy (import)", _loop(commands)))
 
             _in_turns(r, mirror_import, skopeo_import)
+            if r == 0:  # the count is the same every run; untimed, through a counting proxy (plain HTTP)
+                counted = count_import(self.mirror, bundle, self.services.upstream)
+                requests.met = counted.per_blob(counted.first) <= TARGET_REQUESTS_PER_BLOB
+                requests.note = counted.describe()
             self._drop(bundle, layout)
         for row in (collect, imported):
             row.target = f"<= {TARGET_COPY_RATIO}x skopeo"
@@ -330,7 +338,7 @@ class Bench:
             )
             memory.met = (memory.value(memory.mirror) or 0) < TARGET_RSS_MB
             rss.append(memory)
-        return [collect, imported, *rss]
+        return [collect, imported, requests, *rss]
 
     # -- step 3: verify beside sha256sum -------------------------------------------------------------------
 
@@ -620,7 +628,7 @@ class Bench:
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
         return (
-            copy[:2] + tar + attached + verify[:1] + serve + night + audited + startup + copy[2:] + verify[1:] + hostile
+            copy[:3] + tar + attached + verify[:1] + serve + night + audited + startup + copy[3:] + verify[1:] + hostile
         )
 
 
@@ -758,11 +766,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps",
         default="copy,tar,attached,verify,serve,night,audit,startup,hostile",
-        help="which to run: copy (collect, import, RSS), tar (collect to a .tar beside collect to a directory), "
-        "attached (collect with and without the discovery of "
-        "attached manifests), verify, serve (skopeo pulling from mirror serve and from distribution), night, "
-        "audit (of --night-images imported images), startup (mirror --version and --help), hostile (hostile "
-        "bundles and upstreams)",
+        help="which to run: copy (collect, import, requests per blob, RSS), tar (collect to a .tar beside collect "
+        "to a directory), attached (collect with and without the discovery of attached manifests), verify, serve "
+        "(skopeo pulling from mirror serve and from distribution), night, audit (of --night-images imported "
+        "images), startup (mirror --version and --help), hostile (hostile bundles and upstreams)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"

@@ -762,6 +762,58 @@ def test_monolithic_upload_progress_counts_each_byte_once_across_retries(sim, co
     assert sum(seen) == len(data)
 
 
+def test_push_blob_a_repository_holds_costs_one_post_and_sends_no_byte(sim, connect):
+    data = b"a small layer"
+    digest = sim.add_blob(REPO, data)
+    assert connect(sim).push_blob(REPO, digest, len(data), opener(b"")) is True
+    [post] = sim.registry_requests()
+    assert post.method == "POST" and post.url.params["mount"] == digest and post.url.params["from"] == REPO
+
+
+def test_push_blob_uploads_into_the_session_its_mount_post_opened(sim, connect):
+    data = b"a small layer"
+    digest = sha256_digest(data)
+    assert connect(sim).push_blob(REPO, digest, len(data), opener(data)) is False
+    assert [r.method for r in sim.registry_requests()] == ["POST", "PUT"]
+    assert sim.blobs[REPO][digest] == data
+
+
+def test_push_blob_mounts_from_the_repository_that_holds_it(sim, connect):
+    data = b"a small layer"
+    digest = sim.add_blob("team/base", data)
+    assert connect(sim).push_blob(REPO, digest, len(data), opener(b""), holder="team/base") is True
+    assert sim.blobs[REPO][digest] == data
+    assert len(sim.registry_requests()) == 1
+
+
+def test_push_blob_to_a_registry_refusing_mount_parameters_starts_a_plain_upload(sim, connect):
+    data = b"a small layer"
+    digest = sha256_digest(data)
+    sim.fail(1, 405, match=lambda r: "mount" in r.url.params)
+    assert connect(sim).push_blob(REPO, digest, len(data), opener(data)) is False
+    assert [r.method for r in sim.registry_requests()] == ["POST", "POST", "PUT"]
+    assert sim.blobs[REPO][digest] == data
+
+
+def test_push_blob_retried_after_503_on_its_put_starts_a_new_session(sim, connect, sleeps):
+    data = b"a small layer"
+    digest = sha256_digest(data)
+    sim.fail(1, 503, match=lambda r: r.method == "PUT")
+    seen, on_bytes = progress()
+    assert connect(sim).push_blob(REPO, digest, len(data), opener(data), on_bytes) is False
+    assert [r.method for r in sim.registry_requests()] == ["POST", "PUT", "POST", "PUT"]
+    assert sim.blobs[REPO][digest] == data and sum(seen) == len(data)
+
+
+def test_push_blob_from_its_own_repository_asks_the_token_of_a_plain_upload(sim, connect):
+    bearer(sim)
+    client = connect(sim, Credentials(USER, PASSWORD))
+    data = b"a small layer"
+    client.push_blob(REPO, sha256_digest(data), len(data), opener(data))
+    client.upload_blob(REPO, sha256_digest(b"another"), 7, opener(b"another"))
+    assert client.token_requests == 1
+
+
 @pytest.mark.parametrize(
     "source",
     [b"a small layeR", b"a small layer plus", b"a small"],

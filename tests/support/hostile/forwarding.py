@@ -40,7 +40,9 @@ def forward_to(
             return own
         connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
         try:
-            headers = {k: v for k, v in request.headers.items() if k not in ("host", "connection")}
+            # The Host header goes through: the registry builds its upload Locations on it, so the PUT that
+            # finishes an upload comes back through the proxy too, and is counted.
+            headers = {k: v for k, v in request.headers.items() if k != "connection"}
             connection.request(request.method, request.path, body=request.body or None, headers=headers)
             response = connection.getresponse()
             body = response.read()
