@@ -9,12 +9,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mirror.bundle.inventory import INVENTORY_PATH, FileRecord, Inventory, blob_path
 from mirror.fsutil import atomic_write, atomic_writer, temporary_name
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import hex_of, sha256_digest
+
+if TYPE_CHECKING:
+    from mirror.bundle.tarball import OnePassTar
 
 OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}\n'
 
@@ -22,8 +25,9 @@ OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}\n'
 class LayoutWriter:
     """Fills a fresh directory with an OCI layout. Thread-safe; each blob is stored once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tar: OnePassTar | None = None) -> None:
         self.root = root
+        self.tar = tar  # a .tar OUT written in one pass: reserved blobs go straight into it, not into `root`
         (root / "blobs" / "sha256").mkdir(parents=True)
         self._lock = threading.Lock()
         self._records: dict[str, FileRecord] = {}
@@ -41,6 +45,10 @@ class LayoutWriter:
         with self._lock:
             return blob_path(digest) in self._records
 
+    def in_tar(self, digest: str) -> bool:
+        """Reserved in a one-pass tar: `blob_file` writes it there, not in the staging directory."""
+        return self.tar is not None and self.tar.is_reserved(blob_path(digest))
+
     def put_bytes(self, digest: str, data: bytes) -> None:
         if sha256_digest(data) != digest:
             raise ValueError(f"bytes do not hash to {digest}")  # a caller bug, never input
@@ -51,8 +59,15 @@ class LayoutWriter:
     def blob_file(self, digest: str, size: int) -> Iterator[BinaryIO]:
         """A temporary file for a blob's bytes; it becomes the blob only if the block ends without error.
 
-        The caller must have checked the bytes against `digest` and `size` while writing them.
+        The caller must have checked the bytes against `digest` and `size` while writing them. A blob reserved in
+        the tar is written straight into its place there.
         """
+        if self.tar is not None and self.in_tar(digest):
+            with self.tar.filling(blob_path(digest)) as slot:
+                yield slot  # type: ignore[misc]  # the file methods a download uses
+            with self._lock:
+                self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
+            return
         with atomic_writer(self.root / blob_path(digest), durable=False) as handle:
             yield handle
         with self._lock:
@@ -81,12 +96,23 @@ class LayoutWriter:
         """Make a scratch file the blob `digest`; the caller hashed it while writing it."""
         if self.has(digest):
             return
-        os.replace(path, self.root / blob_path(digest))
+        if self.tar is not None and self.in_tar(digest):
+            self.tar.fill_from(blob_path(digest), path)  # a cached blob: its one copy into the bundle
+        else:
+            os.replace(path, self.root / blob_path(digest))
         with self._lock:
             self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
 
+    def reserve(self, blobs: dict[str, int]) -> None:
+        """Blobs about to be downloaded (digest → size): in a one-pass tar, their places are reserved now, in
+        digest order, so that each is written once, straight into the tar."""
+        if self.tar is not None:
+            self.tar.reserve([(blob_path(d), blobs[d]) for d in sorted(blobs) if not self.has(d)])
+
     def drop(self, digest: str) -> None:
         """Leave a blob out of the bundle after all (an incremental bundle's base chain carried it)."""
+        if self.tar is not None and self.in_tar(digest):
+            raise ValueError(f"{digest} is in the tar already")  # a caller bug: reserved blobs are new to the chain
         with self._lock:
             self._records.pop(blob_path(digest), None)
         (self.root / blob_path(digest)).unlink(missing_ok=True)

@@ -154,7 +154,7 @@ def member_bound(inventory: bytes | None, limits: Limits) -> tuple[int, str]:
 
 
 def _tar_inventory(handle: BinaryIO, limits: Limits) -> bytes | None:
-    """The inventory's bytes, found by a header walk that keeps nothing; collect writes it as the first member."""
+    """The inventory's bytes, found by a header walk that keeps nothing; collect writes it after the blobs."""
     member = ustar.find(handle, INVENTORY_NAME, max_members=limits.max_bundle_members)
     if member is None or member.is_dir or member.size > limits.max_inventory_bytes:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import BinaryIO, cast
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.collector.cache import BlobCache
@@ -12,6 +13,27 @@ from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference
 from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
+
+
+class _Both:
+    """Two destinations of one download, as the one seekable file download_blob writes to."""
+
+    def __init__(self, first: BinaryIO, second: BinaryIO) -> None:
+        self._files = (first, second)
+
+    def write(self, data: bytes) -> int:
+        for handle in self._files:
+            handle.write(data)
+        return len(data)
+
+    def seek(self, position: int) -> int:
+        for handle in self._files:
+            handle.seek(position)
+        return position
+
+    def truncate(self) -> None:
+        for handle in self._files:
+            handle.truncate()
 
 
 class GraphDownloader:
@@ -78,6 +100,12 @@ class GraphDownloader:
         if self.cache is None:
             with self.writer.blob_file(digest, size) as handle:
                 client.download_blob(source.repository, digest, size, handle, progress.advance)
+        elif self.writer.in_tar(digest):
+            # Into the cache and into its place in the tar at once: the bundle's copy overlaps the download.
+            with self.cache.storing(digest, size) as cached, self.writer.blob_file(digest, size) as placed:
+                client.download_blob(
+                    source.repository, digest, size, cast(BinaryIO, _Both(cached, placed)), progress.advance
+                )
         else:
             # Into the cache first, so that a run killed after this blob does not fetch it again.
             with self.cache.storing(digest, size) as handle:

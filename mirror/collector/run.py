@@ -63,6 +63,7 @@ from mirror.warncodes import (
 if TYPE_CHECKING:
     import httpx
 
+    from mirror.bundle.tarball import OnePassTar
     from mirror.collector.cache import BlobCache
     from mirror.collector.charts import CollectedChart
     from mirror.collector.files import CollectedFile
@@ -560,8 +561,13 @@ def collect(
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
     known = KnownManifests(cache, since, limits)
     network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
-    with network.clients(sets) as (pool, fetcher), _telling_hosts(egress, on_hosts), staging.discarded_on_failure():
-        writer = LayoutWriter(staging.directory)
+    with (
+        network.clients(sets) as (pool, fetcher),
+        _telling_hosts(egress, on_hosts),
+        staging.discarded_on_failure(),
+        staging.one_pass_tar(split_size) as tar,
+    ):
+        writer = LayoutWriter(staging.directory, tar)
         download = GraphDownloader(pool, writer, limits, cache)
         progress.mark("resolve")
         gathered = _gather(
@@ -657,6 +663,18 @@ class _Staging:
     @classmethod
     def beside(cls, out: Path) -> _Staging:
         return cls(out, temporary_name(out), temporary_name(out, ".partial.tar"))
+
+    @contextlib.contextmanager
+    def one_pass_tar(self, split_size: int | None) -> Iterator[OnePassTar | None]:
+        """For a .tar OUT (not split): the tar, open from the start so downloads can write into it; closed on
+        the way out, whatever happens (discarded_on_failure removes it)."""
+        if self.out.suffix != ".tar" or split_size is not None:
+            yield None
+            return
+        from mirror.bundle.tarball import OnePassTar
+
+        with OnePassTar(self.tar) as tar:
+            yield tar
 
     @contextlib.contextmanager
     def discarded_on_failure(self) -> Iterator[None]:
@@ -774,6 +792,7 @@ def _download(
     run_parallel(signatures, fetch, jobs)
     check_signatures()
     digests = [d for d in digests if not writer.has(d)]
+    writer.reserve({d: download.blobs[d][0] for d in digests})  # a .tar OUT: written straight into it
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, fetch, jobs)
     progress.finish()
@@ -923,10 +942,11 @@ def _write_bundle(
         shutil.rmtree(staging.directory)
         return inventory, volumes
     signatures = [_sign(staging.directory, inventory, created, signing)] if signing else []
-    if out.suffix == ".tar":
-        from mirror.bundle.tarball import write_tar
+    if writer.tar is not None:
+        from mirror.bundle.tarball import append_staged
 
-        write_tar(staging.directory, inventory, staging.tar, signatures)
+        append_staged(writer.tar, staging.directory, inventory, signatures)
+        writer.tar.finish()
         staging.tar.rename(out)
         shutil.rmtree(staging.directory)
     else:

@@ -109,3 +109,10 @@ def test_bench_times_start_up_beside_python_doing_nothing(small_bench, what, tar
     row = _row(small_bench, "startup", what)
     assert row["other"]["tool"] == "python -c pass" and row["target"] == target
     assert row["mirror"]["value"] > 0 and row["other"]["value"] > 0 and isinstance(row["met"], bool)
+
+
+def test_bench_puts_collect_to_a_tar_beside_collect_to_a_directory_with_the_bytes_each_wrote(small_bench):
+    row = _row(small_bench, "tar")
+    assert row["other"]["tool"] == "to a dir" and isinstance(row["met"], bool)
+    assert all(s["bytes_written"] > 0 for s in row["mirror"]["samples"] + row["other"]["samples"])
+    assert "MB (.tar)" in row["note"] and "MB (dir)" in row["note"]

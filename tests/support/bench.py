@@ -24,6 +24,8 @@ Steps, each repeated (--repeat, median reported) with the two tools taking turns
    the trusted collector, as a tar stuffed with --hostile-blobs one-byte members its inventory does not list,
    (c) a collect of a Flux fleet holding a ten-level YAML alias bomb. Each runs once, under a --hostile-timeout
    and a 3 GB address-space cap; a run that is not refused in time is reported so, not waited for.
+12. tar: `mirror collect` of the copy corpus to a .tar against the same collect to a directory, with the bytes
+    each wrote (tests/support/benchtar.py).
 11. startup: `mirror --version` and `mirror --help` beside `python -c pass` (the interpreter mirror runs on),
     5 x --repeat runs of each in turns (tests/support/benchstartup.py).
 9. serve: `skopeo copy` of an image holding one --serve-size blob (1 GiB) from `mirror serve` of a bundle that
@@ -72,6 +74,7 @@ from tests.support.importrequests import TARGET_REQUESTS_PER_BLOB, count_import
 from tests.support.mirrorsets import write_mirrorset
 from tests.support.services import Services, ensure_services
 from tests.support.signedbundles import make_trust, sign
+from tests.support.written import bytes_from_time_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIRROR = str(REPO_ROOT / ".venv" / "bin" / "mirror")  # --mirror benches another build
@@ -94,6 +97,7 @@ class Sample:
     seconds: float
     peak_rss_mb: float
     cpu_seconds: float  # user + system, of the process and its children: less swayed by a busy machine
+    bytes_written: int = 0  # to storage, as the kernel counts them (tests/support/written.py)
 
 
 @dataclass
@@ -158,7 +162,7 @@ def _timed(what: str, command: list[str], env: dict[str, str] | None = None) -> 
         sys.exit(f"bench: {what}: no figures from /usr/bin/time:\n{done.stderr[-2000:]}")
     seconds = int(clock.group(1) or 0) * 3600 + int(clock.group(2)) * 60 + float(clock.group(3))
     cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr))
-    return Sample(seconds, int(rss.group(1)) / 1024, cpu)
+    return Sample(seconds, int(rss.group(1)) / 1024, cpu, bytes_from_time_report(done.stderr))
 
 
 def _signal_children(pid: int, signum: int) -> None:
@@ -615,10 +619,17 @@ class Bench:
             from tests.support.benchstartup import startup_rows
 
             startup = startup_rows(self.mirror, runs=5 * self.repeat)
+        tar = []
+        if "tar" in steps:
+            from tests.support.benchtar import tar_rows
+
+            tar = tar_rows(self)
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
-        return copy[:3] + attached + verify[:1] + serve + night + audited + startup + copy[3:] + verify[1:] + hostile
+        return (
+            copy[:3] + tar + attached + verify[:1] + serve + night + audited + startup + copy[3:] + verify[1:] + hostile
+        )
 
 
 TARGET_HOSTILE_SECONDS = 30.0
@@ -714,7 +725,9 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
     for row in rows:
         if row.ratio is None:
             continue
-        if row.step == "verify":
+        if row.step == "tar":
+            print(f"tar: collect to a .tar takes {row.ratio:.2f}x collect to a directory; {row.note}")
+        elif row.step == "verify":
             print(f"verify: mirror runs at {1 / row.ratio:.0%} of sha256sum's speed")
         elif row.step == "serve":
             print(
@@ -752,11 +765,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--night-images", type=int, default=200, help="images of the nothing-changed night (200)")
     parser.add_argument(
         "--steps",
-        default="copy,attached,verify,serve,night,audit,startup,hostile",
-        help="which to run: copy (collect, import, requests per blob, RSS), attached (collect with and without "
-        "the discovery of attached manifests), verify, serve (skopeo pulling from mirror serve and from "
-        "distribution), night, audit (of --night-images imported images), startup (mirror --version and --help), "
-        "hostile (hostile bundles and upstreams)",
+        default="copy,tar,attached,verify,serve,night,audit,startup,hostile",
+        help="which to run: copy (collect, import, requests per blob, RSS), tar (collect to a .tar beside collect "
+        "to a directory), attached (collect with and without the discovery of attached manifests), verify, serve "
+        "(skopeo pulling from mirror serve and from distribution), night, audit (of --night-images imported "
+        "images), startup (mirror --version and --help), hostile (hostile bundles and upstreams)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"

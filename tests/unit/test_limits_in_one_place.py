@@ -18,6 +18,7 @@ PACKAGE = Path(mirror.__file__).parent
 
 NOT_LIMITS = {
     "bundle/splitting.py:_CHUNK": "read size of a copy, not a bound",
+    "bundle/tarball.py:_CHUNK": "read size of a copy",
     "bundle/tarball.py:_MTIME": "the fixed mtime of reproducible tar members",
     "bundle/ustar.py:BLOCK": "the ustar block size (POSIX)",
     "bundle/volumes.py:_CHUNK": "read size of a copy",
