@@ -90,3 +90,12 @@ def test_no_tracked_file_is_a_link_out_of_the_repository():
     ).stdout.splitlines()
     links = [line.split("\t", 1)[1] for line in listed if line.startswith("120000 ")]
     assert links == []
+
+
+def test_no_two_test_modules_share_a_file_name():
+    # The test folders have no __init__.py, so pytest imports each module under its bare name: two files of one
+    # name (tests/unit/test_x.py and tests/integration/test_x.py) stop the whole suite at collection.
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
