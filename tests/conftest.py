@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,14 @@ _ENVIRONMENT_HIJACK = (
     "MIRROR_REGISTRY_PASSWORD",
     "MIRROR_DEBUG",
     "MIRROR_LOG_FORMAT",
+    "MIRROR_CHARTS_USERNAME",
+    "MIRROR_CHARTS_PASSWORD",
+    "MIRROR_CHARTS_HOST",
+    "MIRROR_GIT_USERNAME",
+    "MIRROR_GIT_PASSWORD",
+    "MIRROR_GIT_HOST",
+    "MIRROR_USE_ENV_PROXY",
+    "MIRROR_HELM",
 )
 
 
@@ -50,6 +59,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
         monkeypatch.delenv(name, raising=False)
     # Never read the developer's own registry credentials.
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("docker-config")))
+    # ...nor the other places containers-auth.json(5) and .netrc are looked up (a missing NETRC file is no .netrc).
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime-dir")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+    monkeypatch.setenv("NETRC", str(tmp_path_factory.mktemp("netrc") / "absent"))
+    # oras-py reads ~/.docker/config.json whatever DOCKER_CONFIG says, and its entries replace the credentials a
+    # test gives it: a developer's own login would make the oras checks fail (or pass) for the wrong reason.
+    if "oras.utils" in sys.modules:
+        monkeypatch.setattr(sys.modules["oras.utils"], "find_docker_config", lambda exists=True: None)
     # Each test starts with an empty blob cache, never the developer's own.
     monkeypatch.setenv("MIRROR_CACHE_DIR", str(tmp_path_factory.mktemp("blob-cache")))
 
