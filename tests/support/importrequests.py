@@ -52,9 +52,11 @@ def count_import(mirror: str, bundle: Path, plain_http_registry: str) -> Counted
     """Import `bundle` twice through a counting proxy in front of `plain_http_registry` (host:port), into a fresh
     namespace; the registry's own auth and TLS do not change the count."""
     prefix = f"count-{uuid.uuid4().hex[:8]}"
-    with HostileServer(forward_to(f"http://{plain_http_registry}")) as proxy:
+    with HostileServer(forward_to(f"http://{plain_http_registry}"), max_body_bytes=1024 * 1024 * 1024) as proxy:
         command = [mirror, "import", str(bundle), "--registry", f"{proxy.url}/{prefix}", "--allow-unsigned"]
-        done = subprocess.run([*command, "--json", "-q"], capture_output=True, text=True, check=True)
+        done = subprocess.run([*command, "--json", "-q"], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)}: exit {done.returncode}\n{done.stderr}")
         first = Counter(request_kind(r) for r in proxy.requests)
         seen = len(proxy.requests)
         subprocess.run([*command, "-q"], capture_output=True, check=True)

@@ -45,8 +45,13 @@ def not_found(_: Request) -> Answer:
 class HostileServer:
     """``with HostileServer(route) as server:`` serves ``server.url``; ``server.requests`` is what arrived."""
 
-    def __init__(self, route: Route = not_found, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, route: Route = not_found, host: str = "127.0.0.1", max_body_bytes: int = 16 * 1024 * 1024
+    ) -> None:
+        # Request bodies are read whole, up to this: a forwarding proxy in front of a registry needs the largest
+        # blob an upload sends in one request (a body cut short would leave the registry waiting for the rest).
         self.route = route
+        self.max_body_bytes = max_body_bytes
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -60,7 +65,7 @@ class HostileServer:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(min(length, 16 * 1024 * 1024)) if length else b""
+                body = self.rfile.read(min(length, owner.max_body_bytes)) if length else b""
                 request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with owner._lock:
                     owner.requests.append(request)
