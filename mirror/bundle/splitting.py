@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import BinaryIO
 
 from mirror.bundle import ustar
 from mirror.bundle.inventory import INVENTORY_PATH, Inventory, VolumeRecord
+from mirror.bundle.tarball import member_header
 from mirror.bundle.volumes import volume_path
 from mirror.errors import MirrorError, UsageError
 from mirror.fsutil import atomic_write, create_exclusive, temporary_name
@@ -83,19 +83,6 @@ class VolumeSink:
             path.unlink(missing_ok=True)
 
 
-def _header(name: str, size: int = 0, directory: bool = False) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.uid, info.gid, info.uname, info.gname = size, 0, 0, 0, "", ""
-    info.type, info.mode = (tarfile.DIRTYPE, 0o755) if directory else (tarfile.REGTYPE, 0o644)
-    try:
-        return info.tobuf(format=tarfile.USTAR_FORMAT)
-    except ValueError as exc:  # what ustar cannot express, e.g. a member of 8 GiB or more
-        raise UsageError(
-            f"{name}: {size} bytes cannot be stored in a plain ustar member ({exc})",
-            hint="write the bundle as a directory instead",
-        ) from exc
-
-
 def write_members(sink: VolumeSink | BinaryIO, staging: Path, paths: Sequence[str], *, consume: bool) -> None:
     """A ustar stream of `paths` under `staging`, with their directories; deletes each file once in, if `consume`."""
     directories_written: set[str] = set()
@@ -105,11 +92,11 @@ def write_members(sink: VolumeSink | BinaryIO, staging: Path, paths: Sequence[st
         for depth in range(1, len(parts) + 1):
             directory = "/".join(parts[:depth])
             if directory not in directories_written:
-                sink.write(_header(directory, directory=True))
+                sink.write(member_header(directory, directory=True))
                 directories_written.add(directory)
         source = staging / path
         size = source.stat().st_size
-        sink.write(_header(path, size))
+        sink.write(member_header(path, size))
         copied = 0
         with open(source, "rb") as handle:
             while data := handle.read(_CHUNK):

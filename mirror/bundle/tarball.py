@@ -22,7 +22,8 @@ _MTIME = 0
 _CHUNK = 1024 * 1024
 
 
-def _header(name: str, size: int = 0, directory: bool = False) -> bytes:
+def member_header(name: str, size: int = 0, directory: bool = False) -> bytes:
+    """A plain ustar header for a bundle member (every volume and tar mirror writes uses it)."""
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.uid, info.gid, info.uname, info.gname = size, _MTIME, 0, 0, "", ""
     info.type, info.mode = (tarfile.DIRTYPE, 0o755) if directory else (tarfile.REGTYPE, 0o644)
@@ -124,7 +125,7 @@ class OnePassTar:
         for depth in range(1, len(parts) + 1):
             directory = "/".join(parts[:depth])
             if directory not in self._directories:
-                self._put(_header(directory, directory=True))
+                self._put(member_header(directory, directory=True))
                 self._directories.add(directory)
 
     def _claim(self, name: str) -> None:
@@ -138,7 +139,7 @@ class OnePassTar:
             for name, size in members:
                 self._claim(name)
                 self._directories_of(name)
-                self._put(_header(name, size))
+                self._put(member_header(name, size))
                 self._slots[name] = _Slot(self, name, self._end, size)
                 self._end += _padded(size)  # a hole until filled; the padding stays a hole, read as zeros
 
@@ -172,7 +173,7 @@ class OnePassTar:
             self._claim(name)
             self._directories_of(name)
             size = os.fstat(handle.fileno()).st_size
-            self._put(_header(name, size))
+            self._put(member_header(name, size))
             copied = 0
             while data := handle.read(_CHUNK):
                 self._put(data)
