@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -845,10 +846,11 @@ def _carry_attached(
 
     run_parallel(found, walk, jobs)
     gathered.attached = found
+    subjects_found = Counter((a.repository.name, a.subject) for a in found)  # not a scan of `found` per image
     for image in gathered.images:
         if image.upstream is None:
             continue
-        count = sum(1 for a in found if (a.repository.name, a.subject) == (image.source.name, image.source_digest))
+        count = subjects_found[(image.source.name, image.source_digest)]
         if count:
             message = (
                 f"{image.source}: {count} attached manifest(s) (signatures, attestations, SBOMs) point at the "

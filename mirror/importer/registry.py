@@ -116,15 +116,17 @@ class RegistryImporter:
         return self.client.manifest_digest(plan.repository, digest) is not None, current
 
     def push_blobs(self, plans: list[ImagePlan]) -> None:
-        needs: dict[str, list[str]] = defaultdict(list)
+        # digest → the repositories that need it, in order, each once (a dict: a base layer shared by 2,000
+        # images was 2,000 list scans of up to 2,000 names)
+        wanted: dict[str, dict[str, None]] = defaultdict(dict)
         sizes: dict[str, int] = {}
         users: dict[str, list[str]] = defaultdict(list)  # the images that need each blob, for messages
         for plan in plans:
             for digest, size in plan.image.blobs.items():
-                if plan.repository not in needs[digest]:
-                    needs[digest].append(plan.repository)
+                wanted[digest][plan.repository] = None
                 users[digest].append(plan.source)
                 sizes[digest] = size
+        needs = {digest: list(repositories) for digest, repositories in wanted.items()}
         self._users = users
         self.progress.start("upload", sum(sizes[d] * len(repos) for d, repos in needs.items()))
         digests = sorted(needs)

@@ -246,6 +246,7 @@ class Bench:
     hostile_blobs: int = 200_000
     hostile_timeout: float = 20.0
     serve_bytes: int = 1 << 30
+    scale_images: tuple[int, ...] = (500, 1000, 2000)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     log: Callable[[str], None] = lambda message: print(f"bench: {message}", file=sys.stderr, flush=True)
 
@@ -624,11 +625,27 @@ class Bench:
             from tests.support.benchtar import tar_rows
 
             tar = tar_rows(self)
+        scale = []
+        if "scale" in steps:
+            from tests.support.benchscale import scale_rows
+
+            scale = scale_rows(self)
         hostile = []
         if "hostile" in steps:
             hostile = self.hostile_step() + hostile_upstream_rows(self.work, self.mirror, self.log)
         return (
-            copy[:3] + tar + attached + verify[:1] + serve + night + audited + startup + copy[3:] + verify[1:] + hostile
+            copy[:3]
+            + tar
+            + attached
+            + verify[:1]
+            + serve
+            + night
+            + audited
+            + startup
+            + copy[3:]
+            + verify[1:]
+            + scale
+            + hostile
         )
 
 
@@ -769,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
         help="which to run: copy (collect, import, requests per blob, RSS), tar (collect to a .tar beside collect "
         "to a directory), attached (collect with and without the discovery of attached manifests), verify, serve "
         "(skopeo pulling from mirror serve and from distribution), night, audit (of --night-images imported "
-        "images), startup (mirror --version and --help), hostile (hostile bundles and upstreams)",
+        "images), startup (mirror --version and --help), hostile (hostile bundles and upstreams), scale (collect and "
+        "import of --scale-images tiny images: time, CPU, RSS, linearity; not run by default)",
     )
     parser.add_argument(
         "--hostile-sparse-size", type=_parse_size, default=20 << 30, help="the forged bundle's sparse layer (20G)"
@@ -777,6 +795,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hostile-blobs", type=int, default=200_000, help="unlisted blobs stuffed in (200000)")
     parser.add_argument(
         "--hostile-timeout", type=float, default=20.0, help="seconds before a hostile run is stopped (20)"
+    )
+    parser.add_argument(
+        "--scale-images",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        default=(500, 1000, 2000),
+        help="sizes of the scale step's MirrorSets (500,1000,2000)",
     )
     parser.add_argument("--small", action="store_true", help="a tiny corpus for tests: checks the bench runs")
     parser.add_argument("--mirror", default=MIRROR, help="the mirror command to measure (default: this checkout's)")
@@ -786,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.small:
         args.images, args.base_size, args.unique_size, args.repeat = 2, MiB, 256 * 1024, 1
         args.verify_size, args.night_images, args.serve_size = 4 * MiB, 3, 4 * MiB
+        args.scale_images = (2, 4)
         args.hostile_sparse_size, args.hostile_blobs, args.hostile_timeout = 1 << 30, 2_000, 10.0
     if args.keep:
         (REPO_ROOT / ".bench").mkdir(exist_ok=True)
@@ -813,6 +838,7 @@ def main(argv: list[str] | None = None) -> int:
         args.hostile_blobs,
         args.hostile_timeout,
         serve_bytes=args.serve_size,
+        scale_images=args.scale_images,
     )
     try:
         rows = bench.run(set(args.steps.split(",")))

@@ -1,4 +1,4 @@
-"""run_parallel: O(jobs) items in flight, results in the items' order, and nothing queued runs after a failure
+"""run_parallel: at most jobs items in flight, results in the items' order, and nothing queued runs after a failure
 or an interrupt."""
 
 from __future__ import annotations
@@ -46,11 +46,35 @@ def test_results_keep_the_items_order():
     assert run_parallel(recorder.items(500), recorder.work, 4) == [i * 2 for i in range(500)]
 
 
-def test_at_most_twice_jobs_items_are_in_flight():
+def test_at_most_jobs_items_are_taken_and_not_finished():
+    """Each worker takes its next item when it is free: nothing waits in a queue."""
     recorder = Recorder(delay=0.001)
     run_parallel(recorder.items(2_000), recorder.work, 4)
     assert recorder.finished == 2_000
-    assert recorder.most_outstanding <= 8
+    assert recorder.most_outstanding <= 4
+
+
+def test_no_more_threads_than_items():
+    names: set[str] = set()
+    lock = threading.Lock()
+
+    def work(item: int) -> int:
+        with lock:
+            names.add(threading.current_thread().name)
+        time.sleep(0.05)
+        return item
+
+    assert run_parallel([1, 2], work, 8) == [1, 2]
+    assert len(names) <= 2
+
+
+def test_a_failing_iterable_fails_the_run():
+    def items() -> Iterator[int]:
+        yield 1
+        raise OSError("listing failed")
+
+    with pytest.raises(OSError, match="listing failed"):
+        run_parallel(items(), lambda x: x, 4)
 
 
 def test_items_are_pulled_lazily_from_a_generator():

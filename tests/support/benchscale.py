@@ -1,0 +1,89 @@
+"""scripts/bench step `scale`: `mirror collect` and `mirror import` of a MirrorSet of tiny images at growing sizes
+(500, 1,000, 2,000 by default): wall time, CPU time, peak RSS and seconds per image at each size, and whether
+time grows linearly. Issue 19's targets: peak RSS under 150 MB at 2,000 images, and per-image wall time at the
+largest size within TARGET_LINEAR_RATIO of that at the smallest.
+
+The corpus is pushed once, at the largest size (each image its own repository: the shared 64 kB base layer
+mounted, a 2 kB layer of its own, as the night corpus); each smaller size collects the first N of its images.
+Imports go to fresh namespaces of the internal (TLS, htpasswd) registry, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING
+
+from tests.support.benchcorpus import Pusher, push_family
+from tests.support.mirrorsets import write_mirrorset
+
+if TYPE_CHECKING:
+    from tests.support.bench import Bench, Row, Sample
+
+TARGET_LINEAR_RATIO = 1.3  # seconds per image at the largest size, at most this times that at the smallest
+BASE_BYTES = 64 * 1024
+UNIQUE_BYTES = 2048
+
+
+def _per_image(samples: list[Sample], images: int) -> float:
+    return statistics.median(s.seconds for s in samples) / images
+
+
+def _linearity(step: str, rows: dict[int, Row]) -> Row:
+    from tests.support.bench import Row
+
+    smallest, largest = min(rows), max(rows)
+    first, last = _per_image(rows[smallest].mirror, smallest), _per_image(rows[largest].mirror, largest)
+    cpu_first = statistics.median(s.cpu_seconds for s in rows[smallest].mirror) / smallest
+    cpu_last = statistics.median(s.cpu_seconds for s in rows[largest].mirror) / largest
+    row = Row("scale", f"{step}: s/image at {largest} vs {smallest}", target=f"<= {TARGET_LINEAR_RATIO}x")
+    row.met = last <= TARGET_LINEAR_RATIO * first
+    row.note = (
+        f"wall {last * 1e3:.1f} vs {first * 1e3:.1f} ms/image ({last / first:.2f}x); "
+        f"CPU {cpu_last * 1e3:.1f} vs {cpu_first * 1e3:.1f} ms/image ({cpu_last / cpu_first:.2f}x)"
+    )
+    return row
+
+
+def scale_rows(bench: Bench) -> list[Row]:
+    from tests.support.bench import TARGET_RSS_MB, Row, _timed
+
+    sizes = sorted(bench.scale_images)
+    prefix = f"bench-{bench.run_id}-scale"
+    with Pusher(bench.services.upstream, connections=16) as pusher:
+        pushed = push_family(pusher, prefix, sizes[-1], BASE_BYTES, UNIQUE_BYTES, workers=8)
+    bench.log(f"scale corpus pushed ({len(pushed)} images)")
+    collected: dict[int, Row] = {}
+    imported: dict[int, Row] = {}
+    for size in sizes:
+        collected[size] = Row("scale", f"collect {size} tiny images", target=f"< {TARGET_RSS_MB:.0f} MB")
+        imported[size] = Row("scale", f"import {size} tiny images", target=f"< {TARGET_RSS_MB:.0f} MB")
+        manifest = write_mirrorset(
+            bench.work / f"scale-{size}.yaml",
+            [p.reference for p in pushed[:size]],
+            registries=bench.registries,
+            name="scale",
+        )
+        for r in range(bench.repeat):
+            bundle = bench.work / f"scale-{size}-{r}"
+            cache = bench.work / f"scale-{size}-{r}-cache"
+            command = [bench.mirror, "collect", str(manifest), "-o", str(bundle), "-q"]
+            collected[size].mirror.append(
+                _timed(f"mirror collect ({size} images)", command, {"MIRROR_CACHE_DIR": str(cache)})
+            )
+            target = f"https://{bench.services.internal}/{prefix}-{size}-{r}"
+            command = [bench.mirror, "import", str(bundle), "--registry", target, "--allow-unsigned"]
+            command += ["--ca-file", str(bench.services.ca_file), "-q"]
+            imported[size].mirror.append(_timed(f"mirror import ({size} images)", command, bench.internal_env))
+            bench._drop(bundle, cache)
+        for row in (collected[size], imported[size]):
+            peak = max(s.peak_rss_mb for s in row.mirror)
+            cpu = statistics.median(s.cpu_seconds for s in row.mirror)
+            row.met = peak < TARGET_RSS_MB
+            row.note = (
+                f"CPU {cpu:.2f} s, peak RSS {peak:.0f} MB, {_per_image(row.mirror, size) * 1e3:.1f} ms/image wall"
+            )
+            bench.log(f"scale: {row.what}: {statistics.median(s.seconds for s in row.mirror):.2f} s, {row.note}")
+    rows = [*collected.values(), *imported.values()]
+    if len(sizes) > 1:
+        rows += [_linearity("collect", collected), _linearity("import", imported)]
+    return rows
