@@ -116,3 +116,17 @@ def test_bench_puts_collect_to_a_tar_beside_collect_to_a_directory_with_the_byte
     assert row["other"]["tool"] == "to a dir" and isinstance(row["met"], bool)
     assert all(s["bytes_written"] > 0 for s in row["mirror"]["samples"] + row["other"]["samples"])
     assert "MB (.tar)" in row["note"] and "MB (dir)" in row["note"]
+
+
+def test_the_scale_step_shows_collect_and_import_at_each_size_and_whether_time_grows_linearly(services):
+    command = [str(REPO_ROOT / "scripts" / "bench"), "--small", "--steps", "scale", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
+    sizes = [r["what"] for r in rows if r["step"] == "scale" and "tiny images" in r["what"]]
+    assert sizes == [f"{step} {n} tiny images" for step in ("collect", "import") for n in (2, 4)]
+    for row in rows:
+        if "tiny images" in row["what"]:
+            assert row["mirror"]["samples"][0]["peak_rss_mb"] > 0 and "CPU" in row["note"]
+    linear = [r for r in rows if "s/image at 4 vs 2" in r["what"]]
+    assert len(linear) == 2 and all(r["met"] in (True, False) and "ms/image" in r["note"] for r in linear)

@@ -11,6 +11,7 @@ Imports go to fresh namespaces of the internal (TLS, htpasswd) registry, so noth
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.support.benchcorpus import Pusher, push_family
@@ -54,19 +55,22 @@ def scale_rows(bench: Bench) -> list[Row]:
     bench.log(f"scale corpus pushed ({len(pushed)} images)")
     collected: dict[int, Row] = {}
     imported: dict[int, Row] = {}
+    manifests: dict[int, Path] = {}
     for size in sizes:
         collected[size] = Row("scale", f"collect {size} tiny images", target=f"< {TARGET_RSS_MB:.0f} MB")
         imported[size] = Row("scale", f"import {size} tiny images", target=f"< {TARGET_RSS_MB:.0f} MB")
-        manifest = write_mirrorset(
+        manifests[size] = write_mirrorset(
             bench.work / f"scale-{size}.yaml",
             [p.reference for p in pushed[:size]],
             registries=bench.registries,
             name="scale",
         )
-        for r in range(bench.repeat):
+    # Each repeat runs every size, so that a machine whose load changes during the step slows all sizes alike.
+    for r in range(bench.repeat):
+        for size in sizes:
             bundle = bench.work / f"scale-{size}-{r}"
             cache = bench.work / f"scale-{size}-{r}-cache"
-            command = [bench.mirror, "collect", str(manifest), "-o", str(bundle), "-q"]
+            command = [bench.mirror, "collect", str(manifests[size]), "-o", str(bundle), "-q"]
             collected[size].mirror.append(
                 _timed(f"mirror collect ({size} images)", command, {"MIRROR_CACHE_DIR": str(cache)})
             )
@@ -75,6 +79,8 @@ def scale_rows(bench: Bench) -> list[Row]:
             command += ["--ca-file", str(bench.services.ca_file), "-q"]
             imported[size].mirror.append(_timed(f"mirror import ({size} images)", command, bench.internal_env))
             bench._drop(bundle, cache)
+            bench.log(f"scale: repeat {r + 1}: {size} images collected and imported")
+    for size in sizes:
         for row in (collected[size], imported[size]):
             peak = max(s.peak_rss_mb for s in row.mirror)
             cpu = statistics.median(s.cpu_seconds for s in row.mirror)
