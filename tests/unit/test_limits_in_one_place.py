@@ -35,7 +35,6 @@ NOT_LIMITS = {
     "nodeconfig/hosts.py:_MAX_PORT": "the largest TCP port",
     "nodeconfig/openshift.py:_MAX_NAME": "Kubernetes' bound on an object name (a DNS-1123 subdomain)",
     "oci/reference.py:_MAX_NAME": "the reference grammar's own bound (distribution: NameTotalLengthMax)",
-    "parallel.py:IN_FLIGHT_PER_JOB": "queue depth per worker, a tuning",
     "prune/plan.py:_MAX_TARGETS_NAMED": "how many examples a message names, not a bound on work",
     "registry/auth.py:_EXPIRY_MARGIN_S": "a token is renewed this early, a tuning",
     "review/gitlog.py:_CHUNK": "read size of a copy",
