@@ -210,7 +210,8 @@ class OnePassTar:
 def member_order(inventory: Inventory, signatures: Sequence[str] = (), reserved: Sequence[str] = ()) -> list[str]:
     """Blobs first (those reserved before their download, then the others), the inventory and its signatures
     last: the inventory is only known once every blob is in, and a reader indexes the tar before reading it."""
-    rest = sorted(f.path for f in inventory.files if f.path not in reserved)
+    skipped = frozenset(reserved)  # not a list scan per file: 60,000 files, 40,000 reserved, took two minutes
+    rest = sorted(f.path for f in inventory.files if f.path not in skipped)
     head = [p for p in ("oci-layout", "index.json") if p in rest]
     return [*head, *[p for p in rest if p not in head], INVENTORY_PATH, *sorted(signatures)]
 
