@@ -128,5 +128,7 @@ def test_the_scale_step_shows_collect_and_import_at_each_size_and_whether_time_g
     for row in rows:
         if "tiny images" in row["what"]:
             assert row["mirror"]["samples"][0]["peak_rss_mb"] > 0 and "CPU" in row["note"]
+    small = next(r for r in rows if r["step"] == "import" and r["what"] == "3 tiny images")
+    assert small["other"]["tool"] == "skopeo" and small["ratio"] > 0
     linear = [r for r in rows if "s/image at 4 vs 2" in r["what"]]
     assert len(linear) == 2 and all(r["met"] in (True, False) and "ms/image" in r["note"] for r in linear)

@@ -1,7 +1,8 @@
 """scripts/bench step `scale`: `mirror collect` and `mirror import` of a MirrorSet of tiny images at growing sizes
 (500, 1,000, 2,000 by default): wall time, CPU time, peak RSS and seconds per image at each size, and whether
 time grows linearly. Issue 19's targets: peak RSS under 150 MB at 2,000 images, and per-image wall time at the
-largest size within TARGET_LINEAR_RATIO of that at the smallest.
+largest size within TARGET_LINEAR_RATIO of that at the smallest. Then the import of --night-images (200) tiny
+images beside a loop of `skopeo copy` from an OCI layout of the same images [<= TARGET_SMALL_IMPORT_RATIO].
 
 The corpus is pushed once, at the largest size (each image its own repository: the shared 64 kB base layer
 mounted, a 2 kB layer of its own, as the night corpus); each smaller size collects the first N of its images.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from tests.support.bench import Bench, Row, Sample
 
 TARGET_LINEAR_RATIO = 1.3  # seconds per image at the largest size, at most this times that at the smallest
+TARGET_SMALL_IMPORT_RATIO = 0.2  # import of 200 tiny images: at most this share of skopeo's wall time
 BASE_BYTES = 64 * 1024
 UNIQUE_BYTES = 2048
 
@@ -92,4 +94,50 @@ def scale_rows(bench: Bench) -> list[Row]:
     rows = [*collected.values(), *imported.values()]
     if len(sizes) > 1:
         rows += [_linearity("collect", collected), _linearity("import", imported)]
-    return rows
+    return [small_import_row(bench), *rows]
+
+
+def small_import_row(bench: Bench) -> Row:
+    """mirror import of --night-images tiny images beside skopeo copying each from an OCI layout, in turns; each
+    repeat on a corpus of its own (skopeo's blob-info cache would otherwise mount what it saw before)."""
+    from tests.support.bench import Row, _in_turns, _loop, _timed
+
+    count = bench.night_images
+    row = Row("import", f"{count} tiny images", other_tool="skopeo", target=f"<= {TARGET_SMALL_IMPORT_RATIO}x skopeo")
+    skopeo = ["skopeo", "--insecure-policy", "copy", "--all", "--preserve-digests", "-q"]
+    tls = ["--dest-cert-dir", str(bench.services.cert_dir)]
+    creds = ["--dest-creds", f"{bench.services.internal_user}:{bench.services.internal_password}"]
+    for r in range(bench.repeat):
+        prefix = f"bench-{bench.run_id}-small{r}"
+        with Pusher(bench.services.upstream, connections=16) as pusher:
+            pushed = push_family(pusher, prefix, count, BASE_BYTES, UNIQUE_BYTES, workers=8)
+        manifest = write_mirrorset(
+            bench.work / f"{prefix}.yaml", [p.reference for p in pushed], registries=bench.registries, name="small"
+        )
+        bundle, layout = bench.work / f"{prefix}-bundle", bench.work / f"{prefix}-layout"
+        tags = [(p.reference, p.reference.rsplit("/", 1)[-1].replace(":", "-")) for p in pushed]
+        _timed(
+            "mirror collect (small import corpus)", [bench.mirror, "collect", str(manifest), "-o", str(bundle), "-q"]
+        )
+        _timed(
+            "skopeo copy (small import corpus)",
+            _loop([[*skopeo, "--src-tls-verify=false", f"docker://{ref}", f"oci:{layout}:{tag}"] for ref, tag in tags]),
+        )
+        target = f"{bench.services.internal}/{prefix}"
+        command = [bench.mirror, "import", str(bundle), "--registry", f"https://{target}-m", "--allow-unsigned"]
+        command += ["--ca-file", str(bench.services.ca_file), "-q"]
+        copies = [
+            [*skopeo, *tls, *creds, f"oci:{layout}:{tag}", f"docker://{target}-s/{ref.split('/', 1)[1]}"]
+            for ref, tag in tags
+        ]
+        _in_turns(
+            r,
+            lambda command=command: row.mirror.append(_timed("mirror import (small)", command, bench.internal_env)),
+            lambda copies=copies: row.other.append(_timed("skopeo copy (small import)", _loop(copies))),
+        )
+        bench._drop(bundle, layout)
+    row.met = row.ratio is not None and row.ratio <= TARGET_SMALL_IMPORT_RATIO
+    cpu = statistics.median(s.cpu_seconds for s in row.mirror) / statistics.median(s.cpu_seconds for s in row.other)
+    row.note = f"CPU {cpu:.2f}x skopeo's; peak RSS {max(s.peak_rss_mb for s in row.mirror):.0f} MB"
+    bench.log(f"scale: import of {count} tiny images: {row.ratio or 0:.2f}x skopeo, {row.note}")
+    return row
