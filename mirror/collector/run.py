@@ -24,7 +24,16 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.guesses import guess_left_out
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
-from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
+from mirror.collector.incremental import (
+    BaseChain,
+    Graph,
+    MovedTag,
+    beside_path,
+    leave_to_base,
+    load_base,
+    to_list,
+    write_beside,
+)
 from mirror.collector.known import KnownManifests
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
 from mirror.collector.lockfile import read_lock
@@ -779,6 +788,8 @@ def _download(
         if signatures_first
         else ()
     )
+    if chain is not None:
+        chain.add_unchanged_graphs(_graphs(gathered), _layout_document(writer))
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
     _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
@@ -870,6 +881,15 @@ def _artifacts(gathered: _Gathered) -> list[ArtifactRecord]:
     ]
 
 
+def _graphs(gathered: _Gathered) -> list[Graph]:
+    """Every artifact that lands as a manifest, with that manifest: images, files, charts, attached manifests."""
+    graphs = [(_image_artifact(i), i.document) for i in gathered.images]
+    graphs += [(f.record(), f.document) for f in gathered.files]
+    graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
+    graphs += [(a.record(), a.document) for a in gathered.attached]
+    return graphs
+
+
 def _leave_to_base(
     chain: BaseChain | None,
     gathered: _Gathered,
@@ -887,16 +907,16 @@ def _leave_to_base(
     needed = {d: size for d, (size, _) in download.blobs.items()}
     needed.update({g.digest: g.size for g in gathered.git if not g.carried})
     needed.update({f"sha256:{f.sha256}": f.size for f in gathered.files})  # left out of the layout if the base has it
-    graphs = [(_image_artifact(i), i.document) for i in gathered.images]
-    graphs += [(f.record(), f.document) for f in gathered.files]
-    graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
-    graphs += [(a.record(), a.document) for a in gathered.attached]
+    graphs = _graphs(gathered)
+    read = _layout_document(writer)
     keep = [
         *(f.digest for f in gathered.flux),
-        *chain.changed_manifests(graphs, _layout_document(writer)),
+        *chain.changed_manifests(graphs, read),
         *signatures_read,
     ]
-    expected = leave_to_base(chain, writer, needed, keep=keep)
+    in_graphs = {*download.blobs, *download.walked, *(b.digest for _, d in graphs for b in d.blobs)}
+    in_graphs.update(d.digest for _, d in graphs)
+    expected = to_list(leave_to_base(chain, writer, needed, keep=keep), artifacts, graphs, read, writer.has, in_graphs)
     moved = chain.moved(artifacts)
     for change in moved:
         progress.warn(change.warning(), UPSTREAM_TAG_MOVED)
