@@ -263,9 +263,7 @@ def to_list(
     for _, document in graphs:
         if carried(document.digest):
             walk(document, 0)
-    return tuple(
-        e for e in expected if e.digest not in tops and (e.digest in reached or e.digest not in in_graphs)
-    )
+    return tuple(e for e in expected if e.digest not in tops and (e.digest in reached or e.digest not in in_graphs))
 
 
 def write_beside(path: Path, raw: bytes) -> None:
