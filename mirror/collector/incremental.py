@@ -29,6 +29,8 @@ from mirror.oci.mediatypes import INDEXES
 
 BESIDE_SUFFIX = ".inventory.json"
 
+_GRAPH_KINDS = ("image", "chart", "file", "attached")
+
 # An artifact and the manifest (or index) it lands as: the top of its graph.
 Graph = tuple[ArtifactRecord, ManifestDocument]
 
@@ -120,8 +122,21 @@ class BaseChain:
         an unchanged manifest is in its target repository with its whole graph: a changed image sharing one of
         those blobs leaves it to the chain instead of carrying it again.
         """
+        collected = set()
         for artifact, document in graphs:
+            collected.add(artifact.digest)
             if self.unchanged(artifact):
+                self.have.update(beneath(document, read))
+        self._add_dropped(collected, read)
+
+    def _add_dropped(self, collected: set[str], read: Callable[[str], ManifestDocument | None]) -> None:
+        """The same for PREV's artifacts this collect no longer has (a cosign tag that moved, an image removed
+        from the MirrorSet), where their manifest is held locally; the others' blobs are carried again if needed."""
+        for artifact in self.inventory.artifacts:
+            if artifact.digest in collected or artifact.kind not in _GRAPH_KINDS:
+                continue
+            document = read(artifact.digest)
+            if document is not None:
                 self.have.update(beneath(document, read))
 
     def changed_manifests(

@@ -33,12 +33,17 @@ class KnownManifests:
                 self._reader = None  # load_base has read its inventory; a base unreadable here only costs GETs
 
     def get(self, digest: str, max_bytes: int) -> bytes | None:
-        raw = self._from_base(digest, max_bytes)
-        if raw is None and self._cache is not None:
-            raw = self._cache.read_small(digest, max_bytes)
+        raw = self.peek(digest, max_bytes)
         if raw is not None:
             with self._lock:
                 self.reused += 1
+        return raw
+
+    def peek(self, digest: str, max_bytes: int) -> bytes | None:
+        """The bytes held for `digest`, not counted as a manifest reused instead of a GET, nor checked."""
+        raw = self._from_base(digest, max_bytes)
+        if raw is None and self._cache is not None:
+            raw = self._cache.read_small(digest, max_bytes)
         return raw
 
     def _from_base(self, digest: str, max_bytes: int) -> bytes | None:

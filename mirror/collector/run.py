@@ -43,11 +43,12 @@ from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.credentials import ChartCredentials, chart_credentials
 from mirror.egress import Contact, EgressPolicy, url_host
-from mirror.errors import SourceNotFoundError, TransferError, UsageError, needed_for
+from mirror.errors import MirrorError, SourceNotFoundError, TransferError, UsageError, needed_for
 from mirror.fsutil import require_writable_directory, temporary_name
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
+from mirror.oci.digest import sha256_digest
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference
 from mirror.parallel import run_parallel
@@ -469,6 +470,27 @@ def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument |
     return read
 
 
+def _held_document(
+    writer: LayoutWriter, known: KnownManifests | None, limits: Limits
+) -> Callable[[str], ManifestDocument | None]:
+    """A manifest from the layout, else held locally (the base bundle, the cache) and hashed again; else None."""
+    in_layout = _layout_document(writer)
+
+    def read(digest: str) -> ManifestDocument | None:
+        document = in_layout(digest)
+        if document is not None or known is None:
+            return document
+        raw = known.peek(digest, limits.max_manifest_bytes)
+        if raw is None or sha256_digest(raw) != digest:
+            return None
+        try:
+            return parse_manifest(raw, declared_type=None, where=digest, digest=digest)
+        except MirrorError:
+            return None
+
+    return read
+
+
 def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
     from mirror.flux.blob import FLUX_OBJECTS_MEDIA_TYPE
 
@@ -610,6 +632,7 @@ def collect(
             check_signatures=lambda: checked.append(_check_upstream(gathered.sets, gathered, writer, limits, progress)),
             discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
             signatures_first=has_rules(sets),
+            known=known,
         )
         [upstream] = checked
         progress.mark("write")
@@ -758,6 +781,7 @@ def _download(
     check_signatures: Callable[[], None],
     discover_attached: bool = True,
     signatures_first: bool = True,
+    known: KnownManifests | None = None,
 ) -> None:
     """Every image graph walked, then what is attached to them (unless spec.attached is false), their signatures
     downloaded and checked (where verify rules apply), the sizes checked, then every blob the bundle and its base
@@ -789,7 +813,7 @@ def _download(
         else ()
     )
     if chain is not None:
-        chain.add_unchanged_graphs(_graphs(gathered), _layout_document(writer))
+        chain.add_unchanged_graphs(_graphs(gathered), _held_document(writer, known, limits))
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
     _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
