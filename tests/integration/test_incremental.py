@@ -402,3 +402,11 @@ def test_an_unreadable_since_is_a_usage_error_naming_the_flag(tmp_path, mirror_c
     result = mirror_cli("collect", manifest, "-o", tmp_path / "out", "--since", tmp_path / "bad.tar")
     assert result.exit_code == 2
     assert f"--since {tmp_path / 'bad.tar'}" in result.stderr
+
+
+def test_a_diff_of_two_nights_counts_as_new_only_what_the_later_carries(three_nights, mirror_cli):
+    """Night 3 leaves app:2's base layer to the chain (night 2 listed none of its blobs): not a new blob."""
+    _, n2, n3 = three_nights["bundles"]
+    result = mirror_cli("diff", n2, n3, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["newBlobs"]["count"] == len(carried_blobs(n3)) == 3
