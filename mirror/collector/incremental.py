@@ -4,6 +4,7 @@ leave to it. See docs/collector.md ("Incremental collects").
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from mirror.bundle.inventory import (
 )
 from mirror.bundle.layout import LayoutWriter
 from mirror.bundle.opening import open_bundle
-from mirror.bundle.reader import read_small
+from mirror.bundle.reader import BundleReader, read_small
 from mirror.errors import MirrorError, UsageError
 from mirror.fsutil import atomic_write
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -44,13 +45,19 @@ def beside_path(out: Path) -> Path:
 
 def read_base_inventory(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The inventory bytes of PREV: an inventory file, or a bundle in any form open_bundle reads."""
+    return _read_base(path, limits)[0]
+
+
+def _read_base(path: Path, limits: Limits) -> tuple[bytes, BundleReader | None]:
+    """PREV's inventory bytes, and PREV opened when it is a bundle (None for an inventory file)."""
     if path.is_file() and path.name.endswith(".json"):
         with open(path, "rb") as handle:
             raw = handle.read(limits.max_inventory_bytes + 1)
         if len(raw) > limits.max_inventory_bytes:
             raise UsageError(f"--since {path}: more than {limits.max_inventory_bytes} bytes; not an inventory")
-        return raw
-    return read_small(open_bundle(path, limits), INVENTORY_PATH, limits.max_inventory_bytes)
+        return raw, None
+    reader = open_bundle(path, limits)
+    return read_small(reader, INVENTORY_PATH, limits.max_inventory_bytes), reader
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,9 @@ class BaseChain:
     record: BaseRecord
     inventory: Inventory
     have: dict[str, int]  # digest → size of every blob the chain up to PREV carried
+    # PREV opened, when it is a bundle: its manifests are read from it (mirror.collector.known), and a tar's
+    # headers are walked once, not again
+    reader: BundleReader | None = None
 
     def git_record(self, url: str, name: str) -> ArtifactRecord | None:
         """PREV's record of this git source: same URL, preferably the same name."""
@@ -199,7 +209,8 @@ def load_base(path: Path, limits: Limits = DEFAULT_LIMITS) -> BaseChain:
     if not path.exists():
         raise UsageError(f"--since {path}: no such bundle or inventory file")
     try:
-        return chain_from_inventory(read_base_inventory(path, limits), str(path))
+        raw, reader = _read_base(path, limits)
+        return dataclasses.replace(chain_from_inventory(raw, str(path)), reader=reader)
     except UsageError:
         raise
     except MirrorError as exc:  # an unreadable PREV is a bad flag value (2), not a refused bundle (3)

@@ -590,7 +590,7 @@ def collect(
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    known = KnownManifests(cache, since, limits)
+    known = KnownManifests(cache, since, limits, chain.reader if chain is not None else None)
     network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
     with (
         network.clients(sets) as (pool, fetcher),
