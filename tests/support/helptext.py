@@ -28,8 +28,8 @@ MAIN_HELP = """\\
 '''
 
 
-def render() -> str:
-    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1"}
+def render(columns: int = 80) -> str:
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "dumb", "NO_COLOR": "1"}
     command = [sys.executable, "-c", _RENDER]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
     return done.stdout

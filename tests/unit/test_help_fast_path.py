@@ -31,6 +31,10 @@ def test_the_stored_help_is_what_typer_renders():
     assert render() == MAIN_HELP, "run `python -m tests.support.helptext` to regenerate mirror/helptext.py"
 
 
+def test_typer_renders_the_same_help_on_a_wider_terminal():
+    assert render(columns=250) == MAIN_HELP
+
+
 def test_the_stored_help_module_is_what_the_generator_writes():
     assert (ROOT / "mirror" / "helptext.py").read_text() == module_text(MAIN_HELP)
 
