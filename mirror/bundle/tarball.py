@@ -108,6 +108,7 @@ class OnePassTar:
         # What a killed collect left in the file is candidate content (a reserved header it held at the same
         # place, the data behind it hashed before it is kept); every other byte up to the end is rewritten.
         self.resuming = resuming
+        self.allocated = os.fstat(self._descriptor).st_blocks * 512  # the room a partial tar takes already
         self._end = 0
         self._lock = threading.Lock()
         self._directories: set[str] = set()

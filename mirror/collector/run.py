@@ -497,8 +497,10 @@ def _check_sizes(
     digests: list[str],
     out: Path,
     max_bundle_size: int | None,
+    on_disk: int = 0,
 ) -> None:
-    """Refuse, before any blob is downloaded, a bundle larger than --max-bundle-size or than the free space.
+    """Refuse, before any blob is downloaded, a bundle larger than --max-bundle-size or than the free space
+    (counting the room a partial tar being resumed already takes, `on_disk` bytes, as free).
 
     The figures are the sizes the upstream manifests declare (each already capped by max_blob_bytes).
     """
@@ -514,10 +516,11 @@ def _check_sizes(
             )
     needed = sum(download.blobs[digest][0] for digest in digests)
     free = shutil.disk_usage(out.parent).free
-    if needed > free:
+    if needed > free + on_disk:
+        partial = f" (and {on_disk} bytes in the partial tar)" if on_disk else ""
         raise UsageError(
             f"{out.parent}: {needed} bytes ({human_size(needed)}) to download, but only {free} bytes "
-            f"({human_size(free)}) are free on its file system; nothing was downloaded",
+            f"({human_size(free)}) are free on its file system{partial}; nothing was downloaded",
             hint="free some space or choose another output directory",
         )
 
@@ -790,7 +793,8 @@ def _download(
     )
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
-    _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
+    on_disk = writer.tar.allocated if writer.tar is not None else 0  # a partial tar's room, written over in place
+    _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size, on_disk)
     needed_by = {str(image.source): _needed_by(image) for image in gathered.images}
 
     def fetch(digest: str) -> None:
