@@ -6,9 +6,12 @@ See docs/bundle-format.md ("Verifying a bundle").
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import cast
 
 from mirror.bundle.attached import check_attached
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, FileRecord, Inventory, blob_path, parse_inventory
@@ -77,10 +80,12 @@ def _hash_file(reader: BundleReader, path: str, chunk: int, on_bytes: OnBytes) -
     if known is not None:
         return known
     digest = hashlib.sha256()
+    buffer = memoryview(bytearray(chunk))  # read into, never allocated again: big reads cost Python nothing
     with opened(reader, path) as handle:
-        while data := handle.read(chunk):
-            digest.update(data)
-            on_bytes(len(data))
+        read_into = cast("io.BufferedIOBase", handle).readinto
+        while count := read_into(buffer):
+            digest.update(buffer[:count])  # hashlib lets go of the GIL for the update: files hash in parallel
+            on_bytes(count)
     return digest.hexdigest()
 
 
@@ -94,12 +99,17 @@ def hash_problem(record: FileRecord, actual: str) -> Problem | None:
 def check_file_hashes(
     reader: BundleReader, records: list[FileRecord], *, jobs: int, limits: Limits, on_bytes: OnBytes
 ) -> list[Problem]:
-    """The sha256 of each file, `jobs` files at a time (hashlib lets go of the GIL while it hashes a read)."""
+    """The sha256 of each file, in as many threads as `jobs` or the cores, whichever is more (hashlib lets go of
+    the GIL while it hashes a read; reading a bundle is no network work)."""
 
     def check(record: FileRecord) -> Problem | None:
         return hash_problem(record, _hash_file(reader, record.path, limits.verify_read_bytes, on_bytes))
 
-    return [p for p in run_parallel(records, check, jobs) if p]
+    return [p for p in run_parallel(records, check, max(jobs, _cores())) if p]
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def check_files(
@@ -350,7 +360,8 @@ def check_contents(
         checked.images, checked.attached, problems = check_graph(reader, inventory, limits)
         checked.git = [a for a in inventory.artifacts if a.kind == "git"]
         checked.flux = [a for a in inventory.artifacts if a.kind == "flux"]
-    checked.deferred, unused = _images_blobs(checked, deferred) if not problems else ([], [])
+    # A bundle refused already has its deferred files hashed too, so the refusal lists every problem.
+    checked.deferred, unused = ([], deferred) if problems else _images_blobs(checked, deferred)
     # Deferred files that are no image's blob (a Git bundle, an attached layer, a file nothing names) are
     # hashed now: something other than an upload reads them before the commit.
     problems += check_file_hashes(reader, unused, jobs=jobs, limits=limits, on_bytes=_no_bytes)

@@ -88,7 +88,7 @@ def stream_deferred(
 
     try:
         run_parallel(records, one, jobs)
-    except BaseException:
+    except Exception:  # an interrupt cancels nothing: the registry purges what it leaves
         if client is not None:
             staged.abandon(client)
         raise
