@@ -42,7 +42,7 @@ def finishing_put(request) -> bool:
 def sessions_patched_before_the_first_commit(sim: RegistrySim) -> set[str]:
     sessions: set[str] = set()
     for request in sim.registry_requests():
-        if finishing_put(request) or "/manifests/" in request.url.path and request.method == "PUT":
+        if finishing_put(request) or ("/manifests/" in request.url.path and request.method == "PUT"):
             break
         if request.method == "PATCH":
             sessions.add(request.url.path)
