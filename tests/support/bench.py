@@ -346,10 +346,10 @@ class Bench:
             rss.append(memory)
         return [collect, imported, requests, *rss]
 
-    # -- step 3: verify beside sha256sum -------------------------------------------------------------------
+    # -- step 3: verify beside cores x hashlib ---------------------------------------------------------------
 
     def verify_step(self) -> list[Row]:
-        """verify beside sha256sum; the collect and import of that big bundle give peak RSS at size, too."""
+        """verify beside cores x hashlib; the collect and import of that big bundle give peak RSS at size, too."""
         layers = max(1, math.ceil(self.verify_bytes / VERIFY_LAYER_BYTES))
         each = self.verify_bytes // layers
         with Pusher(self.services.upstream) as pusher:
@@ -370,20 +370,10 @@ class Bench:
             f"collectors: {{keys: [{keys / 'collector.pub'}], threshold: 1}}\n"
             f"stateFile: {self.work / 'verify-state.json'}\n"
         )
-        from tests.support.benchbig import hashing_yardstick
+        from tests.support.benchbig import verify_row
 
-        size = _size_of(bundle)
-        verify = [self.mirror, "verify", str(bundle), "--trust", str(policy), "-q"]
-        row = Row("verify", f"{size / 1e6:.0f} MB bundle")
-        for _ in range(self.repeat):
-            row.mirror.append(_timed("mirror verify", verify))
-            yardstick = hashing_yardstick(size)  # measured between the runs, on the same machine as busy
-            row.other.append(yardstick.sample)
-        row.other_tool = yardstick.name
-        row.target = f">= {TARGET_VERIFY_SPEED:.0%} of {yardstick.name}"
-        row.met = row.ratio is not None and 1 / row.ratio >= TARGET_VERIFY_SPEED
-        cpu = statistics.median(x.cpu_seconds for x in row.mirror)
-        row.note = f"{yardstick.note}; mirror hashed {size / cpu / 1e9:.2f} GB per CPU second"
+        verify = [self.mirror, "verify", "--trust", str(policy), "-q"]
+        row = verify_row(self, verify, bundle, keys / "collector.key", TARGET_VERIFY_SPEED)
         imported = Row("peak RSS", f"import, {big}", unit="MB", target=f"< {TARGET_RSS_MB:.0f} MB")
         target = f"https://{self.services.internal}/bench-{self.run_id}-big"
         command = [self.mirror, "import", str(bundle), "--registry", target, "--trust", str(policy)]
@@ -754,7 +744,7 @@ def print_table(rows: list[Row], bench: Bench, elapsed: float) -> None:
         if row.step == "tar":
             print(f"tar: collect to a .tar takes {row.ratio:.2f}x collect to a directory; {row.note}")
         elif row.step == "verify":
-            print(f"verify: mirror runs at {1 / row.ratio:.0%} of {row.other_tool}")
+            print(f"verify: mirror hashes at {1 / row.ratio:.0%} of {row.other_tool}; {row.note}")
         elif row.step == "serve":
             print(
                 f"serve: skopeo pulls from mirror serve at {1 / row.ratio:.0%} of the speed it pulls from distribution"
