@@ -63,7 +63,6 @@ def stream_deferred(
                 staged.problems += problems
             return
         digest = "sha256:" + record.sha256
-
         upload = client.stream_blob(
             first_repository[digest],
             digest,
