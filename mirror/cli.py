@@ -361,7 +361,8 @@ def collect(
         )
         if cache is not None:
             cache.prune()
-        collect_fields(run, result, cache.use if cache else None)
+        if report is not None:  # the diff against the base (mirror.review) only when a report is written
+            collect_fields(run, result, cache.use if cache else None)
     if as_json:
         _print_json(result.summary())
         return

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import ArtifactRecord
-from mirror.bundle.verify import VerifiedBundle, VerifiedImage
 from mirror.errors import Problem, ReferenceError_, UsageError, VerificationError
 from mirror.oci.fileartifact import is_file_name, landing_repository
 from mirror.oci.reference import is_repository_path, is_tag, parse_reference
@@ -17,6 +17,9 @@ from mirror.registry.endpoint import Endpoint, parse_endpoint_url
 from mirror.supplychain.attached import ATTACHED
 from mirror.terminal import escape
 from mirror.urlpath import UnsafeUrlPath, join_under, url_path
+
+if TYPE_CHECKING:  # the collector plans landings without verifying a bundle: no verify machinery on its path
+    from mirror.bundle.verify import VerifiedBundle, VerifiedImage
 
 # --- Registry landing names -----------------------------------------------------------------------------------
 

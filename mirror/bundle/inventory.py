@@ -152,7 +152,9 @@ class Inventory:
             body["hosts"] = [h.to_json() for h in self.hosts]
         if self.mirror_sets:
             body["mirrorSets"] = list(self.mirror_sets)
-        return json.dumps(body, indent=1, sort_keys=True).encode() + b"\n"
+        # Compact: a nothing-changed night's inventory is mostly its artifacts, one line of JSON each would be
+        # a quarter of it in indentation (docs/bundle-format.md).
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
     @property
     def total_size(self) -> int:
@@ -163,7 +165,17 @@ class Inventory:
 
     @property
     def expected_sizes(self) -> dict[str, int]:
-        return {e.digest: e.size for e in self.expected}
+        """What an incremental bundle leaves to its base chain, digest → size: the blobs `expected` lists, and
+        every artifact whose own blob (manifest, git bundle) is not among the files, which `expected` need not
+        list (docs/bundle-format.md, "Incremental bundles"). Empty for a full bundle."""
+        if self.base is None:
+            return {}
+        return {**_left_to_base(self.artifacts, self.files), **{e.digest: e.size for e in self.expected}}
+
+
+def _left_to_base(artifacts: tuple[ArtifactRecord, ...], files: tuple[FileRecord, ...]) -> dict[str, int]:
+    carried = {f.path for f in files}
+    return {a.digest: a.size for a in artifacts if blob_path(a.digest) not in carried}
 
 
 def _fail(problem: str) -> BundleFormatError:
@@ -311,7 +323,7 @@ def parse_inventory(raw: bytes) -> Inventory:
             )
         )
     base, expected = _parse_base(body, seen)
-    return Inventory(
+    inventory = Inventory(
         bundle_id=_str(body.get("bundleId"), "bundleId"),
         created=_str(body.get("created"), "created"),
         tool=_str(body.get("tool"), "tool"),
@@ -323,6 +335,8 @@ def parse_inventory(raw: bytes) -> Inventory:
         hosts=_hosts(body.get("hosts", [])),
         mirror_sets=_mirror_sets(body.get("mirrorSets", [])),
     )
+    _check_left_to_base(inventory)
+    return inventory
 
 
 def _parse_base(body: dict[str, Any], paths: set[str]) -> tuple[BaseRecord | None, tuple[ExpectedBlob, ...]]:
@@ -352,6 +366,20 @@ def _parse_base(body: dict[str, Any], paths: set[str]) -> tuple[BaseRecord | Non
             raise _fail(f"{where}: {item['digest']} is carried in files and expected too")
         expected.append(ExpectedBlob(item["digest"], _int(item["size"], f"{where}.size")))
     return base, tuple(expected)
+
+
+def _check_left_to_base(inventory: Inventory) -> None:
+    """An artifact left to the base is expected with its record's size: two sizes for one digest are refused."""
+    if inventory.base is None:
+        return
+    sizes = {e.digest: e.size for e in inventory.expected}
+    carried = {f.path for f in inventory.files}
+    for i, artifact in enumerate(inventory.artifacts):
+        if blob_path(artifact.digest) in carried:
+            continue
+        size = sizes.setdefault(artifact.digest, artifact.size)
+        if size != artifact.size:
+            raise _fail(f"artifacts[{i}]: {artifact.digest} is left to the base with another size than expected")
 
 
 _VOLUME_NAME = re.compile(r"([A-Za-z0-9_+=-][A-Za-z0-9._+=-]*)\.([0-9]{3,})")

@@ -4,9 +4,11 @@ leave to it. See docs/collector.md ("Incremental collects").
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from mirror.bundle.inventory import (
@@ -19,7 +21,7 @@ from mirror.bundle.inventory import (
 )
 from mirror.bundle.layout import LayoutWriter
 from mirror.bundle.opening import open_bundle
-from mirror.bundle.reader import read_small
+from mirror.bundle.reader import BundleReader, read_small
 from mirror.errors import MirrorError, UsageError
 from mirror.fsutil import atomic_write
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -27,6 +29,11 @@ from mirror.oci.document import ManifestDocument
 from mirror.oci.mediatypes import INDEXES
 
 BESIDE_SUFFIX = ".inventory.json"
+
+_GRAPH_KINDS = ("image", "chart", "file", "attached")
+
+# An artifact and the manifest (or index) it lands as: the top of its graph.
+Graph = tuple[ArtifactRecord, ManifestDocument]
 
 
 def beside_path(out: Path) -> Path:
@@ -38,13 +45,19 @@ def beside_path(out: Path) -> Path:
 
 def read_base_inventory(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The inventory bytes of PREV: an inventory file, or a bundle in any form open_bundle reads."""
+    return _read_base(path, limits)[0]
+
+
+def _read_base(path: Path, limits: Limits) -> tuple[bytes, BundleReader | None]:
+    """PREV's inventory bytes, and PREV opened when it is a bundle (None for an inventory file)."""
     if path.is_file() and path.name.endswith(".json"):
         with open(path, "rb") as handle:
             raw = handle.read(limits.max_inventory_bytes + 1)
         if len(raw) > limits.max_inventory_bytes:
             raise UsageError(f"--since {path}: more than {limits.max_inventory_bytes} bytes; not an inventory")
-        return raw
-    return read_small(open_bundle(path, limits), INVENTORY_PATH, limits.max_inventory_bytes)
+        return raw, None
+    reader = open_bundle(path, limits)
+    return read_small(reader, INVENTORY_PATH, limits.max_inventory_bytes), reader
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,9 @@ class BaseChain:
     record: BaseRecord
     inventory: Inventory
     have: dict[str, int]  # digest → size of every blob the chain up to PREV carried
+    # PREV opened, when it is a bundle: its manifests are read from it (mirror.collector.known), and a tar's
+    # headers are walked once, not again
+    reader: BundleReader | None = None
 
     def git_record(self, url: str, name: str) -> ArtifactRecord | None:
         """PREV's record of this git source: same URL, preferably the same name."""
@@ -101,12 +117,37 @@ class BaseChain:
                     found.update(v for v in refs.values() if isinstance(v, str))
         return sorted(found)
 
+    @cached_property
+    def _artifact_keys(self) -> frozenset[tuple[str, str, str]]:
+        return frozenset((a.kind, a.source, a.digest) for a in self.inventory.artifacts)
+
     def unchanged(self, artifact: ArtifactRecord) -> bool:
         """The same source on the same digest as in PREV: its target repository has the whole graph."""
-        return any(
-            (a.kind, a.source, a.digest) == (artifact.kind, artifact.source, artifact.digest)
-            for a in self.inventory.artifacts
-        )
+        return (artifact.kind, artifact.source, artifact.digest) in self._artifact_keys
+
+    def add_unchanged_graphs(self, graphs: Iterable[Graph], read: Callable[[str], ManifestDocument | None]) -> None:
+        """What the chain has beneath every unchanged artifact's manifest, added to `have`.
+
+        PREV need not list it (its `expected` names no blob beneath a manifest it leaves to its own base), but
+        an unchanged manifest is in its target repository with its whole graph: a changed image sharing one of
+        those blobs leaves it to the chain instead of carrying it again.
+        """
+        collected = set()
+        for artifact, document in graphs:
+            collected.add(artifact.digest)
+            if self.unchanged(artifact):
+                self.have.update(beneath(document, read))
+        self._add_dropped(collected, read)
+
+    def _add_dropped(self, collected: set[str], read: Callable[[str], ManifestDocument | None]) -> None:
+        """The same for PREV's artifacts this collect no longer has (a cosign tag that moved, an image removed
+        from the MirrorSet), where their manifest is held locally; the others' blobs are carried again if needed."""
+        for artifact in self.inventory.artifacts:
+            if artifact.digest in collected or artifact.kind not in _GRAPH_KINDS:
+                continue
+            document = read(artifact.digest)
+            if document is not None:
+                self.have.update(beneath(document, read))
 
     def changed_manifests(
         self,
@@ -159,7 +200,7 @@ def chain_from_inventory(raw: bytes, where: str) -> BaseChain:
             f"--since {where}: {exc.message}", hint="give a bundle or inventory that collect wrote"
         ) from exc
     have = {f"sha256:{f.sha256}": f.size for f in inventory.files if f.path.startswith("blobs/")}
-    have.update({e.digest: e.size for e in inventory.expected})
+    have.update(inventory.expected_sizes)  # what it listed, and the artifacts it left to its own base
     record = BaseRecord("sha256:" + hashlib.sha256(raw).hexdigest(), inventory.bundle_id, inventory.created)
     return BaseChain(record, inventory, have)
 
@@ -168,7 +209,8 @@ def load_base(path: Path, limits: Limits = DEFAULT_LIMITS) -> BaseChain:
     if not path.exists():
         raise UsageError(f"--since {path}: no such bundle or inventory file")
     try:
-        return chain_from_inventory(read_base_inventory(path, limits), str(path))
+        raw, reader = _read_base(path, limits)
+        return dataclasses.replace(chain_from_inventory(raw, str(path)), reader=reader)
     except UsageError:
         raise
     except MirrorError as exc:  # an unreadable PREV is a bad flag value (2), not a refused bundle (3)
@@ -195,6 +237,59 @@ def leave_to_base(
                 raise ValueError(f"{digest} is neither carried nor in the base chain")  # a caller bug
             expected[digest] = size
     return tuple(ExpectedBlob(d, expected[d]) for d in sorted(expected))
+
+
+def beneath(
+    document: ManifestDocument, read: Callable[[str], ManifestDocument | None], depth: int = 0
+) -> dict[str, int]:
+    """Every manifest and blob beneath a manifest or index (children read with `read`), digest → size."""
+    found = {blob.digest: blob.size for blob in document.blobs}
+    for child in document.manifests:
+        found[child.digest] = child.size
+        nested = read(child.digest) if depth < DEFAULT_LIMITS.max_graph_depth else None
+        if nested is not None:
+            found.update(beneath(nested, read, depth + 1))
+    return found
+
+
+def to_list(
+    expected: Iterable[ExpectedBlob],
+    artifacts: Iterable[ArtifactRecord],
+    graphs: Iterable[Graph],
+    read: Callable[[str], ManifestDocument | None],
+    carried: Callable[[str], bool],
+    in_graphs: set[str],
+) -> tuple[ExpectedBlob, ...]:
+    """What of `expected` the inventory lists: what the high side's walk of the graphs reaches and does not
+    find carried, except the artifacts' own manifests (an artifact not carried is expected whole). A blob
+    beneath a manifest left to the base is the base's with that manifest, and is not listed; what is in no
+    graph (git bundles of sources that did not move, an upstream index's bytes) is listed as before.
+
+    in_graphs: every digest of every graph, beneath the manifests left to the base too.
+    """
+    reached: set[str] = set()
+    walked: set[str] = set()
+
+    def walk(document: ManifestDocument, depth: int) -> None:
+        if document.digest in walked:
+            return
+        walked.add(document.digest)
+        for child in document.manifests:
+            if not carried(child.digest):
+                reached.add(child.digest)
+                continue
+            nested = read(child.digest) if depth < DEFAULT_LIMITS.max_graph_depth else None
+            if nested is None:
+                reached.update(in_graphs)  # a carried child unread: list everything, as before
+                return
+            walk(nested, depth + 1)
+        reached.update(blob.digest for blob in document.blobs if not carried(blob.digest))
+
+    tops = {a.digest for a in artifacts}
+    for _, document in graphs:
+        if carried(document.digest):
+            walk(document, 0)
+    return tuple(e for e in expected if e.digest not in tops and (e.digest in reached or e.digest not in in_graphs))
 
 
 def write_beside(path: Path, raw: bytes) -> None:

@@ -19,26 +19,34 @@ from mirror.limits import Limits
 
 
 class KnownManifests:
-    """Thread-safe. `base`: the --since path when it is a bundle (an inventory file holds no manifest)."""
+    """Thread-safe. `base`: the --since path when it is a bundle (an inventory file holds no manifest); `reader`:
+    that bundle already opened (load_base opens it), so that a tar's headers are not walked again."""
 
-    def __init__(self, cache: BlobCache | None, base: Path | None, limits: Limits) -> None:
+    def __init__(
+        self, cache: BlobCache | None, base: Path | None, limits: Limits, reader: BundleReader | None = None
+    ) -> None:
         self._cache = cache
-        self._reader: BundleReader | None = None
+        self._reader: BundleReader | None = reader
         self._lock = threading.Lock()
         self.reused = 0  # manifests taken from here instead of the network
-        if base is not None and not (base.is_file() and base.name.endswith(".json")):
+        if reader is None and base is not None and not (base.is_file() and base.name.endswith(".json")):
             try:
                 self._reader = open_bundle(base, limits)
             except MirrorError:
                 self._reader = None  # load_base has read its inventory; a base unreadable here only costs GETs
 
     def get(self, digest: str, max_bytes: int) -> bytes | None:
-        raw = self._from_base(digest, max_bytes)
-        if raw is None and self._cache is not None:
-            raw = self._cache.read_small(digest, max_bytes)
+        raw = self.peek(digest, max_bytes)
         if raw is not None:
             with self._lock:
                 self.reused += 1
+        return raw
+
+    def peek(self, digest: str, max_bytes: int) -> bytes | None:
+        """The bytes held for `digest`, not counted as a manifest reused instead of a GET, nor checked."""
+        raw = self._from_base(digest, max_bytes)
+        if raw is None and self._cache is not None:
+            raw = self._cache.read_small(digest, max_bytes)
         return raw
 
     def _from_base(self, digest: str, max_bytes: int) -> bytes | None:

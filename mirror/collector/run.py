@@ -24,7 +24,16 @@ from mirror.collector.download import GraphDownloader
 from mirror.collector.guesses import guess_left_out
 from mirror.collector.httpfetch import HttpFetcher
 from mirror.collector.images import ResolvedImage, resolve_image
-from mirror.collector.incremental import BaseChain, MovedTag, beside_path, leave_to_base, load_base, write_beside
+from mirror.collector.incremental import (
+    BaseChain,
+    Graph,
+    MovedTag,
+    beside_path,
+    leave_to_base,
+    load_base,
+    to_list,
+    write_beside,
+)
 from mirror.collector.known import KnownManifests
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
 from mirror.collector.lockfile import read_lock
@@ -34,11 +43,12 @@ from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
 from mirror.credentials import ChartCredentials, chart_credentials
 from mirror.egress import Contact, EgressPolicy, url_host
-from mirror.errors import SourceNotFoundError, TransferError, UsageError, needed_for
+from mirror.errors import MirrorError, SourceNotFoundError, TransferError, UsageError, needed_for
 from mirror.fsutil import require_writable_directory, temporary_name
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet, load_mirrorsets
 from mirror.manifest.model import ChartSource, GitSource, ImageSource
+from mirror.oci.digest import sha256_digest
 from mirror.oci.document import ManifestDocument, parse_manifest
 from mirror.oci.reference import ImageReference
 from mirror.parallel import run_parallel
@@ -460,6 +470,27 @@ def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument |
     return read
 
 
+def _held_document(
+    writer: LayoutWriter, known: KnownManifests | None, limits: Limits
+) -> Callable[[str], ManifestDocument | None]:
+    """A manifest from the layout, else held locally (the base bundle, the cache) and hashed again; else None."""
+    in_layout = _layout_document(writer)
+
+    def read(digest: str) -> ManifestDocument | None:
+        document = in_layout(digest)
+        if document is not None or known is None:
+            return document
+        raw = known.peek(digest, limits.max_manifest_bytes)
+        if raw is None or sha256_digest(raw) != digest:
+            return None
+        try:
+            return parse_manifest(raw, declared_type=None, where=digest, digest=digest)
+        except MirrorError:
+            return None
+
+    return read
+
+
 def _flux_artifact(fleet: CollectedFlux) -> ArtifactRecord:
     from mirror.flux.blob import FLUX_OBJECTS_MEDIA_TYPE
 
@@ -559,7 +590,7 @@ def collect(
     chain = load_base(since, limits) if since is not None else None
     staging = _Staging.beside(out)
     egress = egress_policy(sets, allow_discovered=allow_discovered_hosts)
-    known = KnownManifests(cache, since, limits)
+    known = KnownManifests(cache, since, limits, chain.reader if chain is not None else None)
     network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
     with (
         network.clients(sets) as (pool, fetcher),
@@ -601,6 +632,7 @@ def collect(
             check_signatures=lambda: checked.append(_check_upstream(gathered.sets, gathered, writer, limits, progress)),
             discover_attached=all(s.attached for s in sets),  # the MirrorSets of one collect agree on it
             signatures_first=has_rules(sets),
+            known=known,
         )
         [upstream] = checked
         progress.mark("write")
@@ -749,6 +781,7 @@ def _download(
     check_signatures: Callable[[], None],
     discover_attached: bool = True,
     signatures_first: bool = True,
+    known: KnownManifests | None = None,
 ) -> None:
     """Every image graph walked, then what is attached to them (unless spec.attached is false), their signatures
     downloaded and checked (where verify rules apply), the sizes checked, then every blob the bundle and its base
@@ -779,6 +812,8 @@ def _download(
         if signatures_first
         else ()
     )
+    if chain is not None:
+        chain.add_unchanged_graphs(_graphs(gathered), _held_document(writer, known, limits))
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
     _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
@@ -870,6 +905,15 @@ def _artifacts(gathered: _Gathered) -> list[ArtifactRecord]:
     ]
 
 
+def _graphs(gathered: _Gathered) -> list[Graph]:
+    """Every artifact that lands as a manifest, with that manifest: images, files, charts, attached manifests."""
+    graphs = [(_image_artifact(i), i.document) for i in gathered.images]
+    graphs += [(f.record(), f.document) for f in gathered.files]
+    graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
+    graphs += [(a.record(), a.document) for a in gathered.attached]
+    return graphs
+
+
 def _leave_to_base(
     chain: BaseChain | None,
     gathered: _Gathered,
@@ -887,16 +931,16 @@ def _leave_to_base(
     needed = {d: size for d, (size, _) in download.blobs.items()}
     needed.update({g.digest: g.size for g in gathered.git if not g.carried})
     needed.update({f"sha256:{f.sha256}": f.size for f in gathered.files})  # left out of the layout if the base has it
-    graphs = [(_image_artifact(i), i.document) for i in gathered.images]
-    graphs += [(f.record(), f.document) for f in gathered.files]
-    graphs += [(_chart_artifact(c), c.document) for c in gathered.charts]
-    graphs += [(a.record(), a.document) for a in gathered.attached]
+    graphs = _graphs(gathered)
+    read = _layout_document(writer)
     keep = [
         *(f.digest for f in gathered.flux),
-        *chain.changed_manifests(graphs, _layout_document(writer)),
+        *chain.changed_manifests(graphs, read),
         *signatures_read,
     ]
-    expected = leave_to_base(chain, writer, needed, keep=keep)
+    in_graphs = {*download.blobs, *download.walked, *(b.digest for _, d in graphs for b in d.blobs)}
+    in_graphs.update(d.digest for _, d in graphs)
+    expected = to_list(leave_to_base(chain, writer, needed, keep=keep), artifacts, graphs, read, writer.has, in_graphs)
     moved = chain.moved(artifacts)
     for change in moved:
         progress.warn(change.warning(), UPSTREAM_TAG_MOVED)

@@ -19,11 +19,10 @@ from mirror.errors import MirrorError, VerificationError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest.model import MirrorSet
 from mirror.supplychain.attached import attached_by_subject
-from mirror.supplychain.check import ImageSignatures, check_signatures, judged
-from mirror.supplychain.roots import load_trusted_root, read_trusted_root_file, trusted_root_record
 from mirror.supplychain.rules import VerifyRule, rules_for
 
 if TYPE_CHECKING:
+    from mirror.supplychain.check import ImageSignatures
     from mirror.supplychain.keyless_types import TrustedRootHandle
 
 
@@ -72,6 +71,10 @@ def verify_upstream(
     every_rule = [*spec, *(rule for rules in own.values() for rule in rules)]
     if not every_rule:
         return UpstreamChecked(list(artifacts))
+    # Signature checking (cosign, cryptography): imported only when a rule applies, not on every collect.
+    from mirror.supplychain.check import check_signatures, judged
+    from mirror.supplychain.roots import load_trusted_root, read_trusted_root_file, trusted_root_record
+
     read_blob = _StagingBlobs(writer)
     roots: dict[Path, TrustedRootHandle] = {}
     carried: list[ArtifactRecord] = []

@@ -16,7 +16,6 @@ from typing import Any
 import re2
 
 from mirror.errors import UsageError
-from mirror.git.refs import flux_tag_version
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import is_tag
 from mirror.semver import Constraint, Version
@@ -130,6 +129,8 @@ class TagSelection:
 def select_tags(tags: Iterable[str], selector: TagSelector, limits: Limits = DEFAULT_LIMITS) -> TagSelection:
     """One pass over `tags` (a stream of tag-list pages). Names that break the tag grammar are skipped (a
     registry's list is not trusted); more than `max_selected_tags` chosen is a UsageError (exit 2)."""
+    from mirror.git.refs import flux_tag_version  # mirror.git and semver: only when a MirrorSet selects tags
+
     constraint = selector.constraint()
     pattern = _compile(selector.regex) if selector.regex is not None else None
     ranked: list[tuple[Version, str]] = []  # with latest: a min-heap of the best N

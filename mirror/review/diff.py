@@ -499,7 +499,10 @@ def diff_sources(old: Source, new: Source, *, commits: bool = True) -> Diff:
             if size is not None:
                 diff.sizes[_key(artifact)] = size
     before = _needed(old)
-    diff.new_blobs = sorted((d, s) for d, s in _needed(new).items() if d not in before)
+    # What new leaves to its base is not new when old is that base: an incremental inventory need not list
+    # (nor old have listed) a blob beneath a manifest the chain holds.
+    after = new.blob_sizes if new.base is not None and new.base.inventory == diff.old_inventory else _needed(new)
+    diff.new_blobs = sorted((d, s) for d, s in after.items() if d not in before)
     if new.base is not None and new.base.inventory != diff.old_inventory:
         diff.notes.append(
             f"{new.location} names base {new.base.inventory} (bundle {new.base.bundle_id}), "

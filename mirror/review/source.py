@@ -31,8 +31,9 @@ class Source:
 
     @property
     def expected(self) -> tuple[tuple[str, int], ...]:
-        """(digest, size) of the blobs the base chain carried, which this bundle leaves to it."""
-        return tuple((e.digest, e.size) for e in self.inventory.expected)
+        """(digest, size) of what the base chain carried and this bundle leaves to it: the blobs its inventory
+        lists, and the manifests of the artifacts it does not carry (each with its whole graph)."""
+        return tuple(self.inventory.expected_sizes.items())
 
     @property
     def volumes(self) -> tuple[VolumeRecord, ...]:

@@ -193,7 +193,9 @@ def test_unchanged_pinned_file_is_left_to_the_base_of_an_incremental_bundle(
     result = mirror_cli("collect", manifest, "-o", tmp_path / "next", "--since", tmp_path / "base")
     assert result.exit_code == 0, result.stderr
     inventory = parse_inventory((tmp_path / "next" / "inventory.json").read_bytes())
-    assert f"sha256:{sha}" in {e.digest for e in inventory.expected}
+    [record] = inventory.artifacts
+    assert record.digest in inventory.expected_sizes  # the file's manifest, and with it its bytes, left to the base
+    assert f"sha256:{sha}" not in {e.digest for e in inventory.expected}
     assert not (tmp_path / "next" / "blobs" / "sha256" / sha).exists()
     out = tmp_path / "files"
     _import(mirror_cli, tmp_path / "base", services, internal_url, internal_env, "--files-out", out)

@@ -142,7 +142,13 @@ def test_nothing_changed_night_carries_no_blob_and_weighs_a_few_kilobytes(three_
     assert n2.stat().st_size < 16 * 1024
     inventory = inventory_of(n2)
     assert [a.to_json() for a in inventory.artifacts] == [a.to_json() for a in inventory_of(n1).artifacts]
-    assert {e.digest: e.size for e in inventory.expected} == carried_blobs(n1)
+    assert inventory.expected_sizes == {a.digest: a.size for a in inventory.artifacts}
+
+
+def test_nothing_changed_night_lists_no_blob_its_base_carried(three_nights):
+    """Each unchanged artifact is expected with its whole graph: the inventory need not name a blob of it."""
+    n2 = three_nights["bundles"][1]
+    assert inventory_of(n2).expected == ()
 
 
 def test_incremental_inventory_names_its_base_by_inventory_digest(three_nights, tmp_path):
@@ -162,9 +168,29 @@ def test_new_tag_night_carries_exactly_its_new_layer_config_and_manifest(three_n
     assert carried_blobs(n3) == {d: s for d, s in blobs_of(app2).items() if d in new}
     inventory = inventory_of(n3)
     assert {a.source for a in inventory.artifacts} == {upstream.ref(n) for n in ("app:1", "app:2", "tool:1")}
-    expected = {e.digest for e in inventory.expected}
-    assert upstream.base.digest in expected  # shared with app:1, carried by night 1
-    assert set(blobs_of(images["app:1"], images["tool:1"])) == expected
+    # The base layer, shared with app:1 and carried by night 1, is left to the chain although night 2 (nothing
+    # changed) listed none of app:1's blobs; app:1 and tool:1 are expected whole.
+    assert {e.digest for e in inventory.expected} == {upstream.base.digest}
+    assert set(inventory.expected_sizes) == {upstream.base.digest, images["app:1"].digest, images["tool:1"].digest}
+
+
+def test_an_incremental_bundle_listing_every_blob_of_its_base_as_older_versions_did_still_imports(
+    three_nights, mirror_cli, services, internal_env, internal_url, tmp_path
+):
+    n1, n2, _ = three_nights["bundles"]
+    older = tmp_path / "older-n2"
+    older.mkdir()
+    with tarfile.open(n2) as tar:
+        for name in ("oci-layout", "index.json", "inventory.json"):
+            member = tar.extractfile(name)
+            assert member is not None
+            (older / name).write_bytes(member.read())
+    body = json.loads((older / "inventory.json").read_bytes())
+    body["expected"] = [{"digest": d, "size": s} for d, s in sorted(carried_blobs(n1).items())]
+    (older / "inventory.json").write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+    for bundle in (n1, older):
+        result = import_(mirror_cli, bundle, services, internal_url, internal_env)
+        assert result.exit_code == 0, result.stderr
 
 
 def test_three_nights_import_in_order_with_the_same_digests(
@@ -306,7 +332,8 @@ def test_incremental_git_bundle_has_the_base_heads_as_prerequisites(git_nights):
     assert carried_blobs(g2)[after.digest] < carried_blobs(g1)[before.digest]
     [unmoved] = inventory_of(g3).artifacts
     assert carried_blobs(g3) == {}
-    assert [e.digest for e in inventory_of(g3).expected] == [after.digest]
+    assert inventory_of(g3).expected == ()  # the source did not move: its record is what it leaves to the base
+    assert list(inventory_of(g3).expected_sizes) == [after.digest]
     assert unmoved.extra["heads"]["refs/heads/main"] == git_nights["commit"]
 
 
@@ -375,3 +402,11 @@ def test_an_unreadable_since_is_a_usage_error_naming_the_flag(tmp_path, mirror_c
     result = mirror_cli("collect", manifest, "-o", tmp_path / "out", "--since", tmp_path / "bad.tar")
     assert result.exit_code == 2
     assert f"--since {tmp_path / 'bad.tar'}" in result.stderr
+
+
+def test_a_diff_of_two_nights_counts_as_new_only_what_the_later_carries(three_nights, mirror_cli):
+    """Night 3 leaves app:2's base layer to the chain (night 2 listed none of its blobs): not a new blob."""
+    _, n2, n3 = three_nights["bundles"]
+    result = mirror_cli("diff", n2, n3, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["newBlobs"]["count"] == len(carried_blobs(n3)) == 3

@@ -12,7 +12,7 @@ import pytest
 
 from mirror.bundle.inventory import ArtifactRecord, BaseRecord, ExpectedBlob, FileRecord, Inventory, parse_inventory
 from mirror.bundle.layout import LayoutWriter
-from mirror.collector.incremental import beside_path, chain_from_inventory, leave_to_base, load_base
+from mirror.collector.incremental import beneath, beside_path, chain_from_inventory, leave_to_base, load_base, to_list
 from mirror.errors import BundleFormatError, UsageError
 from mirror.oci import mediatypes as mt
 from mirror.oci.document import ManifestDocument, parse_manifest
@@ -214,3 +214,67 @@ def test_a_changed_artifact_carries_every_manifest_of_nested_indexes_and_an_unch
     assert changed == {outer.digest, inner.digest, leaf.digest}
     unchanged = image("r.example/app:1", "sha256:" + "1" * 64)
     assert chain.changed_manifests([(unchanged, outer)], documents.get) == set()
+
+
+# --- what an incremental inventory lists under `expected` ---------------------------------------------------------
+
+
+def _manifest(layer: bytes, config: bytes = b"{}") -> ManifestDocument:
+    body = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(layer), "size": 5}],
+    }
+    raw = json.dumps(body).encode()
+    return parse_manifest(raw, declared_type=mt.OCI_MANIFEST, where="test", digest=digest(raw))
+
+
+def _index(*children: ManifestDocument) -> ManifestDocument:
+    entries = [{"mediaType": mt.OCI_MANIFEST, "digest": c.digest, "size": c.size} for c in children]
+    raw = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}).encode()
+    return parse_manifest(raw, declared_type=mt.OCI_INDEX, where="test", digest=digest(raw))
+
+
+def _listed(expected: dict[str, int], graphs, carried: set[str], documents: dict[str, ManifestDocument]) -> set[str]:
+    everything = {d for _, doc in graphs for d in [doc.digest, *beneath(doc, documents.get)]}
+    listed = to_list(
+        [ExpectedBlob(d, s) for d, s in sorted(expected.items())],
+        [a for a, _ in graphs],
+        graphs,
+        documents.get,
+        carried.__contains__,
+        everything,
+    )
+    return {e.digest for e in listed}
+
+
+def test_an_unchanged_image_is_expected_whole_and_nothing_of_it_is_listed():
+    manifest = _manifest(b"layer")
+    graphs = [(ArtifactRecord("image", "r/app:1", manifest.digest, mt.OCI_MANIFEST, manifest.size), manifest)]
+    expected = {manifest.digest: manifest.size, **beneath(manifest, lambda _: None)}
+    assert _listed(expected, graphs, carried=set(), documents={}) == set()
+
+
+def test_a_changed_image_lists_the_blob_it_shares_with_the_chain():
+    manifest = _manifest(b"shared base layer")
+    graphs = [(ArtifactRecord("image", "r/app:2", manifest.digest, mt.OCI_MANIFEST, manifest.size), manifest)]
+    carried = {manifest.digest, digest(b"{}")}
+    assert _listed({digest(b"shared base layer"): 5}, graphs, carried, {}) == {digest(b"shared base layer")}
+
+
+def test_a_changed_index_lists_its_unchanged_child_but_nothing_beneath_that_child():
+    old_child, new_child = _manifest(b"amd64 layer"), _manifest(b"arm64 layer, rebuilt")
+    index = _index(old_child, new_child)
+    graphs = [(ArtifactRecord("image", "r/app:1", index.digest, mt.OCI_INDEX, index.size), index)]
+    carried = {index.digest, new_child.digest, digest(b"arm64 layer, rebuilt"), digest(b"{}")}
+    expected = {old_child.digest: old_child.size, digest(b"amd64 layer"): 5}
+    documents = {old_child.digest: old_child, new_child.digest: new_child}
+    assert _listed(expected, graphs, carried, documents) == {old_child.digest}
+
+
+def test_what_is_in_no_graph_stays_listed():
+    manifest = _manifest(b"layer")
+    graphs = [(ArtifactRecord("image", "r/app:1", manifest.digest, mt.OCI_MANIFEST, manifest.size), manifest)]
+    upstream_index = "sha256:" + "7" * 64  # the bytes of an index a platform filter narrowed
+    assert _listed({upstream_index: 900}, graphs, carried=set(), documents={}) == {upstream_index}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from mirror.bundle.inventory import (
     ArtifactRecord,
+    BaseRecord,
+    ExpectedBlob,
     FileRecord,
     Inventory,
     blob_path,
@@ -174,7 +177,7 @@ def test_inventory_that_is_not_an_object_is_refused():
 
 
 def test_duplicate_json_key_in_inventory_is_refused():
-    raw = sample().to_bytes().replace(b'"bundleId": "b-1"', b'"bundleId": "b-1", "bundleId": "b-2"')
+    raw = sample().to_bytes().replace(b'"bundleId":"b-1"', b'"bundleId":"b-1","bundleId":"b-2"')
     with pytest.raises(VerificationError) as caught:
         parse_inventory(raw)
     assert caught.value.exit_code == 3
@@ -286,3 +289,36 @@ def test_mirrorset_names_that_are_not_a_list_of_names_are_refused(value):
     body = json.loads(sample().to_bytes())
     body["mirrorSets"] = json.loads(value)
     assert "mirrorSets" in str(refuse(json.dumps(body).encode()))
+
+
+def incremental(expected: tuple[ExpectedBlob, ...] = ()) -> Inventory:
+    """sample() as a nothing-changed night: its image's manifest is not among the files."""
+    full = sample()
+    return replace(full, base=BaseRecord("sha256:" + "c" * 64, "base-id", "2026-01-01T00:00:00Z"), expected=expected)
+
+
+def test_inventory_bytes_are_compact_json_without_indentation():
+    raw = sample().to_bytes()
+    assert raw.count(b"\n") == 1 and b": " not in raw and b", " not in raw
+
+
+def test_an_artifact_not_among_the_files_of_an_incremental_bundle_is_expected_without_being_listed():
+    inventory = parse_inventory(incremental().to_bytes())
+    assert inventory.expected == ()
+    assert inventory.expected_sizes == {"sha256:" + "d" * 64: 1234}
+
+
+def test_a_full_bundle_expects_nothing_even_of_an_artifact_it_lacks():
+    assert sample().expected_sizes == {}
+
+
+def test_an_older_incremental_inventory_listing_the_artifacts_manifests_reads_the_same():
+    listed = incremental((ExpectedBlob("sha256:" + "d" * 64, 1234), ExpectedBlob("sha256:" + "f" * 64, 10)))
+    inventory = parse_inventory(listed.to_bytes())
+    assert inventory.expected_sizes == {"sha256:" + "d" * 64: 1234, "sha256:" + "f" * 64: 10}
+
+
+def test_an_artifact_left_to_the_base_with_another_size_than_expected_is_refused():
+    raw = incremental((ExpectedBlob("sha256:" + "d" * 64, 999),)).to_bytes()
+    with pytest.raises(BundleFormatError, match=r"artifacts\[0\].*another size"):
+        parse_inventory(raw)

@@ -93,3 +93,33 @@ def test_command_annotations_are_objects_typer_need_not_evaluate_from_strings():
         if isinstance(annotation, str)
     }
     assert as_strings == set()
+
+
+# What a collect of images alone never needs: Git, Helm and Flux machinery, the upstream signature check (cosign,
+# cryptography, sigstore: only when a verify rule applies), and the review's diff (only for --report).
+NOT_FOR_IMAGES = (
+    "mirror.git", "mirror.helm", "mirror.flux", "mirror.review", "mirror.supplychain.check",
+    "mirror.supplychain.cosign", "cryptography", "sigstore",
+)  # fmt: skip
+
+
+def _modules_of(*arguments: str) -> set[str]:
+    """Every module (full dotted name) the console script imports for this command line."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["mirror"]
+    module, function = declared.split(":")
+    probe = f"import sys; sys.argv = ['mirror', *sys.argv[1:]]; from {module} import {function}; {function}()"
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", probe, *arguments], capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(re.findall(r"^import time:.*\| +(\S+)$", done.stderr, re.MULTILINE))
+
+
+def test_an_incremental_collect_of_images_imports_no_git_helm_flux_review_or_signature_check(tmp_path):
+    manifest = tmp_path / "images.yaml"
+    manifest.write_text("apiVersion: mirror/v1\nkind: MirrorSet\nmetadata: {name: x}\nspec: {images: []}\n")
+    _modules_of("collect", str(manifest), "-o", str(tmp_path / "base"), "--quiet")
+    imported = _modules_of("collect", str(manifest), "-o", str(tmp_path / "next"), "--since", str(tmp_path / "base"))
+    assert "mirror.collector.run" in imported
+    assert {m for m in imported if m.startswith(NOT_FOR_IMAGES)} == set()
