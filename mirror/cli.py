@@ -278,7 +278,12 @@ def collect(
             "else $XDG_CACHE_HOME/mirror, else ~/.cache/mirror.",
         ),
     ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the blob cache.")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Neither read nor fill the blob cache, nor resume from or keep a .tar's partial tar."
+        ),
+    ] = False,
     min_pull_quota: Annotated[
         int | None,
         typer.Option(

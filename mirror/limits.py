@@ -33,9 +33,19 @@ class Limits:
     max_mirror_config_record_bytes: int = 1 * MiB
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
+    # The read size of verify's hashing: big reads keep Python's per-read cost far below hashlib's (which lets go
+    # of the GIL, so files hash in parallel threads); one buffer of this size per thread.
+    verify_read_bytes: int = 4 * MiB
     # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.
     monolithic_upload_max_bytes: int = 128 * MiB
     upload_chunk_bytes: int = 64 * MiB
+    # Import: blobs of at least this size go up into upload sessions while they are hashed, and the sessions are
+    # finished only once the whole bundle has verified (docs/importer.md, "The transaction"). A streamed blob
+    # costs one request more than a small one (POST, PATCH, PUT); hashing 16 MiB takes longer than that request.
+    stream_upload_min_bytes: int = 16 * MiB
+    # At most this many such sessions stay open, waiting for the commit (the largest blobs first); the others are
+    # hashed, then uploaded after the verification as small ones are. Each open session is a file on the registry.
+    max_open_uploads: int = 256
     # Network.
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 60.0

@@ -175,6 +175,7 @@ def collect_fields(run: RunReport, result: Any, cache_use: Any | None) -> None:
     run.transfer = {
         "downloaded": result.downloaded_bytes,
         "reusedFromCache": cache_use.reused_bytes if cache_use else 0,
+        "resumed": sum(result.resumed.values()),  # kept from the partial tar a killed collect to .tar left
         "written": result.inventory.total_size,
     }
     if result.base is not None:
@@ -184,6 +185,10 @@ def collect_fields(run: RunReport, result: Any, cache_use: Any | None) -> None:
             {"kind": "blob", "digest": digest, "size": size, "reason": "cached"}
             for digest, size in sorted(cache_use.reused_blobs.items())
         ]
+    run.skipped += [
+        {"kind": "blob", "digest": digest, "size": size, "reason": "resumed"}
+        for digest, size in sorted(result.resumed.items())
+    ]
 
 
 def collect_changes(result: Any) -> dict[str, object]:

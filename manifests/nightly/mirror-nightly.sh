@@ -59,6 +59,16 @@ if [ $# -eq 0 ]; then
 fi
 
 night=$(date -u +%Y%m%dT%H%M%SZ)
+# A night stopped or killed before it ended leaves its partial tar (.NIGHT.tar.partial): this run takes over the
+# newest one's name, so collect resumes from it (what it holds is hashed, never trusted).
+if [ -z "${MIRROR_SPLIT_SIZE:-}" ]; then
+  for partial in "$bundles"/.[0-9]*T[0-9]*Z.tar.partial; do
+    if [ -f "$partial" ] && [ ! -L "$partial" ]; then
+      night=${partial##*/.}
+      night=${night%.tar.partial}
+    fi
+  done
+fi
 set -- "$@" -o "$bundles/$night.tar" --key "$key" --cache-dir "$data/cache" \
   --report "$bundles/$night.report.json" --log-format json
 if [ -e "$bundles/latest.inventory.json" ]; then

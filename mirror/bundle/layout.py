@@ -92,6 +92,15 @@ class LayoutWriter:
         finally:
             path.unlink(missing_ok=True)
 
+    def resumed(self, digest: str, size: int) -> bool:
+        """A blob reserved in a partial tar that already holds its bytes in their place (hashed, not trusted):
+        kept there, not downloaded again."""
+        if self.tar is None or not self.in_tar(digest) or not self.tar.keep(blob_path(digest), hex_of(digest)):
+            return False
+        with self._lock:
+            self._records[blob_path(digest)] = FileRecord(blob_path(digest), hex_of(digest), size)
+        return True
+
     def adopt(self, path: Path, digest: str, size: int) -> None:
         """Make a scratch file the blob `digest`; the caller hashed it while writing it."""
         if self.has(digest):

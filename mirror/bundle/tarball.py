@@ -1,16 +1,22 @@
 """Writing a bundle as a plain ustar file in one pass: blobs reserved before their bytes arrive, then filled in
-place by parallel downloads, the rest appended, the inventory and its signatures last. See
-docs/bundle-format.md ("Tar bundles").
+place by parallel downloads, the rest appended, the inventory and its signatures last. A partial tar a killed
+collect left is its resume state: what it holds at the place this collect reserves, hashing to the name, is kept.
+See docs/bundle-format.md ("Tar bundles") and docs/collector.md ("Resuming a .tar collect").
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import os
+import stat
 import tarfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from mirror.bundle import ustar
 from mirror.bundle.inventory import INVENTORY_PATH, Inventory
@@ -46,12 +52,24 @@ class _Slot:
     Behaves as the empty, seekable file a blob download expects (write, and seek(0) + truncate() to start over).
     """
 
-    def __init__(self, tar: OnePassTar, name: str, offset: int, size: int) -> None:
+    def __init__(self, tar: OnePassTar, name: str, offset: int, size: int, *, kept: bool = False) -> None:
         self._tar = tar
         self.name = name
         self._offset = offset
         self.size = size
         self.filled = 0
+        self.kept = kept  # a partial tar held this very header here: its data may be the blob already
+
+    def hashes_to(self, sha256: str) -> bool:
+        """Whether the region holds `size` bytes hashing to `sha256` (read, never trusted from a record)."""
+        digest, position, end = hashlib.sha256(), self._offset, self._offset + self.size
+        while position < end:
+            data = self._tar.read_at(min(_CHUNK, end - position), position)
+            if not data:
+                return False  # the partial tar ends inside the region
+            digest.update(data)
+            position += len(data)
+        return digest.hexdigest() == sha256
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
@@ -80,13 +98,17 @@ class OnePassTar:
     `reserve` writes the headers of blobs whose sizes are known before they are downloaded and leaves room for
     their data; `filling` hands a download its region. Everything else is appended behind them (`append`), and
     `finish` closes the archive. Thread-safe. Until `finish`, the file is incomplete: the caller keeps it under
-    a temporary name and removes it on failure.
+    a temporary name, and removes it on failure unless it is a partial tar kept to resume from (`partial`).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, handle: BinaryIO | None = None, *, resuming: bool = False) -> None:
         self.path = path
-        self._handle = create_exclusive(path)
+        self._handle = create_exclusive(path) if handle is None else handle
         self._descriptor = self._handle.fileno()
+        # What a killed collect left in the file is candidate content (a reserved header it held at the same
+        # place, the data behind it hashed before it is kept); every other byte up to the end is rewritten.
+        self.resuming = resuming
+        self.allocated = os.fstat(self._descriptor).st_blocks * 512  # the room a partial tar takes already
         self._end = 0
         self._lock = threading.Lock()
         self._directories: set[str] = set()
@@ -99,6 +121,32 @@ class OnePassTar:
         self._writers = threading.Lock()
         self._writing = 0
         self._closed = False
+
+    @classmethod
+    def partial(cls, path: Path, *, resume: bool) -> OnePassTar:
+        """The partial tar of a .tar OUT, at its fixed name, locked for this collect alone (a second collect to
+        the same OUT is refused). `resume`: keep what a killed collect left in it, to be checked and reused;
+        else it starts empty. Refuses a link, anything but a regular file, or a file of another user."""
+        handle = _open_partial(path)
+        try:
+            if not resume:
+                os.ftruncate(handle.fileno(), 0)
+            return cls(path, handle, resuming=os.fstat(handle.fileno()).st_size > 0)
+        except BaseException:
+            handle.close()
+            raise
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    @property
+    def holds_nothing(self) -> bool:
+        """Nothing reserved or appended, and no earlier collect's bytes in it: not worth keeping."""
+        return not self.resuming and self._end == 0
+
+    def read_at(self, count: int, offset: int) -> bytes:
+        return os.pread(self._descriptor, count, offset)
 
     def write_at(self, data: memoryview, offset: int) -> None:
         with self._writers:
@@ -139,12 +187,36 @@ class OnePassTar:
             for name, size in members:
                 self._claim(name)
                 self._directories_of(name)
-                self._put(member_header(name, size))
-                self._slots[name] = _Slot(self, name, self._end, size)
-                self._end += _padded(size)  # a hole until filled; the padding stays a hole, read as zeros
+                header = member_header(name, size)
+                # The same header at the same place in a partial tar: the data behind it may be this blob already.
+                kept = self.resuming and self.read_at(len(header), self._end) == header
+                self._put(header)
+                self._slots[name] = _Slot(self, name, self._end, size, kept=kept)
+                self._end += size
+                self._pad(size)  # a hole until filled, read as zeros; written out over a partial tar's bytes
+
+    def _pad(self, size: int) -> None:
+        padding = -size % ustar.BLOCK
+        if self.resuming:
+            os.pwrite(self._descriptor, b"\0" * padding, self._end)
+        self._end += padding
 
     def is_reserved(self, name: str) -> bool:
         return name in self._slots
+
+    def keep(self, name: str, sha256: str) -> bool:
+        """Whether the partial tar already holds `name`'s bytes in its reserved place (hashed here, never taken on
+        trust): it then counts as filled. False for a slot a partial tar did not hold, or held otherwise."""
+        slot = self._slots[name]
+        with self._lock:
+            if name in self._filled:
+                raise ValueError(f"{name}: filled twice")  # a caller bug
+        if not slot.kept or not slot.hashes_to(sha256):
+            return False
+        slot.filled = slot.size
+        with self._lock:
+            self._filled.add(name)
+        return True
 
     @contextmanager
     def filling(self, name: str) -> Iterator[_Slot]:
@@ -180,10 +252,11 @@ class OnePassTar:
                 copied += len(data)
             if copied != size:
                 raise MirrorError(f"{source}: changed size while it was written into the bundle")
-            self._end += -size % ustar.BLOCK  # a hole, read as zeros
+            self._pad(size)
 
-    def finish(self) -> None:
-        """The end-of-archive marker, after checking that every reserved member was filled."""
+    def finish(self, out: Path | None = None) -> None:
+        """The end-of-archive marker, after checking that every reserved member was filled; then renamed to `out`
+        (which must not exist) before the file is closed, so a partial tar's lock is held until it is OUT."""
         with self._lock:
             empty = sorted(set(self._slots) - self._filled)
             if empty:
@@ -191,7 +264,11 @@ class OnePassTar:
             self._put(b"\0" * (2 * ustar.BLOCK))
             self._finished = True
             self._handle.flush()
-            os.ftruncate(self._descriptor, self._end)
+            os.ftruncate(self._descriptor, self._end)  # a partial tar may have held more
+            if out is not None:
+                if out.exists() or out.is_symlink():
+                    raise UsageError(f"{out}: appeared while the bundle was written", hint="choose a new output path")
+                self.path.rename(out)
         self.close()
 
     def close(self) -> None:
@@ -205,6 +282,48 @@ class OnePassTar:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+_PARTIAL_HINT = "remove it (a collect to this OUT keeps its partial tar there), or choose another output path"
+
+
+def _open_partial(path: Path) -> BinaryIO:
+    """`path` opened for reading and writing (created if missing), locked; never through a link."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:  # not opened at all if it is not a regular file: opening a device or a FIFO can block or act
+        if not stat.S_ISREG(found.st_mode):
+            raise UsageError(f"{path}: not a partial tar (a link, or not a regular file)", hint=_PARTIAL_HINT)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        reason = "a link" if exc.errno == errno.ELOOP else exc.strerror
+        raise UsageError(f"{path}: cannot use it as the partial tar: {reason}", hint=_PARTIAL_HINT) from exc
+    handle = os.fdopen(descriptor, "r+b")
+    try:
+        opened = os.fstat(descriptor)
+        if not stat.S_ISREG(opened.st_mode) or opened.st_uid != os.geteuid() or opened.st_nlink != 1:
+            raise UsageError(
+                f"{path}: not a partial tar a collect of this user left (a regular file of its own, one link)",
+                hint=_PARTIAL_HINT,
+            )
+        os.set_blocking(descriptor, True)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            now = os.lstat(path)
+        except (BlockingIOError, FileNotFoundError):
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):  # renamed to OUT meanwhile
+            raise UsageError(
+                f"{path}: another collect is writing this bundle (it holds this partial tar)",
+                hint="wait for it to end, or choose another output path",
+            )
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def member_order(inventory: Inventory, signatures: Sequence[str] = (), reserved: Sequence[str] = ()) -> list[str]:

@@ -6,9 +6,12 @@ See docs/bundle-format.md ("Verifying a bundle").
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import cast
 
 from mirror.bundle.attached import check_attached
 from mirror.bundle.inventory import INVENTORY_PATH, ArtifactRecord, FileRecord, Inventory, blob_path, parse_inventory
@@ -63,6 +66,9 @@ class VerifiedBundle:
     envelopes: dict[str, bytes] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     files_checked: bool = False  # False while only the inventory and envelopes were read
+    # Image blobs whose bytes are not hashed yet: an import hashes them while it streams them into upload sessions
+    # (importer/streaming.py), and commits nothing before they all matched. Empty unless check_contents deferred.
+    deferred: list[FileRecord] = field(default_factory=list)
 
     def raise_problems(self, what: str, hint: str) -> None:
         if self.problems:
@@ -74,20 +80,53 @@ def _hash_file(reader: BundleReader, path: str, chunk: int, on_bytes: OnBytes) -
     if known is not None:
         return known
     digest = hashlib.sha256()
+    buffer = memoryview(bytearray(chunk))  # read into, never allocated again: big reads cost Python nothing
     with opened(reader, path) as handle:
-        while data := handle.read(chunk):
-            digest.update(data)
-            on_bytes(len(data))
+        read_into = cast("io.BufferedIOBase", handle).readinto
+        while count := read_into(buffer):
+            digest.update(buffer[:count])  # hashlib lets go of the GIL for the update: files hash in parallel
+            on_bytes(count)
     return digest.hexdigest()
 
 
+def hash_problem(record: FileRecord, actual: str) -> Problem | None:
+    """The problem of a file whose bytes hash to `actual` (hex), if the inventory says otherwise."""
+    if actual != record.sha256:
+        return Problem("FILE_DIGEST", f"{record.path}: sha256 {actual}, the inventory says {record.sha256}")
+    return None
+
+
+def check_file_hashes(
+    reader: BundleReader, records: list[FileRecord], *, jobs: int, limits: Limits, on_bytes: OnBytes
+) -> list[Problem]:
+    """The sha256 of each file, in as many threads as `jobs` or the cores, whichever is more (hashlib lets go of
+    the GIL while it hashes a read; reading a bundle is no network work)."""
+
+    def check(record: FileRecord) -> Problem | None:
+        return hash_problem(record, _hash_file(reader, record.path, limits.verify_read_bytes, on_bytes))
+
+    return [p for p in run_parallel(records, check, max(jobs, _cores())) if p]
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def check_files(
-    reader: BundleReader, inventory: Inventory, *, jobs: int, limits: Limits, on_bytes: OnBytes
+    reader: BundleReader,
+    inventory: Inventory,
+    *,
+    jobs: int,
+    limits: Limits,
+    on_bytes: OnBytes,
+    deferred: list[FileRecord] | None = None,
+    defer_from: int | None = None,
 ) -> list[Problem]:
     """Sizes first, then sha256 of every listed file; files missing from either side are problems too.
 
     Envelopes under signatures/ are the one exception to "every file is listed": they sign the inventory.
     At most limits.max_problems problems are listed, the rest counted by code in one summary.
+    defer_from: blobs of at least this size, named by their own sha256, are not hashed but added to `deferred`.
     """
     present = reader.files()
     listed = {f.path: f for f in inventory.files}
@@ -109,17 +148,21 @@ def check_files(
             continue
         if present[path] != record.size:
             wrong_size.append(Problem("FILE_SIZE", f"{path}: {present[path]} bytes, the inventory says {record.size}"))
+        elif deferred is not None and defer_from is not None and _deferrable(reader, record, defer_from):
+            deferred.append(record)
         else:
             to_hash.append(record)
-
-    def check(record: FileRecord) -> Problem | None:
-        actual = _hash_file(reader, record.path, limits.copy_chunk_bytes, on_bytes)
-        if actual != record.sha256:
-            return Problem("FILE_DIGEST", f"{record.path}: sha256 {actual}, the inventory says {record.sha256}")
-        return None
-
-    digests = (p for p in run_parallel(to_hash, check, jobs) if p)
+    digests = check_file_hashes(reader, to_hash, jobs=jobs, limits=limits, on_bytes=on_bytes)
     return cap_problems(chain(problems, wrong_size, digests), limits.max_problems)
+
+
+def _deferrable(reader: BundleReader, record: FileRecord, defer_from: int) -> bool:
+    """A big blob named by the sha256 the inventory gives it, not hashed already with its volume."""
+    return (
+        record.size >= defer_from
+        and record.path == blob_path("sha256:" + record.sha256)
+        and streamed_sha256(reader, record.path) is None
+    )
 
 
 def _read_index(reader: BundleReader, limits: Limits) -> list[Descriptor]:
@@ -283,27 +326,86 @@ def read_signed_part(reader: BundleReader, limits: Limits = DEFAULT_LIMITS) -> V
 
 
 def check_contents(
-    checked: VerifiedBundle, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
+    checked: VerifiedBundle,
+    *,
+    jobs: int = 4,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+    defer_from: int | None = None,
 ) -> None:
-    """Check every file of a bundle whose signed part was read, then the image graph; adds every problem."""
+    """Check every file of a bundle whose signed part was read, then the image graph; adds every problem.
+
+    defer_from (import): the images' blobs of at least this size are left unhashed, in `checked.deferred`; every
+    other file is hashed, and the graph is walked from manifests that check their own digest as they are read.
+    """
     progress = progress or Progress(quiet=True)
     reader, inventory = checked.reader, checked.inventory
+    deferred: list[FileRecord] = []
     progress.start("verify", inventory.total_size)
     problems = check_volumes(reader, inventory, progress.advance)
     if not problems:  # files are indexed from volumes proven intact; a wrong volume would only add noise
-        problems = check_files(reader, inventory, jobs=jobs, limits=limits, on_bytes=progress.advance)
+        problems = check_files(
+            reader,
+            inventory,
+            jobs=jobs,
+            limits=limits,
+            on_bytes=progress.advance,
+            deferred=deferred,
+            defer_from=defer_from,
+        )
     progress.finish()
     if not problems:
-        # The graph is read from files just proven intact; on a damaged bundle it would only add noise.
+        # The graph is read from files just proven intact (or, deferred, from manifests that check their own
+        # digest); on a damaged bundle it would only add noise.
         checked.images, checked.attached, problems = check_graph(reader, inventory, limits)
         checked.git = [a for a in inventory.artifacts if a.kind == "git"]
         checked.flux = [a for a in inventory.artifacts if a.kind == "flux"]
+    # A bundle refused already has its deferred files hashed too, so the refusal lists every problem.
+    checked.deferred, unused = ([], deferred) if problems else _images_blobs(checked, deferred)
+    # Deferred files that are no image's blob (a Git bundle, an attached layer, a file nothing names) are
+    # hashed now: something other than an upload reads them before the commit.
+    problems += check_file_hashes(reader, unused, jobs=jobs, limits=limits, on_bytes=_no_bytes)
     checked.problems = cap_problems([*problems, *checked.problems], limits.max_problems)
     checked.files_checked = True
 
 
+def _no_bytes(_: int) -> None:
+    pass
+
+
+def _images_blobs(checked: VerifiedBundle, deferred: list[FileRecord]) -> tuple[list[FileRecord], list[FileRecord]]:
+    """The deferred files that are blobs of images only (not of attached manifests, which are read to judge
+    signatures), and the others."""
+    attached = {digest for image in checked.attached for digest in image.blobs}
+    images = {digest for image in checked.images for digest in image.blobs} - attached
+    keep = [r for r in deferred if "sha256:" + r.sha256 in images]
+    return keep, [r for r in deferred if "sha256:" + r.sha256 not in images]
+
+
+def finish_deferred(
+    checked: VerifiedBundle, *, jobs: int, limits: Limits, progress: Progress | None = None
+) -> list[Problem]:
+    """Hash the files check_contents deferred (nothing is uploaded: a dry run, `verify`); their problems."""
+    progress = progress or Progress(quiet=True)
+    progress.start("verify", sum(r.size for r in checked.deferred))
+    problems = check_file_hashes(checked.reader, checked.deferred, jobs=jobs, limits=limits, on_bytes=progress.advance)
+    progress.finish()
+    return problems
+
+
+def add_problems(checked: VerifiedBundle, problems: list[Problem], limits: Limits) -> None:
+    """The deferred files were hashed (or streamed): their problems join the bundle's, and none is deferred."""
+    checked.deferred = []
+    checked.problems = cap_problems([*problems, *checked.problems], limits.max_problems)
+
+
 def check_bundle(
-    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
+    reader: BundleReader,
+    *,
+    jobs: int = 4,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+    defer_from: int | None = None,
 ) -> VerifiedBundle:
     """Check every file, then the image graph, collecting every problem; raises only for an unusable inventory.
 
@@ -311,17 +413,27 @@ def check_bundle(
     judges the signatures between the two steps and hashes nothing when they already refuse.
     """
     checked = read_signed_part(reader, limits)
-    check_contents(checked, jobs=jobs, limits=limits, progress=progress)
+    check_contents(checked, jobs=jobs, limits=limits, progress=progress, defer_from=defer_from)
     return checked
 
 
 def verify_bundle(
-    reader: BundleReader, *, jobs: int = 4, limits: Limits = DEFAULT_LIMITS, progress: Progress | None = None
+    reader: BundleReader,
+    *,
+    jobs: int = 4,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+    defer_from: int | None = None,
 ) -> VerifiedBundle:
-    """Check the bundle and raise IntegrityError listing every problem found."""
-    checked = check_bundle(reader, jobs=jobs, limits=limits, progress=progress)
+    """Check the bundle and raise IntegrityError listing every problem found (defer_from: see check_contents)."""
+    checked = check_bundle(reader, jobs=jobs, limits=limits, progress=progress, defer_from=defer_from)
+    raise_integrity(checked)
+    return checked
+
+
+def raise_integrity(checked: VerifiedBundle) -> None:
+    """IntegrityError listing every problem of a bundle checked without a trust policy, if it has any."""
     checked.raise_problems(
         "the bundle does not match its inventory",
         "the bundle was damaged or altered in transit; nothing was imported",
     )
-    return checked

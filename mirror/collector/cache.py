@@ -204,6 +204,32 @@ class BlobCache:
             os.utime(handle.fileno())  # recently used: kept by prune
         return True
 
+    def copy_into(self, digest: str, size: int, target: BinaryIO) -> bool:
+        """Write the cached blob into `target` (its place in a .tar OUT), hashing it from the same read: one read,
+        one write, counted as a reuse. False, and the entry deleted, if it is missing or damaged; what `target`
+        was given then is to be overwritten."""
+        name = hex_of(digest)
+        handle = self._open(name)
+        if handle is None:
+            return False
+        with handle:
+            if os.fstat(handle.fileno()).st_size != size:
+                self._discard(name)
+                return False
+            hashed, copied = hashlib.sha256(), 0
+            while copied < size and (chunk := handle.read(min(_CHUNK, size - copied))):
+                hashed.update(chunk)
+                target.write(chunk)
+                copied += len(chunk)
+            if copied != size or handle.read(1) or hashed.hexdigest() != name:  # changed meanwhile, or damaged
+                self._discard(name)
+                return False
+            os.utime(handle.fileno())  # recently used: kept by prune
+        self._count(reused=1, reused_bytes=size)
+        with self._lock:
+            self.use.reused_blobs[digest] = size
+        return True
+
     def reuse(self, digest: str, size: int, target: Path) -> bool:
         """`place`, counted as a reuse."""
         if not self.place(digest, size, target):

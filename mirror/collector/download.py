@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import BinaryIO, cast
 
 from mirror.bundle.layout import LayoutWriter
 from mirror.collector.cache import BlobCache
@@ -15,25 +14,8 @@ from mirror.progress import Progress
 from mirror.registry.pool import ClientPool
 
 
-class _Both:
-    """Two destinations of one download, as the one seekable file download_blob writes to."""
-
-    def __init__(self, first: BinaryIO, second: BinaryIO) -> None:
-        self._files = (first, second)
-
-    def write(self, data: bytes) -> int:
-        for handle in self._files:
-            handle.write(data)
-        return len(data)
-
-    def seek(self, position: int) -> int:
-        for handle in self._files:
-            handle.seek(position)
-        return position
-
-    def truncate(self) -> None:
-        for handle in self._files:
-            handle.truncate()
+class _NotCached(Exception):
+    """The cache had no sound entry for a blob after all: it is downloaded instead."""
 
 
 class GraphDownloader:
@@ -45,6 +27,7 @@ class GraphDownloader:
         self.limits = limits
         self.cache = cache
         self.fetched: dict[str, int] = {}  # digest → size, for the blobs that came over the network
+        self.resumed: dict[str, int] = {}  # digest → size, for the blobs a partial tar held (a .tar OUT)
         self.lock = threading.Lock()
         self.blobs: dict[str, tuple[int, ImageReference]] = {}  # digest → (size, a repository holding it)
         # Child manifests already walked (digest → size): an index may list one child thousands of times, and
@@ -93,6 +76,8 @@ class GraphDownloader:
         size, source = self.blobs[digest]
         if self.writer.has(digest):
             return 0
+        if self.writer.in_tar(digest):
+            return self._into_tar(digest, size, source, progress)
         if self.cache is not None and self._from_cache(digest, size, reuse=True):
             progress.advance(size)
             return 0
@@ -100,12 +85,6 @@ class GraphDownloader:
         if self.cache is None:
             with self.writer.blob_file(digest, size) as handle:
                 client.download_blob(source.repository, digest, size, handle, progress.advance)
-        elif self.writer.in_tar(digest):
-            # Into the cache and into its place in the tar at once: the bundle's copy overlaps the download.
-            with self.cache.storing(digest, size) as cached, self.writer.blob_file(digest, size) as placed:
-                client.download_blob(
-                    source.repository, digest, size, cast(BinaryIO, _Both(cached, placed)), progress.advance
-                )
         else:
             # Into the cache first, so that a run killed after this blob does not fetch it again.
             with self.cache.storing(digest, size) as handle:
@@ -115,6 +94,35 @@ class GraphDownloader:
         with self.lock:
             self.fetched[digest] = size
         return size
+
+    def _into_tar(self, digest: str, size: int, source: ImageReference, progress: Progress) -> int:
+        """A blob reserved in a .tar OUT: kept if the partial tar a killed collect left holds it, else copied from
+        the cache, else downloaded straight into its place. Never into the cache: the partial tar is this
+        collect's resume state, so each byte is written once (docs/collector.md, "Resuming a .tar collect")."""
+        if self.writer.resumed(digest, size):
+            with self.lock:
+                self.resumed[digest] = size
+            progress.advance(size)
+            return 0
+        if self.cache is not None and self._cached_into_tar(digest, size):
+            progress.advance(size)
+            return 0
+        client = self.pool.for_host(source.registry)
+        with self.writer.blob_file(digest, size) as handle:
+            client.download_blob(source.repository, digest, size, handle, progress.advance)
+        with self.lock:
+            self.fetched[digest] = size
+        return size
+
+    def _cached_into_tar(self, digest: str, size: int) -> bool:
+        assert self.cache is not None
+        try:
+            with self.writer.blob_file(digest, size) as place:
+                if not self.cache.copy_into(digest, size, place):
+                    raise _NotCached  # the place is not filled; the download rewrites it from the start
+        except _NotCached:
+            return False
+        return True
 
     def _from_cache(self, digest: str, size: int, *, reuse: bool) -> bool:
         assert self.cache is not None

@@ -114,6 +114,7 @@ class CollectResult:
     acknowledged: list[dict[str, str]] = field(default_factory=list)  # {code, message, reason}: not shown
     pull_quotas: list[dict[str, object]] = field(default_factory=list)  # per registry host: manifest GETs, HEADs
     manifests_reused: int = 0  # manifests taken from the base bundle or the cache instead of a GET
+    resumed: dict[str, int] = field(default_factory=dict)  # blobs a partial tar held: digest → size
 
     def summary(self) -> dict[str, object]:
         signed = None
@@ -528,8 +529,10 @@ def _check_sizes(
     digests: list[str],
     out: Path,
     max_bundle_size: int | None,
+    on_disk: int = 0,
 ) -> None:
-    """Refuse, before any blob is downloaded, a bundle larger than --max-bundle-size or than the free space.
+    """Refuse, before any blob is downloaded, a bundle larger than --max-bundle-size or than the free space
+    (counting the room a partial tar being resumed already takes, `on_disk` bytes, as free).
 
     The figures are the sizes the upstream manifests declare (each already capped by max_blob_bytes).
     """
@@ -545,10 +548,11 @@ def _check_sizes(
             )
     needed = sum(download.blobs[digest][0] for digest in digests)
     free = shutil.disk_usage(out.parent).free
-    if needed > free:
+    if needed > free + on_disk:
+        partial = f" (and {on_disk} bytes in the partial tar)" if on_disk else ""
         raise UsageError(
             f"{out.parent}: {needed} bytes ({human_size(needed)}) to download, but only {free} bytes "
-            f"({human_size(free)}) are free on its file system; nothing was downloaded",
+            f"({human_size(free)}) are free on its file system{partial}; nothing was downloaded",
             hint="free some space or choose another output directory",
         )
 
@@ -597,7 +601,7 @@ def collect(
         network.clients(sets) as (pool, fetcher),
         _telling_hosts(egress, on_hosts),
         staging.discarded_on_failure(),
-        staging.one_pass_tar(split_size) as tar,
+        staging.one_pass_tar(split_size, resume=cache is not None) as tar,
     ):
         writer = LayoutWriter(staging.directory, tar)
         download = GraphDownloader(pool, writer, limits, cache)
@@ -666,6 +670,7 @@ def collect(
         list(progress.acknowledged),
         pull_quotas,
         known.reused,
+        dict(download.resumed),
     )
 
 
@@ -695,26 +700,33 @@ class _Staging:
 
     @classmethod
     def beside(cls, out: Path) -> _Staging:
-        return cls(out, temporary_name(out), temporary_name(out, ".partial.tar"))
+        return cls(out, temporary_name(out), out.with_name(f".{out.name}.partial"))
 
     @contextlib.contextmanager
-    def one_pass_tar(self, split_size: int | None) -> Iterator[OnePassTar | None]:
-        """For a .tar OUT (not split): the tar, open from the start so downloads can write into it; closed on
-        the way out, whatever happens (discarded_on_failure removes it)."""
+    def one_pass_tar(self, split_size: int | None, *, resume: bool) -> Iterator[OnePassTar | None]:
+        """For a .tar OUT (not split): the tar, open from the start so downloads can write into it, at its fixed
+        partial name and locked (one collect per OUT). On failure it is kept for the next collect to resume from
+        if `resume` (the cache is on) and it holds anything; else removed (docs/collector.md)."""
         if self.out.suffix != ".tar" or split_size is not None:
             yield None
             return
         from mirror.bundle.tarball import OnePassTar
 
-        with OnePassTar(self.tar) as tar:
-            yield tar
+        with OnePassTar.partial(self.tar, resume=resume) as tar:
+            try:
+                _check_out(self.out)  # a collect that ended a moment ago renamed its partial tar to OUT
+                yield tar
+            except BaseException:
+                if not tar.finished and (not resume or tar.holds_nothing):
+                    self.tar.unlink(missing_ok=True)  # still locked: nobody else's file
+                raise
 
     @contextlib.contextmanager
     def discarded_on_failure(self) -> Iterator[None]:
         try:
             yield
         except BaseException:
-            _discard_staging(self.directory, self.tar)
+            _discard_staging(self.directory)
             raise
 
 
@@ -817,7 +829,8 @@ def _download(
         chain.add_unchanged_graphs(_graphs(gathered), _held_document(writer, known, limits))
     have = chain.have if chain else {}
     digests = sorted(d for d in download.blobs if not writer.has(d) and d not in have)
-    _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size)
+    on_disk = writer.tar.allocated if writer.tar is not None else 0  # a partial tar's room, written over in place
+    _check_sizes(gathered, download, have, sorted({*digests, *signatures}), out, max_bundle_size, on_disk)
     needed_by = {str(image.source): _needed_by(image) for image in gathered.images}
 
     def fetch(digest: str) -> None:
@@ -832,6 +845,9 @@ def _download(
     progress.start("download", sum(download.blobs[d][0] for d in digests))
     run_parallel(digests, fetch, jobs)
     progress.finish()
+    if download.resumed:
+        kept = sum(download.resumed.values())
+        progress.log(f"resumed {len(download.resumed)} blob(s), {human_size(kept)}, from the partial tar")
 
 
 def _check_upstream(
@@ -992,8 +1008,7 @@ def _write_bundle(
         from mirror.bundle.tarball import append_staged
 
         append_staged(writer.tar, staging.directory, inventory, signatures)
-        writer.tar.finish()
-        staging.tar.rename(out)
+        writer.tar.finish(out)
         shutil.rmtree(staging.directory)
     else:
         staging.directory.rename(out)
@@ -1009,7 +1024,7 @@ def _telling_hosts(egress: EgressPolicy, on_hosts: Callable[[list[Contact]], Non
             on_hosts(egress.contacts)
 
 
-def _discard_staging(staging: Path, staging_tar: Path) -> None:
+def _discard_staging(staging: Path) -> None:
     """Remove the staging area of a failed or interrupted collect.
 
     After an interrupt, a worker thread may still be unwinding (its transfer cut, its temporary file being
@@ -1017,7 +1032,6 @@ def _discard_staging(staging: Path, staging_tar: Path) -> None:
     """
     for _ in range(10):
         shutil.rmtree(staging, ignore_errors=True)
-        staging_tar.unlink(missing_ok=True)
         if not staging.exists():
             return
         time.sleep(0.2)

@@ -13,6 +13,7 @@ from mirror.bundle.inventory import blob_path
 from mirror.bundle.reader import BundleReader, opened
 from mirror.credentials import Credentials, target_registry_credentials
 from mirror.errors import needed_for
+from mirror.importer.streaming import Staged
 from mirror.landing import ImagePlan
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
@@ -76,6 +77,33 @@ class ImageOutcome:
         return result
 
 
+Found = tuple[bool, str | None]  # the image's top manifest is on the target; where its tag points
+
+
+def missing_images(plans: list[ImagePlan], found: list[Found]) -> list[ImagePlan]:
+    return [plan for plan, (here, _) in zip(plans, found, strict=True) if not here]
+
+
+def blob_needs(plans: list[ImagePlan]) -> tuple[dict[str, list[str]], dict[str, int], dict[str, list[str]]]:
+    """Each blob's repositories (the first one is where it is placed first), its size, and the images using it."""
+    # Each blob's repositories as a dict, in order, each once: a base layer shared by 20,000 images was 20,000
+    # scans of a list of up to 20,000 names (10 s).
+    wanted: dict[str, dict[str, None]] = defaultdict(dict)
+    sizes: dict[str, int] = {}
+    users: dict[str, list[str]] = defaultdict(list)  # the images that need each blob, for messages
+    for plan in plans:
+        for digest, size in plan.image.blobs.items():
+            wanted[digest][plan.repository] = None
+            users[digest].append(plan.source)
+            sizes[digest] = size
+    return {digest: list(repositories) for digest, repositories in wanted.items()}, sizes, users
+
+
+def first_repositories(plans: list[ImagePlan]) -> dict[str, str]:
+    """Blob digest → the repository the import places it in first (and mounts it from into the others)."""
+    return {digest: repositories[0] for digest, repositories in blob_needs(plans)[0].items()}
+
+
 class RegistryImporter:
     def __init__(
         self, client: RegistryClient, reader: BundleReader, *, jobs: int, progress: Progress, dry_run: bool
@@ -88,17 +116,24 @@ class RegistryImporter:
         self.counts = ImportCounts()
         self.present_blobs: list[tuple[str, str]] = []  # (repository, digest) found on the target, for --report
         self._users: dict[str, list[str]] = {}  # digest → the images that need it, set by push_blobs
+        self._staged = Staged()  # what the verification streamed, set by push_blobs
 
     def target_name(self, plan: ImagePlan) -> str:
         endpoint = self.client.endpoint
         name = f"{endpoint.netloc}/{endpoint.repository(plan.repository)}"
         return f"{name}:{plan.tag}" if plan.tag else name
 
-    def run(self, plans: list[ImagePlan]) -> list[ImageOutcome]:
-        found = run_parallel(plans, self._on_target, self.jobs)
-        missing = [plan for plan, (here, _) in zip(plans, found, strict=True) if not here]
-        self.push_blobs(missing)
+    def run(
+        self, plans: list[ImagePlan], found: list[Found] | None = None, staged: Staged | None = None
+    ) -> list[ImageOutcome]:
+        """found: survey(plans), when it was asked already; staged: the blobs streamed during the verification."""
+        found = self.survey(plans) if found is None else found
+        self.push_blobs(missing_images(plans, found), staged)
         return run_parallel(list(zip(plans, found, strict=True)), lambda f: self._finish_image(f[0], *f[1]), self.jobs)
+
+    def survey(self, plans: list[ImagePlan]) -> list[Found]:
+        """For each image, whether it is on the target and where its tag points; reads only."""
+        return run_parallel(plans, self._on_target, self.jobs)
 
     def _on_target(self, plan: ImagePlan) -> tuple[bool, str | None]:
         """Whether the image's top manifest is on the target, and where its tag points: one HEAD, of the tag, for
@@ -115,19 +150,10 @@ class RegistryImporter:
             return False, None
         return self.client.manifest_digest(plan.repository, digest) is not None, current
 
-    def push_blobs(self, plans: list[ImagePlan]) -> None:
-        # digest → the repositories that need it, in order, each once (a dict: a base layer shared by 2,000
-        # images was 2,000 list scans of up to 2,000 names)
-        wanted: dict[str, dict[str, None]] = defaultdict(dict)
-        sizes: dict[str, int] = {}
-        users: dict[str, list[str]] = defaultdict(list)  # the images that need each blob, for messages
-        for plan in plans:
-            for digest, size in plan.image.blobs.items():
-                wanted[digest][plan.repository] = None
-                users[digest].append(plan.source)
-                sizes[digest] = size
-        needs = {digest: list(repositories) for digest, repositories in wanted.items()}
+    def push_blobs(self, plans: list[ImagePlan], staged: Staged | None = None) -> None:
+        needs, sizes, users = blob_needs(plans)
         self._users = users
+        self._staged = staged or Staged()
         self.progress.start("upload", sum(sizes[d] * len(repos) for d, repos in needs.items()))
         digests = sorted(needs)
         # Each blob goes to one repository first (found there, or uploaded), then into all the others at once,
@@ -148,6 +174,9 @@ class RegistryImporter:
             if self.dry_run:
                 holder = self._count_dry_run(digest, size, repository, holder)
                 continue
+            if holder is None and self._commit_staged(digest, size, repository):
+                holder = repository
+                continue
             linked = self.client.push_blob(
                 repository, digest, size, self._opener(digest), self.progress.advance, holder=holder
             )
@@ -159,6 +188,20 @@ class RegistryImporter:
             else:
                 self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
             holder = holder or repository
+
+    def _commit_staged(self, digest: str, size: int, repository: str) -> bool:
+        """A blob the verification streamed into `repository`: its session finished, or found there; False for any
+        other blob."""
+        upload = self._staged.uploads.get(digest)
+        if upload is not None and upload.repository == repository:
+            self.client.finish_streamed(upload)
+            self.counts.add(blobs_uploaded=1, bytes_uploaded=size)
+            self.progress.advance(size)
+            return True
+        if digest in self._staged.present:
+            self._found(repository, digest, size)
+            return True
+        return False
 
     def _found(self, repository: str, digest: str, size: int) -> None:
         self.counts.add(blobs_present=1)

@@ -18,7 +18,7 @@ import httpx
 
 from mirror.bundle.inventory import ArtifactRecord
 from mirror.bundle.opening import open_bundle
-from mirror.bundle.verify import VerifiedBundle, verify_bundle
+from mirror.bundle.verify import VerifiedBundle, add_problems, raise_integrity, verify_bundle
 from mirror.credentials import Credentials, target_git_credentials
 from mirror.errors import (
     MirrorError,
@@ -39,12 +39,16 @@ from mirror.importer.git import GitPlan, plan_git_pushes, push_git, stage_git
 from mirror.importer.journaling import ImportAttempt, journaled
 from mirror.importer.quarantine import quarantine_directory, remove_abandoned
 from mirror.importer.registry import (
+    Found,
     ImageOutcome,
     ImportCounts,
     RegistryImporter,
+    first_repositories,
+    missing_images,
     target_credentials,
 )
 from mirror.importer.relocation import plan_relocation, relocate_staged
+from mirror.importer.streaming import Staged, stream_deferred
 from mirror.landing import ImagePlan, parse_git_target, parse_target, plan_landing_names
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
@@ -192,9 +196,15 @@ class _RecordingClient(RegistryClient):
         self._writes.registry_write()  # the mount POST; an upload it turns into is noted by upload_blob
         return super().push_blob(*args, **kwargs)
 
+    def finish_streamed(self, *args: Any, **kwargs: Any) -> None:
+        self._writes.registry_write()  # the upload's commit; its bytes were sent while the bundle was verified
+        super().finish_streamed(*args, **kwargs)
+
 
 def verify_checksums(bundle: str | Path, *, jobs: int, progress: Progress, limits: Limits) -> VerifiedBundle:
-    return verify_bundle(open_bundle(bundle, limits), jobs=jobs, limits=limits, progress=progress)
+    """Every check of --allow-unsigned but the hashing of the big image blobs, left to finish_verification."""
+    reader = open_bundle(bundle, limits)
+    return verify_bundle(reader, jobs=jobs, limits=limits, progress=progress, defer_from=limits.stream_upload_min_bytes)
 
 
 def import_bundle(
@@ -409,7 +419,16 @@ def _verify(
         progress.warn("--allow-unsigned: importing on checksums alone; no signature or approval is checked")
         return verify_checksums(bundle, jobs=jobs, progress=progress, limits=limits), None
     waived = None if replay is None else replay.removeprefix("sha256:")
-    report = check_trust(bundle, trust, jobs=jobs, limits=limits, progress=progress, clock=clock, replay=waived)
+    report = check_trust(
+        bundle,
+        trust,
+        jobs=jobs,
+        limits=limits,
+        progress=progress,
+        clock=clock,
+        replay=waived,
+        defer_from=limits.stream_upload_min_bytes,  # hashed while uploaded: see finish_verification
+    )
     attempt.report = report  # journaled, refused or not
     if waived is not None and report.checked.inventory_sha256 != waived:
         raise VerificationError(
@@ -502,12 +521,12 @@ def _plan_check_write(
             attempt.plan(plan.images, plan.attached, [p for _, p in plan.pushes], len(plan.flux_files), node_files)
             file_count = sum(1 for p in plan.images if p.image.artifact.kind == "file")
             images = len(plan.images) - file_count
-            progress.log(
+            passed = (
                 f"verified {len(verified.inventory.files)} bundle files: {images} image(s) and chart(s), "
                 f"{file_count} file(s), {len(plan.attached)} attached manifest(s), {len(plan.staged)} git source(s); "
                 "every check passed"
             )
-            written = _write_or_dry_run(plan, verified, report, targets, attempt, outputs, dry_run, force)
+            written = _write_or_dry_run(plan, verified, report, targets, attempt, outputs, dry_run, force, passed)
             attempt.done(written.outcomes, [result for _, result in written.pushed])
         finally:
             for staged in plan.staged:
@@ -541,9 +560,13 @@ def _write_or_dry_run(
     outputs: _Outputs,
     dry_run: bool,
     force: bool,
+    passed: str,
 ) -> _Written:
-    """A dry run asks the registry what it has; a real one records the trust state first, then writes."""
+    """A dry run hashes what is left to hash, then asks the registry what it has; a real one streams the big blobs
+    into upload sessions while it hashes them, records the trust state once all matched, then commits."""
     if dry_run:
+        finish_verification(verified, report, None, {}, targets)
+        targets.progress.log(passed)
         with targets.registry() as client:
             importer = RegistryImporter(
                 client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=True
@@ -555,6 +578,16 @@ def _write_or_dry_run(
     if plan.images:
         with targets.registry() as client:
             client.check_push_access(plan.images[0].repository)
+    # The end of the verification, overlapped with the upload: no upload finished, nothing visible (not counted
+    # in the WriteLog), until every byte matched.
+    with targets.registry() as client:
+        found = RegistryImporter(
+            client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=False
+        ).survey(plan.images)
+        staged = finish_verification(
+            verified, report, client, first_repositories(missing_images(plan.images, found)), targets
+        )
+    targets.progress.log(passed)
     # Rollback protection first: from here on, whatever happens, an older bundle is refused.
     written = WriteLog()
     if report is not None:
@@ -563,9 +596,32 @@ def _write_or_dry_run(
             written.state_recorded = True
         attempt.writes = written  # from here on, a failure is a partial import
     try:
-        return _write(plan, verified, targets, written, outputs=outputs, force=force)
+        return _write(plan, verified, targets, written, outputs=outputs, force=force, found=found, staged=staged)
     except (MirrorError, OSError) as exc:
         raise PartialImportError(exc, written) from exc
+
+
+def finish_verification(
+    verified: VerifiedBundle,
+    report: TrustReport | None,
+    client: RegistryClient | None,
+    first_repository: dict[str, str],
+    targets: _Targets,
+) -> Staged:
+    """Hash the blobs the trust check deferred, streaming those the import uploads (digest → first repository)
+    into upload sessions (client None: a dry run, nothing sent); refuse the bundle as verify would if any
+    mismatched, its sessions cancelled, nothing finished."""
+    staged = stream_deferred(
+        verified, client, first_repository, jobs=targets.jobs, limits=targets.limits, progress=targets.progress
+    )
+    add_problems(verified, staged.problems, targets.limits)
+    if staged.problems and client is not None:
+        staged.abandon(client)
+    if report is not None:
+        report.require()
+    else:
+        raise_integrity(verified)
+    return staged
 
 
 def _import_report(
@@ -752,7 +808,15 @@ def _stage(
 
 
 def _write(
-    plan: _Plan, verified: VerifiedBundle, targets: _Targets, written: WriteLog, *, outputs: _Outputs, force: bool
+    plan: _Plan,
+    verified: VerifiedBundle,
+    targets: _Targets,
+    written: WriteLog,
+    *,
+    outputs: _Outputs,
+    force: bool,
+    found: list[Found],
+    staged: Staged,
 ) -> _Written:
     """Registry (blobs, manifests, tags), then Git pushes, then the --flux-out and --mirror-config files, noting
     each in `written`."""
@@ -761,7 +825,7 @@ def _write(
             client, verified.reader, jobs=targets.jobs, progress=targets.progress, dry_run=False
         )
         importer.counts.add(blobs_mounted=mount_expected(client, plan.expected))
-        outcomes = importer.run(plan.images)
+        outcomes = importer.run(plan.images, found, staged)
         attached = AttachedPusher(importer, plan.fallback).run(plan.attached)  # after their subjects
     pushed: list[tuple[GitPlan, PushResult]] = []
     for git_plan, push in plan.pushes:

@@ -10,7 +10,7 @@ import re
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager, closing, suppress
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
@@ -22,6 +22,7 @@ from mirror.errors import (
     DigestMismatchError,
     IntegrityError,
     InvalidDocumentError,
+    MirrorError,
     RegistryHTTPError,
     SlowTransferError,
     TransferError,
@@ -67,6 +68,16 @@ class FetchedManifest:
 class ManifestHead:
     digest: str
     media_type: str | None
+
+
+@dataclass(frozen=True)
+class StreamedUpload:
+    """An upload session holding a blob's bytes, not finished: the registry shows nothing of it yet."""
+
+    repository: str
+    digest: str  # what the bytes must hash to; the session is finished under this digest
+    location: httpx.URL
+    sha256: str  # hex, of the bytes sent
 
 
 @dataclass(frozen=True)
@@ -799,6 +810,15 @@ class RegistryClient:
         The mount POST is also the upload's start: a registry that cannot mount opens an upload session (202) and
         the blob goes into it, so a blob costs one request when it is there and two when it is not, never a HEAD.
         """
+        location = self.offer_blob(repository, digest, holder=holder)
+        if location is None:
+            return True
+        self.upload_blob(repository, digest, size, open_source, on_bytes, location=location)
+        return False
+
+    def offer_blob(self, repository: str, digest: str, *, holder: str | None = None) -> httpx.URL | None:
+        """Offer a blob to `repository` as a mount from `holder` (default: from `repository` itself): None when the
+        registry linked it (or held it already), else the upload session it opened instead."""
         check_digest(digest, "blob digest")
         source = holder or repository
         url = self._url(repository, "blobs", "uploads/")
@@ -820,11 +840,38 @@ class RegistryClient:
                 return self._start_upload(repository)  # a registry that refuses the mount parameters outright
             raise self._error(response, f"mount {digest} into {repository}")
 
-        location = self._retrying(offer, self._document(f"mount of {what}"))
+        return self._retrying(offer, self._document(f"mount of {what}"))
+
+    def stream_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_source: OpenSource,
+        on_bytes: OnBytes = _no_progress,
+    ) -> StreamedUpload | None:
+        """Send a blob's bytes into an upload session, hashing them on the way, and leave the session unfinished:
+        nothing is visible on the registry until finish_streamed. None when the registry holds the blob already.
+
+        The caller compares `StreamedUpload.sha256` with what it expects before it finishes the session."""
+        location = self.offer_blob(repository, digest)
         if location is None:
-            return True
-        self.upload_blob(repository, digest, size, open_source, on_bytes, location=location)
-        return False
+            return None
+        location, sha256 = self._send_chunks(repository, digest, size, open_source, on_bytes, location)
+        return StreamedUpload(repository, digest, location, sha256)
+
+    def finish_streamed(self, upload: StreamedUpload) -> None:
+        """Commit a streamed upload whose bytes were checked: the PUT with its digest and an empty body."""
+        what = f"blob upload {self.endpoint.host}/{upload.repository}@{upload.digest}"
+        self._retrying(
+            lambda: self._finish_upload(upload.repository, upload.location, upload.digest, None, 0),
+            self._document(what),
+        )
+
+    def abandon_streamed(self, upload: StreamedUpload) -> None:
+        """Cancel an upload session that will never be finished; one the registry cannot cancel expires."""
+        with suppress(MirrorError, Retryable, httpx.HTTPError):
+            self._release(self._send("DELETE", upload.location, (self._scope(upload.repository, "pull,push"),)))
 
     def upload_blob(
         self,
@@ -918,6 +965,23 @@ class RegistryClient:
     ) -> None:
         what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
         location: httpx.URL = opened or self._retrying(lambda: self._start_upload(repository), self._document(what))
+        location, sha256 = self._send_chunks(repository, digest, size, open_source, on_bytes, location)
+        if "sha256:" + sha256 != digest:
+            raise IntegrityError(f"local content of {digest} hashes to sha256:{sha256}")
+        self._retrying(lambda: self._finish_upload(repository, location, digest, None, 0), self._document(what))
+
+    def _send_chunks(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        open_source: OpenSource,
+        on_bytes: OnBytes,
+        location: httpx.URL,
+    ) -> tuple[httpx.URL, str]:
+        """PATCH the source into the session in resumable chunks; the session's last location and the sha256
+        (hex) of the bytes sent, each hashed once however often a chunk is resent."""
+        what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
         scope = (self._scope(repository, "pull,push"),)
         hasher = hashlib.sha256()
         hashed = 0  # bytes of the source hashed so far; a resent range is not hashed twice
@@ -969,9 +1033,7 @@ class RegistryClient:
             source.seek(size)
             if source.read(1):
                 raise IntegrityError(f"local content of {digest} is longer than {size} bytes")
-        if "sha256:" + hasher.hexdigest() != digest:
-            raise IntegrityError(f"local content of {digest} hashes to sha256:{hasher.hexdigest()}")
-        self._retrying(lambda: self._finish_upload(repository, location, digest, None, 0), self._document(what))
+        return location, hasher.hexdigest()
 
     def _upload_status(self, location: httpx.URL, scope: Scope, fallback: int) -> tuple[httpx.URL, int]:
         """Ask how much of an interrupted upload the registry kept, so the next chunk starts exactly there."""

@@ -109,6 +109,7 @@ def check_trust(
     progress: Progress | None = None,
     clock: dt.datetime | None = None,
     replay: str | None = None,
+    defer_from: int | None = None,
 ) -> TrustReport:
     """Check every signature against the policy, then every file and the image graph, then the upstream
     signatures the policy requires; collects, never raises, problems. `replay`: see verdict.evaluate.
@@ -117,6 +118,7 @@ def check_trust(
     depends only on the inventory's sha256, the envelopes, the policy and the state, so it comes first: when it
     (or an unreadable envelope) already refuses the bundle, no file is hashed and no graph walked, and a forged
     bundle costs what its inventory and envelopes cost to read, whatever the size of its blobs.
+    defer_from (import): big image blobs are left unhashed, in `report.checked.deferred` (see check_contents).
     """
     policy = load_policy(policy_path)
     own_roots = policy_trusted_roots(policy, limits)
@@ -125,7 +127,7 @@ def check_trust(
     verdict = judge(checked, policy, state, clock or dt.datetime.now(dt.UTC), replay)
     report = TrustReport(checked, verdict, policy, state)
     if verdict.ok and not checked.problems:
-        check_contents(checked, jobs=jobs, limits=limits, progress=progress)
+        check_contents(checked, jobs=jobs, limits=limits, progress=progress, defer_from=defer_from)
         if not checked.problems:  # signatures are read from files just proven intact, as the graph is
             report.upstream = check_upstream(checked.reader, checked.inventory, policy, limits, own_roots)
     return report

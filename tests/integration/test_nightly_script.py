@@ -102,6 +102,22 @@ def test_a_failed_night_keeps_the_last_good_base_and_says_why_in_its_report(host
     assert sorted((r["ok"], r["exitCode"]) for r in failed) == [(False, 2), (True, 0)]
 
 
+def test_a_night_stopped_before_it_ended_is_resumed_by_the_next_run_under_its_name(host: dict[str, Any]) -> None:
+    assert night(host).returncode == 0
+    (first,) = host["bundles"].glob("*.tar")
+    full = json.loads(first.with_name(first.stem + ".report.json").read_text())["transfer"]["downloaded"]
+    (host["bundles"] / "latest.inventory.json").unlink()  # the stopped night was a full one too
+    stopped = host["bundles"] / ".20200101T000000Z.tar.partial"  # what a night stopped half-way leaves
+    stopped.write_bytes(first.read_bytes())
+    done = night(host)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in host["bundles"].glob("*.tar")) == ["20200101T000000Z.tar", first.name]
+    assert not stopped.exists()
+    report = json.loads((host["bundles"] / "20200101T000000Z.report.json").read_text())
+    assert report["transfer"]["resumed"] > 0
+    assert report["transfer"]["downloaded"] + report["transfer"]["resumed"] == full
+
+
 def test_a_night_with_a_split_size_writes_volumes_and_the_next_builds_on_them(host: dict[str, Any]) -> None:
     done = night(host, MIRROR_SPLIT_SIZE="8K")
     assert done.returncode == 0, done.stderr

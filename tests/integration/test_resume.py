@@ -2,7 +2,8 @@
 
 The commands run as the installed console script, in a subprocess, so the kill is a real one. Kill points are
 random but seeded (reproducible), spread over the duration of an uninterrupted run measured first, plus one
-chosen by watching progress (a blob already on the target, a blob already in the cache), so that every run
+chosen by watching progress (a blob already on the target, a blob already in the cache or the partial tar of a
+.tar OUT), so that every run
 of the suite kills at least once in the middle of the transfer.
 """
 
@@ -12,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import ssl
 import subprocess
 import time
@@ -212,27 +214,38 @@ def _cached(cache: Path) -> dict[str, int]:
     return {f"sha256:{p.name}": p.stat().st_size for p in blobs.iterdir() if not p.name.startswith(".")}
 
 
-def _kill_then_complete_collect(corpus: Corpus, work: Path, full: dict, until: Callable[[], bool] | None = None):
+def _kill_then_complete_collect(
+    corpus: Corpus, work: Path, full: dict, until: Callable[[], bool] | None = None, name: str = "night"
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Kill a collect to OUT `name` (a directory, or a .tar), run it again; what the re-run took from the cache
+    and what it kept from the killed run's partial tar (a .tar OUT), each digest → size."""
     work.mkdir()
-    out, cache, report = work / "night.tar", work / "cache", work / "report.json"
+    out, cache, report = work / name, work / "cache", work / "report.json"
     args = ["collect", corpus.manifest, "-o", out, "--cache-dir", cache, "-q"]
     killed = _killed(args, None, until or (lambda: bool(_cached(cache))))
     assert killed or until is not None, "the collect ended before it cached a blob"
     if out.exists():
         # Killed after the rename (or it ended first): what is at OUT is whole. Start again from the cache.
         verify_checksums(out, jobs=2, progress=Progress(quiet=True), limits=DEFAULT_LIMITS)
-        out.unlink()
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
     cached = _cached(cache)
     done = _run([*args, "--report", report])
     assert done.returncode == 0, done.stderr
     written = json.loads(report.read_text())
     reused = {s["digest"]: s["size"] for s in written["skipped"] if s["reason"] == "cached"}
-    assert reused == cached
-    assert written["transfer"]["reusedFromCache"] == sum(cached.values())
-    assert written["transfer"]["downloaded"] + sum(cached.values()) == full["transfer"]["downloaded"]
+    resumed = {s["digest"]: s["size"] for s in written["skipped"] if s["reason"] == "resumed"}
+    if out.suffix != ".tar":
+        assert reused == cached
+    assert written["transfer"]["reusedFromCache"] == sum(reused.values())
+    assert written["transfer"]["resumed"] == sum(resumed.values())
+    taken = written["transfer"]["downloaded"] + sum(reused.values()) + sum(resumed.values())
+    assert taken == full["transfer"]["downloaded"]
     verified = verify_checksums(out, jobs=2, progress=Progress(quiet=True), limits=DEFAULT_LIMITS)
     assert {a.digest for a in verified.inventory.artifacts} == {i.digest for i in corpus.images.values()}
-    return reused
+    return reused, resumed
 
 
 @pytest.fixture(scope="module")
@@ -244,16 +257,35 @@ def full_collect(corpus, tmp_path_factory) -> tuple[float, dict]:
     return _timed([*args, "-q"]), json.loads(report.read_text())
 
 
-def test_a_collect_killed_at_random_points_reuses_its_cached_blobs_on_a_rerun(corpus, tmp_path, full_collect):
+@pytest.mark.parametrize("name", ["night", "night.tar"])
+def test_a_collect_killed_at_random_points_completes_on_a_rerun_fetching_only_what_it_lacked(
+    corpus, tmp_path, full_collect, name
+):
     duration, full = full_collect
     for number, delay in enumerate(_delays(duration)):
-        _kill_then_complete_collect(corpus, tmp_path / f"kill-{number}", full, _after(delay))
+        _kill_then_complete_collect(corpus, tmp_path / f"kill-{number}", full, _after(delay), name)
 
 
-def test_a_collect_killed_after_its_first_downloads_fetches_only_the_rest(corpus, tmp_path, full_collect):
+def test_a_collect_to_a_directory_killed_after_its_first_downloads_fetches_only_the_rest(
+    corpus, tmp_path, full_collect
+):
     _, full = full_collect
-    reused = _kill_then_complete_collect(corpus, tmp_path / "kill", full)
+    reused, _ = _kill_then_complete_collect(corpus, tmp_path / "kill", full)
     assert reused, "the killed collect had cached at least one blob"
+
+
+def test_a_collect_to_tar_killed_after_its_first_downloads_keeps_them_from_its_partial_tar(
+    corpus, tmp_path, full_collect
+):
+    _, full = full_collect
+    partial = tmp_path / "kill" / ".night.tar.partial"
+    layer = min(i.layer_size for i in corpus.images.values())
+
+    def a_layer_in_the_partial_tar() -> bool:  # allocated blocks: the reserved room is a hole until written
+        return partial.exists() and partial.stat().st_blocks * 512 > 1.5 * layer
+
+    _, resumed = _kill_then_complete_collect(corpus, tmp_path / "kill", full, a_layer_in_the_partial_tar, "night.tar")
+    assert resumed, "the killed collect had written at least one blob into its partial tar"
 
 
 def test_a_damaged_cache_entry_is_downloaded_again_and_never_reaches_the_bundle(corpus, tmp_path):
@@ -274,7 +306,7 @@ def test_a_damaged_cache_entry_is_downloaded_again_and_never_reaches_the_bundle(
 
 
 def test_a_collect_stopped_with_sigterm_cleans_up_and_reports_the_interruption(corpus, tmp_path):
-    out, cache, report = tmp_path / "night.tar", tmp_path / "cache", tmp_path / "report.json"
+    out, cache, report = tmp_path / "night", tmp_path / "cache", tmp_path / "report.json"
     args = ["collect", corpus.manifest, "-o", out, "--cache-dir", cache, "--report", report, "-q"]
     process = subprocess.Popen([str(MIRROR), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while process.poll() is None and not _cached(cache):

@@ -1,6 +1,7 @@
 """A .tar bundle is written in one pass: each blob's bytes go once to storage, straight into the tar, however
 many downloads run at once; every reader accepts the member order; an interrupted collect leaves no OUT.
-See docs/bundle-format.md ("Tar bundles") and docs/collector.md."""
+See docs/bundle-format.md ("Tar bundles") and docs/collector.md. With the cache on, and resuming from a partial
+tar: test_tar_resume.py."""
 
 from __future__ import annotations
 
@@ -113,14 +114,3 @@ def test_an_interrupted_collect_to_tar_leaves_nothing_beside_out(corpus, tmp_pat
         pytest.skip("the collect ended before a tar was being filled")
     assert list(out_dir.iterdir()) == []
     assert not os.path.exists(out_dir / "b.tar")
-
-
-def test_with_a_cache_each_new_blob_is_written_once_to_the_cache_and_once_to_the_tar(corpus, tmp_path):
-    manifest, images = corpus
-    out, cache = tmp_path / "b.tar", tmp_path / "cache"
-    done = run_counting_writes([str(MIRROR), "collect", str(manifest), "-o", str(out), "-q", "--cache-dir", str(cache)])
-    assert done.returncode == 0, done.stderr
-    cached = sum(p.stat().st_size for p in (cache / "blobs" / "sha256").iterdir())
-    size = out.stat().st_size
-    assert cached >= sum(i.layer_size for i in images.values())
-    assert done.bytes_written <= 1.1 * (size + cached), f"wrote {done.bytes_written}: bundle {size}, cache {cached}"
