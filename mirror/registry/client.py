@@ -857,7 +857,14 @@ class RegistryClient:
         location = self.offer_blob(repository, digest)
         if location is None:
             return None
-        location, sha256 = self._send_chunks(repository, digest, size, open_source, on_bytes, location)
+        latest = [location]
+        try:
+            location, sha256 = self._send_chunks(
+                repository, digest, size, open_source, on_bytes, location, moved=latest.append
+            )
+        except Exception:  # a local file that changed size, a refused chunk: the session is of no further use
+            self.abandon_streamed(StreamedUpload(repository, digest, latest[-1], ""))
+            raise
         return StreamedUpload(repository, digest, location, sha256)
 
     def finish_streamed(self, upload: StreamedUpload) -> None:
@@ -978,9 +985,12 @@ class RegistryClient:
         open_source: OpenSource,
         on_bytes: OnBytes,
         location: httpx.URL,
+        *,
+        moved: Callable[[httpx.URL], None] = lambda _: None,
     ) -> tuple[httpx.URL, str]:
         """PATCH the source into the session in resumable chunks; the session's last location and the sha256
-        (hex) of the bytes sent, each hashed once however often a chunk is resent."""
+        (hex) of the bytes sent, each hashed once however often a chunk is resent. `moved` hears of each new
+        location, so a caller can cancel the session where it is when this fails."""
         what = f"blob upload {self.endpoint.host}/{repository}@{digest}"
         scope = (self._scope(repository, "pull,push"),)
         hasher = hashlib.sha256()
@@ -1014,17 +1024,20 @@ class RegistryClient:
                     response = self._send("PATCH", location, scope, headers=headers, body=lambda: body(start, end))
                 except Retryable:
                     location, offset = self._upload_status(location, scope, start)
+                    moved(location)
                     on_bytes(offset - start)  # the part of the broken chunk the registry kept
                     raise
                 if response.status_code == 416:
                     self._release(response)
                     location, offset = self._upload_status(location, scope, start)
+                    moved(location)
                     on_bytes(offset - start)
                     raise Retryable(TransferError(f"registry refused the chunk range of {digest}"))
                 if response.status_code != 202 or "location" not in response.headers:
                     raise self._error(response, f"upload chunk of {digest} to {repository}")
                 self._release(response)
                 location = location.join(response.headers["location"])
+                moved(location)
                 offset = end
                 on_bytes(end - start)
 

@@ -94,3 +94,30 @@ def test_a_dry_run_hashes_the_big_blobs_and_sends_none(tmp_path) -> None:
         run_import(bundle, sim, STREAMED, dry_run=True)
 
     assert not sim.registry_requests("POST") and not sim.registry_requests("PATCH")
+
+
+def test_a_big_blob_that_grows_after_its_size_was_checked_refuses_the_bundle_and_leaves_no_session(
+    tmp_path, monkeypatch
+) -> None:
+    import mirror.importer.streaming as streaming
+
+    bundle = bundle_of(tmp_path / "b", LAYERS)
+    grown = bundle / "blobs" / "sha256" / sha256_digest(LAYERS[0]).removeprefix("sha256:")
+    real_opened = streaming.opened
+
+    def opened_after_growth(reader, path):
+        if path.endswith(grown.name):
+            with grown.open("ab") as handle:
+                handle.write(b"more")
+        return real_opened(reader, path)
+
+    monkeypatch.setattr(streaming, "opened", opened_after_growth)
+    sim = RegistrySim(HOST)
+
+    with pytest.raises(IntegrityError):
+        run_import(bundle, sim, STREAMED, jobs=1)
+
+    assert sim.registry_requests("PATCH"), "the grown blob was streamed up to its size"
+    assert not [r for r in sim.registry_requests() if finishing_put(r)]
+    assert not any(sim.blobs.values()) and not any(sim.manifests.values())
+    assert sim.uploads == {}, "every session was cancelled, the grown blob's too"
