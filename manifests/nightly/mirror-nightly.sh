@@ -60,10 +60,11 @@ fi
 
 night=$(date -u +%Y%m%dT%H%M%SZ)
 # A night stopped or killed before it ended leaves its partial tar (.NIGHT.tar.partial): this run takes over the
-# newest one's name, so collect resumes from it (what it holds is hashed, never trusted).
+# newest one's name, so collect resumes from it (what it holds is hashed, never trusted). Only one collect
+# would take (a regular file of this user, one link): another would refuse this night and every next one.
 if [ -z "${MIRROR_SPLIT_SIZE:-}" ]; then
   for partial in "$bundles"/.[0-9]*T[0-9]*Z.tar.partial; do
-    if [ -f "$partial" ] && [ ! -L "$partial" ]; then
+    if [ ! -L "$partial" ] && [ -n "$(find "$partial" -prune -type f -links 1 -user "$(id -u)" 2>/dev/null)" ]; then
       night=${partial##*/.}
       night=${night%.tar.partial}
     fi

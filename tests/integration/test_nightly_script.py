@@ -118,6 +118,19 @@ def test_a_night_stopped_before_it_ended_is_resumed_by_the_next_run_under_its_na
     assert report["transfer"]["downloaded"] + report["transfer"]["resumed"] == full
 
 
+def test_a_partial_tar_collect_would_refuse_is_not_taken_over_and_the_night_still_runs(
+    host: dict[str, Any],
+) -> None:
+    host["bundles"].mkdir(parents=True)
+    stopped = host["bundles"] / ".20200101T000000Z.tar.partial"
+    stopped.write_bytes(b"left by someone else")
+    os.link(stopped, host["bundles"] / "a-second-link")  # collect refuses a partial tar with another link
+    done = night(host)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in host["bundles"].glob("*.tar")] != ["20200101T000000Z.tar"]
+    assert stopped.read_bytes() == b"left by someone else"
+
+
 def test_a_night_with_a_split_size_writes_volumes_and_the_next_builds_on_them(host: dict[str, Any]) -> None:
     done = night(host, MIRROR_SPLIT_SIZE="8K")
     assert done.returncode == 0, done.stderr
