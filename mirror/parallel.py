@@ -61,9 +61,9 @@ def run_parallel(items: Iterable[T], work: Callable[[T], R], jobs: int) -> list[
                 results[index] = result
 
     threads = [threading.Thread(target=worker, name=f"mirror_{n}") for n in range(workers)]
-    for thread in threads:
-        thread.start()
     try:
+        for thread in threads:  # an interrupt may land between two starts: those started take nothing more
+            thread.start()
         for thread in threads:
             thread.join()
     except BaseException:  # KeyboardInterrupt: the running items are left to end by themselves

@@ -133,3 +133,28 @@ def test_one_job_runs_in_the_callers_thread_in_order():
     seen: list[str] = []
     assert run_parallel(["a", "b"], lambda x: seen.append(threading.current_thread().name) or x, 1) == ["a", "b"]
     assert set(seen) == {threading.current_thread().name}
+
+
+def test_an_interrupt_while_the_workers_start_stops_the_ones_already_started(monkeypatch):
+    """SIGINT may land between two Thread.start calls: the workers already running take nothing more."""
+    started: list[int] = []
+    real_start = threading.Thread.start
+    starts = 0
+
+    def start_then_interrupted(thread: threading.Thread) -> None:
+        nonlocal starts
+        starts += 1
+        if starts == 2:
+            raise KeyboardInterrupt
+        real_start(thread)
+
+    def work(item: int) -> int:
+        started.append(item)
+        time.sleep(0.01)
+        return item
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_parallel(range(200), work, 4)
+    time.sleep(0.3)
+    assert len(started) <= 2  # the item the first worker held when the interrupt landed, at most
