@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from mirror.bundle.inventory import FileRecord
 from mirror.bundle.reader import opened
 from mirror.bundle.verify import VerifiedBundle, check_file_hashes, hash_problem
-from mirror.errors import Problem
+from mirror.errors import IntegrityError, Problem
 from mirror.limits import Limits
 from mirror.parallel import run_parallel
 from mirror.progress import Progress
@@ -63,13 +63,18 @@ def stream_deferred(
                 staged.problems += problems
             return
         digest = "sha256:" + record.sha256
-        upload = client.stream_blob(
-            first_repository[digest],
-            digest,
-            record.size,
-            lambda: opened(verified.reader, record.path),
-            progress.advance,
-        )
+        try:
+            upload = client.stream_blob(
+                first_repository[digest],
+                digest,
+                record.size,
+                lambda: opened(verified.reader, record.path),
+                progress.advance,
+            )
+        except IntegrityError as exc:  # the file grew or shrank since its size was checked; its session cancelled
+            with staged.lock:
+                staged.problems.append(Problem("FILE_SIZE", f"{record.path}: changed size while read: {exc.message}"))
+            return
         if upload is None:  # the registry holds it: nothing was sent, the bytes are hashed here
             problems = check_file_hashes(verified.reader, [record], jobs=1, limits=limits, on_bytes=progress.advance)
             with staged.lock:

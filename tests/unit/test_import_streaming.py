@@ -114,9 +114,11 @@ def test_a_big_blob_that_grows_after_its_size_was_checked_refuses_the_bundle_and
     monkeypatch.setattr(streaming, "opened", opened_after_growth)
     sim = RegistrySim(HOST)
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError) as refused:
         run_import(bundle, sim, STREAMED, jobs=1)
 
+    assert [p.code for p in refused.value.problems] == ["FILE_SIZE"]
+    assert grown.name in refused.value.problems[0].message
     assert sim.registry_requests("PATCH"), "the grown blob was streamed up to its size"
     assert not [r for r in sim.registry_requests() if finishing_put(r)]
     assert not any(sim.blobs.values()) and not any(sim.manifests.values())
