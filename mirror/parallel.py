@@ -45,6 +45,8 @@ def run_parallel(items: Iterable[T], work: Callable[[T], R], jobs: int) -> list[
             except BaseException as error:  # the iterable's own failure, raised in the caller's thread below
                 failures.append(error)
                 return None
+            if stopped:  # interrupted while the iterable was giving this item
+                return None
             results.append(None)  # type: ignore[arg-type]  # filled in when done, in the items' order
             return len(results) - 1, item
 
@@ -67,8 +69,8 @@ def run_parallel(items: Iterable[T], work: Callable[[T], R], jobs: int) -> list[
         for thread in threads:
             thread.join()
     except BaseException:  # KeyboardInterrupt: the running items are left to end by themselves
-        with lock:
-            stopped = True
+        # Not under the lock: a worker waiting in next(source) holds it, and the interrupt must not wait for it.
+        stopped = True
         raise
     if failures:
         raise failures[0]

@@ -158,3 +158,27 @@ def test_an_interrupt_while_the_workers_start_stops_the_ones_already_started(mon
         run_parallel(range(200), work, 4)
     time.sleep(0.3)
     assert len(started) <= 2  # the item the first worker held when the interrupt landed, at most
+
+
+def test_an_interrupt_is_not_held_up_by_an_iterable_slow_to_give_its_next_item():
+    """A worker waiting on the iterable's next item holds the run's lock: the interrupt must not wait for it."""
+    release = threading.Event()
+    threading.Timer(4, release.set).start()
+
+    def items() -> Iterator[int]:
+        yield 0
+        release.wait()  # a slow listing, a slow disk
+        yield 1
+
+    main = threading.main_thread().ident
+    assert main is not None
+    threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
+    started: list[int] = []
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_parallel(items(), started.append, 2)
+    waited = time.monotonic() - began
+    release.set()
+    time.sleep(0.3)
+    assert waited < 2
+    assert started == [0]  # the item the iterable gave after the interrupt is not started
