@@ -375,9 +375,11 @@ def _no_bytes(_: int) -> None:
 
 def _images_blobs(checked: VerifiedBundle, deferred: list[FileRecord]) -> tuple[list[FileRecord], list[FileRecord]]:
     """The deferred files that are blobs of images only (not of attached manifests, which are read to judge
-    signatures), and the others."""
+    signatures, nor the blob of a Git, Flux or trusted-root artifact, which the import reads before it uploads
+    anything), and the others."""
     attached = {digest for image in checked.attached for digest in image.blobs}
-    images = {digest for image in checked.images for digest in image.blobs} - attached
+    read_first = {a.digest for a in checked.inventory.artifacts if a.kind not in ("image", "chart", "file", ATTACHED)}
+    images = {digest for image in checked.images for digest in image.blobs} - attached - read_first
     keep = [r for r in deferred if "sha256:" + r.sha256 in images]
     return keep, [r for r in deferred if "sha256:" + r.sha256 not in images]
 

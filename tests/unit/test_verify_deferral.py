@@ -77,3 +77,23 @@ def test_without_defer_from_every_file_is_hashed(tmp_path) -> None:
 
     assert [p.code for p in checked.problems] == ["FILE_DIGEST"]
     assert checked.deferred == []
+
+
+def test_a_blob_that_is_also_a_flux_or_git_artifact_is_hashed_at_once_not_deferred(tmp_path) -> None:
+    from mirror.bundle.inventory import ArtifactRecord
+    from mirror.flux.blob import FLUX_OBJECTS_MEDIA_TYPE
+
+    big = b"b" * BIG
+    bundle = SmallBundle(tmp_path / "b")
+    bundle.image("registry.example/app:1", layer=big)
+    extra = {"path": "./", "git": None, "objects": 0}
+    bundle.artifacts.append(
+        ArtifactRecord("flux", "fleet", sha256_digest(big), FLUX_OBJECTS_MEDIA_TYPE, len(big), extra)
+    )
+    bundle.finish()
+    corrupt_last_byte(layer_file(bundle, big))
+
+    checked = check_bundle(open_bundle(bundle.root), defer_from=BIG)
+
+    assert checked.deferred == []
+    assert "FILE_DIGEST" in [p.code for p in checked.problems]
