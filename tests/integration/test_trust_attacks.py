@@ -475,7 +475,7 @@ def test_flipped_bit_in_the_inventory_breaks_every_signature(
 ):
     bundle = copy(approved_dir)
     inventory = bundle / "inventory.json"
-    flip_bit(inventory, inventory.read_bytes().index(b'"tool": "mirror') + len(b'"tool": "'))  # mirror -> lirror
+    flip_bit(inventory, inventory.read_bytes().index(b'"tool":"mirror') + len(b'"tool":"'))  # mirror -> lirror
     assert json.loads(inventory.read_bytes())["tool"].startswith("lirror")  # still a valid inventory
     result = attempt_import(bundle, policy)
     assert_refused(
