@@ -96,10 +96,11 @@ def test_command_annotations_are_objects_typer_need_not_evaluate_from_strings():
 
 
 # What a collect of images alone never needs: Git, Helm and Flux machinery, the upstream signature check (cosign,
-# cryptography, sigstore: only when a verify rule applies), and the review's diff (only for --report).
+# cryptography, sigstore: only when a verify rule applies), the review's diff (only for --report), and httpx's own
+# transport (httpcore, h11: mirror.httptransport stands in for it).
 NOT_FOR_IMAGES = (
     "mirror.git", "mirror.helm", "mirror.flux", "mirror.review", "mirror.supplychain.check",
-    "mirror.supplychain.cosign", "cryptography", "sigstore",
+    "mirror.supplychain.cosign", "cryptography", "sigstore", "httpcore", "h11",
 )  # fmt: skip
 
 
