@@ -105,8 +105,10 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int | None:
         connection = self._connection
+        if connection.probing:
+            return None  # as a non-blocking socket with nothing to read: the reader's peek() returns its buffer only
         try:
             count = netguard.receive(connection.channel, buffer, connection.read_timeout)
         except TimeoutError as exc:
@@ -125,6 +127,7 @@ class _Connection:
         self.read_timeout: float | None = None
         self.received = 0
         self.reused = False
+        self.probing = False
         self.idle_since = 0.0
         self.reader = io.BufferedReader(_Reader(self), _BUFFER)
         netguard.watch(self)
@@ -140,6 +143,15 @@ class _Connection:
         netguard.unwatch(self)
         with contextlib.suppress(OSError):
             self.channel.close()
+
+    def buffered(self) -> bool:
+        """Whether the reader holds bytes past the response just read: an answer to no request, never read as the
+        next one."""
+        self.probing = True
+        try:
+            return bool(self.reader.peek(1))
+        finally:
+            self.probing = False
 
     def still_open(self) -> bool:
         """An idle connection has nothing to read: if it has, the server closed it (or sent what no request asked
@@ -188,7 +200,7 @@ class _Body(httpx.SyncByteStream):
         if not self._released:
             self._released = True
             response = self._response
-            reusable = _complete(response) and not response.will_close
+            reusable = _complete(response) and not response.will_close and not self._connection.buffered()
             self._pool.release(self._origin, self._connection, reusable)
 
 
