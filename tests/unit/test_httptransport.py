@@ -239,3 +239,17 @@ def test_a_post_a_kept_connection_dropped_unanswered_is_not_sent_again() -> None
         with pytest.raises(httpx.RemoteProtocolError):
             client.post(server.url, content=b"x")
     assert len(server.seen) == 2
+
+
+def test_an_answer_with_two_different_content_lengths_is_refused() -> None:
+    double = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde"
+    with serving(lambda _: (double, True)) as (server, client), pytest.raises(httpx.RemoteProtocolError):
+        client.get(server.url)
+
+
+def test_header_fields_arrive_in_order_and_repeated() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Folded: one\r\n two\r\nContent-Length: 0\r\n\r\n"
+    with serving(lambda _: (answer, False)) as (server, client):
+        response = client.get(server.url)
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert response.headers["x-folded"] == "one two"
