@@ -248,7 +248,9 @@ def test_an_answer_with_two_different_content_lengths_is_refused() -> None:
 
 
 def test_header_fields_arrive_in_order_and_repeated() -> None:
-    answer = b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Folded: one\r\n two\r\nContent-Length: 0\r\n\r\n"
+    answer = (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Folded: one\r\n two\r\nContent-Length: 0\r\n\r\n"
+    )
     with serving(lambda _: (answer, False)) as (server, client):
         response = client.get(server.url)
     assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
