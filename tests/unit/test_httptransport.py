@@ -5,15 +5,25 @@ registry client's, proxy and netguard tests, which run over this transport)."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import ipaddress
+import select
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mirror.httptransport import GuardedTransport
+from tests.support.connectproxy import recording_proxy
 
 
 @dataclass
@@ -29,6 +39,7 @@ class RawServer:
     to the n-th request (from 0), and whether the connection is closed after them."""
 
     script: Callable[[int], tuple[bytes, bool]]
+    tls: ssl.SSLContext | None = None  # serve HTTPS
     seen: list[Seen] = field(default_factory=list)
     connections: int = 0
 
@@ -39,7 +50,7 @@ class RawServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
 
     def close(self) -> None:
         self._listener.close()
@@ -54,6 +65,11 @@ class RawServer:
                 threading.Thread(target=self._serve, args=(connection, number), daemon=True).start()
 
     def _serve(self, connection: socket.socket, number: int) -> None:
+        if self.tls is not None:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except OSError:
+                return
         with connection, contextlib.suppress(OSError), connection.makefile("rb") as stream:
             while True:
                 head = b""
@@ -255,3 +271,115 @@ def test_header_fields_arrive_in_order_and_repeated() -> None:
         response = client.get(server.url)
     assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
     assert response.headers["x-folded"] == "one two"
+
+
+# -- an https:// proxy: TLS to the proxy, and TLS to the upstream inside it ------------------------------------------
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def _relay(front: ssl.SSLSocket, back: socket.socket) -> None:
+    """Bytes both ways between a TLS client and a plain socket, in one thread (an SSLSocket is not for two)."""
+    with front, back, contextlib.suppress(OSError):
+        while True:
+            ready = [front] if front.pending() else select.select([front, back], [], [], 30)[0]
+            if not ready:
+                return
+            for source, sink in ((front, back), (back, front)):
+                if source in ready:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    sink.sendall(data)
+
+
+@contextlib.contextmanager
+def tls_front(context: ssl.SSLContext, behind: str) -> Iterator[str]:
+    """An https:// address whose TLS ends here, every connection relayed to the plain `behind` (host:port)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    host, port = behind.rsplit(":", 1)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                try:
+                    front = context.wrap_socket(connection, server_side=True)
+                except OSError:
+                    continue
+                back = socket.create_connection((host, int(port)))
+                threading.Thread(target=_relay, args=(front, back), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+@pytest.fixture
+def tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(a server's context, a client's context that trusts it)"""
+    cert, key = _certificate(tmp_path)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    return server, ssl.create_default_context(cafile=str(cert))
+
+
+def test_https_through_an_https_proxy_runs_tls_inside_the_proxys_tls(tls_contexts) -> None:
+    server_context, client_context = tls_contexts
+    upstream = RawServer(lambda _: (ok(b"through"), False), tls=server_context)
+    with recording_proxy(("u", "p")) as proxy, tls_front(server_context, proxy.address) as proxy_url:
+        through = httpx.Proxy(proxy_url, auth=("u", "p"), ssl_context=client_context)
+        transport = GuardedTransport(verify=client_context, proxy=through, trust_env=False)
+        with httpx.Client(transport=transport, trust_env=False) as client:
+            assert client.get(upstream.url).content == b"through"
+            assert client.get(upstream.url).content == b"through"
+        assert [seen.method for seen in proxy.seen] == ["CONNECT"]
+        assert proxy.seen[0].header("proxy-authorization") == "Basic dTpw"
+    assert b"proxy-authorization" not in upstream.seen[0].head.lower()
+    upstream.close()
+
+
+def test_an_https_proxy_whose_certificate_is_not_trusted_is_refused(tls_contexts) -> None:
+    server_context, _ = tls_contexts
+    with recording_proxy() as proxy, tls_front(server_context, proxy.address) as proxy_url:
+        transport = GuardedTransport(proxy=httpx.Proxy(proxy_url, ssl_context=ssl.create_default_context()))
+        with (
+            httpx.Client(transport=transport, trust_env=False) as client,
+            pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            client.get("https://127.0.0.1:1/")
+        assert proxy.seen == []
+
+
+def test_a_connect_the_proxy_refuses_is_a_proxy_error_starting_with_its_status() -> None:
+    with recording_proxy(("u", "p")) as proxy:
+        transport = GuardedTransport(proxy=httpx.Proxy(proxy.url), trust_env=False)
+        with (
+            httpx.Client(transport=transport, trust_env=False) as client,
+            pytest.raises(httpx.ProxyError, match=r"^407 Proxy Authentication Required"),
+        ):
+            client.get("https://127.0.0.1:1/")
