@@ -241,8 +241,16 @@ class _Body(httpx.SyncByteStream):
     def __init__(self, pool: _Pool, origin: Origin, connection: _Connection, response: _Response) -> None:
         self._pool, self._origin, self._connection, self._response = pool, origin, connection, response
         self._released = False
+        self._broken = False  # http.client marks a body cut short as ended: its connection must not be reused
 
     def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._pieces()
+        except BaseException:
+            self._broken = True
+            raise
+
+    def _pieces(self) -> Iterator[bytes]:
         response = self._response
         try:
             while chunk := response.read1(_READ_PIECE):
@@ -262,7 +270,9 @@ class _Body(httpx.SyncByteStream):
         if not self._released:
             self._released = True
             response = self._response
-            reusable = _complete(response) and not response.will_close and not self._connection.buffered()
+            reusable = (
+                not self._broken and _complete(response) and not response.will_close and not self._connection.buffered()
+            )
             self._pool.release(self._origin, self._connection, reusable)
 
 
@@ -275,6 +285,7 @@ class _Pool:
         self._expiry = limits.keepalive_expiry
         self._idle: dict[Origin, list[_Connection]] = {}
         self._open = 0
+        self._closed = False
         self._condition = threading.Condition()
 
     def acquire(self, origin: Origin, timeout: float | None) -> _Connection | None:
@@ -311,7 +322,12 @@ class _Pool:
     def release(self, origin: Origin, connection: _Connection, reusable: bool) -> None:
         with self._condition:
             idle = sum(len(waiting) for waiting in self._idle.values())
-            if reusable and (self._max_idle is None or idle < self._max_idle) and not netguard.cancelled():
+            if (
+                reusable
+                and not self._closed
+                and (self._max_idle is None or idle < self._max_idle)
+                and not netguard.cancelled()
+            ):
                 connection.idle_since = time.monotonic()
                 self._idle.setdefault(origin, []).append(connection)
             else:
@@ -324,6 +340,7 @@ class _Pool:
 
     def close(self) -> None:
         with self._condition:
+            self._closed = True
             for waiting in self._idle.values():
                 for connection in waiting:
                     self._drop(connection)

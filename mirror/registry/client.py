@@ -107,7 +107,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 def release(response: httpx.Response, limit: int) -> None:
     """Close a response whose body does not matter, reading what little is left of it first.
 
-    httpcore hands a connection back to the pool only once the response has been read to its end; closing one
+    The transport hands a connection back to the pool only once the response has been read to its end; closing one
     unread (even a HEAD or an empty 201) drops the connection, and the next request pays a new TCP and TLS
     handshake. A body larger than `limit` is not worth reading: that connection is dropped.
     """
