@@ -466,7 +466,7 @@ def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument |
     def read(digest: str) -> ManifestDocument | None:
         if not writer.has(digest):
             return None
-        raw = writer.blob_location(digest).read_bytes()  # a manifest: capped at 4 MiB when it was fetched
+        raw = writer.read_bytes(digest)  # a manifest: capped at 4 MiB when it was fetched
         return parse_manifest(raw, declared_type=None, where=digest, digest=digest)
 
     return read
