@@ -54,10 +54,12 @@ class KnownManifests:
             return None
         path = blob_path(digest)
         with self._lock:  # a tar reader is one file position
-            if path not in self._reader.files():
+            size = self._reader.files().get(path)
+            if size is None or size > max_bytes:
                 return None
             try:
-                return read_small(self._reader, path, max_bytes)
+                # Its own size as the limit: a read of max_bytes (4 MiB) would allocate that much for each one.
+                return read_small(self._reader, path, size)
             except MirrorError:
                 return None
 
