@@ -598,6 +598,7 @@ def collect(
     known = KnownManifests(cache, since, limits, chain.reader if chain is not None else None)
     network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
     with (
+        contextlib.closing(known),
         network.clients(sets) as (pool, fetcher),
         _telling_hosts(egress, on_hosts),
         staging.discarded_on_failure(),
