@@ -454,10 +454,7 @@ def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[s
 
 
 def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
-    entry = image.lock_entry()
-    # selectedBy is the lock's (resolve --json): the bundle's format stays as it was.
-    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size", "selectedBy"}}
-    return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
+    return image.artifact
 
 
 def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument | None]:
