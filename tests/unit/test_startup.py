@@ -127,8 +127,10 @@ def test_an_incremental_collect_of_images_imports_no_git_helm_flux_review_or_sig
 
 
 def _modules_after_importing(module: str) -> set[str]:
-    """Every module loaded once `module` is imported: cli.py imports a command's module inside the command."""
-    probe = f"import sys, {module}; print(' '.join(sorted(n for n, m in sys.modules.items() if m is not None)))"
+    """Every module loaded once the command line and `module` are imported: cli.py imports a command's module
+    inside the command, before it does any work."""
+    loaded = "sorted(n for n, m in sys.modules.items() if m is not None)"
+    probe = f"import sys, mirror.cli, {module}; print(' '.join({loaded}))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return set(done.stdout.split())
