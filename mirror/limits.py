@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # The type checker sees a plain dataclass: Limits(...) keyword arguments checked field by field.
+    from dataclasses import dataclass as _limits_dataclass
+else:
+    from dataclasses import dataclass
+
+    def _limits_dataclass(**options: bool):  # init, repr and eq are written in the class, see below
+        return dataclass(init=False, repr=False, eq=False, **options)
+
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-@dataclass(frozen=True)
+# init, repr and eq are written below, once for all fields: dataclass generating them for a hundred fields cost
+# ~10 ms on every command's start (docs/development.md, "Start-up"). They behave as dataclass's would.
+@_limits_dataclass(frozen=True)
 class Limits:
     # Documents read whole into memory: distribution caps manifests at 4 MiB, so do we.
     max_manifest_bytes: int = 4 * MiB
@@ -215,6 +228,34 @@ class Limits:
     serve_idle_timeout_s: float = 60.0
     serve_max_path_chars: int = 1024
     serve_max_page_entries: int = 10_000
+
+    if not TYPE_CHECKING:  # the type checker keeps dataclass's signature, one typed keyword per field
+
+        def __init__(self, **overrides: object) -> None:
+            # A field not given reads its default from the class, as dataclass stores it there.
+            for name, value in overrides.items():
+                if name not in _FIELD_NAMES:
+                    raise TypeError(f"Limits.__init__() got an unexpected keyword argument {name!r}")
+                object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELD_NAMES)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Limits)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELD_NAMES)
+        return f"{self.__class__.__qualname__}({values})"
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Limits))  # in declaration order, as dataclass's repr lists them
 
 
 DEFAULT_LIMITS = Limits()

@@ -6,6 +6,7 @@ characters json.dumps leaves raw (with ensure_ascii=False) written as \\u escape
 
 from __future__ import annotations
 
+import functools
 import re
 
 # C0 and C1 controls, DEL, line and paragraph separators: each can move the cursor, repaint the screen or start
@@ -20,14 +21,20 @@ _FORMAT = (
     "\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
 )
-_UNSAFE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{_FORMAT}\\ud800-\\udfff]")
+# Compiled when first used (a few ms: every command imports this module, a quiet one may print nothing).
+_UNSAFE = f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029{_FORMAT}\\ud800-\\udfff]"
 # The same set less C0, which json.dumps always escapes (and whose \n may separate indented JSON's tokens).
-_UNSAFE_IN_JSON = re.compile(f"[\\x7f-\\x9f\\u2028\\u2029{_FORMAT}\\ud800-\\udfff]")
+_UNSAFE_IN_JSON = f"[\\x7f-\\x9f\\u2028\\u2029{_FORMAT}\\ud800-\\udfff]"
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def escape(value: object) -> str:
     """`value` as text with every unsafe character shown as a visible \\x.., \\u.... or \\U........ escape."""
-    return _UNSAFE.sub(_visible, str(value))
+    return _compiled(_UNSAFE).sub(_visible, str(value))
 
 
 def escape_json(text: str) -> str:
@@ -35,7 +42,7 @@ def escape_json(text: str) -> str:
 
     Such characters can only occur inside JSON strings, where \\uXXXX denotes the very same character.
     """
-    return _UNSAFE_IN_JSON.sub(_json_escape, text)
+    return _compiled(_UNSAFE_IN_JSON).sub(_json_escape, text)
 
 
 def _json_escape(match: re.Match[str]) -> str:

@@ -22,7 +22,6 @@ from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.manifest import MirrorSet
 from mirror.manifest.model import ChartSource, FileSource, GitSource, ImageSource
 from mirror.manifest.tagselect import TagSelector, select_tags
-from mirror.semver import Constraint, is_version
 
 if TYPE_CHECKING:
     from mirror.collector.charts import CollectedChart
@@ -69,9 +68,10 @@ def _chart_key(repo: str, chart: str) -> tuple[str, str]:
 def _fits(locked_version: str, wanted: str | None) -> bool:
     if wanted is None:
         return True
+    from mirror.semver import Constraint, Version, is_version  # charts only: a collect of images never needs it
+
     if is_version(wanted):
         return locked_version == wanted
-    from mirror.semver import Version
 
     try:
         return Constraint.parse(wanted).allows(Version.parse(locked_version))

@@ -5,17 +5,20 @@ See docs/importer.md ("Expected on the target").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mirror.bundle.inventory import ArtifactRecord, BaseRecord
 from mirror.bundle.verify import VerifiedBundle
 from mirror.credentials import Credentials
 from mirror.errors import Problem, SourceNotFoundError, TransferError, VerificationError
-from mirror.git.refs import RemoteRefs, remote_refs
-from mirror.git.runner import Transport
 from mirror.landing import ImagePlan, git_target_url
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
+
+if TYPE_CHECKING:
+    from mirror.git.runner import Transport
 
 
 @dataclass
@@ -65,9 +68,11 @@ def check_expected(
     *,
     jobs: int,
     git_credentials: Credentials | None,
-    transport: Transport,
+    git_transport: Callable[[], Transport],
 ) -> ExpectedOnTarget:
-    """HEAD everything the bundle expects on the targets; raise VerificationError (exit 3) naming the base."""
+    """HEAD everything the bundle expects on the targets; raise VerificationError (exit 3) naming the base.
+
+    git_transport: called only when a Git source is expected (a bundle of images never imports mirror.git)."""
     found = ExpectedOnTarget()
     base = verified.inventory.base
     if base is None:
@@ -99,7 +104,7 @@ def check_expected(
         if git_base is None:
             continue  # import refuses a bundle with git sources and no --git before this
         target = git_target_url(git_base, artifact.source)
-        problems += _check_git_heads(artifact, target, git_credentials, transport)
+        problems += _check_git_heads(artifact, target, git_credentials, git_transport())
         found.git_sources.append(artifact.source)
     if problems:
         raise VerificationError(
@@ -114,6 +119,8 @@ def _check_git_heads(
     artifact: ArtifactRecord, target: str, credentials: Credentials | None, transport: Transport
 ) -> list[Problem]:
     """A source that did not move: the target repository must hold every ref's commit already."""
+    from mirror.git.refs import RemoteRefs, remote_refs  # only for a bundle that leaves Git sources to its base
+
     heads = artifact.extra.get("heads")
     assert isinstance(heads, dict)  # verify checked it is a non-empty mapping of strings
     try:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mirror.errors import Interrupted, MirrorError, Problem, UsageError, VerificationError, cap_problems
-from mirror.git.bundles import PushPlan, PushResult, RefOutcome
 from mirror.importer.registry import ImageOutcome
 from mirror.landing import ImagePlan
 from mirror.limits import Limits
@@ -21,6 +20,9 @@ from mirror.supplychain.attached import Attached
 from mirror.trust.check import TrustReport
 from mirror.trust.journal_schema import PROGRESS_FIELDS
 from mirror.trust.journal_write import JournalWriter
+
+if TYPE_CHECKING:  # Git pushes: imported only for a bundle that carries Git sources
+    from mirror.git.bundles import PushPlan, PushResult, RefOutcome
 
 
 class WriteProgress(Protocol):

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -27,15 +28,8 @@ from mirror.errors import (
     UsageError,
     VerificationError,
 )
-from mirror.flux.bootstrap import EndpointAccess
-from mirror.flux.relocate import Relocation
-from mirror.flux.rewrite import InternalEndpoints
-from mirror.git.bundles import PushPlan, PushResult
-from mirror.git.runner import Transport
 from mirror.importer.attached import AttachedCounts, AttachedPusher, FallbackKey, plan_fallback_indexes
 from mirror.importer.expected import ExpectedOnTarget, check_expected, expected_git, mount_expected, refused_git
-from mirror.importer.files_out import OutFile
-from mirror.importer.git import GitPlan, plan_git_pushes, push_git, stage_git
 from mirror.importer.journaling import ImportAttempt, journaled
 from mirror.importer.quarantine import quarantine_directory, remove_abandoned
 from mirror.importer.registry import (
@@ -47,7 +41,6 @@ from mirror.importer.registry import (
     missing_images,
     target_credentials,
 )
-from mirror.importer.relocation import plan_relocation, relocate_staged
 from mirror.importer.streaming import Staged, stream_deferred
 from mirror.landing import ImagePlan, parse_git_target, parse_target, plan_landing_names
 from mirror.limits import DEFAULT_LIMITS, Limits
@@ -60,6 +53,14 @@ from mirror.trust.keys import Signer, load_signer
 from mirror.trust.lock import state_lock
 from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import check_state_location
+
+if TYPE_CHECKING:  # Git pushes and Flux relocation: imported only for a bundle that carries them
+    from mirror.flux.bootstrap import EndpointAccess
+    from mirror.flux.relocate import Relocation
+    from mirror.git.bundles import PushPlan, PushResult
+    from mirror.git.runner import Transport
+    from mirror.importer.files_out import OutFile
+    from mirror.importer.git import GitPlan
 
 RESTORE_BUNDLE_CHANGED = "RESTORE_BUNDLE_CHANGED"
 
@@ -456,12 +457,17 @@ class _Targets:
     transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
     credentials: Credentials | None = None
     git_credentials: Credentials | None = None
-    git_transport: Transport = field(default_factory=Transport)
 
     def __post_init__(self) -> None:
         self.credentials = target_credentials(self.endpoint)
         self.git_credentials = target_git_credentials(self.git_base) if self.git_base else None  # --git's origin
-        self.git_transport = Transport(ca_file=self.ca_file).with_limits(self.limits)  # a deadline per source
+
+    @functools.cached_property
+    def git_transport(self) -> Transport:
+        """Built when first needed: a bundle without Git sources never imports the Git machinery."""
+        from mirror.git.runner import Transport
+
+        return Transport(ca_file=self.ca_file).with_limits(self.limits)  # a deadline per source
 
     def registry(self, writes: WriteLog | None = None) -> RegistryClient:
         options: dict[str, Any] = {
@@ -713,15 +719,13 @@ def _plan(
                 f"{bundle}: the bundle carries {len(verified.git)} Git source(s)", hint="give the Git server: --git URL"
             )
         )
-    access = EndpointAccess(
-        git_auth=targets.git_credentials is not None,
-        registry_auth=targets.credentials is not None,
-        ca=targets.ca_file is not None,
-    )
     if verified.flux and targets.git_base is not None:
+        from mirror.flux.rewrite import InternalEndpoints
+        from mirror.importer.relocation import plan_relocation
+
         with refusals.check():
             endpoints = InternalEndpoints(targets.registry_url, targets.git_base)
-            plan.relocation = plan_relocation(verified, endpoints, access, targets.limits)
+            plan.relocation = plan_relocation(verified, endpoints, _endpoint_access(targets), targets.limits)
     if outputs.writes_node_files:
         from mirror.importer.mirror_config import MIRROR_CONFIG, plan_node_files
 
@@ -750,7 +754,7 @@ def _plan(
                 node_files=plan.node_files,
                 limits=targets.limits,
                 warn=targets.progress.warn,
-                access=access,
+                access=_endpoint_access(targets),
                 relocation=plan.relocation,
             )
             plan.flux_files, plan.flux_rewrites = rendered.files, rendered.rewrites
@@ -770,12 +774,23 @@ def _plan(
                 targets.git_base,
                 jobs=targets.jobs,
                 git_credentials=targets.git_credentials,
-                transport=targets.git_transport,
+                git_transport=lambda: targets.git_transport,
             )
     if plan.attached:
         with refusals.check(), targets.registry() as client:
             plan.fallback = plan_fallback_indexes(client, plan.attached, jobs=targets.jobs, limits=targets.limits)
     return plan
+
+
+def _endpoint_access(targets: _Targets) -> EndpointAccess:
+    """What the internal endpoints ask for (authentication, a private CA), for Flux objects pointed at them."""
+    from mirror.flux.bootstrap import EndpointAccess
+
+    return EndpointAccess(
+        git_auth=targets.git_credentials is not None,
+        registry_auth=targets.credentials is not None,
+        ca=targets.ca_file is not None,
+    )
 
 
 def _stage(
@@ -788,6 +803,9 @@ def _stage(
     force: bool,
 ) -> None:
     """Every carried git bundle checked and fsck'ed in quarantine, its refs compared with the target's."""
+    from mirror.importer.git import plan_git_pushes, stage_git
+    from mirror.importer.relocation import relocate_staged
+
     assert targets.git_base is not None
     try:
         plan.staged = stage_git(
@@ -829,6 +847,8 @@ def _write(
         attached = AttachedPusher(importer, plan.fallback).run(plan.attached)  # after their subjects
     pushed: list[tuple[GitPlan, PushResult]] = []
     for git_plan, push in plan.pushes:
+        from mirror.importer.git import push_git
+
         written.git_started = push.target
         pushed += push_git(
             [(git_plan, push)], credentials=targets.git_credentials, force=force, transport=targets.git_transport

@@ -8,25 +8,35 @@ linear in the tag, whatever the pattern.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import re2
+from typing import TYPE_CHECKING, Any
 
 from mirror.errors import UsageError
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.oci.reference import is_tag
-from mirror.semver import Constraint, Version
+
+if TYPE_CHECKING:
+    from mirror.semver import Constraint, Version
+
+# RE2 and mirror.semver are imported only where a selector is parsed or applied: every MirrorSet reaches
+# TagSelector through the model, and most select no tags (docs/development.md, "Start-up").
 
 __all__ = ["TagSelection", "TagSelector", "parse_tag_selector", "select_tags"]
 
 FIELDS = frozenset({"semver", "regex", "latest"})
 _SAMPLE = 10  # tags named when nothing matched
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # RE2 would print its own line on stderr; the error names the field instead
+
+@functools.cache
+def _options() -> Any:
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own line on stderr; the error names the field instead
+    return options
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,15 @@ class TagSelector:
         # `latest` without `semver` ranks as `*` does: prereleases are left out unless a constraint names one.
         if self.semver is None and self.latest is None:
             return None
+        from mirror.semver import Constraint
+
         return Constraint.parse(self.semver or "*")
 
 
 def _compile(pattern: str) -> Any:
-    return re2.compile(pattern, _OPTIONS)
+    import re2
+
+    return re2.compile(pattern, _options())
 
 
 def parse_tag_selector(value: Any, field: str, limits: Limits = DEFAULT_LIMITS) -> TagSelector:
@@ -78,6 +92,8 @@ def parse_tag_selector(value: Any, field: str, limits: Limits = DEFAULT_LIMITS) 
             raise UsageError(f"{field}.semver: {semver!r} was read as a number", hint='quote it, e.g. semver: "1.2"')
         if not isinstance(semver, str) or not semver.strip():
             raise UsageError(f"{field}.semver: expected a version constraint, got {semver!r}")
+        from mirror.semver import Constraint
+
         try:
             Constraint.parse(semver)
         except UsageError as exc:
@@ -90,6 +106,8 @@ def parse_tag_selector(value: Any, field: str, limits: Limits = DEFAULT_LIMITS) 
             raise UsageError(
                 f"{field}.regex: longer than {limits.max_tag_regex_chars} characters (limit max_tag_regex_chars)"
             )
+        import re2
+
         try:
             _compile(regex)
         except re2.error as exc:

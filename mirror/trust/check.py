@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mirror.bundle.opening import open_bundle
 from mirror.bundle.verify import VerifiedBundle, check_contents, read_signed_part
 from mirror.errors import Problem, VerificationError, cap_problems, problem_count
 from mirror.limits import DEFAULT_LIMITS, Limits
 from mirror.progress import Progress
-from mirror.supplychain.check import ImageSignatures
 from mirror.supplychain.roots import judged_sources
 from mirror.trust.policy import TrustPolicy, load_policy
 from mirror.trust.state import CollectorRecord, TrustState, load_state, save_state
-from mirror.trust.upstream import check_upstream, policy_trusted_roots
 from mirror.trust.verdict import Verdict, evaluate
+
+if TYPE_CHECKING:
+    from mirror.supplychain.check import ImageSignatures
 
 SOURCE_RULES = frozenset({"SOURCE_NOT_ALLOWED"})
 
@@ -121,14 +123,17 @@ def check_trust(
     defer_from (import): big image blobs are left unhashed, in `report.checked.deferred` (see check_contents).
     """
     policy = load_policy(policy_path)
-    own_roots = policy_trusted_roots(policy, limits)
+    if policy.require_signatures:  # the upstream signature check (cosign, Sigstore): imported only then
+        from mirror.trust.upstream import check_upstream, policy_trusted_roots
+
+        own_roots = policy_trusted_roots(policy, limits)
     state = load_state(policy.state_file)
     checked = read_signed_part(open_bundle(bundle, limits), limits)
     verdict = judge(checked, policy, state, clock or dt.datetime.now(dt.UTC), replay)
     report = TrustReport(checked, verdict, policy, state)
     if verdict.ok and not checked.problems:
         check_contents(checked, jobs=jobs, limits=limits, progress=progress, defer_from=defer_from)
-        if not checked.problems:  # signatures are read from files just proven intact, as the graph is
+        if not checked.problems and policy.require_signatures:  # read from files just proven intact
             report.upstream = check_upstream(checked.reader, checked.inventory, policy, limits, own_roots)
     return report
 

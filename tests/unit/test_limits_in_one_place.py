@@ -17,6 +17,7 @@ from mirror.limits import DEFAULT_LIMITS, Limits
 PACKAGE = Path(mirror.__file__).parent
 
 NOT_LIMITS = {
+    "bundle/layout.py:HELD_BYTES": "how much the layout holds in memory before writing at once, a tuning",
     "bundle/splitting.py:_CHUNK": "read size of a copy, not a bound",
     "bundle/tarball.py:_CHUNK": "read size of a copy",
     "bundle/tarball.py:_MTIME": "the fixed mtime of reproducible tar members",

@@ -96,11 +96,11 @@ def test_command_annotations_are_objects_typer_need_not_evaluate_from_strings():
 
 
 # What a collect of images alone never needs: Git, Helm and Flux machinery, the upstream signature check (cosign,
-# cryptography, sigstore: only when a verify rule applies), the review's diff (only for --report), and httpx's own
-# transport (httpcore, h11: mirror.httptransport stands in for it).
+# cryptography, sigstore: only when a verify rule applies), the review's diff (only for --report), semver and
+# RE2 (only when an entry selects tags), and httpx's own transport (httpcore, h11: mirror.httptransport stands in).
 NOT_FOR_IMAGES = (
     "mirror.git", "mirror.helm", "mirror.flux", "mirror.review", "mirror.supplychain.check",
-    "mirror.supplychain.cosign", "cryptography", "sigstore", "httpcore", "h11",
+    "mirror.supplychain.cosign", "cryptography", "sigstore", "mirror.semver", "re2", "httpcore", "h11",
 )  # fmt: skip
 
 
@@ -124,3 +124,35 @@ def test_an_incremental_collect_of_images_imports_no_git_helm_flux_review_or_sig
     imported = _modules_of("collect", str(manifest), "-o", str(tmp_path / "next"), "--since", str(tmp_path / "base"))
     assert "mirror.collector.run" in imported
     assert {m for m in imported if m.startswith(NOT_FOR_IMAGES)} == set()
+
+
+def _modules_after_importing(module: str) -> set[str]:
+    """Every module loaded once the command line and `module` are imported: cli.py imports a command's module
+    inside the command, before it does any work."""
+    loaded = "sorted(n for n, m in sys.modules.items() if m is not None)"
+    probe = f"import sys, mirror.cli, {module}; print(' '.join({loaded}))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(done.stdout.split())
+
+
+def _under(imported: set[str], prefixes: tuple[str, ...]) -> set[str]:
+    return {m for m in imported if any(m == p or m.startswith(p + ".") for p in prefixes)}
+
+
+# Git, Flux and semver: only for a bundle that carries Git repositories or a fleet; the upstream signature check
+# (cosign, sigstore) only when the trust policy requires signatures.
+NOT_AT_IMPORT_START = (
+    "mirror.git", "mirror.flux", "mirror.helm", "mirror.semver", "re2", "mirror.supplychain.check",
+    "mirror.supplychain.cosign", "sigstore", "mirror.collector", "mirror.review",
+)  # fmt: skip
+# verify reads files and checks signatures: no network client at all, and the rest as for import.
+NOT_AT_VERIFY_START = (*NOT_AT_IMPORT_START, "httpx", "httpcore", "mirror.registry", "mirror.importer")
+
+
+def test_the_import_command_starts_without_git_flux_semver_or_upstream_signature_check():
+    assert _under(_modules_after_importing("mirror.importer.run"), NOT_AT_IMPORT_START) == set()
+
+
+def test_the_verify_command_starts_without_network_git_flux_or_upstream_signature_check():
+    assert _under(_modules_after_importing("mirror.trust.check"), NOT_AT_VERIFY_START) == set()
