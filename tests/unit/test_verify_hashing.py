@@ -1,0 +1,98 @@
+"""How verify hashes a bundle's files (issue 19): the largest first, each thread into one buffer of its own, the
+problems in the order of the files given; see docs/bundle-format.md ("Verifying a bundle")."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Mapping
+from typing import BinaryIO, cast
+
+import pytest
+
+import mirror.bundle.verify as verify
+from mirror.bundle.inventory import FileRecord
+from mirror.bundle.verify import check_file_hashes
+from mirror.limits import DEFAULT_LIMITS
+
+
+class _Handle(io.BytesIO):
+    def __init__(self, data: bytes, buffers: list[object]) -> None:
+        super().__init__(data)
+        self._buffers = buffers
+
+    def readinto(self, buffer):  # type: ignore[no-untyped-def,override]
+        self._buffers.append(memoryview(buffer).obj)
+        return super().readinto(buffer)
+
+
+class MemoryReader:
+    """A bundle in memory that records the order files are opened in and the buffers they are read into."""
+
+    location = "memory"
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self._files = files
+        self.opened: list[str] = []
+        self.buffers: list[object] = []
+
+    def files(self) -> Mapping[str, int]:
+        return {path: len(data) for path, data in self._files.items()}
+
+    def open(self, path: str) -> BinaryIO:
+        self.opened.append(path)
+        return cast("BinaryIO", _Handle(self._files[path], self.buffers))
+
+
+def record(path: str, data: bytes) -> FileRecord:
+    return FileRecord(path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+@pytest.fixture
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "_cores", lambda: 1)
+
+
+def no_bytes(_: int) -> None:
+    pass
+
+
+def test_the_largest_files_are_hashed_first(one_thread: None) -> None:
+    files = {"a": b"x" * 10, "b": b"x" * 300, "c": b"x" * 20}
+    reader = MemoryReader(files)
+    records = [record(path, data) for path, data in files.items()]
+
+    check_file_hashes(reader, records, jobs=1, limits=DEFAULT_LIMITS, on_bytes=no_bytes)
+
+    assert reader.opened == ["b", "c", "a"]
+
+
+def test_problems_keep_the_order_of_the_files_given_whatever_order_they_are_hashed_in(one_thread: None) -> None:
+    files = {"a": b"x" * 10, "b": b"x" * 300, "c": b"x" * 20}
+    records = [FileRecord(path, "0" * 64, len(data)) for path, data in files.items()]
+
+    problems = check_file_hashes(MemoryReader(files), records, jobs=1, limits=DEFAULT_LIMITS, on_bytes=no_bytes)
+
+    assert [p.message.split(":")[0] for p in problems] == ["a", "b", "c"]
+
+
+def test_a_thread_reads_every_file_it_hashes_into_the_same_buffer(one_thread: None) -> None:
+    files = {"a": b"x" * 10, "b": b"y" * 300, "c": b"z" * 20}
+    reader = MemoryReader(files)
+    records = [record(path, data) for path, data in files.items()]
+
+    check_file_hashes(reader, records, jobs=1, limits=DEFAULT_LIMITS, on_bytes=no_bytes)
+
+    assert len(reader.buffers) >= 3
+    assert len({id(buffer) for buffer in reader.buffers}) == 1
+
+
+def test_every_file_is_still_checked_in_many_threads() -> None:
+    files = {f"f{n}": bytes([n]) * (n * 1000 + 1) for n in range(12)}
+    records = [record(p, d) for p, d in files.items()]
+    records[3] = FileRecord(records[3].path, "0" * 64, records[3].size)
+    records[9] = FileRecord(records[9].path, "0" * 64, records[9].size)
+
+    problems = check_file_hashes(MemoryReader(files), records, jobs=4, limits=DEFAULT_LIMITS, on_bytes=no_bytes)
+
+    assert [p.message.split(":")[0] for p in problems] == ["f3", "f9"]
