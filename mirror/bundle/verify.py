@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 import threading
 from collections.abc import Callable
@@ -103,8 +104,8 @@ def check_file_hashes(
     the GIL while it hashes a read; reading a bundle is no network work); problems in the order of `records`.
 
     The largest files first: a file hashes on one thread, and a big one taken last would leave the other cores
-    idle while it ends. Each thread reads every file it hashes into one buffer of its own, allocated once: a
-    fresh one per file cost a small file more than its hashing (page faults of verify_read_bytes of new memory).
+    idle while it ends. Each thread reads every file it hashes into one page-aligned buffer of its own, allocated
+    once: a fresh one per file cost a small file more than its hashing (page faults of verify_read_bytes).
     """
     buffers = threading.local()
     size = max(1, min(limits.verify_read_bytes, max((r.size for r in records), default=0)))
@@ -112,7 +113,9 @@ def check_file_hashes(
     def check(record: FileRecord) -> Problem | None:
         buffer = getattr(buffers, "buffer", None)
         if buffer is None:  # no bigger than the largest file: a bundle of small files faults in little memory
-            buffer = buffers.buffer = memoryview(bytearray(size))
+            # An anonymous mapping starts on a page. malloc puts a big block 16 bytes past a 64-byte boundary,
+            # where the kernel's copy from the page cache ran 4 to 5 times slower (AMD EPYC): a third of the CPU.
+            buffer = buffers.buffer = memoryview(mmap.mmap(-1, size))
         return hash_problem(record, _hash_file(reader, record.path, buffer, on_bytes))
 
     order = sorted(range(len(records)), key=lambda index: (-records[index].size, index))
