@@ -1,5 +1,5 @@
-"""How verify hashes a bundle's files (issue 19): the largest first, each thread into one buffer of its own, the
-problems in the order of the files given; see docs/bundle-format.md ("Verifying a bundle")."""
+"""How verify hashes a bundle's files (issue 19): the largest first, each thread into one page-aligned buffer of
+its own, the problems in the order of the files given; see docs/bundle-format.md ("Verifying a bundle")."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import ctypes
 import hashlib
 import io
 import mmap
+import tarfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import BinaryIO, cast
 
 import pytest
 
+import mirror.bundle.reader as reader_module
 import mirror.bundle.verify as verify
 from mirror.bundle.inventory import FileRecord
+from mirror.bundle.reader import TarBundle
 from mirror.bundle.verify import check_file_hashes
 from mirror.limits import DEFAULT_LIMITS
 
@@ -115,3 +119,31 @@ def test_reads_land_in_a_buffer_that_starts_on_a_page() -> None:
 
     assert reader.addresses
     assert all(address % mmap.PAGESIZE == 0 for address in reader.addresses)
+
+
+def test_a_tar_bundle_s_big_member_is_read_straight_into_the_page_aligned_buffer(
+    tmp_path: Path, one_thread: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not through the member reader's own buffer (malloc's, so misaligned, and one copy more)."""
+    data = b"m" * (2 * 1024 * 1024 + 1)
+    path = tmp_path / "b.tar"
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as archive:
+        info = tarfile.TarInfo("blobs/sha256/big")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    addresses: list[int] = []
+    window_readinto = reader_module._Window.readinto
+
+    def recorded(self: reader_module._Window, buffer: memoryview) -> int:
+        addresses.append(ctypes.addressof(ctypes.c_char.from_buffer(buffer)))
+        return window_readinto(self, buffer)
+
+    monkeypatch.setattr(reader_module._Window, "readinto", recorded)
+
+    problems = check_file_hashes(
+        TarBundle(path), [record("blobs/sha256/big", data)], jobs=1, limits=DEFAULT_LIMITS, on_bytes=no_bytes
+    )
+
+    assert problems == []
+    assert addresses
+    assert all(address % mmap.PAGESIZE == 0 for address in addresses)
