@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}\n'
 
+# Blobs put whole (manifests, mostly) are held in memory up to this many bytes in all, and written when the
+# layout is finished or a caller needs their file: one the base chain carries is dropped before it costs a file
+# (a nothing-changed night resolves and drops every manifest). Beyond it, they are written at once.
+HELD_BYTES = 64 * 1024 * 1024
+
 
 class LayoutWriter:
     """Fills a fresh directory with an OCI layout. Thread-safe; each blob is stored once."""
@@ -31,6 +36,8 @@ class LayoutWriter:
         (root / "blobs" / "sha256").mkdir(parents=True)
         self._lock = threading.Lock()
         self._records: dict[str, FileRecord] = {}
+        self._held: dict[str, bytes] = {}  # bundle path → bytes put and listed in _records, not written yet
+        self._held_bytes = 0
         self._write_file("oci-layout", OCI_LAYOUT)
 
     def _write_file(self, path: str, data: bytes) -> None:
@@ -40,6 +47,13 @@ class LayoutWriter:
         if path != INVENTORY_PATH:
             with self._lock:
                 self._records[path] = FileRecord(path, hashlib.sha256(data).hexdigest(), len(data))
+
+    def _write_held(self, path: str) -> None:
+        """A held blob's file written; the caller holds the lock, so nobody sees the blob without its file."""
+        data = self._held.pop(path, None)
+        if data is not None:
+            self._held_bytes -= len(data)
+            atomic_write(self.root / path, data, durable=False)
 
     def has(self, digest: str) -> bool:
         with self._lock:
@@ -52,8 +66,23 @@ class LayoutWriter:
     def put_bytes(self, digest: str, data: bytes) -> None:
         if sha256_digest(data) != digest:
             raise ValueError(f"bytes do not hash to {digest}")  # a caller bug, never input
-        if not self.has(digest):
-            self._write_file(blob_path(digest), data)
+        path = blob_path(digest)
+        with self._lock:
+            if path in self._records:
+                return
+            if self._held_bytes + len(data) <= HELD_BYTES:
+                self._held[path] = data
+                self._held_bytes += len(data)
+                self._records[path] = FileRecord(path, hex_of(digest), len(data))
+                return
+        self._write_file(path, data)
+
+    def read_bytes(self, digest: str) -> bytes:
+        """A blob's bytes, held or read from its file (a small one: the caller knows its size)."""
+        path = blob_path(digest)
+        with self._lock:
+            data = self._held.get(path)
+        return data if data is not None else (self.root / path).read_bytes()
 
     @contextmanager
     def blob_file(self, digest: str, size: int) -> Iterator[BinaryIO]:
@@ -122,9 +151,14 @@ class LayoutWriter:
         """Leave a blob out of the bundle after all (an incremental bundle's base chain carried it)."""
         if self.tar is not None and self.in_tar(digest):
             raise ValueError(f"{digest} is in the tar already")  # a caller bug: reserved blobs are new to the chain
+        path = blob_path(digest)
         with self._lock:
-            self._records.pop(blob_path(digest), None)
-        (self.root / blob_path(digest)).unlink(missing_ok=True)
+            self._records.pop(path, None)
+            data = self._held.pop(path, None)
+            if data is not None:
+                self._held_bytes -= len(data)
+                return  # never written
+        (self.root / path).unlink(missing_ok=True)
 
     def blob_sizes(self) -> dict[str, int]:
         """Every blob written so far: digest → size."""
@@ -132,10 +166,17 @@ class LayoutWriter:
             return {f"sha256:{r.sha256}": r.size for p, r in self._records.items() if p.startswith("blobs/")}
 
     def blob_location(self, digest: str) -> Path:
-        return self.root / blob_path(digest)
+        """The blob's file, written first if it was held."""
+        path = blob_path(digest)
+        with self._lock:
+            self._write_held(path)
+        return self.root / path
 
     def finish(self, index_entries: list[dict[str, Any]], inventory_fields: dict[str, Any]) -> Inventory:
         """Write index.json, then the inventory listing every file; returns the inventory."""
+        with self._lock:
+            for path in list(self._held):
+                self._write_held(path)
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index_entries}
         self._write_file("index.json", json.dumps(index, indent=1).encode() + b"\n")
         with self._lock:

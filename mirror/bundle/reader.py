@@ -177,6 +177,11 @@ class TarBundle:
     def files(self) -> Mapping[str, int]:
         return self._sizes
 
+    def span(self, path: str) -> tuple[int, int] | None:
+        """Where a member's bytes lie in the tar, (offset, size): many small ones read through one descriptor."""
+        member = self._members.get(path)
+        return (member.offset, member.size) if member is not None else None
+
     def open(self, path: str) -> BinaryIO:
         member = self._members.get(path)
         if member is None:

@@ -251,7 +251,8 @@ class BlobCache:
         if handle is None:
             return None
         with handle:
-            data = handle.read(max_bytes + 1)
+            # No more than the file holds: a read of max_bytes + 1 (4 MiB) would allocate that much each time.
+            data = handle.read(min(os.fstat(handle.fileno()).st_size, max_bytes) + 1)
             if len(data) > max_bytes:
                 return None
             if hashlib.sha256(data).hexdigest() != name:

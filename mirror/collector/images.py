@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from mirror.bundle.inventory import ArtifactRecord
 from mirror.errors import RegistryHTTPError, SourceNotFoundError, UsageError
 from mirror.manifest.model import ImageSource
 from mirror.manifest.tagselect import TagSelector
@@ -44,6 +46,16 @@ class ResolvedImage:
     @property
     def size(self) -> int:
         return self.document.size
+
+    @cached_property
+    def artifact(self) -> ArtifactRecord:
+        """The image as the inventory lists it; built once (a collect asks for it at every step)."""
+        entry = self.lock_entry()
+        # selectedBy is the lock's (resolve --json): the bundle's format stays as it was.
+        kept = {
+            k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size", "selectedBy"}
+        }
+        return ArtifactRecord("image", str(self.source), self.digest, self.media_type, self.size, kept)
 
     def lock_entry(self) -> dict[str, object]:
         entry: dict[str, object] = {

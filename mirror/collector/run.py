@@ -454,10 +454,7 @@ def _index_entry(source: str, digest: str, media_type: str, size: int) -> dict[s
 
 
 def _image_artifact(image: ResolvedImage) -> ArtifactRecord:
-    entry = image.lock_entry()
-    # selectedBy is the lock's (resolve --json): the bundle's format stays as it was.
-    extra = {k: v for k, v in entry.items() if k not in {"kind", "source", "digest", "mediaType", "size", "selectedBy"}}
-    return ArtifactRecord("image", str(image.source), image.digest, image.media_type, image.size, extra)
+    return image.artifact
 
 
 def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument | None]:
@@ -466,7 +463,7 @@ def _layout_document(writer: LayoutWriter) -> Callable[[str], ManifestDocument |
     def read(digest: str) -> ManifestDocument | None:
         if not writer.has(digest):
             return None
-        raw = writer.blob_location(digest).read_bytes()  # a manifest: capped at 4 MiB when it was fetched
+        raw = writer.read_bytes(digest)  # a manifest: capped at 4 MiB when it was fetched
         return parse_manifest(raw, declared_type=None, where=digest, digest=digest)
 
     return read
@@ -598,6 +595,7 @@ def collect(
     known = KnownManifests(cache, since, limits, chain.reader if chain is not None else None)
     network = _Network(ca_file, limits, jobs, progress, egress, transport, proxy, known)
     with (
+        contextlib.closing(known),
         network.clients(sets) as (pool, fetcher),
         _telling_hosts(egress, on_hosts),
         staging.discarded_on_failure(),

@@ -60,7 +60,7 @@ def _fail(text: str, problem: str) -> ReferenceError_:
 def parse_reference(text: str) -> ImageReference:
     if not isinstance(text, str) or not text:
         raise _fail(str(text), "empty")
-    if text != text.strip() or any(ch.isspace() for ch in text):
+    if text.split() != [text]:  # whitespace anywhere (str.split splits where str.isspace is true), in C
         raise _fail(text, "contains whitespace")
     if "://" in text:
         raise _fail(text, "a reference has no scheme; write host/path:tag")

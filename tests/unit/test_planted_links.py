@@ -74,4 +74,4 @@ def test_layout_blobs_and_files_are_not_written_through_links_at_their_final_nam
     writer.put_bytes(digest, data)
     writer._write_file("index.json", b"{}")
     assert victim.read_bytes() == b"keep me"
-    assert (tmp_path / "bundle" / blob_path(digest)).read_bytes() == data
+    assert writer.blob_location(digest).read_bytes() == data

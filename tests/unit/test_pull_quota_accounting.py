@@ -290,3 +290,30 @@ def test_an_inventory_file_as_base_holds_no_manifest(tmp_path):
     inventory = tmp_path / "n1.inventory.json"
     inventory.write_text("{}")
     assert KnownManifests(None, inventory, Limits()).get(sha256_digest(MANIFEST), 1 << 20) is None
+
+
+def _tar_base(tmp_path, members: dict[str, bytes]):
+    import io
+    import tarfile
+
+    path = tmp_path / "base.tar"
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data in members.items():
+            entry = tarfile.TarInfo(name)
+            entry.size, entry.mtime = len(data), 0
+            archive.addfile(entry, io.BytesIO(data))
+    return path
+
+
+def test_known_manifests_are_read_in_place_from_a_tar_base_each_exactly(tmp_path):
+    other = MANIFEST + b"\n" * 3
+    blobs = {f"blobs/sha256/{sha256_digest(m).removeprefix('sha256:')}": m for m in (MANIFEST, other)}
+    known = KnownManifests(None, _tar_base(tmp_path, {"inventory.json": b"{}", **blobs}), Limits())
+    try:
+        assert known.get(sha256_digest(other), 1 << 20) == other
+        assert known.get(sha256_digest(MANIFEST), 1 << 20) == MANIFEST
+        assert known.get(sha256_digest(MANIFEST), len(MANIFEST) - 1) is None  # larger than asked for
+        assert known.get(sha256_digest(b"absent"), 1 << 20) is None
+        assert known.reused == 2
+    finally:
+        known.close()

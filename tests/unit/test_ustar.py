@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mirror.bundle.reader import DirectoryBundle, TarBundle
-from mirror.bundle.ustar import BLOCK, Member, scan
+from mirror.bundle.ustar import BLOCK, Member, header_sum, scan
 from mirror.errors import BundleFormatError
 from mirror.limits import Limits
 
@@ -205,6 +205,12 @@ def test_bad_header_checksum_is_refused(tmp_path):
     raw = bytearray(tar_bytes([regular("index.json", b"{}")]))
     raw[0:1] = b"j"  # rename without updating the checksum
     refuse(tmp_path, bytes(raw), "checksum")
+
+
+def test_a_header_checksum_is_the_plain_sum_of_its_bytes_even_at_its_largest():
+    # The largest sum a header can have (every byte 0xff), and one of every byte value: the fast sum is exact.
+    for block in (b"\xff" * BLOCK, bytes(range(256)) * 2, b"\x00" * BLOCK):
+        assert header_sum(block) == sum(block[:148]) + 32 * 8 + sum(block[156:])
 
 
 def test_truncated_member_is_refused(tmp_path):
