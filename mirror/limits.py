@@ -47,11 +47,14 @@ class Limits:
     # Streaming.
     copy_chunk_bytes: int = 1 * MiB
     # The read size of verify's hashing: big reads keep Python's per-read cost far below hashlib's (which lets go
-    # of the GIL, so files hash in parallel threads); one buffer of this size per thread.
-    verify_read_bytes: int = 4 * MiB
-    # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable.
+    # of the GIL, so files hash in parallel threads); one buffer of this size per thread. 1 MiB rather than 4: the
+    # kernel's copy from the page cache cost a third less system time (the buffers stay in the cores' caches).
+    verify_read_bytes: int = 1 * MiB
+    # Blobs above this size are uploaded in PATCH chunks of upload_chunk_bytes, each one resumable. Chunks as big as
+    # the biggest monolithic upload: no request body is bigger, and each PATCH costs distribution ~10 ms (auth, its
+    # hash state saved and resumed), 32 of them for a 2 GB layer at 64 MiB.
     monolithic_upload_max_bytes: int = 128 * MiB
-    upload_chunk_bytes: int = 64 * MiB
+    upload_chunk_bytes: int = 128 * MiB
     # Import: blobs of at least this size go up into upload sessions while they are hashed, and the sessions are
     # finished only once the whole bundle has verified (docs/importer.md, "The transaction"). A streamed blob
     # costs one request more than a small one (POST, PATCH, PUT); hashing 16 MiB takes longer than that request.

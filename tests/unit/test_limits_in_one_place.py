@@ -18,6 +18,7 @@ PACKAGE = Path(mirror.__file__).parent
 
 NOT_LIMITS = {
     "bundle/layout.py:HELD_BYTES": "how much the layout holds in memory before writing at once, a tuning",
+    "bundle/reader.py:_MEMBER_BUFFER_BYTES": "buffer size of a .tar member's reader, not a bound",
     "bundle/splitting.py:_CHUNK": "read size of a copy, not a bound",
     "bundle/tarball.py:_CHUNK": "read size of a copy",
     "bundle/tarball.py:_MTIME": "the fixed mtime of reproducible tar members",
