@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -355,7 +355,7 @@ class GuardedTransport(httpx.BaseTransport):
     def __init__(
         self,
         *,
-        verify: ssl.SSLContext | str | bool = True,
+        verify: ssl.SSLContext | str | bool | Callable[[], ssl.SSLContext] = True,
         proxy: httpx.Proxy | None = None,
         limits: httpx.Limits | None = None,
         trust_env: bool = True,
@@ -374,8 +374,14 @@ class GuardedTransport(httpx.BaseTransport):
                 self._proxy_headers.append((b"Proxy-Authorization", b"Basic " + token))
 
     def _tls(self) -> ssl.SSLContext:
+        """The TLS context for upstreams, made on the first https:// connection (`verify` may be a function that
+        makes it: a plain-HTTP run never loads CA certificates)."""
         if self._context is None:
-            self._context = httpx.create_ssl_context(verify=self._verify, trust_env=self._trust_env)
+            verify = self._verify
+            if callable(verify):
+                self._context = verify()
+            else:
+                self._context = httpx.create_ssl_context(verify=verify, trust_env=self._trust_env)
         return self._context
 
     # -- requests ----------------------------------------------------------------------------------------------

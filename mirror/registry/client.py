@@ -182,10 +182,15 @@ class RegistryClient:
         self._egress = egress
         self._limits = limits
         self._sleep = sleep
-        verify = tls_context(endpoint.ca_file)
+        verify: ssl.SSLContext | Callable[[], ssl.SSLContext]
+        if endpoint.scheme == "http" and endpoint.ca_file is None and proxy is None:
+            # TLS only if the registry redirects to https: loading the CA certificates (tens of milliseconds, a
+            # tenth of a nothing-changed night) waits until then.
+            verify = lambda: tls_context(None)  # noqa: E731
+        else:
+            verify = tls_context(endpoint.ca_file)  # a CA file that cannot be loaded is refused before any request
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.Client(
-            verify=verify,
+        self._http = httpx.Client(  # its own transport is never made (`transport` below), so it needs no `verify`
             trust_env=False,  # proxies come from mirror.proxy only, never from the environment (threat 29)
             follow_redirects=False,
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
