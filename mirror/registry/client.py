@@ -183,10 +183,10 @@ class RegistryClient:
         self._limits = limits
         self._sleep = sleep
         verify: ssl.SSLContext | Callable[[], ssl.SSLContext]
-        if endpoint.scheme == "http" and endpoint.ca_file is None and proxy is None:
+        if endpoint.scheme == "http" and proxy is None:
             # TLS only if the registry redirects to https: loading the CA certificates (tens of milliseconds, a
             # tenth of a nothing-changed night) waits until then.
-            verify = lambda: tls_context(None)  # noqa: E731
+            verify = lambda: tls_context(endpoint.ca_file)  # noqa: E731
         else:
             verify = tls_context(endpoint.ca_file)  # a CA file that cannot be loaded is refused before any request
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)

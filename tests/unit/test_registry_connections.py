@@ -78,9 +78,10 @@ def server(request) -> Iterator[_CountingServer]:
     server.server_close()
 
 
-def _client(server: _CountingServer) -> RegistryClient:
+def _client(server: _CountingServer, ca_file: str | None = None) -> RegistryClient:
     netloc = f"127.0.0.1:{server.server_address[1]}"
-    return RegistryClient(Endpoint(netloc, "http", netloc), Credentials("user", "secret"), max_connections=1)
+    endpoint = Endpoint(netloc, "http", netloc, ca_file=ca_file)
+    return RegistryClient(endpoint, Credentials("user", "secret"), max_connections=1)
 
 
 def test_successive_head_requests_share_one_connection(server):
@@ -109,10 +110,11 @@ def test_an_unreadable_ca_file_is_still_a_usage_error(tmp_path):
         tls_context(str(tmp_path / "missing.pem"))
 
 
-def test_a_plain_http_registry_loads_no_ca_certificates(server, monkeypatch):
+@pytest.mark.parametrize("ca_file", [None, certifi.where()], ids=["default CAs", "a CA file ($SSL_CERT_FILE)"])
+def test_a_plain_http_registry_loads_no_ca_certificates(server, monkeypatch, ca_file):
     loaded: list[str | None] = []
     monkeypatch.setattr("mirror.registry.client.tls_context", lambda ca_file: loaded.append(ca_file))
-    with _client(server) as client:
+    with _client(server, ca_file) as client:
         assert client.blob_size("app", DIGEST) is None
     assert loaded == []
 
