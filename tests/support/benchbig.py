@@ -117,8 +117,10 @@ def verify_row(bench: Bench, verify: list[str], bundle: Path, key: Path, target_
     cpu = statistics.median(s.cpu_seconds for s in row.mirror)
     row.note = (
         f"{yardstick.note}; the whole command {command:.2f} s ({ideal / command:.0%}), of it "
-        f"{statistics.median(s.seconds for s in fixed):.2f} s fixed; {size / cpu / 1e9:.2f} GB hashed per CPU second"
+        f"{statistics.median(s.seconds for s in fixed):.2f} s fixed"
     )
+    if cpu > 0:  # a small bundle's hashing can cost less than the clock's tick of CPU time
+        row.note += f"; {size / cpu / 1e9:.2f} GB hashed per CPU second"
     return row
 
 
