@@ -232,6 +232,11 @@ class RegistryClient:
     def token_requests(self) -> int:
         return self._auth.token_requests
 
+    @property
+    def anticipated_token_failures(self) -> int:
+        """Token requests made before a new scope's first request that failed (the request then met its 401)."""
+        return self._auth.anticipated_token_failures
+
     # -- access --------------------------------------------------------------------------------------------
 
     def check_push_access(self, repository: str) -> None:
@@ -279,7 +284,7 @@ class RegistryClient:
         target = httpx.URL(url)
         if self._egress is not None:
             self._egress.record(self.endpoint.netloc, plain_http=self.endpoint.scheme == "http")
-        authorization = self._auth.cached_header(scope)
+        authorization = self._auth.first_header(scope)
         auth_answered = False
         for _ in range(self._limits.max_redirects + 1):
             request_headers = dict(headers or {})
