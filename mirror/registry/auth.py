@@ -154,7 +154,9 @@ class Authenticator:
                 return None
         key = scope_repository(scope) if self._lookup is not None else ""
         try:
-            # Outside the lock: several threads reaching one new scope at once may each fetch its token.
+            # Outside the lock: several threads reaching one new scope at once may each fetch its token. The
+            # credentials lookup is inside the try too: one that fails is met again, as today, only if the
+            # registry asks.
             return self._fetch_token(challenge, scope, self._credentials_for(key))
         except (MirrorError, httpx.HTTPError):
             # Today's path decides: the request goes without a token, and the registry's 401 (if any) is answered
@@ -186,7 +188,7 @@ class Authenticator:
                 self._bearer = None
             return header
         header = self._fetch_token(challenge, scope, credentials)
-        known = {name: challenge.params[name] for name in ("realm", "service") if name in challenge.params}
+        known: dict[str, str] = {n: challenge.params[n] for n in ("realm", "service") if n in challenge.params}
         with self._lock:
             self._bearer = Challenge("bearer", known)
         return header

@@ -5,6 +5,7 @@ it, the registry's 401 answered)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -36,7 +37,9 @@ FIRST, SECOND, THIRD = "team/first", "team/second", "team/third"
 def connect() -> Iterator[Callable[..., RegistryClient]]:
     clients: list[RegistryClient] = []
 
-    def make(sim: RegistrySim, credentials: Credentials | None = CREDS) -> RegistryClient:
+    def make(
+        sim: RegistrySim, credentials: Credentials | Callable[[str], Credentials | None] | None = CREDS
+    ) -> RegistryClient:
         client = RegistryClient(Endpoint(sim.host, sim.scheme, sim.host), credentials, transport=sim.transport())
         clients.append(client)
         return client
@@ -196,6 +199,18 @@ def test_an_identity_token_is_exchanged_in_a_posted_grant_when_anticipated_too(c
     assert not any(REFRESH in str(r.url) or REFRESH in r.content.decode() for r in sim.registry_requests())
 
 
+def test_an_anticipated_token_request_carries_the_new_repositorys_own_credentials(connect):
+    sim = registry()
+    sim.users = {USER: PASSWORD, "bob": "bobs-PASSWORD"}
+    bob = Credentials("bob", "bobs-PASSWORD")
+    client = connect(sim, lambda repository: bob if repository == SECOND else CREDS)
+    client.get_manifest(FIRST, "v1")
+    client.get_manifest(SECOND, "v1")
+    first, anticipated = sim.token_requests
+    assert first.headers["authorization"] != anticipated.headers["authorization"]
+    assert anticipated.headers["authorization"] == "Basic " + base64.b64encode(b"bob:bobs-PASSWORD").decode()
+
+
 # -- the fallback: today's path -------------------------------------------------------------------------------
 
 
@@ -261,9 +276,7 @@ def _refusal(sim: RegistrySim, client: RegistryClient, repository: str) -> str:
 def test_a_refusal_that_persists_is_the_error_of_today(connect):
     refused = registry()
     refused.anonymous_pull = False
-    refused.token_answer = lambda r: (
-        httpx.Response(401, json={}) if f"repository:{SECOND}:pull" in scopes(r) else None
-    )
+    refused.token_answer = lambda r: httpx.Response(401, json={}) if f"repository:{SECOND}:pull" in scopes(r) else None
     client = connect(refused)
     client.get_manifest(FIRST, "v1")
     anticipated = _refusal(refused, client, SECOND)
@@ -286,7 +299,7 @@ def test_several_threads_asking_for_one_new_scope_at_once_all_get_it(connect):
         start.wait()
         try:
             assert client.get_manifest(SECOND, "v1").raw == MANIFEST
-        except BaseException as exc:  # noqa: BLE001  # reported below, in the test's thread
+        except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
 
     threads = [threading.Thread(target=pull) for _ in range(4)]
@@ -307,3 +320,14 @@ def test_a_blob_request_in_a_new_repository_goes_with_its_anticipated_token(conn
     client.get_manifest(FIRST, "v1")
     assert client.blob_size(SECOND, digest) == len(b"layer")
     assert statuses(sim, SECOND) == ["token"]
+
+
+def test_a_basic_challenge_ends_the_anticipation_of_tokens(connect):
+    sim = registry()
+    client = connect(sim, lambda repository: CREDS)  # looked up per repository: each keeps its own Basic header
+    client.get_manifest(FIRST, "v1")
+    sim.auth = "basic"  # the registry now answers with Basic
+    client.get_manifest(SECOND, "v1")
+    asked = len(sim.token_requests)
+    client.get_manifest(THIRD, "v1")
+    assert len(sim.token_requests) == asked
