@@ -254,8 +254,7 @@ class RegistryClient:
 
         def push_allowed() -> None:
             location = self._start_upload(repository)
-            # Cancelled at once; a registry that cannot cancel (404, 405) lets the empty upload expire.
-            self._release(self._send("DELETE", location, (self._scope(repository, "pull,push"),)))
+            self._cancel_upload(repository, location)
 
         self._retrying(registry_answers, self._document(f"registry check of {self.endpoint.netloc}"))
         self._retrying(push_allowed, self._document(f"push check of {self.endpoint.host}/{repository}"))
@@ -906,7 +905,17 @@ class RegistryClient:
     def abandon_streamed(self, upload: StreamedUpload) -> None:
         """Cancel an upload session that will never be finished; one the registry cannot cancel expires."""
         with suppress(MirrorError, Retryable, httpx.HTTPError):
-            self._release(self._send("DELETE", upload.location, (self._scope(upload.repository, "pull,push"),)))
+            self._cancel_upload(upload.repository, upload.location)
+
+    def _cancel_upload(self, repository: str, location: str | httpx.URL) -> None:
+        """DELETE an upload session; one the registry cannot cancel (404, 405) or will not let these credentials
+        cancel expires on its own. distribution asks for the `delete` action on any DELETE, and token services
+        (Docker Hub's among them) grant pull and push only: mirror never asks for delete rights to import."""
+        try:
+            self._release(self._send("DELETE", location, (self._scope(repository, "pull,push"),)))
+        except RegistryHTTPError as exc:
+            if exc.status not in (401, 403):
+                raise
 
     def upload_blob(
         self,

@@ -216,3 +216,28 @@ def test_after_the_first_challenge_each_new_repository_gets_its_token_before_its
         f"repository:{ref.split('/', 1)[1].rsplit(':', 1)[0]}:pull" for ref in token_repositories
     )
     assert all(r["status"] == 200 and r["user"] is None for r in made)
+
+
+def test_an_import_into_a_registry_whose_tokens_grant_pull_and_push_but_not_delete_succeeds(
+    tmp_path, services, mirror_cli, write_mirrorset, upstream_images, target_prefix
+):
+    """Docker Hub and the token service here grant pull and push; cancelling the push check's empty upload needs
+    delete, which the registry refuses: the upload is left to expire, and the import goes on."""
+    from mirror.collector.run import collect
+
+    app = upstream_images["app_1"]
+    bundle = collect(
+        [write_mirrorset([app["ref"]], registries={app["ref"].split("/")[0]: {"plainHTTP": True}})], tmp_path / "b"
+    ).out
+    result = mirror_cli(
+        "import",
+        bundle,
+        "--registry",
+        f"http://{services.token_registry}/{target_prefix}",
+        "--allow-unsigned",
+        "--json",
+        "-q",
+        env={"MIRROR_REGISTRY_USERNAME": services.token_user, "MIRROR_REGISTRY_PASSWORD": services.token_password},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert {i["status"] for i in result.json()["images"]} == {"pushed"}
