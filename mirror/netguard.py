@@ -8,21 +8,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import httpcore
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mirror.errors import SlowTransferError
 from mirror.limits import Limits
 from mirror.registry.retry import retry_slow as retry_slow  # the policy lives with the other retry rules
+
+if TYPE_CHECKING:
+    import httpx
 
 # How long one blocking socket operation may wait before the pace and the cancellation are looked at again.
 _SLICE_S = 0.5
@@ -35,7 +34,7 @@ class Cancelled(KeyboardInterrupt):
 
 _cancelled = threading.Event()
 _lock = threading.RLock()  # re-entrant: cancel() runs in a signal handler, maybe inside a holder of it
-_sockets: weakref.WeakSet[_GuardedStream] = weakref.WeakSet()
+_sockets: weakref.WeakSet[Guarded] = weakref.WeakSet()
 _processes: set[subprocess.Popen[bytes]] = set()
 
 
@@ -180,105 +179,88 @@ def paced(pace: Pace) -> Iterator[None]:
         _local.meter = outer
 
 
-# -- the network backend ---------------------------------------------------------------------------------------
+# -- sockets ---------------------------------------------------------------------------------------------------
 
 
-class _GuardedStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-        with _lock:
-            _sockets.add(self)
-        if _cancelled.is_set():
-            self.shut_down()
+class Guarded(Protocol):
+    """What cancel() needs of an open connection (mirror.httptransport's)."""
 
-    def shut_down(self) -> None:
-        sock = self._inner.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def shut_down(self) -> None: ...
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        until = None if timeout is None else time.monotonic() + timeout
-        while True:
-            check_cancelled()
-            meter = _meter()
-            wait = _SLICE_S if meter is None else meter.wait_s()
-            if until is not None:
-                left = until - time.monotonic()
-                if left <= 0:  # a zero timeout would make the socket non-blocking, not wait
-                    raise httpcore.ReadTimeout("timed out")
-                wait = min(wait, left)
-            try:
-                data = self._inner.read(max_bytes, wait)
-            except httpcore.ReadTimeout:
-                check_cancelled()
-                if meter is not None:
-                    meter.check()
-                continue
-            except httpcore.NetworkError:
-                check_cancelled()  # a socket that cancel() shut down
-                raise
+
+def watch(connection: Guarded) -> None:
+    """Let cancel() shut `connection` down; at once if the run is already stopping."""
+    with _lock:
+        _sockets.add(connection)
+    if _cancelled.is_set():
+        connection.shut_down()
+
+
+def unwatch(connection: Guarded) -> None:
+    with _lock:
+        _sockets.discard(connection)
+
+
+class Channel(Protocol):
+    """A socket, a TLS socket, or TLS inside a proxy's TLS session: what receive() and send() use of it."""
+
+    def settimeout(self, value: float | None, /) -> None: ...
+
+    def recv_into(self, buffer: Any, /) -> int: ...
+
+    def sendall(self, data: Any, /) -> Any: ...
+
+
+def receive(channel: Channel, buffer: Any, timeout: float | None) -> int:
+    """channel.recv_into(buffer), kept to the thread's pace and to cancel(): each wait lasts at most a slice, then
+    the pace and the cancellation are looked at. TimeoutError once `timeout` passes with nothing received."""
+    until = None if timeout is None else time.monotonic() + timeout
+    meter = _meter()
+    while True:
+        check_cancelled()
+        wait = _SLICE_S if meter is None else meter.wait_s()
+        if until is not None:
+            left = until - time.monotonic()
+            if left <= 0:  # a zero timeout would make the socket non-blocking, not wait
+                raise TimeoutError("timed out")
+            wait = min(wait, left)
+        channel.settimeout(wait)
+        try:
+            count = channel.recv_into(buffer)
+        except TimeoutError:
             check_cancelled()
             if meter is not None:
-                meter.moved(len(data))
-            return data
+                meter.check()
+            continue
+        except OSError:
+            check_cancelled()  # a socket that cancel() shut down
+            raise
+        check_cancelled()
+        if meter is not None:
+            meter.moved(count)
+        return count
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        # In pieces, so that the pace is looked at while a large body goes out.
-        view = memoryview(buffer)
-        for start in range(0, len(view), _WRITE_PIECE):
+
+def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> None:
+    """channel.sendall(data) in pieces, so that the pace and cancel() are looked at while a large body goes out."""
+    view = memoryview(data)
+    channel.settimeout(timeout)
+    for start in range(0, len(view), _WRITE_PIECE):
+        check_cancelled()
+        piece = view[start : start + _WRITE_PIECE]
+        try:
+            channel.sendall(piece)
+        except OSError:
             check_cancelled()
-            piece = buffer if len(view) <= _WRITE_PIECE else bytes(view[start : start + _WRITE_PIECE])
-            try:
-                self._inner.write(piece, timeout)
-            except httpcore.NetworkError:
-                check_cancelled()
-                raise
-            meter = _meter()
-            if meter is not None:
-                meter.moved(len(piece))
-
-    def close(self) -> None:
-        with _lock:
-            _sockets.discard(self)
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        check_cancelled()
-        # CPython bounds the whole handshake by `timeout` (the connect timeout), not each read of it: a server
-        # that drips its certificate is cut there.
-        tls = self._inner.start_tls(ssl_context, server_hostname, timeout)
-        with _lock:
-            _sockets.discard(self)
-        return _GuardedStream(tls)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
+            raise
+        meter = _meter()
+        if meter is not None:
+            meter.moved(len(piece))
 
 
-class _GuardedBackend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
+def guarded_transport(**options: Any) -> httpx.BaseTransport:
+    """An httpx transport (options as httpx.HTTPTransport's: verify, proxy, limits, trust_env) whose sockets keep
+    to the pace and cancel() (mirror.httptransport)."""
+    from mirror.httptransport import GuardedTransport  # it builds on this module
 
-    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        check_cancelled()
-        return _GuardedStream(self._inner.connect_tcp(*args, **kwargs))
-
-    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        check_cancelled()
-        return _GuardedStream(self._inner.connect_unix_socket(*args, **kwargs))
-
-    def sleep(self, seconds: float) -> None:
-        sleep(seconds)
-
-
-def guarded_transport(**options: Any) -> httpx.HTTPTransport:
-    """An httpx transport (same options as httpx.HTTPTransport) whose sockets keep to the pace and cancel()."""
-    transport = httpx.HTTPTransport(**options)
-    pool = transport._pool
-    if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
-        raise RuntimeError("this httpx/httpcore version does not let mirror guard its sockets")
-    pool._network_backend = _GuardedBackend(pool._network_backend)
-    return transport
+    return GuardedTransport(**options)

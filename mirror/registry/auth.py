@@ -1,5 +1,6 @@
 """Registry authentication: the WWW-Authenticate challenge, Basic, and Bearer tokens cached per scope (an auth
-file's identity token exchanged in an OAuth2 refresh-token grant)."""
+file's identity token exchanged in an OAuth2 refresh-token grant), a new scope's token asked for before its first
+request once the registry has named its realm (docs/collector.md, "The registry client")."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import httpx
 
 from mirror.credentials import Credentials
 from mirror.egress import EgressPolicy
-from mirror.errors import RegistryHTTPError
+from mirror.errors import MirrorError, RegistryHTTPError
 from mirror.limits import Limits
 from mirror.netguard import Pace, paced
 from mirror.oci.document import bounded_json
@@ -85,7 +86,14 @@ def scope_repository(scope: Scope) -> str:
 
 
 class Authenticator:
-    """Answers challenges for one endpoint. Thread-safe; tokens are reused until shortly before expiry."""
+    """Answers challenges for one endpoint. Thread-safe; tokens are reused until shortly before expiry.
+
+    Once the registry has sent a Bearer challenge and it was answered with a token, a request for a scope with no
+    token yet asks that challenge's realm and service first (as docker and containers/image do), instead of
+    meeting a 401 of its own. The token request is the one the 401 would have led to: same realm, service, scope
+    and credentials, under every rule of _fetch_token. When it fails in any way the request goes without it, and
+    the registry's 401 is answered as if nothing had been anticipated.
+    """
 
     def __init__(
         self,
@@ -105,7 +113,14 @@ class Authenticator:
         self._lock = threading.Lock()
         self._basic: dict[str, str] = {}  # repository -> the Basic header its credentials make
         self._tokens: dict[Scope, tuple[str, float]] = {}
-        self.token_requests = 0
+        # The realm and service of the last Bearer challenge from the registry that a token answered; None until
+        # then, and again after a Basic challenge (a Basic registry keeps its one shared header).
+        self._bearer: Challenge | None = None
+        # Scopes whose anticipated token request failed: not anticipated again (a repository served without auth
+        # would otherwise cost a refused token request per request).
+        self._unanticipated: set[Scope] = set()
+        self.token_requests = 0  # every token request the token service answered, anticipated or not
+        self.anticipated_token_failures = 0
 
     def _credentials_for(self, repository: str) -> Credentials | None:
         if self._lookup is None:
@@ -128,6 +143,30 @@ class Authenticator:
                 return cached[0]
             return None
 
+    def first_header(self, scope: Scope) -> str | None:
+        """The Authorization header for a request's first try: a cached one, else an anticipated token."""
+        return self.cached_header(scope) or self._anticipate(scope)
+
+    def _anticipate(self, scope: Scope) -> str | None:
+        with self._lock:
+            challenge = self._bearer
+            if challenge is None or scope in self._unanticipated:
+                return None
+        key = scope_repository(scope) if self._lookup is not None else ""
+        try:
+            # Outside the lock: several threads reaching one new scope at once may each fetch its token. The
+            # credentials lookup is inside the try too: one that fails is met again, as today, only if the
+            # registry asks.
+            return self._fetch_token(challenge, scope, self._credentials_for(key))
+        except (MirrorError, httpx.HTTPError):
+            # Today's path decides: the request goes without a token, and the registry's 401 (if any) is answered
+            # from its own challenge, so an error the user sees is the one that path raises. Nothing is shown here:
+            # the refusal may quote what was sent.
+            with self._lock:
+                self.anticipated_token_failures += 1
+                self._unanticipated.add(scope)
+            return None
+
     def answer(self, response: httpx.Response, scope: Scope, sent: str | None) -> str:
         """Return the Authorization header that answers this 401, fetching a token when needed.
 
@@ -135,23 +174,30 @@ class Authenticator:
         """
         challenge = parse_challenge(response.headers.get("www-authenticate", ""))
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
-            raise self._denied(response, "an authentication scheme mirror does not support")
+            raise self._denied(response.status_code, "an authentication scheme mirror does not support")
         key = scope_repository(scope) if self._lookup is not None else ""
         credentials = self._credentials_for(key)
         if challenge.scheme == "basic":
             if credentials is None or not (credentials.username or credentials.password):
-                raise self._denied(response, "credentials, and none are configured")
+                raise self._denied(response.status_code, "credentials, and none are configured")
             header = basic_header(credentials)
             if sent == header:
-                raise self._denied(response, "valid credentials; the configured ones were refused")
+                raise self._denied(response.status_code, "valid credentials; the configured ones were refused")
             with self._lock:
                 self._basic[key] = header
+                self._bearer = None
             return header
-        return self._fetch_token(challenge, scope, response, credentials)
+        header = self._fetch_token(challenge, scope, credentials)
+        known: dict[str, str] = {n: challenge.params[n] for n in ("realm", "service") if n in challenge.params}
+        with self._lock:
+            self._bearer = Challenge("bearer", known)
+        return header
 
     def refused(self, response: httpx.Response) -> RegistryHTTPError:
         """The error for a 401 that persists after the challenge was answered: credentials wrong or insufficient."""
-        return self._denied(response, "credentials with access to this repository; the ones sent were refused")
+        return self._denied(
+            response.status_code, "credentials with access to this repository; the ones sent were refused"
+        )
 
     def _may_send_credentials_to(self, realm: str) -> bool:
         """Whether the registry's credentials go with the token request to `realm`.
@@ -167,12 +213,11 @@ class Authenticator:
         own = urlsplit(self._endpoint.base_url).hostname
         return self._endpoint.scheme == "http" and (parts.hostname or "").lower() == (own or "").lower()
 
-    def _fetch_token(
-        self, challenge: Challenge, scope: Scope, response: httpx.Response, credentials: Credentials | None
-    ) -> str:
+    def _fetch_token(self, challenge: Challenge, scope: Scope, credentials: Credentials | None) -> str:
+        """The Bearer header for `scope` from the challenge's realm; a refusal is the error for the registry's 401."""
         realm = challenge.params.get("realm", "")
         if urlsplit(realm).scheme not in ("http", "https"):
-            raise self._denied(response, f"a token from realm {escape(realm)}, which is not an http(s) URL")
+            raise self._denied(401, f"a token from realm {escape(realm)}, which is not an http(s) URL")
         if self._egress is not None:
             self._egress.check_followed(self._endpoint.base_url, realm, "token realm")
         params: list[tuple[str, str]] = []
@@ -211,7 +256,7 @@ class Authenticator:
                 for chunk in token_response.iter_bytes():
                     body += chunk
                     if len(body) > self._limits.max_token_response_bytes:
-                        raise self._denied(response, "a token, and the token service sent an oversized answer")
+                        raise self._denied(401, "a token, and the token service sent an oversized answer")
         except httpx.TransportError as exc:
             where = f"the token service {urlsplit(realm).netloc} for {self._endpoint.host}"
             raise transport_failure(exc, where) from exc
@@ -219,7 +264,7 @@ class Authenticator:
             self.token_requests += 1
         if token_response.status_code in (401, 403) or (refresh and token_response.status_code == 400):
             what = "the auth file's identity token (a refresh token)" if refresh else "them"
-            raise self._denied(token_response, f"valid credentials; the token service refused {what}")
+            raise self._denied(token_response.status_code, f"valid credentials; the token service refused {what}")
         if token_response.status_code != 200:
             raise RegistryHTTPError(
                 f"token service {urlsplit(realm).netloc} answered {token_response.status_code}",
@@ -246,10 +291,10 @@ class Authenticator:
             self._tokens[scope] = (header, time.monotonic() + max(0.0, expires_in - _EXPIRY_MARGIN_S))
         return header
 
-    def _denied(self, response: httpx.Response, needed: str) -> RegistryHTTPError:
+    def _denied(self, status: int, needed: str) -> RegistryHTTPError:
         return RegistryHTTPError(
-            f"{self._endpoint.host}: access denied ({response.status_code}); the registry requires {needed}",
-            status=response.status_code,
+            f"{self._endpoint.host}: access denied ({status}); the registry requires {needed}",
+            status=status,
             codes=("UNAUTHORIZED",),
             hint="set credentials in a containers auth file (REGISTRY_AUTH_FILE, else podman's "
             "$XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json, "

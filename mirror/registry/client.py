@@ -107,7 +107,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 def release(response: httpx.Response, limit: int) -> None:
     """Close a response whose body does not matter, reading what little is left of it first.
 
-    httpcore hands a connection back to the pool only once the response has been read to its end; closing one
+    The transport hands a connection back to the pool only once the response has been read to its end; closing one
     unread (even a HEAD or an empty 201) drops the connection, and the next request pays a new TCP and TLS
     handshake. A body larger than `limit` is not worth reading: that connection is dropped.
     """
@@ -182,10 +182,15 @@ class RegistryClient:
         self._egress = egress
         self._limits = limits
         self._sleep = sleep
-        verify = tls_context(endpoint.ca_file)
+        verify: ssl.SSLContext | Callable[[], ssl.SSLContext]
+        if endpoint.scheme == "http" and proxy is None:
+            # TLS only if the registry redirects to https: loading the CA certificates (tens of milliseconds, a
+            # tenth of a nothing-changed night) waits until then.
+            verify = lambda: tls_context(endpoint.ca_file)  # noqa: E731
+        else:
+            verify = tls_context(endpoint.ca_file)  # a CA file that cannot be loaded is refused before any request
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.Client(
-            verify=verify,
+        self._http = httpx.Client(  # its own transport is never made (`transport` below), so it needs no `verify`
             trust_env=False,  # proxies come from mirror.proxy only, never from the environment (threat 29)
             follow_redirects=False,
             timeout=httpx.Timeout(limits.read_timeout_s, connect=limits.connect_timeout_s),
@@ -196,6 +201,12 @@ class RegistryClient:
         )
         # httpx.Client has no setting for its jar's type, and its `cookies` setter makes a plain one.
         self._http._cookies = _ResponseCookies()
+        # The registry's own requests skip httpx.Client.build_request/send (a fifth of a small request's CPU: URL
+        # merging, the auth and redirect generators, hooks): _send makes the request as the client would, with its
+        # default headers, timeouts and cookie jar, and hands it to the client's transport. Token fetches (auth.py)
+        # still go through the client.
+        self._transport = self._http._transport
+        self._timeouts = {"timeout": self._http.timeout.as_dict()}
         self._auth = Authenticator(endpoint, credentials, self._http, limits, egress)
         self._origin = _origin(httpx.URL(endpoint.base_url))
         self.quota = QuotaWatch(
@@ -221,6 +232,11 @@ class RegistryClient:
     def token_requests(self) -> int:
         return self._auth.token_requests
 
+    @property
+    def anticipated_token_failures(self) -> int:
+        """Token requests made before a new scope's first request that failed (the request then met its 401)."""
+        return self._auth.anticipated_token_failures
+
     # -- access --------------------------------------------------------------------------------------------
 
     def check_push_access(self, repository: str) -> None:
@@ -238,8 +254,7 @@ class RegistryClient:
 
         def push_allowed() -> None:
             location = self._start_upload(repository)
-            # Cancelled at once; a registry that cannot cancel (404, 405) lets the empty upload expire.
-            self._release(self._send("DELETE", location, (self._scope(repository, "pull,push"),)))
+            self._cancel_upload(repository, location)
 
         self._retrying(registry_answers, self._document(f"registry check of {self.endpoint.netloc}"))
         self._retrying(push_allowed, self._document(f"push check of {self.endpoint.host}/{repository}"))
@@ -268,18 +283,15 @@ class RegistryClient:
         target = httpx.URL(url)
         if self._egress is not None:
             self._egress.record(self.endpoint.netloc, plain_http=self.endpoint.scheme == "http")
-        authorization = self._auth.cached_header(scope)
+        authorization = self._auth.first_header(scope)
         auth_answered = False
         for _ in range(self._limits.max_redirects + 1):
             request_headers = dict(headers or {})
             same_origin = _origin(target) == self._origin
             if authorization and same_origin:
                 request_headers["Authorization"] = authorization
-            request = self._http.build_request(
-                method, target, headers=request_headers, content=body() if body is not None else None
-            )
             try:
-                response = self._http.send(request, stream=True)
+                response = self._exchange(method, target, request_headers, body() if body is not None else None)
             except httpx.TransportError as exc:
                 hint = "check the host, port and scheme (plainHTTP), and that the registry is running"
                 raise retryable_failure(exc, f"registry {target.netloc.decode()}", hint=hint) from exc
@@ -309,6 +321,21 @@ class RegistryClient:
                 raise retry
             return response
         raise TransferError(f"too many redirects from {self.endpoint.host}")
+
+    def _exchange(
+        self, method: str, url: httpx.URL, headers: dict[str, str], content: bytes | Iterator[bytes] | None
+    ) -> httpx.Response:
+        """One request as httpx.Client.send(stream=True) would send it, without following anything."""
+        merged = self._http.headers.copy()
+        merged.update(headers)
+        request = httpx.Request(method, url, headers=merged, content=content, extensions=self._timeouts)
+        cookies = self._http.cookies
+        if cookies:  # a registry that set one (a load balancer's sticky session) has it sent back
+            cookies.set_cookie_header(request)
+        response = self._transport.handle_request(request)
+        response.request = request
+        cookies.extract_cookies(response)
+        return response
 
     def _read_page(self, response: httpx.Response, where: str) -> bytes:
         """A JSON answer (a tag list, catalog or referrers page) read whole, closed, and no larger than a manifest."""
@@ -878,7 +905,17 @@ class RegistryClient:
     def abandon_streamed(self, upload: StreamedUpload) -> None:
         """Cancel an upload session that will never be finished; one the registry cannot cancel expires."""
         with suppress(MirrorError, Retryable, httpx.HTTPError):
-            self._release(self._send("DELETE", upload.location, (self._scope(upload.repository, "pull,push"),)))
+            self._cancel_upload(upload.repository, upload.location)
+
+    def _cancel_upload(self, repository: str, location: str | httpx.URL) -> None:
+        """DELETE an upload session; one the registry cannot cancel (404, 405) or will not let these credentials
+        cancel expires on its own. distribution asks for the `delete` action on any DELETE, and token services
+        (Docker Hub's among them) grant pull and push only: mirror never asks for delete rights to import."""
+        try:
+            self._release(self._send("DELETE", location, (self._scope(repository, "pull,push"),)))
+        except RegistryHTTPError as exc:
+            if exc.status not in (401, 403):
+                raise
 
     def upload_blob(
         self,

@@ -143,6 +143,10 @@ class RegistrySim:
         # OAuth2 refresh tokens (an auth file's identitytoken) -> user: a POSTed refresh_token grant (distribution's
         # "oauth" token spec) answers as that user would be answered.
         self.refresh_tokens: dict[str, str] = {}
+        # Called first for every token request: an answer (or a raised transport error) stands for the token
+        # service's own; None lets it answer as above.
+        self.token_answer: Callable[[httpx.Request], httpx.Response | None] | None = None
+        self.public: set[str] = set()  # repositories served without auth, whatever `auth` says
 
         # -- faults and lies -------------------------------------------------------------------------------
         self.faults: list[Fault] = []
@@ -311,7 +315,7 @@ class RegistrySim:
         actions: tuple[str, ...],
         extra: tuple[tuple[str, str], ...] = (),
     ) -> httpx.Response | None:
-        if self.auth is None:
+        if self.auth is None or (name is not None and name in self.public and not extra):
             return None
         header = request.headers.get("authorization", "")
         if self.auth == "basic":
@@ -338,6 +342,9 @@ class RegistrySim:
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         self.token_requests.append(request)
+        own = self.token_answer(request) if self.token_answer is not None else None
+        if own is not None:
+            return own
         if request.url.path != "/token":
             return httpx.Response(404)
         allowed: tuple[str, ...] = ()

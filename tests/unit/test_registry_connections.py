@@ -6,15 +6,18 @@ that counts the TCP connections it accepts.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import certifi
+import httpx
 import pytest
 
 from mirror.credentials import Credentials
 from mirror.errors import UsageError
+from mirror.httptransport import GuardedTransport
 from mirror.registry.client import RegistryClient, tls_context
 from mirror.registry.endpoint import Endpoint
 
@@ -75,9 +78,10 @@ def server(request) -> Iterator[_CountingServer]:
     server.server_close()
 
 
-def _client(server: _CountingServer) -> RegistryClient:
+def _client(server: _CountingServer, ca_file: str | None = None) -> RegistryClient:
     netloc = f"127.0.0.1:{server.server_address[1]}"
-    return RegistryClient(Endpoint(netloc, "http", netloc), Credentials("user", "secret"), max_connections=1)
+    endpoint = Endpoint(netloc, "http", netloc, ca_file=ca_file)
+    return RegistryClient(endpoint, Credentials("user", "secret"), max_connections=1)
 
 
 def test_successive_head_requests_share_one_connection(server):
@@ -104,3 +108,37 @@ def test_the_tls_context_of_a_ca_file_is_loaded_once_and_shared():
 def test_an_unreadable_ca_file_is_still_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="cannot load CA certificates"):
         tls_context(str(tmp_path / "missing.pem"))
+
+
+@pytest.mark.parametrize("ca_file", [None, certifi.where()], ids=["default CAs", "a CA file ($SSL_CERT_FILE)"])
+def test_a_plain_http_registry_loads_no_ca_certificates(server, monkeypatch, ca_file):
+    loaded: list[str | None] = []
+    monkeypatch.setattr("mirror.registry.client.tls_context", lambda ca_file: loaded.append(ca_file))
+    with _client(server, ca_file) as client:
+        assert client.blob_size("app", DIGEST) is None
+    assert loaded == []
+
+
+def test_an_https_registry_loads_its_ca_certificates_before_its_first_request(monkeypatch):
+    loaded: list[str | None] = []
+    monkeypatch.setattr(
+        "mirror.registry.client.tls_context", lambda ca_file: loaded.append(ca_file) or tls_context(None)
+    )
+    RegistryClient(Endpoint("registry.example", "https", "registry.example", ca_file=certifi.where())).close()
+    assert loaded == [certifi.where()]
+
+
+def test_the_transport_makes_its_tls_context_on_its_first_https_connection(server):
+    made: list[ssl.SSLContext] = []
+
+    def make() -> ssl.SSLContext:
+        made.append(ssl.create_default_context())
+        return made[-1]
+
+    address = f"127.0.0.1:{server.server_address[1]}"
+    with httpx.Client(transport=GuardedTransport(verify=make), trust_env=False) as client:
+        client.head(f"http://{address}/v2/")
+        assert made == []
+        with pytest.raises(httpx.ConnectError):  # an HTTP server answering a TLS handshake
+            client.head(f"https://{address}/v2/")
+    assert len(made) == 1

@@ -166,11 +166,14 @@ def test_the_run_report_shows_an_error_as_its_json_form(cls: type[MirrorError]) 
 def test_no_module_but_the_retry_policy_maps_transport_exceptions() -> None:
     package = Path(mirror.__file__).parent
     policy = package / "registry" / "retry.py"
+    # mirror.httptransport raises httpx's classes (it stands in for httpx's own transport): it maps socket errors
+    # to them, never them to mirror's errors.
+    transport = package / "httptransport.py"
     mapped = ("httpx.ConnectError", "httpx.TimeoutException", "httpx.TooManyRedirects", "RETRY_STATUSES = ")
     offenders = [
         f"{path.relative_to(package)}: {needle}"
         for path in sorted(package.rglob("*.py"))
-        if path != policy
+        if path not in (policy, transport)
         for needle in mapped
         if needle in path.read_text()
     ]

@@ -96,11 +96,11 @@ def test_command_annotations_are_objects_typer_need_not_evaluate_from_strings():
 
 
 # What a collect of images alone never needs: Git, Helm and Flux machinery, the upstream signature check (cosign,
-# cryptography, sigstore: only when a verify rule applies), the review's diff (only for --report), and semver and
-# RE2 (only when an entry selects tags).
+# cryptography, sigstore: only when a verify rule applies), the review's diff (only for --report), semver and
+# RE2 (only when an entry selects tags), and httpx's own transport (httpcore, h11: mirror.httptransport stands in).
 NOT_FOR_IMAGES = (
     "mirror.git", "mirror.helm", "mirror.flux", "mirror.review", "mirror.supplychain.check",
-    "mirror.supplychain.cosign", "cryptography", "sigstore", "mirror.semver", "re2",
+    "mirror.supplychain.cosign", "cryptography", "sigstore", "mirror.semver", "re2", "httpcore", "h11",
 )  # fmt: skip
 
 
