@@ -677,3 +677,14 @@ def test_a_read_timeout_is_per_read_not_for_the_whole_body() -> None:
     server = Server(serve)
     with client_of(server, timeout=1) as client:
         assert client.get(server.url).content == b"xxxxxx"
+
+
+@pytest.mark.parametrize(
+    "cut", [b"HTTP/1.1 200 OK\r\nX-A: 1\r\n", b"HTTP/1.1 200 OK\r\nX-A: 1", b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK\r\n"]
+)
+def test_a_head_cut_short_by_a_close_is_an_error_not_an_empty_answer(cut: bytes) -> None:
+    def serve(peer: Peer) -> None:
+        peer.request()
+        peer.send(cut)
+
+    assert get_all(Server(serve), 1) == ["RemoteProtocolError"]
