@@ -398,9 +398,8 @@ def test_a_request_waiting_for_a_connection_past_the_pool_timeout_is_a_pool_time
     server = Server(answering(ok(b"x" * 100_000)))
     timeout = httpx.Timeout(5, pool=0.3)
     with client_of(server, limits=httpx.Limits(max_connections=1), timeout=timeout) as client:
-        with client.stream("GET", server.url):
-            with pytest.raises(httpx.PoolTimeout):
-                client.get(server.url)
+        with client.stream("GET", server.url), pytest.raises(httpx.PoolTimeout):
+            client.get(server.url)
         assert client.get(server.url).status_code == 200
 
 
@@ -536,19 +535,20 @@ def test_a_certificate_for_another_name_is_refused_directly(tls) -> None:
 def test_an_untrusted_certificate_is_refused(tls) -> None:
     server_context, _ = tls
     server = Server(answering(ok()), tls=server_context)
-    with client_of(server, verify=ssl.create_default_context()) as client:
-        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-            client.get(server.url)
+    with (
+        client_of(server, verify=ssl.create_default_context()) as client,
+        pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        client.get(server.url)
 
 
 def test_a_certificate_for_another_name_is_refused_through_a_connect_tunnel(tls) -> None:
     server_context, client_context = tls
     server = Server(answering(ok()), tls=server_context)
-    with recording_proxy() as proxy:
-        with client_of(server, verify=client_context, proxy=httpx.Proxy(proxy.url)) as client:
-            assert client.get(server.url).content == b"hello"
-            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                client.get(_by_name(server))
+    with recording_proxy() as proxy, client_of(server, verify=client_context, proxy=httpx.Proxy(proxy.url)) as client:
+        assert client.get(server.url).content == b"hello"
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.get(_by_name(server))
 
 
 def test_a_certificate_for_another_name_is_refused_inside_an_https_proxys_tls(tls) -> None:
@@ -662,10 +662,12 @@ def test_cancel_wakes_a_thread_in_a_write_the_server_does_not_read() -> None:
 
 def test_cancel_wakes_a_thread_waiting_for_a_connection() -> None:
     server = Server(answering(ok(b"x" * 100_000)))
-    with client_of(server, limits=httpx.Limits(max_connections=1), timeout=30) as client:
-        with client.stream("GET", server.url):
-            threading.Timer(0.3, netguard.cancel).start()
-            error = _within(5, lambda: client.get(server.url))
+    with (
+        client_of(server, limits=httpx.Limits(max_connections=1), timeout=30) as client,
+        client.stream("GET", server.url),
+    ):
+        threading.Timer(0.3, netguard.cancel).start()
+        error = _within(5, lambda: client.get(server.url))
     assert isinstance(error, netguard.Cancelled)
 
 
