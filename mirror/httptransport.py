@@ -51,6 +51,7 @@ class _TLSInTLS:
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=hostname)
         self._timeout: float | None = None
+        self._until: float | None = None  # while a handshake runs: when its connect timeout ends, as a whole
 
     def settimeout(self, value: float | None) -> None:
         self._timeout = value
@@ -59,7 +60,9 @@ class _TLSInTLS:
         return self._outer.fileno()
 
     def pending(self) -> int:
-        return self._tls.pending()
+        """Bytes here that no read has taken yet: decrypted, still encrypted in the inner session's buffer, or in
+        the outer session's (select() sees neither of the last two)."""
+        return self._tls.pending() + self._incoming.pending + self._outer.pending()
 
     def shutdown(self, how: int) -> None:
         self._outer.shutdown(how)
@@ -73,7 +76,7 @@ class _TLSInTLS:
                 result = operation(*args)
             except ssl.SSLWantReadError:
                 self._flush()
-                self._outer.settimeout(self._timeout)
+                self._outer.settimeout(self._wait())
                 data = self._outer.recv(_READ_PIECE)
                 if data:
                     self._incoming.write(data)
@@ -83,14 +86,29 @@ class _TLSInTLS:
             self._flush()
             return result
 
+    def _wait(self) -> float | None:
+        if self._until is None:
+            return self._timeout
+        left = self._until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("_ssl.c: The handshake operation timed out")
+        return left
+
     def _flush(self) -> None:
         data = self._outgoing.read()
         if data:
-            self._outer.settimeout(self._timeout)
+            self._outer.settimeout(self._wait())
             self._outer.sendall(data)
 
     def do_handshake(self) -> None:
-        self._run(self._tls.do_handshake)
+        """Bounded by the timeout as a whole, as CPython bounds an SSLSocket's: an upstream dripping its
+        certificate through the proxy is cut there."""
+        if self._timeout is not None:
+            self._until = time.monotonic() + self._timeout
+        try:
+            self._run(self._tls.do_handshake)
+        finally:
+            self._until = None
 
     def recv_into(self, buffer: Any) -> int:
         try:
@@ -167,11 +185,13 @@ class _Connection:
         pending = getattr(self.channel, "pending", None)
         if pending is not None and pending():
             return False
+        # poll, not select: select refuses a descriptor above 1023, and every connection would look closed.
+        poller = select.poll()
         try:
-            readable, _, _ = select.select([self.channel], [], [], 0)
+            poller.register(self.channel.fileno(), select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable
 
 
 class _Response(http.client.HTTPResponse):
@@ -431,9 +451,13 @@ class GuardedTransport(httpx.BaseTransport):
             try:
                 connection.read_timeout = timeouts.get("read")
                 connection.received = 0
-                _write(connection, head, stream, length, chunked, timeouts.get("write"))
-                response = _Response(connection, method=request.method)  # type: ignore[arg-type]
-                _begin(response)
+                try:
+                    _write(connection, head, stream, length, chunked, timeouts.get("write"))
+                except httpx.WriteError as failed:
+                    response = _early_answer(connection, request.method, failed)
+                else:
+                    response = _Response(connection, method=request.method)  # type: ignore[arg-type]
+                    _begin(response)
             except (httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError):
                 self._pool.release(origin, connection, False)
                 # A kept-alive connection the server closed as this request went out: once more on a new one, when
@@ -630,6 +654,18 @@ def _status_line(reader: Any) -> tuple[int, int, str]:
     if match is None:
         raise http.client.BadStatusLine(raw[:80].decode("latin-1"))
     return 10 + int(match[1]), int(match[2]), (match[3] or b"").decode("latin-1").strip()
+
+
+def _early_answer(connection: _Connection, method: str, failed: httpx.WriteError) -> _Response:
+    """The answer a server sent before it stopped reading the request's body and closed (a 413, a 401), as
+    httpcore returned it; the write's error if there is none. The connection is not used again."""
+    response = _Response(connection, method=method)  # type: ignore[arg-type]
+    try:
+        _begin(response)
+    except httpx.TransportError:
+        raise failed  # noqa: B904 (the write's failure is the error; the read's is its context)
+    response.will_close = True
+    return response
 
 
 def _header_lines(reader: Any, before: int) -> list[bytes]:
