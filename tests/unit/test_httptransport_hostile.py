@@ -6,6 +6,8 @@ scripts, in the writes it scripts."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import resource
 import socket
 import ssl
@@ -20,7 +22,11 @@ import pytest
 
 from mirror import netguard
 from mirror.httptransport import GuardedTransport
+from mirror.limits import Limits
+from mirror.registry.client import RegistryClient
+from mirror.registry.endpoint import Endpoint
 from tests.support.connectproxy import recording_proxy
+from tests.support.hostile import Answer, HostileServer, Request
 from tests.unit.test_httptransport import _certificate, tls_front
 
 
@@ -690,3 +696,51 @@ def test_a_head_cut_short_by_a_close_is_an_error_not_an_empty_answer(cut: bytes)
         peer.send(cut)
 
     assert get_all(Server(serve), 1) == ["RemoteProtocolError"]
+
+
+# -- the registry client's own requests (RegistryClient._exchange) -----------------------------------------------
+
+
+def test_a_registrys_cookie_goes_back_to_it_and_never_to_the_host_it_redirects_to() -> None:
+    blob = b"layer bytes\n"
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+
+    def registry_route(store_url: str) -> Callable[[Request], Answer]:
+        def route(request: Request) -> Answer:
+            return Answer(307, {"Location": store_url + request.path, "Set-Cookie": "sticky=node-2; Path=/"})
+
+        return route
+
+    with (
+        HostileServer(lambda _: Answer(200, {}, blob), host="127.0.0.2") as store,
+        HostileServer(registry_route(store.url)) as registry,
+        RegistryClient(Endpoint(registry.netloc, "http", registry.netloc), None, Limits()) as client,
+    ):
+        for _ in range(2):
+            client.download_blob("team/app", digest, len(blob), io.BytesIO())
+    assert [r.headers.get("cookie") for r in registry.requests] == [None, "sticky=node-2"]
+    assert [r.headers.get("cookie") for r in store.requests] == [None, None]
+
+
+def test_the_registry_client_sends_its_default_headers_and_a_host() -> None:
+    with (
+        HostileServer(lambda _: Answer(200, {"Content-Type": "application/json"}, b'{"tags": []}')) as registry,
+        RegistryClient(Endpoint(registry.netloc, "http", registry.netloc), None, Limits()) as client,
+    ):
+        list(client.iter_tags("team/app"))
+    headers = registry.requests[0].headers
+    assert headers["host"] == registry.netloc
+    assert "user-agent" in headers
+    assert "authorization" not in headers
+
+
+def test_a_forwarding_proxy_gets_its_credentials_in_the_absolute_form_request_and_the_origin_none() -> None:
+    with (
+        HostileServer(lambda _: Answer(200, {}, b"plain")) as origin,
+        recording_proxy(("u", "p")) as proxy,
+        client_of(Server(_silent), proxy=httpx.Proxy(proxy.url, auth=("u", "p"))) as client,
+    ):
+        assert client.get(origin.url + "/path?q=1").content == b"plain"
+    assert proxy.seen[0].target == origin.url + "/path?q=1"
+    assert proxy.seen[0].header("proxy-authorization") == "Basic dTpw"
+    assert "proxy-authorization" not in origin.requests[0].headers
