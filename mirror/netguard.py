@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -210,6 +211,8 @@ class Channel(Protocol):
 
     def sendall(self, data: Any, /) -> Any: ...
 
+    def fileno(self) -> int: ...
+
 
 def receive(channel: Channel, buffer: Any, timeout: float | None) -> int:
     """channel.recv_into(buffer), kept to the thread's pace and to cancel(): each wait lasts at most a slice, then
@@ -242,12 +245,15 @@ def receive(channel: Channel, buffer: Any, timeout: float | None) -> int:
 
 
 def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> None:
-    """channel.sendall(data) in pieces, so that the pace and cancel() are looked at while a large body goes out."""
+    """channel.sendall(data) in pieces, so that the pace and cancel() are looked at while a large body goes out:
+    before each piece, the wait for room in the socket's buffer (a peer that stopped reading) lasts at most a
+    slice at a time. TimeoutError once `timeout` passes without room for a piece."""
     view = memoryview(data)
-    channel.settimeout(timeout)
     for start in range(0, len(view), _WRITE_PIECE):
         check_cancelled()
         piece = view[start : start + _WRITE_PIECE]
+        _writable(channel, timeout)
+        channel.settimeout(timeout)
         try:
             channel.sendall(piece)
         except OSError:
@@ -256,6 +262,25 @@ def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> N
         meter = _meter()
         if meter is not None:
             meter.moved(len(piece))
+
+
+def _writable(channel: Channel, timeout: float | None) -> None:
+    until = None if timeout is None else time.monotonic() + timeout
+    meter = _meter()
+    poller = select.poll()
+    poller.register(channel.fileno(), select.POLLOUT)
+    while True:
+        wait = _SLICE_S if meter is None else meter.wait_s()
+        if until is not None:
+            left = until - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            wait = min(wait, left)
+        if poller.poll(wait * 1000):  # room, or an error that sendall() reports
+            return
+        check_cancelled()
+        if meter is not None:
+            meter.check()
 
 
 def guarded_transport(**options: Any) -> httpx.BaseTransport:

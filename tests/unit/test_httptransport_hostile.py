@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from mirror import netguard
+from mirror.errors import SlowTransferError
 from mirror.httptransport import GuardedTransport
 from mirror.limits import Limits
 from mirror.registry.client import RegistryClient
@@ -744,3 +745,16 @@ def test_a_forwarding_proxy_gets_its_credentials_in_the_absolute_form_request_an
     assert proxy.seen[0].target == origin.url + "/path?q=1"
     assert proxy.seen[0].header("proxy-authorization") == "Basic dTpw"
     assert "proxy-authorization" not in origin.requests[0].headers
+
+
+def test_the_speed_floor_cuts_an_upload_the_server_stopped_reading(tls) -> None:
+    server = Server(_silent)
+    pace = netguard.Pace("upload to example", min_bytes_per_s=100_000, window_s=1)
+
+    def upload() -> None:
+        with netguard.paced(pace):
+            client.put(server.url, content=b"x" * (256 * 1024 * 1024))
+
+    with client_of(server, timeout=30) as client:
+        error = _within(10, upload)
+    assert isinstance(error, SlowTransferError)
