@@ -36,6 +36,7 @@ _POOL_WAIT_S = 0.5  # a thread waiting for a free connection looks at cancel() t
 # The grammar of RFC 9112, as h11 (httpx's own transport) holds answers to it.
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_TARGET = re.compile(rb"[\x21-\x7e]+")  # what httpx makes of a URL's path and query: percent-encoded ASCII
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?\r\n")
 
@@ -565,21 +566,24 @@ def _head(request: httpx.Request, forwarded: bool, extra: list[tuple[bytes, byte
     target = url.raw_path
     if forwarded:  # a proxy forwarding plain HTTP reads the origin from an absolute-form target
         target = url.raw_scheme + b"://" + url.netloc + target
-    lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
+    method = request.method.encode("latin-1", "replace")
+    # Held to the grammar as h11 held them: a CR, LF or NUL would start a header (or a request) of its own, a
+    # colon or a space in a name would be read as another header by the server, a control character by some.
+    if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target):
+        raise httpx.LocalProtocolError(f"a request method or target that HTTP/1.1 cannot carry: {method[:40]!r}")
+    lines = [method + b" " + target + b" HTTP/1.1"]
     length: int | None = None
     chunked = False
     for name, value in (*extra, *request.headers.raw):
+        if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            raise httpx.LocalProtocolError(f"a request header that HTTP/1.1 cannot carry: {name[:40]!r}")
         lower = name.lower()
         if lower == b"content-length":
             length = int(value)
         elif lower == b"transfer-encoding":
             chunked = value.lower() == b"chunked"
         lines.append(name + b": " + value)
-    head = b"\r\n".join(lines) + b"\r\n\r\n"
-    # A CR, LF or NUL inside a name, value or target would start a header (or a request) of its own.
-    if head.count(b"\n") != len(lines) + 1 or head.count(b"\r") != len(lines) + 1 or b"\0" in head:
-        raise httpx.LocalProtocolError("a request header or target holds a line break or a NUL")
-    return head, length, chunked
+    return b"\r\n".join(lines) + b"\r\n\r\n", length, chunked
 
 
 def _write(
