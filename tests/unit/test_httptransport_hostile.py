@@ -786,3 +786,33 @@ def test_a_request_a_kept_connection_cut_short_mid_answer_is_not_sent_again() ->
 
     assert get_all(Server(serve)) == [b"hello", "RemoteProtocolError"]
     assert requests == [1, 1]
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port whose connections hang in the handshake: a listener with a full queue that accepts none."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    filler = socket.create_connection(("127.0.0.1", port))
+    try:
+        yield port
+    finally:
+        filler.close()
+        listener.close()
+
+
+def test_cancel_wakes_a_thread_in_a_tcp_connect(unanswered_port: int) -> None:
+    transport = GuardedTransport(trust_env=False)
+    with httpx.Client(transport=transport, trust_env=False, timeout=30) as client:
+        threading.Timer(0.3, netguard.cancel).start()
+        error = _within(5, lambda: client.get(f"http://127.0.0.1:{unanswered_port}/"))
+    assert isinstance(error, netguard.Cancelled)
+
+
+def test_a_tcp_connect_is_bounded_by_the_connect_timeout(unanswered_port: int) -> None:
+    transport = GuardedTransport(trust_env=False)
+    with httpx.Client(transport=transport, trust_env=False, timeout=httpx.Timeout(30, connect=0.5)) as client:
+        error = _within(5, lambda: client.get(f"http://127.0.0.1:{unanswered_port}/"))
+    assert isinstance(error, httpx.ConnectTimeout)
