@@ -527,12 +527,28 @@ class GuardedTransport(httpx.BaseTransport):
 
 
 def _tcp(host: str, port: int, timeout: float | None) -> socket.socket:
+    """socket.create_connection's: each address in turn, the last one's error raised; the handshake under
+    netguard (cancel() wakes it). The name lookup is not: the resolver cannot be woken."""
     try:
-        sock = socket.create_connection((host, port), timeout)
-    except TimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc) or "timed out") from exc
+        addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     except OSError as exc:
         raise httpx.ConnectError(str(exc) or repr(exc)) from exc
+    failure: OSError = OSError(f"no address for {host}")
+    for family, kind, protocol, _, address in addresses:
+        sock = socket.socket(family, kind, protocol)
+        try:
+            netguard.connect(sock, address, timeout)
+            break
+        except OSError as exc:
+            failure = exc
+        except BaseException:
+            sock.close()
+            raise
+        sock.close()
+    else:
+        if isinstance(failure, TimeoutError):
+            raise httpx.ConnectTimeout(str(failure) or "timed out") from failure
+        raise httpx.ConnectError(str(failure) or repr(failure)) from failure
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a head and a small body go out as one write
     return sock
 

@@ -6,9 +6,11 @@ See docs/collector.md ("Bounded time").
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -264,19 +266,42 @@ def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> N
             meter.moved(len(piece))
 
 
+def connect(sock: socket.socket, address: Any, timeout: float | None) -> None:
+    """sock.connect(address), kept to the thread's pace and to cancel() as receive() is (a handshake to a host that
+    never answers waits out the whole connect timeout otherwise). TimeoutError once `timeout` passes."""
+    check_cancelled()
+    sock.setblocking(False)
+    code = sock.connect_ex(address)
+    if code not in (0, errno.EINPROGRESS):
+        raise OSError(code, os.strerror(code))
+    if code:
+        _wait_for(sock, select.POLLOUT, timeout)
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+    sock.settimeout(timeout)
+
+
 def _writable(channel: Channel, timeout: float | None) -> None:
+    _wait_for(channel, select.POLLOUT, timeout)
+
+
+def _wait_for(channel: Any, event: int, timeout: float | None) -> None:
+    """Until `channel` is ready for `event` (or in error), a slice at a time: the pace and cancel() looked at
+    between them. TimeoutError once `timeout` passes."""
     until = None if timeout is None else time.monotonic() + timeout
     meter = _meter()
     poller = select.poll()
-    poller.register(channel.fileno(), select.POLLOUT)
+    poller.register(channel.fileno(), event)
     while True:
+        check_cancelled()
         wait = _SLICE_S if meter is None else meter.wait_s()
         if until is not None:
             left = until - time.monotonic()
             if left <= 0:
                 raise TimeoutError("timed out")
             wait = min(wait, left)
-        if poller.poll(wait * 1000):  # room, or an error that sendall() reports
+        if poller.poll(wait * 1000):  # ready, or an error that the next operation reports
             return
         check_cancelled()
         if meter is not None:
