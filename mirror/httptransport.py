@@ -12,6 +12,7 @@ import base64
 import contextlib
 import http.client
 import io
+import re
 import select
 import socket
 import ssl
@@ -32,6 +33,12 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _MAX_LINE = 65536  # http.client's bounds on a response head
 _MAX_HEADERS = 100
 _POOL_WAIT_S = 0.5  # a thread waiting for a free connection looks at cancel() this often
+# The grammar of RFC 9112, as h11 (httpx's own transport) holds answers to it.
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_TARGET = re.compile(rb"[\x21-\x7e]+")  # what httpx makes of a URL's path and query: percent-encoded ASCII
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?\r\n")
 
 Origin = tuple[bytes, bytes, int]  # scheme, host, port
 
@@ -45,6 +52,7 @@ class _TLSInTLS:
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=hostname)
         self._timeout: float | None = None
+        self._until: float | None = None  # while a handshake runs: when its connect timeout ends, as a whole
 
     def settimeout(self, value: float | None) -> None:
         self._timeout = value
@@ -53,7 +61,9 @@ class _TLSInTLS:
         return self._outer.fileno()
 
     def pending(self) -> int:
-        return self._tls.pending()
+        """Bytes here that no read has taken yet: decrypted, still encrypted in the inner session's buffer, or in
+        the outer session's (select() sees neither of the last two)."""
+        return self._tls.pending() + self._incoming.pending + self._outer.pending()
 
     def shutdown(self, how: int) -> None:
         self._outer.shutdown(how)
@@ -67,7 +77,7 @@ class _TLSInTLS:
                 result = operation(*args)
             except ssl.SSLWantReadError:
                 self._flush()
-                self._outer.settimeout(self._timeout)
+                self._outer.settimeout(self._wait())
                 data = self._outer.recv(_READ_PIECE)
                 if data:
                     self._incoming.write(data)
@@ -77,14 +87,29 @@ class _TLSInTLS:
             self._flush()
             return result
 
+    def _wait(self) -> float | None:
+        if self._until is None:
+            return self._timeout
+        left = self._until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("_ssl.c: The handshake operation timed out")
+        return left
+
     def _flush(self) -> None:
         data = self._outgoing.read()
         if data:
-            self._outer.settimeout(self._timeout)
+            self._outer.settimeout(self._wait())
             self._outer.sendall(data)
 
     def do_handshake(self) -> None:
-        self._run(self._tls.do_handshake)
+        """Bounded by the timeout as a whole, as CPython bounds an SSLSocket's: an upstream dripping its
+        certificate through the proxy is cut there."""
+        if self._timeout is not None:
+            self._until = time.monotonic() + self._timeout
+        try:
+            self._run(self._tls.do_handshake)
+        finally:
+            self._until = None
 
     def recv_into(self, buffer: Any) -> int:
         try:
@@ -161,73 +186,97 @@ class _Connection:
         pending = getattr(self.channel, "pending", None)
         if pending is not None and pending():
             return False
+        # poll, not select: select refuses a descriptor above 1023, and every connection would look closed.
+        poller = select.poll()
         try:
-            readable, _, _ = select.select([self.channel], [], [], 0)
+            poller.register(self.channel.fileno(), select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable
 
 
 class _Response(http.client.HTTPResponse):
     fields: list[tuple[bytes, bytes]]
 
     def begin(self) -> None:
-        """http.client's, without its email parser (a third of a small request's CPU in http.client): the
-        status line (1xx answers skipped), the header fields in order as bytes, and the body's framing."""
+        """http.client's, without its email parser (a third of a small request's CPU in http.client), and as strict
+        as h11 was: the status line (informational answers skipped), the header fields in order as bytes, and the
+        body's framing, read one way only or refused (docs/development.md, "The HTTP transport")."""
+        lines = 0  # interim answers count towards the head's bound: a server cannot send them without end
         while True:
-            version, status, reason = self._read_status()  # type: ignore[attr-defined]
-            if status != http.client.CONTINUE:
+            version, status, reason = _status_line(self.fp)
+            raw = _header_lines(self.fp, lines)
+            lines += 1 + len(raw)
+            if status == 101:  # no request of mirror asks to switch protocols
+                raise http.client.HTTPException("an unasked switch of protocols (101)")
+            if not 100 <= status < 200:
                 break
-            _header_lines(self.fp)
         self.code = self.status = status
-        self.reason = reason.strip()
-        if version in ("HTTP/1.0", "HTTP/0.9"):
-            self.version = 10
-        elif version.startswith("HTTP/1."):
-            self.version = 11
-        else:
-            raise http.client.UnknownProtocol(version)
-        fields: list[tuple[bytes, bytes]] = []
-        for line in _header_lines(self.fp):
-            if line[:1] in (b" ", b"\t") and fields:  # an obsolete folded line: part of the field before
-                fields[-1] = (fields[-1][0], fields[-1][1] + b" " + line.strip())
-                continue
-            name, colon, value = line.partition(b":")
-            if not colon or not name or name != name.strip():
-                raise http.client.HTTPException(f"malformed header line {line[:80]!r}")
-            fields.append((name, value.strip()))
-        self.fields = fields
-        encoding = connection = None
+        self.reason = reason
+        self.version = version
+        self.fields = fields = _fields(raw)
+        encodings: list[bytes] = []
+        connection = None
         lengths = set()
         keep_alive = False
         for name, value in fields:
             lower = name.lower()
             if lower == b"transfer-encoding":
-                encoding = value.lower()
+                encodings += [coding.strip(b" \t").lower() for coding in value.split(b",")]
             elif lower == b"content-length":
                 lengths.add(value)
             elif lower in (b"connection", b"proxy-connection"):
                 connection = (connection or b"") + b"," + value.lower()
             elif lower == b"keep-alive":
                 keep_alive = True
-        self.chunked = encoding == b"chunked"
-        self.chunk_left = None
         if self.version == 11:
             self.will_close = connection is not None and b"close" in connection
         else:
             self.will_close = not (keep_alive or (connection is not None and b"keep-alive" in connection))
-        self.length = None
         if len(lengths) > 1:  # two bodies' worth of framing: the way a response is smuggled
             raise http.client.HTTPException("conflicting Content-Length fields")
-        if lengths and not self.chunked:
+        # Only chunked alone is read (as h11 did): any other coding, or chunked in an HTTP/1.0 answer, leaves the
+        # body's end to a guess, which is how an answer is smuggled past a reader that guesses differently.
+        if encodings and (encodings != [b"chunked"] or self.version != 11):
+            raise http.client.HTTPException(f"Transfer-Encoding {b', '.join(encodings)[:40]!r} is not chunked alone")
+        self.chunked = bool(encodings)
+        self.chunk_left = None
+        self.length = None
+        if self.chunked and lengths:  # chunked wins (RFC 9112 6.3); the connection is not trusted with another
+            self.will_close = True
+        elif lengths:
             (length,) = lengths
             if not length.isdigit():
                 raise http.client.HTTPException(f"Content-Length {length[:40]!r} is not a length")
             self.length = int(length)
-        if status in (204, 304) or 100 <= status < 200 or self._method == "HEAD":  # type: ignore[attr-defined]
+        if status in (204, 304) or self._method == "HEAD":  # type: ignore[attr-defined]
             self.chunked, self.length = False, 0
         if not self.will_close and not self.chunked and self.length is None:
             self.will_close = True
+
+    def _get_chunk_left(self) -> int | None:
+        """http.client's, strict: the line break after a chunk's data checked, the size hex digits only (int()
+        would take "+3", "-1", "0x3", "3_0"), the trailer within the head's bounds."""
+        chunk_left = self.chunk_left
+        if not chunk_left:
+            if chunk_left is not None and self._safe_read(2) != b"\r\n":  # type: ignore[attr-defined]
+                raise http.client.HTTPException("chunk data not followed by its line break")
+            line = self.fp.readline(_MAX_LINE + 1)
+            if not line:
+                raise http.client.IncompleteRead(b"")
+            match = _CHUNK_SIZE.fullmatch(line)
+            if match is None:
+                raise http.client.HTTPException(f"malformed chunk size line {line[:40]!r}")
+            chunk_left = int(match[1], 16)
+            if chunk_left == 0:
+                if self.fp.peek(1):
+                    _header_lines(self.fp, 0)  # the trailer, read past
+                else:  # the connection ended right after the last chunk, which http.client allows
+                    self.will_close = True
+                self._close_conn()
+                chunk_left = None
+            self.chunk_left = chunk_left
+        return chunk_left
 
     def _close_conn(self) -> None:
         # http.client closes its file at the end of a body; here that file is the connection's reader, which
@@ -409,9 +458,13 @@ class GuardedTransport(httpx.BaseTransport):
             try:
                 connection.read_timeout = timeouts.get("read")
                 connection.received = 0
-                _write(connection, head, stream, length, chunked, timeouts.get("write"))
-                response = _Response(connection, method=request.method)  # type: ignore[arg-type]
-                _begin(response)
+                try:
+                    _write(connection, head, stream, length, chunked, timeouts.get("write"))
+                except httpx.WriteError as failed:
+                    response = _early_answer(connection, request.method, failed)
+                else:
+                    response = _Response(connection, method=request.method)  # type: ignore[arg-type]
+                    _begin(response)
             except (httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError):
                 self._pool.release(origin, connection, False)
                 # A kept-alive connection the server closed as this request went out: once more on a new one, when
@@ -429,7 +482,10 @@ class GuardedTransport(httpx.BaseTransport):
                 response.status,
                 headers=response.fields,
                 stream=body,
-                extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason.encode("latin-1")},
+                extensions={
+                    "http_version": b"HTTP/1.%d" % (response.version - 10),
+                    "reason_phrase": response.reason.encode("latin-1"),
+                },
             )
 
     def close(self) -> None:
@@ -477,12 +533,28 @@ class GuardedTransport(httpx.BaseTransport):
 
 
 def _tcp(host: str, port: int, timeout: float | None) -> socket.socket:
+    """socket.create_connection's: each address in turn, the last one's error raised; the handshake under
+    netguard (cancel() wakes it). The name lookup is not: the resolver cannot be woken."""
     try:
-        sock = socket.create_connection((host, port), timeout)
-    except TimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc) or "timed out") from exc
+        addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     except OSError as exc:
         raise httpx.ConnectError(str(exc) or repr(exc)) from exc
+    failure: OSError = OSError(f"no address for {host}")
+    for family, kind, protocol, _, address in addresses:
+        sock = socket.socket(family, kind, protocol)
+        try:
+            netguard.connect(sock, address, timeout)
+            break
+        except OSError as exc:
+            failure = exc
+        except BaseException:
+            sock.close()
+            raise
+        sock.close()
+    else:
+        if isinstance(failure, TimeoutError):
+            raise httpx.ConnectTimeout(str(failure) or "timed out") from failure
+        raise httpx.ConnectError(str(failure) or repr(failure)) from failure
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a head and a small body go out as one write
     return sock
 
@@ -516,21 +588,24 @@ def _head(request: httpx.Request, forwarded: bool, extra: list[tuple[bytes, byte
     target = url.raw_path
     if forwarded:  # a proxy forwarding plain HTTP reads the origin from an absolute-form target
         target = url.raw_scheme + b"://" + url.netloc + target
-    lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
+    method = request.method.encode("latin-1", "replace")
+    # Held to the grammar as h11 held them: a CR, LF or NUL would start a header (or a request) of its own, a
+    # colon or a space in a name would be read as another header by the server, a control character by some.
+    if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target):
+        raise httpx.LocalProtocolError(f"a request method or target that HTTP/1.1 cannot carry: {method[:40]!r}")
+    lines = [method + b" " + target + b" HTTP/1.1"]
     length: int | None = None
     chunked = False
     for name, value in (*extra, *request.headers.raw):
+        if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            raise httpx.LocalProtocolError(f"a request header that HTTP/1.1 cannot carry: {name[:40]!r}")
         lower = name.lower()
         if lower == b"content-length":
             length = int(value)
         elif lower == b"transfer-encoding":
             chunked = value.lower() == b"chunked"
         lines.append(name + b": " + value)
-    head = b"\r\n".join(lines) + b"\r\n\r\n"
-    # A CR, LF or NUL inside a name, value or target would start a header (or a request) of its own.
-    if head.count(b"\n") != len(lines) + 1 or head.count(b"\r") != len(lines) + 1 or b"\0" in head:
-        raise httpx.LocalProtocolError("a request header or target holds a line break or a NUL")
-    return head, length, chunked
+    return b"\r\n".join(lines) + b"\r\n\r\n", length, chunked
 
 
 def _write(
@@ -585,18 +660,69 @@ def _begin(response: _Response) -> None:
         raise httpx.RemoteProtocolError(f"not an HTTP/1.1 response: {exc!r}") from exc
 
 
-def _header_lines(reader: Any) -> list[bytes]:
-    """The lines of a head up to the blank one, within http.client's bounds (line length, number of lines)."""
+def _unbreak(line: bytes, what: str) -> bytes:
+    """A line of a head as read, its line break (CRLF, or LF alone) taken off; a head cut short is an error."""
+    if len(line) > _MAX_LINE:
+        raise http.client.LineTooLong(what)
+    if line.endswith(b"\r\n"):
+        return line[:-2]
+    if line.endswith(b"\n"):
+        return line[:-1]
+    raise http.client.IncompleteRead(line)  # the connection ended inside the head
+
+
+def _status_line(reader: Any) -> tuple[int, int, str]:
+    """HTTP/1.x, a status of three digits, a reason of visible characters: (10 or 11, status, reason)."""
+    raw = reader.readline(_MAX_LINE + 1)
+    if not raw:
+        raise http.client.RemoteDisconnected("Remote end closed connection without response")
+    match = _STATUS_LINE.fullmatch(_unbreak(raw, "status line"))
+    if match is None:
+        raise http.client.BadStatusLine(raw[:80].decode("latin-1"))
+    return 10 + int(match[1]), int(match[2]), (match[3] or b"").decode("latin-1").strip()
+
+
+def _early_answer(connection: _Connection, method: str, failed: httpx.WriteError) -> _Response:
+    """The answer a server sent before it stopped reading the request's body and closed (a 413, a 401), as
+    httpcore returned it; the write's error if there is none. The connection is not used again."""
+    response = _Response(connection, method=method)  # type: ignore[arg-type]
+    try:
+        _begin(response)
+    except httpx.TransportError:
+        raise failed  # noqa: B904 (the write's failure is the error; the read's is its context)
+    response.will_close = True
+    return response
+
+
+def _header_lines(reader: Any, before: int) -> list[bytes]:
+    """The lines of a head (or of a chunked body's trailer) up to the blank one, at most _MAX_HEADERS with the
+    `before` lines of the answer's earlier interim heads."""
     lines: list[bytes] = []
-    while True:
-        line = reader.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE:
-            raise http.client.LineTooLong("header line")
-        if line in (b"\r\n", b"\n", b""):
-            return lines
-        lines.append(line.rstrip(b"\r\n"))
-        if len(lines) > _MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+    while line := _unbreak(reader.readline(_MAX_LINE + 1), "header line"):
+        lines.append(line)
+        if before + len(lines) > _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} header lines")
+    return lines
+
+
+def _fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """(name, value) pairs: a name a token, a value of visible characters, spaces and tabs; an obsolete folded
+    line is part of the field before (RFC 9112 5.2)."""
+    fields: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] = (fields[-1][0], fields[-1][1] + b" " + line.strip(b" \t"))
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN.fullmatch(name):
+            raise http.client.HTTPException(f"malformed header line {line[:80]!r}")
+        fields.append((name, value))
+    for index, (name, value) in enumerate(fields):
+        value = value.strip(b" \t")
+        if not _FIELD_VALUE.fullmatch(value):
+            raise http.client.HTTPException(f"a control character in the value of {name[:40]!r}")
+        fields[index] = (name, value)
+    return fields
 
 
 def _complete(response: _Response) -> bool:

@@ -6,8 +6,11 @@ See docs/collector.md ("Bounded time").
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -210,6 +213,8 @@ class Channel(Protocol):
 
     def sendall(self, data: Any, /) -> Any: ...
 
+    def fileno(self) -> int: ...
+
 
 def receive(channel: Channel, buffer: Any, timeout: float | None) -> int:
     """channel.recv_into(buffer), kept to the thread's pace and to cancel(): each wait lasts at most a slice, then
@@ -242,12 +247,15 @@ def receive(channel: Channel, buffer: Any, timeout: float | None) -> int:
 
 
 def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> None:
-    """channel.sendall(data) in pieces, so that the pace and cancel() are looked at while a large body goes out."""
+    """channel.sendall(data) in pieces, so that the pace and cancel() are looked at while a large body goes out:
+    before each piece, the wait for room in the socket's buffer (a peer that stopped reading) lasts at most a
+    slice at a time. TimeoutError once `timeout` passes without room for a piece."""
     view = memoryview(data)
-    channel.settimeout(timeout)
     for start in range(0, len(view), _WRITE_PIECE):
         check_cancelled()
         piece = view[start : start + _WRITE_PIECE]
+        _writable(channel, timeout)
+        channel.settimeout(timeout)
         try:
             channel.sendall(piece)
         except OSError:
@@ -256,6 +264,48 @@ def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> N
         meter = _meter()
         if meter is not None:
             meter.moved(len(piece))
+
+
+def connect(sock: socket.socket, address: Any, timeout: float | None) -> None:
+    """sock.connect(address), kept to the thread's pace and to cancel() as receive() is (a handshake to a host that
+    never answers waits out the whole connect timeout otherwise). TimeoutError once `timeout` passes."""
+    check_cancelled()
+    sock.setblocking(False)
+    code = sock.connect_ex(address)
+    if code not in (0, errno.EINPROGRESS):
+        raise OSError(code, os.strerror(code))
+    if code:
+        _wait_for(sock, select.POLLOUT, timeout)
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+    sock.settimeout(timeout)
+
+
+def _writable(channel: Channel, timeout: float | None) -> None:
+    _wait_for(channel, select.POLLOUT, timeout)
+
+
+def _wait_for(channel: Any, event: int, timeout: float | None) -> None:
+    """Until `channel` is ready for `event` (or in error), a slice at a time: the pace and cancel() looked at
+    between them. TimeoutError once `timeout` passes."""
+    until = None if timeout is None else time.monotonic() + timeout
+    meter = _meter()
+    poller = select.poll()
+    poller.register(channel.fileno(), event)
+    while True:
+        check_cancelled()
+        wait = _SLICE_S if meter is None else meter.wait_s()
+        if until is not None:
+            left = until - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            wait = min(wait, left)
+        if poller.poll(wait * 1000):  # ready, or an error that the next operation reports
+            return
+        check_cancelled()
+        if meter is not None:
+            meter.check()
 
 
 def guarded_transport(**options: Any) -> httpx.BaseTransport:
