@@ -6,6 +6,7 @@ See docs/collector.md ("Images").
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import ssl
 import threading
@@ -183,10 +184,12 @@ class RegistryClient:
         self._limits = limits
         self._sleep = sleep
         verify: ssl.SSLContext | Callable[[], ssl.SSLContext]
-        if endpoint.scheme == "http" and proxy is None:
+        ca_file = endpoint.ca_file
+        if endpoint.scheme == "http" and proxy is None and (ca_file is None or os.access(ca_file, os.R_OK)):
             # TLS only if the registry redirects to https: loading the CA certificates (tens of milliseconds, a
-            # tenth of a nothing-changed night) waits until then.
-            verify = lambda: tls_context(endpoint.ca_file)  # noqa: E731
+            # tenth of a nothing-changed night) waits until then. A CA file that cannot be read is refused now,
+            # before anything is written.
+            verify = lambda: tls_context(ca_file)  # noqa: E731
         else:
             verify = tls_context(endpoint.ca_file)  # a CA file that cannot be loaded is refused before any request
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)

@@ -142,3 +142,9 @@ def test_the_transport_makes_its_tls_context_on_its_first_https_connection(serve
         with pytest.raises(httpx.ConnectError):  # an HTTP server answering a TLS handshake
             client.head(f"https://{address}/v2/")
     assert len(made) == 1
+
+
+def test_a_plain_http_registry_with_a_missing_ca_file_is_refused_before_any_request(tmp_path):
+    endpoint = Endpoint("registry.example", "http", "registry.example", ca_file=str(tmp_path / "missing.pem"))
+    with pytest.raises(UsageError, match="cannot load CA certificates"):
+        RegistryClient(endpoint)
