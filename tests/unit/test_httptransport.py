@@ -5,9 +5,6 @@ registry client's, proxy and netguard tests, which run over this transport)."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
-import select
 import socket
 import ssl
 import threading
@@ -17,13 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from mirror.httptransport import GuardedTransport
 from tests.support.connectproxy import recording_proxy
+from tests.support.tlsloopback import loopback_certificate, tls_front
 
 
 @dataclass
@@ -276,73 +270,10 @@ def test_header_fields_arrive_in_order_and_repeated() -> None:
 # -- an https:// proxy: TLS to the proxy, and TLS to the upstream inside it ------------------------------------------
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-def _relay(front: ssl.SSLSocket, back: socket.socket) -> None:
-    """Bytes both ways between a TLS client and a plain socket, in one thread (an SSLSocket is not for two)."""
-    with front, back, contextlib.suppress(OSError):
-        while True:
-            ready = [front] if front.pending() else select.select([front, back], [], [], 30)[0]
-            if not ready:
-                return
-            for source, sink in ((front, back), (back, front)):
-                if source in ready:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    sink.sendall(data)
-
-
-@contextlib.contextmanager
-def tls_front(context: ssl.SSLContext, behind: str) -> Iterator[str]:
-    """An https:// address whose TLS ends here, every connection relayed to the plain `behind` (host:port)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    host, port = behind.rsplit(":", 1)
-
-    def accept() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                connection, _ = listener.accept()
-                try:
-                    front = context.wrap_socket(connection, server_side=True)
-                except OSError:
-                    continue
-                back = socket.create_connection((host, int(port)))
-                threading.Thread(target=_relay, args=(front, back), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
-
-
 @pytest.fixture
 def tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(a server's context, a client's context that trusts it)"""
-    cert, key = _certificate(tmp_path)
+    cert, key = loopback_certificate(tmp_path)
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     return server, ssl.create_default_context(cafile=str(cert))

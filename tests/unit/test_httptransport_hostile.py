@@ -28,7 +28,7 @@ from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint
 from tests.support.connectproxy import recording_proxy
 from tests.support.hostile import Answer, HostileServer, Request
-from tests.unit.test_httptransport import _certificate, tls_front
+from tests.support.tlsloopback import loopback_certificate, tls_front
 
 
 @pytest.fixture(autouse=True)
@@ -533,7 +533,7 @@ def test_an_early_answer_to_an_upload_the_server_stopped_reading_is_returned() -
 @pytest.fixture
 def tls(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(a server's context for 127.0.0.1, a client's context that trusts it)"""
-    cert, key = _certificate(tmp_path)
+    cert, key = loopback_certificate(tmp_path)
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     return server, ssl.create_default_context(cafile=str(cert))

@@ -3,8 +3,6 @@ command starts (the address it listens on, on stdout) and stops (SIGTERM: exit 0
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import signal
 import socket
@@ -16,16 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from mirror.errors import UsageError
 from mirror.limits import Limits
 from mirror.serve.server import parse_listen, tls_context
 from tests.conftest import MIRROR
 from tests.support.servebundles import ChainBundle, serving
+from tests.support.tlsloopback import loopback_certificate
 
 APP = "registry.example/team/app:1.0"
 
@@ -57,32 +52,8 @@ def test_a_listen_address_without_a_host_or_a_valid_port_is_a_usage_error(text):
         parse_listen(text)
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 def test_with_a_certificate_and_key_it_serves_https(bundle, tmp_path):
-    cert, key = _certificate(tmp_path)
+    cert, key = loopback_certificate(tmp_path)
 
     with serving([bundle], tls=tls_context(cert, key)) as served:
         response = httpx.get(f"{served.url}/v2/team/app/manifests/1.0", verify=ssl.create_default_context(cafile=cert))
@@ -91,14 +62,14 @@ def test_with_a_certificate_and_key_it_serves_https(bundle, tmp_path):
 
 
 def test_a_certificate_without_its_key_is_a_usage_error(tmp_path):
-    cert, _ = _certificate(tmp_path)
+    cert, _ = loopback_certificate(tmp_path)
 
     with pytest.raises(UsageError):
         tls_context(cert, None)
 
 
 def test_a_key_that_does_not_load_is_a_usage_error(tmp_path):
-    cert, key = _certificate(tmp_path)
+    cert, key = loopback_certificate(tmp_path)
     key.write_text("not a key")
 
     with pytest.raises(UsageError):
@@ -106,7 +77,7 @@ def test_a_key_that_does_not_load_is_a_usage_error(tmp_path):
 
 
 def test_a_stalled_tls_handshake_does_not_hold_up_other_clients(bundle, tmp_path):
-    cert, key = _certificate(tmp_path)
+    cert, key = loopback_certificate(tmp_path)
     with serving([bundle], tls=tls_context(cert, key)) as served:
         port = int(served.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)):  # connects, never says hello
