@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mirror.httptransport import GuardedTransport
+from mirror.httptransport import GuardedTransport, read_into
 from tests.support.connectproxy import recording_proxy
 from tests.support.tlsloopback import loopback_certificate, tls_front
 
@@ -314,3 +314,67 @@ def test_a_connect_the_proxy_refuses_is_a_proxy_error_starting_with_its_status()
             pytest.raises(httpx.ProxyError, match=r"^407 Proxy Authentication Required"),
         ):
             client.get("https://127.0.0.1:1/")
+
+
+# -- bodies read into a caller's buffer (blob downloads) -----------------------------------------------------------
+
+
+def _read_into(response: httpx.Response, size: int) -> tuple[bytes, list[int]]:
+    """The body as read_into hands it over, and the size of each piece."""
+    buffer = memoryview(bytearray(size))
+    body, pieces = b"", []
+    for piece in read_into(response, buffer):
+        assert piece.obj is buffer.obj  # each piece is a view of the caller's buffer, not a new bytes object
+        body += piece
+        pieces.append(len(piece))
+    return body, pieces
+
+
+def test_a_body_read_into_a_buffer_arrives_whole_in_pieces_no_larger_than_it() -> None:
+    body = bytes(range(256)) * 1000
+    with serving(lambda _: (ok(body), False)) as (server, client), client.stream("GET", server.url) as response:
+        read, pieces = _read_into(response, 4096)
+    assert read == body
+    assert max(pieces) <= 4096
+
+
+def test_a_chunked_body_read_into_a_buffer_arrives_whole() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    with serving(lambda _: (chunked, False)) as (server, client), client.stream("GET", server.url) as response:
+        assert _read_into(response, 4)[0] == b"abcde"
+
+
+def test_a_connection_is_reused_once_a_body_was_read_into_a_buffer_to_its_end() -> None:
+    with serving(lambda _: (ok(b"x" * 50_000), False)) as (server, client):
+        for _ in range(3):
+            with client.stream("GET", server.url) as response:
+                _read_into(response, 8192)
+    assert server.connections == 1
+
+
+def test_a_body_cut_short_of_its_content_length_read_into_a_buffer_is_an_error() -> None:
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+    with (
+        serving(lambda _: (cut, True)) as (server, client),
+        client.stream("GET", server.url) as response,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        _read_into(response, 4096)
+
+
+def test_a_chunked_body_cut_short_read_into_a_buffer_is_an_error() -> None:
+    cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc"
+    with (
+        serving(lambda _: (cut, True)) as (server, client),
+        client.stream("GET", server.url) as response,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        _read_into(response, 4096)
+
+
+def test_a_response_from_another_transport_is_read_as_httpx_iterates_it() -> None:
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, stream=httpx.ByteStream(b"mocked")))
+    )
+    with client, client.stream("GET", "http://registry.test/") as response:
+        assert b"".join(bytes(piece) for piece in read_into(response, memoryview(bytearray(2)))) == b"mocked"
