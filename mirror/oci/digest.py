@@ -43,7 +43,7 @@ class DigestingCounter:
         self.size = 0
         self._hash = hashlib.sha256()
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
         if self.size > self.expected_size:
             # Stop at the first byte past the declared size, before the excess is written anywhere.
