@@ -37,8 +37,6 @@ from mirror.collector.incremental import (
 )
 from mirror.collector.known import KnownManifests
 from mirror.collector.landings import check_one_source_per_repository, listed_sources
-from mirror.collector.lockfile import read_lock
-from mirror.collector.pinning import Pins, apply_lock
 from mirror.collector.tagselection import expand_tag_selectors
 from mirror.collector.unresolved import Unresolved
 from mirror.collector.upstream import UpstreamChecked, has_rules, verify_upstream
@@ -59,9 +57,8 @@ from mirror.registry.endpoint import RegistrySettings, endpoint_for
 from mirror.registry.known import ManifestStore
 from mirror.registry.pool import ClientPool
 from mirror.supplychain.codes import ATTACHED_SUBJECT_FILTERED
-from mirror.supplychain.evidence import signature_layers
 from mirror.supplychain.roots import TRUSTED_ROOT_KIND
-from mirror.trust.statement import format_time
+from mirror.timestamps import format_time
 from mirror.urlrewrite import fetch_url
 from mirror.warncodes import (
     ATTACHED_TAGS_UNLISTED,
@@ -80,6 +77,7 @@ if TYPE_CHECKING:
     from mirror.collector.files import CollectedFile
     from mirror.collector.flux import CollectedFlux
     from mirror.collector.git import CollectedGit
+    from mirror.collector.pinning import Pins
     from mirror.trust.keys import Signer
 
 # Charts, Flux fleets, git sources, signing and tar writing pull in a tenth of a second or more of imports each
@@ -585,7 +583,10 @@ def collect(
     _check_output(out, split_size)
     sets = load_mirrorsets(manifest_paths)
     pins = None
-    if lock is not None:
+    if lock is not None:  # imported only here: a collect without --lock needs neither
+        from mirror.collector.lockfile import read_lock
+        from mirror.collector.pinning import apply_lock
+
         sets, pins = apply_lock(sets, read_lock(lock, limits), limits)
     progress.acknowledge(a for mirrorset in sets for a in mirrorset.acknowledge)
     check_one_source_per_repository(*listed_sources(sets), stage="nothing was contacted")
@@ -813,16 +814,18 @@ def _download(
     # collect's layout before any other layer is downloaded, and an incremental bundle keeps them. Only those it
     # can read (a larger one verifies nothing), and only once the sizes are checked: they count like any blob.
     # Without verify rules nothing reads them: they come with the other blobs, saving a round of requests.
-    signatures = sorted(
-        {
-            layer.digest
-            for a in gathered.attached
-            for layer in signature_layers(a.document)
-            if layer.size <= limits.max_sigstore_bundle_bytes
-        }
-        if signatures_first
-        else ()
-    )
+    signatures: list[str] = []
+    if signatures_first:
+        from mirror.supplychain.evidence import signature_layers  # only verify rules read signatures here
+
+        signatures = sorted(
+            {
+                layer.digest
+                for a in gathered.attached
+                for layer in signature_layers(a.document)
+                if layer.size <= limits.max_sigstore_bundle_bytes
+            }
+        )
     if chain is not None:
         chain.add_unchanged_graphs(_graphs(gathered), _held_document(writer, known, limits))
     have = chain.have if chain else {}

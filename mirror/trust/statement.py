@@ -14,27 +14,14 @@ from typing import Any
 
 from mirror.errors import BundleFormatError
 from mirror.oci.document import strict_json
+from mirror.timestamps import format_time, parse_time  # re-exported: statements use both
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 COLLECTION = "urn:mirror:predicate:collection:v1"
 APPROVAL = "urn:mirror:predicate:approval:v1"
 SUBJECT_NAME = "inventory.json"
 _HEX = re.compile(r"[a-f0-9]{64}")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _MAX_SEQUENCE = 2**53 - 1
-
-
-def format_time(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: object, where: str) -> dt.datetime:
-    if not isinstance(value, str) or not _TIME.fullmatch(value):
-        raise BundleFormatError(f"{where}: expected a UTC time like 2026-01-31T12:00:00Z")
-    try:
-        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    except ValueError as exc:
-        raise BundleFormatError(f"{where}: not a valid time") from exc
 
 
 @dataclass(frozen=True)
