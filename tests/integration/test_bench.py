@@ -139,3 +139,17 @@ def test_the_scale_step_shows_collect_and_import_at_each_size_and_whether_time_g
     assert small["other"]["tool"] == "skopeo" and small["ratio"] > 0
     linear = [r for r in rows if "s/image at 4 vs 2" in r["what"]]
     assert len(linear) == 2 and all(r["met"] in (True, False) and "ms/image" in r["note"] for r in linear)
+
+
+@pytest.mark.parametrize(
+    ("step", "what", "floor"),
+    [
+        ("night", "nothing changed", "the registry's answers alone:"),
+        ("verify", "bundle", "read and hashed in this process"),
+        ("big", "import", "curl streaming the blob alone:"),
+    ],
+)
+def test_bench_prints_the_floor_the_services_and_the_machine_set(small_bench, step, what, floor):
+    note = _row(small_bench, step, what)["note"]
+    assert floor in note
+    assert float(note.split(floor)[1].split(" s")[0]) > 0

@@ -77,6 +77,7 @@ from tests.support.benchcorpus import (
     write_hostile_bundle,
     write_stuffed_tar,
 )
+from tests.support.benchfloor import describe_night_floor, night_floor
 from tests.support.cosign import generate_key
 from tests.support.importrequests import TARGET_REQUESTS_PER_BLOB, count_import
 from tests.support.mirrorsets import write_mirrorset
@@ -416,7 +417,9 @@ class Bench:
             sizes.append(_size_of(out))
         row.met = (row.value(row.mirror) or math.inf) < TARGET_NIGHT_SECONDS and max(sizes) < TARGET_NIGHT_BYTES
         cpu = statistics.median(x.cpu_seconds for x in row.mirror)
-        row.note = f"bundle {max(sizes) / 1e3:.0f} kB, CPU {cpu:.2f} s"
+        references = [p.reference for p in pushed]
+        floor = describe_night_floor(night_floor(self, references), 2 * len(references) + 1)
+        row.note = f"bundle {max(sizes) / 1e3:.0f} kB, CPU {cpu:.2f} s; {floor}"
         return [full, row]
 
     # -- step 9: the audit of what was imported ------------------------------------------------------------

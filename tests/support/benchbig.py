@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tests.support.benchcorpus import OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, Pushed, Pusher, tar_layer
+from tests.support.benchfloor import big_floor, describe_big_floor, describe_read_floor
 from tests.support.mirrorsets import write_mirrorset
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def verify_row(bench: Bench, verify: list[str], bundle: Path, key: Path, target_
     )
     if cpu > 0:  # a small bundle's hashing can cost less than the clock's tick of CPU time
         row.note += f"; {size / cpu / 1e9:.2f} GB hashed per CPU second"
+    row.note += f"; {describe_read_floor(bundle, cores(), bench.repeat)}"
     return row
 
 
@@ -268,11 +270,12 @@ def big_rows(bench: Bench) -> list[Row]:
             mirror_import,
             lambda copy=copy: row.other.append(_timed("skopeo copy (big)", with_empty_skopeo_cache(copy))),
         )
+    floor = describe_big_floor(big_floor(bench, bundle, bench.repeat))
     bench._drop(bundle, layout)
     row.target = f"<= {TARGET_BIG_IMPORT_RATIO}x skopeo"
     row.met = row.ratio is not None and row.ratio <= TARGET_BIG_IMPORT_RATIO
     cpu = statistics.median(s.cpu_seconds for s in row.mirror), statistics.median(s.cpu_seconds for s in row.other)
-    row.note = f"CPU {cpu[0]:.1f} s mirror, {cpu[1]:.1f} s skopeo"
+    row.note = f"CPU {cpu[0]:.1f} s mirror, {cpu[1]:.1f} s skopeo; {floor}"
     for memory in (collected, imported):
         memory.met = (memory.value(memory.mirror) or 0) < TARGET_RSS_MB
     return [row, collected, imported]
