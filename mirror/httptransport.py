@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from mirror import netguard
+from mirror.limits import DEFAULT_LIMITS
 
 _READ_PIECE = 64 * 1024  # what one read of a body asks for: a blob arrives in pieces of up to this size
 _BUFFER = 16 * 1024  # the connection's read buffer (a response head, small bodies)
@@ -202,11 +203,10 @@ class _Response(http.client.HTTPResponse):
         """http.client's, without its email parser (a third of a small request's CPU in http.client), and as strict
         as h11 was: the status line (informational answers skipped), the header fields in order as bytes, and the
         body's framing, read one way only or refused (docs/development.md, "The HTTP transport")."""
-        lines = 0  # interim answers count towards the head's bound: a server cannot send them without end
+        head = _HeadBound()  # interim answers count towards the head's bounds: a server cannot send them without end
         while True:
-            version, status, reason = _status_line(self.fp)
-            raw = _header_lines(self.fp, lines)
-            lines += 1 + len(raw)
+            version, status, reason = _status_line(self.fp, head)
+            raw = _header_lines(self.fp, head)
             if status == 101:  # no request of mirror asks to switch protocols
                 raise http.client.HTTPException("an unasked switch of protocols (101)")
             if not 100 <= status < 200:
@@ -270,7 +270,7 @@ class _Response(http.client.HTTPResponse):
             chunk_left = int(match[1], 16)
             if chunk_left == 0:
                 if self.fp.peek(1):
-                    _header_lines(self.fp, 0)  # the trailer, read past
+                    _header_lines(self.fp, _HeadBound())  # the trailer, read past
                 else:  # the connection ended right after the last chunk, which http.client allows
                     self.will_close = True
                 self._close_conn()
@@ -712,11 +712,30 @@ def _unbreak(line: bytes, what: str) -> bytes:
     raise http.client.IncompleteRead(line)  # the connection ended inside the head
 
 
-def _status_line(reader: Any) -> tuple[int, int, str]:
+class _HeadBound:
+    """The lines and bytes of one answer's heads so far, against http.client's count and max_response_head_bytes."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.bytes = 0
+
+    def count(self, line: bytes) -> None:
+        self.lines += 1
+        self.bytes += len(line)
+        if self.lines > _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} header lines")
+        if self.bytes > DEFAULT_LIMITS.max_response_head_bytes:
+            raise http.client.HTTPException(
+                f"a response head of more than {DEFAULT_LIMITS.max_response_head_bytes} bytes (max_response_head_bytes)"
+            )
+
+
+def _status_line(reader: Any, head: _HeadBound) -> tuple[int, int, str]:
     """HTTP/1.x, a status of three digits, a reason of visible characters: (10 or 11, status, reason)."""
     raw = reader.readline(_MAX_LINE + 1)
     if not raw:
         raise http.client.RemoteDisconnected("Remote end closed connection without response")
+    head.count(raw)
     match = _STATUS_LINE.fullmatch(_unbreak(raw, "status line"))
     if match is None:
         raise http.client.BadStatusLine(raw[:80].decode("latin-1"))
@@ -735,15 +754,16 @@ def _early_answer(connection: _Connection, method: str, failed: httpx.WriteError
     return response
 
 
-def _header_lines(reader: Any, before: int) -> list[bytes]:
-    """The lines of a head (or of a chunked body's trailer) up to the blank one, at most _MAX_HEADERS with the
-    `before` lines of the answer's earlier interim heads."""
+def _header_lines(reader: Any, head: _HeadBound) -> list[bytes]:
+    """The lines of a head (or of a chunked body's trailer) up to the blank one, within `head`'s bounds."""
     lines: list[bytes] = []
-    while line := _unbreak(reader.readline(_MAX_LINE + 1), "header line"):
+    while True:
+        raw = reader.readline(_MAX_LINE + 1)
+        line = _unbreak(raw, "header line")
+        if not line:
+            return lines
+        head.count(raw)
         lines.append(line)
-        if before + len(lines) > _MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} header lines")
-    return lines
 
 
 def _fields(lines: list[bytes]) -> list[tuple[bytes, bytes]]:

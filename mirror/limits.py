@@ -29,6 +29,8 @@ class Limits:
     max_inventory_bytes: int = 64 * MiB
     max_token_response_bytes: int = 1 * MiB
     max_error_body_bytes: int = 64 * 1024
+    # A response's head, its interim (1xx) heads and a chunked body's trailer included: what httpcore allowed.
+    max_response_head_bytes: int = 100 * 1024
     # Parsing what others wrote (upstream files, bundle content). YAML nodes count an alias at the size of what
     # it points at, so an alias bomb is refused before it is built; one budget per file, or per chart with its
     # vendored sub-charts. JSON nesting is checked before json.loads (a deep `[[[[` would hit RecursionError).

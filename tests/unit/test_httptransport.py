@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from mirror.httptransport import GuardedTransport, read_into
+from mirror.limits import DEFAULT_LIMITS
 from tests.support.connectproxy import recording_proxy
 from tests.support.tlsloopback import loopback_certificate, tls_front
 
@@ -378,3 +379,31 @@ def test_a_response_from_another_transport_is_read_as_httpx_iterates_it() -> Non
     )
     with client, client.stream("GET", "http://registry.test/") as response:
         assert b"".join(bytes(piece) for piece in read_into(response, memoryview(bytearray(2)))) == b"mocked"
+
+
+# -- the bound on a response head ------------------------------------------------------------------------------------
+
+
+def _head_of(lines: int, line_bytes: int) -> bytes:
+    fields = b"".join(b"X-Padding-%d: %s\r\n" % (n, b"a" * line_bytes) for n in range(lines))
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + fields + b"\r\nok"
+
+
+def test_a_response_head_larger_than_max_response_head_bytes_is_refused() -> None:
+    assert DEFAULT_LIMITS.max_response_head_bytes < 3 * 40_000  # each line within http.client's, all three not
+    with serving(lambda _: (_head_of(3, 40_000), True)) as (server, client), pytest.raises(httpx.RemoteProtocolError):
+        client.get(server.url)
+
+
+def test_a_response_head_within_max_response_head_bytes_is_read() -> None:
+    with serving(lambda _: (_head_of(2, 40_000), False)) as (server, client):
+        assert client.get(server.url).content == b"ok"
+
+
+def test_interim_heads_count_towards_max_response_head_bytes() -> None:
+    interim = b"HTTP/1.1 100 Continue\r\nX-Padding: " + b"a" * 60_000 + b"\r\n\r\n"
+    with (
+        serving(lambda _: (interim + _head_of(1, 60_000), True)) as (server, client),
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        client.get(server.url)
