@@ -349,10 +349,11 @@ def _check_ended(response: _Response) -> None:
 
 
 def read_into(response: httpx.Response, buffer: memoryview) -> Iterator[memoryview]:
-    """A streamed response's body in pieces read into `buffer`, each valid until the next is asked for.
+    """A streamed response's body in pieces, each valid until the next is asked for.
 
-    Through GuardedTransport the socket's bytes land in `buffer` itself: no bytes object per piece, a third less
-    CPU for a blob's download than iterating it in 64 KiB pieces. Any other transport's body is iterated and copied.
+    Straight from GuardedTransport (the registry client's requests), the socket's bytes land in `buffer` itself, no
+    more than its size at a time: no bytes object per piece, a third less CPU for a blob's download than iterating
+    it in 64 KiB pieces. Any other body (another transport, or one httpx.Client wrapped) comes as httpx iterates it.
     """
     stream = response.stream
     if isinstance(stream, _Body):
@@ -360,10 +361,7 @@ def read_into(response: httpx.Response, buffer: memoryview) -> Iterator[memoryvi
             yield buffer[:count]
         return
     for chunk in response.iter_raw():
-        while chunk:
-            piece, chunk = chunk[: len(buffer)], chunk[len(buffer) :]
-            buffer[: len(piece)] = piece
-            yield buffer[: len(piece)]
+        yield memoryview(chunk)
 
 
 class _Pool:
@@ -383,6 +381,8 @@ class _Pool:
         until = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             while True:
+                if self._closed:  # httpx.Client refuses this itself; the registry client's requests bypass it
+                    raise RuntimeError("a request on a closed transport")
                 idle = self._idle.get(origin)
                 now = time.monotonic()
                 while idle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mirror.oci import mediatypes as mt
 from tests.support.benchfloor import night_requests_config
 
-REFERENCES = ["127.0.0.1:15000/night/img0:1", "127.0.0.1:15000/night/img1:1", "127.0.0.1:15000/night/img1:2"]
+REFERENCES = ["registry.test:5000/night/img0:1", "registry.test:5000/night/img1:1", "registry.test:5000/night/img1:2"]
 
 
 def _requests(config: str) -> list[tuple[bool, str]]:
@@ -21,12 +21,12 @@ def _requests(config: str) -> list[tuple[bool, str]]:
 def test_the_night_floor_heads_each_image_lists_each_repository_once_and_probes_referrers_once() -> None:
     requests = _requests(night_requests_config(REFERENCES))
     assert requests == [
-        (True, "http://127.0.0.1:15000/v2/night/img0/manifests/1"),
-        (True, "http://127.0.0.1:15000/v2/night/img1/manifests/1"),
-        (True, "http://127.0.0.1:15000/v2/night/img1/manifests/2"),
-        (False, "http://127.0.0.1:15000/v2/night/img0/tags/list"),
-        (False, "http://127.0.0.1:15000/v2/night/img1/tags/list"),
-        (False, "http://127.0.0.1:15000/v2/night/img0/referrers/sha256:" + "0" * 64),
+        (True, "http://registry.test:5000/v2/night/img0/manifests/1"),
+        (True, "http://registry.test:5000/v2/night/img1/manifests/1"),
+        (True, "http://registry.test:5000/v2/night/img1/manifests/2"),
+        (False, "http://registry.test:5000/v2/night/img0/tags/list"),
+        (False, "http://registry.test:5000/v2/night/img1/tags/list"),
+        (False, "http://registry.test:5000/v2/night/img0/referrers/sha256:" + "0" * 64),
     ]
 
 

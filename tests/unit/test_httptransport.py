@@ -407,3 +407,12 @@ def test_interim_heads_count_towards_max_response_head_bytes() -> None:
         pytest.raises(httpx.RemoteProtocolError),
     ):
         client.get(server.url)
+
+
+def test_a_closed_transport_refuses_requests_and_opens_no_connection() -> None:
+    transport = GuardedTransport(trust_env=False)
+    with serving(lambda _: (ok(), False)) as (server, _):
+        transport.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            transport.handle_request(httpx.Request("GET", server.url))
+        assert server.connections == 0
