@@ -320,6 +320,26 @@ def test_a_connect_the_proxy_refuses_is_a_proxy_error_starting_with_its_status()
 # -- bodies read into a caller's buffer (blob downloads) -----------------------------------------------------------
 
 
+@contextlib.contextmanager
+def answered(script: Callable[[int], tuple[bytes, bool]]) -> Iterator[tuple[RawServer, Callable[[], httpx.Response]]]:
+    """Requests straight to the transport, as the registry client sends them (httpx.Client wraps the body)."""
+    server = RawServer(script)
+    transport = GuardedTransport(trust_env=False)
+    responses: list[httpx.Response] = []
+
+    def get() -> httpx.Response:
+        responses.append(transport.handle_request(httpx.Request("GET", server.url, extensions={"timeout": {}})))
+        return responses[-1]
+
+    try:
+        yield server, get
+    finally:
+        for response in responses:
+            response.close()
+        transport.close()
+        server.close()
+
+
 def _read_into(response: httpx.Response, size: int) -> tuple[bytes, list[int]]:
     """The body as read_into hands it over, and the size of each piece."""
     buffer = memoryview(bytearray(size))
@@ -333,44 +353,37 @@ def _read_into(response: httpx.Response, size: int) -> tuple[bytes, list[int]]:
 
 def test_a_body_read_into_a_buffer_arrives_whole_in_pieces_no_larger_than_it() -> None:
     body = bytes(range(256)) * 1000
-    with serving(lambda _: (ok(body), False)) as (server, client), client.stream("GET", server.url) as response:
-        read, pieces = _read_into(response, 4096)
+    with answered(lambda _: (ok(body), False)) as (_, get):
+        read, pieces = _read_into(get(), 4096)
     assert read == body
     assert max(pieces) <= 4096
 
 
 def test_a_chunked_body_read_into_a_buffer_arrives_whole() -> None:
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
-    with serving(lambda _: (chunked, False)) as (server, client), client.stream("GET", server.url) as response:
-        assert _read_into(response, 4)[0] == b"abcde"
+    with answered(lambda _: (chunked, False)) as (_, get):
+        assert _read_into(get(), 4)[0] == b"abcde"
 
 
 def test_a_connection_is_reused_once_a_body_was_read_into_a_buffer_to_its_end() -> None:
-    with serving(lambda _: (ok(b"x" * 50_000), False)) as (server, client):
+    with answered(lambda _: (ok(b"x" * 50_000), False)) as (server, get):
         for _ in range(3):
-            with client.stream("GET", server.url) as response:
-                _read_into(response, 8192)
+            response = get()
+            _read_into(response, 8192)
+            response.close()
     assert server.connections == 1
 
 
 def test_a_body_cut_short_of_its_content_length_read_into_a_buffer_is_an_error() -> None:
     cut = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
-    with (
-        serving(lambda _: (cut, True)) as (server, client),
-        client.stream("GET", server.url) as response,
-        pytest.raises(httpx.RemoteProtocolError),
-    ):
-        _read_into(response, 4096)
+    with answered(lambda _: (cut, True)) as (_, get), pytest.raises(httpx.RemoteProtocolError):
+        _read_into(get(), 4096)
 
 
 def test_a_chunked_body_cut_short_read_into_a_buffer_is_an_error() -> None:
     cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc"
-    with (
-        serving(lambda _: (cut, True)) as (server, client),
-        client.stream("GET", server.url) as response,
-        pytest.raises(httpx.RemoteProtocolError),
-    ):
-        _read_into(response, 4096)
+    with answered(lambda _: (cut, True)) as (_, get), pytest.raises(httpx.RemoteProtocolError):
+        _read_into(get(), 4096)
 
 
 def test_a_response_from_another_transport_is_read_as_httpx_iterates_it() -> None:
