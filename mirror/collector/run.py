@@ -740,7 +740,7 @@ class _Network:
     egress: EgressPolicy
     transport: httpx.BaseTransport | None = None  # None: the real network, through mirror.netguard
     proxy: ProxySettings | None = None
-    manifests: ManifestStore | None = None  # collect's manifests held locally: tags resolved with HEAD first
+    manifests: ManifestStore | None = None  # collect's manifests held locally (no GET for them)
 
     @contextlib.contextmanager
     def clients(self, sets: Sequence[MirrorSet]) -> Iterator[tuple[ClientPool, HttpFetcher]]:

@@ -37,6 +37,7 @@ from mirror.netguard import sleep as cancellable_sleep
 from mirror.oci import mediatypes as mt
 from mirror.oci.digest import DigestingCounter, check_digest, is_digest, sha256_digest
 from mirror.oci.document import Descriptor, bounded_json, parse_manifest
+from mirror.oci.reference import DOCKER_HUB
 from mirror.proxy import ProxyServer, ProxySettings, network_transport
 from mirror.registry.auth import Authenticator, CredentialLookup, Scope
 from mirror.registry.endpoint import Endpoint
@@ -190,7 +191,8 @@ class RegistryClient:
         manifests: ManifestStore | None = None,
     ) -> None:
         """proxy: the upstream proxies (mirror.proxy), connected side only; None: every host directly.
-        manifests: where collect keeps manifests by digest; with it, tags are resolved with HEAD first."""
+        manifests: where collect keeps manifests by digest; with it, tags on a registry that counts pulls are
+        resolved with HEAD first."""
         self.endpoint = endpoint
         self._manifests = manifests
         self._log = log
@@ -425,13 +427,14 @@ class RegistryClient:
         """A manifest's exact bytes, checked against the digest asked for or the one the registry states.
 
         With `size` (from the referring descriptor), the size is checked first, while the bytes stream. With a
-        manifest store (collect), a tag is resolved with HEAD first, and a digest held locally is not fetched:
-        pull quotas count manifest GETs (docs/collector.md, "Pull quotas"); what was fetched is kept there.
+        manifest store (collect), a tag is resolved with HEAD first where pulls are counted, and a digest held
+        locally is not fetched: pull quotas count manifest GETs (docs/collector.md, "Pull quotas"); what was
+        fetched is kept there.
         """
         if self._manifests is None:
             return self._fetch_manifest(repository, reference, size)
         media_type = None
-        if not is_digest(reference):
+        if not is_digest(reference) and self._counts_pulls():
             head = self.head_manifest(repository, reference)
             if head is not None:
                 reference, media_type = head.digest, head.media_type
@@ -442,6 +445,13 @@ class RegistryClient:
         fetched = self._fetch_manifest(repository, reference, size)
         self._manifests.put(fetched.digest, fetched.raw)
         return fetched
+
+    def _counts_pulls(self) -> bool:
+        """Whether a tag is resolved with a HEAD first: where manifest GETs may be counted (Docker Hub; any other
+        registry until one of its manifest answers states no quota). Elsewhere a GET by tag is one request either
+        way, where a HEAD costs a second one for every manifest not held locally (docs/collector.md, "Pull quotas").
+        """
+        return self.endpoint.host == DOCKER_HUB or self.quota.counts_pulls
 
     def _known_manifest(self, digest: str, size: int | None, media_type: str | None) -> FetchedManifest | None:
         assert self._manifests is not None
@@ -468,6 +478,7 @@ class RegistryClient:
             response = self._send("GET", url, scope, headers={"Accept": mt.ACCEPT, "Accept-Encoding": "identity"})
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
+            self.quota.manifest_answered(response.headers)
             with closing(response):
                 declared = _header_int(response, "content-length")
                 if declared is not None and declared > limit:
@@ -540,6 +551,7 @@ class RegistryClient:
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
             self._release(response)
+            self.quota.manifest_answered(response.headers)
             stated = response.headers.get("docker-content-digest")
             if stated is None:
                 return None

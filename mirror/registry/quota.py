@@ -58,7 +58,19 @@ class QuotaWatch:
         self.tripped: Quota | None = None
         self.manifest_gets = 0
         self.manifest_heads = 0
+        self._stated_none = False  # a manifest answer stated no quota
         self._lock = threading.Lock()
+
+    @property
+    def counts_pulls(self) -> bool:
+        """Whether the host may count manifest GETs: yes until one of its manifest answers stated no quota, and
+        once any answer stated one."""
+        return self.last is not None or not self._stated_none
+
+    def manifest_answered(self, headers: Mapping[str, str]) -> None:
+        """A manifest HEAD or GET was answered 200 (observe has read its quota, if it stated one)."""
+        if read_quota(headers) is None:
+            self._stated_none = True
 
     def observe(self, headers: Mapping[str, str]) -> None:
         quota = read_quota(headers)

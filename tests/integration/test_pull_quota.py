@@ -59,9 +59,14 @@ def upstream(services, tmp_path):
     made.attacher.close()
 
 
+def counting(request: Request) -> dict[str, str]:
+    """A quota stated on every answer, as Docker Hub states it: the registry counts manifest GETs."""
+    return {"ratelimit-limit": "10000;w=21600", "ratelimit-remaining": "9000;w=21600"}
+
+
 @pytest.fixture
 def proxy(services):
-    with HostileServer(forward_to(f"http://{services.upstream}")) as server:
+    with HostileServer(forward_to(f"http://{services.upstream}", extra_headers=counting)) as server:
         yield server
 
 
@@ -209,3 +214,18 @@ def test_an_oci_chart_that_did_not_move_costs_a_head_and_no_get(mirror_cli, tmp_
 
     assert gets == []
     assert heads == [f"/v2/{namespace}/quotachart/manifests/0.1.0"]
+
+
+def test_a_registry_that_states_no_quota_gets_one_get_per_tag_after_its_first_manifest_answer(
+    mirror_cli, tmp_path, upstream, services
+):
+    with HostileServer(forward_to(f"http://{services.upstream}")) as quiet:
+        manifest = write_set(tmp_path, upstream, quiet, names=("app:1", "tool:1", "multi:1"))
+        before = len(quiet.seen())
+        collect(mirror_cli, manifest, tmp_path / "n1", "--jobs", "1")
+        seen = quiet.seen()[before:]
+    # The first tag is asked with a HEAD (nothing says yet whether GETs are counted); its answer states no quota,
+    # and every other tag (two images, the tag schema's, two cosign tags) is fetched with one GET.
+    assert len(manifest_requests(seen, "HEAD")) == 1
+    tags = [r for r in manifest_requests(seen, "GET") if "sha256:" not in r.rsplit("/", 1)[-1]]
+    assert len(tags) == 5, tags

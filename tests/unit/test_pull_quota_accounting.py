@@ -19,7 +19,7 @@ from mirror.collector.known import KnownManifests
 from mirror.errors import RateLimitedError, RegistryHTTPError
 from mirror.limits import Limits
 from mirror.oci import mediatypes as mt
-from mirror.oci.digest import sha256_digest
+from mirror.oci.digest import is_digest, sha256_digest
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint, RegistrySettings, endpoint_for
 from mirror.registry.quota import Quota, read_quota
@@ -248,6 +248,53 @@ def test_with_a_store_a_held_manifest_without_its_own_media_type_is_fetched_for_
     with with_store(sim, Held({digest: untyped})) as client:
         fetched = client.get_manifest(REPO, digest)
     assert fetched.media_type == mt.OCI_MANIFEST and len(manifest_gets(sim)) == 1
+
+
+def elsewhere(store: Held, answer_headers: dict[str, str] | None = None) -> tuple[RegistrySim, RegistryClient]:
+    """A registry other than Docker Hub, holding the same manifests."""
+    sim = RegistrySim("reg.test")
+    sim.add_manifest(REPO, MANIFEST, tag="1.0")
+    sim.add_manifest(REPO, MANIFEST + b" ", tag="2.0")
+    if answer_headers is not None:
+        sim.answer_headers = lambda request: answer_headers
+    endpoint = Endpoint("reg.test", "https", sim.host)
+    return sim, RegistryClient(
+        endpoint, None, RESERVE, transport=sim.transport(), sleep=lambda _: None, manifests=store
+    )
+
+
+def test_with_a_store_a_registry_not_known_to_count_pulls_gets_a_head_first():
+    sim, client = elsewhere(Held())
+    with client:
+        client.get_manifest(REPO, "1.0")
+    assert [r.url.path.rsplit("/", 1)[-1] for r in sim.registry_requests("HEAD", "manifests")] == ["1.0"]
+
+
+def test_with_a_store_once_a_manifest_answer_states_no_quota_a_tag_costs_one_get_and_no_head():
+    store = Held()
+    sim, client = elsewhere(store)
+    with client:
+        client.get_manifest(REPO, "1.0")  # its HEAD's answer states no quota
+        fetched = client.get_manifest(REPO, "2.0")
+    assert fetched.digest == sha256_digest(MANIFEST + b" ") and fetched.digest in store.put_digests
+    assert [r.url.path.rsplit("/", 1)[-1] for r in sim.registry_requests("HEAD", "manifests")] == ["1.0"]
+    assert [r.url.path.rsplit("/", 1)[-1] for r in manifest_gets(sim)][-1] == "2.0"
+
+
+def test_with_a_store_a_registry_whose_answers_state_a_quota_resolves_every_tag_with_head_first():
+    sim, client = elsewhere(Held(), quota_left(50))
+    with client:
+        client.get_manifest(REPO, "1.0")
+        client.get_manifest(REPO, "2.0")
+    assert [r.url.path.rsplit("/", 1)[-1] for r in sim.registry_requests("HEAD", "manifests")] == ["1.0", "2.0"]
+    assert all(is_digest(r.url.path.rsplit("/", 1)[-1]) for r in manifest_gets(sim))
+
+
+def test_docker_hub_resolves_tags_with_head_first_even_when_its_answers_state_no_quota(sim):
+    with with_store(sim, Held()) as client:
+        client.get_manifest(REPO, "1.0")
+        client.get_manifest(REPO, "2.0")
+    assert len(sim.registry_requests("HEAD", "manifests")) == 2
 
 
 # -- where collect holds manifests (mirror/collector/known.py, the cache's manifests/sha256) ------------------
