@@ -155,3 +155,13 @@ def test_bench_prints_the_floor_the_services_and_the_machine_set(small_bench, st
     seconds = re.search(re.escape(floor) + r"[^:;]*: ([0-9.]+) s", note)
     assert seconds is not None, note
     assert float(seconds[1]) > 0
+
+
+@pytest.mark.parametrize(("step", "what"), [("night", "nothing changed"), ("big", "import")])
+def test_bench_prints_the_registry_cpu_beside_the_rows_the_registry_bounds(small_bench, step, what):
+    note = _row(small_bench, step, what)["note"]
+    spent = re.search(
+        r"registry CPU meanwhile: ([0-9.]+) s; with mirror's, on (\d+) cores, at least: ([0-9.]+) s", note
+    )
+    assert spent is not None, note
+    assert float(spent[1]) > 0 and int(spent[2]) >= 1 and float(spent[3]) > 0

@@ -7,6 +7,9 @@ whose targets are absolute (the night), or held to a yardstick the machine canno
   process (no start-up): the kernel's copy out of the page cache is the part hashlib's yardstick leaves out;
 - big: curl streaming the blob into the internal registry (POST, one PATCH, PUT), as a client with no hashing,
   no chunking and no verification would.
+
+Beside the night and the big import, the CPU time the registry spent while mirror ran: on a machine where the
+registry shares the cores, no client can finish sooner than the work of both spread over every core.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import TYPE_CHECKING
 from mirror.oci import mediatypes as mt
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tests.support.bench import Bench, Sample
 
 JOBS = 4  # mirror's default --jobs
@@ -56,6 +61,46 @@ def night_floor(bench: Bench, references: list[str]) -> list[Sample]:
     config.write_text(night_requests_config(references))
     command = ["curl", "-s", "--parallel", "--parallel-max", str(JOBS), "--parallel-immediate", "-K", str(config)]
     return [_timed("curl (night floor)", command) for _ in range(bench.repeat)]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far, all its threads, as the kernel counts it (/proc/<pid>/stat)."""
+    # The command name (field 2) may hold spaces and parentheses: the fields after its last ")" start at field 3.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 (utime) and 15 (stime)
+
+
+def service_cpu_seconds(services_dir: Path, name: str) -> float | None:
+    """CPU time so far of a service scripts/services started (its <dir>/<name>/pid); None when it is not running
+    there (services started elsewhere, a stale pid file)."""
+    try:
+        return process_cpu_seconds(int((services_dir / name / "pid").read_text()))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_bound_seconds(client_cpu: float, service_cpu: float, cores: int) -> float:
+    """The least wall time both could take on `cores` shared cores, each core busy all along."""
+    return (client_cpu + service_cpu) / cores
+
+
+def with_service_cpu(services_dir: Path, name: str, run: Callable[[], Sample]) -> tuple[Sample, float | None]:
+    """`run()`'s sample, and the CPU time service `name` spent while it ran (None when that is not known)."""
+    before = service_cpu_seconds(services_dir, name)
+    sample = run()
+    after = service_cpu_seconds(services_dir, name)
+    return sample, None if before is None or after is None else after - before
+
+
+def describe_service_cpu(samples: list[Sample], service_cpu: list[float | None], service: str) -> str:
+    """The service's CPU time while mirror ran, and the wall time the two could not go below on this machine."""
+    known = [seconds for seconds in service_cpu if seconds is not None]
+    if not known:
+        return f"{service} CPU not known (not started by scripts/services)"
+    spent = statistics.median(known)
+    cores = os.cpu_count() or 1
+    bound = cpu_bound_seconds(statistics.median(s.cpu_seconds for s in samples), spent, cores)
+    return f"{service} CPU meanwhile: {spent:.2f} s; with mirror's, on {cores} cores, at least: {bound:.2f} s"
 
 
 def describe_night_floor(samples: list[Sample], requests: int) -> str:
