@@ -448,8 +448,9 @@ class RegistryClient:
 
     def _counts_pulls(self) -> bool:
         """Whether a tag is resolved with a HEAD first: where manifest GETs may be counted (Docker Hub; any other
-        registry until one of its manifest answers states no quota). Elsewhere a GET by tag is one request either
-        way, where a HEAD costs a second one for every manifest not held locally (docs/collector.md, "Pull quotas").
+        registry until one of its manifest GETs is answered without a quota). Elsewhere a GET by tag is one request
+        either way, where a HEAD costs a second one for every manifest not held locally (docs/collector.md, "Pull
+        quotas").
         """
         return self.endpoint.host == DOCKER_HUB or self.quota.counts_pulls
 
@@ -478,7 +479,7 @@ class RegistryClient:
             response = self._send("GET", url, scope, headers={"Accept": mt.ACCEPT, "Accept-Encoding": "identity"})
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
-            self.quota.manifest_answered(response.headers)
+            self.quota.get_answered(response.headers)
             with closing(response):
                 declared = _header_int(response, "content-length")
                 if declared is not None and declared > limit:
@@ -551,7 +552,6 @@ class RegistryClient:
             if response.status_code != 200:
                 raise self._error(response, f"manifest {where}")
             self._release(response)
-            self.quota.manifest_answered(response.headers)
             stated = response.headers.get("docker-content-digest")
             if stated is None:
                 return None

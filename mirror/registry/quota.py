@@ -58,17 +58,19 @@ class QuotaWatch:
         self.tripped: Quota | None = None
         self.manifest_gets = 0
         self.manifest_heads = 0
-        self._stated_none = False  # a manifest answer stated no quota
+        self._stated_none = False  # a manifest GET's answer stated no quota
         self._lock = threading.Lock()
 
     @property
     def counts_pulls(self) -> bool:
-        """Whether the host may count manifest GETs: yes until one of its manifest answers stated no quota, and
-        once any answer stated one."""
+        """Whether the host may count manifest GETs: yes until one of its manifest GETs was answered without a
+        quota, and once any answer stated one."""
         return self.last is not None or not self._stated_none
 
-    def manifest_answered(self, headers: Mapping[str, str]) -> None:
-        """A manifest HEAD or GET was answered 200 (observe has read its quota, if it stated one)."""
+    def get_answered(self, headers: Mapping[str, str]) -> None:
+        """A manifest GET was answered 200 (observe has read its quota, if it stated one). Only a GET's answer
+        says whether GETs are counted: a registry may state its quota on the requests it counts alone, and a HEAD
+        it never counts says nothing about them."""
         if read_quota(headers) is None:
             self._stated_none = True
 
