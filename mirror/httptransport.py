@@ -58,6 +58,9 @@ class _TLSInTLS:
     def settimeout(self, value: float | None) -> None:
         self._timeout = value
 
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
     def fileno(self) -> int:
         return self._outer.fileno()
 

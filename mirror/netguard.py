@@ -210,6 +210,8 @@ class Channel(Protocol):
 
     def settimeout(self, value: float | None, /) -> None: ...
 
+    def gettimeout(self) -> float | None: ...
+
     def recv_into(self, buffer: Any, /) -> int: ...
 
     def sendall(self, data: Any, /) -> Any: ...
@@ -230,7 +232,7 @@ def receive(channel: Channel, buffer: Any, timeout: float | None) -> int:
             if left <= 0:  # a zero timeout would make the socket non-blocking, not wait
                 raise TimeoutError("timed out")
             wait = min(wait, left)
-        channel.settimeout(wait)
+        _bound_wait(channel, wait)
         try:
             count = channel.recv_into(buffer)
         except TimeoutError:
@@ -256,7 +258,8 @@ def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> N
         check_cancelled()
         piece = view[start : start + _WRITE_PIECE]
         _writable(channel, timeout)
-        channel.settimeout(timeout)
+        if channel.gettimeout() != timeout:
+            channel.settimeout(timeout)
         try:
             channel.sendall(piece)
         except OSError:
@@ -265,6 +268,15 @@ def send(channel: Channel, data: bytes | memoryview, timeout: float | None) -> N
         meter = _meter()
         if meter is not None:
             meter.moved(len(piece))
+
+
+def _bound_wait(channel: Channel, wait: float) -> None:
+    """Let the channel's next blocking operation wait at most `wait`, leaving the timeout in place when it already
+    does and is not much shorter (a read would then wake up for nothing): each settimeout() of a socket is a system
+    call (ioctl FIONBIO), one per read otherwise, and each hands the GIL to the other workers."""
+    current = channel.gettimeout()
+    if current is None or not wait / 2 <= current <= wait:
+        channel.settimeout(wait)
 
 
 def connect(sock: socket.socket, address: Any, timeout: float | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
@@ -107,7 +108,7 @@ class LayoutWriter:
         """A temporary file inside the bundle's staging area, for content whose digest is learnt while writing."""
         path = temporary_name(self.root / "blobs" / "sha256" / "scratch")
         try:
-            with open(path, "xb+") as handle:
+            with open(path, "xb+", buffering=io.DEFAULT_BUFFER_SIZE) as handle:  # as fsutil.open_descriptor
                 yield path, handle
         finally:
             path.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ import datetime as dt
 import errno
 import fcntl
 import hashlib
+import io
 import os
 import re
 import stat
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mirror.errors import UsageError
-from mirror.fsutil import create_exclusive
+from mirror.fsutil import create_exclusive, open_descriptor
 from mirror.oci.digest import hex_of
 
 DEFAULT_MAX_AGE = dt.timedelta(days=7)
@@ -69,7 +70,7 @@ def _hash_handle(handle: BinaryIO) -> str:
 
 
 def _hash_target(path: Path) -> str:
-    with open(path, "rb") as handle:
+    with open(path, "rb", buffering=io.DEFAULT_BUFFER_SIZE) as handle:
         return _hash_handle(handle)
 
 
@@ -158,7 +159,7 @@ class BlobCache:
                 raise
             self._unlink(name, directory)  # a link where an entry should be: never followed, removed
             return None
-        handle = os.fdopen(descriptor, "rb")
+        handle = open_descriptor(descriptor, "rb")
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             handle.close()
             return None
@@ -266,11 +267,12 @@ class BlobCache:
         name = hex_of(digest)
         temporary = f".{name}.{uuid.uuid4().hex}.partial"
         try:
-            with os.fdopen(os.open(temporary, _CREATE, 0o600, dir_fd=self._manifests), "wb") as handle:
+            with open_descriptor(os.open(temporary, _CREATE, 0o600, dir_fd=self._manifests), "wb") as handle:
                 handle.write(data)
             os.replace(temporary, name, src_dir_fd=self._manifests, dst_dir_fd=self._manifests)
-        finally:
-            self._unlink(temporary, self._manifests)
+        except BaseException:
+            self._unlink(temporary, self._manifests)  # renamed, it is gone: no unlink to fail on a success
+            raise
 
     @contextmanager
     def storing(self, digest: str, size: int) -> Iterator[BinaryIO]:
@@ -281,12 +283,13 @@ class BlobCache:
         name = hex_of(digest)
         temporary = f".{name}.{uuid.uuid4().hex}.partial"
         try:
-            with os.fdopen(os.open(temporary, _CREATE, 0o600, dir_fd=self._directory), "wb") as handle:
+            with open_descriptor(os.open(temporary, _CREATE, 0o600, dir_fd=self._directory), "wb") as handle:
                 yield handle
             # A link planted at the entry's name is replaced, never written through.
             os.replace(temporary, name, src_dir_fd=self._directory, dst_dir_fd=self._directory)
-        finally:
+        except BaseException:
             self._unlink(temporary)
+            raise
         self._count(stored=1, stored_bytes=size)
 
     def prune(self, max_age: dt.timedelta = DEFAULT_MAX_AGE, *, now: float | None = None) -> int:

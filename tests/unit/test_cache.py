@@ -226,3 +226,41 @@ def test_an_unwritable_cache_directory_is_a_usage_error_naming_it(tmp_path):
     (parent / "cache").write_bytes(b"a file where the cache directory should be")
     with pytest.raises(UsageError, match="cache"):
         BlobCache(parent / "cache")
+
+
+def _counting_unlinks(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    calls: list[object] = []
+    real = os.unlink
+
+    def counting(path: object, *args: object, **kwargs: object) -> None:
+        calls.append(path)
+        real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", counting)
+    return calls
+
+
+def test_a_stored_blob_costs_no_unlink_of_its_renamed_temporary(tmp_path, monkeypatch):
+    calls = _counting_unlinks(monkeypatch)  # each is a system call that hands the GIL to the other workers
+    _stored(tmp_path)
+    assert calls == []
+
+
+def test_a_kept_manifest_costs_no_unlink_of_its_renamed_temporary(tmp_path, monkeypatch):
+    cache = BlobCache(tmp_path / "cache")
+    calls = _counting_unlinks(monkeypatch)
+    cache.keep_small(DIGEST, DATA)
+    assert calls == []
+    assert cache.read_small(DIGEST, len(DATA)) == DATA
+
+
+def test_a_manifest_that_fails_to_be_kept_leaves_no_temporary_file(tmp_path, monkeypatch):
+    cache = BlobCache(tmp_path / "cache")
+    monkeypatch.setattr(cache_module.os, "replace", _failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        cache.keep_small(DIGEST, DATA)
+    assert list((tmp_path / "cache").rglob(".*.partial")) == []
+
+
+def _failing_replace(*_: object, **__: object) -> None:
+    raise OSError(errno.ENOSPC, "disk full")
