@@ -24,6 +24,7 @@ from mirror.limits import Limits
 from mirror.parallel import run_parallel
 from mirror.registry.client import RegistryClient
 from mirror.registry.endpoint import Endpoint
+from tests.support.scriptedhttp import Peer, Server
 
 BLOB = bytes(range(256)) * 40  # 10,240 bytes, no two neighbouring pieces alike
 Script = Callable[[int, bytes], tuple[bytes, bool]]  # (request number from 0, its head) -> (answer, close after)
@@ -36,39 +37,25 @@ class Scripted:
         self.script = script
         self.heads: list[bytes] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._server = Server(self._serve)
 
     @property
     def netloc(self) -> str:
-        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+        return f"127.0.0.1:{self._server.port}"
 
     def close(self) -> None:
-        self._listener.close()
+        self._server.close()
 
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                connection, _ = self._listener.accept()
-                threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
-
-    def _serve(self, connection: socket.socket) -> None:
-        with connection, contextlib.suppress(OSError), connection.makefile("rb") as stream:
-            while True:
-                head = b""
-                while not head.endswith(b"\r\n\r\n"):
-                    line = stream.readline()
-                    if not line:
-                        return
-                    head += line
-                with self._lock:
-                    number = len(self.heads)
-                    self.heads.append(head.lower())
-                answer, close = self.script(number, head.lower())
-                connection.sendall(answer)
-                if close:
-                    connection.shutdown(socket.SHUT_WR)
-                    return
+    def _serve(self, peer: Peer) -> None:
+        while (head := peer.request(read_body=False)) is not None:
+            with self._lock:
+                number = len(self.heads)
+                self.heads.append(head.lower())
+            answer, close = self.script(number, head.lower())
+            peer.sock.sendall(answer)
+            if close:
+                peer.sock.shutdown(socket.SHUT_WR)
+                return
 
 
 @contextlib.contextmanager
