@@ -271,7 +271,7 @@ class BlobCache:
                 handle.write(data)
             os.replace(temporary, name, src_dir_fd=self._manifests, dst_dir_fd=self._manifests)
         except BaseException:
-            self._unlink(temporary, self._manifests)  # renamed, it is gone: no unlink to fail on a success
+            self._unlink(temporary, self._manifests)  # only on a failure: once renamed, the temporary is gone
             raise
 
     @contextmanager
